@@ -1,0 +1,78 @@
+"""A deliberately plain, loop-based reading of Ultralytics 8.4's predictor, written from the steps in
+shared/golden/README.md, used to check vigil's vectorised implementation on inputs the golden set
+does not cover. It shares no code with vigil: letterbox via cv2.copyMakeBorder on uint8 as
+Ultralytics does, NMS one box pair at a time as torchvision's CPU kernel does.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+
+def letterbox(img: np.ndarray, size: tuple[int, int], auto: bool, stride: int = 32) -> np.ndarray:
+    h, w = img.shape[:2]
+    r = min(size[0] / h, size[1] / w)
+    new_unpad = (int(round(w * r)), int(round(h * r)))
+    new_unpad = (max(new_unpad[0], 1), max(new_unpad[1], 1))
+    dw, dh = size[1] - new_unpad[0], size[0] - new_unpad[1]
+    if auto:
+        dw, dh = np.mod(dw, stride), np.mod(dh, stride)
+    dw /= 2
+    dh /= 2
+    if (w, h) != new_unpad:
+        img = cv2.resize(img, new_unpad, interpolation=cv2.INTER_LINEAR)
+    top, bottom = int(round(dh - 0.1)), int(round(dh + 0.1))
+    left, right = int(round(dw - 0.1)), int(round(dw + 0.1))
+    return cv2.copyMakeBorder(img, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(114, 114, 114))
+
+
+def to_tensor(images: list[np.ndarray]) -> np.ndarray:
+    batch = np.stack(images)[..., ::-1].transpose(0, 3, 1, 2)
+    return np.ascontiguousarray(batch).astype(np.float32) / 255.0
+
+
+def nms_loop(boxes: np.ndarray, scores: np.ndarray, thr: float) -> list[int]:
+    order = sorted(range(len(scores)), key=lambda i: -scores[i])
+    suppressed = [False] * len(scores)
+    keep = []
+    for a, i in enumerate(order):
+        if suppressed[i]:
+            continue
+        keep.append(i)
+        for j in order[a + 1 :]:
+            if suppressed[j]:
+                continue
+            xx1, yy1 = max(boxes[i][0], boxes[j][0]), max(boxes[i][1], boxes[j][1])
+            xx2, yy2 = min(boxes[i][2], boxes[j][2]), min(boxes[i][3], boxes[j][3])
+            inter = max(0.0, xx2 - xx1) * max(0.0, yy2 - yy1)
+            area_i = (boxes[i][2] - boxes[i][0]) * (boxes[i][3] - boxes[i][1])
+            area_j = (boxes[j][2] - boxes[j][0]) * (boxes[j][3] - boxes[j][1])
+            if inter / (area_i + area_j - inter) > thr:
+                suppressed[j] = True
+    return keep
+
+
+def postprocess(pred: np.ndarray, nc: int, conf: float, iou: float, in_shape, orig_shape, max_det: int = 300):
+    rows = []
+    for a in range(pred.shape[1]):
+        scores = pred[4 : 4 + nc, a]
+        c = int(np.argmax(scores))
+        if scores[c] > conf:
+            cx, cy, w, h = pred[0:4, a]
+            rows.append((np.float32(cx - w / 2), np.float32(cy - h / 2), np.float32(cx + w / 2), np.float32(cy + h / 2), float(scores[c]), c))
+    if not rows:
+        return np.zeros((0, 4)), np.zeros(0), np.zeros(0, int)
+    offset_boxes = [[np.float32(v) + np.float32(r[5] * 7680.0) for v in r[:4]] for r in rows]
+    keep = nms_loop(offset_boxes, [r[4] for r in rows], iou)[:max_det]
+    h0, w0 = orig_shape
+    gain = min(in_shape[0] / h0, in_shape[1] / w0)
+    new_h, new_w = round(h0 * gain), round(w0 * gain)
+    pad_x, pad_y = round((in_shape[1] - new_w) / 2 - 0.1), round((in_shape[0] - new_h) / 2 - 0.1)
+    out = []
+    for k in keep:
+        x1, y1, x2, y2 = rows[k][:4]
+        x1, x2 = [min(max((v - pad_x) / (new_w / w0), 0), w0) for v in (x1, x2)]
+        y1, y2 = [min(max((v - pad_y) / (new_h / h0), 0), h0) for v in (y1, y2)]
+        out.append((x1, y1, x2, y2))
+    return np.array(out, dtype=np.float64), np.array([rows[k][4] for k in keep]), np.array([rows[k][5] for k in keep])

@@ -1,0 +1,71 @@
+import numpy as np
+import pytest
+
+from vigil.engine import Detections
+
+
+def make(n: int = 3) -> Detections:
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(0, 100, (n, 2))
+    return Detections(
+        xyxy=np.hstack([xy, xy + 10]),
+        confidence=np.linspace(0.9, 0.3, n),
+        class_id=np.arange(n) % 2,
+        data={"class_name": np.array(["a", "b", "c", "d"][:n])},
+    )
+
+
+def test_arrays_are_coerced_to_documented_dtypes():
+    d = make()
+    assert d.xyxy.dtype == np.float32 and d.xyxy.shape == (3, 4)
+    assert d.confidence.dtype == np.float32
+    assert d.class_id.dtype == np.int64
+    assert len(d) == 3
+
+
+def test_boolean_mask_selects_parallel_rows():
+    d = make()
+    sub = d[d.class_id == 0]
+    assert len(sub) == 2
+    np.testing.assert_array_equal(sub.class_name, ["a", "c"])
+    np.testing.assert_array_equal(sub.xyxy, d.xyxy[[0, 2]])
+
+
+def test_integer_index_keeps_a_one_row_detections():
+    d = make()
+    one = d[1]
+    assert isinstance(one, Detections) and len(one) == 1
+    assert one.class_name[0] == "b"
+    assert [len(x) for x in d] == [1, 1, 1]
+
+
+def test_empty_has_zero_rows_and_right_shapes():
+    e = Detections.empty()
+    assert len(e) == 0 and e.xyxy.shape == (0, 4)
+    assert len(e[e.confidence > 0.5]) == 0
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"xyxy": np.zeros((2, 3)), "confidence": [1, 1], "class_id": [0, 0]}, "shape"),
+        ({"xyxy": np.zeros((2, 4)), "confidence": [1], "class_id": [0, 0]}, "confidence"),
+        ({"xyxy": np.zeros((2, 4)), "confidence": [1, 1], "class_id": [0]}, "class_id"),
+        ({"xyxy": np.zeros((2, 4)), "confidence": [1, 1], "class_id": [0, 0], "data": {"x": [1]}}, "data"),
+    ],
+)
+def test_mismatched_arrays_are_rejected(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        Detections(**kwargs)
+
+
+def test_supervision_round_trip_is_lossless():
+    d = make()
+    sv_dets = d.to_supervision()
+    assert type(sv_dets).__module__.startswith("supervision")
+    np.testing.assert_array_equal(sv_dets.xyxy, d.xyxy)
+    back = Detections.from_supervision(sv_dets)
+    np.testing.assert_array_equal(back.xyxy, d.xyxy)
+    np.testing.assert_array_equal(back.confidence, d.confidence)
+    np.testing.assert_array_equal(back.class_id, d.class_id)
+    np.testing.assert_array_equal(back.class_name, d.class_name)

@@ -1,0 +1,5 @@
+"""Configuration: one validated pydantic tree describing a pipeline."""
+
+from vigil.config.pipeline import BatchConfig, JsonlSinkConfig, ModelConfig, PipelineConfig, SourceConfig
+
+__all__ = ["BatchConfig", "JsonlSinkConfig", "ModelConfig", "PipelineConfig", "SourceConfig"]

@@ -1,0 +1,127 @@
+"""The `vigil` command. The only place in vigil that exits the process.
+
+Exit codes: 0 every source ran to its end; 1 at least one source failed (the others' results
+are written); 2 bad usage or configuration, or the model could not be loaded; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import re
+import signal
+import sys
+from pathlib import Path
+
+from pydantic import ValidationError
+
+import vigil
+from vigil.config import BatchConfig, JsonlSinkConfig, ModelConfig, PipelineConfig, SourceConfig
+from vigil.daemon import _loop
+from vigil.daemon.assemble import build_pipeline
+from vigil.daemon.pipeline import PipelineReport
+from vigil.errors import VigilError
+
+EXIT_OK, EXIT_SOURCE_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+log = logging.getLogger("vigil")
+
+_NAMED_SOURCE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_.-]{0,63})=(.+)$")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vigil", description="Streaming video analytics.")
+    parser.add_argument("--version", action="version", version=f"vigil {vigil.__version__}")
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run a detector over video sources and write JSON lines")
+    run.add_argument("--model", required=True, help="path of an Ultralytics YOLO detection ONNX export")
+    run.add_argument(
+        "--source", action="append", required=True, metavar="[NAME=]FILE",
+        help="a video file; repeat for several; NAME defaults to the file's stem",
+    )
+    run.add_argument("--out", required=True, help="JSON Lines file to append results to")
+    run.add_argument("--max-batch", type=int, default=4, help="most frames per inference call (default 4)")
+    run.add_argument("--max-delay-ms", type=float, default=10.0, help="longest wait for a batch to fill (default 10)")
+    run.add_argument("--confidence", type=float, default=0.25, help="minimum detection confidence (default 0.25)")
+    run.add_argument("--iou", type=float, default=0.7, help="NMS IoU threshold (default 0.7)")
+    run.add_argument("--image-size", type=int, default=None, help="inference size for dynamic exports")
+    run.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads")
+    return parser
+
+
+def _source_configs(values: list[str]) -> list[SourceConfig]:
+    configs, used = [], set()
+    for value in values:
+        match = _NAMED_SOURCE.match(value)
+        if match and "://" not in match.group(1):
+            name, url = match.group(1), match.group(2)
+        else:
+            stem = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(value).stem) or "source"
+            name, n = stem, 2
+            while name in used:
+                name, n = f"{stem}-{n}", n + 1
+            url = value
+        used.add(name)
+        configs.append(SourceConfig(name=name, url=url))
+    return configs
+
+
+def config_from_args(args: argparse.Namespace) -> PipelineConfig:
+    return PipelineConfig(
+        model=ModelConfig(
+            path=args.model,
+            confidence=args.confidence,
+            iou=args.iou,
+            image_size=args.image_size,
+            intra_op_threads=args.threads,
+        ),
+        sources=_source_configs(args.source),
+        batch=BatchConfig(max_batch=args.max_batch, max_delay_ms=args.max_delay_ms),
+        jsonl=JsonlSinkConfig(path=args.out),
+    )
+
+
+async def _run(config: PipelineConfig) -> PipelineReport:
+    pipeline = await build_pipeline(config)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, pipeline.request_stop)
+    try:
+        log.info(
+            "model %s: batch %d, %d source(s) -> %s",
+            pipeline.model.model_id, pipeline.batch_size, len(pipeline.sources), config.jsonl.path,
+        )
+        return await pipeline.run()
+    finally:
+        pipeline.model.close()
+
+
+def _summary(report: PipelineReport) -> str:
+    fps = report.results / report.elapsed_s if report.elapsed_s else 0.0
+    per_source = ", ".join(f"{s.source_id}={s.results}" for s in report.sources.values())
+    return f"done: {report.results} results in {report.elapsed_s:.1f}s ({fps:.1f} frames/s): {per_source}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        config = config_from_args(args)
+    except ValidationError as exc:
+        errors = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        print(f"vigil: error: invalid arguments: {errors}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        report = _loop.run(_run(config))
+    except VigilError as exc:
+        print(f"vigil: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    log.info("%s", _summary(report))
+    return EXIT_SOURCE_FAILED if report.failed_sources or not report.sources else EXIT_OK

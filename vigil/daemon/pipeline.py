@@ -1,0 +1,238 @@
+"""`Pipeline`: sources -> batcher -> pre-process -> infer -> post-process -> sinks, overlapped.
+
+Stages are asyncio tasks joined by bounded queues; CPU work runs on executors (pre- and
+post-processing on a small worker pool, inference on the model's own single-thread executor),
+so batch k+1 is pre-processed while batch k is inferred and batch k-1 published. The pipeline
+owns every task and executor it creates and stops them in reverse order of creation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from vigil.engine.base import ObjectDetectionModel
+from vigil.engine.batcher import BatchItem, Batcher
+from vigil.errors import SinkError, SourceError
+from vigil.result import InferenceResult, Timings
+from vigil.sinks.base import Sink
+from vigil.sources.base import Source
+
+__all__ = ["Pipeline", "PipelineOptions", "PipelineReport", "SourceReport"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineOptions:
+    """`max_batch`: the most frames per inference call (capped or fixed by the model package);
+    `max_delay_ms`: how long the oldest frame may wait for a batch to fill;
+    `worker_threads`: threads for pre- and post-processing."""
+
+    max_batch: int = 4
+    max_delay_ms: float = 10.0
+    worker_threads: int = 2
+
+
+@dataclass(slots=True)
+class SourceReport:
+    source_id: str
+    frames_in: int = 0
+    results: int = 0
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class PipelineReport:
+    sources: dict[str, SourceReport] = field(default_factory=dict)
+    batches: int = 0
+    failed_batches: int = 0
+    sink_errors: int = 0
+    elapsed_s: float = 0.0
+
+    @property
+    def failed_sources(self) -> list[SourceReport]:
+        return [s for s in self.sources.values() if s.error is not None]
+
+    @property
+    def results(self) -> int:
+        return sum(s.results for s in self.sources.values())
+
+
+@dataclass(slots=True)
+class _Job:
+    items: list[BatchItem]
+    prepared: Any
+    pre_ms: float
+    raw: Any = None
+    infer_ms: float = 0.0
+
+
+class Pipeline:
+    """Runs one model over frames from `sources` and publishes every result to every sink.
+
+        report = await Pipeline(model, [FileSource("a", "a.mp4")], [JsonlSink("out.jsonl")]).run()
+    """
+
+    def __init__(
+        self,
+        model: ObjectDetectionModel,
+        sources: Sequence[Source],
+        sinks: Sequence[Sink],
+        options: PipelineOptions | None = None,
+    ) -> None:
+        ids = [s.source_id for s in sources]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"source ids must be unique, got {ids}")
+        self.model = model
+        self.sources = list(sources)
+        self.sinks = list(sinks)
+        self.options = options or PipelineOptions()
+        self.batch_size = model.batch.batch_limit(self.options.max_batch)
+        self.report = PipelineReport(sources={i: SourceReport(i) for i in ids})
+        self._batcher = Batcher(self.batch_size, self.options.max_delay_ms / 1000.0)
+        self._running: list[Source] = []
+
+    def request_stop(self) -> None:
+        """Stop reading sources; frames already read are still inferred and published."""
+        for source in self._running:
+            asyncio.ensure_future(source.stop())
+
+    async def run(self) -> PipelineReport:
+        started = time.monotonic()
+        loop = asyncio.get_running_loop()
+        async with AsyncExitStack() as stack:
+            workers = ThreadPoolExecutor(self.options.worker_threads, thread_name_prefix="vigil-work")
+            stack.callback(workers.shutdown, wait=False, cancel_futures=True)
+            infer = ThreadPoolExecutor(1, thread_name_prefix="vigil-infer")
+            stack.callback(infer.shutdown, wait=False, cancel_futures=True)
+            for sink in self.sinks:
+                await sink.start()
+                stack.push_async_callback(sink.close)
+            for source in await self._start_sources():
+                stack.push_async_callback(source.stop)
+
+            def offload(pool: ThreadPoolExecutor, fn: Callable[..., T], *args: Any) -> Awaitable[T]:
+                return loop.run_in_executor(pool, fn, *args)
+
+            prepared: asyncio.Queue[_Job | None] = asyncio.Queue(maxsize=1)
+            inferred: asyncio.Queue[_Job | None] = asyncio.Queue(maxsize=1)
+            tasks = [asyncio.create_task(self._feed(s), name=f"feed-{s.source_id}") for s in self._running]
+            tasks += [
+                asyncio.create_task(self._prepare(prepared, lambda *a: offload(workers, *a)), name="prepare"),
+                asyncio.create_task(self._infer(prepared, inferred, lambda *a: offload(infer, *a)), name="infer"),
+                asyncio.create_task(self._publish(inferred, lambda *a: offload(workers, *a)), name="publish"),
+            ]
+            await _gather_or_cancel(tasks)
+            for sink in self.sinks:
+                await sink.flush()
+        self.report.elapsed_s = time.monotonic() - started
+        return self.report
+
+    async def _start_sources(self) -> list[Source]:
+        outcomes = await asyncio.gather(*(s.start() for s in self.sources), return_exceptions=True)
+        for source, outcome in zip(self.sources, outcomes):
+            if isinstance(outcome, BaseException):
+                if not isinstance(outcome, SourceError):
+                    raise outcome
+                log.error("%s", outcome)
+                self.report.sources[source.source_id].error = str(outcome)
+                continue
+            self._batcher.open_lane(source.source_id)
+            self._running.append(source)
+        if not self._running:
+            log.error("no source could be started; nothing to do")
+        return self._running
+
+    async def _feed(self, source: Source) -> None:
+        report = self.report.sources[source.source_id]
+        try:
+            async for frame in source:
+                await self._batcher.put(frame)
+                report.frames_in += 1
+        except SourceError as exc:
+            log.error("%s", exc)
+            report.error = str(exc)
+        finally:
+            await self._batcher.close_lane(source.source_id)
+
+    async def _prepare(self, out: asyncio.Queue[_Job | None], offload: Callable[..., Awaitable[Any]]) -> None:
+        while (items := await self._batcher.get_batch()) is not None:
+            t0 = time.perf_counter()
+            prepared = await offload(self.model.pre_process, [item.frame.image for item in items])
+            await out.put(_Job(items, prepared, (time.perf_counter() - t0) * 1e3))
+        await out.put(None)
+
+    async def _infer(
+        self, inbox: asyncio.Queue[_Job | None], out: asyncio.Queue[_Job | None], offload: Callable[..., Awaitable[Any]]
+    ) -> None:
+        while (job := await inbox.get()) is not None:
+            t0 = time.perf_counter()
+            try:
+                job.raw = await offload(self.model.forward, job.prepared)
+            except Exception as exc:  # one bad batch must not stop the other frames
+                self._batch_failed(job, exc)
+                continue
+            job.infer_ms = (time.perf_counter() - t0) * 1e3
+            await out.put(job)
+        await out.put(None)
+
+    async def _publish(self, inbox: asyncio.Queue[_Job | None], offload: Callable[..., Awaitable[Any]]) -> None:
+        while (job := await inbox.get()) is not None:
+            t0 = time.perf_counter()
+            try:
+                detections = await offload(self.model.post_process, job.raw, job.prepared)
+            except Exception as exc:
+                self._batch_failed(job, exc)
+                continue
+            post_ms = (time.perf_counter() - t0) * 1e3
+            self.report.batches += 1
+            now = time.monotonic()
+            for item, dets in zip(job.items, detections):
+                frame = item.frame
+                timings = Timings(
+                    queue=(item.dequeued_at - item.enqueued_at) * 1e3,
+                    pre_process=job.pre_ms,
+                    infer=job.infer_ms,
+                    post_process=post_ms,
+                    total=(now - frame.decoded_at) * 1e3,
+                )
+                result = InferenceResult(frame, self.model.model_id, dets, timings)
+                for sink in self.sinks:
+                    try:
+                        await sink.publish(result)
+                    except SinkError as exc:
+                        self.report.sink_errors += 1
+                        if self.report.sink_errors == 1:
+                            log.error("%s", exc)
+                self.report.sources[frame.source_id].results += 1
+
+    def _batch_failed(self, job: _Job, exc: BaseException) -> None:
+        self.report.failed_batches += 1
+        frames = ", ".join(f"{i.frame.source_id}#{i.frame.seq}" for i in job.items)
+        log.error("inference failed for frames %s: %s", frames, exc, exc_info=not isinstance(exc, Exception))
+
+
+async def _gather_or_cancel(tasks: list[asyncio.Task[None]]) -> None:
+    """Wait for every task; if one raises, cancel the rest and re-raise its error."""
+    try:
+        done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    except asyncio.CancelledError:
+        for task in tasks:
+            task.cancel()
+        raise
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.gather(*pending, return_exceptions=True)
+    for task in done:
+        if not task.cancelled() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]

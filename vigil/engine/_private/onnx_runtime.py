@@ -1,0 +1,75 @@
+"""onnxruntime session creation and Ultralytics metadata reading. Imported only for ONNX models."""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vigil.errors import MissingDependencyError, ModelLoadError
+
+
+def import_onnxruntime() -> Any:
+    try:
+        import onnxruntime
+    except ImportError as exc:  # pragma: no cover - onnxruntime is a core dependency
+        raise MissingDependencyError(
+            "onnxruntime is not installed: pip install onnxruntime (or onnxruntime-gpu on a GPU box)"
+        ) from exc
+    return onnxruntime
+
+
+def create_session(path: Path, *, intra_op_threads: int | None, providers: list[str] | None) -> Any:
+    ort = import_onnxruntime()
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if intra_op_threads:
+        options.intra_op_num_threads = intra_op_threads
+    options.log_severity_level = 3  # ORT's own warnings would otherwise reach stderr unformatted
+    try:
+        return ort.InferenceSession(str(path), sess_options=options, providers=providers or ["CPUExecutionProvider"])
+    except Exception as exc:  # ORT raises its own untyped errors (InvalidProtobuf, Fail, ...)
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelLoadError(
+            f"model '{path}': onnxruntime could not load it ({first_line}); "
+            "check that the file is a complete ONNX export"
+        ) from exc
+
+
+@dataclass(frozen=True, slots=True)
+class UltralyticsMetadata:
+    """What Ultralytics writes into an ONNX export's metadata_props."""
+
+    task: str
+    names: tuple[str, ...]
+    imgsz: tuple[int, int]
+    stride: int
+    batch: int
+    end2end: bool
+
+
+def read_ultralytics_metadata(path: Path, props: dict[str, str]) -> UltralyticsMetadata:
+    missing = [key for key in ("names", "imgsz", "task") if key not in props]
+    if missing:
+        raise ModelLoadError(
+            f"model '{path}': not an Ultralytics YOLO export (metadata lacks {', '.join(missing)}); "
+            "export it with `yolo export format=onnx` or use a model package"
+        )
+    try:
+        names_map = ast.literal_eval(props["names"])
+        imgsz = ast.literal_eval(props["imgsz"])
+        names = tuple(str(names_map[i]) for i in range(len(names_map)))
+        if isinstance(imgsz, int):
+            imgsz = [imgsz, imgsz]
+        size = (int(imgsz[0]), int(imgsz[1]))
+    except (ValueError, SyntaxError, KeyError, TypeError, IndexError) as exc:
+        raise ModelLoadError(f"model '{path}': unreadable Ultralytics metadata ({exc})") from exc
+    return UltralyticsMetadata(
+        task=props["task"],
+        names=names,
+        imgsz=size,
+        stride=int(props.get("stride", 32)),
+        batch=int(props.get("batch", 1)),
+        end2end=props.get("end2end", "False") == "True",
+    )

@@ -1,0 +1,121 @@
+"""Ultralytics' predictor arithmetic (letterbox, NMS, box scaling) in vectorised numpy.
+
+Each function reproduces one step of Ultralytics 8.4's pipeline to the rounding rule, because
+parity with its predictions is the contract: Python's `round()` (half to even) for sizes and
+pads, odd pad pixels to the bottom/right, class-aware NMS by offsetting boxes in float32.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+PAD_VALUE = 114
+# Ultralytics' `max_wh`: the per-class offset that keeps boxes of different classes apart in NMS.
+CLASS_OFFSET = 7680.0
+MAX_NMS = 30000
+
+
+@dataclass(frozen=True, slots=True)
+class Letterbox:
+    """How one image was placed in the model input (all in pixels)."""
+
+    orig_h: int
+    orig_w: int
+    new_h: int
+    new_w: int
+    top: int
+    left: int
+    in_h: int
+    in_w: int
+
+
+def plan_letterbox(h: int, w: int, target_h: int, target_w: int, auto: bool, stride: int = 32) -> Letterbox:
+    """Ultralytics' `LetterBox` geometry with `center=True`, scale-up allowed."""
+    r = min(target_h / h, target_w / w)
+    new_w, new_h = max(round(w * r), 1), max(round(h * r), 1)
+    dw, dh = target_w - new_w, target_h - new_h
+    if auto:
+        dw, dh = dw % stride, dh % stride
+    dw, dh = dw / 2, dh / 2
+    top, bottom = round(dh - 0.1), round(dh + 0.1)
+    left, right = round(dw - 0.1), round(dw + 0.1)
+    return Letterbox(h, w, new_h, new_w, top, left, new_h + top + bottom, new_w + left + right)
+
+
+def letterbox_into(image: np.ndarray, box: Letterbox, out: np.ndarray) -> None:
+    """Write `image` letterboxed as RGB float32 /255 CHW into `out` (3, in_h, in_w).
+
+    `out` must already hold the pad value (114/255) outside the image area.
+    """
+    if (box.orig_h, box.orig_w) != (box.new_h, box.new_w):
+        image = cv2.resize(image, (box.new_w, box.new_h), interpolation=cv2.INTER_LINEAR)
+    # blobFromImage does BGR->RGB, HWC->CHW and the scaling in one C++ pass.
+    blob = cv2.dnn.blobFromImage(image, scalefactor=1.0 / 255.0, swapRB=True)
+    out[:, box.top : box.top + box.new_h, box.left : box.left + box.new_w] = blob[0]
+
+
+def xywh_to_xyxy(xywh: np.ndarray) -> np.ndarray:
+    xy, half = xywh[:, :2], xywh[:, 2:4] / 2
+    return np.concatenate([xy - half, xy + half], axis=1)
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """Greedy NMS with torchvision's rule: drop a box whose IoU with a kept one is > threshold.
+
+    Vectorised per kept box (not per candidate); returns kept indices by descending score.
+    """
+    order = np.argsort(-scores, kind="stable")
+    x1, y1, x2, y2 = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
+    areas = (x2 - x1) * (y2 - y1)
+    keep: list[int] = []
+    while order.size:
+        i = order[0]
+        keep.append(int(i))
+        rest = order[1:]
+        w = np.maximum(np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]), 0)
+        h = np.maximum(np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]), 0)
+        inter = w * h
+        iou = inter / (areas[i] + areas[rest] - inter)
+        order = rest[~(iou > iou_threshold)]
+    return np.asarray(keep, dtype=np.int64)
+
+
+def select_detections(
+    pred: np.ndarray, num_classes: int, conf: float, iou: float, max_det: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Ultralytics' `non_max_suppression` for one image of a `[4+nc(+extra), anchors]` output.
+
+    Returns (xyxy in input pixels, confidence, class_id, kept anchor indices).
+    """
+    scores = pred[4 : 4 + num_classes]
+    best = scores.max(axis=0)
+    candidates = np.flatnonzero(best > conf)
+    if candidates.size > MAX_NMS:
+        candidates = candidates[np.argsort(-best[candidates], kind="stable")[:MAX_NMS]]
+    if candidates.size == 0:
+        return np.empty((0, 4), np.float32), np.empty(0, np.float32), np.empty(0, np.int64), candidates
+    boxes = xywh_to_xyxy(pred[:4, candidates].T)
+    confidence = best[candidates]
+    class_id = scores[:, candidates].argmax(axis=0)
+    offset = (class_id.astype(np.float32) * np.float32(CLASS_OFFSET))[:, None]
+    keep = nms(boxes + offset, confidence, iou)[:max_det]
+    return boxes[keep], confidence[keep], class_id[keep].astype(np.int64), candidates[keep]
+
+
+def scale_boxes(xyxy: np.ndarray, box: Letterbox) -> np.ndarray:
+    """Ultralytics 8.4's `scale_boxes`: separate x/y gains, pads re-derived, clipped to the image."""
+    h, w = box.orig_h, box.orig_w
+    gain = min(box.in_h / h, box.in_w / w)
+    new_h, new_w = round(h * gain), round(w * gain)
+    gain_x, gain_y = new_w / w, new_h / h
+    pad_x = round((box.in_w - new_w) / 2 - 0.1)
+    pad_y = round((box.in_h - new_h) / 2 - 0.1)
+    out = xyxy.astype(np.float32, copy=True)
+    out[:, [0, 2]] = (out[:, [0, 2]] - np.float32(pad_x)) / np.float32(gain_x)
+    out[:, [1, 3]] = (out[:, [1, 3]] - np.float32(pad_y)) / np.float32(gain_y)
+    out[:, [0, 2]] = np.clip(out[:, [0, 2]], 0, w)
+    out[:, [1, 3]] = np.clip(out[:, [1, 3]], 0, h)
+    return out

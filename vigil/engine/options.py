@@ -1,0 +1,31 @@
+"""Options a caller can pass when loading a model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["DetectionOptions"]
+
+
+@dataclass(frozen=True, slots=True)
+class DetectionOptions:
+    """Thresholds and runtime knobs of a detection model; defaults are Ultralytics' predictor's.
+
+    `image_size` overrides the export's `imgsz` for models with dynamic input size (an int for a
+    square, or (height, width)). `intra_op_threads` caps onnxruntime's thread pool (None: ORT's
+    default, one per physical core).
+    """
+
+    confidence: float = 0.25
+    iou: float = 0.7
+    max_det: int = 300
+    image_size: int | tuple[int, int] | None = None
+    intra_op_threads: int | None = None
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.confidence <= 1.0:
+            raise ValueError(f"confidence must be within [0, 1], got {self.confidence}")
+        if not 0.0 <= self.iou <= 1.0:
+            raise ValueError(f"iou must be within [0, 1], got {self.iou}")
+        if self.max_det < 1:
+            raise ValueError(f"max_det must be >= 1, got {self.max_det}")

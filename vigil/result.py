@@ -1,0 +1,41 @@
+"""`InferenceResult`: what the engine hands to sinks for one frame."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vigil.engine.detections import Detections
+from vigil.frame import Frame
+
+__all__ = ["InferenceResult", "Timings"]
+
+
+@dataclass(frozen=True, slots=True)
+class Timings:
+    """Milliseconds spent by one frame in each stage.
+
+    `queue`: from entering the batcher to leaving it in a batch; `pre_process`, `infer` and
+    `post_process`: the batch's stage times (shared by every frame of the batch); `total`: from
+    decode to the result being ready.
+    """
+
+    queue: float
+    pre_process: float
+    infer: float
+    post_process: float
+    total: float
+
+
+@dataclass(frozen=True, slots=True)
+class InferenceResult:
+    """Detections for one frame, with the frame's identity, the model that made them and timings.
+
+    The frame (image included) travels along so sinks that draw or save pictures can use it;
+    sinks that only write records read `frame.source_id`, `frame.seq`, `frame.pts` and
+    `frame.capture_time`.
+    """
+
+    frame: Frame
+    model_id: str
+    detections: Detections
+    timings: Timings

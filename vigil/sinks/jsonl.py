@@ -1,0 +1,112 @@
+"""JSON Lines: one line per frame, schema in docs/OUTPUT.md."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from pathlib import Path
+from typing import IO, Any
+
+from vigil.errors import SinkError
+from vigil.result import InferenceResult
+from vigil.sinks.base import Sink
+
+__all__ = ["JsonlSink", "result_to_record"]
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+
+
+def result_to_record(result: InferenceResult) -> dict[str, Any]:
+    """The documented JSON record of one result (docs/OUTPUT.md)."""
+    frame, dets, t = result.frame, result.detections, result.timings
+    names = dets.class_name
+    detections = [
+        {
+            "class_id": int(dets.class_id[i]),
+            "class_name": str(names[i]) if names is not None else str(dets.class_id[i]),
+            "confidence": round(float(dets.confidence[i]), 6),
+            "xyxy": [round(float(v), 3) for v in dets.xyxy[i]],
+        }
+        for i in range(len(dets))
+    ]
+    return {
+        "source": frame.source_id,
+        "seq": frame.seq,
+        "pts": round(frame.pts, 6),
+        "capture_time": frame.capture_time.isoformat(timespec="microseconds").replace("+00:00", "Z"),
+        "model": result.model_id,
+        "detections": detections,
+        "timing_ms": {
+            "queue": round(t.queue, 3),
+            "pre_process": round(t.pre_process, 3),
+            "infer": round(t.infer, 3),
+            "post_process": round(t.post_process, 3),
+            "total": round(t.total, 3),
+        },
+    }
+
+
+class JsonlSink(Sink):
+    """Appends one JSON line per result to `path`. Serialisation and writes run on a thread;
+    lines are flushed to the OS after every write batch so a crash loses at most that batch."""
+
+    def __init__(self, path: str | Path, *, queue_size: int = 256) -> None:
+        self.name = f"jsonl:{path}"
+        self.path = Path(path)
+        self._queue: asyncio.Queue[InferenceResult | None] = asyncio.Queue(maxsize=queue_size)
+        self._file: IO[str] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._error: BaseException | None = None
+        self.written = 0
+
+    async def start(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = await asyncio.to_thread(open, self.path, "a", encoding="utf-8")
+        except OSError as exc:
+            raise SinkError(f"sink '{self.name}': cannot open {self.path} for writing ({exc.strerror})") from exc
+        self._task = asyncio.create_task(self._writer(), name=f"sink-{self.name}")
+
+    async def publish(self, result: InferenceResult) -> None:
+        if self._error is not None:
+            raise SinkError(f"sink '{self.name}' failed earlier: {self._error}")
+        await self._queue.put(result)
+
+    async def flush(self) -> None:
+        await self._queue.join()
+
+    async def close(self) -> None:
+        if self._task is not None:
+            await self._queue.put(None)
+            await self._task
+            self._task = None
+        if self._file is not None:
+            await asyncio.to_thread(self._file.close)
+            self._file = None
+
+    async def _writer(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while not self._queue.empty() and len(batch) < 64:
+                batch.append(self._queue.get_nowait())
+            results = [r for r in batch if r is not None]
+            try:
+                if results and self._error is None:
+                    await asyncio.to_thread(self._write, results)
+            except OSError as exc:
+                self._error = exc
+                log.error("sink '%s': writing %s failed (%s); further results are not written", self.name, self.path, exc)
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+            if len(results) != len(batch):
+                return
+
+    def _write(self, results: list[InferenceResult]) -> None:
+        assert self._file is not None
+        self._file.write("".join(json.dumps(result_to_record(r), separators=(",", ":")) + "\n" for r in results))
+        self._file.flush()
+        self.written += len(results)
