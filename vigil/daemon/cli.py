@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import re
 import signal
 import sys
@@ -17,7 +18,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 import vigil
-from vigil.config import BatchConfig, JsonlSinkConfig, ModelConfig, PipelineConfig, SourceConfig
+from vigil.config import PipelineConfig
 from vigil.daemon import _loop
 from vigil.daemon.assemble import build_pipeline
 from vigil.daemon.pipeline import PipelineReport
@@ -51,11 +52,11 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _source_configs(values: list[str]) -> list[SourceConfig]:
+def _source_configs(values: list[str]) -> list[dict[str, str]]:
     configs, used = [], set()
     for value in values:
         match = _NAMED_SOURCE.match(value)
-        if match and "://" not in match.group(1):
+        if match:
             name, url = match.group(1), match.group(2)
         else:
             stem = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(value).stem) or "source"
@@ -64,30 +65,45 @@ def _source_configs(values: list[str]) -> list[SourceConfig]:
                 name, n = f"{stem}-{n}", n + 1
             url = value
         used.add(name)
-        configs.append(SourceConfig(name=name, url=url))
+        configs.append({"name": name, "url": url})
     return configs
 
 
 def config_from_args(args: argparse.Namespace) -> PipelineConfig:
-    return PipelineConfig(
-        model=ModelConfig(
-            path=args.model,
-            confidence=args.confidence,
-            iou=args.iou,
-            image_size=args.image_size,
-            intra_op_threads=args.threads,
-        ),
-        sources=_source_configs(args.source),
-        batch=BatchConfig(max_batch=args.max_batch, max_delay_ms=args.max_delay_ms),
-        jsonl=JsonlSinkConfig(path=args.out),
+    # Validated as one tree so an error names its full path (model.confidence, batch.max_batch).
+    return PipelineConfig.model_validate(
+        {
+            "model": {
+                "path": args.model,
+                "confidence": args.confidence,
+                "iou": args.iou,
+                "image_size": args.image_size,
+                "intra_op_threads": args.threads,
+            },
+            "sources": _source_configs(args.source),
+            "batch": {"max_batch": args.max_batch, "max_delay_ms": args.max_delay_ms},
+            "jsonl": {"path": args.out},
+        }
     )
 
 
 async def _run(config: PipelineConfig) -> PipelineReport:
     pipeline = await build_pipeline(config)
     loop = asyncio.get_running_loop()
+    signals_seen = 0
+
+    def on_signal(sig: signal.Signals) -> None:
+        nonlocal signals_seen
+        signals_seen += 1
+        if signals_seen == 1:
+            log.info("%s: stopping sources, finishing frames already read (again to force)", sig.name)
+            pipeline.request_stop()
+        else:
+            log.warning("%s again: exiting now, results still in flight are lost", sig.name)
+            os._exit(EXIT_INTERRUPTED)
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, pipeline.request_stop)
+        loop.add_signal_handler(sig, on_signal, sig)
     try:
         log.info(
             "model %s: batch %d, %d source(s) -> %s",

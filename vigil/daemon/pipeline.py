@@ -100,11 +100,15 @@ class Pipeline:
         self.report = PipelineReport(sources={i: SourceReport(i) for i in ids})
         self._batcher = Batcher(self.batch_size, self.options.max_delay_ms / 1000.0)
         self._running: list[Source] = []
+        self._stop_requested = False
+        self._stopping: list[asyncio.Future[None]] = []
 
     def request_stop(self) -> None:
         """Stop reading sources; frames already read are still inferred and published."""
-        for source in self._running:
-            asyncio.ensure_future(source.stop())
+        if self._stop_requested:
+            return
+        self._stop_requested = True
+        self._stopping = [asyncio.ensure_future(source.stop()) for source in self._running]
 
     async def run(self) -> PipelineReport:
         started = time.monotonic()
@@ -119,6 +123,9 @@ class Pipeline:
                 stack.push_async_callback(sink.close)
             for source in await self._start_sources():
                 stack.push_async_callback(source.stop)
+            if self._stop_requested:  # asked while sources were starting
+                self._stop_requested = False
+                self.request_stop()
 
             def offload(pool: ThreadPoolExecutor, fn: Callable[..., T], *args: Any) -> Awaitable[T]:
                 return loop.run_in_executor(pool, fn, *args)

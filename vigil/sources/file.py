@@ -50,19 +50,23 @@ class FileSource(Source):
         await asyncio.wrap_future(opened)
 
     async def stop(self) -> None:
+        """Stop decoding; frames decoded but not yet taken are discarded."""
         self._stopping.set()
-        while not self._queue.empty():  # unblock a decode thread waiting for room
-            self._queue.get_nowait()
+        self._drain()  # unblock a decode thread waiting for room
         if self._thread is not None:
             await asyncio.to_thread(self._thread.join)
             self._thread = None
-            if self._queue.empty():  # wake a reader still waiting for frames
-                self._queue.put_nowait(_END)
+        self._drain()
+        self._queue.put_nowait(_END)  # wake a reader still waiting for frames
+
+    def _drain(self) -> None:
+        while not self._queue.empty():
+            self._queue.get_nowait()
 
     async def __aiter__(self) -> AsyncIterator[Frame]:
         while True:
             item = await self._queue.get()
-            if item is _END:
+            if item is _END or self._stopping.is_set():
                 return
             if isinstance(item, Exception):
                 raise item

@@ -1,0 +1,124 @@
+"""`vigil run` as a real subprocess on real H.264 clips with the real nudenet YOLOv8n."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FACE_CLASSES, decoded_frame_count
+from tests.unit.test_auto_model import tiny_onnx
+
+
+def vigil(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "vigil", *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def read_jsonl(path: Path) -> dict[str, list[dict]]:
+    by_source: dict[str, list[dict]] = defaultdict(list)
+    for line in path.read_text().splitlines():
+        record = json.loads(line)
+        by_source[record["source"]].append(record)
+    return by_source
+
+
+def error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if "ERROR" in line or line.startswith("vigil: error")]
+
+
+def test_two_clips_give_one_line_per_decoded_frame_in_order(tmp_path, clips, nudenet_path):
+    out = tmp_path / "results.jsonl"
+    proc = vigil(
+        "run", "--model", str(nudenet_path), "--source", str(clips["astronaut"]), "--source", str(clips["coffee"]),
+        "--out", str(out), "--max-batch", "4", "--image-size", "640",
+    )
+    assert proc.returncode == 0, proc.stderr
+    records = read_jsonl(out)
+    assert set(records) == {"astronaut", "coffee"}
+    for name, path in clips.items():
+        lines = records[name]
+        assert len(lines) == decoded_frame_count(path)
+        assert [r["seq"] for r in lines] == list(range(len(lines)))
+        pts = [r["pts"] for r in lines]
+        assert pts == sorted(pts) and len(set(pts)) == len(pts)
+        assert all(r["model"] == "320n" for r in lines)
+        assert all(r["capture_time"].endswith("Z") for r in lines)
+    for r in records["astronaut"]:
+        faces = [d for d in r["detections"] if d["class_name"] in FACE_CLASSES]
+        assert faces, f"astronaut frame {r['seq']} has no face detection"
+        x1, y1, x2, y2 = faces[0]["xyxy"]
+        assert 0 <= x1 < x2 <= 640 and 0 <= y1 < y2 <= 480 and faces[0]["confidence"] > 0.25
+    assert "done:" in proc.stderr
+
+
+def test_record_fields_follow_docs_output_schema(tmp_path, clips, nudenet_path):
+    out = tmp_path / "r.jsonl"
+    proc = vigil("run", "--model", str(nudenet_path), "--source", f"cam1={clips['astronaut']}", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads(out.read_text().splitlines()[0])
+    assert set(record) == {"source", "seq", "pts", "capture_time", "model", "detections", "timing_ms"}
+    assert record["source"] == "cam1"
+    assert set(record["timing_ms"]) >= {"queue", "infer", "total"}
+    assert record["timing_ms"]["total"] >= record["timing_ms"]["infer"] > 0
+    assert set(record["detections"][0]) == {"class_id", "class_name", "confidence", "xyxy"}
+
+
+@pytest.mark.parametrize("bad", ["missing", "not_a_video", "directory"])
+def test_one_bad_source_does_not_stop_the_other(tmp_path, clips, nudenet_path, bad):
+    if bad == "missing":
+        path = tmp_path / "missing.mp4"
+    elif bad == "not_a_video":
+        path = tmp_path / "notes.mp4"
+        path.write_text("this is a text file, not a video\n" * 50)
+    else:
+        path = tmp_path / "folder.mp4"
+        path.mkdir()
+    out = tmp_path / "results.jsonl"
+    proc = vigil("run", "--model", str(nudenet_path), "--source", str(path), "--source", str(clips["coffee"]), "--out", str(out))
+    assert proc.returncode == 1
+    errors = error_lines(proc.stderr)
+    assert len(errors) == 1, proc.stderr
+    assert path.stem in errors[0] and str(path) in errors[0]
+    assert "Traceback" not in proc.stderr
+    assert len(read_jsonl(out)["coffee"]) == decoded_frame_count(clips["coffee"])
+
+
+def model_cases(tmp_path: Path) -> dict[str, tuple[Path, str]]:
+    garbage = tmp_path / "garbage.onnx"
+    garbage.write_bytes(b"\x00\x01 not onnx" * 100)
+    meta = {"names": "{0: 'a'}", "imgsz": "[224, 224]", "task": "classify"}
+    return {
+        "missing": (tmp_path / "absent.onnx", "not found"),
+        "corrupt": (garbage, "onnxruntime could not load it"),
+        "no_metadata": (tiny_onnx(tmp_path / "plain.onnx", {}), "not an Ultralytics YOLO export"),
+        "classifier": (tiny_onnx(tmp_path / "cls.onnx", meta), "not a detector"),
+    }
+
+
+@pytest.mark.parametrize("case", ["missing", "corrupt", "no_metadata", "classifier"])
+def test_bad_model_gives_one_clear_error_line(tmp_path, clips, case):
+    path, message = model_cases(tmp_path)[case]
+    out = tmp_path / "r.jsonl"
+    proc = vigil("run", "--model", str(path), "--source", str(clips["coffee"]), "--out", str(out))
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].startswith("vigil: error: model ")
+    assert error_lines(proc.stderr) == [proc.stderr.strip().splitlines()[-1]]
+    assert str(path) in proc.stderr and message in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_bad_arguments_exit_2_with_the_field_named(tmp_path, clips, nudenet_path):
+    proc = vigil("run", "--model", str(nudenet_path), "--source", str(clips["coffee"]), "--out", str(tmp_path / "r"), "--confidence", "3")
+    assert proc.returncode == 2
+    assert "model.confidence" in proc.stderr
+
+
+def test_version_prints_and_exits_0():
+    proc = vigil("--version")
+    assert proc.returncode == 0 and proc.stdout.startswith("vigil ")
