@@ -40,7 +40,7 @@ async def test_results_carry_stage_timings_and_batches_are_formed(tmp_path, clip
 async def test_static_batch_package_gets_full_padded_batches(tmp_path, clips, golden_dir):
     model = AutoModel.from_pretrained(golden_dir / "models" / "yolo11n-b4.onnx")
     out = tmp_path / "r.jsonl"
-    pipeline = Pipeline(model, [FileSource("c", clips["coffee"])], [JsonlSink(out)], PipelineOptions(max_batch=2))
+    pipeline = Pipeline(model, [FileSource("c", clips["coffee"])], [JsonlSink(out)], PipelineOptions(max_batch=2, max_delay_ms=5000))
     assert pipeline.batch_size == 4  # the package's static batch wins over max_batch
     report = await pipeline.run()
     assert report.results == 18 and report.batches == 5  # 4+4+4+4+2, the last one padded
