@@ -65,7 +65,7 @@ def first_frames(path: Path, n: int) -> list[np.ndarray]:
 
 def bench_pipeline(args: argparse.Namespace, clip: Path, workdir: Path) -> tuple[float, int, dict]:
     model = AutoModel.from_pretrained(args.model, image_size=args.image_size, intra_op_threads=args.threads)
-    sources = [FileSource(f"cam{i}", clip) for i in range(args.clips)]
+    sources = [FileSource(f"cam{i}", clip, decode_threads=args.decode_threads) for i in range(args.clips)]
     options = PipelineOptions(max_batch=args.max_batch, max_delay_ms=args.max_delay_ms, worker_threads=args.workers)
     pipeline = Pipeline(model, sources, [JsonlSink(workdir / "results.jsonl")], options)
     report = asyncio.run(pipeline.run())
@@ -97,6 +97,7 @@ def main() -> None:
     parser.add_argument("--max-delay-ms", type=float, default=10.0)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads")
+    parser.add_argument("--decode-threads", type=int, default=0, help="decoder threads per source (0: auto)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args()
 

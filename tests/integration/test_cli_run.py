@@ -122,3 +122,13 @@ def test_bad_arguments_exit_2_with_the_field_named(tmp_path, clips, nudenet_path
 def test_version_prints_and_exits_0():
     proc = vigil("--version")
     assert proc.returncode == 0 and proc.stdout.startswith("vigil ")
+
+
+def test_unwritable_output_is_one_clear_error(tmp_path, clips, nudenet_path):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("a file where a folder should be")
+    out = blocker / "results.jsonl"
+    proc = vigil("run", "--model", str(nudenet_path), "--source", str(clips["coffee"]), "--out", str(out))
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].startswith(f"vigil: error: sink 'jsonl:{out}': cannot open")
+    assert "Traceback" not in proc.stderr

@@ -75,3 +75,29 @@ def test_sigterm_drains_and_exits_0(tmp_path, long_clip, nudenet_path):
     assert proc.returncode == 0, stderr
     seqs = [json.loads(line)["seq"] for line in out.read_text().splitlines()]
     assert 0 < len(seqs) < 150 and seqs == list(range(len(seqs)))
+
+
+class FailingSixthCall:
+    """The real model, except that its sixth forward call raises, as a backend error would."""
+
+    def __init__(self, model):
+        self._model, self.calls = model, 0
+        self.model_id, self.class_names, self.batch = model.model_id, model.class_names, model.batch
+        self.pre_process, self.post_process = model.pre_process, model.post_process
+
+    def forward(self, batch):
+        self.calls += 1
+        if self.calls == 6:
+            raise RuntimeError("simulated backend failure")
+        return self._model.forward(batch)
+
+
+async def test_a_failing_batch_is_logged_and_skipped_the_rest_continue(tmp_path, clips, nudenet_path, caplog):
+    model = FailingSixthCall(AutoModel.from_pretrained(nudenet_path))
+    out = tmp_path / "r.jsonl"
+    pipeline = Pipeline(model, [FileSource("a", clips["coffee"])], [JsonlSink(out)], PipelineOptions(max_batch=1))
+    report = await pipeline.run()
+    seqs = [json.loads(line)["seq"] for line in out.read_text().splitlines()]
+    assert report.failed_batches == 1
+    assert seqs == [s for s in range(18) if s != 5]  # one source, batch 1: call 6 is frame 5
+    assert "inference failed for frames a#5: simulated backend failure" in caplog.text

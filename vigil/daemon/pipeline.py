@@ -174,8 +174,14 @@ class Pipeline:
     async def _prepare(self, out: asyncio.Queue[_Job | None], offload: Callable[..., Awaitable[Any]]) -> None:
         while (items := await self._batcher.get_batch()) is not None:
             t0 = time.perf_counter()
-            prepared = await offload(self.model.pre_process, [item.frame.image for item in items])
-            await out.put(_Job(items, prepared, (time.perf_counter() - t0) * 1e3))
+            job = _Job(items, None, 0.0)
+            try:
+                job.prepared = await offload(self.model.pre_process, [item.frame.image for item in items])
+            except Exception as exc:
+                self._batch_failed(job, exc)
+                continue
+            job.pre_ms = (time.perf_counter() - t0) * 1e3
+            await out.put(job)
         await out.put(None)
 
     async def _infer(

@@ -50,13 +50,13 @@ def result_to_record(result: InferenceResult) -> dict[str, Any]:
 
 
 class JsonlSink(Sink):
-    """Appends one JSON line per result to `path`. Serialisation and writes run on a thread;
+    """Appends one JSON line per result to `path`. JSON encoding and writes run on a thread;
     lines are flushed to the OS after every write batch so a crash loses at most that batch."""
 
     def __init__(self, path: str | Path, *, queue_size: int = 256) -> None:
         self.name = f"jsonl:{path}"
         self.path = Path(path)
-        self._queue: asyncio.Queue[InferenceResult | None] = asyncio.Queue(maxsize=queue_size)
+        self._queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(maxsize=queue_size)
         self._file: IO[str] | None = None
         self._task: asyncio.Task[None] | None = None
         self._error: BaseException | None = None
@@ -73,7 +73,8 @@ class JsonlSink(Sink):
     async def publish(self, result: InferenceResult) -> None:
         if self._error is not None:
             raise SinkError(f"sink '{self.name}' failed earlier: {self._error}")
-        await self._queue.put(result)
+        # Queue the small record, not the result: the frame's image must not wait in this queue.
+        await self._queue.put(result_to_record(result))
 
     async def flush(self) -> None:
         await self._queue.join()
@@ -92,21 +93,21 @@ class JsonlSink(Sink):
             batch = [await self._queue.get()]
             while not self._queue.empty() and len(batch) < 64:
                 batch.append(self._queue.get_nowait())
-            results = [r for r in batch if r is not None]
+            records = [r for r in batch if r is not None]
             try:
-                if results and self._error is None:
-                    await asyncio.to_thread(self._write, results)
+                if records and self._error is None:
+                    await asyncio.to_thread(self._write, records)
             except OSError as exc:
                 self._error = exc
                 log.error("sink '%s': writing %s failed (%s); further results are not written", self.name, self.path, exc)
             finally:
                 for _ in batch:
                     self._queue.task_done()
-            if len(results) != len(batch):
+            if len(records) != len(batch):
                 return
 
-    def _write(self, results: list[InferenceResult]) -> None:
+    def _write(self, records: list[dict[str, Any]]) -> None:
         assert self._file is not None
-        self._file.write("".join(json.dumps(result_to_record(r), separators=(",", ":")) + "\n" for r in results))
+        self._file.write("".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records))
         self._file.flush()
-        self.written += len(results)
+        self.written += len(records)

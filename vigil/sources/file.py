@@ -33,9 +33,10 @@ class FileSource(Source):
 
     live = False
 
-    def __init__(self, source_id: str, path: str | Path, *, queue_size: int = 4) -> None:
+    def __init__(self, source_id: str, path: str | Path, *, queue_size: int = 4, decode_threads: int = 0) -> None:
         self.source_id = source_id
         self.path = Path(path)
+        self.decode_threads = decode_threads  # 0: FFmpeg picks (one per core)
         self._queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=queue_size)
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -110,6 +111,7 @@ class FileSource(Source):
     def _decode(self, container: Any) -> None:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
+        stream.codec_context.thread_count = self.decode_threads
         started = datetime.now(timezone.utc)
         first_pts: float | None = None
         seq = 0

@@ -13,6 +13,8 @@ import cv2
 import numpy as np
 
 PAD_VALUE = 114
+_255 = np.float32(255.0)
+PAD = np.float32(PAD_VALUE) / _255  # the pad colour as the model sees it
 # Ultralytics' `max_wh`: the per-class offset that keeps boxes of different classes apart in NMS.
 CLASS_OFFSET = 7680.0
 MAX_NMS = 30000
@@ -48,13 +50,19 @@ def plan_letterbox(h: int, w: int, target_h: int, target_w: int, auto: bool, str
 def letterbox_into(image: np.ndarray, box: Letterbox, out: np.ndarray) -> None:
     """Write `image` letterboxed as RGB float32 /255 CHW into `out` (3, in_h, in_w).
 
-    `out` must already hold the pad value (114/255) outside the image area.
+    Bit-identical to Ultralytics (uint8 letterbox, then float32 division by 255), in one pass per
+    channel straight into the batch tensor; only the pad strips are filled, not the whole tensor.
     """
     if (box.orig_h, box.orig_w) != (box.new_h, box.new_w):
         image = cv2.resize(image, (box.new_w, box.new_h), interpolation=cv2.INTER_LINEAR)
-    # blobFromImage does BGR->RGB, HWC->CHW and the scaling in one C++ pass.
-    blob = cv2.dnn.blobFromImage(image, scalefactor=1.0 / 255.0, swapRB=True)
-    out[:, box.top : box.top + box.new_h, box.left : box.left + box.new_w] = blob[0]
+    rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    bottom, right = box.top + box.new_h, box.left + box.new_w
+    for c in range(3):
+        np.divide(rgb[:, :, c], _255, out=out[c, box.top : bottom, box.left : right], casting="unsafe")
+    out[:, : box.top] = PAD
+    out[:, bottom:] = PAD
+    out[:, box.top : bottom, : box.left] = PAD
+    out[:, box.top : bottom, right:] = PAD
 
 
 def xywh_to_xyxy(xywh: np.ndarray) -> np.ndarray:

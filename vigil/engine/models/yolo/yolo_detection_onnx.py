@@ -15,9 +15,6 @@ from vigil.engine.models.yolo import _ultralytics_ops as ops
 from vigil.engine.options import DetectionOptions
 from vigil.errors import ModelLoadError
 
-PAD = np.float32(ops.PAD_VALUE) / np.float32(255.0)
-
-
 def _dim(value: Any) -> int | None:
     """An ONNX dimension: an int when fixed, None when symbolic."""
     return value if isinstance(value, int) and value > 0 else None
@@ -90,7 +87,7 @@ class YOLODetectionONNX(ObjectDetectionModel):
         auto = self._dynamic_size and len({img.shape for img in images}) == 1
         target_h, target_w = self.input_size
         boxes = [ops.plan_letterbox(img.shape[0], img.shape[1], target_h, target_w, auto, self._stride) for img in images]
-        tensor = np.full((len(images), 3, boxes[0].in_h, boxes[0].in_w), PAD, dtype=np.float32)
+        tensor = np.empty((len(images), 3, boxes[0].in_h, boxes[0].in_w), dtype=np.float32)
         for i, (img, box) in enumerate(zip(images, boxes)):
             ops.letterbox_into(img, box, tensor[i])
         return PreparedBatch(tensor=tensor, meta=boxes)
