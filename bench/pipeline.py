@@ -75,9 +75,16 @@ def bench_pipeline(args: argparse.Namespace, clip: Path, workdir: Path) -> tuple
 
 
 def bench_raw(args: argparse.Namespace, clip: Path, frames: int, batch: int) -> float:
-    model = AutoModel.from_pretrained(args.model, image_size=args.image_size, intra_op_threads=args.threads)
+    import onnxruntime as ort
+
+    model = AutoModel.from_pretrained(args.model, image_size=args.image_size)
     prepared = model.pre_process(first_frames(clip, batch))
-    session, name = model._session, model._input_name  # raw ORT: the baseline, bypassing vigil on purpose
+    # The baseline is plain onnxruntime with its default session options, as a user gets it.
+    options = ort.SessionOptions()
+    if args.threads:
+        options.intra_op_num_threads = args.threads
+    session = ort.InferenceSession(args.model, sess_options=options, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
     session.run(None, {name: prepared.tensor})  # warm-up
     calls = max(1, frames // batch)
     t0 = time.perf_counter()

@@ -15,7 +15,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from functools import partial
+from typing import Any
 
 from vigil.engine.base import ObjectDetectionModel
 from vigil.engine.batcher import BatchItem, Batcher
@@ -27,8 +28,6 @@ from vigil.sources.base import Source
 __all__ = ["Pipeline", "PipelineOptions", "PipelineReport", "SourceReport"]
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,16 +126,15 @@ class Pipeline:
                 self._stop_requested = False
                 self.request_stop()
 
-            def offload(pool: ThreadPoolExecutor, fn: Callable[..., T], *args: Any) -> Awaitable[T]:
-                return loop.run_in_executor(pool, fn, *args)
-
+            on_workers = partial(loop.run_in_executor, workers)
+            on_infer = partial(loop.run_in_executor, infer)
             prepared: asyncio.Queue[_Job | None] = asyncio.Queue(maxsize=1)
             inferred: asyncio.Queue[_Job | None] = asyncio.Queue(maxsize=1)
             tasks = [asyncio.create_task(self._feed(s), name=f"feed-{s.source_id}") for s in self._running]
             tasks += [
-                asyncio.create_task(self._prepare(prepared, lambda *a: offload(workers, *a)), name="prepare"),
-                asyncio.create_task(self._infer(prepared, inferred, lambda *a: offload(infer, *a)), name="infer"),
-                asyncio.create_task(self._publish(inferred, lambda *a: offload(workers, *a)), name="publish"),
+                asyncio.create_task(self._prepare(prepared, on_workers), name="prepare"),
+                asyncio.create_task(self._infer(prepared, inferred, on_infer), name="infer"),
+                asyncio.create_task(self._publish(inferred, on_workers), name="publish"),
             ]
             await _gather_or_cancel(tasks)
             for sink in self.sinks:

@@ -70,16 +70,19 @@ def xywh_to_xyxy(xywh: np.ndarray) -> np.ndarray:
     return np.concatenate([xy - half, xy + half], axis=1)
 
 
-def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, max_keep: int | None = None) -> np.ndarray:
     """Greedy NMS with torchvision's rule: drop a box whose IoU with a kept one is > threshold.
 
     Vectorised per kept box (not per candidate); returns kept indices by descending score.
+    Greedy NMS keeps boxes in score order, so stopping at `max_keep` gives the same first
+    `max_keep` boxes as running to the end (Ultralytics truncates to max_det afterwards).
     """
     order = np.argsort(-scores, kind="stable")
     x1, y1, x2, y2 = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
     areas = (x2 - x1) * (y2 - y1)
     keep: list[int] = []
-    while order.size:
+    limit = len(order) if max_keep is None else max_keep
+    while order.size and len(keep) < limit:
         i = order[0]
         keep.append(int(i))
         rest = order[1:]
@@ -109,7 +112,7 @@ def select_detections(
     confidence = best[candidates]
     class_id = scores[:, candidates].argmax(axis=0)
     offset = (class_id.astype(np.float32) * np.float32(CLASS_OFFSET))[:, None]
-    keep = nms(boxes + offset, confidence, iou)[:max_det]
+    keep = nms(boxes + offset, confidence, iou, max_det)
     return boxes[keep], confidence[keep], class_id[keep].astype(np.int64), candidates[keep]
 
 
