@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 test: $(STAMP)
+	$(PY) -m mypy vigil
 	$(PY) -m pytest -q -ra
 
 unit: $(STAMP)

@@ -42,7 +42,7 @@ class JsonlSinkConfig(_Section):
 class PipelineConfig(_Section):
     model: ModelConfig
     sources: list[SourceConfig] = Field(min_length=1, description="Where frames come from.")
-    batch: BatchConfig = BatchConfig()
+    batch: BatchConfig = Field(default_factory=BatchConfig, description="How frames are grouped for inference.")
     jsonl: JsonlSinkConfig
 
     @field_validator("sources")

@@ -41,9 +41,9 @@ def plan_letterbox(h: int, w: int, target_h: int, target_w: int, auto: bool, str
     dw, dh = target_w - new_w, target_h - new_h
     if auto:
         dw, dh = dw % stride, dh % stride
-    dw, dh = dw / 2, dh / 2
-    top, bottom = round(dh - 0.1), round(dh + 0.1)
-    left, right = round(dw - 0.1), round(dw + 0.1)
+    half_w, half_h = dw / 2, dh / 2
+    top, bottom = round(half_h - 0.1), round(half_h + 0.1)
+    left, right = round(half_w - 0.1), round(half_w + 0.1)
     return Letterbox(h, w, new_h, new_w, top, left, new_h + top + bottom, new_w + left + right)
 
 
