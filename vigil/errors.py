@@ -12,6 +12,7 @@ __all__ = [
     "MissingDependencyError",
     "ModelError",
     "ModelNotFoundError",
+    "ModelResolutionError",
     "ModelLoadError",
     "ModelInputError",
     "SourceError",
@@ -40,6 +41,10 @@ class ModelError(VigilError):
 
 class ModelNotFoundError(ModelError):
     """The model reference points at nothing."""
+
+
+class ModelResolutionError(ModelError):
+    """No package of the model can run here; the message lists every package and why."""
 
 
 class ModelLoadError(ModelError):

@@ -9,7 +9,7 @@ from onnx import TensorProto, helper
 
 from tests.conftest import photo
 from vigil.engine import AutoModel, BatchSpec, Detections
-from vigil.errors import ModelInputError, ModelLoadError, ModelNotFoundError, VigilError
+from vigil.errors import ModelInputError, ModelLoadError, ModelNotFoundError, ModelResolutionError, VigilError
 
 
 def tiny_onnx(path: Path, metadata: dict[str, str], out_shape=("batch", 6, "anchors")) -> Path:
@@ -87,7 +87,7 @@ def test_onnx_whose_output_is_no_detection_head_is_refused(tmp_path):
 def test_classifier_export_is_refused_as_not_a_detector(tmp_path):
     meta = {"names": "{0: 'a'}", "imgsz": "[224, 224]", "task": "classify"}
     path = tiny_onnx(tmp_path / "cls.onnx", meta)
-    with pytest.raises(ModelLoadError, match="'classify' model, not a detector"):
+    with pytest.raises(ModelResolutionError, match="no 'classify' implementation of 'yolo' on backend 'onnx'"):
         AutoModel.from_pretrained(path)
 
 

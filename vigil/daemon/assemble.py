@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from urllib.parse import urlsplit
 
 from vigil.config import PipelineConfig, SourceConfig
@@ -25,15 +26,17 @@ def make_source(config: SourceConfig) -> Source:
 
 async def load_model(config: PipelineConfig) -> ObjectDetectionModel:
     m = config.model
-    options = DetectionOptions(
-        confidence=m.confidence,
-        iou=m.iou,
-        max_det=m.max_det,
-        image_size=m.image_size,
-        intra_op_threads=m.intra_op_threads,
-    )
+    options = DetectionOptions(confidence=m.confidence, iou=m.iou, max_det=m.max_det, image_size=m.image_size)
     # Loading builds an onnxruntime session: seconds of CPU, so off the event loop.
-    return await asyncio.to_thread(AutoModel.from_pretrained, m.path, options=options)
+    return await asyncio.to_thread(
+        partial(
+            AutoModel.from_pretrained,
+            m.path,
+            options=options,
+            batch_size=config.batch.max_batch,
+            intra_op_threads=m.intra_op_threads,
+        )
+    )
 
 
 async def build_pipeline(config: PipelineConfig) -> Pipeline:

@@ -1,8 +1,22 @@
-"""vigil's model layer: load a model with `AutoModel`, get `Detections` back."""
+"""vigil's model layer: load a model with `AutoModel`, get `Detections` back.
+
+Writing your own model packages or weights providers: see `vigil.engine.developer_tools`.
+"""
 
 from vigil.engine.auto_model import AutoModel
 from vigil.engine.base import BatchSpec, ObjectDetectionModel
 from vigil.engine.detections import Detections
-from vigil.engine.options import DetectionOptions
+from vigil.engine.enums import BackendType, ColorFormat, Quantization
+from vigil.engine.options import BackendOptions, DetectionOptions
 
-__all__ = ["AutoModel", "BatchSpec", "DetectionOptions", "Detections", "ObjectDetectionModel"]
+__all__ = [
+    "AutoModel",
+    "BackendOptions",
+    "BackendType",
+    "BatchSpec",
+    "ColorFormat",
+    "DetectionOptions",
+    "Detections",
+    "ObjectDetectionModel",
+    "Quantization",
+]

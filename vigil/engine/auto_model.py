@@ -1,39 +1,41 @@
-"""`AutoModel`: one entry point that turns a model reference into a ready model.
-
-Today a reference is a path to an Ultralytics ONNX export; the package resolver (model
-directories with several packages, weights providers, caches) grows behind this same face.
-"""
+"""`AutoModel`: one entry point that turns a model reference into a ready model."""
 
 from __future__ import annotations
 
-import importlib
+from collections.abc import Sequence
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from vigil.engine._private.environment import RuntimeEnvironment
+from vigil.engine._private.loader import load_model
+from vigil.engine._private.resolver import ResolutionRequest
 from vigil.engine.base import ObjectDetectionModel
-from vigil.engine.options import DetectionOptions
-from vigil.errors import ModelLoadError, ModelNotFoundError
+from vigil.engine.enums import BackendType, Quantization
+from vigil.engine.options import BackendOptions, DetectionOptions
+from vigil.errors import ModelLoadError
 
 __all__ = ["AutoModel"]
 
-# (task, backend) -> "module:Class", imported only when chosen so no backend loads unless used.
-_REGISTRY: dict[tuple[str, str], str] = {
-    ("detect", "onnx"): "vigil.engine.models.yolo.yolo_detection_onnx:YOLODetectionONNX",
-}
+_DETECTION_FIELDS = {f.name for f in fields(DetectionOptions)}
+_BACKEND_FIELDS = {f.name for f in fields(BackendOptions)}
 
 
-def _model_class(task: str, backend: str) -> Any:
-    target = _REGISTRY.get((task, backend))
-    if target is None:
-        raise ModelLoadError(f"no vigil model implements task '{task}' on backend '{backend}'")
-    module_name, _, class_name = target.partition(":")
-    return getattr(importlib.import_module(module_name), class_name)
+def _tuple(value: Any, kind: Any) -> tuple[Any, ...] | None:
+    if value is None:
+        return None
+    values = [value] if isinstance(value, (str, kind)) else list(value)
+    try:
+        return tuple(kind(v) for v in values)
+    except ValueError as exc:
+        raise ModelLoadError(f"{exc}; choose from {[k.value for k in kind]}") from None
 
 
 class AutoModel:
-    """Load a model from a reference.
+    """Load a model from a reference: a model directory, an Ultralytics `.onnx` file, or
+    `PROVIDER:MODEL_ID`. The best package for this machine is chosen (docs/MODEL_PACKAGES.md).
 
-        model = AutoModel.from_pretrained("yolov8n.onnx", confidence=0.4)
+        model = AutoModel.from_pretrained("models/yolov8n", backend="onnx", confidence=0.4)
         detections = model([image])[0]
     """
 
@@ -42,25 +44,51 @@ class AutoModel:
         cls,
         ref: str | Path,
         *,
+        backend: str | BackendType | Sequence[str | BackendType] | None = None,
+        batch_size: int | None = None,
+        batch_range: tuple[int, int] | None = None,
+        quantization: str | Quantization | Sequence[str | Quantization] | None = None,
+        device: str = "auto",
+        package_id: str | None = None,
+        allow_untrusted: bool = False,
         options: DetectionOptions | None = None,
-        providers: list[str] | None = None,
+        environment: RuntimeEnvironment | None = None,
         **option_values: Any,
     ) -> ObjectDetectionModel:
-        """Load `ref` (a path to an Ultralytics ONNX export).
+        """Resolve and load `ref`.
 
-        Options come as a `DetectionOptions` or as its fields by keyword
-        (`confidence`, `iou`, `max_det`, `image_size`, `intra_op_threads`).
+        Resolution preferences: `backend` (one or an ordered list), `batch_size` / `batch_range`,
+        `quantization`, `device` (`auto`, `cpu`, `gpu`), `package_id`, `allow_untrusted`.
+        Detection options (`confidence`, `iou`, `max_det`, `image_size`) come as a
+        `DetectionOptions` or by keyword; backend options (`intra_op_threads`,
+        `inter_op_threads`, `execution_providers`) by keyword.
         """
-        if options is None:
-            try:
-                options = DetectionOptions(**option_values)
-            except (TypeError, ValueError) as exc:
-                raise ModelLoadError(f"model '{ref}': bad option: {exc}") from exc
-        elif option_values:
-            raise TypeError("pass either options= or option keywords, not both")
-        path = Path(ref).expanduser()
-        if not path.exists():
-            raise ModelNotFoundError(f"model '{ref}' not found: no such file; pass the path of an ONNX export")
-        if path.is_dir() or path.suffix.lower() != ".onnx":
-            raise ModelLoadError(f"model '{ref}': expected an .onnx file (model directories come with the package resolver)")
-        return _model_class("detect", "onnx").load(path, options, providers)
+        unknown = set(option_values) - _DETECTION_FIELDS - _BACKEND_FIELDS
+        if unknown:
+            raise TypeError(f"unknown option(s): {', '.join(sorted(unknown))}")
+        detection_values = {k: v for k, v in option_values.items() if k in _DETECTION_FIELDS}
+        if options is not None and detection_values:
+            raise TypeError("pass either options= or detection option keywords, not both")
+        try:
+            options = options or DetectionOptions(**detection_values)
+            providers = option_values.get("execution_providers")
+            backend_options = BackendOptions(
+                intra_op_threads=option_values.get("intra_op_threads"),
+                inter_op_threads=option_values.get("inter_op_threads"),
+                execution_providers=tuple(providers) if providers else None,
+            )
+        except ValueError as exc:
+            raise ModelLoadError(f"model '{ref}': bad option: {exc}") from exc
+        if device not in ("auto", "cpu", "gpu"):
+            raise ModelLoadError(f"device must be 'auto', 'cpu' or 'gpu', got {device!r}")
+        request = ResolutionRequest(
+            backends=_tuple(backend, BackendType),
+            batch_size=batch_size,
+            batch_range=batch_range,
+            quantizations=_tuple(quantization, Quantization),
+            device=device,
+            providers=backend_options.execution_providers,
+            package_id=package_id,
+            allow_untrusted=allow_untrusted,
+        )
+        return load_model(ref, request, options, backend_options, environment)

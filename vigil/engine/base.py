@@ -26,6 +26,7 @@ class BatchSpec:
     min: int = 1
     max: int | None = None
     static: bool = False
+    opt: int | None = None
 
     @classmethod
     def fixed(cls, n: int) -> BatchSpec:
@@ -37,6 +38,9 @@ class BatchSpec:
             assert self.max is not None
             return self.max
         return max(1, min(requested, self.max if self.max is not None else requested))
+
+    def accepts(self, size: int) -> bool:
+        return self.min <= size and (self.max is None or size <= self.max)
 
 
 @dataclass(slots=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["DetectionOptions"]
+__all__ = ["BackendOptions", "DetectionOptions"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -12,15 +12,13 @@ class DetectionOptions:
     """Thresholds and runtime knobs of a detection model; defaults are Ultralytics' predictor's.
 
     `image_size` overrides the export's `imgsz` for models with dynamic input size (an int for a
-    square, or (height, width)). `intra_op_threads` caps onnxruntime's thread pool (None: ORT's
-    default, one per physical core).
+    square, or (height, width)).
     """
 
     confidence: float = 0.25
     iou: float = 0.7
     max_det: int = 300
     image_size: int | tuple[int, int] | None = None
-    intra_op_threads: int | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.confidence <= 1.0:
@@ -29,3 +27,15 @@ class DetectionOptions:
             raise ValueError(f"iou must be within [0, 1], got {self.iou}")
         if self.max_det < 1:
             raise ValueError(f"max_det must be >= 1, got {self.max_det}")
+
+
+@dataclass(frozen=True, slots=True)
+class BackendOptions:
+    """How the chosen backend runs. `intra_op_threads` / `inter_op_threads` size onnxruntime's
+    thread pools (None: its defaults, one intra-op thread per physical core);
+    `execution_providers` is the onnxruntime provider order (None: CUDA when present, then CPU).
+    """
+
+    intra_op_threads: int | None = None
+    inter_op_threads: int | None = None
+    execution_providers: tuple[str, ...] | None = None

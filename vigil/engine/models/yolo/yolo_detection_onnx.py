@@ -8,11 +8,13 @@ from typing import Any
 
 import numpy as np
 
-from vigil.engine._private.onnx_runtime import UltralyticsMetadata, create_session, read_ultralytics_metadata
-from vigil.engine.base import BatchSpec, ObjectDetectionModel, PreparedBatch
+from vigil.engine._private.onnx_runtime import create_session
+from vigil.engine._private.package_format import ModelMetadata, PackageMetadata
+from vigil.engine.base import ObjectDetectionModel, PreparedBatch
 from vigil.engine.detections import Detections
+from vigil.engine.enums import ColorFormat
 from vigil.engine.models.yolo import _ultralytics_ops as ops
-from vigil.engine.options import DetectionOptions
+from vigil.engine.options import BackendOptions, DetectionOptions
 from vigil.errors import ModelLoadError
 
 def _dim(value: Any) -> int | None:
@@ -23,39 +25,59 @@ def _dim(value: Any) -> int | None:
 class YOLODetectionONNX(ObjectDetectionModel):
     """Boxes from an Ultralytics detection export, with Ultralytics' pre- and post-processing."""
 
-    def __init__(self, path: Path, session: Any, meta: UltralyticsMetadata, options: DetectionOptions) -> None:
-        self.model_id = path.stem
-        self.class_names = meta.names
+    def __init__(
+        self, model: ModelMetadata, package: PackageMetadata, session: Any, options: DetectionOptions, path: Path
+    ) -> None:
+        self.model_id = model.model_id
+        self.package_id = package.package_id
+        self.class_names = model.class_names
         self.options = options
         self._path = path
         self._session = session
-        self._stride = meta.stride
+        self._stride = model.input.stride
         model_input = session.get_inputs()[0]
         self._input_name = model_input.name
         batch_dim, _, in_h, in_w = (list(model_input.shape) + [None] * 4)[:4]
-        fixed_batch = _dim(batch_dim)
-        self.batch = BatchSpec.fixed(fixed_batch) if fixed_batch else BatchSpec()
+        self.batch = package.batch.to_spec()
+        graph_batch = _dim(batch_dim)
+        if graph_batch is not None and not (self.batch.static and self.batch.max == graph_batch):
+            raise ModelLoadError(
+                f"package '{package.package_id}': the graph takes batches of exactly {graph_batch} but package.json "
+                f"says batch {package.batch.describe()}; fix package.json"
+            )
         self._dynamic_size = _dim(in_h) is None or _dim(in_w) is None
-        self.input_size = self._input_size(meta, _dim(in_h), _dim(in_w))
+        self.input_size = self._input_size(model.input.size, _dim(in_h), _dim(in_w))
         self._check_output(session.get_outputs()[0].shape)
 
     @classmethod
-    def load(cls, path: Path, options: DetectionOptions, providers: list[str] | None = None) -> YOLODetectionONNX:
-        session = create_session(path, intra_op_threads=options.intra_op_threads, providers=providers)
-        meta = read_ultralytics_metadata(path, session.get_modelmeta().custom_metadata_map)
-        if meta.task != "detect":
+    def from_package(
+        cls,
+        model: ModelMetadata,
+        package: PackageMetadata,
+        folder: Path,
+        options: DetectionOptions,
+        backend: BackendOptions,
+    ) -> YOLODetectionONNX:
+        spec = model.input
+        norm = spec.normalization
+        if (spec.resize, spec.color, spec.pad_value) != ("letterbox", ColorFormat.RGB, ops.PAD_VALUE) or (
+            abs(norm.scale - 1 / 255) > 1e-9 or any(norm.mean) or any(s != 1 for s in norm.std)
+        ):
             raise ModelLoadError(
-                f"model '{path}' is an Ultralytics '{meta.task}' model, not a detector; "
-                "vigil runs 'detect' exports for now (yolo export of a detection model)"
+                f"model '{model.model_id}': the YOLO runner expects Ultralytics' input (letterbox, pad 114, RGB, "
+                f"/255, no mean/std); model.json asks for {spec.model_dump(mode='json')}"
             )
-        if meta.end2end:
+        path = folder / package.main_file((".onnx",)).name
+        excluded = package.onnx.incompatible_providers if package.onnx else ()
+        session = create_session(path, backend, excluded)
+        if session.get_modelmeta().custom_metadata_map.get("end2end") == "True":
             raise ModelLoadError(
                 f"model '{path}' is an NMS-free end-to-end export, which vigil does not read yet; "
                 "export it with end2end=False"
             )
-        return cls(path, session, meta, options)
+        return cls(model, package, session, options, path)
 
-    def _input_size(self, meta: UltralyticsMetadata, fixed_h: int | None, fixed_w: int | None) -> tuple[int, int]:
+    def _input_size(self, size: tuple[int, int], fixed_h: int | None, fixed_w: int | None) -> tuple[int, int]:
         wanted = self.options.image_size
         if isinstance(wanted, int):
             wanted = (wanted, wanted)
@@ -67,10 +89,10 @@ class YOLODetectionONNX(ObjectDetectionModel):
                     f"{wanted[0]}x{wanted[1]} needs a dynamic export (or drop the image_size option)"
                 )
             return fixed_h, fixed_w
-        size = tuple(wanted) if wanted is not None else meta.imgsz
-        if size[0] % self._stride or size[1] % self._stride:
-            raise ModelLoadError(f"model '{self._path}': image_size {size} must be a multiple of stride {self._stride}")
-        return int(size[0]), int(size[1])
+        chosen = tuple(wanted) if wanted is not None else size
+        if chosen[0] % self._stride or chosen[1] % self._stride:
+            raise ModelLoadError(f"model '{self._path}': image_size {chosen} must be a multiple of stride {self._stride}")
+        return int(chosen[0]), int(chosen[1])
 
     def _check_output(self, shape: Sequence[Any]) -> None:
         channels = _dim(shape[1]) if len(shape) == 3 else -1
@@ -93,7 +115,15 @@ class YOLODetectionONNX(ObjectDetectionModel):
         return PreparedBatch(tensor=tensor, meta=boxes)
 
     def forward(self, batch: PreparedBatch) -> np.ndarray:
-        tensor = batch.tensor
+        """Run the session; batches above the package's maximum run in chunks, batches below a
+        static size are zero-padded and the padding rows dropped from the output."""
+        tensor, spec = batch.tensor, self.batch
+        if spec.max is not None and len(tensor) > spec.max:
+            chunks = [tensor[i : i + spec.max] for i in range(0, len(tensor), spec.max)]
+            return np.concatenate([self._run(chunk) for chunk in chunks])
+        return self._run(tensor)
+
+    def _run(self, tensor: np.ndarray) -> np.ndarray:
         n = len(tensor)
         if self.batch.static and self.batch.max is not None and n < self.batch.max:
             padded = np.zeros((self.batch.max, *tensor.shape[1:]), dtype=np.float32)

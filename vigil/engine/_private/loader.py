@@ -1,0 +1,87 @@
+"""From a reference to a loaded model: provider -> resolver -> fetch -> model class, in rank order."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from pathlib import Path
+from typing import Any
+
+from vigil.engine._private.environment import RuntimeEnvironment, current_environment
+from vigil.engine._private.providers import ModelListing, get_provider, parse_reference
+from vigil.engine._private.resolver import Refused, Resolution, ResolutionRequest, resolve
+from vigil.engine.base import ObjectDetectionModel
+from vigil.engine.options import BackendOptions, DetectionOptions
+from vigil.errors import ModelLoadError, ModelResolutionError, VigilError
+
+log = logging.getLogger(__name__)
+
+# (architecture, task, backend) -> "module:Class", imported only when chosen, so no backend
+# library loads unless a package of its kind is used.
+_IMPLEMENTATIONS: dict[tuple[str, str, str], str] = {
+    ("yolo", "detect", "onnx"): "vigil.engine.models.yolo.yolo_detection_onnx:YOLODetectionONNX",
+}
+
+
+def implementation(architecture: str, task: str, backend: str) -> Any:
+    target = _IMPLEMENTATIONS[(architecture, task, backend)]
+    module_name, _, class_name = target.partition(":")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def list_model(ref: str | Path) -> tuple[str, ModelListing]:
+    reference = parse_reference(ref)
+    return str(reference), get_provider(reference.provider)(reference.model_id)
+
+
+def resolve_listing(listing: ModelListing, request: ResolutionRequest, env: RuntimeEnvironment) -> Resolution:
+    """The resolver's answer, with packages vigil has no code for moved to the refused list."""
+    resolution = resolve(listing.packages, request, env)
+    model = listing.model
+    runnable, refused = [], list(resolution.refused)
+    for candidate in resolution.candidates:
+        key = (model.architecture, model.task, candidate.package.backend.value)
+        if key in _IMPLEMENTATIONS:
+            runnable.append(candidate)
+        else:
+            refused.append(
+                Refused(
+                    candidate.package.package_id,
+                    (f"vigil has no '{model.task}' implementation of '{model.architecture}' on backend "
+                     f"'{key[2]}' yet (it runs: {', '.join('/'.join(k) for k in _IMPLEMENTATIONS)})",),
+                )
+            )
+    return Resolution(tuple(runnable), tuple(refused))
+
+
+def load_model(
+    ref: str | Path,
+    request: ResolutionRequest,
+    options: DetectionOptions,
+    backend: BackendOptions,
+    env: RuntimeEnvironment | None = None,
+) -> ObjectDetectionModel:
+    name, listing = list_model(ref)
+    resolution = resolve_listing(listing, request, env or current_environment())
+    if not resolution.candidates:
+        lines = "\n  ".join(str(r) for r in resolution.refused)
+        if len(resolution.refused) == 1:
+            raise ModelResolutionError(f"model '{name}' ({listing.model.task}) cannot run here: package {lines}")
+        raise ModelResolutionError(f"model '{name}': no package can run here; refused:\n  {lines}")
+    failures: list[tuple[str, VigilError]] = []
+    for candidate in resolution.candidates:
+        package = candidate.package
+        try:
+            folder = listing.fetch(package)
+            cls = implementation(listing.model.architecture, listing.model.task, package.backend.value)
+            model: ObjectDetectionModel = cls.from_package(listing.model, package, folder, options, backend)
+        except VigilError as exc:
+            log.warning("model '%s': package '%s' failed to load: %s", name, package.package_id, exc)
+            failures.append((package.package_id, exc))
+            continue
+        log.info("model '%s': loaded package '%s' (%s, batch %s)", name, package.package_id, package.backend.value, package.batch.describe())
+        return model
+    if len(failures) == 1 and not resolution.refused:
+        raise failures[0][1]
+    report = [f"{pid}: failed to load: {exc}" for pid, exc in failures] + [str(r) for r in resolution.refused]
+    raise ModelLoadError(f"model '{name}': no package could be loaded:\n  " + "\n  ".join(report))

@@ -1,0 +1,201 @@
+"""The on-disk model package format (docs/MODEL_PACKAGES.md): `model.json` + one folder per package.
+
+Validation is strict (`extra="forbid"`): a typo in a package is an error, not a silently ignored
+key. File names are checked so that no package can read or write outside its own folder.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path, PurePosixPath
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from vigil.engine.base import BatchSpec
+from vigil.engine.enums import BackendType, ColorFormat, Quantization
+from vigil.errors import ModelLoadError
+
+__all__ = [
+    "BatchRange",
+    "InputSpec",
+    "ModelMetadata",
+    "OnnxDetails",
+    "PackageFile",
+    "PackageMetadata",
+    "TrtDetails",
+    "read_model_dir",
+    "safe_member_path",
+]
+
+MODEL_FILE = "model.json"
+PACKAGE_FILE = "package.json"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Normalization(_Strict):
+    scale: float = Field(1 / 255, gt=0, description="Pixel values are multiplied by this first.")
+    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+
+
+class InputSpec(_Strict):
+    size: tuple[int, int] = Field(description="Model input (height, width) in pixels.")
+    color: ColorFormat = ColorFormat.RGB
+    resize: Literal["letterbox", "stretch", "center-crop"] = "letterbox"
+    pad_value: int = Field(114, ge=0, le=255, description="Letterbox padding grey level.")
+    normalization: Normalization = Normalization()
+    dynamic_size: bool = Field(False, description="The graph accepts other input sizes (image_size option).")
+    stride: int = Field(32, ge=1)
+
+
+class ModelMetadata(_Strict):
+    """`model.json`: what the model is, whatever package runs it."""
+
+    model_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+    architecture: str = Field(description="Family of the network, e.g. 'yolo' for Ultralytics YOLO.")
+    task: Literal["detect", "segment", "pose", "classify", "ocr"]
+    class_names: tuple[str, ...]
+    input: InputSpec
+
+
+class BatchRange(_Strict):
+    """`{"static": N}` or `{"min": a, "opt": b, "max": c}` (`max` null: unbounded)."""
+
+    static: int | None = Field(None, ge=1)
+    min: int | None = Field(None, ge=1)
+    opt: int | None = Field(None, ge=1)
+    max: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _one_form(self) -> BatchRange:
+        if self.static is not None:
+            if any(v is not None for v in (self.min, self.opt, self.max)):
+                raise ValueError("batch is either {static: N} or {min, opt, max}, not both")
+            return self
+        lo = self.min or 1
+        hi = self.max
+        if hi is not None and lo > hi:
+            raise ValueError(f"batch min {lo} > max {hi}")
+        if self.opt is not None and (self.opt < lo or (hi is not None and self.opt > hi)):
+            raise ValueError(f"batch opt {self.opt} outside {lo}..{hi}")
+        return self
+
+    def to_spec(self) -> BatchSpec:
+        if self.static is not None:
+            return BatchSpec.fixed(self.static)
+        return BatchSpec(min=self.min or 1, max=self.max, opt=self.opt)
+
+    def describe(self) -> str:
+        if self.static is not None:
+            return f"static {self.static}"
+        text = f"{self.min or 1}..{self.max if self.max is not None else 'any'}"
+        return text + (f" (opt {self.opt})" if self.opt else "")
+
+
+class OnnxDetails(_Strict):
+    opset: int | None = Field(None, ge=1)
+    incompatible_providers: tuple[str, ...] = ()
+
+
+class TrtDetails(_Strict):
+    version: str = Field(description="TensorRT version the engine was built with, e.g. '10.3.0'.")
+    forward_compatible: bool = Field(False, description="Built with version compatibility: newer TRT may load it.")
+    gpu_name: str | None = None
+    compute_capability: str | None = Field(None, pattern=r"^\d+\.\d+$")
+    same_cc_compatible: bool = Field(False, description="Any GPU of the same compute capability may load it.")
+    l4t_version: str | None = Field(None, description="Jetson Linux (L4T) release the engine was built on.")
+    has_plugins: bool = False
+    host_code: bool = False
+
+
+class PackageFile(_Strict):
+    name: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    size: int | None = Field(None, ge=0)
+
+    @field_validator("name")
+    @classmethod
+    def _inside_package(cls, name: str) -> str:
+        safe_member_path(name)
+        return name
+
+
+class PackageMetadata(_Strict):
+    """`<package>/package.json`: one runnable form of the model."""
+
+    package_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+    backend: BackendType
+    quantization: Quantization = Quantization.FP32
+    batch: BatchRange
+    onnx: OnnxDetails | None = None
+    trt: TrtDetails | None = None
+    trusted: bool = Field(True, description="False when the package carries code to execute (custom model.py).")
+    files: tuple[PackageFile, ...] = Field(min_length=1)
+
+    @property
+    def carries_code(self) -> bool:
+        """Executable content, whatever `trusted` claims: Python files, TRT plugins or host code."""
+        if not self.trusted or any(PurePosixPath(f.name).suffix == ".py" for f in self.files):
+            return True
+        return self.trt is not None and (self.trt.has_plugins or self.trt.host_code)
+
+    def main_file(self, suffixes: tuple[str, ...]) -> PackageFile:
+        for entry in self.files:
+            if PurePosixPath(entry.name).suffix in suffixes:
+                return entry
+        raise ModelLoadError(f"package '{self.package_id}' has no {'/'.join(suffixes)} file")
+
+
+def safe_member_path(name: str) -> PurePosixPath:
+    """A package file name as a relative path that cannot leave the package folder."""
+    path = PurePosixPath(name)
+    if not name or path.is_absolute() or "\\" in name or any(part in ("..", "") for part in path.parts) or name.startswith("~"):
+        raise ValueError(f"file name {name!r} must be a relative path inside the package (no '..', no absolute path)")
+    return path
+
+
+def _read_json(path: Path, what: str) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ModelLoadError(f"{what}: {path} is missing") from exc
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"{what}: {path} is not readable JSON ({exc})") from exc
+    if not isinstance(data, dict):
+        raise ModelLoadError(f"{what}: {path} must hold a JSON object")
+    return data
+
+
+def _validated(cls: type[_Strict], data: dict, what: str) -> _Strict:
+    try:
+        return cls.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '<root>'}: {e['msg']}" for e in exc.errors())
+        raise ModelLoadError(f"{what}: {problems}") from exc
+
+
+def parse_model(data: dict, what: str) -> ModelMetadata:
+    return _validated(ModelMetadata, data, what)  # type: ignore[return-value]
+
+
+def parse_package(data: dict, what: str) -> PackageMetadata:
+    return _validated(PackageMetadata, data, what)  # type: ignore[return-value]
+
+
+def read_model_dir(root: Path) -> tuple[ModelMetadata, list[PackageMetadata]]:
+    """Read `model.json` and every `*/package.json` below `root` (packages sorted by folder)."""
+    model = parse_model(_read_json(root / MODEL_FILE, f"model directory '{root}'"), f"model '{root / MODEL_FILE}'")
+    packages = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and (p / PACKAGE_FILE).is_file()):
+        what = f"package '{folder / PACKAGE_FILE}'"
+        package = parse_package(_read_json(folder / PACKAGE_FILE, what), what)
+        if package.package_id != folder.name:
+            raise ModelLoadError(f"{what}: package_id '{package.package_id}' must equal its folder name '{folder.name}'")
+        packages.append(package)
+    if not packages:
+        raise ModelLoadError(f"model directory '{root}' has no package folders (each needs a {PACKAGE_FILE})")
+    return model, packages

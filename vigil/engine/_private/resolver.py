@@ -1,0 +1,230 @@
+"""Pick the best package of a model for this machine, and say why every other one was refused.
+
+Every package goes through every filter (a fixed list, in a fixed order), so a refused package
+carries all its reasons, not just the first. The packages no filter refused are ranked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from vigil.engine._private.environment import RuntimeEnvironment
+from vigil.engine._private.package_format import PackageMetadata
+from vigil.engine.enums import BackendType, Quantization
+from vigil.errors import ModelResolutionError
+
+__all__ = ["Candidate", "Refused", "Resolution", "ResolutionRequest", "resolve"]
+
+DEFAULT_BACKEND_ORDER = (BackendType.TRT, BackendType.ONNX, BackendType.TORCHSCRIPT, BackendType.HF)
+_QUANT_ORDER_GPU = (Quantization.FP16, Quantization.FP32, Quantization.BF16, Quantization.INT8)
+_QUANT_ORDER_CPU = (Quantization.FP32, Quantization.INT8, Quantization.BF16, Quantization.FP16)
+_INSTALL_HINT = {
+    BackendType.ONNX: "pip install onnxruntime (onnxruntime-gpu for CUDA)",
+    BackendType.TRT: "pip install 'vigil[trt]' on a machine with an NVIDIA GPU",
+    BackendType.TORCHSCRIPT: "pip install torch",
+    BackendType.HF: "pip install transformers torch",
+}
+_GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
+
+
+@dataclass(frozen=True)
+class ResolutionRequest:
+    """What the caller wants. Every field is optional; None means "no preference".
+
+    `backends` both restricts and orders the backends. `batch_size` is the batch the pipeline
+    would like to run (a preference: it ranks packages); `batch_range` (min, max) the sizes it
+    can work with (a limit: it refuses packages). `device` is `auto`, `cpu` or `gpu`.
+    """
+
+    backends: tuple[BackendType, ...] | None = None
+    batch_size: int | None = None
+    batch_range: tuple[int, int] | None = None
+    quantizations: tuple[Quantization, ...] | None = None
+    device: str = "auto"
+    providers: tuple[str, ...] | None = None
+    package_id: str | None = None
+    allow_untrusted: bool = False
+
+    def key(self) -> str:
+        return repr(self)
+
+
+@dataclass(frozen=True)
+class Refused:
+    package_id: str
+    reasons: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return f"{self.package_id}: " + "; ".join(self.reasons)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    package: PackageMetadata
+    rank: int
+
+
+@dataclass(frozen=True)
+class Resolution:
+    candidates: tuple[Candidate, ...]
+    refused: tuple[Refused, ...] = field(default_factory=tuple)
+
+    def require(self, model_id: str) -> tuple[Candidate, ...]:
+        if not self.candidates:
+            lines = "\n  ".join(str(r) for r in self.refused)
+            raise ModelResolutionError(f"model '{model_id}': no package can run here; refused:\n  {lines}")
+        return self.candidates
+
+
+Filter = Callable[[PackageMetadata, ResolutionRequest, RuntimeEnvironment], "str | None"]
+
+
+def _requested_package(p: PackageMetadata, r: ResolutionRequest, env: RuntimeEnvironment) -> str | None:
+    if r.package_id is not None and p.package_id != r.package_id:
+        return f"not the requested package '{r.package_id}'"
+    return None
+
+
+def _backend_wanted(p: PackageMetadata, r: ResolutionRequest, env: RuntimeEnvironment) -> str | None:
+    if r.backends is not None and p.backend not in r.backends:
+        return f"backend '{p.backend.value}' not among the requested {[b.value for b in r.backends]}"
+    return None
+
+
+def _trusted(p: PackageMetadata, r: ResolutionRequest, env: RuntimeEnvironment) -> str | None:
+    if p.carries_code and not r.allow_untrusted:
+        return "carries executable code (custom Python, TensorRT plugins or host code); allow untrusted code to load it"
+    return None
+
+
+def _backend_installed(p: PackageMetadata, r: ResolutionRequest, env: RuntimeEnvironment) -> str | None:
+    if p.backend.value not in env.backends:
+        return f"backend '{p.backend.value}' is not installed ({_INSTALL_HINT[p.backend]})"
+    return None
+
+
+def _device(p: PackageMetadata, r: ResolutionRequest, env: RuntimeEnvironment) -> str | None:
+    if p.backend is BackendType.TRT:
+        if r.device == "cpu":
+            return "TensorRT runs on a GPU; device 'cpu' was requested"
+        if not env.has_gpu:
+            return "TensorRT needs an NVIDIA GPU; none found"
+    if r.device == "gpu" and p.backend is BackendType.ONNX and not set(_GPU_PROVIDERS) & set(env.ort_providers):
+        return "device 'gpu' requested but onnxruntime has no CUDA or TensorRT execution provider"
+    return None
+
+
+def _onnx_opset(p: PackageMetadata, r: ResolutionRequest, env: RuntimeEnvironment) -> str | None:
+    opset = p.onnx.opset if p.onnx else None
+    if p.backend is BackendType.ONNX and opset and env.ort_max_opset and opset > env.ort_max_opset:
+        installed = env.backends.get("onnx", "?")
+        return (
+            f"ONNX opset {opset} is newer than onnxruntime {installed} implements (up to {env.ort_max_opset}); "
+            "upgrade onnxruntime or use a package exported with an older opset"
+        )
+    return None
+
+
+def _onnx_providers(p: PackageMetadata, r: ResolutionRequest, env: RuntimeEnvironment) -> str | None:
+    if p.backend is not BackendType.ONNX or not p.onnx or not p.onnx.incompatible_providers:
+        return None
+    usable = [x for x in r.providers if x in env.ort_providers] if r.providers else list(env.ort_providers)
+    if not [x for x in usable if x not in p.onnx.incompatible_providers]:
+        return f"incompatible with every usable execution provider ({', '.join(usable) or 'none'})"
+    return None
+
+
+def _version_tuple(v: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in v.split(".") if x.isdigit())
+
+
+def _trt_version(p: PackageMetadata, r: ResolutionRequest, env: RuntimeEnvironment) -> str | None:
+    if p.backend is not BackendType.TRT or p.trt is None or env.trt_version is None:
+        return None
+    built, here = _version_tuple(p.trt.version), _version_tuple(env.trt_version)
+    if p.trt.forward_compatible:
+        if here[:2] < built[:2]:
+            return f"engine built with TensorRT {p.trt.version} needs TensorRT >= {p.trt.version}; installed {env.trt_version}"
+        return None
+    if here[:3] != built[:3]:
+        return f"engine built with TensorRT {p.trt.version}, installed {env.trt_version}; rebuild it here (vigil models build-engine)"
+    return None
+
+
+def _trt_hardware(p: PackageMetadata, r: ResolutionRequest, env: RuntimeEnvironment) -> str | None:
+    trt = p.trt
+    if p.backend is not BackendType.TRT or trt is None or not env.gpus:
+        return None
+    reasons = []
+    if trt.l4t_version and (env.l4t_version is None or _version_tuple(env.l4t_version)[:2] != _version_tuple(trt.l4t_version)[:2]):
+        here = f"L4T {env.l4t_version}" if env.l4t_version else "not a Jetson"
+        reasons.append(f"engine built on Jetson L4T {trt.l4t_version}, this machine is {here}")
+    if trt.gpu_name or trt.compute_capability:
+        same_gpu = any(g.name == trt.gpu_name for g in env.gpus) if trt.gpu_name else False
+        same_cc = any(g.compute_capability == trt.compute_capability for g in env.gpus)
+        if not same_gpu and not (trt.same_cc_compatible and same_cc):
+            here = ", ".join(f"{g.name} (cc {g.compute_capability})" for g in env.gpus)
+            built = f"{trt.gpu_name or '?'} (cc {trt.compute_capability or '?'})"
+            rule = "same GPU or compute capability" if trt.same_cc_compatible else "the same GPU model"
+            reasons.append(f"engine built for {built}, needs {rule}; this machine has {here}")
+    return "; ".join(reasons) or None
+
+
+def _batch(p: PackageMetadata, r: ResolutionRequest, env: RuntimeEnvironment) -> str | None:
+    # Only a range is a hard limit; `batch_size` is a preference that ranks packages.
+    if r.batch_range is None:
+        return None
+    spec, (lo, hi) = p.batch.to_spec(), r.batch_range
+    if spec.static and not lo <= (spec.max or 0) <= hi:
+        return f"static batch {spec.max} outside the requested range {lo}..{hi}"
+    if not spec.static and (spec.min > hi or (spec.max is not None and spec.max < lo)):
+        return f"batch {p.batch.describe()} does not overlap the requested range {lo}..{hi}"
+    return None
+
+
+def _quantization(p: PackageMetadata, r: ResolutionRequest, env: RuntimeEnvironment) -> str | None:
+    if r.quantizations is not None and p.quantization not in r.quantizations:
+        return f"quantization '{p.quantization.value}' not among the requested {[q.value for q in r.quantizations]}"
+    return None
+
+
+FILTERS: tuple[Filter, ...] = (
+    _requested_package,
+    _backend_wanted,
+    _trusted,
+    _backend_installed,
+    _device,
+    _onnx_opset,
+    _onnx_providers,
+    _trt_version,
+    _trt_hardware,
+    _batch,
+    _quantization,
+)
+
+
+def _rank_key(p: PackageMetadata, r: ResolutionRequest, env: RuntimeEnvironment) -> tuple:
+    order = r.backends or DEFAULT_BACKEND_ORDER
+    spec = p.batch.to_spec()
+    wanted = r.batch_size or (r.batch_range[1] if r.batch_range else 1)
+    if spec.static:
+        fit = abs((spec.max or 0) - wanted)
+    else:
+        fit = 0 if spec.accepts(wanted) else (spec.min - wanted if wanted < spec.min else wanted - (spec.max or wanted))
+    on_gpu = r.device != "cpu" and env.has_gpu and (p.backend is BackendType.TRT or bool(set(_GPU_PROVIDERS) & set(env.ort_providers)))
+    quant_order = r.quantizations or (_QUANT_ORDER_GPU if on_gpu else _QUANT_ORDER_CPU)
+    quant = quant_order.index(p.quantization) if p.quantization in quant_order else len(quant_order)
+    return (order.index(p.backend), int(spec.static), fit, quant, p.package_id)
+
+
+def resolve(packages: Sequence[PackageMetadata], request: ResolutionRequest, env: RuntimeEnvironment) -> Resolution:
+    accepted, refused = [], []
+    for package in packages:
+        reasons = tuple(reason for check in FILTERS if (reason := check(package, request, env)) is not None)
+        if reasons:
+            refused.append(Refused(package.package_id, reasons))
+        else:
+            accepted.append(package)
+    accepted.sort(key=lambda p: _rank_key(p, request, env))
+    return Resolution(tuple(Candidate(p, i + 1) for i, p in enumerate(accepted)), tuple(refused))
