@@ -132,3 +132,19 @@ def test_unwritable_output_is_one_clear_error(tmp_path, clips, nudenet_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith(f"vigil: error: sink 'jsonl:{out}': cannot open")
     assert "Traceback" not in proc.stderr
+
+
+def test_models_resolve_prints_every_package_with_rank_or_reason(tmp_path):
+    from tests.model_packages import multi_package_model
+
+    root = multi_package_model(tmp_path / "tiny", tmp_path)
+    proc = vigil("models", "resolve", str(root), "--batch", "4")
+    assert proc.returncode == 0, proc.stderr
+    lines = {line.split()[0]: line for line in proc.stdout.splitlines()[2:]}
+    assert set(lines) == {"onnx-dyn", "onnx-b4", "onnx-b1", "onnx-opset99", "trt-orin"}
+    assert lines["onnx-dyn"].endswith("rank 1") and lines["onnx-b4"].endswith("rank 2")  # batch 4: exact static fit next
+    assert "refused: ONNX opset 99 is newer" in lines["onnx-opset99"]
+    assert "refused: backend 'trt' is not installed" in lines["trt-orin"]
+
+    none_fit = vigil("models", "resolve", str(root), "--backend", "trt")
+    assert none_fit.returncode == 1 and none_fit.stdout.count("refused:") == 5

@@ -1,7 +1,8 @@
 """The `vigil` command. The only place in vigil that exits the process.
 
 Exit codes: 0 every source ran to its end; 1 at least one source failed (the others' results
-are written); 2 bad usage or configuration, or the model could not be loaded; 130 interrupted.
+are written), or `models resolve` found no package that can run; 2 bad usage or configuration,
+or the model could not be loaded; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pydantic import ValidationError
 
 import vigil
 from vigil.config import PipelineConfig
-from vigil.daemon import _loop
+from vigil.daemon import _loop, cli_models
 from vigil.daemon.assemble import build_pipeline
 from vigil.daemon.pipeline import PipelineReport
 from vigil.errors import VigilError
@@ -49,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--iou", type=float, default=0.7, help="NMS IoU threshold (default 0.7)")
     run.add_argument("--image-size", type=int, default=None, help="inference size for dynamic exports")
     run.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads")
+    cli_models.add_parser(sub)
     return parser
 
 
@@ -126,6 +128,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=args.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if args.command == "models":
+        try:
+            return cli_models.run(args)
+        except VigilError as exc:
+            print(f"vigil: error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     try:
         config = config_from_args(args)
     except ValidationError as exc:
