@@ -47,10 +47,14 @@ def register_model_provider(name: str, provider: ProviderFn) -> None:
 def get_provider(name: str) -> ProviderFn:
     if name == "local":
         return local_provider
+    if name == "http":
+        from vigil.engine._private.http_provider import http_provider
+
+        return http_provider
     try:
         return _PROVIDERS[name]
     except KeyError:
-        known = ", ".join(sorted({"local", *_PROVIDERS}))
+        known = ", ".join(sorted({"local", "http", *_PROVIDERS}))
         raise ModelNotFoundError(f"no weights provider named '{name}' (known: {known}); register it first") from None
 
 
@@ -62,7 +66,7 @@ class ModelReference:
     model_id: str
 
     def __str__(self) -> str:
-        return self.model_id if self.provider == "local" else f"{self.provider}:{self.model_id}"
+        return self.model_id if self.provider in ("local", "http") else f"{self.provider}:{self.model_id}"
 
 
 _PREFIXED = re.compile(r"^([a-z][a-z0-9_-]{1,31}):(?!//)(.+)$")
