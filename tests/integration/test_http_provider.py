@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import subprocess
 import sys
 import threading
@@ -100,8 +101,18 @@ def test_good_download_loads_the_best_package_and_fetches_only_it(registry, tmp_
     assert model.package_id == "onnx-dyn"
     assert registry.hits["tiny/onnx-dyn/model.onnx"] == 1
     assert registry.hits["tiny/trt-orin/model.engine"] == 0 and registry.hits["tiny/onnx-b4/model.onnx"] == 0
-    AutoModel.from_pretrained(registry.url())  # warm: verified from the cache, not downloaded again
-    assert registry.hits["tiny/onnx-dyn/model.onnx"] == 1
+
+
+def test_warm_load_uses_the_resolution_cache_without_asking_the_registry(registry, caplog):
+    AutoModel.from_pretrained(registry.url())
+    hits = sum(registry.hits.values())
+    with caplog.at_level(logging.INFO):
+        assert AutoModel.from_pretrained(registry.url()).package_id == "onnx-dyn"
+    assert sum(registry.hits.values()) == hits
+    assert "from the resolution cache" in caplog.text
+    # a different request is a different entry: resolved again (metadata fetched, file already cached)
+    assert AutoModel.from_pretrained(registry.url(), package_id="onnx-b1").package_id == "onnx-b1"
+    assert registry.hits["tiny/model.json"] == 2 and registry.hits["tiny/onnx-dyn/model.onnx"] == 1
 
 
 def test_hash_mismatch_is_refused_and_leaves_nothing_in_the_cache(registry, tmp_path):
@@ -129,8 +140,9 @@ def test_registry_gone_with_a_warm_cache_starts_offline(registry, caplog):
     AutoModel.from_pretrained(registry.url())
     url = registry.url()
     registry.stop()
-    model = AutoModel.from_pretrained(url)
-    assert model.package_id == "onnx-dyn"
+    assert AutoModel.from_pretrained(url).package_id == "onnx-dyn"  # fresh entry: no network needed
+    # expired entry: the provider is asked, cannot be reached, and the kept copies are used
+    assert AutoModel.from_pretrained(url, resolution_cache_ttl_s=0).package_id == "onnx-dyn"
     assert "model registry unreachable" in caplog.text
 
 
@@ -159,3 +171,13 @@ def test_package_file_escaping_the_package_is_refused(registry, tmp_path):
     with pytest.raises(ModelLoadError, match="must be a relative path inside the package"):
         AutoModel.from_pretrained(registry.url())
     assert not (tmp_path / "home" / "etc").exists() and registry.hits["etc/passwd"] == 0
+
+
+def test_expired_resolution_is_used_when_the_provider_fails(registry, tmp_path, caplog):
+    AutoModel.from_pretrained(registry.url())
+    url = registry.url()
+    registry.stop()
+    for doc in (tmp_path / "home" / "models").rglob("model.json"):
+        doc.unlink()  # the provider itself has nothing to fall back on
+    assert AutoModel.from_pretrained(url, resolution_cache_ttl_s=0).package_id == "onnx-dyn"
+    assert "using the resolution cached" in caplog.text

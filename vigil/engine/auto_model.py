@@ -53,6 +53,7 @@ class AutoModel:
         allow_untrusted: bool = False,
         options: DetectionOptions | None = None,
         environment: RuntimeEnvironment | None = None,
+        resolution_cache_ttl_s: float = 24 * 3600.0,
         **option_values: Any,
     ) -> ObjectDetectionModel:
         """Resolve and load `ref`.
@@ -61,7 +62,9 @@ class AutoModel:
         `quantization`, `device` (`auto`, `cpu`, `gpu`), `package_id`, `allow_untrusted`.
         Detection options (`confidence`, `iou`, `max_det`, `image_size`) come as a
         `DetectionOptions` or by keyword; backend options (`intra_op_threads`,
-        `inter_op_threads`, `execution_providers`) by keyword.
+        `inter_op_threads`, `execution_providers`) by keyword. A model from a remote provider
+        that resolved here less than `resolution_cache_ttl_s` ago loads from the cache without
+        contacting the provider (0 disables that).
         """
         unknown = set(option_values) - _DETECTION_FIELDS - _BACKEND_FIELDS
         if unknown:
@@ -91,4 +94,4 @@ class AutoModel:
             package_id=package_id,
             allow_untrusted=allow_untrusted,
         )
-        return load_model(ref, request, options, backend_options, environment)
+        return load_model(ref, request, options, backend_options, environment, cache_ttl_s=resolution_cache_ttl_s)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -62,6 +63,8 @@ class ObjectDetectionModel(ABC):
     """
 
     model_id: str
+    package_id: str
+    package_dir: Path
     class_names: tuple[str, ...]
     batch: BatchSpec
 

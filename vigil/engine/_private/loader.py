@@ -8,11 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from vigil.engine._private.environment import RuntimeEnvironment, current_environment
-from vigil.engine._private.providers import ModelListing, get_provider, parse_reference
+from vigil.engine._private import resolution_cache
+from vigil.engine._private.providers import ModelListing, get_provider, parse_reference, verified_package_dir
+from vigil.engine._private.package_format import PackageMetadata
 from vigil.engine._private.resolver import Refused, Resolution, ResolutionRequest, resolve
 from vigil.engine.base import ObjectDetectionModel
 from vigil.engine.options import BackendOptions, DetectionOptions
-from vigil.errors import ModelLoadError, ModelResolutionError, VigilError
+from vigil.errors import ModelLoadError, ModelNotFoundError, ModelResolutionError, VigilError
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +62,52 @@ def load_model(
     options: DetectionOptions,
     backend: BackendOptions,
     env: RuntimeEnvironment | None = None,
+    *,
+    cache_ttl_s: float = resolution_cache.DEFAULT_TTL_S,
 ) -> ObjectDetectionModel:
-    name, listing = list_model(ref)
-    resolution = resolve_listing(listing, request, env or current_environment())
+    env = env or current_environment()
+    reference = parse_reference(ref)
+    name = str(reference)
+    key = resolution_cache.entry_key(name, request, env.fingerprint()) if reference.provider != "local" else None
+    cached = resolution_cache.read_entry(key) if key else None
+    if cached is not None and cached.age_s() < cache_ttl_s:
+        model = _load_cached(cached, options, backend)
+        if model is not None:
+            return model
+    try:
+        listing = get_provider(reference.provider)(reference.model_id)
+    except (ModelNotFoundError, ModelLoadError) as exc:
+        if cached is None:
+            raise
+        log.warning("model '%s': provider failed (%s); using the resolution cached %.1f h ago", name, exc, cached.age_s() / 3600)
+        model = _load_cached(cached, options, backend)
+        if model is None:
+            raise
+        return model
+    model, package = _load_listing(name, listing, resolve_listing(listing, request, env), options, backend)
+    if key:
+        resolution_cache.write_entry(key, name, listing.model, package, model.package_dir)
+    return model
+
+
+def _load_cached(
+    cached: resolution_cache.CachedResolution, options: DetectionOptions, backend: BackendOptions
+) -> ObjectDetectionModel | None:
+    package = cached.package
+    try:
+        folder = verified_package_dir(cached.folder.parent, package)
+        cls = implementation(cached.model.architecture, cached.model.task, package.backend.value)
+        model: ObjectDetectionModel = cls.from_package(cached.model, package, folder, options, backend)
+        log.info("model '%s': loaded package '%s' from the resolution cache", cached.ref, package.package_id)
+        return model
+    except (VigilError, KeyError) as exc:
+        log.warning("model '%s': cached package '%s' unusable (%s); resolving again", cached.ref, package.package_id, exc)
+        return None
+
+
+def _load_listing(
+    name: str, listing: ModelListing, resolution: Resolution, options: DetectionOptions, backend: BackendOptions
+) -> tuple[ObjectDetectionModel, PackageMetadata]:
     if not resolution.candidates:
         lines = "\n  ".join(str(r) for r in resolution.refused)
         if len(resolution.refused) == 1:
@@ -80,7 +125,7 @@ def load_model(
             failures.append((package.package_id, exc))
             continue
         log.info("model '%s': loaded package '%s' (%s, batch %s)", name, package.package_id, package.backend.value, package.batch.describe())
-        return model
+        return model, package
     if len(failures) == 1 and not resolution.refused:
         raise failures[0][1]
     report = [f"{pid}: failed to load: {exc}" for pid, exc in failures] + [str(r) for r in resolution.refused]

@@ -30,6 +30,7 @@ class YOLODetectionONNX(ObjectDetectionModel):
     ) -> None:
         self.model_id = model.model_id
         self.package_id = package.package_id
+        self.package_dir = path.parent
         self.class_names = model.class_names
         self.options = options
         self._path = path
@@ -75,7 +76,9 @@ class YOLODetectionONNX(ObjectDetectionModel):
                 f"model '{path}' is an NMS-free end-to-end export, which vigil does not read yet; "
                 "export it with end2end=False"
             )
-        return cls(model, package, session, options, path)
+        instance = cls(model, package, session, options, path)
+        instance.package_dir = folder
+        return instance
 
     def _input_size(self, size: tuple[int, int], fixed_h: int | None, fixed_w: int | None) -> tuple[int, int]:
         wanted = self.options.image_size
