@@ -181,3 +181,31 @@ def test_expired_resolution_is_used_when_the_provider_fails(registry, tmp_path, 
         doc.unlink()  # the provider itself has nothing to fall back on
     assert AutoModel.from_pretrained(url, resolution_cache_ttl_s=0).package_id == "onnx-dyn"
     assert "using the resolution cached" in caplog.text
+
+
+def vigil_cli(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
+    import os
+
+    env = {**os.environ, "VIGIL_HOME": str(home)}
+    return subprocess.run([sys.executable, "-m", "vigil", *args], capture_output=True, text=True, env=env, timeout=60)
+
+
+def test_models_pull_list_verify_rm(registry, tmp_path):
+    home = tmp_path / "home"
+    pulled = vigil_cli("models", "pull", registry.url(), "--batch", "1,1", "--package", "onnx-b1", home=home)
+    assert pulled.returncode == 0, pulled.stderr
+    assert "package 'onnx-b1'" in pulled.stdout and registry.hits["tiny/onnx-b1/model.onnx"] == 1
+
+    listed = vigil_cli("models", "list", home=home)
+    assert listed.returncode == 0 and f"tiny  {registry.url()}  packages: onnx-b1" in listed.stdout
+
+    assert vigil_cli("models", "verify", home=home).returncode == 0
+    cached = next(home.rglob("onnx-b1/model.onnx"))
+    cached.write_bytes(b"bit rot")
+    verified = vigil_cli("models", "verify", home=home)
+    assert verified.returncode == 1 and "sha256 mismatch in package 'onnx-b1': removed" in verified.stdout
+    assert not cached.exists()
+
+    removed = vigil_cli("models", "rm", registry.url(), home=home)
+    assert removed.returncode == 0 and "files removed" in removed.stdout
+    assert "(no models cached)" in vigil_cli("models", "list", home=home).stdout

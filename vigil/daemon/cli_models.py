@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from vigil.engine._private import cache_admin
+from vigil.engine._private.download import vigil_home
 from vigil.engine._private.environment import current_environment
 from vigil.engine._private.loader import list_model, resolve_listing
 from vigil.engine._private.resolver import ResolutionRequest
@@ -15,15 +17,28 @@ from vigil.errors import ConfigError
 def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     models = sub.add_parser("models", help="inspect model packages")
     actions = models.add_subparsers(dest="models_command", required=True)
-    resolve = actions.add_parser("resolve", help="show which package would run here, and why the others would not")
-    resolve.add_argument("ref", help="model directory, .onnx file or PROVIDER:MODEL_ID")
-    resolve.add_argument("--backend", action="append", choices=[b.value for b in BackendType],
-                         help="allowed backend, in preference order; repeat for several")
-    resolve.add_argument("--batch", help="preferred batch size N, or a range MIN,MAX the pipeline can use")
-    resolve.add_argument("--quantization", action="append", choices=[q.value for q in Quantization])
-    resolve.add_argument("--device", default="auto", choices=["auto", "cpu", "gpu"])
-    resolve.add_argument("--package", help="only this package id")
-    resolve.add_argument("--allow-untrusted", action="store_true", help="accept packages that carry executable code")
+    resolve = actions.add_parser("resolve", parents=[_preferences()],
+                                 help="show which package would run here, and why the others would not")
+    resolve.add_argument("ref", help="model directory, .onnx file, URL or PROVIDER:MODEL_ID")
+    pull = actions.add_parser("pull", help="download the package that would run here, without loading it",
+                              parents=[_preferences()], add_help=True)
+    pull.add_argument("ref")
+    actions.add_parser("list", help="models in the download cache (VIGIL_HOME)")
+    actions.add_parser("verify", help="re-hash every cached file; remove the ones that do not match")
+    rm = actions.add_parser("rm", help="remove a model's cached files and remembered resolutions")
+    rm.add_argument("ref")
+
+
+def _preferences() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--backend", action="append", choices=[b.value for b in BackendType],
+                        help="allowed backend, in preference order; repeat for several")
+    parent.add_argument("--batch", help="preferred batch size N, or a range MIN,MAX the pipeline can use")
+    parent.add_argument("--quantization", action="append", choices=[q.value for q in Quantization])
+    parent.add_argument("--device", default="auto", choices=["auto", "cpu", "gpu"])
+    parent.add_argument("--package", help="only this package id")
+    parent.add_argument("--allow-untrusted", action="store_true", help="accept packages that carry executable code")
+    return parent
 
 
 def _request(args: argparse.Namespace) -> ResolutionRequest:
@@ -51,6 +66,19 @@ def _request(args: argparse.Namespace) -> ResolutionRequest:
 
 
 def run(args: argparse.Namespace) -> int:
+    command = args.models_command
+    if command == "resolve":
+        return _resolve(args)
+    if command == "pull":
+        return _pull(args)
+    if command == "list":
+        return _list()
+    if command == "verify":
+        return _verify()
+    return _rm(args)
+
+
+def _resolve(args: argparse.Namespace) -> int:
     """Print the resolution table; exit 0 when some package can run, 1 when none can."""
     name, listing = list_model(args.ref)
     resolution = resolve_listing(listing, _request(args), current_environment())
@@ -68,3 +96,36 @@ def run(args: argparse.Namespace) -> int:
     for row in rows:
         out.write("  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths)) + "  " + row[4] + "\n")
     return 0 if resolution.candidates else 1
+
+
+def _pull(args: argparse.Namespace) -> int:
+    name, listing = list_model(args.ref)
+    candidates = resolve_listing(listing, _request(args), current_environment()).require(name)
+    package = candidates[0].package
+    folder = listing.fetch(package)
+    print(f"{name}: package '{package.package_id}' ({package.backend.value}, {package.batch.describe()}) in {folder}")
+    return 0
+
+
+def _list() -> int:
+    models = cache_admin.cached_models()
+    print(f"cache: {vigil_home()}")
+    for m in models:
+        print(f"{m.model_id}  {m.url}  packages: {', '.join(m.packages) or '-'}  {m.size_bytes / 1e6:.1f} MB")
+    if not models:
+        print("(no models cached)")
+    return 0
+
+
+def _verify() -> int:
+    problems = cache_admin.verify_cache()
+    for path, problem in problems:
+        print(f"{path}: {problem}")
+    print(f"{len(problems)} problem(s) found")
+    return 1 if problems else 0
+
+
+def _rm(args: argparse.Namespace) -> int:
+    removed, entries = cache_admin.remove(args.ref)
+    print(f"{args.ref}: {'files removed' if removed else 'no cached files'}, {entries} remembered resolution(s) removed")
+    return 0

@@ -24,7 +24,10 @@ from vigil.errors import ModelLoadError, ModelNotFoundError
 log = logging.getLogger(__name__)
 
 
-def _cache_root(base: str) -> Path:
+SOURCE_FILE = "source.json"  # which URL a cache folder holds, for `vigil models list`
+
+
+def cache_root(base: str) -> Path:
     return vigil_home() / "models" / "http" / hashlib.sha256(base.encode()).hexdigest()[:16]
 
 
@@ -70,9 +73,11 @@ class _Documents:
 
 def http_provider(base_url: str) -> ModelListing:
     base = base_url.rstrip("/")
-    root = _cache_root(base)
+    root = cache_root(base)
     docs = _Documents(base, root)
     model = parse_model(docs.get("model.json"), f"model '{base}/model.json'")  # type: ignore[arg-type]
+    if not (root / SOURCE_FILE).is_file():
+        _write_atomically(root / SOURCE_FILE, json.dumps({"url": base}).encode())
     ids = docs.get("packages.json")
     if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
         raise ModelLoadError(f"{base}/packages.json must be a JSON list of package ids")
