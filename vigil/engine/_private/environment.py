@@ -107,6 +107,12 @@ def _nvidia_smi() -> tuple[tuple[GpuInfo, ...], str | None]:
         header = subprocess.run([exe], capture_output=True, text=True, timeout=10, check=False).stdout
     except (OSError, subprocess.SubprocessError):
         return (), None
+    return parse_nvidia_smi(query, header)
+
+
+def parse_nvidia_smi(query: str, header: str) -> tuple[tuple[GpuInfo, ...], str | None]:
+    """GPUs from `--query-gpu=name,compute_cap,driver_version --format=csv,noheader`, and the
+    CUDA version from the plain `nvidia-smi` banner."""
     gpus = []
     for line in query.strip().splitlines():
         parts = [p.strip() for p in line.split(",")]
@@ -116,22 +122,27 @@ def _nvidia_smi() -> tuple[tuple[GpuInfo, ...], str | None]:
     return tuple(gpus), cuda.group(1) if cuda else None
 
 
-def _jetson() -> tuple[str | None, GpuInfo | None]:
-    """L4T release from /etc/nv_tegra_release ('# R36 (release), REVISION: 3.0, ...' -> '36.3.0')."""
-    try:
-        text = Path("/etc/nv_tegra_release").read_text()
-    except OSError:
-        return None, None
-    match = re.search(r"R(\d+)\s*\(release\),\s*REVISION:\s*([\d.]+)", text)
+def parse_jetson(release: str, model: str) -> tuple[str | None, GpuInfo | None]:
+    """L4T release from /etc/nv_tegra_release ('# R36 (release), REVISION: 3.0, ...' -> '36.3.0')
+    and the module from /proc/device-tree/model."""
+    match = re.search(r"R(\d+)\s*\(release\),\s*REVISION:\s*([\d.]+)", release)
     if not match:
         return None, None
-    l4t = f"{match.group(1)}.{match.group(2)}"
+    name = model.strip("\x00\n ") or "NVIDIA Jetson"
+    cc = next((v for k, v in _JETSON_CC.items() if k in name.lower()), None)
+    return f"{match.group(1)}.{match.group(2)}", GpuInfo(name, cc)
+
+
+def _jetson() -> tuple[str | None, GpuInfo | None]:
     try:
-        model = Path("/proc/device-tree/model").read_text().strip("\x00\n ")
+        release = Path("/etc/nv_tegra_release").read_text()
     except OSError:
-        model = "NVIDIA Jetson"
-    cc = next((v for k, v in _JETSON_CC.items() if k in model.lower()), None)
-    return l4t, GpuInfo(model, cc)
+        return None, None
+    try:
+        model = Path("/proc/device-tree/model").read_text()
+    except OSError:
+        model = ""
+    return parse_jetson(release, model)
 
 
 def probe_environment() -> RuntimeEnvironment:
