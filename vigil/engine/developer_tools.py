@@ -47,6 +47,6 @@ def get_model_package_contents(model_dir: str | Path, package_id: str) -> dict[s
     _, packages = read_model_dir(root)
     for package in packages:
         if package.package_id == package_id:
-            folder = verified_package_dir(root, package)
+            folder = verified_package_dir(root / package.package_id, package)
             return {entry.name: folder / entry.name for entry in package.files}
     raise KeyError(f"model directory '{root}' has no package '{package_id}'")

@@ -102,6 +102,6 @@ def http_provider(base_url: str) -> ModelListing:
                 download_verified(url, dest, entry.sha256, entry.size)
             except ConnectionError as exc:
                 raise ModelLoadError(f"package '{package.package_id}': {exc}") from exc
-        return verified_package_dir(root, package)
+        return verified_package_dir(folder, package)
 
     return ModelListing(model, packages, fetch)

@@ -95,7 +95,7 @@ def _load_cached(
 ) -> ObjectDetectionModel | None:
     package = cached.package
     try:
-        folder = verified_package_dir(cached.folder.parent, package)
+        folder = verified_package_dir(cached.folder, package)
         cls = implementation(cached.model.architecture, cached.model.task, package.backend.value)
         model: ObjectDetectionModel = cls.from_package(cached.model, package, folder, options, backend)
         log.info("model '%s': loaded package '%s' from the resolution cache", cached.ref, package.package_id)

@@ -91,9 +91,9 @@ def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def verified_package_dir(root: Path, package: PackageMetadata) -> Path:
-    """Check that every file of `package` lies inside `root/<package_id>` and has its sha256."""
-    folder = (root / package.package_id).resolve()
+def verified_package_dir(folder: Path, package: PackageMetadata) -> Path:
+    """Check that every file of `package` lies inside `folder` and has its sha256."""
+    folder = folder.resolve()
     for entry in package.files:
         path = folder / safe_member_path(entry.name)
         resolved = path.resolve()
@@ -119,7 +119,7 @@ def local_provider(model_id: str) -> ModelListing:
         )
     if path.is_dir():
         model, packages = read_model_dir(path)
-        return ModelListing(model, packages, lambda package: verified_package_dir(path, package))
+        return ModelListing(model, packages, lambda package: verified_package_dir(path / package.package_id, package))
     if path.suffix.lower() == ".onnx":
         from vigil.engine._private.ultralytics_wrap import describe_ultralytics_onnx
 
