@@ -33,9 +33,9 @@ def test_static_batch_package_pads_and_chunks(model_dir):
     model = AutoModel.from_pretrained(model_dir, package_id="onnx-b4")
     assert model.batch.static and model.batch.max == 4
     prepared = model.pre_process([IMAGE])
-    assert model.forward(prepared).shape[0] == 1  # padded to 4 for the graph, padding dropped
+    assert model.forward(prepared)[0].shape[0] == 1  # padded to 4 for the graph, padding dropped
     prepared6 = model.pre_process([IMAGE] * 6)
-    assert model.forward(prepared6).shape[0] == 6
+    assert model.forward(prepared6)[0].shape[0] == 6
 
 
 def test_batch_range_excludes_packages(model_dir):

@@ -6,14 +6,23 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
+from vigil.engine.classification import ClassificationPrediction
 from vigil.engine.detections import Detections
 from vigil.errors import ModelInputError
 
-__all__ = ["BatchSpec", "ObjectDetectionModel", "PreparedBatch"]
+__all__ = [
+    "BatchSpec",
+    "ClassificationModel",
+    "InstanceSegmentationModel",
+    "KeypointsModel",
+    "Model",
+    "ObjectDetectionModel",
+    "PreparedBatch",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,14 +61,14 @@ class PreparedBatch:
     meta: Any
 
 
-class ObjectDetectionModel(ABC):
-    """A model that returns boxes: `model(images) -> list[Detections]`.
+R = TypeVar("R")
+
+
+class Model(ABC, Generic[R]):
+    """A loaded model package: `model(images) -> list[R]`, one result per image.
 
     The three stages are public so a batcher can overlap them: `pre_process` a batch on worker
     threads, `forward` it on the model's executor, `post_process` the raw outputs.
-
-        model = AutoModel.from_pretrained("yolov8n.onnx")
-        detections = model([bgr_image])[0]
     """
 
     model_id: str
@@ -75,20 +84,40 @@ class ObjectDetectionModel(ABC):
     def forward(self, batch: PreparedBatch) -> Any: ...
 
     @abstractmethod
-    def post_process(self, raw: Any, batch: PreparedBatch) -> list[Detections]: ...
+    def post_process(self, raw: Any, batch: PreparedBatch) -> list[R]: ...
 
     def close(self) -> None:
         """Release the backend's resources (sessions, device memory)."""
 
-    def __call__(self, images: np.ndarray | Sequence[np.ndarray]) -> list[Detections]:
+    def __call__(self, images: np.ndarray | Sequence[np.ndarray]) -> list[R]:
         batch_images = _as_image_list(images)
-        results: list[Detections] = []
+        results: list[R] = []
         step = self.batch.max or len(batch_images) or 1
         for start in range(0, len(batch_images), step):
             chunk = batch_images[start : start + step]
             prepared = self.pre_process(chunk)
             results.extend(self.post_process(self.forward(prepared), prepared))
         return results
+
+
+class ObjectDetectionModel(Model[Detections]):
+    """Returns boxes: `model(images) -> list[Detections]`.
+
+        model = AutoModel.from_pretrained("yolov8n.onnx")
+        detections = model([bgr_image])[0]
+    """
+
+
+class InstanceSegmentationModel(ObjectDetectionModel):
+    """Returns boxes with masks: `Detections.mask` is (N, H, W) bool in original-image pixels."""
+
+
+class KeypointsModel(ObjectDetectionModel):
+    """Returns boxes with keypoints: `Detections.keypoints` (N, K, 2) and `keypoint_confidence`."""
+
+
+class ClassificationModel(Model[ClassificationPrediction]):
+    """Returns class scores: `model(images) -> list[ClassificationPrediction]`."""
 
 
 def _as_image_list(images: np.ndarray | Sequence[np.ndarray]) -> list[np.ndarray]:

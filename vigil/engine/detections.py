@@ -35,6 +35,9 @@ class Detections:
     confidence: np.ndarray
     class_id: np.ndarray
     data: dict[str, np.ndarray] = field(default_factory=dict)
+    mask: np.ndarray | None = None
+    keypoints: np.ndarray | None = None
+    keypoint_confidence: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         xyxy = np.asarray(self.xyxy, dtype=np.float32)
@@ -54,6 +57,21 @@ class Detections:
                 raise ValueError(f"Detections.data[{key!r}] has {len(arr)} entries, expected {n}")
             data[key] = arr
         self.data = data
+        if self.mask is not None:
+            mask = np.asarray(self.mask, dtype=bool)
+            if mask.ndim != 3 or len(mask) != n:
+                raise ValueError(f"Detections.mask must have shape ({n}, H, W), got {mask.shape}")
+            self.mask = mask
+        if self.keypoints is not None:
+            kp = np.asarray(self.keypoints, dtype=np.float32)
+            if kp.ndim != 3 or len(kp) != n or kp.shape[2] != 2:
+                raise ValueError(f"Detections.keypoints must have shape ({n}, K, 2), got {kp.shape}")
+            self.keypoints = kp
+            conf = np.ones(kp.shape[:2], np.float32) if self.keypoint_confidence is None else self.keypoint_confidence
+            conf = np.asarray(conf, dtype=np.float32)
+            if conf.shape != kp.shape[:2]:
+                raise ValueError(f"Detections.keypoint_confidence must have shape {kp.shape[:2]}, got {conf.shape}")
+            self.keypoint_confidence = conf
 
     @classmethod
     def empty(cls) -> Detections:
@@ -74,6 +92,9 @@ class Detections:
             confidence=self.confidence[index],
             class_id=self.class_id[index],
             data={key: value[index] for key, value in self.data.items()},
+            mask=None if self.mask is None else self.mask[index],
+            keypoints=None if self.keypoints is None else self.keypoints[index],
+            keypoint_confidence=None if self.keypoint_confidence is None else self.keypoint_confidence[index],
         )
 
     def __iter__(self) -> Iterator[Detections]:
@@ -84,18 +105,27 @@ class Detections:
         return self.data.get("class_name")
 
     def to_supervision(self) -> Any:
-        """Return an equivalent `supervision.Detections` (needs the `supervision` extra)."""
-        try:
-            import supervision as sv
-        except ImportError as exc:
-            raise MissingDependencyError(
-                "Detections.to_supervision() needs supervision: pip install 'vigil[supervision]'"
-            ) from exc
+        """An equivalent `supervision.Detections` (needs the `supervision` extra). Masks map to
+        its `mask`; keypoints travel in `data["keypoints"]` / `data["keypoint_confidence"]`
+        (see `to_supervision_keypoints()` for an `sv.KeyPoints`)."""
+        sv = _supervision()
+        data = {key: value.copy() for key, value in self.data.items()}
+        if self.keypoints is not None:
+            data["keypoints"] = self.keypoints.copy()
+            data["keypoint_confidence"] = self.keypoint_confidence.copy()  # type: ignore[union-attr]
         return sv.Detections(
             xyxy=self.xyxy.copy(),
             confidence=self.confidence.copy(),
             class_id=self.class_id.copy(),
-            data={key: value.copy() for key, value in self.data.items()},
+            mask=None if self.mask is None else self.mask.copy(),
+            data=data,
+        )
+
+    def to_supervision_keypoints(self) -> Any:
+        if self.keypoints is None:
+            raise ValueError("these detections have no keypoints")
+        return _supervision().KeyPoints(
+            xy=self.keypoints.copy(), confidence=self.keypoint_confidence.copy(), class_id=self.class_id.copy()  # type: ignore[union-attr]
         )
 
     @classmethod
@@ -103,4 +133,18 @@ class Detections:
         n = len(detections.xyxy)
         conf = detections.confidence if detections.confidence is not None else np.ones(n, np.float32)
         cls_id = detections.class_id if detections.class_id is not None else np.full(n, -1, np.int64)
-        return cls(xyxy=detections.xyxy, confidence=conf, class_id=cls_id, data=dict(detections.data))
+        data = dict(detections.data)
+        keypoints = data.pop("keypoints", None)
+        keypoint_conf = data.pop("keypoint_confidence", None)
+        return cls(
+            xyxy=detections.xyxy, confidence=conf, class_id=cls_id, data=data,
+            mask=detections.mask, keypoints=keypoints, keypoint_confidence=keypoint_conf,
+        )
+
+
+def _supervision() -> Any:
+    try:
+        import supervision
+    except ImportError as exc:
+        raise MissingDependencyError("supervision is not installed: pip install 'vigil[supervision]'") from exc
+    return supervision

@@ -2,153 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from vigil.engine._private.onnx_runtime import create_session
-from vigil.engine._private.package_format import ModelMetadata, PackageMetadata
 from vigil.engine.base import ObjectDetectionModel, PreparedBatch
 from vigil.engine.detections import Detections
-from vigil.engine.enums import ColorFormat
 from vigil.engine.models.yolo import _ultralytics_ops as ops
-from vigil.engine.options import BackendOptions, DetectionOptions
-from vigil.errors import ModelLoadError
-
-def _dim(value: Any) -> int | None:
-    """An ONNX dimension: an int when fixed, None when symbolic."""
-    return value if isinstance(value, int) and value > 0 else None
+from vigil.engine.models.yolo._yolo_onnx_base import YOLOOnnxBase, check_boxes_head
 
 
-class YOLODetectionONNX(ObjectDetectionModel):
+class YOLODetectionONNX(YOLOOnnxBase, ObjectDetectionModel):
     """Boxes from an Ultralytics detection export, with Ultralytics' pre- and post-processing."""
 
-    def __init__(
-        self, model: ModelMetadata, package: PackageMetadata, session: Any, options: DetectionOptions, path: Path
-    ) -> None:
-        self.model_id = model.model_id
-        self.package_id = package.package_id
-        self.package_dir = path.parent
-        self.class_names = model.class_names
-        self.options = options
-        self._path = path
-        self._session = session
-        self._stride = model.input.stride
-        model_input = session.get_inputs()[0]
-        self._input_name = model_input.name
-        batch_dim, _, in_h, in_w = (list(model_input.shape) + [None] * 4)[:4]
-        self.batch = package.batch.to_spec()
-        graph_batch = _dim(batch_dim)
-        if graph_batch is not None and not (self.batch.static and self.batch.max == graph_batch):
-            raise ModelLoadError(
-                f"package '{package.package_id}': the graph takes batches of exactly {graph_batch} but package.json "
-                f"says batch {package.batch.describe()}; fix package.json"
-            )
-        self._dynamic_size = _dim(in_h) is None or _dim(in_w) is None
-        self.input_size = self._input_size(model.input.size, _dim(in_h), _dim(in_w))
-        self._check_output(session.get_outputs()[0].shape)
+    def _check_outputs(self, shapes: list[list[Any]]) -> None:
+        check_boxes_head(self, shapes, extra=0)
 
-    @classmethod
-    def from_package(
-        cls,
-        model: ModelMetadata,
-        package: PackageMetadata,
-        folder: Path,
-        options: DetectionOptions,
-        backend: BackendOptions,
-    ) -> YOLODetectionONNX:
-        spec = model.input
-        norm = spec.normalization
-        if (spec.resize, spec.color, spec.pad_value) != ("letterbox", ColorFormat.RGB, ops.PAD_VALUE) or (
-            abs(norm.scale - 1 / 255) > 1e-9 or any(norm.mean) or any(s != 1 for s in norm.std)
-        ):
-            raise ModelLoadError(
-                f"model '{model.model_id}': the YOLO runner expects Ultralytics' input (letterbox, pad 114, RGB, "
-                f"/255, no mean/std); model.json asks for {spec.model_dump(mode='json')}"
-            )
-        path = folder / package.main_file((".onnx",)).name
-        excluded = package.onnx.incompatible_providers if package.onnx else ()
-        session = create_session(path, backend, excluded)
-        if session.get_modelmeta().custom_metadata_map.get("end2end") == "True":
-            raise ModelLoadError(
-                f"model '{path}' is an NMS-free end-to-end export, which vigil does not read yet; "
-                "export it with end2end=False"
-            )
-        instance = cls(model, package, session, options, path)
-        instance.package_dir = folder
-        return instance
-
-    def _input_size(self, size: tuple[int, int], fixed_h: int | None, fixed_w: int | None) -> tuple[int, int]:
-        wanted = self.options.image_size
-        if isinstance(wanted, int):
-            wanted = (wanted, wanted)
-        if not self._dynamic_size:
-            assert fixed_h is not None and fixed_w is not None
-            if wanted is not None and tuple(wanted) != (fixed_h, fixed_w):
-                raise ModelLoadError(
-                    f"model '{self._path}' has a fixed input of {fixed_h}x{fixed_w}; image_size "
-                    f"{wanted[0]}x{wanted[1]} needs a dynamic export (or drop the image_size option)"
-                )
-            return fixed_h, fixed_w
-        chosen = tuple(wanted) if wanted is not None else size
-        if chosen[0] % self._stride or chosen[1] % self._stride:
-            raise ModelLoadError(f"model '{self._path}': image_size {chosen} must be a multiple of stride {self._stride}")
-        return int(chosen[0]), int(chosen[1])
-
-    def _check_output(self, shape: Sequence[Any]) -> None:
-        channels = _dim(shape[1]) if len(shape) == 3 else -1
-        expected = 4 + len(self.class_names)
-        if len(shape) != 3 or (channels is not None and channels != expected):
-            raise ModelLoadError(
-                f"model '{self._path}': output shape {list(shape)} is not a YOLO detection head "
-                f"[batch, {expected}, anchors] for {len(self.class_names)} classes"
-            )
-
-    def pre_process(self, images: Sequence[np.ndarray]) -> PreparedBatch:
-        # Ultralytics letterboxes to the minimal stride-aligned rectangle only when the input
-        # size is dynamic and every image of the batch has the same shape.
-        auto = self._dynamic_size and len({img.shape for img in images}) == 1
-        target_h, target_w = self.input_size
-        boxes = [ops.plan_letterbox(img.shape[0], img.shape[1], target_h, target_w, auto, self._stride) for img in images]
-        tensor = np.empty((len(images), 3, boxes[0].in_h, boxes[0].in_w), dtype=np.float32)
-        for i, (img, box) in enumerate(zip(images, boxes)):
-            ops.letterbox_into(img, box, tensor[i])
-        return PreparedBatch(tensor=tensor, meta=boxes)
-
-    def forward(self, batch: PreparedBatch) -> np.ndarray:
-        """Run the session; batches above the package's maximum run in chunks, batches below a
-        static size are zero-padded and the padding rows dropped from the output."""
-        tensor, spec = batch.tensor, self.batch
-        if spec.max is not None and len(tensor) > spec.max:
-            chunks = [tensor[i : i + spec.max] for i in range(0, len(tensor), spec.max)]
-            return np.concatenate([self._run(chunk) for chunk in chunks])
-        return self._run(tensor)
-
-    def _run(self, tensor: np.ndarray) -> np.ndarray:
-        n = len(tensor)
-        if self.batch.static and self.batch.max is not None and n < self.batch.max:
-            padded = np.zeros((self.batch.max, *tensor.shape[1:]), dtype=np.float32)
-            padded[:n] = tensor
-            tensor = padded
-        return self._session.run(None, {self._input_name: tensor})[0][:n]
-
-    def post_process(self, raw: np.ndarray, batch: PreparedBatch) -> list[Detections]:
+    def post_process(self, raw: list[np.ndarray], batch: PreparedBatch) -> list[Detections]:
         names = np.asarray(self.class_names)
-        out = []
         opts = self.options
-        for pred, box in zip(raw, batch.meta):
+        out = []
+        for pred, box in zip(raw[0], batch.meta):
             xyxy, conf, cls, _ = ops.select_detections(pred, len(names), opts.confidence, opts.iou, opts.max_det)
-            out.append(
-                Detections(
-                    xyxy=ops.scale_boxes(xyxy, box),
-                    confidence=conf,
-                    class_id=cls,
-                    data={"class_name": names[cls]},
-                )
-            )
+            out.append(Detections(ops.scale_boxes(xyxy, box), conf, cls, data={"class_name": names[cls]}))
         return out
-
-    def close(self) -> None:
-        self._session = None
