@@ -97,7 +97,7 @@ def model_cases(tmp_path: Path) -> dict[str, tuple[Path, str]]:
         "missing": (tmp_path / "absent.onnx", "not found"),
         "corrupt": (garbage, "onnxruntime could not load it"),
         "no_metadata": (tiny_onnx(tmp_path / "plain.onnx", {}), "not an Ultralytics YOLO export"),
-        "classifier": (tiny_onnx(tmp_path / "cls.onnx", meta), "no 'classify' implementation"),
+        "classifier": (tiny_onnx(tmp_path / "cls.onnx", meta), "do not match a YOLO 'classify' head"),
     }
 
 

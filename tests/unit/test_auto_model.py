@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import onnx
 import pytest
@@ -54,9 +55,34 @@ def test_a_batch_gives_the_same_answer_as_single_calls(model):
         np.testing.assert_array_equal(dets.class_id, single.class_id)
 
 
-def test_non_image_input_is_a_clear_error(model):
-    with pytest.raises(ModelInputError, match="image 0: expected an HxWx3 uint8 BGR array"):
-        model([np.zeros((10, 10), np.float32)])
+@pytest.mark.parametrize(
+    "convert",
+    [
+        lambda img: cv2.cvtColor(img, cv2.COLOR_BGR2GRAY),
+        lambda img: cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)[:, :, None],
+        lambda img: cv2.cvtColor(img, cv2.COLOR_BGR2BGRA),
+        lambda img: img.astype(np.uint16) * 257,
+        lambda img: cv2.resize(img, (4096, 4096)),
+    ],
+    ids=["gray", "gray-1ch", "bgra", "16-bit", "8x-larger"],
+)
+def test_other_image_formats_are_converted_and_still_find_the_face(model, convert):
+    (dets,) = model([convert(photo("astronaut"))])
+    assert "FACE_FEMALE" in dets.class_name.tolist()
+
+
+@pytest.mark.parametrize(
+    "image, message",
+    [
+        (np.zeros((0, 10, 3), np.uint8), "image 0: is empty \\(0x10 pixels\\)"),
+        (np.zeros((10, 10, 3), np.float32), "dtype float32 is not supported"),
+        (np.zeros((10, 10, 2), np.uint8), "got shape \\(10, 10, 2\\)"),
+        ("astronaut.png", "expected a numpy array"),
+    ],
+)
+def test_unusable_images_are_refused_with_a_clear_error(model, image, message):
+    with pytest.raises(ModelInputError, match=message):
+        model([image])
 
 
 def test_missing_model_names_the_path(tmp_path):
@@ -84,13 +110,6 @@ def test_onnx_whose_output_is_no_detection_head_is_refused(tmp_path):
         AutoModel.from_pretrained(path)
 
 
-def test_classifier_export_is_refused_as_not_a_detector(tmp_path):
-    meta = {"names": "{0: 'a'}", "imgsz": "[224, 224]", "task": "classify"}
-    path = tiny_onnx(tmp_path / "cls.onnx", meta)
-    with pytest.raises(ModelResolutionError, match="no 'classify' implementation of 'yolo' on backend 'onnx'"):
-        AutoModel.from_pretrained(path)
-
-
 def test_bad_option_is_a_vigil_error(nudenet_path):
     with pytest.raises(VigilError, match="confidence must be within"):
         AutoModel.from_pretrained(nudenet_path, confidence=2.0)
@@ -99,3 +118,18 @@ def test_bad_option_is_a_vigil_error(nudenet_path):
 def test_image_size_must_be_a_stride_multiple(nudenet_path):
     with pytest.raises(ModelLoadError, match="multiple of stride 32"):
         AutoModel.from_pretrained(nudenet_path, image_size=300)
+
+
+@pytest.mark.parametrize(
+    "task, expected",
+    [
+        ("segment", "expected 2 outputs: \\[batch, 4 \\+ classes \\+ k, anchors\\] and prototypes"),
+        ("pose", "needs keypoint_shape"),
+        ("classify", "expected 1 output \\[batch, 1 classes\\]"),
+    ],
+)
+def test_outputs_that_do_not_match_the_declared_task_are_refused(tmp_path, task, expected):
+    meta = {"names": "{0: 'a'}", "imgsz": "[64, 64]", "task": task}
+    path = tiny_onnx(tmp_path / f"{task}.onnx", meta, out_shape=("batch", 5, "anchors"))
+    with pytest.raises(ModelLoadError, match=expected):
+        AutoModel.from_pretrained(path)

@@ -69,3 +69,43 @@ def test_supervision_round_trip_is_lossless():
     np.testing.assert_array_equal(back.confidence, d.confidence)
     np.testing.assert_array_equal(back.class_id, d.class_id)
     np.testing.assert_array_equal(back.class_name, d.class_name)
+
+
+def test_masks_and_keypoints_follow_indexing_and_round_trip_through_supervision():
+    d = make()
+    rng = np.random.default_rng(1)
+    d = Detections(
+        d.xyxy, d.confidence, d.class_id, d.data,
+        mask=rng.random((3, 6, 8)) > 0.5,
+        keypoints=rng.uniform(0, 8, (3, 17, 2)),
+        keypoint_confidence=rng.random((3, 17)),
+    )
+    sub = d[d.class_id == 0]
+    np.testing.assert_array_equal(sub.mask, d.mask[[0, 2]])
+    np.testing.assert_array_equal(sub.keypoints, d.keypoints[[0, 2]])
+    sv_dets = d.to_supervision()
+    np.testing.assert_array_equal(sv_dets.mask, d.mask)
+    back = Detections.from_supervision(sv_dets)
+    np.testing.assert_array_equal(back.mask, d.mask)
+    np.testing.assert_array_equal(back.keypoints, d.keypoints)
+    np.testing.assert_array_equal(back.keypoint_confidence, d.keypoint_confidence)
+    assert "keypoints" not in back.data
+    kp = d.to_supervision_keypoints()
+    np.testing.assert_array_equal(kp.xy, d.keypoints)
+
+
+def test_mask_of_wrong_length_is_rejected():
+    d = make()
+    with pytest.raises(ValueError, match="mask must have shape"):
+        Detections(d.xyxy, d.confidence, d.class_id, mask=np.zeros((2, 4, 4), bool))
+
+
+def test_classification_prediction_top_k_and_supervision_round_trip():
+    from vigil.engine import ClassificationPrediction
+
+    probs = np.array([0.1, 0.5, 0.05, 0.3, 0.05], np.float32)
+    pred = ClassificationPrediction.from_probs(probs, 3, ("a", "b", "c", "d", "e"))
+    assert pred.top_k.tolist() == [1, 3, 0] and pred.class_name == "b" and pred.confidence == pytest.approx(0.5)
+    back = ClassificationPrediction.from_supervision(pred.to_supervision(), 3)
+    np.testing.assert_allclose(back.probs, probs)
+    assert back.top_k.tolist() == [1, 3, 0]

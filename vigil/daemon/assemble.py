@@ -28,7 +28,7 @@ async def load_model(config: PipelineConfig) -> ObjectDetectionModel:
     m = config.model
     options = DetectionOptions(confidence=m.confidence, iou=m.iou, max_det=m.max_det, image_size=m.image_size)
     # Loading builds an onnxruntime session: seconds of CPU, so off the event loop.
-    return await asyncio.to_thread(
+    model = await asyncio.to_thread(
         partial(
             AutoModel.from_pretrained,
             m.path,
@@ -37,6 +37,13 @@ async def load_model(config: PipelineConfig) -> ObjectDetectionModel:
             intra_op_threads=m.intra_op_threads,
         )
     )
+    if not isinstance(model, ObjectDetectionModel):
+        model.close()
+        raise ConfigError(
+            f"model '{m.path}' is a {type(model).__name__}; the pipeline runs detection, segmentation and pose "
+            "models (classification and OCR pipelines come later)"
+        )
+    return model
 
 
 async def build_pipeline(config: PipelineConfig) -> Pipeline:

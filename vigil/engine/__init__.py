@@ -4,7 +4,15 @@ Writing your own model packages or weights providers: see `vigil.engine.develope
 """
 
 from vigil.engine.auto_model import AutoModel
-from vigil.engine.base import BatchSpec, ObjectDetectionModel
+from vigil.engine.base import (
+    BatchSpec,
+    ClassificationModel,
+    InstanceSegmentationModel,
+    KeypointsModel,
+    Model,
+    ObjectDetectionModel,
+)
+from vigil.engine.classification import ClassificationPrediction
 from vigil.engine.detections import Detections
 from vigil.engine.enums import BackendType, ColorFormat, Quantization
 from vigil.engine.options import BackendOptions, DetectionOptions
@@ -14,9 +22,14 @@ __all__ = [
     "BackendOptions",
     "BackendType",
     "BatchSpec",
+    "ClassificationModel",
+    "ClassificationPrediction",
     "ColorFormat",
     "DetectionOptions",
     "Detections",
+    "InstanceSegmentationModel",
+    "KeypointsModel",
+    "Model",
     "ObjectDetectionModel",
     "Quantization",
 ]

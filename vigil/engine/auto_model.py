@@ -10,7 +10,7 @@ from typing import Any
 from vigil.engine._private.environment import RuntimeEnvironment
 from vigil.engine._private.loader import load_model
 from vigil.engine._private.resolver import ResolutionRequest
-from vigil.engine.base import ObjectDetectionModel
+from vigil.engine.base import Model
 from vigil.engine.enums import BackendType, Quantization
 from vigil.engine.options import BackendOptions, DetectionOptions
 from vigil.errors import ModelLoadError
@@ -55,7 +55,7 @@ class AutoModel:
         environment: RuntimeEnvironment | None = None,
         resolution_cache_ttl_s: float = 24 * 3600.0,
         **option_values: Any,
-    ) -> ObjectDetectionModel:
+    ) -> Model[Any]:
         """Resolve and load `ref`.
 
         Resolution preferences: `backend` (one or an ordered list), `batch_size` / `batch_range`,

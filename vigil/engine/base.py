@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+import cv2
 import numpy as np
 
 from vigil.engine.classification import ClassificationPrediction
@@ -122,12 +123,27 @@ class ClassificationModel(Model[ClassificationPrediction]):
 
 def _as_image_list(images: np.ndarray | Sequence[np.ndarray]) -> list[np.ndarray]:
     if isinstance(images, np.ndarray):
-        images = [images] if images.ndim == 3 else list(images)
-    out = list(images)
-    for i, img in enumerate(out):
-        if not isinstance(img, np.ndarray) or img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
-            raise ModelInputError(
-                f"image {i}: expected an HxWx3 uint8 BGR array, got "
-                f"{getattr(img, 'shape', type(img).__name__)} {getattr(img, 'dtype', '')}".rstrip()
-            )
-    return out
+        images = [images] if images.ndim in (2, 3) and images.dtype != object else list(images)
+    return [as_bgr8(img, i) for i, img in enumerate(images)]
+
+
+def as_bgr8(image: Any, index: int = 0) -> np.ndarray:
+    """An HxWx3 uint8 BGR view of `image`: grayscale and BGRA are converted, 16-bit scaled to
+    8-bit; empty, float and other images are refused with a clear error."""
+    if not isinstance(image, np.ndarray):
+        raise ModelInputError(f"image {index}: expected a numpy array (HxWx3 uint8 BGR), got {type(image).__name__}")
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3, 4)):
+        raise ModelInputError(f"image {index}: expected HxW, HxWx1, HxWx3 (BGR) or HxWx4 (BGRA), got shape {image.shape}")
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        raise ModelInputError(f"image {index}: is empty ({image.shape[0]}x{image.shape[1]} pixels)")
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        raise ModelInputError(
+            f"image {index}: dtype {image.dtype} is not supported; pass uint8 (or uint16) pixels, not normalised floats"
+        )
+    if image.ndim == 2 or image.shape[2] == 1:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    return image

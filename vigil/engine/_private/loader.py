@@ -12,7 +12,7 @@ from vigil.engine._private import resolution_cache
 from vigil.engine._private.providers import ModelListing, get_provider, parse_reference, verified_package_dir
 from vigil.engine._private.package_format import PackageMetadata
 from vigil.engine._private.resolver import Refused, Resolution, ResolutionRequest, resolve
-from vigil.engine.base import ObjectDetectionModel
+from vigil.engine.base import Model
 from vigil.engine.options import BackendOptions, DetectionOptions
 from vigil.errors import ModelLoadError, ModelNotFoundError, ModelResolutionError, VigilError
 
@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 # library loads unless a package of its kind is used.
 _IMPLEMENTATIONS: dict[tuple[str, str, str], str] = {
     ("yolo", "detect", "onnx"): "vigil.engine.models.yolo.yolo_detection_onnx:YOLODetectionONNX",
+    ("yolo", "segment", "onnx"): "vigil.engine.models.yolo.yolo_segmentation_onnx:YOLOSegmentationONNX",
+    ("yolo", "pose", "onnx"): "vigil.engine.models.yolo.yolo_pose_onnx:YOLOPoseONNX",
+    ("yolo", "classify", "onnx"): "vigil.engine.models.yolo.yolo_classification_onnx:YOLOClassificationONNX",
 }
 
 
@@ -64,7 +67,7 @@ def load_model(
     env: RuntimeEnvironment | None = None,
     *,
     cache_ttl_s: float = resolution_cache.DEFAULT_TTL_S,
-) -> ObjectDetectionModel:
+) -> Model:
     env = env or current_environment()
     reference = parse_reference(ref)
     name = str(reference)
@@ -92,12 +95,12 @@ def load_model(
 
 def _load_cached(
     cached: resolution_cache.CachedResolution, options: DetectionOptions, backend: BackendOptions
-) -> ObjectDetectionModel | None:
+) -> Model | None:
     package = cached.package
     try:
         folder = verified_package_dir(cached.folder, package)
         cls = implementation(cached.model.architecture, cached.model.task, package.backend.value)
-        model: ObjectDetectionModel = cls.from_package(cached.model, package, folder, options, backend)
+        model: Model = cls.from_package(cached.model, package, folder, options, backend)
         log.info("model '%s': loaded package '%s' from the resolution cache", cached.ref, package.package_id)
         return model
     except (VigilError, KeyError) as exc:
@@ -107,7 +110,7 @@ def _load_cached(
 
 def _load_listing(
     name: str, listing: ModelListing, resolution: Resolution, options: DetectionOptions, backend: BackendOptions
-) -> tuple[ObjectDetectionModel, PackageMetadata]:
+) -> tuple[Model, PackageMetadata]:
     if not resolution.candidates:
         lines = "\n  ".join(str(r) for r in resolution.refused)
         if len(resolution.refused) == 1:
@@ -119,7 +122,7 @@ def _load_listing(
         try:
             folder = listing.fetch(package)
             cls = implementation(listing.model.architecture, listing.model.task, package.backend.value)
-            model: ObjectDetectionModel = cls.from_package(listing.model, package, folder, options, backend)
+            model: Model = cls.from_package(listing.model, package, folder, options, backend)
         except VigilError as exc:
             log.warning("model '%s': package '%s' failed to load: %s", name, package.package_id, exc)
             failures.append((package.package_id, exc))

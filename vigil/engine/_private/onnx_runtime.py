@@ -73,6 +73,7 @@ class UltralyticsMetadata:
     stride: int
     batch: int
     end2end: bool
+    kpt_shape: tuple[int, int] | None = None
 
 
 def read_ultralytics_metadata(path: Path, props: dict[str, str]) -> UltralyticsMetadata:
@@ -98,4 +99,10 @@ def read_ultralytics_metadata(path: Path, props: dict[str, str]) -> UltralyticsM
         stride=int(props.get("stride", 32)),
         batch=int(props.get("batch", 1)),
         end2end=props.get("end2end", "False") == "True",
+        kpt_shape=_pair(props["kpt_shape"]) if "kpt_shape" in props else None,
     )
+
+
+def _pair(text: str) -> tuple[int, int]:
+    first, second = ast.literal_eval(text)
+    return int(first), int(second)

@@ -60,6 +60,9 @@ class ModelMetadata(_Strict):
     task: Literal["detect", "segment", "pose", "classify", "ocr"]
     class_names: tuple[str, ...]
     input: InputSpec
+    keypoint_shape: tuple[int, int] | None = Field(
+        None, description="Pose models: keypoints per object and values per keypoint (2: x, y; 3: x, y, visibility)."
+    )
 
 
 class BatchRange(_Strict):

@@ -46,7 +46,9 @@ def describe_ultralytics_onnx(path: Path) -> ModelListing:
                 "size": list(meta.imgsz) if dynamic_size else [height, width],
                 "dynamic_size": dynamic_size,
                 "stride": meta.stride,
+                "resize": "center-crop" if meta.task == "classify" else "letterbox",
             },
+            "keypoint_shape": list(meta.kpt_shape) if meta.kpt_shape else None,
         },
         f"model '{path}'",
     )

@@ -130,3 +130,60 @@ def scale_boxes(xyxy: np.ndarray, box: Letterbox) -> np.ndarray:
     out[:, [0, 2]] = np.clip(out[:, [0, 2]], 0, w)
     out[:, [1, 3]] = np.clip(out[:, [1, 3]], 0, h)
     return out
+
+
+def _resize_stack(stack: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Resize (n, h, w) float32 planes to (n, height, width) bilinearly, up to 512 planes per
+    cv2 call (its channel limit) instead of one call per plane."""
+    out = np.empty((len(stack), height, width), np.float32)
+    for start in range(0, len(stack), 512):  # an empty stack skips the loop (cv2 rejects 0 channels)
+        chunk = stack[start : start + 512]
+        resized = cv2.resize(np.ascontiguousarray(chunk.transpose(1, 2, 0)), (width, height), interpolation=cv2.INTER_LINEAR)
+        out[start : start + 512] = resized.reshape(height, width, -1).transpose(2, 0, 1)
+    return out
+
+
+def process_masks(protos: np.ndarray, coefs: np.ndarray, xyxy: np.ndarray, in_h: int, in_w: int) -> np.ndarray:
+    """Ultralytics' `process_mask(upsample=True)`: mask logits = coefs @ protos, upsampled to the
+    input size, binarised at 0 (no sigmoid needed), cropped to each box. (n, in_h, in_w) bool."""
+    c, mh, mw = protos.shape
+    if len(coefs) == 0:
+        return np.zeros((0, in_h, in_w), bool)
+    logits = (coefs @ protos.reshape(c, -1)).reshape(-1, mh, mw)
+    masks = _resize_stack(logits, in_w, in_h) > 0
+    cols, rows = np.arange(in_w, dtype=np.float32), np.arange(in_h, dtype=np.float32)
+    in_x = (cols[None, :] >= xyxy[:, 0:1]) & (cols[None, :] < xyxy[:, 2:3])
+    in_y = (rows[None, :] >= xyxy[:, 1:2]) & (rows[None, :] < xyxy[:, 3:4])
+    masks &= in_y[:, :, None] & in_x[:, None, :]
+    return masks
+
+
+def masks_to_original(masks: np.ndarray, box: Letterbox) -> np.ndarray:
+    """Ultralytics' `scale_masks`: crop the letterbox content, resize bilinearly to the original
+    image, threshold at 0.5. (n, orig_h, orig_w) bool."""
+    h, w = box.orig_h, box.orig_w
+    gain = min(box.in_h / h, box.in_w / w)
+    # 8.4 derives the pads from the rounded content size, as in scale_boxes
+    pad_w, pad_h = (box.in_w - round(w * gain)) / 2, (box.in_h - round(h * gain)) / 2
+    top, left = round(pad_h - 0.1), round(pad_w - 0.1)
+    bottom, right = box.in_h - round(pad_h + 0.1), box.in_w - round(pad_w + 0.1)
+    if len(masks) == 0:
+        return np.zeros((0, h, w), bool)
+    content = masks[:, top:bottom, left:right].astype(np.float32)
+    # Ultralytics resizes with F.interpolate; cv2's bilinear rounds the exact-0.5 edge values of
+    # a binary mask differently. Measured on shared/golden: min mask IoU 0.98 (84 of 89 exact) at
+    # 1/7 the cost of re-implementing PyTorch's float32 kernel in numpy (exact, 7x slower).
+    return _resize_stack(content, w, h) > 0.5
+
+
+def scale_points(xy: np.ndarray, box: Letterbox) -> np.ndarray:
+    """Keypoints (..., 2) from input pixels to original pixels, as `scale_boxes`, clipped."""
+    h, w = box.orig_h, box.orig_w
+    gain = min(box.in_h / h, box.in_w / w)
+    new_h, new_w = round(h * gain), round(w * gain)
+    pad_x = round((box.in_w - new_w) / 2 - 0.1)
+    pad_y = round((box.in_h - new_h) / 2 - 0.1)
+    out = np.empty_like(xy, dtype=np.float32)
+    out[..., 0] = np.clip((xy[..., 0] - np.float32(pad_x)) / np.float32(new_w / w), 0, w)
+    out[..., 1] = np.clip((xy[..., 1] - np.float32(pad_y)) / np.float32(new_h / h), 0, h)
+    return out
