@@ -124,9 +124,12 @@ class Detections:
     def to_supervision_keypoints(self) -> Any:
         if self.keypoints is None:
             raise ValueError("these detections have no keypoints")
-        return _supervision().KeyPoints(
-            xy=self.keypoints.copy(), confidence=self.keypoint_confidence.copy(), class_id=self.class_id.copy()  # type: ignore[union-attr]
-        )
+        sv = _supervision()
+        conf = self.keypoint_confidence.copy()  # type: ignore[union-attr]
+        try:  # supervision >= 0.29 renamed the argument
+            return sv.KeyPoints(xy=self.keypoints.copy(), keypoint_confidence=conf, class_id=self.class_id.copy())
+        except TypeError:
+            return sv.KeyPoints(xy=self.keypoints.copy(), confidence=conf, class_id=self.class_id.copy())
 
     @classmethod
     def from_supervision(cls, detections: Any) -> Detections:
