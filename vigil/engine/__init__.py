@@ -11,11 +11,13 @@ from vigil.engine.base import (
     KeypointsModel,
     Model,
     ObjectDetectionModel,
+    TextRecognitionModel,
 )
 from vigil.engine.classification import ClassificationPrediction
 from vigil.engine.detections import Detections
 from vigil.engine.enums import BackendType, ColorFormat, Quantization
 from vigil.engine.options import BackendOptions, DetectionOptions
+from vigil.engine.text import TextDetections
 
 __all__ = [
     "AutoModel",
@@ -32,4 +34,6 @@ __all__ = [
     "Model",
     "ObjectDetectionModel",
     "Quantization",
+    "TextDetections",
+    "TextRecognitionModel",
 ]

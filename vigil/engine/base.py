@@ -13,6 +13,7 @@ import numpy as np
 
 from vigil.engine.classification import ClassificationPrediction
 from vigil.engine.detections import Detections
+from vigil.engine.text import TextDetections
 from vigil.errors import ModelInputError
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "Model",
     "ObjectDetectionModel",
     "PreparedBatch",
+    "TextRecognitionModel",
 ]
 
 
@@ -119,6 +121,10 @@ class KeypointsModel(ObjectDetectionModel):
 
 class ClassificationModel(Model[ClassificationPrediction]):
     """Returns class scores: `model(images) -> list[ClassificationPrediction]`."""
+
+
+class TextRecognitionModel(Model[TextDetections]):
+    """Reads text (OCR): `model(images) -> list[TextDetections]` (quadrilaterals, text, scores)."""
 
 
 def _as_image_list(images: np.ndarray | Sequence[np.ndarray]) -> list[np.ndarray]:

@@ -25,6 +25,7 @@ _IMPLEMENTATIONS: dict[tuple[str, str, str], str] = {
     ("yolo", "segment", "onnx"): "vigil.engine.models.yolo.yolo_segmentation_onnx:YOLOSegmentationONNX",
     ("yolo", "pose", "onnx"): "vigil.engine.models.yolo.yolo_pose_onnx:YOLOPoseONNX",
     ("yolo", "classify", "onnx"): "vigil.engine.models.yolo.yolo_classification_onnx:YOLOClassificationONNX",
+    ("ppocr", "ocr", "onnx"): "vigil.engine.models.ppocr.ppocr_onnx:PPOCRONNX",
 }
 
 

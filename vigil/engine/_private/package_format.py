@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path, PurePosixPath
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -62,6 +62,9 @@ class ModelMetadata(_Strict):
     input: InputSpec
     keypoint_shape: tuple[int, int] | None = Field(
         None, description="Pose models: keypoints per object and values per keypoint (2: x, y; 3: x, y, visibility)."
+    )
+    parameters: dict[str, Any] = Field(
+        default_factory=dict, description="Family-specific settings, e.g. an OCR model's detector thresholds."
     )
 
 
