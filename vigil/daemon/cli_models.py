@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
+import tempfile
+from pathlib import Path
 
-from vigil.engine._private import cache_admin
+from vigil.engine._private import cache_admin, importers
 from vigil.engine._private.download import vigil_home
 from vigil.engine._private.environment import current_environment
 from vigil.engine._private.loader import list_model, resolve_listing
@@ -27,6 +30,12 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
     actions.add_parser("verify", help="re-hash every cached file; remove the ones that do not match")
     rm = actions.add_parser("rm", help="remove a model's cached files and remembered resolutions")
     rm.add_argument("ref")
+    imp = actions.add_parser("import", help="turn an Ultralytics .onnx export or rapidocr's PP-OCR files into a model directory")
+    source = imp.add_mutually_exclusive_group(required=True)
+    source.add_argument("--onnx", type=Path, help="an Ultralytics ONNX export (detect, segment, pose, classify)")
+    source.add_argument("--rapidocr", action="store_true", help="rapidocr-onnxruntime's PP-OCRv4 files")
+    imp.add_argument("--rapidocr-path", type=Path, help="its wheel or package folder (default: the installed package)")
+    imp.add_argument("out", type=Path, help="the model directory to create")
 
 
 def _preferences() -> argparse.ArgumentParser:
@@ -75,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
         return _list()
     if command == "verify":
         return _verify()
+    if command == "import":
+        return _import(args)
     return _rm(args)
 
 
@@ -129,3 +140,28 @@ def _rm(args: argparse.Namespace) -> int:
     removed, entries = cache_admin.remove(args.ref)
     print(f"{args.ref}: {'files removed' if removed else 'no cached files'}, {entries} remembered resolution(s) removed")
     return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    if args.out.exists() and any(args.out.iterdir()):
+        raise ConfigError(f"{args.out} exists and is not empty; choose a new folder")
+    if args.onnx is not None:
+        if not args.onnx.is_file():
+            raise ConfigError(f"--onnx {args.onnx}: no such file")
+        importers.import_ultralytics_onnx(args.onnx, args.out)
+    else:
+        source = args.rapidocr_path or _installed_rapidocr()
+        with tempfile.TemporaryDirectory() as scratch:
+            importers.import_rapidocr(source, args.out, Path(scratch))
+    print(f"model directory written to {args.out}; check it with: vigil models resolve {args.out}")
+    return 0
+
+
+def _installed_rapidocr() -> Path:
+    spec = importlib.util.find_spec("rapidocr_onnxruntime")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError(
+            "rapidocr-onnxruntime is not installed; pass --rapidocr PATH to its wheel (pip download --no-deps "
+            "rapidocr-onnxruntime==1.4.4) or package folder"
+        )
+    return Path(list(spec.submodule_search_locations)[0])

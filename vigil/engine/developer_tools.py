@@ -5,6 +5,9 @@
 
 from pathlib import Path
 
+from vigil.engine._private.onnx_runtime import create_session as create_onnx_session
+from vigil.engine.base import PreparedBatch
+
 from vigil.engine._private.environment import GpuInfo, RuntimeEnvironment, current_environment
 from vigil.engine._private.package_format import (
     BatchRange,
@@ -32,7 +35,9 @@ __all__ = [
     "Resolution",
     "ResolutionRequest",
     "RuntimeEnvironment",
+    "PreparedBatch",
     "TrtDetails",
+    "create_onnx_session",
     "current_environment",
     "get_model_package_contents",
     "read_model_dir",

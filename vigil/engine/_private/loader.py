@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import logging
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 from vigil.engine._private.environment import RuntimeEnvironment, current_environment
 from vigil.engine._private import resolution_cache
 from vigil.engine._private.providers import ModelListing, get_provider, parse_reference, verified_package_dir
-from vigil.engine._private.package_format import PackageMetadata
+from vigil.engine._private.package_format import ModelMetadata, PackageMetadata, safe_member_path
 from vigil.engine._private.resolver import Refused, Resolution, ResolutionRequest, resolve
 from vigil.engine.base import Model
 from vigil.engine.options import BackendOptions, DetectionOptions
@@ -35,6 +36,29 @@ def implementation(architecture: str, task: str, backend: str) -> Any:
     return getattr(importlib.import_module(module_name), class_name)
 
 
+def model_class(model: ModelMetadata, package: PackageMetadata, folder: Path) -> Any:
+    """The class that loads `package`: its own code (`entrypoint`, untrusted, already allowed by
+    the resolver) or vigil's implementation for (architecture, task, backend)."""
+    if package.entrypoint is None:
+        return implementation(model.architecture, model.task, package.backend.value)
+    file_name, _, class_name = package.entrypoint.partition(":")
+    path = folder / safe_member_path(file_name)
+    spec = importlib.util.spec_from_file_location(f"vigil_package_{model.model_id}_{package.package_id}".replace("-", "_").replace(".", "_"), path)
+    if spec is None or spec.loader is None:
+        raise ModelLoadError(f"package '{package.package_id}': cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        raise ModelLoadError(f"package '{package.package_id}': {file_name} failed to import: {exc!r}") from exc
+    cls = getattr(module, class_name, None)
+    if not isinstance(cls, type) or not callable(getattr(cls, "from_package", None)):
+        raise ModelLoadError(
+            f"package '{package.package_id}': {package.entrypoint} must name a class with a from_package classmethod"
+        )
+    return cls
+
+
 def list_model(ref: str | Path) -> tuple[str, ModelListing]:
     reference = parse_reference(ref)
     return str(reference), get_provider(reference.provider)(reference.model_id)
@@ -47,7 +71,7 @@ def resolve_listing(listing: ModelListing, request: ResolutionRequest, env: Runt
     runnable, refused = [], list(resolution.refused)
     for candidate in resolution.candidates:
         key = (model.architecture, model.task, candidate.package.backend.value)
-        if key in _IMPLEMENTATIONS:
+        if key in _IMPLEMENTATIONS or candidate.package.entrypoint is not None:
             runnable.append(candidate)
         else:
             refused.append(
@@ -100,7 +124,7 @@ def _load_cached(
     package = cached.package
     try:
         folder = verified_package_dir(cached.folder, package)
-        cls = implementation(cached.model.architecture, cached.model.task, package.backend.value)
+        cls = model_class(cached.model, package, folder)
         model: Model = cls.from_package(cached.model, package, folder, options, backend)
         log.info("model '%s': loaded package '%s' from the resolution cache", cached.ref, package.package_id)
         return model
@@ -122,7 +146,7 @@ def _load_listing(
         package = candidate.package
         try:
             folder = listing.fetch(package)
-            cls = implementation(listing.model.architecture, listing.model.task, package.backend.value)
+            cls = model_class(listing.model, package, folder)
             model: Model = cls.from_package(listing.model, package, folder, options, backend)
         except VigilError as exc:
             log.warning("model '%s': package '%s' failed to load: %s", name, package.package_id, exc)

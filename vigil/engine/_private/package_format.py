@@ -140,7 +140,21 @@ class PackageMetadata(_Strict):
     onnx: OnnxDetails | None = None
     trt: TrtDetails | None = None
     trusted: bool = Field(True, description="False when the package carries code to execute (custom model.py).")
+    entrypoint: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9_][A-Za-z0-9_/.-]*\.py:[A-Za-z_][A-Za-z0-9_]*$",
+        description="FILE.py:Class implementing the model, for packages that bring their own code.",
+    )
     files: tuple[PackageFile, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _entrypoint_listed(self) -> PackageMetadata:
+        if self.entrypoint is not None:
+            module = self.entrypoint.partition(":")[0]
+            safe_member_path(module)
+            if module not in {f.name for f in self.files}:
+                raise ValueError(f"entrypoint file '{module}' must be listed in files (with its sha256)")
+        return self
 
     @property
     def carries_code(self) -> bool:
