@@ -76,3 +76,80 @@ def postprocess(pred: np.ndarray, nc: int, conf: float, iou: float, in_shape, or
         y1, y2 = [min(max((v - pad_y) / (new_h / h0), 0), h0) for v in (y1, y2)]
         out.append((x1, y1, x2, y2))
     return np.array(out, dtype=np.float64), np.array([rows[k][4] for k in keep]), np.array([rows[k][5] for k in keep])
+
+
+def select(pred: np.ndarray, nc: int, conf: float, iou: float, max_det: int = 300) -> list[tuple[int, float, int, list]]:
+    """Kept detections as (anchor index, score, class, [x1, y1, x2, y2] in input pixels), one
+    candidate at a time."""
+    rows = []
+    for a in range(pred.shape[1]):
+        scores = pred[4 : 4 + nc, a]
+        c = int(np.argmax(scores))
+        if scores[c] > conf:
+            cx, cy, w, h = pred[0:4, a]
+            box = [np.float32(cx - w / 2), np.float32(cy - h / 2), np.float32(cx + w / 2), np.float32(cy + h / 2)]
+            rows.append((a, float(scores[c]), c, box))
+    offset = [[np.float32(v) + np.float32(r[2] * 7680.0) for v in r[3]] for r in rows]
+    keep = nms_loop(offset, [r[1] for r in rows], iou)[:max_det]
+    return [rows[k] for k in keep]
+
+
+def to_original(x: float, y: float, in_shape, orig_shape) -> tuple[float, float]:
+    h0, w0 = orig_shape
+    gain = min(in_shape[0] / h0, in_shape[1] / w0)
+    new_h, new_w = round(h0 * gain), round(w0 * gain)
+    pad_x, pad_y = round((in_shape[1] - new_w) / 2 - 0.1), round((in_shape[0] - new_h) / 2 - 0.1)
+    return min(max((x - pad_x) / (new_w / w0), 0), w0), min(max((y - pad_y) / (new_h / h0), 0), h0)
+
+
+def segment(pred, protos, nc, conf, iou, in_shape, orig_shape):
+    """Boxes, scores, classes and original-size masks, one mask at a time."""
+    kept = select(pred, nc, conf, iou)
+    in_h, in_w = in_shape
+    h0, w0 = orig_shape
+    gain = min(in_h / h0, in_w / w0)
+    pad_w, pad_h = (in_w - round(w0 * gain)) / 2, (in_h - round(h0 * gain)) / 2
+    top, left = round(pad_h - 0.1), round(pad_w - 0.1)
+    bottom, right = in_h - round(pad_h + 0.1), in_w - round(pad_w + 0.1)
+    out = []
+    for anchor, score, cls, box in kept:
+        coefs = pred[4 + nc :, anchor]
+        logits = np.tensordot(coefs, protos, axes=1)
+        mask = cv2.resize(logits, (in_w, in_h), interpolation=cv2.INTER_LINEAR) > 0
+        for r in range(in_h):
+            if not box[1] <= r < box[3]:
+                mask[r, :] = False
+        for c in range(in_w):
+            if not box[0] <= c < box[2]:
+                mask[:, c] = False
+        if not mask.any():
+            continue
+        orig = cv2.resize(mask[top:bottom, left:right].astype(np.float32), (w0, h0), interpolation=cv2.INTER_LINEAR) > 0.5
+        (x1, y1), (x2, y2) = to_original(box[0], box[1], in_shape, orig_shape), to_original(box[2], box[3], in_shape, orig_shape)
+        out.append(((x1, y1, x2, y2), score, cls, orig))
+    return out
+
+
+def pose(pred, nc, kpt_shape, conf, iou, in_shape, orig_shape):
+    out = []
+    k, d = kpt_shape
+    for anchor, score, cls, box in select(pred, nc, conf, iou):
+        values = pred[4 + nc :, anchor]
+        points = [to_original(values[i * d], values[i * d + 1], in_shape, orig_shape) for i in range(k)]
+        vis = [values[i * d + 2] for i in range(k)] if d == 3 else [1.0] * k
+        (x1, y1), (x2, y2) = to_original(box[0], box[1], in_shape, orig_shape), to_original(box[2], box[3], in_shape, orig_shape)
+        out.append(((x1, y1, x2, y2), score, cls, points, vis))
+    return out
+
+
+def classify_tensor(img: np.ndarray, size: int) -> np.ndarray:
+    from PIL import Image
+
+    h, w = img.shape[:2]
+    short, long = (w, h) if w <= h else (h, w)
+    new_short, new_long = size, int(size * long / short)
+    new_w, new_h = (new_short, new_long) if w <= h else (new_long, new_short)
+    pil = Image.fromarray(cv2.cvtColor(img, cv2.COLOR_BGR2RGB)).resize((new_w, new_h), Image.Resampling.BILINEAR)
+    top, left = int(round((new_h - size) / 2.0)), int(round((new_w - size) / 2.0))
+    crop = pil.crop((left, top, left + size, top + size))
+    return (np.asarray(crop, np.float32) / 255.0).transpose(2, 0, 1)[None]
