@@ -1,3 +1,4 @@
+import cv2
 import numpy as np
 import pytest
 
@@ -88,3 +89,14 @@ def test_scale_boxes_clips_to_the_image():
     box = ops.plan_letterbox(100, 200, 320, 320, False)
     out = ops.scale_boxes(np.array([[-50, -50, 400, 400]], np.float32), box)
     np.testing.assert_allclose(out, [[0, 0, 200, 100]])
+
+
+
+def test_bilinear_region_equals_the_same_window_of_a_full_resize():
+    rng = np.random.default_rng(3)
+    plane = rng.normal(size=(40, 30)).astype(np.float32)
+    full = ops.bilinear_region(plane, 170, 130, (0, 170), (0, 130))
+    window = ops.bilinear_region(plane, 170, 130, (33, 97), (5, 61))
+    np.testing.assert_array_equal(window, full[33:97, 5:61])
+    # and the full output agrees with OpenCV's bilinear resize up to float rounding
+    np.testing.assert_allclose(full, cv2.resize(plane, (130, 170), interpolation=cv2.INTER_LINEAR), atol=1e-4)

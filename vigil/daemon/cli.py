@@ -1,7 +1,7 @@
 """The `vigil` command. The only place in vigil that exits the process.
 
-Exit codes: 0 every source ran to its end; 1 at least one source failed (the others' results
-are written), or `models resolve` found no package that can run; 2 bad usage or configuration,
+Exit codes: 0 every source ran to its end; 1 at least one source or batch failed (the other
+results are written), or `models resolve` found no package that can run; 2 bad usage or configuration,
 or the model could not be loaded; 130 interrupted.
 """
 
@@ -148,4 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     log.info("%s", _summary(report))
-    return EXIT_SOURCE_FAILED if report.failed_sources or not report.sources else EXIT_OK
+    if report.failed_batches:
+        log.error("%d batch(es) failed; their frames have no results (see the errors above)", report.failed_batches)
+    failed = report.failed_sources or report.failed_batches or not report.sources
+    return EXIT_SOURCE_FAILED if failed else EXIT_OK

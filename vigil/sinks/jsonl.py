@@ -8,6 +8,9 @@ import logging
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
+
+from vigil.engine.detections import Detections
 from vigil.errors import SinkError
 from vigil.result import InferenceResult
 from vigil.sinks.base import Sink
@@ -19,26 +22,47 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 
 
-def result_to_record(result: InferenceResult) -> dict[str, Any]:
-    """The documented JSON record of one result (docs/OUTPUT.md)."""
-    frame, dets, t = result.frame, result.detections, result.timings
+def mask_rle(mask: np.ndarray) -> dict[str, Any]:
+    """COCO-style uncompressed RLE: run lengths of a column-major scan, starting with zeros."""
+    flat = mask.flatten(order="F")
+    if flat.size == 0:
+        return {"size": list(mask.shape), "counts": []}
+    edges = np.flatnonzero(flat[1:] != flat[:-1]) + 1
+    counts = np.diff(np.concatenate([[0], edges, [flat.size]]))
+    if flat[0]:
+        counts = np.concatenate([[0], counts])
+    return {"size": [int(mask.shape[0]), int(mask.shape[1])], "counts": counts.tolist()}
+
+
+def detections_to_json(dets: Detections) -> list[dict[str, Any]]:
     names = dets.class_name
-    detections = [
-        {
+    out = []
+    for i in range(len(dets)):
+        item: dict[str, Any] = {
             "class_id": int(dets.class_id[i]),
             "class_name": str(names[i]) if names is not None else str(dets.class_id[i]),
             "confidence": round(float(dets.confidence[i]), 6),
             "xyxy": [round(float(v), 3) for v in dets.xyxy[i]],
         }
-        for i in range(len(dets))
-    ]
+        if dets.keypoints is not None and dets.keypoint_confidence is not None:
+            item["keypoints"] = [
+                [round(float(x), 3), round(float(y), 3), round(float(c), 6)]
+                for (x, y), c in zip(dets.keypoints[i], dets.keypoint_confidence[i])
+            ]
+        if dets.mask is not None:
+            item["mask"] = mask_rle(dets.mask[i])
+        out.append(item)
+    return out
+
+
+def _header(result: InferenceResult) -> dict[str, Any]:
+    frame, t = result.frame, result.timings
     return {
         "source": frame.source_id,
         "seq": frame.seq,
         "pts": round(frame.pts, 6),
         "capture_time": frame.capture_time.isoformat(timespec="microseconds").replace("+00:00", "Z"),
         "model": result.model_id,
-        "detections": detections,
         "timing_ms": {
             "queue": round(t.queue, 3),
             "pre_process": round(t.pre_process, 3),
@@ -49,6 +73,16 @@ def result_to_record(result: InferenceResult) -> dict[str, Any]:
     }
 
 
+def _record(header: dict[str, Any], dets: Detections) -> dict[str, Any]:
+    timing = header.pop("timing_ms")
+    return {**header, "detections": detections_to_json(dets), "timing_ms": timing}
+
+
+def result_to_record(result: InferenceResult) -> dict[str, Any]:
+    """The documented JSON record of one result (docs/OUTPUT.md)."""
+    return _record(_header(result), result.detections)
+
+
 class JsonlSink(Sink):
     """Appends one JSON line per result to `path`. JSON encoding and writes run on a thread;
     lines are flushed to the OS after every write batch so a crash loses at most that batch."""
@@ -56,7 +90,7 @@ class JsonlSink(Sink):
     def __init__(self, path: str | Path, *, queue_size: int = 256) -> None:
         self.name = f"jsonl:{path}"
         self.path = Path(path)
-        self._queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(maxsize=queue_size)
+        self._queue: asyncio.Queue[tuple[dict[str, Any], Detections] | None] = asyncio.Queue(maxsize=queue_size)
         self._file: IO[str] | None = None
         self._task: asyncio.Task[None] | None = None
         self._error: BaseException | None = None
@@ -73,8 +107,9 @@ class JsonlSink(Sink):
     async def publish(self, result: InferenceResult) -> None:
         if self._error is not None:
             raise SinkError(f"sink '{self.name}' failed earlier: {self._error}")
-        # Queue the small record, not the result: the frame's image must not wait in this queue.
-        await self._queue.put(result_to_record(result))
+        # Queue the frame's identity and the detections, not the frame: its image must not wait
+        # here. The JSON (masks included) is built on the writer thread.
+        await self._queue.put((_header(result), result.detections))
 
     async def flush(self) -> None:
         await self._queue.join()
@@ -106,8 +141,9 @@ class JsonlSink(Sink):
             if len(records) != len(batch):
                 return
 
-    def _write(self, records: list[dict[str, Any]]) -> None:
+    def _write(self, records: list[tuple[dict[str, Any], Detections]]) -> None:
         assert self._file is not None
-        self._file.write("".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records))
+        lines = (json.dumps(_record(header, dets), separators=(",", ":")) + "\n" for header, dets in records)
+        self._file.write("".join(lines))
         self._file.flush()
         self.written += len(records)

@@ -27,13 +27,7 @@ class YOLOSegmentationONNX(YOLOOnnxBase, InstanceSegmentationModel):
         out = []
         for pred, protos, box in zip(raw[0], raw[1], batch.meta):
             xyxy, conf, cls, idx = ops.select_detections(pred, nc, opts.confidence, opts.iou, opts.max_det)
-            masks = ops.process_masks(protos, pred[4 + nc :, idx].T, xyxy, box.in_h, box.in_w)
-            keep = masks.any(axis=(1, 2))  # Ultralytics drops detections whose cropped mask is empty
-            xyxy, conf, cls, masks = xyxy[keep], conf[keep], cls[keep], masks[keep]
-            out.append(
-                Detections(
-                    ops.scale_boxes(xyxy, box), conf, cls, data={"class_name": names[cls]},
-                    mask=ops.masks_to_original(masks, box),
-                )
-            )
+            keep, masks = ops.segment_masks(protos, pred[4 + nc :, idx].T, xyxy, box)
+            xyxy, conf, cls = xyxy[keep], conf[keep], cls[keep]
+            out.append(Detections(ops.scale_boxes(xyxy, box), conf, cls, data={"class_name": names[cls]}, mask=masks))
         return out
