@@ -96,3 +96,28 @@ def multi_package_model(root: Path, tmp: Path) -> Path:
                   batch={"min": 1, "opt": 4, "max": 8},
                   trt={"version": "10.3.0", "gpu_name": "Orin", "compute_capability": "8.7", "l4t_version": "36.3"})
     return root
+
+
+def end2end_onnx(path: Path, rows: np.ndarray, size: int = 640) -> Path:
+    """An NMS-free end-to-end export's layout: images [B,3,size,size] -> output0 [B, N, 6], the
+    rows (x1 y1 x2 y2 score class, in input pixels) repeated for every image of the batch."""
+    x = helper.make_tensor_value_info("images", TensorProto.FLOAT, ["batch", 3, size, size])
+    y = helper.make_tensor_value_info("output0", TensorProto.FLOAT, ["batch", len(rows), 6])
+    nodes = [
+        helper.make_node("ReduceMean", ["images"], ["mean"], axes=[1, 2, 3], keepdims=1),
+        helper.make_node("Mul", ["mean", "zero"], ["nothing"]),
+        helper.make_node("Reshape", ["nothing", "b11"], ["base"]),
+        helper.make_node("Add", ["base", "rows"], ["output0"]),
+    ]
+    inits = [
+        numpy_helper.from_array(np.array(0, np.float32), "zero"),
+        numpy_helper.from_array(np.array([-1, 1, 1], np.int64), "b11"),
+        numpy_helper.from_array(rows.astype(np.float32)[None], "rows"),
+    ]
+    model = helper.make_model(helper.make_graph(nodes, "e2e", [x], [y], inits), opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    for key, value in {"names": repr(dict(enumerate(CLASS_NAMES))), "imgsz": f"[{size}, {size}]", "task": "detect",
+                       "stride": "32", "end2end": "True"}.items():
+        model.metadata_props.add(key=key, value=value)
+    onnx.save(model, path)
+    return path

@@ -136,3 +136,18 @@ def test_get_model_package_contents_returns_verified_files(model_dir):
 def test_bare_ultralytics_onnx_is_a_one_package_model(nudenet_path):
     model = AutoModel.from_pretrained(nudenet_path)
     assert model.package_id == "onnx" and model.model_id == "320n" and not model.batch.static
+
+
+def test_nms_free_end_to_end_export_is_filtered_by_confidence_and_scaled(tmp_path):
+    from tests.model_packages import end2end_onnx
+    from vigil.engine.models.yolo import _ultralytics_ops as ops
+
+    rows = np.array([[100, 180, 300, 400, 0.9, 2], [10, 90, 50, 130, 0.6, 0], [0, 80, 20, 100, 0.2, 1]], np.float32)
+    model = AutoModel.from_pretrained(end2end_onnx(tmp_path / "e2e.onnx", rows), confidence=0.5)
+    image = np.zeros((480, 640, 3), np.uint8)
+    (dets,) = model([image, image])[:1]
+    assert dets.class_id.tolist() == [2, 0] and dets.class_name.tolist() == ["dog", "person"]
+    np.testing.assert_allclose(dets.confidence, [0.9, 0.6])
+    box = model.pre_process([image]).meta[0]  # fixed 640x640 input: 80 px of padding top and bottom
+    assert (box.top, box.in_h) == (80, 640)
+    np.testing.assert_allclose(dets.xyxy, ops.scale_boxes(rows[:2, :4], box))

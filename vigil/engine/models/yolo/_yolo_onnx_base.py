@@ -28,6 +28,7 @@ class YOLOOnnxBase:
     """Subclasses declare the input resize they expect and check the graph's outputs."""
 
     resize_mode: ClassVar[str] = "letterbox"
+    reads_end2end: ClassVar[bool] = False  # NMS-free exports ([B, max_det, 6]) this class decodes
     model_id: str
     class_names: tuple[str, ...]
 
@@ -53,6 +54,7 @@ class YOLOOnnxBase:
                 f"package '{package.package_id}': the graph takes batches of exactly {graph_batch} but package.json "
                 f"says batch {package.batch.describe()}; fix package.json"
             )
+        self.end2end = session.get_modelmeta().custom_metadata_map.get("end2end") == "True"
         self._dynamic_size = dim(in_h) is None or dim(in_w) is None
         self.input_size = self._input_size(model.input.size, dim(in_h), dim(in_w))
         self._check_outputs([list(o.shape) for o in session.get_outputs()])
@@ -70,10 +72,10 @@ class YOLOOnnxBase:
         path = folder / package.main_file((".onnx",)).name
         excluded = package.onnx.incompatible_providers if package.onnx else ()
         session = create_session(path, backend, excluded)
-        if session.get_modelmeta().custom_metadata_map.get("end2end") == "True":
+        if session.get_modelmeta().custom_metadata_map.get("end2end") == "True" and not cls.reads_end2end:
             raise ModelLoadError(
-                f"model '{path}' is an NMS-free end-to-end export, which vigil does not read yet; "
-                "export it with end2end=False"
+                f"model '{path}' is an NMS-free end-to-end {model.task} export, which vigil reads for detection "
+                "only; export it with end2end=False"
             )
         instance = cls(model, package, session, options, path)
         instance.package_dir = folder
