@@ -1,0 +1,1 @@
+"""PP-OCR (text detection, orientation, recognition) with rapidocr-onnxruntime's arithmetic."""
