@@ -54,28 +54,14 @@ def nms_loop(boxes: np.ndarray, scores: np.ndarray, thr: float) -> list[int]:
 
 
 def postprocess(pred: np.ndarray, nc: int, conf: float, iou: float, in_shape, orig_shape, max_det: int = 300):
-    rows = []
-    for a in range(pred.shape[1]):
-        scores = pred[4 : 4 + nc, a]
-        c = int(np.argmax(scores))
-        if scores[c] > conf:
-            cx, cy, w, h = pred[0:4, a]
-            rows.append((np.float32(cx - w / 2), np.float32(cy - h / 2), np.float32(cx + w / 2), np.float32(cy + h / 2), float(scores[c]), c))
-    if not rows:
+    kept = select(pred, nc, conf, iou, max_det)
+    if not kept:
         return np.zeros((0, 4)), np.zeros(0), np.zeros(0, int)
-    offset_boxes = [[np.float32(v) + np.float32(r[5] * 7680.0) for v in r[:4]] for r in rows]
-    keep = nms_loop(offset_boxes, [r[4] for r in rows], iou)[:max_det]
-    h0, w0 = orig_shape
-    gain = min(in_shape[0] / h0, in_shape[1] / w0)
-    new_h, new_w = round(h0 * gain), round(w0 * gain)
-    pad_x, pad_y = round((in_shape[1] - new_w) / 2 - 0.1), round((in_shape[0] - new_h) / 2 - 0.1)
-    out = []
-    for k in keep:
-        x1, y1, x2, y2 = rows[k][:4]
-        x1, x2 = [min(max((v - pad_x) / (new_w / w0), 0), w0) for v in (x1, x2)]
-        y1, y2 = [min(max((v - pad_y) / (new_h / h0), 0), h0) for v in (y1, y2)]
-        out.append((x1, y1, x2, y2))
-    return np.array(out, dtype=np.float64), np.array([rows[k][4] for k in keep]), np.array([rows[k][5] for k in keep])
+    boxes = []
+    for _, _, _, (x1, y1, x2, y2) in kept:
+        (a, b), (c, d) = to_original(x1, y1, in_shape, orig_shape), to_original(x2, y2, in_shape, orig_shape)
+        boxes.append((a, b, c, d))
+    return np.array(boxes, np.float64), np.array([k[1] for k in kept]), np.array([k[2] for k in kept])
 
 
 def select(pred: np.ndarray, nc: int, conf: float, iou: float, max_det: int = 300) -> list[tuple[int, float, int, list]]:

@@ -24,6 +24,7 @@ from http.client import HTTPException
 from pathlib import Path
 from typing import Any, TypeVar
 
+from vigil.engine._private.hashing import sha256_of
 from vigil.errors import ModelLoadError
 
 log = logging.getLogger(__name__)
@@ -89,7 +90,7 @@ def _with_retries(url: str, attempts: int, action: Callable[[], T]) -> T:
 def download_verified(url: str, dest: Path, sha256: str, size: int | None, *, timeout: float = 30.0, attempts: int = 4) -> Path:
     """Make `dest` hold the file at `url` with this sha256, downloading only if needed."""
     with file_lock(dest.with_name(dest.name + ".lock")):
-        if dest.is_file() and _sha256_file(dest) == sha256:
+        if dest.is_file() and sha256_of(dest) == sha256:
             return dest
         _with_retries(url, attempts, lambda: _stream(url, dest, sha256, size, timeout))
     return dest
@@ -138,14 +139,6 @@ def _stream(url: str, dest: Path, sha256: str, size: int | None, timeout: float)
             os.close(dir_fd)
     finally:
         tmp.unlink(missing_ok=True)
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _progress(name: str, total: int) -> Any:

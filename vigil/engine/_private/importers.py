@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import zipfile
 from pathlib import Path
 from typing import Any
 
+from vigil.engine._private.hashing import sha256_of
 from vigil.engine._private.package_format import MODEL_FILE, PACKAGE_FILE, parse_model, parse_package
 from vigil.errors import ModelLoadError
 
@@ -36,21 +36,13 @@ RAPIDOCR_PARAMETERS: dict[str, Any] = {
 }
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _write_package(root: Path, package_id: str, files: dict[str, Path], meta: dict[str, Any]) -> None:
     folder = root / package_id
     folder.mkdir(parents=True, exist_ok=True)
     entries = []
     for name, source in files.items():
         shutil.copyfile(source, folder / name)
-        entries.append({"name": name, "sha256": _sha256(folder / name), "size": (folder / name).stat().st_size})
+        entries.append({"name": name, "sha256": sha256_of(folder / name), "size": (folder / name).stat().st_size})
     body = {"package_id": package_id, "files": entries, **meta}
     parse_package(body, f"package '{package_id}'")  # validate before writing
     (folder / PACKAGE_FILE).write_text(json.dumps(body, indent=2) + "\n")

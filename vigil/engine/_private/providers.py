@@ -8,13 +8,13 @@ model directory (or wraps a bare Ultralytics ONNX file); users register their ow
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vigil.engine._private.hashing import sha256_of
 from vigil.engine._private.package_format import ModelMetadata, PackageMetadata, read_model_dir, safe_member_path
 from vigil.errors import ModelLoadError, ModelNotFoundError
 
@@ -81,14 +81,6 @@ def parse_reference(ref: str | Path) -> ModelReference:
     if match:
         return ModelReference(match.group(1), match.group(2))
     return ModelReference("local", ref)
-
-
-def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def verified_package_dir(folder: Path, package: PackageMetadata) -> Path:
