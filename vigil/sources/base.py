@@ -1,13 +1,42 @@
-"""The source interface: an async iterator of `Frame`s with `start()` and `stop()`."""
+"""The source interface: an async iterator of `Frame`s with `start()`, `stop()` and a state."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from enum import Enum
 
 from vigil.frame import Frame
 
-__all__ = ["Source"]
+__all__ = ["Source", "SourceState", "SourceStats"]
+
+log = logging.getLogger(__name__)
+
+
+class SourceState(str, Enum):
+    CONNECTING = "connecting"
+    STREAMING = "streaming"
+    RECONNECTING = "reconnecting"
+    ENDED = "ended"
+    FAILED = "failed"
+
+
+@dataclass
+class SourceStats:
+    """Counters a source keeps: frames decoded and handed on, frames never decoded (`skipped`,
+    by cause) and frames decoded but not handed on (`dropped`, by cause)."""
+
+    decoded: int = 0
+    emitted: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    dropped: Counter[str] = field(default_factory=Counter)
+
+
+StateListener = Callable[["Source", SourceState, str], None]
 
 
 class Source(ABC):
@@ -15,11 +44,30 @@ class Source(ABC):
     iteration yields frames until the source ends, `stop()` ends it early and frees its thread.
 
     `live` tells the batcher whether frames may be dropped when stale (cameras) or must all be
-    processed with backpressure (files).
+    processed with backpressure (files). State changes go to listeners on the event loop.
     """
 
     source_id: str
     live: bool = False
+
+    def __init__(self) -> None:
+        self.state = SourceState.CONNECTING
+        self.stats = SourceStats()
+        self._listeners: list[StateListener] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def add_state_listener(self, listener: StateListener) -> None:
+        self._listeners.append(listener)
+
+    def _set_state(self, state: SourceState, detail: str = "") -> None:
+        """Callable from any thread; listeners run on the event loop."""
+        if state is self.state:
+            return
+        self.state = state
+        log.info("source '%s': %s%s", self.source_id, state.value, f" ({detail})" if detail else "")
+        if self._loop is not None and not self._loop.is_closed():
+            for listener in self._listeners:
+                self._loop.call_soon_threadsafe(listener, self, state, detail)
 
     @abstractmethod
     async def start(self) -> None: ...

@@ -1,0 +1,229 @@
+"""What every PyAV-backed source shares: a demux + decode thread, sampling, the hand-off.
+
+The thread demuxes packets itself so that sampling can happen before decoding: when the wanted
+rate (`max_fps`) is at or below the stream's key-frame rate, only key-frame packets reach the
+decoder; when it is below half the frame rate, the decoder skips non-reference frames; what is
+still too frequent is decoded and dropped. Each cause is counted in `stats`.
+
+Hand-off: a file source waits while the queue is full (nothing is lost); a live source keeps
+only the newest frames and counts the ones it pushes out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+import time
+from abc import abstractmethod
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import av
+
+from vigil.errors import SourceDecodeError, SourceError
+from vigil.frame import Frame
+from vigil.sources.base import Source, SourceState
+
+_END = object()
+
+
+class _Stopped(Exception):
+    """Raised inside the decode thread when `stop()` was called."""
+
+
+class _Sampler:
+    """Keeps frames at most `max_fps` apart in stream time."""
+
+    def __init__(self, max_fps: float | None) -> None:
+        self.interval = 1.0 / max_fps if max_fps else 0.0
+        self.last: float | None = None
+
+    def accept(self, pts: float) -> bool:
+        if self.last is not None and self.interval and pts - self.last < self.interval * 0.99 and pts >= self.last:
+            return False
+        self.last = pts
+        return True
+
+
+class PyAVSource(Source):
+    def __init__(self, source_id: str, *, queue_size: int, decode_threads: int = 0, max_fps: float | None = None) -> None:
+        super().__init__()
+        if max_fps is not None and max_fps <= 0:
+            raise ValueError(f"source '{source_id}': max_fps must be > 0, got {max_fps}")
+        self.source_id = source_id
+        self.decode_threads = decode_threads  # 0: FFmpeg picks (one per core)
+        self.max_fps = max_fps
+        self._queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=queue_size)
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def frames_decoded(self) -> int:
+        return self.stats.decoded
+
+    @abstractmethod
+    def _open(self) -> Any:
+        """Open the container; raise SourceOpenError with a clear message when it cannot."""
+
+    def _stream(self, container: Any) -> None:
+        """Read the opened container to its end (files override this to loop)."""
+        self._configure(container)
+        self._read(container, seq=0, pts_offset=0.0, started=datetime.now(timezone.utc))
+
+    def _configure(self, container: Any) -> None:
+        """Decoder settings; only possible before the first packet opens the codec."""
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        stream.codec_context.thread_count = self.decode_threads
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        opened: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._thread = threading.Thread(target=self._run, args=(opened,), name=f"decode-{self.source_id}", daemon=True)
+        self._thread.start()
+        await asyncio.wrap_future(opened)
+
+    async def stop(self) -> None:
+        """Stop decoding; frames decoded but not yet taken are discarded."""
+        self._stopping.set()
+        self._drain()  # unblock a decode thread waiting for room
+        if self._thread is not None:
+            await asyncio.to_thread(self._thread.join)
+            self._thread = None
+        self._drain()
+        self._queue.put_nowait(_END)  # wake a reader still waiting for frames
+
+    def _drain(self) -> None:
+        while not self._queue.empty():
+            self._queue.get_nowait()
+
+    async def __aiter__(self) -> AsyncIterator[Frame]:
+        while True:
+            item = await self._queue.get()
+            if item is _END or self._stopping.is_set():
+                return
+            if isinstance(item, Exception):
+                raise item
+            yield item
+
+    def _run(self, opened: concurrent.futures.Future[None]) -> None:
+        try:
+            container = self._open()
+        except SourceError as exc:
+            self._set_state(SourceState.FAILED, str(exc))
+            opened.set_exception(exc)
+            return
+        self._set_state(SourceState.STREAMING)
+        opened.set_result(None)
+        try:
+            try:
+                self._stream(container)
+                last: Any = _END
+                self._set_state(SourceState.ENDED)
+            except SourceDecodeError as exc:
+                last = exc
+                self._set_state(SourceState.FAILED, str(exc))
+            except _Stopped:
+                raise
+            except Exception as exc:  # a bug or an unexpected PyAV error must not leave readers waiting
+                last = SourceDecodeError(f"source '{self.source_id}': decoder thread failed: {exc!r}")
+                self._set_state(SourceState.FAILED, str(last))
+            self._put(last, wait=True)
+        except _Stopped:
+            self._set_state(SourceState.ENDED, "stopped")
+        finally:
+            container.close()
+
+    def _read(self, container: Any, *, seq: int, pts_offset: float, started: datetime) -> tuple[int, float]:
+        """Demux, sample and decode one pass over `container`; returns (next seq, last pts)."""
+        stream = container.streams.video[0]
+        sampler, key_pts = _Sampler(self.max_fps), list[float]()
+        # At 1 fps or less, bet on key frames (cameras send one every 1-2 s) from the start; the
+        # bet is checked once two key frames have been seen.
+        key_only = bool(self.max_fps and self.max_fps <= 1.0)
+        wait_for_key = False
+        first_pts: float | None = None
+        last_pts = pts_offset
+        fallback_rate = float(stream.average_rate or 30)
+        try:
+            for packet in container.demux(stream):
+                if self._stopping.is_set():
+                    raise _Stopped
+                if packet.is_keyframe and packet.pts is not None and packet.time_base is not None and len(key_pts) < 2:
+                    key_pts.append(float(packet.pts * packet.time_base))
+                    if len(key_pts) == 2 or not key_only:
+                        was_key_only, key_only = key_only, self._key_frames_suffice(key_pts, stream)
+                        wait_for_key = was_key_only and not key_only  # resume full decoding at a key frame
+                if packet.is_keyframe:
+                    wait_for_key = False
+                if (key_only or wait_for_key) and not packet.is_keyframe and packet.size:
+                    self.stats.skipped["non_key"] += 1
+                    continue
+                for frame in packet.decode():
+                    self.stats.decoded += 1
+                    pts = float(frame.pts * frame.time_base) if frame.pts is not None else seq / fallback_rate
+                    pts += pts_offset
+                    first_pts = pts if first_pts is None else first_pts
+                    last_pts = pts
+                    if not sampler.accept(pts):
+                        self.stats.dropped["max_fps"] += 1
+                        continue
+                    image = frame.to_ndarray(format="bgr24")
+                    self._emit(Frame(self.source_id, seq, pts, started + timedelta(seconds=pts - first_pts), image))
+                    seq += 1
+        except av.FFmpegError as exc:
+            raise SourceDecodeError(
+                f"source '{self.source_id}': decoding failed after {seq} frames ({exc.strerror or exc})"
+            ) from exc
+        return seq, last_pts
+
+    def _key_frames_suffice(self, key_pts: list[float], stream: Any) -> bool:
+        """Decode key frames only when they come at least `max_fps` times a second; otherwise
+        let the decoder skip non-reference frames when fewer than half the frames are wanted."""
+        if not self.max_fps:
+            return False
+        rate = float(stream.average_rate or 0)
+        if len(key_pts) == 2 and key_pts[1] > key_pts[0]:
+            if 1.0 / (key_pts[1] - key_pts[0]) >= self.max_fps * 0.99:
+                return True
+        if rate and self.max_fps * 2 <= rate:
+            stream.codec_context.skip_frame = "NONREF"
+        return False
+
+    def _emit(self, frame: Frame) -> None:
+        self._pace(frame)
+        self.stats.emitted += 1
+        self._put(frame, wait=not self.live)
+
+    def _pace(self, frame: Frame) -> None:
+        """Files played in real time override this to wait for the frame's moment."""
+
+    def _put(self, item: Any, *, wait: bool) -> None:
+        assert self._loop is not None
+        if not wait:  # live: never wait for the consumer, keep the newest frames
+            self._loop.call_soon_threadsafe(self._offer, item)
+            return
+        future = asyncio.run_coroutine_threadsafe(self._queue.put(item), self._loop)
+        while True:
+            if self._stopping.is_set():
+                future.cancel()
+                raise _Stopped
+            try:
+                future.result(timeout=0.1)
+                return
+            except concurrent.futures.TimeoutError:
+                continue
+
+    def _offer(self, item: Any) -> None:
+        if self._queue.full():
+            self._queue.get_nowait()
+            self.stats.dropped["queue_full"] += 1
+        self._queue.put_nowait(item)
+
+
+def sleep_until(deadline: float, stopping: threading.Event) -> None:
+    delay = deadline - time.monotonic()
+    if delay > 0 and stopping.wait(delay):
+        raise _Stopped

@@ -1,0 +1,56 @@
+"""Webcams through FFmpeg's capture inputs (V4L2 on Linux) with PyAV."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import av
+
+from vigil.errors import SourceOpenError
+from vigil.sources._pyav import PyAVSource
+
+__all__ = ["WebcamSource"]
+
+
+class WebcamSource(PyAVSource):
+    """A capture device, e.g. `/dev/video0` with `driver="video4linux2"` (the default),
+    `size=(1280, 720)`, `fps=30`, `input_format="mjpeg"`. Live: the newest frames are kept
+    when downstream is slow. Any FFmpeg input format works the same way (`driver="lavfi"` with
+    `device="testsrc=size=640x480:rate=30"` is a synthetic camera)."""
+
+    live = True
+
+    def __init__(
+        self,
+        source_id: str,
+        device: str = "/dev/video0",
+        *,
+        driver: str = "video4linux2",
+        size: tuple[int, int] | None = None,
+        fps: float | None = None,
+        input_format: str | None = None,
+        queue_size: int = 2,
+        max_fps: float | None = None,
+    ) -> None:
+        super().__init__(source_id, queue_size=queue_size, max_fps=max_fps)
+        self.device, self.driver = device, driver
+        self.options: dict[str, str] = {}
+        if size:
+            self.options["video_size"] = f"{size[0]}x{size[1]}"
+        if fps:
+            self.options["framerate"] = f"{fps:g}"
+        if input_format:
+            self.options["input_format"] = input_format
+
+    def _open(self) -> Any:
+        try:
+            container = av.open(self.device, format=self.driver, options=self.options)
+        except av.FFmpegError as exc:
+            raise SourceOpenError(
+                f"source '{self.source_id}': cannot open {self.driver} device {self.device} "
+                f"({exc.strerror or exc}); check the device path, and that size/fps/input_format are supported"
+            ) from exc
+        if not container.streams.video:
+            container.close()
+            raise SourceOpenError(f"source '{self.source_id}': {self.device} delivers no video")
+        return container
