@@ -55,7 +55,11 @@ class PyAVSource(Source):
         self.source_id = source_id
         self.decode_threads = decode_threads  # 0: FFmpeg picks (one per core)
         self.max_fps = max_fps
-        self._queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=queue_size)
+        # The queue itself is unbounded; `_slots` bounds it to `queue_size` frames. A semaphore
+        # costs the decode thread far less per frame than scheduling a coroutine on the loop.
+        self.queue_size = queue_size
+        self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._slots = threading.Semaphore(queue_size)
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -106,6 +110,8 @@ class PyAVSource(Source):
                 return
             if isinstance(item, Exception):
                 raise item
+            if not self.live:
+                self._slots.release()
             yield item
 
     def _run(self, opened: concurrent.futures.Future[None]) -> None:
@@ -205,19 +211,16 @@ class PyAVSource(Source):
         if not wait:  # live: never wait for the consumer, keep the newest frames
             self._loop.call_soon_threadsafe(self._offer, item)
             return
-        future = asyncio.run_coroutine_threadsafe(self._queue.put(item), self._loop)
-        while True:
-            if self._stopping.is_set():
-                future.cancel()
-                raise _Stopped
-            try:
-                future.result(timeout=0.1)
-                return
-            except concurrent.futures.TimeoutError:
-                continue
+        if isinstance(item, Frame):
+            while not self._slots.acquire(timeout=0.1):
+                if self._stopping.is_set():
+                    raise _Stopped
+        if self._stopping.is_set():
+            raise _Stopped
+        self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
 
     def _offer(self, item: Any) -> None:
-        if self._queue.full():
+        if self._queue.qsize() >= self.queue_size:
             self._queue.get_nowait()
             self.stats.dropped["queue_full"] += 1
         self._queue.put_nowait(item)
