@@ -148,3 +148,12 @@ def test_models_resolve_prints_every_package_with_rank_or_reason(tmp_path):
 
     none_fit = vigil("models", "resolve", str(root), "--backend", "trt")
     assert none_fit.returncode == 1 and none_fit.stdout.count("refused:") == 5
+
+
+def test_max_fps_samples_every_source(tmp_path, clips, nudenet_path):
+    out = tmp_path / "r.jsonl"
+    proc = vigil("run", "--model", str(nudenet_path), "--source", str(clips["astronaut"]), "--out", str(out), "--max-fps", "10")
+    assert proc.returncode == 0, proc.stderr
+    pts = [json.loads(line)["pts"] for line in out.read_text().splitlines()]
+    assert len(pts) == 8  # 24 frames at 30 fps, every third kept
+    assert min(b - a for a, b in zip(pts, pts[1:])) >= 0.099

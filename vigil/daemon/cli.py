@@ -41,9 +41,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--model", required=True, help="path of an Ultralytics YOLO detection ONNX export")
     run.add_argument(
         "--source", action="append", required=True, metavar="[NAME=]FILE",
-        help="a video file; repeat for several; NAME defaults to the file's stem",
+        help="a video file or v4l2:/dev/videoN; repeat for several; NAME defaults to the file's stem",
     )
     run.add_argument("--out", required=True, help="JSON Lines file to append results to")
+    run.add_argument("--max-fps", type=float, default=None, help="sample every source down to this rate")
+    run.add_argument("--realtime", action="store_true", help="pace files by their timestamps, like cameras")
+    run.add_argument("--loop", action="store_true", help="start files again at their end (stop with Ctrl-C)")
     run.add_argument("--max-batch", type=int, default=4, help="most frames per inference call (default 4)")
     run.add_argument("--max-delay-ms", type=float, default=10.0, help="longest wait for a batch to fill (default 10)")
     run.add_argument("--confidence", type=float, default=0.25, help="minimum detection confidence (default 0.25)")
@@ -82,7 +85,10 @@ def config_from_args(args: argparse.Namespace) -> PipelineConfig:
                 "image_size": args.image_size,
                 "intra_op_threads": args.threads,
             },
-            "sources": _source_configs(args.source),
+            "sources": [
+                {**source, "max_fps": args.max_fps, "realtime": args.realtime, "loop": args.loop}
+                for source in _source_configs(args.source)
+            ],
             "batch": {"max_batch": args.max_batch, "max_delay_ms": args.max_delay_ms},
             "jsonl": {"path": args.out},
         }
