@@ -28,7 +28,7 @@ class SourceConfig(_Section):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", description="Source id used in results.")
     url: str = Field(
         min_length=1,
-        description="A video file path, or v4l2:/dev/videoN for a webcam (RTSP cameras come with the sources issue).",
+        description="A video file path, an rtsp:// camera URL, or v4l2:/dev/videoN for a webcam.",
     )
     max_fps: float | None = Field(None, gt=0, le=1000, description="Sample the source down to this rate.")
     realtime: bool = Field(False, description="Files: pace frames by their timestamps, like a camera.")

@@ -11,19 +11,23 @@ from vigil.daemon.pipeline import Pipeline, PipelineOptions
 from vigil.engine import AutoModel, DetectionOptions, ObjectDetectionModel
 from vigil.errors import ConfigError
 from vigil.sinks import JsonlSink
-from vigil.sources import FileSource, Source, WebcamSource
+from vigil.sources import FileSource, RTSPSource, Source, WebcamSource
 
 __all__ = ["build_pipeline", "make_source"]
 
 
 def make_source(config: SourceConfig) -> Source:
+    if config.url.startswith(("rtsp://", "rtsps://")):
+        return RTSPSource(config.name, config.url, max_fps=config.max_fps)
     if config.url.startswith("v4l2:"):
         return WebcamSource(config.name, config.url[len("v4l2:") :], max_fps=config.max_fps)
     scheme = urlsplit(config.url).scheme
     if scheme in ("", "file") or len(scheme) == 1:  # a one-letter scheme is a Windows drive
         path = config.url[len("file://") :] if scheme == "file" else config.url
         return FileSource(config.name, path, max_fps=config.max_fps, realtime=config.realtime, loop=config.loop)
-    raise ConfigError(f"source '{config.name}': '{scheme}://' sources are not supported yet; pass a video file")
+    raise ConfigError(
+        f"source '{config.name}': '{scheme}://' sources are not supported; pass a video file, rtsp:// URL or v4l2:DEVICE"
+    )
 
 
 async def load_model(config: PipelineConfig) -> ObjectDetectionModel:

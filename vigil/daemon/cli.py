@@ -41,7 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--model", required=True, help="path of an Ultralytics YOLO detection ONNX export")
     run.add_argument(
         "--source", action="append", required=True, metavar="[NAME=]FILE",
-        help="a video file or v4l2:/dev/videoN; repeat for several; NAME defaults to the file's stem",
+        help="a video file, rtsp:// URL or v4l2:/dev/videoN; repeat for several; NAME defaults to the file's stem",
     )
     run.add_argument("--out", required=True, help="JSON Lines file to append results to")
     run.add_argument("--max-fps", type=float, default=None, help="sample every source down to this rate")

@@ -2,6 +2,16 @@
 
 from vigil.sources.base import Source, SourceState, SourceStats
 from vigil.sources.file import FileSource
+from vigil.sources.rtsp import ReconnectPolicy, RTSPSource, mask_url
 from vigil.sources.webcam import WebcamSource
 
-__all__ = ["FileSource", "Source", "SourceState", "SourceStats", "WebcamSource"]
+__all__ = [
+    "FileSource",
+    "ReconnectPolicy",
+    "RTSPSource",
+    "Source",
+    "SourceState",
+    "SourceStats",
+    "WebcamSource",
+    "mask_url",
+]

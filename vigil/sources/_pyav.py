@@ -140,16 +140,20 @@ class PyAVSource(Source):
         except _Stopped:
             self._set_state(SourceState.ENDED, "stopped")
         finally:
-            container.close()
+            if container is not None:
+                container.close()
 
-    def _read(self, container: Any, *, seq: int, pts_offset: float, started: datetime) -> tuple[int, float]:
-        """Demux, sample and decode one pass over `container`; returns (next seq, last pts)."""
+    def _read(
+        self, container: Any, *, seq: int, pts_offset: float, started: datetime, from_key: bool = False
+    ) -> tuple[int, float]:
+        """Demux, sample and decode one pass over `container`; returns (next seq, last pts).
+        `from_key`: skip packets until the first key frame (a live stream joined mid-GOP)."""
         stream = container.streams.video[0]
         sampler, key_pts = _Sampler(self.max_fps), list[float]()
         # At 1 fps or less, bet on key frames (cameras send one every 1-2 s) from the start; the
         # bet is checked once two key frames have been seen.
         key_only = bool(self.max_fps and self.max_fps <= 1.0)
-        wait_for_key = False
+        wait_for_key = from_key
         first_pts: float | None = None
         last_pts = pts_offset
         fallback_rate = float(stream.average_rate or 30)

@@ -1,0 +1,170 @@
+"""RTSP cameras against a real GStreamer RTSP server, killed and restarted by the tests."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import subprocess
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from vigil.sources import ReconnectPolicy, RTSPSource, SourceState, mask_url
+
+SERVER = Path(__file__).resolve().parents[1] / "support" / "rtsp_server.py"
+FAST = ReconnectPolicy(initial_s=0.2, max_s=1.0, multiplier=2.0)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RtspServer:
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.proc: subprocess.Popen[str] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(["/usr/bin/python3", str(SERVER), str(self.port)], stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if line.strip() != "ready":
+            self.stop()
+            raise RuntimeError(f"RTSP server did not start (said {line!r})")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(10)
+            if self.proc.stdout is not None:
+                self.proc.stdout.close()
+            self.proc = None
+
+    def url(self, path: str = "live", credentials: str = "") -> str:
+        return f"rtsp://{credentials}127.0.0.1:{self.port}/{path}"
+
+
+@pytest.fixture
+def server():
+    srv = RtspServer()
+    try:
+        srv.start()
+    except (OSError, RuntimeError) as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true and the RTSP server cannot start: {exc}")
+        pytest.skip(f"GStreamer RTSP server unavailable ({exc}); .ci/run installs it")
+    yield srv
+    srv.stop()
+
+
+async def take(source: RTSPSource, n: int, timeout: float = 15.0) -> list:
+    frames = []
+
+    async def read() -> None:
+        async for frame in source:
+            frames.append(frame)
+            if len(frames) >= n:
+                return
+
+    await asyncio.wait_for(read(), timeout)
+    return frames
+
+
+async def wait_state(source: RTSPSource, state: SourceState, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while source.state is not state:
+        assert time.monotonic() < deadline, f"source stayed {source.state.value}, expected {state.value}"
+        await asyncio.sleep(0.05)
+
+
+def test_mask_url_hides_passwords_only():
+    assert mask_url("rtsp://admin:hunter2@10.0.0.5:554/s1 failed") == "rtsp://admin:***@10.0.0.5:554/s1 failed"
+    assert mask_url("rtsp://10.0.0.5/s1") == "rtsp://10.0.0.5/s1"
+
+
+async def test_frames_flow_with_increasing_pts_and_current_capture_times(server):
+    source = RTSPSource("cam", server.url(), reconnect=FAST)
+    await source.start()
+    frames = await take(source, 45)
+    await source.stop()
+    assert source.state in (SourceState.STREAMING, SourceState.ENDED)
+    assert all(b.pts > a.pts for a, b in zip(frames, frames[1:]))
+    assert frames[0].image.shape == (240, 320, 3)
+    now = datetime.now(timezone.utc)
+    assert all(abs((now - f.capture_time).total_seconds()) < 30 for f in frames)
+    assert all(b.capture_time >= a.capture_time for a, b in zip(frames, frames[1:]))
+
+
+async def test_server_killed_then_restarted_source_reconnects(server):
+    source = RTSPSource("cam", server.url(), stall_timeout_s=2.0, reconnect=FAST)
+    states: list[SourceState] = []
+    source.add_state_listener(lambda src, state, detail: states.append(state))
+    await source.start()
+    await take(source, 10)
+    server.stop()
+    await wait_state(source, SourceState.RECONNECTING)
+    server.start()
+    await wait_state(source, SourceState.STREAMING, timeout=15)
+    frames = await take(source, 10)
+    await source.stop()
+    assert len(frames) == 10
+    assert states[:3] == [SourceState.STREAMING, SourceState.RECONNECTING, SourceState.STREAMING]
+
+
+@pytest.mark.parametrize("where", ["wrong_path", "wrong_port"])
+async def test_unreachable_stream_keeps_retrying_with_a_clear_masked_error(server, caplog, where):
+    url = server.url("nope", "viewer:s3cret@") if where == "wrong_path" else f"rtsp://viewer:s3cret@127.0.0.1:{free_port()}/live"
+    source = RTSPSource("door", url, open_timeout_s=2.0, reconnect=FAST)
+    details: list[str] = []
+    source.add_state_listener(lambda src, state, detail: details.append(detail))
+    with caplog.at_level(logging.INFO):
+        await source.start()  # a camera that is down is not an error at start-up
+        deadline = time.monotonic() + 10
+        while source.attempts < 3 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        await source.stop()
+    assert source.attempts >= 3 and source.stats.emitted == 0
+    assert source.last_error is not None and "source 'door': cannot open rtsp://viewer:***@127.0.0.1" in source.last_error
+    text = caplog.text + " ".join(details) + (source.last_error or "")
+    assert "s3cret" not in text and "retrying in" in text
+
+
+async def test_eight_cameras_one_broken_the_others_unaffected(server):
+    sources = [RTSPSource(f"cam{i}", server.url(), reconnect=FAST) for i in range(7)]
+    broken = RTSPSource("broken", server.url("missing"), open_timeout_s=2.0, reconnect=FAST)
+    for source in [*sources, broken]:
+        await source.start()
+    results = await asyncio.gather(*(take(s, 15, timeout=30) for s in sources))
+    assert all(len(frames) == 15 for frames in results)
+    assert broken.state is SourceState.RECONNECTING and broken.stats.emitted == 0
+    for source in [*sources, broken]:
+        await source.stop()
+
+
+def test_vigil_run_reads_an_rtsp_camera_until_sigterm(server, tmp_path, nudenet_path):
+    import json
+    import signal
+    import sys
+
+    out = tmp_path / "r.jsonl"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vigil", "run", "--model", str(nudenet_path), "--source",
+         f"door={server.url(credentials='viewer:s3cret@')}", "--out", str(out), "--max-fps", "5"],
+        stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 30
+    while (not out.exists() or len(out.read_text().splitlines()) < 5) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=30)
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert proc.returncode == 0, stderr
+    assert len(records) >= 5 and {r["source"] for r in records} == {"door"}
+    assert min(b["pts"] - a["pts"] for a, b in zip(records, records[1:])) >= 0.19  # --max-fps 5
+    assert "s3cret" not in stderr
