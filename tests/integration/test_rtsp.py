@@ -26,12 +26,15 @@ def free_port() -> int:
 
 
 class RtspServer:
-    def __init__(self) -> None:
+    def __init__(self, *flags: str) -> None:
         self.port = free_port()
+        self.flags = flags
         self.proc: subprocess.Popen[str] | None = None
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(["/usr/bin/python3", str(SERVER), str(self.port)], stdout=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            ["/usr/bin/python3", str(SERVER), str(self.port), *self.flags], stdout=subprocess.PIPE, text=True
+        )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         if line.strip() != "ready":
@@ -50,15 +53,26 @@ class RtspServer:
         return f"rtsp://{credentials}127.0.0.1:{self.port}/{path}"
 
 
-@pytest.fixture
-def server():
-    srv = RtspServer()
+def started(srv: RtspServer) -> RtspServer:
     try:
         srv.start()
     except (OSError, RuntimeError) as exc:
         if os.environ.get("CI") == "true":
             pytest.fail(f"CI=true and the RTSP server cannot start: {exc}")
         pytest.skip(f"GStreamer RTSP server unavailable ({exc}); .ci/run installs it")
+    return srv
+
+
+@pytest.fixture
+def server():
+    srv = started(RtspServer())
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def login_server():
+    srv = started(RtspServer("--auth"))
     yield srv
     srv.stop()
 
@@ -168,3 +182,21 @@ def test_vigil_run_reads_an_rtsp_camera_until_sigterm(server, tmp_path, nudenet_
     assert len(records) >= 5 and {r["source"] for r in records} == {"door"}
     assert min(b["pts"] - a["pts"] for a, b in zip(records, records[1:])) >= 0.19  # --max-fps 5
     assert "s3cret" not in stderr
+
+
+async def test_refused_credentials_keep_retrying_and_right_ones_stream(login_server, caplog):
+    wrong = RTSPSource("gate", login_server.url(credentials="viewer:guess@"), open_timeout_s=2.0, reconnect=FAST)
+    right = RTSPSource("gate2", login_server.url(credentials="viewer:letmein@"), reconnect=FAST)
+    with caplog.at_level(logging.INFO):
+        await wrong.start()
+        await right.start()
+        frames = await take(right, 10)
+        deadline = time.monotonic() + 10
+        while wrong.attempts < 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        await wrong.stop()
+        await right.stop()
+    assert len(frames) == 10
+    assert wrong.stats.emitted == 0 and wrong.attempts >= 2
+    assert "401 Unauthorized" in (wrong.last_error or "")
+    assert "guess" not in caplog.text + (wrong.last_error or "") and "letmein" not in caplog.text

@@ -1,8 +1,9 @@
 """A real RTSP server for the tests: Debian's GStreamer RTSP server, run with /usr/bin/python3
 (python3-gi does not load in a venv). Serves a live 30 fps H.264 test pattern with a key frame
-every second at rtsp://127.0.0.1:PORT/live.
+every second at rtsp://127.0.0.1:PORT/live. With `--auth`, clients must log in as `viewer` /
+`letmein` (basic authentication).
 
-    /usr/bin/python3 tests/support/rtsp_server.py PORT
+    /usr/bin/python3 tests/support/rtsp_server.py PORT [--auth]
 """
 
 import sys
@@ -20,15 +21,38 @@ LIVE = (
 )
 
 
+def token_for(role: str) -> "GstRtspServer.RTSPToken":
+    token = GstRtspServer.RTSPToken()
+    token.set_string(GstRtspServer.RTSP_TOKEN_MEDIA_FACTORY_ROLE, role)
+    return token
+
+
+def factory_for(roles: tuple) -> "GstRtspServer.RTSPMediaFactory":
+    factory = GstRtspServer.RTSPMediaFactory()
+    factory.set_launch(LIVE)
+    factory.set_shared(True)
+    if not roles:
+        return factory
+    permissions = GstRtspServer.RTSPPermissions()
+    for role in roles:
+        permissions.add_role(role)
+        permissions.add_permission_for_role(role, GstRtspServer.RTSP_PERM_MEDIA_FACTORY_ACCESS, True)
+        permissions.add_permission_for_role(role, GstRtspServer.RTSP_PERM_MEDIA_FACTORY_CONSTRUCT, True)
+    factory.set_permissions(permissions)
+    return factory
+
+
 def main() -> None:
     Gst.init(None)
     server = GstRtspServer.RTSPServer()
     server.set_address("127.0.0.1")
     server.set_service(sys.argv[1])
-    factory = GstRtspServer.RTSPMediaFactory()
-    factory.set_launch(LIVE)
-    factory.set_shared(True)
-    server.get_mount_points().add_factory("/live", factory)
+    require_login = "--auth" in sys.argv[2:]
+    server.get_mount_points().add_factory("/live", factory_for(("viewer",) if require_login else ()))
+    if require_login:
+        auth = GstRtspServer.RTSPAuth()
+        auth.add_basic(GstRtspServer.RTSPAuth.make_basic("viewer", "letmein"), token_for("viewer"))
+        server.set_auth(auth)
     server.attach(None)
     print("ready", flush=True)
     GLib.MainLoop().run()
