@@ -28,7 +28,7 @@ async def test_decoding_waits_for_a_slow_consumer(clips):
     source = FileSource("a", clips["astronaut"], queue_size=2)
     await source.start()
     await asyncio.sleep(0.5)  # plenty of time to decode all 24 frames if nothing held it back
-    assert source.frames_decoded <= 3
+    assert source.stats.decoded <= 3
     frames = [f async for f in source]
     assert len(frames) == 24  # nothing was dropped while waiting
     await source.stop()

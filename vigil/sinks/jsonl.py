@@ -19,9 +19,6 @@ __all__ = ["JsonlSink", "result_to_record"]
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
-
-
 def mask_rle(mask: np.ndarray) -> dict[str, Any]:
     """COCO-style uncompressed RLE: run lengths of a column-major scan, starting with zeros."""
     flat = mask.flatten(order="F")

@@ -63,10 +63,6 @@ class PyAVSource(Source):
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
-    @property
-    def frames_decoded(self) -> int:
-        return self.stats.decoded
-
     @abstractmethod
     def _open(self) -> Any:
         """Open the container; raise SourceOpenError with a clear message when it cannot."""
