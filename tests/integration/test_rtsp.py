@@ -11,8 +11,11 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import av
+import numpy as np
 import pytest
 
+from tests.conftest import encode_clip, photo
 from vigil.sources import ReconnectPolicy, RTSPSource, SourceState, mask_url
 
 SERVER = Path(__file__).resolve().parents[1] / "support" / "rtsp_server.py"
@@ -23,6 +26,12 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served_clip(tmp_path_factory) -> Path:
+    """What the server's /file mount plays: 2 s of H.264 with B-frames."""
+    return encode_clip(tmp_path_factory.mktemp("rtsp") / "clip.mp4", photo("astronaut"), 60)
 
 
 class RtspServer:
@@ -64,8 +73,8 @@ def started(srv: RtspServer) -> RtspServer:
 
 
 @pytest.fixture
-def server():
-    srv = started(RtspServer())
+def server(served_clip):
+    srv = started(RtspServer("--file", str(served_clip)))
     yield srv
     srv.stop()
 
@@ -113,6 +122,38 @@ async def test_frames_flow_with_increasing_pts_and_current_capture_times(server)
     now = datetime.now(timezone.utc)
     assert all(abs((now - f.capture_time).total_seconds()) < 30 for f in frames)
     assert all(b.capture_time >= a.capture_time for a, b in zip(frames, frames[1:]))
+
+
+async def test_a_file_served_over_rtsp_arrives_frame_for_frame(server, served_clip):
+    with av.open(str(served_clip)) as container:
+        expected = [f.to_ndarray(format="bgr24") for f in container.decode(video=0)]
+    source = RTSPSource("replay", server.url("file"), reconnect=FAST, queue_size=64)  # room for all: none dropped
+    await source.start()
+    frames = await take(source, 40)
+    await source.stop()
+    assert source.stats.dropped["queue_full"] == 0
+    assert [f.image.shape for f in frames] == [(480, 640, 3)] * 40
+    # The server passes the file's H.264 through: each frame decodes to the same pixels.
+    assert all(np.array_equal(f.image, e) for f, e in zip(frames, expected))
+    assert np.allclose(np.diff([f.pts for f in frames]), 1 / 30, atol=1e-3)
+
+
+async def test_udp_transport_streams_and_takes_capture_times_from_the_camera_clock(server):
+    source = RTSPSource("cam", server.url(), transport="udp", reconnect=FAST)
+    await source.start()
+    frames = await take(source, 20)
+    assert source.transport == "udp" and len(frames) == 20
+    # GStreamer sends an RTCP sender report within seconds; FFmpeg then knows the NTP time of PTS 0.
+    deadline = time.monotonic() + 10
+    while source.capture_clock != "camera" and time.monotonic() < deadline:
+        frames += await take(source, 1)
+    frames += await take(source, 5)
+    await source.stop()
+    assert source.capture_clock == "camera"
+    now = datetime.now(timezone.utc)
+    assert all(abs((now - f.capture_time).total_seconds()) < 15 for f in frames)  # same host, same clock
+    assert abs((now - frames[-1].capture_time).total_seconds()) < 1.0
+    assert all(b.capture_time >= a.capture_time for a, b in zip(frames, frames[1:]))  # monotonic across the switch
 
 
 async def test_server_killed_then_restarted_source_reconnects(server):

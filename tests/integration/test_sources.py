@@ -107,6 +107,18 @@ async def test_max_fps_above_key_frame_rate_decodes_and_drops(tmp_path):
     assert source.stats.dropped["max_fps"] + source.stats.skipped["non_key"] > 0
 
 
+async def test_max_fps_at_most_half_the_frame_rate_skips_non_reference_frames_undecoded(tmp_path):
+    path = gop_clip(tmp_path / "gop.mp4", seconds=3, gop=90)  # one key frame: key-only cannot serve 10 fps
+    source = FileSource("a", path, max_fps=10)
+    frames = await collect(source)
+    stats = source.stats
+    assert stats.skipped["non_ref"] > 0  # B-frames the decoder never decoded
+    assert stats.decoded + stats.skipped["non_ref"] == 90  # exact once the stream has ended
+    assert stats.emitted == len(frames) == 90 - stats.skipped["non_ref"] - stats.dropped["max_fps"]
+    assert 25 <= len(frames) <= 31
+    assert np.diff([f.pts for f in frames]).min() >= 0.099 * 0.99
+
+
 async def test_lavfi_testsrc_stands_in_for_a_v4l2_webcam():
     source = WebcamSource("cam", "testsrc=size=320x240:rate=30", driver="lavfi", max_fps=10)
     frames = await collect(source, limit=6)

@@ -1,9 +1,10 @@
 """A real RTSP server for the tests: Debian's GStreamer RTSP server, run with /usr/bin/python3
 (python3-gi does not load in a venv). Serves a live 30 fps H.264 test pattern with a key frame
-every second at rtsp://127.0.0.1:PORT/live. With `--auth`, clients must log in as `viewer` /
-`letmein` (basic authentication).
+every second at rtsp://127.0.0.1:PORT/live and, with `--file PATH`, an H.264 MP4 file at
+rtsp://127.0.0.1:PORT/file (its bitstream as it is, played in real time from the start for each
+client). With `--auth`, clients must log in as `viewer` / `letmein` (basic authentication).
 
-    /usr/bin/python3 tests/support/rtsp_server.py PORT [--auth]
+    /usr/bin/python3 tests/support/rtsp_server.py PORT [--auth] [--file PATH]
 """
 
 import sys
@@ -21,16 +22,19 @@ LIVE = (
 )
 
 
+FILE = "( filesrc location={} ! qtdemux ! h264parse ! rtph264pay name=pay0 pt=96 config-interval=1 )"
+
+
 def token_for(role: str) -> "GstRtspServer.RTSPToken":
     token = GstRtspServer.RTSPToken()
     token.set_string(GstRtspServer.RTSP_TOKEN_MEDIA_FACTORY_ROLE, role)
     return token
 
 
-def factory_for(roles: tuple) -> "GstRtspServer.RTSPMediaFactory":
+def factory_for(roles: tuple, launch: str = LIVE, shared: bool = True) -> "GstRtspServer.RTSPMediaFactory":
     factory = GstRtspServer.RTSPMediaFactory()
-    factory.set_launch(LIVE)
-    factory.set_shared(True)
+    factory.set_launch(launch)
+    factory.set_shared(shared)
     if not roles:
         return factory
     permissions = GstRtspServer.RTSPPermissions()
@@ -47,8 +51,13 @@ def main() -> None:
     server = GstRtspServer.RTSPServer()
     server.set_address("127.0.0.1")
     server.set_service(sys.argv[1])
-    require_login = "--auth" in sys.argv[2:]
-    server.get_mount_points().add_factory("/live", factory_for(("viewer",) if require_login else ()))
+    args = sys.argv[2:]
+    require_login = "--auth" in args
+    roles = ("viewer",) if require_login else ()
+    server.get_mount_points().add_factory("/live", factory_for(roles))
+    if "--file" in args:
+        path = args[args.index("--file") + 1]
+        server.get_mount_points().add_factory("/file", factory_for(roles, FILE.format('"' + path.replace("\\", "\\\\").replace('"', '\\"') + '"'), shared=False))
     if require_login:
         auth = GstRtspServer.RTSPAuth()
         auth.add_basic(GstRtspServer.RTSPAuth.make_basic("viewer", "letmein"), token_for("viewer"))

@@ -2,11 +2,12 @@
 
 The thread demuxes packets itself so that sampling can happen before decoding: when the wanted
 rate (`max_fps`) is at or below the stream's key-frame rate, only key-frame packets reach the
-decoder; when it is below half the frame rate, the decoder skips non-reference frames; what is
-still too frequent is decoded and dropped. Each cause is counted in `stats`.
+decoder (`skipped["non_key"]`); when it is at most half the frame rate, the decoder skips
+non-reference frames (`skipped["non_ref"]`); what is still too frequent is decoded and dropped
+(`dropped["max_fps"]`).
 
-Hand-off: a file source waits while the queue is full (nothing is lost); a live source keeps
-only the newest frames and counts the ones it pushes out.
+Hand-off (`_Handoff`): a file source waits while the queue is full (nothing is lost); a live
+source keeps only the newest frames and counts the ones it pushes out.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import asyncio
 import concurrent.futures
 import threading
 import time
+from collections import deque
 from abc import abstractmethod
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
@@ -47,6 +49,68 @@ class _Sampler:
         return True
 
 
+class _Handoff:
+    """Frames from the decode thread to the event loop, at most `size` at a time.
+
+    `put(block=True)` (files) waits while full; the waiting consumer is woken once the queue is
+    full or on the last item, not per frame: a thread-to-loop wake-up per frame cost about 15%
+    of decode throughput. `put(block=False)` (live) never waits: it pushes out the oldest frame,
+    returns True when it did, and wakes the consumer at once.
+    """
+
+    def __init__(self, size: int, loop: asyncio.AbstractEventLoop, stopping: threading.Event) -> None:
+        self.size = size
+        self._loop, self._stopping = loop, stopping
+        self._items: deque[Any] = deque()
+        self._lock = threading.Lock()
+        self._room = threading.Condition(self._lock)
+        self._waiter: asyncio.Future[None] | None = None
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def put(self, item: Any, *, block: bool, last: bool = False) -> bool:
+        pushed_out = False
+        with self._lock:
+            if block:
+                while len(self._items) >= self.size:
+                    self._wake()
+                    self._room.wait(0.1)
+                    if self._stopping.is_set():
+                        raise _Stopped
+            elif len(self._items) >= self.size:
+                self._items.popleft()
+                pushed_out = True
+            self._items.append(item)
+            if not block or last or len(self._items) >= self.size:
+                self._wake()
+        return pushed_out
+
+    async def get(self) -> Any:
+        while True:
+            with self._lock:
+                if self._items:
+                    self._room.notify()
+                    return self._items.popleft()
+                waiter = self._waiter = self._loop.create_future()
+            await waiter
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._room.notify_all()
+
+    def _wake(self) -> None:  # holding the lock
+        if self._waiter is not None:
+            waiter, self._waiter = self._waiter, None
+            self._loop.call_soon_threadsafe(_resolve, waiter)
+
+
+def _resolve(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
 class PyAVSource(Source):
     def __init__(self, source_id: str, *, queue_size: int, decode_threads: int = 0, max_fps: float | None = None) -> None:
         super().__init__()
@@ -55,11 +119,9 @@ class PyAVSource(Source):
         self.source_id = source_id
         self.decode_threads = decode_threads  # 0: FFmpeg picks (one per core)
         self.max_fps = max_fps
-        # The queue itself is unbounded; `_slots` bounds it to `queue_size` frames. A semaphore
-        # costs the decode thread far less per frame than scheduling a coroutine on the loop.
         self.queue_size = queue_size
-        self._queue: asyncio.Queue[Any] = asyncio.Queue()
-        self._slots = threading.Semaphore(queue_size)
+        self._handoff: _Handoff | None = None
+        self._origin: tuple[datetime, float] | None = None  # (UTC time, pts) the capture clock counts from
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -70,7 +132,7 @@ class PyAVSource(Source):
     def _stream(self, container: Any) -> None:
         """Read the opened container to its end (files override this to loop)."""
         self._configure(container)
-        self._read(container, seq=0, pts_offset=0.0, started=datetime.now(timezone.utc))
+        self._read(container, seq=0, pts_offset=0.0)
 
     def _configure(self, container: Any) -> None:
         """Decoder settings; only possible before the first packet opens the codec."""
@@ -80,6 +142,7 @@ class PyAVSource(Source):
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._handoff = _Handoff(self.queue_size, self._loop, self._stopping)
         opened: concurrent.futures.Future[None] = concurrent.futures.Future()
         self._thread = threading.Thread(target=self._run, args=(opened,), name=f"decode-{self.source_id}", daemon=True)
         self._thread.start()
@@ -88,26 +151,28 @@ class PyAVSource(Source):
     async def stop(self) -> None:
         """Stop decoding; frames decoded but not yet taken are discarded."""
         self._stopping.set()
-        self._drain()  # unblock a decode thread waiting for room
+        if self._handoff is None:
+            return
+        self._handoff.clear()  # unblock a decode thread waiting for room
         if self._thread is not None:
             await asyncio.to_thread(self._thread.join)
             self._thread = None
-        self._drain()
-        self._queue.put_nowait(_END)  # wake a reader still waiting for frames
+        self._handoff.clear()
+        self._handoff.put(_END, block=False)  # wake a reader still waiting for frames
 
-    def _drain(self) -> None:
-        while not self._queue.empty():
-            self._queue.get_nowait()
+    @property
+    def queue_depth(self) -> int:
+        """Frames decoded and waiting to be taken."""
+        return len(self._handoff) if self._handoff is not None else 0
 
     async def __aiter__(self) -> AsyncIterator[Frame]:
+        assert self._handoff is not None, "start() the source before iterating it"
         while True:
-            item = await self._queue.get()
+            item = await self._handoff.get()
             if item is _END or self._stopping.is_set():
                 return
             if isinstance(item, Exception):
                 raise item
-            if not self.live:
-                self._slots.release()
             yield item
 
     def _run(self, opened: concurrent.futures.Future[None]) -> None:
@@ -132,7 +197,7 @@ class PyAVSource(Source):
             except Exception as exc:  # a bug or an unexpected PyAV error must not leave readers waiting
                 last = SourceDecodeError(f"source '{self.source_id}': decoder thread failed: {exc!r}")
                 self._set_state(SourceState.FAILED, str(last))
-            self._put(last, wait=True)
+            self._put(last, wait=True, last=True)
         except _Stopped:
             self._set_state(SourceState.ENDED, "stopped")
         finally:
@@ -140,7 +205,7 @@ class PyAVSource(Source):
                 container.close()
 
     def _read(
-        self, container: Any, *, seq: int, pts_offset: float, started: datetime, from_key: bool = False
+        self, container: Any, *, seq: int, pts_offset: float, from_key: bool = False
     ) -> tuple[int, float]:
         """Demux, sample and decode one pass over `container`; returns (next seq, last pts).
         `from_key`: skip packets until the first key frame (a live stream joined mid-GOP)."""
@@ -150,9 +215,11 @@ class PyAVSource(Source):
         # bet is checked once two key frames have been seen.
         key_only = bool(self.max_fps and self.max_fps <= 1.0)
         wait_for_key = from_key
-        first_pts: float | None = None
+        pts: float | None = None
         last_pts = pts_offset
         fallback_rate = float(stream.average_rate or 30)
+        fed = out = 0  # packets into and frames out of the decoder since NONREF skipping began
+        skipped_before = self.stats.skipped["non_ref"]
         try:
             for packet in container.demux(stream):
                 if self._stopping.is_set():
@@ -167,23 +234,41 @@ class PyAVSource(Source):
                 if (key_only or wait_for_key) and not packet.is_keyframe and packet.size:
                     self.stats.skipped["non_key"] += 1
                     continue
+                fed += 1 if packet.size else 0
                 for frame in packet.decode():
                     self.stats.decoded += 1
-                    pts = float(frame.pts * frame.time_base) if frame.pts is not None else seq / fallback_rate
-                    pts += pts_offset
-                    first_pts = pts if first_pts is None else first_pts
+                    out += 1
+                    seconds = frame.time  # pts x time_base as a float, without Fraction arithmetic
+                    if seconds is not None:
+                        pts = seconds + pts_offset
+                    else:  # a frame without a timestamp (e.g. before RTP timing is known) follows the last
+                        pts = pts_offset if pts is None else pts + 1.0 / fallback_rate
                     last_pts = pts
                     if not sampler.accept(pts):
                         self.stats.dropped["max_fps"] += 1
                         continue
                     image = frame.to_ndarray(format="bgr24")
-                    self._emit(Frame(self.source_id, seq, pts, started + timedelta(seconds=pts - first_pts), image))
+                    self._emit(Frame(self.source_id, seq, pts, self._capture_time(container, pts), image))
                     seq += 1
+                if stream.codec_context.skip_frame == "NONREF":
+                    # Packets the decoder took but will never return; a few are still in its
+                    # pipeline (threads, reordering) until the end, when the count is exact.
+                    in_flight = 0 if not packet.size else max(stream.codec_context.thread_count, 1) + 2
+                    self.stats.skipped["non_ref"] = skipped_before + max(0, fed - out - in_flight)
+                else:
+                    skipped_before, fed, out = self.stats.skipped["non_ref"], 0, 0
         except av.FFmpegError as exc:
             raise SourceDecodeError(
                 f"source '{self.source_id}': decoding failed after {seq} frames ({exc.strerror or exc})"
             ) from exc
         return seq, last_pts
+
+    def _capture_time(self, container: Any, pts: float) -> datetime:
+        """UTC time of the frame at `pts`: the arrival of the first frame plus the PTS delta.
+        Sources reset `_origin` where their clock restarts (a new connection)."""
+        if self._origin is None:
+            self._origin = (datetime.now(timezone.utc), pts)
+        return self._origin[0] + timedelta(seconds=pts - self._origin[1])
 
     def _key_frames_suffice(self, key_pts: list[float], stream: Any) -> bool:
         """Decode key frames only when they come at least `max_fps` times a second; otherwise
@@ -206,24 +291,12 @@ class PyAVSource(Source):
     def _pace(self, frame: Frame) -> None:
         """Files played in real time override this to wait for the frame's moment."""
 
-    def _put(self, item: Any, *, wait: bool) -> None:
-        assert self._loop is not None
-        if not wait:  # live: never wait for the consumer, keep the newest frames
-            self._loop.call_soon_threadsafe(self._offer, item)
-            return
-        if isinstance(item, Frame):
-            while not self._slots.acquire(timeout=0.1):
-                if self._stopping.is_set():
-                    raise _Stopped
+    def _put(self, item: Any, *, wait: bool, last: bool = False) -> None:
+        assert self._handoff is not None
         if self._stopping.is_set():
             raise _Stopped
-        self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
-
-    def _offer(self, item: Any) -> None:
-        if self._queue.qsize() >= self.queue_size:
-            self._queue.get_nowait()
+        if self._handoff.put(item, block=wait, last=last):
             self.stats.dropped["queue_full"] += 1
-        self._queue.put_nowait(item)
 
 
 def sleep_until(deadline: float, stopping: threading.Event) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -63,11 +62,10 @@ class FileSource(PyAVSource):
 
     def _stream(self, container: Any) -> None:
         self._configure(container)
-        started = datetime.now(timezone.utc)
         seq, offset = 0, 0.0
         while True:
             first = seq
-            seq, last_pts = self._read(container, seq=seq, pts_offset=offset, started=started)
+            seq, last_pts = self._read(container, seq=seq, pts_offset=offset)
             if not self.loop or seq == first:
                 return
             rate = float(container.streams.video[0].average_rate or 30)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import random
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import av
@@ -15,6 +16,8 @@ from vigil.sources._pyav import PyAVSource, _Stopped
 from vigil.sources.base import SourceState
 
 __all__ = ["ReconnectPolicy", "RTSPSource", "mask_url"]
+
+log = logging.getLogger(__name__)
 
 _CREDENTIALS = re.compile(r"(?<=://)([^:/@\s]+):([^@/\s]*)@")
 
@@ -68,6 +71,8 @@ class RTSPSource(PyAVSource):
         self.reconnect = reconnect or ReconnectPolicy()
         self.attempts = 0
         self.last_error: str | None = None
+        self._camera_clock = False
+        self._last_capture: datetime | None = None
 
     def _open(self) -> Any:
         return None  # connecting happens on the thread, with retries; start() never fails on it
@@ -100,12 +105,9 @@ class RTSPSource(PyAVSource):
                     raise SourceDecodeError(f"source '{self.source_id}': {mask_url(self.url)} has no video stream")
                 self._set_state(SourceState.STREAMING)
                 self._configure(container)
-                started = datetime.now(timezone.utc)
-                realtime_start = getattr(container, "start_time_realtime", None)
-                if realtime_start:  # the camera's own clock (RTCP/NTP) when FFmpeg exposes it
-                    started = datetime.fromtimestamp(realtime_start / 1e6, timezone.utc)
+                self._origin, self._camera_clock, self._last_capture = None, False, None
                 before = seq
-                seq, _ = self._read(container, seq=seq, pts_offset=0.0, started=started, from_key=True)
+                seq, _ = self._read(container, seq=seq, pts_offset=0.0, from_key=True)
                 if seq > before:
                     attempt = 0  # frames flowed: the next failure starts the backoff afresh
                 self._retry_later(f"source '{self.source_id}': stream ended or stalled", attempt)
@@ -116,6 +118,33 @@ class RTSPSource(PyAVSource):
             if policy.max_attempts is not None and attempt >= policy.max_attempts:
                 raise SourceDecodeError(f"source '{self.source_id}': gave up after {attempt} attempts ({self.last_error})")
         raise _Stopped
+
+    @property
+    def capture_clock(self) -> str:
+        """Where capture times come from on this connection: "camera" (RTCP/NTP) or "arrival"."""
+        return "camera" if self._camera_clock else "arrival"
+
+    def _capture_time(self, container: Any, pts: float) -> datetime:
+        """The camera's clock once FFmpeg has it from an RTCP sender report (`start_time_realtime`
+        is the UTC time of PTS 0), the arrival clock until then; never earlier than the last
+        frame of this connection, so the switch cannot send time backwards."""
+        if not self._camera_clock:
+            start_us = getattr(container, "start_time_realtime", None)
+            if start_us:
+                camera = datetime.fromtimestamp(start_us / 1e6, timezone.utc)
+                offset = (camera + timedelta(seconds=pts) - datetime.now(timezone.utc)).total_seconds()
+                (log.warning if abs(offset) > 60 else log.info)(
+                    "source '%s': capture times from the camera's clock (%+.3fs from this host's; "
+                    "set up NTP on the camera when this is large)",
+                    self.source_id,
+                    offset,
+                )
+                self._origin, self._camera_clock = (camera, 0.0), True
+        capture = super()._capture_time(container, pts)
+        if self._last_capture is not None and capture < self._last_capture:
+            capture = self._last_capture
+        self._last_capture = capture
+        return capture
 
     def _retry_later(self, error: str, attempt: int) -> None:
         self.last_error = mask_url(error)
