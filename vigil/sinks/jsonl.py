@@ -8,76 +8,15 @@ import logging
 from pathlib import Path
 from typing import IO, Any
 
-import numpy as np
-
 from vigil.engine.detections import Detections
 from vigil.errors import SinkError
 from vigil.result import InferenceResult
 from vigil.sinks.base import Sink
+from vigil.sinks.records import header_to_record, mask_rle, record_header, result_to_record
 
-__all__ = ["JsonlSink", "result_to_record"]
+__all__ = ["JsonlSink", "mask_rle", "result_to_record"]
 
 log = logging.getLogger(__name__)
-
-def mask_rle(mask: np.ndarray) -> dict[str, Any]:
-    """COCO-style uncompressed RLE: run lengths of a column-major scan, starting with zeros."""
-    flat = mask.flatten(order="F")
-    if flat.size == 0:
-        return {"size": list(mask.shape), "counts": []}
-    edges = np.flatnonzero(flat[1:] != flat[:-1]) + 1
-    counts = np.diff(np.concatenate([[0], edges, [flat.size]]))
-    if flat[0]:
-        counts = np.concatenate([[0], counts])
-    return {"size": [int(mask.shape[0]), int(mask.shape[1])], "counts": counts.tolist()}
-
-
-def detections_to_json(dets: Detections) -> list[dict[str, Any]]:
-    names = dets.class_name
-    out = []
-    for i in range(len(dets)):
-        item: dict[str, Any] = {
-            "class_id": int(dets.class_id[i]),
-            "class_name": str(names[i]) if names is not None else str(dets.class_id[i]),
-            "confidence": round(float(dets.confidence[i]), 6),
-            "xyxy": [round(float(v), 3) for v in dets.xyxy[i]],
-        }
-        if dets.keypoints is not None and dets.keypoint_confidence is not None:
-            item["keypoints"] = [
-                [round(float(x), 3), round(float(y), 3), round(float(c), 6)]
-                for (x, y), c in zip(dets.keypoints[i], dets.keypoint_confidence[i])
-            ]
-        if dets.mask is not None:
-            item["mask"] = mask_rle(dets.mask[i])
-        out.append(item)
-    return out
-
-
-def _header(result: InferenceResult) -> dict[str, Any]:
-    frame, t = result.frame, result.timings
-    return {
-        "source": frame.source_id,
-        "seq": frame.seq,
-        "pts": round(frame.pts, 6),
-        "capture_time": frame.capture_time.isoformat(timespec="microseconds").replace("+00:00", "Z"),
-        "model": result.model_id,
-        "timing_ms": {
-            "queue": round(t.queue, 3),
-            "pre_process": round(t.pre_process, 3),
-            "infer": round(t.infer, 3),
-            "post_process": round(t.post_process, 3),
-            "total": round(t.total, 3),
-        },
-    }
-
-
-def _record(header: dict[str, Any], dets: Detections) -> dict[str, Any]:
-    timing = header.pop("timing_ms")
-    return {**header, "detections": detections_to_json(dets), "timing_ms": timing}
-
-
-def result_to_record(result: InferenceResult) -> dict[str, Any]:
-    """The documented JSON record of one result (docs/OUTPUT.md)."""
-    return _record(_header(result), result.detections)
 
 
 class JsonlSink(Sink):
@@ -106,7 +45,7 @@ class JsonlSink(Sink):
             raise SinkError(f"sink '{self.name}' failed earlier: {self._error}")
         # Queue the frame's identity and the detections, not the frame: its image must not wait
         # here. The JSON (masks included) is built on the writer thread.
-        await self._queue.put((_header(result), result.detections))
+        await self._queue.put((record_header(result), result.detections))
 
     async def flush(self) -> None:
         await self._queue.join()
@@ -140,7 +79,7 @@ class JsonlSink(Sink):
 
     def _write(self, records: list[tuple[dict[str, Any], Detections]]) -> None:
         assert self._file is not None
-        lines = (json.dumps(_record(header, dets), separators=(",", ":")) + "\n" for header, dets in records)
+        lines = (json.dumps(header_to_record(header, dets), separators=(",", ":")) + "\n" for header, dets in records)
         self._file.write("".join(lines))
         self._file.flush()
         self.written += len(records)

@@ -1,0 +1,386 @@
+"""Webhook: results POSTed as JSON to a URL, through a durable on-disk spool.
+
+`publish` only appends to the spool (on the spool's own thread) and returns; a sender task
+reads the spool in order and POSTs, one request at a time, so results of a source arrive in
+frame order. Delivery is at least once: retried with backoff until the receiver answers 2xx,
+kept on disk across restarts, and every result carries a stable `id` for deduplication.
+Request format, headers and signature: docs/OUTPUT.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from functools import partial
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import aiohttp
+
+from vigil.engine.detections import Detections
+from vigil.errors import ConfigError, SinkError
+from vigil.result import InferenceResult
+from vigil.sinks._http import Backoff, display_url, redactor, retry_after_s, split_credentials
+from vigil.sinks.base import Sink
+from vigil.sinks.filters import ResultFilter
+from vigil.sinks.records import header_to_record, record_header
+from vigil.sinks.spool import FsyncPolicy, Spool, SpoolOptions, SpoolRecord
+
+__all__ = ["Backoff", "SCHEMA", "WebhookOptions", "WebhookSink", "read_secret_file", "result_id"]
+
+log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+SCHEMA = "vigil.webhook/1"
+DEAD_LETTER_FILE = "dead-letter.jsonl"
+_ID_NAMESPACE = uuid.UUID("5f0c52f4-2d0e-4c8e-9a55-0d7d1f7a3c11")
+_ID_PREFIX = re.compile(rb'^\{"id":"([0-9a-f-]{36})"')
+_RETRYABLE = {408, 429}
+
+
+@dataclass(frozen=True)
+class WebhookOptions:
+    """How the webhook sink sends.
+
+    `secret` signs every request (`X-Vigil-Signature`); `headers` are sent as they are (for
+    instance `Authorization`); neither is ever logged. `batch_max`: most results a request;
+    `batch_linger_ms`: how long a short batch waits for more (0: send at once; batches still
+    form while a request is in flight); `request_timeout_s`: a request unanswered by then is
+    retried; `max_retry_after_s`: the longest `Retry-After` obeyed; `flush_timeout_s`: how long
+    `flush()` waits by default; `close_grace_s`: how long `close()` lets delivery go on.
+    """
+
+    secret: bytes | None = field(default=None, repr=False)
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    batch_max: int = 50
+    batch_linger_ms: float = 0.0
+    request_timeout_s: float = 10.0
+    backoff: Backoff = Backoff()
+    max_retry_after_s: float = 300.0
+    flush_timeout_s: float = 10.0
+    close_grace_s: float = 2.0
+    spool: SpoolOptions = field(default_factory=SpoolOptions)
+
+    def __post_init__(self) -> None:
+        if self.batch_max < 1:
+            raise ConfigError(f"webhook batch_max must be at least 1, got {self.batch_max}")
+        positive = ("request_timeout_s", "flush_timeout_s", "max_retry_after_s")
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"webhook {name} must be positive, got {getattr(self, name)}")
+        if self.batch_linger_ms < 0 or self.close_grace_s < 0:
+            raise ConfigError("webhook batch_linger_ms and close_grace_s must not be negative")
+        if self.secret is not None and not self.secret:
+            raise ConfigError("webhook secret is empty; give a secret or none")
+
+
+def read_secret_file(path: str | Path) -> bytes:
+    """The signing secret in `path`, surrounding whitespace stripped (files end with a newline)."""
+    try:
+        secret = Path(path).read_bytes().strip()
+    except OSError as exc:
+        raise ConfigError(f"webhook secret file {path}: cannot read it ({exc.strerror}); check the path") from exc
+    if not secret:
+        raise ConfigError(f"webhook secret file {path} is empty; write the shared secret into it")
+    return secret
+
+
+def result_id(header: Mapping[str, Any]) -> str:
+    """A UUID that names one result: the same model, source, frame and capture time give the
+    same id, so a result resent after a restart carries the id it had the first time."""
+    name = f"{header['model']}\n{header['source']}\n{header['seq']}\n{header['capture_time']}"
+    return str(uuid.uuid5(_ID_NAMESPACE, name))
+
+
+@dataclass(frozen=True)
+class _Reply:
+    status: int | None  # None: no answer (connection error, timeout)
+    detail: str
+    retry_after: str | None = None
+
+
+class WebhookSink(Sink):
+    """POSTs results to `url`, keeping them in a spool under `spool_dir` until delivered.
+
+        sink = WebhookSink("https://hooks.example/vigil", "/var/lib/vigil/spool",
+                           options=WebhookOptions(secret=b"s3cret"),
+                           filter=ResultFilter(only_with_detections=True))
+
+    Counters for metrics: `delivered`, `retries`, `dead_lettered` and `filtered` (results),
+    `backlog` (results in the spool) and `dropped_records` (lost to the spool's size cap).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        spool_dir: str | Path,
+        *,
+        options: WebhookOptions | None = None,
+        filter: ResultFilter | None = None,
+    ) -> None:
+        self.options = options or WebhookOptions()
+        self.spool_dir = Path(spool_dir)
+        self.dead_letter_path = self.spool_dir / DEAD_LETTER_FILE
+        self._filter = filter
+        self._url, self._login, secrets = split_credentials(url)
+        self._redact = redactor([*secrets, *self._secret_values()])
+        self.name = f"webhook:{display_url(self._url)}"
+        if self._url.scheme not in ("http", "https") or not self._url.host:
+            raise ConfigError(f"sink '{self.name}': the webhook URL must be http:// or https:// with a host")
+        if self._login and any(k.lower() == "authorization" for k in self.options.headers):
+            raise ConfigError(f"sink '{self.name}': credentials in the URL and an Authorization header; give one of them")
+        self.delivered = self.retries = self.dead_lettered = self.filtered = 0
+        self._spool: Spool | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._wakeup = asyncio.Event()
+        self._drained = asyncio.Event()
+
+    @property
+    def backlog(self) -> int:
+        return self._spool.backlog if self._spool is not None else 0
+
+    @property
+    def dropped_records(self) -> int:
+        return self._spool.dropped_records if self._spool is not None else 0
+
+    async def start(self) -> None:
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="vigil-spool")
+        try:
+            self._spool = await self._io(Spool, self.spool_dir, self.options.spool)
+        except BaseException:
+            self._executor.shutdown(wait=False)
+            self._executor = None
+            raise
+        if self._spool.backlog == 0:
+            self._drained.set()
+        timeout = aiohttp.ClientTimeout(total=self.options.request_timeout_s)
+        self._session = aiohttp.ClientSession(timeout=timeout, headers={**self.options.headers, **self._login})
+        self._tasks = [asyncio.create_task(self._send_loop(), name=f"sink-{self.name}")]
+        if self.options.spool.fsync is FsyncPolicy.INTERVAL:
+            self._tasks.append(asyncio.create_task(self._sync_loop(), name=f"sink-{self.name}-fsync"))
+
+    async def publish(self, result: InferenceResult) -> None:
+        if self._spool is None or not self._tasks:
+            raise SinkError(f"sink '{self.name}' is not running; results are published between start() and close()")
+        if self._filter is not None:
+            kept = self._filter.apply(result)
+            if kept is None:
+                self.filtered += 1
+                return
+            result = kept
+        # The header is read from the frame here, so the frame (image included) is not held;
+        # the detections become JSON on the spool's thread.
+        await self._io(self._append, record_header(result), result.detections)
+        self._drained.clear()
+        self._wakeup.set()
+
+    async def flush(self, timeout: float | None = None) -> None:
+        """Wait until every published result is delivered or dead-lettered, at most `timeout`
+        seconds (default: the `flush_timeout_s` option). What is left stays in the spool."""
+        limit = self.options.flush_timeout_s if timeout is None else timeout
+        if not await self._wait_drained(limit):
+            # close() warns about what is finally left; this says why the wait ended.
+            log.info("sink '%s': %d result(s) still undelivered after waiting %.1fs", self.name, self.backlog, limit)
+
+    async def close(self) -> None:
+        """Stop sending after at most `close_grace_s`; undelivered results stay on disk."""
+        if self._tasks:
+            await self._wait_drained(self.options.close_grace_s)
+            for task in self._tasks:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            self._tasks = []
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+        if self._spool is not None:
+            left = self._spool.backlog
+            await self._io(self._spool.close)
+            self._spool = None
+            if left:
+                log.warning(
+                    "sink '%s': %d undelivered result(s) kept in spool %s; they are sent after the next start with it",
+                    self.name, left, self.spool_dir,
+                )
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)
+            self._executor = None
+
+    # -- the spool's thread -------------------------------------------------------------------
+
+    async def _io(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run `fn` on the spool's single thread: every spool call is serialised there."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, partial(fn, *args, **kwargs))
+
+    def _append(self, header: dict[str, Any], dets: Detections) -> None:
+        assert self._spool is not None
+        record = {"id": result_id(header), **header_to_record(header, dets)}
+        self._spool.append(json.dumps(record, separators=(",", ":")).encode())
+
+    def _write_dead_letters(self, records: list[SpoolRecord], reply: _Reply) -> None:
+        when = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        lines = (
+            json.dumps({"dead_lettered_at": when, "status": reply.status, "reason": reply.detail,
+                        "result": json.loads(r.payload)}, separators=(",", ":")) + "\n"
+            for r in records
+        )
+        try:
+            with open(self.dead_letter_path, "a", encoding="utf-8") as f:
+                f.writelines(lines)
+        except OSError as exc:
+            raise SinkError(
+                f"sink '{self.name}': cannot write dead letters to {self.dead_letter_path} ({exc.strerror}); "
+                "check that the spool directory is writable"
+            ) from exc
+
+    # -- the sender ---------------------------------------------------------------------------
+
+    async def _send_loop(self) -> None:
+        assert self._spool is not None
+        try:
+            while True:
+                batch = await self._next_batch()
+                await self._deliver(batch)
+                await self._io(self._spool.ack, batch)
+                if self._spool.backlog == 0:
+                    self._drained.set()
+        except SinkError as exc:
+            log.error("%s; sending stopped, results stay in the spool", exc)
+        except Exception:  # a bug: say so loudly instead of dying silently in a task
+            log.exception("sink '%s': the sender failed; sending stopped, results stay in spool %s", self.name, self.spool_dir)
+
+    async def _next_batch(self) -> list[SpoolRecord]:
+        """The oldest undelivered records: as soon as there is one, or after `batch_linger_ms`
+        when more are expected, up to `batch_max`."""
+        assert self._spool is not None
+        limit = self.options.batch_max
+        while True:
+            self._wakeup.clear()
+            records = await self._io(self._spool.read, limit)
+            if records:
+                break
+            if self._spool.backlog == 0:
+                self._drained.set()
+            await self._wakeup.wait()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.options.batch_linger_ms / 1000
+        while len(records) < limit and loop.time() < deadline:
+            self._wakeup.clear()
+            more = await self._io(self._spool.read, limit - len(records))
+            records += more
+            if not more:
+                try:
+                    await asyncio.wait_for(self._wakeup.wait(), deadline - loop.time())
+                except asyncio.TimeoutError:
+                    break
+        return records
+
+    async def _deliver(self, records: list[SpoolRecord]) -> None:
+        """POST `records` until the receiver takes them (2xx) or refuses them for good (other
+        4xx: dead-lettered). Anything else is retried, for as long as it takes."""
+        ids = [_record_id(r.payload, self.spool_dir) for r in records]
+        body = b'{"schema":"' + SCHEMA.encode() + b'","results":[' + b",".join(r.payload for r in records) + b"]}"
+        key = ids[0] if len(ids) == 1 else hashlib.sha256("\n".join(ids).encode()).hexdigest()[:32]
+        attempt = 0
+        while True:
+            reply = await self._post(body, key)
+            if reply.status is not None and 200 <= reply.status < 300:
+                self.delivered += len(records)
+                if attempt:
+                    log.info("sink '%s': delivered again after %d retr%s", self.name, attempt, "y" if attempt == 1 else "ies")
+                return
+            if reply.status is not None and reply.status < 500 and reply.status not in _RETRYABLE:
+                await self._dead_letter(records, reply)
+                return
+            attempt += 1
+            self.retries += 1
+            delay = self._retry_delay(attempt, reply)
+            log.log(
+                logging.WARNING if attempt == 1 else logging.DEBUG,
+                "sink '%s': %s; retry %d of %d result(s) in %.1fs, they wait in spool %s",
+                self.name, reply.detail, attempt, len(records), delay, self.spool_dir,
+            )
+            await asyncio.sleep(delay)
+
+    async def _post(self, body: bytes, key: str) -> _Reply:
+        assert self._session is not None
+        timestamp = str(int(time.time()))
+        headers = {"Content-Type": "application/json", "X-Vigil-Timestamp": timestamp, "Idempotency-Key": key}
+        if self.options.secret is not None:
+            digest = hmac.new(self.options.secret, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+            headers["X-Vigil-Signature"] = f"sha256={digest}"
+        try:
+            async with self._session.post(self._url, data=body, headers=headers, allow_redirects=False) as response:
+                if 200 <= response.status < 300:
+                    await response.read()  # drained, so the connection is reused
+                    return _Reply(response.status, "ok")
+                text = (await response.content.read(300)).decode("utf-8", "replace").strip()
+                detail = f"HTTP {response.status} {response.reason or ''}".rstrip() + (f": {text}" if text else "")
+                return _Reply(response.status, self._redact(detail), response.headers.get("Retry-After"))
+        except asyncio.TimeoutError:
+            return _Reply(None, f"no answer within {self.options.request_timeout_s:g}s")
+        except aiohttp.ClientError as exc:
+            return _Reply(None, self._redact(f"{type(exc).__name__}: {exc}"))
+
+    def _retry_delay(self, attempt: int, reply: _Reply) -> float:
+        asked = retry_after_s(reply.retry_after, time.time())
+        if asked is not None:
+            return min(asked, self.options.max_retry_after_s)
+        return self.options.backoff.delay(attempt)
+
+    async def _dead_letter(self, records: list[SpoolRecord], reply: _Reply) -> None:
+        await self._io(self._write_dead_letters, records, reply)
+        self.dead_lettered += len(records)
+        log.error(
+            "sink '%s': %s; %d result(s) refused for good, written to %s (delivery goes on)",
+            self.name, reply.detail, len(records), self.dead_letter_path,
+        )
+
+    async def _sync_loop(self) -> None:
+        """The `interval` fsync policy's timer: the last appends before a pause get synced too."""
+        assert self._spool is not None
+        interval = self.options.spool.fsync_interval_ms / 1000
+        while True:
+            await asyncio.sleep(interval)
+            if self._spool.needs_sync:
+                await self._io(self._spool.sync)
+
+    async def _wait_drained(self, timeout: float) -> bool:
+        sender = self._tasks[0] if self._tasks else None
+        if sender is None or sender.done():
+            return self.backlog == 0
+        drained = asyncio.ensure_future(self._drained.wait())
+        await asyncio.wait([drained, sender], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        drained.cancel()
+        return self.backlog == 0
+
+    def _secret_values(self) -> list[str]:
+        values = [self.options.secret.decode("utf-8", "replace")] if self.options.secret else []
+        for value in self.options.headers.values():
+            values += [value, *value.split()[1:]]  # "Bearer TOKEN": the token alone too
+        return values
+
+
+def _record_id(payload: bytes, spool_dir: Path) -> str:
+    # `_append` writes the id first, so it is read without parsing a record that may be large.
+    match = _ID_PREFIX.match(payload)
+    if match is None:
+        raise SinkError(
+            f"spool {spool_dir} holds a record that does not start with its id; it was not written by this "
+            "vigil version: deliver or move its files, then start again"
+        )
+    return match.group(1).decode()
