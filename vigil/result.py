@@ -16,7 +16,9 @@ class Timings:
 
     `queue`: from entering the batcher to leaving it in a batch; `pre_process`, `infer` and
     `post_process`: the batch's stage times (shared by every frame of the batch); `total`: from
-    decode to the result being ready.
+    decode to the result being ready; `since_capture`: from the frame's `capture_time` (UTC,
+    the camera's clock when it has one) to the result being ready, for live sources only (a
+    file's frames are decoded ahead of their capture times).
     """
 
     queue: float
@@ -24,6 +26,7 @@ class Timings:
     infer: float
     post_process: float
     total: float
+    since_capture: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

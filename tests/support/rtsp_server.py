@@ -31,10 +31,12 @@ def token_for(role: str) -> "GstRtspServer.RTSPToken":
     return token
 
 
-def factory_for(roles: tuple, launch: str = LIVE, shared: bool = True) -> "GstRtspServer.RTSPMediaFactory":
+def factory_for(roles: tuple, launch: str = LIVE) -> "GstRtspServer.RTSPMediaFactory":
     factory = GstRtspServer.RTSPMediaFactory()
     factory.set_launch(launch)
-    factory.set_shared(shared)
+    # Each client gets its own pipeline (and a file plays from its start): shared media crashed
+    # GStreamer (a gst_rtsp_media_get_rates assertion) when several clients set up at once.
+    factory.set_shared(False)
     if not roles:
         return factory
     permissions = GstRtspServer.RTSPPermissions()
@@ -57,7 +59,7 @@ def main() -> None:
     server.get_mount_points().add_factory("/live", factory_for(roles))
     if "--file" in args:
         path = args[args.index("--file") + 1]
-        server.get_mount_points().add_factory("/file", factory_for(roles, FILE.format('"' + path.replace("\\", "\\\\").replace('"', '\\"') + '"'), shared=False))
+        server.get_mount_points().add_factory("/file", factory_for(roles, FILE.format('"' + path.replace("\\", "\\\\").replace('"', '\\"') + '"')))
     if require_login:
         auth = GstRtspServer.RTSPAuth()
         auth.add_basic(GstRtspServer.RTSPAuth.make_basic("viewer", "letmein"), token_for("viewer"))

@@ -31,15 +31,47 @@ async def test_full_batch_leaves_without_waiting_for_the_delay():
     assert time.monotonic() - t0 < 1.0
 
 
-async def test_short_batch_leaves_after_max_delay_from_the_oldest_frame():
+async def test_short_batch_waits_up_to_max_delay_for_a_source_without_a_frame():
     b = Batcher(batch_size=4, max_delay_s=0.15, lane_capacity=8)
     b.open_lane("a")
+    b.open_lane("b")
     await b.put(frame("a", 0))
     t0 = time.monotonic()
     batch = await b.get_batch()
     waited = time.monotonic() - t0
     assert ids(batch) == [("a", 0)]
     assert 0.1 <= waited < 2.0
+
+
+async def test_short_batch_leaves_at_once_when_every_source_has_a_frame_in_it():
+    b = Batcher(batch_size=4, max_delay_s=10.0, lane_capacity=8)
+    for s in "ab":
+        b.open_lane(s)
+        await b.put(frame(s, 0))
+    t0 = time.monotonic()
+    batch = await b.get_batch()
+    assert sorted(ids(batch)) == [("a", 0), ("b", 0)]
+    assert time.monotonic() - t0 < 1.0
+
+
+async def test_a_frame_arriving_from_the_missing_source_completes_the_wait_early():
+    b = Batcher(batch_size=4, max_delay_s=5.0, lane_capacity=8)
+    for s in "ab":
+        b.open_lane(s)
+    await b.put(frame("a", 0))
+    asyncio.get_running_loop().call_later(0.1, lambda: asyncio.ensure_future(b.put(frame("b", 0))))
+    t0 = time.monotonic()
+    batch = await b.get_batch()
+    assert sorted(ids(batch)) == [("a", 0), ("b", 0)]
+    assert time.monotonic() - t0 < 2.0
+
+
+async def test_preferred_size_caps_batches_below_the_limit():
+    b = Batcher(batch_size=8, preferred=4, max_delay_s=10.0, lane_capacity=8)
+    b.open_lane("a")
+    for i in range(8):
+        await b.put(frame("a", i))
+    assert [len(await b.get_batch()) for _ in range(2)] == [4, 4]
 
 
 async def test_sources_are_served_round_robin():
@@ -68,6 +100,41 @@ async def test_put_blocks_while_the_lane_is_full():
     assert b.depth() == 1
 
 
+async def test_a_live_lane_never_blocks_and_pushes_out_its_oldest_frame():
+    b = Batcher(batch_size=4, max_delay_s=0.0, live_lane_capacity=2)
+    drops: list[tuple[str, str, int]] = []
+    b.on_drop = lambda *args: drops.append(args)
+    b.open_lane("cam", live=True)
+    for i in range(5):
+        await asyncio.wait_for(b.put(frame("cam", i)), 0.5)
+    assert ids(await b.get_batch()) == [("cam", 3), ("cam", 4)]
+    assert b.dropped["cam", "lane_full"] == 3 and drops == [("cam", "lane_full", 1)] * 3
+
+
+async def test_stale_live_frames_are_dropped_and_counted_file_frames_never():
+    b = Batcher(batch_size=4, max_delay_s=0.0, max_staleness_s=0.1, lane_capacity=8)
+    b.open_lane("cam", live=True)
+    b.open_lane("file")
+    old = time.monotonic() - 0.5
+    await b.put(Frame("cam", 0, 0.0, datetime.now(timezone.utc), IMG, decoded_at=old))
+    await b.put(frame("cam", 1))
+    await b.put(Frame("file", 0, 0.0, datetime.now(timezone.utc), IMG, decoded_at=old))
+    batch = await b.get_batch()
+    assert sorted(ids(batch)) == [("cam", 1), ("file", 0)]
+    assert b.dropped == {("cam", "stale"): 1}
+
+
+async def test_a_busy_source_cannot_starve_a_slow_one():
+    b = Batcher(batch_size=2, max_delay_s=0.0, lane_capacity=64)
+    for s in ("fast", "slow"):
+        b.open_lane(s)
+    for i in range(30):
+        await b.put(frame("fast", i))
+    await b.put(frame("slow", 0))
+    first = await b.get_batch()
+    assert ("slow", 0) in ids(first)  # a slot in the first batch, however long the fast lane
+
+
 async def test_closed_lanes_drain_then_end():
     b = Batcher(batch_size=4, max_delay_s=10.0, lane_capacity=8)
     b.open_lane("a")
@@ -90,3 +157,16 @@ async def test_closed_lanes_drain_then_end():
 )
 def test_batch_limit_follows_the_package_batch_range(spec, requested, expected):
     assert spec.batch_limit(requested) == expected
+
+
+@pytest.mark.parametrize(
+    "spec, requested, expected",
+    [
+        (BatchSpec(min=1, max=16, opt=4), 8, 4),
+        (BatchSpec(min=1, max=16, opt=8), 2, 2),
+        (BatchSpec(min=1, max=16), 8, 8),
+        (BatchSpec.fixed(4), 1, 4),
+    ],
+)
+def test_preferred_size_is_the_package_opt_within_the_limit(spec, requested, expected):
+    assert spec.preferred(requested) == expected

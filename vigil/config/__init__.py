@@ -1,5 +1,12 @@
 """Configuration: one validated pydantic tree describing a pipeline."""
 
-from vigil.config.pipeline import BatchConfig, JsonlSinkConfig, ModelConfig, PipelineConfig, SourceConfig
+from vigil.config.pipeline import (
+    BatchConfig,
+    JsonlSinkConfig,
+    ModelConfig,
+    PipelineConfig,
+    SourceConfig,
+    WebhookSinkConfig,
+)
 
-__all__ = ["BatchConfig", "JsonlSinkConfig", "ModelConfig", "PipelineConfig", "SourceConfig"]
+__all__ = ["BatchConfig", "JsonlSinkConfig", "ModelConfig", "PipelineConfig", "SourceConfig", "WebhookSinkConfig"]

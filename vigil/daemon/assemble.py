@@ -6,25 +6,36 @@ import asyncio
 from functools import partial
 from urllib.parse import urlsplit
 
+import cv2
+
 from vigil.config import PipelineConfig, SourceConfig
 from vigil.daemon.pipeline import Pipeline, PipelineOptions
 from vigil.engine import AutoModel, DetectionOptions, ObjectDetectionModel
 from vigil.errors import ConfigError
-from vigil.sinks import JsonlSink
+from vigil.sinks import JsonlSink, Sink
 from vigil.sources import FileSource, RTSPSource, Source, WebcamSource
 
-__all__ = ["build_pipeline", "make_source"]
+__all__ = ["build_pipeline", "make_sinks", "make_source"]
 
 
 def make_source(config: SourceConfig) -> Source:
     if config.url.startswith(("rtsp://", "rtsps://")):
-        return RTSPSource(config.name, config.url, max_fps=config.max_fps)
+        return RTSPSource(config.name, config.url, max_fps=config.max_fps, decode_threads=config.decode_threads)
     if config.url.startswith("v4l2:"):
-        return WebcamSource(config.name, config.url[len("v4l2:") :], max_fps=config.max_fps)
+        return WebcamSource(
+            config.name, config.url[len("v4l2:") :], max_fps=config.max_fps, decode_threads=config.decode_threads
+        )
     scheme = urlsplit(config.url).scheme
     if scheme in ("", "file") or len(scheme) == 1:  # a one-letter scheme is a Windows drive
         path = config.url[len("file://") :] if scheme == "file" else config.url
-        return FileSource(config.name, path, max_fps=config.max_fps, realtime=config.realtime, loop=config.loop)
+        return FileSource(
+            config.name,
+            path,
+            max_fps=config.max_fps,
+            realtime=config.realtime,
+            loop=config.loop,
+            decode_threads=config.decode_threads,
+        )
     raise ConfigError(
         f"source '{config.name}': '{scheme}://' sources are not supported; pass a video file, rtsp:// URL or v4l2:DEVICE"
     )
@@ -41,6 +52,7 @@ async def load_model(config: PipelineConfig) -> ObjectDetectionModel:
             options=options,
             batch_size=config.batch.max_batch,
             intra_op_threads=m.intra_op_threads,
+            allow_spinning=m.allow_spinning,
         )
     )
     if not isinstance(model, ObjectDetectionModel):
@@ -54,10 +66,27 @@ async def load_model(config: PipelineConfig) -> ObjectDetectionModel:
 
 async def build_pipeline(config: PipelineConfig) -> Pipeline:
     sources = [make_source(s) for s in config.sources]
+    sinks = await make_sinks(config)
     model = await load_model(config)
+    batch = config.batch
+    if batch.opencv_threads is not None:  # process-wide; the daemon owns the process
+        cv2.setNumThreads(batch.opencv_threads)
     options = PipelineOptions(
-        max_batch=config.batch.max_batch,
-        max_delay_ms=config.batch.max_delay_ms,
-        worker_threads=config.batch.worker_threads,
+        max_batch=batch.max_batch,
+        max_delay_ms=batch.max_delay_ms,
+        max_staleness_ms=batch.max_staleness_ms,
+        worker_threads=batch.worker_threads,
+        drain_timeout_s=batch.drain_timeout_s,
     )
-    return Pipeline(model, sources, [JsonlSink(config.jsonl.path)], options)
+    return Pipeline(model, sources, sinks, options)
+
+
+async def make_sinks(config: PipelineConfig) -> list[Sink]:
+    sinks: list[Sink] = [JsonlSink(config.jsonl.path)] if config.jsonl is not None else []
+    if config.webhook is not None:
+        from vigil.sinks.webhook import WebhookOptions, WebhookSink, read_secret_file
+
+        hook = config.webhook
+        secret = await asyncio.to_thread(read_secret_file, hook.secret_file) if hook.secret_file else None
+        sinks.append(WebhookSink(hook.url, hook.spool_dir, options=WebhookOptions(secret=secret)))
+    return sinks

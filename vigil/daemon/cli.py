@@ -43,12 +43,22 @@ def _parser() -> argparse.ArgumentParser:
         "--source", action="append", required=True, metavar="[NAME=]FILE",
         help="a video file, rtsp:// URL or v4l2:/dev/videoN; repeat for several; NAME defaults to the file's stem",
     )
-    run.add_argument("--out", required=True, help="JSON Lines file to append results to")
+    run.add_argument("--out", help="JSON Lines file to append results to (required unless --webhook is given)")
+    run.add_argument("--webhook", metavar="URL", help="also POST results to this URL (docs/OUTPUT.md, 'Webhook')")
+    run.add_argument("--webhook-secret-file", metavar="PATH", help="sign webhook requests with the secret in this file")
+    run.add_argument(
+        "--spool-dir", metavar="DIR",
+        help="where webhook results wait until delivered (default: spool/ beside --out, else ./vigil-spool)",
+    )
     run.add_argument("--max-fps", type=float, default=None, help="sample every source down to this rate")
     run.add_argument("--realtime", action="store_true", help="pace files by their timestamps, like cameras")
     run.add_argument("--loop", action="store_true", help="start files again at their end (stop with Ctrl-C)")
     run.add_argument("--max-batch", type=int, default=4, help="most frames per inference call (default 4)")
     run.add_argument("--max-delay-ms", type=float, default=10.0, help="longest wait for a batch to fill (default 10)")
+    run.add_argument(
+        "--max-staleness-ms", type=float, default=1000.0,
+        help="drop a camera frame older than this when its batch forms (default 1000)",
+    )
     run.add_argument("--confidence", type=float, default=0.25, help="minimum detection confidence (default 0.25)")
     run.add_argument("--iou", type=float, default=0.7, help="NMS IoU threshold (default 0.7)")
     run.add_argument("--image-size", type=int, default=None, help="inference size for dynamic exports")
@@ -89,10 +99,22 @@ def config_from_args(args: argparse.Namespace) -> PipelineConfig:
                 {**source, "max_fps": args.max_fps, "realtime": args.realtime, "loop": args.loop}
                 for source in _source_configs(args.source)
             ],
-            "batch": {"max_batch": args.max_batch, "max_delay_ms": args.max_delay_ms},
-            "jsonl": {"path": args.out},
+            "batch": {
+                "max_batch": args.max_batch,
+                "max_delay_ms": args.max_delay_ms,
+                "max_staleness_ms": args.max_staleness_ms,
+            },
+            "jsonl": {"path": args.out} if args.out else None,
+            "webhook": _webhook_config(args),
         }
     )
+
+
+def _webhook_config(args: argparse.Namespace) -> dict[str, str | None] | None:
+    if not args.webhook:
+        return None
+    spool = args.spool_dir or (str(Path(args.out).parent / "spool") if args.out else "vigil-spool")
+    return {"url": args.webhook, "secret_file": args.webhook_secret_file, "spool_dir": spool}
 
 
 async def _run(config: PipelineConfig) -> PipelineReport:
@@ -115,7 +137,7 @@ async def _run(config: PipelineConfig) -> PipelineReport:
     try:
         log.info(
             "model %s: batch %d, %d source(s) -> %s",
-            pipeline.model.model_id, pipeline.batch_size, len(pipeline.sources), config.jsonl.path,
+            pipeline.model.model_id, pipeline.batch_size, len(pipeline.sources), ", ".join(s.name for s in pipeline.sinks),
         )
         return await pipeline.run()
     finally:
@@ -131,6 +153,10 @@ def _summary(report: PipelineReport) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.command == "run" and not (args.out or args.webhook):
+        parser.error("vigil run: give --out FILE and/or --webhook URL")
+    if args.command == "run" and not args.webhook and (args.webhook_secret_file or args.spool_dir):
+        parser.error("vigil run: --webhook-secret-file and --spool-dir go with --webhook URL")
     logging.basicConfig(
         level=args.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

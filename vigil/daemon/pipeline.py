@@ -3,7 +3,8 @@
 Stages are asyncio tasks joined by bounded queues; CPU work runs on executors (pre- and
 post-processing on a small worker pool, inference on the model's own single-thread executor),
 so batch k+1 is pre-processed while batch k is inferred and batch k-1 published. The pipeline
-owns every task and executor it creates and stops them in reverse order of creation.
+owns every task and executor it creates and stops them in reverse order of creation; after
+`request_stop()` what is in flight drains within `drain_timeout_s`, then the rest is cancelled.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from functools import partial
 from typing import Any
 
 from vigil.engine.base import ObjectDetectionModel
+from vigil.daemon.observer import PipelineObserver
 from vigil.engine.batcher import BatchItem, Batcher
 from vigil.errors import SinkError, SourceError
 from vigil.result import InferenceResult, Timings
@@ -32,13 +35,17 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class PipelineOptions:
-    """`max_batch`: the most frames per inference call (capped or fixed by the model package);
-    `max_delay_ms`: how long the oldest frame may wait for a batch to fill;
-    `worker_threads`: threads for pre- and post-processing."""
+    """`max_batch`: the most frames per inference call (capped or fixed by the model package,
+    which may also prefer a smaller `opt` size); `max_delay_ms`: how long the oldest frame may
+    wait for a batch to fill; `max_staleness_ms`: a live frame older than this when its batch
+    forms is dropped (None: never); `worker_threads`: threads for pre- and post-processing;
+    `drain_timeout_s`: after a stop request, how long in-flight frames may take to finish."""
 
     max_batch: int = 4
     max_delay_ms: float = 10.0
+    max_staleness_ms: float | None = 1000.0
     worker_threads: int = 2
+    drain_timeout_s: float = 10.0
 
 
 @dataclass(slots=True)
@@ -56,6 +63,7 @@ class PipelineReport:
     failed_batches: int = 0
     sink_errors: int = 0
     elapsed_s: float = 0.0
+    drain_timed_out: bool = False
 
     @property
     def failed_sources(self) -> list[SourceReport]:
@@ -87,6 +95,7 @@ class Pipeline:
         sources: Sequence[Source],
         sinks: Sequence[Sink],
         options: PipelineOptions | None = None,
+        observer: PipelineObserver | None = None,
     ) -> None:
         ids = [s.source_id for s in sources]
         if len(set(ids)) != len(ids):
@@ -94,13 +103,44 @@ class Pipeline:
         self.model = model
         self.sources = list(sources)
         self.sinks = list(sinks)
-        self.options = options or PipelineOptions()
-        self.batch_size = model.batch.batch_limit(self.options.max_batch)
+        self.options = options = options or PipelineOptions()
+        self.observer = observer or PipelineObserver()
+        self.batch_size = model.batch.batch_limit(options.max_batch)
         self.report = PipelineReport(sources={i: SourceReport(i) for i in ids})
-        self._batcher = Batcher(self.batch_size, self.options.max_delay_ms / 1000.0)
+        self._batcher = Batcher(
+            self.batch_size,
+            options.max_delay_ms / 1000.0,
+            preferred=model.batch.preferred(options.max_batch),
+            max_staleness_s=options.max_staleness_ms / 1000.0 if options.max_staleness_ms else None,
+        )
+        self._batcher.on_drop = self.observer.frames_dropped
         self._running: list[Source] = []
+        self._live = {s.source_id: s.live for s in self.sources}
         self._stop_requested = False
         self._stopping: list[asyncio.Future[None]] = []
+        self._stages: list[asyncio.Task[None]] = []
+        self._queues: dict[str, asyncio.Queue[Any]] = {}
+        self._drain_timer: asyncio.TimerHandle | None = None
+        self._ahead = asyncio.Semaphore(1)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Gauges for metrics: frames waiting in each source's hand-off and batcher lane, batches
+        waiting between stages, and each source's state and decode-side counters."""
+        lanes = self._batcher.lane_depths()
+        return {
+            "sources": {
+                s.source_id: {
+                    "state": s.state.value,
+                    "decoded_queue": getattr(s, "queue_depth", 0),
+                    "batcher_queue": lanes.get(s.source_id, 0),
+                    "skipped": dict(s.stats.skipped),
+                    "dropped": dict(s.stats.dropped),
+                }
+                for s in self.sources
+            },
+            "stages": {name: q.qsize() for name, q in self._queues.items()},
+            "dropped": {f"{source}:{cause}": n for (source, cause), n in self._batcher.dropped.items()},
+        }
 
     def request_stop(self) -> None:
         """Stop reading sources; frames already read are still inferred and published."""
@@ -108,6 +148,22 @@ class Pipeline:
             return
         self._stop_requested = True
         self._stopping = [asyncio.ensure_future(source.stop()) for source in self._running]
+        if self._stages:
+            loop = asyncio.get_running_loop()
+            self._drain_timer = loop.call_later(self.options.drain_timeout_s, self._drain_expired)
+
+    def _drain_expired(self) -> None:
+        pending = [task for task in self._stages if not task.done()]
+        if not pending:
+            return
+        self.report.drain_timed_out = True
+        log.warning(
+            "stop: in-flight frames did not finish within %.1fs; cancelling %s",
+            self.options.drain_timeout_s,
+            ", ".join(task.get_name() for task in pending),
+        )
+        for task in pending:
+            task.cancel()
 
     async def run(self) -> PipelineReport:
         started = time.monotonic()
@@ -122,25 +178,40 @@ class Pipeline:
                 stack.push_async_callback(sink.close)
             for source in await self._start_sources():
                 stack.push_async_callback(source.stop)
-            if self._stop_requested:  # asked while sources were starting
-                self._stop_requested = False
-                self.request_stop()
+            lag = asyncio.create_task(self._watch_loop_lag(), name="loop-lag")
+            stack.callback(lag.cancel)
 
             on_workers = partial(loop.run_in_executor, workers)
             on_infer = partial(loop.run_in_executor, infer)
             prepared: asyncio.Queue[_Job | None] = asyncio.Queue(maxsize=1)
             inferred: asyncio.Queue[_Job | None] = asyncio.Queue(maxsize=1)
+            self._queues = {"prepared": prepared, "inferred": inferred}
             tasks = [asyncio.create_task(self._feed(s), name=f"feed-{s.source_id}") for s in self._running]
             tasks += [
                 asyncio.create_task(self._prepare(prepared, on_workers), name="prepare"),
                 asyncio.create_task(self._infer(prepared, inferred, on_infer), name="infer"),
                 asyncio.create_task(self._publish(inferred, on_workers), name="publish"),
             ]
-            await _gather_or_cancel(tasks)
+            self._stages = tasks
+            if self._stop_requested:  # asked while sources were starting
+                self._stop_requested = False
+                self.request_stop()
+            try:
+                await _gather_or_cancel(tasks)
+            finally:
+                if self._drain_timer is not None:
+                    self._drain_timer.cancel()
             for sink in self.sinks:
                 await sink.flush()
         self.report.elapsed_s = time.monotonic() - started
         return self.report
+
+    async def _watch_loop_lag(self, interval: float = 0.1) -> None:
+        """How late the loop runs a timer: the time callbacks wait behind blocking work."""
+        while True:
+            t0 = time.monotonic()
+            await asyncio.sleep(interval)
+            self.observer.loop_lag(max(0.0, time.monotonic() - t0 - interval))
 
     async def _start_sources(self) -> list[Source]:
         outcomes = await asyncio.gather(*(s.start() for s in self.sources), return_exceptions=True)
@@ -151,7 +222,7 @@ class Pipeline:
                 log.error("%s", outcome)
                 self.report.sources[source.source_id].error = str(outcome)
                 continue
-            self._batcher.open_lane(source.source_id)
+            self._batcher.open_lane(source.source_id, live=source.live)
             self._running.append(source)
         if not self._running:
             log.error("no source could be started; nothing to do")
@@ -163,6 +234,7 @@ class Pipeline:
             async for frame in source:
                 await self._batcher.put(frame)
                 report.frames_in += 1
+                self.observer.frame_in(source.source_id)
         except SourceError as exc:
             log.error("%s", exc)
             report.error = str(exc)
@@ -170,13 +242,19 @@ class Pipeline:
             await self._batcher.close_lane(source.source_id)
 
     async def _prepare(self, out: asyncio.Queue[_Job | None], offload: Callable[..., Awaitable[Any]]) -> None:
-        while (items := await self._batcher.get_batch()) is not None:
+        # A batch is formed only once inference has taken the previous one: one batch is
+        # pre-processed while another infers, and no frame ages in a queue of ready batches.
+        while True:
+            await self._ahead.acquire()
+            if (items := await self._batcher.get_batch()) is None:
+                break
             t0 = time.perf_counter()
             job = _Job(items, None, 0.0)
             try:
                 job.prepared = await offload(self.model.pre_process, [item.frame.image for item in items])
             except Exception as exc:
                 self._batch_failed(job, exc)
+                self._ahead.release()
                 continue
             job.pre_ms = (time.perf_counter() - t0) * 1e3
             await out.put(job)
@@ -186,6 +264,7 @@ class Pipeline:
         self, inbox: asyncio.Queue[_Job | None], out: asyncio.Queue[_Job | None], offload: Callable[..., Awaitable[Any]]
     ) -> None:
         while (job := await inbox.get()) is not None:
+            self._ahead.release()
             t0 = time.perf_counter()
             try:
                 job.raw = await offload(self.model.forward, job.prepared)
@@ -206,17 +285,22 @@ class Pipeline:
                 continue
             post_ms = (time.perf_counter() - t0) * 1e3
             self.report.batches += 1
-            now = time.monotonic()
+            size = len(job.items)
+            self.observer.batch_done(size, max(size, self.model.batch.min), job.pre_ms, job.infer_ms, post_ms)
+            now, utc_now = time.monotonic(), datetime.now(timezone.utc)
             for item, dets in zip(job.items, detections):
                 frame = item.frame
+                live = self._live.get(frame.source_id, False)
                 timings = Timings(
                     queue=(item.dequeued_at - item.enqueued_at) * 1e3,
                     pre_process=job.pre_ms,
                     infer=job.infer_ms,
                     post_process=post_ms,
                     total=(now - frame.decoded_at) * 1e3,
+                    since_capture=(utc_now - frame.capture_time).total_seconds() * 1e3 if live else None,
                 )
                 result = InferenceResult(frame, self.model.model_id, dets, timings)
+                self.observer.result(result)
                 for sink in self.sinks:
                     try:
                         await sink.publish(result)
@@ -228,6 +312,7 @@ class Pipeline:
 
     def _batch_failed(self, job: _Job, exc: BaseException) -> None:
         self.report.failed_batches += 1
+        self.observer.batch_failed(len(job.items))
         frames = ", ".join(f"{i.frame.source_id}#{i.frame.seq}" for i in job.items)
         log.error("inference failed for frames %s: %s", frames, exc, exc_info=not isinstance(exc, Exception))
 

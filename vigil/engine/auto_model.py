@@ -62,7 +62,7 @@ class AutoModel:
         `quantization`, `device` (`auto`, `cpu`, `gpu`), `package_id`, `allow_untrusted`.
         Detection options (`confidence`, `iou`, `max_det`, `image_size`) come as a
         `DetectionOptions` or by keyword; backend options (`intra_op_threads`,
-        `inter_op_threads`, `execution_providers`) by keyword. A model from a remote provider
+        `inter_op_threads`, `execution_providers`, `allow_spinning`) by keyword. A model from a remote provider
         that resolved here less than `resolution_cache_ttl_s` ago loads from the cache without
         contacting the provider (0 disables that).
         """
@@ -79,6 +79,7 @@ class AutoModel:
                 intra_op_threads=option_values.get("intra_op_threads"),
                 inter_op_threads=option_values.get("inter_op_threads"),
                 execution_providers=tuple(providers) if providers else None,
+                allow_spinning=bool(option_values.get("allow_spinning", False)),
             )
         except ValueError as exc:
             raise ModelLoadError(f"model '{ref}': bad option: {exc}") from exc

@@ -52,6 +52,11 @@ class BatchSpec:
             return self.max
         return max(1, min(requested, self.max if self.max is not None else requested))
 
+    def preferred(self, requested: int) -> int:
+        """The batch size to aim for: the package's `opt` when it gives one within the limit."""
+        limit = self.batch_limit(requested)
+        return min(self.opt, limit) if self.opt and not self.static else limit
+
     def accepts(self, size: int) -> bool:
         return self.min <= size and (self.max is None or size <= self.max)
 

@@ -1,22 +1,39 @@
 """The batcher: frames from every source of a pipeline, grouped into batches for one model.
 
-Each source has a lane of bounded capacity; `put` waits while its lane is full, which is how
-backpressure reaches a file's decode thread. A batch leaves when it reaches its size, when the
-oldest waiting frame has waited `max_delay_s`, or when no more frames can arrive (every open
-lane is full, or every source has ended). Lanes are served round robin, one frame per source
-per turn, so a source gets a second slot only when the others have nothing waiting.
+Sizes come from the model package (`BatchSpec`): a batch holds at most `batch_size` frames
+(the package's maximum, or its static N, which the model pads short batches up to) and the
+batcher aims for `preferred` (the package's `opt` when it gives one).
+
+A batch leaves as soon as one of these holds:
+- it has `preferred` frames;
+- every source that can still send a frame has one in it (waiting could only add second
+  frames of the same sources);
+- its oldest frame has waited `max_delay_s`;
+- no more frames can arrive (every open lane is full, or every source has ended).
+
+Fairness: lanes are served round robin, one frame per source per turn, starting one lane
+further on each batch, so a source gets a second slot only when the others have nothing.
+
+Each source has a lane. A file's lane is bounded and `put` waits while it is full: that is the
+backpressure that slows its decode thread, and none of its frames is ever dropped. A live
+source's lane never makes it wait: a full lane pushes out its oldest frame (cause
+`lane_full`), and a live frame older than `max_staleness_s` when a batch is formed is dropped
+(cause `stale`). Drops are counted in `dropped` and reported to `on_drop`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
+from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from vigil.frame import Frame
 
 __all__ = ["BatchItem", "Batcher"]
+
+DropListener = Callable[[str, str, int], None]  # (source id, cause, frames)
 
 
 @dataclass(slots=True)
@@ -28,26 +45,47 @@ class BatchItem:
 
 @dataclass(slots=True)
 class _Lane:
+    source_id: str
     capacity: int
+    live: bool
     items: deque[BatchItem] = field(default_factory=deque)
     closed: bool = False
 
 
 class Batcher:
-    def __init__(self, batch_size: int, max_delay_s: float, lane_capacity: int | None = None) -> None:
+    def __init__(
+        self,
+        batch_size: int,
+        max_delay_s: float,
+        *,
+        preferred: int | None = None,
+        max_staleness_s: float | None = None,
+        lane_capacity: int | None = None,
+        live_lane_capacity: int = 2,
+    ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if max_delay_s < 0:
+            raise ValueError(f"max_delay must be >= 0, got {max_delay_s * 1e3:g} ms")
+        if max_staleness_s is not None and max_staleness_s <= 0:
+            raise ValueError(f"max_staleness must be > 0, got {max_staleness_s * 1e3:g} ms")
         self.batch_size = batch_size
+        self.preferred = max(1, min(preferred or batch_size, batch_size))
         self.max_delay_s = max_delay_s
+        self.max_staleness_s = max_staleness_s
         self.lane_capacity = lane_capacity or max(2, batch_size)
+        self.live_lane_capacity = max(1, live_lane_capacity)
+        self.dropped: Counter[tuple[str, str]] = Counter()
+        self.on_drop: DropListener | None = None
         self._lanes: dict[str, _Lane] = {}
         self._turn = 0  # round-robin start position
         self._cond = asyncio.Condition()
 
-    def open_lane(self, source_id: str) -> None:
-        if source_id in self._lanes:
+    def open_lane(self, source_id: str, *, live: bool = False) -> None:
+        if source_id in self._lanes and not self._lanes[source_id].closed:
             raise ValueError(f"source '{source_id}' already has a lane in the batcher")
-        self._lanes[source_id] = _Lane(self.lane_capacity)
+        capacity = self.live_lane_capacity if live else self.lane_capacity
+        self._lanes[source_id] = _Lane(source_id, capacity, live)
 
     async def close_lane(self, source_id: str) -> None:
         """No more frames will come from this source; frames already queued are still batched."""
@@ -58,26 +96,33 @@ class Batcher:
     async def put(self, frame: Frame) -> None:
         lane = self._lanes[frame.source_id]
         async with self._cond:
-            await self._cond.wait_for(lambda: len(lane.items) < lane.capacity)
+            if lane.live:
+                if len(lane.items) >= lane.capacity:
+                    lane.items.popleft()
+                    self._drop(lane, "lane_full")
+            else:
+                await self._cond.wait_for(lambda: len(lane.items) < lane.capacity)
             lane.items.append(BatchItem(frame, time.monotonic()))
             self._cond.notify_all()
 
     def depth(self) -> int:
         return sum(len(lane.items) for lane in self._lanes.values())
 
+    def lane_depths(self) -> dict[str, int]:
+        return {source_id: len(lane.items) for source_id, lane in self._lanes.items()}
+
     async def get_batch(self) -> list[BatchItem] | None:
         """The next batch, or None once every lane is closed and empty."""
         async with self._cond:
             while True:
+                self._drop_stale()
                 pending = self.depth()
-                if pending >= self.batch_size:
-                    break
                 if pending == 0:
                     if all(lane.closed for lane in self._lanes.values()):
                         return None
                     await self._cond.wait()
                     continue
-                if not self._more_can_arrive():
+                if pending >= self.preferred or self._every_source_in() or not self._more_can_arrive():
                     break
                 oldest = min(lane.items[0].enqueued_at for lane in self._lanes.values() if lane.items)
                 remaining = oldest + self.max_delay_s - time.monotonic()
@@ -91,19 +136,40 @@ class Batcher:
             self._cond.notify_all()
             return batch
 
+    def _every_source_in(self) -> bool:
+        """Every lane that can still send a frame already has one waiting."""
+        return all(lane.items for lane in self._lanes.values() if not lane.closed)
+
     def _more_can_arrive(self) -> bool:
         return any(not lane.closed and len(lane.items) < lane.capacity for lane in self._lanes.values())
 
+    def _drop_stale(self) -> None:
+        if self.max_staleness_s is None:
+            return
+        limit = time.monotonic() - self.max_staleness_s
+        for lane in self._lanes.values():
+            if not lane.live:
+                continue
+            while lane.items and lane.items[0].frame.decoded_at < limit:
+                lane.items.popleft()
+                self._drop(lane, "stale")
+
+    def _drop(self, lane: _Lane, cause: str) -> None:
+        self.dropped[lane.source_id, cause] += 1
+        if self.on_drop is not None:
+            self.on_drop(lane.source_id, cause, 1)
+
     def _take(self) -> list[BatchItem]:
         lanes = list(self._lanes.values())
-        order = lanes[self._turn % len(lanes) :] + lanes[: self._turn % len(lanes)]
+        start = self._turn % len(lanes)
+        order = lanes[start:] + lanes[:start]
         self._turn += 1
         batch: list[BatchItem] = []
         now = time.monotonic()
-        while len(batch) < self.batch_size:
+        while len(batch) < self.preferred:
             took = False
             for lane in order:
-                if lane.items and len(batch) < self.batch_size:
+                if lane.items and len(batch) < self.preferred:
                     item = lane.items.popleft()
                     item.dequeued_at = now
                     batch.append(item)

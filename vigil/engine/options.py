@@ -33,9 +33,12 @@ class DetectionOptions:
 class BackendOptions:
     """How the chosen backend runs. `intra_op_threads` / `inter_op_threads` size onnxruntime's
     thread pools (None: its defaults, one intra-op thread per physical core);
-    `execution_providers` is the onnxruntime provider order (None: CUDA when present, then CPU).
+    `execution_providers` is the onnxruntime provider order (None: CUDA when present, then CPU);
+    `allow_spinning`: let onnxruntime's pool threads busy-wait between ops (its default; off
+    here, see `create_session`).
     """
 
     intra_op_threads: int | None = None
     inter_op_threads: int | None = None
     execution_providers: tuple[str, ...] | None = None
+    allow_spinning: bool = False

@@ -247,6 +247,7 @@ class PyAVSource(Source):
                     if not sampler.accept(pts):
                         self.stats.dropped["max_fps"] += 1
                         continue
+                    self._pace(pts)  # before the Frame exists: its `decoded_at` is when it is released
                     image = frame.to_ndarray(format="bgr24")
                     self._emit(Frame(self.source_id, seq, pts, self._capture_time(container, pts), image))
                     seq += 1
@@ -284,12 +285,11 @@ class PyAVSource(Source):
         return False
 
     def _emit(self, frame: Frame) -> None:
-        self._pace(frame)
         self.stats.emitted += 1
         self._put(frame, wait=not self.live)
 
-    def _pace(self, frame: Frame) -> None:
-        """Files played in real time override this to wait for the frame's moment."""
+    def _pace(self, pts: float) -> None:
+        """Files played in real time override this to wait for the moment of the frame at `pts`."""
 
     def _put(self, item: Any, *, wait: bool, last: bool = False) -> None:
         assert self._handoff is not None

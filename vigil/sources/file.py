@@ -9,7 +9,6 @@ from typing import Any
 import av
 
 from vigil.errors import SourceOpenError
-from vigil.frame import Frame
 from vigil.sources._pyav import PyAVSource, sleep_until
 
 __all__ = ["FileSource"]
@@ -73,10 +72,10 @@ class FileSource(PyAVSource):
             container.seek(0)
             container.streams.video[0].codec_context.flush_buffers()
 
-    def _pace(self, frame: Frame) -> None:
+    def _pace(self, pts: float) -> None:
         if not self.realtime:
             return
         if self._clock is None:
-            self._clock = (time.monotonic(), frame.pts)
+            self._clock = (time.monotonic(), pts)
         start, first_pts = self._clock
-        sleep_until(start + frame.pts - first_pts, self._stopping)
+        sleep_until(start + pts - first_pts, self._stopping)

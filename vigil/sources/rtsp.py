@@ -62,8 +62,9 @@ class RTSPSource(PyAVSource):
         reconnect: ReconnectPolicy | None = None,
         queue_size: int = 2,
         max_fps: float | None = None,
+        decode_threads: int = 0,
     ) -> None:
-        super().__init__(source_id, queue_size=queue_size, max_fps=max_fps)
+        super().__init__(source_id, queue_size=queue_size, decode_threads=decode_threads, max_fps=max_fps)
         if transport not in ("tcp", "udp"):
             raise ValueError(f"source '{source_id}': transport must be 'tcp' or 'udp', got {transport!r}")
         self.url, self.transport = url, transport

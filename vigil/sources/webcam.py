@@ -31,8 +31,9 @@ class WebcamSource(PyAVSource):
         input_format: str | None = None,
         queue_size: int = 2,
         max_fps: float | None = None,
+        decode_threads: int = 0,
     ) -> None:
-        super().__init__(source_id, queue_size=queue_size, max_fps=max_fps)
+        super().__init__(source_id, queue_size=queue_size, decode_threads=decode_threads, max_fps=max_fps)
         self.device, self.driver = device, driver
         self.options: dict[str, str] = {}
         if size:

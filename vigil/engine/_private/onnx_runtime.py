@@ -33,7 +33,7 @@ def create_session(path: Path, options: BackendOptions, excluded_providers: tupl
     # ORT's pool threads spin between ops by default; in a pipeline they then steal the cores
     # that decode and post-processing need (measured on 2 cores: yolo11n 4 sources 19.0 -> 28.7
     # frames/s with spinning off and early-stopped NMS; nudenet unchanged within noise).
-    session_options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    session_options.add_session_config_entry("session.intra_op.allow_spinning", "1" if options.allow_spinning else "0")
     session_options.log_severity_level = 3  # ORT's own warnings would otherwise reach stderr unformatted
     providers = execution_providers(options, excluded_providers)
     try:

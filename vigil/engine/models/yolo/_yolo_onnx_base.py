@@ -130,7 +130,8 @@ class YOLOOnnxBase:
 
     def forward(self, batch: PreparedBatch) -> list[np.ndarray]:
         """Every graph output for the batch. Batches above the package's maximum run in chunks;
-        batches below a static size are zero-padded and the padding rows dropped."""
+        batches below the package's minimum (a static size, or a dynamic range's `min`) are
+        zero-padded and the padding rows dropped."""
         tensor, spec = batch.tensor, self.batch
         if spec.max is not None and len(tensor) > spec.max:
             parts = [self._run(tensor[i : i + spec.max]) for i in range(0, len(tensor), spec.max)]
@@ -139,8 +140,8 @@ class YOLOOnnxBase:
 
     def _run(self, tensor: np.ndarray) -> list[np.ndarray]:
         n = len(tensor)
-        if self.batch.static and self.batch.max is not None and n < self.batch.max:
-            padded = np.zeros((self.batch.max, *tensor.shape[1:]), dtype=np.float32)
+        if n < self.batch.min:
+            padded = np.zeros((self.batch.min, *tensor.shape[1:]), dtype=np.float32)
             padded[:n] = tensor
             tensor = padded
         return [out[:n] for out in self._session.run(None, {self._input_name: tensor})]

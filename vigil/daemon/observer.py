@@ -1,0 +1,35 @@
+"""What a running pipeline reports as it goes, for metrics (`vigil.daemon.metrics` exports it).
+
+The pipeline calls these hooks on the event loop; they must return at once. The base class
+ignores everything, so an observer overrides only what it needs. Gauges (queue depths, source
+states, source-side drop counters) are not pushed: read them from `Pipeline.snapshot()` when
+they are scraped.
+"""
+
+from __future__ import annotations
+
+from vigil.result import InferenceResult
+
+__all__ = ["PipelineObserver"]
+
+
+class PipelineObserver:
+    def frame_in(self, source_id: str) -> None:
+        """A frame entered the batcher."""
+
+    def frames_dropped(self, source_id: str, cause: str, count: int) -> None:
+        """Frames the pipeline dropped (`stale`, `lane_full`); decode-side causes are in
+        each source's `stats`."""
+
+    def batch_done(self, size: int, padded_to: int, pre_ms: float, infer_ms: float, post_ms: float) -> None:
+        """A batch went through the model; `padded_to` is the size the model ran (>= size
+        for static packages)."""
+
+    def batch_failed(self, size: int) -> None:
+        """A batch failed in one of its stages; its frames have no results."""
+
+    def result(self, result: InferenceResult) -> None:
+        """A frame's result is ready, before the sinks get it; `result.timings` holds its stage times."""
+
+    def loop_lag(self, seconds: float) -> None:
+        """How late the event loop woke a timer; measured about ten times a second."""
