@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = ["BatchConfig", "JsonlSinkConfig", "ModelConfig", "PipelineConfig", "SourceConfig", "WebhookSinkConfig"]
@@ -61,7 +63,18 @@ class BatchConfig(_Section):
 
 
 class JsonlSinkConfig(_Section):
-    path: str = Field(min_length=1, description="File the JSON lines are appended to.")
+    path: str = Field(
+        min_length=1, description="File the JSON lines are appended to; with per_source, a path holding {source}."
+    )
+    per_source: bool = Field(False, description="One file per source: {source} in the path is the source's name.")
+    rotate_mb: float | None = Field(None, gt=0, le=1_000_000, description="Start a new file once this many MiB are written.")
+    rotate_minutes: float | None = Field(None, gt=0, le=527_040, description="Start a new file after this many minutes.")
+    gzip: bool = Field(False, description="Compress rotated files to .jsonl.gz.")
+    flush: Literal["os", "fsync", "buffered"] = Field(
+        "os",
+        description="After each batch of lines: hand them to the OS (survives a crash of vigil), also fsync them "
+        "(survives a power cut), or keep them buffered until the buffer fills (fastest).",
+    )
 
 
 class WebhookSinkConfig(_Section):

@@ -13,6 +13,7 @@ from vigil.daemon.pipeline import Pipeline, PipelineOptions
 from vigil.engine import AutoModel, DetectionOptions, ObjectDetectionModel
 from vigil.errors import ConfigError
 from vigil.sinks import JsonlSink, Sink
+from vigil.sinks.jsonl import JsonlOptions
 from vigil.sources import FileSource, RTSPSource, Source, WebcamSource
 
 __all__ = ["build_pipeline", "make_sinks", "make_source"]
@@ -82,7 +83,17 @@ async def build_pipeline(config: PipelineConfig) -> Pipeline:
 
 
 async def make_sinks(config: PipelineConfig) -> list[Sink]:
-    sinks: list[Sink] = [JsonlSink(config.jsonl.path)] if config.jsonl is not None else []
+    sinks: list[Sink] = []
+    if config.jsonl is not None:
+        jsonl = config.jsonl
+        options = JsonlOptions(
+            per_source=jsonl.per_source,
+            rotate_bytes=int(jsonl.rotate_mb * 2**20) if jsonl.rotate_mb else None,
+            rotate_seconds=jsonl.rotate_minutes * 60 if jsonl.rotate_minutes else None,
+            gzip=jsonl.gzip,
+            flush=jsonl.flush,
+        )
+        sinks.append(JsonlSink(jsonl.path, options=options))
     if config.webhook is not None:
         from vigil.sinks.webhook import WebhookOptions, WebhookSink, read_secret_file
 

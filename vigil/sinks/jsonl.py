@@ -1,43 +1,93 @@
-"""JSON Lines: one line per frame, schema in docs/OUTPUT.md."""
+"""JSON Lines: one line per frame, schema in docs/OUTPUT.md.
+
+The file being written keeps its name (`tail -F` keeps working). With rotation, a full file is
+renamed after the UTC time its segment began (`results.20261124T035012345Z.jsonl`, to the
+millisecond, so names sort in time order) and, with
+`gzip`, compressed to `.jsonl.gz` on the writer thread. With `per_source`, the path holds a
+`{source}` placeholder and each source writes its own files.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 from vigil.engine.detections import Detections
-from vigil.errors import SinkError
+from vigil.errors import ConfigError, SinkError
 from vigil.result import InferenceResult
 from vigil.sinks.base import Sink
 from vigil.sinks.records import header_to_record, mask_rle, record_header, result_to_record
 
-__all__ = ["JsonlSink", "mask_rle", "result_to_record"]
+__all__ = ["JsonlOptions", "JsonlSink", "mask_rle", "result_to_record"]
 
 log = logging.getLogger(__name__)
 
+FlushPolicy = Literal["os", "fsync", "buffered"]
+
+
+@dataclass(frozen=True, slots=True)
+class JsonlOptions:
+    """`per_source`: one file per source (the path must contain `{source}`); `rotate_bytes` /
+    `rotate_seconds`: start a new file once the current one reaches this size / age; `gzip`:
+    compress rotated files; `flush`: after each batch of lines, hand them to the OS (`os`, the
+    default: a crash of vigil loses nothing written), also fsync them (`fsync`: a power cut
+    loses nothing), or leave them in vigil's buffer until it fills (`buffered`: fastest)."""
+
+    per_source: bool = False
+    rotate_bytes: int | None = None
+    rotate_seconds: float | None = None
+    gzip: bool = False
+    flush: FlushPolicy = "os"
+
+    def __post_init__(self) -> None:
+        if self.rotate_bytes is not None and self.rotate_bytes < 1:
+            raise ConfigError(f"jsonl rotate_bytes must be at least 1, got {self.rotate_bytes}")
+        if self.rotate_seconds is not None and self.rotate_seconds <= 0:
+            raise ConfigError(f"jsonl rotate_seconds must be > 0, got {self.rotate_seconds}")
+        if self.flush not in ("os", "fsync", "buffered"):
+            raise ConfigError(f"jsonl flush must be 'os', 'fsync' or 'buffered', got {self.flush!r}")
+
+
+class _Segment:
+    """The file being written for one source (or for all) and when it was started."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.file: IO[str] = open(path, "a", encoding="utf-8")
+        self.started = datetime.now(timezone.utc)
+        self.started_monotonic = time.monotonic()
+
 
 class JsonlSink(Sink):
-    """Appends one JSON line per result to `path`. JSON encoding and writes run on a thread;
-    lines are flushed to the OS after every write batch so a crash loses at most that batch."""
+    """Appends one JSON line per result. JSON encoding, writes, rotation and compression run on
+    the writer thread; `publish` only queues (bounded) the frame's identity and detections."""
 
-    def __init__(self, path: str | Path, *, queue_size: int = 256) -> None:
+    def __init__(self, path: str | Path, *, options: JsonlOptions | None = None, queue_size: int = 256) -> None:
+        self.options = options or JsonlOptions()
         self.name = f"jsonl:{path}"
         self.path = Path(path)
+        if self.options.per_source and "{source}" not in str(path):
+            raise ConfigError(f"sink '{self.name}': per-source files need a {{source}} placeholder in the path")
         self._queue: asyncio.Queue[tuple[dict[str, Any], Detections] | None] = asyncio.Queue(maxsize=queue_size)
-        self._file: IO[str] | None = None
+        self._segments: dict[str, _Segment] = {}
         self._task: asyncio.Task[None] | None = None
         self._error: BaseException | None = None
         self.written = 0
+        self.rotated: list[Path] = []  # closed files, in the order they were closed
 
     async def start(self) -> None:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = await asyncio.to_thread(open, self.path, "a", encoding="utf-8")
-        except OSError as exc:
-            raise SinkError(f"sink '{self.name}': cannot open {self.path} for writing ({exc.strerror})") from exc
+        if not self.options.per_source:  # fail at start-up, not on the first result
+            await asyncio.to_thread(self._segment, "")
         self._task = asyncio.create_task(self._writer(), name=f"sink-{self.name}")
 
     async def publish(self, result: InferenceResult) -> None:
@@ -55,9 +105,7 @@ class JsonlSink(Sink):
             await self._queue.put(None)
             await self._task
             self._task = None
-        if self._file is not None:
-            await asyncio.to_thread(self._file.close)
-            self._file = None
+        await asyncio.to_thread(self._close_all)
 
     async def _writer(self) -> None:
         while True:
@@ -68,18 +116,92 @@ class JsonlSink(Sink):
             try:
                 if records and self._error is None:
                     await asyncio.to_thread(self._write, records)
-            except OSError as exc:
+            except (OSError, SinkError) as exc:
                 self._error = exc
-                log.error("sink '%s': writing %s failed (%s); further results are not written", self.name, self.path, exc)
+                log.error("sink '%s': writing failed (%s); further results are not written", self.name, exc)
             finally:
                 for _ in batch:
                     self._queue.task_done()
             if len(records) != len(batch):
                 return
 
+    # Everything below runs on the writer thread.
+
+    def _segment(self, source: str) -> _Segment:
+        key = source if self.options.per_source else ""
+        segment = self._segments.get(key)
+        if segment is None:
+            path = Path(str(self.path).replace("{source}", source)) if self.options.per_source else self.path
+            try:
+                segment = self._segments[key] = _Segment(path)
+            except OSError as exc:
+                raise SinkError(f"sink '{self.name}': cannot open {path} for writing ({exc.strerror}); check the path") from exc
+        return segment
+
     def _write(self, records: list[tuple[dict[str, Any], Detections]]) -> None:
-        assert self._file is not None
-        lines = (json.dumps(header_to_record(header, dets), separators=(",", ":")) + "\n" for header, dets in records)
-        self._file.write("".join(lines))
-        self._file.flush()
-        self.written += len(records)
+        by_segment: dict[str, list[str]] = {}
+        for header, dets in records:
+            key = header["source"] if self.options.per_source else ""
+            by_segment.setdefault(key, []).append(json.dumps(header_to_record(header, dets), separators=(",", ":")))
+        for key, lines in by_segment.items():
+            segment = self._segment(key)
+            if self._too_old(segment):
+                segment = self._rotate(key)
+            segment.file.write("\n".join(lines) + "\n")
+            if self.options.flush != "buffered":
+                segment.file.flush()
+                if self.options.flush == "fsync":
+                    os.fsync(segment.file.fileno())
+            self.written += len(lines)
+            if self.options.rotate_bytes is not None and segment.file.tell() >= self.options.rotate_bytes:
+                self._rotate(key)
+
+    def _too_old(self, segment: _Segment) -> bool:
+        age = self.options.rotate_seconds
+        return age is not None and time.monotonic() - segment.started_monotonic >= age
+
+    def _rotate(self, key: str) -> _Segment:
+        """Close the current file under its segment's name, compress it if asked, open a new one."""
+        segment = self._segments.pop(key)
+        self._finish(segment)
+        return self._segment(key)
+
+    def _finish(self, segment: _Segment) -> None:
+        segment.file.flush()
+        os.fsync(segment.file.fileno())
+        segment.file.close()
+        if segment.path.stat().st_size == 0:
+            return
+        # Names sort in the order the segments began: UTC to the millisecond, then _1, _2 ...
+        started = segment.started
+        stamp = started.strftime("%Y%m%dT%H%M%S") + f"{started.microsecond // 1000:03d}Z"
+        closed = segment.path.with_name(f"{segment.path.stem}.{stamp}{segment.path.suffix}")
+        n = 1
+        while closed.exists() or closed.with_name(closed.name + ".gz").exists():
+            closed = segment.path.with_name(f"{segment.path.stem}.{stamp}_{n}{segment.path.suffix}")
+            n += 1
+        os.replace(segment.path, closed)
+        if self.options.gzip:
+            closed = _gzip(closed)
+        self.rotated.append(closed)
+        log.info("sink '%s': closed %s", self.name, closed)
+
+    def _close_all(self) -> None:
+        for segment in self._segments.values():
+            segment.file.flush()
+            if self.options.flush == "fsync":
+                os.fsync(segment.file.fileno())
+            segment.file.close()
+        self._segments.clear()
+
+
+def _gzip(path: Path) -> Path:
+    """`path` compressed to `path.gz` (written under a temporary name, then renamed); the
+    uncompressed file is removed only once the compressed one is complete."""
+    target = path.with_name(path.name + ".gz")
+    partial = path.with_name(path.name + ".gz.partial")
+    with open(path, "rb") as src, gzip.open(partial, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    os.replace(partial, target)
+    path.unlink()
+    return target
