@@ -25,6 +25,7 @@ from vigil.engine.detections import Detections
 from vigil.errors import ConfigError, SinkError
 from vigil.result import InferenceResult
 from vigil.sinks.base import Sink
+from vigil.sinks.filters import ResultFilter
 from vigil.sinks.records import header_to_record, mask_rle, record_header, result_to_record
 
 __all__ = ["JsonlOptions", "JsonlSink", "mask_rle", "result_to_record"]
@@ -70,10 +71,19 @@ class _Segment:
 
 class JsonlSink(Sink):
     """Appends one JSON line per result. JSON encoding, writes, rotation and compression run on
-    the writer thread; `publish` only queues (bounded) the frame's identity and detections."""
+    the writer thread; `publish` only queues (bounded) the frame's identity and detections. A
+    `ResultFilter` narrows what is written (classes, confidence, non-empty frames, cooldown)."""
 
-    def __init__(self, path: str | Path, *, options: JsonlOptions | None = None, queue_size: int = 256) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        options: JsonlOptions | None = None,
+        filter: ResultFilter | None = None,
+        queue_size: int = 256,
+    ) -> None:
         self.options = options or JsonlOptions()
+        self._filter = filter
         self.name = f"jsonl:{path}"
         self.path = Path(path)
         if self.options.per_source and "{source}" not in str(path):
@@ -82,7 +92,7 @@ class JsonlSink(Sink):
         self._segments: dict[str, _Segment] = {}
         self._task: asyncio.Task[None] | None = None
         self._error: BaseException | None = None
-        self.written = 0
+        self.written = self.filtered = 0
         self.rotated: list[Path] = []  # closed files, in the order they were closed
 
     async def start(self) -> None:
@@ -93,6 +103,12 @@ class JsonlSink(Sink):
     async def publish(self, result: InferenceResult) -> None:
         if self._error is not None:
             raise SinkError(f"sink '{self.name}' failed earlier: {self._error}")
+        if self._filter is not None:
+            kept = self._filter.apply(result)
+            if kept is None:
+                self.filtered += 1
+                return
+            result = kept
         # Queue the frame's identity and the detections, not the frame: its image must not wait
         # here. The JSON (masks included) is built on the writer thread.
         await self._queue.put((record_header(result), result.detections))
