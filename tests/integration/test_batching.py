@@ -13,6 +13,7 @@ import pytest
 from tests.conftest import encode_clip, photo
 from tests.model_packages import tiny_yolo_onnx, write_model_json, write_package
 from vigil.daemon.observer import PipelineObserver
+from vigil.errors import SourceOpenError
 from vigil.daemon.pipeline import Pipeline, PipelineOptions
 from vigil.engine import AutoModel
 from vigil.result import InferenceResult
@@ -164,3 +165,32 @@ async def test_stop_mid_run_drains_what_is_in_flight_within_the_budget(tmp_path,
     for name in clips:  # what was published stays published, in order
         seqs = sink.seqs(name)
         assert seqs == list(range(len(seqs)))
+
+
+async def test_sources_are_added_and_removed_while_the_pipeline_runs(tmp_path, clips, paced_clips):
+    model = AutoModel.from_pretrained(tiny_package(tmp_path / "m", tmp_path, {"min": 1, "max": 4}))
+    sink = ListSink()
+    pipeline = Pipeline(model, [], [sink], PipelineOptions(keep_running=True))
+    run = asyncio.create_task(pipeline.run())
+    await asyncio.sleep(0.2)
+    assert not run.done()  # no source yet, and still serving
+    await pipeline.add_source(FileSource("coffee", clips["coffee"]))
+    camera = FileSource("cam", paced_clips[30], realtime=True, loop=True)
+    await pipeline.add_source(camera)
+    while len(sink.seqs("coffee")) < 18:
+        await asyncio.sleep(0.05)
+    with pytest.raises(ValueError, match="already exists"):
+        await pipeline.add_source(FileSource("cam", paced_clips[10]))
+    with pytest.raises(SourceOpenError, match="missing.mp4"):
+        await pipeline.add_source(FileSource("bad", tmp_path / "missing.mp4"))
+    await pipeline.remove_source("cam")
+    seen = len(sink.seqs("cam"))
+    assert seen > 0 and [s.source_id for s in pipeline.sources] == ["coffee"]
+    await pipeline.add_source(FileSource("astronaut", clips["astronaut"]))  # the pipeline goes on
+    while len(sink.seqs("astronaut")) < 24:
+        await asyncio.sleep(0.05)
+    assert len(sink.seqs("cam")) == seen  # nothing from the removed source after its removal
+    pipeline.request_stop()
+    report = await asyncio.wait_for(run, 10)
+    assert sink.seqs("coffee") == list(range(18)) and sink.seqs("astronaut") == list(range(24))
+    assert report.sources["bad"].error is not None

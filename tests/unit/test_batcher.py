@@ -143,7 +143,17 @@ async def test_closed_lanes_drain_then_end():
     t0 = time.monotonic()
     assert ids(await b.get_batch()) == [("a", 0)]  # no waiting: nothing more can arrive
     assert time.monotonic() - t0 < 1.0
+    waiting = asyncio.create_task(b.get_batch())  # still open to new sources: waits for one
+    await asyncio.sleep(0.05)
+    assert not waiting.done()
+    b.open_lane("late")
+    await b.put(frame("late", 0))
+    assert ids(await asyncio.wait_for(waiting, 1.0)) == [("late", 0)]
+    await b.close_lane("late")
+    await b.close()
     assert await b.get_batch() is None
+    with pytest.raises(ValueError, match="closed to new sources"):
+        b.open_lane("too-late")
 
 
 @pytest.mark.parametrize(

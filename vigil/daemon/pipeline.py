@@ -23,7 +23,7 @@ from typing import Any
 from vigil.engine.base import ObjectDetectionModel
 from vigil.daemon.observer import PipelineObserver
 from vigil.engine.batcher import BatchItem, Batcher
-from vigil.errors import SinkError, SourceError
+from vigil.errors import SinkError, SourceError, SourceOpenError
 from vigil.result import InferenceResult, Timings
 from vigil.sinks.base import Sink
 from vigil.sources.base import Source
@@ -39,13 +39,16 @@ class PipelineOptions:
     which may also prefer a smaller `opt` size); `max_delay_ms`: how long the oldest frame may
     wait for a batch to fill; `max_staleness_ms`: a live frame older than this when its batch
     forms is dropped (None: never); `worker_threads`: threads for pre- and post-processing;
-    `drain_timeout_s`: after a stop request, how long in-flight frames may take to finish."""
+    `drain_timeout_s`: after a stop request, how long in-flight frames may take to finish;
+    `keep_running`: run until `request_stop()` even when no source is left, taking sources
+    added with `add_source` (the daemon); otherwise the run ends when every source has ended."""
 
     max_batch: int = 4
     max_delay_ms: float = 10.0
     max_staleness_ms: float | None = 1000.0
     worker_threads: int = 2
     drain_timeout_s: float = 10.0
+    keep_running: bool = False
 
 
 @dataclass(slots=True)
@@ -114,8 +117,9 @@ class Pipeline:
             max_staleness_s=options.max_staleness_ms / 1000.0 if options.max_staleness_ms else None,
         )
         self._batcher.on_drop = self.observer.frames_dropped
-        self._running: list[Source] = []
         self._live = {s.source_id: s.live for s in self.sources}
+        self._feeds: dict[str, asyncio.Task[None]] = {}
+        self._started = False
         self._stop_requested = False
         self._stopping: list[asyncio.Future[None]] = []
         self._stages: list[asyncio.Task[None]] = []
@@ -142,12 +146,42 @@ class Pipeline:
             "dropped": {f"{source}:{cause}": n for (source, cause), n in self._batcher.dropped.items()},
         }
 
+    async def add_source(self, source: Source) -> None:
+        """Start reading `source` (before or during `run()`; during it only with `keep_running`).
+        Raises `SourceOpenError` when it cannot be opened, recorded in the report as well."""
+        if any(s.source_id == source.source_id for s in self.sources):
+            raise ValueError(f"source '{source.source_id}' already exists in this pipeline")
+        self.sources.append(source)
+        self._live[source.source_id] = source.live
+        self.report.sources[source.source_id] = SourceReport(source.source_id)
+        if self._started:
+            if self._stop_requested or not self.options.keep_running:
+                self.sources.remove(source)
+                raise ValueError(f"source '{source.source_id}': the pipeline is not taking new sources")
+            if await self._start_source(source):
+                self._spawn_feed(source)
+            else:
+                self.sources.remove(source)
+                raise SourceOpenError(self.report.sources[source.source_id].error or "cannot open")
+
+    async def remove_source(self, source_id: str) -> None:
+        """Stop reading a source; its frames already read are still inferred and published."""
+        source = next((s for s in self.sources if s.source_id == source_id), None)
+        if source is None:
+            raise KeyError(source_id)
+        await source.stop()
+        feed = self._feeds.pop(source_id, None)
+        if feed is not None:
+            await feed
+        self.sources.remove(source)
+
     def request_stop(self) -> None:
         """Stop reading sources; frames already read are still inferred and published."""
         if self._stop_requested:
             return
         self._stop_requested = True
-        self._stopping = [asyncio.ensure_future(source.stop()) for source in self._running]
+        self._stopping = [asyncio.ensure_future(source.stop()) for source in self.sources]
+        self._stopping.append(asyncio.ensure_future(self._batcher.close()))
         if self._stages:
             loop = asyncio.get_running_loop()
             self._drain_timer = loop.call_later(self.options.drain_timeout_s, self._drain_expired)
@@ -176,8 +210,8 @@ class Pipeline:
             for sink in self.sinks:
                 await sink.start()
                 stack.push_async_callback(sink.close)
-            for source in await self._start_sources():
-                stack.push_async_callback(source.stop)
+            stack.push_async_callback(self._stop_sources)
+            await self._start_sources()
             lag = asyncio.create_task(self._watch_loop_lag(), name="loop-lag")
             stack.callback(lag.cancel)
 
@@ -186,8 +220,7 @@ class Pipeline:
             prepared: asyncio.Queue[_Job | None] = asyncio.Queue(maxsize=1)
             inferred: asyncio.Queue[_Job | None] = asyncio.Queue(maxsize=1)
             self._queues = {"prepared": prepared, "inferred": inferred}
-            tasks = [asyncio.create_task(self._feed(s), name=f"feed-{s.source_id}") for s in self._running]
-            tasks += [
+            tasks = [
                 asyncio.create_task(self._prepare(prepared, on_workers), name="prepare"),
                 asyncio.create_task(self._infer(prepared, inferred, on_infer), name="infer"),
                 asyncio.create_task(self._publish(inferred, on_workers), name="publish"),
@@ -201,6 +234,9 @@ class Pipeline:
             finally:
                 if self._drain_timer is not None:
                     self._drain_timer.cancel()
+                for feed in self._feeds.values():
+                    feed.cancel()
+                await asyncio.gather(*self._feeds.values(), return_exceptions=True)
             for sink in self.sinks:
                 await sink.flush()
         self.report.elapsed_s = time.monotonic() - started
@@ -213,20 +249,33 @@ class Pipeline:
             await asyncio.sleep(interval)
             self.observer.loop_lag(max(0.0, time.monotonic() - t0 - interval))
 
-    async def _start_sources(self) -> list[Source]:
-        outcomes = await asyncio.gather(*(s.start() for s in self.sources), return_exceptions=True)
-        for source, outcome in zip(self.sources, outcomes):
-            if isinstance(outcome, BaseException):
-                if not isinstance(outcome, SourceError):
-                    raise outcome
-                log.error("%s", outcome)
-                self.report.sources[source.source_id].error = str(outcome)
-                continue
-            self._batcher.open_lane(source.source_id, live=source.live)
-            self._running.append(source)
-        if not self._running:
+    async def _start_sources(self) -> None:
+        self._started = True
+        started = await asyncio.gather(*(self._start_source(s) for s in self.sources))
+        for source, ok in zip(list(self.sources), started):
+            if ok:
+                self._spawn_feed(source)
+        if not any(started) and not self.options.keep_running:
             log.error("no source could be started; nothing to do")
-        return self._running
+        if not self.options.keep_running:
+            await self._batcher.close()  # the run ends when these sources have
+
+    async def _start_source(self, source: Source) -> bool:
+        try:
+            await source.start()
+        except SourceError as exc:
+            log.error("%s", exc)
+            self.report.sources[source.source_id].error = str(exc)
+            return False
+        self._batcher.open_lane(source.source_id, live=source.live)
+        return True
+
+    def _spawn_feed(self, source: Source) -> None:
+        self._feeds[source.source_id] = asyncio.create_task(self._feed(source), name=f"feed-{source.source_id}")
+
+    async def _stop_sources(self) -> None:
+        for source in reversed(self.sources):
+            await source.stop()
 
     async def _feed(self, source: Source) -> None:
         report = self.report.sources[source.source_id]
@@ -238,6 +287,9 @@ class Pipeline:
         except SourceError as exc:
             log.error("%s", exc)
             report.error = str(exc)
+        except Exception as exc:  # a bug in one source must not stop the others
+            log.exception("source '%s': reading failed", source.source_id)
+            report.error = f"reading failed: {exc!r}"
         finally:
             await self._batcher.close_lane(source.source_id)
 

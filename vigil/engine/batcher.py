@@ -14,7 +14,8 @@ A batch leaves as soon as one of these holds:
 Fairness: lanes are served round robin, one frame per source per turn, starting one lane
 further on each batch, so a source gets a second slot only when the others have nothing.
 
-Each source has a lane. A file's lane is bounded and `put` waits while it is full: that is the
+Each source has a lane; lanes open and close while the batcher runs (sources added and removed),
+and `get_batch` returns None once `close()` was called and every lane is closed and empty. A file's lane is bounded and `put` waits while it is full: that is the
 backpressure that slows its decode thread, and none of its frames is ever dropped. A live
 source's lane never makes it wait: a full lane pushes out its oldest frame (cause
 `lane_full`), and a live frame older than `max_staleness_s` when a batch is formed is dropped
@@ -78,10 +79,13 @@ class Batcher:
         self.dropped: Counter[tuple[str, str]] = Counter()
         self.on_drop: DropListener | None = None
         self._lanes: dict[str, _Lane] = {}
+        self._accepting = True  # lanes may still open; `close()` ends that
         self._turn = 0  # round-robin start position
         self._cond = asyncio.Condition()
 
     def open_lane(self, source_id: str, *, live: bool = False) -> None:
+        if not self._accepting:
+            raise ValueError(f"source '{source_id}': the batcher is closed to new sources")
         if source_id in self._lanes and not self._lanes[source_id].closed:
             raise ValueError(f"source '{source_id}' already has a lane in the batcher")
         capacity = self.live_lane_capacity if live else self.lane_capacity
@@ -91,6 +95,12 @@ class Batcher:
         """No more frames will come from this source; frames already queued are still batched."""
         async with self._cond:
             self._lanes[source_id].closed = True
+            self._cond.notify_all()
+
+    async def close(self) -> None:
+        """No new lanes will open: once every lane is closed and empty, `get_batch` returns None."""
+        async with self._cond:
+            self._accepting = False
             self._cond.notify_all()
 
     async def put(self, frame: Frame) -> None:
@@ -115,24 +125,27 @@ class Batcher:
         """The next batch, or None once every lane is closed and empty."""
         async with self._cond:
             while True:
-                self._drop_stale()
+                now = time.monotonic()  # one instant: staleness is judged when the batch is taken
+                self._drop_stale(now)
                 pending = self.depth()
                 if pending == 0:
-                    if all(lane.closed for lane in self._lanes.values()):
+                    if not self._accepting and all(lane.closed for lane in self._lanes.values()):
                         return None
                     await self._cond.wait()
                     continue
                 if pending >= self.preferred or self._every_source_in() or not self._more_can_arrive():
                     break
                 oldest = min(lane.items[0].enqueued_at for lane in self._lanes.values() if lane.items)
-                remaining = oldest + self.max_delay_s - time.monotonic()
+                remaining = oldest + self.max_delay_s - now
                 if remaining <= 0:
                     break
                 try:
                     await asyncio.wait_for(self._cond.wait(), remaining)
                 except asyncio.TimeoutError:
                     pass
-            batch = self._take()
+            batch = self._take(now)
+            for source_id in [s for s, lane in self._lanes.items() if lane.closed and not lane.items]:
+                del self._lanes[source_id]  # a source removed (or ended) for good
             self._cond.notify_all()
             return batch
 
@@ -143,10 +156,10 @@ class Batcher:
     def _more_can_arrive(self) -> bool:
         return any(not lane.closed and len(lane.items) < lane.capacity for lane in self._lanes.values())
 
-    def _drop_stale(self) -> None:
+    def _drop_stale(self, now: float) -> None:
         if self.max_staleness_s is None:
             return
-        limit = time.monotonic() - self.max_staleness_s
+        limit = now - self.max_staleness_s
         for lane in self._lanes.values():
             if not lane.live:
                 continue
@@ -159,13 +172,12 @@ class Batcher:
         if self.on_drop is not None:
             self.on_drop(lane.source_id, cause, 1)
 
-    def _take(self) -> list[BatchItem]:
+    def _take(self, now: float) -> list[BatchItem]:
         lanes = list(self._lanes.values())
         start = self._turn % len(lanes)
         order = lanes[start:] + lanes[:start]
         self._turn += 1
         batch: list[BatchItem] = []
-        now = time.monotonic()
         while len(batch) < self.preferred:
             took = False
             for lane in order:
