@@ -1,11 +1,20 @@
-# Two set-up commands a fresh machine needs: `make test` (installs, then runs the tests) and,
-# from the daemon issue on, `make demo`. Both create .venv when it is missing.
+# Two set-up commands a fresh machine needs: `make demo` (installs, then runs vigil on built-in
+# material) and `make test` (installs, then runs the tests). Both create .venv when it is missing.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-test
+DEMO_STAMP := $(VENV)/.installed-demo
 
-.PHONY: test unit install bench clean
+.PHONY: demo test unit install bench clean
+
+$(DEMO_STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[demo]'
+	touch $@
+
+demo: $(DEMO_STAMP)
+	$(PY) -m vigil demo
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

@@ -355,7 +355,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_run_needs_out_or_webhook(tmp_path, clips):
     proc = run_cli("--model", "m.onnx", "--source", str(clips["coffee"]))
-    assert proc.returncode == 2 and "give --out FILE and/or --webhook URL" in proc.stderr
+    assert proc.returncode == 2 and "give at least one output: --out FILE, --webhook URL" in proc.stderr
 
 
 def test_an_unreadable_secret_file_is_one_clear_error(tmp_path, clips, nudenet_path):

@@ -5,8 +5,19 @@ from vigil.config.pipeline import (
     JsonlSinkConfig,
     ModelConfig,
     PipelineConfig,
+    SnapshotSinkConfig,
     SourceConfig,
+    VideoSinkConfig,
     WebhookSinkConfig,
 )
 
-__all__ = ["BatchConfig", "JsonlSinkConfig", "ModelConfig", "PipelineConfig", "SourceConfig", "WebhookSinkConfig"]
+__all__ = [
+    "BatchConfig",
+    "JsonlSinkConfig",
+    "ModelConfig",
+    "PipelineConfig",
+    "SnapshotSinkConfig",
+    "SourceConfig",
+    "VideoSinkConfig",
+    "WebhookSinkConfig",
+]

@@ -6,7 +6,16 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-__all__ = ["BatchConfig", "JsonlSinkConfig", "ModelConfig", "PipelineConfig", "SourceConfig", "WebhookSinkConfig"]
+__all__ = [
+    "BatchConfig",
+    "JsonlSinkConfig",
+    "ModelConfig",
+    "PipelineConfig",
+    "SnapshotSinkConfig",
+    "SourceConfig",
+    "VideoSinkConfig",
+    "WebhookSinkConfig",
+]
 
 
 class _Section(BaseModel):
@@ -31,6 +40,14 @@ class ModelConfig(_Section):
     )
 
 
+class ReconnectConfig(_Section):
+    initial_s: float = Field(0.5, gt=0, le=3600, description="First wait before reconnecting.")
+    max_s: float = Field(30.0, gt=0, le=86_400, description="Longest wait between attempts.")
+    multiplier: float = Field(2.0, ge=1.0, le=10.0, description="Each wait is the previous one times this.")
+    jitter: float = Field(0.2, ge=0.0, le=1.0, description="Random spread of each wait, as a fraction.")
+    max_attempts: int | None = Field(None, ge=1, description="Give up after this many attempts in a row (null: never).")
+
+
 class SourceConfig(_Section):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", description="Source id used in results.")
     url: str = Field(
@@ -41,6 +58,13 @@ class SourceConfig(_Section):
     realtime: bool = Field(False, description="Files: pace frames by their timestamps, like a camera.")
     loop: bool = Field(False, description="Files: start again at the end.")
     decode_threads: int = Field(0, ge=0, le=64, description="FFmpeg decoder threads for this source (0: FFmpeg picks).")
+    transport: Literal["tcp", "udp"] = Field("tcp", description="RTSP: carry the stream over TCP or UDP.")
+    password_file: str | None = Field(
+        None, min_length=1, description="RTSP: file holding the camera's password, put into the URL's user part."
+    )
+    open_timeout_s: float = Field(10.0, gt=0, le=600, description="RTSP: longest wait to connect.")
+    stall_timeout_s: float = Field(10.0, gt=0, le=600, description="RTSP: reconnect after this long without a frame.")
+    reconnect: ReconnectConfig = Field(default_factory=lambda: ReconnectConfig(), description="RTSP: retries.")
 
 
 class BatchConfig(_Section):
@@ -85,12 +109,28 @@ class WebhookSinkConfig(_Section):
     spool_dir: str = Field(min_length=1, description="Directory where results wait on disk until delivered.")
 
 
+class VideoSinkConfig(_Section):
+    directory: str = Field(min_length=1, description="Directory the annotated MP4 segments go to, a folder per source.")
+    segment_minutes: float = Field(
+        5.0, gt=0.0, le=1440.0, description="Capture time covered by one segment file before the next one starts."
+    )
+
+
+class SnapshotSinkConfig(_Section):
+    directory: str = Field(min_length=1, description="Directory the JPEG snapshots and their JSON go to, a folder per source.")
+    interval_s: float = Field(
+        10.0, ge=0.0, le=86_400.0, description="At most one snapshot per source in this many seconds of capture time."
+    )
+
+
 class PipelineConfig(_Section):
-    model: ModelConfig
+    model: ModelConfig = Field(description="Which model runs, with its thresholds and backend options.")
     sources: list[SourceConfig] = Field(min_length=1, description="Where frames come from.")
     batch: BatchConfig = Field(default_factory=BatchConfig, description="How frames are grouped for inference.")
     jsonl: JsonlSinkConfig | None = Field(None, description="Write results to a JSON Lines file.")
     webhook: WebhookSinkConfig | None = Field(None, description="POST results to a URL through a disk spool.")
+    video: VideoSinkConfig | None = Field(None, description="Record every frame, detections drawn, as MP4 segments.")
+    snapshot: SnapshotSinkConfig | None = Field(None, description="Save a JPEG and its record when something is detected.")
 
     @field_validator("sources")
     @classmethod
@@ -103,6 +143,6 @@ class PipelineConfig(_Section):
 
     @model_validator(mode="after")
     def _some_sink(self) -> PipelineConfig:
-        if self.jsonl is None and self.webhook is None:
-            raise ValueError("no sink: configure jsonl (a file) and/or webhook (a URL)")
+        if (self.jsonl, self.webhook, self.video, self.snapshot) == (None, None, None, None):
+            raise ValueError("no sink: configure at least one of jsonl (a file), webhook (a URL), video or snapshot (a directory)")
         return self

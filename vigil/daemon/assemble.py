@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 from functools import partial
-from urllib.parse import urlsplit
+from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import cv2
 
@@ -14,14 +15,25 @@ from vigil.engine import AutoModel, DetectionOptions, ObjectDetectionModel
 from vigil.errors import ConfigError
 from vigil.sinks import JsonlSink, Sink
 from vigil.sinks.jsonl import JsonlOptions
-from vigil.sources import FileSource, RTSPSource, Source, WebcamSource
+from vigil.sources import FileSource, ReconnectPolicy, RTSPSource, Source, WebcamSource
+from vigil.sources.rtsp import mask_url
 
-__all__ = ["build_pipeline", "make_sinks", "make_source"]
+__all__ = ["build_pipeline", "load_model", "make_sinks", "make_source", "pipeline_options"]
 
 
 def make_source(config: SourceConfig) -> Source:
     if config.url.startswith(("rtsp://", "rtsps://")):
-        return RTSPSource(config.name, config.url, max_fps=config.max_fps, decode_threads=config.decode_threads)
+        r = config.reconnect
+        return RTSPSource(
+            config.name,
+            _with_password(config.url, config.password_file),
+            transport=config.transport,
+            open_timeout_s=config.open_timeout_s,
+            stall_timeout_s=config.stall_timeout_s,
+            reconnect=ReconnectPolicy(r.initial_s, r.max_s, r.multiplier, r.jitter, r.max_attempts),
+            max_fps=config.max_fps,
+            decode_threads=config.decode_threads,
+        )
     if config.url.startswith("v4l2:"):
         return WebcamSource(
             config.name, config.url[len("v4l2:") :], max_fps=config.max_fps, decode_threads=config.decode_threads
@@ -40,6 +52,23 @@ def make_source(config: SourceConfig) -> Source:
     raise ConfigError(
         f"source '{config.name}': '{scheme}://' sources are not supported; pass a video file, rtsp:// URL or v4l2:DEVICE"
     )
+
+
+def _with_password(url: str, password_file: str | None) -> str:
+    """`rtsp://user@host/...` with the password read from `password_file` (read now, at start)."""
+    if password_file is None:
+        return url
+    try:
+        password = Path(password_file).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"password_file {password_file}: cannot read it ({exc.strerror})") from exc
+    parts = urlsplit(url)
+    user = parts.username or ""
+    if not user:
+        raise ConfigError(f"password_file given for {mask_url(url)}, but the URL has no user: write rtsp://USER@host/...")
+    host = parts.hostname or ""
+    netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 async def load_model(config: PipelineConfig) -> ObjectDetectionModel:
@@ -69,17 +98,23 @@ async def build_pipeline(config: PipelineConfig) -> Pipeline:
     sources = [make_source(s) for s in config.sources]
     sinks = await make_sinks(config)
     model = await load_model(config)
+    return Pipeline(model, sources, sinks, pipeline_options(config))
+
+
+def pipeline_options(config: PipelineConfig, *, keep_running: bool = False) -> PipelineOptions:
+    """The runtime settings of `config`; sets OpenCV's thread count, which is process-wide (the
+    daemon owns the process)."""
     batch = config.batch
-    if batch.opencv_threads is not None:  # process-wide; the daemon owns the process
+    if batch.opencv_threads is not None:
         cv2.setNumThreads(batch.opencv_threads)
-    options = PipelineOptions(
+    return PipelineOptions(
         max_batch=batch.max_batch,
         max_delay_ms=batch.max_delay_ms,
         max_staleness_ms=batch.max_staleness_ms,
         worker_threads=batch.worker_threads,
         drain_timeout_s=batch.drain_timeout_s,
+        keep_running=keep_running,
     )
-    return Pipeline(model, sources, sinks, options)
 
 
 async def make_sinks(config: PipelineConfig) -> list[Sink]:
@@ -100,4 +135,12 @@ async def make_sinks(config: PipelineConfig) -> list[Sink]:
         hook = config.webhook
         secret = await asyncio.to_thread(read_secret_file, hook.secret_file) if hook.secret_file else None
         sinks.append(WebhookSink(hook.url, hook.spool_dir, options=WebhookOptions(secret=secret)))
+    if config.video is not None:
+        from vigil.sinks.video import AnnotatedVideoSink
+
+        sinks.append(AnnotatedVideoSink(config.video.directory, segment_minutes=config.video.segment_minutes))
+    if config.snapshot is not None:
+        from vigil.sinks.snapshot import SnapshotSink
+
+        sinks.append(SnapshotSink(config.snapshot.directory, interval_s=config.snapshot.interval_s))
     return sinks

@@ -1,14 +1,24 @@
 """The `vigil` command. The only place in vigil that exits the process.
 
-Exit codes: 0 every source ran to its end; 1 at least one source or batch failed (the other
-results are written), or `models resolve` found no package that can run; 2 bad usage or configuration,
-or the model could not be loaded; 130 interrupted.
+    vigil run CONFIG.yaml          the daemon: serve the configured streams until SIGTERM/SIGINT;
+                                   SIGHUP reloads the file (streams added, removed or changed)
+    vigil run --model M --source S --out F    one run over sources given as flags (files end)
+    vigil check CONFIG.yaml        validate a configuration without starting anything
+    vigil config schema            the configuration's JSON Schema
+    vigil demo                     the pipeline on built-in material
+    vigil models ...               resolve, pull, list, verify, remove and import models
+
+Exit codes: 0 every source ran to its end (or the daemon was stopped); 1 at least one source or
+batch failed (the other results are written), or `models resolve` found no package that can
+run; 2 bad usage or configuration, or the model could not be loaded; 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import faulthandler
+import json
 import logging
 import os
 import re
@@ -20,8 +30,11 @@ from pydantic import ValidationError
 
 import vigil
 from vigil.config import PipelineConfig
+from vigil.config.daemon import DaemonConfig
+from vigil.config.loader import load_config
 from vigil.daemon import _loop, cli_models
 from vigil.daemon.assemble import build_pipeline
+from vigil.daemon.logs import configure_logging
 from vigil.daemon.pipeline import PipelineReport
 from vigil.errors import VigilError
 
@@ -35,20 +48,38 @@ _NAMED_SOURCE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_.-]{0,63})=(.+)$")
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vigil", description="Streaming video analytics.")
     parser.add_argument("--version", action="version", version=f"vigil {vigil.__version__}")
-    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument(
+        "--log-level", default=None, choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="default INFO (or the config's)"
+    )
+    parser.add_argument(
+        "--log-format", default=None, choices=["auto", "text", "json"], help="text on a terminal, JSON lines otherwise"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run a detector over video sources and write JSON lines")
-    run.add_argument("--model", required=True, help="path of an Ultralytics YOLO detection ONNX export")
+    run = sub.add_parser("run", help="run the daemon from a config file, or one run over sources given as flags")
+    run.add_argument("config", nargs="?", help="YAML configuration (examples/vigil.yaml); no other flag then")
+    run.add_argument("--model", help="path of an Ultralytics YOLO detection ONNX export (or a model directory / URL)")
     run.add_argument(
-        "--source", action="append", required=True, metavar="[NAME=]FILE",
+        "--source", action="append", metavar="[NAME=]FILE",
         help="a video file, rtsp:// URL or v4l2:/dev/videoN; repeat for several; NAME defaults to the file's stem",
     )
-    run.add_argument("--out", help="JSON Lines file to append results to (required unless --webhook is given)")
+    run.add_argument("--out", help="JSON Lines file to append results to (optional when another output is given)")
     run.add_argument("--webhook", metavar="URL", help="also POST results to this URL (docs/OUTPUT.md, 'Webhook')")
     run.add_argument("--webhook-secret-file", metavar="PATH", help="sign webhook requests with the secret in this file")
     run.add_argument(
         "--spool-dir", metavar="DIR",
         help="where webhook results wait until delivered (default: spool/ beside --out, else ./vigil-spool)",
+    )
+    run.add_argument(
+        "--video-dir", metavar="DIR", help="record every frame, detections drawn, as MP4 segments in DIR/SOURCE/"
+    )
+    run.add_argument(
+        "--video-segment-minutes", type=float, metavar="M", help="capture time per video segment file (default 5)"
+    )
+    run.add_argument(
+        "--snapshot-dir", metavar="DIR", help="save a JPEG and its JSON record of frames with detections in DIR/SOURCE/"
+    )
+    run.add_argument(
+        "--snapshot-interval-s", type=float, metavar="S", help="at most one snapshot per source every S seconds (default 10)"
     )
     run.add_argument("--max-fps", type=float, default=None, help="sample every source down to this rate")
     run.add_argument("--realtime", action="store_true", help="pace files by their timestamps, like cameras")
@@ -63,6 +94,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--iou", type=float, default=0.7, help="NMS IoU threshold (default 0.7)")
     run.add_argument("--image-size", type=int, default=None, help="inference size for dynamic exports")
     run.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads")
+    check = sub.add_parser("check", help="validate a configuration file without starting anything")
+    check.add_argument("config", help="YAML configuration")
+    config = sub.add_parser("config", help="configuration helpers")
+    config.add_argument("action", choices=["schema"], help="schema: print the configuration's JSON Schema")
+    demo = sub.add_parser("demo", help="run the pipeline on built-in material (needs the demo extra)")
+    demo.add_argument("--out", default="vigil-demo", help="directory for the outputs (default ./vigil-demo)")
+    demo.add_argument("--seconds", type=float, default=8.0, help="length of the demo video (default 8)")
     cli_models.add_parser(sub)
     return parser
 
@@ -106,8 +144,17 @@ def config_from_args(args: argparse.Namespace) -> PipelineConfig:
             },
             "jsonl": {"path": args.out} if args.out else None,
             "webhook": _webhook_config(args),
+            "video": _directory_sink(args.video_dir, segment_minutes=args.video_segment_minutes),
+            "snapshot": _directory_sink(args.snapshot_dir, interval_s=args.snapshot_interval_s),
         }
     )
+
+
+def _directory_sink(directory: str | None, **options: float | None) -> dict[str, str | float] | None:
+    """The section of a sink that writes into a directory; options not given keep their defaults."""
+    if not directory:
+        return None
+    return {"directory": directory, **{key: value for key, value in options.items() if value is not None}}
 
 
 def _webhook_config(args: argparse.Namespace) -> dict[str, str | None] | None:
@@ -144,6 +191,82 @@ async def _run(config: PipelineConfig) -> PipelineReport:
         pipeline.model.close()
 
 
+def _main_config(args: argparse.Namespace) -> int:
+    """The commands that take a configuration file (or none): run, check, config, demo."""
+    if args.command == "config":
+        print(json.dumps(DaemonConfig.model_json_schema(), indent=2))
+        return EXIT_OK
+    if args.command == "demo":
+        from vigil.daemon.demo import run_demo, summary_text  # PyAV, OpenCV: only for the demo
+
+        configure_logging(args.log_level or "WARNING", args.log_format or "auto")
+        try:
+            figures = _loop.run(run_demo(Path(args.out), args.seconds))
+        except VigilError as exc:
+            print(f"vigil: error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        print(summary_text(figures))
+        return EXIT_OK
+    try:
+        config = load_config(Path(args.config))
+    except VigilError as exc:
+        print(f"vigil: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.command == "check":
+        sinks = [name for name in ("jsonl", "webhook", "video", "snapshot") if getattr(config, name, None) is not None]
+        print(f"{args.config}: OK ({len(config.sources)} source(s); sinks: {', '.join(sinks)})")
+        return EXIT_OK
+    configure_logging(args.log_level or config.logging.level, args.log_format or config.logging.format)
+    try:
+        report = _loop.run(_serve(Path(args.config), config))
+    except VigilError as exc:
+        print(f"vigil: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    log.info("%s", _summary(report))
+    return EXIT_SOURCE_FAILED if report.failed_batches else EXIT_OK
+
+
+async def _serve(path: Path, config: DaemonConfig) -> PipelineReport:
+    """The daemon until SIGTERM/SIGINT (a second one forces the exit); SIGHUP reloads `path`."""
+    from vigil.daemon.service import Daemon  # aiohttp, prometheus-client: only for the daemon
+
+    daemon = Daemon(config, config.api)
+    loop = asyncio.get_running_loop()
+    signals_seen = 0
+
+    def on_stop(sig: signal.Signals) -> None:
+        nonlocal signals_seen
+        signals_seen += 1
+        if signals_seen == 1:
+            log.info("%s: stopping; finishing frames already read (again to force)", sig.name)
+            daemon.stop()
+        else:
+            log.warning("%s again: exiting now, results still in flight are lost", sig.name)
+            os._exit(EXIT_INTERRUPTED)
+
+    async def reload() -> None:
+        try:
+            new = await asyncio.to_thread(load_config, path)
+        except VigilError as exc:
+            log.error("SIGHUP: keeping the running configuration: %s", exc)
+            return
+        await daemon.reload(new)
+
+    def on_reload() -> None:
+        if daemon.pipeline is None:
+            log.warning("SIGHUP while starting: ignored, send it again once the daemon is ready")
+            return
+        log.info("SIGHUP: reloading %s", path)
+        asyncio.ensure_future(reload())
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_stop, sig)
+    loop.add_signal_handler(signal.SIGHUP, on_reload)
+    return await daemon.run()
+
+
 def _summary(report: PipelineReport) -> str:
     fps = report.results / report.elapsed_s if report.elapsed_s else 0.0
     per_source = ", ".join(f"{s.source_id}={s.results}" for s in report.sources.values())
@@ -153,13 +276,23 @@ def _summary(report: PipelineReport) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.command == "run" and not (args.out or args.webhook):
-        parser.error("vigil run: give --out FILE and/or --webhook URL")
+    faulthandler.enable()  # a watchdog kill (SIGABRT) leaves every thread's stack in the journal
+    if args.command in ("check", "config", "demo") or (args.command == "run" and args.config):
+        if args.command == "run" and (args.model or args.source):
+            parser.error("vigil run: give a config file or --model/--source flags, not both")
+        return _main_config(args)
+    if args.command == "run" and not (args.model and args.source):
+        parser.error("vigil run: give a config file (vigil run vigil.yaml) or --model and --source")
+    if args.command == "run" and not (args.out or args.webhook or args.video_dir or args.snapshot_dir):
+        parser.error("vigil run: give at least one output: --out FILE, --webhook URL, --video-dir DIR or --snapshot-dir DIR")
+    if args.command == "run" and (
+        (args.video_segment_minutes is not None and not args.video_dir)
+        or (args.snapshot_interval_s is not None and not args.snapshot_dir)
+    ):
+        parser.error("vigil run: --video-segment-minutes goes with --video-dir DIR, --snapshot-interval-s with --snapshot-dir DIR")
     if args.command == "run" and not args.webhook and (args.webhook_secret_file or args.spool_dir):
         parser.error("vigil run: --webhook-secret-file and --spool-dir go with --webhook URL")
-    logging.basicConfig(
-        level=args.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(args.log_level or "INFO", args.log_format or "auto")
     if args.command == "models":
         try:
             return cli_models.run(args)

@@ -120,6 +120,7 @@ class Pipeline:
         self._live = {s.source_id: s.live for s in self.sources}
         self._feeds: dict[str, asyncio.Task[None]] = {}
         self._started = False
+        self.running = asyncio.Event()  # set once the sources are started and the stages run
         self._stop_requested = False
         self._stopping: list[asyncio.Future[None]] = []
         self._stages: list[asyncio.Task[None]] = []
@@ -226,6 +227,7 @@ class Pipeline:
                 asyncio.create_task(self._publish(inferred, on_workers), name="publish"),
             ]
             self._stages = tasks
+            self.running.set()
             if self._stop_requested:  # asked while sources were starting
                 self._stop_requested = False
                 self.request_stop()
@@ -266,6 +268,9 @@ class Pipeline:
         except SourceError as exc:
             log.error("%s", exc)
             self.report.sources[source.source_id].error = str(exc)
+            return False
+        if self._stop_requested:  # stopped while it was starting
+            await source.stop()
             return False
         self._batcher.open_lane(source.source_id, live=source.live)
         return True

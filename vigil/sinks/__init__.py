@@ -9,15 +9,25 @@ from vigil.sinks.filters import ResultFilter
 from vigil.sinks.jsonl import JsonlSink
 
 if TYPE_CHECKING:
+    from vigil.sinks.snapshot import SnapshotSink
+    from vigil.sinks.video import AnnotatedVideoSink
     from vigil.sinks.webhook import WebhookOptions, WebhookSink
 
-__all__ = ["JsonlSink", "ResultFilter", "Sink", "WebhookOptions", "WebhookSink"]
+__all__ = ["AnnotatedVideoSink", "JsonlSink", "ResultFilter", "Sink", "SnapshotSink", "WebhookOptions", "WebhookSink"]
+
+# Imported on first use: aiohttp takes ~150 ms to import, PyAV ~75 ms; only a run with such a
+# sink pays for it.
+_LAZY = {
+    "WebhookOptions": "webhook",
+    "WebhookSink": "webhook",
+    "AnnotatedVideoSink": "video",
+    "SnapshotSink": "snapshot",
+}
 
 
 def __getattr__(name: str) -> Any:
-    # aiohttp takes ~150 ms to import: only a run with a webhook pays for it.
-    if name in ("WebhookOptions", "WebhookSink"):
-        from vigil.sinks import webhook
+    if name in _LAZY:
+        import importlib
 
-        return getattr(webhook, name)
+        return getattr(importlib.import_module(f"vigil.sinks.{_LAZY[name]}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -12,6 +12,8 @@ __all__ = ["Sink"]
 class Sink(ABC):
     """Publishes results somewhere. `publish` may wait (bounded queue) but never loses a result
     it accepted; `flush` waits until everything accepted is written; `close` flushes and frees.
+    The picture sinks (annotated video, snapshots) never wait instead: a result that finds
+    their queue full is dropped and counted, so their slow encoding cannot hold up the pipeline.
     """
 
     name: str

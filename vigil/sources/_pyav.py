@@ -182,7 +182,8 @@ class PyAVSource(Source):
             self._set_state(SourceState.FAILED, str(exc))
             opened.set_exception(exc)
             return
-        self._set_state(SourceState.STREAMING)
+        if container is not None:  # RTSP connects (and reports streaming) on this thread later
+            self._set_state(SourceState.STREAMING)
         opened.set_result(None)
         try:
             try:

@@ -1,0 +1,171 @@
+"""The daemon in-process with its real management API (aiohttp server and client), a real model,
+real paced video sources and a real JSONL sink."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import aiohttp
+import pytest
+from pydantic import ValidationError
+
+from tests.conftest import encode_clip, photo
+from vigil.config import PipelineConfig
+from vigil.config.api import ApiConfig
+from vigil.daemon.service import Daemon
+
+TOKEN = "t0ken-for-the-tests-only"
+
+
+@pytest.fixture(scope="module")
+def camera_clip(tmp_path_factory):
+    return encode_clip(tmp_path_factory.mktemp("cam") / "cam.mp4", photo("astronaut"), frames=30, size=(320, 240), fps=10)
+
+
+def config(tmp_path, nudenet_path, clip, names=("door",)) -> PipelineConfig:
+    return PipelineConfig.model_validate(
+        {
+            "model": {"path": str(nudenet_path), "image_size": 320},
+            "sources": [{"name": n, "url": str(clip), "realtime": True, "loop": True} for n in names],
+            "jsonl": {"path": str(tmp_path / "r.jsonl")},
+        }
+    )
+
+
+async def until(predicate, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not await predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.1)
+
+
+async def started(daemon: Daemon) -> asyncio.Task:
+    task = asyncio.create_task(daemon.run())
+    await asyncio.wait_for(daemon.wait_ready(), 30)
+    return task
+
+
+async def test_health_readiness_metrics_and_streams(tmp_path, nudenet_path, camera_clip):
+    daemon = Daemon(config(tmp_path, nudenet_path, camera_clip), ApiConfig(port=0))
+    task = await started(daemon)
+    base = f"http://127.0.0.1:{daemon.api_port}"
+    async with aiohttp.ClientSession() as http:
+        assert (await (await http.get(f"{base}/healthz")).json()) == {"status": "ok"}
+
+        async def ready() -> bool:
+            return (await http.get(f"{base}/readyz")).status == 200
+
+        await until(ready)
+
+        async def inferred() -> bool:
+            text = await (await http.get(f"{base}/metrics")).text()
+            return 'vigil_frames_inferred_total{source="door"}' in text
+
+        await until(inferred)
+        text = await (await http.get(f"{base}/metrics")).text()
+        assert 'vigil_source_state{source="door",state="streaming"} 1.0' in text
+        assert "vigil_batch_size_bucket" in text and "vigil_stage_latency_seconds_bucket" in text
+        assert 'vigil_queue_depth{queue="batcher",source="door"}' in text
+
+        streams = (await (await http.get(f"{base}/api/v1/streams")).json())["streams"]
+        assert [s["name"] for s in streams] == ["door"] and streams[0]["state"] == "streaming"
+
+        # A camera with a password: added, shown and counted without it.
+        new = {"name": "gate", "url": "rtsp://admin:hunter2@127.0.0.1:9/none"}
+        response = await http.post(f"{base}/api/v1/streams", json=new)
+        assert response.status == 201, await response.text()
+        body = await response.text()
+        assert "hunter2" not in body and "admin:***@" in body
+        assert (await http.post(f"{base}/api/v1/streams", json=new)).status == 409
+        bad = await http.post(f"{base}/api/v1/streams", json={"name": "x y", "url": ""})
+        assert bad.status == 422 and "name" in (await bad.json())["error"]
+        gate = await (await http.get(f"{base}/api/v1/streams/gate")).json()
+        assert gate["state"] in ("connecting", "reconnecting") and "hunter2" not in str(gate)
+        assert "hunter2" not in await (await http.get(f"{base}/metrics")).text()
+        assert (await http.delete(f"{base}/api/v1/streams/gate")).status == 200
+        assert (await http.get(f"{base}/api/v1/streams/gate")).status == 404
+
+        model = await (await http.get(f"{base}/api/v1/model")).json()
+        assert model["model_id"] == "320n" and "FACE_FEMALE" in model["classes"]
+        spec = await (await http.get(f"{base}/api/v1/openapi.json")).json()
+        assert spec["openapi"].startswith("3.") and "/api/v1/streams/{name}" in spec["paths"]
+    daemon.stop()
+    report = await asyncio.wait_for(task, 30)
+    assert report.sources["door"].results > 0
+
+
+async def test_a_token_guards_everything_but_healthz(tmp_path, nudenet_path, camera_clip):
+    daemon = Daemon(config(tmp_path, nudenet_path, camera_clip), ApiConfig(port=0, token=TOKEN))
+    task = await started(daemon)
+    base = f"http://127.0.0.1:{daemon.api_port}"
+    async with aiohttp.ClientSession() as http:
+        assert (await http.get(f"{base}/healthz")).status == 200
+        for path in ("/readyz", "/metrics", "/api/v1/streams", "/api/v1/model"):
+            assert (await http.get(base + path)).status == 401
+            assert (await http.get(base + path, headers={"Authorization": "Bearer wrong"})).status == 401
+        ok = await http.get(f"{base}/api/v1/streams", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert ok.status == 200
+    daemon.stop()
+    await asyncio.wait_for(task, 30)
+
+
+def test_listening_off_loopback_needs_a_token():
+    with pytest.raises(ValidationError, match="off loopback"):
+        ApiConfig(host="0.0.0.0")
+    assert ApiConfig(host="0.0.0.0", token=TOKEN).host == "0.0.0.0"
+    assert ApiConfig(host="::1").loopback
+
+
+async def test_reload_restarts_only_what_changed(tmp_path, nudenet_path, camera_clip):
+    daemon = Daemon(config(tmp_path, nudenet_path, camera_clip, names=("door", "yard")), ApiConfig(enabled=False))
+    task = await started(daemon)
+    assert daemon.pipeline is not None
+    door = next(s for s in daemon.pipeline.sources if s.source_id == "door")
+    await until(lambda: _results(daemon, "door", 3))
+    await daemon.reload(config(tmp_path, nudenet_path, camera_clip, names=("door", "porch")))
+    assert sorted(s.source_id for s in daemon.pipeline.sources) == ["door", "porch"]
+    assert door in daemon.pipeline.sources  # untouched: the same source object, never stopped
+    before = daemon.pipeline.report.sources["door"].results
+    await until(lambda: _results(daemon, "porch", 3))
+    assert daemon.pipeline.report.sources["door"].results > before  # kept streaming throughout
+    daemon.stop()
+    await asyncio.wait_for(task, 30)
+
+
+async def _results(daemon: Daemon, name: str, n: int) -> bool:
+    assert daemon.pipeline is not None
+    report = daemon.pipeline.report.sources.get(name)
+    return report is not None and report.results >= n
+
+
+async def test_systemd_hears_ready_status_watchdog_reloading_and_stopping(tmp_path, nudenet_path, camera_clip, monkeypatch):
+    import socket
+
+    path = tmp_path / "notify.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(str(path))
+    listener.setblocking(False)
+    monkeypatch.setenv("NOTIFY_SOCKET", str(path))
+    monkeypatch.setenv("WATCHDOG_USEC", "400000")  # pinged every 0.2 s
+    daemon = Daemon(config(tmp_path, nudenet_path, camera_clip), ApiConfig(enabled=False))
+    task = await started(daemon)
+    await asyncio.sleep(1.0)
+    await daemon.reload(config(tmp_path, nudenet_path, camera_clip, names=("door", "porch")))
+    daemon.stop()
+    await asyncio.wait_for(task, 30)
+    messages = []
+    while True:
+        try:
+            messages.append(listener.recv(4096).decode())
+        except BlockingIOError:
+            break
+    listener.close()
+    assert "NOTIFY_SOCKET" not in __import__("os").environ  # children do not inherit it
+    kinds = [m.split("=", 1)[0] for m in messages]
+    assert kinds[0] == "READY" and "STATUS" in kinds and kinds.count("WATCHDOG") >= 3
+    assert any(m.startswith("STATUS=") and "streams streaming" in m for m in messages)
+    reloading = next(m for m in messages if m.startswith("RELOADING=1"))
+    assert "MONOTONIC_USEC=" in reloading
+    assert kinds.index("RELOADING") < len(kinds) - 1 - kinds[::-1].index("READY")  # ready again after the reload
+    assert "STOPPING" in kinds

@@ -1,0 +1,127 @@
+"""`vigil run CONFIG` as a real process: systemd's notify socket, the HTTP API, SIGHUP reloads,
+SIGTERM drains; `vigil check` and `vigil config schema`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import encode_clip, photo
+
+SECRET = "pa55-word-never-logged"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_config(path: Path, nudenet: Path, clip: Path, out: Path, port: int, names: list[str], secret_file: Path) -> None:
+    sources = "".join(
+        f"  - name: {n}\n    url: {clip}\n    realtime: true\n    loop: true\n" for n in names
+    )
+    sources += f"  - name: gate\n    url: rtsp://admin@127.0.0.1:{free_port()}/none\n    password_file: {secret_file}\n"
+    path.write_text(
+        f"model:\n  path: {nudenet}\n  image_size: 320\n"
+        f"sources:\n{sources}"
+        f"jsonl:\n  path: {out}\n"
+        f"api:\n  port: {port}\n"
+        f"logging:\n  format: json\n"
+    )
+
+
+def records(out: Path) -> list[dict]:
+    if not out.exists():
+        return []
+    return [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+
+
+def wait_for(predicate, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def paced_clip(tmp_path_factory):
+    return encode_clip(tmp_path_factory.mktemp("clip") / "c.mp4", photo("astronaut"), frames=20, size=(320, 240), fps=10)
+
+
+def test_the_daemon_notifies_serves_reloads_on_sighup_and_drains_on_sigterm(tmp_path, nudenet_path, paced_clip):
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(tmp_path / "notify.sock"))
+    notify.settimeout(60)
+    secret_file = tmp_path / "gate.password"
+    secret_file.write_text(SECRET + "\n")
+    config, out, port = tmp_path / "vigil.yaml", tmp_path / "r.jsonl", free_port()
+    write_config(config, nudenet_path, paced_clip, out, port, ["door"], secret_file)
+    env = {**os.environ, "NOTIFY_SOCKET": str(tmp_path / "notify.sock")}
+    proc = subprocess.Popen([sys.executable, "-m", "vigil", "run", str(config)], stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert notify.recv(4096) == b"READY=1"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/streams", timeout=10) as response:
+            streams = {s["name"]: s for s in json.load(response)["streams"]}
+        assert set(streams) == {"door", "gate"} and SECRET not in json.dumps(streams)
+        wait_for(lambda: any(r["source"] == "door" for r in records(out)))
+
+        write_config(config, nudenet_path, paced_clip, out, port, ["door", "porch"], secret_file)
+        proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: any(r["source"] == "porch" for r in records(out)))
+        door_before = sum(r["source"] == "door" for r in records(out))
+        wait_for(lambda: sum(r["source"] == "door" for r in records(out)) > door_before)  # kept running
+
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        notify.close()
+    assert proc.returncode == 0, stderr
+    lines = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    assert lines and all({"time", "level", "logger", "message"} <= set(line) for line in lines)
+    assert any("reload" in line["message"] for line in lines)
+    assert SECRET not in stderr  # the camera's password never reaches the log
+    door = [r["seq"] for r in records(out) if r["source"] == "door"]
+    assert door == sorted(door) and len(set(door)) == len(door)  # in order, no repeats across the reload
+
+
+def test_check_validates_and_names_the_line(tmp_path):
+    good = tmp_path / "good.yaml"
+    good.write_text("model:\n  path: m.onnx\nsources:\n  - name: a\n    url: a.mp4\njsonl:\n  path: r.jsonl\n")
+    result = subprocess.run([sys.executable, "-m", "vigil", "check", str(good)], capture_output=True, text=True)
+    assert result.returncode == 0 and "OK (1 source(s); sinks: jsonl)" in result.stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(good.read_text() + "batch:\n  max_delay_ms: -5\n")
+    result = subprocess.run([sys.executable, "-m", "vigil", "check", str(bad)], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "line 9: batch.max_delay_ms: Input should be greater than or equal to 0" in result.stderr
+
+
+def test_config_schema_is_json_schema_with_descriptions():
+    result = subprocess.run([sys.executable, "-m", "vigil", "config", "schema"], capture_output=True, text=True)
+    schema = json.loads(result.stdout)
+    assert result.returncode == 0 and {"model", "sources", "api", "logging"} <= set(schema["properties"])
+    assert schema["$defs"]["SourceConfig"]["properties"]["transport"]["description"]
+
+
+def test_demo_runs_on_built_in_material(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "vigil", "demo", "--out", str(tmp_path / "demo"), "--seconds", "2"],
+        capture_output=True, text=True, timeout=180,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "vigil demo:" in result.stdout and "FACE_FEMALE" in result.stdout  # the astronaut's face
+    lines = (tmp_path / "demo" / "results.jsonl").read_text().splitlines()
+    assert sum(json.loads(line)["source"] == "file" for line in lines) == 30  # every frame of the file
+    assert list((tmp_path / "demo" / "video").rglob("*.mp4")) and list((tmp_path / "demo" / "snapshots").rglob("*.jpg"))

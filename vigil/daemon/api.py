@@ -1,0 +1,207 @@
+"""The management API (aiohttp): health, readiness, metrics, streams and the model.
+
+    GET    /healthz                   the process answers (always open, for liveness probes)
+    GET    /readyz                    200 once the model is loaded and a source streams, else 503
+    GET    /metrics                   Prometheus text format
+    GET    /api/v1/streams            every stream: state, last error, fps, latency
+    POST   /api/v1/streams            add a stream (a `sources` entry of the config, as JSON)
+    GET    /api/v1/streams/{name}     one stream
+    DELETE /api/v1/streams/{name}     stop and remove a stream
+    GET    /api/v1/model              the resolved package and why other packages were refused
+    GET    /api/v1/openapi.json       this API as an OpenAPI 3.1 document
+
+Everything but /healthz needs `Authorization: Bearer <token>` when a token is configured (the
+daemon refuses to listen off loopback without one). Stream URLs are shown with their password
+masked; errors are JSON objects `{"error": "..."}`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from typing import Any, Protocol
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from vigil.config import SourceConfig
+from vigil.errors import VigilError
+
+__all__ = ["Control", "make_app"]
+
+
+class Control(Protocol):
+    """What the API asks of the daemon."""
+
+    def readiness(self) -> list[str]:
+        """Why the daemon is not ready (empty when it is)."""
+
+    def streams(self) -> list[dict[str, Any]]: ...
+
+    async def add_stream(self, config: SourceConfig) -> dict[str, Any]: ...
+
+    async def remove_stream(self, name: str) -> None: ...
+
+    def model_info(self) -> dict[str, Any]: ...
+
+    def metrics(self) -> bytes: ...
+
+
+def make_app(control: Control, token: str | None = None) -> web.Application:
+    app = web.Application(middlewares=[_errors, _bearer(token)])
+    routes = web.RouteTableDef()
+
+    @routes.get("/healthz")
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    @routes.get("/readyz")
+    async def readyz(request: web.Request) -> web.Response:
+        reasons = control.readiness()
+        return web.json_response({"ready": not reasons, "reasons": reasons}, status=503 if reasons else 200)
+
+    @routes.get("/metrics")
+    async def metrics(request: web.Request) -> web.Response:
+        return web.Response(body=control.metrics(), content_type="text/plain", charset="utf-8")
+
+    @routes.get("/api/v1/streams")
+    async def list_streams(request: web.Request) -> web.Response:
+        return web.json_response({"streams": control.streams()})
+
+    @routes.post("/api/v1/streams")
+    async def add_stream(request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            raise _error(400, "the body must be a JSON object describing a source") from None
+        try:
+            config = SourceConfig.model_validate(body)
+        except ValidationError as exc:
+            raise _error(422, "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None
+        if any(s["name"] == config.name for s in control.streams()):
+            raise _error(409, f"stream '{config.name}' already exists; DELETE it first to change it")
+        return web.json_response(await control.add_stream(config), status=201)
+
+    @routes.get("/api/v1/streams/{name}")
+    async def get_stream(request: web.Request) -> web.Response:
+        return web.json_response(_find(control, request.match_info["name"]))
+
+    @routes.delete("/api/v1/streams/{name}")
+    async def delete_stream(request: web.Request) -> web.Response:
+        name = _find(control, request.match_info["name"])["name"]
+        await control.remove_stream(name)
+        return web.json_response({"removed": name})
+
+    @routes.get("/api/v1/model")
+    async def model(request: web.Request) -> web.Response:
+        return web.json_response(control.model_info())
+
+    @routes.get("/api/v1/openapi.json")
+    async def openapi(request: web.Request) -> web.Response:
+        return web.json_response(openapi_document())
+
+    app.add_routes(routes)
+    return app
+
+
+def _find(control: Control, name: str) -> dict[str, Any]:
+    for stream in control.streams():
+        if stream["name"] == name:
+            return stream
+    raise _error(404, f"no stream named '{name}'")
+
+
+def _error(status: int, message: str) -> web.HTTPException:
+    classes: dict[int, type[web.HTTPException]] = {
+        400: web.HTTPBadRequest,
+        401: web.HTTPUnauthorized,
+        404: web.HTTPNotFound,
+        409: web.HTTPConflict,
+        422: web.HTTPUnprocessableEntity,
+    }
+    return classes[status](text=_json({"error": message}), content_type="application/json")
+
+
+def _json(body: dict[str, Any]) -> str:
+    return json.dumps(body)
+
+
+@web.middleware
+async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    """A daemon error becomes a 400 with its message; an unexpected one a 500 without details."""
+    try:
+        response: web.StreamResponse = await handler(request)
+        return response
+    except web.HTTPException:
+        raise
+    except VigilError as exc:
+        raise _error(400, str(exc)) from exc
+
+
+def _bearer(token: str | None) -> Any:
+    expected = f"Bearer {token}".encode() if token else None
+
+    @web.middleware
+    async def check(request: web.Request, handler: Any) -> web.StreamResponse:
+        if expected is not None and request.path != "/healthz":
+            given = request.headers.get("Authorization", "").encode()
+            if not hmac.compare_digest(given, expected):
+                raise _error(401, "missing or wrong bearer token")
+        response: web.StreamResponse = await handler(request)
+        return response
+
+    return check
+
+
+def openapi_document() -> dict[str, Any]:
+    source_schema = SourceConfig.model_json_schema()
+    stream = {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string"},
+            "url": {"type": "string", "description": "password masked"},
+            "state": {"type": "string", "enum": ["connecting", "streaming", "reconnecting", "ended", "failed"]},
+            "last_error": {"type": ["string", "null"]},
+            "fps": {"type": "number"},
+            "latency_ms": {"type": ["number", "null"], "description": "median capture-to-result, last results"},
+        },
+    }
+    error = {"type": "object", "properties": {"error": {"type": "string"}}}
+
+    def answer(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"description": description}
+        if schema is not None:
+            body["content"] = {"application/json": {"schema": schema}}
+        return body
+
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "vigil management API", "version": "1"},
+        "components": {
+            "schemas": {"Source": source_schema, "Stream": stream, "Error": error},
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+        "security": [{"bearer": []}],
+        "paths": {
+            "/healthz": {"get": {"security": [], "responses": {"200": answer("alive")}}},
+            "/readyz": {"get": {"responses": {"200": answer("ready"), "503": answer("not ready, with reasons")}}},
+            "/metrics": {"get": {"responses": {"200": answer("Prometheus text format")}}},
+            "/api/v1/streams": {
+                "get": {"responses": {"200": answer("streams", {"type": "object"})}},
+                "post": {
+                    "requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Source"}}}},
+                    "responses": {
+                        "201": answer("added", {"$ref": "#/components/schemas/Stream"}),
+                        "409": answer("exists", error),
+                        "422": answer("invalid", error),
+                    },
+                },
+            },
+            "/api/v1/streams/{name}": {
+                "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "get": {"responses": {"200": answer("the stream", stream), "404": answer("unknown", error)}},
+                "delete": {"responses": {"200": answer("removed"), "404": answer("unknown", error)}},
+            },
+            "/api/v1/model": {"get": {"responses": {"200": answer("resolved package and refusals", {"type": "object"})}}},
+        },
+    }

@@ -1,0 +1,174 @@
+"""Prometheus metrics for a running pipeline (served at `GET /metrics` by the management API).
+
+Events the pipeline pushes (`PipelineObserver`) feed counters and histograms; gauges and the
+counters other parts keep (source states, queue depths, decode-side drops, sink backlog) are
+read from `Pipeline.snapshot()` and the sinks at scrape time by a collector. Each instance has
+its own registry, so several pipelines (or tests) never share series. Labels carry source and
+sink names only: never URLs, so credentials cannot leak into metrics.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from vigil.daemon.observer import PipelineObserver
+from vigil.result import InferenceResult
+from vigil.sources.base import SourceState
+
+__all__ = ["PrometheusMetrics"]
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_BATCH_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64)
+_FPS_WINDOW_S = 10.0
+
+
+class PrometheusMetrics(PipelineObserver):
+    """`observe(pipeline)` once the pipeline exists; `exposition()` is the text Prometheus scrapes."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.frames_in = Counter("vigil_frames_in", "Frames that entered the batcher.", ["source"], registry=r)
+        self.frames_inferred = Counter("vigil_frames_inferred", "Frames with a result.", ["source"], registry=r)
+        self.dropped = Counter(
+            "vigil_frames_dropped", "Frames the batcher dropped, by cause (stale, lane_full).", ["source", "cause"], registry=r
+        )
+        self.batch_size = Histogram("vigil_batch_size", "Frames per inference call.", buckets=_BATCH_BUCKETS, registry=r)
+        self.batch_failures = Counter("vigil_batch_failures", "Batches that failed in a stage.", registry=r)
+        self.stage_latency = Histogram(
+            "vigil_stage_latency_seconds",
+            "Per-frame time by stage: queue, pre_process, infer, post_process, total (since decode), since_capture.",
+            ["stage"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.lag = Histogram(
+            "vigil_event_loop_lag_seconds", "How late the event loop ran a timer.", buckets=_LATENCY_BUCKETS, registry=r
+        )
+        self._recent: dict[str, deque[float]] = {}  # result times per source, for fps
+
+    def observe(self, snapshot: Callable[[], dict[str, Any]], sinks: Callable[[], list[Any]] = list) -> None:
+        """Read gauges from `snapshot()` (a `Pipeline.snapshot`) and `sinks()` at scrape time."""
+        self.registry.register(_SnapshotCollector(snapshot, sinks, self._fps))
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+    # PipelineObserver hooks: called on the event loop, cheap.
+
+    def frame_in(self, source_id: str) -> None:
+        self.frames_in.labels(source_id).inc()
+
+    def frames_dropped(self, source_id: str, cause: str, count: int) -> None:
+        self.dropped.labels(source_id, cause).inc(count)
+
+    def batch_done(self, size: int, padded_to: int, pre_ms: float, infer_ms: float, post_ms: float) -> None:
+        self.batch_size.observe(size)
+
+    def batch_failed(self, size: int) -> None:
+        self.batch_failures.inc()
+
+    def result(self, result: InferenceResult) -> None:
+        source, t = result.frame.source_id, result.timings
+        self.frames_inferred.labels(source).inc()
+        for stage, ms in (
+            ("queue", t.queue),
+            ("pre_process", t.pre_process),
+            ("infer", t.infer),
+            ("post_process", t.post_process),
+            ("total", t.total),
+            ("since_capture", t.since_capture),
+        ):
+            if ms is not None:
+                self.stage_latency.labels(stage).observe(max(ms, 0.0) / 1e3)
+        now = time.monotonic()
+        recent = self._recent.setdefault(source, deque())
+        recent.append(now)
+        while recent and recent[0] < now - _FPS_WINDOW_S:
+            recent.popleft()
+
+    def loop_lag(self, seconds: float) -> None:
+        self.lag.observe(seconds)
+
+    def _fps(self, source_id: str) -> float:
+        """Results per second over the last ten seconds."""
+        recent = self._recent.get(source_id)
+        if not recent:
+            return 0.0
+        now = time.monotonic()
+        return sum(1 for t in recent if t >= now - _FPS_WINDOW_S) / _FPS_WINDOW_S
+
+
+class _SnapshotCollector(Collector):
+    def __init__(
+        self, snapshot: Callable[[], dict[str, Any]], sinks: Callable[[], list[Any]], fps: Callable[[str], float]
+    ) -> None:
+        self._snapshot, self._sinks, self._fps = snapshot, sinks, fps
+
+    def collect(self) -> Iterator[Any]:
+        snap = self._snapshot()
+        sources: dict[str, dict[str, Any]] = snap.get("sources", {})
+        state = GaugeMetricFamily("vigil_source_state", "1 for the state each source is in.", labels=["source", "state"])
+        fps = GaugeMetricFamily("vigil_source_fps", "Results per second over the last 10 s.", labels=["source"])
+        depth = GaugeMetricFamily("vigil_queue_depth", "Frames or batches waiting, by queue.", labels=["queue", "source"])
+        dropped = CounterMetricFamily(
+            "vigil_source_frames_dropped", "Frames a source decoded but did not hand on, by cause.", labels=["source", "cause"]
+        )
+        skipped = CounterMetricFamily(
+            "vigil_source_frames_skipped", "Frames a source never decoded (sampling), by cause.", labels=["source", "cause"]
+        )
+        for name, gauges in sources.items():
+            for s in SourceState:
+                state.add_metric([name, s.value], 1.0 if gauges["state"] == s.value else 0.0)
+            fps.add_metric([name], self._fps(name))
+            depth.add_metric(["decoded", name], gauges["decoded_queue"])
+            depth.add_metric(["batcher", name], gauges["batcher_queue"])
+            for cause, n in gauges["dropped"].items():
+                dropped.add_metric([name, cause], n)
+            for cause, n in gauges["skipped"].items():
+                skipped.add_metric([name, cause], n)
+        for stage, n in snap.get("stages", {}).items():
+            depth.add_metric([stage, ""], n)
+        yield from (state, fps, depth, dropped, skipped)
+        yield from _sink_metrics(self._sinks())
+
+
+def _sink_metrics(sinks: list[Any]) -> Iterator[Any]:
+    """What sinks count, read from their attributes (absent ones are skipped)."""
+    counters = {
+        "written": "Results a sink wrote.",
+        "delivered": "Results a sink delivered.",
+        "retries": "Delivery attempts retried.",
+        "dead_lettered": "Results refused by the receiver for good.",
+        "dropped": "Results a sink dropped (its queue was full).",
+        "dropped_records": "Spooled results dropped at the spool's size cap.",
+        "filtered": "Results a sink's filter left out.",
+    }
+    labels = _sink_labels(sinks)
+    for attr, help_text in counters.items():
+        family = CounterMetricFamily(f"vigil_sink_{attr}", help_text, labels=["sink"])
+        for sink, label in zip(sinks, labels):
+            value = getattr(sink, attr, None)
+            if isinstance(value, int):
+                family.add_metric([label], value)
+        yield family
+    backlog = GaugeMetricFamily("vigil_sink_backlog", "Results waiting in a sink.", labels=["sink"])
+    for sink, label in zip(sinks, labels):
+        value = getattr(sink, "backlog", None)
+        if isinstance(value, int):
+            backlog.add_metric([label], value)
+    yield backlog
+
+
+def _sink_labels(sinks: list[Any]) -> list[str]:
+    """The sink's kind (`jsonl`, `webhook`, ...), numbered when a kind repeats: a sink's name may
+    hold a URL, which a label must not."""
+    kinds = [str(getattr(sink, "name", "sink")).split(":", 1)[0] for sink in sinks]
+    return [kind if kinds.count(kind) == 1 else f"{kind}{kinds[:i].count(kind) + 1}" for i, kind in enumerate(kinds)]

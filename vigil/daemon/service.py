@@ -1,0 +1,243 @@
+"""The long-running daemon: one pipeline that keeps running, the management API, metrics,
+systemd notifications and configuration reloads.
+
+`Daemon.run()` loads the model, starts the sinks, the sources and the API, tells systemd it is
+ready, then serves until `stop()`. `reload(config)` applies a new configuration without a gap
+for untouched streams: streams added, removed or changed are started, stopped or restarted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import statistics
+import time
+from collections import deque
+from contextlib import AsyncExitStack
+from dataclasses import replace
+from typing import Any
+
+from aiohttp import web
+
+from vigil.config import PipelineConfig, SourceConfig
+from vigil.config.api import ApiConfig
+from vigil.daemon.api import make_app
+from vigil.daemon.assemble import load_model, make_sinks, make_source, pipeline_options
+from vigil.daemon.metrics import PrometheusMetrics
+from vigil.daemon.pipeline import Pipeline, PipelineReport
+from vigil.daemon.systemd import Heartbeat, Notifier, Watchdog
+from vigil.result import InferenceResult
+from vigil.sources.base import Source, SourceState
+from vigil.sources.rtsp import mask_url
+
+__all__ = ["Daemon"]
+
+log = logging.getLogger(__name__)
+
+
+class _Latency(PrometheusMetrics):
+    """Metrics plus the last capture-to-result latencies per source (for the streams API) and
+    a heartbeat on every batch (for the systemd watchdog)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.recent: dict[str, deque[float]] = {}
+        self.heartbeat = Heartbeat(max_age_s=30.0)
+
+    def batch_done(self, size: int, padded_to: int, pre_ms: float, infer_ms: float, post_ms: float) -> None:
+        super().batch_done(size, padded_to, pre_ms, infer_ms, post_ms)
+        self.heartbeat.beat()
+
+    def result(self, result: InferenceResult) -> None:
+        super().result(result)
+        t = result.timings
+        ms = t.since_capture if t.since_capture is not None else t.total
+        self.recent.setdefault(result.frame.source_id, deque(maxlen=100)).append(ms)
+
+
+class Daemon:
+    def __init__(self, config: PipelineConfig, api: ApiConfig | None = None) -> None:
+        self.config = config
+        self.api = api or ApiConfig()
+        self.metrics = _Latency()
+        self.notifier = Notifier.from_env(unset=True)
+        self.pipeline: Pipeline | None = None
+        self.api_port: int | None = None
+        self.progress_at = time.monotonic()  # last batch done, for the watchdog
+        self._configs: dict[str, SourceConfig] = {}
+        self._ready = asyncio.Event()
+
+    async def run(self) -> PipelineReport:
+        sinks = await make_sinks(self.config)
+        model = await load_model(self.config)
+        sources = [make_source(s) for s in self.config.sources]
+        self._configs = {s.name: s for s in self.config.sources}
+        options = pipeline_options(self.config, keep_running=True)
+        shutdown = getattr(self.config, "shutdown_timeout_s", None)  # a DaemonConfig's stop budget
+        if shutdown is not None:
+            options = replace(options, drain_timeout_s=shutdown)
+        self.pipeline = pipeline = Pipeline(model, sources, sinks, options, self.metrics)
+        self.metrics.observe(pipeline.snapshot, lambda: pipeline.sinks)
+        runner = await self._start_api() if self.api.enabled else None
+        async with AsyncExitStack() as stack:
+            stack.callback(self.notifier.close)
+            if runner is not None:
+                stack.push_async_callback(runner.cleanup)
+            stack.callback(model.close)
+            run = asyncio.create_task(pipeline.run(), name="pipeline")
+            running = asyncio.create_task(pipeline.running.wait())
+            await asyncio.wait([run, running], return_when=asyncio.FIRST_COMPLETED)
+            running.cancel()
+            self._ready.set()
+            self.notifier.ready()
+            status = asyncio.create_task(self._report_status(), name="systemd-status")
+            stack.callback(status.cancel)
+            interval = self.notifier.watchdog_interval()
+            if interval:
+                await stack.enter_async_context(Watchdog(self.notifier, interval, self._making_progress))
+            return await run
+        raise AssertionError("unreachable")  # the exit stack does not swallow exceptions
+
+    async def wait_ready(self) -> None:
+        await self._ready.wait()
+
+    def stop(self) -> None:
+        self.notifier.stopping()
+        if self.pipeline is not None:
+            self.pipeline.request_stop()
+
+    def _making_progress(self) -> bool:
+        """For the watchdog: a batch finished lately, or nothing is waiting to be inferred."""
+        if self.metrics.heartbeat.recent() or self.pipeline is None:
+            return True
+        snapshot = self.pipeline.snapshot()
+        waiting = sum(s["batcher_queue"] for s in snapshot["sources"].values()) + sum(snapshot["stages"].values())
+        return waiting == 0
+
+    async def _report_status(self, every_s: float = 5.0) -> None:
+        while True:
+            streams = self.streams()
+            streaming = sum(1 for s in streams if s["state"] == "streaming")
+            fps = sum(s["fps"] for s in streams)
+            self.notifier.status(f"{streaming}/{len(streams)} streams streaming, {fps:.1f} results/s")
+            await asyncio.sleep(every_s)
+
+    async def reload(self, config: PipelineConfig) -> None:
+        """Streams added, removed or changed are started, stopped or restarted; the others keep
+        running. (A changed model or sink section needs a restart for now; it is logged.)"""
+        assert self.pipeline is not None
+        self.notifier.reloading()
+        try:
+            await self._apply(config)
+        finally:
+            self.notifier.ready()
+
+    async def _apply(self, config: PipelineConfig) -> None:
+        assert self.pipeline is not None
+        if config.model != self.config.model or config.batch != self.config.batch:
+            log.warning("reload: model and batch changes take effect at the next restart")
+        new = {s.name: s for s in config.sources}
+        for name, old in list(self._configs.items()):
+            if new.get(name) != old:
+                await self.remove_stream(name)
+        for name, source in new.items():
+            if name not in self._configs:
+                await self.add_stream(source)
+        self.config = config.model_copy(update={"model": self.config.model, "batch": self.config.batch})
+        log.info("reload: %d stream(s) running", len(self._configs))
+
+    # The API's view (vigil.daemon.api.Control).
+
+    def readiness(self) -> list[str]:
+        reasons = []
+        if self.pipeline is None:
+            reasons.append("the model is loading")
+        elif not any(s.state is SourceState.STREAMING for s in self.pipeline.sources):
+            reasons.append("no source is streaming")
+        return reasons
+
+    def streams(self) -> list[dict[str, Any]]:
+        if self.pipeline is None:
+            return []
+        return [self._describe(source) for source in self.pipeline.sources]
+
+    async def add_stream(self, config: SourceConfig) -> dict[str, Any]:
+        assert self.pipeline is not None
+        source = make_source(config)
+        await self.pipeline.add_source(source)
+        self._configs[config.name] = config
+        log.info("stream '%s' added", config.name)
+        return self._describe(source)
+
+    async def remove_stream(self, name: str) -> None:
+        assert self.pipeline is not None
+        await self.pipeline.remove_source(name)
+        self._configs.pop(name, None)
+        self.metrics.recent.pop(name, None)
+        log.info("stream '%s' removed", name)
+
+    def model_info(self) -> dict[str, Any]:
+        assert self.pipeline is not None
+        model = self.pipeline.model
+        batch = model.batch
+        return {
+            "model_id": model.model_id,
+            "package_id": getattr(model, "package_id", None),
+            "reference": mask_url(self.config.model.path),
+            "classes": list(model.class_names),
+            "batch": {"min": batch.min, "opt": batch.opt, "max": batch.max, "static": batch.static},
+            "batch_size": self.pipeline.batch_size,
+        }
+
+    def metrics_text(self) -> bytes:
+        return self.metrics.exposition()
+
+    def _describe(self, source: Source) -> dict[str, Any]:
+        config = self._configs.get(source.source_id)
+        recent = self.metrics.recent.get(source.source_id)
+        report = self.pipeline.report.sources.get(source.source_id) if self.pipeline else None
+        return {
+            "name": source.source_id,
+            "url": mask_url(config.url) if config else None,
+            "state": source.state.value,
+            "last_error": mask_url(getattr(source, "last_error", None) or (report.error if report else None) or "") or None,
+            "fps": round(self.metrics._fps(source.source_id), 2),
+            "latency_ms": round(statistics.median(recent), 1) if recent else None,
+            "results": report.results if report else 0,
+        }
+
+    async def _start_api(self) -> web.AppRunner:
+        control = _Control(self)
+        runner = web.AppRunner(make_app(control, await asyncio.to_thread(self.api.read_token)), access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, self.api.host, self.api.port)
+        await site.start()
+        sockets = getattr(site._server, "sockets", None) or []
+        self.api_port = sockets[0].getsockname()[1] if sockets else self.api.port
+        log.info("management API on http://%s:%d", self.api.host, self.api_port)
+        return runner
+
+
+class _Control:
+    """Adapts the daemon to the API's `Control` protocol (metrics() clashes with the attribute)."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self._daemon = daemon
+
+    def readiness(self) -> list[str]:
+        return self._daemon.readiness()
+
+    def streams(self) -> list[dict[str, Any]]:
+        return self._daemon.streams()
+
+    async def add_stream(self, config: SourceConfig) -> dict[str, Any]:
+        return await self._daemon.add_stream(config)
+
+    async def remove_stream(self, name: str) -> None:
+        await self._daemon.remove_stream(name)
+
+    def model_info(self) -> dict[str, Any]:
+        return self._daemon.model_info()
+
+    def metrics(self) -> bytes:
+        return self._daemon.metrics_text()

@@ -1,0 +1,68 @@
+"""Detections drawn on a frame with supervision's annotators, for the sinks that save pictures.
+
+supervision is an optional extra (it pulls matplotlib and scipy, ~0.5 s to import): it is
+imported when a sink that draws starts, never when vigil is imported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from vigil.engine.detections import Detections
+from vigil.errors import MissingDependencyError
+
+__all__ = ["Annotator"]
+
+# Pose models report a score per keypoint; below this the point is usually hidden or outside
+# the picture, and drawing it (and the limbs ending there) would put bones in the wrong place.
+KEYPOINT_MIN_CONFIDENCE = 0.25
+
+
+class Annotator:
+    """Draws boxes with labels (class name and confidence), masks when there are masks and
+    skeletons when there are keypoints, on a copy of a BGR image.
+
+    Built once per sink, on a thread (the import is slow), and used from the sink's thread."""
+
+    def __init__(self, sink: str) -> None:
+        try:
+            import supervision as sv
+        except ImportError as exc:
+            raise MissingDependencyError(
+                f"sink '{sink}' draws detections with supervision, which is not installed: "
+                "pip install 'vigil[supervision]'"
+            ) from exc
+        self._masks = sv.MaskAnnotator()
+        self._boxes = sv.BoxAnnotator()
+        self._edges = sv.EdgeAnnotator()
+        self._vertices = sv.VertexAnnotator()
+        self._labels = sv.LabelAnnotator()
+
+    def draw(self, image: np.ndarray, dets: Detections) -> np.ndarray:
+        scene = image.copy()
+        if len(dets) == 0:
+            return scene
+        boxes = dets.to_supervision()
+        if dets.mask is not None:  # first, so the boxes and labels stay readable over it
+            scene = self._masks.annotate(scene, boxes)
+        scene = self._boxes.annotate(scene, boxes)
+        if dets.keypoints is not None:
+            points = _visible_keypoints(dets).to_supervision_keypoints()
+            scene = self._edges.annotate(scene, points)
+            scene = self._vertices.annotate(scene, points)
+        return self._labels.annotate(scene, boxes, labels=_labels(dets))
+
+
+def _labels(dets: Detections) -> list[str]:
+    names = dets.class_name if dets.class_name is not None else dets.class_id.astype(str)
+    return [f"{name} {conf:.2f}" for name, conf in zip(names, dets.confidence)]
+
+
+def _visible_keypoints(dets: Detections) -> Detections:
+    # supervision's vertex and edge annotators skip points at (0, 0), so hidden points go
+    # there (its `KeyPoints.visible` flag would do it too, but older releases lack it).
+    assert dets.keypoints is not None and dets.keypoint_confidence is not None
+    shown = dets.keypoint_confidence[..., None] >= KEYPOINT_MIN_CONFIDENCE
+    return replace(dets, keypoints=np.where(shown, dets.keypoints, 0.0))

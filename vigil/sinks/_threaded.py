@@ -1,0 +1,125 @@
+"""`ThreadedSink`: a sink that writes on its own thread, behind a bounded queue that drops.
+
+The picture sinks (annotated video, snapshots) build on it. Their results hold whole images and
+drawing and encoding them is slow, so a sink that falls behind loses frames, counted, instead of
+holding up the pipeline or the other sinks; nothing of that work ever runs on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from abc import abstractmethod
+
+from vigil.errors import ConfigError, SinkError
+from vigil.result import InferenceResult
+from vigil.sinks.base import Sink
+
+__all__ = ["ThreadedSink"]
+
+log = logging.getLogger(__name__)
+
+
+class ThreadedSink(Sink):
+    """A bounded queue of results drained by one writer thread, in order.
+
+    Subclasses implement `_open` (run on a thread by `start`), `_write` (one result, on the
+    writer thread) and `_finish` (on the writer thread after the last result, at `close`).
+    `publish` never waits: a result that finds the queue full is dropped and counted in
+    `dropped`; `written` counts what the subclass wrote. The first error stops writing (later
+    results are discarded, `publish` raises `SinkError`) and `close` still finishes open files.
+    """
+
+    def __init__(self, name: str, queue_size: int) -> None:
+        if queue_size < 1:
+            raise ConfigError(f"sink '{name}': queue_size must be at least 1, got {queue_size}")
+        self.name = name
+        self.written = 0
+        self.dropped = 0
+        self._dropped_by_source: dict[str, int] = {}
+        self._queue: queue.Queue[InferenceResult | None] = queue.Queue(queue_size)
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self._open)
+        self._thread = threading.Thread(target=self._run, name=f"vigil-{self.name}", daemon=True)
+        self._thread.start()
+
+    async def flush(self) -> None:
+        """Wait until every queued result is written (a video frame: handed to its encoder)."""
+        if self._thread is not None:
+            await asyncio.to_thread(self._queue.join)
+
+    async def close(self) -> None:
+        """Write what is queued, finish open files and stop the thread."""
+        if self._thread is None:
+            return
+        await asyncio.to_thread(self._queue.put, None)
+        await asyncio.to_thread(self._thread.join)
+        self._thread = None
+        if self._dropped_by_source:
+            counts = ", ".join(f"{n} of '{source}'" for source, n in self._dropped_by_source.items())
+            log.warning("sink '%s': %d result(s) dropped in all because its queue was full: %s", self.name, self.dropped, counts)
+
+    def _ensure_running(self) -> None:
+        if self._thread is None:
+            raise SinkError(f"sink '{self.name}' is not running; results are published between start() and close()")
+        if self._error is not None:
+            raise SinkError(f"sink '{self.name}' failed earlier: {self._error}")
+
+    def _offer(self, result: InferenceResult) -> bool:
+        """Queue `result` without waiting; False when the queue is full (the result is dropped)."""
+        try:
+            self._queue.put_nowait(result)
+            return True
+        except queue.Full:
+            self._count_drop(result.frame.source_id)
+            return False
+
+    def _count_drop(self, source: str) -> None:
+        self.dropped += 1
+        count = self._dropped_by_source[source] = self._dropped_by_source.get(source, 0) + 1
+        if count == 1:  # once per source: a sink that stays behind would otherwise flood the log
+            log.warning(
+                "sink '%s': writing falls behind (queue of %d full); dropping results of source '%s' until it "
+                "catches up (counted, total at close)",
+                self.name, self._queue.maxsize, source,
+            )
+
+    def _run(self) -> None:
+        while (result := self._queue.get()) is not None:
+            try:
+                if self._error is None:
+                    self._write(result)
+            except Exception as exc:
+                self._fail(exc)
+            finally:
+                self._queue.task_done()
+        try:
+            self._finish()
+        except Exception as exc:
+            self._fail(exc)
+        finally:
+            self._queue.task_done()
+
+    def _fail(self, exc: Exception) -> None:
+        if self._error is None:
+            self._error = exc
+        if isinstance(exc, SinkError):
+            log.error("%s; further results are not written", exc)
+        else:  # a bug: say so with its traceback
+            log.exception("sink '%s' failed; further results are not written", self.name)
+
+    @abstractmethod
+    def _open(self) -> None:
+        """Prepare on a worker thread before the first result (directories, imports)."""
+
+    @abstractmethod
+    def _write(self, result: InferenceResult) -> None: ...
+
+    @abstractmethod
+    def _finish(self) -> None:
+        """Complete what is open after the last result."""

@@ -1,0 +1,101 @@
+"""Snapshots: a JPEG of a frame with detections, and its JSON record beside it.
+
+Layout and naming: docs/OUTPUT.md ("Snapshots"). Which frames are kept is decided on the event
+loop (cheap); drawing, JPEG encoding and writing run on the sink's own thread.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+import cv2
+
+from vigil.errors import ConfigError, SinkError
+from vigil.frame import Frame
+from vigil.result import InferenceResult
+from vigil.sinks._annotate import Annotator
+from vigil.sinks._files import make_directory, source_folder, utc_stamp, write_atomic
+from vigil.sinks._threaded import ThreadedSink
+from vigil.sinks.filters import ResultFilter
+from vigil.sinks.records import result_to_record
+
+__all__ = ["SnapshotSink"]
+
+
+class SnapshotSink(ThreadedSink):
+    """Saves `{directory}/{source}/{source}_{UTC capture time}.jpg` and `.json` for frames with
+    at least one detection, at most one per source every `interval_s` seconds of capture time.
+
+        sink = SnapshotSink("/var/lib/vigil/snapshots", interval_s=30,
+                            filter=ResultFilter(classes={"FACE_FEMALE", "FACE_MALE"}, min_confidence=0.5))
+
+    `filter` applies first: only the detections it keeps count, are drawn and are recorded.
+    Counters: `written` (snapshots saved), `dropped` (chosen frames lost to a full queue; the
+    next frame with detections is taken instead).
+    """
+
+    def __init__(
+        self,
+        directory: str | Path,
+        *,
+        interval_s: float = 10.0,
+        annotate: bool = True,
+        jpeg_quality: int = 90,
+        filter: ResultFilter | None = None,
+        queue_size: int = 4,
+    ) -> None:
+        super().__init__(f"snapshot:{directory}", queue_size)
+        if not 0 <= interval_s <= 86_400:
+            raise ConfigError(f"sink '{self.name}': interval_s must be between 0 and 86400, got {interval_s}")
+        if not 0 <= jpeg_quality <= 100:
+            raise ConfigError(f"sink '{self.name}': jpeg_quality must be between 0 and 100, got {jpeg_quality}")
+        self.directory = Path(directory)
+        self.interval_s = interval_s
+        self._annotate = annotate
+        self._jpeg_quality = jpeg_quality
+        self._filter = filter
+        self._annotator: Annotator | None = None
+        self._last_taken: dict[str, datetime] = {}  # capture time of each source's last snapshot
+
+    async def publish(self, result: InferenceResult) -> None:
+        self._ensure_running()
+        if self._filter is not None:
+            kept = self._filter.apply(result)
+            if kept is None:
+                return
+            result = kept
+        if len(result.detections) == 0 or not self._due(result.frame):
+            return
+        if self._offer(result):
+            self._last_taken[result.frame.source_id] = result.frame.capture_time
+
+    def _due(self, frame: Frame) -> bool:
+        last = self._last_taken.get(frame.source_id)
+        # A clock that jumped back (a camera reconnected) ends the interval instead of extending it.
+        return last is None or not 0 <= (frame.capture_time - last).total_seconds() < self.interval_s
+
+    # -- the writer thread --------------------------------------------------------------------
+
+    def _open(self) -> None:
+        make_directory(self.directory, self.name)
+        if self._annotate:
+            self._annotator = Annotator(self.name)
+
+    def _write(self, result: InferenceResult) -> None:
+        frame = result.frame
+        image = self._annotator.draw(frame.image, result.detections) if self._annotator else frame.image
+        ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self._jpeg_quality])
+        if not ok:
+            raise SinkError(f"sink '{self.name}': OpenCV could not encode frame {frame.source_id}#{frame.seq} as JPEG")
+        folder, name = source_folder(self.directory, frame.source_id, self.name)
+        stem = f"{name}_{utc_stamp(frame.capture_time, milliseconds=True)}"
+        record = json.dumps(result_to_record(result), separators=(",", ":")) + "\n"
+        # The sidecar last: whoever sees a .json can read its .jpg.
+        write_atomic(folder / f"{stem}.jpg", jpeg.tobytes(), self.name)
+        write_atomic(folder / f"{stem}.json", record.encode(), self.name)
+        self.written += 1
+
+    def _finish(self) -> None:
+        """Nothing stays open between snapshots."""

@@ -1,0 +1,200 @@
+"""Annotated video: every frame with its detections drawn, as H.264 MP4 segments per source.
+
+Layout, naming and segment rules: docs/OUTPUT.md ("Annotated video"). Drawing and encoding run
+on the sink's own thread (`ThreadedSink`): a sink that falls behind drops frames, counted,
+rather than holding up the pipeline.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import timedelta
+from fractions import Fraction
+from pathlib import Path
+from typing import cast
+
+import av
+import cv2
+import numpy as np
+
+from vigil.errors import ConfigError, SinkError
+from vigil.frame import Frame
+from vigil.result import InferenceResult
+from vigil.sinks._annotate import Annotator
+from vigil.sinks._files import make_directory, source_folder, utc_stamp
+from vigil.sinks._threaded import ThreadedSink
+
+__all__ = ["AnnotatedVideoSink"]
+
+log = logging.getLogger(__name__)
+
+# MPEG's 90 kHz clock: fine enough that any frame rate, variable or not, keeps its real timing.
+TICKS_PER_SECOND = 90_000
+TIME_BASE = Fraction(1, TICKS_PER_SECOND)
+PARTIAL = ".partial"  # suffix of a segment being written: `*.mp4` never matches an unfinished one
+# x264/x265 options: the quality knob, and a preset that keeps several camera streams up on one CPU.
+_CRF_CODECS = ("libx264", "libx265")
+_PRESET = "veryfast"
+
+
+class AnnotatedVideoSink(ThreadedSink):
+    """Writes `{directory}/{source}/{source}_{UTC start}.mp4`, one segment per source per
+    `segment_minutes` of the frames' capture time.
+
+        sink = AnnotatedVideoSink("/var/lib/vigil/video", segment_minutes=10)
+
+    `codec` is an FFmpeg video encoder in PyAV's build; `crf` (0-51, lower: better and larger)
+    applies to libx264 and libx265. Every queued frame holds its image (0.9 MB at 640x480), so
+    `queue_size` bounds that memory. Counters: `written` (frames encoded), `dropped` (frames
+    lost to a full queue: the video skips them, its timing stays right).
+    """
+
+    def __init__(
+        self,
+        directory: str | Path,
+        *,
+        segment_minutes: float = 5.0,
+        annotate: bool = True,
+        codec: str = "libx264",
+        crf: int = 23,
+        queue_size: int = 32,
+    ) -> None:
+        super().__init__(f"video:{directory}", queue_size)
+        if not 0 < segment_minutes <= 24 * 60:
+            raise ConfigError(f"sink '{self.name}': segment_minutes must be above 0 and at most 1440, got {segment_minutes}")
+        if not 0 <= crf <= 51:
+            raise ConfigError(f"sink '{self.name}': crf must be between 0 and 51, got {crf}")
+        _check_encoder(codec, self.name)
+        self.directory = Path(directory)
+        self._segment_length = timedelta(minutes=segment_minutes)
+        self._annotate = annotate
+        self._codec = codec
+        self._options = {"crf": str(crf), "preset": _PRESET} if codec in _CRF_CODECS else {}
+        self._annotator: Annotator | None = None
+        self._segments: dict[str, _Segment] = {}  # the open segment of each source
+
+    async def publish(self, result: InferenceResult) -> None:
+        self._ensure_running()
+        self._offer(result)
+
+    # -- the writer thread --------------------------------------------------------------------
+
+    def _open(self) -> None:
+        make_directory(self.directory, self.name)
+        if self._annotate:
+            self._annotator = Annotator(self.name)
+
+    def _write(self, result: InferenceResult) -> None:
+        frame = result.frame
+        image = self._annotator.draw(frame.image, result.detections) if self._annotator else frame.image
+        segment = self._segments.get(frame.source_id)
+        if segment is not None and not segment.takes(frame):
+            self._segments.pop(frame.source_id).close()
+            segment = None
+        if segment is None:
+            segment = self._segments[frame.source_id] = self._new_segment(frame)
+        segment.add(image, frame.pts)
+        self.written += 1
+
+    def _finish(self) -> None:
+        segments, self._segments = list(self._segments.values()), {}
+        errors = []
+        for segment in segments:  # one failing segment must not leave the others unfinished
+            try:
+                segment.close()
+            except SinkError as exc:
+                errors.append(exc)
+        if errors:
+            raise SinkError("; ".join(str(exc) for exc in errors))
+
+    def _new_segment(self, frame: Frame) -> _Segment:
+        folder, name = source_folder(self.directory, frame.source_id, self.name)
+        stem, n = f"{name}_{utc_stamp(frame.capture_time)}", 2
+        path = folder / f"{stem}.mp4"
+        # Short segments can start within the same second, and a restart can reuse a second.
+        while path.exists() or _partial(path).exists():
+            path, n = folder / f"{stem}_{n}.mp4", n + 1
+        return _Segment(path, frame, self._codec, self._options, self._segment_length, self.name)
+
+
+class _Segment:
+    """One MP4 being written: one source, one frame size, one stretch of capture time, one
+    unbroken PTS clock. Written as `NAME.mp4.partial`, renamed to `NAME.mp4` when complete."""
+
+    def __init__(self, path: Path, first: Frame, codec: str, options: dict[str, str], length: timedelta, sink: str) -> None:
+        self.path, self.sink = path, sink
+        self.size = (first.width, first.height)
+        self.ends = first.capture_time + length
+        self.frames = 0
+        self._first_pts = self._last_pts = first.pts
+        self._last_tick = -1
+        try:
+            self._container = av.open(str(_partial(path)), "w", format="mp4")
+            stream = cast(av.VideoStream, self._container.add_stream(codec))  # a video encoder: checked at init
+            stream.width, stream.height = _even(first.width), _even(first.height)
+            stream.pix_fmt = "yuv420p"
+            stream.codec_context.time_base = stream.time_base = TIME_BASE
+            stream.options = dict(options)
+            self._stream = stream
+        except (OSError, av.FFmpegError) as exc:
+            raise self._error("cannot create", exc) from exc
+
+    def takes(self, frame: Frame) -> bool:
+        """Whether `frame` continues this segment: same size, still within its capture time, and
+        a PTS not before the last one (a PTS that goes back is a new clock: a camera reconnected)."""
+        return (frame.width, frame.height) == self.size and frame.capture_time < self.ends and frame.pts >= self._last_pts
+
+    def add(self, image: np.ndarray, pts: float) -> None:
+        # Real timing from the PTS; strictly increasing, which the encoder and MP4 require.
+        tick = max(round((pts - self._first_pts) * TICKS_PER_SECOND), self._last_tick + 1)
+        picture = av.VideoFrame.from_ndarray(_pad_even(image), format="bgr24")
+        picture.pts, picture.time_base = tick, TIME_BASE
+        try:
+            self._container.mux(self._stream.encode(picture))
+        except (OSError, av.FFmpegError) as exc:
+            raise self._error("cannot write", exc) from exc
+        self._last_pts, self._last_tick = pts, tick
+        self.frames += 1
+
+    def close(self) -> None:
+        """Drain the encoder, write the MP4 index, and give the file its final name."""
+        try:
+            self._container.mux(self._stream.encode())
+            self._container.close()
+            os.replace(_partial(self.path), self.path)
+        except (OSError, av.FFmpegError) as exc:
+            raise self._error("cannot finish", exc) from exc
+        log.debug("sink '%s': %s finished, %d frame(s)", self.sink, self.path, self.frames)
+
+    def _error(self, what: str, exc: Exception) -> SinkError:
+        return SinkError(
+            f"sink '{self.sink}': {what} video segment {_partial(self.path)} ({exc}); "
+            "check free space and permissions of the video directory"
+        )
+
+
+def _check_encoder(codec: str, sink: str) -> None:
+    try:
+        found = av.Codec(codec, "w")
+    except ValueError:  # PyAV's UnknownCodecError
+        found = None
+    if found is None or found.type != "video":
+        raise ConfigError(f"sink '{sink}': '{codec}' is not a video encoder in this PyAV build; use libx264")
+
+
+def _partial(path: Path) -> Path:
+    return path.with_name(path.name + PARTIAL)
+
+
+def _even(n: int) -> int:
+    return n + n % 2
+
+
+def _pad_even(image: np.ndarray) -> np.ndarray:
+    """yuv420p stores colour per 2x2 block, so both sides must be even: an odd side gets one
+    more row or column, a copy of the last (cropping would lose picture)."""
+    h, w = image.shape[:2]
+    if h % 2 == 0 and w % 2 == 0:
+        return image
+    return cv2.copyMakeBorder(image, 0, h % 2, 0, w % 2, cv2.BORDER_REPLICATE)
