@@ -96,7 +96,8 @@ async def test_health_readiness_metrics_and_streams(tmp_path, nudenet_path, came
 
 
 async def test_a_token_guards_everything_but_healthz(tmp_path, nudenet_path, camera_clip):
-    daemon = Daemon(config(tmp_path, nudenet_path, camera_clip), ApiConfig(port=0, token=TOKEN))
+    # Bound off loopback (every interface), as a box on the camera network would be.
+    daemon = Daemon(config(tmp_path, nudenet_path, camera_clip), ApiConfig(host="0.0.0.0", port=0, token=TOKEN))
     task = await started(daemon)
     base = f"http://127.0.0.1:{daemon.api_port}"
     async with aiohttp.ClientSession() as http:
@@ -169,3 +170,23 @@ async def test_systemd_hears_ready_status_watchdog_reloading_and_stopping(tmp_pa
     assert "MONOTONIC_USEC=" in reloading
     assert kinds.index("RELOADING") < len(kinds) - 1 - kinds[::-1].index("READY")  # ready again after the reload
     assert "STOPPING" in kinds
+
+
+async def test_reload_loads_a_changed_model_before_releasing_the_old_one(tmp_path, nudenet_path, camera_clip, caplog):
+    first = config(tmp_path, nudenet_path, camera_clip)
+    daemon = Daemon(first, ApiConfig(enabled=False))
+    task = await started(daemon)
+    assert daemon.pipeline is not None
+    old = daemon.pipeline.model
+    await until(lambda: _results(daemon, "door", 2))
+    bigger = first.model_copy(update={"model": first.model.model_copy(update={"image_size": 416})})
+    await daemon.reload(bigger)
+    assert daemon.pipeline.model is not old and daemon.config.model.image_size == 416
+    before = daemon.pipeline.report.sources["door"].results
+    await until(lambda: _results(daemon, "door", before + 3))  # results go on with the new model
+    broken = first.model_copy(update={"model": first.model.model_copy(update={"path": str(tmp_path / "gone.onnx")})})
+    await daemon.reload(broken)
+    assert daemon.config.model.image_size == 416  # the running model stays
+    assert "reload: keeping model" in caplog.text
+    daemon.stop()
+    await asyncio.wait_for(task, 30)

@@ -125,3 +125,121 @@ def test_demo_runs_on_built_in_material(tmp_path):
     lines = (tmp_path / "demo" / "results.jsonl").read_text().splitlines()
     assert sum(json.loads(line)["source"] == "file" for line in lines) == 30  # every frame of the file
     assert list((tmp_path / "demo" / "video").rglob("*.mp4")) and list((tmp_path / "demo" / "snapshots").rglob("*.jpg"))
+
+
+async def test_full_daemon_files_camera_webhook_api_watchdog_and_a_lossless_drain(tmp_path, nudenet_path, paced_clip):
+    """Two file sources, one RTSP camera (the GStreamer server), a webhook receiver and JSONL."""
+    import asyncio
+
+    import aiohttp
+
+    from tests.integration.test_rtsp import RtspServer, started
+    from tests.integration.test_webhook_sink import Receiver
+
+    camera = started(RtspServer())
+    receiver = await Receiver().start()
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(tmp_path / "notify.sock"))
+    notify.setblocking(False)
+    port, out = free_port(), tmp_path / "r.jsonl"
+    (tmp_path / "vigil.yaml").write_text(
+        f"model:\n  path: {nudenet_path}\n  image_size: 320\n"
+        f"sources:\n"
+        f"  - {{name: a, url: {paced_clip}}}\n  - {{name: b, url: {paced_clip}}}\n"
+        f"  - {{name: cam, url: '{camera.url()}', max_fps: 5}}\n"
+        f"jsonl: {{path: {out}}}\n"
+        f"webhook: {{url: '{receiver.url}', spool_dir: {tmp_path / 'spool'}}}\n"
+        f"api: {{port: {port}}}\n"
+    )
+    env = {**os.environ, "NOTIFY_SOCKET": str(tmp_path / "notify.sock"), "WATCHDOG_USEC": "1000000"}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "vigil", "run", str(tmp_path / "vigil.yaml"), env=env, stderr=asyncio.subprocess.PIPE
+    )
+    loop = asyncio.get_running_loop()
+    messages: list[str] = []
+
+    async def heard(prefix: str, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not any(m.startswith(prefix) for m in messages):
+            assert time.monotonic() < deadline, f"no {prefix} from the daemon; heard {messages}"
+            try:
+                messages.append((await asyncio.wait_for(loop.sock_recv(notify, 4096), 1.0)).decode())
+            except asyncio.TimeoutError:
+                pass
+
+    base = f"http://127.0.0.1:{port}"
+    try:
+        await heard("READY=1")
+        await heard("WATCHDOG=1")
+        async with aiohttp.ClientSession() as http:
+            added = await http.post(f"{base}/api/v1/streams", json={"name": "late", "url": str(paced_clip)})
+            assert added.status == 201, await added.text()
+
+            async def streams() -> dict:
+                return {s["name"]: s for s in (await (await http.get(f"{base}/api/v1/streams")).json())["streams"]}
+
+            deadline = time.monotonic() + 30
+            while (await streams())["cam"]["results"] < 3 or (await streams())["late"]["results"] < 3:
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.2)
+            assert (await http.delete(f"{base}/api/v1/streams/late")).status == 200
+            assert "late" not in await streams()
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(proc.communicate(), 60)
+        assert proc.returncode == 0, stderr.decode()[-2000:]
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+        camera.stop()
+        notify.close()
+    written = {(r["source"], r["seq"]) for r in records(out)}
+    delivered = {(r["source"], r["seq"]) for r in receiver.taken}
+    await receiver.stop()
+    assert {s for s, _ in written} == {"a", "b", "cam", "late"}
+    assert sum(s == "a" for s, _ in written) == 20 and sum(s == "b" for s, _ in written) == 20  # the files, whole
+    assert delivered == written  # every result written to JSONL was also delivered: nothing lost at SIGTERM
+
+
+async def test_a_stalled_pipeline_stops_the_watchdog_pings(tmp_path, nudenet_path, paced_clip):
+    """The JSONL sink writes into a pipe nobody reads: once the pipe and the sink's queue are
+    full, no batch can finish while frames keep waiting, as with a hung disk or a hung model."""
+    import asyncio
+
+    fifo = tmp_path / "stuck.jsonl"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # opened, never read
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(tmp_path / "notify.sock"))
+    notify.setblocking(False)
+    (tmp_path / "vigil.yaml").write_text(
+        f"model:\n  path: {nudenet_path}\n  image_size: 320\n"
+        f"sources:\n  - {{name: a, url: {paced_clip}, loop: true}}\n"
+        f"jsonl: {{path: {fifo}}}\napi: {{enabled: false}}\n"
+    )
+    env = {**os.environ, "NOTIFY_SOCKET": str(tmp_path / "notify.sock"), "WATCHDOG_USEC": "1000000"}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "vigil", "run", str(tmp_path / "vigil.yaml"), env=env, stderr=asyncio.subprocess.PIPE
+    )
+    loop = asyncio.get_running_loop()
+    pings: list[float] = []
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                message = (await asyncio.wait_for(loop.sock_recv(notify, 4096), 0.5)).decode()
+            except asyncio.TimeoutError:
+                message = ""
+            if message == "WATCHDOG=1":
+                pings.append(time.monotonic())
+            if len(pings) >= 2 and time.monotonic() - pings[-1] > 4.0:
+                break  # four seconds of silence: the watchdog gave up on the pipeline
+        assert len(pings) >= 2, "the watchdog never pinged while the pipeline was healthy"
+        assert time.monotonic() - pings[-1] > 4.0, "pings went on although the pipeline was stalled"
+        assert proc.returncode is None  # alive: only systemd would now kill it
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+        _, stderr = await proc.communicate()
+        os.close(reader)
+        notify.close()
+    assert "watchdog: no progress, withholding the ping" in stderr.decode()

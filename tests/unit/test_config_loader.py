@@ -51,11 +51,32 @@ def test_a_missing_variable_names_the_key_and_the_line():
         ("batch:\n  max_batchh: 4\n", r"line 9: batch.max_batchh: Extra inputs are not permitted"),
         ("batch:\n  max_batch: 0\n", r"line 9: batch.max_batch: Input should be greater than or equal to 1"),
         ("api:\n  host: 0.0.0.0\n", r"line 8: api: Value error, the API listens on 0.0.0.0, off loopback"),
+        ("api:\n  port: 70000\n", r"line 9: api.port: Input should be less than or equal to 65535"),
+        ("logging:\n  level: LOUD\n", r"line 9: logging.level: Input should be 'DEBUG', 'INFO', 'WARNING' or 'ERROR'"),
+        ("webhook:\n  url: ftp://x\n  spool_dir: s\n", r"line 9: webhook.url: String should match pattern"),
+        ("shutdown_timeout_s: soon\n", r"line 8: shutdown_timeout_s: Input should be a valid number"),
+        ("jsonl2:\n  path: x\n", r"line 8: jsonl2: Extra inputs are not permitted"),
     ],
 )
 def test_validation_errors_name_the_key_and_its_line(extra, expected):
     with pytest.raises(ConfigError, match=expected):
         parse_config(MINIMAL + extra, "t.yaml", {})
+
+
+@pytest.mark.parametrize(
+    "old, new, expected",
+    [
+        ("  - name: cam\n", "  - name: 'bad name'\n", r"line 4: sources\[0\].name: String should match pattern"),
+        ("    url: rtsp", "    transport: sctp\n    url: rtsp", r"line 5: sources\[0\].transport: Input should be 'tcp' or 'udp'"),
+        ("    url: rtsp", "    max_fps: 0\n    url: rtsp", r"line 5: sources\[0\].max_fps: Input should be greater than 0"),
+        ("  path: m.onnx\n", "  path: m.onnx\n  confidence: 1.5\n", r"line 3: model.confidence: Input should be less than or equal to 1"),
+        ("sources:\n", "sources: []\nx:\n", r"line 3: sources: List should have at least 1 item"),
+        ("jsonl:\n  path: out.jsonl\n", "", r"no sink: configure at least one"),
+    ],
+)
+def test_source_and_model_errors_name_the_key_and_its_line(old, new, expected):
+    with pytest.raises(ConfigError, match=expected):
+        parse_config(MINIMAL.replace(old, new, 1), "t.yaml", {})
 
 
 def test_broken_yaml_and_duplicate_keys_name_the_line():
@@ -79,3 +100,10 @@ def test_every_field_is_described_in_the_schema():
 
     missing = undescribed(schema) + [m for d in schema.get("$defs", {}).values() for m in undescribed(d, "…")]
     assert missing == []
+
+
+def test_a_source_naming_a_sink_that_is_not_configured_is_an_error():
+    text = MINIMAL.replace("    url: rtsp", "    sinks: [jsonl, webhook]\n    url: rtsp")
+    with pytest.raises(ConfigError, match="source 'cam' sends to webhook, which is not configured"):
+        parse_config(text, "t.yaml", {})
+    assert parse_config(text.replace(", webhook", ""), "t.yaml", {}).sources[0].sinks == ["jsonl"]

@@ -65,6 +65,9 @@ class SourceConfig(_Section):
     open_timeout_s: float = Field(10.0, gt=0, le=600, description="RTSP: longest wait to connect.")
     stall_timeout_s: float = Field(10.0, gt=0, le=600, description="RTSP: reconnect after this long without a frame.")
     reconnect: ReconnectConfig = Field(default_factory=lambda: ReconnectConfig(), description="RTSP: retries.")
+    sinks: list[Literal["jsonl", "webhook", "video", "snapshot"]] | None = Field(
+        None, min_length=1, description="The configured sinks this source's results go to (null: all of them)."
+    )
 
 
 class BatchConfig(_Section):
@@ -145,4 +148,8 @@ class PipelineConfig(_Section):
     def _some_sink(self) -> PipelineConfig:
         if (self.jsonl, self.webhook, self.video, self.snapshot) == (None, None, None, None):
             raise ValueError("no sink: configure at least one of jsonl (a file), webhook (a URL), video or snapshot (a directory)")
+        for source in self.sources:
+            missing = [name for name in source.sinks or () if getattr(self, name) is None]
+            if missing:
+                raise ValueError(f"source '{source.name}' sends to {', '.join(missing)}, which is not configured")
         return self

@@ -18,7 +18,7 @@ from vigil.sinks.jsonl import JsonlOptions
 from vigil.sources import FileSource, ReconnectPolicy, RTSPSource, Source, WebcamSource
 from vigil.sources.rtsp import mask_url
 
-__all__ = ["build_pipeline", "load_model", "make_sinks", "make_source", "pipeline_options"]
+__all__ = ["build_pipeline", "load_model", "make_sinks", "make_source", "pipeline_options", "routes"]
 
 
 def make_source(config: SourceConfig) -> Source:
@@ -98,7 +98,14 @@ async def build_pipeline(config: PipelineConfig) -> Pipeline:
     sources = [make_source(s) for s in config.sources]
     sinks = await make_sinks(config)
     model = await load_model(config)
-    return Pipeline(model, sources, sinks, pipeline_options(config))
+    pipeline = Pipeline(model, sources, sinks, pipeline_options(config))
+    pipeline.routes = routes(config)
+    return pipeline
+
+
+def routes(config: PipelineConfig) -> dict[str, frozenset[str]]:
+    """Which sinks each source publishes to, for the sources that name them."""
+    return {s.name: frozenset(s.sinks) for s in config.sources if s.sinks is not None}
 
 
 def pipeline_options(config: PipelineConfig, *, keep_running: bool = False) -> PipelineOptions:

@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from functools import partial
 from typing import Any
@@ -80,8 +80,9 @@ class PipelineReport:
 @dataclass(slots=True)
 class _Job:
     items: list[BatchItem]
-    prepared: Any
-    pre_ms: float
+    model: ObjectDetectionModel  # the model when the batch formed: a replacement waits for the next one
+    prepared: Any = None
+    pre_ms: float = 0.0
     raw: Any = None
     infer_ms: float = 0.0
 
@@ -118,6 +119,8 @@ class Pipeline:
         )
         self._batcher.on_drop = self.observer.frames_dropped
         self._live = {s.source_id: s.live for s in self.sources}
+        # source id -> the kinds of sink (`jsonl`, `webhook`, ...) it publishes to; absent: all
+        self.routes: dict[str, frozenset[str]] = {}
         self._feeds: dict[str, asyncio.Task[None]] = {}
         self._started = False
         self.running = asyncio.Event()  # set once the sources are started and the stages run
@@ -164,6 +167,19 @@ class Pipeline:
             else:
                 self.sources.remove(source)
                 raise SourceOpenError(self.report.sources[source.source_id].error or "cannot open")
+
+    def replace_model(self, model: ObjectDetectionModel, options: PipelineOptions | None = None) -> None:
+        """Use `model` (and the batch settings of `options`) from the next batch on. Batches
+        already formed finish on the old model, which is released once they are done."""
+        options = options or self.options
+        self.model, self.options = model, replace(options, keep_running=self.options.keep_running)
+        self.batch_size = model.batch.batch_limit(options.max_batch)
+        self._batcher.resize(
+            self.batch_size,
+            model.batch.preferred(options.max_batch),
+            options.max_delay_ms / 1000.0,
+            options.max_staleness_ms / 1000.0 if options.max_staleness_ms else None,
+        )
 
     async def remove_source(self, source_id: str) -> None:
         """Stop reading a source; its frames already read are still inferred and published."""
@@ -306,9 +322,9 @@ class Pipeline:
             if (items := await self._batcher.get_batch()) is None:
                 break
             t0 = time.perf_counter()
-            job = _Job(items, None, 0.0)
+            job = _Job(items, self.model)
             try:
-                job.prepared = await offload(self.model.pre_process, [item.frame.image for item in items])
+                job.prepared = await offload(job.model.pre_process, [item.frame.image for item in items])
             except Exception as exc:
                 self._batch_failed(job, exc)
                 self._ahead.release()
@@ -324,7 +340,7 @@ class Pipeline:
             self._ahead.release()
             t0 = time.perf_counter()
             try:
-                job.raw = await offload(self.model.forward, job.prepared)
+                job.raw = await offload(job.model.forward, job.prepared)
             except Exception as exc:  # one bad batch must not stop the other frames
                 self._batch_failed(job, exc)
                 continue
@@ -336,14 +352,14 @@ class Pipeline:
         while (job := await inbox.get()) is not None:
             t0 = time.perf_counter()
             try:
-                detections = await offload(self.model.post_process, job.raw, job.prepared)
+                detections = await offload(job.model.post_process, job.raw, job.prepared)
             except Exception as exc:
                 self._batch_failed(job, exc)
                 continue
             post_ms = (time.perf_counter() - t0) * 1e3
             self.report.batches += 1
             size = len(job.items)
-            self.observer.batch_done(size, max(size, self.model.batch.min), job.pre_ms, job.infer_ms, post_ms)
+            self.observer.batch_done(size, max(size, job.model.batch.min), job.pre_ms, job.infer_ms, post_ms)
             now, utc_now = time.monotonic(), datetime.now(timezone.utc)
             for item, dets in zip(job.items, detections):
                 frame = item.frame
@@ -356,9 +372,12 @@ class Pipeline:
                     total=(now - frame.decoded_at) * 1e3,
                     since_capture=(utc_now - frame.capture_time).total_seconds() * 1e3 if live else None,
                 )
-                result = InferenceResult(frame, self.model.model_id, dets, timings)
+                result = InferenceResult(frame, job.model.model_id, dets, timings)
                 self.observer.result(result)
+                allowed = self.routes.get(frame.source_id)
                 for sink in self.sinks:
+                    if allowed is not None and sink.name.split(":", 1)[0] not in allowed:
+                        continue
                     try:
                         await sink.publish(result)
                     except SinkError as exc:

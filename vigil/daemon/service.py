@@ -22,10 +22,11 @@ from aiohttp import web
 from vigil.config import PipelineConfig, SourceConfig
 from vigil.config.api import ApiConfig
 from vigil.daemon.api import make_app
-from vigil.daemon.assemble import load_model, make_sinks, make_source, pipeline_options
+from vigil.daemon.assemble import load_model, make_sinks, make_source, pipeline_options, routes
 from vigil.daemon.metrics import PrometheusMetrics
 from vigil.daemon.pipeline import Pipeline, PipelineReport
 from vigil.daemon.systemd import Heartbeat, Notifier, Watchdog
+from vigil.errors import ConfigError, VigilError
 from vigil.result import InferenceResult
 from vigil.sources.base import Source, SourceState
 from vigil.sources.rtsp import mask_url
@@ -77,13 +78,14 @@ class Daemon:
         if shutdown is not None:
             options = replace(options, drain_timeout_s=shutdown)
         self.pipeline = pipeline = Pipeline(model, sources, sinks, options, self.metrics)
+        pipeline.routes = routes(self.config)
         self.metrics.observe(pipeline.snapshot, lambda: pipeline.sinks)
         runner = await self._start_api() if self.api.enabled else None
         async with AsyncExitStack() as stack:
             stack.callback(self.notifier.close)
             if runner is not None:
                 stack.push_async_callback(runner.cleanup)
-            stack.callback(model.close)
+            stack.callback(lambda: pipeline.model.close())  # the model in use at the end (reloads replace it)
             run = asyncio.create_task(pipeline.run(), name="pipeline")
             running = asyncio.create_task(pipeline.running.wait())
             await asyncio.wait([run, running], return_when=asyncio.FIRST_COMPLETED)
@@ -94,6 +96,8 @@ class Daemon:
             stack.callback(status.cancel)
             interval = self.notifier.watchdog_interval()
             if interval:
+                # Frames waiting and no batch done for a whole WatchdogSec: stalled, stop pinging.
+                self.metrics.heartbeat.max_age_s = interval
                 await stack.enter_async_context(Watchdog(self.notifier, interval, self._making_progress))
             return await run
         raise AssertionError("unreachable")  # the exit stack does not swallow exceptions
@@ -134,8 +138,17 @@ class Daemon:
 
     async def _apply(self, config: PipelineConfig) -> None:
         assert self.pipeline is not None
+        kept = self.config
         if config.model != self.config.model or config.batch != self.config.batch:
-            log.warning("reload: model and batch changes take effect at the next restart")
+            try:  # the new model is loaded while the old one still serves
+                model = await load_model(config)
+            except VigilError as exc:
+                log.error("reload: keeping model %s: %s", self.pipeline.model.model_id, exc)
+            else:
+                options = pipeline_options(config, keep_running=True)
+                self.pipeline.replace_model(model, replace(options, drain_timeout_s=self.pipeline.options.drain_timeout_s))
+                log.info("reload: model %s, batch %d from the next batch on", model.model_id, self.pipeline.batch_size)
+                kept = config
         new = {s.name: s for s in config.sources}
         for name, old in list(self._configs.items()):
             if new.get(name) != old:
@@ -143,7 +156,7 @@ class Daemon:
         for name, source in new.items():
             if name not in self._configs:
                 await self.add_stream(source)
-        self.config = config.model_copy(update={"model": self.config.model, "batch": self.config.batch})
+        self.config = config.model_copy(update={"model": kept.model, "batch": kept.batch})
         log.info("reload: %d stream(s) running", len(self._configs))
 
     # The API's view (vigil.daemon.api.Control).
@@ -163,7 +176,12 @@ class Daemon:
 
     async def add_stream(self, config: SourceConfig) -> dict[str, Any]:
         assert self.pipeline is not None
+        unknown = [name for name in config.sinks or () if getattr(self.config, name, None) is None]
+        if unknown:
+            raise ConfigError(f"stream '{config.name}' sends to {', '.join(unknown)}, which is not configured")
         source = make_source(config)
+        if config.sinks is not None:
+            self.pipeline.routes[config.name] = frozenset(config.sinks)
         await self.pipeline.add_source(source)
         self._configs[config.name] = config
         log.info("stream '%s' added", config.name)
@@ -172,6 +190,7 @@ class Daemon:
     async def remove_stream(self, name: str) -> None:
         assert self.pipeline is not None
         await self.pipeline.remove_source(name)
+        self.pipeline.routes.pop(name, None)
         self._configs.pop(name, None)
         self.metrics.recent.pop(name, None)
         log.info("stream '%s' removed", name)

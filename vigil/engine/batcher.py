@@ -83,6 +83,15 @@ class Batcher:
         self._turn = 0  # round-robin start position
         self._cond = asyncio.Condition()
 
+    def resize(self, batch_size: int, preferred: int, max_delay_s: float, max_staleness_s: float | None) -> None:
+        """New sizes and limits (a different model), from the next batch on."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.batch_size = batch_size
+        self.preferred = max(1, min(preferred, batch_size))
+        self.max_delay_s, self.max_staleness_s = max_delay_s, max_staleness_s
+        self.lane_capacity = max(self.lane_capacity, batch_size)
+
     def open_lane(self, source_id: str, *, live: bool = False) -> None:
         if not self._accepting:
             raise ValueError(f"source '{source_id}': the batcher is closed to new sources")
