@@ -5,9 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vigil.engine.detections import Detections
+from vigil.engine.text import TextDetections
 from vigil.frame import Frame
 
-__all__ = ["InferenceResult", "Timings"]
+__all__ = ["InferenceResult", "Predictions", "Timings"]
+
+Predictions = Detections | TextDetections  # what one frame yields: objects, or text lines (OCR)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,5 +43,5 @@ class InferenceResult:
 
     frame: Frame
     model_id: str
-    detections: Detections
+    detections: Predictions
     timings: Timings

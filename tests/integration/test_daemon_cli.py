@@ -125,6 +125,12 @@ def test_demo_runs_on_built_in_material(tmp_path):
     lines = (tmp_path / "demo" / "results.jsonl").read_text().splitlines()
     assert sum(json.loads(line)["source"] == "file" for line in lines) == 30  # every frame of the file
     assert list((tmp_path / "demo" / "video").rglob("*.mp4")) and list((tmp_path / "demo" / "snapshots").rglob("*.jpg"))
+    # OCR through the same pipeline: the signs drawn on the video are read back.
+    assert "texts read match the texts drawn: yes" in result.stdout
+    texts = [json.loads(line) for line in (tmp_path / "demo" / "texts.jsonl").read_text().splitlines()]
+    lines = [d for record in texts for d in record["detections"]]
+    assert texts and {"text", "confidence", "quad"} <= set(lines[0]) and len(lines[0]["quad"]) == 4
+    assert any("".join(d["text"].split()).upper() == "GATE7" for d in lines)
 
 
 async def test_full_daemon_files_camera_webhook_api_watchdog_and_a_lossless_drain(tmp_path, nudenet_path, paced_clip):

@@ -11,7 +11,8 @@ import cv2
 
 from vigil.config import PipelineConfig, SourceConfig
 from vigil.daemon.pipeline import Pipeline, PipelineOptions
-from vigil.engine import AutoModel, DetectionOptions, ObjectDetectionModel
+from vigil.daemon.pipeline import FrameModel
+from vigil.engine import AutoModel, DetectionOptions, ObjectDetectionModel, TextRecognitionModel
 from vigil.errors import ConfigError
 from vigil.sinks import JsonlSink, Sink
 from vigil.sinks.jsonl import JsonlOptions
@@ -71,7 +72,7 @@ def _with_password(url: str, password_file: str | None) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-async def load_model(config: PipelineConfig) -> ObjectDetectionModel:
+async def load_model(config: PipelineConfig) -> FrameModel:
     m = config.model
     options = DetectionOptions(confidence=m.confidence, iou=m.iou, max_det=m.max_det, image_size=m.image_size)
     # Loading builds an onnxruntime session: seconds of CPU, so off the event loop.
@@ -85,11 +86,11 @@ async def load_model(config: PipelineConfig) -> ObjectDetectionModel:
             allow_spinning=m.allow_spinning,
         )
     )
-    if not isinstance(model, ObjectDetectionModel):
+    if not isinstance(model, (ObjectDetectionModel, TextRecognitionModel)):
         model.close()
         raise ConfigError(
-            f"model '{m.path}' is a {type(model).__name__}; the pipeline runs detection, segmentation and pose "
-            "models (classification and OCR pipelines come later)"
+            f"model '{m.path}' is a {type(model).__name__}; the pipeline runs detection, segmentation, pose "
+            "and OCR models (classification comes later)"
         )
     return model
 

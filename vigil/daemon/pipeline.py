@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from functools import partial
 from typing import Any
 
-from vigil.engine.base import ObjectDetectionModel
+from vigil.engine.base import ObjectDetectionModel, TextRecognitionModel
 from vigil.daemon.observer import PipelineObserver
 from vigil.engine.batcher import BatchItem, Batcher
 from vigil.errors import SinkError, SourceError, SourceOpenError
@@ -28,9 +28,12 @@ from vigil.result import InferenceResult, Timings
 from vigil.sinks.base import Sink
 from vigil.sources.base import Source
 
-__all__ = ["Pipeline", "PipelineOptions", "PipelineReport", "SourceReport"]
+__all__ = ["FrameModel", "Pipeline", "PipelineOptions", "PipelineReport", "SourceReport"]
 
 log = logging.getLogger(__name__)
+
+# The models a pipeline runs: one result per frame (objects, or text lines).
+FrameModel = ObjectDetectionModel | TextRecognitionModel
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +83,7 @@ class PipelineReport:
 @dataclass(slots=True)
 class _Job:
     items: list[BatchItem]
-    model: ObjectDetectionModel  # the model when the batch formed: a replacement waits for the next one
+    model: FrameModel  # the model when the batch formed: a replacement waits for the next one
     prepared: Any = None
     pre_ms: float = 0.0
     raw: Any = None
@@ -95,7 +98,7 @@ class Pipeline:
 
     def __init__(
         self,
-        model: ObjectDetectionModel,
+        model: FrameModel,
         sources: Sequence[Source],
         sinks: Sequence[Sink],
         options: PipelineOptions | None = None,
@@ -168,7 +171,7 @@ class Pipeline:
                 self.sources.remove(source)
                 raise SourceOpenError(self.report.sources[source.source_id].error or "cannot open")
 
-    def replace_model(self, model: ObjectDetectionModel, options: PipelineOptions | None = None) -> None:
+    def replace_model(self, model: FrameModel, options: PipelineOptions | None = None) -> None:
         """Use `model` (and the batch settings of `options`) from the next batch on. Batches
         already formed finish on the old model, which is released once they are done."""
         options = options or self.options

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import cv2
 import numpy as np
 
 from vigil.engine.detections import Detections
+from vigil.engine.text import TextDetections
 from vigil.errors import MissingDependencyError
+from vigil.result import Predictions
 
 __all__ = ["Annotator"]
 
@@ -40,10 +43,12 @@ class Annotator:
         self._vertices = sv.VertexAnnotator()
         self._labels = sv.LabelAnnotator()
 
-    def draw(self, image: np.ndarray, dets: Detections) -> np.ndarray:
+    def draw(self, image: np.ndarray, dets: Predictions) -> np.ndarray:
         scene = image.copy()
         if len(dets) == 0:
             return scene
+        if isinstance(dets, TextDetections):
+            return _draw_text_lines(scene, dets)
         boxes = dets.to_supervision()
         if dets.mask is not None:  # first, so the boxes and labels stay readable over it
             scene = self._masks.annotate(scene, boxes)
@@ -53,6 +58,16 @@ class Annotator:
             scene = self._edges.annotate(scene, points)
             scene = self._vertices.annotate(scene, points)
         return self._labels.annotate(scene, boxes, labels=_labels(dets))
+
+
+def _draw_text_lines(scene: np.ndarray, lines: TextDetections) -> np.ndarray:
+    """OCR lines: each quadrilateral outlined, the text read written above it."""
+    for quad, text in zip(lines.quads, lines.text):
+        points = np.round(quad).astype(np.int32)
+        cv2.polylines(scene, [points], isClosed=True, color=(0, 200, 255), thickness=2)
+        x, y = int(points[:, 0].min()), int(points[:, 1].min())
+        cv2.putText(scene, str(text), (x, max(y - 6, 12)), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 200, 255), 2, cv2.LINE_AA)
+    return scene
 
 
 def _labels(dets: Detections) -> list[str]:

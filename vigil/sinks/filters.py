@@ -9,7 +9,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from vigil.engine.detections import Detections
-from vigil.result import InferenceResult
+from vigil.engine.text import TextDetections
+from vigil.result import InferenceResult, Predictions
 
 __all__ = ["ResultFilter"]
 
@@ -51,8 +52,10 @@ class ResultFilter(BaseModel):
             return None
         return result if dets is result.detections else replace(result, detections=dets)
 
-    def _kept(self, dets: Detections) -> Detections:
+    def _kept(self, dets: Predictions) -> Predictions:
         keep = dets.confidence >= self.min_confidence
+        if isinstance(dets, TextDetections):  # text lines have no classes: confidence only
+            return dets if keep.all() else dets[keep]
         if self.classes is not None:
             ids = [c for c in self.classes if isinstance(c, int)]
             names = [c for c in self.classes if isinstance(c, str)]

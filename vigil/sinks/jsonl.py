@@ -23,7 +23,7 @@ from typing import IO, Any, Literal
 
 from vigil.engine.detections import Detections
 from vigil.errors import ConfigError, SinkError
-from vigil.result import InferenceResult
+from vigil.result import InferenceResult, Predictions
 from vigil.sinks.base import Sink
 from vigil.sinks.filters import ResultFilter
 from vigil.sinks.records import header_to_record, mask_rle, record_header, result_to_record
@@ -88,7 +88,7 @@ class JsonlSink(Sink):
         self.path = Path(path)
         if self.options.per_source and "{source}" not in str(path):
             raise ConfigError(f"sink '{self.name}': per-source files need a {{source}} placeholder in the path")
-        self._queue: asyncio.Queue[tuple[dict[str, Any], Detections] | None] = asyncio.Queue(maxsize=queue_size)
+        self._queue: asyncio.Queue[tuple[dict[str, Any], Predictions] | None] = asyncio.Queue(maxsize=queue_size)
         self._segments: dict[str, _Segment] = {}
         self._task: asyncio.Task[None] | None = None
         self._error: BaseException | None = None
@@ -154,7 +154,7 @@ class JsonlSink(Sink):
                 raise SinkError(f"sink '{self.name}': cannot open {path} for writing ({exc.strerror}); check the path") from exc
         return segment
 
-    def _write(self, records: list[tuple[dict[str, Any], Detections]]) -> None:
+    def _write(self, records: list[tuple[dict[str, Any], Predictions]]) -> None:
         by_segment: dict[str, list[str]] = {}
         for header, dets in records:
             key = header["source"] if self.options.per_source else ""

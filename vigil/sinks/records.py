@@ -12,9 +12,22 @@ from typing import Any
 import numpy as np
 
 from vigil.engine.detections import Detections
-from vigil.result import InferenceResult
+from vigil.engine.text import TextDetections
+from vigil.result import InferenceResult, Predictions
 
 __all__ = ["detections_to_json", "header_to_record", "mask_rle", "record_header", "result_to_record"]
+
+
+def text_to_json(lines: TextDetections) -> list[dict[str, Any]]:
+    """OCR results: each text line with its recognition score and its quadrilateral."""
+    return [
+        {
+            "text": str(lines.text[i]),
+            "confidence": round(float(lines.confidence[i]), 6),
+            "quad": [[round(float(x), 3), round(float(y), 3)] for x, y in lines.quads[i]],
+        }
+        for i in range(len(lines))
+    ]
 
 
 def mask_rle(mask: np.ndarray) -> dict[str, Any]:
@@ -29,7 +42,9 @@ def mask_rle(mask: np.ndarray) -> dict[str, Any]:
     return {"size": [int(mask.shape[0]), int(mask.shape[1])], "counts": counts.tolist()}
 
 
-def detections_to_json(dets: Detections) -> list[dict[str, Any]]:
+def detections_to_json(dets: Predictions) -> list[dict[str, Any]]:
+    if isinstance(dets, TextDetections):
+        return text_to_json(dets)
     names = dets.class_name
     out = []
     for i in range(len(dets)):
@@ -70,7 +85,7 @@ def record_header(result: InferenceResult) -> dict[str, Any]:
     }
 
 
-def header_to_record(header: dict[str, Any], dets: Detections) -> dict[str, Any]:
+def header_to_record(header: dict[str, Any], dets: Predictions) -> dict[str, Any]:
     """The full record, keys in the documented order (`detections` before `timing_ms`)."""
     record = {key: value for key, value in header.items() if key != "timing_ms"}
     return {**record, "detections": detections_to_json(dets), "timing_ms": header["timing_ms"]}

@@ -29,7 +29,7 @@ import aiohttp
 
 from vigil.engine.detections import Detections
 from vigil.errors import ConfigError, SinkError
-from vigil.result import InferenceResult
+from vigil.result import InferenceResult, Predictions
 from vigil.sinks._http import Backoff, display_url, redactor, retry_after_s, split_credentials
 from vigil.sinks.base import Sink
 from vigil.sinks.filters import ResultFilter
@@ -226,7 +226,7 @@ class WebhookSink(Sink):
         """Run `fn` on the spool's single thread: every spool call is serialised there."""
         return await asyncio.get_running_loop().run_in_executor(self._executor, partial(fn, *args, **kwargs))
 
-    def _append(self, header: dict[str, Any], dets: Detections) -> None:
+    def _append(self, header: dict[str, Any], dets: Predictions) -> None:
         assert self._spool is not None
         record = {"id": result_id(header), **header_to_record(header, dets)}
         self._spool.append(json.dumps(record, separators=(",", ":")).encode())
