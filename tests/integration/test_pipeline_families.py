@@ -46,4 +46,4 @@ def test_run_refuses_a_classifier_with_a_clear_error(tmp_path, clips, golden_dir
     proc = vigil("run", "--model", str(golden_dir / "models" / "yolov8n-cls.onnx"), "--source", str(clips["coffee"]),
                  "--out", str(tmp_path / "r.jsonl"))
     assert proc.returncode == 2
-    assert "is a YOLOClassificationONNX; the pipeline runs detection, segmentation and pose" in proc.stderr
+    assert "is a YOLOClassificationONNX; the pipeline runs detection, segmentation, pose and OCR models" in proc.stderr
