@@ -5,14 +5,14 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from vigil.config._section import Section
 
 __all__ = ["ApiConfig"]
 
 
-class ApiConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class ApiConfig(Section):
     enabled: bool = Field(True, description="Serve the management API (health, metrics, streams).")
     host: str = Field("127.0.0.1", min_length=1, description="Address to listen on; off loopback a token is required.")
     port: int = Field(8080, ge=0, le=65535, description="TCP port (0: any free port, logged at start).")

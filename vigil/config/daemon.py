@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from vigil.config._section import Section
 from vigil.config.api import ApiConfig
 from vigil.config.pipeline import PipelineConfig
 
 __all__ = ["DaemonConfig", "LoggingConfig"]
 
 
-class LoggingConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class LoggingConfig(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Least severe level logged.")
     format: Literal["auto", "text", "json"] = Field(
         "auto", description="text on a terminal and JSON lines otherwise (auto), or always one of them."

@@ -1,0 +1,48 @@
+"""The sink sections: `jsonl`, `webhook`, `video`, `snapshot`."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from vigil.config._section import Section
+
+__all__ = ["JsonlSinkConfig", "SnapshotSinkConfig", "VideoSinkConfig", "WebhookSinkConfig"]
+
+
+class JsonlSinkConfig(Section):
+    path: str = Field(
+        min_length=1, description="File the JSON lines are appended to; with per_source, a path holding {source}."
+    )
+    per_source: bool = Field(False, description="One file per source: {source} in the path is the source's name.")
+    rotate_mb: float | None = Field(None, gt=0, le=1_000_000, description="Start a new file once this many MiB are written.")
+    rotate_minutes: float | None = Field(None, gt=0, le=527_040, description="Start a new file after this many minutes.")
+    gzip: bool = Field(False, description="Compress rotated files to .jsonl.gz.")
+    flush: Literal["os", "fsync", "buffered"] = Field(
+        "os",
+        description="After each batch of lines: hand them to the OS (survives a crash of vigil), also fsync them "
+        "(survives a power cut), or keep them buffered until the buffer fills (fastest).",
+    )
+
+
+class WebhookSinkConfig(Section):
+    url: str = Field(pattern=r"^https?://\S+$", description="URL the results are POSTed to (docs/OUTPUT.md).")
+    secret_file: str | None = Field(
+        None, min_length=1, description="File holding the HMAC-SHA256 signing secret (surrounding whitespace stripped)."
+    )
+    spool_dir: str = Field(min_length=1, description="Directory where results wait on disk until delivered.")
+
+
+class VideoSinkConfig(Section):
+    directory: str = Field(min_length=1, description="Directory the annotated MP4 segments go to, a folder per source.")
+    segment_minutes: float = Field(
+        5.0, gt=0.0, le=1440.0, description="Capture time covered by one segment file before the next one starts."
+    )
+
+
+class SnapshotSinkConfig(Section):
+    directory: str = Field(min_length=1, description="Directory the JPEG snapshots and their JSON go to, a folder per source.")
+    interval_s: float = Field(
+        10.0, ge=0.0, le=86_400.0, description="At most one snapshot per source in this many seconds of capture time."
+    )
