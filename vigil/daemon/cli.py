@@ -6,7 +6,7 @@
     vigil check CONFIG.yaml        validate a configuration without starting anything
     vigil config schema            the configuration's JSON Schema
     vigil demo                     the pipeline on built-in material
-    vigil models ...               resolve, pull, list, verify, remove and import models
+    vigil models ...               resolve, pull, list, verify, remove, import models; build-engine (TensorRT)
 
 Exit codes: 0 every source ran to its end (or the daemon was stopped); 1 at least one source or
 batch failed (the other results are written), or `models resolve` found no package that can

@@ -30,6 +30,17 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
     actions.add_parser("verify", help="re-hash every cached file; remove the ones that do not match")
     rm = actions.add_parser("rm", help="remove a model's cached files and remembered resolutions")
     rm.add_argument("ref")
+    build = actions.add_parser(
+        "build-engine", help="build a TensorRT engine here from the model's ONNX package and store it as a new package")
+    build.add_argument("ref", help="a model directory (the engine package is written into it)")
+    build.add_argument("--fp16", action="store_true", help="allow fp16 kernels")
+    build.add_argument("--int8", action="store_true", help="int8 with entropy calibration (needs --calibration)")
+    build.add_argument("--calibration", type=Path, metavar="DIR", help="folder of representative images for --int8")
+    build.add_argument("--batch", default="1,4,8", metavar="MIN,OPT,MAX",
+                       help="optimisation profile batch range (N, MIN,MAX or MIN,OPT,MAX; default 1,4,8)")
+    build.add_argument("--workspace-mb", type=int, metavar="N", help="builder workspace limit in MiB")
+    build.add_argument("--out", type=Path, metavar="DIR",
+                       help="model directory to write the package into (default: REF itself)")
     imp = actions.add_parser("import", help="turn an Ultralytics .onnx export or rapidocr's PP-OCR files into a model directory")
     source = imp.add_mutually_exclusive_group(required=True)
     source.add_argument("--onnx", type=Path, help="an Ultralytics ONNX export (detect, segment, pose, classify)")
@@ -86,6 +97,8 @@ def run(args: argparse.Namespace) -> int:
         return _verify()
     if command == "import":
         return _import(args)
+    if command == "build-engine":
+        return _build_engine(args)
     return _rm(args)
 
 
@@ -165,3 +178,40 @@ def _installed_rapidocr() -> Path:
             "rapidocr-onnxruntime==1.4.4) or package folder"
         )
     return Path(list(spec.submodule_search_locations)[0])
+
+
+def _build_engine(args: argparse.Namespace) -> int:
+    from vigil.engine._private import trt_build
+
+    if args.int8 and args.calibration is None:
+        raise ConfigError("--int8 needs --calibration DIR (a folder of representative images)")
+    if args.calibration is not None and not args.int8:
+        raise ConfigError("--calibration is only used with --int8")
+    if args.workspace_mb is not None and args.workspace_mb < 1:
+        raise ConfigError("--workspace-mb must be >= 1")
+    source = Path(args.ref)
+    out_root = args.out or source
+    if not source.is_dir() or not (out_root / "model.json").is_file():
+        raise ConfigError(
+            f"{args.ref}: build-engine needs a model directory (model.json + packages) to write the engine package into; "
+            "turn an .onnx export into one with `vigil models import --onnx FILE DIR`, or pass --out MODEL_DIR"
+        )
+    request = trt_build.BuildRequest(
+        batch=trt_build.parse_batch(args.batch), fp16=args.fp16, int8=args.int8,
+        calibration_dir=args.calibration, workspace_mb=args.workspace_mb,
+    )
+    name, listing = list_model(source)
+    onnx_package = trt_build.choose_onnx_package(listing.packages, request.batch)
+    folder = listing.fetch(onnx_package)
+
+    def progress(phase: str, elapsed: float) -> None:
+        print(f"[{elapsed:6.0f} s] {phase}", file=sys.stderr, flush=True)
+
+    built = trt_build.build_engine_package(
+        listing.model, onnx_package, folder, out_root, request, current_environment(), progress=progress
+    )
+    p = built.package
+    print(f"{name}: built package '{p.package_id}' ({p.quantization.value}, batch {p.batch.describe()}) from "
+          f"'{onnx_package.package_id}' in {built.seconds:.0f} s: {built.folder}")
+    print(f"check it with: vigil models resolve {out_root}")
+    return 0

@@ -27,6 +27,7 @@ _IMPLEMENTATIONS: dict[tuple[str, str, str], str] = {
     ("yolo", "pose", "onnx"): "vigil.engine.models.yolo.yolo_pose_onnx:YOLOPoseONNX",
     ("yolo", "classify", "onnx"): "vigil.engine.models.yolo.yolo_classification_onnx:YOLOClassificationONNX",
     ("ppocr", "ocr", "onnx"): "vigil.engine.models.ppocr.ppocr_onnx:PPOCRONNX",
+    ("yolo", "detect", "trt"): "vigil.engine.models.yolo.yolo_detection_trt:YOLODetectionTRT",
 }
 
 

@@ -69,9 +69,7 @@ class YOLOOnnxBase:
         backend: BackendOptions,
     ) -> Self:
         cls._check_input_spec(model.model_id, model.input)
-        path = folder / package.main_file((".onnx",)).name
-        excluded = package.onnx.incompatible_providers if package.onnx else ()
-        session = create_session(path, backend, excluded)
+        path, session = cls._open_session(package, folder, backend)
         if session.get_modelmeta().custom_metadata_map.get("end2end") == "True" and not cls.reads_end2end:
             raise ModelLoadError(
                 f"model '{path}' is an NMS-free end-to-end {model.task} export, which vigil reads for detection "
@@ -80,6 +78,14 @@ class YOLOOnnxBase:
         instance = cls(model, package, session, options, path)
         instance.package_dir = folder
         return instance
+
+    @classmethod
+    def _open_session(cls, package: PackageMetadata, folder: Path, backend: BackendOptions) -> tuple[Path, Any]:
+        """The graph file and an object with onnxruntime's session surface (`get_inputs`,
+        `get_outputs`, `get_modelmeta`, `run`); the TensorRT runners return a `TrtSession`."""
+        path = folder / package.main_file((".onnx",)).name
+        excluded = package.onnx.incompatible_providers if package.onnx else ()
+        return path, create_session(path, backend, excluded)
 
     @classmethod
     def _check_input_spec(cls, model_id: str, spec: InputSpec) -> None:
