@@ -211,6 +211,7 @@ class FakeDevice:
 
     def __init__(self) -> None:
         self.allocated: set[int] = set()
+        self.host_buffers: set[int] = set()  # ids of pinned host arrays not yet freed
         self.streams = 0
         self.syncs = 0
 
@@ -228,7 +229,12 @@ class FakeDevice:
         return ptr
 
     def alloc_host(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-        return np.zeros(shape, dtype)
+        array = np.zeros(shape, dtype)
+        self.host_buffers.add(id(array))
+        return array
+
+    def free_host(self, array: np.ndarray) -> None:
+        self.host_buffers.remove(id(array))  # KeyError: freed twice, or never allocated here
 
     def free(self, ptr: int) -> None:
         self.allocated.discard(ptr)

@@ -55,3 +55,14 @@ def test_simulated_jetson_release_files(release, model, l4t, name, cc):
 def test_reference_grammar(ref, provider, model_id):
     parsed = parse_reference(ref)
     assert (parsed.provider, parsed.model_id) == (provider, model_id)
+
+
+def test_the_onnxruntime_tensorrt_provider_caches_its_engines_in_vigils_cache(tmp_path):
+    from vigil.engine._private.onnx_runtime import provider_settings
+
+    settings = provider_settings(["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"], tmp_path / "trt")
+    name, options = settings[0]
+    assert name == "TensorrtExecutionProvider" and settings[1:] == ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert options["trt_engine_cache_enable"] == "True" and options["trt_engine_cache_path"] == str(tmp_path / "trt")
+    assert options["trt_timing_cache_path"] == str(tmp_path / "trt") and (tmp_path / "trt").is_dir()
+    assert provider_settings(["CPUExecutionProvider"], None) == ["CPUExecutionProvider"]

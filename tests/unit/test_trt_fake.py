@@ -88,6 +88,16 @@ def test_fake_trt_dynamic_shapes_are_set_within_the_profile(tmp_path, fake_trt):
     assert ("images", (3, 3, 64, 64)) in shapes and ("images", (1, 3, 64, 64)) in shapes
 
 
+def test_fake_trt_pinned_host_buffers_are_freed_when_they_grow_and_at_close(tmp_path, fake_trt):
+    model = load(trt_model_dir(tmp_path), "trt")
+    model(images(1))
+    after_one = len(fake_trt.host_buffers)
+    model(images(4))  # larger buffers: the smaller pinned ones must be given back
+    assert after_one > 0 and len(fake_trt.host_buffers) <= 2 * after_one  # one per tensor per context, no pile-up
+    model._session.runner.close()
+    assert fake_trt.host_buffers == set()
+
+
 def test_fake_trt_batch_above_the_profile_max_runs_in_chunks(tmp_path, fake_trt):
     root = trt_model_dir(tmp_path, batch=(1, 2, 2))
     trt_model, onnx_model = load(root, "trt"), load(root, "onnx")

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import ast
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from vigil.engine.options import BackendOptions
 from vigil.errors import MissingDependencyError, ModelLoadError
+
+log = logging.getLogger(__name__)
 
 
 def import_onnxruntime() -> Any:
@@ -36,8 +39,20 @@ def create_session(path: Path, options: BackendOptions, excluded_providers: tupl
     session_options.add_session_config_entry("session.intra_op.allow_spinning", "1" if options.allow_spinning else "0")
     session_options.log_severity_level = 3  # ORT's own warnings would otherwise reach stderr unformatted
     providers = execution_providers(options, excluded_providers)
+    if "TensorrtExecutionProvider" in providers:
+        from vigil.engine._private.download import vigil_home
+
+        cache = vigil_home() / "ort-tensorrt"
+        log.warning(
+            "model '%s': onnxruntime's TensorRT provider builds its engines during the first inference; "
+            "that can take minutes (on a Jetson often ten); they are cached in %s for the next starts",
+            path.name,
+            cache,
+        )
+    else:
+        cache = None
     try:
-        return ort.InferenceSession(str(path), sess_options=session_options, providers=providers)
+        return ort.InferenceSession(str(path), sess_options=session_options, providers=provider_settings(providers, cache))
     except Exception as exc:  # ORT raises its own untyped errors (InvalidProtobuf, Fail, ...)
         first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ModelLoadError(
@@ -49,6 +64,29 @@ def create_session(path: Path, options: BackendOptions, excluded_providers: tupl
 # Used in this order when present, unless the caller names its own. The TensorRT execution
 # provider builds engines on first use (minutes on a Jetson), so it is only used when asked for.
 _DEFAULT_PROVIDER_ORDER = ("CUDAExecutionProvider", "CPUExecutionProvider")
+
+
+def provider_settings(providers: list[str], trt_cache: Path | None) -> list[str | tuple[str, dict[str, str]]]:
+    """`providers` for `InferenceSession`, with the TensorRT provider's engine and timing caches
+    kept under `trt_cache` (vigil's cache), so engines built once are reused at the next start."""
+    settings: list[str | tuple[str, dict[str, str]]] = []
+    for name in providers:
+        if name == "TensorrtExecutionProvider" and trt_cache is not None:
+            trt_cache.mkdir(parents=True, exist_ok=True)
+            settings.append(
+                (
+                    name,
+                    {
+                        "trt_engine_cache_enable": "True",
+                        "trt_engine_cache_path": str(trt_cache),
+                        "trt_timing_cache_enable": "True",
+                        "trt_timing_cache_path": str(trt_cache),
+                    },
+                )
+            )
+        else:
+            settings.append(name)
+    return settings
 
 
 def execution_providers(options: BackendOptions, excluded: tuple[str, ...] = ()) -> list[str]:

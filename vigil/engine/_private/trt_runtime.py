@@ -61,6 +61,8 @@ class Device(Protocol):
 
     def alloc_host(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray: ...
 
+    def free_host(self, array: np.ndarray) -> None: ...
+
     def free(self, ptr: int) -> None: ...
 
     def copy_htod_async(self, dst: int, src: np.ndarray, stream: Any) -> None: ...
@@ -137,6 +139,10 @@ class CudaPythonDevice:
         array: np.ndarray = np.ctypeslib.as_array(raw).view(dtype)[: int(np.prod(shape))].reshape(shape)
         return array
 
+    def free_host(self, array: np.ndarray) -> None:
+        # The array views the pinned block from its start, so its address is the allocation's.
+        self._check(self._rt.cudaFreeHost(array.ctypes.data))
+
     def free(self, ptr: int) -> None:
         self._check(self._rt.cudaFree(ptr))
 
@@ -194,6 +200,15 @@ class PycudaDevice:
             return array
         finally:
             self._pop()
+
+    def free_host(self, array: np.ndarray) -> None:
+        release = getattr(array.base, "free", None)  # pycuda's HostAllocation; else the GC frees it
+        if release is not None:
+            self._push()
+            try:
+                release()
+            finally:
+                self._pop()
 
     def free(self, ptr: int) -> None:
         allocation = self._keep.pop(ptr, None)
@@ -385,6 +400,8 @@ class TrtRunner:
         if buffer.capacity < nbytes:
             if buffer.capacity:
                 self.device.free(buffer.device)
+            if buffer.host is not None:
+                self.device.free_host(buffer.host)
             buffer.device = self.device.alloc(nbytes)
             buffer.host = self.device.alloc_host((max(nbytes // dtype.itemsize, 1),), dtype)
             buffer.capacity = nbytes
@@ -430,6 +447,9 @@ class TrtRunner:
             for buffer in slot.buffers.values():
                 if buffer.capacity:
                     self.device.free(buffer.device)
+                if buffer.host is not None:
+                    self.device.free_host(buffer.host)
+                    buffer.host = None
             slot.buffers.clear()
         self._slots.clear()
 
