@@ -169,3 +169,56 @@ def test_fake_build_engine_without_a_gpu_says_so(model_dir, fake_trt, monkeypatc
     monkeypatch.setattr(cli_models, "current_environment", lambda: RuntimeEnvironment(backends={"trt": "10.3.0"}))
     assert build(model_dir) != 0
     assert "needs an NVIDIA GPU" in capfd.readouterr().err
+
+
+async def test_fake_trt_daemon_builds_the_engine_at_start_and_tells_systemd(model_dir, fake_trt, tmp_path, monkeypatch, clips):
+    import asyncio
+    import socket
+
+    from vigil.config.api import ApiConfig
+    from vigil.config.daemon import DaemonConfig
+    from vigil.daemon.service import Daemon
+    from vigil.engine._private import loader
+
+    monkeypatch.setattr(loader, "current_environment", lambda: ORIN)  # a Jetson Orin with TensorRT 10.3
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(str(tmp_path / "notify.sock"))
+    listener.setblocking(False)
+    monkeypatch.setenv("NOTIFY_SOCKET", str(tmp_path / "notify.sock"))
+    config = DaemonConfig.model_validate({
+        "model": {"path": str(model_dir), "build_engine": "auto"},
+        "sources": [{"name": "a", "url": str(clips["coffee"])}],
+        "jsonl": {"path": str(tmp_path / "r.jsonl")},
+        "batch": {"max_batch": 2},
+    })
+    messages: list[str] = []
+
+    async def hear() -> None:  # drained as it comes: a datagram queue holds only a few
+        loop = asyncio.get_running_loop()
+        while True:
+            messages.append((await loop.sock_recv(listener, 4096)).decode())
+
+    hearing = asyncio.create_task(hear())
+    daemon = Daemon(config, ApiConfig(enabled=False))
+    task = asyncio.create_task(daemon.run())
+    await asyncio.wait_for(daemon.wait_ready(), 60)
+    assert daemon.pipeline is not None and daemon.pipeline.model.package_id.startswith("trt-")
+    while daemon.pipeline.report.sources["a"].results < 18:  # every frame of the file, on the engine
+        await asyncio.sleep(0.05)
+    daemon.stop()
+    await asyncio.wait_for(task, 30)
+    await asyncio.sleep(0.1)
+    hearing.cancel()
+    listener.close()
+    building = [m for m in messages if m.startswith("STATUS=building TensorRT engine")]
+    assert building and any(m.startswith("EXTEND_TIMEOUT_USEC=") for m in messages)
+    assert messages.index(building[0]) < messages.index("READY=1")  # reported while starting
+    built = [p for p in model_dir.iterdir() if p.name.startswith("trt-")]
+    assert len(built) == 1 and (built[0] / "package.json").is_file()
+    # The next start finds the engine and builds nothing.
+    daemon = Daemon(config, ApiConfig(enabled=False))
+    task = asyncio.create_task(daemon.run())
+    await asyncio.wait_for(daemon.wait_ready(), 60)
+    daemon.stop()
+    await asyncio.wait_for(task, 30)
+    assert [p.name for p in model_dir.iterdir() if p.name.startswith("trt-")] == [built[0].name]

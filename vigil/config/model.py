@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from vigil.config._section import Section
@@ -20,6 +22,12 @@ class ModelConfig(Section):
     intra_op_threads: int | None = Field(
         None, ge=1, le=256, description="onnxruntime intra-op threads (default: one per physical core)."
     )
+    build_engine: Literal["never", "auto"] = Field(
+        "never",
+        description="auto: on a machine with TensorRT and an NVIDIA GPU, build a TensorRT package from the model "
+        "directory's ONNX package at start-up when no compatible one exists (minutes, reported to systemd).",
+    )
+    engine_fp16: bool = Field(True, description="Build that engine in fp16 (the GPU's fast path).")
     allow_spinning: bool = Field(
         False,
         description="Let onnxruntime's threads busy-wait between ops: a few % faster inference when nothing else "

@@ -15,6 +15,7 @@ import time
 from collections import deque
 from contextlib import AsyncExitStack
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -70,6 +71,8 @@ class Daemon:
 
     async def run(self) -> PipelineReport:
         sinks = await make_sinks(self.config)
+        if self.config.model.build_engine == "auto":
+            await self._build_engine_if_needed()
         model = await load_model(self.config)
         sources = [make_source(s) for s in self.config.sources]
         self._configs = {s.name: s for s in self.config.sources}
@@ -101,6 +104,43 @@ class Daemon:
                 await stack.enter_async_context(Watchdog(self.notifier, interval, self._making_progress))
             return await run
         raise AssertionError("unreachable")  # the exit stack does not swallow exceptions
+
+    async def _build_engine_if_needed(self) -> None:
+        """Build a TensorRT package from the model directory's ONNX package when the machine has
+        TensorRT and a GPU and no compatible TensorRT package exists. Progress goes to the log
+        and to systemd (STATUS=, and EXTEND_TIMEOUT_USEC= so the start is not timed out)."""
+        from vigil.engine._private import trt_build
+        from vigil.engine._private.loader import current_environment, list_model
+        from vigil.engine._private.resolver import ResolutionRequest, resolve
+        from vigil.engine.enums import BackendType
+
+        env = current_environment()
+        if "trt" not in env.backends or not env.gpus:
+            log.info("build_engine: auto: no TensorRT or no NVIDIA GPU here; running the ONNX package")
+            return
+        model_dir = Path(self.config.model.path)
+        if not (model_dir / "model.json").is_file():
+            log.warning("build_engine: auto needs a model directory (vigil models import --onnx FILE DIR); not building")
+            return
+        name, listing = list_model(model_dir)
+        batch = self.config.batch.max_batch
+        request = ResolutionRequest(backends=(BackendType.TRT,), batch_size=batch)
+        if resolve(listing.packages, request, env).candidates:
+            return
+        build = trt_build.BuildRequest(batch=(1, batch, batch), fp16=self.config.model.engine_fp16)
+        onnx_package = trt_build.choose_onnx_package(listing.packages, build.batch)
+        folder = listing.fetch(onnx_package)
+        log.warning("model %s: building a TensorRT engine for this GPU; this takes minutes, once", name)
+
+        def progress(phase: str, elapsed: float) -> None:  # on the builder's thread
+            log.info("TensorRT build: %s (%.0f s)", phase, elapsed)
+            self.notifier.status(f"building TensorRT engine: {phase} ({elapsed:.0f} s)")
+            self.notifier.extend_timeout(120)
+
+        built = await asyncio.to_thread(
+            trt_build.build_engine_package, listing.model, onnx_package, folder, model_dir, build, env, progress=progress
+        )
+        log.info("model %s: TensorRT package '%s' built in %.0f s", name, built.package.package_id, built.seconds)
 
     async def wait_ready(self) -> None:
         await self._ready.wait()
