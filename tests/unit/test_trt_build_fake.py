@@ -222,3 +222,30 @@ async def test_fake_trt_daemon_builds_the_engine_at_start_and_tells_systemd(mode
     daemon.stop()
     await asyncio.wait_for(task, 30)
     assert [p.name for p in model_dir.iterdir() if p.name.startswith("trt-")] == [built[0].name]
+
+
+@pytest.mark.parametrize("export, kind", [
+    ("yolov8n-seg.onnx", "YOLOSegmentationTRT"), ("yolov8n-pose.onnx", "YOLOPoseTRT"), ("yolov8n-cls.onnx", "YOLOClassificationTRT"),
+])
+def test_fake_engines_built_from_segment_pose_and_classify_exports_match_onnx(export, kind, golden_dir, fake_trt, tmp_path):
+    from tests.conftest import photo
+
+    model_dir = tmp_path / "model"
+    assert cli.main(["models", "import", "--onnx", str(golden_dir / "models" / export), str(model_dir)]) == 0
+    assert build(model_dir, "--batch", "1,1,2") == 0
+    kwargs = dict(environment=ORIN, resolution_cache_ttl_s=0)
+    trt_model = AutoModel.from_pretrained(model_dir, backend="trt", **kwargs)
+    onnx_model = AutoModel.from_pretrained(model_dir, backend="onnx", **kwargs)
+    assert type(trt_model).__name__ == kind
+    frames = [np.ascontiguousarray(photo("astronaut")), np.ascontiguousarray(photo("coffee"))]
+    for a, b in zip(trt_model(frames), onnx_model(frames)):
+        if kind == "YOLOClassificationTRT":
+            np.testing.assert_allclose(a.confidence, b.confidence, atol=1e-5)
+            continue
+        assert len(a) == len(b) and len(a) > 0
+        np.testing.assert_allclose(a.xyxy, b.xyxy, atol=1e-3)
+        if kind == "YOLOSegmentationTRT":
+            assert a.mask is not None and b.mask is not None and np.array_equal(a.mask, b.mask)
+        else:
+            np.testing.assert_allclose(a.keypoints, b.keypoints, atol=1e-3)
+    trt_model.close()

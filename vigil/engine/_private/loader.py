@@ -28,6 +28,9 @@ _IMPLEMENTATIONS: dict[tuple[str, str, str], str] = {
     ("yolo", "classify", "onnx"): "vigil.engine.models.yolo.yolo_classification_onnx:YOLOClassificationONNX",
     ("ppocr", "ocr", "onnx"): "vigil.engine.models.ppocr.ppocr_onnx:PPOCRONNX",
     ("yolo", "detect", "trt"): "vigil.engine.models.yolo.yolo_detection_trt:YOLODetectionTRT",
+    ("yolo", "segment", "trt"): "vigil.engine.models.yolo.yolo_detection_trt:YOLOSegmentationTRT",
+    ("yolo", "pose", "trt"): "vigil.engine.models.yolo.yolo_detection_trt:YOLOPoseTRT",
+    ("yolo", "classify", "trt"): "vigil.engine.models.yolo.yolo_detection_trt:YOLOClassificationTRT",
 }
 
 
