@@ -24,6 +24,7 @@ import os
 import re
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -164,8 +165,8 @@ def _webhook_config(args: argparse.Namespace) -> dict[str, str | None] | None:
     return {"url": args.webhook, "secret_file": args.webhook_secret_file, "spool_dir": spool}
 
 
-async def _run(config: PipelineConfig) -> PipelineReport:
-    pipeline = await build_pipeline(config)
+def _stop_on_signals(stop: Callable[[], None]) -> None:
+    """SIGINT/SIGTERM call `stop` (finish the frames already read); a second one exits at once."""
     loop = asyncio.get_running_loop()
     signals_seen = 0
 
@@ -173,14 +174,19 @@ async def _run(config: PipelineConfig) -> PipelineReport:
         nonlocal signals_seen
         signals_seen += 1
         if signals_seen == 1:
-            log.info("%s: stopping sources, finishing frames already read (again to force)", sig.name)
-            pipeline.request_stop()
+            log.info("%s: stopping; finishing frames already read (again to force)", sig.name)
+            stop()
         else:
             log.warning("%s again: exiting now, results still in flight are lost", sig.name)
             os._exit(EXIT_INTERRUPTED)
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal, sig)
+
+
+async def _run(config: PipelineConfig) -> PipelineReport:
+    pipeline = await build_pipeline(config)
+    _stop_on_signals(pipeline.request_stop)
     try:
         log.info(
             "model %s: batch %d, %d source(s) -> %s",
@@ -233,18 +239,7 @@ async def _serve(path: Path, config: DaemonConfig) -> PipelineReport:
     from vigil.daemon.service import Daemon  # aiohttp, prometheus-client: only for the daemon
 
     daemon = Daemon(config, config.api)
-    loop = asyncio.get_running_loop()
-    signals_seen = 0
-
-    def on_stop(sig: signal.Signals) -> None:
-        nonlocal signals_seen
-        signals_seen += 1
-        if signals_seen == 1:
-            log.info("%s: stopping; finishing frames already read (again to force)", sig.name)
-            daemon.stop()
-        else:
-            log.warning("%s again: exiting now, results still in flight are lost", sig.name)
-            os._exit(EXIT_INTERRUPTED)
+    _stop_on_signals(daemon.stop)
 
     async def reload() -> None:
         try:
@@ -261,9 +256,7 @@ async def _serve(path: Path, config: DaemonConfig) -> PipelineReport:
         log.info("SIGHUP: reloading %s", path)
         asyncio.ensure_future(reload())
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, on_stop, sig)
-    loop.add_signal_handler(signal.SIGHUP, on_reload)
+    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, on_reload)
     return await daemon.run()
 
 
