@@ -12,12 +12,11 @@ import pytest
 
 from tests.conftest import encode_clip, photo
 from tests.model_packages import tiny_yolo_onnx, write_model_json, write_package
+from tests.support.results import ListSink
 from vigil.daemon.observer import PipelineObserver
-from vigil.errors import SourceOpenError
 from vigil.daemon.pipeline import Pipeline, PipelineOptions
 from vigil.engine import AutoModel
-from vigil.result import InferenceResult
-from vigil.sinks.base import Sink
+from vigil.errors import SourceOpenError
 from vigil.sources import FileSource
 
 
@@ -41,25 +40,6 @@ class Recorder(PipelineObserver):
 
     def loop_lag(self, seconds: float) -> None:
         self.lags.append(seconds)
-
-
-class ListSink(Sink):
-    name = "list"
-
-    def __init__(self) -> None:
-        self.results: list[InferenceResult] = []
-
-    async def publish(self, result: InferenceResult) -> None:
-        self.results.append(result)
-
-    async def flush(self) -> None:
-        pass
-
-    async def close(self) -> None:
-        pass
-
-    def seqs(self, source_id: str) -> list[int]:
-        return [r.frame.seq for r in self.results if r.frame.source_id == source_id]
 
 
 def tiny_package(root: Path, tmp: Path, batch: dict[str, int]) -> Path:

@@ -11,10 +11,9 @@ import numpy as np
 import pytest
 
 from tests.parity import assert_detections_match, is_stable
+from tests.support.results import ListSink
 from vigil.daemon.pipeline import Pipeline, PipelineOptions
 from vigil.engine import AutoModel
-from vigil.result import InferenceResult
-from vigil.sinks.base import Sink
 from vigil.sources import FileSource
 
 pytestmark = pytest.mark.golden
@@ -79,28 +78,12 @@ def test_static_batch_4_model_pads_a_single_image(golden_dir):
     assert len(model([read(golden_dir, "coffee.png")] * 6)) == 6
 
 
-class CollectSink(Sink):
-    name = "collect"
-
-    def __init__(self) -> None:
-        self.results: list[InferenceResult] = []
-
-    async def publish(self, result: InferenceResult) -> None:
-        self.results.append(result)
-
-    async def flush(self) -> None:
-        pass
-
-    async def close(self) -> None:
-        pass
-
-
 def test_video_through_the_pipeline_matches_ultralytics_frame_by_frame(golden_dir, nudenet_path):
     video = golden_dir / "video" / "kenburns_640x480_30fps.mp4"
     lines = (golden_dir / "video" / "kenburns_640x480_30fps.nudenet_imgsz640.jsonl").read_text().splitlines()
     gold = [json.loads(line) for line in lines]
     model = AutoModel.from_pretrained(nudenet_path, image_size=640)
-    sink = CollectSink()
+    sink = ListSink()
     pipeline = Pipeline(model, [FileSource("kenburns", video)], [sink], PipelineOptions(max_batch=4))
     report = asyncio.run(pipeline.run())
     assert report.failed_sources == [] and report.results == len(gold) == 300

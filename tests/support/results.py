@@ -10,6 +10,7 @@ import numpy as np
 from vigil import Frame
 from vigil.engine import Detections
 from vigil.result import InferenceResult, Timings
+from vigil.sinks.base import Sink
 
 T0 = datetime(2026, 11, 24, 0, 31, 12, tzinfo=timezone.utc)
 NAMES = ["FACE_FEMALE", "FACE_MALE", "BELLY_EXPOSED"]
@@ -33,3 +34,24 @@ def make_result(
     )
     frame = Frame(source, seq, seq / fps, T0 + timedelta(seconds=seq / fps), IMAGE)
     return InferenceResult(frame, "320n", dets, Timings(queue=1.0, pre_process=2.0, infer=3.0, post_process=0.5, total=7.0))
+
+
+class ListSink(Sink):
+    """A real sink that keeps every result in memory, for tests that inspect what was published."""
+
+    name = "list"
+
+    def __init__(self) -> None:
+        self.results: list[InferenceResult] = []
+
+    async def publish(self, result: InferenceResult) -> None:
+        self.results.append(result)
+
+    async def flush(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    def seqs(self, source_id: str) -> list[int]:
+        return [r.frame.seq for r in self.results if r.frame.source_id == source_id]

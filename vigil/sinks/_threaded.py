@@ -12,12 +12,17 @@ import logging
 import queue
 import threading
 from abc import abstractmethod
+from pathlib import Path
+
+import numpy as np
 
 from vigil.errors import ConfigError, SinkError
 from vigil.result import InferenceResult
+from vigil.sinks._annotate import Annotator
+from vigil.sinks._files import make_directory
 from vigil.sinks.base import Sink
 
-__all__ = ["ThreadedSink"]
+__all__ = ["PictureSink", "ThreadedSink"]
 
 log = logging.getLogger(__name__)
 
@@ -123,3 +128,23 @@ class ThreadedSink(Sink):
     @abstractmethod
     def _finish(self) -> None:
         """Complete what is open after the last result."""
+
+
+class PictureSink(ThreadedSink):
+    """A threaded sink that saves pictures of frames under `directory`, with the detections
+    drawn on them when `annotate` (supervision is imported on the writer thread, at start)."""
+
+    def __init__(self, kind: str, directory: str | Path, annotate: bool, queue_size: int) -> None:
+        super().__init__(f"{kind}:{directory}", queue_size)
+        self.directory = Path(directory)
+        self._annotate = annotate
+        self._annotator: Annotator | None = None
+
+    def _open(self) -> None:
+        make_directory(self.directory, self.name)
+        if self._annotate:
+            self._annotator = Annotator(self.name)
+
+    def _picture(self, result: InferenceResult) -> np.ndarray:
+        image = result.frame.image
+        return self._annotator.draw(image, result.detections) if self._annotator else image

@@ -15,16 +15,15 @@ import cv2
 from vigil.errors import ConfigError, SinkError
 from vigil.frame import Frame
 from vigil.result import InferenceResult
-from vigil.sinks._annotate import Annotator
-from vigil.sinks._files import make_directory, source_folder, utc_stamp, write_atomic
-from vigil.sinks._threaded import ThreadedSink
+from vigil.sinks._files import source_folder, utc_stamp, write_atomic
+from vigil.sinks._threaded import PictureSink
 from vigil.sinks.filters import ResultFilter
 from vigil.sinks.records import result_to_record
 
 __all__ = ["SnapshotSink"]
 
 
-class SnapshotSink(ThreadedSink):
+class SnapshotSink(PictureSink):
     """Saves `{directory}/{source}/{source}_{UTC capture time}.jpg` and `.json` for frames with
     at least one detection, at most one per source every `interval_s` seconds of capture time.
 
@@ -46,17 +45,14 @@ class SnapshotSink(ThreadedSink):
         filter: ResultFilter | None = None,
         queue_size: int = 4,
     ) -> None:
-        super().__init__(f"snapshot:{directory}", queue_size)
+        super().__init__("snapshot", directory, annotate, queue_size)
         if not 0 <= interval_s <= 86_400:
             raise ConfigError(f"sink '{self.name}': interval_s must be between 0 and 86400, got {interval_s}")
         if not 0 <= jpeg_quality <= 100:
             raise ConfigError(f"sink '{self.name}': jpeg_quality must be between 0 and 100, got {jpeg_quality}")
-        self.directory = Path(directory)
         self.interval_s = interval_s
-        self._annotate = annotate
         self._jpeg_quality = jpeg_quality
         self._filter = filter
-        self._annotator: Annotator | None = None
         self._last_taken: dict[str, datetime] = {}  # capture time of each source's last snapshot
 
     async def publish(self, result: InferenceResult) -> None:
@@ -78,14 +74,9 @@ class SnapshotSink(ThreadedSink):
 
     # -- the writer thread --------------------------------------------------------------------
 
-    def _open(self) -> None:
-        make_directory(self.directory, self.name)
-        if self._annotate:
-            self._annotator = Annotator(self.name)
-
     def _write(self, result: InferenceResult) -> None:
         frame = result.frame
-        image = self._annotator.draw(frame.image, result.detections) if self._annotator else frame.image
+        image = self._picture(result)
         ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self._jpeg_quality])
         if not ok:
             raise SinkError(f"sink '{self.name}': OpenCV could not encode frame {frame.source_id}#{frame.seq} as JPEG")

@@ -21,9 +21,8 @@ import numpy as np
 from vigil.errors import ConfigError, SinkError
 from vigil.frame import Frame
 from vigil.result import InferenceResult
-from vigil.sinks._annotate import Annotator
-from vigil.sinks._files import make_directory, source_folder, utc_stamp
-from vigil.sinks._threaded import ThreadedSink
+from vigil.sinks._files import source_folder, utc_stamp
+from vigil.sinks._threaded import PictureSink
 
 __all__ = ["AnnotatedVideoSink"]
 
@@ -38,7 +37,7 @@ _CRF_CODECS = ("libx264", "libx265")
 _PRESET = "veryfast"
 
 
-class AnnotatedVideoSink(ThreadedSink):
+class AnnotatedVideoSink(PictureSink):
     """Writes `{directory}/{source}/{source}_{UTC start}.mp4`, one segment per source per
     `segment_minutes` of the frames' capture time.
 
@@ -60,18 +59,15 @@ class AnnotatedVideoSink(ThreadedSink):
         crf: int = 23,
         queue_size: int = 32,
     ) -> None:
-        super().__init__(f"video:{directory}", queue_size)
+        super().__init__("video", directory, annotate, queue_size)
         if not 0 < segment_minutes <= 24 * 60:
             raise ConfigError(f"sink '{self.name}': segment_minutes must be above 0 and at most 1440, got {segment_minutes}")
         if not 0 <= crf <= 51:
             raise ConfigError(f"sink '{self.name}': crf must be between 0 and 51, got {crf}")
         _check_encoder(codec, self.name)
-        self.directory = Path(directory)
         self._segment_length = timedelta(minutes=segment_minutes)
-        self._annotate = annotate
         self._codec = codec
         self._options = {"crf": str(crf), "preset": _PRESET} if codec in _CRF_CODECS else {}
-        self._annotator: Annotator | None = None
         self._segments: dict[str, _Segment] = {}  # the open segment of each source
 
     async def publish(self, result: InferenceResult) -> None:
@@ -80,14 +76,9 @@ class AnnotatedVideoSink(ThreadedSink):
 
     # -- the writer thread --------------------------------------------------------------------
 
-    def _open(self) -> None:
-        make_directory(self.directory, self.name)
-        if self._annotate:
-            self._annotator = Annotator(self.name)
-
     def _write(self, result: InferenceResult) -> None:
         frame = result.frame
-        image = self._annotator.draw(frame.image, result.detections) if self._annotator else frame.image
+        image = self._picture(result)
         segment = self._segments.get(frame.source_id)
         if segment is not None and not segment.takes(frame):
             self._segments.pop(frame.source_id).close()
