@@ -13,6 +13,10 @@ drops and the event loop's lag.
     python bench/pipeline.py                      # nudenet YOLOv8n at 640, 4 clips
     python bench/pipeline.py --model yolov8n.onnx --clips 4 --frames 300
     python bench/pipeline.py --live 300 --fps 15  # 4 paced sources for 5 minutes
+    python bench/pipeline.py --model models/yolov8n --backend trt   # a TensorRT package (GPU)
+
+With `--backend trt` the baseline is the same engine run raw (copy in, execute, copy out through
+vigil's TensorRT runner, no decode or pre/post-processing) instead of onnxruntime.
 """
 
 from __future__ import annotations
@@ -98,9 +102,7 @@ def first_frames(path: Path, n: int) -> list[np.ndarray]:
 
 
 def bench_pipeline(args: argparse.Namespace, clip: Path, workdir: Path) -> tuple[float, int, dict]:
-    model = AutoModel.from_pretrained(
-        args.model, image_size=args.image_size, intra_op_threads=args.threads, allow_spinning=args.spin
-    )
+    model = load_model(args, intra_op_threads=args.threads, allow_spinning=args.spin)
     sources = [FileSource(f"cam{i}", clip, decode_threads=args.decode_threads) for i in range(args.clips)]
     options = PipelineOptions(max_batch=args.max_batch, max_delay_ms=args.max_delay_ms, worker_threads=args.workers)
     figures = Figures()
@@ -119,7 +121,7 @@ def bench_pipeline(args: argparse.Namespace, clip: Path, workdir: Path) -> tuple
 def bench_live(args: argparse.Namespace, workdir: Path) -> dict:
     """K paced, looping sources for `args.live` seconds; latency per window."""
     clip = make_clip(workdir / "live.mp4", args.fps * 20, fps=args.fps)
-    model = AutoModel.from_pretrained(args.model, image_size=args.image_size, intra_op_threads=args.threads)
+    model = load_model(args, intra_op_threads=args.threads)
     sources = [
         FileSource(f"cam{i}", clip, realtime=True, loop=True, decode_threads=args.decode_threads) for i in range(args.clips)
     ]
@@ -156,16 +158,23 @@ def bench_live(args: argparse.Namespace, workdir: Path) -> dict:
     }
 
 
+def load_model(args: argparse.Namespace, **options: object):  # noqa: ANN201 - whichever model class the package needs
+    return AutoModel.from_pretrained(args.model, image_size=args.image_size, backend=args.backend, **options)
+
+
 def bench_raw(args: argparse.Namespace, clip: Path, frames: int, batch: int) -> float:
     import onnxruntime as ort
 
-    model = AutoModel.from_pretrained(args.model, image_size=args.image_size)
+    model = load_model(args)
     prepared = model.pre_process(first_frames(clip, batch))
-    # The baseline is plain onnxruntime with its default session options, as a user gets it.
-    options = ort.SessionOptions()
-    if args.threads:
-        options.intra_op_num_threads = args.threads
-    session = ort.InferenceSession(args.model, sess_options=options, providers=["CPUExecutionProvider"])
+    if Path(model._path).suffix == ".onnx":
+        # The baseline is plain onnxruntime with its default session options, as a user gets it.
+        options = ort.SessionOptions()
+        if args.threads:
+            options.intra_op_num_threads = args.threads
+        session = ort.InferenceSession(str(model._path), sess_options=options, providers=["CPUExecutionProvider"])
+    else:
+        session = model._session  # the engine itself, through vigil's TensorRT runner
     name = session.get_inputs()[0].name
     session.run(None, {name: prepared.tensor})  # warm-up
     calls = max(1, frames // batch)
@@ -177,7 +186,9 @@ def bench_raw(args: argparse.Namespace, clip: Path, frames: int, batch: int) -> 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=str(importlib.resources.files("nudenet") / "320n.onnx"))
+    parser.add_argument("--model", default=str(importlib.resources.files("nudenet") / "320n.onnx"),
+                        help="an ONNX file or a model directory")
+    parser.add_argument("--backend", choices=("onnx", "trt"), default=None, help="package backend (default: the resolver's pick)")
     parser.add_argument("--image-size", type=int, default=640)
     parser.add_argument("--clips", type=int, default=4, help="copies of the clip run as separate sources")
     parser.add_argument("--frames", type=int, default=150, help="frames per clip")
@@ -211,7 +222,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         clip = args.clip or make_clip(workdir / "clip.mp4", args.frames)
-        spec = AutoModel.from_pretrained(args.model, image_size=args.image_size).batch
+        spec = load_model(args).batch
         batch = spec.preferred(args.max_batch)
         raw_batches = [b for b in (int(x) for x in args.raw_batches.split(",")) if spec.accepts(b)] or [batch]
         # The baseline is raw onnxruntime at its best batch size, measured before and after the
@@ -230,7 +241,8 @@ def main() -> None:
         "frames": frames,
         "batch": batch,
         "pipeline_fps": round(pipe_fps, 2),
-        "raw_onnxruntime_fps": round(raw_fps, 2),
+        "backend": args.backend or "auto",
+        "raw_fps": round(raw_fps, 2),
         "raw_best_batch": best,
         "raw_by_batch": {b: round(v, 2) for b, v in raw_sweep.items()},
         "raw_before_after": [round(raw_before, 2), round(raw_after, 2)],
@@ -239,7 +251,8 @@ def main() -> None:
     }
     print(f"pipeline:        {pipe_fps:7.2f} frames/s  ({frames} frames, {args.clips} sources, batch {batch})")
     print(
-        f"raw onnxruntime: {raw_fps:7.2f} frames/s  (session.run on pre-processed batches of {best}, the best of "
+        f"{'raw TensorRT:   ' if args.backend == 'trt' else 'raw onnxruntime:'} {raw_fps:7.2f} frames/s  "
+        f"(session.run on pre-processed batches of {best}, the best of "
         f"{', '.join(f'{b}: {v:.1f}' for b, v in raw_sweep.items())}; {raw_before:.2f} before, {raw_after:.2f} after)"
     )
     print(f"ratio pipeline / raw: {pipe_fps / raw_fps:.3f}")

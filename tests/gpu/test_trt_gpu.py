@@ -110,3 +110,26 @@ def test_gpu_yolov8n_fp16_engine_detects_like_onnxruntime(yolov8n_dir):
         np.testing.assert_array_equal(t.class_id, o.class_id)
         np.testing.assert_allclose(t.confidence, o.confidence, atol=1e-2)
         np.testing.assert_allclose(t.xyxy, o.xyxy, atol=2.0)  # pixels of the original photo
+
+
+def test_gpu_bench_pipeline_runs_on_the_tensorrt_package(yolov8n_dir, tmp_path):
+    """bench/pipeline.py end to end on the engine package: decode -> batch -> TensorRT -> JSONL,
+    against the same engine run raw. Prints the figures for the issue note."""
+    import json
+    import subprocess
+    import sys
+
+    build(yolov8n_dir, fp16=True, batch=(1, 4, 8))
+    model, _ = read_model_dir(yolov8n_dir)
+    out = tmp_path / "bench.json"
+    repo = Path(__file__).resolve().parents[2]
+    subprocess.run(
+        [sys.executable, "bench/pipeline.py", "--model", str(yolov8n_dir), "--backend", "trt",
+         "--image-size", str(model.input.size[0]), "--clips", "2", "--frames", "60", "--max-batch", "4",
+         "--raw-batches", "1,4,8", "--json", str(out)],
+        check=True, cwd=repo, timeout=900,
+    )
+    figures = json.loads(out.read_text())
+    print(figures)
+    assert figures["backend"] == "trt" and figures["frames"] == 120
+    assert figures["pipeline_fps"] > 0 and figures["raw_fps"] > 0 and 0 < figures["ratio"]

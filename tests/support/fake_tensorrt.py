@@ -1,5 +1,8 @@
 """A fake `tensorrt` module with the TensorRT 10 API shape, and a fake CUDA device, for machines
 without a GPU. Names follow TensorRT's Python API so the code under test cannot tell.
+`as_tensorrt_11(monkeypatch)` turns it into TensorRT 11, which removed the precision builder
+flags, the INT8 calibrator and EXPLICIT_BATCH (checked against the names in the real
+tensorrt-cu12-bindings 11.4.0 and 10.16.1 wheels).
 
 A fake "engine" is a zip holding `model.onnx` and `profile.json` ({input: [min, opt, max]}, plus
 flags); its execution context runs the ONNX with onnxruntime, so outputs are real. The fake
@@ -22,6 +25,7 @@ import onnx
 import onnxruntime
 
 __version__ = "10.3.0"
+API_MAJOR = 10
 
 MEMORY: dict[int, np.ndarray] = {}
 _POINTERS = itertools.count(0x1000, 0x1000)
@@ -345,12 +349,50 @@ class IProgressMonitor:
         pass
 
 
+class BuilderFlag11(enum.Enum):
+    """TensorRT 11's BuilderFlag: FP16, INT8, BF16, ... are gone (strong typing only)."""
+
+    VERSION_COMPATIBLE = 2
+    STRONGLY_TYPED = 3  # kept but ignored, as in TensorRT 11
+
+
+class NetworkDefinitionCreationFlag11(enum.IntEnum):
+    STRONGLY_TYPED = 1
+
+
+def as_tensorrt_11(monkeypatch: Any) -> None:
+    """Give this fake TensorRT 11's API (pytest's monkeypatch undoes it after the test)."""
+    import sys
+
+    module = sys.modules[__name__]
+    monkeypatch.setattr(module, "__version__", "11.4.0")
+    monkeypatch.setattr(module, "API_MAJOR", 11)
+    monkeypatch.setattr(module, "BuilderFlag", BuilderFlag11)
+    monkeypatch.setattr(module, "NetworkDefinitionCreationFlag", NetworkDefinitionCreationFlag11)
+    monkeypatch.delattr(module, "IInt8EntropyCalibrator2")
+
+
+def graph_precision(onnx_bytes: bytes) -> dict[str, bool]:
+    """What a strongly typed builder would take from the graph: fp16 weights, Q/DQ pairs."""
+    graph = onnx.load_from_string(onnx_bytes).graph
+    return {
+        "graph_fp16": any(i.data_type == onnx.TensorProto.FLOAT16 for i in graph.initializer),
+        "graph_qdq": any(n.op_type == "QuantizeLinear" for n in graph.node),
+    }
+
+
 class IBuilderConfig:
+    def __setattr__(self, name: str, value: Any) -> None:
+        if API_MAJOR >= 11 and name == "int8_calibrator":
+            raise AttributeError("'tensorrt.IBuilderConfig' object has no attribute 'int8_calibrator'")
+        object.__setattr__(self, name, value)
+
     def __init__(self) -> None:
         self.flags: set[BuilderFlag] = set()
         self.pools: dict[MemoryPoolType, int] = {}
         self.profiles: list[IOptimizationProfile] = []
-        self.int8_calibrator: Any = None
+        if API_MAJOR < 11:
+            self.int8_calibrator: Any = None
         self.progress_monitor: Any = None
         self._cache: ITimingCache | None = None
 
@@ -401,7 +443,7 @@ class Builder:
         if monitor is not None:
             monitor.phase_start("Building engine", None, 2)
             monitor.step_complete("Building engine", 0)
-        if BuilderFlag.INT8 in config.flags and config.int8_calibrator is not None:
+        if API_MAJOR < 11 and BuilderFlag.INT8 in config.flags and config.int8_calibrator is not None:
             calibrator = config.int8_calibrator
             names = [t.name for t in network._inputs]
             while calibrator.get_batch(names):
@@ -412,5 +454,7 @@ class Builder:
             monitor.phase_finish("Building engine")
         if config._cache is not None:
             config._cache.data += b"+timing"
-        flags = {"fp16": BuilderFlag.FP16 in config.flags, "int8": BuilderFlag.INT8 in config.flags}
+        flags: dict[str, bool] = graph_precision(network.onnx_bytes)
+        if API_MAJOR < 11:
+            flags.update(fp16=BuilderFlag.FP16 in config.flags, int8=BuilderFlag.INT8 in config.flags)
         return pack_engine(network.onnx_bytes, config.profiles[0].shapes, **flags)

@@ -146,6 +146,63 @@ def test_fake_build_engine_static_batch_uses_the_static_onnx_package(model_dir, 
         trt_build.choose_onnx_package(only_static, (1, 4, 8))
 
 
+RTX_TRT11 = RuntimeEnvironment(**{**RTX.__dict__, "backends": {"onnx": "1.20.0", "trt": "11.4.0"}, "trt_version": "11.4.0"})
+
+
+def engine_graph_flags(folder: Path) -> dict[str, bool]:
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO((folder / "model.engine").read_bytes())) as zf:
+        return json.loads(zf.read("profile.json"))["flags"]
+
+
+def test_fake_tensorrt_11_fp16_build_converts_the_graph_instead_of_a_builder_flag(model_dir, fake_trt, monkeypatch, capfd):
+    fake_tensorrt.as_tensorrt_11(monkeypatch)
+    monkeypatch.setattr(cli_models, "current_environment", lambda: RTX_TRT11)
+    assert build(model_dir, "--fp16", "--batch", "1,2,4") == 0  # BuilderFlag.FP16 would be an AttributeError
+    folder = model_dir / "trt-geforce-rtx-4090-fp16-b1-4"
+    body = json.loads((folder / "package.json").read_text())
+    assert body["quantization"] == "fp16" and body["trt"]["version"] == "11.4.0"
+    assert engine_graph_flags(folder) == {"graph_fp16": True, "graph_qdq": False}
+    assert "converting the graph to fp16" in capfd.readouterr().err
+    trt_model = AutoModel.from_pretrained(model_dir, backend="trt", environment=RTX_TRT11, resolution_cache_ttl_s=0, confidence=0.0)
+    onnx_model = AutoModel.from_pretrained(model_dir, backend="onnx", environment=RTX_TRT11, resolution_cache_ttl_s=0, confidence=0.0)
+    frames = [np.random.default_rng(4).integers(0, 255, (64, 64, 3), dtype=np.uint8) for _ in range(3)]
+    for a, b in zip(trt_model(frames), onnx_model(frames)):
+        np.testing.assert_array_equal(a.class_id, b.class_id)
+        np.testing.assert_allclose(a.confidence, b.confidence, atol=1e-2)  # fp16 arithmetic, fp32 at the edges
+
+
+def test_fake_tensorrt_11_int8_build_calibrates_qdq_scales_into_the_graph(model_dir, fake_trt, monkeypatch, tmp_path, capfd):
+    fake_tensorrt.as_tensorrt_11(monkeypatch)
+    monkeypatch.setattr(cli_models, "current_environment", lambda: RTX_TRT11)
+    calib = tmp_path / "calib"
+    calib.mkdir()
+    rng = np.random.default_rng(5)
+    for i in range(4):
+        cv2.imwrite(str(calib / f"{i}.jpg"), rng.integers(0, 255, (48, 64, 3), dtype=np.uint8))
+    assert build(model_dir, "--int8", "--calibration", str(calib), "--batch", "1,2,4") == 0
+    folder = model_dir / "trt-geforce-rtx-4090-int8-b1-4"
+    assert json.loads((folder / "package.json").read_text())["quantization"] == "int8"
+    assert engine_graph_flags(folder) == {"graph_fp16": False, "graph_qdq": True}
+    assert "calibrating int8 Q/DQ scales" in capfd.readouterr().err
+    model = AutoModel.from_pretrained(model_dir, backend="trt", environment=RTX_TRT11, resolution_cache_ttl_s=0, confidence=0.0)
+    assert len(model([rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)])) == 1
+
+
+def test_fake_build_engine_calibration_folder_errors_are_clear(model_dir, fake_trt, tmp_path, capfd):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert build(model_dir, "--int8", "--calibration", str(empty)) != 0
+    assert "no .jpg/.png images found" in capfd.readouterr().err
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "0.jpg").write_bytes(b"not a jpeg")
+    assert build(model_dir, "--int8", "--calibration", str(broken), "--batch", "1") != 0  # raised inside TensorRT's callback
+    assert "cannot read" in capfd.readouterr().err and not (model_dir / "trt-jetson-agx-orin-int8-b1-1").exists()
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

@@ -157,8 +157,12 @@ def build_engine_package(
         flags = 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)  # TensorRT 8.x (JetPack 5/6.0)
     network = builder.create_network(flags)
     parser = trt.OnnxParser(network, logger)
+    onnx_bytes = onnx_path.read_bytes()
+    typed = strongly_typed(trt)
+    if typed and (request.fp16 or request.int8):
+        onnx_bytes = _reduced_precision_graph(onnx_path, onnx_bytes, model, request, progress, started)
     with _phase(progress, started, f"parsing {onnx_path.name}"):
-        if not parser.parse(onnx_path.read_bytes()):
+        if not parser.parse(onnx_bytes):
             errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
             raise ModelLoadError(f"TensorRT could not parse {onnx_path}: {errors or 'unknown error'}")
     config = builder.create_builder_config()
@@ -166,7 +170,8 @@ def build_engine_package(
         config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, request.workspace_mb << 20)
     quantization = Quantization.FP32
     if request.fp16:
-        config.set_flag(trt.BuilderFlag.FP16)
+        if not typed:
+            config.set_flag(trt.BuilderFlag.FP16)
         quantization = Quantization.FP16
     lo, opt, hi = request.batch
     profile = builder.create_optimization_profile()
@@ -185,14 +190,15 @@ def build_engine_package(
     calibrator = None
     if request.int8:
         assert request.calibration_dir is not None
-        config.set_flag(trt.BuilderFlag.INT8)
         quantization = Quantization.INT8
-        first = next(iter(input_shapes.values()))[1]
-        calibrator = make_calibrator(trt, model, request.calibration_dir, first, request.calibration_batches,
-                                     vigil_home() / "trt" / f"calibration-{model.model_id}.cache")
-        config.int8_calibrator = calibrator
-        if hasattr(config, "set_calibration_profile"):
-            config.set_calibration_profile(profile)
+        if not typed:  # TensorRT 10: implicit quantization, calibrated by TensorRT itself
+            config.set_flag(trt.BuilderFlag.INT8)
+            first = next(iter(input_shapes.values()))[1]
+            calibrator = make_calibrator(trt, model, request.calibration_dir, first, request.calibration_batches,
+                                         vigil_home() / "trt" / f"calibration-{model.model_id}.cache")
+            config.int8_calibrator = calibrator
+            if hasattr(config, "set_calibration_profile"):
+                config.set_calibration_profile(profile)
     trt_version = str(getattr(trt, "__version__", env.trt_version or "0"))
     gpu = env.gpus[0]
     cache_path = timing_cache_path(trt_version, gpu.name)
@@ -203,6 +209,8 @@ def build_engine_package(
         config.progress_monitor = monitor
     with _phase(progress, started, f"building the {quantization.value} engine for {gpu.name}, batch {lo}..{hi} (this may take minutes)"):
         serialized = builder.build_serialized_network(network, config)
+    if calibrator is not None and calibrator.error is not None:
+        raise calibrator.error
     if serialized is None:
         raise ModelLoadError(f"TensorRT could not build an engine from {onnx_path}; run with --log-level debug for its log")
     engine_bytes = bytes(serialized)
@@ -291,15 +299,77 @@ def _progress_monitor(trt: Any, progress: Progress, started: float) -> Any:
     return Monitor()
 
 
-def make_calibrator(trt: Any, model: ModelMetadata, folder: Path, shape: list[int], max_batches: int, cache: Path) -> Any:
-    """An entropy calibrator feeding letterboxed images from `folder`, in model.json's input format."""
+def strongly_typed(trt: Any) -> bool:
+    """TensorRT 11 removed the precision builder flags (FP16, INT8 and the calibrator): the
+    network's precision comes from the ONNX graph alone."""
+    return not hasattr(trt.BuilderFlag, "FP16")
+
+
+def _reduced_precision_graph(
+    onnx_path: Path, onnx_bytes: bytes, model: ModelMetadata, request: BuildRequest, progress: Progress, started: float,
+) -> bytes:
+    """The fp16 or int8 (Q/DQ) copy of the graph that a strongly typed TensorRT builds from."""
+    from vigil.engine._private import onnx_precision
+
+    if request.int8:
+        assert request.calibration_dir is not None
+        input_name, batch = _graph_input(onnx_bytes, request.batch[1], model)
+        with _phase(progress, started, f"calibrating int8 Q/DQ scales on {request.calibration_dir} (TensorRT 11 reads precision from the graph)"):
+            return onnx_precision.to_int8_qdq(
+                onnx_path, input_name, calibration_batches(model, request.calibration_dir, batch, request.calibration_batches),
+            )
+    with _phase(progress, started, "converting the graph to fp16 (TensorRT 11 reads precision from the graph)"):
+        return onnx_precision.to_fp16(onnx_bytes)
+
+
+def _graph_input(onnx_bytes: bytes, opt_batch: int, model: ModelMetadata) -> tuple[str, list[int]]:
+    """The image input's name and the (N, 3, H, W) shape calibration batches take."""
+    from vigil.engine._private.onnx_precision import require_onnx
+
+    require_onnx()
+    import onnx
+
+    graph = onnx.load_from_string(onnx_bytes).graph
+    initializers = {i.name for i in graph.initializer}
+    value = next(v for v in graph.input if v.name not in initializers)
+    dim0 = value.type.tensor_type.shape.dim[0]
+    batch = dim0.dim_value if dim0.HasField("dim_value") and dim0.dim_value > 0 else opt_batch
+    height, width = model.input.size
+    return value.name, [batch, 3, height, width]
+
+
+def calibration_batches(model: ModelMetadata, folder: Path, shape: list[int], max_batches: int) -> Iterator[np.ndarray]:
+    """Letterboxed float32 NCHW batches of the images in `folder`, in model.json's input format;
+    at most `max_batches`, wrapping around to fill the last one."""
     import cv2
 
     from vigil.engine.models.yolo import _ultralytics_ops as ops
 
+    if not folder.is_dir():
+        raise ConfigError(f"--calibration {folder}: not a directory; give a folder of representative images")
     paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp"))
     if not paths:
         raise ConfigError(f"--calibration {folder}: no .jpg/.png images found")
+    batch, _, height, width = shape
+
+    def batches() -> Iterator[np.ndarray]:
+        for start in range(0, min(len(paths), batch * max_batches), batch):
+            tensor = np.zeros((batch, 3, height, width), np.float32)
+            for i in range(batch):
+                path = paths[(start + i) % len(paths)]
+                image = cv2.imread(str(path))
+                if image is None:
+                    raise ConfigError(f"--calibration: cannot read {path}; remove it or convert it to JPEG/PNG")
+                box = ops.plan_letterbox(image.shape[0], image.shape[1], height, width, False, model.input.stride)
+                ops.letterbox_into(image, box, tensor[i])
+            yield tensor
+
+    return batches()
+
+
+def make_calibrator(trt: Any, model: ModelMetadata, folder: Path, shape: list[int], max_batches: int, cache: Path) -> Any:
+    """TensorRT 10's entropy calibrator, fed by calibration_batches()."""
+    batches = calibration_batches(model, folder, shape, max_batches)
     batch, _, height, width = shape
     device = default_device()
     base = trt.IInt8EntropyCalibrator2
@@ -307,8 +377,7 @@ def make_calibrator(trt: Any, model: ModelMetadata, folder: Path, shape: list[in
     class Calibrator(base):  # type: ignore[misc, valid-type]
         def __init__(self) -> None:
             super().__init__()
-            self._next = 0
-            self._batches = 0
+            self.error: ConfigError | None = None
             self._stream = device.create_stream()
             self._buffer = device.alloc(batch * 3 * height * width * 4)
 
@@ -316,17 +385,15 @@ def make_calibrator(trt: Any, model: ModelMetadata, folder: Path, shape: list[in
             return batch
 
         def get_batch(self, names: list[str]) -> list[int] | None:
-            if self._next >= len(paths) or self._batches >= max_batches:
+            # TensorRT calls this from C++: an exception would not reach the caller, so it is kept
+            # and raised once the build returns.
+            try:
+                tensor = next(batches, None)
+            except ConfigError as exc:
+                self.error = exc
                 return None
-            tensor = np.zeros((batch, 3, height, width), np.float32)
-            for i in range(batch):
-                image = cv2.imread(str(paths[(self._next + i) % len(paths)]))
-                if image is None:
-                    raise ConfigError(f"--calibration: cannot read {paths[(self._next + i) % len(paths)]}")
-                box = ops.plan_letterbox(image.shape[0], image.shape[1], height, width, False, model.input.stride)
-                ops.letterbox_into(image, box, tensor[i])
-            self._next += batch
-            self._batches += 1
+            if tensor is None:
+                return None
             device.copy_htod_async(self._buffer, tensor, self._stream)
             device.synchronize(self._stream)
             return [self._buffer]

@@ -116,46 +116,63 @@ class CudaPythonDevice:
     def __init__(self, cudart: Any) -> None:
         self._rt = cudart
 
-    def _check(self, result: Any) -> Any:
+    def _check(self, result: Any, call: str) -> Any:
         err, *values = result if isinstance(result, tuple) else (result,)
         if int(err) != 0:
-            name = self._rt.cudaGetErrorName(err)[1]
-            raise ModelLoadError(f"CUDA error {name!r} ({int(err)})")
+            raise ModelLoadError(f"{call} failed: CUDA error {self._error_name(err)} ({int(err)}); {self._hint(int(err))}")
         return values[0] if len(values) == 1 else values
 
+    def _error_name(self, err: Any) -> str:
+        try:
+            name = self._rt.cudaGetErrorName(err)[1]
+        except Exception:  # noqa: BLE001 - naming the error must not hide it
+            return str(err)
+        return name.decode() if isinstance(name, bytes) else str(name)
+
+    @staticmethod
+    def _hint(code: int) -> str:
+        if code == 35:  # cudaErrorInsufficientDriver
+            return ("the NVIDIA driver is missing or older than this cuda-python's CUDA: install the driver, "
+                    "or a cuda-python whose major version matches `nvidia-smi`'s CUDA version")
+        if code == 100:  # cudaErrorNoDevice
+            return "no CUDA device is visible to this process (check CUDA_VISIBLE_DEVICES and /dev/nvidia*)"
+        if code == 2:  # cudaErrorMemoryAllocation
+            return "out of GPU memory: lower the batch size or run fewer models on this GPU"
+        return "see the NVIDIA driver's log (dmesg) for details"
+
     def create_stream(self) -> Any:
-        return self._check(self._rt.cudaStreamCreate())
+        return self._check(self._rt.cudaStreamCreate(), "cudaStreamCreate")
 
     def stream_handle(self, stream: Any) -> int:
         return int(stream)
 
     def alloc(self, nbytes: int) -> int:
-        return int(self._check(self._rt.cudaMalloc(max(nbytes, 1))))
+        return int(self._check(self._rt.cudaMalloc(max(nbytes, 1)), "cudaMalloc"))
 
     def alloc_host(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
         nbytes = max(int(np.prod(shape)) * np.dtype(dtype).itemsize, 1)
-        ptr = int(self._check(self._rt.cudaMallocHost(nbytes)))
+        ptr = int(self._check(self._rt.cudaMallocHost(nbytes), "cudaMallocHost"))
         raw = (ctypes.c_byte * nbytes).from_address(ptr)
         array: np.ndarray = np.ctypeslib.as_array(raw).view(dtype)[: int(np.prod(shape))].reshape(shape)
         return array
 
     def free_host(self, array: np.ndarray) -> None:
         # The array views the pinned block from its start, so its address is the allocation's.
-        self._check(self._rt.cudaFreeHost(array.ctypes.data))
+        self._check(self._rt.cudaFreeHost(array.ctypes.data), "cudaFreeHost")
 
     def free(self, ptr: int) -> None:
-        self._check(self._rt.cudaFree(ptr))
+        self._check(self._rt.cudaFree(ptr), "cudaFree")
 
     def copy_htod_async(self, dst: int, src: np.ndarray, stream: Any) -> None:
         kind = self._rt.cudaMemcpyKind.cudaMemcpyHostToDevice
-        self._check(self._rt.cudaMemcpyAsync(dst, src.ctypes.data, src.nbytes, kind, stream))
+        self._check(self._rt.cudaMemcpyAsync(dst, src.ctypes.data, src.nbytes, kind, stream), "cudaMemcpyAsync (host to device)")
 
     def copy_dtoh_async(self, dst: np.ndarray, src: int, stream: Any) -> None:
         kind = self._rt.cudaMemcpyKind.cudaMemcpyDeviceToHost
-        self._check(self._rt.cudaMemcpyAsync(dst.ctypes.data, src, dst.nbytes, kind, stream))
+        self._check(self._rt.cudaMemcpyAsync(dst.ctypes.data, src, dst.nbytes, kind, stream), "cudaMemcpyAsync (device to host)")
 
     def synchronize(self, stream: Any) -> None:
-        self._check(self._rt.cudaStreamSynchronize(stream))
+        self._check(self._rt.cudaStreamSynchronize(stream), "cudaStreamSynchronize")
 
 
 class PycudaDevice:
