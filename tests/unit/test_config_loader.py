@@ -107,3 +107,18 @@ def test_a_source_naming_a_sink_that_is_not_configured_is_an_error():
     with pytest.raises(ConfigError, match="source 'cam' sends to webhook, which is not configured"):
         parse_config(text, "t.yaml", {})
     assert parse_config(text.replace(", webhook", ""), "t.yaml", {}).sources[0].sinks == ["jsonl"]
+
+
+def test_model_preferences_take_one_value_or_a_list_and_sinks_take_filters():
+    text = MINIMAL.replace(
+        "  path: m.onnx\n", "  path: m.onnx\n  backend: onnx\n  quantization: [fp16, fp32]\n  device: cpu\n"
+    ) + "  filter:\n    classes: [0, FACE_FEMALE]\n    min_confidence: 0.5\n    only_with_detections: true\n"
+    config = parse_config(text, "t.yaml", {})
+    assert config.model.backend == ["onnx"] and config.model.quantization == ["fp16", "fp32"]
+    assert config.model.device == "cpu"
+    assert config.jsonl is not None and config.jsonl.filter is not None
+    assert config.jsonl.filter.classes == frozenset({0, "FACE_FEMALE"}) and config.jsonl.filter.only_with_detections
+    with pytest.raises(ConfigError, match=r"line 3: model.backend\[0\]: Input should be 'trt' or 'onnx'"):
+        parse_config(MINIMAL.replace("  path: m.onnx\n", "  path: m.onnx\n  backend: tflite\n"), "t.yaml", {})
+    with pytest.raises(ConfigError, match=r"line 9: jsonl.filter.cooldown: Extra inputs are not permitted"):
+        parse_config(MINIMAL + "  filter:\n    cooldown: 5\n", "t.yaml", {})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from vigil.config._section import Section
 
@@ -12,7 +12,22 @@ __all__ = ["ModelConfig"]
 
 
 class ModelConfig(Section):
-    path: str = Field(description="Path of an Ultralytics YOLO detection ONNX export.")
+    path: str = Field(
+        description="The model: a model directory (model.json and its packages), an Ultralytics YOLO or PP-OCR ONNX "
+        "export, or PROVIDER:MODEL_ID from a weights provider."
+    )
+    backend: list[Literal["trt", "onnx"]] | None = Field(
+        None,
+        description="Package backends allowed, best first (a single value or a list); default: every installed one, "
+        "TensorRT before ONNX.",
+    )
+    quantization: list[Literal["fp32", "fp16", "bf16", "int8"]] | None = Field(
+        None, description="Package precisions allowed, best first (a single value or a list); default: the resolver's order."
+    )
+    device: Literal["auto", "cpu", "gpu"] = Field(
+        "auto", description="gpu: refuse packages that would run on the CPU; cpu: never use the GPU."
+    )
+    package_id: str | None = Field(None, min_length=1, description="Load exactly this package of the model directory.")
     confidence: float = Field(0.25, ge=0.0, le=1.0, description="Minimum confidence of a kept detection.")
     iou: float = Field(0.7, ge=0.0, le=1.0, description="IoU above which NMS suppresses a box of the same class.")
     max_det: int = Field(300, ge=1, le=10_000, description="Most detections kept per frame.")
@@ -33,3 +48,8 @@ class ModelConfig(Section):
         description="Let onnxruntime's threads busy-wait between ops: a few % faster inference when nothing else "
         "needs the cores, slower pipelines when decoding or post-processing does (measured in bench/pipeline.py).",
     )
+
+    @field_validator("backend", "quantization", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value

@@ -8,10 +8,32 @@ from pydantic import Field
 
 from vigil.config._section import Section
 
-__all__ = ["JsonlSinkConfig", "SnapshotSinkConfig", "VideoSinkConfig", "WebhookSinkConfig"]
+__all__ = ["FilterSettings", "JsonlSinkConfig", "SnapshotSinkConfig", "VideoSinkConfig", "WebhookSinkConfig"]
 
 
-class JsonlSinkConfig(Section):
+class FilterSettings(Section):
+    """What a sink keeps: the `filter:` of a sink in the YAML, and the fields of ResultFilter."""
+
+    classes: frozenset[int | str] | None = Field(
+        None, description="Keep only detections of these classes, by id (int) or name (str); None keeps all."
+    )
+    min_confidence: float = Field(0.0, ge=0.0, le=1.0, description="Keep only detections at least this confident.")
+    only_with_detections: bool = Field(False, description="Drop results with no detection left after filtering.")
+    cooldown_s: float = Field(
+        0.0, ge=0.0, le=86_400.0,
+        description="After a source's result is published, drop that source's results for this many seconds.",
+    )
+
+
+class _FilteredSink(Section):
+    filter: FilterSettings | None = Field(
+        None,
+        description="What this sink publishes: classes (ids or names) and min_confidence pick detections; "
+        "only_with_detections and cooldown_s drop whole results (docs/OUTPUT.md).",
+    )
+
+
+class JsonlSinkConfig(_FilteredSink):
     path: str = Field(
         min_length=1, description="File the JSON lines are appended to; with per_source, a path holding {source}."
     )
@@ -26,7 +48,7 @@ class JsonlSinkConfig(Section):
     )
 
 
-class WebhookSinkConfig(Section):
+class WebhookSinkConfig(_FilteredSink):
     url: str = Field(pattern=r"^https?://\S+$", description="URL the results are POSTed to (docs/OUTPUT.md).")
     secret_file: str | None = Field(
         None, min_length=1, description="File holding the HMAC-SHA256 signing secret (surrounding whitespace stripped)."
@@ -41,7 +63,7 @@ class VideoSinkConfig(Section):
     )
 
 
-class SnapshotSinkConfig(Section):
+class SnapshotSinkConfig(_FilteredSink):
     directory: str = Field(min_length=1, description="Directory the JPEG snapshots and their JSON go to, a folder per source.")
     interval_s: float = Field(
         10.0, ge=0.0, le=86_400.0, description="At most one snapshot per source in this many seconds of capture time."

@@ -15,6 +15,7 @@ from vigil.daemon.pipeline import FrameModel
 from vigil.engine import AutoModel, DetectionOptions, ObjectDetectionModel, TextRecognitionModel
 from vigil.errors import ConfigError
 from vigil.sinks import JsonlSink, Sink
+from vigil.sinks.filters import ResultFilter
 from vigil.sinks.jsonl import JsonlOptions
 from vigil.sources import FileSource, ReconnectPolicy, RTSPSource, Source, WebcamSource
 from vigil.sources.rtsp import mask_url
@@ -80,6 +81,10 @@ async def load_model(config: PipelineConfig) -> FrameModel:
         partial(
             AutoModel.from_pretrained,
             m.path,
+            backend=m.backend,
+            quantization=m.quantization,
+            device=m.device,
+            package_id=m.package_id,
             options=options,
             batch_size=config.batch.max_batch,
             intra_op_threads=m.intra_op_threads,
@@ -136,13 +141,14 @@ async def make_sinks(config: PipelineConfig) -> list[Sink]:
             gzip=jsonl.gzip,
             flush=jsonl.flush,
         )
-        sinks.append(JsonlSink(jsonl.path, options=options))
+        sinks.append(JsonlSink(jsonl.path, options=options, filter=ResultFilter.from_settings(jsonl.filter)))
     if config.webhook is not None:
         from vigil.sinks.webhook import WebhookOptions, WebhookSink, read_secret_file
 
         hook = config.webhook
         secret = await asyncio.to_thread(read_secret_file, hook.secret_file) if hook.secret_file else None
-        sinks.append(WebhookSink(hook.url, hook.spool_dir, options=WebhookOptions(secret=secret)))
+        sinks.append(WebhookSink(hook.url, hook.spool_dir, options=WebhookOptions(secret=secret),
+                                 filter=ResultFilter.from_settings(hook.filter)))
     if config.video is not None:
         from vigil.sinks.video import AnnotatedVideoSink
 
@@ -150,5 +156,6 @@ async def make_sinks(config: PipelineConfig) -> list[Sink]:
     if config.snapshot is not None:
         from vigil.sinks.snapshot import SnapshotSink
 
-        sinks.append(SnapshotSink(config.snapshot.directory, interval_s=config.snapshot.interval_s))
+        snap = config.snapshot
+        sinks.append(SnapshotSink(snap.directory, interval_s=snap.interval_s, filter=ResultFilter.from_settings(snap.filter)))
     return sinks

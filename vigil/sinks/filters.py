@@ -6,8 +6,9 @@ from dataclasses import replace
 from datetime import datetime
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import PrivateAttr
 
+from vigil.config.sinks import FilterSettings
 from vigil.engine.detections import Detections
 from vigil.engine.text import TextDetections
 from vigil.result import InferenceResult, Predictions
@@ -15,7 +16,7 @@ from vigil.result import InferenceResult, Predictions
 __all__ = ["ResultFilter"]
 
 
-class ResultFilter(BaseModel):
+class ResultFilter(FilterSettings):
     """Keeps the detections a sink cares about and drops the results it does not.
 
     Detections are filtered first (classes, confidence); then a result is dropped when
@@ -28,17 +29,9 @@ class ResultFilter(BaseModel):
         result = faces.apply(result)  # None: do not publish
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    classes: frozenset[int | str] | None = Field(
-        None, description="Keep only detections of these classes, by id (int) or name (str); None keeps all."
-    )
-    min_confidence: float = Field(0.0, ge=0.0, le=1.0, description="Keep only detections at least this confident.")
-    only_with_detections: bool = Field(False, description="Drop results with no detection left after filtering.")
-    cooldown_s: float = Field(
-        0.0, ge=0.0, le=86_400.0,
-        description="After a source's result is published, drop that source's results for this many seconds.",
-    )
+    @classmethod
+    def from_settings(cls, settings: FilterSettings | None) -> ResultFilter | None:
+        return None if settings is None else cls(**settings.model_dump())
 
     # Capture time of the last published result per source; the model's fields stay frozen.
     _last_published: dict[str, datetime] = PrivateAttr(default_factory=dict)
