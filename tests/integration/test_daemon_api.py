@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -132,6 +133,32 @@ async def test_reload_restarts_only_what_changed(tmp_path, nudenet_path, camera_
     assert daemon.pipeline.report.sources["door"].results > before  # kept streaming throughout
     daemon.stop()
     await asyncio.wait_for(task, 30)
+
+
+async def test_reload_replaces_a_changed_sink_without_losing_or_repeating_a_result(tmp_path, nudenet_path, camera_clip):
+    import json
+
+    first = config(tmp_path, nudenet_path, camera_clip)
+    daemon = Daemon(first, ApiConfig(enabled=False))
+    task = await started(daemon)
+    assert daemon.pipeline is not None
+    door = daemon.pipeline.sources[0]
+    await until(lambda: _results(daemon, "door", 5))
+    second = first.model_copy(update={"jsonl": first.jsonl.model_copy(update={"path": str(tmp_path / "r2.jsonl")})})
+    await daemon.reload(second)
+    assert daemon.pipeline.sources == [door]  # the stream was not touched
+    assert daemon.config.jsonl == second.jsonl
+    await until(lambda: _lines(tmp_path / "r2.jsonl", 5))
+    daemon.stop()
+    await asyncio.wait_for(task, 30)
+    old = [json.loads(line)["seq"] for line in (tmp_path / "r.jsonl").read_text().splitlines()]
+    new = [json.loads(line)["seq"] for line in (tmp_path / "r2.jsonl").read_text().splitlines()]
+    assert old and new and max(old) < min(new)  # the old file got everything before the swap
+    assert len(set(old + new)) == len(old + new) == daemon.pipeline.report.sources["door"].results
+
+
+async def _lines(path: Path, n: int) -> bool:
+    return path.is_file() and len(path.read_text().splitlines()) >= n
 
 
 async def _results(daemon: Daemon, name: str, n: int) -> bool:

@@ -130,9 +130,17 @@ def pipeline_options(config: PipelineConfig, *, keep_running: bool = False) -> P
     )
 
 
+SINK_KINDS = ("jsonl", "webhook", "video", "snapshot")  # the sink sections of the config, in publishing order
+
+
 async def make_sinks(config: PipelineConfig) -> list[Sink]:
-    sinks: list[Sink] = []
-    if config.jsonl is not None:
+    sinks = [await make_sink(kind, config) for kind in SINK_KINDS]
+    return [sink for sink in sinks if sink is not None]
+
+
+async def make_sink(kind: str, config: PipelineConfig) -> Sink | None:
+    """The sink of section `kind` of `config` (not started), or None when it is not configured."""
+    if kind == "jsonl" and config.jsonl is not None:
         jsonl = config.jsonl
         options = JsonlOptions(
             per_source=jsonl.per_source,
@@ -141,21 +149,21 @@ async def make_sinks(config: PipelineConfig) -> list[Sink]:
             gzip=jsonl.gzip,
             flush=jsonl.flush,
         )
-        sinks.append(JsonlSink(jsonl.path, options=options, filter=ResultFilter.from_settings(jsonl.filter)))
-    if config.webhook is not None:
+        return JsonlSink(jsonl.path, options=options, filter=ResultFilter.from_settings(jsonl.filter))
+    if kind == "webhook" and config.webhook is not None:
         from vigil.sinks.webhook import WebhookOptions, WebhookSink, read_secret_file
 
         hook = config.webhook
         secret = await asyncio.to_thread(read_secret_file, hook.secret_file) if hook.secret_file else None
-        sinks.append(WebhookSink(hook.url, hook.spool_dir, options=WebhookOptions(secret=secret),
-                                 filter=ResultFilter.from_settings(hook.filter)))
-    if config.video is not None:
+        return WebhookSink(hook.url, hook.spool_dir, options=WebhookOptions(secret=secret),
+                           filter=ResultFilter.from_settings(hook.filter))
+    if kind == "video" and config.video is not None:
         from vigil.sinks.video import AnnotatedVideoSink
 
-        sinks.append(AnnotatedVideoSink(config.video.directory, segment_minutes=config.video.segment_minutes))
-    if config.snapshot is not None:
+        return AnnotatedVideoSink(config.video.directory, segment_minutes=config.video.segment_minutes)
+    if kind == "snapshot" and config.snapshot is not None:
         from vigil.sinks.snapshot import SnapshotSink
 
         snap = config.snapshot
-        sinks.append(SnapshotSink(snap.directory, interval_s=snap.interval_s, filter=ResultFilter.from_settings(snap.filter)))
-    return sinks
+        return SnapshotSink(snap.directory, interval_s=snap.interval_s, filter=ResultFilter.from_settings(snap.filter))
+    return None

@@ -23,7 +23,7 @@ from typing import Any
 from vigil.engine.base import ObjectDetectionModel, TextRecognitionModel
 from vigil.daemon.observer import PipelineObserver
 from vigil.engine.batcher import BatchItem, Batcher
-from vigil.errors import SinkError, SourceError, SourceOpenError
+from vigil.errors import SinkError, SourceError, SourceOpenError, VigilError
 from vigil.result import InferenceResult, Timings
 from vigil.sinks.base import Sink
 from vigil.sources.base import Source
@@ -133,6 +133,8 @@ class Pipeline:
         self._queues: dict[str, asyncio.Queue[Any]] = {}
         self._drain_timer: asyncio.TimerHandle | None = None
         self._ahead = asyncio.Semaphore(1)
+        self._sinks_open = False
+        self._sinks_lock = asyncio.Lock()  # held while publishing a result and while sinks are swapped
 
     def snapshot(self) -> dict[str, Any]:
         """Gauges for metrics: frames waiting in each source's hand-off and batcher lane, batches
@@ -184,6 +186,36 @@ class Pipeline:
             options.max_staleness_ms / 1000.0 if options.max_staleness_ms else None,
         )
 
+    async def replace_sinks(self, changes: dict[str, Sink | None]) -> None:
+        """Swap the sinks of the kinds in `changes` (`jsonl`, `webhook`, ...) for new ones; None
+        removes that kind. Publishing waits meanwhile: each old sink writes (or spools) what it
+        had queued and closes before its replacement starts, so a result goes to one or the
+        other, never to a closed sink, and a sink reusing the old one's files finds them closed.
+        A replacement that fails to start is logged and left out (the error names it)."""
+        async with self._sinks_lock:
+            kept = [s for s in self.sinks if _kind(s) not in changes]
+            if self._sinks_open:
+                for old in self.sinks:
+                    if _kind(old) in changes:
+                        await old.close()
+            for kind, new in changes.items():
+                if new is None:
+                    continue
+                if self._sinks_open:
+                    try:
+                        await new.start()
+                    except VigilError as exc:
+                        log.error("sink '%s' could not start, so its results are not published: %s", kind, exc)
+                        continue
+                kept.append(new)
+            self.sinks = kept
+
+    async def _close_sinks(self) -> None:
+        async with self._sinks_lock:
+            self._sinks_open = False
+            for sink in self.sinks:
+                await sink.close()
+
     async def remove_source(self, source_id: str) -> None:
         """Stop reading a source; its frames already read are still inferred and published."""
         source = next((s for s in self.sources if s.source_id == source_id), None)
@@ -227,9 +259,10 @@ class Pipeline:
             stack.callback(workers.shutdown, wait=False, cancel_futures=True)
             infer = ThreadPoolExecutor(1, thread_name_prefix="vigil-infer")
             stack.callback(infer.shutdown, wait=False, cancel_futures=True)
+            stack.push_async_callback(self._close_sinks)
             for sink in self.sinks:
                 await sink.start()
-                stack.push_async_callback(sink.close)
+            self._sinks_open = True
             stack.push_async_callback(self._stop_sources)
             await self._start_sources()
             lag = asyncio.create_task(self._watch_loop_lag(), name="loop-lag")
@@ -378,15 +411,16 @@ class Pipeline:
                 result = InferenceResult(frame, job.model.model_id, dets, timings)
                 self.observer.result(result)
                 allowed = self.routes.get(frame.source_id)
-                for sink in self.sinks:
-                    if allowed is not None and sink.name.split(":", 1)[0] not in allowed:
-                        continue
-                    try:
-                        await sink.publish(result)
-                    except SinkError as exc:
-                        self.report.sink_errors += 1
-                        if self.report.sink_errors == 1:
-                            log.error("%s", exc)
+                async with self._sinks_lock:
+                    for sink in self.sinks:
+                        if allowed is not None and _kind(sink) not in allowed:
+                            continue
+                        try:
+                            await sink.publish(result)
+                        except SinkError as exc:
+                            self.report.sink_errors += 1
+                            if self.report.sink_errors == 1:
+                                log.error("%s", exc)
                 self.report.sources[frame.source_id].results += 1
 
     def _batch_failed(self, job: _Job, exc: BaseException) -> None:
@@ -394,6 +428,11 @@ class Pipeline:
         self.observer.batch_failed(len(job.items))
         frames = ", ".join(f"{i.frame.source_id}#{i.frame.seq}" for i in job.items)
         log.error("inference failed for frames %s: %s", frames, exc, exc_info=not isinstance(exc, Exception))
+
+
+def _kind(sink: Sink) -> str:
+    """`jsonl` of a sink named `jsonl` or `jsonl:out.jsonl`: what config sections and routes name."""
+    return sink.name.split(":", 1)[0]
 
 
 async def _gather_or_cancel(tasks: list[asyncio.Task[None]]) -> None:

@@ -23,7 +23,7 @@ from aiohttp import web
 from vigil.config import PipelineConfig, SourceConfig
 from vigil.config.api import ApiConfig
 from vigil.daemon.api import make_app
-from vigil.daemon.assemble import load_model, make_sinks, make_source, pipeline_options, routes
+from vigil.daemon.assemble import SINK_KINDS, load_model, make_sink, make_sinks, make_source, pipeline_options, routes
 from vigil.daemon.metrics import PrometheusMetrics
 from vigil.daemon.pipeline import Pipeline, PipelineReport
 from vigil.daemon.systemd import Heartbeat, Notifier, Watchdog
@@ -168,7 +168,8 @@ class Daemon:
 
     async def reload(self, config: PipelineConfig) -> None:
         """Streams added, removed or changed are started, stopped or restarted; the others keep
-        running. (A changed model or sink section needs a restart for now; it is logged.)"""
+        running; a changed model is swapped in at the next batch and changed sinks are replaced
+        (each old one finishes what it had queued first)."""
         assert self.pipeline is not None
         self.notifier.reloading()
         try:
@@ -189,6 +190,17 @@ class Daemon:
                 self.pipeline.replace_model(model, replace(options, drain_timeout_s=self.pipeline.options.drain_timeout_s))
                 log.info("reload: model %s, batch %d from the next batch on", model.model_id, self.pipeline.batch_size)
                 kept = config
+        sinks = kept_sinks = {kind: getattr(self.config, kind) for kind in SINK_KINDS}
+        changed = [kind for kind in SINK_KINDS if getattr(config, kind) != sinks[kind]]
+        if changed:
+            try:  # built (and checked) before the running sinks are touched
+                replacements = {kind: await make_sink(kind, config) for kind in changed}
+            except VigilError as exc:
+                log.error("reload: keeping the sinks as they were: %s", exc)
+            else:
+                await self.pipeline.replace_sinks(replacements)
+                log.info("reload: sink(s) %s replaced", ", ".join(changed))
+                kept_sinks = {kind: getattr(config, kind) for kind in SINK_KINDS}
         new = {s.name: s for s in config.sources}
         for name, old in list(self._configs.items()):
             if new.get(name) != old:
@@ -196,7 +208,7 @@ class Daemon:
         for name, source in new.items():
             if name not in self._configs:
                 await self.add_stream(source)
-        self.config = config.model_copy(update={"model": kept.model, "batch": kept.batch})
+        self.config = config.model_copy(update={"model": kept.model, "batch": kept.batch, **kept_sinks})
         log.info("reload: %d stream(s) running", len(self._configs))
 
     # The API's view (vigil.daemon.api.Control).
