@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from tests.conftest import encode_clip, photo
 from vigil.config import PipelineConfig
 from vigil.config.api import ApiConfig
+from vigil.config.sinks import WebhookSinkConfig
 from vigil.daemon.service import Daemon
 
 TOKEN = "t0ken-for-the-tests-only"
@@ -155,6 +156,37 @@ async def test_reload_replaces_a_changed_sink_without_losing_or_repeating_a_resu
     new = [json.loads(line)["seq"] for line in (tmp_path / "r2.jsonl").read_text().splitlines()]
     assert old and new and max(old) < min(new)  # the old file got everything before the swap
     assert len(set(old + new)) == len(old + new) == daemon.pipeline.report.sources["door"].results
+
+
+async def test_reload_to_another_webhook_url_hands_the_spool_over(tmp_path, nudenet_path, camera_clip):
+    """Receiver A refuses everything (503), so results pile up in the spool; a reload points the
+    webhook at B with the same spool: B gets every result, the ones spooled for A included."""
+    from tests.integration.test_webhook_sink import Answer, Receiver
+
+    a, b = await Receiver().start(), await Receiver().start()
+    a.default = Answer(status=503)
+    try:
+        base = config(tmp_path, nudenet_path, camera_clip)
+        first = base.model_copy(update={"webhook": WebhookSinkConfig(url=a.url, spool_dir=str(tmp_path / "spool"))})
+        daemon = Daemon(first, ApiConfig(enabled=False))
+        task = await started(daemon)
+        await until(lambda: _async(len(a.seen) >= 2))  # A has refused at least twice
+        assert a.taken == []
+        await daemon.reload(first.model_copy(update={"webhook": first.webhook.model_copy(update={"url": b.url})}))
+        await until(lambda: _async(len(b.taken) >= 10))
+        daemon.stop()
+        await asyncio.wait_for(task, 30)
+        assert daemon.pipeline is not None
+        seqs = b.taken_by_source()["door"]
+        assert seqs[0] == 0 and seqs == sorted(seqs)  # in order, starting with what A refused
+        assert len(seqs) == daemon.pipeline.report.sources["door"].results  # every result, once
+    finally:
+        await a.stop()
+        await b.stop()
+
+
+async def _async(value: bool) -> bool:
+    return value
 
 
 async def _lines(path: Path, n: int) -> bool:
