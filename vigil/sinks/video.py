@@ -73,7 +73,9 @@ class AnnotatedVideoSink(PictureSink):
         _check_encoder(codec, self.name)
         self._segment_length = timedelta(minutes=segment_minutes)
         self._codec = codec
-        self._options = {"crf": str(crf), "preset": _PRESET} if codec in _CRF_CODECS else {}
+        # x264 starts 1.5 threads per core for every encoder, and each source has one open: on
+        # a 12-core Jetson with 8 cameras that is 144 threads. Two each keep up with a camera.
+        self._options = {"crf": str(crf), "preset": _PRESET, "threads": "2"} if codec in _CRF_CODECS else {}
         self._segments: dict[str, _Segment] = {}  # the open segment of each source
 
     async def publish(self, result: InferenceResult) -> None:
