@@ -49,23 +49,29 @@ def best_face(detections, names) -> tuple[np.ndarray, float]:
     return detections.xyxy[i], float(detections.confidence[i])
 
 
+def face_against_fp32(yolov8n: Path, tmp_path: Path, graph: bytes, quantization: str) -> tuple[float, float, float]:
+    """`graph` as a package beside the fp32 one; the astronaut's face by both: (IoU, conf fp32, conf graph)."""
+    root = tmp_path / "model"
+    shutil.copytree(yolov8n, root)
+    write_package(root, f"onnx-{quantization}", {"model.onnx": graph}, quantization=quantization, onnx={"opset": 17})
+    fp32 = AutoModel.from_pretrained(root, backend="onnx", quantization="fp32", resolution_cache_ttl_s=0)
+    other = AutoModel.from_pretrained(root, backend="onnx", quantization=quantization, resolution_cache_ttl_s=0)
+    assert other.package_id == f"onnx-{quantization}"
+    image = photo("astronaut")
+    (a,), (b,) = fp32([image]), other([image])
+    box32, conf32 = best_face(a, fp32.class_names)
+    box, conf = best_face(b, other.class_names)
+    return iou(box32, box), conf32, conf
+
+
 def test_fp16_graph_keeps_float32_io_and_finds_the_same_face(yolov8n, tmp_path):
     source = onnx_file(yolov8n)
     converted = onnx_precision.to_fp16(source.read_bytes())
     graph = onnx.load_from_string(converted).graph
     assert {i.data_type for i in graph.initializer if i.dims} >= {onnx.TensorProto.FLOAT16}
     assert all(v.type.tensor_type.elem_type == onnx.TensorProto.FLOAT for v in [*graph.input, *graph.output])
-    root = tmp_path / "model"
-    shutil.copytree(yolov8n, root)
-    write_package(root, "onnx-fp16", {"model.onnx": converted}, quantization="fp16", onnx={"opset": 17})
-    fp32 = AutoModel.from_pretrained(root, backend="onnx", quantization="fp32", resolution_cache_ttl_s=0)
-    fp16 = AutoModel.from_pretrained(root, backend="onnx", quantization="fp16", resolution_cache_ttl_s=0)
-    assert fp16.package_id == "onnx-fp16"
-    image = photo("astronaut")
-    (a,), (b,) = fp32([image]), fp16([image])
-    box32, conf32 = best_face(a, fp32.class_names)
-    box16, conf16 = best_face(b, fp16.class_names)
-    assert iou(box32, box16) > 0.95 and abs(conf32 - conf16) < 0.02
+    overlap, conf32, conf16 = face_against_fp32(yolov8n, tmp_path, converted, "fp16")
+    assert overlap > 0.95 and abs(conf32 - conf16) < 0.02
 
 
 def test_int8_qdq_graph_is_calibrated_on_images_and_still_finds_the_face(yolov8n, tmp_path):
@@ -86,15 +92,6 @@ def test_int8_qdq_graph_is_calibrated_on_images_and_still_finds_the_face(yolov8n
     assert head.op_type == "Concat" and not set(head.input) & dequantized
     scales = [onnx.numpy_helper.to_array(i) for i in graph.initializer if i.name.endswith("_scale")]
     assert scales and all(np.all(s > 0) for s in scales)
-    root = tmp_path / "model"
-    shutil.copytree(yolov8n, root)
-    write_package(root, "onnx-int8", {"model.onnx": quantized}, quantization="int8", onnx={"opset": 17})
-    fp32 = AutoModel.from_pretrained(root, backend="onnx", quantization="fp32", resolution_cache_ttl_s=0)
-    int8 = AutoModel.from_pretrained(root, backend="onnx", quantization="int8", resolution_cache_ttl_s=0)
-    assert int8.package_id == "onnx-int8"
-    image = photo("astronaut")
-    (a,), (b,) = fp32([image]), int8([image])
-    box32, conf32 = best_face(a, fp32.class_names)
-    box8, conf8 = best_face(b, int8.class_names)
-    print(f"face fp32 {conf32:.3f} {box32.round(1)}  int8 {conf8:.3f} {box8.round(1)}  IoU {iou(box32, box8):.3f}")
-    assert iou(box32, box8) > 0.8 and abs(conf32 - conf8) < 0.15
+    overlap, conf32, conf8 = face_against_fp32(yolov8n, tmp_path, quantized, "int8")
+    print(f"face confidence fp32 {conf32:.3f}, int8 {conf8:.3f}; IoU {overlap:.3f}")
+    assert overlap > 0.8 and abs(conf32 - conf8) < 0.15
