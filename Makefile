@@ -5,22 +5,30 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-test
 DEMO_STAMP := $(VENV)/.installed-demo
+PIP := $(PY) -m pip --quiet --disable-pip-version-check
+# rapidocr-onnxruntime (the OCR reference and the PP-OCR weights) asks for opencv-python, the GUI
+# wheel; vigil uses opencv-python-headless (same cv2). packaging/opencv-alias tells pip that the
+# headless wheel provides it, so both install with their dependencies and `pip check` is clean.
+OCR_REFERENCE = OPENCV_VERSION=$$($(PY) -c "import importlib.metadata as m; print(m.version('opencv-python-headless'))") \
+	$(PIP) install ./packaging/opencv-alias rapidocr-onnxruntime==1.4.4
 
 .PHONY: demo test unit install bench clean
 
-$(DEMO_STAMP): pyproject.toml
+$(DEMO_STAMP): pyproject.toml packaging/opencv-alias/setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[demo]'
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps rapidocr-onnxruntime==1.4.4
+	$(PIP) uninstall --yes vigil 2>/dev/null | grep -v '^Skipping' || true  # the old distribution name
+	$(PIP) install -e '.[demo]'
+	$(OCR_REFERENCE)
 	touch $@
 
 demo: $(DEMO_STAMP)
 	$(PY) -m vigil demo
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml packaging/opencv-alias/setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps rapidocr-onnxruntime==1.4.4
+	$(PIP) uninstall --yes vigil 2>/dev/null | grep -v '^Skipping' || true  # the old distribution name
+	$(PIP) install -e '.[test]'
+	$(OCR_REFERENCE)
 	touch $@
 
 install: $(STAMP)

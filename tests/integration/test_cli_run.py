@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import re
+import select
+import struct
 import subprocess
 import sys
+import termios
+import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -157,3 +164,74 @@ def test_max_fps_samples_every_source(tmp_path, clips, nudenet_path):
     pts = [json.loads(line)["pts"] for line in out.read_text().splitlines()]
     assert len(pts) == 8  # 24 frames at 30 fps, every third kept
     assert min(b - a for a, b in zip(pts, pts[1:])) >= 0.099
+
+
+def _without_ci_or_systemd() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in ("CI", "JOURNAL_STREAM", "INVOCATION_ID")}
+
+
+def vigil_on_a_terminal(*args: str, timeout: float = 120) -> tuple[int, str]:
+    """`vigil ARGS` with stderr on a pseudo-terminal (120 columns): its exit code and what it showed."""
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vigil", *args], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=slave,
+        env=_without_ci_or_systemd(),
+    )
+    os.close(slave)
+    shown, deadline = bytearray(), time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if select.select([master], [], [], 0.5)[0]:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:  # EIO: the process closed the terminal
+                    break
+                if not chunk:
+                    break
+                shown += chunk
+        return proc.wait(timeout=30), shown.decode()
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_a_terminal_shows_progress_per_source_without_garbling_the_log(tmp_path, clips, nudenet_path):
+    code, shown = vigil_on_a_terminal(
+        "run", "--model", str(nudenet_path), "--source", str(clips["astronaut"]), "--source", str(clips["coffee"]),
+        "--out", str(tmp_path / "r.jsonl"),
+    )
+    assert code == 0, shown
+    assert "astronaut 24/24" in shown and "coffee 18/18" in shown and "42/42" in shown, shown
+    assert re.search(r"\d+\.\d+ frames/s", shown) and "\r" in shown
+    # What stays on screen: each line's text after its last carriage return. Log lines are whole.
+    visible = [line.rsplit("\r", 1)[-1] for line in shown.split("\r\n")]
+    logged = [line for line in visible if " INFO " in line]
+    assert any("source 'astronaut': ended" in line for line in logged), shown
+    assert all(re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO ", line) for line in logged), shown
+    assert not any("█" in line or "%|" in line for line in logged), shown
+    assert any(line.startswith("vigil: 100%|") and "42/42" in line for line in visible), shown  # the final count stays
+
+
+def test_no_progress_in_json_logs_even_on_a_terminal(tmp_path, clips, nudenet_path):
+    code, shown = vigil_on_a_terminal(
+        "--log-format", "json", "run", "--model", str(nudenet_path), "--source", str(clips["coffee"]),
+        "--out", str(tmp_path / "r.jsonl"),
+    )
+    assert code == 0, shown
+    lines = shown.strip().split("\r\n")
+    assert all(json.loads(line)["message"] for line in lines)  # nothing but JSON lines
+    assert "\r" not in shown.replace("\r\n", "\n") and "frames/s," not in shown
+
+
+def test_no_progress_when_stderr_is_a_pipe(tmp_path, clips, nudenet_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "vigil", "--log-format", "text", "run", "--model", str(nudenet_path),
+         "--source", str(clips["coffee"]), "--out", str(tmp_path / "r.jsonl")],
+        capture_output=True, text=True, timeout=120, env=_without_ci_or_systemd(),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "done: 18 results" in proc.stderr
+    assert "\r" not in proc.stderr and "█" not in proc.stderr and "%|" not in proc.stderr
+    assert "coffee 18" not in proc.stderr and "frames/s," not in proc.stderr

@@ -4,6 +4,7 @@ real paced video sources and a real JSONL sink."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from pathlib import Path
 
@@ -247,5 +248,89 @@ async def test_reload_loads_a_changed_model_before_releasing_the_old_one(tmp_pat
     await daemon.reload(broken)
     assert daemon.config.model.image_size == 416  # the running model stays
     assert "reload: keeping model" in caplog.text
+    daemon.stop()
+    await asyncio.wait_for(task, 30)
+
+
+async def _readyz(http, base: str) -> tuple[int, dict]:
+    response = await http.get(f"{base}/readyz")
+    return response.status, await response.json()
+
+
+async def test_readyz_names_a_failing_webhook_until_its_backlog_drains(tmp_path, nudenet_path, camera_clip):
+    """The receiver is down: once delivery has failed for `unhealthy_after_s` /readyz is 503
+    and names the webhook; the receiver comes back, the backlog drains and /readyz is 200."""
+    from tests.integration.test_webhook_sink import Receiver, free_port
+
+    port = free_port()
+    base_config = config(tmp_path, nudenet_path, camera_clip)
+    hook = WebhookSinkConfig(
+        url=f"http://robot:hunter2@127.0.0.1:{port}/hook", spool_dir=str(tmp_path / "spool"), unhealthy_after_s=1.0
+    )
+    daemon = Daemon(base_config.model_copy(update={"webhook": hook}), ApiConfig(port=0))
+    task = await started(daemon)
+    base = f"http://127.0.0.1:{daemon.api_port}"
+    receiver = Receiver()
+    try:
+        async with aiohttp.ClientSession() as http:
+            async def unready() -> bool:
+                return (await _readyz(http, base))[0] == 503
+
+            await until(unready)
+            status, body = await _readyz(http, base)
+            webhook = body["checks"]["sinks"]["webhook"]
+            assert not body["ready"] and not webhook["ok"]
+            assert "receiver unreachable for" in webhook["reason"] and "waiting in the spool" in webhook["reason"]
+            assert any(r.startswith("sink 'webhook'") for r in body["reasons"])
+            assert body["checks"]["sources"]["door"]["ok"] and body["checks"]["sinks"]["jsonl"]["ok"]
+            assert body["checks"]["model"] == {"ok": True, "model_id": "320n"}
+            assert "hunter2" not in json.dumps(body)
+
+            await receiver.start(port)
+
+            async def ready() -> bool:
+                return (await _readyz(http, base))[0] == 200
+
+            await until(ready)
+            status, body = await _readyz(http, base)
+            assert body["ready"] and body["reasons"] == [] and body["checks"]["sinks"]["webhook"]["ok"]
+            assert receiver.taken
+        daemon.stop()
+        await asyncio.wait_for(task, 30)
+    finally:
+        await receiver.stop()
+
+
+async def test_readyz_is_503_naming_the_sources_when_every_camera_is_down(tmp_path, nudenet_path):
+    from tests.integration.test_webhook_sink import free_port
+
+    cameras = [{"name": n, "url": f"rtsp://admin:hunter2@127.0.0.1:{free_port()}/live"} for n in ("gate", "yard")]
+    down = PipelineConfig.model_validate(
+        {
+            "model": {"path": str(nudenet_path), "image_size": 320},
+            "sources": [{**c, "reconnect": {"initial_s": 0.2, "max_s": 1.0}} for c in cameras],
+            "jsonl": {"path": str(tmp_path / "r.jsonl")},
+        }
+    )
+    daemon = Daemon(down, ApiConfig(port=0))
+    task = await started(daemon)
+    base = f"http://127.0.0.1:{daemon.api_port}"
+    async with aiohttp.ClientSession() as http:
+        async def reconnecting() -> bool:
+            _, body = await _readyz(http, base)
+            return all(s["state"] == "reconnecting" for s in body["checks"]["sources"].values())
+
+        await until(reconnecting)
+        status, body = await _readyz(http, base)
+        assert status == 503 and not body["ready"]
+        assert set(body["checks"]["sources"]) == {"gate", "yard"}
+        for check in body["checks"]["sources"].values():
+            assert not check["ok"] and check["reason"]
+        assert body["reasons"][0].startswith("no source is streaming: gate reconnecting")
+        assert "yard" in body["reasons"][0] and "hunter2" not in json.dumps(body)
+        assert body["checks"]["sinks"]["jsonl"]["ok"]
+        assert (await http.get(f"{base}/healthz")).status == 200  # alive all the same
+        spec = await (await http.get(f"{base}/api/v1/openapi.json")).json()
+        assert "Readiness" in spec["components"]["schemas"]
     daemon.stop()
     await asyncio.wait_for(task, 30)

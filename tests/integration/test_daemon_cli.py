@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -96,9 +97,62 @@ def test_the_daemon_notifies_serves_reloads_on_sighup_and_drains_on_sigterm(tmp_
     assert door == sorted(door) and len(set(door)) == len(door)  # in order, no repeats across the reload
 
 
-def test_check_validates_and_names_the_line(tmp_path):
-    good = tmp_path / "good.yaml"
-    good.write_text("model:\n  path: m.onnx\nsources:\n  - name: a\n    url: a.mp4\njsonl:\n  path: r.jsonl\n")
+def api_request(url: str, method: str = "GET", body: dict | None = None) -> dict:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+
+
+def test_the_summary_counts_a_stream_deleted_and_added_again_whole(tmp_path, nudenet_path, paced_clip):
+    """DELETE a stream over the API, add it again (POST), SIGTERM: the summary's count for it is
+    every line it has in the JSONL, from before the deletion as well as after."""
+    config, out, port = tmp_path / "vigil.yaml", tmp_path / "r.jsonl", free_port()
+    stream = {"name": "ball-cam", "url": str(paced_clip), "realtime": True, "loop": True}
+    config.write_text(
+        f"model:\n  path: {nudenet_path}\n  image_size: 320\n"
+        f"sources:\n  - {json.dumps(stream)}\n"
+        f"jsonl: {{path: {out}}}\napi: {{port: {port}}}\nlogging: {{format: json}}\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "STATE_DIRECTORY")}
+    env["XDG_STATE_HOME"] = str(tmp_path / "state")  # where API changes may be kept: not the user's
+    proc = subprocess.Popen([sys.executable, "-m", "vigil", "run", str(config)], stderr=subprocess.PIPE, text=True, env=env)
+    base = f"http://127.0.0.1:{port}/api/v1/streams"
+
+    def ball_cam() -> int:
+        return sum(r["source"] == "ball-cam" for r in records(out))
+
+    def api_up() -> bool:
+        try:
+            return bool(api_request(base)["streams"])
+        except OSError:
+            return False
+
+    try:
+        wait_for(api_up, timeout=60)
+        wait_for(lambda: ball_cam() >= 5)
+        api_request(f"{base}/ball-cam", method="DELETE")
+        before = ball_cam()
+        assert api_request(base, method="POST", body=stream)["name"] == "ball-cam"
+        wait_for(lambda: ball_cam() >= before + 5)
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, stderr
+    messages = [json.loads(line)["message"] for line in stderr.splitlines() if line.startswith("{")]
+    [summary] = [m for m in messages if m.startswith("done:")]
+    counted = re.search(r"ball-cam=(\d+)", summary)
+    assert counted is not None, summary
+    assert int(counted.group(1)) == ball_cam(), summary
+    assert "ball-cam=" + counted.group(1) + " (started 2 times)" in summary
+    assert re.search(r"results in \d+\.\d s \(\d+\.\d frames/s\); shutdown took \d+\.\d s", summary), summary
+
+
+def test_check_validates_and_names_the_line(tmp_path, nudenet_path):
+    good = tmp_path / "good.yaml"  # check resolves the model, so a real one (tests/integration/test_config_check.py)
+    good.write_text(f"model:\n  path: {nudenet_path}\nsources:\n  - name: a\n    url: a.mp4\njsonl:\n  path: r.jsonl\n")
     result = subprocess.run([sys.executable, "-m", "vigil", "check", str(good)], capture_output=True, text=True)
     assert result.returncode == 0 and "OK (1 source(s); sinks: jsonl)" in result.stdout
     bad = tmp_path / "bad.yaml"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+from pathlib import Path
 
 import pytest
 
@@ -51,6 +53,28 @@ async def test_open_errors_name_the_source_and_the_file(tmp_path, content, messa
     path = tmp_path / "cam.mp4"
     if content is not None:
         path.write_bytes(content)
+    source = FileSource("door", path)
+    with pytest.raises(SourceOpenError, match=message) as info:
+        await source.start()
+    assert "source 'door'" in str(info.value) and str(path) in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "kind, message",
+    [
+        ("devnull", "is a character device, not a regular video file"),
+        ("directory", "is a directory, not a regular video file"),
+        ("fifo", r"is a named pipe \(FIFO\), not a regular video file"),
+        ("inside-a-file", "file not found"),
+    ],
+)
+async def test_what_is_not_a_regular_file_is_named_for_what_it_is(tmp_path, kind, message):
+    """FFmpeg would block on a FIFO nobody writes and find no stream in /dev/null."""
+    paths = {"devnull": Path("/dev/null"), "directory": tmp_path, "fifo": tmp_path / "pipe", "inside-a-file": tmp_path / "f" / "x"}
+    path = paths[kind]
+    if kind == "fifo":
+        os.mkfifo(path)
+    (tmp_path / "f").write_bytes(b"")
     source = FileSource("door", path)
     with pytest.raises(SourceOpenError, match=message) as info:
         await source.start()

@@ -172,6 +172,74 @@ async def test_server_killed_then_restarted_source_reconnects(server):
     assert states[:3] == [SourceState.STREAMING, SourceState.RECONNECTING, SourceState.STREAMING]
 
 
+async def test_capture_times_never_pass_arrival_and_increase_over_reconnects(server):
+    """After each connect FFmpeg hands over the ~1 s it buffered while probing in a burst; capture
+    times used to run ahead of arrival for the whole connection, then freeze when the camera's
+    clock took over (issue 14)."""
+    source = RTSPSource("cam", server.url(), stall_timeout_s=2.0, reconnect=FAST, queue_size=64)  # none dropped
+    connects: list[SourceState] = []
+    source.add_state_listener(lambda src, state, detail: connects.append(state) if state is SourceState.STREAMING else None)
+    received: list[tuple[datetime, float, float]] = []  # capture, wall time at decode, wall time at receipt
+
+    async def read() -> None:
+        async for frame in source:
+            wall, mono = time.time(), time.monotonic()
+            received.append((frame.capture_time, wall - (mono - frame.decoded_at), wall))
+
+    async def frames_beyond(n: int) -> None:
+        deadline = time.monotonic() + 15
+        while len(received) < n:
+            assert time.monotonic() < deadline, f"{len(received)} frames, expected {n}"
+            await asyncio.sleep(0.05)
+
+    await source.start()
+    reader = asyncio.create_task(read())
+    for _ in range(3):
+        await frames_beyond(len(received) + 45)  # past the connect burst and the camera clock's takeover
+        server.stop()
+        await wait_state(source, SourceState.RECONNECTING)
+        server.start()
+        await wait_state(source, SourceState.STREAMING)
+    await frames_beyond(len(received) + 45)
+    await source.stop()
+    await reader
+    assert len(connects) == 4
+    for capture, decoded, receipt in received:
+        capture_s = capture.timestamp()
+        assert capture_s <= receipt, f"captured {capture_s - receipt:+.6f}s after the frame was received"
+        # `decoded_at` (monotonic) is read just after the capture time is set; 1 ms for reading two clocks
+        assert capture_s <= decoded + 1e-3, f"captured {capture_s - decoded:+.6f}s after the frame was decoded"
+        assert receipt - capture_s < 5
+    captures = [capture for capture, _, _ in received]
+    assert all(b > a for a, b in zip(captures, captures[1:]))  # strictly: within and across connections
+
+
+async def test_a_camera_that_cannot_connect_warns_at_once_then_once_a_minute(caplog, monkeypatch):
+    url = f"rtsp://viewer:s3cret@127.0.0.1:{free_port()}/live"  # nothing listens there
+    source = RTSPSource("door", url, open_timeout_s=2.0, reconnect=FAST)
+
+    def failures(level: int) -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.name.startswith("vigil.sources") and r.levelno == level]
+
+    async def until(level: int, n: int) -> None:
+        deadline = time.monotonic() + 10
+        while len(failures(level)) < n:
+            assert time.monotonic() < deadline, f"{failures(level)}, expected {n} at level {level}"
+            await asyncio.sleep(0.02)
+
+    with caplog.at_level(logging.DEBUG, logger="vigil"):
+        await source.start()
+        await until(logging.DEBUG, 3)  # attempts 2 to 4, within a second or two
+        monkeypatch.setattr("vigil.sources.rtsp.FAILURE_WARNING_EVERY_S", 0.0)  # as if a minute had passed
+        await until(logging.WARNING, 2)
+        await source.stop()
+    warnings = failures(logging.WARNING)
+    assert len(warnings) == 2 and len(failures(logging.DEBUG)) == 3
+    assert warnings[0].startswith("source 'door': reconnecting (source 'door': cannot open rtsp://viewer:***@127.0.0.1:")
+    assert warnings[1].startswith("source 'door': still reconnecting, attempt 5 failed (source 'door': cannot open")
+    assert "s3cret" not in caplog.text
+
+
 @pytest.mark.parametrize("where", ["wrong_path", "wrong_port"])
 async def test_unreachable_stream_keeps_retrying_with_a_clear_masked_error(server, caplog, where):
     url = server.url("nope", "viewer:s3cret@") if where == "wrong_path" else f"rtsp://viewer:s3cret@127.0.0.1:{free_port()}/live"

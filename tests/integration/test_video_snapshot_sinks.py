@@ -276,7 +276,7 @@ def test_masks_and_visible_keypoints_are_drawn(astronaut):
 async def test_without_supervision_annotating_sinks_say_what_to_install(tmp_path, astronaut, faces, monkeypatch):
     monkeypatch.setitem(sys.modules, "supervision", None)  # makes `import supervision` fail
     for sink in (AnnotatedVideoSink(tmp_path / "v"), SnapshotSink(tmp_path / "s")):
-        with pytest.raises(MissingDependencyError, match=r"pip install 'vigil\[supervision\]'"):
+        with pytest.raises(MissingDependencyError, match=r"pip install 'vigil-analytics\[supervision\]'"):
             await sink.start()
     plain = AnnotatedVideoSink(tmp_path / "plain", annotate=False)
     await run_sink(plain, results(astronaut, faces, [0, 0.1]))

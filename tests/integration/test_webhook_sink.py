@@ -55,7 +55,8 @@ class Seen:
 class Receiver:
     """A webhook endpoint: answers from `script` in turn, then `default`. A 2xx answer counts
     the request's results as taken before any delay, as a real receiver that commits and then
-    answers slowly would."""
+    answers slowly would. A HEAD (the sink's probe) gets `head_status`: 405 as from any
+    POST-only endpoint, 503 from a gateway whose backend is down."""
 
     def __init__(self, secret: bytes | None = None) -> None:
         self.secret = secret
@@ -63,12 +64,15 @@ class Receiver:
         self.default = Answer()
         self.seen: list[Seen] = []
         self.taken: list[dict[str, Any]] = []
+        self.head_status = 405
+        self.probes: list[tuple[float, int]] = []  # (when, answer) of each HEAD
         self.port = 0
         self._runner: web.AppRunner | None = None
 
     async def start(self, port: int = 0) -> Receiver:
         app = web.Application()
         app.router.add_post("/hook", self._handle)
+        app.router.add_head("/hook", self._head)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", port)
@@ -101,6 +105,10 @@ class Receiver:
             self.taken += body["results"]
         await asyncio.sleep(answer.delay_s)
         return web.Response(status=answer.status, headers=answer.headers, text=answer.text)
+
+    async def _head(self, request: web.Request) -> web.Response:
+        self.probes.append((time.monotonic(), self.head_status))
+        return web.Response(status=self.head_status)
 
     def taken_by_source(self) -> dict[str, list[int]]:
         """Each source's frames in the order first taken (duplicates are resends)."""

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import time
+
 import pytest
 
 from vigil.config.daemon import DaemonConfig
-from vigil.config.loader import load_config, parse_config
+from vigil.config.loader import load_config, parse_config, read_config
 from vigil.errors import ConfigError
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "vigil.yaml"
@@ -24,12 +26,12 @@ jsonl:
 
 
 def test_the_shipped_example_is_valid():
-    config = load_config(EXAMPLE, environ={})
+    config = read_config(EXAMPLE, environ={}).config  # valid; the files it names exist only on a real box
     assert [s.name for s in config.sources] == ["front-door", "yard", "lobby-replay"]
     assert config.sources[0].password_file == "/etc/vigil/front-door.password"
     assert config.sources[0].reconnect.max_s == 60
     assert config.sources[1].url == "rtsp://192.168.1.21/h264"
-    assert load_config(EXAMPLE, environ={"YARD_CAMERA": "10.0.0.9"}).sources[1].url == "rtsp://10.0.0.9/h264"
+    assert read_config(EXAMPLE, environ={"YARD_CAMERA": "10.0.0.9"}).config.sources[1].url == "rtsp://10.0.0.9/h264"
     assert config.sources[1].transport == "udp" and config.jsonl is not None and config.jsonl.per_source
 
 
@@ -122,3 +124,98 @@ def test_model_preferences_take_one_value_or_a_list_and_sinks_take_filters():
         parse_config(MINIMAL.replace("  path: m.onnx\n", "  path: m.onnx\n  backend: tflite\n"), "t.yaml", {})
     with pytest.raises(ConfigError, match=r"line 9: jsonl.filter.cooldown: Extra inputs are not permitted"):
         parse_config(MINIMAL + "  filter:\n    cooldown: 5\n", "t.yaml", {})
+
+
+def test_loading_the_example_reads_the_files_it_names():
+    with pytest.raises(ConfigError) as info:
+        load_config(EXAMPLE, environ={})
+    assert "line 12: sources[0].password_file: /etc/vigil/front-door.password: no such file" in str(info.value)
+    assert "line 37: webhook.secret_file: /etc/vigil/webhook.secret: no such file" in str(info.value)
+
+
+BILLION_LAUGHS = "".join(
+    f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9) if i else ', '.join(['lol'] * 9)}]\n" for i in range(9)
+)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (MINIMAL + "batch:\n  max_batch: " + "9" * 5000 + "\n", r"line 9: batch.max_batch: a number of 5000 characters"),
+        (MINIMAL + "x: " + ":".join(["1"] * 100_000) + "\n", r"line 8: x: a number of 199999 characters"),
+        (MINIMAL + "batch: &r {max_batch: *r}\n", r"line 8: batch.max_batch: an alias refers to a value that contains it"),
+        (MINIMAL + "batch: &r [1, *r]\n", r"line 8: batch\[1\]: an alias refers to a value that contains it"),
+        (MINIMAL + "batch:\n  max_batch: !!int abc\n", r"line 9: batch.max_batch: cannot read this value as !!int"),
+        (MINIMAL + "batch:\n  max_batch: !!timestamp 2020-13\n", r"line 9: batch.max_batch: cannot read this value as !!timestamp"),
+        (MINIMAL + "batch:\n  max_batch: !!binary 'abc'\n", r"line 9: batch.max_batch: cannot read this value as !!binary"),
+        (MINIMAL + "x: !!python/name:os.system ''\n", r"line 8: x: cannot read this value as !!python/name:os.system"),
+        (MINIMAL + "x: !custom 1\n", r"line 8: x: cannot read this value as !custom \(could not determine a constructor"),
+        (MINIMAL + "? [a, b]\n: 1\n", r"line 8: \(top level\): a key must be a plain name"),
+        (MINIMAL + "x: " + "[" * 60 + "]" * 60 + "\n", r"line 8: x(\[0\]){49}: nested more than 50 levels deep"),
+        (MINIMAL + "x: " + "[" * 20_000 + "]" * 20_000 + "\n", r"nested too deeply"),
+        (MINIMAL + "x: a\x00b\n", r"line 8: not valid YAML \(character #x0000 is not allowed"),
+        (BILLION_LAUGHS + MINIMAL, r"line 1: l\d(\[\d\])+: the file expands to more than 100,000 values"),
+    ],
+    ids=["5000-digits", "sexagesimal", "recursive-alias", "recursive-list", "int-tag", "timestamp-tag", "binary-tag",
+         "python-tag", "unknown-tag", "complex-key", "deep", "very-deep", "nul", "billion-laughs"],
+)
+def test_hostile_yaml_is_a_config_error_naming_the_line(text, expected):
+    started = time.monotonic()
+    with pytest.raises(ConfigError, match=expected):
+        parse_config(text, "t.yaml", {})
+    assert time.monotonic() - started < 10  # the alias bomb ran 58 s before hitting MemoryError
+
+
+def test_a_value_that_cannot_be_read_is_never_echoed():
+    with pytest.raises(ConfigError) as info:
+        parse_config(MINIMAL + "api:\n  token: !!int s3cr3t-t0ken-value\n", "t.yaml", {})
+    assert "line 9: api.token" in str(info.value) and "s3cr3t" not in str(info.value)
+
+
+def test_a_file_that_is_not_utf8_names_its_line(tmp_path):
+    path = tmp_path / "vigil.yaml"
+    path.write_bytes(MINIMAL.encode() + b"batch:\n  max_batch: 4\xff\n")
+    with pytest.raises(ConfigError, match=r"line 9: not UTF-8 text \(byte 0xff\); save the file as UTF-8"):
+        load_config(path, environ={})
+
+
+@pytest.mark.parametrize(
+    "url, expected",
+    [
+        ("rtsp://", "has no host"),
+        ("rtsp:///stream", "has no host"),
+        ("rtsp://viewer:pw@/stream", "has no host"),
+        ("rtsp://[::1/x", "not a valid rtsp:// URL"),
+        ("rtsp://[not-ipv6]/x", "not a valid rtsp:// URL"),
+        ("rtsp://cam:99999/x", "not a valid rtsp:// URL"),
+        ("rtsp://cam:554x/x", "not a valid rtsp:// URL"),
+        ("rtsp://cam:0/x", "has port 0"),
+        ("rtsp://viewer:pa/ss@cam/x", "must be percent-encoded"),
+        ("rtsp://bad host/x", "host is not a host name"),
+        ("RTSP://cam/x", "'RTSP://' sources are not supported"),
+        ("http://cam/x", "'http://' sources are not supported"),
+    ],
+)
+def test_a_malformed_camera_url_is_refused_at_load(url, expected):
+    text = MINIMAL.replace("rtsp://viewer:${CAM_PASSWORD:-none}@10.0.0.5/s1", f"'{url}'")
+    with pytest.raises(ConfigError, match=rf"line 5: sources\[0\].url: Value error, .*{expected}") as info:
+        parse_config(text, "t.yaml", {})
+    assert "pw@" not in str(info.value) and "pa/ss" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "url", ["rtsp://10.0.0.5/s1", "rtsp://viewer@cam.local:554/s1", "rtsps://[fe80::1%25eth0]:322/x", "rtsp://[::1]/x",
+            "/srv/video/a.mp4", "file:///srv/a.mp4", "v4l2:/dev/video0", "C:/video/a.mp4", "relative/a b.mp4"],
+)
+def test_good_source_urls_pass(url):
+    assert parse_config(MINIMAL.replace("rtsp://viewer:${CAM_PASSWORD:-none}@10.0.0.5/s1", f"'{url}'"), "t.yaml", {})
+
+
+@pytest.mark.parametrize(
+    "url, expected",
+    [("/srv/a.mp4", "password_file is for rtsp:// cameras"), ("rtsp://10.0.0.5/s1", "password_file needs the user in the URL")],
+)
+def test_a_password_file_needs_a_camera_url_with_a_user(url, expected):
+    text = MINIMAL.replace("rtsp://viewer:${CAM_PASSWORD:-none}@10.0.0.5/s1", f"{url}\n    password_file: /pw")
+    with pytest.raises(ConfigError, match=rf"line 4: sources\[0\]: Value error, {expected}"):
+        parse_config(text, "t.yaml", {})

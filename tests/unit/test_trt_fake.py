@@ -187,7 +187,7 @@ def test_fake_trt_undeclared_host_code_is_not_run(tmp_path, fake_trt):
 def test_fake_trt_missing_tensorrt_gives_the_install_hint(tmp_path, monkeypatch):
     monkeypatch.setattr(trt_runtime, "_IMPORT_HOOK", None)
     monkeypatch.setitem(sys.modules, "tensorrt", None)  # `import tensorrt` raises ImportError
-    with pytest.raises(MissingDependencyError, match=r"pip install 'vigil\[trt\]'.*JetPack"):
+    with pytest.raises(MissingDependencyError, match=r"pip install 'vigil-analytics\[trt\]'.*JetPack"):
         trt_runtime.load_tensorrt()
     root = trt_model_dir(tmp_path)
     with pytest.raises(VigilError, match="trt-rtx: failed to load: TensorRT is not installed"):

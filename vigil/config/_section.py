@@ -8,6 +8,7 @@ __all__ = ["Section"]
 
 
 class Section(BaseModel):
-    """Unknown keys are errors and a loaded section is frozen."""
+    """Unknown keys are errors and a loaded section is frozen. A validation error never repeats
+    the value it refused: that may be a token, or a camera URL holding a password."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import ipaddress
-from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from vigil.config._section import Section
+from vigil.config.files import read_token_file, token_problem
+from vigil.errors import ConfigError
 
 __all__ = ["ApiConfig"]
 
@@ -16,8 +17,29 @@ class ApiConfig(Section):
     enabled: bool = Field(True, description="Serve the management API (health, metrics, streams).")
     host: str = Field("127.0.0.1", min_length=1, description="Address to listen on; off loopback a token is required.")
     port: int = Field(8080, ge=0, le=65535, description="TCP port (0: any free port, logged at start).")
-    token: str | None = Field(None, min_length=16, repr=False, description="Bearer token clients must send.")
-    token_file: str | None = Field(None, min_length=1, description="File holding the bearer token (whitespace stripped).")
+    token: str | None = Field(
+        None,
+        repr=False,
+        json_schema_extra={"minLength": 16},  # checked by _usable_token, with the same rule as token_file
+        description="Bearer token clients must send: at least 16 visible ASCII characters.",
+    )
+    token_file: str | None = Field(
+        None, min_length=1, description="File holding the bearer token (whitespace stripped; the same rules as token), read at load."
+    )
+    state_file: str | None = Field(
+        None,
+        min_length=1,
+        description="Where streams added or deleted through the API are kept across reloads and restarts "
+        "(default: $STATE_DIRECTORY/api-streams.json under systemd, else ~/.local/state/vigil/).",
+    )
+
+    @field_validator("token")
+    @classmethod
+    def _usable_token(cls, token: str | None) -> str | None:
+        problem = None if token is None else token_problem(token)
+        if problem:
+            raise ValueError(problem)  # never the token itself: error messages reach logs
+        return None if token is None else token.strip()
 
     @model_validator(mode="after")
     def _token_off_loopback(self) -> ApiConfig:
@@ -37,7 +59,11 @@ class ApiConfig(Section):
             return False
 
     def read_token(self) -> str | None:
-        """The configured token, reading `token_file` now (at start-up, not at import)."""
+        """The configured token, reading `token_file` now (at start-up, not at import). The loader
+        checked the file already; this checks it again, since it may have changed since."""
         if self.token_file:
-            return Path(self.token_file).read_text(encoding="utf-8").strip() or None
+            try:
+                return read_token_file(self.token_file)
+            except ConfigError as exc:
+                raise ConfigError(f"api.token_file: {exc}") from None
         return self.token

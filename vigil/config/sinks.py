@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from vigil.config._section import Section
 
@@ -54,6 +54,35 @@ class WebhookSinkConfig(_FilteredSink):
         None, min_length=1, description="File holding the HMAC-SHA256 signing secret (surrounding whitespace stripped)."
     )
     spool_dir: str = Field(min_length=1, description="Directory where results wait on disk until delivered.")
+    spool_max_mb: int = Field(
+        512, ge=2, le=1_048_576,
+        description="Most MiB the spool keeps on disk; at the cap the oldest undelivered results are dropped "
+        "(counted and logged) and /readyz reports the webhook unhealthy from 90% on.",
+    )
+    request_timeout_s: float = Field(
+        10.0, gt=0, le=600, description="A request unanswered by then is sent again, with the same Idempotency-Key."
+    )
+    connect_timeout_s: float = Field(5.0, gt=0, le=600, description="Longest wait for a connection to the receiver.")
+    retry_initial_s: float = Field(
+        0.5, gt=0, le=3600, description="Wait after a first failed request; it doubles with every further failure."
+    )
+    retry_max_s: float = Field(30.0, gt=0, le=3600, description="Longest wait between two attempts (without Retry-After).")
+    max_retry_after_s: float = Field(300.0, gt=0, le=86_400, description="Longest Retry-After of the receiver obeyed.")
+    probe_after_s: float = Field(
+        2.0, ge=0, le=3600,
+        description="A wait longer than this ends as soon as a HEAD probe finds the receiver answering again.",
+    )
+    probe_interval_s: float = Field(1.0, gt=0, le=60, description="How often the receiver is probed during such a wait.")
+    unhealthy_after_s: float = Field(
+        30.0, gt=0, le=86_400,
+        description="/readyz reports the webhook unhealthy once delivery has failed for this long with results waiting.",
+    )
+
+    @model_validator(mode="after")
+    def _retry_bounds(self) -> WebhookSinkConfig:
+        if self.retry_max_s < self.retry_initial_s:
+            raise ValueError(f"retry_max_s ({self.retry_max_s}) must be at least retry_initial_s ({self.retry_initial_s})")
+        return self
 
 
 class VideoSinkConfig(Section):

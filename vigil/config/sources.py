@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
 from vigil.config._section import Section
 
 __all__ = ["ReconnectConfig", "SourceConfig"]
+
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+_HOST_NAME = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$")
+_RTSP = ("rtsp", "rtsps")
 
 
 class ReconnectConfig(Section):
@@ -39,3 +46,54 @@ class SourceConfig(Section):
     sinks: list[Literal["jsonl", "webhook", "video", "snapshot"]] | None = Field(
         None, min_length=1, description="The configured sinks this source's results go to (null: all of them)."
     )
+
+    @field_validator("url")
+    @classmethod
+    def _usable_url(cls, url: str) -> str:
+        problem = url_problem(url)
+        if problem:
+            raise ValueError(problem)  # never the URL itself: it may hold a password
+        return url
+
+    @model_validator(mode="after")
+    def _password_file_needs_a_user(self) -> SourceConfig:
+        if self.password_file is not None:
+            scheme = _SCHEME.match(self.url)
+            if not scheme or scheme.group(1) not in _RTSP:
+                raise ValueError("password_file is for rtsp:// cameras; remove it from this source")
+            if not urlsplit(self.url).username:
+                raise ValueError("password_file needs the user in the URL: write rtsp://USER@host/...")
+        return self
+
+
+def url_problem(url: str) -> str | None:
+    """What is wrong with a source URL, or None; known without connecting. Cameras are retried
+    forever, so a URL that can never work must be refused here rather than retried. A path or
+    `v4l2:DEVICE` (no `://`) is left to the source to open."""
+    scheme = _SCHEME.match(url)
+    if not scheme:
+        return None
+    if scheme.group(1) == "file":
+        return None
+    if scheme.group(1) not in _RTSP:
+        return f"'{scheme.group(1)}://' sources are not supported; give a video file, an rtsp:// URL or v4l2:/dev/videoN"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return ("is not a valid rtsp:// URL (an unclosed '[' or a port that is not a number 1-65535); a password "
+                "holding '/', '?', '#' or '@' must be percent-encoded, or kept in password_file")
+    host = parts.hostname or ""
+    if not host:
+        return "the rtsp:// URL has no host; write rtsp://[USER@]HOST[:PORT]/PATH"
+    if port == 0:
+        return "the rtsp:// URL has port 0; give the camera's port (554 by default) or none"
+    bracketed = "[" in parts.netloc.rpartition("@")[2]
+    if bracketed:
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            return "the rtsp:// URL's host in [brackets] is not an IPv6 address"
+    elif not _HOST_NAME.match(host):
+        return "the rtsp:// URL's host is not a host name or IP address (letters, digits, '.', '-', '_')"
+    return None

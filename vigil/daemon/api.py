@@ -1,14 +1,27 @@
 """The management API (aiohttp): health, readiness, metrics, streams and the model.
 
     GET    /healthz                   the process answers (always open, for liveness probes)
-    GET    /readyz                    200 once the model is loaded and a source streams, else 503
+    GET    /readyz                    200 when model, sources and sinks work, else 503; says which
     GET    /metrics                   Prometheus text format
     GET    /api/v1/streams            every stream: state, last error, fps, latency
-    POST   /api/v1/streams            add a stream (a `sources` entry of the config, as JSON)
+    POST   /api/v1/streams            add a stream (a `sources` entry of the config, as JSON; no
+                                      `*_file` keys: the API never reads files named by a request)
     GET    /api/v1/streams/{name}     one stream
     DELETE /api/v1/streams/{name}     stop and remove a stream
     GET    /api/v1/model              the resolved package and why other packages were refused
     GET    /api/v1/openapi.json       this API as an OpenAPI 3.1 document
+
+Readiness (`vigil.daemon.readiness`): not ready while the model loads, when no source is
+streaming (every camera down; a file that ended normally counts as fine) or when a sink is
+unhealthy (a webhook whose receiver has failed for `unhealthy_after_s`, 30 s by default, with
+results waiting, or whose spool is 90% full; a sink that stopped writing). The body names each
+check: `{"ready": false, "reasons": [...], "checks": {"model": {"ok": true, ...}, "sources":
+{"cam1": {"ok": false, "state": "reconnecting", "reason": "..."}}, "sinks": {"webhook": {"ok":
+false, "name": "...", "reason": "receiver unreachable for 42 s (...), 250 result(s) waiting in
+the spool"}}}}`. /healthz stays liveness only: it never looks at sources or sinks.
+
+Streams added or deleted here are kept in a state file on top of the YAML, so they outlive a
+SIGHUP reload and a restart (`vigil.daemon.api_state`); each stream says its `origin`.
 
 Everything but /healthz needs `Authorization: Bearer <token>` when a token is configured (the
 daemon refuses to listen off loopback without one). Stream URLs are shown with their password
@@ -33,8 +46,8 @@ __all__ = ["Control", "make_app"]
 class Control(Protocol):
     """What the API asks of the daemon."""
 
-    def readiness(self) -> list[str]:
-        """Why the daemon is not ready (empty when it is)."""
+    def readiness(self) -> dict[str, Any]:
+        """`{"ready": bool, "reasons": [str], "checks": {"model": ..., "sources": ..., "sinks": ...}}`."""
 
     def streams(self) -> list[dict[str, Any]]: ...
 
@@ -57,8 +70,8 @@ def make_app(control: Control, token: str | None = None) -> web.Application:
 
     @routes.get("/readyz")
     async def readyz(request: web.Request) -> web.Response:
-        reasons = control.readiness()
-        return web.json_response({"ready": not reasons, "reasons": reasons}, status=503 if reasons else 200)
+        body = control.readiness()
+        return web.json_response(body, status=200 if body["ready"] else 503)
 
     @routes.get("/metrics")
     async def metrics(request: web.Request) -> web.Response:
@@ -74,6 +87,15 @@ def make_app(control: Control, token: str | None = None) -> web.Application:
             body = await request.json()
         except ValueError:
             raise _error(400, "the body must be a JSON object describing a source") from None
+        if not isinstance(body, dict):
+            raise _error(400, "the body must be a JSON object describing a source")
+        named_files = sorted(key for key in body if key in SourceConfig.model_fields and key.endswith("_file"))
+        if named_files:  # the server would read a file of the caller's choosing and send it to the caller's host
+            raise _error(
+                422,
+                f"{', '.join(named_files)}: the API never reads files on the server; put the credentials in the "
+                "request (rtsp://user:password@host/...) or add the stream to the YAML configuration",
+            )
         try:
             config = SourceConfig.model_validate(body)
         except ValidationError as exc:
@@ -144,7 +166,9 @@ def _bearer(token: str | None) -> Any:
     @web.middleware
     async def check(request: web.Request, handler: Any) -> web.StreamResponse:
         if expected is not None and request.path != "/healthz":
-            given = request.headers.get("Authorization", "").encode()
+            # aiohttp decodes header bytes that are not UTF-8 as surrogates: encode them back
+            # rather than fail, so any malformed header is simply a wrong token.
+            given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
             if not hmac.compare_digest(given, expected):
                 raise _error(401, "missing or wrong bearer token")
         response: web.StreamResponse = await handler(request)
@@ -159,6 +183,7 @@ def openapi_document() -> dict[str, Any]:
         "type": "object",
         "properties": {
             "name": {"type": "string"},
+            "origin": {"type": "string", "enum": ["config", "api"], "description": "from the YAML, or added over the API"},
             "url": {"type": "string", "description": "password masked"},
             "state": {"type": "string", "enum": ["connecting", "streaming", "reconnecting", "ended", "failed"]},
             "last_error": {"type": ["string", "null"]},
@@ -178,13 +203,21 @@ def openapi_document() -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {"title": "vigil management API", "version": "1"},
         "components": {
-            "schemas": {"Source": source_schema, "Stream": stream, "Error": error},
+            "schemas": {"Source": source_schema, "Stream": stream, "Error": error, "Readiness": _readiness_schema()},
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
         "security": [{"bearer": []}],
         "paths": {
             "/healthz": {"get": {"security": [], "responses": {"200": answer("alive")}}},
-            "/readyz": {"get": {"responses": {"200": answer("ready"), "503": answer("not ready, with reasons")}}},
+            "/readyz": {
+                "get": {
+                    "responses": {
+                        "200": answer("ready", {"$ref": "#/components/schemas/Readiness"}),
+                        "503": answer("not ready: the failing checks have ok false and a reason",
+                                      {"$ref": "#/components/schemas/Readiness"}),
+                    }
+                }
+            },
             "/metrics": {"get": {"responses": {"200": answer("Prometheus text format")}}},
             "/api/v1/streams": {
                 "get": {"responses": {"200": answer("streams", {"type": "object"})}},
@@ -203,5 +236,32 @@ def openapi_document() -> dict[str, Any]:
                 "delete": {"responses": {"200": answer("removed"), "404": answer("unknown", error)}},
             },
             "/api/v1/model": {"get": {"responses": {"200": answer("resolved package and refusals", {"type": "object"})}}},
+        },
+    }
+
+
+def _readiness_schema() -> dict[str, Any]:
+    def check(extra: str) -> dict[str, Any]:
+        ok, reason = {"type": "boolean"}, {"type": "string", "description": "credentials masked"}
+        return {"type": "object", "required": ["ok"], "properties": {"ok": ok, "reason": reason, extra: {"type": "string"}}}
+
+    model, source, sink = check("model_id"), check("state"), check("name")
+    return {
+        "type": "object",
+        "required": ["ready", "reasons", "checks"],
+        "properties": {
+            "ready": {"type": "boolean"},
+            "reasons": {"type": "array", "items": {"type": "string"}, "description": "why not ready (empty when ready)"},
+            "checks": {
+                "type": "object",
+                "properties": {
+                    "model": model,
+                    "sources": {"type": "object", "additionalProperties": source, "description": "by stream name"},
+                    "sinks": {
+                        "type": "object", "additionalProperties": sink,
+                        "description": "by config section (jsonl, webhook, video, snapshot)",
+                    },
+                },
+            },
         },
     }

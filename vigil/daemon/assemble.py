@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from functools import partial
-from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import cv2
 
 from vigil.config import PipelineConfig, SourceConfig
+from vigil.config.files import read_password_file
+from vigil.config.sinks import WebhookSinkConfig
 from vigil.daemon.pipeline import Pipeline, PipelineOptions
 from vigil.daemon.pipeline import FrameModel
+from vigil.daemon.observer import PipelineObserver
 from vigil.engine import AutoModel, DetectionOptions, ObjectDetectionModel, TextRecognitionModel
 from vigil.errors import ConfigError
 from vigil.sinks import JsonlSink, Sink
@@ -20,7 +24,10 @@ from vigil.sinks.jsonl import JsonlOptions
 from vigil.sources import FileSource, ReconnectPolicy, RTSPSource, Source, WebcamSource
 from vigil.sources.rtsp import mask_url
 
-__all__ = ["build_pipeline", "load_model", "make_sinks", "make_source", "pipeline_options", "routes"]
+if TYPE_CHECKING:
+    from vigil.sinks.webhook import WebhookOptions
+
+__all__ = ["build_pipeline", "load_model", "make_sinks", "make_source", "pipeline_options", "routes", "webhook_options"]
 
 
 def make_source(config: SourceConfig) -> Source:
@@ -61,9 +68,9 @@ def _with_password(url: str, password_file: str | None) -> str:
     if password_file is None:
         return url
     try:
-        password = Path(password_file).read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise ConfigError(f"password_file {password_file}: cannot read it ({exc.strerror})") from exc
+        password = read_password_file(password_file)  # the loader checked it; it may have changed since
+    except ConfigError as exc:
+        raise ConfigError(f"password_file {exc}") from None
     parts = urlsplit(url)
     user = parts.username or ""
     if not user:
@@ -100,18 +107,18 @@ async def load_model(config: PipelineConfig) -> FrameModel:
     return model
 
 
-async def build_pipeline(config: PipelineConfig) -> Pipeline:
+async def build_pipeline(config: PipelineConfig, observer: PipelineObserver | None = None) -> Pipeline:
     sources = [make_source(s) for s in config.sources]
     sinks = await make_sinks(config)
     model = await load_model(config)
-    pipeline = Pipeline(model, sources, sinks, pipeline_options(config))
-    pipeline.routes = routes(config)
+    pipeline = Pipeline(model, sources, sinks, pipeline_options(config), observer)
+    pipeline.routes = routes(config.sources)
     return pipeline
 
 
-def routes(config: PipelineConfig) -> dict[str, frozenset[str]]:
+def routes(sources: Iterable[SourceConfig]) -> dict[str, frozenset[str]]:
     """Which sinks each source publishes to, for the sources that name them."""
-    return {s.name: frozenset(s.sinks) for s in config.sources if s.sinks is not None}
+    return {s.name: frozenset(s.sinks) for s in sources if s.sinks is not None}
 
 
 def pipeline_options(config: PipelineConfig, *, keep_running: bool = False) -> PipelineOptions:
@@ -151,11 +158,11 @@ async def make_sink(kind: str, config: PipelineConfig) -> Sink | None:
         )
         return JsonlSink(jsonl.path, options=options, filter=ResultFilter.from_settings(jsonl.filter))
     if kind == "webhook" and config.webhook is not None:
-        from vigil.sinks.webhook import WebhookOptions, WebhookSink, read_secret_file
+        from vigil.sinks.webhook import WebhookSink, read_secret_file
 
         hook = config.webhook
         secret = await asyncio.to_thread(read_secret_file, hook.secret_file) if hook.secret_file else None
-        return WebhookSink(hook.url, hook.spool_dir, options=WebhookOptions(secret=secret),
+        return WebhookSink(hook.url, hook.spool_dir, options=webhook_options(hook, secret),
                            filter=ResultFilter.from_settings(hook.filter))
     if kind == "video" and config.video is not None:
         from vigil.sinks.video import AnnotatedVideoSink
@@ -167,3 +174,23 @@ async def make_sink(kind: str, config: PipelineConfig) -> Sink | None:
         snap = config.snapshot
         return SnapshotSink(snap.directory, interval_s=snap.interval_s, filter=ResultFilter.from_settings(snap.filter))
     return None
+
+
+def webhook_options(hook: WebhookSinkConfig, secret: bytes | None) -> WebhookOptions:
+    """The webhook section as the sink's options. Spool segments are a sixteenth of the cap
+    (1 to 8 MiB), so reaching the cap drops a small part of the backlog, not half of it."""
+    from vigil.sinks.spool import SpoolOptions
+    from vigil.sinks.webhook import Backoff, WebhookOptions
+
+    cap = hook.spool_max_mb * 2**20
+    return WebhookOptions(
+        secret=secret,
+        request_timeout_s=hook.request_timeout_s,
+        connect_timeout_s=hook.connect_timeout_s,
+        backoff=Backoff(initial_s=hook.retry_initial_s, max_s=hook.retry_max_s),
+        max_retry_after_s=hook.max_retry_after_s,
+        probe_after_s=hook.probe_after_s,
+        probe_interval_s=hook.probe_interval_s,
+        unhealthy_after_s=hook.unhealthy_after_s,
+        spool=SpoolOptions(segment_bytes=min(8 * 2**20, max(2**20, cap // 16)), max_bytes=cap),
+    )

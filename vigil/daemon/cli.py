@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import faulthandler
 import json
 import logging
@@ -26,6 +27,7 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
@@ -35,8 +37,10 @@ from vigil.config.daemon import DaemonConfig
 from vigil.config.loader import load_config
 from vigil.daemon import _loop, cli_models
 from vigil.daemon.assemble import build_pipeline
+from vigil.daemon.check import check_config
 from vigil.daemon.logs import configure_logging
 from vigil.daemon.pipeline import PipelineReport
+from vigil.daemon.progress import Progress, progress_wanted
 from vigil.errors import VigilError
 
 EXIT_OK, EXIT_SOURCE_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -69,6 +73,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--spool-dir", metavar="DIR",
         help="where webhook results wait until delivered (default: spool/ beside --out, else ./vigil-spool)",
+    )
+    run.add_argument(
+        "--spool-max-mb", type=int, metavar="N",
+        help="most MiB the webhook spool keeps; at the cap the oldest undelivered results are dropped (default 512)",
     )
     run.add_argument(
         "--video-dir", metavar="DIR", help="record every frame, detections drawn, as MP4 segments in DIR/SOURCE/"
@@ -113,7 +121,7 @@ def _source_configs(values: list[str]) -> list[dict[str, str]]:
         if match:
             name, url = match.group(1), match.group(2)
         else:
-            stem = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(value).stem) or "source"
+            stem = _default_name(value)
             name, n = stem, 2
             while name in used:
                 name, n = f"{stem}-{n}", n + 1
@@ -121,6 +129,26 @@ def _source_configs(values: list[str]) -> list[dict[str, str]]:
         used.add(name)
         configs.append({"name": name, "url": url})
     return configs
+
+
+def _default_name(value: str) -> str:
+    """A source's name from its file stem, or for a URL from the last part of its path, else its
+    host and port: never from the user part, which may hold a password."""
+    if "://" in value:
+        try:
+            parts = urlsplit(value)
+        except ValueError:  # an unclosed '[': the URL's validation reports it
+            return "source"
+        stem = Path(parts.path).stem
+        if not stem:
+            try:
+                port = parts.port
+            except ValueError:  # a bad port: the URL's validation reports it
+                port = None
+            stem = (parts.hostname or "") + (f"-{port}" if port else "")
+    else:
+        stem = Path(value).stem
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", stem).strip("_.-")[:64] or "source"
 
 
 def config_from_args(args: argparse.Namespace) -> PipelineConfig:
@@ -158,11 +186,14 @@ def _directory_sink(directory: str | None, **options: float | None) -> dict[str,
     return {"directory": directory, **{key: value for key, value in options.items() if value is not None}}
 
 
-def _webhook_config(args: argparse.Namespace) -> dict[str, str | None] | None:
+def _webhook_config(args: argparse.Namespace) -> dict[str, str | int | None] | None:
     if not args.webhook:
         return None
     spool = args.spool_dir or (str(Path(args.out).parent / "spool") if args.out else "vigil-spool")
-    return {"url": args.webhook, "secret_file": args.webhook_secret_file, "spool_dir": spool}
+    section: dict[str, str | int | None] = {"url": args.webhook, "secret_file": args.webhook_secret_file, "spool_dir": spool}
+    if args.spool_max_mb is not None:
+        section["spool_max_mb"] = args.spool_max_mb
+    return section
 
 
 def _stop_on_signals(stop: Callable[[], None]) -> None:
@@ -184,15 +215,17 @@ def _stop_on_signals(stop: Callable[[], None]) -> None:
         loop.add_signal_handler(sig, on_signal, sig)
 
 
-async def _run(config: PipelineConfig) -> PipelineReport:
-    pipeline = await build_pipeline(config)
+async def _run(config: PipelineConfig, progress: bool = False) -> PipelineReport:
+    display = Progress(sys.stderr) if progress else None
+    pipeline = await build_pipeline(config, display)
     _stop_on_signals(pipeline.request_stop)
     try:
         log.info(
             "model %s: batch %d, %d source(s) -> %s",
             pipeline.model.model_id, pipeline.batch_size, len(pipeline.sources), ", ".join(s.name for s in pipeline.sinks),
         )
-        return await pipeline.run()
+        with display or contextlib.nullcontext():
+            return await pipeline.run()
     finally:
         pipeline.model.close()
 
@@ -214,14 +247,13 @@ def _main_config(args: argparse.Namespace) -> int:
         print(summary_text(figures))
         return EXIT_OK
     try:
-        config = load_config(Path(args.config))
+        if args.command == "check":
+            print(check_config(Path(args.config)))
+            return EXIT_OK
+        config = load_config(Path(args.config))  # validated, and the files it names read
     except VigilError as exc:
         print(f"vigil: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    if args.command == "check":
-        sinks = [name for name in ("jsonl", "webhook", "video", "snapshot") if getattr(config, name, None) is not None]
-        print(f"{args.config}: OK ({len(config.sources)} source(s); sinks: {', '.join(sinks)})")
-        return EXIT_OK
     configure_logging(args.log_level or config.logging.level, args.log_format or config.logging.format)
     try:
         report = _loop.run(_serve(Path(args.config), config))
@@ -236,9 +268,12 @@ def _main_config(args: argparse.Namespace) -> int:
 
 async def _serve(path: Path, config: DaemonConfig) -> PipelineReport:
     """The daemon until SIGTERM/SIGINT (a second one forces the exit); SIGHUP reloads `path`."""
+    from vigil.daemon.api_state import StreamLayer, default_state_file
     from vigil.daemon.service import Daemon  # aiohttp, prometheus-client: only for the daemon
 
-    daemon = Daemon(config, config.api)
+    state_file = Path(config.api.state_file) if config.api.state_file else default_state_file(path, os.environ)
+    layer = await asyncio.to_thread(StreamLayer.load, state_file)
+    daemon = Daemon(config, config.api, layer)
     _stop_on_signals(daemon.stop)
 
     async def reload() -> None:
@@ -261,9 +296,15 @@ async def _serve(path: Path, config: DaemonConfig) -> PipelineReport:
 
 
 def _summary(report: PipelineReport) -> str:
-    fps = report.results / report.elapsed_s if report.elapsed_s else 0.0
-    per_source = ", ".join(f"{s.source_id}={s.results}" for s in report.sources.values())
-    return f"done: {report.results} results in {report.elapsed_s:.1f}s ({fps:.1f} frames/s): {per_source}"
+    """frames/s over the processing time only: the shutdown (a webhook backlog) is told apart."""
+    per_source = ", ".join(
+        f"{s.source_id}={s.results}" + (f" (started {s.starts} times)" if s.starts > 1 else "")
+        for s in report.sources.values()
+    )
+    return (
+        f"done: {report.results} results in {report.processing_s:.1f} s ({report.frames_per_s:.1f} frames/s); "
+        f"shutdown took {report.shutdown_s:.1f} s: {per_source}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -283,8 +324,10 @@ def main(argv: list[str] | None = None) -> int:
         or (args.snapshot_interval_s is not None and not args.snapshot_dir)
     ):
         parser.error("vigil run: --video-segment-minutes goes with --video-dir DIR, --snapshot-interval-s with --snapshot-dir DIR")
-    if args.command == "run" and not args.webhook and (args.webhook_secret_file or args.spool_dir):
-        parser.error("vigil run: --webhook-secret-file and --spool-dir go with --webhook URL")
+    if args.command == "run" and not args.webhook and (
+        args.webhook_secret_file or args.spool_dir or args.spool_max_mb is not None
+    ):
+        parser.error("vigil run: --webhook-secret-file, --spool-dir and --spool-max-mb go with --webhook URL")
     configure_logging(args.log_level or "INFO", args.log_format or "auto")
     if args.command == "models":
         try:
@@ -299,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"vigil: error: invalid arguments: {errors}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        report = _loop.run(_run(config))
+        report = _loop.run(_run(config, progress_wanted(sys.stderr, args.log_format, os.environ)))
     except VigilError as exc:
         print(f"vigil: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -49,7 +49,7 @@ def demo_model_path() -> Path:
         return Path(str(importlib.resources.files("nudenet") / "320n.onnx"))
     except ModuleNotFoundError as exc:
         raise MissingDependencyError(
-            "the demo model comes in the nudenet wheel: pip install 'vigil[demo]' (or run `make demo`)"
+            "the demo model comes in the nudenet wheel: pip install 'vigil-analytics[demo]' (or run `make demo`)"
         ) from exc
 
 
@@ -108,7 +108,7 @@ def _optional_sinks(out: Path) -> list[Sink]:
     try:
         import supervision  # noqa: F401
     except ImportError:
-        log.info("supervision is not installed: no annotated video or snapshots (pip install 'vigil[supervision]')")
+        log.info("supervision is not installed: no annotated video or snapshots (pip install 'vigil-analytics[supervision]')")
         return []
     from vigil.sinks.snapshot import SnapshotSink
     from vigil.sinks.video import AnnotatedVideoSink

@@ -14,6 +14,10 @@ __all__ = ["PipelineObserver"]
 
 
 class PipelineObserver:
+    def source_started(self, source_id: str, expected_frames: int | None) -> None:
+        """A source started reading (again, for a source added back); `expected_frames` is how
+        many frames it will give when that is known beforehand (a file read once), else None."""
+
     def frame_in(self, source_id: str) -> None:
         """A frame entered the batcher."""
 

@@ -15,13 +15,14 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from functools import partial
 from typing import Any
 
 from vigil.engine.base import ObjectDetectionModel, TextRecognitionModel
 from vigil.daemon.observer import PipelineObserver
+from vigil.daemon.report import PipelineReport, SourceReport
 from vigil.engine.batcher import BatchItem, Batcher
 from vigil.errors import SinkError, SourceError, SourceOpenError, VigilError
 from vigil.result import InferenceResult, Timings
@@ -52,32 +53,6 @@ class PipelineOptions:
     worker_threads: int = 2
     drain_timeout_s: float = 10.0
     keep_running: bool = False
-
-
-@dataclass(slots=True)
-class SourceReport:
-    source_id: str
-    frames_in: int = 0
-    results: int = 0
-    error: str | None = None
-
-
-@dataclass(slots=True)
-class PipelineReport:
-    sources: dict[str, SourceReport] = field(default_factory=dict)
-    batches: int = 0
-    failed_batches: int = 0
-    sink_errors: int = 0
-    elapsed_s: float = 0.0
-    drain_timed_out: bool = False
-
-    @property
-    def failed_sources(self) -> list[SourceReport]:
-        return [s for s in self.sources.values() if s.error is not None]
-
-    @property
-    def results(self) -> int:
-        return sum(s.results for s in self.sources.values())
 
 
 @dataclass(slots=True)
@@ -128,6 +103,10 @@ class Pipeline:
         self._started = False
         self.running = asyncio.Event()  # set once the sources are started and the stages run
         self._stop_requested = False
+        # time.monotonic() of the first frame in, the last result out and the stop request
+        self._first_frame_at: float | None = None
+        self._last_result_at: float | None = None
+        self._stop_requested_at: float | None = None
         self._stopping: list[asyncio.Future[None]] = []
         self._stages: list[asyncio.Task[None]] = []
         self._queues: dict[str, asyncio.Queue[Any]] = {}
@@ -162,7 +141,8 @@ class Pipeline:
             raise ValueError(f"source '{source.source_id}' already exists in this pipeline")
         self.sources.append(source)
         self._live[source.source_id] = source.live
-        self.report.sources[source.source_id] = SourceReport(source.source_id)
+        # A source added again under an id it had before adds to that id's history.
+        self.report.sources.setdefault(source.source_id, SourceReport(source.source_id))
         if self._started:
             if self._stop_requested or not self.options.keep_running:
                 self.sources.remove(source)
@@ -232,6 +212,8 @@ class Pipeline:
         if self._stop_requested:
             return
         self._stop_requested = True
+        if self._stop_requested_at is None:
+            self._stop_requested_at = time.monotonic()
         self._stopping = [asyncio.ensure_future(source.stop()) for source in self.sources]
         self._stopping.append(asyncio.ensure_future(self._batcher.close()))
         if self._stages:
@@ -286,6 +268,7 @@ class Pipeline:
             try:
                 await _gather_or_cancel(tasks)
             finally:
+                stages_done = time.monotonic()
                 if self._drain_timer is not None:
                     self._drain_timer.cancel()
                 for feed in self._feeds.values():
@@ -293,8 +276,18 @@ class Pipeline:
                 await asyncio.gather(*self._feeds.values(), return_exceptions=True)
             for sink in self.sinks:
                 await sink.flush()
-        self.report.elapsed_s = time.monotonic() - started
+        self._record_times(started, stages_done, time.monotonic())
         return self.report
+
+    def _record_times(self, started: float, stages_done: float, ended: float) -> None:
+        """Split the run into processing and shutdown (see `PipelineReport`)."""
+        stop = self._stop_requested_at
+        shutdown_from = stages_done if stop is None else min(stop, stages_done)
+        if self._first_frame_at is not None and self._last_result_at is not None:
+            processing_to = self._last_result_at if stop is None else min(stop, self._last_result_at)
+            self.report.processing_s = max(0.0, processing_to - self._first_frame_at)
+        self.report.shutdown_s = ended - shutdown_from
+        self.report.elapsed_s = ended - started
 
     async def _watch_loop_lag(self, interval: float = 0.1) -> None:
         """How late the loop runs a timer: the time callbacks wait behind blocking work."""
@@ -325,6 +318,10 @@ class Pipeline:
             await source.stop()
             return False
         self._batcher.open_lane(source.source_id, live=source.live)
+        report = self.report.sources[source.source_id]
+        report.starts += 1
+        report.error = None
+        self.observer.source_started(source.source_id, source.expected_frames)
         return True
 
     def _spawn_feed(self, source: Source) -> None:
@@ -338,6 +335,8 @@ class Pipeline:
         report = self.report.sources[source.source_id]
         try:
             async for frame in source:
+                if self._first_frame_at is None:
+                    self._first_frame_at = time.monotonic()
                 await self._batcher.put(frame)
                 report.frames_in += 1
                 self.observer.frame_in(source.source_id)
@@ -422,6 +421,7 @@ class Pipeline:
                             if self.report.sink_errors == 1:
                                 log.error("%s", exc)
                 self.report.sources[frame.source_id].results += 1
+            self._last_result_at = time.monotonic()
 
     def _batch_failed(self, job: _Job, exc: BaseException) -> None:
         self.report.failed_batches += 1

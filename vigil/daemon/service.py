@@ -23,13 +23,15 @@ from aiohttp import web
 from vigil.config import PipelineConfig, SourceConfig
 from vigil.config.api import ApiConfig
 from vigil.daemon.api import make_app
+from vigil.daemon.api_state import StreamLayer
 from vigil.daemon.assemble import SINK_KINDS, load_model, make_sink, make_sinks, make_source, pipeline_options, routes
 from vigil.daemon.metrics import PrometheusMetrics
 from vigil.daemon.pipeline import Pipeline, PipelineReport
+from vigil.daemon.readiness import readiness
 from vigil.daemon.systemd import Heartbeat, Notifier, Watchdog
 from vigil.errors import ConfigError, VigilError
 from vigil.result import InferenceResult
-from vigil.sources.base import Source, SourceState
+from vigil.sources.base import Source
 from vigil.sources.rtsp import mask_url
 
 __all__ = ["Daemon"]
@@ -58,9 +60,10 @@ class _Latency(PrometheusMetrics):
 
 
 class Daemon:
-    def __init__(self, config: PipelineConfig, api: ApiConfig | None = None) -> None:
+    def __init__(self, config: PipelineConfig, api: ApiConfig | None = None, layer: StreamLayer | None = None) -> None:
         self.config = config
         self.api = api or ApiConfig()
+        self.layer = layer or StreamLayer()  # the API's stream changes on top of the YAML (in memory when None)
         self.metrics = _Latency()
         self.notifier = Notifier.from_env(unset=True)
         self.pipeline: Pipeline | None = None
@@ -74,14 +77,15 @@ class Daemon:
         if self.config.model.build_engine == "auto":
             await self._build_engine_if_needed()
         model = await load_model(self.config)
-        sources = [make_source(s) for s in self.config.sources]
-        self._configs = {s.name: s for s in self.config.sources}
+        configs = [source for source, _ in self.layer.apply(self.config.sources)]
+        sources = [make_source(s) for s in configs]
+        self._configs = {s.name: s for s in configs}
         options = pipeline_options(self.config, keep_running=True)
         shutdown = getattr(self.config, "shutdown_timeout_s", None)  # a DaemonConfig's stop budget
         if shutdown is not None:
             options = replace(options, drain_timeout_s=shutdown)
         self.pipeline = pipeline = Pipeline(model, sources, sinks, options, self.metrics)
-        pipeline.routes = routes(self.config)
+        pipeline.routes = routes(configs)
         self.metrics.observe(pipeline.snapshot, lambda: pipeline.sinks)
         runner = await self._start_api() if self.api.enabled else None
         async with AsyncExitStack() as stack:
@@ -201,7 +205,7 @@ class Daemon:
                 await self.pipeline.replace_sinks(replacements)
                 log.info("reload: sink(s) %s replaced", ", ".join(changed))
                 kept_sinks = {kind: getattr(config, kind) for kind in SINK_KINDS}
-        new = {s.name: s for s in config.sources}
+        new = {s.name: s for s, _ in self.layer.apply(config.sources)}
         for name, old in list(self._configs.items()):
             if new.get(name) != old:
                 await self.remove_stream(name)
@@ -213,13 +217,9 @@ class Daemon:
 
     # The API's view (vigil.daemon.api.Control).
 
-    def readiness(self) -> list[str]:
-        reasons = []
-        if self.pipeline is None:
-            reasons.append("the model is loading")
-        elif not any(s.state is SourceState.STREAMING for s in self.pipeline.sources):
-            reasons.append("no source is streaming")
-        return reasons
+    def readiness(self) -> dict[str, Any]:
+        """Ready, and the model, sources and sinks checked (the rule: vigil.daemon.readiness)."""
+        return readiness(self.pipeline)
 
     def streams(self) -> list[dict[str, Any]]:
         if self.pipeline is None:
@@ -269,6 +269,7 @@ class Daemon:
         report = self.pipeline.report.sources.get(source.source_id) if self.pipeline else None
         return {
             "name": source.source_id,
+            "origin": self.layer.origin(source.source_id),
             "url": mask_url(config.url) if config else None,
             "state": source.state.value,
             "last_error": mask_url(getattr(source, "last_error", None) or (report.error if report else None) or "") or None,
@@ -277,8 +278,12 @@ class Daemon:
             "results": report.results if report else 0,
         }
 
+    def api_control(self) -> _Control:
+        """What the management API calls: changes made through it are kept in the stream layer."""
+        return _Control(self)
+
     async def _start_api(self) -> web.AppRunner:
-        control = _Control(self)
+        control = self.api_control()
         runner = web.AppRunner(make_app(control, await asyncio.to_thread(self.api.read_token)), access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, self.api.host, self.api.port)
@@ -295,17 +300,21 @@ class _Control:
     def __init__(self, daemon: Daemon) -> None:
         self._daemon = daemon
 
-    def readiness(self) -> list[str]:
+    def readiness(self) -> dict[str, Any]:
         return self._daemon.readiness()
 
     def streams(self) -> list[dict[str, Any]]:
         return self._daemon.streams()
 
     async def add_stream(self, config: SourceConfig) -> dict[str, Any]:
-        return await self._daemon.add_stream(config)
+        described = await self._daemon.add_stream(config)
+        self._daemon.layer.added(config)  # lasts across reloads and restarts
+        described["origin"] = "api"
+        return described
 
     async def remove_stream(self, name: str) -> None:
         await self._daemon.remove_stream(name)
+        self._daemon.layer.deleted(name)
 
     def model_info(self) -> dict[str, Any]:
         return self._daemon.model_info()

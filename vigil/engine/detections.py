@@ -149,5 +149,5 @@ def _supervision() -> Any:
     try:
         import supervision
     except ImportError as exc:
-        raise MissingDependencyError("supervision is not installed: pip install 'vigil[supervision]'") from exc
+        raise MissingDependencyError("supervision is not installed: pip install 'vigil-analytics[supervision]'") from exc
     return supervision

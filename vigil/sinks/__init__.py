@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from vigil.sinks.base import Sink
+from vigil.sinks.base import Sink, SinkHealth
 from vigil.sinks.filters import ResultFilter
 from vigil.sinks.jsonl import JsonlSink
 
@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from vigil.sinks.video import AnnotatedVideoSink
     from vigil.sinks.webhook import WebhookOptions, WebhookSink
 
-__all__ = ["AnnotatedVideoSink", "JsonlSink", "ResultFilter", "Sink", "SnapshotSink", "WebhookOptions", "WebhookSink"]
+__all__ = ["AnnotatedVideoSink", "JsonlSink", "ResultFilter", "Sink", "SinkHealth", "SnapshotSink", "WebhookOptions", "WebhookSink"]
 
 # Imported on first use: aiohttp takes ~150 ms to import, PyAV ~75 ms; only a run with such a
 # sink pays for it.

@@ -35,7 +35,7 @@ class Annotator:
         except ImportError as exc:
             raise MissingDependencyError(
                 f"sink '{sink}' draws detections with supervision, which is not installed: "
-                "pip install 'vigil[supervision]'"
+                "pip install 'vigil-analytics[supervision]'"
             ) from exc
         self._masks = sv.MaskAnnotator()
         self._boxes = sv.BoxAnnotator()

@@ -20,7 +20,7 @@ from vigil.errors import ConfigError, SinkError
 from vigil.result import InferenceResult
 from vigil.sinks._annotate import Annotator
 from vigil.sinks._files import make_directory
-from vigil.sinks.base import Sink
+from vigil.sinks.base import Sink, SinkHealth
 
 __all__ = ["PictureSink", "ThreadedSink"]
 
@@ -52,6 +52,15 @@ class ThreadedSink(Sink):
         await asyncio.to_thread(self._open)
         self._thread = threading.Thread(target=self._run, name=f"vigil-{self.name}", daemon=True)
         self._thread.start()
+
+    def health(self) -> SinkHealth:
+        """Not ok once writing stopped on an error; dropped results are noted, since dropping
+        is how this sink keeps up by design."""
+        if self._error is not None:
+            return SinkHealth(False, f"writing stopped: {self._error}")
+        if self.dropped:
+            return SinkHealth(True, f"{self.dropped} result(s) dropped because writing fell behind")
+        return SinkHealth()
 
     async def flush(self) -> None:
         """Wait until every queued result is written (a video frame: handed to its encoder)."""

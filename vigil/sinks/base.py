@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 
 from vigil.result import InferenceResult
 
-__all__ = ["Sink"]
+__all__ = ["Sink", "SinkHealth"]
+
+
+@dataclass(frozen=True)
+class SinkHealth:
+    """How a sink is doing, for the daemon's `/readyz`: `ok` is False when results are not
+    getting out (a receiver unreachable for a while, a spool near its cap, writing stopped);
+    `reason` says why, or notes something worth knowing while `ok` (results dropped). Reasons
+    never hold a credential."""
+
+    ok: bool = True
+    reason: str | None = None
 
 
 class Sink(ABC):
@@ -20,6 +32,11 @@ class Sink(ABC):
 
     async def start(self) -> None:
         """Open files or connections; called once before the first `publish`."""
+
+    def health(self) -> SinkHealth:
+        """Whether results are getting out now; called on the event loop, so it only reads
+        counters and never waits. The default: always ok."""
+        return SinkHealth()
 
     @abstractmethod
     async def publish(self, result: InferenceResult) -> None: ...

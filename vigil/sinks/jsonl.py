@@ -24,7 +24,7 @@ from typing import IO, Any, Literal
 from vigil.engine.detections import Detections
 from vigil.errors import ConfigError, SinkError
 from vigil.result import InferenceResult, Predictions
-from vigil.sinks.base import Sink
+from vigil.sinks.base import Sink, SinkHealth
 from vigil.sinks.filters import ResultFilter
 from vigil.sinks.records import header_to_record, mask_rle, record_header, result_to_record
 
@@ -112,6 +112,11 @@ class JsonlSink(Sink):
         # Queue the frame's identity and the detections, not the frame: its image must not wait
         # here. The JSON (masks included) is built on the writer thread.
         await self._queue.put((record_header(result), result.detections))
+
+    def health(self) -> SinkHealth:
+        if self._error is not None:
+            return SinkHealth(False, f"writing stopped: {self._error}")
+        return SinkHealth()
 
     async def flush(self) -> None:
         await self._queue.join()

@@ -146,6 +146,12 @@ class Spool:
         return sum(s.size for s in self._segments)
 
     @property
+    def pending_bytes(self) -> int:
+        """Bytes of the records not yet acknowledged: how close the backlog is to the cap."""
+        delivered = self._cursor.offset if self._segments and self._segments[0].id == self._cursor.segment else 0
+        return self.size_bytes - delivered
+
+    @property
     def needs_sync(self) -> bool:
         """Appended bytes have not been fsynced yet (the `interval` policy's timer checks it)."""
         return self._dirty

@@ -19,8 +19,6 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -30,11 +28,12 @@ import aiohttp
 from vigil.engine.detections import Detections
 from vigil.errors import ConfigError, SinkError
 from vigil.result import InferenceResult, Predictions
-from vigil.sinks._http import Backoff, display_url, redactor, retry_after_s, split_credentials
-from vigil.sinks.base import Sink
+from vigil.sinks._delivery import Reply, Retrier, RetryTimings, WebhookOptions, write_dead_letters
+from vigil.sinks._http import Backoff, display_url, redactor, split_credentials
+from vigil.sinks.base import Sink, SinkHealth
 from vigil.sinks.filters import ResultFilter
 from vigil.sinks.records import header_to_record, record_header
-from vigil.sinks.spool import FsyncPolicy, Spool, SpoolOptions, SpoolRecord
+from vigil.sinks.spool import FsyncPolicy, Spool, SpoolRecord
 
 __all__ = ["Backoff", "SCHEMA", "WebhookOptions", "WebhookSink", "read_secret_file", "result_id"]
 
@@ -47,43 +46,7 @@ SCHEMA = "vigil.webhook/1"
 DEAD_LETTER_FILE = "dead-letter.jsonl"
 _ID_NAMESPACE = uuid.UUID("5f0c52f4-2d0e-4c8e-9a55-0d7d1f7a3c11")
 _ID_PREFIX = re.compile(rb'^\{"id":"([0-9a-f-]{36})"')
-_RETRYABLE = {408, 429}
-
-
-@dataclass(frozen=True)
-class WebhookOptions:
-    """How the webhook sink sends.
-
-    `secret` signs every request (`X-Vigil-Signature`); `headers` are sent as they are (for
-    instance `Authorization`); neither is ever logged. `batch_max`: most results a request;
-    `batch_linger_ms`: how long a short batch waits for more (0: send at once; batches still
-    form while a request is in flight); `request_timeout_s`: a request unanswered by then is
-    retried; `max_retry_after_s`: the longest `Retry-After` obeyed; `flush_timeout_s`: how long
-    `flush()` waits by default; `close_grace_s`: how long `close()` lets delivery go on.
-    """
-
-    secret: bytes | None = field(default=None, repr=False)
-    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
-    batch_max: int = 50
-    batch_linger_ms: float = 0.0
-    request_timeout_s: float = 10.0
-    backoff: Backoff = Backoff()
-    max_retry_after_s: float = 300.0
-    flush_timeout_s: float = 10.0
-    close_grace_s: float = 2.0
-    spool: SpoolOptions = field(default_factory=SpoolOptions)
-
-    def __post_init__(self) -> None:
-        if self.batch_max < 1:
-            raise ConfigError(f"webhook batch_max must be at least 1, got {self.batch_max}")
-        positive = ("request_timeout_s", "flush_timeout_s", "max_retry_after_s")
-        for name in positive:
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"webhook {name} must be positive, got {getattr(self, name)}")
-        if self.batch_linger_ms < 0 or self.close_grace_s < 0:
-            raise ConfigError("webhook batch_linger_ms and close_grace_s must not be negative")
-        if self.secret is not None and not self.secret:
-            raise ConfigError("webhook secret is empty; give a secret or none")
+_NEAR_CAP = 0.9  # a spool this full is unhealthy: at the cap the oldest results are dropped
 
 
 def read_secret_file(path: str | Path) -> bytes:
@@ -104,13 +67,6 @@ def result_id(header: Mapping[str, Any]) -> str:
     return str(uuid.uuid5(_ID_NAMESPACE, name))
 
 
-@dataclass(frozen=True)
-class _Reply:
-    status: int | None  # None: no answer (connection error, timeout)
-    detail: str
-    retry_after: str | None = None
-
-
 class WebhookSink(Sink):
     """POSTs results to `url`, keeping them in a spool under `spool_dir` until delivered.
 
@@ -120,6 +76,8 @@ class WebhookSink(Sink):
 
     Counters for metrics: `delivered`, `retries`, `dead_lettered` and `filtered` (results),
     `backlog` (results in the spool) and `dropped_records` (lost to the spool's size cap).
+    `health()` is not ok while delivery has failed for `unhealthy_after_s`, the spool is near
+    its cap, or sending stopped.
     """
 
     def __init__(
@@ -148,6 +106,10 @@ class WebhookSink(Sink):
         self._tasks: list[asyncio.Task[None]] = []
         self._wakeup = asyncio.Event()
         self._drained = asyncio.Event()
+        o = self.options
+        self._retrier = Retrier(RetryTimings(o.backoff, o.max_retry_after_s, o.probe_after_s, o.probe_interval_s), self._probe)
+        self._pending_bytes = 0  # undelivered bytes, read on the spool's thread after every change
+        self._stopped: str | None = None  # why the sender stopped, if it did
 
     @property
     def backlog(self) -> int:
@@ -167,7 +129,8 @@ class WebhookSink(Sink):
             raise
         if self._spool.backlog == 0:
             self._drained.set()
-        timeout = aiohttp.ClientTimeout(total=self.options.request_timeout_s)
+        self._pending_bytes = self._spool.pending_bytes
+        timeout = aiohttp.ClientTimeout(total=self.options.request_timeout_s, sock_connect=self.options.connect_timeout_s)
         self._session = aiohttp.ClientSession(timeout=timeout, headers={**self.options.headers, **self._login})
         self._tasks = [asyncio.create_task(self._send_loop(), name=f"sink-{self.name}")]
         if self.options.spool.fsync is FsyncPolicy.INTERVAL:
@@ -230,22 +193,12 @@ class WebhookSink(Sink):
         assert self._spool is not None
         record = {"id": result_id(header), **header_to_record(header, dets)}
         self._spool.append(json.dumps(record, separators=(",", ":")).encode())
+        self._pending_bytes = self._spool.pending_bytes
 
-    def _write_dead_letters(self, records: list[SpoolRecord], reply: _Reply) -> None:
-        when = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        lines = (
-            json.dumps({"dead_lettered_at": when, "status": reply.status, "reason": reply.detail,
-                        "result": json.loads(r.payload)}, separators=(",", ":")) + "\n"
-            for r in records
-        )
-        try:
-            with open(self.dead_letter_path, "a", encoding="utf-8") as f:
-                f.writelines(lines)
-        except OSError as exc:
-            raise SinkError(
-                f"sink '{self.name}': cannot write dead letters to {self.dead_letter_path} ({exc.strerror}); "
-                "check that the spool directory is writable"
-            ) from exc
+    def _ack(self, records: list[SpoolRecord]) -> None:
+        assert self._spool is not None
+        self._spool.ack(records)
+        self._pending_bytes = self._spool.pending_bytes
 
     # -- the sender ---------------------------------------------------------------------------
 
@@ -255,12 +208,14 @@ class WebhookSink(Sink):
             while True:
                 batch = await self._next_batch()
                 await self._deliver(batch)
-                await self._io(self._spool.ack, batch)
+                await self._io(self._ack, batch)
                 if self._spool.backlog == 0:
                     self._drained.set()
         except SinkError as exc:
+            self._stopped = self._redact(str(exc))
             log.error("%s; sending stopped, results stay in the spool", exc)
-        except Exception:  # a bug: say so loudly instead of dying silently in a task
+        except Exception as exc:  # a bug: say so loudly instead of dying silently in a task
+            self._stopped = f"the sender failed ({type(exc).__name__})"
             log.exception("sink '%s': the sender failed; sending stopped, results stay in spool %s", self.name, self.spool_dir)
 
     async def _next_batch(self) -> list[SpoolRecord]:
@@ -291,32 +246,34 @@ class WebhookSink(Sink):
 
     async def _deliver(self, records: list[SpoolRecord]) -> None:
         """POST `records` until the receiver takes them (2xx) or refuses them for good (other
-        4xx: dead-lettered). Anything else is retried, for as long as it takes."""
+        4xx: dead-lettered). Anything else is retried, for as long as it takes, with the same
+        body and `Idempotency-Key`."""
         ids = [_record_id(r.payload, self.spool_dir) for r in records]
         body = b'{"schema":"' + SCHEMA.encode() + b'","results":[' + b",".join(r.payload for r in records) + b"]}"
         key = ids[0] if len(ids) == 1 else hashlib.sha256("\n".join(ids).encode()).hexdigest()[:32]
-        attempt = 0
+        retries = 0
         while True:
             reply = await self._post(body, key)
-            if reply.status is not None and 200 <= reply.status < 300:
+            self._retrier.record(reply)
+            if reply.delivered:
                 self.delivered += len(records)
-                if attempt:
-                    log.info("sink '%s': delivered again after %d retr%s", self.name, attempt, "y" if attempt == 1 else "ies")
+                if retries:
+                    log.info("sink '%s': delivered again after %d retr%s", self.name, retries, "y" if retries == 1 else "ies")
                 return
-            if reply.status is not None and reply.status < 500 and reply.status not in _RETRYABLE:
+            if not reply.retryable:
                 await self._dead_letter(records, reply)
                 return
-            attempt += 1
+            retries += 1
             self.retries += 1
-            delay = self._retry_delay(attempt, reply)
+            delay = self._retrier.delay(reply)
             log.log(
-                logging.WARNING if attempt == 1 else logging.DEBUG,
+                logging.WARNING if retries == 1 else logging.DEBUG,
                 "sink '%s': %s; retry %d of %d result(s) in %.1fs, they wait in spool %s",
-                self.name, reply.detail, attempt, len(records), delay, self.spool_dir,
+                self.name, reply.detail, retries, len(records), delay, self.spool_dir,
             )
-            await asyncio.sleep(delay)
+            await self._retrier.wait(delay, reply)
 
-    async def _post(self, body: bytes, key: str) -> _Reply:
+    async def _post(self, body: bytes, key: str) -> Reply:
         assert self._session is not None
         timestamp = str(int(time.time()))
         headers = {"Content-Type": "application/json", "X-Vigil-Timestamp": timestamp, "Idempotency-Key": key}
@@ -327,23 +284,48 @@ class WebhookSink(Sink):
             async with self._session.post(self._url, data=body, headers=headers, allow_redirects=False) as response:
                 if 200 <= response.status < 300:
                     await response.read()  # drained, so the connection is reused
-                    return _Reply(response.status, "ok")
+                    return Reply(response.status, "ok")
                 text = (await response.content.read(300)).decode("utf-8", "replace").strip()
                 detail = f"HTTP {response.status} {response.reason or ''}".rstrip() + (f": {text}" if text else "")
-                return _Reply(response.status, self._redact(detail), response.headers.get("Retry-After"))
-        except asyncio.TimeoutError:
-            return _Reply(None, f"no answer within {self.options.request_timeout_s:g}s")
+                return Reply(response.status, self._redact(detail), response.headers.get("Retry-After"))
+        except asyncio.TimeoutError as exc:
+            if type(exc).__name__ == "ConnectionTimeoutError":  # aiohttp >= 3.10 tells it apart
+                return Reply(None, f"no connection within {self.options.connect_timeout_s:g}s")
+            return Reply(None, f"no answer within {self.options.request_timeout_s:g}s")
         except aiohttp.ClientError as exc:
-            return _Reply(None, self._redact(f"{type(exc).__name__}: {exc}"))
+            return Reply(None, self._redact(f"{type(exc).__name__}: {exc}"))
 
-    def _retry_delay(self, attempt: int, reply: _Reply) -> float:
-        asked = retry_after_s(reply.retry_after, time.time())
-        if asked is not None:
-            return min(asked, self.options.max_retry_after_s)
-        return self.options.backoff.delay(attempt)
+    async def _probe(self) -> bool:
+        """A HEAD request, no body: True when the receiver answers with anything but 5xx, 408 or
+        429 (a 405 or 404 too: something listens and routes requests again)."""
+        assert self._session is not None
+        timeout = aiohttp.ClientTimeout(total=min(self.options.connect_timeout_s, self.options.request_timeout_s))
+        try:
+            async with self._session.head(self._url, allow_redirects=False, timeout=timeout) as response:
+                return not Reply(response.status, "").retryable
+        except (asyncio.TimeoutError, aiohttp.ClientError):
+            return False
 
-    async def _dead_letter(self, records: list[SpoolRecord], reply: _Reply) -> None:
-        await self._io(self._write_dead_letters, records, reply)
+    def health(self) -> SinkHealth:
+        """Not ok while delivery has failed for `unhealthy_after_s`, the spool is near its cap, or
+        sending stopped; reasons name the receiver's last answer and what waits."""
+        waiting = f"{self.backlog} result(s) waiting in the spool"
+        if self._stopped is not None:
+            return SinkHealth(False, f"sending stopped: {self._stopped}; {waiting}")
+        cap, segment = self.options.spool.max_bytes, self.options.spool.segment_bytes
+        dropped = f"{self.dropped_records} dropped at the cap so far" if self.dropped_records else "none dropped yet"
+        # Reaching the cap drops a whole segment: with few segments the spool is then far below
+        # 90%, so "near" is also within one and a half segments of the cap.
+        if self._spool is not None and self._pending_bytes >= min(_NEAR_CAP * cap, cap - 1.5 * segment):
+            return SinkHealth(False, f"spool {self._pending_bytes / cap:.0%} full (cap {cap / 2**20:g} MiB), {waiting}, {dropped}")
+        failing_for, last = self._retrier.failing_for(), self._retrier.last_failure
+        if failing_for is not None and last is not None and failing_for >= self.options.unhealthy_after_s:
+            state = "unreachable" if last.status is None else f"answering HTTP {last.status}"
+            return SinkHealth(False, f"receiver {state} for {failing_for:.0f} s ({last.detail}), {waiting}")
+        return SinkHealth(True, f"{self.dropped_records} result(s) dropped at the spool cap" if self.dropped_records else None)
+
+    async def _dead_letter(self, records: list[SpoolRecord], reply: Reply) -> None:
+        await self._io(write_dead_letters, self.dead_letter_path, self.name, records, reply)
         self.dead_lettered += len(records)
         log.error(
             "sink '%s': %s; %d result(s) refused for good, written to %s (delivery goes on)",

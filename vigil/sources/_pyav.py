@@ -19,13 +19,14 @@ import time
 from collections import deque
 from abc import abstractmethod
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
 
 import av
 
 from vigil.errors import SourceDecodeError, SourceError
 from vigil.frame import Frame
+from vigil.sources._clock import CaptureClock
 from vigil.sources.base import Source, SourceState
 
 _END = object()
@@ -121,7 +122,7 @@ class PyAVSource(Source):
         self.max_fps = max_fps
         self.queue_size = queue_size
         self._handoff: _Handoff | None = None
-        self._origin: tuple[datetime, float] | None = None  # (UTC time, pts) the capture clock counts from
+        self._capture: CaptureClock | None = None  # where capture times count from; None: at the next frame
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -250,7 +251,8 @@ class PyAVSource(Source):
                         continue
                     self._pace(pts)  # before the Frame exists: its `decoded_at` is when it is released
                     image = frame.to_ndarray(format="bgr24")
-                    self._emit(Frame(self.source_id, seq, pts, self._capture_time(container, pts), image))
+                    capture = self._capture_time(container, pts, time.time())
+                    self._emit(Frame(self.source_id, seq, pts, capture, image))
                     seq += 1
                 if stream.codec_context.skip_frame == "NONREF":
                     # Packets the decoder took but will never return; a few are still in its
@@ -265,12 +267,13 @@ class PyAVSource(Source):
             ) from exc
         return seq, last_pts
 
-    def _capture_time(self, container: Any, pts: float) -> datetime:
-        """UTC time of the frame at `pts`: the arrival of the first frame plus the PTS delta.
-        Sources reset `_origin` where their clock restarts (a new connection)."""
-        if self._origin is None:
-            self._origin = (datetime.now(timezone.utc), pts)
-        return self._origin[0] + timedelta(seconds=pts - self._origin[1])
+    def _capture_time(self, container: Any, pts: float, arrival: float) -> datetime:
+        """UTC time of the frame at `pts` that left the decoder at `arrival` (POSIX seconds); see
+        `CaptureClock`. Sources set `_capture` to None where their clock restarts (a new
+        connection)."""
+        if self._capture is None:
+            self._capture = CaptureClock(live=self.live)
+        return self._capture.at(pts, arrival)
 
     def _key_frames_suffice(self, key_pts: list[float], stream: Any) -> bool:
         """Decode key frames only when they come at least `max_fps` times a second; otherwise

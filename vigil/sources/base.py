@@ -49,6 +49,9 @@ class Source(ABC):
 
     source_id: str
     live: bool = False
+    # How many frames the source will give, when it knows before reading (a file read once
+    # without sampling, once started); None otherwise. For progress displays, never for logic.
+    expected_frames: int | None = None
 
     def __init__(self) -> None:
         self.state = SourceState.CONNECTING
@@ -59,12 +62,12 @@ class Source(ABC):
     def add_state_listener(self, listener: StateListener) -> None:
         self._listeners.append(listener)
 
-    def _set_state(self, state: SourceState, detail: str = "") -> None:
-        """Callable from any thread; listeners run on the event loop."""
+    def _set_state(self, state: SourceState, detail: str = "", level: int = logging.INFO) -> None:
+        """Callable from any thread; listeners run on the event loop. Logged at `level`."""
         if state is self.state:
             return
         self.state = state
-        log.info("source '%s': %s%s", self.source_id, state.value, f" ({detail})" if detail else "")
+        log.log(level, "source '%s': %s%s", self.source_id, state.value, f" ({detail})" if detail else "")
         if self._loop is not None and not self._loop.is_closed():
             for listener in self._listeners:
                 self._loop.call_soon_threadsafe(listener, self, state, detail)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import time
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,14 @@ from vigil.errors import SourceOpenError
 from vigil.sources._pyav import PyAVSource, sleep_until
 
 __all__ = ["FileSource"]
+
+_NOT_FILES = {
+    stat.S_IFDIR: "is a directory",
+    stat.S_IFCHR: "is a character device",
+    stat.S_IFBLK: "is a block device",
+    stat.S_IFIFO: "is a named pipe (FIFO)",
+    stat.S_IFSOCK: "is a socket",
+}
 
 
 class FileSource(PyAVSource):
@@ -43,9 +53,7 @@ class FileSource(PyAVSource):
         self._clock: tuple[float, float] | None = None  # (monotonic at first frame, its pts)
 
     def _open(self) -> Any:
-        if not self.path.is_file():
-            what = "is a directory" if self.path.is_dir() else "not found"
-            raise SourceOpenError(f"source '{self.source_id}': file {what}: {self.path}; check the path")
+        self._check_regular_file()
         try:
             container = av.open(str(self.path), mode="r")
         except av.FFmpegError as exc:
@@ -57,7 +65,23 @@ class FileSource(PyAVSource):
             kinds = ", ".join(sorted({s.type for s in container.streams})) or "no streams"
             container.close()
             raise SourceOpenError(f"source '{self.source_id}': {self.path} has no video stream (it has {kinds})")
+        if not self.loop and not self.max_fps:  # sampling makes the count a guess: none then
+            self.expected_frames = _frame_count(container)
         return container
+
+    def _check_regular_file(self) -> None:
+        """Only a regular file: FFmpeg would wait forever on a FIFO and find "nothing" in a device."""
+        try:
+            mode = os.stat(self.path).st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            raise SourceOpenError(f"source '{self.source_id}': file not found: {self.path}; check the path") from None
+        except OSError as exc:
+            raise SourceOpenError(f"source '{self.source_id}': cannot access {self.path} ({exc.strerror}); check the path") from None
+        if not stat.S_ISREG(mode):
+            what = _NOT_FILES.get(stat.S_IFMT(mode), "is not a regular file")
+            raise SourceOpenError(
+                f"source '{self.source_id}': {self.path} {what}, not a regular video file; pass a video file such as .mp4 or .mkv"
+            )
 
     def _stream(self, container: Any) -> None:
         self._configure(container)
@@ -79,3 +103,19 @@ class FileSource(PyAVSource):
             self._clock = (time.monotonic(), pts)
         start, first_pts = self._clock
         sleep_until(start + pts - first_pts, self._stopping)
+
+
+def _frame_count(container: Any) -> int | None:
+    """The video stream's frame count from the container's index (MP4, MOV), else its duration
+    times its frame rate (an estimate: MKV, WebM); None when the container says neither."""
+    stream = container.streams.video[0]
+    if stream.frames:
+        return int(stream.frames)
+    rate = float(stream.average_rate or 0)
+    if stream.duration and stream.time_base and rate:
+        seconds = float(stream.duration * stream.time_base)
+    elif container.duration and rate:
+        seconds = container.duration / av.time_base
+    else:
+        return None
+    return max(1, round(seconds * rate))

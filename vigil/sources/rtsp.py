@@ -5,13 +5,15 @@ from __future__ import annotations
 import logging
 import random
 import re
+import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
 
 import av
 
 from vigil.errors import SourceDecodeError, SourceOpenError
+from vigil.sources._clock import CaptureClock
 from vigil.sources._pyav import PyAVSource, _Stopped
 from vigil.sources.base import SourceState
 
@@ -19,7 +21,9 @@ __all__ = ["ReconnectPolicy", "RTSPSource", "mask_url"]
 
 log = logging.getLogger(__name__)
 
-_CREDENTIALS = re.compile(r"(?<=://)([^:/@\s]+):([^@/\s]*)@")
+# user ":" password "@", where the password runs to the LAST "@" of the authority (which ends at
+# "/", "?", "#" or whitespace): a raw "@" in a password must not leave its tail visible.
+_CREDENTIALS = re.compile(r"(?<=://)([^:/@\s?#]+):([^/\s?#]*)@")
 
 
 def mask_url(text: str) -> str:
@@ -42,12 +46,17 @@ class ReconnectPolicy:
         return base * random.uniform(1 - self.jitter, 1 + self.jitter)
 
 
+CAMERA_CLOCK_MAX_BEHIND_S = 10.0  # more than network, buffering and decoding delay together
+FAILURE_WARNING_EVERY_S = 60.0  # while a camera stays unreachable
+
+
 class RTSPSource(PyAVSource):
     """A camera. Live: the newest frames are kept when downstream is slow. The source never
     fails on a network problem: it reports `reconnecting` and tries again with backoff, and a
     stream that delivers no frame for `stall_timeout_s` is reconnected. Decoding restarts at a
-    key frame after every (re)connection. The password in the URL never reaches a log line,
-    error message or state report."""
+    key frame after every (re)connection. An outage is logged at WARNING when it starts, when its
+    error changes and once a minute while it lasts (each attempt at DEBUG). The password in the
+    URL never reaches a log line, error message or state report."""
 
     live = True
 
@@ -72,8 +81,8 @@ class RTSPSource(PyAVSource):
         self.reconnect = reconnect or ReconnectPolicy()
         self.attempts = 0
         self.last_error: str | None = None
-        self._camera_clock = False
-        self._last_capture: datetime | None = None
+        self._camera_clock: bool | None = None  # None until FFmpeg has the camera's clock, then whether it is used
+        self._warned: tuple[float, str] | None = None  # (monotonic time, error) of the last warning of an outage
 
     def _open(self) -> Any:
         return None  # connecting happens on the thread, with retries; start() never fails on it
@@ -106,7 +115,7 @@ class RTSPSource(PyAVSource):
                     raise SourceDecodeError(f"source '{self.source_id}': {mask_url(self.url)} has no video stream")
                 self._set_state(SourceState.STREAMING)
                 self._configure(container)
-                self._origin, self._camera_clock, self._last_capture = None, False, None
+                self._capture, self._camera_clock = None, None
                 before = seq
                 seq, _ = self._read(container, seq=seq, pts_offset=0.0, from_key=True)
                 if seq > before:
@@ -125,33 +134,66 @@ class RTSPSource(PyAVSource):
         """Where capture times come from on this connection: "camera" (RTCP/NTP) or "arrival"."""
         return "camera" if self._camera_clock else "arrival"
 
-    def _capture_time(self, container: Any, pts: float) -> datetime:
-        """The camera's clock once FFmpeg has it from an RTCP sender report (`start_time_realtime`
-        is the UTC time of PTS 0), the arrival clock until then; never earlier than the last
-        frame of this connection, so the switch cannot send time backwards."""
-        if not self._camera_clock:
+    def _capture_time(self, container: Any, pts: float, arrival: float) -> datetime:
+        """Arrival times (`CaptureClock`) until FFmpeg has the camera's clock from an RTCP sender
+        report (`start_time_realtime`: the UTC time of PTS 0), then the camera's, reached without
+        capture times going back, freezing or passing arrival. A camera clock more than
+        `CAMERA_CLOCK_MAX_BEHIND_S` behind this host's is wrong rather than slow: it is not used
+        (following it would take twice that long)."""
+        if self._camera_clock is None:
             start_us = getattr(container, "start_time_realtime", None)
             if start_us:
-                camera = datetime.fromtimestamp(start_us / 1e6, timezone.utc)
-                offset = (camera + timedelta(seconds=pts) - datetime.now(timezone.utc)).total_seconds()
-                (log.warning if abs(offset) > 60 else log.info)(
-                    "source '%s': capture times from the camera's clock (%+.3fs from this host's; "
-                    "set up NTP on the camera when this is large)",
-                    self.source_id,
-                    offset,
-                )
-                self._origin, self._camera_clock = (camera, 0.0), True
-        capture = super()._capture_time(container, pts)
-        if self._last_capture is not None and capture < self._last_capture:
-            capture = self._last_capture
-        self._last_capture = capture
-        return capture
+                self._camera_clock = self._judge_camera_clock(start_us / 1e6 + pts - arrival)
+                if self._camera_clock:
+                    self._capture = self._capture or CaptureClock(live=True)
+                    self._capture.follow(start_us / 1e6)
+        return super()._capture_time(container, pts, arrival)
+
+    def _judge_camera_clock(self, skew: float) -> bool:
+        """Whether to follow a camera clock that puts the current frame `skew` seconds after its
+        arrival (negative: before, as it should be)."""
+        if skew < -CAMERA_CLOCK_MAX_BEHIND_S:
+            log.warning(
+                "source '%s': the camera's clock is %.1fs behind this host's, more than any delay explains; "
+                "capture times stay on arrival; set up NTP on the camera",
+                self.source_id,
+                -skew,
+            )
+            return False
+        ahead = skew > 1.0
+        (log.warning if ahead else log.info)(
+            "source '%s': capture times from the camera's clock, which puts this frame %+.3fs from its arrival%s",
+            self.source_id,
+            skew,
+            "; it is ahead of this host's, so capture times are held at arrival: set up NTP on the camera" if ahead else "",
+        )
+        return True
 
     def _retry_later(self, error: str, attempt: int) -> None:
         self.last_error = mask_url(error)
         if self._stopping.is_set():
             raise _Stopped
         delay = self.reconnect.delay(max(attempt, 1))
-        self._set_state(SourceState.RECONNECTING, f"{self.last_error}; retrying in {delay:.1f}s")
+        detail = f"{self.last_error}; retrying in {delay:.1f}s"
+        level = self._failure_level(self.last_error)
+        if self.state is SourceState.RECONNECTING:
+            log.log(level, "source '%s': still reconnecting, attempt %d failed (%s)", self.source_id, attempt, detail)
+        else:
+            self._set_state(SourceState.RECONNECTING, detail, level=level)
         if self._stopping.wait(delay):
             raise _Stopped
+
+    def _failure_level(self, error: str) -> int:
+        """WARNING for the first failure of an outage, for a different error and at most once a
+        minute while it lasts; DEBUG for the attempts in between: a dead camera is never silent
+        and never floods the log."""
+        now = time.monotonic()
+        if (
+            self.state is not SourceState.RECONNECTING
+            or self._warned is None
+            or self._warned[1] != error
+            or now - self._warned[0] >= FAILURE_WARNING_EVERY_S
+        ):
+            self._warned = (now, error)
+            return logging.WARNING
+        return logging.DEBUG

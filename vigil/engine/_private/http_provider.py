@@ -67,8 +67,8 @@ class _Documents:
             _write_atomically(cached, raw)
         try:
             return json.loads(raw)
-        except ValueError as exc:
-            raise ModelLoadError(f"{url}: not JSON ({exc})") from exc
+        except (ValueError, RecursionError) as exc:  # RecursionError: JSON nested thousands deep
+            raise ModelLoadError(f"{url}: not JSON ({str(exc)[:200] or type(exc).__name__})") from None
 
 
 def http_provider(base_url: str) -> ModelListing:

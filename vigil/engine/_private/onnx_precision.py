@@ -33,7 +33,7 @@ def require_onnx() -> None:
     except ImportError as exc:
         raise MissingDependencyError(
             "building an fp16 or int8 engine with TensorRT 11 rewrites the ONNX graph and needs the onnx "
-            "package: pip install 'vigil[trt]' (or pip install onnx)"
+            "package: pip install 'vigil-analytics[trt]' (or pip install onnx)"
         ) from exc
 
 

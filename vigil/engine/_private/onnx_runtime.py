@@ -127,18 +127,20 @@ def read_ultralytics_metadata(path: Path, props: dict[str, str]) -> UltralyticsM
         names = tuple(str(names_map[i]) for i in range(len(names_map)))
         if isinstance(imgsz, int):
             imgsz = [imgsz, imgsz]
-        size = (int(imgsz[0]), int(imgsz[1]))
-    except (ValueError, SyntaxError, KeyError, TypeError, IndexError) as exc:
-        raise ModelLoadError(f"model '{path}': unreadable Ultralytics metadata ({exc})") from exc
-    return UltralyticsMetadata(
-        task=props["task"],
-        names=names,
-        imgsz=size,
-        stride=int(props.get("stride", 32)),
-        batch=int(props.get("batch", 1)),
-        end2end=props.get("end2end", "False") == "True",
-        kpt_shape=_pair(props["kpt_shape"]) if "kpt_shape" in props else None,
-    )
+        return UltralyticsMetadata(
+            task=props["task"],
+            names=names,
+            imgsz=(int(imgsz[0]), int(imgsz[1])),
+            stride=int(props.get("stride", 32)),
+            batch=int(props.get("batch", 1)),
+            end2end=props.get("end2end", "False") == "True",
+            kpt_shape=_pair(props["kpt_shape"]) if "kpt_shape" in props else None,
+        )
+    # The metadata comes with the file, from anywhere: literal_eval and int() raise what they
+    # meet (a deeply nested literal: RecursionError or MemoryError; int(inf): OverflowError).
+    except (ValueError, SyntaxError, KeyError, TypeError, IndexError, OverflowError, RecursionError, MemoryError) as exc:
+        detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise ModelLoadError(f"model '{path}': unreadable Ultralytics metadata ({detail})") from None
 
 
 def _pair(text: str) -> tuple[int, int]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -42,8 +42,11 @@ class Normalization(_Strict):
     std: tuple[float, float, float] = (1.0, 1.0, 1.0)
 
 
+_Pixels = Annotated[int, Field(ge=1, le=65_536)]
+
+
 class InputSpec(_Strict):
-    size: tuple[int, int] = Field(description="Model input (height, width) in pixels.")
+    size: tuple[_Pixels, _Pixels] = Field(description="Model input (height, width) in pixels.")
     color: ColorFormat = ColorFormat.RGB
     resize: Literal["letterbox", "stretch", "center-crop"] = "letterbox"
     pad_value: int = Field(114, ge=0, le=255, description="Letterbox padding grey level.")
@@ -60,7 +63,7 @@ class ModelMetadata(_Strict):
     task: Literal["detect", "segment", "pose", "classify", "ocr"]
     class_names: tuple[str, ...]
     input: InputSpec
-    keypoint_shape: tuple[int, int] | None = Field(
+    keypoint_shape: tuple[Annotated[int, Field(ge=1)], Annotated[int, Field(ge=2, le=3)]] | None = Field(
         None, description="Pose models: keypoints per object and values per keypoint (2: x, y; 3: x, y, visibility)."
     )
     parameters: dict[str, Any] = Field(
@@ -183,8 +186,8 @@ def _read_json(path: Path, what: str) -> dict:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise ModelLoadError(f"{what}: {path} is missing") from exc
-    except (OSError, ValueError) as exc:
-        raise ModelLoadError(f"{what}: {path} is not readable JSON ({exc})") from exc
+    except (OSError, ValueError, RecursionError) as exc:  # RecursionError: JSON nested thousands deep
+        raise ModelLoadError(f"{what}: {path} is not readable JSON ({str(exc)[:200] or type(exc).__name__})") from None
     if not isinstance(data, dict):
         raise ModelLoadError(f"{what}: {path} must hold a JSON object")
     return data
@@ -210,7 +213,11 @@ def read_model_dir(root: Path) -> tuple[ModelMetadata, list[PackageMetadata]]:
     """Read `model.json` and every `*/package.json` below `root` (packages sorted by folder)."""
     model = parse_model(_read_json(root / MODEL_FILE, f"model directory '{root}'"), f"model '{root / MODEL_FILE}'")
     packages = []
-    for folder in sorted(p for p in root.iterdir() if p.is_dir() and (p / PACKAGE_FILE).is_file()):
+    try:
+        folders = sorted(p for p in root.iterdir() if p.is_dir() and (p / PACKAGE_FILE).is_file())
+    except OSError as exc:
+        raise ModelLoadError(f"model directory '{root}': cannot list it ({exc.strerror})") from None
+    for folder in folders:
         what = f"package '{folder / PACKAGE_FILE}'"
         package = parse_package(_read_json(folder / PACKAGE_FILE, what), what)
         if package.package_id != folder.name:

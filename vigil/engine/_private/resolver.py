@@ -21,7 +21,7 @@ _QUANT_ORDER_GPU = (Quantization.FP16, Quantization.FP32, Quantization.BF16, Qua
 _QUANT_ORDER_CPU = (Quantization.FP32, Quantization.INT8, Quantization.BF16, Quantization.FP16)
 _INSTALL_HINT = {
     BackendType.ONNX: "pip install onnxruntime (onnxruntime-gpu for CUDA)",
-    BackendType.TRT: "pip install 'vigil[trt]' on a machine with an NVIDIA GPU",
+    BackendType.TRT: "pip install 'vigil-analytics[trt]' on a machine with an NVIDIA GPU",
     BackendType.TORCHSCRIPT: "pip install torch",
     BackendType.HF: "pip install transformers torch",
 }

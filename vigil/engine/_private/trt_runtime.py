@@ -41,7 +41,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 TENSORRT_HINT = (
-    "TensorRT is not installed: pip install 'vigil[trt]' (tensorrt, cuda-python) on a machine with an NVIDIA GPU; "
+    "TensorRT is not installed: pip install 'vigil-analytics[trt]' (tensorrt, cuda-python) on a machine with an NVIDIA GPU; "
     "on a Jetson use the system's TensorRT from JetPack (apt install nvidia-tensorrt python3-libnvinfer) and a venv "
     "created with --system-site-packages (docs/JETSON.md)"
 )

@@ -1,0 +1,29 @@
+"""The README's Python snippet runs as written (on the model and photo it names) and finds what
+it says it finds."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import cv2
+
+from tests.conftest import photo
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_the_readme_python_snippet_finds_the_astronauts_face(tmp_path, nudenet_path, monkeypatch, capsys):
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+    assert len(blocks) == 1
+    shutil.copy(nudenet_path, tmp_path / "320n.onnx")
+    cv2.imwrite(str(tmp_path / "astronaut.jpg"), photo("astronaut"))
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    exec(compile(blocks[0], "README.md", "exec"), scope)
+    faces = scope["faces"]
+    assert len(faces) == 1 and set(faces.class_name) <= {"FACE_FEMALE", "FACE_MALE"}
+    x1, y1, x2, y2 = faces.xyxy[0]
+    assert 150 < (x1 + x2) / 2 < 250 and 50 < (y1 + y2) / 2 < 150  # the astronaut's face, upper middle
+    assert len(scope["sv_detections"]) == 1

@@ -1,0 +1,76 @@
+"""What `/readyz` answers: whether the daemon is doing its job now and, if not, which part fails.
+
+The rule, checked in this order and all reported:
+
+- **model**: loaded (not ready while the first model loads; a reload keeps the old one serving);
+- **sources**: at least one source is streaming, or is a file that ended normally; one camera
+  down among others does not make the daemon unready, every camera down does (no source at all
+  is not ready either: there is nothing to do);
+- **sinks**: every sink's `health()` is ok (a webhook whose receiver has failed for
+  `unhealthy_after_s` with results waiting, or whose spool is near its cap; a sink that stopped
+  writing on an error).
+
+Every reason has its credentials masked.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vigil.daemon.pipeline import Pipeline
+from vigil.sinks.base import Sink
+from vigil.sources.base import Source, SourceState
+from vigil.sources.rtsp import mask_url
+
+__all__ = ["readiness"]
+
+
+def readiness(pipeline: Pipeline | None) -> dict[str, Any]:
+    """`{"ready": bool, "reasons": [...], "checks": {"model": {...}, "sources": {...}, "sinks": {...}}}`."""
+    if pipeline is None:
+        model = {"ok": False, "reason": "the model is loading"}
+        return {"ready": False, "reasons": ["the model is loading"], "checks": {"model": model, "sources": {}, "sinks": {}}}
+    sources = {s.source_id: _source_check(pipeline, s) for s in pipeline.sources}
+    sinks = _sink_checks(pipeline.sinks)
+    reasons = []
+    if not any(check["ok"] for check in sources.values()):
+        down = ", ".join(f"{name} {check['state']} ({check['reason']})" for name, check in sources.items())
+        reasons.append(f"no source is streaming: {down}" if down else "no source is configured")
+    reasons += [f"sink '{key}': {check.get('reason', 'unhealthy')}" for key, check in sinks.items() if not check["ok"]]
+    return {
+        "ready": not reasons,
+        "reasons": reasons,
+        "checks": {"model": {"ok": True, "model_id": pipeline.model.model_id}, "sources": sources, "sinks": sinks},
+    }
+
+
+def _source_check(pipeline: Pipeline, source: Source) -> dict[str, Any]:
+    report = pipeline.report.sources.get(source.source_id)
+    error = getattr(source, "last_error", None) or (report.error if report is not None else None)
+    state = source.state
+    ok = state is SourceState.STREAMING or (state is SourceState.ENDED and not error)
+    check: dict[str, Any] = {"ok": ok, "state": state.value}
+    if not ok:
+        check["reason"] = mask_url(error) if error else _WAITING.get(state, state.value)
+    return check
+
+
+_WAITING = {
+    SourceState.CONNECTING: "no frame received yet",
+    SourceState.RECONNECTING: "connection lost, reconnecting",
+    SourceState.FAILED: "failed",
+}
+
+
+def _sink_checks(sinks: list[Sink]) -> dict[str, dict[str, Any]]:
+    checks: dict[str, dict[str, Any]] = {}
+    for sink in sinks:
+        health = sink.health()
+        key = sink.name.split(":", 1)[0]  # the config section: jsonl, webhook, video, snapshot
+        if key in checks:  # two sinks of a kind (built in code, not from the YAML)
+            key = sink.name
+        check: dict[str, Any] = {"ok": health.ok, "name": mask_url(sink.name)}
+        if health.reason:
+            check["reason"] = mask_url(health.reason)
+        checks[key] = check
+    return checks
