@@ -66,7 +66,7 @@ def bench_ocr_detector(frame: np.ndarray, repeat: int) -> dict[str, Any] | None:
     """The PP-OCR text detector alone: pre-process (resize, normalise), raw session.run, and the
     DB post-process (boxes, unclip, order)."""
     try:
-        from vigil.daemon.cli_models import _installed_rapidocr
+        from vigil.cli.models import _installed_rapidocr
         from vigil.engine._private.importers import import_rapidocr
         from vigil.engine.models.ppocr import _detection as det
     except ImportError:

@@ -35,8 +35,8 @@ import av
 import cv2
 import numpy as np
 
-from vigil.daemon.observer import PipelineObserver
-from vigil.daemon.pipeline import Pipeline, PipelineOptions
+from vigil.pipeline.observer import PipelineObserver
+from vigil.pipeline.runner import Pipeline, PipelineOptions
 from vigil.result import InferenceResult
 from vigil.engine import AutoModel
 from vigil.sinks import JsonlSink

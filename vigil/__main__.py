@@ -1,5 +1,5 @@
 import sys
 
-from vigil.daemon.cli import main
+from vigil.cli.main import main
 
 sys.exit(main())

@@ -23,7 +23,7 @@ from tests.integration.test_daemon_cli import free_port, records, wait_for
 from vigil.config import PipelineConfig, SourceConfig
 from vigil.config.api import ApiConfig
 from vigil.daemon.api_state import StreamLayer, default_state_file
-from vigil.daemon.cli import _source_configs
+from vigil.cli.main import _source_configs
 from vigil.daemon.logs import RedactSecrets
 from vigil.daemon.service import Daemon
 from vigil.sources.rtsp import mask_url

@@ -13,8 +13,8 @@ import pytest
 from tests.conftest import encode_clip, photo
 from tests.model_packages import tiny_yolo_onnx, write_model_json, write_package
 from tests.support.results import ListSink
-from vigil.daemon.observer import PipelineObserver
-from vigil.daemon.pipeline import Pipeline, PipelineOptions
+from vigil.pipeline.observer import PipelineObserver
+from vigil.pipeline.runner import Pipeline, PipelineOptions
 from vigil.engine import AutoModel
 from vigil.errors import SourceOpenError
 from vigil.sources import FileSource

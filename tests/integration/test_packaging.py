@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -14,8 +15,11 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_a_wheel_built_from_the_checkout_installs_the_vigil_command(tmp_path):
+    # A copy: setuptools writes build/ and *.egg-info beside the sources it builds.
+    source = tmp_path / "src"
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(".*", "build", "*.egg-info", "__pycache__", "tests"))
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(tmp_path / "dist"), str(REPO)],
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(tmp_path / "dist"), str(source)],
         check=True, capture_output=True, timeout=600,
     )
     (wheel,) = (tmp_path / "dist").glob("*.whl")
@@ -26,8 +30,8 @@ def test_a_wheel_built_from_the_checkout_installs_the_vigil_command(tmp_path):
         entry_points = z.read(next(n for n in names if n.endswith(".dist-info/entry_points.txt"))).decode()
         metadata = email.message_from_bytes(z.read(meta))
     assert metadata["Name"] == "vigil-analytics"
-    assert "vigil = vigil.daemon.cli:main" in entry_points
-    assert "vigil/daemon/cli.py" in names and not any(n.startswith("tests/") for n in names)
+    assert "vigil = vigil.cli.main:main" in entry_points
+    assert "vigil/cli/main.py" in names and not any(n.startswith("tests/") for n in names)
 
     target = tmp_path / "site"
     subprocess.run(

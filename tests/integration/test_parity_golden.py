@@ -12,7 +12,7 @@ import pytest
 
 from tests.parity import assert_detections_match, is_stable
 from tests.support.results import ListSink
-from vigil.daemon.pipeline import Pipeline, PipelineOptions
+from vigil.pipeline.runner import Pipeline, PipelineOptions
 from vigil.engine import AutoModel
 from vigil.sources import FileSource
 

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from tests.conftest import encode_clip, photo
-from vigil.daemon.pipeline import Pipeline, PipelineOptions
+from vigil.pipeline.runner import Pipeline, PipelineOptions
 from vigil.engine import AutoModel
 from vigil.sinks import JsonlSink
 from vigil.sources import FileSource

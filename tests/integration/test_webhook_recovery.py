@@ -129,7 +129,7 @@ async def test_the_yaml_spool_cap_bounds_the_spool_and_a_full_spool_drops_its_ol
 
 
 def test_spool_max_mb_on_the_command_line_reaches_the_spool():
-    from vigil.daemon.cli import _parser, config_from_args
+    from vigil.cli.main import _parser, config_from_args
 
     args = _parser().parse_args(
         ["run", "--model", "m.onnx", "--source", "a.mp4", "--webhook", "https://h/x", "--spool-max-mb", "64"]

@@ -311,7 +311,7 @@ async def test_publishing_does_not_wait_for_the_receiver(tmp_path):
 
 
 def test_importing_vigil_sinks_does_not_import_aiohttp():
-    code = "import sys, vigil.sinks, vigil.daemon.cli; print('aiohttp' in sys.modules)"
+    code = "import sys, vigil.sinks, vigil.cli.main; print('aiohttp' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
 
@@ -383,7 +383,7 @@ def test_an_unreadable_secret_file_is_one_clear_error(tmp_path, clips, nudenet_p
     ],
 )
 def test_the_spool_directory_defaults_beside_the_output_file(flags, spool):
-    from vigil.daemon.cli import _parser, config_from_args
+    from vigil.cli.main import _parser, config_from_args
 
     args = _parser().parse_args(["run", "--model", "m.onnx", "--source", "a.mp4", "--webhook", "https://h/x", *flags])
     config = config_from_args(args)

@@ -7,7 +7,7 @@ import pytest
 
 from vigil import Frame
 from vigil.engine import BatchSpec
-from vigil.engine.batcher import Batcher
+from vigil.pipeline.batcher import Batcher
 
 IMG = np.zeros((2, 2, 3), np.uint8)
 

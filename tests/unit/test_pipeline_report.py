@@ -13,8 +13,8 @@ from datetime import datetime, timezone
 import numpy as np
 import pytest
 
-from vigil.daemon.cli import _summary
-from vigil.daemon.pipeline import Pipeline, PipelineOptions, PipelineReport, SourceReport
+from vigil.cli.main import _summary
+from vigil.pipeline.runner import Pipeline, PipelineOptions, PipelineReport, SourceReport
 from vigil.engine import BatchSpec, Detections
 from vigil.frame import Frame
 from vigil.result import InferenceResult

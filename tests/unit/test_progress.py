@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from vigil.daemon.logs import configure_logging
-from vigil.daemon.progress import Progress, progress_wanted
+from vigil.cli.progress import Progress, progress_wanted
 from vigil.engine import Detections
 from vigil.frame import Frame
 from vigil.result import InferenceResult, Timings

@@ -13,7 +13,8 @@ import pytest
 
 from tests.model_packages import tiny_yolo_onnx, write_model_json, write_package
 from tests.support import fake_tensorrt
-from vigil.daemon import cli, cli_models
+from vigil.cli import main as cli
+from vigil.cli import models as cli_models
 from vigil.engine import AutoModel
 from vigil.engine._private import trt_build, trt_runtime
 from vigil.engine._private.environment import GpuInfo, RuntimeEnvironment

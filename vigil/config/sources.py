@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from vigil.config._section import Section
 
@@ -43,8 +43,8 @@ class SourceConfig(Section):
     open_timeout_s: float = Field(10.0, gt=0, le=600, description="RTSP: longest wait to connect.")
     stall_timeout_s: float = Field(10.0, gt=0, le=600, description="RTSP: reconnect after this long without a frame.")
     reconnect: ReconnectConfig = Field(default_factory=lambda: ReconnectConfig(), description="RTSP: retries.")
-    sinks: list[Literal["jsonl", "webhook", "video", "snapshot"]] | None = Field(
-        None, min_length=1, description="The configured sinks this source's results go to (null: all of them)."
+    sinks: list[Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]] | None = Field(
+        None, min_length=1, description="The names of the configured sinks this source's results go to (null: all of them)."
     )
 
     @field_validator("url")

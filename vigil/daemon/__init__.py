@@ -1,5 +1,3 @@
-"""The process: wiring sources, engine and sinks into a running pipeline, and the CLI."""
-
-from vigil.daemon.pipeline import Pipeline, PipelineOptions, PipelineReport
-
-__all__ = ["Pipeline", "PipelineOptions", "PipelineReport"]
+"""The process around a pipeline: the long-running service (`service.Daemon`), its management
+API, metrics, readiness, systemd protocol, logging, and the assembly of a pipeline from the
+configuration (`assemble`). The command line is `vigil.cli`; the runtime is `vigil.pipeline`."""

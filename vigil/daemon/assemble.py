@@ -13,9 +13,9 @@ import cv2
 from vigil.config import PipelineConfig, SourceConfig
 from vigil.config.files import read_password_file
 from vigil.config.sinks import WebhookSinkConfig
-from vigil.daemon.pipeline import Pipeline, PipelineOptions
-from vigil.daemon.pipeline import FrameModel
-from vigil.daemon.observer import PipelineObserver
+from vigil.pipeline.runner import Pipeline, PipelineOptions
+from vigil.pipeline.runner import FrameModel
+from vigil.pipeline.observer import PipelineObserver
 from vigil.engine import AutoModel, DetectionOptions, ObjectDetectionModel, TextRecognitionModel
 from vigil.errors import ConfigError
 from vigil.sinks import JsonlSink, Sink

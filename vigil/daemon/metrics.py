@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from vigil.daemon.observer import PipelineObserver
+from vigil.pipeline.observer import PipelineObserver
 from vigil.result import InferenceResult
 from vigil.sources.base import SourceState
 

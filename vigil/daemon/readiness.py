@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vigil.daemon.pipeline import Pipeline
+from vigil.pipeline.runner import Pipeline
 from vigil.sinks.base import Sink
 from vigil.sources.base import Source, SourceState
 from vigil.sources.rtsp import mask_url

@@ -26,7 +26,7 @@ from vigil.daemon.api import make_app
 from vigil.daemon.api_state import StreamLayer
 from vigil.daemon.assemble import SINK_KINDS, load_model, make_sink, make_sinks, make_source, pipeline_options, routes
 from vigil.daemon.metrics import PrometheusMetrics
-from vigil.daemon.pipeline import Pipeline, PipelineReport
+from vigil.pipeline.runner import Pipeline, PipelineReport
 from vigil.daemon.readiness import readiness
 from vigil.daemon.systemd import Heartbeat, Notifier, Watchdog
 from vigil.errors import ConfigError, VigilError

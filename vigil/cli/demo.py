@@ -29,8 +29,8 @@ import av
 import cv2
 import numpy as np
 
-from vigil.daemon.observer import PipelineObserver
-from vigil.daemon.pipeline import Pipeline, PipelineOptions, PipelineReport
+from vigil.pipeline.observer import PipelineObserver
+from vigil.pipeline.runner import Pipeline, PipelineOptions, PipelineReport
 from vigil.engine import AutoModel, ObjectDetectionModel, TextRecognitionModel
 from vigil.engine._private.importers import import_rapidocr
 from vigil.engine.text import TextDetections

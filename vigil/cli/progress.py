@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TextIO
 
-from vigil.daemon.observer import PipelineObserver
+from vigil.pipeline.observer import PipelineObserver
 from vigil.result import InferenceResult
 
 if TYPE_CHECKING:

@@ -35,12 +35,13 @@ import vigil
 from vigil.config import PipelineConfig
 from vigil.config.daemon import DaemonConfig
 from vigil.config.loader import load_config
-from vigil.daemon import _loop, cli_models
+from vigil.cli import models as cli_models
+from vigil.daemon import _loop
 from vigil.daemon.assemble import build_pipeline
-from vigil.daemon.check import check_config
+from vigil.cli.check import check_config
 from vigil.daemon.logs import configure_logging
-from vigil.daemon.pipeline import PipelineReport
-from vigil.daemon.progress import Progress, progress_wanted
+from vigil.pipeline.runner import PipelineReport
+from vigil.cli.progress import Progress, progress_wanted
 from vigil.errors import VigilError
 
 EXIT_OK, EXIT_SOURCE_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -236,7 +237,7 @@ def _main_config(args: argparse.Namespace) -> int:
         print(json.dumps(DaemonConfig.model_json_schema(), indent=2))
         return EXIT_OK
     if args.command == "demo":
-        from vigil.daemon.demo import run_demo, summary_text  # PyAV, OpenCV: only for the demo
+        from vigil.cli.demo import run_demo, summary_text  # PyAV, OpenCV: only for the demo
 
         configure_logging(args.log_level or "WARNING", args.log_format or "auto")
         try:

@@ -21,10 +21,11 @@ from functools import partial
 from typing import Any
 
 from vigil.engine.base import ObjectDetectionModel, TextRecognitionModel
-from vigil.daemon.observer import PipelineObserver
-from vigil.daemon.report import PipelineReport, SourceReport
-from vigil.engine.batcher import BatchItem, Batcher
-from vigil.errors import SinkError, SourceError, SourceOpenError, VigilError
+from vigil.pipeline.observer import PipelineObserver
+from vigil.pipeline.report import PipelineReport, SourceReport
+from vigil.pipeline.batcher import BatchItem, Batcher
+from vigil.pipeline.fanout import Fanout
+from vigil.errors import SourceError, SourceOpenError
 from vigil.result import InferenceResult, Timings
 from vigil.sinks.base import Sink
 from vigil.sources.base import Source
@@ -84,7 +85,7 @@ class Pipeline:
             raise ValueError(f"source ids must be unique, got {ids}")
         self.model = model
         self.sources = list(sources)
-        self.sinks = list(sinks)
+        self.fanout = Fanout(sinks)
         self.options = options = options or PipelineOptions()
         self.observer = observer or PipelineObserver()
         self.batch_size = model.batch.batch_limit(options.max_batch)
@@ -97,8 +98,6 @@ class Pipeline:
         )
         self._batcher.on_drop = self.observer.frames_dropped
         self._live = {s.source_id: s.live for s in self.sources}
-        # source id -> the kinds of sink (`jsonl`, `webhook`, ...) it publishes to; absent: all
-        self.routes: dict[str, frozenset[str]] = {}
         self._feeds: dict[str, asyncio.Task[None]] = {}
         self._started = False
         self.running = asyncio.Event()  # set once the sources are started and the stages run
@@ -112,8 +111,19 @@ class Pipeline:
         self._queues: dict[str, asyncio.Queue[Any]] = {}
         self._drain_timer: asyncio.TimerHandle | None = None
         self._ahead = asyncio.Semaphore(1)
-        self._sinks_open = False
-        self._sinks_lock = asyncio.Lock()  # held while publishing a result and while sinks are swapped
+
+    @property
+    def sinks(self) -> list[Sink]:
+        return self.fanout.sinks
+
+    @property
+    def routes(self) -> dict[str, frozenset[str]]:
+        """Source id -> the sinks it publishes to (absent: all of them)."""
+        return self.fanout.routes
+
+    @routes.setter
+    def routes(self, routes: dict[str, frozenset[str]]) -> None:
+        self.fanout.routes = routes
 
     def snapshot(self) -> dict[str, Any]:
         """Gauges for metrics: frames waiting in each source's hand-off and batcher lane, batches
@@ -172,29 +182,7 @@ class Pipeline:
         had queued and closes before its replacement starts, so a result goes to one or the
         other, never to a closed sink, and a sink reusing the old one's files finds them closed.
         A replacement that fails to start is logged and left out (the error names it)."""
-        async with self._sinks_lock:
-            kept = [s for s in self.sinks if _kind(s) not in changes]
-            if self._sinks_open:
-                for old in self.sinks:
-                    if _kind(old) in changes:
-                        await old.close()
-            for kind, new in changes.items():
-                if new is None:
-                    continue
-                if self._sinks_open:
-                    try:
-                        await new.start()
-                    except VigilError as exc:
-                        log.error("sink '%s' could not start, so its results are not published: %s", kind, exc)
-                        continue
-                kept.append(new)
-            self.sinks = kept
-
-    async def _close_sinks(self) -> None:
-        async with self._sinks_lock:
-            self._sinks_open = False
-            for sink in self.sinks:
-                await sink.close()
+        await self.fanout.replace(changes)
 
     async def remove_source(self, source_id: str) -> None:
         """Stop reading a source; its frames already read are still inferred and published."""
@@ -241,10 +229,8 @@ class Pipeline:
             stack.callback(workers.shutdown, wait=False, cancel_futures=True)
             infer = ThreadPoolExecutor(1, thread_name_prefix="vigil-infer")
             stack.callback(infer.shutdown, wait=False, cancel_futures=True)
-            stack.push_async_callback(self._close_sinks)
-            for sink in self.sinks:
-                await sink.start()
-            self._sinks_open = True
+            stack.push_async_callback(self.fanout.close)
+            await self.fanout.start()
             stack.push_async_callback(self._stop_sources)
             await self._start_sources()
             lag = asyncio.create_task(self._watch_loop_lag(), name="loop-lag")
@@ -274,8 +260,7 @@ class Pipeline:
                 for feed in self._feeds.values():
                     feed.cancel()
                 await asyncio.gather(*self._feeds.values(), return_exceptions=True)
-            for sink in self.sinks:
-                await sink.flush()
+            await self.fanout.flush()
         self._record_times(started, stages_done, time.monotonic())
         return self.report
 
@@ -409,17 +394,8 @@ class Pipeline:
                 )
                 result = InferenceResult(frame, job.model.model_id, dets, timings)
                 self.observer.result(result)
-                allowed = self.routes.get(frame.source_id)
-                async with self._sinks_lock:
-                    for sink in self.sinks:
-                        if allowed is not None and _kind(sink) not in allowed:
-                            continue
-                        try:
-                            await sink.publish(result)
-                        except SinkError as exc:
-                            self.report.sink_errors += 1
-                            if self.report.sink_errors == 1:
-                                log.error("%s", exc)
+                await self.fanout.publish(result)
+                self.report.sink_errors = self.fanout.errors
                 self.report.sources[frame.source_id].results += 1
             self._last_result_at = time.monotonic()
 
@@ -428,11 +404,6 @@ class Pipeline:
         self.observer.batch_failed(len(job.items))
         frames = ", ".join(f"{i.frame.source_id}#{i.frame.seq}" for i in job.items)
         log.error("inference failed for frames %s: %s", frames, exc, exc_info=not isinstance(exc, Exception))
-
-
-def _kind(sink: Sink) -> str:
-    """`jsonl` of a sink named `jsonl` or `jsonl:out.jsonl`: what config sections and routes name."""
-    return sink.name.split(":", 1)[0]
 
 
 async def _gather_or_cancel(tasks: list[asyncio.Task[None]]) -> None:

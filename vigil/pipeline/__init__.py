@@ -1,0 +1,9 @@
+"""The runtime: frames from sources are batched (`batcher`), run through the model's three
+stages and handed to the sinks (`runner.Pipeline`); an observer hears what happens
+(`observer`), a report sums it up (`report`)."""
+
+from vigil.pipeline.observer import PipelineObserver
+from vigil.pipeline.report import PipelineReport, SourceReport
+from vigil.pipeline.runner import FrameModel, Pipeline, PipelineOptions
+
+__all__ = ["FrameModel", "Pipeline", "PipelineObserver", "PipelineOptions", "PipelineReport", "SourceReport"]
