@@ -36,7 +36,7 @@ def run_once(workdir: Path, clip: Path, model: str, streams: int, settle_s: floa
     sources = "".join(f"  - {{name: cam{i}, url: {clip}, realtime: true, loop: true}}\n" for i in range(streams))
     config.write_text(
         f"model:\n  path: {model}\n  image_size: 640\nsources:\n{sources}"
-        f"jsonl: {{path: {workdir / f'r{streams}.jsonl'}}}\napi: {{enabled: false}}\n"
+        f"sinks: [{{kind: jsonl, path: {workdir / f'r{streams}.jsonl'}}}]\napi: {{enabled: false}}\n"
     )
     sock_path = workdir / f"notify-{streams}-{time.monotonic_ns()}.sock"
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)

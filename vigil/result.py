@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vigil.engine.detections import Detections
-from vigil.engine.text import TextDetections
+from vigil.engine import Detections, TextDetections
 from vigil.frame import Frame
 
 __all__ = ["InferenceResult", "Predictions", "Timings"]

@@ -20,7 +20,8 @@ import pytest
 from tests.conftest import encode_clip, photo
 from tests.integration.test_daemon_api import TOKEN, config, started, until
 from tests.integration.test_daemon_cli import free_port, records, wait_for
-from vigil.config import PipelineConfig, SourceConfig
+from vigil.config import SourceConfig
+from vigil.config.daemon import DaemonConfig
 from vigil.config.api import ApiConfig
 from vigil.daemon.api_state import StreamLayer, default_state_file
 from vigil.cli.main import _source_configs
@@ -159,7 +160,7 @@ async def test_api_changes_outlive_reloads_and_restarts_until_the_yaml_entry_cha
     task = await started(restarted)
     assert _names(restarted) == {"door": "config", "porch": "api"}
     # The file changes the stream the API deleted: the file is the later word.
-    changed = PipelineConfig.model_validate(
+    changed = DaemonConfig.model_validate(
         base.model_dump() | {"sources": [*base.model_dump()["sources"][:1], {**base.model_dump()["sources"][1], "max_fps": 5.0}]}
     )
     await restarted.reload(changed)

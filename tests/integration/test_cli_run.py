@@ -137,7 +137,7 @@ def test_unwritable_output_is_one_clear_error(tmp_path, clips, nudenet_path):
     out = blocker / "results.jsonl"
     proc = vigil("run", "--model", str(nudenet_path), "--source", str(clips["coffee"]), "--out", str(out))
     assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines()[-1].startswith(f"vigil: error: sink 'jsonl:{out}': cannot open")
+    assert proc.stderr.strip().splitlines()[-1].startswith(f"vigil: error: sink 'jsonl': cannot open {out}")
     assert "Traceback" not in proc.stderr
 
 

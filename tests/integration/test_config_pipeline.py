@@ -17,7 +17,7 @@ def config_text(nudenet: Path, clips: dict[str, Path], out: Path, *, model_extra
     return (
         f"model:\n  path: {nudenet}\n{model_extra}"
         f"sources:\n  - name: astronaut\n    url: {clips['astronaut']}\n  - name: coffee\n    url: {clips['coffee']}\n"
-        f"jsonl:\n  path: {out}\n{sink_extra}"
+        f"sinks:\n  - kind: jsonl\n    path: {out}\n" + sink_extra.replace("\n  ", "\n    ").replace("  filter:", "    filter:", 1)
     )
 
 
@@ -25,8 +25,9 @@ async def run(text: str) -> list[dict]:
     config = parse_config(text, "t.yaml", {})
     pipeline = await build_pipeline(config)
     await pipeline.run()
-    assert config.jsonl is not None
-    return [json.loads(line) for line in Path(config.jsonl.path).read_text().splitlines()]
+    jsonl = config.sink("jsonl")
+    assert jsonl is not None
+    return [json.loads(line) for line in Path(getattr(jsonl, "path")).read_text().splitlines()]
 
 
 async def test_a_sink_filter_from_yaml_keeps_only_the_named_classes_and_frames(tmp_path, clips, nudenet_path):

@@ -13,9 +13,8 @@ import pytest
 from pydantic import ValidationError
 
 from tests.conftest import encode_clip, photo
-from vigil.config import PipelineConfig
+from vigil.config.daemon import DaemonConfig
 from vigil.config.api import ApiConfig
-from vigil.config.sinks import WebhookSinkConfig
 from vigil.daemon.service import Daemon
 
 TOKEN = "t0ken-for-the-tests-only"
@@ -26,12 +25,19 @@ def camera_clip(tmp_path_factory):
     return encode_clip(tmp_path_factory.mktemp("cam") / "cam.mp4", photo("astronaut"), frames=30, size=(320, 240), fps=10)
 
 
-def config(tmp_path, nudenet_path, clip, names=("door",)) -> PipelineConfig:
-    return PipelineConfig.model_validate(
+
+def with_sink(config: DaemonConfig, **entry: object) -> DaemonConfig:
+    """`config` with one more `sinks:` entry, validated as the YAML's would be."""
+    data = config.model_dump()
+    return DaemonConfig.model_validate({**data, "sinks": [*data["sinks"], entry]})
+
+
+def config(tmp_path, nudenet_path, clip, names=("door",)) -> DaemonConfig:
+    return DaemonConfig.model_validate(
         {
             "model": {"path": str(nudenet_path), "image_size": 320},
             "sources": [{"name": n, "url": str(clip), "realtime": True, "loop": True} for n in names],
-            "jsonl": {"path": str(tmp_path / "r.jsonl")},
+            "sinks": [{"kind": "jsonl", "path": str(tmp_path / "r.jsonl")}],
         }
     )
 
@@ -146,10 +152,10 @@ async def test_reload_replaces_a_changed_sink_without_losing_or_repeating_a_resu
     assert daemon.pipeline is not None
     door = daemon.pipeline.sources[0]
     await until(lambda: _results(daemon, "door", 5))
-    second = first.model_copy(update={"jsonl": first.jsonl.model_copy(update={"path": str(tmp_path / "r2.jsonl")})})
+    second = first.model_copy(update={"sinks": [first.sinks[0].model_copy(update={"path": str(tmp_path / "r2.jsonl")})]})
     await daemon.reload(second)
     assert daemon.pipeline.sources == [door]  # the stream was not touched
-    assert daemon.config.jsonl == second.jsonl
+    assert daemon.config.sink("jsonl") == second.sink("jsonl")
     await until(lambda: _lines(tmp_path / "r2.jsonl", 5))
     daemon.stop()
     await asyncio.wait_for(task, 30)
@@ -168,12 +174,12 @@ async def test_reload_to_another_webhook_url_hands_the_spool_over(tmp_path, nude
     a.default = Answer(status=503)
     try:
         base = config(tmp_path, nudenet_path, camera_clip)
-        first = base.model_copy(update={"webhook": WebhookSinkConfig(url=a.url, spool_dir=str(tmp_path / "spool"))})
+        first = with_sink(base, kind="webhook", url=a.url, spool_dir=str(tmp_path / "spool"))
         daemon = Daemon(first, ApiConfig(enabled=False))
         task = await started(daemon)
         await until(lambda: _async(len(a.seen) >= 2))  # A has refused at least twice
         assert a.taken == []
-        await daemon.reload(first.model_copy(update={"webhook": first.webhook.model_copy(update={"url": b.url})}))
+        await daemon.reload(with_sink(base, kind="webhook", url=b.url, spool_dir=str(tmp_path / "spool")))
         await until(lambda: _async(len(b.taken) >= 10))
         daemon.stop()
         await asyncio.wait_for(task, 30)
@@ -184,6 +190,27 @@ async def test_reload_to_another_webhook_url_hands_the_spool_over(tmp_path, nude
     finally:
         await a.stop()
         await b.stop()
+
+
+async def test_reload_adds_and_removes_sinks_by_name(tmp_path, nudenet_path, camera_clip):
+    first = config(tmp_path, nudenet_path, camera_clip)
+    daemon = Daemon(first, ApiConfig(enabled=False))
+    task = await started(daemon)
+    assert daemon.pipeline is not None
+    await until(lambda: _lines(tmp_path / "r.jsonl", 3))
+    both = with_sink(first, kind="jsonl", name="extra", path=str(tmp_path / "extra.jsonl"))
+    await daemon.reload(both)
+    assert [s.name for s in daemon.pipeline.sinks] == ["jsonl", "extra"]
+    await until(lambda: _lines(tmp_path / "extra.jsonl", 3))
+    only_extra = DaemonConfig.model_validate({**both.model_dump(), "sinks": [both.model_dump()["sinks"][1]]})
+    await daemon.reload(only_extra)
+    assert [s.name for s in daemon.pipeline.sinks] == ["extra"] and daemon.config.sink("jsonl") is None
+    written = len((tmp_path / "r.jsonl").read_text().splitlines())
+    grown = len((tmp_path / "extra.jsonl").read_text().splitlines()) + 3
+    await until(lambda: _lines(tmp_path / "extra.jsonl", grown))
+    assert len((tmp_path / "r.jsonl").read_text().splitlines()) == written  # the removed sink gets nothing more
+    daemon.stop()
+    await asyncio.wait_for(task, 30)
 
 
 async def _async(value: bool) -> bool:
@@ -264,10 +291,11 @@ async def test_readyz_names_a_failing_webhook_until_its_backlog_drains(tmp_path,
 
     port = free_port()
     base_config = config(tmp_path, nudenet_path, camera_clip)
-    hook = WebhookSinkConfig(
-        url=f"http://robot:hunter2@127.0.0.1:{port}/hook", spool_dir=str(tmp_path / "spool"), unhealthy_after_s=1.0
+    hooked = with_sink(
+        base_config, kind="webhook", url=f"http://robot:hunter2@127.0.0.1:{port}/hook", spool_dir=str(tmp_path / "spool"),
+        unhealthy_after_s=1.0,
     )
-    daemon = Daemon(base_config.model_copy(update={"webhook": hook}), ApiConfig(port=0))
+    daemon = Daemon(hooked, ApiConfig(port=0))
     task = await started(daemon)
     base = f"http://127.0.0.1:{daemon.api_port}"
     receiver = Receiver()
@@ -305,11 +333,11 @@ async def test_readyz_is_503_naming_the_sources_when_every_camera_is_down(tmp_pa
     from tests.integration.test_webhook_sink import free_port
 
     cameras = [{"name": n, "url": f"rtsp://admin:hunter2@127.0.0.1:{free_port()}/live"} for n in ("gate", "yard")]
-    down = PipelineConfig.model_validate(
+    down = DaemonConfig.model_validate(
         {
             "model": {"path": str(nudenet_path), "image_size": 320},
             "sources": [{**c, "reconnect": {"initial_s": 0.2, "max_s": 1.0}} for c in cameras],
-            "jsonl": {"path": str(tmp_path / "r.jsonl")},
+            "sinks": [{"kind": "jsonl", "path": str(tmp_path / "r.jsonl")}],
         }
     )
     daemon = Daemon(down, ApiConfig(port=0))
@@ -334,3 +362,28 @@ async def test_readyz_is_503_naming_the_sources_when_every_camera_is_down(tmp_pa
         assert "Readiness" in spec["components"]["schemas"]
     daemon.stop()
     await asyncio.wait_for(task, 30)
+
+
+async def test_a_stream_added_over_the_api_gets_its_own_stages_and_its_own_kind(tmp_path, nudenet_path, camera_clip):
+    daemon = Daemon(config(tmp_path, nudenet_path, camera_clip), ApiConfig(port=0))
+    task = await started(daemon)
+    base = f"http://127.0.0.1:{daemon.api_port}"
+    async with aiohttp.ClientSession() as http:
+        wrong = {"name": "porch", "url": str(camera_clip), "transport": "udp"}
+        refused = await http.post(f"{base}/api/v1/streams", json=wrong)
+        assert refused.status == 422 and "'transport' is a setting of rtsp sources" in (await refused.json())["error"]
+        quiet = {"name": "porch", "url": str(camera_clip), "realtime": True, "loop": True,
+                 "stages": [{"kind": "filter", "classes": ["NO_SUCH_CLASS"], "only_with_detections": True}]}
+        response = await http.post(f"{base}/api/v1/streams", json=quiet)
+        assert response.status == 201, await response.text()
+        assert daemon.layer.origin("porch") == "api"
+
+        async def porch_inferred() -> bool:
+            assert daemon.pipeline is not None
+            return daemon.pipeline.report.sources["porch"].results >= 10
+
+        await until(porch_inferred)
+    daemon.stop()
+    await asyncio.wait_for(task, 30)
+    records = [json.loads(line) for line in (tmp_path / "r.jsonl").read_text().splitlines()]
+    assert {r["source"] for r in records} == {"door"}  # porch's filter stage let nothing through

@@ -166,7 +166,10 @@ def test_config_schema_is_json_schema_with_descriptions():
     result = subprocess.run([sys.executable, "-m", "vigil", "config", "schema"], capture_output=True, text=True)
     schema = json.loads(result.stdout)
     assert result.returncode == 0 and {"model", "sources", "api", "logging"} <= set(schema["properties"])
-    assert schema["$defs"]["SourceConfig"]["properties"]["transport"]["description"]
+    kinds = {k["properties"]["kind"]["const"]: k for k in schema["$defs"]["SourceConfig"]["oneOf"]}
+    assert kinds["rtsp"]["properties"]["transport"]["description"]  # each source kind with its own keys
+    stages = kinds["file"]["properties"]["stages"]["items"]["oneOf"]
+    assert "filter" in [s["properties"]["kind"]["const"] for s in stages]  # and the registered stage kinds
 
 
 def test_demo_runs_on_built_in_material(tmp_path):

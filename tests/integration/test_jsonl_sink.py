@@ -11,6 +11,7 @@ import pytest
 
 from tests.support.results import make_result
 from vigil.errors import ConfigError, SinkError
+from vigil.pipeline.fanout import Fanout, Outlet
 from vigil.sinks.filters import ResultFilter
 from vigil.sinks.jsonl import JsonlOptions, JsonlSink
 
@@ -66,10 +67,14 @@ async def test_per_source_files_hold_only_their_source(tmp_path):
 async def test_a_filter_keeps_only_what_it_should(tmp_path):
     out = tmp_path / "r.jsonl"
     faces = ResultFilter(classes=frozenset({"FACE_FEMALE"}), only_with_detections=True)
-    sink = JsonlSink(out, filter=faces)
-    await run_sink(sink, [make_result("cam", i, *(((0, 2), (0.9, 0.3)) if i % 2 else ((2,), (0.8,)))) for i in range(6)])
+    outlet = Outlet(JsonlSink(out), faces)  # the fanout applies a sink's filter before its publish
+    fanout = Fanout([outlet])
+    await fanout.start()
+    for result in [make_result("cam", i, *(((0, 2), (0.9, 0.3)) if i % 2 else ((2,), (0.8,)))) for i in range(6)]:
+        await fanout.publish(result)
+    await fanout.close()
     records = lines_of(out)
-    assert [r["seq"] for r in records] == [1, 3, 5] and sink.filtered == 3
+    assert [r["seq"] for r in records] == [1, 3, 5] and outlet.filtered == 3
     assert all([d["class_name"] for d in r["detections"]] == ["FACE_FEMALE"] for r in records)
 
 

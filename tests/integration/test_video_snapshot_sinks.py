@@ -23,6 +23,7 @@ from vigil import Frame
 from vigil.engine import AutoModel, Detections
 from vigil.errors import ConfigError, MissingDependencyError, SinkError
 from vigil.result import InferenceResult, Timings
+from vigil.pipeline.fanout import Fanout, Outlet
 from vigil.sinks import AnnotatedVideoSink, ResultFilter, SnapshotSink
 from vigil.sinks._annotate import Annotator
 from vigil.sinks.records import result_to_record
@@ -244,11 +245,15 @@ async def test_snapshots_are_jpegs_with_their_record_once_per_interval(tmp_path,
 
 
 async def test_a_snapshot_filter_applies_first(tmp_path, astronaut, faces):
-    weak = SnapshotSink(tmp_path / "none", filter=ResultFilter(min_confidence=0.999))
-    strong = SnapshotSink(tmp_path / "some", filter=ResultFilter(classes=FACE_CLASSES), annotate=False)
-    published = results(astronaut, faces, [0, 0.1])
-    await run_sink(weak, published)
-    await run_sink(strong, published)
+    weak = SnapshotSink(tmp_path / "none", name="weak")
+    strong = SnapshotSink(tmp_path / "some", annotate=False, name="strong")
+    # The fanout applies each sink's filter before its publish.
+    fanout = Fanout([Outlet(weak, ResultFilter(min_confidence=0.999)), Outlet(strong, ResultFilter(classes=FACE_CLASSES))])
+    await fanout.start()
+    for result in results(astronaut, faces, [0, 0.1]):
+        await fanout.publish(result)
+    await fanout.flush()
+    await fanout.close()
     assert weak.written == 0 and not any((tmp_path / "none").iterdir())
     [sidecar] = (tmp_path / "some" / "cam1").glob("*.json")
     assert {d["class_name"] for d in json.loads(sidecar.read_text())["detections"]} <= FACE_CLASSES

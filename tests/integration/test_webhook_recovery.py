@@ -17,7 +17,9 @@ import pytest
 from tests.integration.test_webhook_sink import Answer, free_port, publish_all, receiver, two_sources  # noqa: F401
 from tests.support.results import make_result
 from vigil.config.loader import load_config
-from vigil.daemon.assemble import make_sink, webhook_options
+from vigil.config.sinks import WebhookSinkConfig
+from vigil.daemon.assemble import make_outlet
+from vigil.sinks.webhook import webhook_options
 from vigil.sinks import WebhookOptions, WebhookSink
 from vigil.sinks.spool import FsyncPolicy, SpoolOptions
 
@@ -99,7 +101,7 @@ async def test_the_yaml_spool_cap_bounds_the_spool_and_a_full_spool_drops_its_ol
         tmp_path / "vigil.yaml", f"http://127.0.0.1:{port}/hook", spool,
         spool_max_mb=16, retry_initial_s=0.05, retry_max_s=0.2, unhealthy_after_s=60,
     ))
-    sink = await make_sink("webhook", config)
+    sink = (await make_outlet(config.sinks[0])).sink
     assert isinstance(sink, WebhookSink)
     assert sink.options.spool.max_bytes == 16 * 2**20 and sink.options.spool.segment_bytes == 2**20
     assert sink.options.backoff.initial_s == 0.05 and sink.options.backoff.max_s == 0.2
@@ -135,11 +137,13 @@ def test_spool_max_mb_on_the_command_line_reaches_the_spool():
         ["run", "--model", "m.onnx", "--source", "a.mp4", "--webhook", "https://h/x", "--spool-max-mb", "64"]
     )
     config = config_from_args(args)
-    assert config.webhook is not None and config.webhook.spool_max_mb == 64
-    spool = webhook_options(config.webhook, None).spool
+    [hook] = config.sinks
+    assert isinstance(hook, WebhookSinkConfig) and hook.name == "webhook" and hook.spool_max_mb == 64
+    spool = webhook_options(hook, None).spool
     assert spool.max_bytes == 64 * 2**20 and spool.segment_bytes == 4 * 2**20
     default = config_from_args(_parser().parse_args(["run", "--model", "m.onnx", "--source", "a.mp4", "--webhook", "https://h/x"]))
-    assert default.webhook is not None and webhook_options(default.webhook, None).spool.max_bytes == 512 * 2**20
+    [hook] = default.sinks
+    assert isinstance(hook, WebhookSinkConfig) and webhook_options(hook, None).spool.max_bytes == 512 * 2**20
 
 
 @pytest.mark.parametrize(

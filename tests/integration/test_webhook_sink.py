@@ -21,6 +21,7 @@ from aiohttp import web
 
 from tests.support.results import make_result
 from vigil.result import InferenceResult
+from vigil.pipeline.fanout import Fanout, Outlet
 from vigil.sinks import ResultFilter, WebhookOptions, WebhookSink
 from vigil.sinks.records import result_to_record
 from vigil.sinks.spool import FsyncPolicy, Spool, SpoolOptions
@@ -262,13 +263,15 @@ async def test_results_left_on_disk_at_close_are_sent_with_their_ids_after_a_res
 async def test_the_filter_decides_what_is_sent(tmp_path, receiver):
     r = await receiver()
     only_faces = ResultFilter(classes={"FACE_FEMALE"}, only_with_detections=True)
-    sink = WebhookSink(r.url, tmp_path / "spool", options=fast_options(), filter=only_faces)
-    await sink.start()
-    await sink.publish(make_result("cam1", 0, class_ids=[0, 2], confidences=[0.9, 0.8]))
-    await sink.publish(make_result("cam1", 1, class_ids=[2], confidences=[0.9]))
+    sink = WebhookSink(r.url, tmp_path / "spool", options=fast_options())
+    outlet = Outlet(sink, only_faces)  # the fanout applies a sink's filter before its publish
+    fanout = Fanout([outlet])
+    await fanout.start()
+    await fanout.publish(make_result("cam1", 0, class_ids=[0, 2], confidences=[0.9, 0.8]))
+    await fanout.publish(make_result("cam1", 1, class_ids=[2], confidences=[0.9]))
     await sink.flush(timeout=5)
-    await sink.close()
-    assert sink.filtered == 1 and sink.delivered == 1
+    await fanout.close()
+    assert outlet.filtered == 1 and sink.delivered == 1
     assert [d["class_name"] for d in r.taken[0]["detections"]] == ["FACE_FEMALE"]
 
 
@@ -387,5 +390,6 @@ def test_the_spool_directory_defaults_beside_the_output_file(flags, spool):
 
     args = _parser().parse_args(["run", "--model", "m.onnx", "--source", "a.mp4", "--webhook", "https://h/x", *flags])
     config = config_from_args(args)
-    assert config.webhook is not None and config.webhook.spool_dir == spool
-    assert (config.jsonl is None) == ("--out" not in flags)
+    hook = config.sink("webhook")
+    assert hook is not None and getattr(hook, "spool_dir") == spool
+    assert (config.sink("jsonl") is None) == ("--out" not in flags)

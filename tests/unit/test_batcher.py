@@ -180,3 +180,16 @@ def test_batch_limit_follows_the_package_batch_range(spec, requested, expected):
 )
 def test_preferred_size_is_the_package_opt_within_the_limit(spec, requested, expected):
     assert spec.preferred(requested) == expected
+
+
+async def test_a_lane_opened_again_before_it_drained_keeps_the_frames_it_held():
+    b = Batcher(batch_size=8, max_delay_s=0.01, lane_capacity=8)
+    b.open_lane("a")
+    for i in range(3):
+        await b.put(frame("a", i))
+    await b.close_lane("a")  # the stream is removed...
+    b.open_lane("a")  # ...and added again before a batch took its frames
+    await b.put(frame("a", 0))
+    batch = await b.get_batch()
+    assert ids(batch) == [("a", 0), ("a", 1), ("a", 2), ("a", 0)]
+    assert not b.dropped

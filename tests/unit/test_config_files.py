@@ -10,11 +10,14 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from vigil.config import SourceConfig
+from vigil.config.sources import FileSourceConfig, RtspSourceConfig, WebcamSourceConfig
 from vigil.config.api import ApiConfig
 from vigil.config.daemon import DaemonConfig
+from vigil.sinks.registry import SINKS
 from vigil.config.files import READERS, WRITTEN_FILES, read_password_file, read_secret, read_token_file
 from vigil.config.loader import load_config, parse_config
 from vigil.errors import ConfigError
+from vigil.stages.registry import STAGES
 
 GOOD_TOKEN = "0123456789abcdef0123"
 SHORT = "Zq7wXk"  # a secret that must never be echoed
@@ -159,6 +162,12 @@ def test_every_file_key_of_the_configuration_has_a_reading_rule():
         return keys
 
     keys = file_keys(DaemonConfig)
+    for kind in SINKS.kinds():  # the sinks: entries are validated through the registry
+        keys |= file_keys(kind.config)
+    for source_kind in (FileSourceConfig, RtspSourceConfig, WebcamSourceConfig):  # sources: a union of kinds
+        keys |= file_keys(source_kind)
+    for stage in STAGES.kinds():
+        keys |= file_keys(stage.config)
     assert {"token_file", "password_file", "secret_file"} <= keys
     assert keys <= set(READERS) | WRITTEN_FILES
 

@@ -32,7 +32,10 @@ def test_the_shipped_example_is_valid():
     assert config.sources[0].reconnect.max_s == 60
     assert config.sources[1].url == "rtsp://192.168.1.21/h264"
     assert read_config(EXAMPLE, environ={"YARD_CAMERA": "10.0.0.9"}).config.sources[1].url == "rtsp://10.0.0.9/h264"
-    assert config.sources[1].transport == "udp" and config.jsonl is not None and config.jsonl.per_source
+    assert config.sources[1].transport == "udp"
+    assert [(s.kind, s.name) for s in config.sinks] == [("jsonl", "jsonl"), ("webhook", "alerts"), ("webhook", "everything")]
+    jsonl = config.sink("jsonl")
+    assert jsonl is not None and getattr(jsonl, "per_source") is True
 
 
 def test_variables_are_substituted_with_defaults():
@@ -118,8 +121,9 @@ def test_model_preferences_take_one_value_or_a_list_and_sinks_take_filters():
     config = parse_config(text, "t.yaml", {})
     assert config.model.backend == ["onnx"] and config.model.quantization == ["fp16", "fp32"]
     assert config.model.device == "cpu"
-    assert config.jsonl is not None and config.jsonl.filter is not None
-    assert config.jsonl.filter.classes == frozenset({0, "FACE_FEMALE"}) and config.jsonl.filter.only_with_detections
+    jsonl = config.sink("jsonl")
+    assert jsonl is not None and jsonl.filter is not None
+    assert jsonl.filter.classes == frozenset({0, "FACE_FEMALE"}) and jsonl.filter.only_with_detections
     with pytest.raises(ConfigError, match=r"line 3: model.backend\[0\]: Input should be 'trt' or 'onnx'"):
         parse_config(MINIMAL.replace("  path: m.onnx\n", "  path: m.onnx\n  backend: tflite\n"), "t.yaml", {})
     with pytest.raises(ConfigError, match=r"line 9: jsonl.filter.cooldown: Extra inputs are not permitted"):
@@ -129,8 +133,8 @@ def test_model_preferences_take_one_value_or_a_list_and_sinks_take_filters():
 def test_loading_the_example_reads_the_files_it_names():
     with pytest.raises(ConfigError) as info:
         load_config(EXAMPLE, environ={})
-    assert "line 12: sources[0].password_file: /etc/vigil/front-door.password: no such file" in str(info.value)
-    assert "line 37: webhook.secret_file: /etc/vigil/webhook.secret: no such file" in str(info.value)
+    assert "line 14: sources[0].password_file: /etc/vigil/front-door.password: no such file" in str(info.value)
+    assert "line 40: sinks[1].secret_file: /etc/vigil/webhook.secret: no such file" in str(info.value)
 
 
 BILLION_LAUGHS = "".join(
@@ -213,9 +217,13 @@ def test_good_source_urls_pass(url):
 
 @pytest.mark.parametrize(
     "url, expected",
-    [("/srv/a.mp4", "password_file is for rtsp:// cameras"), ("rtsp://10.0.0.5/s1", "password_file needs the user in the URL")],
+    [
+        # a file source has no password_file at all: the key's own line, and the kind it belongs to
+        ("/srv/a.mp4", r"line 6: sources\[0\].password_file: 'password_file' is a setting of rtsp sources"),
+        ("rtsp://10.0.0.5/s1", r"line 4: sources\[0\]: Value error, password_file needs the user in the URL"),
+    ],
 )
 def test_a_password_file_needs_a_camera_url_with_a_user(url, expected):
     text = MINIMAL.replace("rtsp://viewer:${CAM_PASSWORD:-none}@10.0.0.5/s1", f"{url}\n    password_file: /pw")
-    with pytest.raises(ConfigError, match=rf"line 4: sources\[0\]: Value error, {expected}"):
+    with pytest.raises(ConfigError, match=expected):
         parse_config(text, "t.yaml", {})

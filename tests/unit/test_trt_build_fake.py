@@ -236,15 +236,17 @@ async def test_fake_trt_daemon_builds_the_engine_at_start_and_tells_systemd(mode
     from vigil.config.api import ApiConfig
     from vigil.config.daemon import DaemonConfig
     from vigil.daemon.service import Daemon
+    from vigil.engine import developer_tools
     from vigil.engine._private import loader
 
     monkeypatch.setattr(loader, "current_environment", lambda: ORIN)  # a Jetson Orin with TensorRT 10.3
+    monkeypatch.setattr(developer_tools, "current_environment", lambda: ORIN)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     listener.bind(str(tmp_path / "notify.sock"))
     listener.setblocking(False)
     monkeypatch.setenv("NOTIFY_SOCKET", str(tmp_path / "notify.sock"))
     config = DaemonConfig.model_validate({
-        "model": {"path": str(model_dir), "build_engine": "auto"},
+        "model": {"path": str(model_dir), "tensorrt": {"build_engine": "auto"}},
         "sources": [{"name": "a", "url": str(clips["coffee"])}],
         "jsonl": {"path": str(tmp_path / "r.jsonl")},
         "batch": {"max_batch": 2},

@@ -19,9 +19,6 @@ from vigil.errors import VigilError
 
 __all__ = ["check_config"]
 
-_SINKS = ("jsonl", "webhook", "video", "snapshot")
-
-
 def check_config(path: Path) -> str:
     """The summary of a usable configuration; `ConfigError` listing every problem otherwise."""
     loaded = read_config(path)
@@ -30,7 +27,7 @@ def check_config(path: Path) -> str:
     problems = model_problems + file_problems(config)
     if problems:
         raise loaded.error(problems)
-    sinks = [name for name in _SINKS if getattr(config, name, None) is not None]
+    sinks = [entry.name if entry.name == entry.kind else f"{entry.name} ({entry.kind})" for entry in config.sinks]
     return "\n".join(
         [
             f"{path}: OK ({len(config.sources)} source(s); sinks: {', '.join(sinks)})",
@@ -44,8 +41,7 @@ def _check_model(model: ModelConfig) -> tuple[list[Problem], str, list[str]]:
     """Problems with the model reference, a line describing it, and what could not be checked."""
     # The engine's own listing code: a model directory's JSON files, or an ONNX export's metadata
     # (onnxruntime opens it unoptimised, a tenth of a second). No package is fetched or loaded.
-    from vigil.engine._private.loader import list_model
-    from vigil.engine._private.providers import get_provider, parse_reference
+    from vigil.engine.developer_tools import get_provider, list_model, parse_reference
 
     reference = parse_reference(model.path)
     if reference.provider == "http":
@@ -74,7 +70,6 @@ def _unchecked_parts(config: DaemonConfig) -> list[str]:
         parts.append("webcams")
     if any(not url.startswith(("rtsp://", "rtsps://", "v4l2:")) for url in urls):
         parts.append("video files (opened at start)")
-    if config.webhook is not None:
-        parts.append("the webhook receiver")
+    parts += [f"the {entry.kind} receiver of sink '{entry.name}'" for entry in config.sinks if hasattr(entry, "url")]
     parts.append("output paths (created at start)")  # a configuration always has a sink
     return parts

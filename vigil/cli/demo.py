@@ -31,9 +31,8 @@ import numpy as np
 
 from vigil.pipeline.observer import PipelineObserver
 from vigil.pipeline.runner import Pipeline, PipelineOptions, PipelineReport
-from vigil.engine import AutoModel, ObjectDetectionModel, TextRecognitionModel
-from vigil.engine._private.importers import import_rapidocr
-from vigil.engine.text import TextDetections
+from vigil.engine import AutoModel, ObjectDetectionModel, TextDetections, TextRecognitionModel
+from vigil.engine.developer_tools import import_rapidocr
 from vigil.errors import MissingDependencyError
 from vigil.result import InferenceResult
 from vigil.sinks import JsonlSink, Sink

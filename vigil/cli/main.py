@@ -35,8 +35,9 @@ import vigil
 from vigil.config import PipelineConfig
 from vigil.config.daemon import DaemonConfig
 from vigil.config.loader import load_config
+from vigil.config.sources import kind_of_url
 from vigil.cli import models as cli_models
-from vigil.daemon import _loop
+from vigil.cli import _loop
 from vigil.daemon.assemble import build_pipeline
 from vigil.cli.check import check_config
 from vigil.daemon.logs import configure_logging
@@ -132,6 +133,11 @@ def _source_configs(values: list[str]) -> list[dict[str, str]]:
     return configs
 
 
+def _file_flags(url: str, args: argparse.Namespace) -> dict[str, bool]:
+    """--realtime and --loop are settings of file sources; cameras and webcams have none."""
+    return {"realtime": args.realtime, "loop": args.loop} if kind_of_url(url) == "file" else {}
+
+
 def _default_name(value: str) -> str:
     """A source's name from its file stem, or for a URL from the last part of its path, else its
     host and port: never from the user part, which may hold a password."""
@@ -161,10 +167,10 @@ def config_from_args(args: argparse.Namespace) -> PipelineConfig:
                 "confidence": args.confidence,
                 "iou": args.iou,
                 "image_size": args.image_size,
-                "intra_op_threads": args.threads,
+                "onnxruntime": {"intra_op_threads": args.threads},
             },
             "sources": [
-                {**source, "max_fps": args.max_fps, "realtime": args.realtime, "loop": args.loop}
+                {**source, "max_fps": args.max_fps, **_file_flags(source["url"], args)}
                 for source in _source_configs(args.source)
             ],
             "batch": {
@@ -172,29 +178,38 @@ def config_from_args(args: argparse.Namespace) -> PipelineConfig:
                 "max_delay_ms": args.max_delay_ms,
                 "max_staleness_ms": args.max_staleness_ms,
             },
-            "jsonl": {"path": args.out} if args.out else None,
-            "webhook": _webhook_config(args),
-            "video": _directory_sink(args.video_dir, segment_minutes=args.video_segment_minutes),
-            "snapshot": _directory_sink(args.snapshot_dir, interval_s=args.snapshot_interval_s),
+            "sinks": _sink_entries(args),
         }
     )
 
 
-def _directory_sink(directory: str | None, **options: float | None) -> dict[str, str | float] | None:
-    """The section of a sink that writes into a directory; options not given keep their defaults."""
-    if not directory:
-        return None
-    return {"directory": directory, **{key: value for key, value in options.items() if value is not None}}
+def _sink_entries(args: argparse.Namespace) -> list[dict[str, object]]:
+    """The `sinks:` entries the output flags ask for, each named after its kind."""
+    entries: list[dict[str, object]] = []
+    if args.out:
+        entries.append({"kind": "jsonl", "path": args.out})
+    if args.webhook:
+        spool = args.spool_dir or (str(Path(args.out).parent / "spool") if args.out else "vigil-spool")
+        entries.append({"kind": "webhook", "url": args.webhook, "secret_file": args.webhook_secret_file, "spool_dir": spool})
+        if args.spool_max_mb is not None:
+            entries[-1]["spool_max_mb"] = args.spool_max_mb
+    if args.video_dir:
+        entries.append({"kind": "video", "directory": args.video_dir, **_given(segment_minutes=args.video_segment_minutes)})
+    if args.snapshot_dir:
+        entries.append({"kind": "snapshot", "directory": args.snapshot_dir, **_given(interval_s=args.snapshot_interval_s)})
+    return entries
 
 
-def _webhook_config(args: argparse.Namespace) -> dict[str, str | int | None] | None:
-    if not args.webhook:
-        return None
-    spool = args.spool_dir or (str(Path(args.out).parent / "spool") if args.out else "vigil-spool")
-    section: dict[str, str | int | None] = {"url": args.webhook, "secret_file": args.webhook_secret_file, "spool_dir": spool}
-    if args.spool_max_mb is not None:
-        section["spool_max_mb"] = args.spool_max_mb
-    return section
+def _flag_section(loc: tuple[object, ...], entries: list[dict[str, object]]) -> str:
+    """`webhook.spool_max_mb` for `sinks.1.spool_max_mb`: the flags made one entry per kind."""
+    if len(loc) > 1 and loc[0] == "sinks" and isinstance(loc[1], int) and loc[1] < len(entries):
+        loc = (entries[loc[1]]["kind"], *loc[2:])
+    return ".".join(map(str, loc))
+
+
+def _given(**options: float | None) -> dict[str, float]:
+    """The options given on the command line; the others keep their defaults."""
+    return {key: value for key, value in options.items() if value is not None}
 
 
 def _stop_on_signals(stop: Callable[[], None]) -> None:
@@ -274,7 +289,7 @@ async def _serve(path: Path, config: DaemonConfig) -> PipelineReport:
 
     state_file = Path(config.api.state_file) if config.api.state_file else default_state_file(path, os.environ)
     layer = await asyncio.to_thread(StreamLayer.load, state_file)
-    daemon = Daemon(config, config.api, layer)
+    daemon = Daemon(config, layer=layer)
     _stop_on_signals(daemon.stop)
 
     async def reload() -> None:
@@ -339,7 +354,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = config_from_args(args)
     except ValidationError as exc:
-        errors = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        entries = _sink_entries(args)
+        errors = "; ".join(f"{_flag_section(tuple(e['loc']), entries)}: {e['msg']}" for e in exc.errors())
         print(f"vigil: error: invalid arguments: {errors}", file=sys.stderr)
         return EXIT_USAGE
     try:

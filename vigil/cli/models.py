@@ -8,12 +8,23 @@ import sys
 import tempfile
 from pathlib import Path
 
-from vigil.engine._private import cache_admin, importers
-from vigil.engine._private.download import vigil_home
-from vigil.engine._private.environment import current_environment
-from vigil.engine._private.loader import list_model, resolve_listing
-from vigil.engine._private.resolver import ResolutionRequest
-from vigil.engine.enums import BackendType, Quantization
+from vigil.engine import BackendType, Quantization
+from vigil.engine.developer_tools import (
+    BuildRequest,
+    ResolutionRequest,
+    build_engine_package,
+    cached_models,
+    choose_onnx_package,
+    current_environment,
+    import_rapidocr,
+    import_ultralytics_onnx,
+    list_model,
+    parse_batch,
+    remove_cached_model,
+    resolve_listing,
+    verify_cache,
+    vigil_home,
+)
 from vigil.errors import ConfigError
 
 
@@ -132,7 +143,7 @@ def _pull(args: argparse.Namespace) -> int:
 
 
 def _list() -> int:
-    models = cache_admin.cached_models()
+    models = cached_models()
     print(f"cache: {vigil_home()}")
     for m in models:
         print(f"{m.model_id}  {m.url}  packages: {', '.join(m.packages) or '-'}  {m.size_bytes / 1e6:.1f} MB")
@@ -142,7 +153,7 @@ def _list() -> int:
 
 
 def _verify() -> int:
-    problems = cache_admin.verify_cache()
+    problems = verify_cache()
     for path, problem in problems:
         print(f"{path}: {problem}")
     print(f"{len(problems)} problem(s) found")
@@ -150,7 +161,7 @@ def _verify() -> int:
 
 
 def _rm(args: argparse.Namespace) -> int:
-    removed, entries = cache_admin.remove(args.ref)
+    removed, entries = remove_cached_model(args.ref)
     print(f"{args.ref}: {'files removed' if removed else 'no cached files'}, {entries} remembered resolution(s) removed")
     return 0
 
@@ -161,11 +172,11 @@ def _import(args: argparse.Namespace) -> int:
     if args.onnx is not None:
         if not args.onnx.is_file():
             raise ConfigError(f"--onnx {args.onnx}: no such file")
-        importers.import_ultralytics_onnx(args.onnx, args.out)
+        import_ultralytics_onnx(args.onnx, args.out)
     else:
         source = args.rapidocr_path or _installed_rapidocr()
         with tempfile.TemporaryDirectory() as scratch:
-            importers.import_rapidocr(source, args.out, Path(scratch))
+            import_rapidocr(source, args.out, Path(scratch))
     print(f"model directory written to {args.out}; check it with: vigil models resolve {args.out}")
     return 0
 
@@ -181,8 +192,6 @@ def _installed_rapidocr() -> Path:
 
 
 def _build_engine(args: argparse.Namespace) -> int:
-    from vigil.engine._private import trt_build
-
     if args.int8 and args.calibration is None:
         raise ConfigError("--int8 needs --calibration DIR (a folder of representative images)")
     if args.calibration is not None and not args.int8:
@@ -196,18 +205,18 @@ def _build_engine(args: argparse.Namespace) -> int:
             f"{args.ref}: build-engine needs a model directory (model.json + packages) to write the engine package into; "
             "turn an .onnx export into one with `vigil models import --onnx FILE DIR`, or pass --out MODEL_DIR"
         )
-    request = trt_build.BuildRequest(
-        batch=trt_build.parse_batch(args.batch), fp16=args.fp16, int8=args.int8,
+    request = BuildRequest(
+        batch=parse_batch(args.batch), fp16=args.fp16, int8=args.int8,
         calibration_dir=args.calibration, workspace_mb=args.workspace_mb,
     )
     name, listing = list_model(source)
-    onnx_package = trt_build.choose_onnx_package(listing.packages, request.batch)
+    onnx_package = choose_onnx_package(listing.packages, request.batch)
     folder = listing.fetch(onnx_package)
 
     def progress(phase: str, elapsed: float) -> None:
         print(f"[{elapsed:6.0f} s] {phase}", file=sys.stderr, flush=True)
 
-    built = trt_build.build_engine_package(
+    built = build_engine_package(
         listing.model, onnx_package, folder, out_root, request, current_environment(), progress=progress
     )
     p = built.package

@@ -1,7 +1,9 @@
 """Configuration: one validated pydantic tree, one module per section.
 
-`PipelineConfig` (`pipeline.py`) holds `model` (`model.py`), `sources` (`sources.py`), `batch`
-(`batch.py`) and the sinks (`sinks.py`); `DaemonConfig` (`daemon.py`) adds `api` (`api.py`),
+`PipelineConfig` (`pipeline.py`) holds `model` (`model.py`), `sources` (`sources.py`: file, rtsp or
+webcam, each with its `stages`, `stages.py`), `batch`
+(`batch.py`) and `sinks` (`sink_list.py`: named entries of the registered kinds, whose settings
+are in `sinks.py`); `DaemonConfig` (`daemon.py`) adds `api` (`api.py`),
 `logging` and `shutdown_timeout_s`; `loader.py` reads it from YAML.
 """
 
@@ -9,16 +11,25 @@ from vigil.config.batch import BatchConfig
 from vigil.config.model import ModelConfig
 from vigil.config.pipeline import PipelineConfig
 from vigil.config.sinks import JsonlSinkConfig, SnapshotSinkConfig, VideoSinkConfig, WebhookSinkConfig
-from vigil.config.sources import ReconnectConfig, SourceConfig
+from vigil.config.sources import (
+    FileSourceConfig,
+    ReconnectConfig,
+    RtspSourceConfig,
+    SourceConfig,
+    WebcamSourceConfig,
+)
 
 __all__ = [
     "BatchConfig",
+    "FileSourceConfig",
     "JsonlSinkConfig",
     "ModelConfig",
     "PipelineConfig",
     "ReconnectConfig",
+    "RtspSourceConfig",
     "SnapshotSinkConfig",
     "SourceConfig",
     "VideoSinkConfig",
     "WebhookSinkConfig",
+    "WebcamSourceConfig",
 ]

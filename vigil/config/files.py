@@ -1,5 +1,5 @@
 """The files a configuration refers to (`api.token_file`, `sources[].password_file`,
-`webhook.secret_file`, any other `*_file` key): read and checked when the configuration is
+`sinks[].secret_file`, any other `*_file` key): read and checked when the configuration is
 loaded, so `vigil check` and `vigil run` refuse a missing or unusable file before anything starts.
 
 Validators stay free of I/O; `file_problems(config)` is the step after validation that reads the

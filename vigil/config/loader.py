@@ -5,7 +5,7 @@
 `${VAR}` (or `${VAR:-default}`) inside any string value is replaced by the environment
 variable, read when the file is loaded; a missing variable without a default is an error that
 names the key and the line. Secrets are best kept out of the file altogether: use the `*_file`
-keys (`api.token_file`, `webhook.secret_file`) or `${VAR}`. Every validation error names the
+keys (`api.token_file`, `sinks[].secret_file`) or `${VAR}`. Every validation error names the
 key path and the line it is on.
 
 `load_config` also reads the files the configuration refers to (`vigil.config.files`), so a
@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from pydantic import ValidationError
 
 from vigil.config.daemon import DaemonConfig
 from vigil.config.files import Location, Problem, file_problems
+from vigil.config.sink_list import legacy_positions
 from vigil.errors import ConfigError
 
 __all__ = ["LoadedConfig", "load_config", "parse_config", "read_config"]
@@ -55,10 +56,12 @@ class LoadedConfig:
     config: DaemonConfig
     name: str
     lines: Mapping[Location, int]
+    # sinks[i] that came from an old top-level section (`webhook:`): problems are told there.
+    legacy: Mapping[int, str] = field(default_factory=dict)
 
     def error(self, problems: Sequence[Problem]) -> ConfigError:
         """One error listing every problem, each with its line and key path."""
-        return ConfigError(_describe(self.name, problems, self.lines))
+        return ConfigError(_describe(self.name, _as_written(problems, self.legacy), self.lines))
 
 
 def load_config(path: Path, environ: Mapping[str, str] | None = None) -> DaemonConfig:
@@ -100,10 +103,11 @@ def _parse(text: str, name: str, environ: Mapping[str, str]) -> LoadedConfig:
     lines = builder.lines
     if not isinstance(data, dict):
         raise ConfigError(f"config {name} line {root.start_mark.line + 1}: the top level must be a mapping of sections")
+    legacy = legacy_positions(data)
     try:
-        return LoadedConfig(DaemonConfig.model_validate(data), name, lines)
+        return LoadedConfig(DaemonConfig.model_validate(data), name, lines, legacy)
     except ValidationError as exc:
-        raise ConfigError(_explain(exc, name, lines)) from None
+        raise ConfigError(_explain(exc, name, lines, legacy)) from None
 
 
 def _compose(text: str, name: str) -> yaml.Node | None:
@@ -200,8 +204,20 @@ class _Builder:
         return _VAR.sub(replace, value)
 
 
-def _explain(exc: ValidationError, name: str, lines: Mapping[Location, int]) -> str:
-    return _describe(name, [Problem(tuple(error["loc"]), error["msg"]) for error in exc.errors()], lines)
+def _explain(exc: ValidationError, name: str, lines: Mapping[Location, int], legacy: Mapping[int, str]) -> str:
+    problems = [Problem(tuple(error["loc"]), error["msg"]) for error in exc.errors()]
+    return _describe(name, _as_written(problems, legacy), lines)
+
+
+def _as_written(problems: Sequence[Problem], legacy: Mapping[int, str]) -> list[Problem]:
+    """Problems in `sinks[i]` that the file wrote as an old section (`webhook:`) located there."""
+    out = []
+    for problem in problems:
+        loc = problem.loc
+        if len(loc) >= 2 and loc[0] == "sinks" and isinstance(loc[1], int) and loc[1] in legacy:
+            loc = (legacy[loc[1]], *loc[2:])
+        out.append(Problem(loc, problem.message))
+    return out
 
 
 def _describe(name: str, problems: Sequence[Problem], lines: Mapping[Location, int]) -> str:

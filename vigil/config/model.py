@@ -4,11 +4,47 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from vigil.config._section import Section
 
-__all__ = ["ModelConfig"]
+__all__ = ["ModelConfig", "OnnxRuntimeConfig", "TensorRTConfig"]
+
+
+class TensorRTConfig(Section):
+    """`model.tensorrt`: settings only a TensorRT package uses."""
+
+    build_engine: Literal["never", "auto"] = Field(
+        "never",
+        description="auto: on a machine with TensorRT and an NVIDIA GPU, build a TensorRT package from the model "
+        "directory's ONNX package at start-up when no compatible one exists (minutes, reported to systemd).",
+    )
+    engine_fp16: bool = Field(True, description="Build that engine in fp16 (the GPU's fast path).")
+
+
+class OnnxRuntimeConfig(Section):
+    """`model.onnxruntime`: settings only an ONNX package (run by onnxruntime) uses."""
+
+    intra_op_threads: int | None = Field(
+        None, ge=1, le=256, description="onnxruntime intra-op threads (default: one per physical core)."
+    )
+    allow_spinning: bool = Field(
+        False,
+        description="Let onnxruntime's threads busy-wait between ops: a few % faster inference when nothing else "
+        "needs the cores, slower pipelines when decoding or post-processing does (measured in bench/pipeline.py).",
+    )
+
+
+# Keys that sat directly under `model:` before they moved into their backend's section.
+_MOVED = {
+    "tensorrt": tuple(TensorRTConfig.model_fields),
+    "onnxruntime": tuple(OnnxRuntimeConfig.model_fields),
+}
+
+
+def _yaml(value: object) -> str:
+    """A scalar as YAML writes it (true, not True), for the message showing the new form."""
+    return "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
 
 
 class ModelConfig(Section):
@@ -34,20 +70,34 @@ class ModelConfig(Section):
     image_size: int | None = Field(
         None, ge=32, le=4096, description="Inference size for dynamic-size exports (default: the export's imgsz)."
     )
-    intra_op_threads: int | None = Field(
-        None, ge=1, le=256, description="onnxruntime intra-op threads (default: one per physical core)."
+    tensorrt: TensorRTConfig = Field(
+        default_factory=TensorRTConfig, description="What only a TensorRT package uses: building its engine here."
     )
-    build_engine: Literal["never", "auto"] = Field(
-        "never",
-        description="auto: on a machine with TensorRT and an NVIDIA GPU, build a TensorRT package from the model "
-        "directory's ONNX package at start-up when no compatible one exists (minutes, reported to systemd).",
+    onnxruntime: OnnxRuntimeConfig = Field(
+        default_factory=OnnxRuntimeConfig, description="What only an ONNX package (onnxruntime) uses."
     )
-    engine_fp16: bool = Field(True, description="Build that engine in fp16 (the GPU's fast path).")
-    allow_spinning: bool = Field(
-        False,
-        description="Let onnxruntime's threads busy-wait between ops: a few % faster inference when nothing else "
-        "needs the cores, slower pipelines when decoding or post-processing does (measured in bench/pipeline.py).",
-    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flat_backend_keys(cls, data: object) -> object:
+        """The backend settings once sat directly under `model:`; they still load from there,
+        moved into their section, unless the section is given too (which one would win?)."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        for section, keys in _MOVED.items():
+            flat = {key: data.pop(key) for key in keys if key in data}
+            if not flat:
+                continue
+            if section in data:
+                given = data[section] if isinstance(data[section], dict) else {}
+                merged = ", ".join(f"{k}: {_yaml(v)}" for k, v in {**given, **flat}.items())
+                raise ValueError(
+                    f"{', '.join(flat)} moved into the {section} section, which is given too; "
+                    f"write them all there: `{section}: {{{merged}}}`"
+                )
+            data[section] = flat
+        return data
 
     @field_validator("backend", "quantization", mode="before")
     @classmethod

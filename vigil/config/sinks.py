@@ -1,4 +1,6 @@
-"""The sink sections: `jsonl`, `webhook`, `video`, `snapshot`."""
+"""The settings of the built-in sink kinds (`jsonl`, `webhook`, `video`, `snapshot`) and of the
+per-sink `filter:`. Each kind's class is registered in `vigil.sinks.registry`; the `sinks:` list
+entries built from them (with `kind`, `name` and `filter`) are in `vigil.config.sink_list`."""
 
 from __future__ import annotations
 
@@ -25,15 +27,7 @@ class FilterSettings(Section):
     )
 
 
-class _FilteredSink(Section):
-    filter: FilterSettings | None = Field(
-        None,
-        description="What this sink publishes: classes (ids or names) and min_confidence pick detections; "
-        "only_with_detections and cooldown_s drop whole results (docs/OUTPUT.md).",
-    )
-
-
-class JsonlSinkConfig(_FilteredSink):
+class JsonlSinkConfig(Section):
     path: str = Field(
         min_length=1, description="File the JSON lines are appended to; with per_source, a path holding {source}."
     )
@@ -48,7 +42,7 @@ class JsonlSinkConfig(_FilteredSink):
     )
 
 
-class WebhookSinkConfig(_FilteredSink):
+class WebhookSinkConfig(Section):
     url: str = Field(pattern=r"^https?://\S+$", description="URL the results are POSTed to (docs/OUTPUT.md).")
     secret_file: str | None = Field(
         None, min_length=1, description="File holding the HMAC-SHA256 signing secret (surrounding whitespace stripped)."
@@ -92,7 +86,7 @@ class VideoSinkConfig(Section):
     )
 
 
-class SnapshotSinkConfig(_FilteredSink):
+class SnapshotSinkConfig(Section):
     directory: str = Field(min_length=1, description="Directory the JPEG snapshots and their JSON go to, a folder per source.")
     interval_s: float = Field(
         10.0, ge=0.0, le=86_400.0, description="At most one snapshot per source in this many seconds of capture time."

@@ -38,7 +38,8 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from vigil.config import SourceConfig
-from vigil.errors import VigilError
+from vigil.config.sources import SOURCE_FIELDS
+from vigil.errors import PipelineError, VigilError
 
 __all__ = ["Control", "make_app"]
 
@@ -89,7 +90,7 @@ def make_app(control: Control, token: str | None = None) -> web.Application:
             raise _error(400, "the body must be a JSON object describing a source") from None
         if not isinstance(body, dict):
             raise _error(400, "the body must be a JSON object describing a source")
-        named_files = sorted(key for key in body if key in SourceConfig.model_fields and key.endswith("_file"))
+        named_files = sorted(key for key in body if key in SOURCE_FIELDS and key.endswith("_file"))
         if named_files:  # the server would read a file of the caller's choosing and send it to the caller's host
             raise _error(
                 422,
@@ -150,12 +151,15 @@ def _json(body: dict[str, Any]) -> str:
 
 @web.middleware
 async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
-    """A daemon error becomes a 400 with its message; an unexpected one a 500 without details."""
+    """A daemon error becomes a 400 with its message (409 when the running pipeline refuses the change);
+    an unexpected one a 500 without details."""
     try:
         response: web.StreamResponse = await handler(request)
         return response
     except web.HTTPException:
         raise
+    except PipelineError as exc:  # the running pipeline refused the change (a stream added twice at once, a stop)
+        raise _error(409, str(exc)) from exc
     except VigilError as exc:
         raise _error(400, str(exc)) from exc
 

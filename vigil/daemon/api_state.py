@@ -56,7 +56,10 @@ def default_state_file(config_path: Path, environ: Mapping[str, str]) -> Path:
 def _digest(source: SourceConfig | None) -> str | None:
     if source is None:
         return None
-    return hashlib.sha256(json.dumps(source.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+    # Only what differs from the defaults: a setting added to vigil later, or a `kind` written out
+    # where it was inferred, is no change of the file's entry.
+    entry = source.model_dump(mode="json", exclude_defaults=True)
+    return hashlib.sha256(json.dumps(entry, sort_keys=True).encode()).hexdigest()
 
 
 class StreamLayer:

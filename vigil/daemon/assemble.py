@@ -11,27 +11,28 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import cv2
 
 from vigil.config import PipelineConfig, SourceConfig
+from vigil.config.sources import FileSourceConfig, RtspSourceConfig, WebcamSourceConfig
 from vigil.config.files import read_password_file
-from vigil.config.sinks import WebhookSinkConfig
+from vigil.config.sink_list import SinkEntry
 from vigil.pipeline.runner import Pipeline, PipelineOptions
 from vigil.pipeline.runner import FrameModel
 from vigil.pipeline.observer import PipelineObserver
 from vigil.engine import AutoModel, DetectionOptions, ObjectDetectionModel, TextRecognitionModel
 from vigil.errors import ConfigError
-from vigil.sinks import JsonlSink, Sink
+from vigil.pipeline.fanout import Outlet
 from vigil.sinks.filters import ResultFilter
-from vigil.sinks.jsonl import JsonlOptions
+from vigil.sinks.registry import build_sink
 from vigil.sources import FileSource, ReconnectPolicy, RTSPSource, Source, WebcamSource
 from vigil.sources.rtsp import mask_url
+from vigil.stages.base import Stage
+from vigil.stages.registry import build_stages
 
-if TYPE_CHECKING:
-    from vigil.sinks.webhook import WebhookOptions
-
-__all__ = ["build_pipeline", "load_model", "make_sinks", "make_source", "pipeline_options", "routes", "webhook_options"]
+__all__ = ["build_pipeline", "load_model", "make_outlet", "make_sinks", "make_source", "make_stages", "pipeline_options", "routes"]
 
 
 def make_source(config: SourceConfig) -> Source:
-    if config.url.startswith(("rtsp://", "rtsps://")):
+    """The source of one `sources:` entry, by its kind (not started)."""
+    if isinstance(config, RtspSourceConfig):
         r = config.reconnect
         return RTSPSource(
             config.name,
@@ -43,13 +44,18 @@ def make_source(config: SourceConfig) -> Source:
             max_fps=config.max_fps,
             decode_threads=config.decode_threads,
         )
-    if config.url.startswith("v4l2:"):
+    if isinstance(config, WebcamSourceConfig):
         return WebcamSource(
-            config.name, config.url[len("v4l2:") :], max_fps=config.max_fps, decode_threads=config.decode_threads
+            config.name,
+            config.url[len("v4l2:") :],
+            size=config.size,
+            fps=config.fps,
+            input_format=config.input_format,
+            max_fps=config.max_fps,
+            decode_threads=config.decode_threads,
         )
-    scheme = urlsplit(config.url).scheme
-    if scheme in ("", "file") or len(scheme) == 1:  # a one-letter scheme is a Windows drive
-        path = config.url[len("file://") :] if scheme == "file" else config.url
+    if isinstance(config, FileSourceConfig):
+        path = config.url[len("file://") :] if config.url.startswith("file://") else config.url
         return FileSource(
             config.name,
             path,
@@ -58,9 +64,12 @@ def make_source(config: SourceConfig) -> Source:
             loop=config.loop,
             decode_threads=config.decode_threads,
         )
-    raise ConfigError(
-        f"source '{config.name}': '{scheme}://' sources are not supported; pass a video file, rtsp:// URL or v4l2:DEVICE"
-    )
+    raise ConfigError(f"source '{config.name}': no source of kind '{config.kind}'; use file, rtsp or webcam")
+
+
+def make_stages(config: SourceConfig) -> list[Stage]:
+    """The stages of one source (fresh state), by their kinds' factories (`vigil.stages.registry`)."""
+    return build_stages(config.stages, config.name)
 
 
 def _with_password(url: str, password_file: str | None) -> str:
@@ -94,8 +103,8 @@ async def load_model(config: PipelineConfig) -> FrameModel:
             package_id=m.package_id,
             options=options,
             batch_size=config.batch.max_batch,
-            intra_op_threads=m.intra_op_threads,
-            allow_spinning=m.allow_spinning,
+            intra_op_threads=m.onnxruntime.intra_op_threads,
+            allow_spinning=m.onnxruntime.allow_spinning,
         )
     )
     if not isinstance(model, (ObjectDetectionModel, TextRecognitionModel)):
@@ -111,7 +120,8 @@ async def build_pipeline(config: PipelineConfig, observer: PipelineObserver | No
     sources = [make_source(s) for s in config.sources]
     sinks = await make_sinks(config)
     model = await load_model(config)
-    pipeline = Pipeline(model, sources, sinks, pipeline_options(config), observer)
+    stages = {s.name: make_stages(s) for s in config.sources}
+    pipeline = Pipeline(model, sources, sinks, pipeline_options(config), observer, stages)
     pipeline.routes = routes(config.sources)
     return pipeline
 
@@ -137,60 +147,12 @@ def pipeline_options(config: PipelineConfig, *, keep_running: bool = False) -> P
     )
 
 
-SINK_KINDS = ("jsonl", "webhook", "video", "snapshot")  # the sink sections of the config, in publishing order
+async def make_sinks(config: PipelineConfig) -> list[Outlet]:
+    """Every sink of `config` (not started), in the order of its `sinks:` list."""
+    return [await make_outlet(entry) for entry in config.sinks]
 
 
-async def make_sinks(config: PipelineConfig) -> list[Sink]:
-    sinks = [await make_sink(kind, config) for kind in SINK_KINDS]
-    return [sink for sink in sinks if sink is not None]
-
-
-async def make_sink(kind: str, config: PipelineConfig) -> Sink | None:
-    """The sink of section `kind` of `config` (not started), or None when it is not configured."""
-    if kind == "jsonl" and config.jsonl is not None:
-        jsonl = config.jsonl
-        options = JsonlOptions(
-            per_source=jsonl.per_source,
-            rotate_bytes=int(jsonl.rotate_mb * 2**20) if jsonl.rotate_mb else None,
-            rotate_seconds=jsonl.rotate_minutes * 60 if jsonl.rotate_minutes else None,
-            gzip=jsonl.gzip,
-            flush=jsonl.flush,
-        )
-        return JsonlSink(jsonl.path, options=options, filter=ResultFilter.from_settings(jsonl.filter))
-    if kind == "webhook" and config.webhook is not None:
-        from vigil.sinks.webhook import WebhookSink, read_secret_file
-
-        hook = config.webhook
-        secret = await asyncio.to_thread(read_secret_file, hook.secret_file) if hook.secret_file else None
-        return WebhookSink(hook.url, hook.spool_dir, options=webhook_options(hook, secret),
-                           filter=ResultFilter.from_settings(hook.filter))
-    if kind == "video" and config.video is not None:
-        from vigil.sinks.video import AnnotatedVideoSink
-
-        return AnnotatedVideoSink(config.video.directory, segment_minutes=config.video.segment_minutes)
-    if kind == "snapshot" and config.snapshot is not None:
-        from vigil.sinks.snapshot import SnapshotSink
-
-        snap = config.snapshot
-        return SnapshotSink(snap.directory, interval_s=snap.interval_s, filter=ResultFilter.from_settings(snap.filter))
-    return None
-
-
-def webhook_options(hook: WebhookSinkConfig, secret: bytes | None) -> WebhookOptions:
-    """The webhook section as the sink's options. Spool segments are a sixteenth of the cap
-    (1 to 8 MiB), so reaching the cap drops a small part of the backlog, not half of it."""
-    from vigil.sinks.spool import SpoolOptions
-    from vigil.sinks.webhook import Backoff, WebhookOptions
-
-    cap = hook.spool_max_mb * 2**20
-    return WebhookOptions(
-        secret=secret,
-        request_timeout_s=hook.request_timeout_s,
-        connect_timeout_s=hook.connect_timeout_s,
-        backoff=Backoff(initial_s=hook.retry_initial_s, max_s=hook.retry_max_s),
-        max_retry_after_s=hook.max_retry_after_s,
-        probe_after_s=hook.probe_after_s,
-        probe_interval_s=hook.probe_interval_s,
-        unhealthy_after_s=hook.unhealthy_after_s,
-        spool=SpoolOptions(segment_bytes=min(8 * 2**20, max(2**20, cap // 16)), max_bytes=cap),
-    )
+async def make_outlet(entry: SinkEntry) -> Outlet:
+    """The sink of one `sinks:` entry (built by its kind's factory in the registry), with the
+    entry's filter, which the fanout applies."""
+    return Outlet(await build_sink(entry), ResultFilter.from_settings(entry.filter))

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from vigil.pipeline.observer import PipelineObserver
+from vigil.pipeline import PipelineObserver, PipelineSnapshot
+from vigil.pipeline.fanout import Outlet
 from vigil.result import InferenceResult
 from vigil.sources.base import SourceState
 
@@ -27,6 +28,7 @@ __all__ = ["PrometheusMetrics"]
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _BATCH_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64)
 _FPS_WINDOW_S = 10.0
+_SINK = ["sink", "kind"]
 
 
 class PrometheusMetrics(PipelineObserver):
@@ -54,8 +56,9 @@ class PrometheusMetrics(PipelineObserver):
         )
         self._recent: dict[str, deque[float]] = {}  # result times per source, for fps
 
-    def observe(self, snapshot: Callable[[], dict[str, Any]], sinks: Callable[[], list[Any]] = list) -> None:
-        """Read gauges from `snapshot()` (a `Pipeline.snapshot`) and `sinks()` at scrape time."""
+    def observe(self, snapshot: Callable[[], PipelineSnapshot], sinks: Callable[[], Sequence[Outlet]] = list) -> None:
+        """Read gauges from `snapshot()` (a `Pipeline.snapshot`) and the sinks (`Fanout.outlets`)
+        at scrape time."""
         self.registry.register(_SnapshotCollector(snapshot, sinks, self._fps))
 
     def exposition(self) -> bytes:
@@ -108,13 +111,12 @@ class PrometheusMetrics(PipelineObserver):
 
 class _SnapshotCollector(Collector):
     def __init__(
-        self, snapshot: Callable[[], dict[str, Any]], sinks: Callable[[], list[Any]], fps: Callable[[str], float]
+        self, snapshot: Callable[[], PipelineSnapshot], sinks: Callable[[], Sequence[Outlet]], fps: Callable[[str], float]
     ) -> None:
         self._snapshot, self._sinks, self._fps = snapshot, sinks, fps
 
     def collect(self) -> Iterator[Any]:
         snap = self._snapshot()
-        sources: dict[str, dict[str, Any]] = snap.get("sources", {})
         state = GaugeMetricFamily("vigil_source_state", "1 for the state each source is in.", labels=["source", "state"])
         fps = GaugeMetricFamily("vigil_source_fps", "Results per second over the last 10 s.", labels=["source"])
         depth = GaugeMetricFamily("vigil_queue_depth", "Frames or batches waiting, by queue.", labels=["queue", "source"])
@@ -122,53 +124,47 @@ class _SnapshotCollector(Collector):
             "vigil_source_frames_dropped", "Frames a source decoded but did not hand on, by cause.", labels=["source", "cause"]
         )
         skipped = CounterMetricFamily(
-            "vigil_source_frames_skipped", "Frames a source never decoded (sampling), by cause.", labels=["source", "cause"]
+            "vigil_source_frames_skipped",
+            "Frames a source left out: never decoded (sampling) or turned away by a frame gate, by cause.",
+            labels=["source", "cause"],
         )
-        for name, gauges in sources.items():
+        for name, gauges in snap.sources.items():
             for s in SourceState:
-                state.add_metric([name, s.value], 1.0 if gauges["state"] == s.value else 0.0)
+                state.add_metric([name, s.value], 1.0 if gauges.state is s else 0.0)
             fps.add_metric([name], self._fps(name))
-            depth.add_metric(["decoded", name], gauges["decoded_queue"])
-            depth.add_metric(["batcher", name], gauges["batcher_queue"])
-            for cause, n in gauges["dropped"].items():
+            depth.add_metric(["decoded", name], gauges.decoded_queue)
+            depth.add_metric(["batcher", name], gauges.batcher_queue)
+            for cause, n in gauges.dropped.items():
                 dropped.add_metric([name, cause], n)
-            for cause, n in gauges["skipped"].items():
+            for cause, n in gauges.skipped.items():
                 skipped.add_metric([name, cause], n)
-        for stage, n in snap.get("stages", {}).items():
+        for stage, n in snap.stages.items():
             depth.add_metric([stage, ""], n)
         yield from (state, fps, depth, dropped, skipped)
         yield from _sink_metrics(self._sinks())
 
 
-def _sink_metrics(sinks: list[Any]) -> Iterator[Any]:
-    """What sinks count, read from their attributes (absent ones are skipped)."""
-    counters = {
-        "written": "Results a sink wrote.",
-        "delivered": "Results a sink delivered.",
-        "retries": "Delivery attempts retried.",
-        "dead_lettered": "Results refused by the receiver for good.",
-        "dropped": "Results a sink dropped (its queue was full).",
-        "dropped_records": "Spooled results dropped at the spool's size cap.",
-        "filtered": "Results a sink's filter left out.",
+def _sink_metrics(outlets: Sequence[Outlet]) -> Iterator[Any]:
+    """Every sink's `stats()` (the `Sink` contract) and its filter's count, labelled with the
+    sink's configured name and kind (never its URL or path)."""
+    families = {
+        "published": CounterMetricFamily("vigil_sink_published", "Results a sink wrote or delivered.", labels=_SINK),
+        "dropped": CounterMetricFamily(
+            "vigil_sink_dropped", "Results a sink dropped (a full queue, a spool at its cap).", labels=_SINK
+        ),
+        "errors": CounterMetricFamily("vigil_sink_errors", "Failed writes or delivery attempts.", labels=_SINK),
+        "filtered": CounterMetricFamily("vigil_sink_filtered", "Results a sink's filter left out.", labels=_SINK),
     }
-    labels = _sink_labels(sinks)
-    for attr, help_text in counters.items():
-        family = CounterMetricFamily(f"vigil_sink_{attr}", help_text, labels=["sink"])
-        for sink, label in zip(sinks, labels):
-            value = getattr(sink, attr, None)
-            if isinstance(value, int):
-                family.add_metric([label], value)
-        yield family
-    backlog = GaugeMetricFamily("vigil_sink_backlog", "Results waiting in a sink.", labels=["sink"])
-    for sink, label in zip(sinks, labels):
-        value = getattr(sink, "backlog", None)
-        if isinstance(value, int):
-            backlog.add_metric([label], value)
-    yield backlog
-
-
-def _sink_labels(sinks: list[Any]) -> list[str]:
-    """The sink's kind (`jsonl`, `webhook`, ...), numbered when a kind repeats: a sink's name may
-    hold a URL, which a label must not."""
-    kinds = [str(getattr(sink, "name", "sink")).split(":", 1)[0] for sink in sinks]
-    return [kind if kinds.count(kind) == 1 else f"{kind}{kinds[:i].count(kind) + 1}" for i, kind in enumerate(kinds)]
+    backlog = GaugeMetricFamily("vigil_sink_backlog", "Results accepted by a sink and not yet out.", labels=_SINK)
+    healthy = GaugeMetricFamily("vigil_sink_healthy", "1 while a sink's health() is ok.", labels=_SINK)
+    for outlet in outlets:
+        labels = [outlet.sink.name, outlet.sink.kind]
+        stats = outlet.sink.stats()
+        families["published"].add_metric(labels, stats.published)
+        families["dropped"].add_metric(labels, stats.dropped)
+        families["errors"].add_metric(labels, stats.errors)
+        families["filtered"].add_metric(labels, outlet.filtered)
+        backlog.add_metric(labels, stats.backlog)
+        healthy.add_metric(labels, 1.0 if outlet.sink.health().ok else 0.0)
+    yield from families.values()
+    yield from (backlog, healthy)

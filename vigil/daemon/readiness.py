@@ -63,14 +63,17 @@ _WAITING = {
 
 
 def _sink_checks(sinks: list[Sink]) -> dict[str, dict[str, Any]]:
+    """Each sink by its configured name: its `health()` and the counters of its `stats()`."""
     checks: dict[str, dict[str, Any]] = {}
     for sink in sinks:
-        health = sink.health()
-        key = sink.name.split(":", 1)[0]  # the config section: jsonl, webhook, video, snapshot
-        if key in checks:  # two sinks of a kind (built in code, not from the YAML)
-            key = sink.name
-        check: dict[str, Any] = {"ok": health.ok, "name": mask_url(sink.name)}
+        health, stats = sink.health(), sink.stats()
+        check: dict[str, Any] = {
+            "ok": health.ok, "kind": sink.kind, "published": stats.published, "dropped": stats.dropped,
+            "backlog": stats.backlog, "errors": stats.errors,
+        }
         if health.reason:
             check["reason"] = mask_url(health.reason)
-        checks[key] = check
+        if stats.last_error:
+            check["last_error"] = mask_url(stats.last_error)
+        checks[sink.name] = check
     return checks

@@ -20,11 +20,13 @@ from typing import Any
 
 from aiohttp import web
 
-from vigil.config import PipelineConfig, SourceConfig
+from vigil.config import SourceConfig
 from vigil.config.api import ApiConfig
+from vigil.config.sink_list import SinkEntry
+from vigil.config.daemon import DaemonConfig
 from vigil.daemon.api import make_app
 from vigil.daemon.api_state import StreamLayer
-from vigil.daemon.assemble import SINK_KINDS, load_model, make_sink, make_sinks, make_source, pipeline_options, routes
+from vigil.daemon.assemble import load_model, make_outlet, make_sinks, make_source, make_stages, pipeline_options, routes
 from vigil.daemon.metrics import PrometheusMetrics
 from vigil.pipeline.runner import Pipeline, PipelineReport
 from vigil.daemon.readiness import readiness
@@ -60,9 +62,9 @@ class _Latency(PrometheusMetrics):
 
 
 class Daemon:
-    def __init__(self, config: PipelineConfig, api: ApiConfig | None = None, layer: StreamLayer | None = None) -> None:
+    def __init__(self, config: DaemonConfig, api: ApiConfig | None = None, layer: StreamLayer | None = None) -> None:
         self.config = config
-        self.api = api or ApiConfig()
+        self.api = api or config.api  # `api` overrides the file's section (tests: port 0)
         self.layer = layer or StreamLayer()  # the API's stream changes on top of the YAML (in memory when None)
         self.metrics = _Latency()
         self.notifier = Notifier.from_env(unset=True)
@@ -74,19 +76,17 @@ class Daemon:
 
     async def run(self) -> PipelineReport:
         sinks = await make_sinks(self.config)
-        if self.config.model.build_engine == "auto":
+        if self.config.model.tensorrt.build_engine == "auto":
             await self._build_engine_if_needed()
         model = await load_model(self.config)
         configs = [source for source, _ in self.layer.apply(self.config.sources)]
         sources = [make_source(s) for s in configs]
+        stages = {s.name: make_stages(s) for s in configs}
         self._configs = {s.name: s for s in configs}
-        options = pipeline_options(self.config, keep_running=True)
-        shutdown = getattr(self.config, "shutdown_timeout_s", None)  # a DaemonConfig's stop budget
-        if shutdown is not None:
-            options = replace(options, drain_timeout_s=shutdown)
-        self.pipeline = pipeline = Pipeline(model, sources, sinks, options, self.metrics)
+        options = replace(pipeline_options(self.config, keep_running=True), drain_timeout_s=self.config.shutdown_timeout_s)
+        self.pipeline = pipeline = Pipeline(model, sources, sinks, options, self.metrics, stages)
         pipeline.routes = routes(configs)
-        self.metrics.observe(pipeline.snapshot, lambda: pipeline.sinks)
+        self.metrics.observe(pipeline.snapshot, lambda: pipeline.fanout.outlets)
         runner = await self._start_api() if self.api.enabled else None
         async with AsyncExitStack() as stack:
             stack.callback(self.notifier.close)
@@ -113,26 +113,24 @@ class Daemon:
         """Build a TensorRT package from the model directory's ONNX package when the machine has
         TensorRT and a GPU and no compatible TensorRT package exists. Progress goes to the log
         and to systemd (STATUS=, and EXTEND_TIMEOUT_USEC= so the start is not timed out)."""
-        from vigil.engine._private import trt_build
-        from vigil.engine._private.loader import current_environment, list_model
-        from vigil.engine._private.resolver import ResolutionRequest, resolve
-        from vigil.engine.enums import BackendType
+        from vigil.engine import BackendType
+        from vigil.engine import developer_tools as tools
 
-        env = current_environment()
+        env = tools.current_environment()
         if "trt" not in env.backends or not env.gpus:
-            log.info("build_engine: auto: no TensorRT or no NVIDIA GPU here; running the ONNX package")
+            log.info("model.tensorrt.build_engine: auto: no TensorRT or no NVIDIA GPU here; running the ONNX package")
             return
         model_dir = Path(self.config.model.path)
         if not (model_dir / "model.json").is_file():
-            log.warning("build_engine: auto needs a model directory (vigil models import --onnx FILE DIR); not building")
+            log.warning("model.tensorrt.build_engine: auto needs a model directory (vigil models import --onnx FILE DIR); not building")
             return
-        name, listing = list_model(model_dir)
+        name, listing = tools.list_model(model_dir)
         batch = self.config.batch.max_batch
-        request = ResolutionRequest(backends=(BackendType.TRT,), batch_size=batch)
-        if resolve(listing.packages, request, env).candidates:
+        request = tools.ResolutionRequest(backends=(BackendType.TRT,), batch_size=batch)
+        if tools.resolve(listing.packages, request, env).candidates:
             return
-        build = trt_build.BuildRequest(batch=(1, batch, batch), fp16=self.config.model.engine_fp16)
-        onnx_package = trt_build.choose_onnx_package(listing.packages, build.batch)
+        build = tools.BuildRequest(batch=(1, batch, batch), fp16=self.config.model.tensorrt.engine_fp16)
+        onnx_package = tools.choose_onnx_package(listing.packages, build.batch)
         folder = listing.fetch(onnx_package)
         log.warning("model %s: building a TensorRT engine for this GPU; this takes minutes, once", name)
 
@@ -142,7 +140,7 @@ class Daemon:
             self.notifier.extend_timeout(120)
 
         built = await asyncio.to_thread(
-            trt_build.build_engine_package, listing.model, onnx_package, folder, model_dir, build, env, progress=progress
+            tools.build_engine_package, listing.model, onnx_package, folder, model_dir, build, env, progress=progress
         )
         log.info("model %s: TensorRT package '%s' built in %.0f s", name, built.package.package_id, built.seconds)
 
@@ -158,9 +156,7 @@ class Daemon:
         """For the watchdog: a batch finished lately, or nothing is waiting to be inferred."""
         if self.metrics.heartbeat.recent() or self.pipeline is None:
             return True
-        snapshot = self.pipeline.snapshot()
-        waiting = sum(s["batcher_queue"] for s in snapshot["sources"].values()) + sum(snapshot["stages"].values())
-        return waiting == 0
+        return self.pipeline.snapshot().waiting == 0
 
     async def _report_status(self, every_s: float = 5.0) -> None:
         while True:
@@ -170,7 +166,7 @@ class Daemon:
             self.notifier.status(f"{streaming}/{len(streams)} streams streaming, {fps:.1f} results/s")
             await asyncio.sleep(every_s)
 
-    async def reload(self, config: PipelineConfig) -> None:
+    async def reload(self, config: DaemonConfig) -> None:
         """Streams added, removed or changed are started, stopped or restarted; the others keep
         running; a changed model is swapped in at the next batch and changed sinks are replaced
         (each old one finishes what it had queued first)."""
@@ -181,7 +177,7 @@ class Daemon:
         finally:
             self.notifier.ready()
 
-    async def _apply(self, config: PipelineConfig) -> None:
+    async def _apply(self, config: DaemonConfig) -> None:
         assert self.pipeline is not None
         kept = self.config
         if config.model != self.config.model or config.batch != self.config.batch:
@@ -194,17 +190,7 @@ class Daemon:
                 self.pipeline.replace_model(model, replace(options, drain_timeout_s=self.pipeline.options.drain_timeout_s))
                 log.info("reload: model %s, batch %d from the next batch on", model.model_id, self.pipeline.batch_size)
                 kept = config
-        sinks = kept_sinks = {kind: getattr(self.config, kind) for kind in SINK_KINDS}
-        changed = [kind for kind in SINK_KINDS if getattr(config, kind) != sinks[kind]]
-        if changed:
-            try:  # built (and checked) before the running sinks are touched
-                replacements = {kind: await make_sink(kind, config) for kind in changed}
-            except VigilError as exc:
-                log.error("reload: keeping the sinks as they were: %s", exc)
-            else:
-                await self.pipeline.replace_sinks(replacements)
-                log.info("reload: sink(s) %s replaced", ", ".join(changed))
-                kept_sinks = {kind: getattr(config, kind) for kind in SINK_KINDS}
+        kept_sinks = await self._apply_sinks(config)
         new = {s.name: s for s, _ in self.layer.apply(config.sources)}
         for name, old in list(self._configs.items()):
             if new.get(name) != old:
@@ -212,8 +198,28 @@ class Daemon:
         for name, source in new.items():
             if name not in self._configs:
                 await self.add_stream(source)
-        self.config = config.model_copy(update={"model": kept.model, "batch": kept.batch, **kept_sinks})
+        self.config = config.model_copy(update={"model": kept.model, "batch": kept.batch, "sinks": kept_sinks})
         log.info("reload: %d stream(s) running", len(self._configs))
+
+    async def _apply_sinks(self, config: DaemonConfig) -> list[SinkEntry]:
+        """Replace the sinks whose `sinks:` entry changed, by name: added, removed or changed.
+        The new ones are built (and checked) before the running ones are touched; if one cannot
+        be built, every sink stays as it was. Returns the entries now running."""
+        assert self.pipeline is not None
+        old = {entry.name or entry.kind: entry for entry in self.config.sinks}
+        new = {entry.name or entry.kind: entry for entry in config.sinks}
+        changed = [name for name in [*new, *(n for n in old if n not in new)] if old.get(name) != new.get(name)]
+        if not changed:
+            return list(config.sinks)
+        try:
+            replacements = {name: await make_outlet(new[name]) if name in new else None for name in changed}
+        except VigilError as exc:
+            log.error("reload: keeping the sinks as they were: %s", exc)
+            return list(self.config.sinks)
+        await self.pipeline.replace_sinks(replacements)
+        described = [f"{name} ({'removed' if name not in new else 'added' if name not in old else 'replaced'})" for name in changed]
+        log.info("reload: sink(s) %s", ", ".join(described))
+        return list(config.sinks)
 
     # The API's view (vigil.daemon.api.Control).
 
@@ -228,13 +234,13 @@ class Daemon:
 
     async def add_stream(self, config: SourceConfig) -> dict[str, Any]:
         assert self.pipeline is not None
-        unknown = [name for name in config.sinks or () if getattr(self.config, name, None) is None]
+        unknown = [name for name in config.sinks or () if self.config.sink(name) is None]
         if unknown:
             raise ConfigError(f"stream '{config.name}' sends to {', '.join(unknown)}, which is not configured")
-        source = make_source(config)
+        source, stages = make_source(config), make_stages(config)
         if config.sinks is not None:
             self.pipeline.routes[config.name] = frozenset(config.sinks)
-        await self.pipeline.add_source(source)
+        await self.pipeline.add_source(source, stages)
         self._configs[config.name] = config
         log.info("stream '%s' added", config.name)
         return self._describe(source)
@@ -288,8 +294,8 @@ class Daemon:
         await runner.setup()
         site = web.TCPSite(runner, self.api.host, self.api.port)
         await site.start()
-        sockets = getattr(site._server, "sockets", None) or []
-        self.api_port = sockets[0].getsockname()[1] if sockets else self.api.port
+        addresses = runner.addresses  # (host, port, ...) per bound socket: the port chosen for port 0
+        self.api_port = int(addresses[0][1]) if addresses else self.api.port
         log.info("management API on http://%s:%d", self.api.host, self.api_port)
         return runner
 

@@ -95,10 +95,13 @@ class Batcher:
     def open_lane(self, source_id: str, *, live: bool = False) -> None:
         if not self._accepting:
             raise ValueError(f"source '{source_id}': the batcher is closed to new sources")
-        if source_id in self._lanes and not self._lanes[source_id].closed:
+        old = self._lanes.get(source_id)
+        if old is not None and not old.closed:
             raise ValueError(f"source '{source_id}' already has a lane in the batcher")
         capacity = self.live_lane_capacity if live else self.lane_capacity
-        self._lanes[source_id] = _Lane(source_id, capacity, live)
+        lane = self._lanes[source_id] = _Lane(source_id, capacity, live)
+        if old is not None:  # a source added again before its earlier frames were batched: they go first
+            lane.items = old.items
 
     async def close_lane(self, source_id: str) -> None:
         """No more frames will come from this source; frames already queued are still batched."""

@@ -4,6 +4,10 @@ The runner owns one. It starts the sinks before the first frame and closes them 
 the two, `publish` sends a result to every sink the result's source may use, one after the
 other (each sink keeps its own order), and `replace` swaps sinks while publishing waits, so a
 result goes to the old sink or to the new one, never to a closed one.
+
+Each sink sits in an `Outlet` with its optional `ResultFilter` (the `filter:` of its `sinks:`
+entry): the filter runs here, once per sink, before that sink's `publish`, so no sink filters
+by itself and a sink of a new kind gets filtering for free.
 """
 
 from __future__ import annotations
@@ -11,82 +15,119 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from vigil.errors import SinkError, VigilError
 from vigil.result import InferenceResult
 from vigil.sinks.base import Sink
+from vigil.sinks.filters import ResultFilter
 
-__all__ = ["Fanout"]
+__all__ = ["Fanout", "Outlet"]
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(eq=False)
+class Outlet:
+    """A sink, what it publishes (`filter`: None keeps everything), and how many results the
+    filter left out."""
+
+    sink: Sink
+    filter: ResultFilter | None = None
+    filtered: int = 0
+
+    @property
+    def name(self) -> str:
+        return self.sink.name
+
+    async def publish(self, result: InferenceResult) -> None:
+        if self.filter is not None:
+            kept = self.filter.apply(result)
+            if kept is None:
+                self.filtered += 1
+                return
+            result = kept
+        await self.sink.publish(result)
 
 
 class Fanout:
     """The sinks of one pipeline and the routes of its sources.
 
-    `routes` maps a source id to the sink keys it publishes to (a source absent from it
-    publishes to every sink). A sink's key is what the configuration names it by: `sink_key`.
+    `routes` maps a source id to the sink names it publishes to (a source absent from it
+    publishes to every sink). A sink's name is its `sinks:` entry's name (`Sink.name`).
     """
 
-    def __init__(self, sinks: Sequence[Sink]) -> None:
-        self.sinks = list(sinks)
+    def __init__(self, sinks: Sequence[Sink | Outlet]) -> None:
+        self.outlets = [_outlet(s) for s in sinks]
         self.routes: dict[str, frozenset[str]] = {}
         self.errors = 0  # publish calls that raised SinkError, over every sink
         self._open = False
         self._lock = asyncio.Lock()  # held while publishing a result and while sinks are swapped
 
+    @property
+    def sinks(self) -> list[Sink]:
+        return [o.sink for o in self.outlets]
+
     async def start(self) -> None:
-        for sink in self.sinks:
-            await sink.start()
+        for outlet in self.outlets:
+            await outlet.sink.start()
         self._open = True
 
     async def publish(self, result: InferenceResult) -> None:
         allowed = self.routes.get(result.frame.source_id)
         async with self._lock:
-            for sink in self.sinks:
-                if allowed is not None and sink_key(sink) not in allowed:
+            for outlet in self.outlets:
+                if allowed is not None and outlet.name not in allowed:
                     continue
                 try:
-                    await sink.publish(result)
+                    await outlet.publish(result)
                 except SinkError as exc:
                     self.errors += 1
                     if self.errors == 1:
                         log.error("%s", exc)
 
     async def flush(self) -> None:
-        for sink in self.sinks:
-            await sink.flush()
+        for outlet in self.outlets:
+            await outlet.sink.flush()
 
     async def close(self) -> None:
         async with self._lock:
             self._open = False
-            for sink in self.sinks:
-                await sink.close()
+            for outlet in self.outlets:
+                await outlet.sink.close()
 
-    async def replace(self, changes: Mapping[str, Sink | None]) -> None:
-        """Swap the sinks of the keys in `changes` for new ones; None removes that key. Each old
-        sink writes (or spools) what it had queued and closes before its replacement starts, so
-        a sink reusing the old one's files finds them closed. A replacement that fails to start
-        is logged and left out (the error names it)."""
+    async def replace(self, changes: Mapping[str, Sink | Outlet | None]) -> None:
+        """Swap the sinks named in `changes` for new ones (added when the name is new); None
+        removes that sink. Each old sink writes (or spools) what it had queued and closes before
+        its replacement starts, so a sink reusing the old one's files finds them closed. A
+        replacement that fails to start is logged and left out (the error names it)."""
         async with self._lock:
-            kept = [s for s in self.sinks if sink_key(s) not in changes]
             if self._open:
-                for old in self.sinks:
-                    if sink_key(old) in changes:
-                        await old.close()
-            for key, new in changes.items():
-                if new is None:
-                    continue
-                if self._open:
-                    try:
-                        await new.start()
-                    except VigilError as exc:
-                        log.error("sink '%s' could not start, so its results are not published: %s", key, exc)
-                        continue
-                kept.append(new)
-            self.sinks = kept
+                for old in self.outlets:
+                    if old.name in changes:
+                        await old.sink.close()
+            started: dict[str, Outlet] = {}
+            for name, new in changes.items():
+                if new is not None and (outlet := await self._started(name, _outlet(new))) is not None:
+                    started[name] = outlet
+            # A replaced sink keeps its place in the publishing order; a new one goes last.
+            kept = []
+            for outlet in self.outlets:
+                if outlet.name not in changes:
+                    kept.append(outlet)
+                elif outlet.name in started:
+                    kept.append(started.pop(outlet.name))
+            self.outlets = kept + list(started.values())
+
+    async def _started(self, name: str, outlet: Outlet) -> Outlet | None:
+        if self._open:
+            try:
+                await outlet.sink.start()
+            except VigilError as exc:
+                log.error("sink '%s' could not start, so its results are not published: %s", name, exc)
+                return None
+        return outlet
 
 
-def sink_key(sink: Sink) -> str:
-    """`jsonl` of a sink named `jsonl` or `jsonl:out.jsonl`: what the configuration and routes name."""
-    return sink.name.split(":", 1)[0]
+def _outlet(sink: Sink | Outlet) -> Outlet:
+    return sink if isinstance(sink, Outlet) else Outlet(sink)

@@ -1,4 +1,4 @@
-"""`Pipeline`: sources -> batcher -> pre-process -> infer -> post-process -> sinks, overlapped.
+"""`Pipeline`: sources -> batcher -> pre-process -> infer -> post-process -> stage chains (`chain`) -> sinks.
 
 Stages are asyncio tasks joined by bounded queues; CPU work runs on executors (pre- and
 post-processing on a small worker pool, inference on the model's own single-thread executor),
@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
@@ -20,15 +20,19 @@ from datetime import datetime, timezone
 from functools import partial
 from typing import Any
 
-from vigil.engine.base import ObjectDetectionModel, TextRecognitionModel
+from vigil.engine import ObjectDetectionModel, TextRecognitionModel
 from vigil.pipeline.observer import PipelineObserver
 from vigil.pipeline.report import PipelineReport, SourceReport
+from vigil.pipeline.snapshot import PipelineSnapshot, SourceSnapshot
 from vigil.pipeline.batcher import BatchItem, Batcher
-from vigil.pipeline.fanout import Fanout
-from vigil.errors import SourceError, SourceOpenError
+from vigil.pipeline._tasks import gather_or_cancel
+from vigil.pipeline.chain import StageChains
+from vigil.pipeline.fanout import Fanout, Outlet
+from vigil.errors import PipelineError, SourceError, SourceOpenError
 from vigil.result import InferenceResult, Timings
 from vigil.sinks.base import Sink
 from vigil.sources.base import Source
+from vigil.stages.base import Stage
 
 __all__ = ["FrameModel", "Pipeline", "PipelineOptions", "PipelineReport", "SourceReport"]
 
@@ -76,16 +80,20 @@ class Pipeline:
         self,
         model: FrameModel,
         sources: Sequence[Source],
-        sinks: Sequence[Sink],
+        sinks: Sequence[Sink | Outlet],
         options: PipelineOptions | None = None,
         observer: PipelineObserver | None = None,
+        stages: Mapping[str, Sequence[Stage]] | None = None,
     ) -> None:
         ids = [s.source_id for s in sources]
         if len(set(ids)) != len(ids):
-            raise ValueError(f"source ids must be unique, got {ids}")
+            raise PipelineError(f"source ids must be unique in a pipeline, got {ids}; give each source its own name")
         self.model = model
         self.sources = list(sources)
         self.fanout = Fanout(sinks)
+        self.chains = StageChains()  # each source's stages, between the model and the fanout
+        for source_id, source_stages in (stages or {}).items():
+            self.chains.set(source_id, source_stages)
         self.options = options = options or PipelineOptions()
         self.observer = observer or PipelineObserver()
         self.batch_size = model.batch.batch_limit(options.max_batch)
@@ -125,38 +133,41 @@ class Pipeline:
     def routes(self, routes: dict[str, frozenset[str]]) -> None:
         self.fanout.routes = routes
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> PipelineSnapshot:
         """Gauges for metrics: frames waiting in each source's hand-off and batcher lane, batches
         waiting between stages, and each source's state and decode-side counters."""
         lanes = self._batcher.lane_depths()
-        return {
-            "sources": {
-                s.source_id: {
-                    "state": s.state.value,
-                    "decoded_queue": getattr(s, "queue_depth", 0),
-                    "batcher_queue": lanes.get(s.source_id, 0),
-                    "skipped": dict(s.stats.skipped),
-                    "dropped": dict(s.stats.dropped),
-                }
-                for s in self.sources
-            },
-            "stages": {name: q.qsize() for name, q in self._queues.items()},
-            "dropped": {f"{source}:{cause}": n for (source, cause), n in self._batcher.dropped.items()},
+        sources = {
+            s.source_id: SourceSnapshot(
+                source_id=s.source_id,
+                state=s.state,
+                decoded_queue=getattr(s, "queue_depth", 0),
+                batcher_queue=lanes.get(s.source_id, 0),
+                skipped=dict(s.stats.skipped),
+                dropped=dict(s.stats.dropped),
+            )
+            for s in self.sources
         }
+        stages = {name: q.qsize() for name, q in self._queues.items()}
+        return PipelineSnapshot(sources=sources, stages=stages, dropped=dict(self._batcher.dropped))
 
-    async def add_source(self, source: Source) -> None:
-        """Start reading `source` (before or during `run()`; during it only with `keep_running`).
-        Raises `SourceOpenError` when it cannot be opened, recorded in the report as well."""
+    async def add_source(self, source: Source, stages: Sequence[Stage] = ()) -> None:
+        """Start reading `source` (before or during `run()`; during it only with `keep_running`), its
+        results going through `stages` (made for it, in order) before the sinks.
+        Raises `SourceOpenError` when it cannot be opened, recorded in the report as well, and
+        `PipelineError` when the id is taken or the pipeline takes no new sources."""
         if any(s.source_id == source.source_id for s in self.sources):
-            raise ValueError(f"source '{source.source_id}' already exists in this pipeline")
+            raise PipelineError(f"source '{source.source_id}' already exists in this pipeline; remove it first or use another name")
         self.sources.append(source)
+        self.chains.set(source.source_id, stages)  # fresh state, replacing a removed source's of that id
         self._live[source.source_id] = source.live
         # A source added again under an id it had before adds to that id's history.
         self.report.sources.setdefault(source.source_id, SourceReport(source.source_id))
         if self._started:
             if self._stop_requested or not self.options.keep_running:
                 self.sources.remove(source)
-                raise ValueError(f"source '{source.source_id}': the pipeline is not taking new sources")
+                why = "it is stopping" if self._stop_requested else "it runs without keep_running"
+                raise PipelineError(f"source '{source.source_id}' not added: the pipeline takes no new sources ({why})")
             if await self._start_source(source):
                 self._spawn_feed(source)
             else:
@@ -176,9 +187,9 @@ class Pipeline:
             options.max_staleness_ms / 1000.0 if options.max_staleness_ms else None,
         )
 
-    async def replace_sinks(self, changes: dict[str, Sink | None]) -> None:
-        """Swap the sinks of the kinds in `changes` (`jsonl`, `webhook`, ...) for new ones; None
-        removes that kind. Publishing waits meanwhile: each old sink writes (or spools) what it
+    async def replace_sinks(self, changes: Mapping[str, Sink | Outlet | None]) -> None:
+        """Swap the sinks named in `changes` (their `sinks:` names) for new ones, adding new
+        names; None removes that sink. Publishing waits meanwhile: each old sink writes (or spools) what it
         had queued and closes before its replacement starts, so a result goes to one or the
         other, never to a closed sink, and a sink reusing the old one's files finds them closed.
         A replacement that fails to start is logged and left out (the error names it)."""
@@ -252,7 +263,7 @@ class Pipeline:
                 self._stop_requested = False
                 self.request_stop()
             try:
-                await _gather_or_cancel(tasks)
+                await gather_or_cancel(tasks)
             finally:
                 stages_done = time.monotonic()
                 if self._drain_timer is not None:
@@ -381,43 +392,25 @@ class Pipeline:
             size = len(job.items)
             self.observer.batch_done(size, max(size, job.model.batch.min), job.pre_ms, job.infer_ms, post_ms)
             now, utc_now = time.monotonic(), datetime.now(timezone.utc)
-            for item, dets in zip(job.items, detections):
-                frame = item.frame
-                live = self._live.get(frame.source_id, False)
-                timings = Timings(
-                    queue=(item.dequeued_at - item.enqueued_at) * 1e3,
-                    pre_process=job.pre_ms,
-                    infer=job.infer_ms,
-                    post_process=post_ms,
-                    total=(now - frame.decoded_at) * 1e3,
-                    since_capture=(utc_now - frame.capture_time).total_seconds() * 1e3 if live else None,
-                )
-                result = InferenceResult(frame, job.model.model_id, dets, timings)
+            results = [self._result(job, item, dets, post_ms, now, utc_now) for item, dets in zip(job.items, detections)]
+            for result in results:
                 self.observer.result(result)
-                await self.fanout.publish(result)
-                self.report.sink_errors = self.fanout.errors
-                self.report.sources[frame.source_id].results += 1
+                self.report.sources[result.frame.source_id].results += 1
+            for out in await self.chains.run(results, offload):  # each source's stages, on the workers
+                if out.result is not None:
+                    await self.fanout.publish(out.result)
+            self.report.sink_errors = self.fanout.errors
             self._last_result_at = time.monotonic()
+
+    def _result(self, job: _Job, item: BatchItem, dets: Any, post_ms: float, now: float, utc_now: datetime) -> InferenceResult:
+        frame = item.frame
+        since_capture = (utc_now - frame.capture_time).total_seconds() * 1e3 if self._live.get(frame.source_id) else None
+        timings = Timings(queue=(item.dequeued_at - item.enqueued_at) * 1e3, pre_process=job.pre_ms, infer=job.infer_ms,
+                          post_process=post_ms, total=(now - frame.decoded_at) * 1e3, since_capture=since_capture)
+        return InferenceResult(frame, job.model.model_id, dets, timings)
 
     def _batch_failed(self, job: _Job, exc: BaseException) -> None:
         self.report.failed_batches += 1
         self.observer.batch_failed(len(job.items))
         frames = ", ".join(f"{i.frame.source_id}#{i.frame.seq}" for i in job.items)
         log.error("inference failed for frames %s: %s", frames, exc, exc_info=not isinstance(exc, Exception))
-
-
-async def _gather_or_cancel(tasks: list[asyncio.Task[None]]) -> None:
-    """Wait for every task; if one raises, cancel the rest and re-raise its error."""
-    try:
-        done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-    except asyncio.CancelledError:
-        for task in tasks:
-            task.cancel()
-        raise
-    for task in pending:
-        task.cancel()
-    if pending:
-        await asyncio.gather(*pending, return_exceptions=True)
-    for task in done:
-        if not task.cancelled() and task.exception() is not None:
-            raise task.exception()  # type: ignore[misc]

@@ -1,23 +1,29 @@
-"""Results out: sinks publish `InferenceResult`s."""
+"""Results out: sinks publish `InferenceResult`s. The kinds a configuration can name, with their
+config classes and factories, are in `vigil.sinks.registry`."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from vigil.sinks.base import Sink, SinkHealth
-from vigil.sinks.filters import ResultFilter
-from vigil.sinks.jsonl import JsonlSink
+from vigil.sinks.base import Sink, SinkHealth, SinkStats
 
 if TYPE_CHECKING:
+    from vigil.sinks.filters import ResultFilter
+    from vigil.sinks.jsonl import JsonlSink
     from vigil.sinks.snapshot import SnapshotSink
     from vigil.sinks.video import AnnotatedVideoSink
     from vigil.sinks.webhook import WebhookOptions, WebhookSink
 
-__all__ = ["AnnotatedVideoSink", "JsonlSink", "ResultFilter", "Sink", "SinkHealth", "SnapshotSink", "WebhookOptions", "WebhookSink"]
+__all__ = [
+    "AnnotatedVideoSink", "JsonlSink", "ResultFilter", "Sink", "SinkHealth", "SinkStats", "SnapshotSink", "WebhookOptions",
+    "WebhookSink",
+]
 
-# Imported on first use: aiohttp takes ~150 ms to import, PyAV ~75 ms; only a run with such a
-# sink pays for it.
+# The public classes, imported on first use: aiohttp takes ~150 ms to import, PyAV ~75 ms; only a
+# run with such a sink pays for it. (Not a list of kinds: those are in the registry.)
 _LAZY = {
+    "JsonlSink": "jsonl",
+    "ResultFilter": "filters",
     "WebhookOptions": "webhook",
     "WebhookSink": "webhook",
     "AnnotatedVideoSink": "video",

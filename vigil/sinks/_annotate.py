@@ -11,8 +11,7 @@ from dataclasses import replace
 import cv2
 import numpy as np
 
-from vigil.engine.detections import Detections
-from vigil.engine.text import TextDetections
+from vigil.engine import Detections, TextDetections
 from vigil.errors import MissingDependencyError
 from vigil.result import Predictions
 

@@ -1,6 +1,6 @@
-"""How the webhook sink delivers: its options, the wait before the next attempt (probing the
-receiver while waiting), how long delivery has been failing (for its `health()`), and the
-dead-letter file."""
+"""How durable delivery retries (`vigil.sinks.durable.DurableSender`): the webhook's options, the
+answer to one attempt (`Reply`), the wait before the next attempt (probing the receiver while
+waiting), how long delivery has been failing (for `health()`), and the dead-letter file."""
 
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ from vigil.errors import ConfigError, SinkError
 from vigil.result import InferenceResult
 from vigil.sinks._annotate import Annotator
 from vigil.sinks._files import make_directory
-from vigil.sinks.base import Sink, SinkHealth
+from vigil.sinks.base import Sink, SinkHealth, SinkStats
 
 __all__ = ["PictureSink", "ThreadedSink"]
 
@@ -61,6 +61,10 @@ class ThreadedSink(Sink):
         if self.dropped:
             return SinkHealth(True, f"{self.dropped} result(s) dropped because writing fell behind")
         return SinkHealth()
+
+    def stats(self) -> SinkStats:
+        failed = self._error is not None
+        return SinkStats(self.written, self.dropped, self._queue.qsize(), int(failed), str(self._error) if failed else None)
 
     async def flush(self) -> None:
         """Wait until every queued result is written (a video frame: handed to its encoder)."""
@@ -143,8 +147,8 @@ class PictureSink(ThreadedSink):
     """A threaded sink that saves pictures of frames under `directory`, with the detections
     drawn on them when `annotate` (supervision is imported on the writer thread, at start)."""
 
-    def __init__(self, kind: str, directory: str | Path, annotate: bool, queue_size: int) -> None:
-        super().__init__(f"{kind}:{directory}", queue_size)
+    def __init__(self, name: str, directory: str | Path, annotate: bool, queue_size: int) -> None:
+        super().__init__(name, queue_size)
         self.directory = Path(directory)
         self._annotate = annotate
         self._annotator: Annotator | None = None

@@ -7,7 +7,21 @@ from dataclasses import dataclass
 
 from vigil.result import InferenceResult
 
-__all__ = ["Sink", "SinkHealth"]
+__all__ = ["Sink", "SinkHealth", "SinkStats"]
+
+
+@dataclass(frozen=True)
+class SinkStats:
+    """What a sink has counted since it started, for metrics and `/readyz`: `published`
+    results it wrote or delivered; `dropped` results it lost by design (a full picture queue,
+    a spool at its cap); `backlog` results accepted and not yet out; `errors` failed writes or
+    delivery attempts; `last_error` the latest one (never holding a credential)."""
+
+    published: int = 0
+    dropped: int = 0
+    backlog: int = 0
+    errors: int = 0
+    last_error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -28,7 +42,9 @@ class Sink(ABC):
     their queue full is dropped and counted, so their slow encoding cannot hold up the pipeline.
     """
 
+    # The instance name the configuration gives it (`sinks[].name`): routes and metrics use it.
     name: str
+    kind: str = "custom"  # the registered kind it was built from (vigil.sinks.registry)
 
     async def start(self) -> None:
         """Open files or connections; called once before the first `publish`."""
@@ -37,6 +53,11 @@ class Sink(ABC):
         """Whether results are getting out now; called on the event loop, so it only reads
         counters and never waits. The default: always ok."""
         return SinkHealth()
+
+    def stats(self) -> SinkStats:
+        """Counters since start; called on the event loop, so it only reads counters. Every
+        built-in sink implements it; the default (all zero) suits a sink that counts nothing."""
+        return SinkStats()
 
     @abstractmethod
     async def publish(self, result: InferenceResult) -> None: ...

@@ -19,16 +19,19 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal
 
-from vigil.engine.detections import Detections
+from vigil.engine import Detections
 from vigil.errors import ConfigError, SinkError
 from vigil.result import InferenceResult, Predictions
-from vigil.sinks.base import Sink, SinkHealth
-from vigil.sinks.filters import ResultFilter
+from vigil.sinks.base import Sink, SinkHealth, SinkStats
 from vigil.sinks.records import header_to_record, mask_rle, record_header, result_to_record
 
-__all__ = ["JsonlOptions", "JsonlSink", "mask_rle", "result_to_record"]
+if TYPE_CHECKING:
+    from vigil.config.sinks import JsonlSinkConfig
+    from vigil.sinks.registry import SinkContext
+
+__all__ = ["JsonlOptions", "JsonlSink", "make_jsonl_sink", "mask_rle", "result_to_record"]
 
 log = logging.getLogger(__name__)
 
@@ -71,20 +74,20 @@ class _Segment:
 
 class JsonlSink(Sink):
     """Appends one JSON line per result. JSON encoding, writes, rotation and compression run on
-    the writer thread; `publish` only queues (bounded) the frame's identity and detections. A
-    `ResultFilter` narrows what is written (classes, confidence, non-empty frames, cooldown)."""
+    the writer thread; `publish` only queues (bounded) the frame's identity and detections."""
+
+    kind = "jsonl"
 
     def __init__(
         self,
         path: str | Path,
         *,
         options: JsonlOptions | None = None,
-        filter: ResultFilter | None = None,
         queue_size: int = 256,
+        name: str = "jsonl",
     ) -> None:
         self.options = options or JsonlOptions()
-        self._filter = filter
-        self.name = f"jsonl:{path}"
+        self.name = name
         self.path = Path(path)
         if self.options.per_source and "{source}" not in str(path):
             raise ConfigError(f"sink '{self.name}': per-source files need a {{source}} placeholder in the path")
@@ -92,7 +95,7 @@ class JsonlSink(Sink):
         self._segments: dict[str, _Segment] = {}
         self._task: asyncio.Task[None] | None = None
         self._error: BaseException | None = None
-        self.written = self.filtered = 0
+        self.written = 0
         self.rotated: list[Path] = []  # closed files, in the order they were closed
 
     async def start(self) -> None:
@@ -103,12 +106,6 @@ class JsonlSink(Sink):
     async def publish(self, result: InferenceResult) -> None:
         if self._error is not None:
             raise SinkError(f"sink '{self.name}' failed earlier: {self._error}")
-        if self._filter is not None:
-            kept = self._filter.apply(result)
-            if kept is None:
-                self.filtered += 1
-                return
-            result = kept
         # Queue the frame's identity and the detections, not the frame: its image must not wait
         # here. The JSON (masks included) is built on the writer thread.
         await self._queue.put((record_header(result), result.detections))
@@ -117,6 +114,10 @@ class JsonlSink(Sink):
         if self._error is not None:
             return SinkHealth(False, f"writing stopped: {self._error}")
         return SinkHealth()
+
+    def stats(self) -> SinkStats:
+        failed = self._error is not None
+        return SinkStats(self.written, 0, self._queue.qsize(), int(failed), str(self._error) if failed else None)
 
     async def flush(self) -> None:
         await self._queue.join()
@@ -214,6 +215,18 @@ class JsonlSink(Sink):
                 os.fsync(segment.file.fileno())
             segment.file.close()
         self._segments.clear()
+
+
+def make_jsonl_sink(config: JsonlSinkConfig, context: SinkContext) -> JsonlSink:
+    """The registry's factory for `kind: jsonl`."""
+    options = JsonlOptions(
+        per_source=config.per_source,
+        rotate_bytes=int(config.rotate_mb * 2**20) if config.rotate_mb else None,
+        rotate_seconds=config.rotate_minutes * 60 if config.rotate_minutes else None,
+        gzip=config.gzip,
+        flush=config.flush,
+    )
+    return JsonlSink(config.path, options=options, name=context.name)
 
 
 def _gzip(path: Path) -> Path:

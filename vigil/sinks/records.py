@@ -11,8 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from vigil.engine.detections import Detections
-from vigil.engine.text import TextDetections
+from vigil.engine import Detections, TextDetections
 from vigil.result import InferenceResult, Predictions
 
 __all__ = ["detections_to_json", "header_to_record", "mask_rle", "record_header", "result_to_record"]

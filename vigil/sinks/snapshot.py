@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 
@@ -17,23 +18,28 @@ from vigil.frame import Frame
 from vigil.result import InferenceResult
 from vigil.sinks._files import source_folder, utc_stamp, write_atomic
 from vigil.sinks._threaded import PictureSink
-from vigil.sinks.filters import ResultFilter
 from vigil.sinks.records import result_to_record
 
-__all__ = ["SnapshotSink"]
+if TYPE_CHECKING:
+    from vigil.config.sinks import SnapshotSinkConfig
+    from vigil.sinks.registry import SinkContext
+
+__all__ = ["SnapshotSink", "make_snapshot_sink"]
 
 
 class SnapshotSink(PictureSink):
     """Saves `{directory}/{source}/{source}_{UTC capture time}.jpg` and `.json` for frames with
     at least one detection, at most one per source every `interval_s` seconds of capture time.
 
-        sink = SnapshotSink("/var/lib/vigil/snapshots", interval_s=30,
-                            filter=ResultFilter(classes={"FACE_FEMALE", "FACE_MALE"}, min_confidence=0.5))
+        sink = SnapshotSink("/var/lib/vigil/snapshots", interval_s=30)
 
-    `filter` applies first: only the detections it keeps count, are drawn and are recorded.
+    A `filter:` of its `sinks:` entry applies before (in the fanout): only the detections it
+    keeps reach the sink, so only they count, are drawn and are recorded.
     Counters: `written` (snapshots saved), `dropped` (chosen frames lost to a full queue; the
     next frame with detections is taken instead).
     """
+
+    kind = "snapshot"
 
     def __init__(
         self,
@@ -42,26 +48,20 @@ class SnapshotSink(PictureSink):
         interval_s: float = 10.0,
         annotate: bool = True,
         jpeg_quality: int = 90,
-        filter: ResultFilter | None = None,
         queue_size: int = 4,
+        name: str = "snapshot",
     ) -> None:
-        super().__init__("snapshot", directory, annotate, queue_size)
+        super().__init__(name, directory, annotate, queue_size)
         if not 0 <= interval_s <= 86_400:
             raise ConfigError(f"sink '{self.name}': interval_s must be between 0 and 86400, got {interval_s}")
         if not 0 <= jpeg_quality <= 100:
             raise ConfigError(f"sink '{self.name}': jpeg_quality must be between 0 and 100, got {jpeg_quality}")
         self.interval_s = interval_s
         self._jpeg_quality = jpeg_quality
-        self._filter = filter
         self._last_taken: dict[str, datetime] = {}  # capture time of each source's last snapshot
 
     async def publish(self, result: InferenceResult) -> None:
         self._ensure_running()
-        if self._filter is not None:
-            kept = self._filter.apply(result)
-            if kept is None:
-                return
-            result = kept
         if len(result.detections) == 0 or not self._due(result.frame):
             return
         if self._offer(result):
@@ -90,3 +90,8 @@ class SnapshotSink(PictureSink):
 
     def _finish(self) -> None:
         """Nothing stays open between snapshots."""
+
+
+def make_snapshot_sink(config: SnapshotSinkConfig, context: SinkContext) -> SnapshotSink:
+    """The registry's factory for `kind: snapshot`."""
+    return SnapshotSink(config.directory, interval_s=config.interval_s, name=context.name)

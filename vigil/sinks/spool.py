@@ -6,7 +6,7 @@ Layout of the directory:
     cursor.json                the first undelivered byte: {"segment": 7, "offset": 4096}
     lock                       held (flock) while a process owns the spool
 
-The spool is synchronous on purpose: one thread owns it (the webhook sink runs every call on a
+The spool is synchronous on purpose: one thread owns it (`DurableSender` runs every call on a
 single-thread executor), so it needs no locks and the event loop never waits on a disk.
 Delivery is at least once: a record is forgotten only after `ack`, and the cursor is fsynced
 only with the `always` policy, so after a power loss records delivered just before it may be
@@ -21,13 +21,12 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 from typing import IO, ParamSpec, TypeVar
 
-from vigil.errors import ConfigError, SinkError
+from vigil.errors import SinkError
 from vigil.sinks._segment import HEADER, encode, fsync_directory, read_record, scan
+from vigil.sinks._spool_types import FsyncPolicy, Position, Segment, SpoolOptions, SpoolRecord
 
 if sys.platform != "win32":
     import fcntl
@@ -41,64 +40,6 @@ T = TypeVar("T")
 
 _SUFFIX = ".seg"
 _CURSOR = "cursor.json"
-_MIN_SEGMENT = 4096
-
-
-class FsyncPolicy(str, Enum):
-    """When appended records are forced to the disk.
-
-    `always`: before `append` returns (survives power loss, slowest); `interval`: at most every
-    `fsync_interval_ms` (a power loss loses at most that window); `never`: when the OS decides
-    (a crash of vigil loses nothing, a power loss may lose what the OS had not written).
-    """
-
-    ALWAYS = "always"
-    INTERVAL = "interval"
-    NEVER = "never"
-
-
-@dataclass(frozen=True)
-class SpoolOptions:
-    """`max_bytes` caps the spool on disk: appending beyond it drops the oldest segment (its
-    undelivered records are counted in `Spool.dropped_records`)."""
-
-    segment_bytes: int = 8 * 2**20
-    max_bytes: int = 512 * 2**20
-    fsync: FsyncPolicy = FsyncPolicy.INTERVAL
-    fsync_interval_ms: float = 1000.0
-
-    def __post_init__(self) -> None:
-        if self.segment_bytes < _MIN_SEGMENT:
-            raise ConfigError(f"spool segment_bytes must be at least {_MIN_SEGMENT}, got {self.segment_bytes}")
-        if self.max_bytes < 2 * self.segment_bytes:
-            raise ConfigError(
-                f"spool max_bytes ({self.max_bytes}) must hold at least two segments of {self.segment_bytes} bytes; "
-                "raise max_bytes or lower segment_bytes"
-            )
-        if self.fsync_interval_ms <= 0:
-            raise ConfigError(f"spool fsync_interval_ms must be positive, got {self.fsync_interval_ms}")
-
-
-@dataclass(frozen=True, order=True)
-class Position:
-    """A byte in the spool: segments are numbered in append order, so positions compare."""
-
-    segment: int
-    offset: int
-
-
-@dataclass(frozen=True)
-class SpoolRecord:
-    payload: bytes
-    end: Position  # just after the record: acking the record moves the cursor here
-
-
-@dataclass
-class _Segment:
-    id: int
-    path: Path
-    size: int
-    unread: int  # records not yet handed out by `read`
 
 
 class Spool:
@@ -118,7 +59,7 @@ class Spool:
         self.directory = Path(directory)
         self.options = options or SpoolOptions()
         self.dropped_records = 0
-        self._segments: list[_Segment] = []
+        self._segments: list[Segment] = []
         self._cursor = Position(0, 0)
         self._read = Position(0, 0)
         self._backlog = 0  # one int, so another thread reads a consistent gauge
@@ -229,7 +170,7 @@ class Spool:
         if not self._segments or self._segments[0].id > self._cursor.segment:
             self._cursor = Position(self._segments[0].id if self._segments else self._cursor.segment + 1, 0)
         if not self._segments:
-            self._segments.append(_Segment(self._cursor.segment, self._path(self._cursor.segment), 0, 0))
+            self._segments.append(Segment(self._cursor.segment, self._path(self._cursor.segment), 0, 0))
         self._read = self._cursor
         self._backlog = sum(s.unread for s in self._segments)
         self._writer = open(self._active.path, "ab", buffering=0)
@@ -263,7 +204,7 @@ class Spool:
     def _segment_ids(self) -> list[int]:
         return [int(p.stem) for p in self.directory.glob(f"*{_SUFFIX}") if p.stem.isdigit()]
 
-    def _recover(self, segment_id: int, path: Path) -> _Segment:
+    def _recover(self, segment_id: int, path: Path) -> Segment:
         ends, size = scan(path)
         valid = ends[-1] if ends else 0
         if valid < size:
@@ -278,12 +219,12 @@ class Spool:
             # The cursor always sits on a record boundary; if not, step back to one (resend).
             start = max((e for e in [0, *ends] if e <= self._cursor.offset), default=0)
             self._cursor = Position(segment_id, start)
-        return _Segment(segment_id, path, valid, sum(1 for e in ends if e > start))
+        return Segment(segment_id, path, valid, sum(1 for e in ends if e > start))
 
     # -- appending ----------------------------------------------------------------------------
 
     @property
-    def _active(self) -> _Segment:
+    def _active(self) -> Segment:
         return self._segments[-1]
 
     def _write(self, record: bytes) -> None:
@@ -311,7 +252,7 @@ class Spool:
             self.sync()  # a sealed segment is complete on disk
         self._writer.close()
         segment_id = self._active.id + 1
-        self._segments.append(_Segment(segment_id, self._path(segment_id), 0, 0))
+        self._segments.append(Segment(segment_id, self._path(segment_id), 0, 0))
         self._writer = open(self._active.path, "ab", buffering=0)
         if self.options.fsync is not FsyncPolicy.NEVER:
             fsync_directory(self.directory)
@@ -336,7 +277,7 @@ class Spool:
 
     # -- reading and acknowledging ------------------------------------------------------------
 
-    def _segment_at(self, position: Position) -> _Segment | None:
+    def _segment_at(self, position: Position) -> Segment | None:
         """The segment holding the next unread record, moving past exhausted sealed segments."""
         for index, segment in enumerate(self._segments):
             if segment.id < position.segment:
@@ -349,7 +290,7 @@ class Spool:
                 return None
         return None
 
-    def _read_one(self, segment: _Segment) -> SpoolRecord | None:
+    def _read_one(self, segment: Segment) -> SpoolRecord | None:
         payload = read_record(self._reader_for(segment), self._read.offset, segment.size)
         if payload is None:
             # Damaged after it was written (recovery checked it): nothing after it in this
@@ -367,7 +308,7 @@ class Spool:
         self._read = Position(segment.id, self._read.offset + HEADER.size + len(payload))
         return SpoolRecord(payload, self._read)
 
-    def _reader_for(self, segment: _Segment) -> IO[bytes]:
+    def _reader_for(self, segment: Segment) -> IO[bytes]:
         if self._reader is None or self._reader[0] != segment.id:
             self._close_reader()
             self._reader = (segment.id, open(segment.path, "rb"))

@@ -12,7 +12,7 @@ import os
 from datetime import timedelta
 from fractions import Fraction
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import av
 import cv2
@@ -24,7 +24,11 @@ from vigil.result import InferenceResult
 from vigil.sinks._files import source_folder, utc_stamp
 from vigil.sinks._threaded import PictureSink
 
-__all__ = ["AnnotatedVideoSink"]
+if TYPE_CHECKING:
+    from vigil.config.sinks import VideoSinkConfig
+    from vigil.sinks.registry import SinkContext
+
+__all__ = ["AnnotatedVideoSink", "make_video_sink"]
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +59,8 @@ class AnnotatedVideoSink(PictureSink):
     lost to a full queue: the video skips them, its timing stays right).
     """
 
+    kind = "video"
+
     def __init__(
         self,
         directory: str | Path,
@@ -64,8 +70,9 @@ class AnnotatedVideoSink(PictureSink):
         codec: str = "libx264",
         crf: int = 23,
         queue_size: int = 32,
+        name: str = "video",
     ) -> None:
-        super().__init__("video", directory, annotate, queue_size)
+        super().__init__(name, directory, annotate, queue_size)
         if not 0 < segment_minutes <= 24 * 60:
             raise ConfigError(f"sink '{self.name}': segment_minutes must be above 0 and at most 1440, got {segment_minutes}")
         if not 0 <= crf <= 51:
@@ -115,6 +122,11 @@ class AnnotatedVideoSink(PictureSink):
         while path.exists() or _partial(path).exists():
             path, n = folder / f"{stem}_{n}.mp4", n + 1
         return _Segment(path, frame, self._codec, self._options, self._segment_length, self.name)
+
+
+def make_video_sink(config: VideoSinkConfig, context: SinkContext) -> AnnotatedVideoSink:
+    """The registry's factory for `kind: video`."""
+    return AnnotatedVideoSink(config.directory, segment_minutes=config.segment_minutes, name=context.name)
 
 
 class _Segment:

@@ -4,7 +4,9 @@ The thread demuxes packets itself so that sampling can happen before decoding: w
 rate (`max_fps`) is at or below the stream's key-frame rate, only key-frame packets reach the
 decoder (`skipped["non_key"]`); when it is at most half the frame rate, the decoder skips
 non-reference frames (`skipped["non_ref"]`); what is still too frequent is decoded and dropped
-(`dropped["max_fps"]`).
+(`dropped["max_fps"]`). The source's frame gates (`vigil.sources.gate`) then see each frame kept,
+image included, and may skip it (`skipped[reason]`). The sampler stays ahead of the gates rather
+than being one: it decides on the timestamp alone, before the frame is converted to BGR.
 
 Hand-off (`_Handoff`): a file source waits while the queue is full (nothing is lost); a live
 source keeps only the newest frames and counts the ones it pushes out.
@@ -18,7 +20,7 @@ import threading
 import time
 from collections import deque
 from abc import abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -28,6 +30,7 @@ from vigil.errors import SourceDecodeError, SourceError
 from vigil.frame import Frame
 from vigil.sources._clock import CaptureClock
 from vigil.sources.base import Source, SourceState
+from vigil.sources.gate import FrameGate, GateChain
 
 _END = object()
 
@@ -113,13 +116,22 @@ def _resolve(waiter: asyncio.Future[None]) -> None:
 
 
 class PyAVSource(Source):
-    def __init__(self, source_id: str, *, queue_size: int, decode_threads: int = 0, max_fps: float | None = None) -> None:
+    def __init__(
+        self,
+        source_id: str,
+        *,
+        queue_size: int,
+        decode_threads: int = 0,
+        max_fps: float | None = None,
+        gates: Sequence[FrameGate] = (),
+    ) -> None:
         super().__init__()
         if max_fps is not None and max_fps <= 0:
             raise ValueError(f"source '{source_id}': max_fps must be > 0, got {max_fps}")
         self.source_id = source_id
         self.decode_threads = decode_threads  # 0: FFmpeg picks (one per core)
         self.max_fps = max_fps
+        self.gates = GateChain(gates)  # run on the decode thread, after sampling (see vigil.sources.gate)
         self.queue_size = queue_size
         self._handoff: _Handoff | None = None
         self._capture: CaptureClock | None = None  # where capture times count from; None: at the next frame
@@ -252,7 +264,11 @@ class PyAVSource(Source):
                     self._pace(pts)  # before the Frame exists: its `decoded_at` is when it is released
                     image = frame.to_ndarray(format="bgr24")
                     capture = self._capture_time(container, pts, time.time())
-                    self._emit(Frame(self.source_id, seq, pts, capture, image))
+                    decoded = Frame(self.source_id, seq, pts, capture, image)
+                    if self.gates and (reason := self.gates.admit(decoded)) is not None:
+                        self.stats.skipped[reason] += 1
+                        continue
+                    self._emit(decoded)
                     seq += 1
                 if stream.codec_context.skip_frame == "NONREF":
                     # Packets the decoder took but will never return; a few are still in its

@@ -27,8 +27,9 @@ class SourceState(str, Enum):
 
 @dataclass
 class SourceStats:
-    """Counters a source keeps: frames decoded and handed on, frames never decoded (`skipped`,
-    by cause) and frames decoded but not handed on (`dropped`, by cause)."""
+    """Counters a source keeps: frames decoded and handed on, frames left out on purpose
+    (`skipped`, by cause: never decoded, or turned away by a frame gate) and frames decoded but
+    lost to sampling or a full queue (`dropped`, by cause)."""
 
     decoded: int = 0
     emitted: int = 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 import os
 import stat
 import time
@@ -12,6 +13,7 @@ import av
 
 from vigil.errors import SourceOpenError
 from vigil.sources._pyav import PyAVSource, sleep_until
+from vigil.sources.gate import FrameGate
 
 __all__ = ["FileSource"]
 
@@ -44,8 +46,9 @@ class FileSource(PyAVSource):
         realtime: bool = False,
         loop: bool = False,
         max_fps: float | None = None,
+        gates: Sequence[FrameGate] = (),
     ) -> None:
-        super().__init__(source_id, queue_size=queue_size, decode_threads=decode_threads, max_fps=max_fps)
+        super().__init__(source_id, queue_size=queue_size, decode_threads=decode_threads, max_fps=max_fps, gates=gates)
         self.path = Path(path)
         self.realtime = realtime
         self.loop = loop

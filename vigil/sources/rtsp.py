@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 import logging
 import random
 import re
@@ -16,6 +17,7 @@ from vigil.errors import SourceDecodeError, SourceOpenError
 from vigil.sources._clock import CaptureClock
 from vigil.sources._pyav import PyAVSource, _Stopped
 from vigil.sources.base import SourceState
+from vigil.sources.gate import FrameGate
 
 __all__ = ["ReconnectPolicy", "RTSPSource", "mask_url"]
 
@@ -72,8 +74,9 @@ class RTSPSource(PyAVSource):
         queue_size: int = 2,
         max_fps: float | None = None,
         decode_threads: int = 0,
+        gates: Sequence[FrameGate] = (),
     ) -> None:
-        super().__init__(source_id, queue_size=queue_size, decode_threads=decode_threads, max_fps=max_fps)
+        super().__init__(source_id, queue_size=queue_size, decode_threads=decode_threads, max_fps=max_fps, gates=gates)
         if transport not in ("tcp", "udp"):
             raise ValueError(f"source '{source_id}': transport must be 'tcp' or 'udp', got {transport!r}")
         self.url, self.transport = url, transport

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import av
 
 from vigil.errors import SourceOpenError
 from vigil.sources._pyav import PyAVSource
+from vigil.sources.gate import FrameGate
 
 __all__ = ["WebcamSource"]
 
@@ -32,8 +34,9 @@ class WebcamSource(PyAVSource):
         queue_size: int = 2,
         max_fps: float | None = None,
         decode_threads: int = 0,
+        gates: Sequence[FrameGate] = (),
     ) -> None:
-        super().__init__(source_id, queue_size=queue_size, decode_threads=decode_threads, max_fps=max_fps)
+        super().__init__(source_id, queue_size=queue_size, decode_threads=decode_threads, max_fps=max_fps, gates=gates)
         self.device, self.driver = device, driver
         self.options: dict[str, str] = {}
         if size:

@@ -1,0 +1,47 @@
+"""`DurableSender` with a transport that is not HTTP: what an MQTT or NATS sink will plug in."""
+
+from __future__ import annotations
+
+import json
+
+from vigil.sinks._delivery import Reply, RetryTimings
+from vigil.sinks._http import Backoff
+from vigil.sinks.durable import DeliveryOptions, DurableSender
+from vigil.sinks.spool import SpoolRecord
+
+
+class FlakyBroker:
+    """Refuses the first attempt (no answer), refuses record 3 for good, takes the rest."""
+
+    def __init__(self) -> None:
+        self.attempts = 0
+        self.taken: list[int] = []
+
+    async def send(self, records: list[SpoolRecord]) -> Reply:
+        self.attempts += 1
+        if self.attempts == 1:
+            return Reply(None, "broker away")
+        numbers = [json.loads(r.payload)["n"] for r in records]
+        if 3 in numbers:
+            return Reply(400, "refused")
+        self.taken += numbers
+        return Reply(200, "ok")
+
+    async def probe(self) -> bool:
+        return True
+
+
+async def test_a_non_http_transport_gets_ordered_retried_durable_delivery(tmp_path):
+    broker = FlakyBroker()
+    options = DeliveryOptions(batch_max=1, timings=RetryTimings(Backoff(0.01, 0.02)))
+    sender = DurableSender("mqtt-like", tmp_path / "spool", options, broker)
+    await sender.start()
+    for n in range(5):
+        await sender.append(lambda n=n: json.dumps({"n": n}).encode())
+    await sender.flush(timeout=5)
+    stats = sender.stats()
+    await sender.close()
+    assert broker.taken == [0, 1, 2, 4]  # in order; 3 went to the dead letters
+    assert (stats.published, stats.backlog, stats.errors, stats.last_error) == (4, 0, 2, "refused")  # the latest
+    [dead] = (tmp_path / "spool" / "dead-letter.jsonl").read_text().splitlines()
+    assert json.loads(dead)["result"] == {"n": 3} and json.loads(dead)["status"] == 400

@@ -1,0 +1,50 @@
+"""The stage face: per-source processing of results between the model and the sinks.
+
+A stage is made once per source by its factory (`vigil.stages.registry`), sees that source's
+results one at a time in frame order (never two at once, so its state needs no lock) on the
+pipeline's worker pool, and answers with the result to pass on (possibly changed), None to drop
+it, or a `StageOutput` when it also has records to add (the events of a tracker or a zone):
+
+    class CountFaces(Stage):
+        def __init__(self, config: CountFacesConfig, context: StageContext) -> None:
+            self.seen = 0
+
+        def process(self, result: InferenceResult) -> InferenceResult | StageOutput | None:
+            self.seen += len(result.detections)
+            return result
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+from vigil.result import InferenceResult
+
+__all__ = ["Stage", "StageContext", "StageOutput"]
+
+
+@dataclass(frozen=True, slots=True)
+class StageOutput:
+    """A stage's answer when it adds records: the result to pass on (None: drop it) and records
+    that travel beside it to the sinks, kept even when a later stage drops the result."""
+
+    result: InferenceResult | None
+    records: tuple[object, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StageContext:
+    """What a factory gets besides its config: the source the stage serves."""
+
+    source: str
+
+
+class Stage(ABC):
+    """One step of a source's chain. Runs on a worker thread, never on the event loop, with
+    that source's results in frame order. An exception drops that one result (logged); the
+    stage keeps serving the next ones."""
+
+    @abstractmethod
+    def process(self, result: InferenceResult) -> InferenceResult | StageOutput | None:
+        """The result to pass on, None to drop it, or a `StageOutput` with records added."""
