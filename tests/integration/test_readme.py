@@ -27,3 +27,14 @@ def test_the_readme_python_snippet_finds_the_astronauts_face(tmp_path, nudenet_p
     x1, y1, x2, y2 = faces.xyxy[0]
     assert 150 < (x1 + x2) / 2 < 250 and 50 < (y1 + y2) / 2 < 150  # the astronaut's face, upper middle
     assert len(scope["sv_detections"]) == 1
+
+
+def test_the_readme_yaml_example_is_a_valid_configuration(tmp_path):
+    from vigil.config.loader import read_config
+
+    (block,) = re.findall(r"```yaml\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+    path = tmp_path / "vigil.yaml"
+    path.write_text("model:\n  path: m.onnx\n" + block)
+    config = read_config(path).config
+    assert [s.name for s in config.sinks] == ["jsonl", "alerts"]
+    assert config.sources[0].sinks == ["jsonl", "alerts"] and config.sources[0].kind == "rtsp"

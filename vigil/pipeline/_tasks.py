@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 
-__all__ = ["gather_or_cancel"]
+__all__ = ["gather_or_cancel", "watch_loop_lag"]
 
 
 async def gather_or_cancel(tasks: list[asyncio.Task[None]]) -> None:
@@ -22,3 +24,11 @@ async def gather_or_cancel(tasks: list[asyncio.Task[None]]) -> None:
     for task in done:
         if not task.cancelled() and task.exception() is not None:
             raise task.exception()  # type: ignore[misc]
+
+
+async def watch_loop_lag(report: Callable[[float], None], interval: float = 0.1) -> None:
+    """Report how late the loop runs a timer: the time callbacks wait behind blocking work."""
+    while True:
+        t0 = time.monotonic()
+        await asyncio.sleep(interval)
+        report(max(0.0, time.monotonic() - t0 - interval))

@@ -49,3 +49,20 @@ class PipelineReport:
     @property
     def frames_per_s(self) -> float:
         return self.results / self.processing_s if self.processing_s > 0 else 0.0
+
+    def record_times(
+        self,
+        started: float,
+        stages_done: float,
+        ended: float,
+        first_frame: float | None,
+        last_result: float | None,
+        stop_requested: float | None,
+    ) -> None:
+        """Split the run (`time.monotonic()` instants) into processing and shutdown."""
+        shutdown_from = stages_done if stop_requested is None else min(stop_requested, stages_done)
+        if first_frame is not None and last_result is not None:
+            processing_to = last_result if stop_requested is None else min(stop_requested, last_result)
+            self.processing_s = max(0.0, processing_to - first_frame)
+        self.shutdown_s = ended - shutdown_from
+        self.elapsed_s = ended - started

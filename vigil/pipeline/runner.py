@@ -25,7 +25,7 @@ from vigil.pipeline.observer import PipelineObserver
 from vigil.pipeline.report import PipelineReport, SourceReport
 from vigil.pipeline.snapshot import PipelineSnapshot, SourceSnapshot
 from vigil.pipeline.batcher import BatchItem, Batcher
-from vigil.pipeline._tasks import gather_or_cancel
+from vigil.pipeline._tasks import gather_or_cancel, watch_loop_lag
 from vigil.pipeline.chain import StageChains
 from vigil.pipeline.fanout import Fanout, Outlet
 from vigil.errors import PipelineError, SourceError, SourceOpenError
@@ -115,7 +115,7 @@ class Pipeline:
         self._last_result_at: float | None = None
         self._stop_requested_at: float | None = None
         self._stopping: list[asyncio.Future[None]] = []
-        self._stages: list[asyncio.Task[None]] = []
+        self._tasks: list[asyncio.Task[None]] = []
         self._queues: dict[str, asyncio.Queue[Any]] = {}
         self._drain_timer: asyncio.TimerHandle | None = None
         self._ahead = asyncio.Semaphore(1)
@@ -215,12 +215,12 @@ class Pipeline:
             self._stop_requested_at = time.monotonic()
         self._stopping = [asyncio.ensure_future(source.stop()) for source in self.sources]
         self._stopping.append(asyncio.ensure_future(self._batcher.close()))
-        if self._stages:
+        if self._tasks:
             loop = asyncio.get_running_loop()
             self._drain_timer = loop.call_later(self.options.drain_timeout_s, self._drain_expired)
 
     def _drain_expired(self) -> None:
-        pending = [task for task in self._stages if not task.done()]
+        pending = [task for task in self._tasks if not task.done()]
         if not pending:
             return
         self.report.drain_timed_out = True
@@ -244,7 +244,7 @@ class Pipeline:
             await self.fanout.start()
             stack.push_async_callback(self._stop_sources)
             await self._start_sources()
-            lag = asyncio.create_task(self._watch_loop_lag(), name="loop-lag")
+            lag = asyncio.create_task(watch_loop_lag(self.observer.loop_lag), name="loop-lag")
             stack.callback(lag.cancel)
 
             on_workers = partial(loop.run_in_executor, workers)
@@ -257,7 +257,7 @@ class Pipeline:
                 asyncio.create_task(self._infer(prepared, inferred, on_infer), name="infer"),
                 asyncio.create_task(self._publish(inferred, on_workers), name="publish"),
             ]
-            self._stages = tasks
+            self._tasks = tasks
             self.running.set()
             if self._stop_requested:  # asked while sources were starting
                 self._stop_requested = False
@@ -272,25 +272,10 @@ class Pipeline:
                     feed.cancel()
                 await asyncio.gather(*self._feeds.values(), return_exceptions=True)
             await self.fanout.flush()
-        self._record_times(started, stages_done, time.monotonic())
+        self.report.record_times(
+            started, stages_done, time.monotonic(), self._first_frame_at, self._last_result_at, self._stop_requested_at
+        )
         return self.report
-
-    def _record_times(self, started: float, stages_done: float, ended: float) -> None:
-        """Split the run into processing and shutdown (see `PipelineReport`)."""
-        stop = self._stop_requested_at
-        shutdown_from = stages_done if stop is None else min(stop, stages_done)
-        if self._first_frame_at is not None and self._last_result_at is not None:
-            processing_to = self._last_result_at if stop is None else min(stop, self._last_result_at)
-            self.report.processing_s = max(0.0, processing_to - self._first_frame_at)
-        self.report.shutdown_s = ended - shutdown_from
-        self.report.elapsed_s = ended - started
-
-    async def _watch_loop_lag(self, interval: float = 0.1) -> None:
-        """How late the loop runs a timer: the time callbacks wait behind blocking work."""
-        while True:
-            t0 = time.monotonic()
-            await asyncio.sleep(interval)
-            self.observer.loop_lag(max(0.0, time.monotonic() - t0 - interval))
 
     async def _start_sources(self) -> None:
         self._started = True

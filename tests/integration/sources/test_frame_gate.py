@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 
-from tests.integration.test_sources import collect
+from tests.integration.sources.test_sources import collect
 from vigil.frame import Frame
 from vigil.sources import FileSource
 from vigil.sources.gate import FrameGate

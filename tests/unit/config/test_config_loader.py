@@ -12,7 +12,7 @@ from vigil.config.daemon import DaemonConfig
 from vigil.config.loader import load_config, parse_config, read_config
 from vigil.errors import ConfigError
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "vigil.yaml"
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "vigil.yaml"
 
 MINIMAL = """\
 model:

@@ -168,7 +168,7 @@ async def test_reload_replaces_a_changed_sink_without_losing_or_repeating_a_resu
 async def test_reload_to_another_webhook_url_hands_the_spool_over(tmp_path, nudenet_path, camera_clip):
     """Receiver A refuses everything (503), so results pile up in the spool; a reload points the
     webhook at B with the same spool: B gets every result, the ones spooled for A included."""
-    from tests.integration.test_webhook_sink import Answer, Receiver
+    from tests.integration.sinks.test_webhook_sink import Answer, Receiver
 
     a, b = await Receiver().start(), await Receiver().start()
     a.default = Answer(status=503)
@@ -287,7 +287,7 @@ async def _readyz(http, base: str) -> tuple[int, dict]:
 async def test_readyz_names_a_failing_webhook_until_its_backlog_drains(tmp_path, nudenet_path, camera_clip):
     """The receiver is down: once delivery has failed for `unhealthy_after_s` /readyz is 503
     and names the webhook; the receiver comes back, the backlog drains and /readyz is 200."""
-    from tests.integration.test_webhook_sink import Receiver, free_port
+    from tests.integration.sinks.test_webhook_sink import Receiver, free_port
 
     port = free_port()
     base_config = config(tmp_path, nudenet_path, camera_clip)
@@ -330,7 +330,7 @@ async def test_readyz_names_a_failing_webhook_until_its_backlog_drains(tmp_path,
 
 
 async def test_readyz_is_503_naming_the_sources_when_every_camera_is_down(tmp_path, nudenet_path):
-    from tests.integration.test_webhook_sink import free_port
+    from tests.integration.sinks.test_webhook_sink import free_port
 
     cameras = [{"name": n, "url": f"rtsp://admin:hunter2@127.0.0.1:{free_port()}/live"} for n in ("gate", "yard")]
     down = DaemonConfig.model_validate(

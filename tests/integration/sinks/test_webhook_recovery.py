@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_webhook_sink import Answer, free_port, publish_all, receiver, two_sources  # noqa: F401
+from tests.integration.sinks.test_webhook_sink import Answer, free_port, publish_all, receiver, two_sources  # noqa: F401
 from tests.support.results import make_result
 from vigil.config.loader import load_config
 from vigil.config.sinks import WebhookSinkConfig

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import FACE_CLASSES, decoded_frame_count
-from tests.unit.test_auto_model import tiny_onnx
+from tests.unit.engine.test_auto_model import tiny_onnx
 
 
 def vigil(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:

@@ -196,8 +196,8 @@ async def test_full_daemon_files_camera_webhook_api_watchdog_and_a_lossless_drai
 
     import aiohttp
 
-    from tests.integration.test_rtsp import RtspServer, started
-    from tests.integration.test_webhook_sink import Receiver
+    from tests.integration.sources.test_rtsp import RtspServer, started
+    from tests.integration.sinks.test_webhook_sink import Receiver
 
     camera = started(RtspServer())
     receiver = await Receiver().start()

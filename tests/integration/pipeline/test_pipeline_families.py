@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from tests.integration.test_cli_run import vigil
-from tests.integration.test_parity_families import rle_decode
+from tests.integration.cli.test_cli_run import vigil
+from tests.integration.engine.test_parity_families import rle_decode
 from vigil.sinks.jsonl import mask_rle
 
 

@@ -18,8 +18,8 @@ import aiohttp
 import pytest
 
 from tests.conftest import encode_clip, photo
-from tests.integration.test_daemon_api import TOKEN, config, started, until
-from tests.integration.test_daemon_cli import free_port, records, wait_for
+from tests.integration.daemon.test_daemon_api import TOKEN, config, started, until
+from tests.integration.daemon.test_daemon_cli import free_port, records, wait_for
 from vigil.config import SourceConfig
 from vigil.config.daemon import DaemonConfig
 from vigil.config.api import ApiConfig

@@ -155,7 +155,7 @@ CRASHING_WRITER = """
 import asyncio, dataclasses, sys, time
 import cv2, numpy as np
 from tests.conftest import photo
-from tests.integration.test_video_snapshot_sinks import results
+from tests.integration.sinks.test_video_snapshot_sinks import results
 from vigil.engine import Detections
 from vigil.sinks import AnnotatedVideoSink
 
@@ -177,7 +177,7 @@ asyncio.run(main())
 def test_a_segment_cut_short_by_a_kill_still_plays_up_to_its_last_fragment(tmp_path):
     """SIGKILL mid-segment (a crash, the OOM killer, a power cut): the .mp4.partial is a fragmented
     MP4, so everything but its last second or so decodes."""
-    proc = subprocess.Popen([sys.executable, "-c", CRASHING_WRITER, str(tmp_path)], cwd=Path(__file__).resolve().parents[2],
+    proc = subprocess.Popen([sys.executable, "-c", CRASHING_WRITER, str(tmp_path)], cwd=Path(__file__).resolve().parents[3],
                             stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "written"

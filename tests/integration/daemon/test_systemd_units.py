@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 UNITS = REPO / "systemd"
 VIGIL_BIN = Path(sys.executable).with_name("vigil")
 # The instance-specific lines of the template; everything else must match vigil.service.

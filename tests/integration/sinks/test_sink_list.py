@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel, ConfigDict, Field
 
-from tests.integration.test_webhook_sink import Receiver
+from tests.integration.sinks.test_webhook_sink import Receiver
 from tests.support.fake_model import FakeDetector
 from tests.support.fake_source import MemorySource
 from tests.support.results import ListSink, make_result

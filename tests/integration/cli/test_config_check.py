@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from vigil.config import SourceConfig
 from vigil.daemon.api import make_app
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "vigil.yaml"
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "vigil.yaml"
 TOKEN = "0123456789abcdef-token"
 SECRET = "Zq7-never-printed"
 

@@ -18,7 +18,7 @@ import pytest
 from tests.conftest import encode_clip, photo
 from vigil.sources import ReconnectPolicy, RTSPSource, SourceState, mask_url
 
-SERVER = Path(__file__).resolve().parents[1] / "support" / "rtsp_server.py"
+SERVER = Path(__file__).resolve().parents[2] / "support" / "rtsp_server.py"
 FAST = ReconnectPolicy(initial_s=0.2, max_s=1.0, multiplier=2.0)
 
 

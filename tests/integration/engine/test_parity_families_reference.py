@@ -9,7 +9,7 @@ import onnxruntime as ort
 import pytest
 
 from tests import reference_ultralytics as ref
-from tests.integration.test_parity_reference import INPUTS
+from tests.integration.engine.test_parity_reference import INPUTS
 from tests.parity import assert_detections_match, iou_matrix
 from vigil.engine import AutoModel
 

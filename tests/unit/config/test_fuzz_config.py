@@ -15,7 +15,7 @@ from tests.support.fuzz import FUZZ, json_values, mutated
 from vigil.config.loader import load_config, parse_config
 from vigil.errors import VigilError
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "vigil.yaml"
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "vigil.yaml"
 BASE = yaml.safe_load(EXAMPLE.read_text())
 
 _FRAGMENTS = st.sampled_from(

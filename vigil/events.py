@@ -1,0 +1,72 @@
+"""`Event`: what happened to an object over time, the record type stages add beside results.
+
+Stages (`vigil.stages`) emit events in their `StageOutput.records`; sinks that take events
+publish them (docs/OUTPUT.md, "Events", schema version 1). An event names its source, the
+object's track, what happened (`type`) and where (`zone` or `line`), at the capture time and
+sequence number of the frame that made it happen.
+
+    Event(type="line_cross", source="gate", tracker_id=7, class_name="person", class_id=0,
+          capture_time=..., seq=412, line="door", direction="in")
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+__all__ = ["EVENT_SCHEMA_VERSION", "Event", "EventType"]
+
+EVENT_SCHEMA_VERSION = 1
+
+EventType = Literal["object_start", "object_end", "zone_enter", "zone_exit", "dwell", "line_cross"]
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One event. `zone` is set for zone events, `line` and `direction` (`in` / `out`, as
+    supervision's `LineZone` counts them) for line crossings; `extra` holds type-specific
+    values (an object's `first_seen` / `last_seen` and best confidence, a dwell's seconds, a
+    clip's path) as JSON-ready values."""
+
+    type: EventType
+    source: str
+    tracker_id: int
+    class_name: str | None
+    class_id: int
+    capture_time: datetime
+    seq: int
+    confidence: float | None = None
+    zone: str | None = None
+    line: str | None = None
+    direction: Literal["in", "out"] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def event_id(self) -> str:
+        """Stable across redelivery: receivers deduplicate on it."""
+        where = self.zone or self.line or ""
+        return f"{self.source}:{self.seq}:{self.type}:{self.tracker_id}:{where}"
+
+    def to_record(self) -> dict[str, Any]:
+        """The event as its JSON record (docs/OUTPUT.md)."""
+        record: dict[str, Any] = {
+            "record": "event",
+            "schema": EVENT_SCHEMA_VERSION,
+            "id": self.event_id,
+            "type": self.type,
+            "source": self.source,
+            "seq": self.seq,
+            "capture_time": self.capture_time.isoformat(),
+            "tracker_id": self.tracker_id,
+            "class_id": self.class_id,
+            "class_name": self.class_name,
+        }
+        if self.confidence is not None:
+            record["confidence"] = round(float(self.confidence), 4)
+        for key in ("zone", "line", "direction"):
+            value = getattr(self, key)
+            if value is not None:
+                record[key] = value
+        record.update(self.extra)
+        return record
