@@ -11,6 +11,7 @@ sequence number of the frame that made it happen.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -18,6 +19,7 @@ from typing import Any, Literal
 __all__ = ["EVENT_SCHEMA_VERSION", "Event", "EventType"]
 
 EVENT_SCHEMA_VERSION = 1
+_NAMESPACE = uuid.UUID("5d0c7c1e-4b7a-4f0e-9a59-7a1d6c0e2f31")  # vigil events
 
 EventType = Literal["object_start", "object_end", "zone_enter", "zone_exit", "dwell", "line_cross"]
 
@@ -44,16 +46,17 @@ class Event:
 
     @property
     def event_id(self) -> str:
-        """Stable across redelivery: receivers deduplicate on it."""
+        """A UUID named by what the event is (source, frame, type, track, zone or line): the
+        same event made again after a restart has the same id, so receivers deduplicate on it."""
         where = self.zone or self.line or ""
-        return f"{self.source}:{self.seq}:{self.type}:{self.tracker_id}:{where}"
+        return str(uuid.uuid5(_NAMESPACE, f"{self.source}\n{self.seq}\n{self.type}\n{self.tracker_id}\n{where}"))
 
     def to_record(self) -> dict[str, Any]:
         """The event as its JSON record (docs/OUTPUT.md)."""
-        record: dict[str, Any] = {
+        record: dict[str, Any] = {  # the id first, then the record type: the webhook's spool relies on it
+            "id": self.event_id,
             "record": "event",
             "schema": EVENT_SCHEMA_VERSION,
-            "id": self.event_id,
             "type": self.type,
             "source": self.source,
             "seq": self.seq,

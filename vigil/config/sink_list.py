@@ -54,7 +54,12 @@ class SinkEntry(Section):
     filter: FilterSettings | None = Field(
         None,
         description="What this sink publishes: classes (ids or names) and min_confidence pick detections; "
-        "only_with_detections and cooldown_s drop whole results (docs/OUTPUT.md).",
+        "only_with_detections and cooldown_s drop whole results (docs/OUTPUT.md). Events are not filtered.",
+    )
+    records: list[Literal["results", "events"]] = Field(
+        ["results"], min_length=1, max_length=2,
+        description="What this sink is sent: per-frame results, the events of the sources' stages (object, zone, "
+        "line events), or both, in order (docs/OUTPUT.md).",
     )
 
 

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from vigil.errors import SinkError, VigilError
+from vigil.events import Event
 from vigil.result import InferenceResult
 from vigil.sinks.base import Sink
 from vigil.sinks.filters import ResultFilter
@@ -77,14 +78,33 @@ class Fanout:
         allowed = self.routes.get(result.frame.source_id)
         async with self._lock:
             for outlet in self.outlets:
-                if allowed is not None and outlet.name not in allowed:
+                if (allowed is not None and outlet.name not in allowed) or "results" not in outlet.sink.records:
                     continue
                 try:
                     await outlet.publish(result)
                 except SinkError as exc:
-                    self.errors += 1
-                    if self.errors == 1:
-                        log.error("%s", exc)
+                    self._failed(exc)
+
+    async def publish_events(self, events: Sequence[Event]) -> None:
+        """`events` (one source's, in order) to every sink that takes events and that their
+        source routes to. Sink filters select results only: events are not filtered."""
+        if not events:
+            return
+        allowed = self.routes.get(events[0].source)
+        async with self._lock:
+            for outlet in self.outlets:
+                if (allowed is not None and outlet.name not in allowed) or "events" not in outlet.sink.records:
+                    continue
+                for event in events:
+                    try:
+                        await outlet.sink.publish_event(event)
+                    except SinkError as exc:
+                        self._failed(exc)
+
+    def _failed(self, exc: SinkError) -> None:
+        self.errors += 1
+        if self.errors == 1:
+            log.error("%s", exc)
 
     async def flush(self) -> None:
         for outlet in self.outlets:

@@ -28,6 +28,7 @@ from vigil.pipeline.batcher import BatchItem, Batcher
 from vigil.pipeline._tasks import gather_or_cancel, watch_loop_lag
 from vigil.pipeline.chain import StageChains
 from vigil.pipeline.fanout import Fanout, Outlet
+from vigil.events import Event
 from vigil.errors import PipelineError, SourceError, SourceOpenError
 from vigil.result import InferenceResult, Timings
 from vigil.sinks.base import Sink
@@ -384,6 +385,8 @@ class Pipeline:
             for out in await self.chains.run(results, offload):  # each source's stages, on the workers
                 if out.result is not None:
                     await self.fanout.publish(out.result)
+                if out.records:
+                    await self.fanout.publish_events([r for r in out.records if isinstance(r, Event)])
             self.report.sink_errors = self.fanout.errors
             self._last_result_at = time.monotonic()
 

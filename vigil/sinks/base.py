@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
+from vigil.events import Event
 from vigil.result import InferenceResult
 
 __all__ = ["Sink", "SinkHealth", "SinkStats"]
@@ -45,6 +46,11 @@ class Sink(ABC):
     # The instance name the configuration gives it (`sinks[].name`): routes and metrics use it.
     name: str
     kind: str = "custom"  # the registered kind it was built from (vigil.sinks.registry)
+    # What the configuration sends it (`sinks[].records`): "results", "events" or both.
+    records: frozenset[str] = frozenset({"results"})
+    # Whether the kind can take events (`publish_event`); the registry refuses `records:
+    # [events]` for a kind that cannot.
+    takes_events: bool = False
 
     async def start(self) -> None:
         """Open files or connections; called once before the first `publish`."""
@@ -61,6 +67,11 @@ class Sink(ABC):
 
     @abstractmethod
     async def publish(self, result: InferenceResult) -> None: ...
+
+    async def publish_event(self, event: Event) -> None:
+        """Publish one event (stages' records: `vigil.events`), in order with the results; a
+        kind that takes events (`takes_events`) overrides this."""
+        raise NotImplementedError(f"sink '{self.name}' ({self.kind}) does not take events")
 
     @abstractmethod
     async def flush(self) -> None: ...

@@ -23,6 +23,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal
 
 from vigil.engine import Detections
 from vigil.errors import ConfigError, SinkError
+from vigil.events import Event
 from vigil.result import InferenceResult, Predictions
 from vigil.sinks.base import Sink, SinkHealth, SinkStats
 from vigil.sinks.records import header_to_record, mask_rle, record_header, result_to_record
@@ -77,6 +78,7 @@ class JsonlSink(Sink):
     the writer thread; `publish` only queues (bounded) the frame's identity and detections."""
 
     kind = "jsonl"
+    takes_events = True  # an event is a line of its own, `"record": "event"` (docs/OUTPUT.md)
 
     def __init__(
         self,
@@ -91,7 +93,8 @@ class JsonlSink(Sink):
         self.path = Path(path)
         if self.options.per_source and "{source}" not in str(path):
             raise ConfigError(f"sink '{self.name}': per-source files need a {{source}} placeholder in the path")
-        self._queue: asyncio.Queue[tuple[dict[str, Any], Predictions] | None] = asyncio.Queue(maxsize=queue_size)
+        # (header, detections) of a result, or (event record, None) of an event; None ends the writer.
+        self._queue: asyncio.Queue[tuple[dict[str, Any], Predictions | None] | None] = asyncio.Queue(maxsize=queue_size)
         self._segments: dict[str, _Segment] = {}
         self._task: asyncio.Task[None] | None = None
         self._error: BaseException | None = None
@@ -109,6 +112,11 @@ class JsonlSink(Sink):
         # Queue the frame's identity and the detections, not the frame: its image must not wait
         # here. The JSON (masks included) is built on the writer thread.
         await self._queue.put((record_header(result), result.detections))
+
+    async def publish_event(self, event: Event) -> None:
+        if self._error is not None:
+            raise SinkError(f"sink '{self.name}' failed earlier: {self._error}")
+        await self._queue.put((event.to_record(), None))
 
     def health(self) -> SinkHealth:
         if self._error is not None:
@@ -160,11 +168,12 @@ class JsonlSink(Sink):
                 raise SinkError(f"sink '{self.name}': cannot open {path} for writing ({exc.strerror}); check the path") from exc
         return segment
 
-    def _write(self, records: list[tuple[dict[str, Any], Predictions]]) -> None:
+    def _write(self, records: list[tuple[dict[str, Any], Predictions | None]]) -> None:
         by_segment: dict[str, list[str]] = {}
         for header, dets in records:
             key = header["source"] if self.options.per_source else ""
-            by_segment.setdefault(key, []).append(json.dumps(header_to_record(header, dets), separators=(",", ":")))
+            record = header if dets is None else header_to_record(header, dets)  # an event is ready as it is
+            by_segment.setdefault(key, []).append(json.dumps(record, separators=(",", ":")))
         for key, lines in by_segment.items():
             segment = self._segment(key)
             if self._too_old(segment):

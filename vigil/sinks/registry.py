@@ -17,6 +17,7 @@ import inspect
 from dataclasses import dataclass
 from typing import Any
 
+from vigil.errors import ConfigError
 from vigil.config.sinks import JsonlSinkConfig, SnapshotSinkConfig, VideoSinkConfig, WebhookSinkConfig
 from vigil.registry import Registry
 from vigil.sinks.base import Sink
@@ -44,4 +45,10 @@ async def build_sink(entry: Any) -> Sink:
     made = SINKS.make(entry.kind, entry, SinkContext(entry.name))
     sink: Sink = await made if inspect.isawaitable(made) else made
     sink.name, sink.kind = entry.name, entry.kind
+    sink.records = frozenset(entry.records)
+    if "events" in sink.records and not sink.takes_events:
+        raise ConfigError(
+            f"sink '{entry.name}': a {entry.kind} sink cannot take events; give it records: [results], or send the "
+            "events to a jsonl or webhook sink"
+        )
     return sink

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 from vigil.errors import ConfigError, SinkError
+from vigil.events import Event
 from vigil.result import InferenceResult, Predictions
 from vigil.sinks._delivery import Reply, RetryTimings, WebhookOptions
 from vigil.sinks._http import Backoff, display_url, redactor, split_credentials
@@ -45,6 +46,8 @@ __all__ = [
 SCHEMA = "vigil.webhook/1"
 _ID_NAMESPACE = uuid.UUID("5f0c52f4-2d0e-4c8e-9a55-0d7d1f7a3c11")
 _ID_PREFIX = re.compile(rb'^\{"id":"([0-9a-f-]{36})"')
+_ID_END = len(b'{"id":"') + 36 + 1  # where a spool record's first key after its id begins
+_EVENT_MARK = b',"record":"event"'
 
 
 def read_secret_file(path: str | Path) -> bytes:
@@ -78,6 +81,7 @@ class WebhookSink(Sink):
     """
 
     kind = "webhook"
+    takes_events = True  # delivered in the body's `events` array, in order with the results
 
     def __init__(
         self, url: str, spool_dir: str | Path, *, options: WebhookOptions | None = None, name: str = "webhook"
@@ -140,6 +144,10 @@ class WebhookSink(Sink):
         # the detections become JSON on the spool's thread.
         await self._sender.append(partial(_encode, record_header(result), result.detections))
 
+    async def publish_event(self, event: Event) -> None:
+        """Spooled in order with the results; delivered in the body's `events` array."""
+        await self._sender.append(partial(_encode_event, event.to_record()))
+
     async def flush(self, timeout: float | None = None) -> None:
         """Wait until every published result is delivered or dead-lettered, at most `timeout`
         seconds (default: the `flush_timeout_s` option). What is left stays in the spool."""
@@ -163,7 +171,10 @@ class WebhookSink(Sink):
     async def send(self, records: list[SpoolRecord]) -> Reply:
         """One POST of `records`; a retry sends the same body with the same `Idempotency-Key`."""
         ids = [_record_id(r.payload, self.spool_dir) for r in records]
-        body = b'{"schema":"' + SCHEMA.encode() + b'","results":[' + b",".join(r.payload for r in records) + b"]}"
+        events = [r.payload for r in records if r.payload.startswith(_EVENT_MARK, _ID_END)]
+        results = [r.payload for r in records if not r.payload.startswith(_EVENT_MARK, _ID_END)]
+        body = b'{"schema":"' + SCHEMA.encode() + b'","results":[' + b",".join(results) + b"]"
+        body += (b',"events":[' + b",".join(events) + b"]}") if events else b"}"
         key = ids[0] if len(ids) == 1 else hashlib.sha256("\n".join(ids).encode()).hexdigest()[:32]
         return await self._post(body, key)
 
@@ -205,6 +216,12 @@ class WebhookSink(Sink):
         for value in self.options.headers.values():
             values += [value, *value.split()[1:]]  # "Bearer TOKEN": the token alone too
         return values
+
+
+def _encode_event(record: dict[str, Any]) -> bytes:
+    """An event's spool record: its id (a UUID) first, as results have, then
+    `"record":"event"` at a fixed place, which `send` reads to put it in `events`."""
+    return json.dumps(record, separators=(",", ":")).encode()
 
 
 def _encode(header: dict[str, Any], dets: Predictions) -> bytes:

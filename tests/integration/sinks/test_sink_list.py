@@ -175,7 +175,7 @@ def test_config_schema_lists_every_built_in_kind_with_its_fields():
     for kind in SINKS.kinds():
         ref = items["discriminator"]["mapping"][kind.name].removeprefix("#/$defs/")
         fields = set(schema["$defs"][ref]["properties"])
-        assert fields == {*kind.config.model_fields, "kind", "name", "filter"}, kind.name
+        assert fields == {*kind.config.model_fields, "kind", "name", "filter", "records"}, kind.name
         assert schema["$defs"][ref]["properties"]["kind"]["const"] == kind.name
 
 
