@@ -6,11 +6,13 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-test
 DEMO_STAMP := $(VENV)/.installed-demo
 PIP := $(PY) -m pip --quiet --disable-pip-version-check
-# rapidocr-onnxruntime (the OCR reference and the PP-OCR weights) asks for opencv-python, the GUI
-# wheel; vigil uses opencv-python-headless (same cv2). packaging/opencv-alias tells pip that the
-# headless wheel provides it, so both install with their dependencies and `pip check` is clean.
+# rapidocr-onnxruntime (the OCR reference and the PP-OCR weights) and trackers (the `tracking`
+# extra: ByteTrack) ask for opencv-python, the GUI wheel; vigil uses opencv-python-headless (same
+# cv2). packaging/opencv-alias tells pip that the headless wheel provides it, so they install with
+# their dependencies and `pip check` is clean.
+TRACKING = trackers>=2.6,<3
 OCR_REFERENCE = OPENCV_VERSION=$$($(PY) -c "import importlib.metadata as m; print(m.version('opencv-python-headless'))") \
-	$(PIP) install ./packaging/opencv-alias rapidocr-onnxruntime==1.4.4
+	$(PIP) install ./packaging/opencv-alias rapidocr-onnxruntime==1.4.4 '$(TRACKING)'
 
 .PHONY: demo test unit install bench clean
 

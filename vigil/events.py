@@ -60,7 +60,7 @@ class Event:
             "type": self.type,
             "source": self.source,
             "seq": self.seq,
-            "capture_time": self.capture_time.isoformat(),
+            "capture_time": self.capture_time.isoformat(timespec="microseconds").replace("+00:00", "Z"),  # as results
             "tracker_id": self.tracker_id,
             "class_id": self.class_id,
             "class_name": self.class_name,

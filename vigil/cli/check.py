@@ -9,6 +9,7 @@ named in its answer as not checked.
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 from vigil.config.daemon import DaemonConfig
@@ -24,7 +25,7 @@ def check_config(path: Path) -> str:
     loaded = read_config(path)
     config = loaded.config
     model_problems, model_line, unchecked = _check_model(config.model)
-    problems = model_problems + file_problems(config)
+    problems = model_problems + file_problems(config) + _tracking_problems(config)
     if problems:
         raise loaded.error(problems)
     sinks = [entry.name if entry.name == entry.kind else f"{entry.name} ({entry.kind})" for entry in config.sinks]
@@ -59,6 +60,23 @@ def _check_model(model: ModelConfig) -> tuple[list[Problem], str, list[str]]:
         return [Problem(("model", "package_id"), problem)], "", []
     described = f"{listing.model.model_id} ({listing.model.task}; package(s): {', '.join(ids)})"
     return [], described, ["package files' checksums (verified at start)"]
+
+
+def _tracking_problems(config: DaemonConfig) -> list[Problem]:
+    """Each source that would be tracked while the `tracking` extra is missing (found without
+    importing it)."""
+    if importlib.util.find_spec("trackers") is not None:
+        return []
+    from vigil.stages.tracking import MISSING_TRACKERS
+
+    problems = []
+    for i, source in enumerate(config.sources):
+        stages = [("stages", j) for j, spec in enumerate(source.stages) if spec.kind == "tracking"]
+        keys = [key for key in ("tracking", "zones", "lines") if getattr(source, key, None)]
+        where = stages[0] if stages else keys[:1]
+        if where:
+            problems.append(Problem(("sources", i, *where), MISSING_TRACKERS))
+    return problems
 
 
 def _unchecked_parts(config: DaemonConfig) -> list[str]:

@@ -14,6 +14,7 @@ from pydantic import (
     GetJsonSchemaHandler,
     StringConstraints,
     ValidationError,
+    ValidationInfo,
     ValidatorFunctionWrapHandler,
     field_validator,
     model_validator,
@@ -23,6 +24,8 @@ from pydantic_core import CoreSchema, PydanticCustomError
 
 from vigil.config._section import Section
 from vigil.config.stages import StageSpec
+from vigil.config.zones import LineConfig, ZoneConfig, repeated_name
+from vigil.config.tracking import TrackingSettings
 
 __all__ = [
     "AnySourceConfig",
@@ -74,12 +77,32 @@ class SourceConfig(Section):
         description="Processing of this source's results between the model and the sinks, in order: "
         "[{kind: filter, classes: [...]}, ...] (the kinds: vigil.stages.registry).",
     )
+    zones: list[ZoneConfig] = Field(
+        default_factory=list,
+        description="Areas of this camera ({name, polygon, classes, dwell_s, normalized}): a zones stage, after tracking.",
+    )
+    lines: list[LineConfig] = Field(
+        default_factory=list,
+        description="Lines of this camera ({name, start, end, classes, normalized}): a zones stage, after tracking.",
+    )
+    tracking: TrackingSettings | None = Field(
+        None,
+        description="Track objects on this camera (a tracking stage put first in its stages); a camera with "
+        "zones or lines is tracked with the defaults when this is absent.",
+    )
 
     def __new__(cls, *args: Any, **data: Any) -> SourceConfig:
         # SourceConfig(...) builds the kind the data describes (pydantic then runs its __init__).
         if cls is SourceConfig:
             return super().__new__(_SOURCE_KINDS.get(str(_kind_of(data)), FileSourceConfig))
         return super().__new__(cls)
+
+    @field_validator("tracking")
+    @classmethod
+    def _one_tracker(cls, tracking: TrackingSettings | None, info: ValidationInfo) -> TrackingSettings | None:
+        if tracking is not None and any(spec.kind == "tracking" for spec in info.data.get("stages", [])):
+            raise ValueError("this source lists a tracking stage in stages: give its settings there or here, not both")
+        return tracking
 
     @field_validator("url")
     @classmethod
@@ -88,6 +111,13 @@ class SourceConfig(Section):
         if problem:
             raise ValueError(problem)  # never the URL itself: it may hold a password
         return url
+
+    @model_validator(mode="after")
+    def _unique_zone_names(self) -> SourceConfig:
+        problem = repeated_name(self.zones, self.lines)
+        if problem:
+            raise ValueError(problem)
+        return self
 
     @model_validator(mode="wrap")
     @classmethod

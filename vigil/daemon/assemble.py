@@ -14,6 +14,8 @@ from vigil.config import PipelineConfig, SourceConfig
 from vigil.config.sources import FileSourceConfig, RtspSourceConfig, WebcamSourceConfig
 from vigil.config.files import read_password_file
 from vigil.config.sink_list import SinkEntry
+from vigil.config.stages import StageSpec
+from vigil.config.zones import ZonesStageConfig
 from vigil.pipeline.runner import Pipeline, PipelineOptions
 from vigil.pipeline.runner import FrameModel
 from vigil.pipeline.observer import PipelineObserver
@@ -26,8 +28,10 @@ from vigil.sources import FileSource, ReconnectPolicy, RTSPSource, Source, Webca
 from vigil.sources.rtsp import mask_url
 from vigil.stages.base import Stage
 from vigil.stages.registry import build_stages
+from vigil.stages.tracking import TrackingStageConfig
 
-__all__ = ["build_pipeline", "load_model", "make_outlet", "make_sinks", "make_source", "make_stages", "pipeline_options", "routes"]
+__all__ = ["build_pipeline", "load_model", "make_outlet", "make_sinks", "make_source", "make_stages", "pipeline_options", "routes",
+           "tracking_spec", "with_zones"]
 
 
 def make_source(config: SourceConfig) -> Source:
@@ -68,8 +72,35 @@ def make_source(config: SourceConfig) -> Source:
 
 
 def make_stages(config: SourceConfig) -> list[Stage]:
-    """The stages of one source (fresh state), by their kinds' factories (`vigil.stages.registry`)."""
-    return build_stages(config.stages, config.name)
+    """The stages of one source (fresh state), by their kinds' factories (`vigil.stages.registry`):
+    its tracking first when it has one (`tracking_spec`), then its `stages:` in order."""
+    tracking = tracking_spec(config)
+    specs = ([tracking] if tracking is not None else []) + list(config.stages)
+    return build_stages(with_zones(specs, config), config.name)
+
+
+def with_zones(specs: list[StageSpec], config: SourceConfig) -> list[StageSpec]:
+    """`specs` with the `zones` stage that `sources[].zones` / `lines` stand for, right after the
+    tracking stage (its results carry the tracker ids the zones need)."""
+    if not (config.zones or config.lines):
+        return specs
+    zones = StageSpec("zones", ZonesStageConfig(zones=config.zones, lines=config.lines))
+    tracking = [i for i, spec in enumerate(specs) if spec.kind == "tracking"]
+    at = tracking[-1] + 1 if tracking else 0
+    return [*specs[:at], zones, *specs[at:]]
+
+
+def tracking_spec(config: SourceConfig) -> StageSpec | None:
+    """The tracking stage a source gets ahead of its `stages:`: its `tracking:` settings, or the
+    defaults when it has zones or lines (they follow objects, not boxes), unless its `stages:`
+    list a tracking stage already."""
+    if any(spec.kind == "tracking" for spec in config.stages):
+        return None
+    if config.tracking is not None:
+        return StageSpec("tracking", TrackingStageConfig(**config.tracking.model_dump()))
+    if getattr(config, "zones", None) or getattr(config, "lines", None):
+        return StageSpec("tracking", TrackingStageConfig())
+    return None
 
 
 def _with_password(url: str, password_file: str | None) -> str:

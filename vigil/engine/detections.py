@@ -25,7 +25,8 @@ class Detections:
     """Boxes found in one image.
 
     `xyxy` is float32 (N, 4) in pixels of the original image; `confidence` float32 (N,);
-    `class_id` int64 (N,); `data` holds further per-detection arrays of length N (for instance
+    `class_id` int64 (N,); `tracker_id` int64 (N,) once a tracking stage ran (-1: not tracked), else
+    None; `data` holds further per-detection arrays of length N (for instance
     `class_name`). Index with a boolean mask, an index array or a slice to select detections:
 
         faces = dets[dets.class_id == 1]
@@ -38,6 +39,7 @@ class Detections:
     mask: np.ndarray | None = None
     keypoints: np.ndarray | None = None
     keypoint_confidence: np.ndarray | None = None
+    tracker_id: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         xyxy = np.asarray(self.xyxy, dtype=np.float32)
@@ -50,6 +52,8 @@ class Detections:
         self.xyxy = xyxy
         self.confidence = _as_column("confidence", self.confidence, n, np.float32)
         self.class_id = _as_column("class_id", self.class_id, n, np.int64)
+        if self.tracker_id is not None:
+            self.tracker_id = _as_column("tracker_id", self.tracker_id, n, np.int64)
         data = {}
         for key, value in self.data.items():
             arr = np.asarray(value)
@@ -95,6 +99,7 @@ class Detections:
             mask=None if self.mask is None else self.mask[index],
             keypoints=None if self.keypoints is None else self.keypoints[index],
             keypoint_confidence=None if self.keypoint_confidence is None else self.keypoint_confidence[index],
+            tracker_id=None if self.tracker_id is None else self.tracker_id[index],
         )
 
     def __iter__(self) -> Iterator[Detections]:
@@ -106,8 +111,8 @@ class Detections:
 
     def to_supervision(self) -> Any:
         """An equivalent `supervision.Detections` (needs the `supervision` extra). Masks map to
-        its `mask`; keypoints travel in `data["keypoints"]` / `data["keypoint_confidence"]`
-        (see `to_supervision_keypoints()` for an `sv.KeyPoints`)."""
+        its `mask` and `tracker_id` to its `tracker_id`; keypoints travel in `data["keypoints"]` /
+        `data["keypoint_confidence"]` (see `to_supervision_keypoints()` for an `sv.KeyPoints`)."""
         sv = _supervision()
         data = {key: value.copy() for key, value in self.data.items()}
         if self.keypoints is not None:
@@ -118,6 +123,7 @@ class Detections:
             confidence=self.confidence.copy(),
             class_id=self.class_id.copy(),
             mask=None if self.mask is None else self.mask.copy(),
+            tracker_id=None if self.tracker_id is None else self.tracker_id.copy(),
             data=data,
         )
 
@@ -142,6 +148,7 @@ class Detections:
         return cls(
             xyxy=detections.xyxy, confidence=conf, class_id=cls_id, data=data,
             mask=detections.mask, keypoints=keypoints, keypoint_confidence=keypoint_conf,
+            tracker_id=detections.tracker_id,
         )
 
 

@@ -53,6 +53,8 @@ def detections_to_json(dets: Predictions) -> list[dict[str, Any]]:
             "confidence": round(float(dets.confidence[i]), 6),
             "xyxy": [round(float(v), 3) for v in dets.xyxy[i]],
         }
+        if dets.tracker_id is not None:
+            item["tracker_id"] = int(dets.tracker_id[i])
         if dets.keypoints is not None and dets.keypoint_confidence is not None:
             item["keypoints"] = [
                 [round(float(x), 3), round(float(y), 3), round(float(c), 6)]

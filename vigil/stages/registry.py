@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING
 
 from vigil.registry import Registry
 from vigil.stages.base import Stage, StageContext
+from vigil.config.zones import ZonesStageConfig
 from vigil.stages.filter import FilterStageConfig
+from vigil.stages.tracking import TrackingStageConfig
 
 if TYPE_CHECKING:
     from vigil.config.stages import StageSpec
@@ -26,6 +28,8 @@ __all__ = ["STAGES", "build_stages"]
 
 STAGES: Registry[Stage] = Registry("stage")
 STAGES.register("filter", FilterStageConfig, "vigil.stages.filter:FilterStage")
+STAGES.register("zones", ZonesStageConfig, "vigil.stages.zones:ZoneStage")
+STAGES.register("tracking", TrackingStageConfig, "vigil.stages.tracking:TrackingStage")
 
 
 def build_stages(specs: Iterable[StageSpec], source: str) -> list[Stage]:

@@ -11,6 +11,7 @@ from vigil.config.daemon import DaemonConfig
 from vigil.config.loader import parse_config
 from vigil.config.sources import FileSourceConfig, RtspSourceConfig, WebcamSourceConfig
 from vigil.errors import ConfigError
+from vigil.stages.registry import STAGES
 
 
 def yaml(source: str) -> str:
@@ -85,7 +86,8 @@ def test_the_schema_lists_every_source_kind_and_stage_kind():
     assert "transport" in kinds["rtsp"]["properties"] and "transport" not in kinds["file"]["properties"]
     assert "loop" in kinds["file"]["properties"] and "size" in kinds["webcam"]["properties"]
     stages = kinds["file"]["properties"]["stages"]["items"]["oneOf"]
-    assert [s["properties"]["kind"]["const"] for s in stages] == ["filter"]
+    assert [s["properties"]["kind"]["const"] for s in stages] == [kind.name for kind in STAGES.kinds()]
+    assert {"filter", "zones"} <= {kind.name for kind in STAGES.kinds()}
     assert "classes" in stages[0]["properties"] and "kind" in stages[0]["required"]
 
 

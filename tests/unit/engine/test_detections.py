@@ -109,3 +109,23 @@ def test_classification_prediction_top_k_and_supervision_round_trip():
     back = ClassificationPrediction.from_supervision(pred.to_supervision(), 3)
     np.testing.assert_allclose(back.probs, probs)
     assert back.top_k.tolist() == [1, 3, 0]
+
+
+def test_tracker_id_is_int64_checked_and_follows_indexing():
+    d = Detections(make().xyxy, make().confidence, make().class_id, tracker_id=[7, -1, 3])
+    assert d.tracker_id.dtype == np.int64
+    assert d[d.class_id == 0].tracker_id.tolist() == [7, 3] and d[1].tracker_id.tolist() == [-1]
+    assert make().tracker_id is None and make()[0:2].tracker_id is None
+    with pytest.raises(ValueError, match=r"tracker_id must have shape \(3,\)"):
+        Detections(make().xyxy, make().confidence, make().class_id, tracker_id=[1, 2])
+
+
+@pytest.mark.parametrize("tracker_id", [None, [0, -1, 12]])
+def test_tracker_id_round_trips_through_supervision(tracker_id):
+    d = make()
+    d.tracker_id = None if tracker_id is None else np.array(tracker_id, np.int64)
+    s = d.to_supervision()
+    assert (s.tracker_id is None) if tracker_id is None else s.tracker_id.tolist() == tracker_id
+    back = Detections.from_supervision(s)
+    assert (back.tracker_id is None) if tracker_id is None else (back.tracker_id.tolist() == tracker_id
+                                                                  and back.tracker_id.dtype == np.int64)

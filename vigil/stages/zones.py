@@ -1,0 +1,229 @@
+"""The `zones` stage: events of a tracked source's objects (docs/OUTPUT.md, "Events").
+
+Per track: `object_start` once seen for `min_seen_s`, `object_end` once unseen for `lost_s`
+(capture time); per zone: `zone_enter` / `zone_exit` (in or out for `min_seen_s`), `dwell` once
+per stay longer than the zone's `dwell_s`; per line: `line_cross` `in` / `out` as supervision's
+`LineZone` counts them, the new side held for `min_seen_s`. An event carries the capture time
+and seq of the frame where it happened, and leaves once it is certain (a debounced event up to
+`min_seen_s` later, `object_end` `lost_s` later). Events of a track that never lives
+`min_seen_s` are dropped with it, so detector flicker makes none. Detections without a tracker
+id (None, or -1) are ignored.
+
+    stage = ZoneStage(ZonesStageConfig(lines=[{"name": "door", "start": [640, 0], "end": [640, 720]}]),
+                      StageContext("gate"))
+    output = stage.process(result)  # StageOutput(result, records=(Event(...), ...))
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from vigil.config.zones import ZonesStageConfig
+from vigil.engine import Detections
+from vigil.errors import MissingDependencyError
+from vigil.events import Event, EventType
+from vigil.result import InferenceResult
+from vigil.stages._geometry import FrameGeometry, line_sides
+from vigil.stages.base import Stage, StageContext, StageOutput
+
+__all__ = ["ZoneStage"]
+
+log = logging.getLogger(__name__)
+_RANK: dict[str, int] = {"object_start": 0, "zone_exit": 1, "line_cross": 2, "zone_enter": 3, "dwell": 4, "object_end": 5}
+
+
+@dataclass(slots=True)
+class _Moment:
+    """A frame's identity: when an event happened."""
+
+    t: float
+    seq: int
+    frame: Any  # the Frame, for its capture_time
+
+
+@dataclass(slots=True)
+class _Debounced:
+    """A boolean (inside a zone, which side of a line) that changes only once the new value
+    has held for `min_seen_s`; `since` is the first frame of the value being confirmed."""
+
+    value: bool | None = None
+    since: _Moment | None = None
+    candidate: bool | None = None
+    candidate_since: _Moment | None = None
+
+    def observe(self, value: bool, now: _Moment, hold_s: float) -> _Moment | None:
+        """The moment the value changed, when `value` has just been confirmed as the new one."""
+        if self.value is None:  # the first observation seeds it (supervision's LineZone does so too)
+            self.value, self.since = value, now
+            return None
+        if value == self.value:
+            self.candidate = self.candidate_since = None
+            return None
+        if self.candidate != value:
+            self.candidate, self.candidate_since = value, now
+        assert self.candidate_since is not None
+        if now.t - self.candidate_since.t < hold_s:
+            return None
+        self.value, self.since = value, self.candidate_since
+        self.candidate = self.candidate_since = None
+        return self.since
+
+
+@dataclass(slots=True)
+class _Track:
+    first: _Moment
+    last: _Moment
+    votes: Counter[int] = field(default_factory=Counter)
+    names: dict[int, str | None] = field(default_factory=dict)
+    best_confidence: float = 0.0
+    started: bool = False
+    pending: list[Event] = field(default_factory=list)  # held until the object starts
+    zones: dict[str, _Debounced] = field(default_factory=dict)
+    dwelled: set[str] = field(default_factory=set)
+    lines: dict[str, _Debounced] = field(default_factory=dict)
+
+    @property
+    def class_id(self) -> int:
+        return self.votes.most_common(1)[0][0]
+
+
+class ZoneStage(Stage):
+    """Object, zone and line events of one tracked source (see the module's docstring)."""
+
+    def __init__(self, config: ZonesStageConfig, context: StageContext) -> None:
+        _require_supervision()
+        self.config = config
+        self.source = context.source
+        self.geometry = FrameGeometry(config, context.source)
+        self.tracks: dict[int, _Track] = {}
+        self._dwell = {zone.name: zone.dwell_s or config.dwell_s for zone in config.zones}
+        self._warned_no_ids = False
+
+    def process(self, result: InferenceResult) -> StageOutput:
+        frame = result.frame
+        now = _Moment(frame.capture_time.timestamp(), frame.seq, frame)
+        events: list[Event] = []
+        dets = result.detections
+        ids = dets.tracker_id if isinstance(dets, Detections) else None  # text lines are not objects
+        if ids is None and len(dets) and not self._warned_no_ids:
+            self._warned_no_ids = True
+            log.warning("source '%s': the zones stage sees detections without tracker ids; put a tracking "
+                        "stage before it (they are ignored)", self.source)
+        if ids is not None and isinstance(dets, Detections) and len(dets):
+            tracked = np.flatnonzero(ids >= 0)
+            if len(tracked):
+                self._observe(result.frame.image.shape, dets, ids[tracked], tracked, now, events)
+        self._end_lost(now, events)
+        events.sort(key=lambda e: (e.capture_time, e.seq, _RANK[e.type]))
+        return StageOutput(result, tuple(events))
+
+    def _observe(self, image_shape: tuple[int, ...], dets: Detections, ids: np.ndarray, rows: np.ndarray,
+                 now: _Moment, events: list[Event]) -> None:
+        height, width = image_shape[:2]
+        shapes = self.geometry.at(width, height)
+        xyxy = dets.xyxy[rows]
+        in_zones = {zone.name: zone.contains(xyxy) for zone in shapes.zones}
+        anchors = shapes.anchors(xyxy) if shapes.lines else None
+        sides = {line.name: line_sides(line, anchors) for line in shapes.lines if anchors is not None}
+        names = dets.class_name
+        for k, (tracker_id, row) in enumerate(zip(ids.tolist(), rows.tolist())):
+            track = self.tracks.get(tracker_id)
+            if track is None:
+                track = self.tracks[tracker_id] = _Track(now, now)
+            track.last = now
+            class_id = int(dets.class_id[row])
+            track.votes[class_id] += 1
+            track.names[class_id] = None if names is None else str(names[row])
+            track.best_confidence = max(track.best_confidence, float(dets.confidence[row]))
+            out: list[Event] = []
+            if not track.started and now.t - track.first.t >= self.config.min_seen_s:
+                track.started = True
+                out.append(self._event("object_start", tracker_id, track, track.first,
+                                       first_seen=_iso(track.first)))
+            for zone in shapes.zones:
+                inside = bool(in_zones[zone.name][k]) and _wanted(zone.config, track)
+                self._zone(tracker_id, track, zone.name, inside, now, out)
+            for line in shapes.lines:
+                in_limits, side = sides[line.name]
+                if in_limits[k] and _wanted(line.config, track):
+                    self._line(tracker_id, track, line.name, bool(side[k]), now, out)
+            if track.started:
+                events.extend(track.pending)
+                events.extend(out)
+                track.pending.clear()
+            else:
+                track.pending.extend(out)
+
+    def _zone(self, tracker_id: int, track: _Track, name: str, inside: bool, now: _Moment, out: list[Event]) -> None:
+        state = track.zones.setdefault(name, _Debounced(value=False))
+        changed = state.observe(inside, now, self.config.min_seen_s)
+        if changed is not None:
+            out.append(self._event("zone_enter" if inside else "zone_exit", tracker_id, track, changed, zone=name))
+            track.dwelled.discard(name)
+        dwell_s = self._dwell[name]
+        if state.value and dwell_s is not None and name not in track.dwelled and state.since is not None:
+            stayed = now.t - state.since.t
+            if stayed >= dwell_s:
+                track.dwelled.add(name)
+                out.append(self._event("dwell", tracker_id, track, now, zone=name, dwell_s=round(stayed, 3),
+                                       entered_at=_iso(state.since)))
+
+    def _line(self, tracker_id: int, track: _Track, name: str, side_in: bool, now: _Moment, out: list[Event]) -> None:
+        state = track.lines.setdefault(name, _Debounced())
+        changed = state.observe(side_in, now, self.config.min_seen_s)
+        if changed is not None:
+            out.append(self._event("line_cross", tracker_id, track, changed, line=name,
+                                   direction="in" if side_in else "out"))
+
+    def _end_lost(self, now: _Moment, events: list[Event]) -> None:
+        # abs(): a capture clock that jumped back (a camera reconnected) ends the tracks it left behind.
+        lost = [tid for tid, track in self.tracks.items() if abs(now.t - track.last.t) >= self.config.lost_s]
+        for tracker_id in lost:
+            track = self.tracks.pop(tracker_id)
+            if not track.started:
+                continue  # flicker: it and its pending events leave no trace
+            for name, state in track.zones.items():
+                if state.value:
+                    events.append(self._event("zone_exit", tracker_id, track, track.last, zone=name))
+            events.append(self._event(
+                "object_end", tracker_id, track, track.last, first_seen=_iso(track.first),
+                last_seen=_iso(track.last), duration_s=round(track.last.t - track.first.t, 3),
+            ))
+
+    def _event(self, type_: EventType, tracker_id: int, track: _Track, at: _Moment, *, zone: str | None = None,
+               line: str | None = None, direction: Any = None, **extra: Any) -> Event:
+        class_id = track.class_id
+        return Event(
+            type=type_, source=self.source, tracker_id=tracker_id, class_name=track.names.get(class_id),
+            class_id=class_id, capture_time=at.frame.capture_time, seq=at.seq,
+            confidence=track.best_confidence, zone=zone, line=line, direction=direction, extra=extra,
+        )
+
+
+def _wanted(config: Any, track: _Track) -> bool:
+    classes = config.classes
+    if classes is None:
+        return True
+    class_id = track.class_id
+    return class_id in classes or track.names.get(class_id) in classes
+
+
+def _iso(moment: _Moment) -> str:
+    """A capture time written as results and events write theirs (UTC, microseconds, `Z`)."""
+    return moment.frame.capture_time.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _require_supervision() -> Any:
+    try:
+        import supervision
+    except ImportError as exc:
+        raise MissingDependencyError(
+            "the zones stage needs supervision: pip install 'vigil-analytics[supervision]'"
+        ) from exc
+    return supervision
+
