@@ -6,45 +6,24 @@ frames the script puts them (within two frames, the detector's box edge wobbles)
 from __future__ import annotations
 
 import json
-from fractions import Fraction
 from pathlib import Path
 
-import av
-import cv2
 import pytest
 
-from tests.conftest import photo
+from tests.integration.stages.test_tracking import face_clip
 from vigil.config.loader import parse_config
 from vigil.daemon.assemble import make_source, make_stages
 from vigil.engine import AutoModel
 from vigil.pipeline import Pipeline, PipelineOptions
 from vigil.sinks.registry import build_sink
 
-FPS, SIZE, FRAMES, STEP = 30, (640, 480), 100, 4
-FACE_WIDTH = 180  # the pasted patch; the detected face is a part of it
+FRAMES, STEP = 100, 4  # face_clip moves the face STEP px a frame, left to right
 LINE_X, ZONE_X = 240, 400
-
-
-def moving_face(path: Path) -> Path:
-    face = photo("astronaut")[10:230, 120:300]
-    background = cv2.resize(photo("coffee"), SIZE, interpolation=cv2.INTER_AREA)
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=FPS)
-        stream.width, stream.height, stream.pix_fmt = *SIZE, "yuv420p"
-        stream.options = {"crf": "20", "g": "12", "bf": "2", "preset": "veryfast"}
-        stream.time_base = Fraction(1, FPS * 512)
-        for t in range(FRAMES):
-            image = background.copy()
-            x = STEP * t
-            image[120 : 120 + face.shape[0], x : x + face.shape[1]] = face[:, : max(0, min(FACE_WIDTH, SIZE[0] - x))]
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")))
-        container.mux(stream.encode())
-    return path
 
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return moving_face(tmp_path_factory.mktemp("events") / "face.mp4")
+    return face_clip(tmp_path_factory.mktemp("events") / "face.mp4", shown=[range(FRAMES)])
 
 
 async def test_a_line_and_a_zone_make_the_scripted_events_in_order(clip, nudenet_path, tmp_path):

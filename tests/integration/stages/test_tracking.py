@@ -26,12 +26,12 @@ SHOWN = [range(0, 30), range(36, 60), range(90, 110)]  # gaps: 6 frames (0.2 s),
 LOST_TRACK_S = 0.5
 
 
-def face_clip(path: Path) -> Path:
-    """The face moving 4 px a frame left to right over the coffee photo, hidden outside SHOWN;
+def face_clip(path: Path, shown: list[range] = SHOWN) -> Path:
+    """The face moving 4 px a frame left to right over the coffee photo, hidden outside `shown`;
     H.264 with B-frames as a camera sends it."""
     face = photo("astronaut")[10:230, 120:300]
     background = cv2.resize(photo("coffee"), SIZE, interpolation=cv2.INTER_AREA)
-    frames = SHOWN[-1].stop
+    frames = shown[-1].stop
     with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=FPS)
         stream.width, stream.height, stream.pix_fmt = *SIZE, "yuv420p"
@@ -39,7 +39,7 @@ def face_clip(path: Path) -> Path:
         stream.time_base = Fraction(1, FPS * 512)
         for t in range(frames):
             image = background.copy()
-            if any(t in shown for shown in SHOWN):
+            if any(t in span for span in shown):
                 x = 4 * t
                 image[120 : 120 + face.shape[0], x : x + face.shape[1]] = face
             container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")))
