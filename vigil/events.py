@@ -14,7 +14,10 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from vigil.frame import Frame
 
 __all__ = ["EVENT_SCHEMA_VERSION", "Event", "EventType"]
 
@@ -27,9 +30,11 @@ EventType = Literal["object_start", "object_end", "zone_enter", "zone_exit", "dw
 @dataclass(frozen=True, slots=True)
 class Event:
     """One event. `zone` is set for zone events, `line` and `direction` (`in` / `out`, as
-    supervision's `LineZone` counts them) for line crossings; `extra` holds type-specific
-    values (an object's `first_seen` / `last_seen` and best confidence, a dwell's seconds, a
-    clip's path) as JSON-ready values."""
+    supervision's `LineZone` counts them) for line crossings; `box` is the object's box in
+    `frame`, the frame the event is about (the capture time and seq are that frame's, except
+    for `object_end`, whose frame is the object's best one: `extra["best"]` says which); `clip`
+    the object's clip when the source records them; `extra` holds type-specific values (an
+    object's `first_seen` / `last_seen`, a dwell's seconds) as JSON-ready values."""
 
     type: EventType
     source: str
@@ -42,7 +47,12 @@ class Event:
     zone: str | None = None
     line: str | None = None
     direction: Literal["in", "out"] | None = None
+    box: tuple[float, float, float, float] | None = None  # the object's xyxy box in `frame`
+    clip: str | None = None  # the path of the object's clip (vigil.clips), written once it ends
     extra: dict[str, Any] = field(default_factory=dict)
+    # The frame the event is about (for object_end: the object's best frame), for sinks that
+    # draw it (snapshots); never written into the record.
+    frame: Frame | None = field(default=None, compare=False, repr=False)
 
     @property
     def event_id(self) -> str:
@@ -71,5 +81,9 @@ class Event:
             value = getattr(self, key)
             if value is not None:
                 record[key] = value
+        if self.box is not None:
+            record["box"] = [round(float(v), 2) for v in self.box]
+        if self.clip is not None:
+            record["clip"] = self.clip
         record.update(self.extra)
         return record

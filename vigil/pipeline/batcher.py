@@ -79,6 +79,7 @@ class Batcher:
         self.dropped: Counter[tuple[str, str]] = Counter()
         self.on_drop: DropListener | None = None
         self._lanes: dict[str, _Lane] = {}
+        self._ended: list[str] = []  # lanes removed since the last take_ended()
         self._accepting = True  # lanes may still open; `close()` ends that
         self._turn = 0  # round-robin start position
         self._cond = asyncio.Condition()
@@ -134,15 +135,20 @@ class Batcher:
         return {source_id: len(lane.items) for source_id, lane in self._lanes.items()}
 
     async def get_batch(self) -> list[BatchItem] | None:
-        """The next batch, or None once every lane is closed and empty."""
+        """The next batch, or None once every lane is closed and empty. An empty batch means no
+        frames but lanes that ended (`take_ended()`), so their end is known without waiting
+        for the next frame of another source."""
         async with self._cond:
             while True:
                 now = time.monotonic()  # one instant: staleness is judged when the batch is taken
                 self._drop_stale(now)
                 pending = self.depth()
                 if pending == 0:
-                    if not self._accepting and all(lane.closed for lane in self._lanes.values()):
+                    gone = self._remove_ended()
+                    if not self._accepting and not self._lanes:
                         return None
+                    if gone:
+                        return []  # no frames, but lanes ended: the caller reads `take_ended()`
                     await self._cond.wait()
                     continue
                 if pending >= self.preferred or self._every_source_in() or not self._more_can_arrive():
@@ -156,10 +162,23 @@ class Batcher:
                 except asyncio.TimeoutError:
                     pass
             batch = self._take(now)
-            for source_id in [s for s, lane in self._lanes.items() if lane.closed and not lane.items]:
-                del self._lanes[source_id]  # a source removed (or ended) for good
+            self._remove_ended()
             self._cond.notify_all()
             return batch
+
+    def take_ended(self) -> list[str]:
+        """The sources whose lanes closed and emptied since the last call: every frame they gave
+        is in a batch already returned (or was dropped). The runner closes their stage chains
+        once those batches are published."""
+        ended, self._ended = self._ended, []
+        return ended
+
+    def _remove_ended(self) -> bool:
+        gone = [s for s, lane in self._lanes.items() if lane.closed and not lane.items]
+        for source_id in gone:
+            del self._lanes[source_id]  # a source removed (or ended) for good
+        self._ended.extend(gone)
+        return bool(gone)
 
     def _every_source_in(self) -> bool:
         """Every lane that can still send a frame already has one waiting."""

@@ -64,6 +64,18 @@ class StageChain:
             current = answer
         return ChainOutput(current, tuple(records))
 
+    def close(self) -> tuple[object, ...]:
+        """The source's last result has been through `run`: each stage's closing records, in
+        stage order (a stage that fails to close is logged; the others still close)."""
+        records: list[object] = []
+        for stage in self.stages:
+            try:
+                records.extend(stage.close())
+            except Exception:
+                self.failures += 1
+                log.exception("source '%s': stage %s failed to close", self.source, type(stage).__name__)
+        return tuple(records)
+
 
 class StageChains:
     """The chains of a pipeline's sources, by source id (a source without stages has none)."""
@@ -77,6 +89,16 @@ class StageChains:
             self.chains[source] = StageChain(source, stages)
         else:
             self.chains.pop(source, None)
+
+    def current(self, source: str) -> StageChain | None:
+        return self.chains.get(source)
+
+    async def close(self, chain: StageChain, offload: Offload) -> tuple[object, ...]:
+        """Close `chain` (a source's chain when its lane ended; it may have been replaced since by
+        a source added again under that id) on the worker pool: its stages' closing records."""
+        if self.chains.get(chain.source) is chain:
+            del self.chains[chain.source]
+        return tuple(await offload(chain.close))
 
     async def run(self, results: Sequence[InferenceResult], offload: Offload) -> list[ChainOutput]:
         """`results` (one batch, in frame order per source) after their sources' stages, in the

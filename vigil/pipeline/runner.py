@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from functools import partial
 from typing import Any
@@ -26,7 +26,7 @@ from vigil.pipeline.report import PipelineReport, SourceReport
 from vigil.pipeline.snapshot import PipelineSnapshot, SourceSnapshot
 from vigil.pipeline.batcher import BatchItem, Batcher
 from vigil.pipeline._tasks import gather_or_cancel, watch_loop_lag
-from vigil.pipeline.chain import StageChains
+from vigil.pipeline.chain import StageChain, StageChains
 from vigil.pipeline.fanout import Fanout, Outlet
 from vigil.events import Event
 from vigil.errors import PipelineError, SourceError, SourceOpenError
@@ -69,6 +69,9 @@ class _Job:
     pre_ms: float = 0.0
     raw: Any = None
     infer_ms: float = 0.0
+    # Chains of sources whose last frame is in this batch or an earlier one: closed once this
+    # batch is published. A job without items carries only these.
+    ended: list[StageChain] = field(default_factory=list)
 
 
 class Pipeline:
@@ -336,15 +339,23 @@ class Pipeline:
         # pre-processed while another infers, and no frame ages in a queue of ready batches.
         while True:
             await self._ahead.acquire()
-            if (items := await self._batcher.get_batch()) is None:
-                break
+            items = await self._batcher.get_batch()
+            ended = [chain for s in self._batcher.take_ended() if (chain := self.chains.current(s)) is not None]
+            job = _Job(items or [], self.model, ended=ended)
+            if not items:
+                if ended:
+                    await out.put(job)  # only ends to pass on, behind the batches before them
+                else:
+                    self._ahead.release()
+                if items is None:
+                    break
+                continue
             t0 = time.perf_counter()
-            job = _Job(items, self.model)
             try:
                 job.prepared = await offload(job.model.pre_process, [item.frame.image for item in items])
             except Exception as exc:
                 self._batch_failed(job, exc)
-                self._ahead.release()
+                await self._pass_ends(job, out)
                 continue
             job.pre_ms = (time.perf_counter() - t0) * 1e3
             await out.put(job)
@@ -355,11 +366,15 @@ class Pipeline:
     ) -> None:
         while (job := await inbox.get()) is not None:
             self._ahead.release()
+            if not job.items:
+                await out.put(job)
+                continue
             t0 = time.perf_counter()
             try:
                 job.raw = await offload(job.model.forward, job.prepared)
             except Exception as exc:  # one bad batch must not stop the other frames
                 self._batch_failed(job, exc)
+                await self._pass_ends(job, out, release=False)
                 continue
             job.infer_ms = (time.perf_counter() - t0) * 1e3
             await out.put(job)
@@ -367,28 +382,42 @@ class Pipeline:
 
     async def _publish(self, inbox: asyncio.Queue[_Job | None], offload: Callable[..., Awaitable[Any]]) -> None:
         while (job := await inbox.get()) is not None:
-            t0 = time.perf_counter()
-            try:
-                detections = await offload(job.model.post_process, job.raw, job.prepared)
-            except Exception as exc:
-                self._batch_failed(job, exc)
-                continue
-            post_ms = (time.perf_counter() - t0) * 1e3
-            self.report.batches += 1
-            size = len(job.items)
-            self.observer.batch_done(size, max(size, job.model.batch.min), job.pre_ms, job.infer_ms, post_ms)
-            now, utc_now = time.monotonic(), datetime.now(timezone.utc)
-            results = [self._result(job, item, dets, post_ms, now, utc_now) for item, dets in zip(job.items, detections)]
-            for result in results:
-                self.observer.result(result)
-                self.report.sources[result.frame.source_id].results += 1
-            for out in await self.chains.run(results, offload):  # each source's stages, on the workers
-                if out.result is not None:
-                    await self.fanout.publish(out.result)
-                if out.records:
-                    await self.fanout.publish_events([r for r in out.records if isinstance(r, Event)])
-            self.report.sink_errors = self.fanout.errors
-            self._last_result_at = time.monotonic()
+            if job.items:
+                await self._publish_job(job, offload)
+            for chain in job.ended:  # after their last results: a tracker's object_end and the like
+                records = await self.chains.close(chain, offload)
+                await self.fanout.publish_events([r for r in records if isinstance(r, Event)])
+
+    async def _pass_ends(self, job: _Job, out: asyncio.Queue[_Job | None], *, release: bool = True) -> None:
+        """A failed batch's ended chains still travel behind the batches before them."""
+        if job.ended:
+            await out.put(_Job([], job.model, ended=job.ended))
+        elif release:
+            self._ahead.release()
+
+    async def _publish_job(self, job: _Job, offload: Callable[..., Awaitable[Any]]) -> None:
+        t0 = time.perf_counter()
+        try:
+            detections = await offload(job.model.post_process, job.raw, job.prepared)
+        except Exception as exc:
+            self._batch_failed(job, exc)
+            return
+        post_ms = (time.perf_counter() - t0) * 1e3
+        self.report.batches += 1
+        size = len(job.items)
+        self.observer.batch_done(size, max(size, job.model.batch.min), job.pre_ms, job.infer_ms, post_ms)
+        now, utc_now = time.monotonic(), datetime.now(timezone.utc)
+        results = [self._result(job, item, dets, post_ms, now, utc_now) for item, dets in zip(job.items, detections)]
+        for result in results:
+            self.observer.result(result)
+            self.report.sources[result.frame.source_id].results += 1
+        for out in await self.chains.run(results, offload):  # each source's stages, on the workers
+            if out.result is not None:
+                await self.fanout.publish(out.result)
+            if out.records:
+                await self.fanout.publish_events([r for r in out.records if isinstance(r, Event)])
+        self.report.sink_errors = self.fanout.errors
+        self._last_result_at = time.monotonic()
 
     def _result(self, job: _Job, item: BatchItem, dets: Any, post_ms: float, now: float, utc_now: datetime) -> InferenceResult:
         frame = item.frame

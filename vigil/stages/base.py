@@ -18,8 +18,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from vigil.result import InferenceResult
+
+if TYPE_CHECKING:
+    from vigil.clips import ClipRecorder
 
 __all__ = ["Stage", "StageContext", "StageOutput"]
 
@@ -35,9 +39,11 @@ class StageOutput:
 
 @dataclass(frozen=True, slots=True)
 class StageContext:
-    """What a factory gets besides its config: the source the stage serves."""
+    """What a factory gets besides its config: the source the stage serves and, when that
+    source records event clips (`sources[].clips`), its `ClipRecorder`."""
 
     source: str
+    clips: ClipRecorder | None = None
 
 
 class Stage(ABC):
@@ -48,3 +54,9 @@ class Stage(ABC):
     @abstractmethod
     def process(self, result: InferenceResult) -> InferenceResult | StageOutput | None:
         """The result to pass on, None to drop it, or a `StageOutput` with records added."""
+
+    def close(self) -> tuple[object, ...]:
+        """The source has ended (or was removed, or the pipeline stops) and its last result has
+        been through `process`: records to add now (a tracker's `object_end` for the objects
+        still alive). Called once, on a worker thread; the default adds nothing."""
+        return ()

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -39,11 +39,12 @@ _RANK: dict[str, int] = {"object_start": 0, "zone_exit": 1, "line_cross": 2, "zo
 
 @dataclass(slots=True)
 class _Moment:
-    """A frame's identity: when an event happened."""
+    """A sighting of an object: when (capture time `t`, seq, the frame) and where (its box)."""
 
     t: float
     seq: int
-    frame: Any  # the Frame, for its capture_time
+    frame: Any  # the Frame: its capture_time, and its image for snapshots
+    box: tuple[float, float, float, float] | None = None
 
 
 @dataclass(slots=True)
@@ -81,6 +82,7 @@ class _Track:
     votes: Counter[int] = field(default_factory=Counter)
     names: dict[int, str | None] = field(default_factory=dict)
     best_confidence: float = 0.0
+    best: _Moment | None = None  # the sighting with the best confidence (object_end's frame)
     started: bool = False
     pending: list[Event] = field(default_factory=list)  # held until the object starts
     zones: dict[str, _Debounced] = field(default_factory=dict)
@@ -132,26 +134,30 @@ class ZoneStage(Stage):
         sides = {line.name: line_sides(line, anchors) for line in shapes.lines if anchors is not None}
         names = dets.class_name
         for k, (tracker_id, row) in enumerate(zip(ids.tolist(), rows.tolist())):
+            x1, y1, x2, y2 = xyxy[k].tolist()
+            seen = _Moment(now.t, now.seq, now.frame, (x1, y1, x2, y2))
             track = self.tracks.get(tracker_id)
             if track is None:
-                track = self.tracks[tracker_id] = _Track(now, now)
-            track.last = now
+                track = self.tracks[tracker_id] = _Track(seen, seen)
+            track.last = seen
             class_id = int(dets.class_id[row])
             track.votes[class_id] += 1
             track.names[class_id] = None if names is None else str(names[row])
-            track.best_confidence = max(track.best_confidence, float(dets.confidence[row]))
+            confidence = float(dets.confidence[row])
+            if track.best is None or confidence > track.best_confidence:
+                track.best_confidence, track.best = confidence, seen
             out: list[Event] = []
-            if not track.started and now.t - track.first.t >= self.config.min_seen_s:
+            if not track.started and seen.t - track.first.t >= self.config.min_seen_s:
                 track.started = True
                 out.append(self._event("object_start", tracker_id, track, track.first,
                                        first_seen=_iso(track.first)))
             for zone in shapes.zones:
                 inside = bool(in_zones[zone.name][k]) and _wanted(zone.config, track)
-                self._zone(tracker_id, track, zone.name, inside, now, out)
+                self._zone(tracker_id, track, zone.name, inside, seen, out)
             for line in shapes.lines:
                 in_limits, side = sides[line.name]
                 if in_limits[k] and _wanted(line.config, track):
-                    self._line(tracker_id, track, line.name, bool(side[k]), now, out)
+                    self._line(tracker_id, track, line.name, bool(side[k]), seen, out)
             if track.started:
                 events.extend(track.pending)
                 events.extend(out)
@@ -180,20 +186,34 @@ class ZoneStage(Stage):
             out.append(self._event("line_cross", tracker_id, track, changed, line=name,
                                    direction="in" if side_in else "out"))
 
+    def close(self) -> tuple[object, ...]:
+        """The source ended: every object still tracked ends (zone_exit, object_end) as if lost."""
+        events: list[Event] = []
+        for tracker_id in list(self.tracks):
+            self._end(tracker_id, events)
+        events.sort(key=lambda e: (e.capture_time, e.seq, _RANK[e.type]))
+        return tuple(events)
+
     def _end_lost(self, now: _Moment, events: list[Event]) -> None:
         # abs(): a capture clock that jumped back (a camera reconnected) ends the tracks it left behind.
         lost = [tid for tid, track in self.tracks.items() if abs(now.t - track.last.t) >= self.config.lost_s]
         for tracker_id in lost:
-            track = self.tracks.pop(tracker_id)
-            if not track.started:
-                continue  # flicker: it and its pending events leave no trace
-            for name, state in track.zones.items():
-                if state.value:
-                    events.append(self._event("zone_exit", tracker_id, track, track.last, zone=name))
-            events.append(self._event(
-                "object_end", tracker_id, track, track.last, first_seen=_iso(track.first),
-                last_seen=_iso(track.last), duration_s=round(track.last.t - track.first.t, 3),
-            ))
+            self._end(tracker_id, events)
+
+    def _end(self, tracker_id: int, events: list[Event]) -> None:
+        track = self.tracks.pop(tracker_id)
+        if not track.started:
+            return  # flicker: it and its pending events leave no trace
+        for name, state in track.zones.items():
+            if state.value:
+                events.append(self._event("zone_exit", tracker_id, track, track.last, zone=name))
+        best = track.best or track.last
+        end = self._event(
+            "object_end", tracker_id, track, track.last, first_seen=_iso(track.first),
+            last_seen=_iso(track.last), duration_s=round(track.last.t - track.first.t, 3),
+            best={"seq": best.seq, "capture_time": _iso(best), "confidence": round(track.best_confidence, 4)},
+        )
+        events.append(replace(end, frame=best.frame, box=best.box))
 
     def _event(self, type_: EventType, tracker_id: int, track: _Track, at: _Moment, *, zone: str | None = None,
                line: str | None = None, direction: Any = None, **extra: Any) -> Event:
@@ -201,7 +221,8 @@ class ZoneStage(Stage):
         return Event(
             type=type_, source=self.source, tracker_id=tracker_id, class_name=track.names.get(class_id),
             class_id=class_id, capture_time=at.frame.capture_time, seq=at.seq,
-            confidence=track.best_confidence, zone=zone, line=line, direction=direction, extra=extra,
+            confidence=track.best_confidence, zone=zone, line=line, direction=direction, box=at.box,
+            extra=extra, frame=at.frame,
         )
 
 

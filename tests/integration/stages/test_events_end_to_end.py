@@ -60,6 +60,8 @@ sinks:
         ("object_start", None, None),
         ("line_cross", "door", "in"),
         ("zone_enter", "right", None),
+        ("zone_exit", "right", None),  # the clip ends with the face inside: its track ends with the source
+        ("object_end", None, None),
     ]
     assert len({e["tracker_id"] for e in events}) == 1
     assert all(e["class_name"] in ("FACE_FEMALE", "FACE_MALE") for e in events)
@@ -69,7 +71,10 @@ sinks:
     # at t = (x - x0) / STEP.
     (first,) = [d for d in results[0]["detections"] if d["class_name"].startswith("FACE")]
     x0 = (first["xyxy"][0] + first["xyxy"][2]) / 2
-    start, cross, enter = (e["seq"] for e in events)
+    start, cross, enter, exit_, end = (e["seq"] for e in events)
+    assert exit_ == end == FRAMES - 1  # at the object's last sighting, the source's last frame
+    assert events[-1]["first_seen"] == results[start]["capture_time"]
+    assert events[-1]["last_seen"] == results[FRAMES - 1]["capture_time"]
     assert start <= 2
     assert abs(cross - (LINE_X - x0) / STEP) <= 2
     assert abs(enter - (ZONE_X - x0) / STEP) <= 2
