@@ -6,6 +6,11 @@ Throughput (default): vigil's Pipeline over K copies of a 640x480 H.264 clip (de
 best of those is the baseline. Prints both frames/s, their ratio (the P1 efficiency: 1.0 = the
 pipeline costs nothing beyond inference), the batch-size distribution and the event loop's lag.
 
+Zones (`--zones`): the same pipeline with and without tracking + 4 zones + 2 lines on every
+source (ByteTrack, then the zones stage; events written to the JSONL file too), same sources,
+same model, in one process, alternated off/on/on/off so drift in the machine's speed lands on
+both sides; prints frames/s of each and the ratio on/off (1.0 = tracking and zones cost nothing).
+
 Live (`--live SECONDS`): K sources paced at `--fps` (looping files played in real time, like
 cameras); prints capture-to-sink latency p50/p99 per window, so drift over time shows, plus
 drops and the event loop's lag.
@@ -13,6 +18,7 @@ drops and the event loop's lag.
     python bench/pipeline.py                      # nudenet YOLOv8n at 640, 4 clips
     python bench/pipeline.py --model yolov8n.onnx --clips 4 --frames 300
     python bench/pipeline.py --live 300 --fps 15  # 4 paced sources for 5 minutes
+    python bench/pipeline.py --zones              # tracking + 4 zones + 2 lines on vs off
     python bench/pipeline.py --model models/yolov8n --backend trt   # a TensorRT package (GPU)
 
 With `--backend trt` the baseline is the same engine run raw (copy in, execute, copy out through
@@ -28,6 +34,7 @@ import json
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable, Sequence
 from fractions import Fraction
 from pathlib import Path
 
@@ -37,10 +44,12 @@ import numpy as np
 
 from vigil.pipeline.observer import PipelineObserver
 from vigil.pipeline.runner import Pipeline, PipelineOptions
+from vigil.events import Event
 from vigil.result import InferenceResult
 from vigil.engine import AutoModel
 from vigil.sinks import JsonlSink
 from vigil.sources import FileSource
+from vigil.stages.base import Stage
 
 GOLDEN_VIDEO = Path(__file__).resolve().parents[2] / "shared" / "golden" / "video" / "kenburns_640x480_30fps.mp4"
 
@@ -51,6 +60,7 @@ class Figures(PipelineObserver):
         self.lags: list[float] = []
         self.latencies: list[tuple[float, float]] = []  # (monotonic time, ms since capture)
         self.drops: Counter[str] = Counter()
+        self.event_types: Counter[str] = Counter()
 
     def batch_done(self, size: int, padded_to: int, pre_ms: float, infer_ms: float, post_ms: float) -> None:
         self.batch_sizes[size] += 1
@@ -64,6 +74,9 @@ class Figures(PipelineObserver):
 
     def frames_dropped(self, source_id: str, cause: str, count: int) -> None:
         self.drops[cause] += count
+
+    def events(self, events: Sequence[Event]) -> None:
+        self.event_types.update(e.type for e in events)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -101,21 +114,67 @@ def first_frames(path: Path, n: int) -> list[np.ndarray]:
     return out
 
 
-def bench_pipeline(args: argparse.Namespace, clip: Path, workdir: Path) -> tuple[float, int, dict]:
+def bench_pipeline(args: argparse.Namespace, clip: Path, workdir: Path,
+                   stages: Callable[[str], list[Stage]] | None = None) -> tuple[float, int, dict]:
+    """Frames/s of the pipeline over `args.clips` copies of `clip`; `stages(source_id)` makes
+    each source's stages (their events go to the JSONL file too)."""
     model = load_model(args, intra_op_threads=args.threads, allow_spinning=args.spin)
     sources = [FileSource(f"cam{i}", clip, decode_threads=args.decode_threads) for i in range(args.clips)]
     options = PipelineOptions(max_batch=args.max_batch, max_delay_ms=args.max_delay_ms, worker_threads=args.workers)
     figures = Figures()
-    pipeline = Pipeline(model, sources, [JsonlSink(workdir / "results.jsonl")], options, figures)
+    jsonl = JsonlSink(workdir / "results.jsonl")
+    if stages is not None:
+        jsonl.records = frozenset({"results", "events"})
+    chains = {s.source_id: stages(s.source_id) for s in sources} if stages is not None else None
+    pipeline = Pipeline(model, sources, [jsonl], options, figures, stages=chains)
     report = asyncio.run(pipeline.run())
+    model.close()
     assert not report.failed_sources, report.failed_sources
     stats = {
         "batches": report.batches,
         "mean_batch": report.results / max(report.batches, 1),
         "batch_sizes": dict(sorted(figures.batch_sizes.items())),
         "loop_lag_p99_ms": percentile(figures.lags, 99),
+        "events": dict(figures.event_types),
     }
     return report.results / report.elapsed_s, report.results, stats
+
+
+def zone_stages(source: str) -> list[Stage]:
+    """Tracking + 4 zones (the frame's quarters) + 2 lines (its middles), as a source's
+    `tracking:`, `zones:` and `lines:` make them."""
+    from vigil.config.zones import ZonesStageConfig
+    from vigil.stages.base import StageContext
+    from vigil.stages.tracking import TrackingStage, TrackingStageConfig
+    from vigil.stages.zones import ZoneStage
+
+    quarters = [[[x, y], [x + 0.5, y], [x + 0.5, y + 0.5], [x, y + 0.5]] for x in (0, 0.5) for y in (0, 0.5)]
+    config = ZonesStageConfig.model_validate({
+        "zones": [{"name": f"quarter{i}", "polygon": q, "normalized": True} for i, q in enumerate(quarters)],
+        "lines": [{"name": "vertical", "start": [0.5, 0], "end": [0.5, 1], "normalized": True},
+                  {"name": "horizontal", "start": [0, 0.5], "end": [1, 0.5], "normalized": True}],
+    })
+    context = StageContext(source)
+    return [TrackingStage(TrackingStageConfig(), context), ZoneStage(config, context)]
+
+
+def bench_zones(args: argparse.Namespace, clip: Path, workdir: Path) -> dict:
+    """Tracking + zones off and on, alternated off/on/on/off; frames/s of each and on/off."""
+    runs: dict[str, list[float]] = {"off": [], "on": []}
+    events: dict = {}
+    for mode in ("off", "on", "on", "off"):
+        fps, frames, stats = bench_pipeline(args, clip, workdir, zone_stages if mode == "on" else None)
+        runs[mode].append(fps)
+        events = stats["events"] or events
+    off, on = (float(np.mean(runs[m])) for m in ("off", "on"))
+    return {
+        "model": Path(args.model).name, "sources": args.clips, "frames": frames,
+        "stages_on": "tracking + zones (4 zones, 2 lines)",
+        "off_fps": round(off, 2), "on_fps": round(on, 2),
+        "runs_fps": {m: [round(v, 2) for v in runs[m]] for m in runs},
+        "ratio_on_off": round(on / off, 4), "cost_pct": round(100 * (1 - on / off), 2),
+        "events_per_run": events,
+    }
 
 
 def bench_live(args: argparse.Namespace, workdir: Path) -> dict:
@@ -201,6 +260,7 @@ def main() -> None:
     parser.add_argument("--raw-batches", default="1,2,4,8", help="batch sizes tried for the raw baseline (best wins)")
     parser.add_argument("--live", type=float, default=None, metavar="SECONDS", help="run paced sources instead")
     parser.add_argument("--fps", type=int, default=15, help="frame rate of each paced source (--live)")
+    parser.add_argument("--zones", action="store_true", help="compare tracking + 4 zones + 2 lines on vs off instead")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     parser.add_argument("--opencv-threads", type=int, default=1, help="OpenCV threads, as the daemon sets them (default 1)")
     parser.add_argument("--spin", action="store_true", help="let onnxruntime threads spin in the pipeline")
@@ -217,6 +277,16 @@ def main() -> None:
               f"drops {live['drops']}; batch sizes {live['batch_sizes']}; event-loop lag p99 {live['loop_lag_p99_ms']} ms")
         if args.json:
             args.json.write_text(json.dumps(live, indent=2))
+        return
+
+    if args.zones:
+        with tempfile.TemporaryDirectory() as tmp:
+            zones = bench_zones(args, args.clip or make_clip(Path(tmp) / "clip.mp4", args.frames), Path(tmp))
+        print(f"tracking + 4 zones + 2 lines: off {zones['off_fps']:.2f} frames/s, on {zones['on_fps']:.2f} frames/s "
+              f"(runs {zones['runs_fps']}); ratio on/off {zones['ratio_on_off']:.4f} ({zones['cost_pct']:.2f}% cost)")
+        print(json.dumps(zones))
+        if args.json:
+            args.json.write_text(json.dumps(zones, indent=2))
         return
 
     with tempfile.TemporaryDirectory() as tmp:

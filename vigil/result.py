@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from vigil.engine import Detections, TextDetections
 from vigil.frame import Frame
 
-__all__ = ["InferenceResult", "Predictions", "Timings"]
+__all__ = ["InferenceResult", "Overlay", "Predictions", "Timings"]
 
 Predictions = Detections | TextDetections  # what one frame yields: objects, or text lines (OCR)
 
@@ -32,15 +33,28 @@ class Timings:
 
 
 @dataclass(frozen=True, slots=True)
+class Overlay:
+    """A shape a stage wants drawn on the frame (a zone's polygon, a line), in the frame's pixels;
+    `text` is drawn beside its name (a zone's object count, a line's in/out counts)."""
+
+    name: str
+    kind: Literal["zone", "line"]
+    points: tuple[tuple[float, float], ...]  # a zone's corners in order; a line's start and end
+    text: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class InferenceResult:
     """Detections for one frame, with the frame's identity, the model that made them and timings.
 
     The frame (image included) travels along so sinks that draw or save pictures can use it;
     sinks that only write records read `frame.source_id`, `frame.seq`, `frame.pts` and
-    `frame.capture_time`.
+    `frame.capture_time`. `overlays` are shapes stages add for the sinks that draw (the zones
+    and lines of the source); records never carry them.
     """
 
     frame: Frame
     model_id: str
     detections: Predictions
     timings: Timings
+    overlays: tuple[Overlay, ...] = ()

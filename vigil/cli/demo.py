@@ -6,7 +6,9 @@ scikit-image is missing) with two signs drawn on it, encoded as H.264 with PyAV.
 1. Detection: the real YOLOv8n (320n.onnx) that ships inside the `nudenet` wheel (its classes
    include faces) over two sources reading the clip, one as fast as it decodes (a file) and one
    paced in real time (a camera). Results go to a JSONL file; annotated video and snapshots
-   too when supervision is installed.
+   too when supervision is installed. The file source also tracks the face (ByteTrack, the
+   `tracking` extra) past a line and into a zone placed on its path: the events are printed as
+   they come, written to the JSONL file, and the demo fails unless the face crossed and entered.
 2. OCR: the PP-OCRv4 models inside the `rapidocr-onnxruntime` wheel, imported as a vigil model
    package, read the signs twice a second; the demo checks that the texts read are the texts
    drawn.
@@ -21,6 +23,7 @@ import json
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -33,12 +36,14 @@ from vigil.pipeline.observer import PipelineObserver
 from vigil.pipeline.runner import Pipeline, PipelineOptions, PipelineReport
 from vigil.engine import AutoModel, ObjectDetectionModel, TextDetections, TextRecognitionModel
 from vigil.engine.developer_tools import import_rapidocr
-from vigil.errors import MissingDependencyError
+from vigil.errors import MissingDependencyError, VigilError
+from vigil.events import Event
 from vigil.result import InferenceResult
 from vigil.sinks import JsonlSink, Sink
 from vigil.sources import FileSource
+from vigil.stages.base import Stage
 
-__all__ = ["demo_model_path", "make_demo_clip", "run_demo"]
+__all__ = ["DemoCheckError", "demo_model_path", "demo_shapes", "make_demo_clip", "run_demo"]
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +96,98 @@ def make_demo_clip(path: Path, seconds: float = 8.0, fps: int = 15) -> Path:
     return path
 
 
+FACE_X = 225  # the centre of the astronaut's face (YOLOv8n's box) in the 512-px photo
+TRACKED = ["FACE_FEMALE", "FACE_MALE"]
+
+
+def demo_shapes(seconds: float = 8.0, fps: int = 15) -> dict[str, Any]:
+    """The line and the zone of the demo's file source (a `zones` stage config), in pixels of
+    the clip `make_demo_clip(path, seconds, fps)` makes: its pan stretches the photo to
+    640 + 2F px wide (F frames) and moves 2 px a frame, so the face's centre starts at
+    FACE_X * (640 + 2F) / 512 and goes left. The line stands where the face is at 35% of the
+    clip, the zone begins where it is at 55%; each event is confirmed `min_seen_s` later, well
+    before the clip ends."""
+    frames = int(seconds * fps)
+    start = FACE_X * (640 + 2 * frames) / 512
+    line_x, zone_x = round(start - 0.7 * frames), round(start - 1.1 * frames)
+    return {
+        # Drawn bottom to top, so the left of the picture, where the face goes, is `in`.
+        "lines": [{"name": "door", "start": [line_x, 470], "end": [line_x, 10]}],
+        # Below the "GATE 7" sign, around the face's bottom centre (y ~ 175), the point tested.
+        "zones": [{"name": "dock", "polygon": [[10, 100], [zone_x, 100], [zone_x, 320], [10, 320]]}],
+        "min_seen_s": 0.3,
+    }
+
+
+def _event_stages(seconds: float) -> list[Stage] | None:
+    """Tracking and zones for the file source; None (said once) without the tracking extra."""
+    from vigil.config.zones import ZonesStageConfig
+    from vigil.stages.base import StageContext
+    from vigil.stages.tracking import TrackingStage, TrackingStageConfig
+    from vigil.stages.zones import ZoneStage
+
+    context = StageContext("file")
+    try:
+        return [TrackingStage(TrackingStageConfig(classes=list(TRACKED)), context),
+                ZoneStage(ZonesStageConfig.model_validate(demo_shapes(seconds)), context)]
+    except MissingDependencyError as exc:
+        log.warning("no events step: %s", exc)
+        return None
+
+
+def event_line(event: Event) -> str:
+    """One short line per event: `event 06:25:01.733 file line_cross line=door in track=1 (FACE_FEMALE)`."""
+    at = event.capture_time
+    parts = ["event", f"{at:%H:%M:%S}.{at.microsecond // 1000:03d}", event.source, event.type]
+    if event.zone is not None:
+        parts.append(f"zone={event.zone}")
+    if event.line is not None:
+        parts.append(f"line={event.line} {event.direction}")
+    parts.append(f"track={event.tracker_id} ({event.class_name})")
+    return " ".join(parts)
+
+
+class _EventPrinter(Sink):
+    """A sink of events only: says each one as it comes and counts them by type."""
+
+    name = "events"
+    kind = "demo-events"
+    records = frozenset({"events"})
+    takes_events = True
+
+    def __init__(self, say: Callable[[str], None]) -> None:
+        self.say = say
+        self.counts: Counter[str] = Counter()
+
+    async def publish(self, result: InferenceResult) -> None:
+        pass  # it takes events only: the fanout sends it no results
+
+    async def publish_event(self, event: Event) -> None:
+        self.counts[event.type] += 1
+        self.say(event_line(event))
+
+    async def flush(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+
+class DemoCheckError(VigilError):
+    """The demo's own check failed: the face did not make the events its path was drawn for."""
+
+
+def check_events(counts: dict[str, int], out: Path) -> None:
+    """Raise `DemoCheckError` unless the face crossed the line and entered the zone."""
+    missing = [kind for kind in ("line_cross", "zone_enter") if not counts.get(kind)]
+    if missing:
+        raise DemoCheckError(
+            f"demo check failed: the tracked face should cross line 'door' and enter zone 'dock' of source "
+            f"'file', but no {' and no '.join(missing)} event came (events: {json.dumps(dict(counts))}); "
+            f"the shapes and boxes are drawn in {out / 'video'}, the records are in {out / 'results.jsonl'}"
+        )
+
+
 class _Progress(PipelineObserver):
     def __init__(self) -> None:
         self.classes: Counter[str] = Counter()
@@ -115,20 +212,31 @@ def _optional_sinks(out: Path) -> list[Sink]:
     return [AnnotatedVideoSink(out / "video"), SnapshotSink(out / "snapshots", interval_s=2.0)]
 
 
-async def run_demo(out: Path, seconds: float = 8.0) -> dict[str, Any]:
-    """Run the demo into `out`; returns the figures it prints."""
+async def run_demo(out: Path, seconds: float = 8.0, say: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run the demo into `out`, saying each event as it comes; returns the figures it prints.
+    Raises `DemoCheckError` when tracking ran and the face made no line_cross or zone_enter."""
     clip = await asyncio.to_thread(make_demo_clip, out / "demo.mp4", seconds)
     model = await asyncio.to_thread(AutoModel.from_pretrained, demo_model_path(), image_size=640)
     assert isinstance(model, ObjectDetectionModel)
     sources = [FileSource("file", clip), FileSource("camera", clip, realtime=True)]
-    sinks: list[Sink] = [JsonlSink(out / "results.jsonl"), *_optional_sinks(out)]
+    jsonl = JsonlSink(out / "results.jsonl")
+    jsonl.records = frozenset({"results", "events"})
+    events = _EventPrinter(say)
+    sinks: list[Sink] = [jsonl, events, *_optional_sinks(out)]
+    stages = _event_stages(seconds)
     progress = _Progress()
-    pipeline = Pipeline(model, sources, sinks, PipelineOptions(max_batch=4), progress)
+    pipeline = Pipeline(model, sources, sinks, PipelineOptions(max_batch=4), progress,
+                        stages={"file": stages} if stages else None)
     started = time.monotonic()
-    report: PipelineReport = await pipeline.run()
+    try:
+        report: PipelineReport = await pipeline.run()
+    finally:
+        model.close()
     elapsed = time.monotonic() - started
-    model.close()
+    if stages:
+        check_events(events.counts, out)
     return {
+        "events": dict(events.counts) if stages else None,
         "ocr": await _read_signs(clip, out),
         "model": model.model_id,
         "results": report.results,
@@ -203,6 +311,13 @@ def _ocr_line(ocr: dict[str, Any] | None) -> str:
     )
 
 
+def _events_line(counts: dict[str, int] | None) -> str:
+    if counts is None:
+        return "events: skipped (the tracking extra is not installed: `make demo` installs it)"
+    return (f"events of 'file' (the face past line 'door' and into zone 'dock'): {json.dumps(counts)}; "
+            "line_cross and zone_enter seen: yes")
+
+
 def summary_text(figures: dict[str, Any]) -> str:
     lines = [
         f"vigil demo: {figures['results']} results from {len(figures['per_source'])} sources in "
@@ -210,6 +325,7 @@ def summary_text(figures: dict[str, Any]) -> str:
         "detections by class: " + (json.dumps(figures["detections"]) if figures["detections"] else "none"),
         f"results per source: {json.dumps(figures['per_source'])} (the camera is paced and drops what the model "
         "cannot keep up with; the file loses nothing)",
+        _events_line(figures["events"]),
         _ocr_line(figures["ocr"]),
         f"written to {figures['out']}: " + ", ".join(f"{name} ({n} file{'s' if n > 1 else ''})" for name, n in figures["outputs"].items()),
     ]

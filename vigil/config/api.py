@@ -33,6 +33,10 @@ class ApiConfig(Section):
         "(default: $STATE_DIRECTORY/api-streams.json under systemd, else ~/.local/state/vigil/).",
     )
 
+    events_kept: int = Field(
+        1000, ge=1, le=100_000, description="How many of the latest events GET /api/v1/events keeps in memory."
+    )
+
     @field_validator("token")
     @classmethod
     def _usable_token(cls, token: str | None) -> str | None:

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from vigil.config._section import Section
+from vigil.events import EventType
 
 __all__ = ["FilterSettings", "JsonlSinkConfig", "SnapshotSinkConfig", "VideoSinkConfig", "WebhookSinkConfig"]
 
@@ -90,4 +91,8 @@ class SnapshotSinkConfig(Section):
     directory: str = Field(min_length=1, description="Directory the JPEG snapshots and their JSON go to, a folder per source.")
     interval_s: float = Field(
         10.0, ge=0.0, le=86_400.0, description="At most one snapshot per source in this many seconds of capture time."
+    )
+    event_types: frozenset[EventType] | None = Field(
+        None, min_length=1,
+        description="With records: [events], the event types saved (picture, crop, JSON); absent: every type.",
     )

@@ -26,6 +26,7 @@ from vigil.config._section import Section
 from vigil.config.stages import StageSpec
 from vigil.config.zones import LineConfig, ZoneConfig, repeated_name
 from vigil.config.tracking import TrackingSettings
+from vigil.config.clips import ClipsConfig
 
 __all__ = [
     "AnySourceConfig",
@@ -89,6 +90,11 @@ class SourceConfig(Section):
         None,
         description="Track objects on this camera (a tracking stage put first in its stages); a camera with "
         "zones or lines is tracked with the defaults when this is absent.",
+    )
+    clips: ClipsConfig | None = Field(
+        None,
+        description="Record an MP4 clip of each tracked object ({directory, pre_roll_s, post_roll_s, max_open, "
+        "buffer_mb}); the camera is then tracked, with the defaults when tracking is absent.",
     )
 
     def __new__(cls, *args: Any, **data: Any) -> SourceConfig:

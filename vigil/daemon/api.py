@@ -9,6 +9,10 @@
     GET    /api/v1/streams/{name}     one stream
     DELETE /api/v1/streams/{name}     stop and remove a stream
     GET    /api/v1/model              the resolved package and why other packages were refused
+    GET    /api/v1/events             recent events, newest first; ?source= &type= &since= &until=
+                                      (ISO 8601 capture times) &limit= (default 100)
+    GET    /api/v1/events/{id}        one event: its record, snapshot_url, crop_url, clip_url
+    GET    /api/v1/events/{id}/snapshot.jpg, crop.jpg, clip.mp4   its pictures and clip
     GET    /api/v1/openapi.json       this API as an OpenAPI 3.1 document
 
 Readiness (`vigil.daemon.readiness`): not ready while the model loads, when no source is
@@ -23,6 +27,11 @@ the spool"}}}}`. /healthz stays liveness only: it never looks at sources or sink
 Streams added or deleted here are kept in a state file on top of the YAML, so they outlive a
 SIGHUP reload and a restart (`vigil.daemon.api_state`); each stream says its `origin`.
 
+Events are the last `api.events_kept` the stages made (`vigil.daemon.event_log`), kept in
+memory; an event has a `snapshot_url` and `crop_url` when a snapshot sink that takes events
+wrote its pictures, and a `clip_url` when its clip exists. A file is only ever one of the logged
+event's own: the request names an event id, never a path.
+
 Everything but /healthz needs `Authorization: Bearer <token>` when a token is configured (the
 daemon refuses to listen off loopback without one). Stream URLs are shown with their password
 masked; errors are JSON objects `{"error": "..."}`.
@@ -30,16 +39,19 @@ masked; errors are JSON objects `{"error": "..."}`.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
-from typing import Any, Protocol
+from typing import Any, Protocol, get_args
 
 from aiohttp import web
 from pydantic import ValidationError
 
 from vigil.config import SourceConfig
 from vigil.config.sources import SOURCE_FIELDS
+from vigil.daemon.event_log import MAX_LIMIT, EventFile, EventLog, EventQuery, LoggedEvent
 from vigil.errors import PipelineError, VigilError
+from vigil.events import EventType
 
 __all__ = ["Control", "make_app"]
 
@@ -61,7 +73,7 @@ class Control(Protocol):
     def metrics(self) -> bytes: ...
 
 
-def make_app(control: Control, token: str | None = None) -> web.Application:
+def make_app(control: Control, token: str | None = None, events: EventLog | None = None) -> web.Application:
     app = web.Application(middlewares=[_errors, _bearer(token)])
     routes = web.RouteTableDef()
 
@@ -97,6 +109,9 @@ def make_app(control: Control, token: str | None = None) -> web.Application:
                 f"{', '.join(named_files)}: the API never reads files on the server; put the credentials in the "
                 "request (rtsp://user:password@host/...) or add the stream to the YAML configuration",
             )
+        if "clips" in body:  # the server would write files into a folder of the caller's choosing
+            raise _error(422, "clips: the API never writes files where a request says; give the stream its clips "
+                              "in the YAML configuration")
         try:
             config = SourceConfig.model_validate(body)
         except ValidationError as exc:
@@ -124,7 +139,63 @@ def make_app(control: Control, token: str | None = None) -> web.Application:
         return web.json_response(openapi_document())
 
     app.add_routes(routes)
+    _add_event_routes(app, events if events is not None else EventLog())
     return app
+
+
+_FILES: dict[EventFile, tuple[str, str]] = {  # the route's file name, its content type
+    "snapshot": ("snapshot.jpg", "image/jpeg"),
+    "crop": ("crop.jpg", "image/jpeg"),
+    "clip": ("clip.mp4", "video/mp4"),
+}
+
+
+def _add_event_routes(app: web.Application, log: EventLog) -> None:
+    routes = web.RouteTableDef()
+
+    @routes.get("/api/v1/events")
+    async def list_events(request: web.Request) -> web.Response:
+        try:
+            query = EventQuery.from_params(request.query)
+        except ValueError as exc:
+            raise _error(400, str(exc)) from None
+        found = log.query(query)
+        described = await asyncio.to_thread(lambda: [_describe_event(log, logged) for logged in found])
+        return web.json_response({"events": described})
+
+    @routes.get("/api/v1/events/{id}")
+    async def get_event(request: web.Request) -> web.Response:
+        logged = _logged(log, request.match_info["id"])
+        return web.json_response(await asyncio.to_thread(_describe_event, log, logged))
+
+    def serve(kind: EventFile) -> Any:
+        async def file(request: web.Request) -> web.FileResponse:
+            logged = _logged(log, request.match_info["id"])
+            path = (await asyncio.to_thread(log.files, logged)).get(kind)
+            if path is None:
+                raise _error(404, f"event '{logged.event_id}' has no {kind} (no sink wrote one, or it was deleted)")
+            return web.FileResponse(path, headers={"Content-Type": _FILES[kind][1]})
+
+        return file
+
+    for kind, (name, _) in _FILES.items():
+        routes.get(f"/api/v1/events/{{id}}/{name}")(serve(kind))
+    app.add_routes(routes)
+
+
+def _logged(log: EventLog, event_id: str) -> LoggedEvent:
+    logged = log.get(event_id)
+    if logged is None:
+        raise _error(404, f"no event '{event_id}' among the last {log.kept} kept (api.events_kept)")
+    return logged
+
+
+def _describe_event(log: EventLog, logged: LoggedEvent) -> dict[str, Any]:
+    """The event's record plus the URLs of its files that exist (touches the disk: off the loop)."""
+    described = dict(logged.record)
+    for kind in log.files(logged):
+        described[f"{kind}_url"] = f"/api/v1/events/{logged.event_id}/{_FILES[kind][0]}"
+    return described
 
 
 def _find(control: Control, name: str) -> dict[str, Any]:
@@ -240,8 +311,52 @@ def openapi_document() -> dict[str, Any]:
                 "delete": {"responses": {"200": answer("removed"), "404": answer("unknown", error)}},
             },
             "/api/v1/model": {"get": {"responses": {"200": answer("resolved package and refusals", {"type": "object"})}}},
+            **_event_paths(answer, error),
         },
     }
+
+
+def _event_paths(answer: Any, error: dict[str, Any]) -> dict[str, Any]:
+    event = {
+        "type": "object",
+        "description": "the event's record (docs/OUTPUT.md, Events) plus the URLs of its files that exist",
+        "properties": {
+            "id": {"type": "string"},
+            "type": {"type": "string", "enum": list(get_args(EventType))},
+            "source": {"type": "string"},
+            "capture_time": {"type": "string", "format": "date-time"},
+            **{f"{kind}_url": {"type": "string"} for kind in _FILES},
+        },
+    }
+    events = {"type": "object", "properties": {"events": {"type": "array", "items": event}}}
+
+    def parameter(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+        return {"name": name, "in": "query", "required": False, "description": description, "schema": schema}
+
+    parameters = [
+        parameter("source", "only this stream's events", {"type": "string"}),
+        parameter("type", "only events of this type", {"type": "string", "enum": list(get_args(EventType))}),
+        parameter("since", "capture time at or after (ISO 8601; UTC without an offset)", {"type": "string", "format": "date-time"}),
+        parameter("until", "capture time before (ISO 8601)", {"type": "string", "format": "date-time"}),
+        parameter("limit", "at most this many (default 100)", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}),
+    ]
+    by_id = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
+    paths: dict[str, Any] = {
+        "/api/v1/events": {
+            "get": {"parameters": parameters,
+                    "responses": {"200": answer("recent events, newest first", events), "400": answer("a bad query value", error)}},
+        },
+        "/api/v1/events/{id}": {
+            "parameters": by_id,
+            "get": {"responses": {"200": answer("the event", event), "404": answer("not among the events kept", error)}},
+        },
+    }
+    for kind, (name, content_type) in _FILES.items():
+        found = {"description": f"the event's {kind}", "content": {content_type: {}}}
+        paths[f"/api/v1/events/{{id}}/{name}"] = {
+            "parameters": by_id, "get": {"responses": {"200": found, "404": answer(f"no such event or no {kind}", error)}},
+        }
+    return paths
 
 
 def _readiness_schema() -> dict[str, Any]:

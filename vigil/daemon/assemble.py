@@ -30,12 +30,31 @@ from vigil.stages.base import Stage
 from vigil.stages.registry import build_stages
 from vigil.stages.tracking import TrackingStageConfig
 
-__all__ = ["build_pipeline", "load_model", "make_outlet", "make_sinks", "make_source", "make_stages", "pipeline_options", "routes",
+if TYPE_CHECKING:
+    from vigil.clips import ClipRecorder
+
+__all__ = ["build_pipeline", "load_model", "make_camera", "make_clips", "make_outlet", "make_sinks", "make_source", "make_stages", "pipeline_options", "routes",
            "tracking_spec", "with_zones"]
 
 
-def make_source(config: SourceConfig) -> Source:
-    """The source of one `sources:` entry, by its kind (not started)."""
+def make_camera(config: SourceConfig) -> tuple[Source, list[Stage]]:
+    """The source of one `sources:` entry and its stages, sharing one clip recorder when the
+    entry records clips (the source hands it packets, the zones stage objects)."""
+    clips = make_clips(config)
+    return make_source(config, clips), make_stages(config, clips)
+
+
+def make_clips(config: SourceConfig) -> ClipRecorder | None:
+    """The clip recorder of a source with `clips:`, else None."""
+    if config.clips is None:
+        return None
+    from vigil.clips import ClipRecorder
+
+    return ClipRecorder(config.name, config.clips)
+
+
+def make_source(config: SourceConfig, clips: ClipRecorder | None = None) -> Source:
+    """The source of one `sources:` entry, by its kind (not started); `clips` gets its packets."""
     if isinstance(config, RtspSourceConfig):
         r = config.reconnect
         return RTSPSource(
@@ -47,9 +66,10 @@ def make_source(config: SourceConfig) -> Source:
             reconnect=ReconnectPolicy(r.initial_s, r.max_s, r.multiplier, r.jitter, r.max_attempts),
             max_fps=config.max_fps,
             decode_threads=config.decode_threads,
+            clips=clips,
         )
     if isinstance(config, WebcamSourceConfig):
-        return WebcamSource(
+        webcam = WebcamSource(
             config.name,
             config.url[len("v4l2:") :],
             size=config.size,
@@ -58,6 +78,8 @@ def make_source(config: SourceConfig) -> Source:
             max_fps=config.max_fps,
             decode_threads=config.decode_threads,
         )
+        webcam.clips = clips
+        return webcam
     if isinstance(config, FileSourceConfig):
         path = config.url[len("file://") :] if config.url.startswith("file://") else config.url
         return FileSource(
@@ -67,22 +89,26 @@ def make_source(config: SourceConfig) -> Source:
             realtime=config.realtime,
             loop=config.loop,
             decode_threads=config.decode_threads,
+            clips=clips,
         )
     raise ConfigError(f"source '{config.name}': no source of kind '{config.kind}'; use file, rtsp or webcam")
 
 
-def make_stages(config: SourceConfig) -> list[Stage]:
+def make_stages(config: SourceConfig, clips: ClipRecorder | None = None) -> list[Stage]:
     """The stages of one source (fresh state), by their kinds' factories (`vigil.stages.registry`):
-    its tracking first when it has one (`tracking_spec`), then its `stages:` in order."""
+    its tracking first when it has one (`tracking_spec`), then its `stages:` in order; `clips`
+    goes to the zones stage, which opens and closes the objects' clips."""
     tracking = tracking_spec(config)
     specs = ([tracking] if tracking is not None else []) + list(config.stages)
-    return build_stages(with_zones(specs, config), config.name)
+    return build_stages(with_zones(specs, config), config.name, clips)
 
 
 def with_zones(specs: list[StageSpec], config: SourceConfig) -> list[StageSpec]:
     """`specs` with the `zones` stage that `sources[].zones` / `lines` stand for, right after the
-    tracking stage (its results carry the tracker ids the zones need)."""
-    if not (config.zones or config.lines):
+    tracking stage (its results carry the tracker ids the zones need). A source with `clips:` and
+    neither gets a zones stage without zones: its objects' starts and ends delimit the clips."""
+    clips_only = config.clips is not None and not any(spec.kind == "zones" for spec in specs)
+    if not (config.zones or config.lines or clips_only):
         return specs
     zones = StageSpec("zones", ZonesStageConfig(zones=config.zones, lines=config.lines))
     tracking = [i for i, spec in enumerate(specs) if spec.kind == "tracking"]
@@ -98,7 +124,7 @@ def tracking_spec(config: SourceConfig) -> StageSpec | None:
         return None
     if config.tracking is not None:
         return StageSpec("tracking", TrackingStageConfig(**config.tracking.model_dump()))
-    if getattr(config, "zones", None) or getattr(config, "lines", None):
+    if getattr(config, "zones", None) or getattr(config, "lines", None) or getattr(config, "clips", None):
         return StageSpec("tracking", TrackingStageConfig())
     return None
 
@@ -148,10 +174,11 @@ async def load_model(config: PipelineConfig) -> FrameModel:
 
 
 async def build_pipeline(config: PipelineConfig, observer: PipelineObserver | None = None) -> Pipeline:
-    sources = [make_source(s) for s in config.sources]
+    cameras = {s.name: make_camera(s) for s in config.sources}
+    sources = [source for source, _ in cameras.values()]
     sinks = await make_sinks(config)
     model = await load_model(config)
-    stages = {s.name: make_stages(s) for s in config.sources}
+    stages = {name: chain for name, (_, chain) in cameras.items()}
     pipeline = Pipeline(model, sources, sinks, pipeline_options(config), observer, stages)
     pipeline.routes = routes(config.sources)
     return pipeline

@@ -4,7 +4,8 @@ Events the pipeline pushes (`PipelineObserver`) feed counters and histograms; ga
 counters other parts keep (source states, queue depths, decode-side drops, sink backlog) are
 read from `Pipeline.snapshot()` and the sinks at scrape time by a collector. Each instance has
 its own registry, so several pipelines (or tests) never share series. Labels carry source and
-sink names only: never URLs, so credentials cannot leak into metrics.
+sink names only: never URLs, so credentials cannot leak into metrics. Event labels are bounded
+too: zones and lines are configured, classes are the model's, types and directions fixed.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from vigil.events import Event
 from vigil.pipeline import PipelineObserver, PipelineSnapshot
 from vigil.pipeline.fanout import Outlet
 from vigil.result import InferenceResult
@@ -54,7 +56,21 @@ class PrometheusMetrics(PipelineObserver):
         self.lag = Histogram(
             "vigil_event_loop_lag_seconds", "How late the event loop ran a timer.", buckets=_LATENCY_BUCKETS, registry=r
         )
+        self.events_total = Counter(
+            "vigil_events",
+            "Events the stages made, by source, type, area (the zone or line; empty for object events) and "
+            "direction (a line crossing's in or out, else empty).",
+            ["source", "type", "area", "direction"],
+            registry=r,
+        )
+        self.zone_objects = Gauge(
+            "vigil_zone_objects", "Objects in a zone now (zone_enter counts in, zone_exit out).",
+            ["source", "zone", "class_name"], registry=r,
+        )
         self._recent: dict[str, deque[float]] = {}  # result times per source, for fps
+        # Who is in each zone: (source, zone) -> {tracker_id: class name at its zone_enter}, so a
+        # zone_exit takes the object out of the class it was counted in even if its class changed.
+        self._inside: dict[tuple[str, str], dict[int, str]] = {}
 
     def observe(self, snapshot: Callable[[], PipelineSnapshot], sinks: Callable[[], Sequence[Outlet]] = list) -> None:
         """Read gauges from `snapshot()` (a `Pipeline.snapshot`) and the sinks (`Fanout.outlets`)
@@ -97,8 +113,43 @@ class PrometheusMetrics(PipelineObserver):
         while recent and recent[0] < now - _FPS_WINDOW_S:
             recent.popleft()
 
+    def events(self, events: Sequence[Event]) -> None:
+        for event in events:
+            self.events_total.labels(event.source, event.type, event.zone or event.line or "", event.direction or "").inc()
+            if event.type == "zone_enter" and event.zone is not None:
+                self._count_in(event.source, event.zone, event.tracker_id, event.class_name or "")
+            elif event.type == "zone_exit" and event.zone is not None:
+                self._count_out(event.source, event.zone, event.tracker_id)
+            elif event.type == "object_end":  # its zone_exits came first; this only guards the counts
+                for source, zone in [key for key in self._inside if key[0] == event.source]:
+                    self._count_out(source, zone, event.tracker_id)
+
     def loop_lag(self, seconds: float) -> None:
         self.lag.observe(seconds)
+
+    def forget_source(self, source_id: str) -> None:
+        """A source was removed: its occupancy gauges go (counters stay, as Prometheus expects)."""
+        for key in [key for key in self._inside if key[0] == source_id]:
+            del self._inside[key]
+        for labels in [labels for labels in self._zone_series() if labels[0] == source_id]:
+            self.zone_objects.remove(*labels)
+        self._recent.pop(source_id, None)
+
+    def _count_in(self, source: str, zone: str, tracker_id: int, class_name: str) -> None:
+        inside = self._inside.setdefault((source, zone), {})
+        if tracker_id not in inside:  # an enter without its exit in between is counted once
+            inside[tracker_id] = class_name
+            self.zone_objects.labels(source, zone, class_name).inc()
+
+    def _count_out(self, source: str, zone: str, tracker_id: int) -> None:
+        class_name = self._inside.get((source, zone), {}).pop(tracker_id, None)
+        if class_name is not None:  # never below 0: an exit of an object not counted in is ignored
+            self.zone_objects.labels(source, zone, class_name).dec()
+
+    def _zone_series(self) -> list[tuple[str, ...]]:
+        """The label values of every `vigil_zone_objects` series."""
+        return [tuple(sample.labels[k] for k in ("source", "zone", "class_name"))
+                for metric in self.zone_objects.collect() for sample in metric.samples]
 
     def _fps(self, source_id: str) -> float:
         """Results per second over the last ten seconds."""

@@ -26,8 +26,10 @@ from vigil.config.sink_list import SinkEntry
 from vigil.config.daemon import DaemonConfig
 from vigil.daemon.api import make_app
 from vigil.daemon.api_state import StreamLayer
-from vigil.daemon.assemble import load_model, make_outlet, make_sinks, make_source, make_stages, pipeline_options, routes
+from vigil.daemon.event_log import EventLog, snapshot_event_dirs
+from vigil.daemon.assemble import load_model, make_camera, make_outlet, make_sinks, pipeline_options, routes
 from vigil.daemon.metrics import PrometheusMetrics
+from vigil.pipeline.observer import Observers
 from vigil.pipeline.runner import Pipeline, PipelineReport
 from vigil.daemon.readiness import readiness
 from vigil.daemon.systemd import Heartbeat, Notifier, Watchdog
@@ -67,6 +69,7 @@ class Daemon:
         self.api = api or config.api  # `api` overrides the file's section (tests: port 0)
         self.layer = layer or StreamLayer()  # the API's stream changes on top of the YAML (in memory when None)
         self.metrics = _Latency()
+        self.events = EventLog(self.api.events_kept, lambda: snapshot_event_dirs(self.config))
         self.notifier = Notifier.from_env(unset=True)
         self.pipeline: Pipeline | None = None
         self.api_port: int | None = None
@@ -80,11 +83,12 @@ class Daemon:
             await self._build_engine_if_needed()
         model = await load_model(self.config)
         configs = [source for source, _ in self.layer.apply(self.config.sources)]
-        sources = [make_source(s) for s in configs]
-        stages = {s.name: make_stages(s) for s in configs}
+        cameras = {s.name: make_camera(s) for s in configs}
+        sources = [source for source, _ in cameras.values()]
+        stages = {name: chain for name, (_, chain) in cameras.items()}
         self._configs = {s.name: s for s in configs}
         options = replace(pipeline_options(self.config, keep_running=True), drain_timeout_s=self.config.shutdown_timeout_s)
-        self.pipeline = pipeline = Pipeline(model, sources, sinks, options, self.metrics, stages)
+        self.pipeline = pipeline = Pipeline(model, sources, sinks, options, Observers(self.metrics, self.events), stages)
         pipeline.routes = routes(configs)
         self.metrics.observe(pipeline.snapshot, lambda: pipeline.fanout.outlets)
         runner = await self._start_api() if self.api.enabled else None
@@ -237,7 +241,7 @@ class Daemon:
         unknown = [name for name in config.sinks or () if self.config.sink(name) is None]
         if unknown:
             raise ConfigError(f"stream '{config.name}' sends to {', '.join(unknown)}, which is not configured")
-        source, stages = make_source(config), make_stages(config)
+        source, stages = make_camera(config)
         if config.sinks is not None:
             self.pipeline.routes[config.name] = frozenset(config.sinks)
         await self.pipeline.add_source(source, stages)
@@ -251,6 +255,7 @@ class Daemon:
         self.pipeline.routes.pop(name, None)
         self._configs.pop(name, None)
         self.metrics.recent.pop(name, None)
+        self.metrics.forget_source(name)
         log.info("stream '%s' removed", name)
 
     def model_info(self) -> dict[str, Any]:
@@ -290,7 +295,7 @@ class Daemon:
 
     async def _start_api(self) -> web.AppRunner:
         control = self.api_control()
-        runner = web.AppRunner(make_app(control, await asyncio.to_thread(self.api.read_token)), access_log=None)
+        runner = web.AppRunner(make_app(control, await asyncio.to_thread(self.api.read_token), self.events), access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, self.api.host, self.api.port)
         await site.start()

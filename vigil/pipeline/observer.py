@@ -8,9 +8,15 @@ they are scraped.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 from vigil.result import InferenceResult
 
-__all__ = ["PipelineObserver"]
+if TYPE_CHECKING:
+    from vigil.events import Event
+
+__all__ = ["Observers", "PipelineObserver"]
 
 
 class PipelineObserver:
@@ -35,5 +41,51 @@ class PipelineObserver:
     def result(self, result: InferenceResult) -> None:
         """A frame's result is ready, before the sinks get it; `result.timings` holds its stage times."""
 
+    def events(self, events: Sequence[Event]) -> None:
+        """Events the stages made (`vigil.events.Event`, never empty), in order, before the sinks get them.
+        An event's `frame` holds its image: keep the record (`to_record()`), not the event."""
+
     def loop_lag(self, seconds: float) -> None:
         """How late the event loop woke a timer; measured about ten times a second."""
+
+
+class Observers(PipelineObserver):
+    """Several observers heard as one, in the order given (the daemon's metrics and event log).
+
+        pipeline = Pipeline(model, sources, sinks, options, Observers(metrics, event_log))
+    """
+
+    def __init__(self, *observers: PipelineObserver) -> None:
+        self.observers = observers
+
+    def source_started(self, source_id: str, expected_frames: int | None) -> None:
+        for observer in self.observers:
+            observer.source_started(source_id, expected_frames)
+
+    def frame_in(self, source_id: str) -> None:
+        for observer in self.observers:
+            observer.frame_in(source_id)
+
+    def frames_dropped(self, source_id: str, cause: str, count: int) -> None:
+        for observer in self.observers:
+            observer.frames_dropped(source_id, cause, count)
+
+    def batch_done(self, size: int, padded_to: int, pre_ms: float, infer_ms: float, post_ms: float) -> None:
+        for observer in self.observers:
+            observer.batch_done(size, padded_to, pre_ms, infer_ms, post_ms)
+
+    def batch_failed(self, size: int) -> None:
+        for observer in self.observers:
+            observer.batch_failed(size)
+
+    def result(self, result: InferenceResult) -> None:
+        for observer in self.observers:
+            observer.result(result)
+
+    def events(self, events: Sequence[Event]) -> None:
+        for observer in self.observers:
+            observer.events(events)
+
+    def loop_lag(self, seconds: float) -> None:
+        for observer in self.observers:
+            observer.loop_lag(seconds)

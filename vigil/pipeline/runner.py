@@ -385,8 +385,7 @@ class Pipeline:
             if job.items:
                 await self._publish_job(job, offload)
             for chain in job.ended:  # after their last results: a tracker's object_end and the like
-                records = await self.chains.close(chain, offload)
-                await self.fanout.publish_events([r for r in records if isinstance(r, Event)])
+                await self._publish_events(await self.chains.close(chain, offload))
 
     async def _pass_ends(self, job: _Job, out: asyncio.Queue[_Job | None], *, release: bool = True) -> None:
         """A failed batch's ended chains still travel behind the batches before them."""
@@ -415,9 +414,15 @@ class Pipeline:
             if out.result is not None:
                 await self.fanout.publish(out.result)
             if out.records:
-                await self.fanout.publish_events([r for r in out.records if isinstance(r, Event)])
+                await self._publish_events(out.records)
         self.report.sink_errors = self.fanout.errors
         self._last_result_at = time.monotonic()
+
+    async def _publish_events(self, records: Sequence[object]) -> None:
+        events = [r for r in records if isinstance(r, Event)]
+        if events:
+            self.observer.events(events)  # before the sinks: the event log and metrics see them first
+        await self.fanout.publish_events(events)
 
     def _result(self, job: _Job, item: BatchItem, dets: Any, post_ms: float, now: float, utc_now: datetime) -> InferenceResult:
         frame = item.frame

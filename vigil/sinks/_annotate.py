@@ -6,6 +6,7 @@ imported when a sink that draws starts, never when vigil is imported.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 import cv2
@@ -13,7 +14,8 @@ import numpy as np
 
 from vigil.engine import Detections, TextDetections
 from vigil.errors import MissingDependencyError
-from vigil.result import Predictions
+from vigil.result import Overlay, Predictions
+from vigil.sinks._overlays import OverlayPainter
 
 __all__ = ["Annotator"]
 
@@ -24,7 +26,8 @@ KEYPOINT_MIN_CONFIDENCE = 0.25
 
 class Annotator:
     """Draws boxes with labels (class name and confidence), masks when there are masks and
-    skeletons when there are keypoints, on a copy of a BGR image.
+    skeletons when there are keypoints, on a copy of a BGR image; under them the overlays stages
+    added (a source's zones and lines, `vigil.sinks._overlays`).
 
     Built once per sink, on a thread (the import is slow), and used from the sink's thread."""
 
@@ -41,9 +44,12 @@ class Annotator:
         self._edges = sv.EdgeAnnotator()
         self._vertices = sv.VertexAnnotator()
         self._labels = sv.LabelAnnotator()
+        self._overlays = OverlayPainter()
 
-    def draw(self, image: np.ndarray, dets: Predictions) -> np.ndarray:
+    def draw(self, image: np.ndarray, dets: Predictions, overlays: Sequence[Overlay] = ()) -> np.ndarray:
         scene = image.copy()
+        if overlays:  # a source's zones and lines, under the boxes so the labels stay readable
+            scene = self._overlays.draw(scene, overlays)
         if len(dets) == 0:
             return scene
         if isinstance(dets, TextDetections):
@@ -57,6 +63,17 @@ class Annotator:
             scene = self._edges.annotate(scene, points)
             scene = self._vertices.annotate(scene, points)
         return self._labels.annotate(scene, boxes, labels=_labels(dets))
+
+    def draw_box(
+        self, image: np.ndarray, box: tuple[float, float, float, float], class_id: int, label: str
+    ) -> np.ndarray:
+        """One box (xyxy) with its `label` on a copy of `image`, in the colour `draw` gives
+        `class_id`: an event's object in its frame (the snapshot sink)."""
+        import supervision as sv  # imported by __init__ already
+
+        one = sv.Detections(xyxy=np.asarray([box], dtype=np.float32), class_id=np.asarray([class_id]))
+        scene = self._boxes.annotate(image.copy(), one)
+        return self._labels.annotate(scene, one, labels=[label])
 
 
 def _draw_text_lines(scene: np.ndarray, lines: TextDetections) -> np.ndarray:

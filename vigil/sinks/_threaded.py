@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from vigil.errors import ConfigError, SinkError
+from vigil.events import Event
 from vigil.result import InferenceResult
 from vigil.sinks._annotate import Annotator
 from vigil.sinks._files import make_directory
@@ -31,7 +32,8 @@ class ThreadedSink(Sink):
     """A bounded queue of results drained by one writer thread, in order.
 
     Subclasses implement `_open` (run on a thread by `start`), `_write` (one result, on the
-    writer thread) and `_finish` (on the writer thread after the last result, at `close`).
+    writer thread) and `_finish` (on the writer thread after the last result, at `close`); a
+    subclass that offers events too implements `_write_event`, called in queue order with `_write`.
     `publish` never waits: a result that finds the queue full is dropped and counted in
     `dropped`; `written` counts what the subclass wrote. The first error stops writing (later
     results are discarded, `publish` raises `SinkError`) and `close` still finishes open files.
@@ -44,7 +46,7 @@ class ThreadedSink(Sink):
         self.written = 0
         self.dropped = 0
         self._dropped_by_source: dict[str, int] = {}
-        self._queue: queue.Queue[InferenceResult | None] = queue.Queue(queue_size)
+        self._queue: queue.Queue[InferenceResult | Event | None] = queue.Queue(queue_size)
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
 
@@ -88,13 +90,13 @@ class ThreadedSink(Sink):
         if self._error is not None:
             raise SinkError(f"sink '{self.name}' failed earlier: {self._error}")
 
-    def _offer(self, result: InferenceResult) -> bool:
-        """Queue `result` without waiting; False when the queue is full (the result is dropped)."""
+    def _offer(self, result: InferenceResult | Event) -> bool:
+        """Queue `result` (or an event) without waiting; False when the queue is full (it is dropped)."""
         try:
             self._queue.put_nowait(result)
             return True
         except queue.Full:
-            self._count_drop(result.frame.source_id)
+            self._count_drop(result.source if isinstance(result, Event) else result.frame.source_id)
             return False
 
     def _count_drop(self, source: str) -> None:
@@ -111,7 +113,10 @@ class ThreadedSink(Sink):
         while (result := self._queue.get()) is not None:
             try:
                 if self._error is None:
-                    self._write(result)
+                    if isinstance(result, Event):
+                        self._write_event(result)
+                    else:
+                        self._write(result)
             except Exception as exc:
                 self._fail(exc)
             finally:
@@ -138,6 +143,10 @@ class ThreadedSink(Sink):
     @abstractmethod
     def _write(self, result: InferenceResult) -> None: ...
 
+    def _write_event(self, event: Event) -> None:
+        """Write one event offered with `_offer` (only sinks that take events offer any)."""
+        raise NotImplementedError(f"sink '{self.name}' does not write events")
+
     @abstractmethod
     def _finish(self) -> None:
         """Complete what is open after the last result."""
@@ -160,4 +169,4 @@ class PictureSink(ThreadedSink):
 
     def _picture(self, result: InferenceResult) -> np.ndarray:
         image = result.frame.image
-        return self._annotator.draw(image, result.detections) if self._annotator else image
+        return self._annotator.draw(image, result.detections, result.overlays) if self._annotator else image

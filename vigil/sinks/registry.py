@@ -48,7 +48,7 @@ async def build_sink(entry: Any) -> Sink:
     sink.records = frozenset(entry.records)
     if "events" in sink.records and not sink.takes_events:
         raise ConfigError(
-            f"sink '{entry.name}': a {entry.kind} sink cannot take events; give it records: [results], or send the "
-            "events to a jsonl or webhook sink"
+            f"sink '{entry.name}': records: [{', '.join(entry.records)}] is refused, a {entry.kind} sink cannot take "
+            "events; give it records: [results], or send the events to a jsonl, webhook or snapshot sink"
         )
     return sink

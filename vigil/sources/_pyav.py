@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import threading
 import time
 from collections import deque
 from abc import abstractmethod
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import av
 
@@ -32,6 +33,10 @@ from vigil.sources._clock import CaptureClock
 from vigil.sources.base import Source, SourceState
 from vigil.sources.gate import FrameGate, GateChain
 
+if TYPE_CHECKING:
+    from vigil.clips import ClipRecorder
+
+log = logging.getLogger(__name__)
 _END = object()
 
 
@@ -40,17 +45,69 @@ class _Stopped(Exception):
 
 
 class _Sampler:
-    """Keeps frames at most `max_fps` apart in stream time."""
+    """Keeps `max_fps` frames a second of stream time, on a schedule: a frame is kept when it
+    reaches the next slot, and slots advance one interval per kept frame. Frames that come
+    unevenly (a decoder skipping B-frames returns gaps of one and two frame periods) still give
+    the asked rate rather than the rate of the longest gap; two kept frames are never closer than
+    a quarter of an interval, and a clock that jumps (a loop, a reconnect) restarts the schedule."""
 
     def __init__(self, max_fps: float | None) -> None:
         self.interval = 1.0 / max_fps if max_fps else 0.0
+        self.due: float | None = None  # the next slot's stream time
         self.last: float | None = None
 
     def accept(self, pts: float) -> bool:
-        if self.last is not None and self.interval and pts - self.last < self.interval * 0.99 and pts >= self.last:
+        if not self.interval:
+            return True
+        interval = self.interval
+        jumped = self.last is not None and (pts < self.last or pts - self.last > 10 * interval)
+        if self.due is not None and not jumped and pts < self.due - interval * 0.01:
             return False
+        # A frame late by less than an interval keeps the schedule (the next slot comes sooner);
+        # later than that (a stall, a sparse stream) restarts it at this frame.
+        slot = pts if self.due is None or jumped or pts - self.due >= interval else self.due
+        self.due = max(slot + interval, pts + interval / 4)
         self.last = pts
         return True
+
+
+class _NonRefSkipping:
+    """The decoder's skipping of non-reference frames (`skip_frame = NONREF`, turned on by
+    `_key_frames_suffice`): counts the frames it skipped, and turns it off again when, over its
+    first half second, it leaves fewer frames than `max_fps` (two B-frames in three leave a third of
+    the frames, below a `max_fps` of half the rate)."""
+
+    def __init__(self, stats: Any, max_fps: float | None) -> None:
+        self.stats, self.max_fps = stats, max_fps
+        self.skipped_before = stats.skipped["non_ref"]
+        self.fed_count = self.out = 0  # packets into and frames out of the decoder while skipping
+        self.since: tuple[float, int] | None = None  # (pts, frames out) when skipping began
+        self.checked = False
+
+    def fed(self, packet: Any) -> None:
+        self.fed_count += 1 if packet.size else 0
+
+    def decoded(self, stream: Any, packet: Any, pts: float | None) -> None:
+        """After a packet's frames left the decoder."""
+        context = stream.codec_context
+        if context.skip_frame != "NONREF":
+            self.skipped_before, self.fed_count, self.out = self.stats.skipped["non_ref"], 0, 0
+            return
+        # Packets the decoder took but will never return; a few are still in its pipeline
+        # (threads, reordering) until the end, when the count is exact.
+        in_flight = 0 if not packet.size else max(context.thread_count, 1) + 2
+        self.stats.skipped["non_ref"] = self.skipped_before + max(0, self.fed_count - self.out - in_flight)
+        if self.checked or pts is None or not self.max_fps:
+            return
+        if self.since is None:
+            self.since = (pts, self.out)
+        elif pts - self.since[0] >= 0.5:
+            self.checked = True
+            rate = (self.out - self.since[1]) / (pts - self.since[0])
+            if rate < self.max_fps * 0.97:
+                context.skip_frame = "DEFAULT"
+                log.info("decoding every frame again: skipping non-reference frames left %.1f fps, below "
+                         "max_fps %g", rate, self.max_fps)
 
 
 class _Handoff:
@@ -124,6 +181,7 @@ class PyAVSource(Source):
         decode_threads: int = 0,
         max_fps: float | None = None,
         gates: Sequence[FrameGate] = (),
+        clips: ClipRecorder | None = None,
     ) -> None:
         super().__init__()
         if max_fps is not None and max_fps <= 0:
@@ -133,6 +191,7 @@ class PyAVSource(Source):
         self.max_fps = max_fps
         self.gates = GateChain(gates)  # run on the decode thread, after sampling (see vigil.sources.gate)
         self.queue_size = queue_size
+        self.clips = clips  # event clips: every video packet goes to it, before any sampling
         self._handoff: _Handoff | None = None
         self._capture: CaptureClock | None = None  # where capture times count from; None: at the next frame
         self._stopping = threading.Event()
@@ -145,7 +204,21 @@ class PyAVSource(Source):
     def _stream(self, container: Any) -> None:
         """Read the opened container to its end (files override this to loop)."""
         self._configure(container)
-        self._read(container, seq=0, pts_offset=0.0)
+        self._clips_opened(container)
+        try:
+            self._read(container, seq=0, pts_offset=0.0)
+        finally:
+            self._clips_ended()
+
+    def _clips_opened(self, container: Any) -> None:
+        """A new stream begins (a file opened, a camera connected): the clip recorder copies its
+        codec parameters while it is open."""
+        if self.clips is not None:
+            self.clips.stream_opened(container.streams.video[0])
+
+    def _clips_ended(self) -> None:
+        if self.clips is not None:
+            self.clips.stream_ended()
 
     def _configure(self, container: Any) -> None:
         """Decoder settings; only possible before the first packet opens the codec."""
@@ -232,12 +305,14 @@ class PyAVSource(Source):
         pts: float | None = None
         last_pts = pts_offset
         fallback_rate = float(stream.average_rate or 30)
-        fed = out = 0  # packets into and frames out of the decoder since NONREF skipping began
-        skipped_before = self.stats.skipped["non_ref"]
+        nonref = _NonRefSkipping(self.stats, self.max_fps)
+        clips = self.clips
         try:
             for packet in container.demux(stream):
                 if self._stopping.is_set():
                     raise _Stopped
+                if clips is not None:
+                    clips.packet(packet, pts_offset)
                 if packet.is_keyframe and packet.pts is not None and packet.time_base is not None and len(key_pts) < 2:
                     key_pts.append(float(packet.pts * packet.time_base))
                     if len(key_pts) == 2 or not key_only:
@@ -248,10 +323,10 @@ class PyAVSource(Source):
                 if (key_only or wait_for_key) and not packet.is_keyframe and packet.size:
                     self.stats.skipped["non_key"] += 1
                     continue
-                fed += 1 if packet.size else 0
+                nonref.fed(packet)
                 for frame in packet.decode():
                     self.stats.decoded += 1
-                    out += 1
+                    nonref.out += 1
                     seconds = frame.time  # pts x time_base as a float, without Fraction arithmetic
                     if seconds is not None:
                         pts = seconds + pts_offset
@@ -270,13 +345,7 @@ class PyAVSource(Source):
                         continue
                     self._emit(decoded)
                     seq += 1
-                if stream.codec_context.skip_frame == "NONREF":
-                    # Packets the decoder took but will never return; a few are still in its
-                    # pipeline (threads, reordering) until the end, when the count is exact.
-                    in_flight = 0 if not packet.size else max(stream.codec_context.thread_count, 1) + 2
-                    self.stats.skipped["non_ref"] = skipped_before + max(0, fed - out - in_flight)
-                else:
-                    skipped_before, fed, out = self.stats.skipped["non_ref"], 0, 0
+                nonref.decoded(stream, packet, pts)
         except av.FFmpegError as exc:
             raise SourceDecodeError(
                 f"source '{self.source_id}': decoding failed after {seq} frames ({exc.strerror or exc})"

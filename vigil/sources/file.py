@@ -7,13 +7,16 @@ import os
 import stat
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import av
 
 from vigil.errors import SourceOpenError
 from vigil.sources._pyav import PyAVSource, sleep_until
 from vigil.sources.gate import FrameGate
+
+if TYPE_CHECKING:
+    from vigil.clips import ClipRecorder
 
 __all__ = ["FileSource"]
 
@@ -47,8 +50,11 @@ class FileSource(PyAVSource):
         loop: bool = False,
         max_fps: float | None = None,
         gates: Sequence[FrameGate] = (),
+        clips: ClipRecorder | None = None,
     ) -> None:
-        super().__init__(source_id, queue_size=queue_size, decode_threads=decode_threads, max_fps=max_fps, gates=gates)
+        super().__init__(
+            source_id, queue_size=queue_size, decode_threads=decode_threads, max_fps=max_fps, gates=gates, clips=clips
+        )
         self.path = Path(path)
         self.realtime = realtime
         self.loop = loop
@@ -88,6 +94,13 @@ class FileSource(PyAVSource):
 
     def _stream(self, container: Any) -> None:
         self._configure(container)
+        self._clips_opened(container)  # once: a loop pass continues the stream's clock
+        try:
+            self._loop_passes(container)
+        finally:
+            self._clips_ended()
+
+    def _loop_passes(self, container: Any) -> None:
         seq, offset = 0, 0.0
         while True:
             first = seq

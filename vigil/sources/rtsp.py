@@ -9,7 +9,7 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import av
 
@@ -18,6 +18,9 @@ from vigil.sources._clock import CaptureClock
 from vigil.sources._pyav import PyAVSource, _Stopped
 from vigil.sources.base import SourceState
 from vigil.sources.gate import FrameGate
+
+if TYPE_CHECKING:
+    from vigil.clips import ClipRecorder
 
 __all__ = ["ReconnectPolicy", "RTSPSource", "mask_url"]
 
@@ -75,8 +78,11 @@ class RTSPSource(PyAVSource):
         max_fps: float | None = None,
         decode_threads: int = 0,
         gates: Sequence[FrameGate] = (),
+        clips: ClipRecorder | None = None,
     ) -> None:
-        super().__init__(source_id, queue_size=queue_size, decode_threads=decode_threads, max_fps=max_fps, gates=gates)
+        super().__init__(
+            source_id, queue_size=queue_size, decode_threads=decode_threads, max_fps=max_fps, gates=gates, clips=clips
+        )
         if transport not in ("tcp", "udp"):
             raise ValueError(f"source '{source_id}': transport must be 'tcp' or 'udp', got {transport!r}")
         self.url, self.transport = url, transport
@@ -120,7 +126,11 @@ class RTSPSource(PyAVSource):
                 self._configure(container)
                 self._capture, self._camera_clock = None, None
                 before = seq
-                seq, _ = self._read(container, seq=seq, pts_offset=0.0, from_key=True)
+                self._clips_opened(container)  # a new connection: a new stream for the clips
+                try:
+                    seq, _ = self._read(container, seq=seq, pts_offset=0.0, from_key=True)
+                finally:
+                    self._clips_ended()
                 if seq > before:
                     attempt = 0  # frames flowed: the next failure starts the backoff afresh
                 self._retry_later(f"source '{self.source_id}': stream ended or stalled", attempt)

@@ -22,6 +22,7 @@ from vigil.stages.filter import FilterStageConfig
 from vigil.stages.tracking import TrackingStageConfig
 
 if TYPE_CHECKING:
+    from vigil.clips import ClipRecorder
     from vigil.config.stages import StageSpec
 
 __all__ = ["STAGES", "build_stages"]
@@ -32,7 +33,8 @@ STAGES.register("zones", ZonesStageConfig, "vigil.stages.zones:ZoneStage")
 STAGES.register("tracking", TrackingStageConfig, "vigil.stages.tracking:TrackingStage")
 
 
-def build_stages(specs: Iterable[StageSpec], source: str) -> list[Stage]:
-    """The stages of one source, in order: each made by its kind's factory, fresh state."""
-    context = StageContext(source)
+def build_stages(specs: Iterable[StageSpec], source: str, clips: ClipRecorder | None = None) -> list[Stage]:
+    """The stages of one source, in order: each made by its kind's factory, fresh state;
+    `clips`: the source's clip recorder, for the stage that makes object events."""
+    context = StageContext(source, clips)
     return [STAGES.make(spec.kind, spec.config, context) for spec in specs]

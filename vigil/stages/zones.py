@@ -27,13 +27,14 @@ from vigil.config.zones import ZonesStageConfig
 from vigil.engine import Detections
 from vigil.errors import MissingDependencyError
 from vigil.events import Event, EventType
-from vigil.result import InferenceResult
+from vigil.result import InferenceResult, Overlay
 from vigil.stages._geometry import FrameGeometry, line_sides
 from vigil.stages.base import Stage, StageContext, StageOutput
 
 __all__ = ["ZoneStage"]
 
 log = logging.getLogger(__name__)
+CLIPS_FLUSH_S = 10.0  # at the source's end, how long to wait for its clips to be written
 _RANK: dict[str, int] = {"object_start": 0, "zone_exit": 1, "line_cross": 2, "zone_enter": 3, "dwell": 4, "object_end": 5}
 
 
@@ -88,6 +89,7 @@ class _Track:
     zones: dict[str, _Debounced] = field(default_factory=dict)
     dwelled: set[str] = field(default_factory=set)
     lines: dict[str, _Debounced] = field(default_factory=dict)
+    clip: str | None = None  # the path of its clip, when the source records them
 
     @property
     def class_id(self) -> int:
@@ -105,6 +107,9 @@ class ZoneStage(Stage):
         self.tracks: dict[int, _Track] = {}
         self._dwell = {zone.name: zone.dwell_s or config.dwell_s for zone in config.zones}
         self._warned_no_ids = False
+        self.clips = context.clips  # event clips: opened at object_start, closed at its end
+        self._crossed: dict[str, Counter[str]] = {line.name: Counter() for line in config.lines}  # in/out, drawn
+        self._outlines: dict[tuple[int, int], tuple[Overlay, ...]] = {}  # per frame size
 
     def process(self, result: InferenceResult) -> StageOutput:
         frame = result.frame
@@ -122,7 +127,26 @@ class ZoneStage(Stage):
                 self._observe(result.frame.image.shape, dets, ids[tracked], tracked, now, events)
         self._end_lost(now, events)
         events.sort(key=lambda e: (e.capture_time, e.seq, _RANK[e.type]))
-        return StageOutput(result, tuple(events))
+        return StageOutput(replace(result, overlays=self._overlays(frame.image.shape, events)), tuple(events))
+
+    def _overlays(self, image_shape: tuple[int, ...], events: list[Event]) -> tuple[Overlay, ...]:
+        """The zones and lines for the sinks that draw: outlines made once per frame size, texts
+        (objects inside a zone now, a line's crossings in and out so far) counted per frame."""
+        for event in events:
+            if event.type == "line_cross" and event.line in self._crossed and event.direction is not None:
+                self._crossed[event.line][event.direction] += 1
+        height, width = image_shape[:2]
+        outlines = self._outlines.get((width, height))
+        if outlines is None:
+            shapes = self.geometry.at(width, height)
+            zones = [Overlay(z.name, "zone", tuple(map(tuple, z.polygon.tolist()))) for z in shapes.zones]
+            lines = [Overlay(ln.name, "line", (tuple(ln.start.tolist()), tuple(ln.end.tolist()))) for ln in shapes.lines]
+            outlines = self._outlines[(width, height)] = (*zones, *lines)
+        inside = Counter(name for track in self.tracks.values() if track.started
+                         for name, state in track.zones.items() if state.value)
+        return tuple(replace(o, text=f"{inside[o.name]} inside") if o.kind == "zone" else
+                     replace(o, text=f"in {self._crossed[o.name]['in']} out {self._crossed[o.name]['out']}")
+                     for o in outlines)
 
     def _observe(self, image_shape: tuple[int, ...], dets: Detections, ids: np.ndarray, rows: np.ndarray,
                  now: _Moment, events: list[Event]) -> None:
@@ -149,6 +173,9 @@ class ZoneStage(Stage):
             out: list[Event] = []
             if not track.started and seen.t - track.first.t >= self.config.min_seen_s:
                 track.started = True
+                if self.clips is not None:
+                    first = track.first.frame
+                    track.clip = self.clips.open(tracker_id, start_pts=first.pts, start_time=first.capture_time)
                 out.append(self._event("object_start", tracker_id, track, track.first,
                                        first_seen=_iso(track.first)))
             for zone in shapes.zones:
@@ -159,7 +186,7 @@ class ZoneStage(Stage):
                 if in_limits[k] and _wanted(line.config, track):
                     self._line(tracker_id, track, line.name, bool(side[k]), seen, out)
             if track.started:
-                events.extend(track.pending)
+                events.extend(replace(e, clip=track.clip) for e in track.pending)  # made before the clip was
                 events.extend(out)
                 track.pending.clear()
             else:
@@ -172,7 +199,8 @@ class ZoneStage(Stage):
             out.append(self._event("zone_enter" if inside else "zone_exit", tracker_id, track, changed, zone=name))
             track.dwelled.discard(name)
         dwell_s = self._dwell[name]
-        if state.value and dwell_s is not None and name not in track.dwelled and state.since is not None:
+        # `inside`: not while an exit is being confirmed; the stay ended at the first frame outside
+        if inside and state.value and dwell_s is not None and name not in track.dwelled and state.since is not None:
             stayed = now.t - state.since.t
             if stayed >= dwell_s:
                 track.dwelled.add(name)
@@ -191,6 +219,8 @@ class ZoneStage(Stage):
         events: list[Event] = []
         for tracker_id in list(self.tracks):
             self._end(tracker_id, events)
+        if self.clips is not None and not self.clips.flush(CLIPS_FLUSH_S):
+            log.warning("source '%s': clips still being written after %.0fs", self.source, CLIPS_FLUSH_S)
         events.sort(key=lambda e: (e.capture_time, e.seq, _RANK[e.type]))
         return tuple(events)
 
@@ -204,6 +234,8 @@ class ZoneStage(Stage):
         track = self.tracks.pop(tracker_id)
         if not track.started:
             return  # flicker: it and its pending events leave no trace
+        if track.clip is not None and self.clips is not None:
+            self.clips.close(tracker_id, end_pts=track.last.frame.pts)
         for name, state in track.zones.items():
             if state.value:
                 events.append(self._event("zone_exit", tracker_id, track, track.last, zone=name))
@@ -222,7 +254,7 @@ class ZoneStage(Stage):
             type=type_, source=self.source, tracker_id=tracker_id, class_name=track.names.get(class_id),
             class_id=class_id, capture_time=at.frame.capture_time, seq=at.seq,
             confidence=track.best_confidence, zone=zone, line=line, direction=direction, box=at.box,
-            extra=extra, frame=at.frame,
+            extra=extra, frame=at.frame, clip=track.clip,
         )
 
 

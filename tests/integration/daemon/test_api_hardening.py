@@ -73,6 +73,13 @@ async def test_post_refuses_password_file_and_never_reads_it(tmp_path, nudenet_p
         assert b"server-side-secret-content" not in catcher.received and catcher.received == b""
         for not_an_object in ([body], "x", 3):
             assert (await http.post(f"{base}/api/v1/streams", json=not_an_object)).status == 400
+        # Nor does it write files where a request says: clips are configured in the YAML.
+        target = tmp_path / "attacker-chosen"
+        clips = {"name": "cam2", "url": str(camera_clip), "clips": {"directory": str(target)}}
+        refused = await http.post(f"{base}/api/v1/streams", json=clips)
+        assert refused.status == 422 and "clips" in (await refused.json())["error"]
+        await asyncio.sleep(0.5)
+        assert not target.exists()
     daemon.stop()
     await asyncio.wait_for(task, 30)
 

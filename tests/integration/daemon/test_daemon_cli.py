@@ -179,8 +179,17 @@ def test_demo_runs_on_built_in_material(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "vigil demo:" in result.stdout and "FACE_FEMALE" in result.stdout  # the astronaut's face
-    lines = (tmp_path / "demo" / "results.jsonl").read_text().splitlines()
-    assert sum(json.loads(line)["source"] == "file" for line in lines) == 30  # every frame of the file
+    records = [json.loads(line) for line in (tmp_path / "demo" / "results.jsonl").read_text().splitlines()]
+    assert sum(r["source"] == "file" for r in records if "record" not in r) == 30  # every frame of the file
+    # The face tracked past the line and into the zone: each event printed as it came, then counted.
+    printed = [line.split()[3:] for line in result.stdout.splitlines() if line.startswith("event ")]
+    assert [words[:2] for words in printed] == [
+        ["object_start", printed[0][1]], ["line_cross", "line=door"], ["zone_enter", "zone=dock"],
+        ["zone_exit", "zone=dock"], ["object_end", printed[0][1]]]
+    assert printed[1][2] == "in" and len({words[-2] for words in printed}) == 1  # one track, e.g. track=0
+    assert "line_cross and zone_enter seen: yes" in result.stdout
+    events = [r for r in records if r.get("record") == "event"]
+    assert [e["type"] for e in events] == [words[0] for words in printed] and events[1]["direction"] == "in"
     assert list((tmp_path / "demo" / "video").rglob("*.mp4")) and list((tmp_path / "demo" / "snapshots").rglob("*.jpg"))
     # OCR through the same pipeline: the signs drawn on the video are read back.
     assert "texts read match the texts drawn: yes" in result.stdout

@@ -16,14 +16,17 @@ from vigil.errors import SourceDecodeError, SourceOpenError
 from vigil.sources import FileSource, SourceState, WebcamSource
 
 
-def gop_clip(path: Path, seconds: float, fps: int = 30, gop: int = 30, size=(320, 240)) -> Path:
-    """A clip with a key frame every `gop` frames and B-frames, like a camera's stream."""
+def gop_clip(path: Path, seconds: float, fps: int = 30, gop: int = 30, size=(320, 240), preset: str = "ultrafast") -> Path:
+    """A clip with a key frame every `gop` frames and B-frames, like a camera's stream
+    (`preset` ultrafast: one B-frame in three; slower presets: two in three, references only
+    every third frame)."""
     frames = int(seconds * fps)
     base = np.ascontiguousarray(np.resize(photo("astronaut"), (size[1], size[0] + frames, 3)))
     with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
-        stream.options = {"g": str(gop), "keyint_min": str(gop), "sc_threshold": "0", "bf": "2", "preset": "ultrafast"}
+        stream.options = {"g": str(gop), "keyint_min": str(gop), "sc_threshold": "0", "bf": "2", "preset": preset,
+                          "b-pyramid": "none"}
         stream.time_base = Fraction(1, fps * 512)
         for i in range(frames):
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(base[:, i : i + size[0]]), format="bgr24")
@@ -117,6 +120,18 @@ async def test_max_fps_at_most_half_the_frame_rate_skips_non_reference_frames_un
     assert stats.emitted == len(frames) == 90 - stats.skipped["non_ref"] - stats.dropped["max_fps"]
     assert 25 <= len(frames) <= 31
     assert np.diff([f.pts for f in frames]).min() >= 0.099 * 0.99
+
+
+@pytest.mark.parametrize("max_fps", [12, 15])
+async def test_max_fps_keeps_its_rate_when_b_frames_leave_fewer_references_than_it_asks(tmp_path, max_fps):
+    # Two B-frames in three: skipping non-reference frames leaves 10 fps, below the asked rate,
+    # so the source must notice and decode them again; and the reference frames' uneven gaps
+    # (1 and 2 periods) must not make the sampler keep fewer than asked.
+    path = gop_clip(tmp_path / "bf.mp4", seconds=6, gop=180, preset="veryfast")
+    source = FileSource("a", path, max_fps=max_fps)
+    frames = await collect(source)
+    assert max_fps * 6 * 0.95 <= len(frames) <= max_fps * 6 + 1  # less the first half second's check
+    assert np.diff([f.pts for f in frames]).min() >= 0.25 / max_fps * 0.99
 
 
 async def test_lavfi_testsrc_stands_in_for_a_v4l2_webcam():

@@ -1,0 +1,150 @@
+"""The writer thread's side of a `ClipRecorder`: the ring, the clips being written, their ends."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import av
+
+from vigil.clips._mp4 import ClipFile, StreamTemplate
+from vigil.clips._ring import ClipPacket, PacketRing
+
+if TYPE_CHECKING:
+    from vigil.config.clips import ClipsConfig
+
+__all__ = ["ClipWriter"]
+
+log = logging.getLogger(__name__)
+_FAILURES = (OSError, av.FFmpegError, ValueError)
+
+
+class _Open:
+    """A clip being written: its file, and once its object ended, the time its packets stop."""
+
+    def __init__(self, tracker_id: int, file: ClipFile) -> None:
+        self.tracker_id, self.file = tracker_id, file
+        self.cutoff: float | None = None
+        self.last_dts = self.max_pts = float("-inf")
+        self.started = False  # it has had its key frame
+
+
+class ClipWriter:
+    """Handles the recorder's messages in order, on its writer thread only."""
+
+    def __init__(self, config: ClipsConfig, *, keep_s: float, max_bytes: int) -> None:
+        self.config = config
+        self.ring = PacketRing(keep_s, max_bytes)
+        self.written = self.errors = 0
+        self._template: StreamTemplate | None = None
+        self._streaming = False
+        self._clips: dict[int, _Open] = {}
+        self._flushes: list[threading.Event] = []
+
+    @property
+    def idle(self) -> bool:
+        return not self._streaming and not self._clips and not self._flushes
+
+    def handle(self, kind: str, item: Any) -> int:
+        """Act on one message; the number of clips that were finished (or failed) by it."""
+        if kind == "packet":
+            finished = self._packet(item)
+        elif kind == "open":
+            finished = self._open(*item)
+        elif kind == "close":
+            finished = self._close(*item)
+        elif kind == "stream":
+            finished = self._finish_all()
+            self.ring.clear()
+            if self._template is not None:
+                self._template.close()
+            self._template, self._streaming = item, True
+        elif kind == "end":
+            finished, self._streaming = self._finish_all(), False
+        else:  # "flush"
+            finished = 0
+            self._flushes.append(item)
+        if self._flushes and not any(clip.cutoff is not None for clip in self._clips.values()):
+            for done in self._flushes:
+                done.set()
+            self._flushes.clear()
+        return finished
+
+    def _packet(self, packet: ClipPacket) -> int:
+        self.ring.add(packet)
+        finished = 0
+        for clip in list(self._clips.values()):
+            # Past the cutoff, B-frames still come that show before the last reference frame
+            # taken (which they need anyway); the first packet beyond both ends the clip.
+            if clip.cutoff is not None and packet.dts > clip.cutoff and packet.pts >= clip.max_pts:
+                finished += self._finish(clip)
+            else:
+                finished += self._add(clip, [packet])
+        return finished
+
+    def _open(self, tracker_id: int, path: Path, start_pts: float) -> int:
+        if self._template is None:  # no stream yet, or one an MP4 cannot hold (warned at its start)
+            log.debug("clip %s: no stream to cut it from; the object gets no clip", path)
+            self.errors += 1
+            return 1
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            clip = self._clips[tracker_id] = _Open(tracker_id, ClipFile(path, self._template))
+        except _FAILURES as exc:
+            self._failed(path, exc)
+            return 1
+        pre_roll = self.ring.since(start_pts - self.config.pre_roll_s, until=start_pts)
+        finished = self._add(clip, pre_roll)
+        if not finished and not self._streaming:  # the stream ended before the object was known
+            finished = self._finish(clip)
+        return finished
+
+    def _close(self, tracker_id: int, end_pts: float) -> int:
+        clip = self._clips.get(tracker_id)
+        if clip is None:
+            return 0
+        clip.cutoff = end_pts + self.config.post_roll_s
+        if not self._streaming or clip.last_dts > clip.cutoff:
+            return self._finish(clip)
+        return 0
+
+    def _add(self, clip: _Open, packets: list[ClipPacket]) -> int:
+        try:
+            for packet in packets:
+                if not clip.started and not packet.key:
+                    continue  # nothing decodes before a key frame
+                clip.started = True
+                clip.file.add(packet)
+                clip.last_dts, clip.max_pts = packet.dts, max(clip.max_pts, packet.pts)
+        except _FAILURES as exc:
+            self._clips.pop(clip.tracker_id, None)
+            clip.file.abandon()
+            self._failed(clip.file.path, exc)
+            return 1
+        return 0
+
+    def _finish(self, clip: _Open) -> int:
+        self._clips.pop(clip.tracker_id, None)
+        if not clip.started:  # not one key frame: an empty file is no clip
+            clip.file.abandon()
+            Path(str(clip.file.path) + ".partial").unlink(missing_ok=True)
+            log.warning("clip %s: the stream gave no key frame while the object was seen; no clip", clip.file.path)
+            self.errors += 1
+            return 1
+        try:
+            clip.file.finish()
+        except _FAILURES as exc:
+            self._failed(clip.file.path, exc)
+            return 1
+        self.written += 1
+        log.debug("clip %s: finished, %d packets", clip.file.path, clip.file.packets)
+        return 1
+
+    def _finish_all(self) -> int:
+        return sum(self._finish(clip) for clip in list(self._clips.values()))
+
+    def _failed(self, path: Path, exc: BaseException) -> None:
+        self.errors += 1
+        log.warning("clip %s: cannot write it (%s); check free space and permissions of the clips directory", path, exc)
