@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,21 +23,30 @@ _FAILURES = (OSError, av.FFmpegError, ValueError)
 
 
 class _Open:
-    """A clip being written: its file, and once its object ended, the time its packets stop."""
+    """A clip being written: its file, the packets held back from it (`pending`), and once its
+    object ended, the time its packets stop."""
 
     def __init__(self, tracker_id: int, file: ClipFile) -> None:
         self.tracker_id, self.file = tracker_id, file
+        self.pending: deque[ClipPacket] = deque()
         self.cutoff: float | None = None
         self.last_dts = self.max_pts = float("-inf")
         self.started = False  # it has had its key frame
 
 
 class ClipWriter:
-    """Handles the recorder's messages in order, on its writer thread only."""
+    """Handles the recorder's messages in order, on its writer thread only.
 
-    def __init__(self, config: ClipsConfig, *, keep_s: float, max_bytes: int) -> None:
+    A clip's packets are written `hold_s` behind the newest one: the object's end is known only
+    once the zones stage has missed it for `lost_s` (and the pipeline has caught up), and by then
+    the packets after `post_roll_s` are still held, not written, so the clip ends where it should.
+    The held packets are the ring's own (shared, not copied)."""
+
+    def __init__(self, config: ClipsConfig, *, keep_s: float, max_bytes: int, hold_s: float = 0.0) -> None:
         self.config = config
         self.ring = PacketRing(keep_s, max_bytes)
+        self.hold_s = hold_s
+        self._newest_dts = float("-inf")
         self.written = self.errors = 0
         self._template: StreamTemplate | None = None
         self._streaming = False
@@ -74,15 +84,33 @@ class ClipWriter:
 
     def _packet(self, packet: ClipPacket) -> int:
         self.ring.add(packet)
+        self._newest_dts = max(self._newest_dts, packet.dts)
         finished = 0
         for clip in list(self._clips.values()):
+            clip.pending.append(packet)
+            finished += self._drain(clip)
+        return finished
+
+    def _drain(self, clip: _Open, *, everything: bool = False) -> int:
+        """Write the clip's held packets older than `hold_s` (all of them once its object has
+        ended, up to its cutoff, or with `everything`); 1 when the cutoff was reached and the
+        clip finished, else 0."""
+        written: list[ClipPacket] = []
+        while clip.pending:
+            packet = clip.pending[0]
             # Past the cutoff, B-frames still come that show before the last reference frame
             # taken (which they need anyway); the first packet beyond both ends the clip.
-            if clip.cutoff is not None and packet.dts > clip.cutoff and packet.pts >= clip.max_pts:
-                finished += self._finish(clip)
-            else:
-                finished += self._add(clip, [packet])
-        return finished
+            if clip.cutoff is not None and packet.dts > clip.cutoff and packet.pts >= max(
+                clip.max_pts, max((p.pts for p in written), default=float("-inf"))
+            ):
+                if self._add(clip, written):
+                    return 1
+                clip.pending.clear()
+                return self._finish(clip)
+            if clip.cutoff is None and not everything and packet.dts > self._newest_dts - self.hold_s:
+                break
+            written.append(clip.pending.popleft())
+        return self._add(clip, written)
 
     def _open(self, tracker_id: int, path: Path, start_pts: float) -> int:
         if self._template is None:  # no stream yet, or one an MP4 cannot hold (warned at its start)
@@ -95,8 +123,8 @@ class ClipWriter:
         except _FAILURES as exc:
             self._failed(path, exc)
             return 1
-        pre_roll = self.ring.since(start_pts - self.config.pre_roll_s, until=start_pts)
-        finished = self._add(clip, pre_roll)
+        clip.pending.extend(self.ring.since(start_pts - self.config.pre_roll_s, until=start_pts))
+        finished = self._drain(clip)
         if not finished and not self._streaming:  # the stream ended before the object was known
             finished = self._finish(clip)
         return finished
@@ -106,9 +134,9 @@ class ClipWriter:
         if clip is None:
             return 0
         clip.cutoff = end_pts + self.config.post_roll_s
-        if not self._streaming or clip.last_dts > clip.cutoff:
-            return self._finish(clip)
-        return 0
+        if self._drain(clip):
+            return 1
+        return 0 if self._streaming else self._finish(clip)
 
     def _add(self, clip: _Open, packets: list[ClipPacket]) -> int:
         try:
@@ -126,6 +154,11 @@ class ClipWriter:
         return 0
 
     def _finish(self, clip: _Open) -> int:
+        if clip.pending:  # the stream ended (or a new one began): what was held goes in, up to the cutoff
+            if self._drain(clip, everything=True):
+                return 1
+        if clip.tracker_id not in self._clips:
+            return 0  # finished (or failed) while draining
         self._clips.pop(clip.tracker_id, None)
         if not clip.started:  # not one key frame: an empty file is no clip
             clip.file.abandon()

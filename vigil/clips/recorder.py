@@ -62,7 +62,8 @@ class ClipRecorder:
         self.directory = Path(config.directory)
         max_bytes = int(config.buffer_mb * 1024 * 1024)
         self._queue_limit = max(1 << 20, max_bytes // QUEUE_SHARE)
-        self._writer = ClipWriter(config, keep_s=config.pre_roll_s + LAG_MARGIN_S, max_bytes=max_bytes)
+        self._writer = ClipWriter(config, keep_s=config.pre_roll_s + LAG_MARGIN_S, max_bytes=max_bytes,
+                                  hold_s=LAG_MARGIN_S)
         self._queue: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None

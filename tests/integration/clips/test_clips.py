@@ -20,6 +20,7 @@ import pytest
 
 from tests.conftest import photo
 from tests.integration.stages.test_tracking import FPS, SIZE, face_clip
+from vigil.clips.recorder import LAG_MARGIN_S
 from vigil.config.loader import parse_config
 from vigil.daemon.assemble import make_camera
 from vigil.engine import AutoModel
@@ -142,7 +143,7 @@ def test_a_killed_daemon_leaves_a_partial_clip_that_plays_up_to_the_kill(nudenet
             assert time.monotonic() < deadline, "no clip was opened"
             time.sleep(0.1)
         opened = time.monotonic()
-        time.sleep(4.0)
+        time.sleep(LAG_MARGIN_S + 3.0)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
         open_for = time.monotonic() - opened
@@ -155,6 +156,6 @@ def test_a_killed_daemon_leaves_a_partial_clip_that_plays_up_to_the_kill(nudenet
     [partial] = clips_dir.rglob("*.mp4.partial")  # the object never ended: its clip was never finished
     with av.open(str(partial)) as container:
         frames = [frame.time for frame in container.decode(video=0)]
-    # A fragment is cut every second and the clip began pre-roll before the object: all but the
-    # last second or so before the kill plays.
-    assert frames and frames[-1] - frames[0] >= open_for - 1.5
+    # Packets go into a clip LAG_MARGIN_S behind the camera (so it can end post-roll after its
+    # object) and a fragment is cut every second: all but that and a second or so before the kill plays.
+    assert frames and frames[-1] - frames[0] >= open_for - LAG_MARGIN_S - 1.5

@@ -1,6 +1,6 @@
 """Ground truth for events (issue 16): a scripted clip (tests/support/scripted_clip.py) through a
-camera config with a line and a zone, the real model, tracker and zones stage, into JSONL and a
-real webhook receiver. Face `a` crosses the line in, out and in again and is hidden for a third of
+camera config with a line and a zone, the real model, tracker and zones stage, into JSONL, a
+real webhook receiver and a snapshot sink, with the camera's clips recorded. Face `a` crosses the line in, out and in again and is hidden for a third of
 a second (the same object); face `b` walks into the zone and out, is hidden for longer than the
 tracker and the stage keep a lost object (it ends; it comes back as a new object) and then stays
 in the zone past its `dwell_s`. The events, their order, objects, zones, lines and directions
@@ -14,15 +14,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import av
+import cv2
 import numpy as np
 import pytest
 
+from tests.integration.clips.test_clips import packets_of, times_in
 from tests.integration.sinks.test_webhook_sink import receiver  # noqa: F401  (fixture)
 from tests.support.scripted_clip import Actor, Expected, Rules, Scene, expected_events, render
 from vigil.config.loader import parse_config
 from vigil.config.tracking import TrackingSettings
 from vigil.config.zones import ZonesStageConfig
-from vigil.daemon.assemble import make_source, make_stages
+from vigil.daemon.assemble import make_camera
 from vigil.engine import AutoModel
 from vigil.pipeline import Pipeline, PipelineOptions
 from vigil.sinks.registry import build_sink
@@ -45,6 +48,7 @@ B = Actor("b", path=((0.5, 210, 250), (2.333, 430, 250), (2.533, 430, 250), (4.3
           shown=((0.47, 4.4), (7.03, 11)))
 SCENE = Scene((A, B), duration_s=11)
 NOMINAL = (104, 168)
+PRE_ROLL_S, POST_ROLL_S = 1.0, 1.0
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +56,7 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return render(SCENE, tmp_path_factory.mktemp("scripted") / "scene.mp4")
 
 
-def _config(nudenet_path: Path, clip: Path, out: Path, hook_url: str, spool: Path) -> str:
+def _config(nudenet_path: Path, clip: Path, out: Path, hook_url: str, spool: Path, media: Path) -> str:
     return f"""model:
   path: {nudenet_path}
 sources:
@@ -68,9 +72,11 @@ sources:
       - name: shop
         polygon: [[{ZONE_X}, 0], [640, 0], [640, 480], [{ZONE_X}, 480]]
         dwell_s: {RULES.dwell_s["shop"]}
+    clips: {{directory: {media / "clips"}, pre_roll_s: {PRE_ROLL_S}, post_roll_s: {POST_ROLL_S}}}
 sinks:
   - {{kind: jsonl, path: {out}, records: [results, events]}}
   - {{kind: webhook, name: alerts, url: "{hook_url}", spool_dir: {spool}, records: [events], retry_initial_s: 0.05}}
+  - {{kind: snapshot, name: pictures, directory: {media / "snapshots"}, records: [events]}}
 """
 
 
@@ -79,8 +85,9 @@ async def _run(text: str, nudenet_path: Path) -> None:
     sinks = [await build_sink(entry) for entry in config.sinks]
     model = AutoModel.from_pretrained(nudenet_path)
     try:
-        pipeline = Pipeline(model, [make_source(s) for s in config.sources], sinks, PipelineOptions(max_batch=4),
-                            stages={s.name: make_stages(s) for s in config.sources})
+        cameras = {s.name: make_camera(s) for s in config.sources}
+        pipeline = Pipeline(model, [source for source, _ in cameras.values()], sinks, PipelineOptions(max_batch=4),
+                            stages={name: stages for name, (_, stages) in cameras.items()})
         await pipeline.run()
     finally:
         model.close()
@@ -139,7 +146,8 @@ async def test_a_scripted_scene_makes_exactly_the_scripted_events_in_jsonl_and_t
     assert RULES.lost_track_s == tracking.lost_track_s
     hook = await receiver()
     out = tmp_path / "events.jsonl"
-    await _run(_config(nudenet_path, clip, out, hook.url, tmp_path / "spool"), nudenet_path)
+    media = tmp_path / "media"
+    await _run(_config(nudenet_path, clip, out, hook.url, tmp_path / "spool", media), nudenet_path)
 
     records = [json.loads(line) for line in out.read_text().splitlines()]
     results = [r for r in records if "record" not in r]
@@ -172,6 +180,43 @@ async def test_a_scripted_scene_makes_exactly_the_scripted_events_in_jsonl_and_t
     delivered = [e for seen in hook.seen if seen.status == 200 for e in seen.body.get("events", [])]
     assert delivered == events  # the same events, ids and fields, in the same order
     assert all(seen.body["results"] == [] for seen in hook.seen)
+    _assert_snapshots(media / "snapshots" / "cam" / "events", events)
+    _assert_clips(clip, results, events, objects)
+
+
+def _assert_snapshots(folder: Path, events: list[dict[str, Any]]) -> None:
+    """Every event has its picture, its crop and its record, the record as JSONL wrote it."""
+    assert sorted(p.name for p in folder.glob("*.json")) == sorted(f"{e['id']}.json" for e in events)
+    for event in events:
+        assert json.loads((folder / f"{event['id']}.json").read_text()) == event
+        picture = cv2.imread(str(folder / f"{event['id']}.jpg"))
+        crop = cv2.imread(str(folder / f"{event['id']}-crop.jpg"))
+        assert picture.shape == (480, 640, 3)
+        x1, y1, x2, y2 = event["box"]
+        assert crop.shape[0] >= (y2 - y1) and crop.shape[1] >= (x2 - x1)  # the box and its margin
+
+
+def _assert_clips(video: Path, results: list[dict[str, Any]], events: list[dict[str, Any]],
+                  objects: dict[int, str]) -> None:
+    """One clip per object, named by all its events: the camera's packets from at most
+    `pre_roll_s` before its first sighting to `post_roll_s` after its last (or the video's end)."""
+    clips = {objects[e["tracker_id"]]: set() for e in events}
+    for e in events:
+        clips[objects[e["tracker_id"]]].add(e["clip"])
+    assert all(len(paths) == 1 for paths in clips.values())
+    assert len({next(iter(paths)) for paths in clips.values()}) == len(clips) == 3
+    pts_of = {r["capture_time"]: r["pts"] for r in results}
+    original = packets_of(video)
+    video_end = max(pts for _, pts in original)
+    for end in (e for e in events if e["type"] == "object_end"):
+        with av.open(end["clip"]) as container:
+            packets = [bytes(p) for p in container.demux(container.streams.video[0]) if p.size]
+        times = times_in(original, packets)
+        assert times, f"{end['clip']} is a run of the camera's packets"
+        first_seen, last_seen = pts_of[end["first_seen"]], pts_of[end["last_seen"]]
+        assert first_seen - PRE_ROLL_S - 1e-6 <= times[0] <= first_seen
+        assert times[-1] >= min(last_seen + POST_ROLL_S, video_end) - 1.5 / SCENE.fps
+        assert times[-1] <= last_seen + POST_ROLL_S + 0.5
 
 
 def _assert_timing(records: list[dict[str, Any]], events: list[dict[str, Any]], expected: list[Expected]) -> None:
