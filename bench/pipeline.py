@@ -28,6 +28,7 @@ vigil's TensorRT runner, no decode or pre/post-processing) instead of onnxruntim
 from __future__ import annotations
 
 import argparse
+import sys
 import asyncio
 import importlib.resources
 import json
@@ -244,6 +245,13 @@ def bench_raw(args: argparse.Namespace, clip: Path, frames: int, batch: int) -> 
 
 
 def main() -> None:
+    if "--int8" in sys.argv[1:]:  # int8 vs fp32 on the same streams: bench/int8.py, which takes the rest
+        sys.argv.remove("--int8")
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import int8
+
+        int8.main()
+        return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=str(importlib.resources.files("nudenet") / "320n.onnx"),
                         help="an ONNX file or a model directory")
@@ -260,6 +268,8 @@ def main() -> None:
     parser.add_argument("--raw-batches", default="1,2,4,8", help="batch sizes tried for the raw baseline (best wins)")
     parser.add_argument("--live", type=float, default=None, metavar="SECONDS", help="run paced sources instead")
     parser.add_argument("--fps", type=int, default=15, help="frame rate of each paced source (--live)")
+    parser.add_argument("--int8", action="store_true", help="compare an int8 package quantized here with fp32 "
+                        "instead (bench/int8.py; its options follow)")
     parser.add_argument("--zones", action="store_true", help="compare tracking + 4 zones + 2 lines on vs off instead")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     parser.add_argument("--opencv-threads", type=int, default=1, help="OpenCV threads, as the daemon sets them (default 1)")

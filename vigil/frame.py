@@ -18,7 +18,8 @@ class Frame:
     `(source_id, seq)` identifies the frame; `pts` is the presentation time in seconds on the
     stream's own clock and `capture_time` that instant in UTC. `image` is HxWx3 uint8 BGR.
     `decoded_at` is a `time.monotonic()` reading taken when the frame left the decoder; results
-    measure their total latency from it.
+    measure their total latency from it. `skipped_before`: frames the source's gates (the motion
+    gate) turned away right before this one, so stages can tell a gap the gate made.
     """
 
     source_id: str
@@ -27,6 +28,7 @@ class Frame:
     capture_time: datetime
     image: np.ndarray
     decoded_at: float = field(default_factory=time.monotonic)
+    skipped_before: int = 0
 
     def __post_init__(self) -> None:
         img = self.image
@@ -39,6 +41,12 @@ class Frame:
             )
         if self.capture_time.tzinfo is None:
             raise ValueError(f"frame {self.source_id}#{self.seq}: capture_time must be timezone-aware (UTC)")
+
+    def grey(self) -> np.ndarray:
+        """The image in grey (HxW uint8), for what needs only brightness (a frame gate)."""
+        import cv2  # only when asked: a Frame is made in places that never need OpenCV
+
+        return np.asarray(cv2.cvtColor(self.image, cv2.COLOR_BGR2GRAY))
 
     @property
     def height(self) -> int:

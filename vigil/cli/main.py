@@ -104,6 +104,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--confidence", type=float, default=0.25, help="minimum detection confidence (default 0.25)")
     run.add_argument("--iou", type=float, default=0.7, help="NMS IoU threshold (default 0.7)")
     run.add_argument("--image-size", type=int, default=None, help="inference size for dynamic exports")
+    run.add_argument(
+        "--quantization", action="append", choices=["fp32", "fp16", "bf16", "int8"],
+        help="package precision allowed, best first (repeat for several); forces int8 or fp32 over the resolver's choice",
+    )
     run.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads")
     check = sub.add_parser("check", help="validate a configuration file without starting anything")
     check.add_argument("config", help="YAML configuration")
@@ -167,6 +171,7 @@ def config_from_args(args: argparse.Namespace) -> PipelineConfig:
                 "confidence": args.confidence,
                 "iou": args.iou,
                 "image_size": args.image_size,
+                "quantization": args.quantization,
                 "onnxruntime": {"intra_op_threads": args.threads},
             },
             "sources": [

@@ -10,16 +10,21 @@ from pathlib import Path
 
 from vigil.engine import BackendType, Quantization
 from vigil.engine.developer_tools import (
+    MIN_CALIBRATION_IMAGES,
     BuildRequest,
+    QuantizeRequest,
     ResolutionRequest,
     build_engine_package,
     cached_models,
+    choose_float_package,
     choose_onnx_package,
     current_environment,
     import_rapidocr,
     import_ultralytics_onnx,
     list_model,
     parse_batch,
+    quantize_package,
+    read_model_dir,
     remove_cached_model,
     resolve_listing,
     verify_cache,
@@ -52,6 +57,22 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
     build.add_argument("--workspace-mb", type=int, metavar="N", help="builder workspace limit in MiB")
     build.add_argument("--out", type=Path, metavar="DIR",
                        help="model directory to write the package into (default: REF itself)")
+    quantize = actions.add_parser(
+        "quantize", help="make an int8 ONNX package here from the model's fp32 one, measured against it")
+    quantize.add_argument("ref", type=Path, help="a model directory, or an Ultralytics .onnx export (see --out)")
+    quantize.add_argument("--calibration", type=Path, required=True, metavar="DIR",
+                          help=f"folder of at least {MIN_CALIBRATION_IMAGES} representative images; every fourth is held out "
+                               "to measure the agreement")
+    quantize.add_argument("--target-agreement", type=float, default=0.95, metavar="F1",
+                          help="below it with every Conv in int8, the class-score branch is kept in float and measured "
+                               "again; the better one is kept (default 0.95)")
+    quantize.add_argument("--batch", type=int, default=4, metavar="N", help="batch the speedup is measured at (default 4)")
+    quantize.add_argument("--image-size", type=int, metavar="N",
+                          help="inference size to calibrate and measure at, for dynamic-size exports (default: the model's)")
+    quantize.add_argument("--threads", type=int, metavar="N", help="onnxruntime threads for the measurement (default: one per core)")
+    quantize.add_argument("--out", type=Path, metavar="DIR",
+                          help="for an .onnx file: the model directory to create with both packages (default: beside it, "
+                               "named after it)")
     imp = actions.add_parser("import", help="turn an Ultralytics .onnx export or rapidocr's PP-OCR files into a model directory")
     source = imp.add_mutually_exclusive_group(required=True)
     source.add_argument("--onnx", type=Path, help="an Ultralytics ONNX export (detect, segment, pose, classify)")
@@ -110,6 +131,8 @@ def run(args: argparse.Namespace) -> int:
         return _import(args)
     if command == "build-engine":
         return _build_engine(args)
+    if command == "quantize":
+        return _quantize(args)
     return _rm(args)
 
 
@@ -121,7 +144,8 @@ def _resolve(args: argparse.Namespace) -> int:
     rows = [("PACKAGE", "BACKEND", "QUANT", "BATCH", "DECISION")]
     for candidate in resolution.candidates:
         p = candidate.package
-        rows.append((p.package_id, p.backend.value, p.quantization.value, p.batch.describe(), f"rank {candidate.rank}"))
+        note = f" ({candidate.note})" if candidate.note else ""
+        rows.append((p.package_id, p.backend.value, p.quantization.value, p.batch.describe(), f"rank {candidate.rank}{note}"))
     for refused in resolution.refused:
         p = packages[refused.package_id]
         rows.append((p.package_id, p.backend.value, p.quantization.value, p.batch.describe(), "refused: " + "; ".join(refused.reasons)))
@@ -224,3 +248,51 @@ def _build_engine(args: argparse.Namespace) -> int:
           f"'{onnx_package.package_id}' in {built.seconds:.0f} s: {built.folder}")
     print(f"check it with: vigil models resolve {out_root}")
     return 0
+
+
+def _quantize(args: argparse.Namespace) -> int:
+    if args.batch < 1 or (args.threads is not None and args.threads < 1):
+        raise ConfigError("--batch and --threads must be >= 1")
+    if args.image_size is not None and args.image_size < 32:
+        raise ConfigError(f"--image-size {args.image_size}: must be >= 32 (a multiple of the model's stride)")
+    if not 0.0 <= args.target_agreement <= 1.0:
+        raise ConfigError(f"--target-agreement {args.target_agreement}: must be between 0 and 1")
+    model_dir = _quantize_target(args.ref, args.out)
+    model, packages = read_model_dir(model_dir)
+    reference = choose_float_package(packages)
+    request = QuantizeRequest(
+        calibration_dir=args.calibration, batch=args.batch, threads=args.threads, target_agreement=args.target_agreement,
+        image_size=args.image_size,
+    )
+
+    def progress(phase: str, elapsed: float) -> None:
+        print(f"[{elapsed:6.0f} s] {phase}", file=sys.stderr, flush=True)
+
+    made = quantize_package(model, reference, model_dir, request, current_environment(), progress=progress)
+    p, measured = made.package, made.package.int8
+    assert measured is not None
+    print(f"{model_dir}: made package '{p.package_id}' from '{reference.package_id}' in {made.seconds:.0f} s: "
+          f"agreement {measured.agreement:.3f} (F1 on {measured.evaluation_images} held-out images), "
+          f"{measured.speedup:.2f}x faster ({made.reference_ms:.1f} -> {made.int8_ms:.1f} ms per batch of {args.batch})"
+          + (f"; {len(measured.kept_float)} Conv layers of the class-score branch kept in float" if measured.kept_float else ""))
+    print(f"see which package runs here: vigil models resolve {model_dir}")
+    return 0
+
+
+def _quantize_target(ref: Path, out: Path | None) -> Path:
+    """The model directory to quantize: REF itself, or for an .onnx export a new directory
+    (--out, default beside the file) with the export imported as package 'onnx'."""
+    if ref.is_dir():
+        if out is not None:
+            raise ConfigError("--out is for an .onnx file; a model directory gets the int8 package beside its others")
+        if not (ref / "model.json").is_file():
+            raise ConfigError(f"{ref}: not a model directory (no model.json); give one, or an Ultralytics .onnx export")
+        return ref
+    if ref.suffix.lower() != ".onnx" or not ref.is_file():
+        raise ConfigError(f"{ref}: no such model directory or .onnx file")
+    target = out or ref.with_suffix("")
+    if target.exists() and any(target.iterdir()):
+        raise ConfigError(f"{target} exists and is not empty; pass --out NEW_DIR, or quantize that model directory itself")
+    import_ultralytics_onnx(ref, target)
+    print(f"{ref}: imported into model directory {target} (package 'onnx')", file=sys.stderr)
+    return target

@@ -60,6 +60,11 @@ class ModelConfig(Section):
     quantization: list[Literal["fp32", "fp16", "bf16", "int8"]] | None = Field(
         None, description="Package precisions allowed, best first (a single value or a list); default: the resolver's order."
     )
+    min_int8_agreement: float = Field(
+        0.95, ge=0.0, le=1.0,
+        description="On a CPU with VNNI an int8 package runs before fp32 when the agreement with fp32 that "
+        "`vigil models quantize` recorded (F1 of the detections) reaches this; `quantization` overrides it.",
+    )
     device: Literal["auto", "cpu", "gpu"] = Field(
         "auto", description="gpu: refuse packages that would run on the CPU; cpu: never use the GPU."
     )

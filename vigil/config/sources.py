@@ -27,6 +27,7 @@ from vigil.config.stages import StageSpec
 from vigil.config.zones import LineConfig, ZoneConfig, repeated_name
 from vigil.config.tracking import TrackingSettings
 from vigil.config.clips import ClipsConfig
+from vigil.config.motion import MotionConfig
 
 __all__ = [
     "AnySourceConfig",
@@ -95,6 +96,11 @@ class SourceConfig(Section):
         None,
         description="Record an MP4 clip of each tracked object ({directory, pre_roll_s, post_roll_s, max_open, "
         "buffer_mb}); the camera is then tracked, with the defaults when tracking is absent.",
+    )
+    motion: MotionConfig | None = Field(
+        None,
+        description="Motion gating ({enabled, keepalive_s, threshold, min_area, masks, ...}): frames without "
+        "motion skip inference (README, Motion gating). Off unless enabled.",
     )
 
     def __new__(cls, *args: Any, **data: Any) -> SourceConfig:

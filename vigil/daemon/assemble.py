@@ -25,6 +25,7 @@ from vigil.pipeline.fanout import Outlet
 from vigil.sinks.filters import ResultFilter
 from vigil.sinks.registry import build_sink
 from vigil.sources import FileSource, ReconnectPolicy, RTSPSource, Source, WebcamSource
+from vigil.sources.gate import FrameGate
 from vigil.sources.rtsp import mask_url
 from vigil.stages.base import Stage
 from vigil.stages.registry import build_stages
@@ -33,7 +34,7 @@ from vigil.stages.tracking import TrackingStageConfig
 if TYPE_CHECKING:
     from vigil.clips import ClipRecorder
 
-__all__ = ["build_pipeline", "load_model", "make_camera", "make_clips", "make_outlet", "make_sinks", "make_source", "make_stages", "pipeline_options", "routes",
+__all__ = ["build_pipeline", "load_model", "make_camera", "make_clips", "make_gates", "make_outlet", "make_sinks", "make_source", "make_stages", "pipeline_options", "routes",
            "tracking_spec", "with_zones"]
 
 
@@ -54,7 +55,9 @@ def make_clips(config: SourceConfig) -> ClipRecorder | None:
 
 
 def make_source(config: SourceConfig, clips: ClipRecorder | None = None) -> Source:
-    """The source of one `sources:` entry, by its kind (not started); `clips` gets its packets."""
+    """The source of one `sources:` entry, by its kind (not started), with its frame gates (the
+    motion gate when `motion.enabled`); `clips` gets its packets."""
+    gates = make_gates(config)
     if isinstance(config, RtspSourceConfig):
         r = config.reconnect
         return RTSPSource(
@@ -66,6 +69,7 @@ def make_source(config: SourceConfig, clips: ClipRecorder | None = None) -> Sour
             reconnect=ReconnectPolicy(r.initial_s, r.max_s, r.multiplier, r.jitter, r.max_attempts),
             max_fps=config.max_fps,
             decode_threads=config.decode_threads,
+            gates=gates,
             clips=clips,
         )
     if isinstance(config, WebcamSourceConfig):
@@ -77,6 +81,7 @@ def make_source(config: SourceConfig, clips: ClipRecorder | None = None) -> Sour
             input_format=config.input_format,
             max_fps=config.max_fps,
             decode_threads=config.decode_threads,
+            gates=gates,
         )
         webcam.clips = clips
         return webcam
@@ -89,9 +94,19 @@ def make_source(config: SourceConfig, clips: ClipRecorder | None = None) -> Sour
             realtime=config.realtime,
             loop=config.loop,
             decode_threads=config.decode_threads,
+            gates=gates,
             clips=clips,
         )
     raise ConfigError(f"source '{config.name}': no source of kind '{config.kind}'; use file, rtsp or webcam")
+
+
+def make_gates(config: SourceConfig) -> list[FrameGate]:
+    """The frame gates of one source: its motion gate when `motion.enabled`."""
+    if config.motion is None or not config.motion.enabled:
+        return []
+    from vigil.sources.motion import MotionGate
+
+    return [MotionGate(config.motion, config.name)]
 
 
 def make_stages(config: SourceConfig, clips: ClipRecorder | None = None) -> list[Stage]:
@@ -156,6 +171,7 @@ async def load_model(config: PipelineConfig) -> FrameModel:
             m.path,
             backend=m.backend,
             quantization=m.quantization,
+            min_int8_agreement=m.min_int8_agreement,
             device=m.device,
             package_id=m.package_id,
             options=options,

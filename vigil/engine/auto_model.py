@@ -9,7 +9,7 @@ from typing import Any
 
 from vigil.engine._private.environment import RuntimeEnvironment
 from vigil.engine._private.loader import load_model
-from vigil.engine._private.resolver import ResolutionRequest
+from vigil.engine._private.resolver import DEFAULT_MIN_INT8_AGREEMENT, ResolutionRequest
 from vigil.engine.base import Model
 from vigil.engine.enums import BackendType, Quantization
 from vigil.engine.options import BackendOptions, DetectionOptions
@@ -51,6 +51,7 @@ class AutoModel:
         device: str = "auto",
         package_id: str | None = None,
         allow_untrusted: bool = False,
+        min_int8_agreement: float = DEFAULT_MIN_INT8_AGREEMENT,
         options: DetectionOptions | None = None,
         environment: RuntimeEnvironment | None = None,
         resolution_cache_ttl_s: float = 24 * 3600.0,
@@ -59,7 +60,9 @@ class AutoModel:
         """Resolve and load `ref`.
 
         Resolution preferences: `backend` (one or an ordered list), `batch_size` / `batch_range`,
-        `quantization`, `device` (`auto`, `cpu`, `gpu`), `package_id`, `allow_untrusted`.
+        `quantization`, `device` (`auto`, `cpu`, `gpu`), `package_id`, `allow_untrusted`,
+        `min_int8_agreement` (the recorded agreement with fp32 an int8 package needs to run
+        first on a CPU with VNNI; a given `quantization` overrides it).
         Detection options (`confidence`, `iou`, `max_det`, `image_size`) come as a
         `DetectionOptions` or by keyword; backend options (`intra_op_threads`,
         `inter_op_threads`, `execution_providers`, `allow_spinning`) by keyword. A model from a remote provider
@@ -85,6 +88,8 @@ class AutoModel:
             raise ModelLoadError(f"model '{ref}': bad option: {exc}") from exc
         if device not in ("auto", "cpu", "gpu"):
             raise ModelLoadError(f"device must be 'auto', 'cpu' or 'gpu', got {device!r}")
+        if not 0.0 <= min_int8_agreement <= 1.0:
+            raise ModelLoadError(f"min_int8_agreement must be between 0 and 1, got {min_int8_agreement!r}")
         request = ResolutionRequest(
             backends=_tuple(backend, BackendType),
             batch_size=batch_size,
@@ -94,5 +99,6 @@ class AutoModel:
             providers=backend_options.execution_providers,
             package_id=package_id,
             allow_untrusted=allow_untrusted,
+            min_int8_agreement=min_int8_agreement,
         )
         return load_model(ref, request, options, backend_options, environment, cache_ttl_s=resolution_cache_ttl_s)

@@ -1,7 +1,7 @@
 """For people who write their own model packages or weights providers, and for tooling around
 the engine (vigil's own CLI and daemon among them): list a model, see why each package would or
 would not run here, describe this machine, import files into model directories, administer the
-download cache and build TensorRT engines.
+download cache, build TensorRT engines and quantize ONNX packages to int8.
 
     from vigil.engine.developer_tools import ModelMetadata, PackageMetadata, register_model_provider
 
@@ -40,6 +40,15 @@ from vigil.engine._private.providers import (
     parse_reference,
     register_model_provider,
     verified_package_dir,
+)
+from vigil.engine._private.quantize import MIN_IMAGES as MIN_CALIBRATION_IMAGES
+from vigil.engine._private.quantize import (
+    QuantizedPackage,
+    QuantizeRequest,
+    choose_float_package,
+    detection_agreement,
+    quantize_package,
+    read_calibration_images,
 )
 from vigil.engine._private.resolver import Candidate, Refused, Resolution, ResolutionRequest, resolve
 from vigil.engine._private.trt_build import (
@@ -98,6 +107,14 @@ __all__ = [
     "build_engine_package",
     "choose_onnx_package",
     "parse_batch",
+    # int8 ONNX packages made here
+    "MIN_CALIBRATION_IMAGES",
+    "QuantizeRequest",
+    "QuantizedPackage",
+    "choose_float_package",
+    "detection_agreement",
+    "quantize_package",
+    "read_calibration_images",
 ]
 
 

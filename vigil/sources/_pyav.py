@@ -31,7 +31,7 @@ from vigil.errors import SourceDecodeError, SourceError
 from vigil.frame import Frame
 from vigil.sources._clock import CaptureClock
 from vigil.sources.base import Source, SourceState
-from vigil.sources.gate import FrameGate, GateChain
+from vigil.sources.gate import DecodedFrame, FrameGate, GateChain
 
 if TYPE_CHECKING:
     from vigil.clips import ClipRecorder
@@ -307,6 +307,7 @@ class PyAVSource(Source):
         fallback_rate = float(stream.average_rate or 30)
         nonref = _NonRefSkipping(self.stats, self.max_fps)
         clips = self.clips
+        gated = 0  # frames the gates turned away since the last one handed on
         try:
             for packet in container.demux(stream):
                 if self._stopping.is_set():
@@ -337,14 +338,19 @@ class PyAVSource(Source):
                         self.stats.dropped["max_fps"] += 1
                         continue
                     self._pace(pts)  # before the Frame exists: its `decoded_at` is when it is released
-                    image = frame.to_ndarray(format="bgr24")
                     capture = self._capture_time(container, pts, time.time())
-                    decoded = Frame(self.source_id, seq, pts, capture, image)
-                    if self.gates and (reason := self.gates.admit(decoded)) is not None:
-                        self.stats.skipped[reason] += 1
-                        continue
-                    self._emit(decoded)
+                    if self.gates:  # they see the picture before its conversion to BGR, which they may skip
+                        view = DecodedFrame(self.source_id, seq, pts, capture, frame)
+                        if (reason := self.gates.admit(view)) is not None:
+                            self.stats.skipped[reason] += 1
+                            gated += 1
+                            continue
+                        image = view.image
+                    else:
+                        image = frame.to_ndarray(format="bgr24")
+                    self._emit(Frame(self.source_id, seq, pts, capture, image, skipped_before=gated))
                     seq += 1
+                    gated = 0
                 nonref.decoded(stream, packet, pts)
         except av.FFmpegError as exc:
             raise SourceDecodeError(

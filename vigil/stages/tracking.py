@@ -13,6 +13,9 @@ results as they come (results over the time they span, across the last `_RATE_WI
 sampling and after any frame a live source dropped, so the grace stays `lost_track_s` of
 stream time whatever reaches the stage. Until two results have come, 30 fps is assumed. A PTS
 that goes back (a file looping, a camera reconnecting) restarts the measurement, not the tracks.
+Frames a motion gate skipped (`Frame.skipped_before`) count in the rate as if they had come: the
+tracker sees every frame while something moves, and is not updated (so its tracks do not age)
+while nothing does.
 
 Classes not listed in `classes` are not shown to the tracker and pass on with tracker_id -1
 (kept, so sinks and other stages still see them; a `filter` stage drops them if wanted).
@@ -62,6 +65,7 @@ class TrackingStage(Stage):
         self.config = config
         self.source = context.source
         self._pts: deque[float] = deque(maxlen=_RATE_WINDOW)
+        self._gated: deque[int] = deque(maxlen=_RATE_WINDOW)  # frames a gate skipped before each
         self.rate = _DEFAULT_RATE
         self.tracker = _bytetrack(config, lost_track_frames(config.lost_track_s, self.rate))
 
@@ -69,19 +73,21 @@ class TrackingStage(Stage):
         dets = result.detections
         if not isinstance(dets, Detections):
             return result
-        self._measure(result.frame.pts)
+        self._measure(result.frame.pts, result.frame.skipped_before)
         self.tracker.maximum_frames_without_update = lost_track_frames(self.config.lost_track_s, self.rate)
         tracked = self._tracked(dets)
         ids = np.full(len(dets), -1, np.int64)
         ids[np.flatnonzero(tracked)] = self._update(dets[tracked])
         return replace(result, detections=replace(dets, tracker_id=ids))
 
-    def _measure(self, pts: float) -> None:
+    def _measure(self, pts: float, gated: int) -> None:
         if self._pts and pts <= self._pts[-1]:
             self._pts.clear()
+            self._gated.clear()
         self._pts.append(pts)
-        if len(self._pts) >= 2:
-            self.rate = (len(self._pts) - 1) / (self._pts[-1] - self._pts[0])
+        self._gated.append(gated)
+        if len(self._pts) >= 2:  # the first one's gap lies before the window
+            self.rate = (len(self._pts) - 1 + sum(self._gated) - self._gated[0]) / (self._pts[-1] - self._pts[0])
 
     def _tracked(self, dets: Detections) -> np.ndarray:
         classes = self.config.classes

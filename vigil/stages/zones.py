@@ -9,6 +9,11 @@ and seq of the frame where it happened, and leaves once it is certain (a debounc
 `min_seen_s` are dropped with it, so detector flicker makes none. Detections without a tracker
 id (None, or -1) are ignored.
 
+Time a motion gate skipped does not count towards `lost_s`: a frame after a gap of skipped
+frames (`Frame.skipped_before`) adds one frame's share of the gap to an unseen object's time,
+as if only it had come. An object standing still while nothing moves keeps its track and makes
+no `object_end`; the gate's keepalive frames still see it (or, missed on enough of them, end it).
+
     stage = ZoneStage(ZonesStageConfig(lines=[{"name": "door", "start": [640, 0], "end": [640, 720]}]),
                       StageContext("gate"))
     output = stage.process(result)  # StageOutput(result, records=(Event(...), ...))
@@ -46,6 +51,7 @@ class _Moment:
     seq: int
     frame: Any  # the Frame: its capture_time, and its image for snapshots
     box: tuple[float, float, float, float] | None = None
+    gated_s: float = 0.0  # the stage's total of time a gate skipped, at this moment
 
 
 @dataclass(slots=True)
@@ -110,10 +116,12 @@ class ZoneStage(Stage):
         self.clips = context.clips  # event clips: opened at object_start, closed at its end
         self._crossed: dict[str, Counter[str]] = {line.name: Counter() for line in config.lines}  # in/out, drawn
         self._outlines: dict[tuple[int, int], tuple[Overlay, ...]] = {}  # per frame size
+        self._gated_s = 0.0  # time a gate skipped, so far
+        self._last_t: float | None = None  # the last frame's capture time
 
     def process(self, result: InferenceResult) -> StageOutput:
         frame = result.frame
-        now = _Moment(frame.capture_time.timestamp(), frame.seq, frame)
+        now = self._moment(frame)
         events: list[Event] = []
         dets = result.detections
         ids = dets.tracker_id if isinstance(dets, Detections) else None  # text lines are not objects
@@ -128,6 +136,15 @@ class ZoneStage(Stage):
         self._end_lost(now, events)
         events.sort(key=lambda e: (e.capture_time, e.seq, _RANK[e.type]))
         return StageOutput(replace(result, overlays=self._overlays(frame.image.shape, events)), tuple(events))
+
+    def _moment(self, frame: Any) -> _Moment:
+        """`frame`'s moment; a gap a gate made before it is added to the gated time, less one
+        frame's share of it (the time an object unseen in this frame counts)."""
+        t = frame.capture_time.timestamp()
+        if frame.skipped_before and self._last_t is not None and t > self._last_t:
+            self._gated_s += (t - self._last_t) * frame.skipped_before / (frame.skipped_before + 1)
+        self._last_t = t
+        return _Moment(t, frame.seq, frame, gated_s=self._gated_s)
 
     def _overlays(self, image_shape: tuple[int, ...], events: list[Event]) -> tuple[Overlay, ...]:
         """The zones and lines for the sinks that draw: outlines made once per frame size, texts
@@ -159,7 +176,7 @@ class ZoneStage(Stage):
         names = dets.class_name
         for k, (tracker_id, row) in enumerate(zip(ids.tolist(), rows.tolist())):
             x1, y1, x2, y2 = xyxy[k].tolist()
-            seen = _Moment(now.t, now.seq, now.frame, (x1, y1, x2, y2))
+            seen = _Moment(now.t, now.seq, now.frame, (x1, y1, x2, y2), now.gated_s)
             track = self.tracks.get(tracker_id)
             if track is None:
                 track = self.tracks[tracker_id] = _Track(seen, seen)
@@ -226,7 +243,8 @@ class ZoneStage(Stage):
 
     def _end_lost(self, now: _Moment, events: list[Event]) -> None:
         # abs(): a capture clock that jumped back (a camera reconnected) ends the tracks it left behind.
-        lost = [tid for tid, track in self.tracks.items() if abs(now.t - track.last.t) >= self.config.lost_s]
+        lost = [tid for tid, track in self.tracks.items()
+                if abs(now.t - track.last.t) - (now.gated_s - track.last.gated_s) >= self.config.lost_s]
         for tracker_id in lost:
             self._end(tracker_id, events)
 

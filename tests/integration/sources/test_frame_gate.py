@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import threading
 
+import numpy as np
+
 from tests.integration.sources.test_sources import collect
 from vigil.frame import Frame
 from vigil.sources import FileSource
@@ -50,3 +52,30 @@ async def test_gates_see_only_what_max_fps_sampling_kept(clips):
     source = FileSource("a", clips["astronaut"], max_fps=10, gates=[gate])
     frames = await collect(source)
     assert gate.calls == len(frames) < 24
+
+
+class Brightness:
+    """Reads only `grey()`: keeps what it was handed, to check what it saw and what it cost."""
+
+    def __init__(self) -> None:
+        self.views: list = []
+
+    def admit(self, frame) -> str | None:
+        self.views.append((frame, frame.grey().copy(), (frame.height, frame.width)))
+        return None if len(self.views) % 3 == 1 else "dim"
+
+
+async def test_a_gate_reading_grey_gets_the_luma_plane_and_skipped_frames_are_never_converted(clips):
+    gate = Brightness()
+    source = FileSource("a", clips["astronaut"], gates=[gate])
+    frames = await collect(source)
+    assert len(gate.views) == 24 and len(frames) == 8
+    for k, (view, grey, size) in enumerate(gate.views):
+        assert size == (480, 640) and grey.shape == (480, 640) and grey.dtype == np.uint8
+        converted = view._image is not None
+        assert converted == (k % 3 == 0)  # only the frames handed on became BGR
+    # The luma plane is the picture's brightness: it matches the grey of the BGR image handed on
+    # (BT.601 studio range against OpenCV's full-range weights: within a few levels on average).
+    for frame, (_, grey, _) in zip(frames, gate.views[::3]):
+        full_range = frame.grey().astype(np.float32)
+        assert np.abs((grey.astype(np.float32) - 16) * 255 / 219 - full_range).mean() < 4

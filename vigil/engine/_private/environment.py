@@ -54,6 +54,7 @@ class RuntimeEnvironment:
     trt_version: str | None = None
     l4t_version: str | None = None
     machine: str = ""
+    cpu_vnni: bool = False  # int8 dot products (avx512_vnni / avx_vnni): int8 packages run faster than fp32
 
     @property
     def has_gpu(self) -> bool:
@@ -133,6 +134,25 @@ def parse_jetson(release: str, model: str) -> tuple[str | None, GpuInfo | None]:
     return f"{match.group(1)}.{match.group(2)}", GpuInfo(name, cc)
 
 
+_VNNI_FLAGS = frozenset({"avx512_vnni", "avx_vnni"})
+
+
+def parse_cpu_vnni(cpuinfo: str) -> bool:
+    """Whether the `flags` lines of /proc/cpuinfo list a VNNI extension (avx512_vnni or avx_vnni)."""
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "flags" and _VNNI_FLAGS & set(value.split()):
+            return True
+    return False
+
+
+def _cpu_vnni() -> bool:
+    try:
+        return parse_cpu_vnni(Path("/proc/cpuinfo").read_text())
+    except OSError:  # not Linux: int8 keeps its place below fp32
+        return False
+
+
 def _jetson() -> tuple[str | None, GpuInfo | None]:
     try:
         release = Path("/etc/nv_tegra_release").read_text()
@@ -161,6 +181,7 @@ def probe_environment() -> RuntimeEnvironment:
         trt_version=backends.get("trt"),
         l4t_version=l4t,
         machine=platform.machine(),
+        cpu_vnni=_cpu_vnni(),
     )
 
 

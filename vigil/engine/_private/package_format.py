@@ -19,6 +19,7 @@ from vigil.errors import ModelLoadError
 __all__ = [
     "BatchRange",
     "InputSpec",
+    "Int8Details",
     "ModelMetadata",
     "OnnxDetails",
     "PackageFile",
@@ -121,6 +122,22 @@ class TrtDetails(_Strict):
     host_code: bool = False
 
 
+class Int8Details(_Strict):
+    """What `vigil models quantize` measured for an int8 package it made from a float one."""
+
+    agreement: float = Field(ge=0.0, le=1.0, description="F1 of its detections against the reference package's "
+                             "(same class, IoU >= 0.5) on images not used for calibration.")
+    speedup: float = Field(gt=0.0, description="Reference inference time / this package's, same batch and threads.")
+    reference: str = Field(description="package_id of the float package it was made from and compared with.")
+    format: Literal["qdq", "qoperator"] = "qdq"
+    kept_float: tuple[str, ...] = Field((), description="Conv nodes left in float (the class-score branch when "
+                                        "quantizing it lost agreement).")
+    calibration_images: int = Field(ge=1)
+    evaluation_images: int = Field(ge=1)
+    input_size: tuple[_Pixels, _Pixels] | None = Field(None, description="(height, width) calibrated and measured at.")
+    measured_on: str = Field("", description="Where the speedup was measured: CPU, batch, threads.")
+
+
 class PackageFile(_Strict):
     name: str
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
@@ -142,6 +159,7 @@ class PackageMetadata(_Strict):
     batch: BatchRange
     onnx: OnnxDetails | None = None
     trt: TrtDetails | None = None
+    int8: Int8Details | None = Field(None, description="Measurements of an int8 package made by `vigil models quantize`.")
     trusted: bool = Field(True, description="False when the package carries code to execute (custom model.py).")
     entrypoint: str | None = Field(
         None,

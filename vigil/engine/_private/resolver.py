@@ -26,6 +26,7 @@ _INSTALL_HINT = {
     BackendType.HF: "pip install transformers torch",
 }
 _GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
+DEFAULT_MIN_INT8_AGREEMENT = 0.95
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,8 @@ class ResolutionRequest:
     `backends` both restricts and orders the backends. `batch_size` is the batch the pipeline
     would like to run (a preference: it ranks packages); `batch_range` (min, max) the sizes it
     can work with (a limit: it refuses packages). `device` is `auto`, `cpu` or `gpu`.
+    `min_int8_agreement` is the agreement with fp32 (F1, recorded by `vigil models quantize`)
+    an int8 package needs to rank above fp32 on a CPU with VNNI.
     """
 
     backends: tuple[BackendType, ...] | None = None
@@ -45,6 +48,7 @@ class ResolutionRequest:
     providers: tuple[str, ...] | None = None
     package_id: str | None = None
     allow_untrusted: bool = False
+    min_int8_agreement: float = DEFAULT_MIN_INT8_AGREEMENT
 
     def key(self) -> str:
         return repr(self)
@@ -63,6 +67,7 @@ class Refused:
 class Candidate:
     package: PackageMetadata
     rank: int
+    note: str | None = None  # why it ranks where it does, when that is not obvious (int8 on a CPU)
 
 
 @dataclass(frozen=True)
@@ -204,6 +209,31 @@ FILTERS: tuple[Filter, ...] = (
 )
 
 
+def _on_gpu(p: PackageMetadata, r: ResolutionRequest, env: RuntimeEnvironment) -> bool:
+    return r.device != "cpu" and env.has_gpu and (p.backend is BackendType.TRT or bool(set(_GPU_PROVIDERS) & set(env.ort_providers)))
+
+
+def int8_on_cpu(p: PackageMetadata, r: ResolutionRequest, env: RuntimeEnvironment) -> tuple[bool, str | None]:
+    """Whether an int8 ONNX package run on the CPU ranks above fp32, and why not when it does not.
+
+    It does on a CPU with VNNI when the agreement with fp32 recorded by `vigil models quantize`
+    reaches `min_int8_agreement`. Requested quantizations (the user forcing one) skip the rule.
+    """
+    if p.quantization is not Quantization.INT8 or r.quantizations is not None or _on_gpu(p, r, env):
+        return False, None
+    if not env.cpu_vnni:
+        return False, "int8 ranks below fp32: this CPU has no VNNI (avx512_vnni or avx_vnni), so int8 is not faster here"
+    measured = p.int8
+    if measured is None:
+        return False, ("int8 ranks below fp32: its agreement with fp32 is unknown (make int8 packages with "
+                       "`vigil models quantize`, which measures it; or force it with quantization: int8)")
+    if measured.agreement < r.min_int8_agreement:
+        return False, (f"int8 ranks below fp32: its agreement with '{measured.reference}' is {measured.agreement:.3f}, "
+                       f"below model.min_int8_agreement {r.min_int8_agreement:g} (force it with quantization: int8)")
+    return True, (f"int8 ranks above fp32: VNNI CPU, agreement {measured.agreement:.3f} >= {r.min_int8_agreement:g}, "
+                  f"measured {measured.speedup:.2f}x faster")
+
+
 def _rank_key(p: PackageMetadata, r: ResolutionRequest, env: RuntimeEnvironment) -> tuple:
     order = r.backends or DEFAULT_BACKEND_ORDER
     spec = p.batch.to_spec()
@@ -212,9 +242,10 @@ def _rank_key(p: PackageMetadata, r: ResolutionRequest, env: RuntimeEnvironment)
         fit = abs((spec.max or 0) - wanted)
     else:
         fit = 0 if spec.accepts(wanted) else (spec.min - wanted if wanted < spec.min else wanted - (spec.max or wanted))
-    on_gpu = r.device != "cpu" and env.has_gpu and (p.backend is BackendType.TRT or bool(set(_GPU_PROVIDERS) & set(env.ort_providers)))
-    quant_order = r.quantizations or (_QUANT_ORDER_GPU if on_gpu else _QUANT_ORDER_CPU)
+    quant_order = r.quantizations or (_QUANT_ORDER_GPU if _on_gpu(p, r, env) else _QUANT_ORDER_CPU)
     quant = quant_order.index(p.quantization) if p.quantization in quant_order else len(quant_order)
+    if int8_on_cpu(p, r, env)[0]:
+        quant = -1
     return (order.index(p.backend), int(spec.static), fit, quant, p.package_id)
 
 
@@ -227,4 +258,5 @@ def resolve(packages: Sequence[PackageMetadata], request: ResolutionRequest, env
         else:
             accepted.append(package)
     accepted.sort(key=lambda p: _rank_key(p, request, env))
-    return Resolution(tuple(Candidate(p, i + 1) for i, p in enumerate(accepted)), tuple(refused))
+    ranked = (Candidate(p, i + 1, int8_on_cpu(p, request, env)[1]) for i, p in enumerate(accepted))
+    return Resolution(tuple(ranked), tuple(refused))
