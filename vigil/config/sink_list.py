@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, PlainValidator, ValidationError, create_model
+from pydantic import BaseModel, Field, PlainValidator, ValidationError, create_model, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError, core_schema
 
 from vigil.config._section import Section
@@ -61,6 +61,15 @@ class SinkEntry(Section):
         description="What this sink is sent: per-frame results, the events of the sources' stages (object, zone, "
         "line events), or both, in order (docs/OUTPUT.md).",
     )
+
+    @model_validator(mode="after")
+    def _events_only_where_taken(self) -> SinkEntry:
+        if "events" in self.records and not getattr(type(self), "takes_events", True):
+            raise ValueError(
+                f"records: a {self.kind} sink cannot take events; give it records: [results], or send the events "
+                "to a jsonl, webhook or snapshot sink"
+            )
+        return self
 
 
 _MODELS: dict[tuple[str, int], type[BaseModel]] = {}

@@ -4,7 +4,7 @@ entries built from them (with `kind`, `name` and `filter`) are in `vigil.config.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -81,6 +81,8 @@ class WebhookSinkConfig(Section):
 
 
 class VideoSinkConfig(Section):
+    # A continuous annotated video has no place for events: `records: [events]` is a config error.
+    takes_events: ClassVar[bool] = False
     directory: str = Field(min_length=1, description="Directory the annotated MP4 segments go to, a folder per source.")
     segment_minutes: float = Field(
         5.0, gt=0.0, le=1440.0, description="Capture time covered by one segment file before the next one starts."

@@ -15,18 +15,19 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime, timezone
 from functools import partial
 from typing import Any
 
-from vigil.engine import ObjectDetectionModel, TextRecognitionModel
 from vigil.pipeline.observer import PipelineObserver
+from vigil.pipeline.options import FrameModel, PipelineOptions
 from vigil.pipeline.report import PipelineReport, SourceReport
-from vigil.pipeline.snapshot import PipelineSnapshot, SourceSnapshot
+from vigil.pipeline.snapshot import PipelineSnapshot, take_snapshot
 from vigil.pipeline.batcher import BatchItem, Batcher
+from vigil.pipeline._job import Job
 from vigil.pipeline._tasks import gather_or_cancel, watch_loop_lag
-from vigil.pipeline.chain import StageChain, StageChains
+from vigil.pipeline.chain import StageChains
 from vigil.pipeline.fanout import Fanout, Outlet
 from vigil.events import Event
 from vigil.errors import PipelineError, SourceError, SourceOpenError
@@ -38,41 +39,6 @@ from vigil.stages.base import Stage
 __all__ = ["FrameModel", "Pipeline", "PipelineOptions", "PipelineReport", "SourceReport"]
 
 log = logging.getLogger(__name__)
-
-# The models a pipeline runs: one result per frame (objects, or text lines).
-FrameModel = ObjectDetectionModel | TextRecognitionModel
-
-
-@dataclass(frozen=True, slots=True)
-class PipelineOptions:
-    """`max_batch`: the most frames per inference call (capped or fixed by the model package,
-    which may also prefer a smaller `opt` size); `max_delay_ms`: how long the oldest frame may
-    wait for a batch to fill; `max_staleness_ms`: a live frame older than this when its batch
-    forms is dropped (None: never); `worker_threads`: threads for pre- and post-processing;
-    `drain_timeout_s`: after a stop request, how long in-flight frames may take to finish;
-    `keep_running`: run until `request_stop()` even when no source is left, taking sources
-    added with `add_source` (the daemon); otherwise the run ends when every source has ended."""
-
-    max_batch: int = 4
-    max_delay_ms: float = 10.0
-    max_staleness_ms: float | None = 1000.0
-    worker_threads: int = 2
-    drain_timeout_s: float = 10.0
-    keep_running: bool = False
-
-
-@dataclass(slots=True)
-class _Job:
-    items: list[BatchItem]
-    model: FrameModel  # the model when the batch formed: a replacement waits for the next one
-    prepared: Any = None
-    pre_ms: float = 0.0
-    raw: Any = None
-    infer_ms: float = 0.0
-    # Chains of sources whose last frame is in this batch or an earlier one: closed once this
-    # batch is published. A job without items carries only these.
-    ended: list[StageChain] = field(default_factory=list)
-
 
 class Pipeline:
     """Runs one model over frames from `sources` and publishes every result to every sink.
@@ -140,20 +106,7 @@ class Pipeline:
     def snapshot(self) -> PipelineSnapshot:
         """Gauges for metrics: frames waiting in each source's hand-off and batcher lane, batches
         waiting between stages, and each source's state and decode-side counters."""
-        lanes = self._batcher.lane_depths()
-        sources = {
-            s.source_id: SourceSnapshot(
-                source_id=s.source_id,
-                state=s.state,
-                decoded_queue=getattr(s, "queue_depth", 0),
-                batcher_queue=lanes.get(s.source_id, 0),
-                skipped=dict(s.stats.skipped),
-                dropped=dict(s.stats.dropped),
-            )
-            for s in self.sources
-        }
-        stages = {name: q.qsize() for name, q in self._queues.items()}
-        return PipelineSnapshot(sources=sources, stages=stages, dropped=dict(self._batcher.dropped))
+        return take_snapshot(self.sources, self._batcher, self._queues)
 
     async def add_source(self, source: Source, stages: Sequence[Stage] = ()) -> None:
         """Start reading `source` (before or during `run()`; during it only with `keep_running`), its
@@ -253,8 +206,8 @@ class Pipeline:
 
             on_workers = partial(loop.run_in_executor, workers)
             on_infer = partial(loop.run_in_executor, infer)
-            prepared: asyncio.Queue[_Job | None] = asyncio.Queue(maxsize=1)
-            inferred: asyncio.Queue[_Job | None] = asyncio.Queue(maxsize=1)
+            prepared: asyncio.Queue[Job | None] = asyncio.Queue(maxsize=1)
+            inferred: asyncio.Queue[Job | None] = asyncio.Queue(maxsize=1)
             self._queues = {"prepared": prepared, "inferred": inferred}
             tasks = [
                 asyncio.create_task(self._prepare(prepared, on_workers), name="prepare"),
@@ -334,14 +287,14 @@ class Pipeline:
         finally:
             await self._batcher.close_lane(source.source_id)
 
-    async def _prepare(self, out: asyncio.Queue[_Job | None], offload: Callable[..., Awaitable[Any]]) -> None:
+    async def _prepare(self, out: asyncio.Queue[Job | None], offload: Callable[..., Awaitable[Any]]) -> None:
         # A batch is formed only once inference has taken the previous one: one batch is
         # pre-processed while another infers, and no frame ages in a queue of ready batches.
         while True:
             await self._ahead.acquire()
             items = await self._batcher.get_batch()
             ended = [chain for s in self._batcher.take_ended() if (chain := self.chains.current(s)) is not None]
-            job = _Job(items or [], self.model, ended=ended)
+            job = Job(items or [], self.model, ended=ended)
             if not items:
                 if ended:
                     await out.put(job)  # only ends to pass on, behind the batches before them
@@ -362,7 +315,7 @@ class Pipeline:
         await out.put(None)
 
     async def _infer(
-        self, inbox: asyncio.Queue[_Job | None], out: asyncio.Queue[_Job | None], offload: Callable[..., Awaitable[Any]]
+        self, inbox: asyncio.Queue[Job | None], out: asyncio.Queue[Job | None], offload: Callable[..., Awaitable[Any]]
     ) -> None:
         while (job := await inbox.get()) is not None:
             self._ahead.release()
@@ -380,21 +333,21 @@ class Pipeline:
             await out.put(job)
         await out.put(None)
 
-    async def _publish(self, inbox: asyncio.Queue[_Job | None], offload: Callable[..., Awaitable[Any]]) -> None:
+    async def _publish(self, inbox: asyncio.Queue[Job | None], offload: Callable[..., Awaitable[Any]]) -> None:
         while (job := await inbox.get()) is not None:
             if job.items:
                 await self._publish_job(job, offload)
             for chain in job.ended:  # after their last results: a tracker's object_end and the like
                 await self._publish_events(await self.chains.close(chain, offload))
 
-    async def _pass_ends(self, job: _Job, out: asyncio.Queue[_Job | None], *, release: bool = True) -> None:
+    async def _pass_ends(self, job: Job, out: asyncio.Queue[Job | None], *, release: bool = True) -> None:
         """A failed batch's ended chains still travel behind the batches before them."""
         if job.ended:
-            await out.put(_Job([], job.model, ended=job.ended))
+            await out.put(Job([], job.model, ended=job.ended))
         elif release:
             self._ahead.release()
 
-    async def _publish_job(self, job: _Job, offload: Callable[..., Awaitable[Any]]) -> None:
+    async def _publish_job(self, job: Job, offload: Callable[..., Awaitable[Any]]) -> None:
         t0 = time.perf_counter()
         try:
             detections = await offload(job.model.post_process, job.raw, job.prepared)
@@ -424,14 +377,14 @@ class Pipeline:
             self.observer.events(events)  # before the sinks: the event log and metrics see them first
         await self.fanout.publish_events(events)
 
-    def _result(self, job: _Job, item: BatchItem, dets: Any, post_ms: float, now: float, utc_now: datetime) -> InferenceResult:
+    def _result(self, job: Job, item: BatchItem, dets: Any, post_ms: float, now: float, utc_now: datetime) -> InferenceResult:
         frame = item.frame
         since_capture = (utc_now - frame.capture_time).total_seconds() * 1e3 if self._live.get(frame.source_id) else None
         timings = Timings(queue=(item.dequeued_at - item.enqueued_at) * 1e3, pre_process=job.pre_ms, infer=job.infer_ms,
                           post_process=post_ms, total=(now - frame.decoded_at) * 1e3, since_capture=since_capture)
         return InferenceResult(frame, job.model.model_id, dets, timings)
 
-    def _batch_failed(self, job: _Job, exc: BaseException) -> None:
+    def _batch_failed(self, job: Job, exc: BaseException) -> None:
         self.report.failed_batches += 1
         self.observer.batch_failed(len(job.items))
         frames = ", ".join(f"{i.frame.source_id}#{i.frame.seq}" for i in job.items)

@@ -3,12 +3,16 @@ scrape time by the daemon's metrics and by its watchdog."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from vigil.sources.base import SourceState
+from vigil.sources.base import Source, SourceState
 
-__all__ = ["PipelineSnapshot", "SourceSnapshot"]
+if TYPE_CHECKING:
+    from vigil.pipeline.batcher import Batcher
+
+__all__ = ["PipelineSnapshot", "SourceSnapshot", "take_snapshot"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,3 +46,21 @@ class PipelineSnapshot:
     def waiting(self) -> int:
         """Frames in the batcher's lanes plus batches between stages: work not yet inferred or published."""
         return sum(s.batcher_queue for s in self.sources.values()) + sum(self.stages.values())
+
+
+def take_snapshot(sources: Sequence[Source], batcher: Batcher, queues: Mapping[str, Any]) -> PipelineSnapshot:
+    """The gauges of a pipeline's `sources`, `batcher` lanes and the queues between its stages."""
+    lanes = batcher.lane_depths()
+    snapshots = {
+        s.source_id: SourceSnapshot(
+            source_id=s.source_id,
+            state=s.state,
+            decoded_queue=getattr(s, "queue_depth", 0),
+            batcher_queue=lanes.get(s.source_id, 0),
+            skipped=dict(s.stats.skipped),
+            dropped=dict(s.stats.dropped),
+        )
+        for s in sources
+    }
+    stages = {name: q.qsize() for name, q in queues.items()}
+    return PipelineSnapshot(sources=snapshots, stages=stages, dropped=dict(batcher.dropped))

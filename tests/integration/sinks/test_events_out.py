@@ -10,6 +10,8 @@ from datetime import datetime
 
 import pytest
 
+from vigil.config.loader import parse_config
+
 from tests.integration.sinks.test_webhook_sink import receiver  # noqa: F401  (fixture)
 from tests.support.fake_model import FakeDetector
 from tests.support.fake_source import MemorySource
@@ -84,16 +86,15 @@ async def test_events_go_only_to_the_sinks_that_take_them_in_order(tmp_path, rec
     assert ids == {r["id"] for r in lines if r.get("record") == "event"}  # one id, whatever carries it
 
 
-async def test_a_sink_kind_that_cannot_take_events_is_refused(tmp_path):
-    config = PipelineConfig.model_validate(
-        {
-            "model": {"path": "unused.onnx"},
-            "sources": [{"name": "cam", "url": "cam.mp4"}],
-            "sinks": [{"kind": "video", "directory": str(tmp_path / "v"), "records": ["events"]}],
-        }
-    )
-    with pytest.raises(ConfigError, match="video sink cannot take events"):
-        await build_sink(config.sinks[0])
+async def test_a_sink_kind_that_cannot_take_events_is_refused_when_the_config_is_read(tmp_path):
+    text = f"""model: {{path: unused.onnx}}
+sources: [{{name: cam, url: cam.mp4}}]
+sinks:
+  - {{kind: jsonl, path: {tmp_path / "out.jsonl"}, records: [events]}}
+  - {{kind: video, directory: {tmp_path / "v"}, records: [results, events]}}
+"""
+    with pytest.raises(ConfigError, match=r"line 5: sinks\[1\]: .*a video sink cannot take events"):
+        parse_config(text, "cam.yaml", {})  # what `vigil check` runs
 
 
 def test_records_must_name_results_or_events():

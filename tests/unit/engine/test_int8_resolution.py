@@ -187,3 +187,14 @@ def test_vigil_run_quantization_flag_forces_the_precision(flags, expected):
 
     args = _parser().parse_args(["run", "--model", "m.onnx", "--source", "a.mp4", "--out", "o.jsonl", *flags])
     assert config_from_args(args).model.quantization == expected
+
+
+def test_quantizing_without_the_onnx_package_names_the_extra(monkeypatch):
+    import sys
+
+    from vigil.engine._private.quantize import quantize_package
+    from vigil.errors import MissingDependencyError
+
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    with pytest.raises(MissingDependencyError, match=r"int8 package .*vigil-analytics\[quantize\]"):
+        quantize_package(None, None, Path("unused"), None, None)  # type: ignore[arg-type]

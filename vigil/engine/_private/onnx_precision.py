@@ -27,13 +27,18 @@ from vigil.errors import MissingDependencyError
 __all__ = ["to_fp16", "to_int8_qdq"]
 
 
-def require_onnx() -> None:
+def require_onnx(purpose: str = "trt") -> None:
+    """Raise a clear error when the `onnx` package is missing: `purpose` "trt" (TensorRT 11
+    rewrites the graph for fp16/int8) or "quantize" (`vigil models quantize`)."""
     try:
         import onnx  # noqa: F401
     except ImportError as exc:
+        if purpose == "quantize":
+            why, extra = "making an int8 package rewrites the ONNX graph", "quantize"
+        else:
+            why, extra = "building an fp16 or int8 engine with TensorRT 11 rewrites the ONNX graph", "trt"
         raise MissingDependencyError(
-            "building an fp16 or int8 engine with TensorRT 11 rewrites the ONNX graph and needs the onnx "
-            "package: pip install 'vigil-analytics[trt]' (or pip install onnx)"
+            f"{why} and needs the onnx package: pip install 'vigil-analytics[{extra}]' (or pip install onnx)"
         ) from exc
 
 

@@ -27,6 +27,7 @@ import numpy as np
 
 from vigil.engine._private.environment import RuntimeEnvironment
 from vigil.engine._private.hashing import sha256_of
+from vigil.engine._private.onnx_precision import require_onnx
 from vigil.engine._private.package_format import MODEL_FILE, PACKAGE_FILE, ModelMetadata, PackageMetadata, parse_package
 from vigil.engine._private.quantize_graph import int8_graph, score_branch
 from vigil.engine._private.trt_build_progress import Progress, log_progress, phase
@@ -170,6 +171,7 @@ def quantize_package(
 ) -> QuantizedPackage:
     """Quantize `model_dir/<reference>` and write `model_dir/<reference>-int8/` with the measured
     agreement and speedup in its package.json (replacing an earlier int8 package of that name)."""
+    require_onnx("quantize")
     if model.architecture != "yolo" or model.task not in _TASKS:
         raise ConfigError(f"model '{model.model_id}' ({model.architecture}, {model.task}): quantize makes int8 packages "
                           f"of YOLO {', '.join(_TASKS)} models, whose boxes it compares with fp32's")

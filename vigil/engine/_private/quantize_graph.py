@@ -41,7 +41,7 @@ def int8_graph(onnx_path: Path, batches: list[np.ndarray], scratch: Path, kept_f
     `kept_float` nodes left in float."""
     from vigil.engine._private.onnx_precision import require_onnx
 
-    require_onnx()
+    require_onnx("quantize")
     import onnx
     from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
