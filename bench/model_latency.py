@@ -67,7 +67,7 @@ def bench_ocr_detector(frame: np.ndarray, repeat: int) -> dict[str, Any] | None:
     DB post-process (boxes, unclip, order)."""
     try:
         from vigil.cli.models import _installed_rapidocr
-        from vigil.engine._private.importers import import_rapidocr
+        from vigil.engine.developer_tools import import_rapidocr
         from vigil.engine.models.ppocr import _detection as det
     except ImportError:
         return None

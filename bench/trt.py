@@ -21,10 +21,16 @@ from pathlib import Path
 
 import numpy as np
 
-from vigil.engine._private import importers, trt_build
-from vigil.engine._private.environment import current_environment
-from vigil.engine._private.package_format import read_model_dir
-from vigil.engine._private.trt_runtime import TrtRunner
+from vigil.engine.developer_tools import (
+    BuildRequest,
+    TrtRunner,
+    build_engine_package,
+    choose_onnx_package,
+    current_environment,
+    import_ultralytics_onnx,
+    parse_batch,
+    read_model_dir,
+)
 from vigil.errors import VigilError
 
 
@@ -33,9 +39,9 @@ def engine_for(model_dir: Path, fp16: bool, batch: tuple[int, int, int]) -> Path
     trt = [p for p in packages if p.backend.value == "trt"]
     if trt:
         return model_dir / trt[0].package_id / trt[0].main_file((".engine", ".plan", ".trt")).name
-    onnx_package = trt_build.choose_onnx_package(packages, batch)
-    built = trt_build.build_engine_package(model, onnx_package, model_dir / onnx_package.package_id, model_dir,
-                                           trt_build.BuildRequest(batch=batch, fp16=fp16), current_environment())
+    onnx_package = choose_onnx_package(packages, batch)
+    built = build_engine_package(model, onnx_package, model_dir / onnx_package.package_id, model_dir,
+                                           BuildRequest(batch=batch, fp16=fp16), current_environment())
     return built.folder / "model.engine"
 
 
@@ -80,8 +86,8 @@ def main() -> int:
                 model_dir = args.model
                 if model_dir is None:
                     nudenet = Path(str(importlib.resources.files("nudenet") / "320n.onnx"))
-                    model_dir = importers.import_ultralytics_onnx(nudenet, Path(scratch) / "yolov8n")
-                engine = engine_for(model_dir, not args.fp32, trt_build.parse_batch(args.batch))
+                    model_dir = import_ultralytics_onnx(nudenet, Path(scratch) / "yolov8n")
+                engine = engine_for(model_dir, not args.fp32, parse_batch(args.batch))
             runner = TrtRunner(engine.read_bytes(), name=str(engine))
             info = runner.inputs[0]
             low, _, high = (info.profile[0][0], 0, info.profile[2][0]) if info.profile else (info.shape[0], 0, info.shape[0])

@@ -58,6 +58,7 @@ from vigil.engine._private.trt_build import (
     choose_onnx_package,
     parse_batch,
 )
+from vigil.engine._private.trt_runtime import TrtRunner
 from vigil.engine.base import PreparedBatch
 
 __all__ = [
@@ -107,6 +108,7 @@ __all__ = [
     "build_engine_package",
     "choose_onnx_package",
     "parse_batch",
+    "TrtRunner",
     # int8 ONNX packages made here
     "MIN_CALIBRATION_IMAGES",
     "QuantizeRequest",
