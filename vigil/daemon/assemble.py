@@ -73,7 +73,7 @@ def make_source(config: SourceConfig, clips: ClipRecorder | None = None) -> Sour
             clips=clips,
         )
     if isinstance(config, WebcamSourceConfig):
-        webcam = WebcamSource(
+        return WebcamSource(
             config.name,
             config.url[len("v4l2:") :],
             size=config.size,
@@ -82,9 +82,8 @@ def make_source(config: SourceConfig, clips: ClipRecorder | None = None) -> Sour
             max_fps=config.max_fps,
             decode_threads=config.decode_threads,
             gates=gates,
+            clips=clips,
         )
-        webcam.clips = clips
-        return webcam
     if isinstance(config, FileSourceConfig):
         path = config.url[len("file://") :] if config.url.startswith("file://") else config.url
         return FileSource(

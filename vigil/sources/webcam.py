@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import av
 
 from vigil.errors import SourceOpenError
 from vigil.sources._pyav import PyAVSource
 from vigil.sources.gate import FrameGate
+
+if TYPE_CHECKING:
+    from vigil.clips import ClipRecorder
 
 __all__ = ["WebcamSource"]
 
@@ -35,8 +38,11 @@ class WebcamSource(PyAVSource):
         max_fps: float | None = None,
         decode_threads: int = 0,
         gates: Sequence[FrameGate] = (),
+        clips: ClipRecorder | None = None,
     ) -> None:
-        super().__init__(source_id, queue_size=queue_size, decode_threads=decode_threads, max_fps=max_fps, gates=gates)
+        super().__init__(
+            source_id, queue_size=queue_size, decode_threads=decode_threads, max_fps=max_fps, gates=gates, clips=clips
+        )
         self.device, self.driver = device, driver
         self.options: dict[str, str] = {}
         if size:
