@@ -1,10 +1,16 @@
 """Pipeline throughput against raw onnxruntime, and live latency.
 
 Throughput (default): vigil's Pipeline over K copies of a 640x480 H.264 clip (decode -> batch
--> pre-process -> infer -> post-process -> JSONL), then, in the same process, raw
-`session.run` on tensors pre-processed beforehand at each batch size of `--raw-batches`; the
-best of those is the baseline. Prints both frames/s, their ratio (the P1 efficiency: 1.0 = the
-pipeline costs nothing beyond inference), the batch-size distribution and the event loop's lag.
+-> pre-process -> infer -> post-process -> JSONL) against raw `session.run` on tensors
+pre-processed beforehand, in the same process. A sweep over `--raw-batches` picks the raw
+baseline's best batch; then `--rounds` rounds of pipeline, raw: each round's ratio is the
+pipeline against the mean of the raw runs either side of it (the P1 efficiency: 1.0 = the
+pipeline costs nothing beyond inference), and the median round is the figure, because this
+machine's speed drifts by 5-10% from one minute to the next. The profile of the median round
+says where the time goes: CPU seconds per frame by thread group (onnxruntime's threads,
+decoding, the pre/post-processing workers, the event loop; from /proc/self/task) against raw
+onnxruntime's CPU per frame, and a batch's pre/infer/post milliseconds inside the pipeline
+against the raw session.run of the same batch.
 
 Zones (`--zones`): the same pipeline with and without tracking + 4 zones + 2 lines on every
 source (ByteTrack, then the zones stage; events written to the JSONL file too), same sources,
@@ -32,7 +38,9 @@ import sys
 import asyncio
 import importlib.resources
 import json
+import os
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -62,9 +70,12 @@ class Figures(PipelineObserver):
         self.latencies: list[tuple[float, float]] = []  # (monotonic time, ms since capture)
         self.drops: Counter[str] = Counter()
         self.event_types: Counter[str] = Counter()
+        self.stage_ms: dict[str, list[float]] = {"pre": [], "infer": [], "post": []}
 
     def batch_done(self, size: int, padded_to: int, pre_ms: float, infer_ms: float, post_ms: float) -> None:
         self.batch_sizes[size] += 1
+        for key, ms in (("pre", pre_ms), ("infer", infer_ms), ("post", post_ms)):
+            self.stage_ms[key].append(ms)
 
     def loop_lag(self, seconds: float) -> None:
         self.lags.append(seconds * 1e3)
@@ -78,6 +89,76 @@ class Figures(PipelineObserver):
 
     def events(self, events: Sequence[Event]) -> None:
         self.event_types.update(e.type for e in events)
+
+
+class ThreadCpu:
+    """CPU seconds of this process's threads, by what they do, from /proc/self/task (Linux).
+
+    Threads are told apart by name: vigil's own (`decode-*`, `vigil-infer*`, `vigil-work*`, the
+    event loop in `MainThread`), FFmpeg's decoder threads (`av:*`), and the unnamed native threads
+    born while the model loads or runs, which are onnxruntime's intra-op pool. Threads end during
+    a run (decoders at the end of their file, executors at stop), so a sampler reads them every
+    `every_s` and keeps each thread's last reading. `start()` before the model loads, `loaded()`
+    after, `stop()` when the run ends; `split()` gives seconds per group."""
+
+    TICK = os.sysconf("SC_CLK_TCK")
+
+    def __init__(self, every_s: float = 0.1) -> None:
+        self.every_s = every_s
+        self.before: dict[int, int] = {}
+        self.pool: set[int] = set()
+        self.seen: dict[int, tuple[str, int]] = {}
+        self._stop = threading.Event()
+        self._sampler = threading.Thread(target=self._sample, name="bench-cpu-sampler", daemon=True)
+
+    @staticmethod
+    def _ticks() -> dict[int, tuple[str, int]]:
+        python_names = {t.native_id: t.name for t in threading.enumerate()}
+        out = {}
+        for tid in os.listdir("/proc/self/task"):
+            try:
+                comm = Path(f"/proc/self/task/{tid}/comm").read_text().strip()
+                fields = Path(f"/proc/self/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:  # the thread ended between listing and reading
+                continue
+            out[int(tid)] = (python_names.get(int(tid)) or comm, int(fields[11]) + int(fields[12]))
+        return out
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.every_s):
+            self.seen.update(self._ticks())
+
+    def start(self) -> None:
+        self.before = {tid: ticks for tid, (_, ticks) in self._ticks().items()}
+        self._sampler.start()
+
+    def loaded(self) -> None:
+        """Threads that exist now and did not before are the model's (onnxruntime's pool)."""
+        self.pool = set(self._ticks()) - set(self.before)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._sampler.join()
+        self.seen.update(self._ticks())
+
+    def split(self) -> dict[str, float]:
+        groups: Counter[str] = Counter()
+        for tid, (name, ticks) in self.seen.items():
+            used = (ticks - self.before.get(tid, 0)) / self.TICK
+            if name.startswith("vigil-infer") or tid in self.pool:
+                group = "inference (onnxruntime)"
+            elif name.startswith(("decode-", "av:")):
+                group = "decode (PyAV + gate)"
+            elif name.startswith("vigil-work"):
+                group = "pre/post-processing workers"
+            elif name == "MainThread":
+                group = "event loop"
+            elif name == "bench-cpu-sampler":
+                continue
+            else:
+                group = f"other ({name})"
+            groups[group] += used
+        return {k: round(v, 2) for k, v in sorted(groups.items())}
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -118,8 +199,12 @@ def first_frames(path: Path, n: int) -> list[np.ndarray]:
 def bench_pipeline(args: argparse.Namespace, clip: Path, workdir: Path,
                    stages: Callable[[str], list[Stage]] | None = None) -> tuple[float, int, dict]:
     """Frames/s of the pipeline over `args.clips` copies of `clip`; `stages(source_id)` makes
-    each source's stages (their events go to the JSONL file too)."""
+    each source's stages (their events go to the JSONL file too). The stats say where the CPU
+    went (seconds per thread group) and how long a batch took inside the pipeline."""
+    cpu = ThreadCpu()
+    cpu.start()
     model = load_model(args, intra_op_threads=args.threads, allow_spinning=args.spin)
+    cpu.loaded()
     sources = [FileSource(f"cam{i}", clip, decode_threads=args.decode_threads) for i in range(args.clips)]
     options = PipelineOptions(max_batch=args.max_batch, max_delay_ms=args.max_delay_ms, worker_threads=args.workers)
     figures = Figures()
@@ -129,6 +214,7 @@ def bench_pipeline(args: argparse.Namespace, clip: Path, workdir: Path,
     chains = {s.source_id: stages(s.source_id) for s in sources} if stages is not None else None
     pipeline = Pipeline(model, sources, [jsonl], options, figures, stages=chains)
     report = asyncio.run(pipeline.run())
+    cpu.stop()
     model.close()
     assert not report.failed_sources, report.failed_sources
     stats = {
@@ -137,6 +223,10 @@ def bench_pipeline(args: argparse.Namespace, clip: Path, workdir: Path,
         "batch_sizes": dict(sorted(figures.batch_sizes.items())),
         "loop_lag_p99_ms": percentile(figures.lags, 99),
         "events": dict(figures.event_types),
+        "cpu_s": cpu.split(),
+        "elapsed_s": round(report.elapsed_s, 2),
+        "batch_ms": {k: round(float(np.mean(v)), 2) if v else 0.0 for k, v in figures.stage_ms.items()},
+        "infer_busy": round(sum(figures.stage_ms["infer"]) / 1000 / report.elapsed_s, 3),
     }
     return report.results / report.elapsed_s, report.results, stats
 
@@ -223,6 +313,11 @@ def load_model(args: argparse.Namespace, **options: object):  # noqa: ANN201 - w
 
 
 def bench_raw(args: argparse.Namespace, clip: Path, frames: int, batch: int) -> float:
+    return raw_run(args, clip, frames, batch)[0]
+
+
+def raw_run(args: argparse.Namespace, clip: Path, frames: int, batch: int) -> tuple[float, float]:
+    """Frames/s of raw `session.run` on one pre-processed batch, and its CPU seconds per frame."""
     import onnxruntime as ort
 
     model = load_model(args)
@@ -238,10 +333,40 @@ def bench_raw(args: argparse.Namespace, clip: Path, frames: int, batch: int) -> 
     name = session.get_inputs()[0].name
     session.run(None, {name: prepared.tensor})  # warm-up
     calls = max(1, frames // batch)
-    t0 = time.perf_counter()
+    cpu0, t0 = time.process_time(), time.perf_counter()
     for _ in range(calls):
         session.run(None, {name: prepared.tensor})
-    return calls * batch / (time.perf_counter() - t0)
+    elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    return calls * batch / elapsed, cpu / (calls * batch)
+
+
+def bench_rounds(args: argparse.Namespace, clip: Path, workdir: Path, best: int) -> dict:
+    """`args.rounds` rounds of raw, pipeline, raw; each round's ratio is the pipeline against the
+    mean of the raw runs either side of it, so the machine's drift cancels; the median is the figure."""
+    ratios, rounds = [], []
+    raw_before, _ = raw_run(args, clip, args.clips * args.frames, best)
+    for _ in range(args.rounds):
+        pipe_fps, frames, stats = bench_pipeline(args, clip, workdir)
+        raw_after, raw_cpu = raw_run(args, clip, frames, best)
+        ratio = pipe_fps / ((raw_before + raw_after) / 2)
+        ratios.append(ratio)
+        rounds.append({"pipeline_fps": round(pipe_fps, 2), "raw_fps": [round(raw_before, 2), round(raw_after, 2)],
+                       "ratio": round(ratio, 3), "frames": frames, "raw_cpu_ms_per_frame": round(1000 * raw_cpu, 2), **stats})
+        raw_before = raw_after
+    return {"ratio_median": round(float(np.median(ratios)), 3), "ratios": [round(r, 3) for r in ratios], "rounds": rounds}
+
+
+def profile_lines(round_: dict, frames: int, best: int) -> list[str]:
+    """Where the pipeline's CPU went, per frame, against raw onnxruntime's."""
+    cpu = round_["cpu_s"]
+    total = sum(cpu.values())
+    lines = [f"  CPU per frame: pipeline {1000 * total / frames:.1f} ms, raw onnxruntime {round_['raw_cpu_ms_per_frame']:.1f} ms"]
+    for group, seconds in sorted(cpu.items(), key=lambda kv: -kv[1]):
+        lines.append(f"    {group:30s} {1000 * seconds / frames:6.2f} ms/frame  ({100 * seconds / total:4.1f}%)")
+    ms = round_["batch_ms"]
+    lines.append(f"  a batch inside the pipeline: pre {ms['pre']:.1f} ms, infer {ms['infer']:.1f} ms, post {ms['post']:.1f} ms; "
+                 f"raw session.run of {best}: {1000 * best / round_['raw_fps'][1]:.1f} ms; inference busy {100 * round_['infer_busy']:.1f}% of the run")
+    return lines
 
 
 def main() -> None:
@@ -274,6 +399,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     parser.add_argument("--opencv-threads", type=int, default=1, help="OpenCV threads, as the daemon sets them (default 1)")
     parser.add_argument("--spin", action="store_true", help="let onnxruntime threads spin in the pipeline")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of raw, pipeline, raw (the median ratio is the figure)")
     args = parser.parse_args()
     cv2.setNumThreads(args.opencv_threads)
 
@@ -307,35 +433,36 @@ def main() -> None:
         raw_batches = [b for b in (int(x) for x in args.raw_batches.split(",")) if spec.accepts(b)] or [batch]
         # The baseline is raw onnxruntime at its best batch size, measured before and after the
         # pipeline and averaged, so that drift in the machine's speed does not land on one side.
-        frames = args.clips * args.frames
-        raw_sweep = {b: bench_raw(args, clip, frames, b) for b in raw_batches}
+        raw_sweep = {b: bench_raw(args, clip, args.clips * args.frames, b) for b in raw_batches}
         best = max(raw_sweep, key=raw_sweep.__getitem__)
-        raw_before = raw_sweep[best]
-        pipe_fps, frames, stats = bench_pipeline(args, clip, workdir)
-        raw_after = bench_raw(args, clip, frames, best)
-        raw_fps = (raw_before + raw_after) / 2
+        rounds = bench_rounds(args, clip, workdir, best)
+    middle = sorted(rounds["rounds"], key=lambda r: r["ratio"])[len(rounds["rounds"]) // 2]
+    frames = middle["frames"]
+    stats = {k: middle[k] for k in ("batches", "mean_batch", "batch_sizes", "loop_lag_p99_ms", "cpu_s", "batch_ms", "infer_busy")}
     figures = {
         "model": Path(args.model).name,
         "image_size": args.image_size,
         "sources": args.clips,
         "frames": frames,
         "batch": batch,
-        "pipeline_fps": round(pipe_fps, 2),
         "backend": args.backend or "auto",
-        "raw_fps": round(raw_fps, 2),
         "raw_best_batch": best,
         "raw_by_batch": {b: round(v, 2) for b, v in raw_sweep.items()},
-        "raw_before_after": [round(raw_before, 2), round(raw_after, 2)],
-        "ratio": round(pipe_fps / raw_fps, 3),
+        "ratio": rounds["ratio_median"],
+        "ratios": rounds["ratios"],
+        "pipeline_fps": middle["pipeline_fps"],
+        "raw_fps": middle["raw_fps"],
         **{k: round(v, 2) if isinstance(v, float) else v for k, v in stats.items()},
     }
-    print(f"pipeline:        {pipe_fps:7.2f} frames/s  ({frames} frames, {args.clips} sources, batch {batch})")
+    print(f"pipeline:        {middle['pipeline_fps']:7.2f} frames/s  ({frames} frames, {args.clips} sources, batch {batch}; the median round)")
     print(
-        f"{'raw TensorRT:   ' if args.backend == 'trt' else 'raw onnxruntime:'} {raw_fps:7.2f} frames/s  "
+        f"{'raw TensorRT:   ' if args.backend == 'trt' else 'raw onnxruntime:'} {np.mean(middle['raw_fps']):7.2f} frames/s  "
         f"(session.run on pre-processed batches of {best}, the best of "
-        f"{', '.join(f'{b}: {v:.1f}' for b, v in raw_sweep.items())}; {raw_before:.2f} before, {raw_after:.2f} after)"
+        f"{', '.join(f'{b}: {v:.1f}' for b, v in raw_sweep.items())}; {middle['raw_fps'][0]:.2f} before, {middle['raw_fps'][1]:.2f} after)"
     )
-    print(f"ratio pipeline / raw: {pipe_fps / raw_fps:.3f}")
+    print(f"ratio pipeline / raw: {rounds['ratio_median']:.3f} (median of {args.rounds} rounds: {rounds['ratios']})")
+    print("where the time goes (the median round):")
+    print("\n".join(profile_lines(middle, frames, best)))
     print(f"batch sizes {stats['batch_sizes']}; event-loop lag p99 {stats['loop_lag_p99_ms']:.2f} ms")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
