@@ -119,7 +119,7 @@ class Figures(PipelineObserver):
         self.offsets: dict[str, float] = {}  # source -> capture time - pts
         self.made: list[Event] = []
 
-    def batch_done(self, size: int, padded_to: int, pre_ms: float, infer_ms: float, post_ms: float) -> None:
+    def batch_done(self, size: int, padded_to: int, pre_ms: float, infer_ms: float, post_ms: float, model: str = "default") -> None:
         self.batches += 1
 
     def frames_dropped(self, source_id: str, cause: str, count: int) -> None:

@@ -72,7 +72,7 @@ class Figures(PipelineObserver):
         self.event_types: Counter[str] = Counter()
         self.stage_ms: dict[str, list[float]] = {"pre": [], "infer": [], "post": []}
 
-    def batch_done(self, size: int, padded_to: int, pre_ms: float, infer_ms: float, post_ms: float) -> None:
+    def batch_done(self, size: int, padded_to: int, pre_ms: float, infer_ms: float, post_ms: float, model: str = "default") -> None:
         self.batch_sizes[size] += 1
         for key, ms in (("pre", pre_ms), ("infer", infer_ms), ("post", post_ms)):
             self.stage_ms[key].append(ms)

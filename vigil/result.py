@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from vigil.engine import Detections, TextDetections
+from vigil.engine import ClassificationPrediction, Detections, TextDetections
 from vigil.frame import Frame
 
 __all__ = ["InferenceResult", "Overlay", "Predictions", "Timings"]
 
-Predictions = Detections | TextDetections  # what one frame yields: objects, or text lines (OCR)
+# What one frame yields: objects, text lines (OCR), or class scores for the whole frame.
+Predictions = Detections | TextDetections | ClassificationPrediction
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,16 @@ def check_config(path: Path) -> str:
     """The summary of a usable configuration; `ConfigError` listing every problem otherwise."""
     loaded = read_config(path)
     config = loaded.config
-    model_problems, model_line, unchecked = _check_model(config.model)
+    entries = config.model_entries()
+    model_problems: list[Problem] = []
+    model_lines, unchecked = [], []
+    for name, entry in entries.items():
+        # A `model:` file is `models: {default: ...}` inside: its problems point at `model:`.
+        where: tuple[str, ...] = ("model",) if list(entries) == ["default"] else ("models", name)
+        found, line, missed = _check_model(entry, where)
+        model_problems += found
+        model_lines.append(line if len(entries) == 1 else f"{name}: {line}")
+        unchecked += [m for m in missed if m not in unchecked]
     problems = model_problems + file_problems(config) + _tracking_problems(config)
     if problems:
         raise loaded.error(problems)
@@ -32,13 +41,13 @@ def check_config(path: Path) -> str:
     return "\n".join(
         [
             f"{path}: OK ({len(config.sources)} source(s); sinks: {', '.join(sinks)})",
-            f"  model: {model_line}",
+            *(f"  model: {line}" for line in model_lines),
             f"  not checked: {', '.join(unchecked + _unchecked_parts(config))}",
         ]
     )
 
 
-def _check_model(model: ModelConfig) -> tuple[list[Problem], str, list[str]]:
+def _check_model(model: ModelConfig, where: tuple[str, ...] = ("model",)) -> tuple[list[Problem], str, list[str]]:
     """Problems with the model reference, a line describing it, and what could not be checked."""
     # The engine's own listing code: a model directory's JSON files, or an ONNX export's metadata
     # (onnxruntime opens it unoptimised, a tenth of a second). No package is fetched or loaded.
@@ -53,11 +62,11 @@ def _check_model(model: ModelConfig) -> tuple[list[Problem], str, list[str]]:
             return [], f"{model.path} (not fetched)", [f"the model from provider '{reference.provider}'"]
         _, listing = list_model(model.path)
     except VigilError as exc:
-        return [Problem(("model", "path"), str(exc))], "", []
+        return [Problem((*where, "path"), str(exc))], "", []
     ids = [package.package_id for package in listing.packages]
     if model.package_id is not None and model.package_id not in ids:
         problem = f"the model has no package '{model.package_id}' (it has: {', '.join(ids)})"
-        return [Problem(("model", "package_id"), problem)], "", []
+        return [Problem((*where, "package_id"), problem)], "", []
     described = f"{listing.model.model_id} ({listing.model.task}; package(s): {', '.join(ids)})"
     return [], described, ["package files' checksums (verified at start)"]
 

@@ -1,4 +1,5 @@
-"""The `model` section: which model runs, with its thresholds and backend options."""
+"""The `model` section: which model runs, with its thresholds and backend options; `models:`
+entries (`ModelEntry`) add per-model batch overrides (`ModelBatchConfig`)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,20 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from vigil.config._section import Section
+from vigil.config.batch import BatchConfig
 
-__all__ = ["ModelConfig", "OnnxRuntimeConfig", "TensorRTConfig"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "MODEL_NAME",
+    "ModelBatchConfig",
+    "ModelConfig",
+    "ModelEntry",
+    "OnnxRuntimeConfig",
+    "TensorRTConfig",
+]
+
+MODEL_NAME = r"^[A-Za-z0-9_.-]{1,64}$"  # a `models:` key, what cameras and cascades name
+DEFAULT_MODEL = "default"  # the name `model:` (one model) is known by
 
 
 class TensorRTConfig(Section):
@@ -69,6 +82,11 @@ class ModelConfig(Section):
         "auto", description="gpu: refuse packages that would run on the CPU; cpu: never use the GPU."
     )
     package_id: str | None = Field(None, min_length=1, description="Load exactly this package of the model directory.")
+    task: Literal["detect", "segment", "pose", "classify", "ocr"] | None = Field(
+        None,
+        description="Run the model as this task instead of its own, where vigil has that implementation: detect on "
+        "a PP-OCR model is its text detector alone (boxes of class text, e.g. the primary of an OCR cascade).",
+    )
     confidence: float = Field(0.25, ge=0.0, le=1.0, description="Minimum confidence of a kept detection.")
     iou: float = Field(0.7, ge=0.0, le=1.0, description="IoU above which NMS suppresses a box of the same class.")
     max_det: int = Field(300, ge=1, le=10_000, description="Most detections kept per frame.")
@@ -108,3 +126,36 @@ class ModelConfig(Section):
     @classmethod
     def _one_or_many(cls, value: object) -> object:
         return [value] if isinstance(value, str) else value
+
+
+class ModelBatchConfig(Section):
+    """`models.NAME.batch`: this model's own batching; each key given (not null) replaces the
+    top-level `batch:` value for this model only."""
+
+    max_batch: int | None = Field(
+        None, ge=1, le=256,
+        description="Most frames (or crops) per inference call of this model (absent: batch.max_batch).",
+    )
+    max_delay_ms: float | None = Field(
+        None, ge=0.0, le=10_000.0, description="Longest wait for this model's batch to fill (absent: batch.max_delay_ms)."
+    )
+    max_staleness_ms: float | None = Field(
+        None, gt=0.0, le=600_000.0,
+        description="Drop a live frame older than this when this model's batch forms (absent: batch.max_staleness_ms, "
+        "which alone can say never).",
+    )
+
+    def applied_to(self, batch: BatchConfig) -> BatchConfig:
+        """`batch` with the values given here replacing its own."""
+        update = {key: value for key, value in self if value is not None}
+        return batch.model_copy(update=update)
+
+
+class ModelEntry(ModelConfig):
+    """One `models:` entry: the `model` section's settings, plus this model's own batching."""
+
+    batch: ModelBatchConfig | None = Field(
+        None,
+        description="This model's batching ({max_batch, max_delay_ms, max_staleness_ms}), each key overriding the "
+        "top-level batch: for this model (null: the top-level batch as it is).",
+    )

@@ -4,9 +4,11 @@ entries built from them (with `kind`, `name` and `filter`) are in `vigil.config.
 
 from __future__ import annotations
 
+import re
+
 from typing import ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from vigil.config._section import Section
 from vigil.events import EventType
@@ -26,6 +28,22 @@ class FilterSettings(Section):
         0.0, ge=0.0, le=86_400.0,
         description="After a source's result is published, drop that source's results for this many seconds.",
     )
+    attached: dict[str, str] | None = Field(
+        None,
+        description="Keep only detections whose cascade output matches: {cascade name: regular expression searched "
+        "in its label (the text read, or the top class)}, e.g. {plate: '^AB'}; a detection without that output is "
+        "left out.",
+    )
+
+    @field_validator("attached")
+    @classmethod
+    def _patterns(cls, attached: dict[str, str] | None) -> dict[str, str] | None:
+        for name, pattern in (attached or {}).items():
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"attached.{name}: {pattern!r} is not a regular expression ({exc})") from None
+        return attached
 
 
 class JsonlSinkConfig(Section):

@@ -28,6 +28,8 @@ from vigil.config.zones import LineConfig, ZoneConfig, repeated_name
 from vigil.config.tracking import TrackingSettings
 from vigil.config.clips import ClipsConfig
 from vigil.config.motion import MotionConfig
+from vigil.config.cascade import CascadeConfig, repeated_cascade
+from vigil.config.model import MODEL_NAME
 
 __all__ = [
     "AnySourceConfig",
@@ -102,6 +104,19 @@ class SourceConfig(Section):
         description="Motion gating ({enabled, keepalive_s, threshold, min_area, masks, ...}): frames without "
         "motion skip inference (README, Motion gating). Off unless enabled.",
     )
+    models: list[Annotated[str, StringConstraints(pattern=MODEL_NAME)]] | None = Field(
+        None,
+        min_length=1,
+        description="The models (names in models:) run on this camera's whole frames, a single name or a list; "
+        "the first is its primary: its results go through the camera's tracking, cascades, zones and stages, "
+        "the others' results straight to the sinks (null: the first model of models:).",
+    )
+    cascades: list[CascadeConfig] = Field(
+        default_factory=list,
+        description="Secondary models run on crops of the primary model's detections ({model, name, classes, "
+        "min_confidence, min_size, pad, top_k, every, vote}), their outputs attached to those detections; "
+        "every: once_per_track or a number of seconds makes the camera tracked.",
+    )
 
     def __new__(cls, *args: Any, **data: Any) -> SourceConfig:
         # SourceConfig(...) builds the kind the data describes (pydantic then runs its __init__).
@@ -116,6 +131,19 @@ class SourceConfig(Section):
             raise ValueError("this source lists a tracking stage in stages: give its settings there or here, not both")
         return tracking
 
+    @field_validator("models", mode="before")
+    @classmethod
+    def _one_or_many_models(cls, models: object) -> object:
+        return [models] if isinstance(models, str) else models
+
+    @field_validator("models")
+    @classmethod
+    def _no_repeated_model(cls, models: list[str] | None) -> list[str] | None:
+        for i, name in enumerate(models or ()):
+            if models and name in models[:i]:
+                raise ValueError(f"model '{name}' is listed twice; a camera runs each model once")
+        return models
+
     @field_validator("url")
     @classmethod
     def _usable_url(cls, url: str) -> str:
@@ -125,11 +153,28 @@ class SourceConfig(Section):
         return url
 
     @model_validator(mode="after")
-    def _unique_zone_names(self) -> SourceConfig:
+    def _unique_names(self) -> SourceConfig:
         problem = repeated_name(self.zones, self.lines)
         if problem:
             raise ValueError(problem)
+        repeated = repeated_cascade(self.cascades)
+        if repeated:
+            index, message = repeated
+            raise _located_error(("cascades", index, "name"), message)
         return self
+
+    @property
+    def needs_tracking(self) -> bool:
+        """Whether this camera's results are tracked: it has tracking settings or a tracking stage,
+        or something that follows objects rather than boxes (zones, lines, clips, a cascade run
+        once per track or every N seconds per track)."""
+        return (
+            self.tracking is not None
+            or any(spec.kind == "tracking" for spec in self.stages)
+            or bool(self.zones or self.lines)
+            or self.clips is not None
+            or any(cascade.per_track for cascade in self.cascades)
+        )
 
     @model_validator(mode="wrap")
     @classmethod
@@ -246,6 +291,12 @@ def _key_error(key: str, message: str) -> ValidationError:
     """An error at `key` of the source (so the loader names its line), never repeating its value."""
     error = PydanticCustomError("source_kind", message)
     return ValidationError.from_exception_data("SourceConfig", [{"type": error, "loc": (key,), "input": None}])
+
+
+def _located_error(loc: tuple[str | int, ...], message: str) -> ValidationError:
+    """An error at `loc` inside the source (the loader names its line)."""
+    error = PydanticCustomError("source", "{message}", {"message": message})
+    return ValidationError.from_exception_data("SourceConfig", [{"type": error, "loc": loc, "input": None}])
 
 
 def url_problem(url: str) -> str | None:

@@ -8,7 +8,9 @@
                                       `*_file` keys: the API never reads files named by a request)
     GET    /api/v1/streams/{name}     one stream
     DELETE /api/v1/streams/{name}     stop and remove a stream
-    GET    /api/v1/model              the resolved package and why other packages were refused
+    GET    /api/v1/model              the first model: its resolved package, batch and classes
+    GET    /api/v1/models             every model by name (models:): package, batch, the cameras
+                                      running it on frames and on crops (cascades)
     GET    /api/v1/events             recent events, newest first; ?source= &type= &since= &until=
                                       (ISO 8601 capture times) &limit= (default 100)
     GET    /api/v1/events/{id}        one event: its record, snapshot_url, crop_url, clip_url
@@ -69,6 +71,8 @@ class Control(Protocol):
     async def remove_stream(self, name: str) -> None: ...
 
     def model_info(self) -> dict[str, Any]: ...
+
+    def models_info(self) -> list[dict[str, Any]]: ...
 
     def metrics(self) -> bytes: ...
 
@@ -133,6 +137,10 @@ def make_app(control: Control, token: str | None = None, events: EventLog | None
     @routes.get("/api/v1/model")
     async def model(request: web.Request) -> web.Response:
         return web.json_response(control.model_info())
+
+    @routes.get("/api/v1/models")
+    async def models(request: web.Request) -> web.Response:
+        return web.json_response({"models": control.models_info()})
 
     @routes.get("/api/v1/openapi.json")
     async def openapi(request: web.Request) -> web.Response:
@@ -310,7 +318,8 @@ def openapi_document() -> dict[str, Any]:
                 "get": {"responses": {"200": answer("the stream", stream), "404": answer("unknown", error)}},
                 "delete": {"responses": {"200": answer("removed"), "404": answer("unknown", error)}},
             },
-            "/api/v1/model": {"get": {"responses": {"200": answer("resolved package and refusals", {"type": "object"})}}},
+            "/api/v1/model": {"get": {"responses": {"200": answer("the first model's package and batch", {"type": "object"})}}},
+            "/api/v1/models": {"get": {"responses": {"200": answer("every model by name", {"type": "object"})}}},
             **_event_paths(answer, error),
         },
     }

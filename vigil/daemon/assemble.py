@@ -1,11 +1,16 @@
-"""Turn a `PipelineConfig` into live parts: the model, the sources, the sinks, the pipeline."""
+"""Turn a `PipelineConfig` into live parts: the models, the sources, the sinks, the pipeline.
+
+Models (`models:`) load once each: those cameras run on whole frames become the pipeline's
+models (a lane each), those cameras' cascades name become `CascadeStep`s shared by every
+camera's `CascadeStage` of that model (`load_models` -> `LoadedModels`)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import cv2
@@ -19,8 +24,10 @@ from vigil.config.zones import ZonesStageConfig
 from vigil.pipeline.runner import Pipeline, PipelineOptions
 from vigil.pipeline.runner import FrameModel
 from vigil.pipeline.observer import PipelineObserver
-from vigil.engine import AutoModel, DetectionOptions, ObjectDetectionModel, TextRecognitionModel
-from vigil.errors import ConfigError
+from vigil.config.batch import BatchConfig
+from vigil.engine import (AutoModel, CascadeRule, ClassificationModel, DetectionOptions, Model, ObjectDetectionModel,
+                          TextRecognitionModel, check_secondary, validate_rule)
+from vigil.errors import ConfigError, ModelLoadError
 from vigil.pipeline.fanout import Outlet
 from vigil.sinks.filters import ResultFilter
 from vigil.sinks.registry import build_sink
@@ -29,20 +36,56 @@ from vigil.sources.gate import FrameGate
 from vigil.sources.rtsp import mask_url
 from vigil.stages.base import Stage
 from vigil.stages.registry import build_stages
-from vigil.stages.tracking import TrackingStageConfig
+from vigil.stages.cascade import CascadeStage, CascadeStep
+from vigil.stages.tracking import TrackingStage, TrackingStageConfig
 
 if TYPE_CHECKING:
     from vigil.clips import ClipRecorder
 
-__all__ = ["build_pipeline", "load_model", "make_camera", "make_clips", "make_gates", "make_outlet", "make_sinks", "make_source", "make_stages", "pipeline_options", "routes",
+__all__ = ["LoadedModels", "build_pipeline", "load_model", "load_models", "make_camera", "make_cascades", "model_options", "make_clips", "make_gates", "make_outlet", "make_sinks", "make_source", "make_stages", "pipeline_options", "routes",
            "tracking_spec", "with_zones"]
 
 
-def make_camera(config: SourceConfig) -> tuple[Source, list[Stage]]:
+@dataclass
+class LoadedModels:
+    """The models of a configuration, loaded: `frame` the ones run on whole frames (the
+    pipeline's), `steps` the cascades' secondaries by model name."""
+
+    frame: dict[str, FrameModel] = field(default_factory=dict)
+    steps: dict[str, CascadeStep] = field(default_factory=dict)
+
+    def close(self) -> None:
+        for model in {id(m): m for m in [*self.frame.values(), *(s.model for s in self.steps.values())]}.values():
+            model.close()
+
+
+async def load_models(config: PipelineConfig) -> LoadedModels:
+    """Every configured model, loaded once: the ones no camera runs on crops as frame models
+    (unused ones too, for cameras added later), the cascades' secondaries as shared steps (a
+    classifier or an OCR model; a detector is refused). One that fails closes the others."""
+    loaded = LoadedModels()
+    secondary = set(config.cascade_models())
+    primary = set(config.primary_models())
+    try:
+        for name in config.model_entries():
+            model = await load_model(config, name, frame=name in primary or name not in secondary)
+            if name in primary or name not in secondary:
+                loaded.frame[name] = model  # type: ignore[assignment]  # checked by load_model(frame=True)
+            if name in secondary:
+                check_secondary(model, name)
+                loaded.steps[name] = CascadeStep(model, max_batch=config.batch_for(name).max_batch)
+    except BaseException:
+        loaded.close()
+        raise
+    return loaded
+
+
+def make_camera(config: SourceConfig, steps: Mapping[str, CascadeStep] | None = None) -> tuple[Source, list[Stage]]:
     """The source of one `sources:` entry and its stages, sharing one clip recorder when the
-    entry records clips (the source hands it packets, the zones stage objects)."""
+    entry records clips (the source hands it packets, the zones stage objects); `steps` are the
+    loaded secondaries its cascades name."""
     clips = make_clips(config)
-    return make_source(config, clips), make_stages(config, clips)
+    return make_source(config, clips), make_stages(config, clips, steps)
 
 
 def make_clips(config: SourceConfig) -> ClipRecorder | None:
@@ -108,13 +151,39 @@ def make_gates(config: SourceConfig) -> list[FrameGate]:
     return [MotionGate(config.motion, config.name)]
 
 
-def make_stages(config: SourceConfig, clips: ClipRecorder | None = None) -> list[Stage]:
+def make_stages(config: SourceConfig, clips: ClipRecorder | None = None,
+                steps: Mapping[str, CascadeStep] | None = None) -> list[Stage]:
     """The stages of one source (fresh state), by their kinds' factories (`vigil.stages.registry`):
-    its tracking first when it has one (`tracking_spec`), then its `stages:` in order; `clips`
-    goes to the zones stage, which opens and closes the objects' clips."""
+    its tracking first when it has one (`tracking_spec`), its cascades (`steps`: the loaded
+    secondaries by model name), then its `stages:` in order, its zones right after tracking and
+    cascades (so events carry what the cascades read); `clips` goes to the zones stage, which
+    opens and closes the objects' clips."""
     tracking = tracking_spec(config)
     specs = ([tracking] if tracking is not None else []) + list(config.stages)
-    return build_stages(with_zones(specs, config), config.name, clips)
+    stages = build_stages(with_zones(specs, config), config.name, clips)
+    if not config.cascades:
+        return stages
+    at = next((i + 1 for i, stage in enumerate(stages) if isinstance(stage, TrackingStage)), 0)
+    return [*stages[:at], *make_cascades(config, steps or {}), *stages[at:]]
+
+
+def make_cascades(config: SourceConfig, steps: Mapping[str, CascadeStep]) -> list[Stage]:
+    """One source's cascade stages, in order, each on its secondary's shared step; a rule whose
+    `min_size` is below what the secondary can read is refused (`validate_rule`)."""
+    stages: list[Stage] = []
+    for cascade in config.cascades:
+        step = steps.get(cascade.model)
+        if step is None:
+            raise ConfigError(f"source '{config.name}' cascade '{cascade.name}': model '{cascade.model}' is not loaded "
+                              f"(loaded secondaries: {', '.join(steps) or 'none'})")
+        rule = CascadeRule(cascade.name, frozenset(cascade.classes) if cascade.classes else None, cascade.min_confidence,
+                           cascade.min_size, cascade.pad, cascade.top_k)
+        try:
+            validate_rule(rule, step.model)
+        except ModelLoadError as exc:
+            raise ConfigError(f"source '{config.name}': {exc}") from None
+        stages.append(CascadeStage(rule, step, source=config.name, every=cascade.every, vote=cascade.vote))
+    return stages
 
 
 def with_zones(specs: list[StageSpec], config: SourceConfig) -> list[StageSpec]:
@@ -138,7 +207,7 @@ def tracking_spec(config: SourceConfig) -> StageSpec | None:
         return None
     if config.tracking is not None:
         return StageSpec("tracking", TrackingStageConfig(**config.tracking.model_dump()))
-    if getattr(config, "zones", None) or getattr(config, "lines", None) or getattr(config, "clips", None):
+    if config.needs_tracking:  # zones, lines, clips, a cascade per track: they follow objects
         return StageSpec("tracking", TrackingStageConfig())
     return None
 
@@ -160,8 +229,11 @@ def _with_password(url: str, password_file: str | None) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-async def load_model(config: PipelineConfig) -> FrameModel:
-    m = config.model
+async def load_model(config: PipelineConfig, name: str | None = None, *, frame: bool = True) -> Model[Any]:
+    """Load the model `name` of `config` (default: the first), batch sized by its batch
+    settings; with `frame`, refuse one the pipeline cannot run on whole frames."""
+    name = name or config.default_model()
+    m = config.model_entries()[name]
     options = DetectionOptions(confidence=m.confidence, iou=m.iou, max_det=m.max_det, image_size=m.image_size)
     # Loading builds an onnxruntime session: seconds of CPU, so off the event loop.
     model = await asyncio.to_thread(
@@ -173,30 +245,39 @@ async def load_model(config: PipelineConfig) -> FrameModel:
             min_int8_agreement=m.min_int8_agreement,
             device=m.device,
             package_id=m.package_id,
+            task=m.task,
             options=options,
-            batch_size=config.batch.max_batch,
+            batch_size=config.batch_for(name).max_batch,
             intra_op_threads=m.onnxruntime.intra_op_threads,
             allow_spinning=m.onnxruntime.allow_spinning,
         )
     )
-    if not isinstance(model, (ObjectDetectionModel, TextRecognitionModel)):
+    if frame and not isinstance(model, (ObjectDetectionModel, TextRecognitionModel, ClassificationModel)):
         model.close()
         raise ConfigError(
-            f"model '{m.path}' is a {type(model).__name__}; the pipeline runs detection, segmentation, pose "
-            "and OCR models (classification comes later)"
+            f"model '{name}' ({mask_url(m.path)}) is a {type(model).__name__}; the pipeline runs detection, segmentation, "
+            "pose, classification and OCR models on frames"
         )
     return model
 
 
 async def build_pipeline(config: PipelineConfig, observer: PipelineObserver | None = None) -> Pipeline:
-    cameras = {s.name: make_camera(s) for s in config.sources}
-    sources = [source for source, _ in cameras.values()]
+    """The pipeline of `config` (a CLI run): its models, cameras with their stages, sinks."""
     sinks = await make_sinks(config)
-    model = await load_model(config)
+    models = await load_models(config)
+    cameras = {s.name: make_camera(s, models.steps) for s in config.sources}
+    sources = [source for source, _ in cameras.values()]
     stages = {name: chain for name, (_, chain) in cameras.items()}
-    pipeline = Pipeline(model, sources, sinks, pipeline_options(config), observer, stages)
+    pipeline = Pipeline(models.frame, sources, sinks, pipeline_options(config), observer, stages,
+                        source_models={s.name: config.models_of(s) for s in config.sources},
+                        model_options=model_options(config, models.frame))
     pipeline.routes = routes(config.sources)
     return pipeline
+
+
+def model_options(config: PipelineConfig, names: Iterable[str], *, keep_running: bool = False) -> dict[str, PipelineOptions]:
+    """Each model's runtime settings: the pipeline's, with that model's batch overrides."""
+    return {name: _options(config.batch_for(name), keep_running) for name in names}
 
 
 def routes(sources: Iterable[SourceConfig]) -> dict[str, frozenset[str]]:
@@ -210,6 +291,10 @@ def pipeline_options(config: PipelineConfig, *, keep_running: bool = False) -> P
     batch = config.batch
     if batch.opencv_threads is not None:
         cv2.setNumThreads(batch.opencv_threads)
+    return _options(batch, keep_running)
+
+
+def _options(batch: BatchConfig, keep_running: bool) -> PipelineOptions:
     return PipelineOptions(
         max_batch=batch.max_batch,
         max_delay_ms=batch.max_delay_ms,

@@ -44,8 +44,14 @@ class PrometheusMetrics(PipelineObserver):
         self.dropped = Counter(
             "vigil_frames_dropped", "Frames the batcher dropped, by cause (stale, lane_full).", ["source", "cause"], registry=r
         )
-        self.batch_size = Histogram("vigil_batch_size", "Frames per inference call.", buckets=_BATCH_BUCKETS, registry=r)
-        self.batch_failures = Counter("vigil_batch_failures", "Batches that failed in a stage.", registry=r)
+        self.batch_size = Histogram(
+            "vigil_batch_size", "Frames per inference call, by model (its name in models:).", ["model"], buckets=_BATCH_BUCKETS, registry=r
+        )
+        self.batch_failures = Counter("vigil_batch_failures", "Batches that failed in a stage, by model.", ["model"], registry=r)
+        self.model_latency = Histogram(
+            "vigil_model_batch_seconds", "Per-batch time of each model by stage: pre_process, infer, post_process.",
+            ["model", "stage"], buckets=_LATENCY_BUCKETS, registry=r,
+        )
         self.stage_latency = Histogram(
             "vigil_stage_latency_seconds",
             "Per-frame time by stage: queue, pre_process, infer, post_process, total (since decode), since_capture.",
@@ -88,11 +94,13 @@ class PrometheusMetrics(PipelineObserver):
     def frames_dropped(self, source_id: str, cause: str, count: int) -> None:
         self.dropped.labels(source_id, cause).inc(count)
 
-    def batch_done(self, size: int, padded_to: int, pre_ms: float, infer_ms: float, post_ms: float) -> None:
-        self.batch_size.observe(size)
+    def batch_done(self, size: int, padded_to: int, pre_ms: float, infer_ms: float, post_ms: float, model: str = "default") -> None:
+        self.batch_size.labels(model).observe(size)
+        for stage, ms in (("pre_process", pre_ms), ("infer", infer_ms), ("post_process", post_ms)):
+            self.model_latency.labels(model, stage).observe(max(ms, 0.0) / 1e3)
 
-    def batch_failed(self, size: int) -> None:
-        self.batch_failures.inc()
+    def batch_failed(self, size: int, model: str = "default") -> None:
+        self.batch_failures.labels(model).inc()
 
     def result(self, result: InferenceResult) -> None:
         source, t = result.frame.source_id, result.timings
@@ -192,7 +200,25 @@ class _SnapshotCollector(Collector):
         for stage, n in snap.stages.items():
             depth.add_metric([stage, ""], n)
         yield from (state, fps, depth, dropped, skipped)
+        yield from _model_metrics(snap)
         yield from _sink_metrics(self._sinks())
+
+
+def _model_metrics(snap: PipelineSnapshot) -> Iterator[Any]:
+    """Each model by its name: the package it resolved to (an info gauge), its batch size and
+    what waits for it (frames in its batcher, batches between its stages)."""
+    info = GaugeMetricFamily("vigil_model_info", "1 for the package each model resolved to.",
+                             labels=["model", "model_id", "package_id", "backend"])
+    batch = GaugeMetricFamily("vigil_model_batch_size_limit", "The most frames per inference call of each model.", labels=["model"])
+    waiting = GaugeMetricFamily("vigil_model_queue_depth", "Frames or batches waiting for each model, by queue.",
+                                labels=["model", "queue"])
+    for name, model in snap.models.items():
+        info.add_metric([name, model.model_id, model.package_id, model.backend], 1.0)
+        batch.add_metric([name], model.batch_size)
+        waiting.add_metric([name, "batcher"], model.batcher_queue)
+        for queue, n in model.stages.items():
+            waiting.add_metric([name, queue], n)
+    yield from (info, batch, waiting)
 
 
 def _sink_metrics(outlets: Sequence[Outlet]) -> Iterator[Any]:

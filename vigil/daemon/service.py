@@ -13,6 +13,7 @@ import logging
 import statistics
 import time
 from collections import deque
+from collections.abc import Iterable
 from contextlib import AsyncExitStack
 from dataclasses import replace
 from pathlib import Path
@@ -27,10 +28,11 @@ from vigil.config.daemon import DaemonConfig
 from vigil.daemon.api import make_app
 from vigil.daemon.api_state import StreamLayer
 from vigil.daemon.event_log import EventLog, snapshot_event_dirs
-from vigil.daemon.assemble import load_model, make_camera, make_outlet, make_sinks, pipeline_options, routes
+from vigil.daemon.assemble import (LoadedModels, load_model, load_models, make_camera, make_outlet, make_sinks, model_options,
+                                   pipeline_options, routes)
 from vigil.daemon.metrics import PrometheusMetrics
 from vigil.pipeline.observer import Observers
-from vigil.pipeline.runner import Pipeline, PipelineReport
+from vigil.pipeline.runner import Pipeline, PipelineOptions, PipelineReport
 from vigil.daemon.readiness import readiness
 from vigil.daemon.systemd import Heartbeat, Notifier, Watchdog
 from vigil.errors import ConfigError, VigilError
@@ -52,7 +54,7 @@ class _Latency(PrometheusMetrics):
         self.recent: dict[str, deque[float]] = {}
         self.heartbeat = Heartbeat(max_age_s=30.0)
 
-    def batch_done(self, size: int, padded_to: int, pre_ms: float, infer_ms: float, post_ms: float) -> None:
+    def batch_done(self, size: int, padded_to: int, pre_ms: float, infer_ms: float, post_ms: float, model: str = "default") -> None:
         super().batch_done(size, padded_to, pre_ms, infer_ms, post_ms)
         self.heartbeat.beat()
 
@@ -76,19 +78,24 @@ class Daemon:
         self.progress_at = time.monotonic()  # last batch done, for the watchdog
         self._configs: dict[str, SourceConfig] = {}
         self._ready = asyncio.Event()
+        self.models = LoadedModels()  # the cascades' secondaries live here; the frame models in the pipeline
 
     async def run(self) -> PipelineReport:
         sinks = await make_sinks(self.config)
         if self.config.model.tensorrt.build_engine == "auto":
             await self._build_engine_if_needed()
-        model = await load_model(self.config)
+        self.models = models = await load_models(self.config)
         configs = [source for source, _ in self.layer.apply(self.config.sources)]
-        cameras = {s.name: make_camera(s) for s in configs}
+        cameras = {s.name: make_camera(s, models.steps) for s in configs}
         sources = [source for source, _ in cameras.values()]
         stages = {name: chain for name, (_, chain) in cameras.items()}
         self._configs = {s.name: s for s in configs}
         options = replace(pipeline_options(self.config, keep_running=True), drain_timeout_s=self.config.shutdown_timeout_s)
-        self.pipeline = pipeline = Pipeline(model, sources, sinks, options, Observers(self.metrics, self.events), stages)
+        self.pipeline = pipeline = Pipeline(
+            models.frame, sources, sinks, options, Observers(self.metrics, self.events), stages,
+            source_models={s.name: self.config.models_of(s) for s in configs},
+            model_options=self._model_options(self.config, models.frame),
+        )
         pipeline.routes = routes(configs)
         self.metrics.observe(pipeline.snapshot, lambda: pipeline.fanout.outlets)
         runner = await self._start_api() if self.api.enabled else None
@@ -96,7 +103,8 @@ class Daemon:
             stack.callback(self.notifier.close)
             if runner is not None:
                 stack.push_async_callback(runner.cleanup)
-            stack.callback(lambda: pipeline.model.close())  # the model in use at the end (reloads replace it)
+            # The models in use at the end (reloads replace them).
+            stack.callback(lambda: LoadedModels(pipeline.models, self.models.steps).close())
             run = asyncio.create_task(pipeline.run(), name="pipeline")
             running = asyncio.create_task(pipeline.running.wait())
             await asyncio.wait([run, running], return_when=asyncio.FIRST_COMPLETED)
@@ -183,27 +191,51 @@ class Daemon:
 
     async def _apply(self, config: DaemonConfig) -> None:
         assert self.pipeline is not None
-        kept = self.config
-        if config.model != self.config.model or config.batch != self.config.batch:
-            try:  # the new model is loaded while the old one still serves
-                model = await load_model(config)
-            except VigilError as exc:
-                log.error("reload: keeping model %s: %s", self.pipeline.model.model_id, exc)
-            else:
-                options = pipeline_options(config, keep_running=True)
-                self.pipeline.replace_model(model, replace(options, drain_timeout_s=self.pipeline.options.drain_timeout_s))
-                log.info("reload: model %s, batch %d from the next batch on", model.model_id, self.pipeline.batch_size)
-                kept = config
+        models = await self._apply_models(config)
         kept_sinks = await self._apply_sinks(config)
         new = {s.name: s for s, _ in self.layer.apply(config.sources)}
         for name, old in list(self._configs.items()):
             if new.get(name) != old:
                 await self.remove_stream(name)
+        self.config = config.model_copy(update={"models": models, "sinks": kept_sinks})
         for name, source in new.items():
             if name not in self._configs:
                 await self.add_stream(source)
-        self.config = config.model_copy(update={"model": kept.model, "batch": kept.batch, "sinks": kept_sinks})
         log.info("reload: %d stream(s) running", len(self._configs))
+
+    async def _apply_models(self, config: DaemonConfig) -> dict[str, Any]:
+        """Swap in each model whose settings (or batch) changed, by name: the new one loads while
+        the old one still serves, and takes over at its next batch; the other models are
+        untouched. Models added or removed by name need a restart. Returns the model entries now
+        in use."""
+        assert self.pipeline is not None
+        old, new = self.config.model_entries(), config.model_entries()
+        if set(old) != set(new):
+            log.error("reload: keeping models %s: adding or removing models (%s) needs a restart",
+                      ", ".join(old), ", ".join(sorted(set(old) ^ set(new))))
+            return old
+        kept = dict(old)
+        for name in new:
+            if new[name] == old[name] and config.batch_for(name) == self.config.batch_for(name):
+                continue
+            lane = name in self.pipeline.lanes
+            try:
+                model = await load_model(config, name, frame=lane)
+            except VigilError as exc:
+                log.error("reload: keeping model '%s': %s", name, exc)
+                continue
+            if lane:
+                [options] = self._model_options(config, [name]).values()
+                self.pipeline.replace_model(model, options, name=name)  # type: ignore[arg-type]  # load_model(frame=True)
+            if name in self.models.steps:
+                self.models.steps[name].model = model  # the next batch's crops
+            log.info("reload: model '%s' is now %s from the next batch on", name, model.model_id)
+            kept[name] = new[name]
+        return kept
+
+    def _model_options(self, config: DaemonConfig, names: Iterable[str]) -> dict[str, PipelineOptions]:
+        return {name: replace(o, drain_timeout_s=config.shutdown_timeout_s)
+                for name, o in model_options(config, names, keep_running=True).items()}
 
     async def _apply_sinks(self, config: DaemonConfig) -> list[SinkEntry]:
         """Replace the sinks whose `sinks:` entry changed, by name: added, removed or changed.
@@ -241,10 +273,13 @@ class Daemon:
         unknown = [name for name in config.sinks or () if self.config.sink(name) is None]
         if unknown:
             raise ConfigError(f"stream '{config.name}' sends to {', '.join(unknown)}, which is not configured")
-        source, stages = make_camera(config)
+        problems = self.config.source_model_problems(config)
+        if problems:
+            raise ConfigError("; ".join(message for _, message in problems))
+        source, stages = make_camera(config, self.models.steps)
         if config.sinks is not None:
             self.pipeline.routes[config.name] = frozenset(config.sinks)
-        await self.pipeline.add_source(source, stages)
+        await self.pipeline.add_source(source, stages, models=self.config.models_of(config))
         self._configs[config.name] = config
         log.info("stream '%s' added", config.name)
         return self._describe(source)
@@ -259,17 +294,33 @@ class Daemon:
         log.info("stream '%s' removed", name)
 
     def model_info(self) -> dict[str, Any]:
+        """The first model (`GET /api/v1/model`)."""
+        return self.models_info()[0]
+
+    def models_info(self) -> list[dict[str, Any]]:
+        """Every model by name (`GET /api/v1/models`): the package each resolved to, its batch,
+        and the cameras running it on frames (`sources`) or on crops (`cascades`)."""
         assert self.pipeline is not None
-        model = self.pipeline.model
-        batch = model.batch
-        return {
-            "model_id": model.model_id,
-            "package_id": getattr(model, "package_id", None),
-            "reference": mask_url(self.config.model.path),
-            "classes": list(model.class_names),
-            "batch": {"min": batch.min, "opt": batch.opt, "max": batch.max, "static": batch.static},
-            "batch_size": self.pipeline.batch_size,
-        }
+        entries = self.config.model_entries()
+        lanes = self.pipeline.lanes
+        out = []
+        for name, entry in entries.items():
+            lane = lanes.get(name)
+            model = lane.model if lane is not None else self.models.steps[name].model
+            batch = model.batch
+            out.append({
+                "name": name,
+                "model_id": model.model_id,
+                "package_id": getattr(model, "package_id", None),
+                "reference": mask_url(entry.path),
+                "kind": type(model).__name__,
+                "classes": list(getattr(model, "class_names", ())),
+                "batch": {"min": batch.min, "opt": batch.opt, "max": batch.max, "static": batch.static},
+                "batch_size": lane.batch_size if lane is not None else batch.batch_limit(self.config.batch_for(name).max_batch),
+                "sources": [s for s in self._configs if name in self.config.models_of(self._configs[s])],
+                "cascades": [s for s, c in self._configs.items() if any(k.model == name for k in c.cascades)],
+            })
+        return out
 
     def metrics_text(self) -> bytes:
         return self.metrics.exposition()
@@ -329,6 +380,9 @@ class _Control:
 
     def model_info(self) -> dict[str, Any]:
         return self._daemon.model_info()
+
+    def models_info(self) -> list[dict[str, Any]]:
+        return self._daemon.models_info()
 
     def metrics(self) -> bytes:
         return self._daemon.metrics_text()

@@ -13,6 +13,20 @@ from vigil.engine.base import (
     ObjectDetectionModel,
     TextRecognitionModel,
 )
+from vigil.engine.cascade import (
+    MIN_CROP_PX,
+    Attached,
+    CascadeRule,
+    ModelCascade,
+    attach,
+    attached,
+    check_secondary,
+    crop,
+    min_crop_size,
+    run_secondary,
+    select,
+    validate_rule,
+)
 from vigil.engine.classification import ClassificationPrediction
 from vigil.engine.detections import Detections
 from vigil.engine.enums import BackendType, ColorFormat, Quantization
@@ -20,10 +34,13 @@ from vigil.engine.options import BackendOptions, DetectionOptions
 from vigil.engine.text import TextDetections
 
 __all__ = [
+    "MIN_CROP_PX",
+    "Attached",
     "AutoModel",
     "BackendOptions",
     "BackendType",
     "BatchSpec",
+    "CascadeRule",
     "ClassificationModel",
     "ClassificationPrediction",
     "ColorFormat",
@@ -32,8 +49,17 @@ __all__ = [
     "InstanceSegmentationModel",
     "KeypointsModel",
     "Model",
+    "ModelCascade",
     "ObjectDetectionModel",
     "Quantization",
     "TextDetections",
     "TextRecognitionModel",
+    "attach",
+    "attached",
+    "check_secondary",
+    "crop",
+    "min_crop_size",
+    "run_secondary",
+    "select",
+    "validate_rule",
 ]

@@ -55,6 +55,7 @@ class AutoModel:
         options: DetectionOptions | None = None,
         environment: RuntimeEnvironment | None = None,
         resolution_cache_ttl_s: float = 24 * 3600.0,
+        task: str | None = None,
         **option_values: Any,
     ) -> Model[Any]:
         """Resolve and load `ref`.
@@ -67,7 +68,9 @@ class AutoModel:
         `DetectionOptions` or by keyword; backend options (`intra_op_threads`,
         `inter_op_threads`, `execution_providers`, `allow_spinning`) by keyword. A model from a remote provider
         that resolved here less than `resolution_cache_ttl_s` ago loads from the cache without
-        contacting the provider (0 disables that).
+        contacting the provider (0 disables that). `task` loads the package as another task than
+        its model.json says, where vigil implements one: `task="detect"` on a PP-OCR model gives
+        its text detector alone, an object detector of "text" boxes.
         """
         unknown = set(option_values) - _DETECTION_FIELDS - _BACKEND_FIELDS
         if unknown:
@@ -101,4 +104,6 @@ class AutoModel:
             allow_untrusted=allow_untrusted,
             min_int8_agreement=min_int8_agreement,
         )
-        return load_model(ref, request, options, backend_options, environment, cache_ttl_s=resolution_cache_ttl_s)
+        return load_model(
+            ref, request, options, backend_options, environment, cache_ttl_s=resolution_cache_ttl_s, task=task
+        )

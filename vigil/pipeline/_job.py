@@ -23,3 +23,4 @@ class Job:
     # Chains of sources whose last frame is in this batch or an earlier one: closed once this
     # batch is published. A job without items carries only these.
     ended: list[StageChain] = field(default_factory=list)
+    lane: str = "default"  # the name of the model (`lane.ModelLane`) this batch is for

@@ -31,11 +31,11 @@ class PipelineObserver:
         """Frames the pipeline dropped (`stale`, `lane_full`); decode-side causes are in
         each source's `stats`."""
 
-    def batch_done(self, size: int, padded_to: int, pre_ms: float, infer_ms: float, post_ms: float) -> None:
-        """A batch went through the model; `padded_to` is the size the model ran (>= size
-        for static packages)."""
+    def batch_done(self, size: int, padded_to: int, pre_ms: float, infer_ms: float, post_ms: float, model: str = "default") -> None:
+        """A batch went through the model named `model`; `padded_to` is the size the model ran
+        (>= size for static packages)."""
 
-    def batch_failed(self, size: int) -> None:
+    def batch_failed(self, size: int, model: str = "default") -> None:
         """A batch failed in one of its stages; its frames have no results."""
 
     def result(self, result: InferenceResult) -> None:
@@ -70,13 +70,13 @@ class Observers(PipelineObserver):
         for observer in self.observers:
             observer.frames_dropped(source_id, cause, count)
 
-    def batch_done(self, size: int, padded_to: int, pre_ms: float, infer_ms: float, post_ms: float) -> None:
+    def batch_done(self, size: int, padded_to: int, pre_ms: float, infer_ms: float, post_ms: float, model: str = "default") -> None:
         for observer in self.observers:
-            observer.batch_done(size, padded_to, pre_ms, infer_ms, post_ms)
+            observer.batch_done(size, padded_to, pre_ms, infer_ms, post_ms, model=model)
 
-    def batch_failed(self, size: int) -> None:
+    def batch_failed(self, size: int, model: str = "default") -> None:
         for observer in self.observers:
-            observer.batch_failed(size)
+            observer.batch_failed(size, model=model)
 
     def result(self, result: InferenceResult) -> None:
         for observer in self.observers:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vigil.engine import ObjectDetectionModel, TextRecognitionModel
+from vigil.engine import ClassificationModel, ObjectDetectionModel, TextRecognitionModel
 
 __all__ = ["FrameModel", "PipelineOptions"]
 
-# The models a pipeline runs: one result per frame (objects, or text lines).
-FrameModel = ObjectDetectionModel | TextRecognitionModel
+# The models a pipeline runs: one result per frame (objects, text lines, or the frame's class).
+FrameModel = ObjectDetectionModel | TextRecognitionModel | ClassificationModel
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,13 @@
-"""`Pipeline`: sources -> batcher -> pre-process -> infer -> post-process -> stage chains (`chain`) -> sinks.
+"""`Pipeline`: sources -> each model's lane (batcher -> pre-process -> infer) -> post-process ->
+stage chains (`chain`) -> sinks.
 
-Stages are asyncio tasks joined by bounded queues; CPU work runs on executors (pre- and
-post-processing on a small worker pool, inference on the model's own single-thread executor),
-so batch k+1 is pre-processed while batch k is inferred and batch k-1 published. The pipeline
+A pipeline runs one model or several (`lane.ModelLane`: each its own batcher, batch size and
+inference thread); a source feeds the lanes of the models it runs, and the first of them is its
+primary, whose results go through the source's stage chain (the others' go straight to the
+sinks). Stages are asyncio tasks joined by bounded queues; CPU work runs on executors (pre- and
+post-processing on a small worker pool shared by the lanes, inference on each model's own
+single-thread executor), so batch k+1 is pre-processed while batch k is inferred and batch k-1
+published. The pipeline
 owns every task and executor it creates and stops them in reverse order of creation; after
 `request_stop()` what is in flight drains within `drain_timeout_s`, then the rest is cancelled.
 """
@@ -24,10 +29,11 @@ from vigil.pipeline.observer import PipelineObserver
 from vigil.pipeline.options import FrameModel, PipelineOptions
 from vigil.pipeline.report import PipelineReport, SourceReport
 from vigil.pipeline.snapshot import PipelineSnapshot, take_snapshot
-from vigil.pipeline.batcher import BatchItem, Batcher
+from vigil.pipeline.batcher import BatchItem
 from vigil.pipeline._job import Job
+from vigil.pipeline.lane import DEFAULT_MODEL, ModelLane
 from vigil.pipeline._tasks import gather_or_cancel, watch_loop_lag
-from vigil.pipeline.chain import StageChains
+from vigil.pipeline.chain import StageChain, StageChains
 from vigil.pipeline.fanout import Fanout, Outlet
 from vigil.events import Event
 from vigil.errors import PipelineError, SourceError, SourceOpenError
@@ -41,24 +47,36 @@ __all__ = ["FrameModel", "Pipeline", "PipelineOptions", "PipelineReport", "Sourc
 log = logging.getLogger(__name__)
 
 class Pipeline:
-    """Runs one model over frames from `sources` and publishes every result to every sink.
+    """Runs a model (or several, by name) over frames from `sources` and publishes every result
+    to every sink.
 
         report = await Pipeline(model, [FileSource("a", "a.mp4")], [JsonlSink("out.jsonl")]).run()
+        Pipeline({"people": detector, "scene": classifier}, sources, sinks,
+                 source_models={"door": ["people", "scene"], "yard": ["people"]},
+                 model_options={"scene": PipelineOptions(max_batch=8)})
+
+    `source_models` names the models a source runs (default: the first model), its primary
+    first; `model_options` a model's own batch settings (default: `options`).
     """
 
     def __init__(
         self,
-        model: FrameModel,
+        model: FrameModel | Mapping[str, FrameModel],
         sources: Sequence[Source],
         sinks: Sequence[Sink | Outlet],
         options: PipelineOptions | None = None,
         observer: PipelineObserver | None = None,
         stages: Mapping[str, Sequence[Stage]] | None = None,
+        *,
+        source_models: Mapping[str, Sequence[str]] | None = None,
+        model_options: Mapping[str, PipelineOptions] | None = None,
     ) -> None:
         ids = [s.source_id for s in sources]
         if len(set(ids)) != len(ids):
             raise PipelineError(f"source ids must be unique in a pipeline, got {ids}; give each source its own name")
-        self.model = model
+        models = dict(model) if isinstance(model, Mapping) else {DEFAULT_MODEL: model}
+        if not models:
+            raise PipelineError("a pipeline needs at least one model")
         self.sources = list(sources)
         self.fanout = Fanout(sinks)
         self.chains = StageChains()  # each source's stages, between the model and the fanout
@@ -66,15 +84,11 @@ class Pipeline:
             self.chains.set(source_id, source_stages)
         self.options = options = options or PipelineOptions()
         self.observer = observer or PipelineObserver()
-        self.batch_size = model.batch.batch_limit(options.max_batch)
         self.report = PipelineReport(sources={i: SourceReport(i) for i in ids})
-        self._batcher = Batcher(
-            self.batch_size,
-            options.max_delay_ms / 1000.0,
-            preferred=model.batch.preferred(options.max_batch),
-            max_staleness_s=options.max_staleness_ms / 1000.0 if options.max_staleness_ms else None,
-        )
-        self._batcher.on_drop = self.observer.frames_dropped
+        self.lanes = {name: self._lane(name, m, (model_options or {}).get(name, options)) for name, m in models.items()}
+        self._source_models: dict[str, tuple[str, ...]] = {}
+        for source in self.sources:
+            self._source_models[source.source_id] = self._model_names(source.source_id, (source_models or {}).get(source.source_id))
         self._live = {s.source_id: s.live for s in self.sources}
         self._feeds: dict[str, asyncio.Task[None]] = {}
         self._started = False
@@ -86,9 +100,45 @@ class Pipeline:
         self._stop_requested_at: float | None = None
         self._stopping: list[asyncio.Future[None]] = []
         self._tasks: list[asyncio.Task[None]] = []
-        self._queues: dict[str, asyncio.Queue[Any]] = {}
         self._drain_timer: asyncio.TimerHandle | None = None
-        self._ahead = asyncio.Semaphore(1)
+
+    def _lane(self, name: str, model: FrameModel, options: PipelineOptions) -> ModelLane:
+        lane = ModelLane(name, model, options, ended=partial(self._ended_chains, name), failed=self._batch_failed)
+        lane.batcher.on_drop = self.observer.frames_dropped
+        return lane
+
+    def _model_names(self, source_id: str, names: Sequence[str] | None) -> tuple[str, ...]:
+        if not names:
+            return (next(iter(self.lanes)),)
+        unknown = [n for n in names if n not in self.lanes]
+        if unknown:
+            raise PipelineError(f"source '{source_id}' runs model {', '.join(map(repr, unknown))}, which this pipeline does "
+                                f"not have (models: {', '.join(self.lanes)})")
+        return tuple(dict.fromkeys(names))
+
+    def _ended_chains(self, lane: str, source_ids: Sequence[str]) -> list[StageChain]:
+        """The chains to close behind a batch of `lane`: those of ended sources whose primary it is."""
+        return [chain for s in source_ids
+                if self._source_models.get(s, (None,))[0] == lane and (chain := self.chains.current(s)) is not None]
+
+    @property
+    def model(self) -> FrameModel:
+        """The first model (the only one of a one-model pipeline)."""
+        return next(iter(self.lanes.values())).model
+
+    @property
+    def models(self) -> dict[str, FrameModel]:
+        """Each model in use by name."""
+        return {name: lane.model for name, lane in self.lanes.items()}
+
+    @property
+    def batch_size(self) -> int:
+        """The first model's batch size."""
+        return next(iter(self.lanes.values())).batch_size
+
+    def models_of(self, source_id: str) -> tuple[str, ...]:
+        """The models `source_id` runs, its primary first."""
+        return self._source_models[source_id]
 
     @property
     def sinks(self) -> list[Sink]:
@@ -106,15 +156,17 @@ class Pipeline:
     def snapshot(self) -> PipelineSnapshot:
         """Gauges for metrics: frames waiting in each source's hand-off and batcher lane, batches
         waiting between stages, and each source's state and decode-side counters."""
-        return take_snapshot(self.sources, self._batcher, self._queues)
+        return take_snapshot(self.sources, list(self.lanes.values()))
 
-    async def add_source(self, source: Source, stages: Sequence[Stage] = ()) -> None:
+    async def add_source(self, source: Source, stages: Sequence[Stage] = (), models: Sequence[str] | None = None) -> None:
         """Start reading `source` (before or during `run()`; during it only with `keep_running`), its
-        results going through `stages` (made for it, in order) before the sinks.
+        frames going to `models` (names; default: the first model) and its primary model's
+        results through `stages` (made for it, in order) before the sinks.
         Raises `SourceOpenError` when it cannot be opened, recorded in the report as well, and
-        `PipelineError` when the id is taken or the pipeline takes no new sources."""
+        `PipelineError` when the id is taken, a model is unknown or the pipeline takes no new sources."""
         if any(s.source_id == source.source_id for s in self.sources):
             raise PipelineError(f"source '{source.source_id}' already exists in this pipeline; remove it first or use another name")
+        self._source_models[source.source_id] = self._model_names(source.source_id, models)
         self.sources.append(source)
         self.chains.set(source.source_id, stages)  # fresh state, replacing a removed source's of that id
         self._live[source.source_id] = source.live
@@ -131,18 +183,16 @@ class Pipeline:
                 self.sources.remove(source)
                 raise SourceOpenError(self.report.sources[source.source_id].error or "cannot open")
 
-    def replace_model(self, model: FrameModel, options: PipelineOptions | None = None) -> None:
-        """Use `model` (and the batch settings of `options`) from the next batch on. Batches
-        already formed finish on the old model, which is released once they are done."""
-        options = options or self.options
-        self.model, self.options = model, replace(options, keep_running=self.options.keep_running)
-        self.batch_size = model.batch.batch_limit(options.max_batch)
-        self._batcher.resize(
-            self.batch_size,
-            model.batch.preferred(options.max_batch),
-            options.max_delay_ms / 1000.0,
-            options.max_staleness_ms / 1000.0 if options.max_staleness_ms else None,
-        )
+    def replace_model(self, model: FrameModel, options: PipelineOptions | None = None, name: str | None = None) -> None:
+        """Use `model` (and the batch settings of `options`) for the model `name` (default: the
+        first) from its next batch on; the other models are untouched. Batches already formed
+        finish on the old model, which is released once they are done."""
+        lane = self.lanes.get(name or next(iter(self.lanes)))
+        if lane is None:
+            raise PipelineError(f"no model '{name}' in this pipeline (models: {', '.join(self.lanes)})")
+        lane.replace(model, options or lane.options)
+        if lane is next(iter(self.lanes.values())) and options is not None:
+            self.options = replace(options, keep_running=self.options.keep_running)
 
     async def replace_sinks(self, changes: Mapping[str, Sink | Outlet | None]) -> None:
         """Swap the sinks named in `changes` (their `sinks:` names) for new ones, adding new
@@ -171,7 +221,7 @@ class Pipeline:
         if self._stop_requested_at is None:
             self._stop_requested_at = time.monotonic()
         self._stopping = [asyncio.ensure_future(source.stop()) for source in self.sources]
-        self._stopping.append(asyncio.ensure_future(self._batcher.close()))
+        self._stopping += [asyncio.ensure_future(lane.batcher.close()) for lane in self.lanes.values()]
         if self._tasks:
             loop = asyncio.get_running_loop()
             self._drain_timer = loop.call_later(self.options.drain_timeout_s, self._drain_expired)
@@ -195,8 +245,6 @@ class Pipeline:
         async with AsyncExitStack() as stack:
             workers = ThreadPoolExecutor(self.options.worker_threads, thread_name_prefix="vigil-work")
             stack.callback(workers.shutdown, wait=False, cancel_futures=True)
-            infer = ThreadPoolExecutor(1, thread_name_prefix="vigil-infer")
-            stack.callback(infer.shutdown, wait=False, cancel_futures=True)
             stack.push_async_callback(self.fanout.close)
             await self.fanout.start()
             stack.push_async_callback(self._stop_sources)
@@ -205,15 +253,14 @@ class Pipeline:
             stack.callback(lag.cancel)
 
             on_workers = partial(loop.run_in_executor, workers)
-            on_infer = partial(loop.run_in_executor, infer)
-            prepared: asyncio.Queue[Job | None] = asyncio.Queue(maxsize=1)
-            inferred: asyncio.Queue[Job | None] = asyncio.Queue(maxsize=1)
-            self._queues = {"prepared": prepared, "inferred": inferred}
-            tasks = [
-                asyncio.create_task(self._prepare(prepared, on_workers), name="prepare"),
-                asyncio.create_task(self._infer(prepared, inferred, on_infer), name="infer"),
-                asyncio.create_task(self._publish(inferred, on_workers), name="publish"),
-            ]
+            tasks = []
+            for name, lane in self.lanes.items():  # each model its own inference thread
+                infer = ThreadPoolExecutor(1, thread_name_prefix=f"vigil-infer-{name}")
+                stack.callback(infer.shutdown, wait=False, cancel_futures=True)
+                prepare, run, inferred = lane.loops(on_workers, partial(loop.run_in_executor, infer))
+                suffix = "" if len(self.lanes) == 1 else f"-{name}"
+                tasks += [asyncio.create_task(prepare, name=f"prepare{suffix}"), asyncio.create_task(run, name=f"infer{suffix}"),
+                          asyncio.create_task(self._publish(inferred, on_workers), name=f"publish{suffix}")]
             self._tasks = tasks
             self.running.set()
             if self._stop_requested:  # asked while sources were starting
@@ -243,7 +290,8 @@ class Pipeline:
         if not any(started) and not self.options.keep_running:
             log.error("no source could be started; nothing to do")
         if not self.options.keep_running:
-            await self._batcher.close()  # the run ends when these sources have
+            for lane in self.lanes.values():
+                await lane.batcher.close()  # the run ends when these sources have
 
     async def _start_source(self, source: Source) -> bool:
         try:
@@ -255,7 +303,8 @@ class Pipeline:
         if self._stop_requested:  # stopped while it was starting
             await source.stop()
             return False
-        self._batcher.open_lane(source.source_id, live=source.live)
+        for name in self._source_models[source.source_id]:
+            self.lanes[name].batcher.open_lane(source.source_id, live=source.live)
         report = self.report.sources[source.source_id]
         report.starts += 1
         report.error = None
@@ -271,11 +320,13 @@ class Pipeline:
 
     async def _feed(self, source: Source) -> None:
         report = self.report.sources[source.source_id]
+        batchers = [self.lanes[name].batcher for name in self._source_models[source.source_id]]
         try:
             async for frame in source:
                 if self._first_frame_at is None:
                     self._first_frame_at = time.monotonic()
-                await self._batcher.put(frame)
+                for batcher in batchers:  # decoded once, to every model the source runs
+                    await batcher.put(frame)
                 report.frames_in += 1
                 self.observer.frame_in(source.source_id)
         except SourceError as exc:
@@ -285,53 +336,8 @@ class Pipeline:
             log.exception("source '%s': reading failed", source.source_id)
             report.error = f"reading failed: {exc!r}"
         finally:
-            await self._batcher.close_lane(source.source_id)
-
-    async def _prepare(self, out: asyncio.Queue[Job | None], offload: Callable[..., Awaitable[Any]]) -> None:
-        # A batch is formed only once inference has taken the previous one: one batch is
-        # pre-processed while another infers, and no frame ages in a queue of ready batches.
-        while True:
-            await self._ahead.acquire()
-            items = await self._batcher.get_batch()
-            ended = [chain for s in self._batcher.take_ended() if (chain := self.chains.current(s)) is not None]
-            job = Job(items or [], self.model, ended=ended)
-            if not items:
-                if ended:
-                    await out.put(job)  # only ends to pass on, behind the batches before them
-                else:
-                    self._ahead.release()
-                if items is None:
-                    break
-                continue
-            t0 = time.perf_counter()
-            try:
-                job.prepared = await offload(job.model.pre_process, [item.frame.image for item in items])
-            except Exception as exc:
-                self._batch_failed(job, exc)
-                await self._pass_ends(job, out)
-                continue
-            job.pre_ms = (time.perf_counter() - t0) * 1e3
-            await out.put(job)
-        await out.put(None)
-
-    async def _infer(
-        self, inbox: asyncio.Queue[Job | None], out: asyncio.Queue[Job | None], offload: Callable[..., Awaitable[Any]]
-    ) -> None:
-        while (job := await inbox.get()) is not None:
-            self._ahead.release()
-            if not job.items:
-                await out.put(job)
-                continue
-            t0 = time.perf_counter()
-            try:
-                job.raw = await offload(job.model.forward, job.prepared)
-            except Exception as exc:  # one bad batch must not stop the other frames
-                self._batch_failed(job, exc)
-                await self._pass_ends(job, out, release=False)
-                continue
-            job.infer_ms = (time.perf_counter() - t0) * 1e3
-            await out.put(job)
-        await out.put(None)
+            for batcher in batchers:
+                await batcher.close_lane(source.source_id)
 
     async def _publish(self, inbox: asyncio.Queue[Job | None], offload: Callable[..., Awaitable[Any]]) -> None:
         while (job := await inbox.get()) is not None:
@@ -339,13 +345,6 @@ class Pipeline:
                 await self._publish_job(job, offload)
             for chain in job.ended:  # after their last results: a tracker's object_end and the like
                 await self._publish_events(await self.chains.close(chain, offload))
-
-    async def _pass_ends(self, job: Job, out: asyncio.Queue[Job | None], *, release: bool = True) -> None:
-        """A failed batch's ended chains still travel behind the batches before them."""
-        if job.ended:
-            await out.put(Job([], job.model, ended=job.ended))
-        elif release:
-            self._ahead.release()
 
     async def _publish_job(self, job: Job, offload: Callable[..., Awaitable[Any]]) -> None:
         t0 = time.perf_counter()
@@ -357,17 +356,22 @@ class Pipeline:
         post_ms = (time.perf_counter() - t0) * 1e3
         self.report.batches += 1
         size = len(job.items)
-        self.observer.batch_done(size, max(size, job.model.batch.min), job.pre_ms, job.infer_ms, post_ms)
+        self.observer.batch_done(size, max(size, job.model.batch.min), job.pre_ms, job.infer_ms, post_ms, model=job.lane)
         now, utc_now = time.monotonic(), datetime.now(timezone.utc)
         results = [self._result(job, item, dets, post_ms, now, utc_now) for item, dets in zip(job.items, detections)]
         for result in results:
             self.observer.result(result)
             self.report.sources[result.frame.source_id].results += 1
-        for out in await self.chains.run(results, offload):  # each source's stages, on the workers
+        primary = [r for r in results if self._source_models.get(r.frame.source_id, (None,))[0] == job.lane]
+        for out in await self.chains.run(primary, offload):  # each source's stages, on the workers
             if out.result is not None:
                 await self.fanout.publish(out.result)
             if out.records:
                 await self._publish_events(out.records)
+        if len(primary) < len(results):  # a source's other models: their results go straight to the sinks
+            for result in results:
+                if self._source_models.get(result.frame.source_id, (None,))[0] != job.lane:
+                    await self.fanout.publish(result)
         self.report.sink_errors = self.fanout.errors
         self._last_result_at = time.monotonic()
 
@@ -386,6 +390,6 @@ class Pipeline:
 
     def _batch_failed(self, job: Job, exc: BaseException) -> None:
         self.report.failed_batches += 1
-        self.observer.batch_failed(len(job.items))
+        self.observer.batch_failed(len(job.items), model=job.lane)
         frames = ", ".join(f"{i.frame.source_id}#{i.frame.seq}" for i in job.items)
         log.error("inference failed for frames %s: %s", frames, exc, exc_info=not isinstance(exc, Exception))

@@ -3,16 +3,17 @@ scrape time by the daemon's metrics and by its watchdog."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from vigil.sources.base import Source, SourceState
 
 if TYPE_CHECKING:
-    from vigil.pipeline.batcher import Batcher
+    from vigil.pipeline.lane import ModelLane
 
-__all__ = ["PipelineSnapshot", "SourceSnapshot", "take_snapshot"]
+__all__ = ["ModelSnapshot", "PipelineSnapshot", "SourceSnapshot", "take_snapshot"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +31,20 @@ class SourceSnapshot:
 
 
 @dataclass(frozen=True, slots=True)
+class ModelSnapshot:
+    """One model of the pipeline by its name: what it resolved to, its batch size, the frames
+    waiting in its batcher and the batches between its stages (`prepared`, `inferred`)."""
+
+    name: str
+    model_id: str
+    package_id: str
+    backend: str
+    batch_size: int
+    batcher_queue: int
+    stages: Mapping[str, int]
+
+
+@dataclass(frozen=True, slots=True)
 class PipelineSnapshot:
     """Every source's gauges by id, batches waiting between stages by queue name, and the
     frames the batcher dropped by (source id, cause), removed sources included.
@@ -41,6 +56,7 @@ class PipelineSnapshot:
     sources: Mapping[str, SourceSnapshot]
     stages: Mapping[str, int]
     dropped: Mapping[tuple[str, str], int]
+    models: Mapping[str, ModelSnapshot] = field(default_factory=dict)
 
     @property
     def waiting(self) -> int:
@@ -48,9 +64,20 @@ class PipelineSnapshot:
         return sum(s.batcher_queue for s in self.sources.values()) + sum(self.stages.values())
 
 
-def take_snapshot(sources: Sequence[Source], batcher: Batcher, queues: Mapping[str, Any]) -> PipelineSnapshot:
-    """The gauges of a pipeline's `sources`, `batcher` lanes and the queues between its stages."""
-    lanes = batcher.lane_depths()
+def take_snapshot(sources: Sequence[Source], models: Sequence[ModelLane]) -> PipelineSnapshot:
+    """The gauges of a pipeline's `sources` and of its `models` (a source's batcher lanes summed
+    over the models it runs, the queues between stages summed by name and given per model)."""
+    lanes: Counter[str] = Counter()
+    dropped: Counter[tuple[str, str]] = Counter()
+    per_model = {}
+    for lane in models:
+        depths = lane.batcher.lane_depths()
+        lanes.update(depths)
+        dropped.update(lane.batcher.dropped)
+        per_model[lane.name] = ModelSnapshot(
+            lane.name, lane.model.model_id, str(getattr(lane.model, "package_id", "")), _backend(lane.model),
+            lane.batch_size, sum(depths.values()), {name: q.qsize() for name, q in lane.queues.items()},
+        )
     snapshots = {
         s.source_id: SourceSnapshot(
             source_id=s.source_id,
@@ -62,5 +89,12 @@ def take_snapshot(sources: Sequence[Source], batcher: Batcher, queues: Mapping[s
         )
         for s in sources
     }
-    stages = {name: q.qsize() for name, q in queues.items()}
-    return PipelineSnapshot(sources=snapshots, stages=stages, dropped=dict(batcher.dropped))
+    stages: Counter[str] = Counter()
+    for model in per_model.values():
+        stages.update(model.stages)
+    return PipelineSnapshot(sources=snapshots, stages=dict(stages), dropped=dict(dropped), models=per_model)
+
+
+def _backend(model: Any) -> str:
+    backend = getattr(model, "backend", None)
+    return str(getattr(backend, "value", backend or ""))

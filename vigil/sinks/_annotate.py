@@ -12,7 +12,8 @@ from dataclasses import replace
 import cv2
 import numpy as np
 
-from vigil.engine import Detections, TextDetections
+from vigil.engine import ClassificationPrediction, Detections, TextDetections, attached
+
 from vigil.errors import MissingDependencyError
 from vigil.result import Overlay, Predictions
 from vigil.sinks._overlays import OverlayPainter
@@ -50,6 +51,8 @@ class Annotator:
         scene = image.copy()
         if overlays:  # a source's zones and lines, under the boxes so the labels stay readable
             scene = self._overlays.draw(scene, overlays)
+        if isinstance(dets, ClassificationPrediction):
+            return _draw_class(scene, f"{dets.class_name} {dets.confidence:.2f}")
         if len(dets) == 0:
             return scene
         if isinstance(dets, TextDetections):
@@ -86,9 +89,23 @@ def _draw_text_lines(scene: np.ndarray, lines: TextDetections) -> np.ndarray:
     return scene
 
 
+def _draw_class(scene: np.ndarray, label: str) -> np.ndarray:
+    """A whole-frame class, written in the top-left corner on a dark band."""
+    scale = max(0.5, scene.shape[0] / 720)
+    (w, h), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, 2)
+    cv2.rectangle(scene, (0, 0), (w + 12, h + base + 12), (0, 0, 0), -1)
+    cv2.putText(scene, label, (6, h + 6), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 2, cv2.LINE_AA)
+    return scene
+
+
 def _labels(dets: Detections) -> list[str]:
+    """Class and confidence, then what cascades attached (a plate's text, a face's class)."""
     names = dets.class_name if dets.class_name is not None else dets.class_id.astype(str)
-    return [f"{name} {conf:.2f}" for name, conf in zip(names, dets.confidence)]
+    labels = [f"{name} {conf:.2f}" for name, conf in zip(names, dets.confidence)]
+    if "attached" not in dets.data:
+        return labels
+    return [" | ".join([label, *(a.label for a in outputs.values() if a.label)])
+            for label, outputs in zip(labels, attached(dets))]
 
 
 def _visible_keypoints(dets: Detections) -> Detections:

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from vigil.engine import Detections, TextDetections
+from vigil.engine import ClassificationPrediction, Detections, TextDetections, attached
 from vigil.result import InferenceResult, Predictions
 
 __all__ = ["detections_to_json", "header_to_record", "mask_rle", "record_header", "result_to_record"]
@@ -41,10 +41,25 @@ def mask_rle(mask: np.ndarray) -> dict[str, Any]:
     return {"size": [int(mask.shape[0]), int(mask.shape[1])], "counts": counts.tolist()}
 
 
+def classification_to_json(prediction: ClassificationPrediction) -> dict[str, Any]:
+    """A whole-frame classification: the top class and the top-k classes with their scores."""
+    names = prediction.class_names
+    return {
+        "class_id": prediction.class_id,
+        "class_name": prediction.class_name,
+        "confidence": round(prediction.confidence, 6),
+        "top_k": [{"class_id": int(i), "class_name": names[int(i)] if names else str(int(i)), "confidence": round(float(c), 6)}
+                  for i, c in zip(prediction.top_k, prediction.top_k_confidence)],
+    }
+
+
 def detections_to_json(dets: Predictions) -> list[dict[str, Any]]:
     if isinstance(dets, TextDetections):
         return text_to_json(dets)
+    if isinstance(dets, ClassificationPrediction):
+        return []  # no objects: the record's `classification` holds it
     names = dets.class_name
+    extras = attached(dets) if "attached" in dets.data else None
     out = []
     for i in range(len(dets)):
         item: dict[str, Any] = {
@@ -62,6 +77,8 @@ def detections_to_json(dets: Predictions) -> list[dict[str, Any]]:
             ]
         if dets.mask is not None:
             item["mask"] = mask_rle(dets.mask[i])
+        if extras and extras[i]:
+            item["attached"] = {name: output.to_json() for name, output in extras[i].items()}
         out.append(item)
     return out
 
@@ -89,6 +106,8 @@ def record_header(result: InferenceResult) -> dict[str, Any]:
 def header_to_record(header: dict[str, Any], dets: Predictions) -> dict[str, Any]:
     """The full record, keys in the documented order (`detections` before `timing_ms`)."""
     record = {key: value for key, value in header.items() if key != "timing_ms"}
+    if isinstance(dets, ClassificationPrediction):
+        record["classification"] = classification_to_json(dets)
     return {**record, "detections": detections_to_json(dets), "timing_ms": header["timing_ms"]}
 
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, get_args
 import cv2
 import numpy as np
 
+from vigil.engine import ClassificationPrediction
 from vigil.errors import ConfigError, SinkError
 from vigil.events import Event, EventType
 from vigil.frame import Frame
@@ -85,7 +86,8 @@ class SnapshotSink(PictureSink):
 
     async def publish(self, result: InferenceResult) -> None:
         self._ensure_running()
-        if len(result.detections) == 0 or not self._due(result.frame):
+        dets = result.detections
+        if (not isinstance(dets, ClassificationPrediction) and len(dets) == 0) or not self._due(result.frame):
             return
         if self._offer(result):
             self._last_taken[result.frame.source_id] = result.frame.capture_time

@@ -17,6 +17,7 @@ it, or a `StageOutput` when it also has records to add (the events of a tracker 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -25,7 +26,7 @@ from vigil.result import InferenceResult
 if TYPE_CHECKING:
     from vigil.clips import ClipRecorder
 
-__all__ = ["Stage", "StageContext", "StageOutput"]
+__all__ = ["BatchedStage", "BatchedStep", "Stage", "StageContext", "StageOutput"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,3 +61,23 @@ class Stage(ABC):
         been through `process`: records to add now (a tracker's `object_end` for the objects
         still alive). Called once, on a worker thread; the default adds nothing."""
         return ()
+
+
+class BatchedStep(ABC):
+    """Work that one batch's sources share (a cascade's secondary model, run on the crops of every
+    camera at once). Every source's `BatchedStage` of this kind holds the same step."""
+
+    @abstractmethod
+    def run(self, work: Sequence[tuple[BatchedStage, list[InferenceResult]]]) -> list[list[InferenceResult | StageOutput | None]]:
+        """For each (stage, that source's results in frame order): the answers, as `Stage.process` gives them."""
+
+
+class BatchedStage(Stage):
+    """A stage whose work is done for all the sources of a batch together: the chains run up to
+    it, then its `step` runs once with every source's results that reached it (on a worker
+    thread), then the chains go on. `process` runs it for one source alone."""
+
+    step: BatchedStep
+
+    def process(self, result: InferenceResult) -> InferenceResult | StageOutput | None:
+        return self.step.run([(self, [result])])[0][0]

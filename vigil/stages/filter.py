@@ -3,6 +3,8 @@ detections, and which frames, go on."""
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import replace
 from datetime import datetime
 
@@ -10,7 +12,8 @@ import numpy as np
 from pydantic import PrivateAttr
 
 from vigil.config.sinks import FilterSettings
-from vigil.engine import TextDetections
+from vigil.engine import ClassificationPrediction, Detections, TextDetections, attached
+
 from vigil.result import InferenceResult, Predictions
 from vigil.stages.base import Stage, StageContext
 
@@ -38,7 +41,12 @@ class ResultFilter(FilterSettings):
     _last_published: dict[str, datetime] = PrivateAttr(default_factory=dict)
 
     def apply(self, result: InferenceResult) -> InferenceResult | None:
-        """The result with only the kept detections, or None when it should not be published."""
+        """The result with only the kept detections, or None when it should not be published.
+        A whole-frame classification is kept or dropped whole (its top class and score)."""
+        if isinstance(result.detections, ClassificationPrediction):
+            if not self._class_kept(result.detections):
+                return None
+            return None if self.cooldown_s > 0 and self._cooling_down(result) else result
         dets = self._kept(result.detections)
         if self.only_with_detections and len(dets) == 0:
             return None
@@ -46,7 +54,11 @@ class ResultFilter(FilterSettings):
             return None
         return result if dets is result.detections else replace(result, detections=dets)
 
-    def _kept(self, dets: Predictions) -> Predictions:
+    def _class_kept(self, prediction: ClassificationPrediction) -> bool:
+        wanted = self.classes is None or prediction.class_id in self.classes or prediction.class_name in self.classes
+        return wanted and prediction.confidence >= self.min_confidence
+
+    def _kept(self, dets: Detections | TextDetections) -> Detections | TextDetections:
         keep = dets.confidence >= self.min_confidence
         if isinstance(dets, TextDetections):  # text lines have no classes: confidence only
             return dets if keep.all() else dets[keep]
@@ -55,6 +67,11 @@ class ResultFilter(FilterSettings):
             names = [c for c in self.classes if isinstance(c, str)]
             class_names = dets.class_name if dets.class_name is not None else dets.class_id.astype(str)
             keep &= np.isin(dets.class_id, ids) | np.isin(class_names.astype(str), names)
+        if self.attached:
+            outputs = attached(dets)
+            for name, pattern in self.attached.items():
+                wanted = re.compile(pattern)
+                keep &= np.array([name in o and wanted.search(o[name].label) is not None for o in outputs], dtype=bool)
         return dets if keep.all() else dets[keep]
 
     def _cooling_down(self, result: InferenceResult) -> bool:

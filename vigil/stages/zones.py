@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from vigil.config.zones import ZonesStageConfig
-from vigil.engine import Detections
+from vigil.engine import ClassificationPrediction, Detections
 from vigil.errors import MissingDependencyError
 from vigil.events import Event, EventType
 from vigil.result import InferenceResult, Overlay
@@ -96,6 +96,7 @@ class _Track:
     dwelled: set[str] = field(default_factory=set)
     lines: dict[str, _Debounced] = field(default_factory=dict)
     clip: str | None = None  # the path of its clip, when the source records them
+    attached: dict[str, Any] = field(default_factory=dict)  # the latest cascade outputs (vigil.stages.cascade)
 
     @property
     def class_id(self) -> int:
@@ -125,7 +126,7 @@ class ZoneStage(Stage):
         events: list[Event] = []
         dets = result.detections
         ids = dets.tracker_id if isinstance(dets, Detections) else None  # text lines are not objects
-        if ids is None and len(dets) and not self._warned_no_ids:
+        if ids is None and not isinstance(dets, ClassificationPrediction) and len(dets) and not self._warned_no_ids:
             self._warned_no_ids = True
             log.warning("source '%s': the zones stage sees detections without tracker ids; put a tracking "
                         "stage before it (they are ignored)", self.source)
@@ -184,6 +185,8 @@ class ZoneStage(Stage):
             class_id = int(dets.class_id[row])
             track.votes[class_id] += 1
             track.names[class_id] = None if names is None else str(names[row])
+            if "attached" in dets.data and dets.data["attached"][row]:
+                track.attached = dets.data["attached"][row]
             confidence = float(dets.confidence[row])
             if track.best is None or confidence > track.best_confidence:
                 track.best_confidence, track.best = confidence, seen
@@ -272,7 +275,8 @@ class ZoneStage(Stage):
             type=type_, source=self.source, tracker_id=tracker_id, class_name=track.names.get(class_id),
             class_id=class_id, capture_time=at.frame.capture_time, seq=at.seq,
             confidence=track.best_confidence, zone=zone, line=line, direction=direction, box=at.box,
-            extra=extra, frame=at.frame, clip=track.clip,
+            extra={**extra, "attached": {n: a.to_json() for n, a in track.attached.items()}} if track.attached else extra,
+            frame=at.frame, clip=track.clip,
         )
 
 

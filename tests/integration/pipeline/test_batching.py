@@ -35,7 +35,7 @@ class Recorder(PipelineObserver):
     def frames_dropped(self, source_id: str, cause: str, count: int) -> None:
         self.drops[source_id, cause] += count
 
-    def batch_done(self, size: int, padded_to: int, pre_ms: float, infer_ms: float, post_ms: float) -> None:
+    def batch_done(self, size: int, padded_to: int, pre_ms: float, infer_ms: float, post_ms: float, model: str = "default") -> None:
         self.batches.append((size, padded_to))
 
     def loop_lag(self, seconds: float) -> None:

@@ -1,4 +1,5 @@
-"""Segmentation and pose models through `vigil run`: masks and keypoints reach the JSONL."""
+"""Segmentation, pose and classification models through `vigil run`: masks, keypoints and the
+frame's class reach the JSONL."""
 
 from __future__ import annotations
 
@@ -42,8 +43,23 @@ def test_run_writes_masks_and_keypoints(tmp_path, clips, golden_dir, model_name,
         assert all(len(d["keypoints"]) == 17 and len(d["keypoints"][0]) == 3 for d in detections)
 
 
-def test_run_refuses_a_classifier_with_a_clear_error(tmp_path, clips, golden_dir):
-    proc = vigil("run", "--model", str(golden_dir / "models" / "yolov8n-cls.onnx"), "--source", str(clips["coffee"]),
-                 "--out", str(tmp_path / "r.jsonl"))
-    assert proc.returncode == 2
-    assert "is a YOLOClassificationONNX; the pipeline runs detection, segmentation, pose and OCR models" in proc.stderr
+def test_run_classifies_every_frame_as_the_classifier_does_alone(tmp_path, clips, golden_dir):
+    import av
+
+    from vigil.engine import AutoModel
+
+    model_path = golden_dir / "models" / "yolov8n-cls.onnx"
+    out = tmp_path / "r.jsonl"
+    proc = vigil("run", "--model", str(model_path), "--source", str(clips["coffee"]), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    with av.open(str(clips["coffee"])) as container:
+        frames = [f.to_ndarray(format="bgr24") for f in container.decode(video=0)]
+    assert len(records) == len(frames) > 0
+    classifier = AutoModel.from_pretrained(model_path)
+    direct = classifier(frames)
+    for record, alone in zip(sorted(records, key=lambda r: r["seq"]), direct):
+        assert record["detections"] == []  # a whole-frame class, no objects
+        top = record["classification"]["top_k"]
+        assert [c["class_id"] for c in top] == alone.top_k.tolist()
+        np.testing.assert_allclose([c["confidence"] for c in top], alone.top_k_confidence, atol=1e-5)

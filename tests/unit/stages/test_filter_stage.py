@@ -31,5 +31,6 @@ def test_each_source_gets_its_own_filter_state():
 def test_the_stage_entry_dumps_back_to_its_yaml_form():
     config = SourceConfig.model_validate({"name": "cam", "url": "a.mp4", "stages": [{"kind": "filter", "classes": [3]}]})
     dumped = config.model_dump(mode="json")["stages"]
-    assert dumped == [{"kind": "filter", "classes": [3], "min_confidence": 0.0, "only_with_detections": False, "cooldown_s": 0.0}]
+    assert dumped == [{"kind": "filter", "classes": [3], "min_confidence": 0.0, "only_with_detections": False, "cooldown_s": 0.0,
+                       "attached": None}]
     assert SourceConfig.model_validate(config.model_dump(mode="json")) == config

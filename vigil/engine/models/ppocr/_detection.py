@@ -147,6 +147,14 @@ def _detector_ratio(h: int, w: int, settings: DetectionSettings) -> float:
 
 def find_boxes(prob: np.ndarray, dest_h: int, dest_w: int, settings: DetectionSettings) -> list[np.ndarray]:
     """DB post-process of one (H, W) probability map: int32 (4, 2) boxes in `dest` pixels."""
+    return [box for box, _ in find_scored_boxes(prob, dest_h, dest_w, settings)]
+
+
+def find_scored_boxes(
+    prob: np.ndarray, dest_h: int, dest_w: int, settings: DetectionSettings
+) -> list[tuple[np.ndarray, float]]:
+    """`find_boxes` with each box's score: the mean probability inside it before unclipping,
+    the value DB compares with `box_thresh`."""
     mask: np.ndarray = (prob > settings.thresh).astype(np.uint8)
     if settings.use_dilation:
         mask = cv2.dilate(mask, np.ones((2, 2), np.uint8))
@@ -155,14 +163,17 @@ def find_boxes(prob: np.ndarray, dest_h: int, dest_w: int, settings: DetectionSe
     boxes = []
     for contour in contours[: settings.max_candidates]:
         quad, short_side = _min_area_quad(contour)
-        if short_side < _MIN_SIDE or _mean_inside(prob, quad) < settings.box_thresh:
+        if short_side < _MIN_SIDE:
+            continue
+        score = _mean_inside(prob, quad)
+        if score < settings.box_thresh:
             continue
         quad, short_side = _min_area_quad(_unclip(quad, settings.unclip_ratio))
         if short_side < _MIN_SIDE + 2:
             continue
         quad[:, 0] = np.clip(np.round(quad[:, 0] / width * dest_w), 0, dest_w)
         quad[:, 1] = np.clip(np.round(quad[:, 1] / height * dest_h), 0, dest_h)
-        boxes.append(quad.astype(np.int32))
+        boxes.append((quad.astype(np.int32), score))
     return boxes
 
 
@@ -219,15 +230,17 @@ def _ring_length(quad: np.ndarray) -> float:
 
 def tidy_boxes(boxes: list[np.ndarray], h: int, w: int) -> list[np.ndarray]:
     """Corners clockwise from top-left, clipped into the image, boxes of 3 px or less dropped."""
-    kept = []
-    for box in boxes:
-        quad = _clockwise(box)
-        quad[:, 0] = np.trunc(np.clip(quad[:, 0], 0, w - 1))
-        quad[:, 1] = np.trunc(np.clip(quad[:, 1], 0, h - 1))
-        if int(np.linalg.norm(quad[0] - quad[1])) <= 3 or int(np.linalg.norm(quad[0] - quad[3])) <= 3:
-            continue
-        kept.append(quad)
-    return kept
+    return [quad for quad in (tidy_box(box, h, w) for box in boxes) if quad is not None]
+
+
+def tidy_box(box: np.ndarray, h: int, w: int) -> np.ndarray | None:
+    """One box of `tidy_boxes`: its float32 quad, or None when it is dropped."""
+    quad = _clockwise(box)
+    quad[:, 0] = np.trunc(np.clip(quad[:, 0], 0, w - 1))
+    quad[:, 1] = np.trunc(np.clip(quad[:, 1], 0, h - 1))
+    if int(np.linalg.norm(quad[0] - quad[1])) <= 3 or int(np.linalg.norm(quad[0] - quad[3])) <= 3:
+        return None
+    return quad
 
 
 def _clockwise(box: np.ndarray) -> np.ndarray:
@@ -242,15 +255,32 @@ def _clockwise(box: np.ndarray) -> np.ndarray:
 def reading_order(quads: list[np.ndarray]) -> list[np.ndarray]:
     """Top to bottom by the first corner, then one bubbling pass that puts boxes whose first
     corners are within 10 px vertically in left-to-right order."""
-    ordered = sorted(quads, key=lambda q: (q[0][1], q[0][0]))
+    return [quads[i] for i in reading_order_indices(quads)]
+
+
+def reading_order_indices(quads: list[np.ndarray]) -> list[int]:
+    """The positions in `quads` of `reading_order(quads)`, so values paired with them follow."""
+    # sorted() is stable, so sorting positions by the quads' keys ties the same way as the quads.
+    ordered = sorted(range(len(quads)), key=lambda i: (quads[i][0][1], quads[i][0][0]))
     for i in range(len(ordered) - 1):
         for j in range(i, -1, -1):
-            a, b = ordered[j], ordered[j + 1]
+            a, b = quads[ordered[j]], quads[ordered[j + 1]]
             if abs(b[0][1] - a[0][1]) < _ROW_TOLERANCE and b[0][0] < a[0][0]:
-                ordered[j], ordered[j + 1] = b, a
+                ordered[j], ordered[j + 1] = ordered[j + 1], ordered[j]
             else:
                 break
     return ordered
+
+
+def detect_lines(
+    prob: np.ndarray, h: int, w: int, settings: DetectionSettings
+) -> tuple[list[np.ndarray], list[float]]:
+    """The text lines of one probability map as PP-OCR reads them (`find_boxes`, `tidy_boxes`,
+    `reading_order`): float32 quads in `h` x `w` detector-image pixels, and each one's box score."""
+    scored = [(quad, score) for box, score in find_scored_boxes(prob, h, w, settings)
+              if (quad := tidy_box(box, h, w)) is not None]
+    order = reading_order_indices([quad for quad, _ in scored])
+    return [scored[i][0] for i in order], [scored[i][1] for i in order]
 
 
 def to_original(quads: np.ndarray, plan: DetectorPlan) -> np.ndarray:
