@@ -72,12 +72,23 @@ async def load_models(config: PipelineConfig) -> LoadedModels:
             if name in primary or name not in secondary:
                 loaded.frame[name] = model  # type: ignore[assignment]  # checked by load_model(frame=True)
             if name in secondary:
-                check_secondary(model, name)
+                _check_secondary(config, name, model)
                 loaded.steps[name] = CascadeStep(model, max_batch=config.batch_for(name).max_batch)
     except BaseException:
         loaded.close()
         raise
     return loaded
+
+
+def _check_secondary(config: PipelineConfig, name: str, model: Model[Any]) -> None:
+    """A cascade's secondary must be a classifier or an OCR model; the error names the cascades
+    that use it (and the model is closed)."""
+    users = [f"source '{s.name}' cascade '{c.name}'" for s in config.sources for c in s.cascades if c.model == name]
+    try:
+        check_secondary(model, name)
+    except ModelLoadError as exc:
+        model.close()
+        raise ModelLoadError(f"{', '.join(users)}: {exc}") from None
 
 
 def make_camera(config: SourceConfig, steps: Mapping[str, CascadeStep] | None = None) -> tuple[Source, list[Stage]]:

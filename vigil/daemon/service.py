@@ -55,7 +55,7 @@ class _Latency(PrometheusMetrics):
         self.heartbeat = Heartbeat(max_age_s=30.0)
 
     def batch_done(self, size: int, padded_to: int, pre_ms: float, infer_ms: float, post_ms: float, model: str = "default") -> None:
-        super().batch_done(size, padded_to, pre_ms, infer_ms, post_ms)
+        super().batch_done(size, padded_to, pre_ms, infer_ms, post_ms, model=model)
         self.heartbeat.beat()
 
     def result(self, result: InferenceResult) -> None:
@@ -200,7 +200,10 @@ class Daemon:
         self.config = config.model_copy(update={"models": models, "sinks": kept_sinks})
         for name, source in new.items():
             if name not in self._configs:
-                await self.add_stream(source)
+                try:
+                    await self.add_stream(source)
+                except VigilError as exc:  # one camera that cannot start must not stop the others
+                    log.error("reload: stream '%s' not started: %s", name, exc)
         log.info("reload: %d stream(s) running", len(self._configs))
 
     async def _apply_models(self, config: DaemonConfig) -> dict[str, Any]:

@@ -99,6 +99,7 @@ class CascadeStage(BatchedStage):
     def picks(self, results: Sequence[InferenceResult]) -> list[list[tuple[int, np.ndarray]]]:
         """Per result, the (detection index, crop) pairs the secondary runs on now."""
         out: list[list[tuple[int, np.ndarray]]] = []
+        planned: dict[int, float] = {}  # runs decided in this call, before settle() records them
         for result in results:
             dets = result.detections
             if not isinstance(dets, Detections) or not len(dets):
@@ -107,18 +108,24 @@ class CascadeStage(BatchedStage):
             image = result.frame.image
             chosen = select(self.rule, dets, image.shape)
             t = result.frame.capture_time.timestamp()
-            out.append([(int(i), crop(image, dets.xyxy[i], self.rule.pad)) for i in chosen if self._due(dets, int(i), t)])
+            out.append([(int(i), crop(image, dets.xyxy[i], self.rule.pad)) for i in chosen if self._due(dets, int(i), t, planned)])
         return out
 
-    def _due(self, dets: Detections, i: int, t: float) -> bool:
-        if self.every == "detection" or dets.tracker_id is None or dets.tracker_id[i] < 0:
+    def _due(self, dets: Detections, i: int, t: float, planned: dict[int, float]) -> bool:
+        """Whether detection `i` runs now: always for `detection` (or without a tracker); per
+        track, never on a detection the tracker has not confirmed yet (id -1), once per track or
+        once per `every` seconds of capture time."""
+        if self.every == "detection" or dets.tracker_id is None:
             return True
-        track = self.tracks.get(int(dets.tracker_id[i]))
-        if track is None or track.last_run is None:
-            return True
-        if self.every == "once_per_track":
+        tid = int(dets.tracker_id[i])
+        if tid < 0:
             return False
-        return t - track.last_run >= float(self.every)
+        track = self.tracks.get(tid)
+        last = planned.get(tid, track.last_run if track is not None else None)
+        due = last is None or (self.every != "once_per_track" and t - last >= float(self.every))
+        if due:
+            planned[tid] = t
+        return due
 
     def settle(self, results: Sequence[InferenceResult], picks: Sequence[Sequence[tuple[int, np.ndarray]]],
                outputs: Sequence[Attached]) -> list[InferenceResult | StageOutput | None]:

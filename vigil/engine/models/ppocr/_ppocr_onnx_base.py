@@ -42,6 +42,7 @@ class PPOCROnnxBase:
     def __init__(self, model: ModelMetadata, package: PackageMetadata, folder: Path, sessions: dict[str, Any]) -> None:
         self.model_id = model.model_id
         self.package_id = package.package_id
+        self.backend = package.backend.value
         self.package_dir = folder
         # Every image is detected on its own (sizes differ, and so does rapidocr), so any
         # number of images can be passed at once.

@@ -37,6 +37,7 @@ class YOLOOnnxBase:
     ) -> None:
         self.model_id = model.model_id
         self.package_id = package.package_id
+        self.backend = package.backend.value
         self.package_dir = path.parent
         self.class_names = model.class_names
         self.options = options
