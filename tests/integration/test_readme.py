@@ -32,9 +32,16 @@ def test_the_readme_python_snippet_finds_the_astronauts_face(tmp_path, nudenet_p
 def test_the_readme_yaml_example_is_a_valid_configuration(tmp_path):
     from vigil.config.loader import read_config
 
-    (block,) = re.findall(r"```yaml\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+    block, *cascades = re.findall(r"```yaml\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
     path = tmp_path / "vigil.yaml"
     path.write_text("model:\n  path: m.onnx\n" + block)
     config = read_config(path).config
     assert [s.name for s in config.sinks] == ["jsonl", "alerts"]
     assert config.sources[0].sinks == ["jsonl", "alerts"] and config.sources[0].kind == "rtsp"
+    assert len(cascades) == 2  # the detector + classifier and the plate-style OCR cascade
+    for text in cascades:
+        path.write_text(text if "sinks:" in text else text + "sinks: [{kind: jsonl, path: r.jsonl}]\n")
+        config = read_config(path).config
+        [source] = config.sources
+        assert len(config.models) == 2 and config.models_of(source) and source.cascades
+        assert source.needs_tracking and config.cascade_models() == [source.cascades[0].model]
