@@ -14,7 +14,7 @@ TRACKING = trackers>=2.6,<3
 OCR_REFERENCE = OPENCV_VERSION=$$($(PY) -c "import importlib.metadata as m; print(m.version('opencv-python-headless'))") \
 	$(PIP) install ./packaging/opencv-alias rapidocr-onnxruntime==1.4.4 '$(TRACKING)'
 
-.PHONY: demo test unit install bench clean
+.PHONY: demo test unit install bench clean services
 
 $(DEMO_STAMP): pyproject.toml packaging/opencv-alias/setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,7 +35,10 @@ $(STAMP): pyproject.toml packaging/opencv-alias/setup.py
 
 install: $(STAMP)
 
-test: $(STAMP)
+services:
+	bash packaging/install-services.sh
+
+test: $(STAMP) services
 	$(PY) -m mypy vigil
 	$(PY) -m pytest -q -ra
 

@@ -165,22 +165,23 @@ def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
 
-def make_clip(path: Path, frames: int, fps: int = 30) -> Path:
-    """A 640x480 H.264 clip panning over scikit-image's astronaut (or a gradient without skimage)."""
+def make_clip(path: Path, frames: int, fps: int = 30, size: tuple[int, int] = (640, 480)) -> Path:
+    """A `size` (640x480) H.264 clip panning over scikit-image's astronaut (or a gradient without skimage)."""
     try:
         import skimage.data
 
         photo = skimage.data.astronaut()[:, :, ::-1]
     except ImportError:
         photo = np.dstack(np.meshgrid(np.arange(512), np.arange(512)) + [np.zeros((512, 512), int)]).astype(np.uint8)
-    base = cv2.resize(np.ascontiguousarray(photo), (640 + frames, 480))
+    width, height = size
+    base = cv2.resize(np.ascontiguousarray(photo), (width + frames, height))
     with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = 640, 480, "yuv420p"
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.options = {"crf": "28", "g": str(fps), "bf": "2"}
         stream.time_base = Fraction(1, fps * 512)
         for i in range(frames):
-            img = np.ascontiguousarray(base[:, i : i + 640])
+            img = np.ascontiguousarray(base[:, i : i + width])
             container.mux(stream.encode(av.VideoFrame.from_ndarray(img, format="bgr24")))
         container.mux(stream.encode())
     return path
@@ -384,7 +385,8 @@ def main() -> None:
     parser.add_argument("--image-size", type=int, default=640)
     parser.add_argument("--clips", type=int, default=4, help="copies of the clip run as separate sources")
     parser.add_argument("--frames", type=int, default=150, help="frames per clip")
-    parser.add_argument("--clip", type=Path, default=None, help="use this 640x480 video instead of a generated one")
+    parser.add_argument("--clip", type=Path, default=None, help="use this video instead of a generated one")
+    parser.add_argument("--size", default="640x480", help="the generated clips' size, e.g. 1280x720 or 1920x1080")
     parser.add_argument("--max-batch", type=int, default=4)
     parser.add_argument("--max-delay-ms", type=float, default=10.0)
     parser.add_argument("--workers", type=int, default=2)
@@ -427,7 +429,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        clip = args.clip or make_clip(workdir / "clip.mp4", args.frames)
+        size = tuple(int(v) for v in args.size.lower().split("x"))
+        clip = args.clip or make_clip(workdir / "clip.mp4", args.frames, size=(size[0], size[1]))
         spec = load_model(args).batch
         batch = spec.preferred(args.max_batch)
         raw_batches = [b for b in (int(x) for x in args.raw_batches.split(",")) if spec.accepts(b)] or [batch]

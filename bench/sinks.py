@@ -11,6 +11,8 @@ drawing, and milliseconds per frame of drawing alone.
 
     python bench/sinks.py
     python bench/sinks.py --video
+    python bench/sinks.py --mqtt    # events/s to a local mosquitto, publish -> subscriber latency
+    python bench/sinks.py --nats    # events/s to a local JetStream, publish -> PubAck latency
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from aiohttp import web
 
 from vigil import Frame
 from vigil.engine import Detections
+from vigil.events import Event
 from vigil.result import InferenceResult, Timings
 from vigil.sinks import AnnotatedVideoSink, WebhookOptions, WebhookSink
 from vigil.sinks._annotate import Annotator
@@ -165,6 +168,129 @@ def bench_video(frames: int, runs: int, directory: str | None) -> None:
     print(f"drawing alone (3 boxes + labels)   : {draw_ms(base):7.2f} ms/frame")
 
 
+def mqtt_event(camera: str, n: int) -> Event:
+    return Event(type="zone_enter", source=camera, tracker_id=n, class_name="person", class_id=0,
+                 capture_time=T0 + timedelta(seconds=n / 30), seq=n, confidence=0.9, zone="door", box=(10.0, 20.0, 50.0, 90.0))
+
+
+async def mqtt_run(port: int, spool: Path, events: int, rate: float | None) -> tuple[float, list[float]]:
+    """Events/s from the first publish to the broker's last PUBACK (rate None: as fast as
+    publish takes them), and each event's milliseconds from `publish_event` to a subscriber
+    that got it from the broker (the broker forwards before it acknowledges)."""
+    import aiomqtt
+
+    from vigil.config.sinks import MqttSinkConfig
+    from vigil.sinks.mqtt import MqttSink, mqtt_options
+
+    sent: dict[str, float] = {}
+    latencies: list[float] = []
+    config = MqttSinkConfig(host="127.0.0.1", port=port, client_id="bench", discovery=False, spool_dir=str(spool))
+    sink = MqttSink(mqtt_options(config, None), spool, name="bench")  # the options a YAML entry gets
+    async with aiomqtt.Client("127.0.0.1", port) as sub:
+        await sub.subscribe("vigil/+/events")
+
+        async def receive() -> None:
+            async for message in sub.messages:
+                record = json.loads(bytes(message.payload))
+                if record["id"] in sent:
+                    latencies.append((time.perf_counter() - sent.pop(record["id"])) * 1000)
+
+        receiver = asyncio.create_task(receive())
+        await sink.start()
+        await sink.publish_event(mqtt_event("warm-up", 0))  # the first connection is not measured
+        await sink.flush(10)
+        batch = [mqtt_event(f"cam{n % 4}", n) for n in range(events)]
+        start = time.perf_counter()
+        for e in batch:
+            sent[e.event_id] = time.perf_counter()
+            await sink.publish_event(e)
+            if rate is not None:
+                await asyncio.sleep(1 / rate)
+        await sink.flush(120)
+        elapsed = time.perf_counter() - start
+        await asyncio.sleep(0.2)
+        receiver.cancel()
+        await sink.close()
+    return events / elapsed, latencies
+
+
+def bench_mqtt(events: int, runs: int, directory: str | None) -> None:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support: the broker helper
+    from tests.support.mosquitto import Mosquitto
+
+    logging.getLogger("vigil.sinks").setLevel(logging.ERROR)
+    with tempfile.TemporaryDirectory(dir=directory) as tmp:
+        broker = Mosquitto(Path(tmp) / "broker")
+        broker.start()
+        try:
+            rates = [asyncio.run(mqtt_run(broker.port, Path(tmp) / f"flood-{i}", events, None))[0] for i in range(runs)]
+            rate = statistics.median(rates)
+            print(f"mqtt (local mosquitto, QoS 1, 4 cameras): {rate:8.0f} events/s published and acknowledged")
+            _, lat = asyncio.run(mqtt_run(broker.port, Path(tmp) / "paced", min(events, 2000), 200.0))
+            q = statistics.quantiles(lat, n=100)
+            print(f"mqtt at 200 events/s: publish_event -> subscriber p50 {q[49]:.2f} ms, p99 {q[98]:.2f} ms ({len(lat)} events)")
+        finally:
+            broker.stop()
+
+
+async def nats_run(url: str, spool: Path, events: int, rate: float | None) -> tuple[float, list[float]]:
+    """Events/s from the first publish to the last PubAck (rate None: as fast as publish takes
+    them), and each event's milliseconds from `publish_event` to its PubAck."""
+    from vigil.sinks.nats import NatsOptions, NatsSink
+
+    sent: dict[str, float] = {}
+    latencies: list[float] = []
+
+    class Timed(NatsSink):
+        async def _publish(self, subject: str, payload: bytes, msg_id: str):  # type: ignore[no-untyped-def]
+            reply = await super()._publish(subject, payload, msg_id)
+            if reply is None and msg_id in sent:
+                latencies.append((time.perf_counter() - sent.pop(msg_id)) * 1000)
+            return reply
+
+    sink = Timed(NatsOptions((url,)), spool, name="bench")
+    await sink.start()
+    await sink.publish_event(mqtt_event("warm-up", 0))  # the first connection and the stream are not measured
+    await sink.flush(10)
+    batch = [mqtt_event(f"cam{n % 4}", n) for n in range(events)]
+    start = time.perf_counter()
+    for e in batch:
+        sent[e.event_id] = time.perf_counter()
+        await sink.publish_event(e)
+        if rate is not None:
+            await asyncio.sleep(1 / rate)
+    await sink.flush(120)
+    elapsed = time.perf_counter() - start
+    await sink.close()
+    return events / elapsed, latencies
+
+
+def bench_nats(events: int, runs: int, directory: str | None) -> None:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support: the server helper
+    from tests.support.nats_server import NatsServer, wait_for_jetstream
+
+    logging.getLogger("vigil.sinks").setLevel(logging.ERROR)
+    with tempfile.TemporaryDirectory(dir=directory) as tmp:
+        server = NatsServer(Path(tmp) / "nats").start()
+        try:
+            asyncio.run(wait_for_jetstream([server.url]))
+            floods = [asyncio.run(nats_run(server.url, Path(tmp) / f"flood-{i}", events, None)) for i in range(runs)]
+            print(f"nats (local JetStream, file storage, 4 cameras): {statistics.median(r for r, _ in floods):8.0f} "
+                  "events/s published and acknowledged")
+            lat = floods[-1][1]
+            q = statistics.quantiles(lat, n=100)
+            print(f"nats flood: publish_event -> PubAck p50 {q[49]:.2f} ms, p99 {q[98]:.2f} ms (queueing included)")
+            _, lat = asyncio.run(nats_run(server.url, Path(tmp) / "paced", min(events, 2000), 200.0))
+            q = statistics.quantiles(lat, n=100)
+            print(f"nats at 200 events/s: publish_event -> PubAck p50 {q[49]:.2f} ms, p99 {q[98]:.2f} ms ({len(lat)} events)")
+        finally:
+            server.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--results", type=int, default=5000, help="results per throughput run")
@@ -172,9 +298,17 @@ def main() -> None:
     parser.add_argument("--dir", default=None, help="where the spools go (default: the temp directory)")
     parser.add_argument("--video", action="store_true", help="measure the annotated video sink instead")
     parser.add_argument("--frames", type=int, default=600, help="frames per video run")
+    parser.add_argument("--mqtt", action="store_true", help="measure the MQTT sink against a local mosquitto instead")
+    parser.add_argument("--nats", action="store_true", help="measure the NATS sink against a local JetStream instead")
     args = parser.parse_args()
     if args.video:
         bench_video(args.frames, args.runs, args.dir)
+        return
+    if args.mqtt:
+        bench_mqtt(args.results, args.runs, args.dir)
+        return
+    if args.nats:
+        bench_nats(args.results, args.runs, args.dir)
         return
     # The publish runs have no receiver on purpose: their retry warnings are expected.
     logging.getLogger("vigil.sinks").setLevel(logging.ERROR)

@@ -32,12 +32,13 @@ def test_the_readme_python_snippet_finds_the_astronauts_face(tmp_path, nudenet_p
 def test_the_readme_yaml_example_is_a_valid_configuration(tmp_path):
     from vigil.config.loader import read_config
 
-    block, *cascades = re.findall(r"```yaml\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+    block, *others = re.findall(r"```yaml\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
     path = tmp_path / "vigil.yaml"
     path.write_text("model:\n  path: m.onnx\n" + block)
     config = read_config(path).config
     assert [s.name for s in config.sinks] == ["jsonl", "alerts"]
     assert config.sources[0].sinks == ["jsonl", "alerts"] and config.sources[0].kind == "rtsp"
+    cascades = [text for text in others if "cascades:" in text]
     assert len(cascades) == 2  # the detector + classifier and the plate-style OCR cascade
     for text in cascades:
         path.write_text(text if "sinks:" in text else text + "sinks: [{kind: jsonl, path: r.jsonl}]\n")
@@ -45,3 +46,12 @@ def test_the_readme_yaml_example_is_a_valid_configuration(tmp_path):
         [source] = config.sources
         assert len(config.models) == 2 and config.models_of(source) and source.cascades
         assert source.needs_tracking and config.cascade_models() == [source.cascades[0].model]
+    brokers = [text for text in others if "cascades:" not in text]
+    assert len(brokers) == 2  # MQTT with Home Assistant, NATS JetStream
+    for text, kind in zip(brokers, ("mqtt", "nats")):
+        for name in ("mqtt-password", "nats-password"):  # the files the examples name, made here
+            text = text.replace(f"/etc/vigil/{name}", str(tmp_path / name))
+            (tmp_path / name).write_text("a-password-for-the-test\n")
+        path.write_text("model:\n  path: m.onnx\nsources: [{name: cam, url: a.mp4}]\n" + text)
+        [sink] = read_config(path).config.sinks
+        assert sink.kind == kind and list(sink.records) == ["events"]

@@ -98,5 +98,6 @@ def _unchecked_parts(config: DaemonConfig) -> list[str]:
     if any(not url.startswith(("rtsp://", "rtsps://", "v4l2:")) for url in urls):
         parts.append("video files (opened at start)")
     parts += [f"the {entry.kind} receiver of sink '{entry.name}'" for entry in config.sinks if hasattr(entry, "url")]
+    parts += [f"the {entry.kind} broker of sink '{entry.name}'" for entry in config.sinks if entry.kind in ("mqtt", "nats")]
     parts.append("output paths (created at start)")  # a configuration always has a sink
     return parts

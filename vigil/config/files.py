@@ -116,6 +116,8 @@ READERS: dict[str, Callable[[str], object]] = {
     "token_file": read_token_file,
     "password_file": read_password_file,
     "secret_file": read_secret,
+    "ca_file": lambda path: read_secret(path, "the CA certificates (PEM)"),  # the MQTT sink's
+    "credentials_file": lambda path: read_secret(path, "the NATS credentials (a .creds file)"),  # the NATS sink's
 }
 # Files vigil writes (they may not exist yet): not read at load.
 WRITTEN_FILES = frozenset({"state_file"})

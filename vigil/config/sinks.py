@@ -13,7 +13,7 @@ from pydantic import Field, field_validator, model_validator
 from vigil.config._section import Section
 from vigil.events import EventType
 
-__all__ = ["FilterSettings", "JsonlSinkConfig", "SnapshotSinkConfig", "VideoSinkConfig", "WebhookSinkConfig"]
+__all__ = ["FilterSettings", "JsonlSinkConfig", "MqttSinkConfig", "NatsSinkConfig", "SnapshotSinkConfig", "VideoSinkConfig", "WebhookSinkConfig"]
 
 
 class FilterSettings(Section):
@@ -116,3 +116,152 @@ class SnapshotSinkConfig(Section):
         None, min_length=1,
         description="With records: [events], the event types saved (picture, crop, JSON); absent: every type.",
     )
+
+
+class MqttSinkConfig(Section):
+    """`kind: mqtt`: events (and results) to an MQTT broker, with Home Assistant discovery
+    (docs/OUTPUT.md, "MQTT")."""
+
+    host: str = Field(min_length=1, max_length=253, pattern=r"^[^\s/]+$", description="The broker's host name or address.")
+    port: int = Field(1883, ge=1, le=65_535, description="The broker's port (1883; 8883 is usual with tls).")
+    tls: bool = Field(False, description="Connect with TLS, checking the broker's certificate.")
+    ca_file: str | None = Field(
+        None, min_length=1, description="With tls, a PEM file of the CA(s) the broker's certificate is checked against "
+        "(absent: the system's CAs).",
+    )
+    username: str | None = Field(None, min_length=1, max_length=65_535, description="The user name given to the broker.")
+    password_file: str | None = Field(
+        None, min_length=1, description="File holding the broker password of `username` (surrounding whitespace stripped).",
+    )
+    client_id: str | None = Field(
+        None, min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$",
+        description="The MQTT client id; absent: vigil-<hostname>-<sink name>, the same across restarts.",
+    )
+    topic_prefix: str = Field(
+        "vigil", min_length=1, max_length=200, pattern=r"^[^#+\s/]([^#+\s]*[^#+\s/])?$",
+        description="First level(s) of every topic: PREFIX/<camera>/events, PREFIX/status, ...",
+    )
+    protocol: Literal["5", "3.1.1"] = Field("5", description="MQTT protocol version spoken to the broker.")
+    qos: Literal[1, 2] = Field(1, description="QoS of events and results (1: at least once; 2: exactly once, slower).")
+    discovery: bool = Field(True, description="Publish Home Assistant MQTT discovery configs for cameras and zones.")
+    discovery_prefix: str = Field(
+        "homeassistant", min_length=1, max_length=200, pattern=r"^[^#+\s/]([^#+\s]*[^#+\s/])?$",
+        description="Home Assistant's discovery prefix.",
+    )
+    snapshots: bool = Field(True, description="Publish the latest event's picture (JPEG, retained) to PREFIX/<camera>/snapshot.")
+    spool_dir: str = Field(min_length=1, description="Directory where events and results wait on disk until the broker has them.")
+    spool_max_mb: int = Field(
+        512, ge=2, le=1_048_576,
+        description="Most MiB the spool keeps on disk; at the cap the oldest undelivered records are dropped (counted).",
+    )
+    connect_timeout_s: float = Field(5.0, gt=0, le=600, description="Longest wait for the broker to accept a connection.")
+    publish_timeout_s: float = Field(
+        10.0, gt=0, le=600, description="A message the broker has not acknowledged by then is sent again (after reconnecting).",
+    )
+    keepalive_s: int = Field(30, ge=5, le=65_535, description="MQTT keep-alive: how soon a silent broker is seen gone.")
+    retry_initial_s: float = Field(
+        0.5, gt=0, le=3600, description="Wait after a first failed attempt; doubles with each further one.",
+    )
+    retry_max_s: float = Field(30.0, gt=0, le=3600, description="Longest wait between two attempts.")
+    probe_after_s: float = Field(
+        2.0, ge=0, le=3600, description="A wait longer than this ends as soon as a connection to the broker succeeds.",
+    )
+    probe_interval_s: float = Field(1.0, gt=0, le=60, description="How often the broker is tried during such a wait.")
+    unhealthy_after_s: float = Field(
+        30.0, gt=0, le=86_400, description="/readyz reports the sink unhealthy once delivery has failed for this long.",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> MqttSinkConfig:
+        if self.retry_max_s < self.retry_initial_s:
+            raise ValueError(f"retry_max_s ({self.retry_max_s}) must be at least retry_initial_s ({self.retry_initial_s})")
+        if self.password_file is not None and self.username is None:
+            raise ValueError("password_file is given without username; give the broker user name too")
+        if self.ca_file is not None and not self.tls:
+            raise ValueError("ca_file is given without tls: true; turn tls on or drop ca_file")
+        return self
+
+
+class NatsSinkConfig(Section):
+    """`kind: nats`: events (and results) to a NATS JetStream stream, for fleets of boxes
+    (docs/OUTPUT.md, "NATS JetStream"; docs/SCALING.md)."""
+
+    servers: list[str] = Field(
+        min_length=1, max_length=64,
+        description="NATS server URLs, nats://HOST:PORT or tls://HOST:PORT (a leaf node, or the nodes of a cluster); "
+        "credentials go in user + password_file, token_file or credentials_file, never in the URL.",
+    )
+    subject_prefix: str = Field(
+        "vigil", min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$",
+        description="First token(s) of every subject: PREFIX.<camera>.events and PREFIX.<camera>.results.",
+    )
+    stream: str = Field(
+        "VIGIL", min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_-]+$",
+        description="The JetStream stream that stores the subjects PREFIX.>.",
+    )
+    create_stream: bool = Field(
+        True, description="Create the stream when it does not exist (file storage, subjects PREFIX.>, max_age_days, "
+        "duplicate_window_s, replicas); an existing stream is left as it is.",
+    )
+    replicas: int = Field(1, ge=1, le=5, description="Copies of the stream it creates (3 on a 3-node cluster).")
+    max_age_days: float = Field(
+        7.0, gt=0, le=36_500, description="The stream it creates keeps a message this many days, then discards it.",
+    )
+    duplicate_window_s: float = Field(
+        120.0, ge=1, le=86_400,
+        description="The stream it creates drops a message whose Nats-Msg-Id it stored within this many seconds "
+        "(a record resent after a crash or a lost acknowledgement is stored once).",
+    )
+    user: str | None = Field(None, min_length=1, max_length=1024, description="User name given to the server.")
+    password_file: str | None = Field(None, min_length=1, description="File holding the password of `user`.")
+    token_file: str | None = Field(None, min_length=1, description="File holding the server's authentication token.")
+    credentials_file: str | None = Field(
+        None, min_length=1, description="A NATS .creds file (user JWT and NKey seed), for decentralized auth.",
+    )
+    tls: bool = Field(False, description="Connect with TLS (also implied by tls:// URLs), checking the server's certificate.")
+    ca_file: str | None = Field(
+        None, min_length=1, description="With tls, a PEM file of the CA(s) the server's certificate is checked against "
+        "(absent: the system's CAs).",
+    )
+    spool_dir: str = Field(min_length=1, description="Directory where events and results wait on disk until JetStream has them.")
+    spool_max_mb: int = Field(
+        512, ge=2, le=1_048_576,
+        description="Most MiB the spool keeps on disk; at the cap the oldest undelivered records are dropped (counted).",
+    )
+    connect_timeout_s: float = Field(5.0, gt=0, le=600, description="Longest wait for a server to accept a connection.")
+    publish_timeout_s: float = Field(
+        5.0, gt=0, le=600, description="A message JetStream has not acknowledged by then is sent again (same Nats-Msg-Id).",
+    )
+    retry_initial_s: float = Field(0.5, gt=0, le=3600, description="Wait after a first failed attempt; doubles with each further one.")
+    retry_max_s: float = Field(30.0, gt=0, le=3600, description="Longest wait between two attempts.")
+    probe_after_s: float = Field(
+        2.0, ge=0, le=3600, description="A wait longer than this ends as soon as JetStream answers again.",
+    )
+    probe_interval_s: float = Field(1.0, gt=0, le=60, description="How often the server is tried during such a wait.")
+    unhealthy_after_s: float = Field(
+        30.0, gt=0, le=86_400, description="/readyz reports the sink unhealthy once delivery has failed for this long.",
+    )
+
+    @field_validator("servers")
+    @classmethod
+    def _urls(cls, servers: list[str]) -> list[str]:
+        for url in servers:
+            if not re.fullmatch(r"(nats|tls)://[^\s/@]+(:\d{1,5})?/?", url):
+                if "@" in url:
+                    raise ValueError("a server URL holds credentials; give them as user + password_file, token_file or "
+                                     "credentials_file")
+                raise ValueError("each server is nats://HOST[:PORT] or tls://HOST[:PORT]")
+        return servers
+
+    @model_validator(mode="after")
+    def _consistent(self) -> NatsSinkConfig:
+        if self.retry_max_s < self.retry_initial_s:
+            raise ValueError(f"retry_max_s ({self.retry_max_s}) must be at least retry_initial_s ({self.retry_initial_s})")
+        if (self.password_file is None) != (self.user is None):
+            raise ValueError("user and password_file go together; give both or neither")
+        ways = [name for name in ("user", "token_file", "credentials_file") if getattr(self, name) is not None]
+        if len(ways) > 1:
+            raise ValueError(f"{' and '.join(ways)} are given; authenticate one way only")
+        if self.ca_file is not None and not (self.tls or any(url.startswith("tls://") for url in self.servers)):
+            raise ValueError("ca_file is given without tls: true or tls:// servers; turn tls on or drop ca_file")
+        return self

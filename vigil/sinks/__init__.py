@@ -10,19 +10,23 @@ from vigil.sinks.base import Sink, SinkHealth, SinkStats
 if TYPE_CHECKING:
     from vigil.sinks.filters import ResultFilter
     from vigil.sinks.jsonl import JsonlSink
+    from vigil.sinks.mqtt import MqttSink
+    from vigil.sinks.nats import NatsSink
     from vigil.sinks.snapshot import SnapshotSink
     from vigil.sinks.video import AnnotatedVideoSink
     from vigil.sinks.webhook import WebhookOptions, WebhookSink
 
 __all__ = [
-    "AnnotatedVideoSink", "JsonlSink", "ResultFilter", "Sink", "SinkHealth", "SinkStats", "SnapshotSink", "WebhookOptions",
-    "WebhookSink",
+    "AnnotatedVideoSink", "JsonlSink", "MqttSink", "NatsSink", "ResultFilter", "Sink", "SinkHealth", "SinkStats", "SnapshotSink",
+    "WebhookOptions", "WebhookSink",
 ]
 
 # The public classes, imported on first use: aiohttp takes ~150 ms to import, PyAV ~75 ms; only a
 # run with such a sink pays for it. (Not a list of kinds: those are in the registry.)
 _LAZY = {
     "JsonlSink": "jsonl",
+    "MqttSink": "mqtt",
+    "NatsSink": "nats",
     "ResultFilter": "filters",
     "WebhookOptions": "webhook",
     "WebhookSink": "webhook",

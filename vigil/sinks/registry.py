@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vigil.errors import ConfigError
-from vigil.config.sinks import JsonlSinkConfig, SnapshotSinkConfig, VideoSinkConfig, WebhookSinkConfig
+from vigil.config.sinks import JsonlSinkConfig, MqttSinkConfig, NatsSinkConfig, SnapshotSinkConfig, VideoSinkConfig, WebhookSinkConfig
 from vigil.registry import Registry
 from vigil.sinks.base import Sink
 
@@ -38,6 +38,8 @@ SINKS.register("jsonl", JsonlSinkConfig, "vigil.sinks.jsonl:make_jsonl_sink")
 SINKS.register("webhook", WebhookSinkConfig, "vigil.sinks.webhook:make_webhook_sink")
 SINKS.register("video", VideoSinkConfig, "vigil.sinks.video:make_video_sink")
 SINKS.register("snapshot", SnapshotSinkConfig, "vigil.sinks.snapshot:make_snapshot_sink")
+SINKS.register("mqtt", MqttSinkConfig, "vigil.sinks.mqtt:make_mqtt_sink")
+SINKS.register("nats", NatsSinkConfig, "vigil.sinks.nats:make_nats_sink")
 
 
 async def build_sink(entry: Any) -> Sink:

@@ -171,7 +171,7 @@ def test_config_schema_lists_every_built_in_kind_with_its_fields():
     assert proc.returncode == 0, proc.stderr
     schema = json.loads(proc.stdout)
     items = schema["properties"]["sinks"]["items"]
-    assert set(items["discriminator"]["mapping"]) == {"jsonl", "webhook", "video", "snapshot"}
+    assert set(items["discriminator"]["mapping"]) == {"jsonl", "webhook", "video", "snapshot", "mqtt", "nats"}
     for kind in SINKS.kinds():
         ref = items["discriminator"]["mapping"][kind.name].removeprefix("#/$defs/")
         fields = set(schema["$defs"][ref]["properties"])

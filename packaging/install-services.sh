@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The brokers the tests start (Debian's mosquitto for MQTT, nats-server for NATS JetStream): installed
+# when missing, as root through apt. `make test` and .ci/run call it; the broker tests fail, never
+# skip, when a broker is still missing.
+set -euo pipefail
+missing=()
+command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
+command -v nats-server >/dev/null || [ -x /usr/sbin/nats-server ] || missing+=(nats-server)
+if [ ${#missing[@]} -eq 0 ]; then
+    exit 0
+fi
+if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
+    echo "install-services: ${missing[*]} missing; install them (Debian: apt-get install ${missing[*]}) or the broker tests fail" >&2
+    exit 0
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# Debian starts the packaged services; the tests run their own brokers on free ports.
+for service in mosquitto nats-server; do
+    systemctl disable --now "$service" >/dev/null 2>&1 || true
+done

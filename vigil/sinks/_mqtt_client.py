@@ -1,0 +1,99 @@
+"""How the MQTT sink connects: its options (and how a `kind: mqtt` entry becomes them), the
+lazy import of aiomqtt, a TLS check before paho's own handshake, and the task that notices a
+dropped connection."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from vigil.errors import MissingDependencyError
+from vigil.sinks._delivery import RetryTimings
+from vigil.sinks._http import Backoff
+from vigil.sinks.durable import DeliveryOptions
+from vigil.sinks.spool import SpoolOptions
+
+if TYPE_CHECKING:
+    import aiomqtt
+
+    from vigil.config.sinks import MqttSinkConfig
+
+__all__ = ["MqttOptions", "check_tls", "import_aiomqtt", "mqtt_options", "watch"]
+
+
+@dataclass(frozen=True)
+class MqttOptions:
+    """How the MQTT sink connects and publishes (the `kind: mqtt` keys, docs/OUTPUT.md)."""
+
+    host: str
+    port: int = 1883
+    tls: bool = False
+    ca_file: str | None = None
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    client_id: str | None = None
+    topic_prefix: str = "vigil"
+    protocol: Literal["5", "3.1.1"] = "5"
+    qos: int = 1
+    discovery: bool = True
+    discovery_prefix: str = "homeassistant"
+    snapshots: bool = True
+    connect_timeout_s: float = 5.0
+    publish_timeout_s: float = 10.0
+    keepalive_s: int = 30
+    # 200 messages a batch, all in flight at once: twice the events/s of 50 to a local broker.
+    delivery: DeliveryOptions = field(default_factory=lambda: DeliveryOptions(batch_max=200))
+
+
+def mqtt_options(config: MqttSinkConfig, password: str | None) -> MqttOptions:
+    """A `kind: mqtt` entry as the sink's options (spool segments as the webhook sizes them)."""
+    cap = config.spool_max_mb * 2**20
+    timings = RetryTimings(
+        Backoff(initial_s=config.retry_initial_s, max_s=config.retry_max_s), 300.0, config.probe_after_s,
+        config.probe_interval_s,
+    )
+    spool = SpoolOptions(segment_bytes=min(8 * 2**20, max(2**20, cap // 16)), max_bytes=cap)
+    delivery = DeliveryOptions(
+        batch_max=200, timings=timings, unhealthy_after_s=config.unhealthy_after_s, spool=spool,
+        flush_timeout_s=max(10.0, config.publish_timeout_s),
+    )
+    return MqttOptions(
+        host=config.host, port=config.port, tls=config.tls, ca_file=config.ca_file, username=config.username,
+        password=password, client_id=config.client_id, topic_prefix=config.topic_prefix, protocol=config.protocol,
+        qos=config.qos, discovery=config.discovery, discovery_prefix=config.discovery_prefix,
+        snapshots=config.snapshots, connect_timeout_s=config.connect_timeout_s,
+        publish_timeout_s=config.publish_timeout_s, keepalive_s=config.keepalive_s, delivery=delivery,
+    )
+
+
+def import_aiomqtt(sink: str) -> Any:
+    try:
+        import aiomqtt
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"sink '{sink}' needs aiomqtt, which is not installed: pip install 'vigil-analytics[mqtt]'"
+        ) from exc
+    return aiomqtt
+
+
+def check_tls(host: str, port: int, ca_file: str | None, timeout: float) -> None:
+    """A TLS handshake with the broker, closed at once: paho leaves the socket of a failed
+    handshake open (every retry would leak one), and this error says what failed."""
+    context = ssl.create_default_context(cafile=ca_file)
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as tcp, context.wrap_socket(tcp, server_hostname=host):
+            pass
+    except ssl.SSLError as exc:
+        raise ConnectionError(f"TLS handshake failed: {exc.reason or exc}; check tls, ca_file and the broker's certificate") from None
+
+
+async def watch(client: aiomqtt.Client) -> None:
+    """Ends when the connection drops: nothing is subscribed, so the message iterator only
+    ever ends, with an error, at a disconnection."""
+    try:
+        async for _ in client.messages:
+            pass
+    except Exception:  # noqa: BLE001 - the drop itself
+        return

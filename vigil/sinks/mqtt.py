@@ -1,0 +1,411 @@
+"""MQTT: events (and results) to a broker, with retained state and Home Assistant discovery.
+
+Events and results go through a `DurableSender` spool, like the webhook's: `publish` appends,
+the sender publishes each batch in order (QoS 1 by default) to `PREFIX/<camera>/events` or
+`.../results` and acknowledges the spool only once the broker acknowledged every message, so a
+broker that is away loses nothing and a camera's records keep their order (a batch cut by a
+lost connection is published again: at least once, deduplicate on `id`). Retained state (the
+availability `PREFIX/status` with its last will, zone occupancy counts, the latest event
+picture, discovery configs) is not spooled: the latest value wins, and all of it is published
+again after every reconnection, so a restarted broker is never left stale. Topics and payloads:
+docs/OUTPUT.md, "MQTT".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import socket
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from vigil.events import Event
+from vigil.result import InferenceResult
+from vigil.sinks._delivery import Reply
+from vigil.sinks._http import redactor
+from vigil.sinks._mqtt_client import MqttOptions, check_tls, import_aiomqtt, mqtt_options, watch
+from vigil.sinks._mqtt_discovery import Discovery, Occupancy, event_picture, safe_id, zone_topic
+from vigil.sinks.base import Sink, SinkHealth, SinkStats
+from vigil.sinks.records import header_to_record, record_header
+from vigil.sinks.durable import DurableSender
+from vigil.sinks.spool import SpoolRecord
+
+if TYPE_CHECKING:
+    import aiomqtt
+
+    from vigil.config.sinks import MqttSinkConfig
+    from vigil.sinks.registry import SinkContext
+
+__all__ = ["MqttOptions", "MqttSink", "make_mqtt_sink", "mqtt_options"]
+
+log = logging.getLogger(__name__)
+
+_SEP = b"\0"  # a spool record is `<camera>/<events|results>` NUL the JSON record (no topic holds a NUL)
+_SWEEP_S = 0.5  # how long the retained messages of an earlier run are collected at the first connection
+_AUTH_CODES = {4, 5, 134, 135}  # 3.1.1: bad user name or password, not authorised; 5: the same
+
+
+@dataclass
+class _Connection:
+    client: aiomqtt.Client
+    lost: asyncio.Task[None]  # ends when the connection drops
+
+
+class MqttSink(Sink):
+    """Publishes events and results to an MQTT broker, keeping them in a spool under
+    `spool_dir` until the broker acknowledged them.
+
+        sink = MqttSink(MqttOptions("broker.lan", username="vigil", password=pw), "/var/lib/vigil/mqtt",
+                        name="mqtt")
+    """
+
+    kind = "mqtt"
+    takes_events = True
+
+    def __init__(self, options: MqttOptions, spool_dir: str | Path, *, name: str = "mqtt") -> None:
+        self.options, self.spool_dir, self.name = options, Path(spool_dir), name
+        self._redact = redactor([options.password] if options.password else [])
+        self._sender = DurableSender(name, self.spool_dir, options.delivery, self, self._redact)
+        self._conn: _Connection | None = None
+        self._connecting = asyncio.Lock()
+        self._auth_error: str | None = None  # the broker refused the login: unhealthy at once
+        self._retained: dict[str, bytes] = {}  # topic -> latest payload (b"": remove it)
+        self._dirty: set[str] = set()  # retained topics the broker does not have yet
+        self._dirty_set = asyncio.Event()
+        self._occupancy = Occupancy()
+        self._known: set[tuple[str, ...]] = set()  # cameras and zone x class with discovery published
+        self._pictures: dict[str, Event] = {}  # the newest event picture waiting per camera
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._drawing: dict[str, asyncio.Task[None]] = {}
+        self._discovery: Discovery | None = None
+        self._closing = False
+        self._swept = False  # whether this run cleared what an earlier one left retained
+        self._down_since: float | None = None  # since when no connection could be made
+        self._last_failure: str | None = None
+
+    @property
+    def client_id(self) -> str:
+        return self.options.client_id or f"vigil-{socket.gethostname()}-{self.name}"
+
+    @property
+    def delivered(self) -> int:
+        return self._sender.delivered
+
+    @property
+    def backlog(self) -> int:
+        return self._sender.backlog
+
+    async def start(self) -> None:
+        import_aiomqtt(self.name)
+        self._sender.name = self.name  # the registry names the sink after construction
+        o = self.options
+        self._discovery = Discovery(o.topic_prefix, o.discovery_prefix, self.client_id, o.snapshots)
+        await self._sender.start()
+        self._tasks = [asyncio.create_task(self._state_loop(), name=f"sink-{self.name}-state")]
+
+    async def publish(self, result: InferenceResult) -> None:
+        camera = result.frame.source_id
+        self._see_camera(camera)
+        # The header is read here so the frame is not held; the detections become JSON on the spool's thread.
+        header, dets = record_header(result), result.detections
+        await self._sender.append(lambda: _spooled(f"{camera}/results", header_to_record(header, dets)))
+
+    async def publish_event(self, event: Event) -> None:
+        self._see_camera(event.source)
+        record = event.to_record()
+        await self._sender.append(lambda: _spooled(f"{event.source}/events", record))
+        self._count(event)
+        if self.options.snapshots and event.frame is not None:
+            self._pictures[event.source] = event
+            if event.source not in self._drawing or self._drawing[event.source].done():
+                self._drawing[event.source] = asyncio.create_task(self._draw_loop(event.source))
+
+    async def flush(self, timeout: float | None = None) -> None:
+        await self._sender.flush(timeout)
+
+    async def close(self) -> None:
+        """Deliver for at most `close_grace_s`, remove the retained state and discovery configs
+        this run published, say `offline`, disconnect. Undelivered records stay on disk."""
+        await self._sender.close()
+        if self._discovery is None:
+            return  # never started: nothing was published
+        for task in self._drawing.values():
+            task.cancel()
+        await asyncio.gather(*self._drawing.values(), return_exceptions=True)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._closing = True
+        for topic in [t for t in self._retained if t != self._status_topic]:
+            self._set_retained(topic, b"")
+        self._set_retained(self._status_topic, b"offline")
+        try:
+            await asyncio.wait_for(self._push_retained(), self.options.connect_timeout_s)
+        except (asyncio.TimeoutError, Exception) as exc:  # noqa: BLE001 - the broker may be away; the will says offline
+            log.info("sink '%s': could not clear its retained state on close (%s)", self.name, self._describe(exc))
+        await self._disconnect()
+
+    def health(self) -> SinkHealth:
+        if self._auth_error is not None:
+            return SinkHealth(False, self._auth_error)
+        down = time.monotonic() - self._down_since if self._down_since is not None else 0.0
+        if down >= self.options.delivery.unhealthy_after_s:
+            return SinkHealth(False, f"no connection for {down:.0f} s ({self._last_failure}), {self.backlog} record(s) waiting")
+        return self._sender.health()
+
+    def stats(self) -> SinkStats:
+        stats = self._sender.stats()
+        return stats if self._auth_error is None else replace(stats, last_error=self._auth_error)
+
+    # -- the transport the durable sender calls -----------------------------------------------
+
+    async def send(self, records: list[SpoolRecord]) -> Reply:
+        """Publish `records` in order and wait for every acknowledgement (PUBACK at QoS 1)."""
+        if any(_SEP not in record.payload[:300] for record in records):
+            # Refused for good (dead-lettered), or the sender would retry it forever.
+            return Reply(422, f"spool {self.spool_dir} holds records not written by an MQTT sink; give each sink its own spool_dir")
+        try:
+            conn = await self._connection()
+            prefix = self.options.topic_prefix
+            published = []
+            for record in records:
+                where, _, payload = record.payload.partition(_SEP)
+                published.append(self._publish(conn, f"{prefix}/{where.decode()}", payload, retain=False))
+            await self._until_lost(conn, asyncio.gather(*published))
+        except Exception as exc:  # noqa: BLE001 - every failure is one failed attempt, retried
+            return Reply(None, self._describe(exc))
+        return Reply(200, "ok")
+
+    async def probe(self) -> bool:
+        """True when a connection to the broker is (or can be) made."""
+        try:
+            await self._connection()
+        except Exception:  # noqa: BLE001
+            return False
+        return True
+
+    # -- the connection -----------------------------------------------------------------------
+
+    @property
+    def _status_topic(self) -> str:
+        return f"{self.options.topic_prefix}/status"
+
+    async def _connection(self) -> _Connection:
+        async with self._connecting:
+            if self._conn is not None and not self._conn.lost.done():
+                return self._conn
+            await self._disconnect()
+            self._conn = await self._connect()
+            return self._conn
+
+    async def _connect(self) -> _Connection:
+        aiomqtt = import_aiomqtt(self.name)
+        o = self.options
+        if o.tls:
+            await asyncio.to_thread(check_tls, o.host, o.port, o.ca_file, o.connect_timeout_s)
+        client = aiomqtt.Client(
+            o.host, o.port, username=o.username, password=o.password, identifier=self.client_id,
+            protocol=aiomqtt.ProtocolVersion.V5 if o.protocol == "5" else aiomqtt.ProtocolVersion.V311,
+            will=aiomqtt.Will(self._status_topic, b"offline", qos=1, retain=True),
+            timeout=o.connect_timeout_s, keepalive=o.keepalive_s,
+            tls_params=aiomqtt.TLSParameters(ca_certs=o.ca_file) if o.tls else None,
+            logger=logging.getLogger(f"{__name__}.client"),
+            # A whole batch in flight at once: acknowledgements are awaited together, not one by one.
+            max_inflight_messages=max(20, o.delivery.batch_max),
+        )
+        client.pending_calls_threshold = 100_000  # a batch and the retained state are many pending calls by design
+        try:
+            await client.__aenter__()
+        except aiomqtt.MqttCodeError as exc:
+            self._refused(exc)
+            raise
+        if self._auth_error is not None:
+            log.info("sink '%s': the broker accepted the login again", self.name)
+        self._auth_error = None
+        if not self._swept and not self._closing:
+            try:
+                await self._sweep(client)
+            except Exception:
+                await asyncio.gather(client.__aexit__(None, None, None), return_exceptions=True)
+                raise
+        lost = asyncio.create_task(watch(client), name=f"sink-{self.name}-connection")
+        # Everything retained again: a broker restarted without persistence has none of it.
+        self._set_retained(self._status_topic, b"offline" if self._closing else b"online")
+        self._dirty |= set(self._retained)
+        self._dirty_set.set()
+        return _Connection(client, lost)
+
+    def _refused(self, exc: Exception) -> None:
+        rc = getattr(exc, "rc", None)
+        if int(getattr(rc, "value", rc) or 0) not in _AUTH_CODES:
+            return
+        who = f"user '{self.options.username}'" if self.options.username else "an anonymous client"
+        message = (
+            f"sink '{self.name}': the MQTT broker {self.options.host}:{self.options.port} refused the login of {who} "
+            f"({exc}); check username and password_file, and the broker's ACL"
+        )
+        if message != self._auth_error:
+            log.error("%s", self._redact(message))
+        self._auth_error = self._redact(message)
+
+    async def _disconnect(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        conn.lost.cancel()
+        try:
+            await asyncio.wait_for(conn.client.__aexit__(None, None, None), self.options.connect_timeout_s)
+        except Exception:  # noqa: BLE001 - it is gone either way
+            pass
+
+    async def _publish(self, conn: _Connection, topic: str, payload: bytes, *, retain: bool) -> None:
+        await conn.client.publish(topic, payload, qos=self.options.qos, retain=retain, timeout=self.options.publish_timeout_s)
+
+    async def _until_lost(self, conn: _Connection, work: asyncio.Future[Any]) -> None:
+        """`work`, or an error as soon as the connection drops (a publish would wait for its
+        acknowledgement until `publish_timeout_s` otherwise)."""
+        try:
+            done, _ = await asyncio.wait({work, conn.lost}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not work.done():
+                work.cancel()
+                work.add_done_callback(_retrieved)  # its cancellation is not an error to report
+        if work in done:
+            work.result()
+            return
+        raise ConnectionError("the connection to the broker was lost")
+
+    def _describe(self, exc: BaseException) -> str:
+        where = f"{self.options.host}:{self.options.port}"
+        text = str(exc) or type(exc).__name__
+        return self._redact(f"MQTT broker {where}: {text}")
+
+    # -- retained state -----------------------------------------------------------------------
+
+    def _set_retained(self, topic: str, payload: bytes) -> None:
+        self._retained[topic] = payload
+        self._dirty.add(topic)
+        self._dirty_set.set()
+
+    async def _state_loop(self) -> None:
+        """Keeps a connection (so `PREFIX/status` is `online` and a refused login shows even while
+        no event comes), and publishes the retained topics that changed, the newest value of each."""
+        failures = 0
+        while True:
+            try:
+                await self._push_retained()
+                conn = self._conn
+                if conn is None:
+                    continue
+                if failures:
+                    log.info("sink '%s': connected to the MQTT broker again", self.name)
+                failures, self._down_since = 0, None
+                changed = asyncio.ensure_future(self._dirty_set.wait())
+                try:
+                    await asyncio.wait({changed, conn.lost}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    changed.cancel()
+            except Exception as exc:  # noqa: BLE001 - retried with backoff for as long as it takes
+                failures += 1
+                self._down_since = self._down_since or time.monotonic()
+                self._last_failure = self._describe(exc)
+                if failures == 1 and self._auth_error is None:
+                    log.warning(
+                        "sink '%s': %s; trying again, events wait in spool %s", self.name, self._last_failure, self.spool_dir
+                    )
+                await asyncio.sleep(self.options.delivery.timings.backoff.delay(failures))
+
+    async def _sweep(self, client: aiomqtt.Client) -> None:
+        """Clear what an earlier run left retained and this one has not said (it ended without
+        `close`: counts of objects long gone, discovery configs of zones no longer seen)."""
+        node = safe_id(self.client_id)
+        topics = [f"{self.options.topic_prefix}/+/zones/#", f"{self.options.discovery_prefix}/+/{node}/+/config"]
+        for topic in topics:
+            await client.subscribe(topic, qos=1, timeout=self.options.connect_timeout_s)
+        found: set[str] = set()
+
+        async def collect() -> None:
+            async for message in client.messages:
+                if message.retain and message.payload:
+                    found.add(str(message.topic))
+
+        try:
+            await asyncio.wait_for(collect(), _SWEEP_S)
+        except asyncio.TimeoutError:
+            pass
+        for topic in topics:
+            await client.unsubscribe(topic, timeout=self.options.connect_timeout_s)
+        for topic in sorted(found - set(self._retained)):
+            self._set_retained(topic, b"")
+        self._swept = True
+
+    async def _push_retained(self) -> None:
+        self._dirty_set.clear()
+        conn = await self._connection()
+        while self._dirty:
+            # The status first, discovery configs before the state they describe.
+            topics = sorted(self._dirty, key=lambda t: (t != self._status_topic, "/config" not in t[-7:], t))
+            self._dirty.difference_update(topics)
+            try:
+                sends = [self._publish(conn, t, self._retained[t], retain=True) for t in topics]
+                await self._until_lost(conn, asyncio.gather(*sends))
+            except BaseException:
+                self._dirty.update(topics)
+                raise
+            for topic in topics:
+                if self._retained.get(topic) == b"" and topic not in self._dirty:
+                    del self._retained[topic]  # removed from the broker: nothing to republish
+
+    def _see_camera(self, camera: str) -> None:
+        if (camera,) in self._known:
+            return
+        self._known.add((camera,))
+        if self.options.discovery and self._discovery is not None:
+            for topic, payload in self._discovery.camera(camera).items():
+                self._set_retained(topic, payload)
+
+    def _count(self, event: Event) -> None:
+        changed = self._occupancy.apply(event)
+        for camera, zone, class_name in changed:
+            if (camera, zone, class_name) not in self._known:
+                self._known.add((camera, zone, class_name))
+                if self.options.discovery and self._discovery is not None:
+                    for topic, payload in self._discovery.zone_class(camera, zone, class_name).items():
+                        self._set_retained(topic, payload)
+            count = self._occupancy.count(camera, zone, class_name)
+            self._set_retained(zone_topic(self.options.topic_prefix, camera, zone, class_name), str(count).encode())
+
+    async def _draw_loop(self, camera: str) -> None:
+        """The newest event picture of `camera`, drawn and encoded on a worker thread; events
+        that arrive meanwhile replace the waiting one (only the latest picture is kept)."""
+        while camera in self._pictures:
+            event = self._pictures.pop(camera)
+            try:
+                jpeg = await asyncio.to_thread(event_picture, event)
+            except Exception as exc:  # noqa: BLE001 - a picture is not worth stopping the sink for
+                log.warning("sink '%s': the picture of event %s was not encoded (%s)", self.name, event.event_id, exc)
+                continue
+            self._set_retained(f"{self.options.topic_prefix}/{camera}/snapshot", jpeg)
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
+def _spooled(where: str, record: dict[str, Any]) -> bytes:
+    """A spool record: where it goes (`<camera>/events`), NUL, the JSON record."""
+    return where.encode() + _SEP + json.dumps(record, separators=(",", ":")).encode()
+
+
+async def make_mqtt_sink(config: MqttSinkConfig, context: SinkContext) -> MqttSink:
+    """The registry's factory for `kind: mqtt`: the password file is read off the event loop."""
+    from vigil.config.files import read_password_file
+
+    password = await asyncio.to_thread(read_password_file, config.password_file) if config.password_file else None
+    return MqttSink(mqtt_options(config, password), config.spool_dir, name=context.name)
+
+
