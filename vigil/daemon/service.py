@@ -37,6 +37,7 @@ from vigil.daemon.readiness import readiness
 from vigil.daemon.systemd import Heartbeat, Notifier, Watchdog
 from vigil.errors import ConfigError, VigilError
 from vigil.result import InferenceResult
+from vigil.sinks.base import CameraStatus
 from vigil.sources.base import Source
 from vigil.sources.rtsp import mask_url
 
@@ -77,6 +78,7 @@ class Daemon:
         self.api_port: int | None = None
         self.progress_at = time.monotonic()  # last batch done, for the watchdog
         self._configs: dict[str, SourceConfig] = {}
+        self._changing_streams = False  # a reload is stopping and starting streams
         self._ready = asyncio.Event()
         self.models = LoadedModels()  # the cascades' secondaries live here; the frame models in the pipeline
 
@@ -176,7 +178,21 @@ class Daemon:
             streaming = sum(1 for s in streams if s["state"] == "streaming")
             fps = sum(s["fps"] for s in streams)
             self.notifier.status(f"{streaming}/{len(streams)} streams streaming, {fps:.1f} results/s")
+            if not self._changing_streams:
+                await self._tell_cameras()
             await asyncio.sleep(every_s)
+
+    async def _tell_cameras(self) -> None:
+        """Every camera's state, fps and zone names to the sinks (`Sink.cameras`): MQTT's Home
+        Assistant entities follow the cameras and zones. No URL, no error: nothing secret."""
+        if self.pipeline is None:
+            return
+        cameras = []
+        for stream in self.streams():
+            config = self._configs.get(stream["name"])
+            zones = tuple(zone.name for zone in config.zones) if config is not None else ()
+            cameras.append(CameraStatus(stream["name"], stream["state"], stream["fps"], zones))
+        await self.pipeline.fanout.cameras(cameras)
 
     async def reload(self, config: DaemonConfig) -> None:
         """Streams added, removed or changed are started, stopped or restarted; the others keep
@@ -194,16 +210,23 @@ class Daemon:
         models = await self._apply_models(config)
         kept_sinks = await self._apply_sinks(config)
         new = {s.name: s for s, _ in self.layer.apply(config.sources)}
-        for name, old in list(self._configs.items()):
-            if new.get(name) != old:
-                await self.remove_stream(name)
-        self.config = config.model_copy(update={"models": models, "sinks": kept_sinks})
-        for name, source in new.items():
-            if name not in self._configs:
-                try:
-                    await self.add_stream(source)
-                except VigilError as exc:  # one camera that cannot start must not stop the others
-                    log.error("reload: stream '%s' not started: %s", name, exc)
+        # The sinks are told of the cameras once, after the changes (not by the status tick in
+        # between): a restarted camera keeps its MQTT entities rather than losing and remaking them.
+        self._changing_streams = True
+        try:
+            for name, old in list(self._configs.items()):
+                if new.get(name) != old:
+                    await self.remove_stream(name, tell=False)
+            self.config = config.model_copy(update={"models": models, "sinks": kept_sinks})
+            for name, source in new.items():
+                if name not in self._configs:
+                    try:
+                        await self.add_stream(source, tell=False)
+                    except VigilError as exc:  # one camera that cannot start must not stop the others
+                        log.error("reload: stream '%s' not started: %s", name, exc)
+        finally:
+            self._changing_streams = False
+        await self._tell_cameras()
         log.info("reload: %d stream(s) running", len(self._configs))
 
     async def _apply_models(self, config: DaemonConfig) -> dict[str, Any]:
@@ -271,7 +294,7 @@ class Daemon:
             return []
         return [self._describe(source) for source in self.pipeline.sources]
 
-    async def add_stream(self, config: SourceConfig) -> dict[str, Any]:
+    async def add_stream(self, config: SourceConfig, *, tell: bool = True) -> dict[str, Any]:
         assert self.pipeline is not None
         unknown = [name for name in config.sinks or () if self.config.sink(name) is None]
         if unknown:
@@ -285,9 +308,11 @@ class Daemon:
         await self.pipeline.add_source(source, stages, models=self.config.models_of(config))
         self._configs[config.name] = config
         log.info("stream '%s' added", config.name)
+        if tell:
+            await self._tell_cameras()
         return self._describe(source)
 
-    async def remove_stream(self, name: str) -> None:
+    async def remove_stream(self, name: str, *, tell: bool = True) -> None:
         assert self.pipeline is not None
         await self.pipeline.remove_source(name)
         self.pipeline.routes.pop(name, None)
@@ -295,6 +320,8 @@ class Daemon:
         self.metrics.recent.pop(name, None)
         self.metrics.forget_source(name)
         log.info("stream '%s' removed", name)
+        if tell:
+            await self._tell_cameras()
 
     def model_info(self) -> dict[str, Any]:
         """The first model (`GET /api/v1/model`)."""

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from vigil.errors import SinkError, VigilError
 from vigil.events import Event
 from vigil.result import InferenceResult
-from vigil.sinks.base import Sink
+from vigil.sinks.base import CameraStatus, Sink
 from vigil.sinks.filters import ResultFilter
 
 __all__ = ["Fanout", "Outlet"]
@@ -63,6 +63,7 @@ class Fanout:
         self.routes: dict[str, frozenset[str]] = {}
         self.errors = 0  # publish calls that raised SinkError, over every sink
         self._open = False
+        self._cameras: tuple[CameraStatus, ...] | None = None  # the latest `cameras` set, for sinks started later
         self._lock = asyncio.Lock()  # held while publishing a result and while sinks are swapped
 
     @property
@@ -100,6 +101,24 @@ class Fanout:
                         await outlet.sink.publish_event(event)
                     except SinkError as exc:
                         self._failed(exc)
+
+    async def cameras(self, cameras: Sequence[CameraStatus]) -> None:
+        """Tell every sink the cameras that route to it (`Sink.cameras`); a sink that fails is
+        logged and the others are still told."""
+        async with self._lock:  # never told to a sink that `replace` is closing
+            self._cameras = tuple(cameras)
+            if self._open:
+                for outlet in self.outlets:
+                    await self._tell(outlet)
+
+    async def _tell(self, outlet: Outlet) -> None:
+        if self._cameras is None:
+            return
+        mine = [c for c in self._cameras if (allowed := self.routes.get(c.name)) is None or outlet.name in allowed]
+        try:
+            await outlet.sink.cameras(mine)
+        except Exception:  # noqa: BLE001 - one sink's bookkeeping must not stop the others
+            log.exception("sink '%s' failed to take the set of cameras", outlet.name)
 
     def _failed(self, exc: SinkError) -> None:
         self.errors += 1
@@ -146,6 +165,7 @@ class Fanout:
             except VigilError as exc:
                 log.error("sink '%s' could not start, so its results are not published: %s", name, exc)
                 return None
+            await self._tell(outlet)  # a replacement hears of the cameras at once, not at the next tick
         return outlet
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from vigil.sinks.base import Sink, SinkHealth, SinkStats
+from vigil.sinks.base import CameraStatus, Sink, SinkHealth, SinkStats
 
 if TYPE_CHECKING:
     from vigil.sinks.filters import ResultFilter
@@ -17,8 +17,8 @@ if TYPE_CHECKING:
     from vigil.sinks.webhook import WebhookOptions, WebhookSink
 
 __all__ = [
-    "AnnotatedVideoSink", "JsonlSink", "MqttSink", "NatsSink", "ResultFilter", "Sink", "SinkHealth", "SinkStats", "SnapshotSink",
-    "WebhookOptions", "WebhookSink",
+    "AnnotatedVideoSink", "CameraStatus", "JsonlSink", "MqttSink", "NatsSink", "ResultFilter", "Sink", "SinkHealth", "SinkStats",
+    "SnapshotSink", "WebhookOptions", "WebhookSink",
 ]
 
 # The public classes, imported on first use: aiohttp takes ~150 ms to import, PyAV ~75 ms; only a

@@ -1,7 +1,8 @@
 """Home Assistant MQTT discovery for the MQTT sink: the config payloads of the entities one vigil
 box shows (https://www.home-assistant.io/integrations/mqtt/#mqtt-discovery), and the retained
-state the sink keeps for them (zone occupancy counts, the event picture). Plain functions and
-state: the sink publishes what they return.
+state the sink keeps for them (camera states, zone occupancy counts, the event picture) as
+cameras and zones come and go (`Entities`). Plain functions and state: the sink publishes what
+they return.
 
 Config topics are `<discovery_prefix>/<component>/<node_id>/<object_id>/config`, the node id
 being the sink's client id (made safe), so two boxes never overwrite each other's entities.
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 import json
 import re
+import time
+from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass, field
 
 import cv2
@@ -19,8 +22,14 @@ import numpy as np
 import vigil
 from vigil.errors import SinkError
 from vigil.events import Event
+from vigil.sinks.base import CameraStatus
 
-__all__ = ["Discovery", "Occupancy", "class_label", "event_picture", "safe_id", "zone_topic"]
+__all__ = [
+    "Discovery", "Entities", "Occupancy", "Owned", "belongs", "class_label", "event_picture", "safe_id", "state_topic", "zone_topic",
+]
+
+_STATES = ["connecting", "streaming", "reconnecting", "ended", "failed"]  # vigil.sources.base.SourceState
+_STATE_EVERY_S = 60.0  # a camera's unchanged state is published again this often
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
@@ -54,10 +63,19 @@ class Discovery:
         }
 
     def camera(self, camera: str) -> dict[str, bytes]:
-        """Config topic -> payload of a camera's entities: its last event (a sensor whose
-        attributes are the event's record) and, with snapshots, its latest event picture."""
-        events = f"{self.prefix}/{camera}/events"
+        """Config topic -> payload of a camera's entities: its state and fps (sensors reading the
+        retained `PREFIX/<camera>/state`), its last event (a sensor whose attributes are the
+        event's record) and, with snapshots, its latest event picture."""
+        events, state = f"{self.prefix}/{camera}/events", state_topic(self.prefix, camera)
         configs = {
+            self._topic("sensor", f"{camera}_state"): self._payload(
+                f"{camera} state", f"{camera}_state", state_topic=state, value_template="{{ value_json.state }}",
+                device_class="enum", options=_STATES, icon="mdi:video-check",
+            ),
+            self._topic("sensor", f"{camera}_fps"): self._payload(
+                f"{camera} fps", f"{camera}_fps", state_topic=state, value_template="{{ value_json.fps }}",
+                unit_of_measurement="fps", state_class="measurement", icon="mdi:speedometer",
+            ),
             self._topic("sensor", f"{camera}_last_event"): self._payload(
                 f"{camera} last event", f"{camera}_last_event",
                 state_topic=events, value_template="{{ value_json.type }}", json_attributes_topic=events,
@@ -90,7 +108,7 @@ class Discovery:
     def _topic(self, component: str, object_id: str) -> str:
         return f"{self.discovery_prefix}/{component}/{safe_id(self.client_id)}/{safe_id(object_id)}/config"
 
-    def _payload(self, name: str, object_id: str, **keys: str) -> bytes:
+    def _payload(self, name: str, object_id: str, **keys: object) -> bytes:
         config = {
             "name": name,
             "unique_id": f"vigil_{safe_id(self.client_id)}_{safe_id(object_id)}",
@@ -101,6 +119,50 @@ class Discovery:
             **keys,
         }
         return json.dumps(config, separators=(",", ":")).encode()
+
+
+def state_topic(prefix: str, camera: str) -> str:
+    return f"{prefix}/{camera}/state"
+
+
+def belongs(prefix: str, topic: str, payload: bytes) -> tuple[str, str | None] | None:
+    """The (camera, zone or None) a retained topic found at start-up is about: one of vigil's
+    own (`PREFIX/<camera>/...`), or a discovery config, by the topic its payload reads. None:
+    not recognised."""
+    if "/config" == topic[-7:]:
+        try:
+            config = json.loads(payload)
+            topic = str(config.get("state_topic") or config.get("topic") or "")
+        except (ValueError, AttributeError):
+            return None
+    if not topic.startswith(f"{prefix}/"):
+        return None
+    levels = topic[len(prefix) + 1:].split("/")  # a camera name holds no `/` (sources[].name)
+    if len(levels) == 4 and levels[1] == "zones":
+        return levels[0], levels[2]
+    return (levels[0], None) if len(levels) == 2 else None
+
+
+@dataclass
+class Owned:
+    """The retained topics this run published, by what they belong to: a camera (`(camera,)`)
+    or one of its zones (`(camera, zone)`), so they can be removed when it goes."""
+
+    topics: dict[tuple[str, ...], set[str]] = field(default_factory=dict)
+
+    def add(self, key: tuple[str, ...], topic: str) -> None:
+        self.topics.setdefault(key, set()).add(topic)
+
+    def zones(self, camera: str) -> set[str]:
+        return {key[1] for key in self.topics if len(key) == 2 and key[0] == camera}
+
+    def cameras(self) -> set[str]:
+        return {key[0] for key in self.topics}
+
+    def drop(self, camera: str, zone: str | None = None) -> set[str]:
+        """Forget a zone (or a whole camera, zones and all) and return its topics."""
+        keys = [k for k in self.topics if k[0] == camera and (zone is None or k[1:] == (zone,))]
+        return set().union(*(self.topics.pop(k) for k in keys))
 
 
 def zone_topic(prefix: str, camera: str, zone: str, class_name: str) -> str:
@@ -144,8 +206,115 @@ class Occupancy:
             return self.end(event.source, event.tracker_id)
         return []
 
+    def forget(self, camera: str, zone: str | None = None) -> None:
+        for key in [k for k in self.inside if k[0] == camera and zone in (None, k[1])]:
+            del self.inside[key]
+
     def count(self, camera: str, zone: str, class_name: str) -> int:
         return sum(1 for name in self.inside.get((camera, zone), {}).values() if name == class_name)
+
+
+class Entities:
+    """The retained topics and Home Assistant entities of one sink's cameras and zones, kept in
+    line with the events and with the cameras the daemon tells of: `publish(topic, payload)` is
+    the sink's (retained; an empty payload removes the topic). No I/O here."""
+
+    def __init__(self, discovery: Discovery, publish: Callable[[str, bytes], None], *, announce: bool = True) -> None:
+        self.discovery, self.publish, self.announce = discovery, publish, announce  # announce: discovery configs
+        self.cameras: dict[str, CameraStatus] | None = None  # the latest set told (None: never told)
+        self.gone: set[str] = set()  # cameras removed from the set, until they are in it again
+        self._occupancy = Occupancy()
+        self._known: set[tuple[str, ...]] = set()  # cameras, and zone x class, with their entities published
+        self._owned = Owned()
+        self._sent: dict[str, tuple[str, float, float]] = {}  # camera -> (state, fps, when) published
+
+    def tell(self, cameras: Sequence[CameraStatus]) -> set[str]:
+        """The whole current set: each camera's state and entities; what belonged to a camera
+        no longer in it, or to a zone no longer among its camera's zones, removed. Returns the
+        cameras removed."""
+        now, before = {c.name: c for c in cameras}, self.cameras or {}
+        removed = (self._owned.cameras() | {k[0] for k in self._known}) - set(now)
+        for camera in removed:
+            self.forget(camera)
+        self.gone = (self.gone | removed) - set(now)
+        for status in now.values():
+            self.see(status.name)
+            old = before.get(status.name)
+            for zone in set(old.zones if old is not None else ()) - set(status.zones):
+                self.forget(status.name, zone)
+            self._state(status)
+        self.cameras = now
+        return removed
+
+    def see(self, camera: str) -> None:
+        """A camera's entities, once (not for one removed: its last frames come after)."""
+        if (camera,) in self._known or camera in self.gone:
+            return
+        self._known.add((camera,))
+        if self.announce:
+            for topic, payload in self.discovery.camera(camera).items():
+                self._own((camera,), topic, payload)
+
+    def count(self, event: Event) -> None:
+        """The zone counts `event` changed, with the entities of a zone x class seen first."""
+        for camera, zone, class_name in self._occupancy.apply(event):
+            if (camera, zone, class_name) not in self._known:
+                self._known.add((camera, zone, class_name))
+                if self.announce:
+                    for topic, payload in self.discovery.zone_class(camera, zone, class_name).items():
+                        self._own((camera, zone), topic, payload)
+            count = str(self._occupancy.count(camera, zone, class_name)).encode()
+            self._own((camera, zone), zone_topic(self.discovery.prefix, camera, zone, class_name), count)
+
+    def picture(self, camera: str, jpeg: bytes) -> None:
+        if camera not in self.gone:
+            self._own((camera,), f"{self.discovery.prefix}/{camera}/snapshot", jpeg)
+
+    def settle(self, leftovers: dict[str, bytes], said: Container[str]) -> None:
+        """What an earlier run left retained (and this one has not `said`) stays when it belongs
+        to a camera and zone of the set (a count restarts at 0: nobody is counted yet), and is
+        removed otherwise (all of it when no set was told)."""
+        for topic, payload in leftovers.items():
+            if topic in said:
+                continue
+            owner = belongs(self.discovery.prefix, topic, payload)
+            status = self.cameras.get(owner[0]) if owner is not None and self.cameras is not None else None
+            if owner is None or status is None or (owner[1] is not None and owner[1] not in status.zones):
+                self.publish(topic, b"")
+                continue
+            key = (owner[0], owner[1]) if owner[1] is not None else (owner[0],)
+            self._own(key, topic, b"0" if self.is_count(topic) else payload)  # republished after a broker restart
+
+    def counts(self) -> list[str]:
+        """The zone count topics published."""
+        return [t for key, topics in self._owned.topics.items() if len(key) == 2 for t in topics if self.is_count(t)]
+
+    def is_count(self, topic: str) -> bool:
+        owner = None if topic.endswith("/config") else belongs(self.discovery.prefix, topic, b"")
+        return owner is not None and owner[1] is not None
+
+    def forget(self, camera: str, zone: str | None = None) -> None:
+        """Remove the retained topics and entities of a camera (or of one of its zones)."""
+        for topic in self._owned.drop(camera, zone):
+            self.publish(topic, b"")
+        self._known = {k for k in self._known if k[0] != camera or (zone is not None and (len(k) < 3 or k[1] != zone))}
+        self._occupancy.forget(camera, zone)
+        if zone is None:
+            self._sent.pop(camera, None)
+
+    def _state(self, status: CameraStatus) -> None:
+        """`PREFIX/<camera>/state` when the state changed, the fps moved by more than 0.5, or a
+        minute went by: not at every tick."""
+        now, last = time.monotonic(), self._sent.get(status.name)
+        if last is not None and last[0] == status.state and abs(last[1] - status.fps) <= 0.5 and now - last[2] < _STATE_EVERY_S:
+            return
+        self._sent[status.name] = (status.state, status.fps, now)
+        payload = json.dumps({"state": status.state, "fps": round(status.fps, 2)}).encode()
+        self._own((status.name,), state_topic(self.discovery.prefix, status.name), payload)
+
+    def _own(self, key: tuple[str, ...], topic: str, payload: bytes) -> None:
+        self._owned.add(key, topic)
+        self.publish(topic, payload)
 
 
 def class_label(event: Event) -> str:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from vigil.events import Event
 from vigil.result import InferenceResult
 
-__all__ = ["Sink", "SinkHealth", "SinkStats"]
+__all__ = ["CameraStatus", "Sink", "SinkHealth", "SinkStats"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,19 @@ class SinkHealth:
 
     ok: bool = True
     reason: str | None = None
+
+
+@dataclass(frozen=True)
+class CameraStatus:
+    """One camera as the daemon tells the sinks (`Sink.cameras`): its `name` (source id), its
+    `state` (a `SourceState` value: connecting, streaming, reconnecting, ended, failed), `fps`
+    (results per second over the last 10 s) and the names of its configured `zones`. Never a URL
+    or an error: nothing here may hold a credential."""
+
+    name: str
+    state: str
+    fps: float = 0.0
+    zones: tuple[str, ...] = ()
 
 
 class Sink(ABC):
@@ -72,6 +86,12 @@ class Sink(ABC):
         """Publish one event (stages' records: `vigil.events`), in order with the results; a
         kind that takes events (`takes_events`) overrides this."""
         raise NotImplementedError(f"sink '{self.name}' ({self.kind}) does not take events")
+
+    async def cameras(self, cameras: Sequence[CameraStatus]) -> None:
+        """The whole current set of cameras that route to this sink, told by the daemon every few
+        seconds and at once after a camera is added or removed (one absent from the set is
+        gone). The default ignores it; the MQTT sink keeps its retained state and Home
+        Assistant entities in line with it."""
 
     @abstractmethod
     async def flush(self) -> None: ...

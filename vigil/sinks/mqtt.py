@@ -7,7 +7,9 @@ broker that is away loses nothing and a camera's records keep their order (a bat
 lost connection is published again: at least once, deduplicate on `id`). Retained state (the
 availability `PREFIX/status` with its last will, zone occupancy counts, the latest event
 picture, discovery configs) is not spooled: the latest value wins, and all of it is published
-again after every reconnection, so a restarted broker is never left stale. Topics and payloads:
+again after every reconnection, so a restarted broker is never left stale. The daemon tells the
+sink its cameras (`cameras`): each camera's retained state and Home Assistant entities follow
+them, and what belonged to a camera or zone that went away is removed. Topics and payloads:
 docs/OUTPUT.md, "MQTT".
 """
 
@@ -18,6 +20,7 @@ import json
 import logging
 import socket
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,8 +30,8 @@ from vigil.result import InferenceResult
 from vigil.sinks._delivery import Reply
 from vigil.sinks._http import redactor
 from vigil.sinks._mqtt_client import MqttOptions, check_tls, import_aiomqtt, mqtt_options, watch
-from vigil.sinks._mqtt_discovery import Discovery, Occupancy, event_picture, safe_id, zone_topic
-from vigil.sinks.base import Sink, SinkHealth, SinkStats
+from vigil.sinks._mqtt_discovery import Discovery, Entities, event_picture, safe_id
+from vigil.sinks.base import CameraStatus, Sink, SinkHealth, SinkStats
 from vigil.sinks.records import header_to_record, record_header
 from vigil.sinks.durable import DurableSender
 from vigil.sinks.spool import SpoolRecord
@@ -45,6 +48,7 @@ log = logging.getLogger(__name__)
 
 _SEP = b"\0"  # a spool record is `<camera>/<events|results>` NUL the JSON record (no topic holds a NUL)
 _SWEEP_S = 0.5  # how long the retained messages of an earlier run are collected at the first connection
+_LEFTOVER_WAIT_S = 10.0  # how long they wait for the daemon's set of cameras before being removed
 _AUTH_CODES = {4, 5, 134, 135}  # 3.1.1: bad user name or password, not authorised; 5: the same
 
 
@@ -75,12 +79,12 @@ class MqttSink(Sink):
         self._retained: dict[str, bytes] = {}  # topic -> latest payload (b"": remove it)
         self._dirty: set[str] = set()  # retained topics the broker does not have yet
         self._dirty_set = asyncio.Event()
-        self._occupancy = Occupancy()
-        self._known: set[tuple[str, ...]] = set()  # cameras and zone x class with discovery published
+        self._entities: Entities | None = None  # cameras' and zones' retained state and entities, once started
+        self._leftovers: dict[str, bytes] | None = None  # what an earlier run left retained, not settled yet
+        self._leftovers_timer: asyncio.TimerHandle | None = None
         self._pictures: dict[str, Event] = {}  # the newest event picture waiting per camera
         self._tasks: list[asyncio.Task[Any]] = []
         self._drawing: dict[str, asyncio.Task[None]] = {}
-        self._discovery: Discovery | None = None
         self._closing = False
         self._swept = False  # whether this run cleared what an earlier one left retained
         self._down_since: float | None = None  # since when no connection could be made
@@ -102,35 +106,53 @@ class MqttSink(Sink):
         import_aiomqtt(self.name)
         self._sender.name = self.name  # the registry names the sink after construction
         o = self.options
-        self._discovery = Discovery(o.topic_prefix, o.discovery_prefix, self.client_id, o.snapshots)
+        discovery = Discovery(o.topic_prefix, o.discovery_prefix, self.client_id, o.snapshots)
+        self._entities = Entities(discovery, self._set_retained, announce=o.discovery)
         await self._sender.start()
         self._tasks = [asyncio.create_task(self._state_loop(), name=f"sink-{self.name}-state")]
 
     async def publish(self, result: InferenceResult) -> None:
         camera = result.frame.source_id
-        self._see_camera(camera)
+        if self._entities is not None:
+            self._entities.see(camera)
         # The header is read here so the frame is not held; the detections become JSON on the spool's thread.
         header, dets = record_header(result), result.detections
         await self._sender.append(lambda: _spooled(f"{camera}/results", header_to_record(header, dets)))
 
     async def publish_event(self, event: Event) -> None:
-        self._see_camera(event.source)
         record = event.to_record()
         await self._sender.append(lambda: _spooled(f"{event.source}/events", record))
-        self._count(event)
+        if self._entities is None or event.source in self._entities.gone:
+            return  # a removed camera's last frames, published after its removal: no retained state again
+        self._entities.see(event.source)
+        self._entities.count(event)
         if self.options.snapshots and event.frame is not None:
             self._pictures[event.source] = event
             if event.source not in self._drawing or self._drawing[event.source].done():
                 self._drawing[event.source] = asyncio.create_task(self._draw_loop(event.source))
 
+    async def cameras(self, cameras: Sequence[CameraStatus]) -> None:
+        """Each camera's retained `PREFIX/<camera>/state` and entities; the retained topics and
+        discovery configs of a camera no longer in the set, or of a zone no longer among its
+        camera's zones, are removed (empty retained payloads)."""
+        if self._entities is None or self._closing:
+            return
+        for camera in self._entities.tell(cameras):
+            self._pictures.pop(camera, None)
+            if (drawing := self._drawing.pop(camera, None)) is not None:
+                drawing.cancel()
+        self._settle_leftovers()
+
     async def flush(self, timeout: float | None = None) -> None:
         await self._sender.flush(timeout)
 
     async def close(self) -> None:
-        """Deliver for at most `close_grace_s`, remove the retained state and discovery configs
-        this run published, say `offline`, disconnect. Undelivered records stay on disk."""
+        """Deliver for at most `close_grace_s`, set the zone counts to 0, say `offline`,
+        disconnect. Undelivered records stay on disk. Discovery configs, camera states and
+        pictures stay retained: Home Assistant's convention is that `offline` makes the entities
+        unavailable, and removing them would make them vanish and come back at every restart."""
         await self._sender.close()
-        if self._discovery is None:
+        if self._entities is None:
             return  # never started: nothing was published
         for task in self._drawing.values():
             task.cancel()
@@ -139,8 +161,10 @@ class MqttSink(Sink):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._closing = True
-        for topic in [t for t in self._retained if t != self._status_topic]:
-            self._set_retained(topic, b"")
+        if self._leftovers_timer is not None:
+            self._leftovers_timer.cancel()
+        for topic in self._entities.counts():
+            self._set_retained(topic, b"0")  # nobody is counted any more
         self._set_retained(self._status_topic, b"offline")
         try:
             await asyncio.wait_for(self._push_retained(), self.options.connect_timeout_s)
@@ -319,18 +343,19 @@ class MqttSink(Sink):
                 await asyncio.sleep(self.options.delivery.timings.backoff.delay(failures))
 
     async def _sweep(self, client: aiomqtt.Client) -> None:
-        """Clear what an earlier run left retained and this one has not said (it ended without
-        `close`: counts of objects long gone, discovery configs of zones no longer seen)."""
-        node = safe_id(self.client_id)
-        topics = [f"{self.options.topic_prefix}/+/zones/#", f"{self.options.discovery_prefix}/+/{node}/+/config"]
+        """Collect what an earlier run left retained and this one has not said (counts of objects
+        long gone, configs of cameras and zones that may be gone); `_settle_leftovers` decides."""
+        node, prefix = safe_id(self.client_id), self.options.topic_prefix
+        topics = [f"{prefix}/+/zones/#", f"{prefix}/+/state", f"{prefix}/+/snapshot",
+                  f"{self.options.discovery_prefix}/+/{node}/+/config"]
         for topic in topics:
             await client.subscribe(topic, qos=1, timeout=self.options.connect_timeout_s)
-        found: set[str] = set()
+        found: dict[str, bytes] = {}
 
         async def collect() -> None:
             async for message in client.messages:
-                if message.retain and message.payload:
-                    found.add(str(message.topic))
+                if message.retain and isinstance(message.payload, (bytes, bytearray)) and message.payload:
+                    found[str(message.topic)] = bytes(message.payload)
 
         try:
             await asyncio.wait_for(collect(), _SWEEP_S)
@@ -338,9 +363,18 @@ class MqttSink(Sink):
             pass
         for topic in topics:
             await client.unsubscribe(topic, timeout=self.options.connect_timeout_s)
-        for topic in sorted(found - set(self._retained)):
-            self._set_retained(topic, b"")
+        self._leftovers = {t: p for t, p in found.items() if t not in self._retained}
         self._swept = True
+        if self._entities is not None and self._entities.cameras is not None:
+            self._settle_leftovers()
+        else:  # a sink outside the daemon is never told its cameras: removed after a while, as before
+            self._leftovers_timer = asyncio.get_running_loop().call_later(_LEFTOVER_WAIT_S, self._settle_leftovers)
+
+    def _settle_leftovers(self) -> None:
+        """Keep or remove what an earlier run left retained (`Entities.settle`), once."""
+        leftovers, self._leftovers = self._leftovers, None
+        if leftovers and self._entities is not None and not self._closing:
+            self._entities.settle(leftovers, self._retained)
 
     async def _push_retained(self) -> None:
         self._dirty_set.clear()
@@ -359,25 +393,6 @@ class MqttSink(Sink):
                 if self._retained.get(topic) == b"" and topic not in self._dirty:
                     del self._retained[topic]  # removed from the broker: nothing to republish
 
-    def _see_camera(self, camera: str) -> None:
-        if (camera,) in self._known:
-            return
-        self._known.add((camera,))
-        if self.options.discovery and self._discovery is not None:
-            for topic, payload in self._discovery.camera(camera).items():
-                self._set_retained(topic, payload)
-
-    def _count(self, event: Event) -> None:
-        changed = self._occupancy.apply(event)
-        for camera, zone, class_name in changed:
-            if (camera, zone, class_name) not in self._known:
-                self._known.add((camera, zone, class_name))
-                if self.options.discovery and self._discovery is not None:
-                    for topic, payload in self._discovery.zone_class(camera, zone, class_name).items():
-                        self._set_retained(topic, payload)
-            count = self._occupancy.count(camera, zone, class_name)
-            self._set_retained(zone_topic(self.options.topic_prefix, camera, zone, class_name), str(count).encode())
-
     async def _draw_loop(self, camera: str) -> None:
         """The newest event picture of `camera`, drawn and encoded on a worker thread; events
         that arrive meanwhile replace the waiting one (only the latest picture is kept)."""
@@ -388,7 +403,8 @@ class MqttSink(Sink):
             except Exception as exc:  # noqa: BLE001 - a picture is not worth stopping the sink for
                 log.warning("sink '%s': the picture of event %s was not encoded (%s)", self.name, event.event_id, exc)
                 continue
-            self._set_retained(f"{self.options.topic_prefix}/{camera}/snapshot", jpeg)
+            if self._entities is not None:
+                self._entities.picture(camera, jpeg)
 
 
 def _retrieved(future: asyncio.Future[Any]) -> None:

@@ -1,7 +1,9 @@
 """The MQTT sink against a real mosquitto started by the tests: events and results arrive in
 order with their documented records, retained state and Home Assistant discovery follow the
-events and go on close, a broker killed mid-run loses nothing, and a wrong password is a clear
-error while the other sinks of the pipeline keep writing."""
+events and the cameras the sink is told of (a camera or zone that goes away takes its entities
+with it), discovery configs stay after close with the status `offline`, a broker killed mid-run
+loses nothing, and a wrong password is a clear error while the other sinks of the pipeline keep
+writing."""
 
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ from vigil.events import Event
 from vigil.pipeline import Pipeline, PipelineOptions
 from vigil.sinks._delivery import RetryTimings
 from vigil.sinks._http import Backoff
+from vigil.sinks.base import CameraStatus
 from vigil.sinks.durable import DeliveryOptions
 from vigil.sinks.mqtt import MqttOptions, MqttSink
 from vigil.sinks.registry import build_sink
@@ -174,7 +177,7 @@ def check_discovery(topic: str, config: dict[str, object]) -> str:
     return component
 
 
-async def test_retained_state_and_discovery_follow_the_events_and_go_on_close(broker, tmp_path):
+async def test_retained_state_and_discovery_follow_the_events_and_stay_after_close(broker, tmp_path):
     image = np.full((120, 160, 3), 90, np.uint8)
     frame = Frame("gate", 3, 0.1, T0, image)
     # What a run that died without closing left: a count of objects long gone, a zone's configs.
@@ -184,6 +187,7 @@ async def test_retained_state_and_discovery_follow_the_events_and_go_on_close(br
             await client.publish(topic, payload, qos=1, retain=True)
     sink = sink_for(broker, tmp_path / "spool")
     await sink.start()
+    await sink.cameras([CameraStatus("gate", "streaming", 5.0, ("door",))])  # zone 'old' is gone
     for n in (1, 2):
         await sink.publish_event(event("gate", n, "zone_enter", "door", frame))
     await sink.publish_event(event("gate", 1, "zone_exit", "door"))
@@ -198,13 +202,18 @@ async def test_retained_state_and_discovery_follow_the_events_and_go_on_close(br
         raise AssertionError(f"retained state never settled: {sorted(state)}")
 
     state = await settled()
-    assert not set(stale) & set(state)  # cleared at the first connection
+    assert not set(stale) & set(state)  # cleared: zone 'old' is not among the camera's zones
     assert state["vigil/status"] == b"online"
+    assert json.loads(state["vigil/gate/state"]) == {"state": "streaming", "fps": 5.0}
     assert state["vigil/gate/snapshot"].startswith(b"\xff\xd8")  # a JPEG
     configs = {t: json.loads(p) for t, p in state.items() if t.startswith("homeassistant/")}
     components = sorted(check_discovery(t, c) for t, c in configs.items())
-    assert components == ["binary_sensor", "camera", "sensor", "sensor"]
-    assert len({c["unique_id"] for c in configs.values()}) == 4
+    assert components == ["binary_sensor", "camera", "sensor", "sensor", "sensor", "sensor"]
+    assert len({c["unique_id"] for c in configs.values()}) == 6
+    fps = configs["homeassistant/sensor/box1/gate_fps/config"]
+    assert (fps["state_topic"], fps["unit_of_measurement"], fps["state_class"]) == ("vigil/gate/state", "fps", "measurement")
+    camera_state = configs["homeassistant/sensor/box1/gate_state/config"]
+    assert camera_state["device_class"] == "enum" and "reconnecting" in camera_state["options"]
     (occupancy,) = [c for t, c in configs.items() if t.startswith("homeassistant/binary_sensor/")]
     assert occupancy["device_class"] == "occupancy"
     assert occupancy["state_topic"] == "vigil/gate/zones/door/person"
@@ -218,7 +227,10 @@ async def test_retained_state_and_discovery_follow_the_events_and_go_on_close(br
 
     await sink.close()
     after = await retained(broker.port, everything, 0.5)
-    assert after == {"vigil/status": b"offline"}  # discovery configs and state removed, no stale count
+    # Home Assistant's convention: the entities stay, unavailable while the status says offline.
+    assert after["vigil/status"] == b"offline"
+    assert {t: json.loads(p) for t, p in after.items() if t.startswith("homeassistant/")} == configs
+    assert after["vigil/gate/zones/door/person"] == b"0"  # nobody is counted by a closed sink
 
 
 async def test_an_idle_sink_says_online_again_after_a_broker_restart(broker, tmp_path):
@@ -369,3 +381,80 @@ async def test_tls_with_the_brokers_ca_delivers_and_without_it_refuses_to_connec
         assert not await plain.probe()
     finally:
         server.stop()
+
+
+def topics_of(state: dict[str, bytes], *names: str) -> set[str]:
+    """The topics in `state` that belong to entity or topic names starting with one of `names`
+    (`gate_porch_`: a zone's configs; `vigil/yard/`: a camera's own topics)."""
+    return {t for t in state if any(n in t for n in names)}
+
+
+async def test_a_camera_or_zone_that_goes_away_takes_its_retained_topics_and_entities(broker, tmp_path):
+    frame = Frame("yard", 3, 0.1, T0, np.full((120, 160, 3), 90, np.uint8))
+    sink = sink_for(broker, tmp_path / "spool")
+    await sink.start()
+    everything = ["vigil/#", "homeassistant/#"]
+    try:
+        await sink.cameras([CameraStatus("gate", "streaming", 4.0, ("door", "porch")), CameraStatus("yard", "connecting")])
+        await sink.publish_event(event("gate", 1, "zone_enter", "door"))
+        await sink.publish_event(event("gate", 2, "zone_enter", "porch"))
+        await sink.publish_event(event("yard", 3, frame=frame))
+        await sink.flush(10)
+        gone = ("/yard/", "/yard_", "gate_porch_", "/zones/porch/")
+        for _ in range(50):
+            before = await retained(broker.port, everything, 0.3)
+            if len(topics_of(before, *gone)) == 9 and "vigil/gate/zones/door/person" in before:
+                break
+        # yard: state, snapshot, and the state, fps, last event and snapshot entities; porch: two entities and a count.
+        assert len(topics_of(before, *gone)) == 9, sorted(before)
+        async with Subscriber(broker.port, everything) as sub:
+            await sub.wait_for(lambda: len(sub.messages) >= len(before))
+            await sink.cameras([CameraStatus("gate", "streaming", 4.2, ("door",))])
+            await sub.wait_for(lambda: all(b"" in sub.payloads(t) for t in topics_of(before, *gone)))
+            # A removed camera's last frames, published after its removal, do not bring its entities back.
+            await sink.publish_event(event("yard", 4, "zone_enter", "lawn", frame))
+            await sink.flush(10)
+            await sub.wait_for(lambda: len(sub.payloads("vigil/yard/events")) == 1)
+        after = await retained(broker.port, everything, 0.5)
+        assert not topics_of(after, *gone)  # a new subscriber (Home Assistant restarting) sees none of them
+        assert set(after) == set(before) - topics_of(before, *gone)  # gate and its door stay
+        assert json.loads(after["vigil/gate/state"])["fps"] == 4.0  # moved by less than 0.5: not published again
+        await sink.cameras([CameraStatus("gate", "reconnecting", 0.0, ("door",))])
+        await sink.flush(5)
+        for _ in range(30):
+            state = json.loads((await retained(broker.port, ["vigil/gate/state"], 0.2)).get("vigil/gate/state", b"{}"))
+            if state.get("state") == "reconnecting":
+                break
+        assert state == {"state": "reconnecting", "fps": 0.0}
+    finally:
+        await sink.close()
+
+
+async def test_a_restart_keeps_the_entities_of_cameras_still_there_and_removes_the_others(broker, tmp_path):
+    first = sink_for(broker, tmp_path / "spool")
+    await first.start()
+    await first.cameras([CameraStatus("gate", "streaming", 4.0, ("door",)), CameraStatus("yard", "streaming", 4.0)])
+    await first.publish_event(event("gate", 1, "zone_enter", "door"))
+    await first.flush(10)
+    everything = ["vigil/#", "homeassistant/#"]
+    for _ in range(50):
+        before = await retained(broker.port, everything, 0.3)
+        if before.get("vigil/gate/zones/door/person") == b"1" and "vigil/yard/state" in before:
+            break
+    await first.close()
+    async with aiomqtt.Client("127.0.0.1", broker.port) as client:  # as if the first run had died with one inside
+        await client.publish("vigil/gate/zones/door/person", b"2", qos=1, retain=True)
+    kept = {t for t in before if "gate" in t and t.startswith("homeassistant/")}
+    assert len(kept) == 6  # state, fps, last event, snapshot; door occupancy and count
+    async with Subscriber(broker.port, everything) as sub:
+        second = sink_for(broker, tmp_path / "spool")
+        await second.start()
+        await second.cameras([CameraStatus("gate", "streaming", 4.0, ("door",))])
+        try:
+            await sub.wait_for(lambda: b"" in sub.payloads("homeassistant/sensor/box1/yard_fps/config"))
+            await sub.wait_for(lambda: sub.payloads("vigil/gate/zones/door/person")[-1:] == [b"0"])
+            assert not [t for t in kept if b"" in sub.payloads(t)]  # gate's entities never vanished
+        finally:
+            await second.close()
+    after = await retained(broker.port, everything, 0.5)
+    assert kept <= set(after) and not topics_of(after, "yard")
