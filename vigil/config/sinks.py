@@ -9,6 +9,7 @@ import re
 from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
+from typing_extensions import Self
 
 from vigil.config._section import Section
 from vigil.events import EventType
@@ -61,41 +62,50 @@ class JsonlSinkConfig(Section):
     )
 
 
-class WebhookSinkConfig(Section):
+class DeliverySettings(Section):
+    """What the sinks that deliver through the durable spool (`vigil.sinks.durable`: webhook,
+    MQTT, NATS) share: the spool's size, the retries and probes, and when they turn unhealthy."""
+
+    spool_max_mb: int = Field(
+        512, ge=2, le=1_048_576,
+        description="Most MiB the spool keeps on disk; at the cap the oldest undelivered records are dropped "
+        "(counted and logged) and /readyz reports the sink unhealthy from 90% on.",
+    )
+    retry_initial_s: float = Field(
+        0.5, gt=0, le=3600, description="Wait after a first failed attempt; it doubles with every further failure."
+    )
+    retry_max_s: float = Field(
+        30.0, gt=0, le=3600, description="Longest wait between two attempts (a webhook's Retry-After aside)."
+    )
+    probe_after_s: float = Field(
+        2.0, ge=0, le=3600,
+        description="A wait longer than this ends as soon as a probe finds the other end answering again (a HEAD "
+        "request for the webhook, a connection for MQTT, JetStream's account info for NATS).",
+    )
+    probe_interval_s: float = Field(1.0, gt=0, le=60, description="How often the other end is probed during such a wait.")
+    unhealthy_after_s: float = Field(
+        30.0, gt=0, le=86_400,
+        description="/readyz reports the sink unhealthy once delivery has failed for this long with records waiting.",
+    )
+
+    @model_validator(mode="after")
+    def _retry_bounds(self) -> Self:
+        if self.retry_max_s < self.retry_initial_s:
+            raise ValueError(f"retry_max_s ({self.retry_max_s}) must be at least retry_initial_s ({self.retry_initial_s})")
+        return self
+
+
+class WebhookSinkConfig(DeliverySettings):
     url: str = Field(pattern=r"^https?://\S+$", description="URL the results are POSTed to (docs/OUTPUT.md).")
     secret_file: str | None = Field(
         None, min_length=1, description="File holding the HMAC-SHA256 signing secret (surrounding whitespace stripped)."
     )
     spool_dir: str = Field(min_length=1, description="Directory where results wait on disk until delivered.")
-    spool_max_mb: int = Field(
-        512, ge=2, le=1_048_576,
-        description="Most MiB the spool keeps on disk; at the cap the oldest undelivered results are dropped "
-        "(counted and logged) and /readyz reports the webhook unhealthy from 90% on.",
-    )
     request_timeout_s: float = Field(
         10.0, gt=0, le=600, description="A request unanswered by then is sent again, with the same Idempotency-Key."
     )
     connect_timeout_s: float = Field(5.0, gt=0, le=600, description="Longest wait for a connection to the receiver.")
-    retry_initial_s: float = Field(
-        0.5, gt=0, le=3600, description="Wait after a first failed request; it doubles with every further failure."
-    )
-    retry_max_s: float = Field(30.0, gt=0, le=3600, description="Longest wait between two attempts (without Retry-After).")
     max_retry_after_s: float = Field(300.0, gt=0, le=86_400, description="Longest Retry-After of the receiver obeyed.")
-    probe_after_s: float = Field(
-        2.0, ge=0, le=3600,
-        description="A wait longer than this ends as soon as a HEAD probe finds the receiver answering again.",
-    )
-    probe_interval_s: float = Field(1.0, gt=0, le=60, description="How often the receiver is probed during such a wait.")
-    unhealthy_after_s: float = Field(
-        30.0, gt=0, le=86_400,
-        description="/readyz reports the webhook unhealthy once delivery has failed for this long with results waiting.",
-    )
-
-    @model_validator(mode="after")
-    def _retry_bounds(self) -> WebhookSinkConfig:
-        if self.retry_max_s < self.retry_initial_s:
-            raise ValueError(f"retry_max_s ({self.retry_max_s}) must be at least retry_initial_s ({self.retry_initial_s})")
-        return self
 
 
 class VideoSinkConfig(Section):
@@ -118,7 +128,7 @@ class SnapshotSinkConfig(Section):
     )
 
 
-class MqttSinkConfig(Section):
+class MqttSinkConfig(DeliverySettings):
     """`kind: mqtt`: events (and results) to an MQTT broker, with Home Assistant discovery
     (docs/OUTPUT.md, "MQTT")."""
 
@@ -150,31 +160,15 @@ class MqttSinkConfig(Section):
     )
     snapshots: bool = Field(True, description="Publish the latest event's picture (JPEG, retained) to PREFIX/<camera>/snapshot.")
     spool_dir: str = Field(min_length=1, description="Directory where events and results wait on disk until the broker has them.")
-    spool_max_mb: int = Field(
-        512, ge=2, le=1_048_576,
-        description="Most MiB the spool keeps on disk; at the cap the oldest undelivered records are dropped (counted).",
-    )
-    connect_timeout_s: float = Field(5.0, gt=0, le=600, description="Longest wait for the broker to accept a connection.")
+
     publish_timeout_s: float = Field(
         10.0, gt=0, le=600, description="A message the broker has not acknowledged by then is sent again (after reconnecting).",
     )
+    connect_timeout_s: float = Field(5.0, gt=0, le=600, description="Longest wait for the broker to accept a connection.")
     keepalive_s: int = Field(30, ge=5, le=65_535, description="MQTT keep-alive: how soon a silent broker is seen gone.")
-    retry_initial_s: float = Field(
-        0.5, gt=0, le=3600, description="Wait after a first failed attempt; doubles with each further one.",
-    )
-    retry_max_s: float = Field(30.0, gt=0, le=3600, description="Longest wait between two attempts.")
-    probe_after_s: float = Field(
-        2.0, ge=0, le=3600, description="A wait longer than this ends as soon as a connection to the broker succeeds.",
-    )
-    probe_interval_s: float = Field(1.0, gt=0, le=60, description="How often the broker is tried during such a wait.")
-    unhealthy_after_s: float = Field(
-        30.0, gt=0, le=86_400, description="/readyz reports the sink unhealthy once delivery has failed for this long.",
-    )
 
     @model_validator(mode="after")
     def _consistent(self) -> MqttSinkConfig:
-        if self.retry_max_s < self.retry_initial_s:
-            raise ValueError(f"retry_max_s ({self.retry_max_s}) must be at least retry_initial_s ({self.retry_initial_s})")
         if self.password_file is not None and self.username is None:
             raise ValueError("password_file is given without username; give the broker user name too")
         if self.ca_file is not None and not self.tls:
@@ -182,7 +176,7 @@ class MqttSinkConfig(Section):
         return self
 
 
-class NatsSinkConfig(Section):
+class NatsSinkConfig(DeliverySettings):
     """`kind: nats`: events (and results) to a NATS JetStream stream, for fleets of boxes
     (docs/OUTPUT.md, "NATS JetStream"; docs/SCALING.md)."""
 
@@ -224,22 +218,10 @@ class NatsSinkConfig(Section):
         "(absent: the system's CAs).",
     )
     spool_dir: str = Field(min_length=1, description="Directory where events and results wait on disk until JetStream has them.")
-    spool_max_mb: int = Field(
-        512, ge=2, le=1_048_576,
-        description="Most MiB the spool keeps on disk; at the cap the oldest undelivered records are dropped (counted).",
-    )
+
     connect_timeout_s: float = Field(5.0, gt=0, le=600, description="Longest wait for a server to accept a connection.")
     publish_timeout_s: float = Field(
         5.0, gt=0, le=600, description="A message JetStream has not acknowledged by then is sent again (same Nats-Msg-Id).",
-    )
-    retry_initial_s: float = Field(0.5, gt=0, le=3600, description="Wait after a first failed attempt; doubles with each further one.")
-    retry_max_s: float = Field(30.0, gt=0, le=3600, description="Longest wait between two attempts.")
-    probe_after_s: float = Field(
-        2.0, ge=0, le=3600, description="A wait longer than this ends as soon as JetStream answers again.",
-    )
-    probe_interval_s: float = Field(1.0, gt=0, le=60, description="How often the server is tried during such a wait.")
-    unhealthy_after_s: float = Field(
-        30.0, gt=0, le=86_400, description="/readyz reports the sink unhealthy once delivery has failed for this long.",
     )
 
     @field_validator("servers")
@@ -255,8 +237,6 @@ class NatsSinkConfig(Section):
 
     @model_validator(mode="after")
     def _consistent(self) -> NatsSinkConfig:
-        if self.retry_max_s < self.retry_initial_s:
-            raise ValueError(f"retry_max_s ({self.retry_max_s}) must be at least retry_initial_s ({self.retry_initial_s})")
         if (self.password_file is None) != (self.user is None):
             raise ValueError("user and password_file go together; give both or neither")
         ways = [name for name in ("user", "token_file", "credentials_file") if getattr(self, name) is not None]
