@@ -150,10 +150,24 @@ async def wait_for_jetstream(urls: list[str], timeout: float = 20.0, **auth: str
     raise RuntimeError(f"JetStream at {urls} did not answer within {timeout}s ({last!r})")
 
 
-async def read_stream(urls: list[str], stream: str, subject: str, **auth: str) -> list[tuple[int, str, bytes]]:
+async def read_stream(urls: list[str], stream: str, subject: str, timeout: float = 60.0,
+                      **auth: str) -> list[tuple[int, str, bytes]]:
     """Every message of `stream` on `subject` (wildcards allowed): (stream seq, Nats-Msg-Id, data),
-    read with an ephemeral ordered consumer."""
-    nc = await nats.connect(servers=urls, connect_timeout=2, **auth)
+    read with an ephemeral ordered consumer. A cluster just restarted may take a while to elect
+    its stream leader (longer on a loaded machine), so a read that times out is tried again
+    until `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return await _read_stream_once(urls, stream, subject, **auth)
+        except (nats.errors.Error, asyncio.TimeoutError, OSError):
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+
+
+async def _read_stream_once(urls: list[str], stream: str, subject: str, **auth: str) -> list[tuple[int, str, bytes]]:
+    nc = await nats.connect(servers=urls, connect_timeout=2, allow_reconnect=False, **auth)
     try:
         js = nc.jetstream(timeout=5)
         info = await js.stream_info(stream)
@@ -163,7 +177,7 @@ async def read_stream(urls: list[str], stream: str, subject: str, **auth: str) -
         try:
             while True:
                 try:
-                    msg = await sub.next_msg(timeout=1.0 if out or total else 0.3)
+                    msg = await sub.next_msg(timeout=3.0 if out or total else 0.3)
                 except nats.errors.TimeoutError:
                     break
                 out.append((msg.metadata.sequence.stream, (msg.headers or {}).get("Nats-Msg-Id", ""), msg.data))
