@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # The brokers the tests start (Debian's mosquitto for MQTT, nats-server for NATS JetStream): installed
-# when missing, as root through apt. `make test` and .ci/run call it; the broker tests fail, never
-# skip, when a broker is still missing.
+# when missing, as root through apt; and Debian's chromium with its chromedriver for the console's
+# browser tests (tests/browser: Selenium drives /usr/bin/chromium through /usr/bin/chromedriver, no
+# browser download). `make test` and .ci/run call it; the broker and browser tests fail, never
+# skip, when one is still missing.
 set -euo pipefail
 missing=()
 command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
 command -v nats-server >/dev/null || [ -x /usr/sbin/nats-server ] || missing+=(nats-server)
+{ [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; } || missing+=(chromium chromium-driver)
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0
 fi
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
-    echo "install-services: ${missing[*]} missing; install them (Debian: apt-get install ${missing[*]}) or the broker tests fail" >&2
+    echo "install-services: ${missing[*]} missing; install them (Debian: apt-get install ${missing[*]}) or the broker and browser tests fail" >&2
     exit 0
 fi
 export DEBIAN_FRONTEND=noninteractive

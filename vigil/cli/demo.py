@@ -3,12 +3,17 @@
 The video is made here: a pan across scikit-image's astronaut photo (a synthetic pattern when
 scikit-image is missing) with two signs drawn on it, encoded as H.264 with PyAV.
 
-1. Detection: the real YOLOv8n (320n.onnx) that ships inside the `nudenet` wheel (its classes
-   include faces) over two sources reading the clip, one as fast as it decodes (a file) and one
-   paced in real time (a camera). Results go to a JSONL file; annotated video and snapshots
-   too when supervision is installed. The file source also tracks the face (ByteTrack, the
-   `tracking` extra) past a line and into a zone placed on its path: the events are printed as
-   they come, written to the JSONL file, and the demo fails unless the face crossed and entered.
+1. Detection, through the daemon (`vigil.daemon.service.Daemon`, in this process), so the web
+   console is served while it runs (its URL is printed as soon as the API listens): the real
+   YOLOv8n (320n.onnx) that ships inside the `nudenet` wheel (its classes include faces) over
+   two sources reading the clip, one as fast as it decodes (a file) and one paced in real time
+   (a camera). Results and events go to a JSONL file; annotated video and snapshots (of events
+   too, the pictures of the console's events page) when supervision is installed. The file
+   source also tracks the face (ByteTrack, the `tracking` extra) past a line and into a zone
+   placed on its path: the events are printed as they come, and the demo fails unless the JSONL
+   file shows the face crossed and entered. Once both sources have ended the daemon stops.
+   With `serve=True` (`vigil demo --serve`) both sources loop in real time and the daemon serves
+   until stopped (Ctrl-C / SIGTERM); there is no check and no OCR step then.
 2. OCR: the PP-OCRv4 models inside the `rapidocr-onnxruntime` wheel, imported as a vigil model
    package, read the signs twice a second; the demo checks that the texts read are the texts
    drawn.
@@ -21,7 +26,6 @@ import importlib.resources
 import importlib.util
 import json
 import logging
-import time
 from collections import Counter
 from collections.abc import Callable
 from fractions import Fraction
@@ -32,18 +36,19 @@ import av
 import cv2
 import numpy as np
 
+from vigil.cli._demo_daemon import record_line, run_daemon
+from vigil.config.daemon import DaemonConfig
 from vigil.pipeline.observer import PipelineObserver
-from vigil.pipeline.runner import Pipeline, PipelineOptions, PipelineReport
-from vigil.engine import AutoModel, ObjectDetectionModel, TextDetections, TextRecognitionModel
+from vigil.pipeline.runner import Pipeline, PipelineOptions
+from vigil.engine import AutoModel, TextDetections, TextRecognitionModel
 from vigil.engine.developer_tools import import_rapidocr
-from vigil.errors import MissingDependencyError, VigilError
+from vigil.errors import ConfigError, MissingDependencyError, VigilError
 from vigil.events import Event
 from vigil.result import InferenceResult
-from vigil.sinks import JsonlSink, Sink
+from vigil.sinks import JsonlSink
 from vigil.sources import FileSource
-from vigil.stages.base import Stage
 
-__all__ = ["DemoCheckError", "demo_model_path", "demo_shapes", "make_demo_clip", "run_demo"]
+__all__ = ["DemoCheckError", "demo_config", "demo_model_path", "demo_shapes", "make_demo_clip", "run_demo"]
 
 log = logging.getLogger(__name__)
 
@@ -101,12 +106,12 @@ TRACKED = ["FACE_FEMALE", "FACE_MALE"]
 
 
 def demo_shapes(seconds: float = 8.0, fps: int = 15) -> dict[str, Any]:
-    """The line and the zone of the demo's file source (a `zones` stage config), in pixels of
+    """The line and the zone of the demo's file source (its `lines` and `zones`), in pixels of
     the clip `make_demo_clip(path, seconds, fps)` makes: its pan stretches the photo to
     640 + 2F px wide (F frames) and moves 2 px a frame, so the face's centre starts at
     FACE_X * (640 + 2F) / 512 and goes left. The line stands where the face is at 35% of the
-    clip, the zone begins where it is at 55%; each event is confirmed `min_seen_s` later, well
-    before the clip ends."""
+    clip, the zone begins where it is at 55%; each event is confirmed 0.5 s later (the zones
+    stage's `min_seen_s`), before the clip ends even at 2 s."""
     frames = int(seconds * fps)
     start = FACE_X * (640 + 2 * frames) / 512
     line_x, zone_x = round(start - 0.7 * frames), round(start - 1.1 * frames)
@@ -115,62 +120,59 @@ def demo_shapes(seconds: float = 8.0, fps: int = 15) -> dict[str, Any]:
         "lines": [{"name": "door", "start": [line_x, 470], "end": [line_x, 10]}],
         # Below the "GATE 7" sign, around the face's bottom centre (y ~ 175), the point tested.
         "zones": [{"name": "dock", "polygon": [[10, 100], [zone_x, 100], [zone_x, 320], [10, 320]]}],
-        "min_seen_s": 0.3,
     }
 
 
-def _event_stages(seconds: float) -> list[Stage] | None:
-    """Tracking and zones for the file source; None (said once) without the tracking extra."""
-    from vigil.config.zones import ZonesStageConfig
-    from vigil.stages.base import StageContext
-    from vigil.stages.tracking import TrackingStage, TrackingStageConfig
-    from vigil.stages.zones import ZoneStage
+def _has_supervision() -> bool:
+    if importlib.util.find_spec("supervision") is None:
+        log.info("supervision is not installed: no annotated video or snapshots (pip install 'vigil-analytics[supervision]')")
+        return False
+    return True
 
-    context = StageContext("file")
-    try:
-        return [TrackingStage(TrackingStageConfig(classes=list(TRACKED)), context),
-                ZoneStage(ZonesStageConfig.model_validate(demo_shapes(seconds)), context)]
-    except MissingDependencyError as exc:
-        log.warning("no events step: %s", exc)
-        return None
+
+def _can_track() -> bool:
+    """Whether the tracking extra is there; without it the demo has no events step (said once)."""
+    if importlib.util.find_spec("trackers") is None:
+        from vigil.stages.tracking import MISSING_TRACKERS
+
+        log.warning("no events step: %s", MISSING_TRACKERS)
+        return False
+    return True
+
+
+def demo_config(out: Path, clip: Path, seconds: float, *, serve: bool = False, port: int = 0,
+                tracking: bool = True, pictures: bool = True) -> DaemonConfig:
+    """The daemon's configuration of the demo: `clip` as a file read as fast as it decodes
+    (`file`, tracked, with the line and zone of `demo_shapes`) and as a paced `camera`; results
+    and events to `out/results.jsonl`, annotated video and snapshots (events too) with
+    `pictures`; the API on 127.0.0.1:`port` (0: a free one), its state file under `out`.
+    `serve`: both sources loop in real time; only events are written (no video, no results
+    in the JSONL file: it runs until stopped, the disk must not fill)."""
+    shapes = demo_shapes(seconds)
+    looping = {"realtime": True, "loop": True} if serve else {}
+    file: dict[str, Any] = {"name": "file", "url": str(clip), **looping}
+    if tracking:
+        file.update(tracking={"classes": list(TRACKED)}, zones=shapes["zones"], lines=shapes["lines"])
+    records = ["events"] if serve else ["results", "events"]
+    sinks: list[dict[str, Any]] = [{"kind": "jsonl", "path": str(out / "results.jsonl"), "records": records}]
+    if pictures and not serve:
+        sinks.append({"kind": "video", "directory": str(out / "video")})
+    if pictures:
+        sinks.append({"kind": "snapshot", "directory": str(out / "snapshots"), "interval_s": 2.0, "records": records})
+    state = out / "state" / ("api-serve.json" if serve else "api-once.json")
+    return DaemonConfig.model_validate({
+        "model": {"path": str(demo_model_path()), "image_size": 640},
+        "sources": [file, {"name": "camera", "url": str(clip), "realtime": True, "loop": serve}],
+        "batch": {"max_batch": 4},
+        "sinks": sinks,
+        "api": {"host": "127.0.0.1", "port": port, "state_file": str(state)},
+        "shutdown_timeout_s": 10.0,
+    })
 
 
 def event_line(event: Event) -> str:
     """One short line per event: `event 06:25:01.733 file line_cross line=door in track=1 (FACE_FEMALE)`."""
-    at = event.capture_time
-    parts = ["event", f"{at:%H:%M:%S}.{at.microsecond // 1000:03d}", event.source, event.type]
-    if event.zone is not None:
-        parts.append(f"zone={event.zone}")
-    if event.line is not None:
-        parts.append(f"line={event.line} {event.direction}")
-    parts.append(f"track={event.tracker_id} ({event.class_name})")
-    return " ".join(parts)
-
-
-class _EventPrinter(Sink):
-    """A sink of events only: says each one as it comes and counts them by type."""
-
-    name = "events"
-    kind = "demo-events"
-    records = frozenset({"events"})
-    takes_events = True
-
-    def __init__(self, say: Callable[[str], None]) -> None:
-        self.say = say
-        self.counts: Counter[str] = Counter()
-
-    async def publish(self, result: InferenceResult) -> None:
-        pass  # it takes events only: the fanout sends it no results
-
-    async def publish_event(self, event: Event) -> None:
-        self.counts[event.type] += 1
-        self.say(event_line(event))
-
-    async def flush(self) -> None:
-        pass
-
-    async def close(self) -> None:
-        pass
+    return record_line(event.to_record())
 
 
 class DemoCheckError(VigilError):
@@ -188,65 +190,58 @@ def check_events(counts: dict[str, int], out: Path) -> None:
         )
 
 
-class _Progress(PipelineObserver):
-    def __init__(self) -> None:
-        self.classes: Counter[str] = Counter()
-        self.results = 0
-
-    def result(self, result: InferenceResult) -> None:
-        self.results += 1
-        names = getattr(result.detections, "class_name", None)
-        if names is not None:
-            self.classes.update(str(n) for n in names)
+def _said(line: str) -> None:
+    print(line, flush=True)  # at once, also into a pipe: the console's URL is needed while it runs
 
 
-def _optional_sinks(out: Path) -> list[Sink]:
-    try:
-        import supervision  # noqa: F401
-    except ImportError:
-        log.info("supervision is not installed: no annotated video or snapshots (pip install 'vigil-analytics[supervision]')")
-        return []
-    from vigil.sinks.snapshot import SnapshotSink
-    from vigil.sinks.video import AnnotatedVideoSink
-
-    return [AnnotatedVideoSink(out / "video"), SnapshotSink(out / "snapshots", interval_s=2.0)]
-
-
-async def run_demo(out: Path, seconds: float = 8.0, say: Callable[[str], None] = print) -> dict[str, Any]:
-    """Run the demo into `out`, saying each event as it comes; returns the figures it prints.
-    Raises `DemoCheckError` when tracking ran and the face made no line_cross or zone_enter."""
+async def run_demo(out: Path, seconds: float = 8.0, say: Callable[[str], None] = _said, *, serve: bool = False,
+                   port: int = 0, stop_on_signals: Callable[[Callable[[], None]], None] | None = None) -> dict[str, Any]:
+    """Run the demo into `out`, saying the console's URL once it listens and each event as it
+    comes; returns the figures it prints. Raises `DemoCheckError` when tracking ran and the
+    face made no line_cross or zone_enter. `serve`: loop until `stop_on_signals`' callback (the
+    CLI's SIGINT/SIGTERM) stops the daemon; no check and no OCR then."""
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"--port {port}: give a TCP port from 1 to 65535, or 0 for a free one")
     clip = await asyncio.to_thread(make_demo_clip, out / "demo.mp4", seconds)
-    model = await asyncio.to_thread(AutoModel.from_pretrained, demo_model_path(), image_size=640)
-    assert isinstance(model, ObjectDetectionModel)
-    sources = [FileSource("file", clip), FileSource("camera", clip, realtime=True)]
-    jsonl = JsonlSink(out / "results.jsonl")
-    jsonl.records = frozenset({"results", "events"})
-    events = _EventPrinter(say)
-    sinks: list[Sink] = [jsonl, events, *_optional_sinks(out)]
-    stages = _event_stages(seconds)
-    progress = _Progress()
-    pipeline = Pipeline(model, sources, sinks, PipelineOptions(max_batch=4), progress,
-                        stages={"file": stages} if stages else None)
-    started = time.monotonic()
-    try:
-        report: PipelineReport = await pipeline.run()
-    finally:
-        model.close()
-    elapsed = time.monotonic() - started
-    if stages:
-        check_events(events.counts, out)
+    tracking = _can_track()
+    config = demo_config(out, clip, seconds, serve=serve, port=port, tracking=tracking, pictures=_has_supervision())
+    results_file = out / "results.jsonl"
+    offset = results_file.stat().st_size if results_file.is_file() else 0  # earlier runs' lines stay; not counted
+    report = await run_daemon(config, say, serve, stop_on_signals)
+    elapsed = report.elapsed_s  # the pipeline's run, from its sources' start to its end
+    counts, classes = await asyncio.to_thread(_read_records, results_file, offset)
+    if tracking and not serve:
+        check_events(counts, out)
     return {
-        "events": dict(events.counts) if stages else None,
-        "ocr": await _read_signs(clip, out),
-        "model": model.model_id,
+        "serve": serve,
+        "events": counts if tracking else None,
+        "ocr": None if serve else await _read_signs(clip, out),
+        "model": Path(config.model.path).stem,
         "results": report.results,
         "per_source": {s.source_id: s.results for s in report.sources.values()},
         "seconds": round(elapsed, 1),
         "frames_per_s": round(report.results / elapsed, 1) if elapsed else 0.0,
-        "detections": dict(progress.classes.most_common()),
+        "detections": dict(classes.most_common()),
         "outputs": _outputs(out),
         "out": str(out),
     }
+
+
+def _read_records(path: Path, offset: int) -> tuple[dict[str, int], Counter[str]]:
+    """The event counts by type and the detections by class in the JSONL lines after `offset`."""
+    events: Counter[str] = Counter()
+    classes: Counter[str] = Counter()
+    if not path.is_file():
+        return {}, classes
+    with path.open("rb") as lines:
+        lines.seek(offset)
+        for line in lines:
+            record = json.loads(line)
+            if record.get("record") == "event":
+                events[str(record["type"])] += 1
+            else:
+                classes.update(str(d.get("class_name")) for d in record.get("detections", ()))
+    return dict(events), classes
 
 
 def _key(text: str) -> str:
@@ -301,7 +296,9 @@ def _outputs(out: Path) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
-def _ocr_line(ocr: dict[str, Any] | None) -> str:
+def _ocr_line(ocr: dict[str, Any] | None, serve: bool) -> str:
+    if serve:
+        return "OCR: skipped (--serve: run `vigil demo` without it for the OCR step)"
     if ocr is None:
         return "OCR: skipped (rapidocr-onnxruntime is not installed)"
     verdict = "yes" if ocr["match"] else "NO"
@@ -311,22 +308,26 @@ def _ocr_line(ocr: dict[str, Any] | None) -> str:
     )
 
 
-def _events_line(counts: dict[str, int] | None) -> str:
+def _events_line(counts: dict[str, int] | None, serve: bool) -> str:
     if counts is None:
         return "events: skipped (the tracking extra is not installed: `make demo` installs it)"
+    if serve:
+        return f"events of 'file' while served: {json.dumps(counts)} (in results.jsonl)"
     return (f"events of 'file' (the face past line 'door' and into zone 'dock'): {json.dumps(counts)}; "
             "line_cross and zone_enter seen: yes")
 
 
 def summary_text(figures: dict[str, Any]) -> str:
+    serve = bool(figures.get("serve"))
+    paced = ("both sources looped in real time" if serve
+             else "the camera is paced and drops what the model cannot keep up with; the file loses nothing")
     lines = [
         f"vigil demo: {figures['results']} results from {len(figures['per_source'])} sources in "
         f"{figures['seconds']}s ({figures['frames_per_s']} frames/s) with {figures['model']}",
-        "detections by class: " + (json.dumps(figures["detections"]) if figures["detections"] else "none"),
-        f"results per source: {json.dumps(figures['per_source'])} (the camera is paced and drops what the model "
-        "cannot keep up with; the file loses nothing)",
-        _events_line(figures["events"]),
-        _ocr_line(figures["ocr"]),
+        *([] if serve else ["detections by class: " + (json.dumps(figures["detections"]) if figures["detections"] else "none")]),
+        f"results per source: {json.dumps(figures['per_source'])} ({paced})",
+        _events_line(figures["events"], serve),
+        _ocr_line(figures["ocr"], serve),
         f"written to {figures['out']}: " + ", ".join(f"{name} ({n} file{'s' if n > 1 else ''})" for name, n in figures["outputs"].items()),
     ]
     return "\n".join(lines)

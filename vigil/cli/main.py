@@ -116,6 +116,8 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run the pipeline on built-in material (needs the demo extra)")
     demo.add_argument("--out", default="vigil-demo", help="directory for the outputs (default ./vigil-demo)")
     demo.add_argument("--seconds", type=float, default=8.0, help="length of the demo video (default 8)")
+    demo.add_argument("--serve", action="store_true", help="keep the console up: the sources loop until Ctrl-C / SIGTERM")
+    demo.add_argument("--port", type=int, default=0, help="the console's port on 127.0.0.1 (default 0: a free one, printed)")
     cli_models.add_parser(sub)
     return parser
 
@@ -261,7 +263,8 @@ def _main_config(args: argparse.Namespace) -> int:
 
         configure_logging(args.log_level or "WARNING", args.log_format or "auto")
         try:
-            figures = _loop.run(run_demo(Path(args.out), args.seconds))
+            figures = _loop.run(run_demo(Path(args.out), args.seconds, serve=args.serve, port=args.port,
+                                         stop_on_signals=_stop_on_signals))
         except VigilError as exc:
             print(f"vigil: error: {exc}", file=sys.stderr)
             return EXIT_USAGE

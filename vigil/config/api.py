@@ -33,6 +33,10 @@ class ApiConfig(Section):
         "(default: $STATE_DIRECTORY/api-streams.json under systemd, else ~/.local/state/vigil/).",
     )
 
+    console: bool = Field(True, description="Serve the web console at / and the cameras' live views (MJPEG).")
+    live_fps: float = Field(5.0, gt=0, le=30, description="Most frames a second a live view sends (encoded only while watched).")
+    live_max_width: int = Field(1280, ge=160, le=3840, description="Widest a live view's picture is, in pixels.")
+
     events_kept: int = Field(
         1000, ge=1, le=100_000, description="How many of the latest events GET /api/v1/events keeps in memory."
     )

@@ -1,4 +1,7 @@
-"""The management API (aiohttp): health, readiness, metrics, streams and the model.
+"""The management API (aiohttp): health, readiness, metrics, streams, models, events, zones,
+and the web console.
+
+    GET    /                          the web console (`vigil.console`), or its sign-in page
 
     GET    /healthz                   the process answers (always open, for liveness probes)
     GET    /readyz                    200 when model, sources and sinks work, else 503; says which
@@ -15,6 +18,11 @@
                                       (ISO 8601 capture times) &limit= (default 100)
     GET    /api/v1/events/{id}        one event: its record, snapshot_url, crop_url, clip_url
     GET    /api/v1/events/{id}/snapshot.jpg, crop.jpg, clip.mp4   its pictures and clip
+    GET    /api/v1/streams/{name}/live.mjpeg, frame.jpg   the camera's annotated live view
+                                      (`vigil.console.live`; encoded only while someone watches)
+    GET    /api/v1/streams/{name}/zones   its zones and lines; PUT replaces them, applied at once
+    GET    /api/v1/config             the effective configuration (YAML + API changes), secrets masked
+    POST   /api/v1/session            sign in with the token: an HttpOnly cookie for the console
     GET    /api/v1/openapi.json       this API as an OpenAPI 3.1 document
 
 Readiness (`vigil.daemon.readiness`): not ready while the model loads, when no source is
@@ -34,31 +42,37 @@ memory; an event has a `snapshot_url` and `crop_url` when a snapshot sink that t
 wrote its pictures, and a `clip_url` when its clip exists. A file is only ever one of the logged
 event's own: the request names an event id, never a path.
 
-Everything but /healthz needs `Authorization: Bearer <token>` when a token is configured (the
-daemon refuses to listen off loopback without one). Stream URLs are shown with their password
+Everything but /healthz, the console's static files and signing in needs `Authorization: Bearer
+<token>` or the console's session cookie when a token is configured (the daemon refuses to listen
+off loopback without one; `vigil.daemon.api_auth`). Stream URLs are shown with their password
 masked; errors are JSON objects `{"error": "..."}`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
-from typing import Any, Protocol, get_args
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
 from pydantic import ValidationError
 
 from vigil.config import SourceConfig
 from vigil.config.sources import SOURCE_FIELDS
-from vigil.daemon.event_log import MAX_LIMIT, EventFile, EventLog, EventQuery, LoggedEvent
+from vigil.console.pages import add_page_routes
+from vigil.daemon.api_auth import AUTH_KEY, Auth
+from vigil.daemon.api_config import ConfigControl, add_config_routes
+from vigil.daemon.openapi import EVENT_FILES, openapi_document
+from vigil.daemon.event_log import EventFile, EventLog, EventQuery, LoggedEvent
 from vigil.errors import PipelineError, VigilError
-from vigil.events import EventType
+
+if TYPE_CHECKING:
+    from vigil.console.live import LiveView
 
 __all__ = ["Control", "make_app"]
 
 
-class Control(Protocol):
+class Control(ConfigControl, Protocol):
     """What the API asks of the daemon."""
 
     def readiness(self) -> dict[str, Any]:
@@ -77,8 +91,26 @@ class Control(Protocol):
     def metrics(self) -> bytes: ...
 
 
-def make_app(control: Control, token: str | None = None, events: EventLog | None = None) -> web.Application:
-    app = web.Application(middlewares=[_errors, _bearer(token)])
+def make_app(control: Control, token: str | None = None, events: EventLog | None = None,
+             live: LiveView | None = None) -> web.Application:
+    """The API, the console's pages (`vigil.console.pages`) and, given `live`, the cameras' live
+    views (`vigil.console.live`), behind the token rule of `vigil.daemon.api_auth`."""
+    auth = Auth(token)
+    app = web.Application(middlewares=[_errors, auth.middleware()])
+    auth.add_routes(app)
+    _add_core_routes(app, control)
+    _add_stream_routes(app, control)
+    _add_event_routes(app, events if events is not None else EventLog())
+    add_config_routes(app, control, _error)
+    add_page_routes(app, lambda request: request.get(AUTH_KEY) is not None)
+    if live is not None:
+        from vigil.console.live import add_live_routes
+
+        add_live_routes(app, live, lambda name: control.source_config(name) is not None)
+    return app
+
+
+def _add_core_routes(app: web.Application, control: Control) -> None:
     routes = web.RouteTableDef()
 
     @routes.get("/healthz")
@@ -94,32 +126,31 @@ def make_app(control: Control, token: str | None = None, events: EventLog | None
     async def metrics(request: web.Request) -> web.Response:
         return web.Response(body=control.metrics(), content_type="text/plain", charset="utf-8")
 
+    @routes.get("/api/v1/model")
+    async def model(request: web.Request) -> web.Response:
+        return web.json_response(control.model_info())
+
+    @routes.get("/api/v1/models")
+    async def models(request: web.Request) -> web.Response:
+        return web.json_response({"models": control.models_info()})
+
+    @routes.get("/api/v1/openapi.json")
+    async def openapi(request: web.Request) -> web.Response:
+        return web.json_response(openapi_document())
+
+    app.add_routes(routes)
+
+
+def _add_stream_routes(app: web.Application, control: Control) -> None:
+    routes = web.RouteTableDef()
+
     @routes.get("/api/v1/streams")
     async def list_streams(request: web.Request) -> web.Response:
         return web.json_response({"streams": control.streams()})
 
     @routes.post("/api/v1/streams")
     async def add_stream(request: web.Request) -> web.Response:
-        try:
-            body = await request.json()
-        except ValueError:
-            raise _error(400, "the body must be a JSON object describing a source") from None
-        if not isinstance(body, dict):
-            raise _error(400, "the body must be a JSON object describing a source")
-        named_files = sorted(key for key in body if key in SOURCE_FIELDS and key.endswith("_file"))
-        if named_files:  # the server would read a file of the caller's choosing and send it to the caller's host
-            raise _error(
-                422,
-                f"{', '.join(named_files)}: the API never reads files on the server; put the credentials in the "
-                "request (rtsp://user:password@host/...) or add the stream to the YAML configuration",
-            )
-        if "clips" in body:  # the server would write files into a folder of the caller's choosing
-            raise _error(422, "clips: the API never writes files where a request says; give the stream its clips "
-                              "in the YAML configuration")
-        try:
-            config = SourceConfig.model_validate(body)
-        except ValidationError as exc:
-            raise _error(422, "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None
+        config = _source_from(await _json_body(request, "the body must be a JSON object describing a source"))
         if any(s["name"] == config.name for s in control.streams()):
             raise _error(409, f"stream '{config.name}' already exists; DELETE it first to change it")
         return web.json_response(await control.add_stream(config), status=201)
@@ -134,28 +165,40 @@ def make_app(control: Control, token: str | None = None, events: EventLog | None
         await control.remove_stream(name)
         return web.json_response({"removed": name})
 
-    @routes.get("/api/v1/model")
-    async def model(request: web.Request) -> web.Response:
-        return web.json_response(control.model_info())
-
-    @routes.get("/api/v1/models")
-    async def models(request: web.Request) -> web.Response:
-        return web.json_response({"models": control.models_info()})
-
-    @routes.get("/api/v1/openapi.json")
-    async def openapi(request: web.Request) -> web.Response:
-        return web.json_response(openapi_document())
-
     app.add_routes(routes)
-    _add_event_routes(app, events if events is not None else EventLog())
-    return app
 
 
-_FILES: dict[EventFile, tuple[str, str]] = {  # the route's file name, its content type
-    "snapshot": ("snapshot.jpg", "image/jpeg"),
-    "crop": ("crop.jpg", "image/jpeg"),
-    "clip": ("clip.mp4", "video/mp4"),
-}
+async def _json_body(request: web.Request, what: str) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError:
+        raise _error(400, what) from None
+    if not isinstance(body, dict):
+        raise _error(400, what)
+    return body
+
+
+def _source_from(body: dict[str, Any]) -> SourceConfig:
+    """A stream added through the API: a `sources` entry, without what would make the server read
+    or write files a request names."""
+    named_files = sorted(key for key in body if key in SOURCE_FIELDS and key.endswith("_file"))
+    if named_files:  # the server would read a file of the caller's choosing and send it to the caller's host
+        raise _error(
+            422,
+            f"{', '.join(named_files)}: the API never reads files on the server; put the credentials in the "
+            "request (rtsp://user:password@host/...) or add the stream to the YAML configuration",
+        )
+    if "clips" in body:  # the server would write files into a folder of the caller's choosing
+        raise _error(422, "clips: the API never writes files where a request says; give the stream its clips "
+                          "in the YAML configuration")
+    try:
+        return SourceConfig.model_validate(body)
+    except ValidationError as exc:
+        raise _error(422, "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None
+
+
+_FILES = EVENT_FILES
+
 
 
 def _add_event_routes(app: web.Application, log: EventLog) -> None:
@@ -217,6 +260,7 @@ def _error(status: int, message: str) -> web.HTTPException:
     classes: dict[int, type[web.HTTPException]] = {
         400: web.HTTPBadRequest,
         401: web.HTTPUnauthorized,
+        403: web.HTTPForbidden,
         404: web.HTTPNotFound,
         409: web.HTTPConflict,
         422: web.HTTPUnprocessableEntity,
@@ -241,155 +285,3 @@ async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
         raise _error(409, str(exc)) from exc
     except VigilError as exc:
         raise _error(400, str(exc)) from exc
-
-
-def _bearer(token: str | None) -> Any:
-    expected = f"Bearer {token}".encode() if token else None
-
-    @web.middleware
-    async def check(request: web.Request, handler: Any) -> web.StreamResponse:
-        if expected is not None and request.path != "/healthz":
-            # aiohttp decodes header bytes that are not UTF-8 as surrogates: encode them back
-            # rather than fail, so any malformed header is simply a wrong token.
-            given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
-            if not hmac.compare_digest(given, expected):
-                raise _error(401, "missing or wrong bearer token")
-        response: web.StreamResponse = await handler(request)
-        return response
-
-    return check
-
-
-def openapi_document() -> dict[str, Any]:
-    source_schema = SourceConfig.model_json_schema()
-    stream = {
-        "type": "object",
-        "properties": {
-            "name": {"type": "string"},
-            "origin": {"type": "string", "enum": ["config", "api"], "description": "from the YAML, or added over the API"},
-            "url": {"type": "string", "description": "password masked"},
-            "state": {"type": "string", "enum": ["connecting", "streaming", "reconnecting", "ended", "failed"]},
-            "last_error": {"type": ["string", "null"]},
-            "fps": {"type": "number"},
-            "latency_ms": {"type": ["number", "null"], "description": "median capture-to-result, last results"},
-        },
-    }
-    error = {"type": "object", "properties": {"error": {"type": "string"}}}
-
-    def answer(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
-        body: dict[str, Any] = {"description": description}
-        if schema is not None:
-            body["content"] = {"application/json": {"schema": schema}}
-        return body
-
-    return {
-        "openapi": "3.1.0",
-        "info": {"title": "vigil management API", "version": "1"},
-        "components": {
-            "schemas": {"Source": source_schema, "Stream": stream, "Error": error, "Readiness": _readiness_schema()},
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-        },
-        "security": [{"bearer": []}],
-        "paths": {
-            "/healthz": {"get": {"security": [], "responses": {"200": answer("alive")}}},
-            "/readyz": {
-                "get": {
-                    "responses": {
-                        "200": answer("ready", {"$ref": "#/components/schemas/Readiness"}),
-                        "503": answer("not ready: the failing checks have ok false and a reason",
-                                      {"$ref": "#/components/schemas/Readiness"}),
-                    }
-                }
-            },
-            "/metrics": {"get": {"responses": {"200": answer("Prometheus text format")}}},
-            "/api/v1/streams": {
-                "get": {"responses": {"200": answer("streams", {"type": "object"})}},
-                "post": {
-                    "requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Source"}}}},
-                    "responses": {
-                        "201": answer("added", {"$ref": "#/components/schemas/Stream"}),
-                        "409": answer("exists", error),
-                        "422": answer("invalid", error),
-                    },
-                },
-            },
-            "/api/v1/streams/{name}": {
-                "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
-                "get": {"responses": {"200": answer("the stream", stream), "404": answer("unknown", error)}},
-                "delete": {"responses": {"200": answer("removed"), "404": answer("unknown", error)}},
-            },
-            "/api/v1/model": {"get": {"responses": {"200": answer("the first model's package and batch", {"type": "object"})}}},
-            "/api/v1/models": {"get": {"responses": {"200": answer("every model by name", {"type": "object"})}}},
-            **_event_paths(answer, error),
-        },
-    }
-
-
-def _event_paths(answer: Any, error: dict[str, Any]) -> dict[str, Any]:
-    event = {
-        "type": "object",
-        "description": "the event's record (docs/OUTPUT.md, Events) plus the URLs of its files that exist",
-        "properties": {
-            "id": {"type": "string"},
-            "type": {"type": "string", "enum": list(get_args(EventType))},
-            "source": {"type": "string"},
-            "capture_time": {"type": "string", "format": "date-time"},
-            **{f"{kind}_url": {"type": "string"} for kind in _FILES},
-        },
-    }
-    events = {"type": "object", "properties": {"events": {"type": "array", "items": event}}}
-
-    def parameter(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
-        return {"name": name, "in": "query", "required": False, "description": description, "schema": schema}
-
-    parameters = [
-        parameter("source", "only this stream's events", {"type": "string"}),
-        parameter("type", "only events of this type", {"type": "string", "enum": list(get_args(EventType))}),
-        parameter("since", "capture time at or after (ISO 8601; UTC without an offset)", {"type": "string", "format": "date-time"}),
-        parameter("until", "capture time before (ISO 8601)", {"type": "string", "format": "date-time"}),
-        parameter("limit", "at most this many (default 100)", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}),
-    ]
-    by_id = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
-    paths: dict[str, Any] = {
-        "/api/v1/events": {
-            "get": {"parameters": parameters,
-                    "responses": {"200": answer("recent events, newest first", events), "400": answer("a bad query value", error)}},
-        },
-        "/api/v1/events/{id}": {
-            "parameters": by_id,
-            "get": {"responses": {"200": answer("the event", event), "404": answer("not among the events kept", error)}},
-        },
-    }
-    for kind, (name, content_type) in _FILES.items():
-        found = {"description": f"the event's {kind}", "content": {content_type: {}}}
-        paths[f"/api/v1/events/{{id}}/{name}"] = {
-            "parameters": by_id, "get": {"responses": {"200": found, "404": answer(f"no such event or no {kind}", error)}},
-        }
-    return paths
-
-
-def _readiness_schema() -> dict[str, Any]:
-    def check(extra: str) -> dict[str, Any]:
-        ok, reason = {"type": "boolean"}, {"type": "string", "description": "credentials masked"}
-        return {"type": "object", "required": ["ok"], "properties": {"ok": ok, "reason": reason, extra: {"type": "string"}}}
-
-    model, source, sink = check("model_id"), check("state"), check("name")
-    return {
-        "type": "object",
-        "required": ["ready", "reasons", "checks"],
-        "properties": {
-            "ready": {"type": "boolean"},
-            "reasons": {"type": "array", "items": {"type": "string"}, "description": "why not ready (empty when ready)"},
-            "checks": {
-                "type": "object",
-                "properties": {
-                    "model": model,
-                    "sources": {"type": "object", "additionalProperties": source, "description": "by stream name"},
-                    "sinks": {
-                        "type": "object", "additionalProperties": sink,
-                        "description": "by config section (jsonl, webhook, video, snapshot)",
-                    },
-                },
-            },
-        },
-    }

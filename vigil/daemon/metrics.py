@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -24,6 +24,9 @@ from vigil.pipeline import PipelineObserver, PipelineSnapshot
 from vigil.pipeline.fanout import Outlet
 from vigil.result import InferenceResult
 from vigil.sources.base import SourceState
+
+if TYPE_CHECKING:
+    from vigil.console.live import LiveView
 
 __all__ = ["PrometheusMetrics"]
 
@@ -82,6 +85,11 @@ class PrometheusMetrics(PipelineObserver):
         """Read gauges from `snapshot()` (a `Pipeline.snapshot`) and the sinks (`Fanout.outlets`)
         at scrape time."""
         self.registry.register(_SnapshotCollector(snapshot, sinks, self._fps))
+
+    def observe_live(self, live: LiveView) -> None:
+        """Export the live view's viewers and encodes per camera (`vigil.console.live.LiveView`),
+        read at scrape time."""
+        self.registry.register(_LiveCollector(live))
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
@@ -202,6 +210,21 @@ class _SnapshotCollector(Collector):
         yield from (state, fps, depth, dropped, skipped)
         yield from _model_metrics(snap)
         yield from _sink_metrics(self._sinks())
+
+
+class _LiveCollector(Collector):
+    def __init__(self, live: LiveView) -> None:
+        self._live = live
+
+    def collect(self) -> Iterator[Any]:
+        viewers = GaugeMetricFamily("vigil_live_viewers", "Viewers of each camera's live view now.", labels=["source"])
+        encoded = CounterMetricFamily(
+            "vigil_live_frames_encoded", "JPEGs the live view encoded (streams and frame.jpg), by camera.", labels=["source"]
+        )
+        for name, stats in self._live.all_stats().items():
+            viewers.add_metric([name], stats["viewers"])
+            encoded.add_metric([name], stats["encoded"])
+        yield from (viewers, encoded)
 
 
 def _model_metrics(snap: PipelineSnapshot) -> Iterator[Any]:

@@ -12,12 +12,12 @@ import asyncio
 import logging
 import statistics
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterable
 from contextlib import AsyncExitStack
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -26,12 +26,13 @@ from vigil.config.api import ApiConfig
 from vigil.config.sink_list import SinkEntry
 from vigil.config.daemon import DaemonConfig
 from vigil.daemon.api import make_app
+from vigil.daemon.control import DaemonControl
 from vigil.daemon.api_state import StreamLayer
 from vigil.daemon.event_log import EventLog, snapshot_event_dirs
-from vigil.daemon.assemble import (LoadedModels, load_model, load_models, make_camera, make_outlet, make_sinks, model_options,
-                                   pipeline_options, routes)
+from vigil.daemon.assemble import (LoadedModels, load_model, load_models, make_camera, make_outlet, make_sinks, make_stages,
+                                   model_options, pipeline_options, routes)
 from vigil.daemon.metrics import PrometheusMetrics
-from vigil.pipeline.observer import Observers
+from vigil.pipeline.observer import Observers, PipelineObserver
 from vigil.pipeline.runner import Pipeline, PipelineOptions, PipelineReport
 from vigil.daemon.readiness import readiness
 from vigil.daemon.systemd import Heartbeat, Notifier, Watchdog
@@ -40,6 +41,9 @@ from vigil.result import InferenceResult
 from vigil.sinks.base import CameraStatus
 from vigil.sources.base import Source
 from vigil.sources.rtsp import mask_url
+
+if TYPE_CHECKING:
+    from vigil.console.live import LiveView
 
 __all__ = ["Daemon"]
 
@@ -53,7 +57,12 @@ class _Latency(PrometheusMetrics):
     def __init__(self) -> None:
         super().__init__()
         self.recent: dict[str, deque[float]] = {}
+        self.drops: Counter[str] = Counter()  # frames the pipeline dropped (stale, lane_full), by source
         self.heartbeat = Heartbeat(max_age_s=30.0)
+
+    def frames_dropped(self, source_id: str, cause: str, count: int) -> None:
+        super().frames_dropped(source_id, cause, count)
+        self.drops[source_id] += count
 
     def batch_done(self, size: int, padded_to: int, pre_ms: float, infer_ms: float, post_ms: float, model: str = "default") -> None:
         super().batch_done(size, padded_to, pre_ms, infer_ms, post_ms, model=model)
@@ -81,6 +90,7 @@ class Daemon:
         self._changing_streams = False  # a reload is stopping and starting streams
         self._ready = asyncio.Event()
         self.models = LoadedModels()  # the cascades' secondaries live here; the frame models in the pipeline
+        self.live: LiveView | None = None  # the console's live views (api.console), made by run()
 
     async def run(self) -> PipelineReport:
         sinks = await make_sinks(self.config)
@@ -93,8 +103,15 @@ class Daemon:
         stages = {name: chain for name, (_, chain) in cameras.items()}
         self._configs = {s.name: s for s in configs}
         options = replace(pipeline_options(self.config, keep_running=True), drain_timeout_s=self.config.shutdown_timeout_s)
+        observers: list[PipelineObserver] = [self.metrics, self.events]
+        if self.api.enabled and self.api.console:
+            from vigil.console.live import LiveView
+
+            self.live = LiveView(fps=self.api.live_fps, max_width=self.api.live_max_width)
+            self.metrics.observe_live(self.live)
+            observers.append(self.live)
         self.pipeline = pipeline = Pipeline(
-            models.frame, sources, sinks, options, Observers(self.metrics, self.events), stages,
+            models.frame, sources, sinks, options, Observers(*observers), stages,
             source_models={s.name: self.config.models_of(s) for s in configs},
             model_options=self._model_options(self.config, models.frame),
         )
@@ -103,6 +120,8 @@ class Daemon:
         runner = await self._start_api() if self.api.enabled else None
         async with AsyncExitStack() as stack:
             stack.callback(self.notifier.close)
+            if self.live is not None:
+                stack.callback(self.live.close)
             if runner is not None:
                 stack.push_async_callback(runner.cleanup)
             # The models in use at the end (reloads replace them).
@@ -318,10 +337,38 @@ class Daemon:
         self.pipeline.routes.pop(name, None)
         self._configs.pop(name, None)
         self.metrics.recent.pop(name, None)
+        self.metrics.drops.pop(name, None)
         self.metrics.forget_source(name)
+        if self.live is not None:
+            self.live.forget(name)
         log.info("stream '%s' removed", name)
         if tell:
             await self._tell_cameras()
+
+    def source_config(self, name: str) -> SourceConfig | None:
+        """The configuration of the running stream `name` (None: no such stream)."""
+        return self._configs.get(name)
+
+    async def restage(self, config: SourceConfig) -> None:
+        """Run the stream `config.name` with the stages `config` describes (the zone editor's
+        zones and lines) from its next batch on, without restarting the camera: its stages start
+        afresh (tracks end and start again); the old ones close after the batch they are in."""
+        assert self.pipeline is not None
+        source = next((s for s in self.pipeline.sources if s.source_id == config.name), None)
+        if source is None:
+            raise ConfigError(f"no stream named '{config.name}'")
+        stages = make_stages(config, getattr(source, "clips", None), self.models.steps)
+        await self.pipeline.replace_stages(config.name, stages)
+        self._configs[config.name] = config
+        log.info("stream '%s': now %d zone(s) and %d line(s)", config.name, len(config.zones), len(config.lines))
+        await self._tell_cameras()
+
+    def effective_config(self) -> dict[str, Any]:
+        """The configuration in force: the YAML with the API's changes (streams, zones) on top,
+        as JSON-able data (secrets not yet masked: the API masks them)."""
+        data = self.config.model_dump(mode="json", exclude_unset=True)
+        data["sources"] = [c.model_dump(mode="json", exclude_unset=True) for c in self._configs.values()]
+        return data
 
     def model_info(self) -> dict[str, Any]:
         """The first model (`GET /api/v1/model`)."""
@@ -359,6 +406,7 @@ class Daemon:
         config = self._configs.get(source.source_id)
         recent = self.metrics.recent.get(source.source_id)
         report = self.pipeline.report.sources.get(source.source_id) if self.pipeline else None
+        size = self.live.frame_size(source.source_id) if self.live is not None else None
         return {
             "name": source.source_id,
             "origin": self.layer.origin(source.source_id),
@@ -368,15 +416,21 @@ class Daemon:
             "fps": round(self.metrics._fps(source.source_id), 2),
             "latency_ms": round(statistics.median(recent), 1) if recent else None,
             "results": report.results if report else 0,
+            # Frames lost to load (not those left out on purpose by max_fps or a gate).
+            "dropped": self.metrics.drops[source.source_id] + source.stats.dropped["queue_full"],
+            "models": list(self.pipeline.models_of(source.source_id)) if self.pipeline else [],
+            "width": size[0] if size else None,
+            "height": size[1] if size else None,
         }
 
-    def api_control(self) -> _Control:
+    def api_control(self) -> DaemonControl:
         """What the management API calls: changes made through it are kept in the stream layer."""
-        return _Control(self)
+        return DaemonControl(self)
 
     async def _start_api(self) -> web.AppRunner:
         control = self.api_control()
-        runner = web.AppRunner(make_app(control, await asyncio.to_thread(self.api.read_token), self.events), access_log=None)
+        token = await asyncio.to_thread(self.api.read_token)
+        runner = web.AppRunner(make_app(control, token, self.events, self.live), access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, self.api.host, self.api.port)
         await site.start()
@@ -384,35 +438,3 @@ class Daemon:
         self.api_port = int(addresses[0][1]) if addresses else self.api.port
         log.info("management API on http://%s:%d", self.api.host, self.api_port)
         return runner
-
-
-class _Control:
-    """Adapts the daemon to the API's `Control` protocol (metrics() clashes with the attribute)."""
-
-    def __init__(self, daemon: Daemon) -> None:
-        self._daemon = daemon
-
-    def readiness(self) -> dict[str, Any]:
-        return self._daemon.readiness()
-
-    def streams(self) -> list[dict[str, Any]]:
-        return self._daemon.streams()
-
-    async def add_stream(self, config: SourceConfig) -> dict[str, Any]:
-        described = await self._daemon.add_stream(config)
-        self._daemon.layer.added(config)  # lasts across reloads and restarts
-        described["origin"] = "api"
-        return described
-
-    async def remove_stream(self, name: str) -> None:
-        await self._daemon.remove_stream(name)
-        self._daemon.layer.deleted(name)
-
-    def model_info(self) -> dict[str, Any]:
-        return self._daemon.model_info()
-
-    def models_info(self) -> list[dict[str, Any]]:
-        return self._daemon.models_info()
-
-    def metrics(self) -> bytes:
-        return self._daemon.metrics_text()

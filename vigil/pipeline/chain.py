@@ -64,6 +64,22 @@ class StageChain:
         self.source = source
         self.stages = list(stages)
         self.failures = 0  # results dropped because a stage raised
+        self._runs = 0  # batches going through it now (StageChains.run)
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def entered(self) -> None:
+        self._runs += 1
+        self._idle.clear()
+
+    def left(self) -> None:
+        self._runs -= 1
+        if self._runs == 0:
+            self._idle.set()
+
+    async def idle(self) -> None:
+        """Until no batch is going through this chain (a replaced chain is closed after that)."""
+        await self._idle.wait()
 
     def run(self, results: Sequence[InferenceResult]) -> list[ChainOutput]:
         """`results` through every stage (a batched stage runs for this source alone)."""
@@ -147,10 +163,16 @@ class StageChains:
                 groups.setdefault(result.frame.source_id, []).append(i)
         out = [ChainOutput(r) for r in results]
         chains = {source: self.chains[source] for source in groups}
-        if not any(isinstance(stage, BatchedStage) for chain in chains.values() for stage in chain.stages):
-            done = await asyncio.gather(*(offload(chains[source].run, [results[i] for i in index]) for source, index in groups.items()))
-        else:
-            done = await self._run_segments(chains, {source: [results[i] for i in index] for source, index in groups.items()}, offload)
+        for chain in chains.values():
+            chain.entered()
+        try:
+            if not any(isinstance(stage, BatchedStage) for chain in chains.values() for stage in chain.stages):
+                done = await asyncio.gather(*(offload(chains[s].run, [results[i] for i in index]) for s, index in groups.items()))
+            else:
+                done = await self._run_segments(chains, {s: [results[i] for i in index] for s, index in groups.items()}, offload)
+        finally:
+            for chain in chains.values():
+                chain.left()
         for index, outputs in zip(groups.values(), done):
             for i, output in zip(index, outputs):
                 out[i] = output

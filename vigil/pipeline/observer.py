@@ -41,6 +41,10 @@ class PipelineObserver:
     def result(self, result: InferenceResult) -> None:
         """A frame's result is ready, before the sinks get it; `result.timings` holds its stage times."""
 
+    def published(self, result: InferenceResult) -> None:
+        """A result as the sinks get it, after its source's stages (tracker ids, cascades' outputs,
+        zone overlays), before any sink's filter; not called for a result a stage dropped."""
+
     def events(self, events: Sequence[Event]) -> None:
         """Events the stages made (`vigil.events.Event`, never empty), in order, before the sinks get them.
         An event's `frame` holds its image: keep the record (`to_record()`), not the event."""
@@ -81,6 +85,10 @@ class Observers(PipelineObserver):
     def result(self, result: InferenceResult) -> None:
         for observer in self.observers:
             observer.result(result)
+
+    def published(self, result: InferenceResult) -> None:
+        for observer in self.observers:
+            observer.published(result)
 
     def events(self, events: Sequence[Event]) -> None:
         for observer in self.observers:

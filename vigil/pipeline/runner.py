@@ -194,6 +194,18 @@ class Pipeline:
         if lane is next(iter(self.lanes.values())) and options is not None:
             self.options = replace(options, keep_running=self.options.keep_running)
 
+    async def replace_stages(self, source_id: str, stages: Sequence[Stage]) -> None:
+        """Give a running source new stages (fresh state: the zone editor's new zones) from its next
+        batch on; the old chain finishes the batch it is in, then closes, and its closing records
+        (object_end for the tracks it followed) go to the sinks."""
+        if source_id not in self._source_models:
+            raise PipelineError(f"no source '{source_id}' in this pipeline")
+        old = self.chains.current(source_id)
+        self.chains.set(source_id, stages)
+        if old is not None:
+            await old.idle()
+            await self._publish_events(await asyncio.to_thread(old.close))
+
     async def replace_sinks(self, changes: Mapping[str, Sink | Outlet | None]) -> None:
         """Swap the sinks named in `changes` (their `sinks:` names) for new ones, adding new
         names; None removes that sink. Publishing waits meanwhile: each old sink writes (or spools) what it
@@ -365,12 +377,14 @@ class Pipeline:
         primary = [r for r in results if self._source_models.get(r.frame.source_id, (None,))[0] == job.lane]
         for out in await self.chains.run(primary, offload):  # each source's stages, on the workers
             if out.result is not None:
+                self.observer.published(out.result)
                 await self.fanout.publish(out.result)
             if out.records:
                 await self._publish_events(out.records)
         if len(primary) < len(results):  # a source's other models: their results go straight to the sinks
             for result in results:
                 if self._source_models.get(result.frame.source_id, (None,))[0] != job.lane:
+                    self.observer.published(result)
                     await self.fanout.publish(result)
         self.report.sink_errors = self.fanout.errors
         self._last_result_at = time.monotonic()

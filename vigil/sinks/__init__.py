@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from vigil.sinks.base import CameraStatus, Sink, SinkHealth, SinkStats
 
 if TYPE_CHECKING:
+    from vigil.sinks._annotate import Annotator
     from vigil.sinks.filters import ResultFilter
     from vigil.sinks.jsonl import JsonlSink
     from vigil.sinks.mqtt import MqttSink
@@ -17,13 +18,14 @@ if TYPE_CHECKING:
     from vigil.sinks.webhook import WebhookOptions, WebhookSink
 
 __all__ = [
-    "AnnotatedVideoSink", "CameraStatus", "JsonlSink", "MqttSink", "NatsSink", "ResultFilter", "Sink", "SinkHealth", "SinkStats",
+    "AnnotatedVideoSink", "Annotator", "CameraStatus", "JsonlSink", "MqttSink", "NatsSink", "ResultFilter", "Sink", "SinkHealth", "SinkStats",
     "SnapshotSink", "WebhookOptions", "WebhookSink",
 ]
 
 # The public classes, imported on first use: aiohttp takes ~150 ms to import, PyAV ~75 ms; only a
 # run with such a sink pays for it. (Not a list of kinds: those are in the registry.)
 _LAZY = {
+    "Annotator": "_annotate",  # detections and overlays drawn on a frame (the console's live view too)
     "JsonlSink": "jsonl",
     "MqttSink": "mqtt",
     "NatsSink": "nats",

@@ -99,9 +99,12 @@ def _draw_class(scene: np.ndarray, label: str) -> np.ndarray:
 
 
 def _labels(dets: Detections) -> list[str]:
-    """Class and confidence, then what cascades attached (a plate's text, a face's class)."""
+    """The track id (when tracked), class and confidence, then what cascades attached (a plate's
+    text, a face's class)."""
     names = dets.class_name if dets.class_name is not None else dets.class_id.astype(str)
     labels = [f"{name} {conf:.2f}" for name, conf in zip(names, dets.confidence)]
+    if dets.tracker_id is not None:
+        labels = [f"#{t} {label}" if t >= 0 else label for t, label in zip(dets.tracker_id, labels)]
     if "attached" not in dets.data:
         return labels
     return [" | ".join([label, *(a.label for a in outputs.values() if a.label)])

@@ -1,0 +1,120 @@
+"""The API's configuration routes: a camera's zones and lines (the console's editor reads and
+saves them here) and the effective configuration.
+
+    GET /api/v1/streams/{name}/zones   {"zones": [...], "lines": [...], "width": W, "height": H}
+                                       (the shapes as in `sources[].zones` / `lines`; the size of the
+                                       camera's latest frame, null before one)
+    PUT /api/v1/streams/{name}/zones   {"zones": [...], "lines": [...]}: validated like the YAML,
+                                       applied to the running camera at once (its stages restart
+                                       with the new shapes), kept in the API state layer
+    GET /api/v1/config                 {"config": {...}}: the YAML with the API's changes on top,
+                                       secrets masked (?format=yaml: the same as YAML text)
+
+A zone saved here lasts like a stream added here (`vigil.daemon.api_state`): across SIGHUP
+reloads and restarts, until that camera's entry in the YAML is edited (the file is the later word).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import yaml
+from aiohttp import web
+from pydantic import ValidationError
+
+from vigil.config import SourceConfig
+from vigil.sources.rtsp import mask_url
+
+__all__ = ["ConfigControl", "add_config_routes", "masked"]
+
+_SECRET_KEY = re.compile(r"(password|secret|token)$", re.IGNORECASE)  # `*_file` keys are paths, shown
+
+
+class ConfigControl(Protocol):
+    """What these routes ask of the daemon."""
+
+    def source_config(self, name: str) -> SourceConfig | None:
+        """The running camera's configuration (None: no such stream)."""
+
+    def frame_size(self, name: str) -> tuple[int, int] | None:
+        """(width, height) of the camera's latest frame, None before one."""
+
+    async def set_source_stages(self, config: SourceConfig) -> None:
+        """Run the camera `config.name` with the stages `config` describes from now on, and keep it."""
+
+    def effective_config(self) -> dict[str, Any]:
+        """The configuration in force, as JSON-able data (not yet masked)."""
+
+
+def add_config_routes(app: web.Application, control: ConfigControl, error: Callable[[int, str], web.HTTPException]) -> None:
+    routes = web.RouteTableDef()
+
+    def current(request: web.Request) -> SourceConfig:
+        name = request.match_info["name"]
+        config = control.source_config(name)
+        if config is None:
+            raise error(404, f"no stream named '{name}'")
+        return config
+
+    def shapes(config: SourceConfig) -> dict[str, Any]:
+        size = control.frame_size(config.name)
+        return {
+            "zones": [zone.model_dump(mode="json") for zone in config.zones],
+            "lines": [line.model_dump(mode="json") for line in config.lines],
+            "width": size[0] if size else None,
+            "height": size[1] if size else None,
+        }
+
+    @routes.get("/api/v1/streams/{name}/zones")
+    async def get_zones(request: web.Request) -> web.Response:
+        return web.json_response(shapes(current(request)))
+
+    @routes.put("/api/v1/streams/{name}/zones")
+    async def put_zones(request: web.Request) -> web.Response:
+        config = current(request)
+        try:
+            body = await request.json()
+        except ValueError:
+            raise error(400, 'the body must be a JSON object {"zones": [...], "lines": [...]}') from None
+        if not isinstance(body, dict) or set(body) - {"zones", "lines"}:
+            raise error(422, 'the body must be a JSON object {"zones": [...], "lines": [...]} and nothing else')
+        entry = config.model_dump(mode="json", exclude_unset=True)
+        entry.update(zones=body.get("zones", []), lines=body.get("lines", []))
+        try:
+            changed = SourceConfig.model_validate(entry)
+        except ValidationError as exc:
+            raise error(422, "; ".join(_problem(e) for e in exc.errors())) from None
+        await control.set_source_stages(changed)
+        return web.json_response(shapes(changed))
+
+    @routes.get("/api/v1/config")
+    async def get_config(request: web.Request) -> web.Response:
+        config = masked(control.effective_config())
+        if request.query.get("format") == "yaml":
+            text = yaml.safe_dump(config, sort_keys=False, allow_unicode=True)
+            return web.Response(text=text, content_type="application/yaml", charset="utf-8")
+        return web.json_response({"config": config})
+
+    app.add_routes(routes)
+
+
+def _problem(error: Any) -> str:
+    """A validation error as `zones.0.polygon: the polygon crosses itself ...` (the source's
+    discriminator tag left out of the location)."""
+    where = ".".join(str(part) for part in error["loc"] if part not in ("file", "rtsp", "webcam"))
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message
+
+
+def masked(data: Any, key: str = "") -> Any:
+    """`data` with secrets hidden: values of keys ending in password, secret or token become
+    "***", and the password of every URL in a string is masked."""
+    if isinstance(data, dict):
+        return {k: masked(v, str(k)) for k, v in data.items()}
+    if isinstance(data, list):
+        return [masked(v) for v in data]
+    if isinstance(data, str):
+        return "***" if _SECRET_KEY.search(key) else mask_url(data)
+    return data
