@@ -11,6 +11,9 @@ PIP := $(PY) -m pip --quiet --disable-pip-version-check
 # cv2). packaging/opencv-alias tells pip that the headless wheel provides it, so they install with
 # their dependencies and `pip check` is clean.
 TRACKING = trackers>=2.6,<3
+# The torch and hf backends' tests need torch: this release is a local CPU wheel on our machines
+# (any other can pull a CUDA build of several GB), installed before the extras that ask for torch.
+TORCH = torch==2.13.0
 OCR_REFERENCE = OPENCV_VERSION=$$($(PY) -c "import importlib.metadata as m; print(m.version('opencv-python-headless'))") \
 	$(PIP) install ./packaging/opencv-alias rapidocr-onnxruntime==1.4.4 '$(TRACKING)'
 
@@ -29,7 +32,8 @@ demo: $(DEMO_STAMP)
 $(STAMP): pyproject.toml packaging/opencv-alias/setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) uninstall --yes vigil 2>/dev/null | grep -v '^Skipping' || true  # the old distribution name
-	$(PIP) install -e '.[test]'
+	$(PIP) install $(TORCH)
+	$(PIP) install -e '.[test,torch,hf]'
 	$(OCR_REFERENCE)
 	touch $@
 

@@ -18,6 +18,11 @@ NUDENET_SHA256 = "c15d8273adad2d0a92f014cc69ab2d6c311a06777a55545f2c4eb46f51911f
 # nudenet's class ids for faces (its `names` metadata).
 FACE_CLASSES = {"FACE_FEMALE", "FACE_MALE"}
 
+# torch's OpenMP threads spin while they wait by default, which on a busy 2-core machine makes a
+# forward pass many times slower. vigil sets this when it imports torch itself (a torch package
+# chosen); tests import torch first, so they set it here, before any test module loads.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 
 def photo(name: str) -> np.ndarray:
     """A scikit-image photo as HxWx3 uint8 BGR."""

@@ -46,7 +46,13 @@ def test_the_readme_yaml_example_is_a_valid_configuration(tmp_path):
         [source] = config.sources
         assert len(config.models) == 2 and config.models_of(source) and source.cascades
         assert source.needs_tracking and config.cascade_models() == [source.cascades[0].model]
-    brokers = [text for text in others if "cascades:" not in text]
+    [zero_shot] = [text for text in others if "prompts:" in text]
+    path.write_text(zero_shot + "sinks: [{kind: jsonl, path: r.jsonl}]\n")
+    config = read_config(path).config
+    assert [config.model_entries()[config.models_of(s)[0]].prompts for s in config.sources] == [
+        ["a person", "a dog"], ["a delivery van", "a bicycle"]]
+    assert config.search is not None and config.search.model.endswith("clip")
+    brokers = [text for text in others if "kind: mqtt" in text or "kind: nats" in text]
     assert len(brokers) == 2  # MQTT with Home Assistant, NATS JetStream
     for text, kind in zip(brokers, ("mqtt", "nats")):
         for name in ("mqtt-password", "nats-password"):  # the files the examples name, made here

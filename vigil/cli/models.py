@@ -21,6 +21,7 @@ from vigil.engine.developer_tools import (
     current_environment,
     import_rapidocr,
     import_ultralytics_onnx,
+    import_ultralytics_torchscript,
     list_model,
     parse_batch,
     quantize_package,
@@ -77,8 +78,10 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
     source = imp.add_mutually_exclusive_group(required=True)
     source.add_argument("--onnx", type=Path, help="an Ultralytics ONNX export (detect, segment, pose, classify)")
     source.add_argument("--rapidocr", action="store_true", help="rapidocr-onnxruntime's PP-OCRv4 files")
+    source.add_argument("--torchscript", type=Path, help="an Ultralytics TorchScript detection export (needs torch); into "
+                        "a model directory of the same model it is added as package 'torchscript'")
     imp.add_argument("--rapidocr-path", type=Path, help="its wheel or package folder (default: the installed package)")
-    imp.add_argument("out", type=Path, help="the model directory to create")
+    imp.add_argument("out", type=Path, help="the model directory to create (--torchscript: or to add to)")
 
 
 def _preferences() -> argparse.ArgumentParser:
@@ -191,6 +194,14 @@ def _rm(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
+    if args.torchscript is not None:
+        if not args.torchscript.is_file():
+            raise ConfigError(f"--torchscript {args.torchscript}: no such file")
+        if args.out.exists() and any(args.out.iterdir()) and not (args.out / "model.json").is_file():
+            raise ConfigError(f"{args.out} exists and is not a model directory; choose a new folder or a model directory")
+        import_ultralytics_torchscript(args.torchscript, args.out)
+        print(f"package 'torchscript' written to {args.out}; check it with: vigil models resolve {args.out}")
+        return 0
     if args.out.exists() and any(args.out.iterdir()):
         raise ConfigError(f"{args.out} exists and is not empty; choose a new folder")
     if args.onnx is not None:

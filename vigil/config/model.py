@@ -65,10 +65,10 @@ class ModelConfig(Section):
         description="The model: a model directory (model.json and its packages), an Ultralytics YOLO or PP-OCR ONNX "
         "export, or PROVIDER:MODEL_ID from a weights provider."
     )
-    backend: list[Literal["trt", "onnx"]] | None = Field(
+    backend: list[Literal["trt", "onnx", "torchscript", "hf"]] | None = Field(
         None,
         description="Package backends allowed, best first (a single value or a list); default: every installed one, "
-        "TensorRT before ONNX.",
+        "TensorRT > ONNX > TorchScript > HF (docs/MODEL_PACKAGES.md, 'Which backend first').",
     )
     quantization: list[Literal["fp32", "fp16", "bf16", "int8"]] | None = Field(
         None, description="Package precisions allowed, best first (a single value or a list); default: the resolver's order."
@@ -82,6 +82,11 @@ class ModelConfig(Section):
         "auto", description="gpu: refuse packages that would run on the CPU; cpu: never use the GPU."
     )
     package_id: str | None = Field(None, min_length=1, description="Load exactly this package of the model directory.")
+    prompts: list[str] | None = Field(
+        None, min_length=1,
+        description="A zero-shot (open-vocabulary) detector's text prompts, e.g. [a person, a delivery van]: its "
+        "classes, in order. Prompts per camera: one models: entry per prompt list, each camera naming its own.",
+    )
     task: Literal["detect", "segment", "pose", "classify", "ocr"] | None = Field(
         None,
         description="Run the model as this task instead of its own, where vigil has that implementation: detect on "
@@ -121,6 +126,18 @@ class ModelConfig(Section):
                 )
             data[section] = flat
         return data
+
+    @field_validator("prompts")
+    @classmethod
+    def _usable_prompts(cls, prompts: list[str] | None) -> list[str] | None:
+        if prompts is None:
+            return None
+        cleaned = [p.strip() for p in prompts]
+        if not all(cleaned):
+            raise ValueError("every prompt needs some text")
+        if len(set(cleaned)) != len(cleaned):
+            raise ValueError("each prompt once: the prompts are the model's classes")
+        return cleaned
 
     @field_validator("backend", "quantization", mode="before")
     @classmethod

@@ -68,6 +68,7 @@ from vigil.errors import PipelineError, VigilError
 
 if TYPE_CHECKING:
     from vigil.console.live import LiveView
+    from vigil.daemon.event_search import EventSearch
 
 __all__ = ["Control", "make_app"]
 
@@ -92,7 +93,7 @@ class Control(ConfigControl, Protocol):
 
 
 def make_app(control: Control, token: str | None = None, events: EventLog | None = None,
-             live: LiveView | None = None) -> web.Application:
+             live: LiveView | None = None, search: EventSearch | None = None) -> web.Application:
     """The API, the console's pages (`vigil.console.pages`) and, given `live`, the cameras' live
     views (`vigil.console.live`), behind the token rule of `vigil.daemon.api_auth`."""
     auth = Auth(token)
@@ -100,7 +101,9 @@ def make_app(control: Control, token: str | None = None, events: EventLog | None
     auth.add_routes(app)
     _add_core_routes(app, control)
     _add_stream_routes(app, control)
-    _add_event_routes(app, events if events is not None else EventLog())
+    log = events if events is not None else EventLog()
+    _add_search_route(app, search, log)  # before /api/v1/events/{id}, which would take "search" for an id
+    _add_event_routes(app, log)
     add_config_routes(app, control, _error)
     add_page_routes(app, lambda request: request.get(AUTH_KEY) is not None)
     if live is not None:
@@ -232,6 +235,39 @@ def _add_event_routes(app: web.Application, log: EventLog) -> None:
     for kind, (name, _) in _FILES.items():
         routes.get(f"/api/v1/events/{{id}}/{name}")(serve(kind))
     app.add_routes(routes)
+
+
+def _add_search_route(app: web.Application, search: EventSearch | None, log: EventLog) -> None:
+    routes = web.RouteTableDef()
+
+    @routes.get("/api/v1/events/search")
+    async def search_events(request: web.Request) -> web.Response:
+        if search is None:
+            raise _error(404, "event search is off: give the configuration a search section with an embedding model "
+                              "(search: {model: models/clip})")
+        q, like = request.query.get("q", "").strip(), request.query.get("like", "").strip()
+        if bool(q) == bool(like):
+            raise _error(400, "give one of q (text to match the events' pictures) or like (an event id)")
+        try:
+            limit = int(request.query.get("limit", "20"))
+        except ValueError:
+            limit = 0
+        if not 1 <= limit <= 1000:
+            raise _error(400, "limit must be a whole number from 1 to 1000")
+        source, kind = request.query.get("source") or None, request.query.get("type") or None
+        found = await search.by_text(q, limit, source, kind) if q else await search.like(like, limit, source, kind)
+        if found is None:
+            raise _error(404, f"no searchable event '{like}' (not embedded yet, or older than search.max_events)")
+        described = await asyncio.to_thread(lambda: [_describe_record(log, record) for record in found])
+        return web.json_response({"events": described})
+
+    app.add_routes(routes)
+
+
+def _describe_record(log: EventLog, record: dict[str, Any]) -> dict[str, Any]:
+    """A found event with its score, and its files' URLs while the event log still keeps it."""
+    logged = log.get(str(record["id"]))
+    return {**_describe_event(log, logged), "score": record["score"]} if logged is not None else record
 
 
 def _logged(log: EventLog, event_id: str) -> LoggedEvent:

@@ -26,7 +26,7 @@ from vigil.pipeline.runner import FrameModel
 from vigil.pipeline.observer import PipelineObserver
 from vigil.config.batch import BatchConfig
 from vigil.engine import (AutoModel, CascadeRule, ClassificationModel, DetectionOptions, Model, ObjectDetectionModel,
-                          TextRecognitionModel, check_secondary, validate_rule)
+                          PromptedDetector, TextRecognitionModel, check_secondary, validate_rule)
 from vigil.errors import ConfigError, ModelLoadError
 from vigil.pipeline.fanout import Outlet
 from vigil.sinks.filters import ResultFilter
@@ -245,7 +245,8 @@ async def load_model(config: PipelineConfig, name: str | None = None, *, frame: 
     settings; with `frame`, refuse one the pipeline cannot run on whole frames."""
     name = name or config.default_model()
     m = config.model_entries()[name]
-    options = DetectionOptions(confidence=m.confidence, iou=m.iou, max_det=m.max_det, image_size=m.image_size)
+    options = DetectionOptions(confidence=m.confidence, iou=m.iou, max_det=m.max_det, image_size=m.image_size,
+                               prompts=tuple(m.prompts) if m.prompts else None)
     # Loading builds an onnxruntime session: seconds of CPU, so off the event loop.
     model = await asyncio.to_thread(
         partial(
@@ -263,6 +264,10 @@ async def load_model(config: PipelineConfig, name: str | None = None, *, frame: 
             allow_spinning=m.onnxruntime.allow_spinning,
         )
     )
+    if m.prompts and not isinstance(model, PromptedDetector):
+        model.close()
+        raise ConfigError(f"model '{name}' ({mask_url(m.path)}) has prompts, but it is a {type(model).__name__}, not a "
+                          "zero-shot detector (such as an OWLv2 hf package); remove prompts or give such a model")
     if frame and not isinstance(model, (ObjectDetectionModel, TextRecognitionModel, ClassificationModel)):
         model.close()
         raise ConfigError(

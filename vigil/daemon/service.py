@@ -29,6 +29,7 @@ from vigil.daemon.api import make_app
 from vigil.daemon.control import DaemonControl
 from vigil.daemon.api_state import StreamLayer
 from vigil.daemon.event_log import EventLog, snapshot_event_dirs
+from vigil.daemon.event_search import load_search
 from vigil.daemon.assemble import (LoadedModels, load_model, load_models, make_camera, make_outlet, make_sinks, make_stages,
                                    model_options, pipeline_options, routes)
 from vigil.daemon.metrics import PrometheusMetrics
@@ -44,6 +45,7 @@ from vigil.sources.rtsp import mask_url
 
 if TYPE_CHECKING:
     from vigil.console.live import LiveView
+    from vigil.daemon.event_search import EventSearch
 
 __all__ = ["Daemon"]
 
@@ -91,6 +93,7 @@ class Daemon:
         self._ready = asyncio.Event()
         self.models = LoadedModels()  # the cascades' secondaries live here; the frame models in the pipeline
         self.live: LiveView | None = None  # the console's live views (api.console), made by run()
+        self.search: EventSearch | None = None  # events searchable by text and likeness (search:), made by run()
 
     async def run(self) -> PipelineReport:
         sinks = await make_sinks(self.config)
@@ -103,15 +106,8 @@ class Daemon:
         stages = {name: chain for name, (_, chain) in cameras.items()}
         self._configs = {s.name: s for s in configs}
         options = replace(pipeline_options(self.config, keep_running=True), drain_timeout_s=self.config.shutdown_timeout_s)
-        observers: list[PipelineObserver] = [self.metrics, self.events]
-        if self.api.enabled and self.api.console:
-            from vigil.console.live import LiveView
-
-            self.live = LiveView(fps=self.api.live_fps, max_width=self.api.live_max_width)
-            self.metrics.observe_live(self.live)
-            observers.append(self.live)
         self.pipeline = pipeline = Pipeline(
-            models.frame, sources, sinks, options, Observers(*observers), stages,
+            models.frame, sources, sinks, options, Observers(*await self._observers()), stages,
             source_models={s.name: self.config.models_of(s) for s in configs},
             model_options=self._model_options(self.config, models.frame),
         )
@@ -122,6 +118,9 @@ class Daemon:
             stack.callback(self.notifier.close)
             if self.live is not None:
                 stack.callback(self.live.close)
+            if self.search is not None:
+                stack.push_async_callback(self.search.close)
+                self.search.start()
             if runner is not None:
                 stack.push_async_callback(runner.cleanup)
             # The models in use at the end (reloads replace them).
@@ -141,6 +140,22 @@ class Daemon:
                 await stack.enter_async_context(Watchdog(self.notifier, interval, self._making_progress))
             return await run
         raise AssertionError("unreachable")  # the exit stack does not swallow exceptions
+
+    async def _observers(self) -> list[PipelineObserver]:
+        """Who hears the pipeline: metrics, the event log, the console's live views (api.console)
+        and event search (search:)."""
+        observers: list[PipelineObserver] = [self.metrics, self.events]
+        if self.api.enabled and self.api.console:
+            from vigil.console.live import LiveView
+
+            self.live = LiveView(fps=self.api.live_fps, max_width=self.api.live_max_width)
+            self.metrics.observe_live(self.live)
+            observers.append(self.live)
+        if self.config.search is not None:
+            state_dir = self.layer.path.parent if self.layer.path is not None else None
+            self.search = await load_search(self.config.search, state_dir)
+            observers.append(self.search)
+        return observers
 
     async def _build_engine_if_needed(self) -> None:
         """Build a TensorRT package from the model directory's ONNX package when the machine has
@@ -430,7 +445,7 @@ class Daemon:
     async def _start_api(self) -> web.AppRunner:
         control = self.api_control()
         token = await asyncio.to_thread(self.api.read_token)
-        runner = web.AppRunner(make_app(control, token, self.events, self.live), access_log=None)
+        runner = web.AppRunner(make_app(control, token, self.events, self.live, self.search), access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, self.api.host, self.api.port)
         await site.start()

@@ -70,7 +70,9 @@ class AutoModel:
         that resolved here less than `resolution_cache_ttl_s` ago loads from the cache without
         contacting the provider (0 disables that). `task` loads the package as another task than
         its model.json says, where vigil implements one: `task="detect"` on a PP-OCR model gives
-        its text detector alone, an object detector of "text" boxes.
+        its text detector alone, an object detector of "text" boxes. `prompts` (a list of strings)
+        makes a zero-shot detector (an `hf` OWLv2) an `ObjectDetectionModel` of those classes, with
+        `confidence` as its threshold.
         """
         unknown = set(option_values) - _DETECTION_FIELDS - _BACKEND_FIELDS
         if unknown:

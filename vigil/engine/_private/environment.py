@@ -167,6 +167,8 @@ def _jetson() -> tuple[str | None, GpuInfo | None]:
 
 def probe_environment() -> RuntimeEnvironment:
     backends = {name: v for name, dists in _BACKEND_DISTRIBUTIONS.items() if (v := _version(dists)) is not None}
+    if "torchscript" not in backends:
+        backends.pop("hf", None)  # transformers runs its models on torch
     gpus, cuda = _nvidia_smi()
     l4t, jetson_gpu = _jetson()
     providers, max_opset = _ort_capabilities() if "onnx" in backends else ((), None)

@@ -66,6 +66,38 @@ def import_ultralytics_onnx(onnx_path: Path, out_dir: Path) -> Path:
     return out_dir
 
 
+def import_ultralytics_torchscript(path: Path, out_dir: Path) -> Path:
+    """Package `torchscript` from an Ultralytics TorchScript export, in a new model directory or
+    beside the packages of an existing one of the same model (same task and class names: e.g.
+    the ONNX export of the same weights, imported first)."""
+    from vigil.engine._private.torch_runtime import describe_ultralytics_torchscript
+
+    model, meta = describe_ultralytics_torchscript(path)
+    if (out_dir / MODEL_FILE).is_file():
+        current = parse_model(json.loads((out_dir / MODEL_FILE).read_text()), f"model '{out_dir / MODEL_FILE}'")
+        if (current.architecture, current.task, current.class_names) != (model.architecture, model.task, model.class_names):
+            raise ModelLoadError(
+                f"{path}: a {model.task} model with {len(model.class_names)} classes cannot join model directory "
+                f"'{out_dir}' ({current.task}, {len(current.class_names)} classes); import it into a new directory"
+            )
+        if current.input.dynamic_size != model.input.dynamic_size or (
+            not model.input.dynamic_size and current.input.size != model.input.size
+        ):
+            # a torch file does not describe its input: model.json does, for every package
+            raise ModelLoadError(
+                f"{path}: its input is {_describe_input(model)}, the model directory's is {_describe_input(current)}; "
+                "export both at the same size (dynamic or not), or import it into a new directory"
+            )
+    else:
+        _write_model(out_dir, model.model_dump(mode="json"))
+    _write_package(out_dir, "torchscript", {"model.torchscript": path}, meta)
+    return out_dir
+
+
+def _describe_input(model: Any) -> str:
+    return "free in size" if model.input.dynamic_size else "fixed at {}x{}".format(*model.input.size)
+
+
 def _rapidocr_sources(source: Path, scratch: Path) -> dict[str, Path]:
     """The three ONNX files from an installed `rapidocr_onnxruntime` folder or its wheel."""
     if source.suffix == ".whl":

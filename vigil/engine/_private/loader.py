@@ -32,6 +32,14 @@ _IMPLEMENTATIONS: dict[tuple[str, str, str], str] = {
     ("yolo", "segment", "trt"): "vigil.engine.models.yolo.yolo_detection_trt:YOLOSegmentationTRT",
     ("yolo", "pose", "trt"): "vigil.engine.models.yolo.yolo_detection_trt:YOLOPoseTRT",
     ("yolo", "classify", "trt"): "vigil.engine.models.yolo.yolo_detection_trt:YOLOClassificationTRT",
+    ("yolo", "detect", "torchscript"): "vigil.engine.models.yolo.yolo_detection_torchscript:YOLODetectionTorchScript",
+    ("clip", "embed", "hf"): "vigil.engine.models.hf.clip:CLIPEmbeddingHF",
+    ("owlv2", "zero-shot-detect", "hf"): "vigil.engine.models.hf.owlv2:Owlv2ZeroShotHF",
+    ("owlv2", "detect", "hf"): "vigil.engine.models.hf.owlv2:Owlv2DetectorHF",
+    ("dpt", "depth", "hf"): "vigil.engine.models.hf.dpt:DPTDepthHF",
+    ("depth-anything", "depth", "hf"): "vigil.engine.models.hf.dpt:DPTDepthHF",
+    ("blip", "vlm", "hf"): "vigil.engine.models.hf.blip:BlipVQAHF",
+    ("blip-caption", "vlm", "hf"): "vigil.engine.models.hf.blip:BlipVQAHF",
 }
 
 

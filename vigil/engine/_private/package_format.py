@@ -24,6 +24,7 @@ __all__ = [
     "OnnxDetails",
     "PackageFile",
     "PackageMetadata",
+    "TorchDetails",
     "TrtDetails",
     "read_model_dir",
     "safe_member_path",
@@ -61,7 +62,7 @@ class ModelMetadata(_Strict):
 
     model_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
     architecture: str = Field(description="Family of the network, e.g. 'yolo' for Ultralytics YOLO.")
-    task: Literal["detect", "segment", "pose", "classify", "ocr"]
+    task: Literal["detect", "segment", "pose", "classify", "ocr", "embed", "zero-shot-detect", "depth", "vlm"]
     class_names: tuple[str, ...]
     input: InputSpec
     keypoint_shape: tuple[Annotated[int, Field(ge=1)], Annotated[int, Field(ge=2, le=3)]] | None = Field(
@@ -122,6 +123,14 @@ class TrtDetails(_Strict):
     host_code: bool = False
 
 
+class TorchDetails(_Strict):
+    """How a `torchscript` package (TorchScript or torch.export file) may run."""
+
+    devices: tuple[Literal["cpu", "cuda"], ...] = Field(
+        ("cpu",), min_length=1, description="Devices the file runs on; a file traced on the CPU can hold CPU "
+        "device constants, so CUDA is used only when listed (and torch sees a GPU).")
+
+
 class Int8Details(_Strict):
     """What `vigil models quantize` measured for an int8 package it made from a float one."""
 
@@ -159,6 +168,7 @@ class PackageMetadata(_Strict):
     batch: BatchRange
     onnx: OnnxDetails | None = None
     trt: TrtDetails | None = None
+    torch: TorchDetails | None = None
     int8: Int8Details | None = Field(None, description="Measurements of an int8 package made by `vigil models quantize`.")
     trusted: bool = Field(True, description="False when the package carries code to execute (custom model.py).")
     entrypoint: str | None = Field(

@@ -109,6 +109,10 @@ def local_provider(model_id: str) -> ModelListing:
             f"model '{model_id}' not found: no such file or directory; pass a model directory, an .onnx file "
             "or PROVIDER:MODEL_ID"
         )
+    if path.is_dir() and (path / "config.json").is_file() and not (path / "model.json").exists():
+        from vigil.engine._private.hf_runtime import describe_hf_folder  # a transformers save_pretrained folder
+
+        return describe_hf_folder(path)
     if path.is_dir():
         model, packages = read_model_dir(path)
         return ModelListing(model, packages, lambda package: verified_package_dir(path / package.package_id, package))

@@ -22,8 +22,8 @@ _QUANT_ORDER_CPU = (Quantization.FP32, Quantization.INT8, Quantization.BF16, Qua
 _INSTALL_HINT = {
     BackendType.ONNX: "pip install onnxruntime (onnxruntime-gpu for CUDA)",
     BackendType.TRT: "pip install 'vigil-analytics[trt]' on a machine with an NVIDIA GPU",
-    BackendType.TORCHSCRIPT: "pip install torch",
-    BackendType.HF: "pip install transformers torch",
+    BackendType.TORCHSCRIPT: "pip install 'vigil-analytics[torch]'",
+    BackendType.HF: "pip install 'vigil-analytics[hf]'",
 }
 _GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
 DEFAULT_MIN_INT8_AGREEMENT = 0.95
@@ -117,6 +117,16 @@ def _device(p: PackageMetadata, r: ResolutionRequest, env: RuntimeEnvironment) -
             return "TensorRT needs an NVIDIA GPU; none found"
     if r.device == "gpu" and p.backend is BackendType.ONNX and not set(_GPU_PROVIDERS) & set(env.ort_providers):
         return "device 'gpu' requested but onnxruntime has no CUDA or TensorRT execution provider"
+    if r.device == "gpu" and p.backend is BackendType.TORCHSCRIPT:
+        return _torch_gpu(p, env)
+    return None
+
+
+def _torch_gpu(p: PackageMetadata, env: RuntimeEnvironment) -> str | None:
+    if "cuda" not in (p.torch.devices if p.torch else ("cpu",)):
+        return "device 'gpu' requested but the package runs on the CPU only (torch.devices)"
+    if "+cpu" in env.backends.get("torchscript", "") or not env.has_gpu:
+        return "device 'gpu' requested but torch is a CPU build or there is no NVIDIA GPU"
     return None
 
 

@@ -70,7 +70,7 @@ class YOLOOnnxBase:
         backend: BackendOptions,
     ) -> Self:
         cls._check_input_spec(model.model_id, model.input)
-        path, session = cls._open_session(package, folder, backend)
+        path, session = cls._open_session(package, folder, backend, model)
         if session.get_modelmeta().custom_metadata_map.get("end2end") == "True" and not cls.reads_end2end:
             raise ModelLoadError(
                 f"model '{path}' is an NMS-free end-to-end {model.task} export, which vigil reads for detection "
@@ -81,9 +81,12 @@ class YOLOOnnxBase:
         return instance
 
     @classmethod
-    def _open_session(cls, package: PackageMetadata, folder: Path, backend: BackendOptions) -> tuple[Path, Any]:
+    def _open_session(
+        cls, package: PackageMetadata, folder: Path, backend: BackendOptions, model: ModelMetadata
+    ) -> tuple[Path, Any]:
         """The graph file and an object with onnxruntime's session surface (`get_inputs`,
-        `get_outputs`, `get_modelmeta`, `run`); the TensorRT runners return a `TrtSession`."""
+        `get_outputs`, `get_modelmeta`, `run`); the TensorRT runners return a `TrtSession`, the
+        torch ones a `TorchSession` (which takes its input shape from `model`)."""
         path = folder / package.main_file((".onnx",)).name
         excluded = package.onnx.incompatible_providers if package.onnx else ()
         return path, create_session(path, backend, excluded)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from vigil.engine._private.package_format import PackageMetadata
+from vigil.engine._private.package_format import ModelMetadata, PackageMetadata
 from vigil.engine.models.yolo.yolo_classification_onnx import YOLOClassificationONNX
 from vigil.engine.models.yolo.yolo_detection_onnx import YOLODetectionONNX
 from vigil.engine.models.yolo.yolo_pose_onnx import YOLOPoseONNX
@@ -22,7 +22,9 @@ class TrtSessionMixin:
     _session: Any
 
     @classmethod
-    def _open_session(cls, package: PackageMetadata, folder: Path, backend: BackendOptions) -> tuple[Path, Any]:
+    def _open_session(
+        cls, package: PackageMetadata, folder: Path, backend: BackendOptions, model: ModelMetadata
+    ) -> tuple[Path, Any]:
         from vigil.engine._private.trt_runtime import TrtSession
 
         path = folder / package.main_file((".engine", ".plan", ".trt")).name

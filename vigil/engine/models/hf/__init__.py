@@ -1,0 +1,1 @@
+"""Hugging Face families (backend `hf`), one module each; imported only when chosen."""
