@@ -2,7 +2,8 @@
 
 Each event's picture of its object (the frame it happened on, cropped to the object's box with a
 margin) is embedded with an image-text embedding model (`vigil.engine.EmbeddingModel`, e.g. a
-CLIP `hf` package) and kept with the event's record:
+CLIP `hf` package) and kept with the event's record; with `describe`, a vision-language model
+(e.g. BLIP) writes a one-line `description` of the picture, kept and shown with it too:
 
     GET /api/v1/events/search?q=red+car      events ranked by how well their pictures match the text
     GET /api/v1/events/search?like=EVENT_ID  events ranked by how alike they look to that one's
@@ -39,7 +40,7 @@ from vigil.sources.rtsp import mask_url
 
 if TYPE_CHECKING:
     from vigil.config.search import SearchConfig
-    from vigil.engine import EmbeddingModel
+    from vigil.engine import EmbeddingModel, VisionLanguageModel
     from vigil.events import Event
 
 __all__ = ["EventSearch", "VectorStore", "crop", "load_search"]
@@ -164,8 +165,9 @@ def crop(image: np.ndarray, box: tuple[float, float, float, float] | None, pad: 
 class EventSearch(PipelineObserver):
     """Embeds events as they come and answers searches (`start()` on the loop, `close()` at the end)."""
 
-    def __init__(self, model: EmbeddingModel, store: VectorStore, config: SearchConfig) -> None:
-        self.model, self.store, self.config = model, store, config
+    def __init__(self, model: EmbeddingModel, store: VectorStore, config: SearchConfig,
+                 describer: VisionLanguageModel | None = None) -> None:
+        self.model, self.store, self.config, self.describer = model, store, config, describer
         self.embedded = 0
         self.dropped = 0  # events not embedded because the embedder was behind
         self._waiting: deque[tuple[dict[str, Any], np.ndarray]] = deque()
@@ -202,7 +204,11 @@ class EventSearch(PipelineObserver):
 
     def _embed(self, batch: list[tuple[dict[str, Any], np.ndarray]]) -> None:
         vectors = self.model.embed_images([image for _, image in batch])
-        self.store.add([record for record, _ in batch], vectors)
+        records = [record for record, _ in batch]
+        if self.describer is not None:  # one line per event, written from its picture
+            records = [{**record, "description": self.describer.prompt(image, self.config.describe_prompt)}
+                       for record, image in batch]
+        self.store.add(records, vectors)
         self.embedded += len(batch)
 
     async def idle(self) -> None:
@@ -226,6 +232,8 @@ class EventSearch(PipelineObserver):
             await asyncio.gather(self._task, return_exceptions=True)
         await asyncio.to_thread(self.store.close)
         await asyncio.to_thread(self.model.close)
+        if self.describer is not None:
+            await asyncio.to_thread(self.describer.close)
 
 
 async def load_search(config: SearchConfig, state_dir: Path | None) -> EventSearch:
@@ -246,5 +254,23 @@ async def load_search(config: SearchConfig, state_dir: Path | None) -> EventSear
     except ConfigError:
         model.close()
         raise
+    try:
+        describer = await _describer(config) if config.describe else None
+    except Exception:
+        store.close()
+        model.close()
+        raise
     log.info("search: %s, %d event(s) searchable in %s", model.model_id, len(store), path)
-    return EventSearch(model, store, config)
+    return EventSearch(model, store, config, describer)
+
+
+async def _describer(config: SearchConfig) -> VisionLanguageModel:
+    from vigil.engine import AutoModel, VisionLanguageModel
+
+    assert config.describe is not None
+    model = await asyncio.to_thread(AutoModel.from_pretrained, config.describe)
+    if not isinstance(model, VisionLanguageModel):
+        model.close()
+        raise ConfigError(f"search.describe {mask_url(config.describe)} is a {type(model).__name__}, not a "
+                          "vision-language model; give one such as a BLIP hf package, or remove describe")
+    return model

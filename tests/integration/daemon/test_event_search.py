@@ -15,7 +15,7 @@ import torch
 import transformers
 
 from tests.conftest import encode_clip, photo
-from tests.support.tiny_hf import build_clip
+from tests.support.tiny_hf import build_blip, build_clip
 from vigil.config.api import ApiConfig
 from vigil.config.daemon import DaemonConfig
 from vigil.config.search import SearchConfig
@@ -93,6 +93,26 @@ async def test_events_are_embedded_as_transformers_embeds_their_crops_and_ranked
         np.testing.assert_array_equal(again.vector(events[1].to_record()["id"]), stored[1])
     finally:
         again.close()
+
+
+async def test_a_vision_language_model_describes_each_event_as_it_would_alone(clip_dir, tmp_path):
+    blip = build_blip(tmp_path / "blip", captioning=True)
+    config = SearchConfig(model=str(clip_dir), describe=str(blip), describe_prompt="a picture of")
+    search = await load_search(config, None)
+    search.start()
+    events = [an_event(0, photo("astronaut"), (170.0, 70.0, 280.0, 190.0)), an_event(1, photo("coffee"), (50.0, 40.0, 500.0, 380.0))]
+    search.events(events)
+    await asyncio.wait_for(search.idle(), 60)
+    try:
+        assert search.describer is not None
+        found = {f["id"]: f for f in await search.by_text("a cup", 5)}
+        for event in events:
+            alone = search.describer.prompt(crop(event.frame.image, event.box, 0.1), "a picture of")
+            assert alone and found[event.to_record()["id"]]["description"] == alone
+    finally:
+        await search.close()
+    with pytest.raises(ConfigError, match="not a vision-language model"):
+        await load_search(SearchConfig(model=str(clip_dir), describe=str(clip_dir)), None)
 
 
 def test_the_store_forgets_the_oldest_past_max_events(tmp_path):

@@ -23,6 +23,11 @@ class BlipVQAHF(HFModelBase, VisionLanguageModel):
         if max_new_tokens < 1:
             raise ModelInputError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
         inputs = self.processor(images=rgb_images([as_bgr8(image)]), text=text, return_tensors="pt")
+        # Never past the text decoder's positions (an IndexError deep in torch otherwise).
+        room = int(self.net.config.text_config.max_position_embeddings) - int(inputs["input_ids"].shape[1])
+        if room < 1:
+            raise ModelInputError(f"prompt text is too long for this model ({inputs['input_ids'].shape[1]} tokens); shorten it")
+        max_new_tokens = min(max_new_tokens, room)
         with self.torch.inference_mode():
             output = self.net.generate(**self._to_device(inputs), max_new_tokens=max_new_tokens, do_sample=False)
         return str(self.processor.decode(output[0], skip_special_tokens=True)).strip()
