@@ -17,6 +17,7 @@ from vigil.config.files import Problem, file_problems
 from vigil.config.loader import read_config
 from vigil.config.model import ModelConfig
 from vigil.errors import VigilError
+from vigil.sources.rtsp import mask_url
 
 __all__ = ["check_config"]
 
@@ -34,7 +35,8 @@ def check_config(path: Path) -> str:
         model_problems += found
         model_lines.append(line if len(entries) == 1 else f"{name}: {line}")
         unchecked += [m for m in missed if m not in unchecked]
-    problems = model_problems + file_problems(config) + _tracking_problems(config)
+    search_problems, search_lines = _check_search(config)
+    problems = model_problems + search_problems + file_problems(config) + _tracking_problems(config)
     if problems:
         raise loaded.error(problems)
     sinks = [entry.name if entry.name == entry.kind else f"{entry.name} ({entry.kind})" for entry in config.sinks]
@@ -42,6 +44,7 @@ def check_config(path: Path) -> str:
         [
             f"{path}: OK ({len(config.sources)} source(s); sinks: {', '.join(sinks)})",
             *(f"  model: {line}" for line in model_lines),
+            *(f"  search: {line}" for line in search_lines),
             f"  not checked: {', '.join(unchecked + _unchecked_parts(config))}",
         ]
     )
@@ -69,6 +72,37 @@ def _check_model(model: ModelConfig, where: tuple[str, ...] = ("model",)) -> tup
         return [Problem((*where, "package_id"), problem)], "", []
     described = f"{listing.model.model_id} ({listing.model.task}; package(s): {', '.join(ids)})"
     return [], described, ["package files' checksums (verified at start)"]
+
+
+_SEARCH_MODELS = (("model", "embed", "an embedding model such as a CLIP hf package"),
+                  ("describe", "vlm", "a vision-language model such as a BLIP hf package"))
+
+
+def _check_search(config: DaemonConfig) -> tuple[list[Problem], list[str]]:
+    """Problems with `search.model` and `search.describe` (each listed like the models, and of
+    the kind it must be), and a line for each."""
+    if config.search is None:
+        return [], []
+    from vigil.engine.developer_tools import list_model, parse_reference
+
+    problems, lines = [], []
+    for key, task, wanted in _SEARCH_MODELS:
+        ref = getattr(config.search, key)
+        if ref is None:
+            continue
+        if parse_reference(ref).provider != "local":
+            lines.append(f"{key}: {mask_url(ref)} (not fetched)")
+            continue
+        try:
+            _, listing = list_model(ref)
+        except VigilError as exc:
+            problems.append(Problem(("search", key), str(exc)))
+            continue
+        if listing.model.task != task:
+            problems.append(Problem(("search", key), f"{listing.model.model_id} is a {listing.model.task} model; give {wanted}"))
+            continue
+        lines.append(f"{key}: {listing.model.model_id} ({task})")
+    return problems, lines
 
 
 def _tracking_problems(config: DaemonConfig) -> list[Problem]:

@@ -212,3 +212,20 @@ def test_an_inline_token_from_the_environment_follows_the_token_file_rules(tmp_p
     result = subprocess.run([sys.executable, "-m", "vigil", "check", str(path)], capture_output=True, text=True, env=env)
     refused(result, "line 10: api.token: Value error, the token has 6 character(s); use at least 16")
     assert SECRET[:6] not in result.stderr
+
+
+def test_check_lists_the_search_models_and_refuses_one_of_the_wrong_kind(tmp_path, nudenet_path):
+    from tests.support.tiny_hf import build_clip
+
+    clip = build_clip(tmp_path / "clip")
+    base = f"""model: {{path: {nudenet_path}}}
+sources: [{{name: cam, url: {tmp_path / "cam.mp4"}}}]
+sinks: [{{kind: jsonl, path: {tmp_path / "r.jsonl"}}}]
+"""
+    good = tmp_path / "good.yaml"
+    good.write_text(base + f"search: {{model: {clip}}}\n")
+    result = vigil("check", str(good))
+    assert result.returncode == 0 and "search: model: clip (embed)" in result.stdout, result.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(base + f"search: {{model: {nudenet_path}}}\n")
+    refused(vigil("check", str(bad)), "line 4: search.model:", "is a detect model; give an embedding model")
