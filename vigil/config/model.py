@@ -85,7 +85,8 @@ class ModelConfig(Section):
     prompts: list[str] | None = Field(
         None, min_length=1,
         description="A zero-shot (open-vocabulary) detector's text prompts, e.g. [a person, a delivery van]: its "
-        "classes, in order. Prompts per camera: one models: entry per prompt list, each camera naming its own.",
+        "classes, in order. Prompts per camera: one models: entry per prompt list, each camera naming its own "
+        "(entries on the same model share its weights).",
     )
     task: Literal["detect", "segment", "pose", "classify", "ocr"] | None = Field(
         None,

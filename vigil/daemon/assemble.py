@@ -66,10 +66,14 @@ async def load_models(config: PipelineConfig) -> LoadedModels:
     loaded = LoadedModels()
     secondary = set(config.cascade_models())
     primary = set(config.primary_models())
+    prompted: dict[str, PromptedDetector] = {}  # zero-shot weights loaded once, whatever the prompts
     try:
         for name in config.model_entries():
-            model = await load_model(config, name, frame=name in primary or name not in secondary)
-            if name in primary or name not in secondary:
+            frame = name in primary or name not in secondary
+            model = _same_weights(config, name, prompted) or await load_model(config, name, frame=frame)
+            if isinstance(model, PromptedDetector):
+                prompted.setdefault(_weights_key(config, name), model)
+            if frame:
                 loaded.frame[name] = model  # type: ignore[assignment]  # checked by load_model(frame=True)
             if name in secondary:
                 _check_secondary(config, name, model)
@@ -78,6 +82,21 @@ async def load_models(config: PipelineConfig) -> LoadedModels:
         loaded.close()
         raise
     return loaded
+
+
+def _weights_key(config: PipelineConfig, name: str) -> str:
+    """What makes two `models:` entries the same loaded weights: all but the prompts and what
+    only post-processing and batching read."""
+    entry = config.model_entries()[name]
+    return entry.model_dump_json(exclude={"prompts", "confidence", "iou", "max_det", "batch"})
+
+
+def _same_weights(config: PipelineConfig, name: str, prompted: Mapping[str, PromptedDetector]) -> PromptedDetector | None:
+    """Prompts per camera are one `models:` entry per prompt list on one zero-shot model: the
+    entry's detector on weights another entry loaded already, if any."""
+    entry = config.model_entries()[name]
+    first = prompted.get(_weights_key(config, name)) if entry.prompts else None
+    return first.with_prompts(entry.prompts, entry.confidence) if first is not None and entry.prompts else None
 
 
 def _check_secondary(config: PipelineConfig, name: str, model: Model[Any]) -> None:

@@ -116,7 +116,8 @@ class PromptedDetector(ObjectDetectionModel):
         detector = AutoModel.from_pretrained("models/owlv2", prompts=["a person", "a car"], confidence=0.1)
     """
 
-    def __init__(self, model: ZeroShotDetectionModel, prompts: Sequence[str], threshold: float) -> None:
+    def __init__(self, model: ZeroShotDetectionModel, prompts: Sequence[str], threshold: float,
+                 *, _users: list[int] | None = None) -> None:
         self.zero_shot = model
         self.model_id = model.model_id
         self.package_id = model.package_id
@@ -124,6 +125,14 @@ class PromptedDetector(ObjectDetectionModel):
         self.batch = model.batch
         self.class_names = check_prompts(prompts)
         self.threshold = threshold
+        self._users = _users if _users is not None else [0]  # the detectors sharing `zero_shot`
+        self._users[0] += 1
+        self._closed = False
+
+    def with_prompts(self, prompts: Sequence[str], threshold: float) -> PromptedDetector:
+        """Another detector on the same loaded weights with its own prompts (cameras asking for
+        different things of one model); the weights are released when the last of them closes."""
+        return PromptedDetector(self.zero_shot, prompts, threshold, _users=self._users)
 
     def pre_process(self, images: Sequence[np.ndarray]) -> PreparedBatch:
         return self.zero_shot.pre_process(images, self.class_names)
@@ -135,7 +144,12 @@ class PromptedDetector(ObjectDetectionModel):
         return self.zero_shot.post_process(raw, batch, self.threshold)
 
     def close(self) -> None:
-        self.zero_shot.close()
+        if self._closed:
+            return
+        self._closed = True
+        self._users[0] -= 1
+        if self._users[0] == 0:
+            self.zero_shot.close()
 
 
 def check_prompts(prompts: Sequence[str]) -> tuple[str, ...]:

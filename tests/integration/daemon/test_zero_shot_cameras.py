@@ -49,8 +49,11 @@ api: {{enabled: false}}
         if sum(1 for r in lines if r["source"] == "street") >= 8 and sum(1 for r in lines if r["source"] == "garden") >= 8:
             break
         await asyncio.sleep(0.1)
+    yard, road = daemon.pipeline.models["yard"], daemon.pipeline.models["road"]
+    assert yard.zero_shot is road.zero_shot  # one model's weights, loaded once, two prompt lists
     daemon.stop()
     await asyncio.wait_for(task, 30)
+    assert yard.zero_shot.net is None  # released with the last detector using it
 
     names = {source: {d["class_name"] for r in lines if r["source"] == source for d in r["detections"]}
              for source in ("garden", "street")}
@@ -77,3 +80,19 @@ sinks: [{{kind: jsonl, path: {tmp_path / "r.jsonl"}}}]
 """
     with pytest.raises(ConfigError, match="each prompt once"):
         parse_config(text, "bad.yaml", {})
+
+
+async def test_a_detector_sharing_weights_keeps_them_until_the_last_one_closes(owl_dir):
+    from vigil.engine import AutoModel
+
+    first = AutoModel.from_pretrained(str(owl_dir), prompts=["a person"])
+    second = first.with_prompts(["a red car", "a truck"], 0.0)
+    assert second.zero_shot is first.zero_shot and second.class_names == ("a red car", "a truck")
+    image = photo("astronaut")
+    before = second([image])[0]
+    first.close()
+    first.close()  # twice: still one user gone
+    after = second([image])[0]  # the weights are still there for the other detector
+    assert len(after) == len(before) and (after.xyxy == before.xyxy).all()
+    second.close()
+    assert first.zero_shot.net is None
