@@ -102,17 +102,16 @@ class Auth:
 
         @routes.post(_SESSION_PATH)
         async def sign_in(request: web.Request) -> web.Response:
+            # The page's script posts JSON; a plain form post (the script not loaded yet) is taken
+            # too and answered with a redirect to the console, so the token never lands in a URL.
+            form = request.content_type == "application/x-www-form-urlencoded"
             if not self.required:
-                return web.Response(status=204)  # nothing to sign in to
-            try:
-                body = await request.json()
-            except ValueError:
-                body = None
-            token = body.get("token") if isinstance(body, dict) else None
-            if not isinstance(token, str) or not self.token_matches(token.strip()):
+                return _signed_in(form)  # nothing to sign in to
+            token = await _given_token(request, form)
+            if token is None or not self.token_matches(token.strip()):
                 log.warning("console sign-in refused from %s: wrong token", request.remote)  # never the token given
                 raise _refuse(401, "wrong token: give the API's token (api.token_file of the daemon's configuration)")
-            response = web.Response(status=204)
+            response = _signed_in(form)
             response.set_cookie(COOKIE, self._session, httponly=True, samesite="Strict", path="/", secure=request.secure)
             return response
 
@@ -127,6 +126,19 @@ class Auth:
             return response
 
         app.add_routes(routes)
+
+
+async def _given_token(request: web.Request, form: bool) -> str | None:
+    try:
+        body: Any = await request.post() if form else await request.json()
+    except ValueError:
+        return None
+    token = body.get("token") if hasattr(body, "get") else None
+    return token if isinstance(token, str) else None
+
+
+def _signed_in(form: bool) -> web.Response:
+    return web.Response(status=303, headers={"Location": "/"}) if form else web.Response(status=204)
 
 
 def _open(request: web.Request) -> bool:

@@ -77,6 +77,12 @@ async def test_signing_in_gives_an_httponly_cookie_that_opens_the_console_and_wr
             assert (await http.get(f"{base}/console/static/..%2Fpages.py")).status == 404
             assert (await http.get(f"{base}/api/v1/streams")).status == 401
 
+            # The page's form posts (never GETs) when its script has not loaded: no token in a URL.
+            assert 'method="post" action="/api/v1/session"' in page
+            by_form = await http.post(f"{base}/api/v1/session", data={"token": TOKEN}, allow_redirects=False)
+            assert by_form.status == 303 and by_form.headers["Location"] == "/" and by_form.cookies["vigil_session"]["httponly"]
+            http.cookie_jar.clear()
+            assert (await http.post(f"{base}/api/v1/session", data={"token": "nope-nope-nope"})).status == 401
             wrong = await http.post(f"{base}/api/v1/session", json={"token": "not-the-token-at-all"})
             assert wrong.status == 401 and "vigil_session" not in wrong.cookies
             signed = await http.post(f"{base}/api/v1/session", json={"token": TOKEN})
