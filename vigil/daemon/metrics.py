@@ -254,6 +254,10 @@ def _sink_metrics(outlets: Sequence[Outlet]) -> Iterator[Any]:
         ),
         "errors": CounterMetricFamily("vigil_sink_errors", "Failed writes or delivery attempts.", labels=_SINK),
         "filtered": CounterMetricFamily("vigil_sink_filtered", "Results a sink's filter left out.", labels=_SINK),
+        "duplicates": CounterMetricFamily(
+            "vigil_sink_duplicates", "Records the receiver said it already had (NATS JetStream's duplicate window), so "
+            "it did not store them again.", labels=_SINK,
+        ),
     }
     backlog = GaugeMetricFamily("vigil_sink_backlog", "Results accepted by a sink and not yet out.", labels=_SINK)
     healthy = GaugeMetricFamily("vigil_sink_healthy", "1 while a sink's health() is ok.", labels=_SINK)
@@ -264,6 +268,7 @@ def _sink_metrics(outlets: Sequence[Outlet]) -> Iterator[Any]:
         families["dropped"].add_metric(labels, stats.dropped)
         families["errors"].add_metric(labels, stats.errors)
         families["filtered"].add_metric(labels, outlet.filtered)
+        families["duplicates"].add_metric(labels, stats.duplicates)
         backlog.add_metric(labels, stats.backlog)
         healthy.add_metric(labels, 1.0 if outlet.sink.health().ok else 0.0)
     yield from families.values()

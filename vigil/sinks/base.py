@@ -17,13 +17,16 @@ class SinkStats:
     """What a sink has counted since it started, for metrics and `/readyz`: `published`
     results it wrote or delivered; `dropped` results it lost by design (a full picture queue,
     a spool at its cap); `backlog` results accepted and not yet out; `errors` failed writes or
-    delivery attempts; `last_error` the latest one (never holding a credential)."""
+    delivery attempts; `last_error` the latest one (never holding a credential); `duplicates`
+    records the receiver said it already had and did not store again (NATS JetStream's
+    duplicate window: a resend after a lost acknowledgement, or an id used twice)."""
 
     published: int = 0
     dropped: int = 0
     backlog: int = 0
     errors: int = 0
     last_error: str | None = None
+    duplicates: int = 0
 
 
 @dataclass(frozen=True)
