@@ -72,14 +72,15 @@ class Browser:
         return urls
 
 
-def make_driver() -> webdriver.Chrome:
+def make_driver(*arguments: str) -> webdriver.Chrome:
+    """Chromium with the tests' options, and `arguments` (e.g. --host-resolver-rules=...)."""
     missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.is_file()]
     if missing:
         pytest.fail(f"{' and '.join(missing)} missing: run `{INSTALL}` (as root: it installs Debian's chromium and chromium-driver)")
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
     for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,900",
-                     "--disable-dev-shm-usage", "--no-first-run", "--disable-extensions"):
+                     "--disable-dev-shm-usage", "--no-first-run", "--disable-extensions", *arguments):
         options.add_argument(argument)
     options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
     # An MJPEG <img> never finishes loading: wait for the document, not for every picture.

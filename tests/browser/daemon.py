@@ -63,8 +63,9 @@ class Vigil:
 
     def request(self, path: str, method: str = "GET", body: Any = None, token: str | None = None,
                 headers: dict[str, str] | None = None) -> tuple[int, Any]:
-        """(status, JSON body or text) of one API call; `token` sent as a bearer token."""
-        headers = {"Content-Type": "application/json", **(headers or {})}
+        """(status, JSON body or text) of one API call, as a script makes it (with the console's
+        header, which writes without the token need); `token` sent as a bearer token."""
+        headers = {"Content-Type": "application/json", "X-Vigil-Console": "1", **(headers or {})}
         if token:
             headers["Authorization"] = f"Bearer {token}"
         data = None if body is None else json.dumps(body).encode()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 
 from pydantic import Field, field_validator, model_validator
 
@@ -11,6 +12,8 @@ from vigil.config.files import read_token_file, token_problem
 from vigil.errors import ConfigError
 
 __all__ = ["ApiConfig"]
+
+_HOST_NAME = re.compile(r"[a-z0-9_]([a-z0-9_.-]{0,251}[a-z0-9_])?")
 
 
 class ApiConfig(Section):
@@ -41,6 +44,31 @@ class ApiConfig(Section):
         1000, ge=1, le=100_000, description="How many of the latest events GET /api/v1/events keeps in memory."
     )
 
+    # Who may reach the API from a browser, and how much of the process a client may hold.
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host names (without port) the API answers besides loopback names and api.host, e.g. "
+        "[vigil.lan]: a request whose Host header names another host is refused (DNS rebinding).",
+    )
+    max_connections: int = Field(
+        100, ge=4, le=10_000,
+        description="Most API connections open at once (at most a quarter of the open-file limit); beyond it the "
+        "oldest idle or half-open connection is closed.",
+    )
+    header_timeout_s: float = Field(
+        5.0, gt=0, le=300, description="Seconds a connection may take to send a request's headers, or stay idle between requests."
+    )
+    body_timeout_s: float = Field(10.0, gt=0, le=300, description="Seconds a client may take to send a request's body.")
+    session_idle_s: float = Field(
+        12 * 3600, ge=60, le=30 * 86400, description="A console sign-in ends after this many seconds without a request."
+    )
+    session_max_age_s: float = Field(
+        7 * 86400, ge=60, le=365 * 86400, description="A console sign-in ends this many seconds after it began, used or not."
+    )
+    max_sessions: int = Field(
+        100, ge=1, le=10_000, description="Most console sign-ins kept at once; a new one beyond it ends the oldest."
+    )
+
     @field_validator("token")
     @classmethod
     def _usable_token(cls, token: str | None) -> str | None:
@@ -48,6 +76,18 @@ class ApiConfig(Section):
         if problem:
             raise ValueError(problem)  # never the token itself: error messages reach logs
         return None if token is None else token.strip()
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _host_names(cls, hosts: list[str]) -> list[str]:
+        names = []
+        for host in hosts:
+            name = host.strip().lower().removeprefix("[").removesuffix("]")
+            if not (_is_ip(name) or _HOST_NAME.fullmatch(name)):
+                raise ValueError(f"allowed_hosts: '{host}' is not a host name; give names like vigil.lan or "
+                                 "192.168.1.20, without scheme or port")
+            names.append(name)
+        return names
 
     @model_validator(mode="after")
     def _token_off_loopback(self) -> ApiConfig:
@@ -75,3 +115,11 @@ class ApiConfig(Section):
             except ConfigError as exc:
                 raise ConfigError(f"api.token_file: {exc}") from None
         return self.token
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True

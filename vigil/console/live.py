@@ -383,7 +383,8 @@ def _width(request: web.Request, max_width: int) -> int | None:
     raw = request.query.get("width")
     if raw is None or raw == "":
         return None
-    if not raw.isdigit() or not MIN_WIDTH <= int(raw) <= max_width:
+    # str.isdigit() also holds for '²' and other digits int() refuses: only ASCII digits, and few of them.
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 5) or not MIN_WIDTH <= int(raw) <= max_width:
         raise _error(web.HTTPBadRequest, f"width must be a whole number of pixels from {MIN_WIDTH} to {max_width}, "
                                          f"got '{raw[:20]}'")
     return int(raw)

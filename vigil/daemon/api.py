@@ -44,14 +44,18 @@ event's own: the request names an event id, never a path.
 
 Everything but /healthz, the console's static files and signing in needs `Authorization: Bearer
 <token>` or the console's session cookie when a token is configured (the daemon refuses to listen
-off loopback without one; `vigil.daemon.api_auth`). Stream URLs are shown with their password
-masked; errors are JSON objects `{"error": "..."}`.
+off loopback without one; `vigil.daemon.api_auth`). Token or not, a request whose Host is not this
+server's name is refused (421), and a write without the token must be JSON and carry
+`X-Vigil-Console: 1` or this server's Origin (`vigil.daemon.api_guard`). Stream URLs are shown with
+their password masked; errors are JSON objects `{"error": "..."}`; bad input is a 4xx, and a 500
+only ever a bug (logged with its traceback).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
@@ -60,7 +64,9 @@ from pydantic import ValidationError
 from vigil.config import SourceConfig
 from vigil.config.sources import SOURCE_FIELDS
 from vigil.console.pages import add_page_routes
+from vigil.config.api import ApiConfig
 from vigil.daemon.api_auth import AUTH_KEY, Auth
+from vigil.daemon.api_input import bounded_body, json_body
 from vigil.daemon.api_config import ConfigControl, add_config_routes
 from vigil.daemon.openapi import EVENT_FILES, openapi_document
 from vigil.daemon.event_log import EventFile, EventLog, EventQuery, LoggedEvent
@@ -71,6 +77,8 @@ if TYPE_CHECKING:
     from vigil.daemon.event_search import EventSearch
 
 __all__ = ["Control", "make_app"]
+
+log = logging.getLogger(__name__)
 
 
 class Control(ConfigControl, Protocol):
@@ -93,11 +101,14 @@ class Control(ConfigControl, Protocol):
 
 
 def make_app(control: Control, token: str | None = None, events: EventLog | None = None,
-             live: LiveView | None = None, search: EventSearch | None = None) -> web.Application:
+             live: LiveView | None = None, search: EventSearch | None = None,
+             api: ApiConfig | None = None) -> web.Application:
     """The API, the console's pages (`vigil.console.pages`) and, given `live`, the cameras' live
-    views (`vigil.console.live`), behind the token rule of `vigil.daemon.api_auth`."""
-    auth = Auth(token)
-    app = web.Application(middlewares=[_errors, auth.middleware()])
+    views (`vigil.console.live`), behind the token, Host and write rules of `vigil.daemon.api_auth`
+    (with the hosts, sessions and body timeout of `api`; its defaults when None)."""
+    api = api or ApiConfig()
+    auth = Auth(token, api)
+    app = web.Application(middlewares=[_errors, auth.middleware(), bounded_body(api.body_timeout_s)])
     auth.add_routes(app)
     _add_core_routes(app, control)
     _add_stream_routes(app, control)
@@ -172,13 +183,7 @@ def _add_stream_routes(app: web.Application, control: Control) -> None:
 
 
 async def _json_body(request: web.Request, what: str) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except ValueError:
-        raise _error(400, what) from None
-    if not isinstance(body, dict):
-        raise _error(400, what)
-    return body
+    return await json_body(request, what)  # JSON nested at most api_input.MAX_DEPTH deep, else a 400
 
 
 def _source_from(body: dict[str, Any]) -> SourceConfig:
@@ -310,8 +315,9 @@ def _json(body: dict[str, Any]) -> str:
 
 @web.middleware
 async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
-    """A daemon error becomes a 400 with its message (409 when the running pipeline refuses the change);
-    an unexpected one a 500 without details."""
+    """A daemon error becomes a 400 with its message (409 when the running pipeline refuses the change).
+    Anything else is a bug of ours, not bad input (every handler checks its input and answers 4xx):
+    a 500 without details, and the traceback in the log."""
     try:
         response: web.StreamResponse = await handler(request)
         return response
@@ -321,3 +327,7 @@ async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
         raise _error(409, str(exc)) from exc
     except VigilError as exc:
         raise _error(400, str(exc)) from exc
+    except Exception:
+        log.exception("bug: %s %s failed", request.method, request.path[:200])
+        raise web.HTTPInternalServerError(text=_json({"error": "internal error (a bug: the daemon's log has the "
+                                                               "details)"}), content_type="application/json") from None

@@ -1,20 +1,22 @@
 """Who may use the management API and the console.
 
-Without a token (the API on loopback) everything is open, as it always was. With one, every
+Every request first passes the rules of `vigil.daemon.api_guard` (the Host header names this
+server; a write is JSON and carries the console's header or this server's Origin), unless it
+carries the bearer token. Without a token (the API on loopback) that is all. With one, every
 route but `/healthz`, the console's static files and `POST /api/v1/session` needs either
 
 - `Authorization: Bearer <token>` (scripts, Prometheus, an orchestrator), or
 - the console's session cookie: the page asks for the token once and posts it to
   `POST /api/v1/session`, which answers with `vigil_session`, an HttpOnly, SameSite=Strict
-  cookie. Its value is an HMAC of the token under a key drawn when the process starts, never the
-  token: it is worthless after a restart or a token change, and the token itself never sits in
-  the browser, in a URL or in a log.
+  cookie holding a random session id the server keeps (`vigil.daemon.api_sessions`): a new one
+  at every sign-in, ended by signing out (`DELETE /api/v1/session`), by `api.session_idle_s`
+  without use or `api.session_max_age_s` after it began, and by a restart. The token itself never
+  sits in the browser, in a URL or in a log.
 
-Writes made with the cookie (POST, PUT, PATCH, DELETE) must also carry `X-Vigil-Console: 1`,
-a header another site's page cannot add to a cross-site request without a CORS preflight this
-server never grants, and an `Origin`, when the browser sends one, that is this server's own.
-Together with SameSite=Strict that keeps forged requests out (CSRF). A bearer request needs
-neither: it cannot come from a browser by accident.
+A bearer request needs neither the console's header nor this server's Origin for a write: it
+cannot come from a browser by accident, and a page cannot know the token. Signing in and out
+(`/api/v1/session`) is exempt from the write rule: the sign-in is a plain form post when the
+page's script has not loaded yet, and changes nothing without the right token.
 
 `/` itself is the console's own business (`vigil.console.pages`): without auth it answers with
 the login page, so the middleware lets it through and records how the request was authenticated
@@ -23,27 +25,26 @@ in `request["auth"]` (None: not at all).
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import logging
-import secrets
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 from aiohttp import web
+
+from vigil.config.api import ApiConfig
+from vigil.daemon.api_guard import CSRF_HEADER, WRITES, Guard
+from vigil.daemon.api_sessions import Sessions
 
 __all__ = ["AUTH_KEY", "COOKIE", "CSRF_HEADER", "Auth", "AuthMethod"]
 
 log = logging.getLogger(__name__)
 
 COOKIE = "vigil_session"
-CSRF_HEADER = "X-Vigil-Console"
 AuthMethod = Literal["none", "bearer", "cookie"]
 # request[AUTH_KEY]: how the request was authenticated (None: not at all)
 AUTH_KEY: web.RequestKey[str | None] = web.RequestKey("vigil_auth")
 
-_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _OPEN_PATHS = frozenset({"/healthz"})
 _OPEN_PREFIXES = ("/console/static/",)
 _PAGES = frozenset({"/"})  # answer the login page themselves when not authenticated
@@ -51,13 +52,17 @@ _SESSION_PATH = "/api/v1/session"
 
 
 class Auth:
-    """The token rule of one API server (`token` None: open)."""
+    """The token rule of one API server (`token` None: open), with the Host and write rules and
+    the console's sessions of `api` (its defaults when None)."""
 
-    def __init__(self, token: str | None) -> None:
+    def __init__(self, token: str | None, api: ApiConfig | None = None) -> None:
+        api = api or ApiConfig()
         self.required = bool(token)
         self._bearer = f"Bearer {token}".encode() if token else b""
         self._token = token.encode() if token else b""
-        self._session = hmac.new(secrets.token_bytes(32), self._token, hashlib.sha256).hexdigest() if token else ""
+        self.guard = Guard(api.host, api.allowed_hosts)
+        self.sessions = Sessions(api.session_idle_s, api.session_max_age_s, api.max_sessions)
+        self._cookie_age = int(api.session_max_age_s)
 
     def method(self, request: web.Request) -> AuthMethod | None:
         """How `request` is authenticated: "none" when no token is needed, None when it is not."""
@@ -68,8 +73,7 @@ class Auth:
         given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
         if given and hmac.compare_digest(given, self._bearer):
             return "bearer"
-        cookie = request.cookies.get(COOKIE, "").encode("utf-8", "surrogateescape")
-        if cookie and hmac.compare_digest(cookie, self._session.encode()):
+        if self.sessions.valid(request.cookies.get(COOKIE, "")):
             return "cookie"
         return None
 
@@ -81,16 +85,13 @@ class Auth:
         async def check(request: web.Request, handler: Any) -> web.StreamResponse:
             method = self.method(request)
             request[AUTH_KEY] = method
+            if request.path not in _OPEN_PATHS:  # token or not: a page of a rebound name never gets in
+                self.guard.check_host(request)
             if method is None and not _open(request):
                 raise _refuse(401, "missing or wrong bearer token (or console session): sign in at / or send "
                                    "Authorization: Bearer <token>")
-            if method == "cookie" and request.method not in _SAFE_METHODS:
-                try:
-                    _check_csrf(request)
-                except web.HTTPForbidden:
-                    log.warning("refused %s %s from %s: a console write without the console's header or from "
-                                "another site's page", request.method, request.path, request.remote)
-                    raise
+            if method != "bearer" and request.method in WRITES and request.path != _SESSION_PATH:
+                self.guard.check_write(request)
             response: web.StreamResponse = await handler(request)
             return response
 
@@ -112,7 +113,8 @@ class Auth:
                 log.warning("console sign-in refused from %s: wrong token", request.remote)  # never the token given
                 raise _refuse(401, "wrong token: give the API's token (api.token_file of the daemon's configuration)")
             response = _signed_in(form)
-            response.set_cookie(COOKIE, self._session, httponly=True, samesite="Strict", path="/", secure=request.secure)
+            response.set_cookie(COOKIE, self.sessions.start(), httponly=True, samesite="Strict", path="/",
+                                secure=request.secure, max_age=self._cookie_age)
             return response
 
         @routes.get(_SESSION_PATH)
@@ -121,6 +123,7 @@ class Auth:
 
         @routes.delete(_SESSION_PATH)
         async def sign_out(request: web.Request) -> web.Response:
+            self.sessions.end(request.cookies.get(COOKIE, ""))  # the cookie is worthless from now on, kept or not
             response = web.Response(status=204)
             response.del_cookie(COOKIE, path="/")
             return response
@@ -131,7 +134,7 @@ class Auth:
 async def _given_token(request: web.Request, form: bool) -> str | None:
     try:
         body: Any = await request.post() if form else await request.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes
         return None
     token = body.get("token") if hasattr(body, "get") else None
     return token if isinstance(token, str) else None
@@ -143,19 +146,11 @@ def _signed_in(form: bool) -> web.Response:
 
 def _open(request: web.Request) -> bool:
     path = request.path
-    return (path in _OPEN_PATHS or path in _PAGES or path.startswith(_OPEN_PREFIXES)
-            or (path == _SESSION_PATH and request.method == "POST"))
+    return path in _OPEN_PATHS or path in _PAGES or path.startswith(_OPEN_PREFIXES) or _signing_in(request)
 
 
-def _check_csrf(request: web.Request) -> None:
-    if request.path == _SESSION_PATH:
-        return  # signing in or out again with a cookie in place changes nothing another site could use
-    if request.headers.get(CSRF_HEADER) != "1":
-        raise _refuse(403, f"a change made with the console's cookie needs the header {CSRF_HEADER}: 1 "
-                           "(scripts: use Authorization: Bearer <token>)")
-    origin = request.headers.get("Origin")
-    if origin is not None and urlsplit(origin).netloc != request.host:
-        raise _refuse(403, "this change comes from another site's page (Origin does not match); refused")
+def _signing_in(request: web.Request) -> bool:
+    return request.path == _SESSION_PATH and request.method == "POST"
 
 
 def _refuse(status: int, message: str) -> web.HTTPException:

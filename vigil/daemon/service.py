@@ -19,13 +19,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aiohttp import web
-
 from vigil.config import SourceConfig
 from vigil.config.api import ApiConfig
 from vigil.config.sink_list import SinkEntry
 from vigil.config.daemon import DaemonConfig
 from vigil.daemon.api import make_app
+from vigil.daemon.api_server import ApiServer, raise_open_file_limit
 from vigil.daemon.control import DaemonControl
 from vigil.daemon.api_state import StreamLayer
 from vigil.daemon.event_log import EventLog, snapshot_event_dirs
@@ -96,6 +95,7 @@ class Daemon:
         self.search: EventSearch | None = None  # events searchable by text and likeness (search:), made by run()
 
     async def run(self) -> PipelineReport:
+        raise_open_file_limit()  # before anything opens files: cameras, sinks, the API's clients
         sinks = await make_sinks(self.config)
         if self.config.model.tensorrt.build_engine == "auto":
             await self._build_engine_if_needed()
@@ -122,7 +122,7 @@ class Daemon:
                 stack.push_async_callback(self.search.close)
                 self.search.start()
             if runner is not None:
-                stack.push_async_callback(runner.cleanup)
+                stack.push_async_callback(runner.close)
             # The models in use at the end (reloads replace them).
             stack.callback(lambda: LoadedModels(pipeline.models, self.models.steps).close())
             run = asyncio.create_task(pipeline.run(), name="pipeline")
@@ -442,14 +442,12 @@ class Daemon:
         """What the management API calls: changes made through it are kept in the stream layer."""
         return DaemonControl(self)
 
-    async def _start_api(self) -> web.AppRunner:
+    async def _start_api(self) -> ApiServer:
+        """The API behind its connection cap and timeouts (`vigil.daemon.api_server`)."""
         control = self.api_control()
         token = await asyncio.to_thread(self.api.read_token)
-        runner = web.AppRunner(make_app(control, token, self.events, self.live, self.search), access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, self.api.host, self.api.port)
-        await site.start()
-        addresses = runner.addresses  # (host, port, ...) per bound socket: the port chosen for port 0
-        self.api_port = int(addresses[0][1]) if addresses else self.api.port
-        log.info("management API on http://%s:%d", self.api.host, self.api_port)
-        return runner
+        server = ApiServer(make_app(control, token, self.events, self.live, self.search, api=self.api), self.api)
+        await server.start()
+        self.api_port = server.port  # the port chosen for port 0
+        log.info("management API on http://%s:%d (at most %d connections)", self.api.host, self.api_port, server.limit)
+        return server

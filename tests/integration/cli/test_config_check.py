@@ -199,7 +199,7 @@ class _NoStreams:
 async def test_a_malformed_camera_url_is_refused_by_the_api(url):
     control = _NoStreams()
     async with TestClient(TestServer(make_app(control))) as client:
-        response = await client.post("/api/v1/streams", json={"name": "cam", "url": url})
+        response = await client.post("/api/v1/streams", json={"name": "cam", "url": url}, headers={"X-Vigil-Console": "1"})
         assert response.status == 422
         assert "url: Value error, " in (await response.json())["error"]
     assert control.added == []

@@ -173,7 +173,7 @@ def test_demo_serve_keeps_serving_past_the_clip_and_stops_cleanly_on_a_signal(tm
         # The zone editor's change is kept in the demo's own state file, under its folder.
         zones = {"zones": [{"name": "bay", "polygon": [[0, 0], [100, 0], [100, 100]]}], "lines": []}
         put = urllib.request.Request(base + "api/v1/streams/file/zones", data=json.dumps(zones).encode(), method="PUT",
-                                     headers={"Content-Type": "application/json"})
+                                     headers={"Content-Type": "application/json", "X-Vigil-Console": "1"})
         with urllib.request.urlopen(put, timeout=10) as answer:
             assert answer.status == 200
         state = json.loads((tmp_path / "demo" / "state" / "api-serve.json").read_text())

@@ -62,7 +62,7 @@ async def test_post_refuses_password_file_and_never_reads_it(tmp_path, nudenet_p
     daemon = Daemon(config(tmp_path, nudenet_path, camera_clip), ApiConfig(port=0))
     task = await started(daemon)
     base = f"http://127.0.0.1:{daemon.api_port}"
-    async with Listener() as catcher, aiohttp.ClientSession() as http:
+    async with Listener() as catcher, aiohttp.ClientSession(headers={"X-Vigil-Console": "1"}) as http:
         body = {"name": "probe", "url": f"rtsp://admin@127.0.0.1:{catcher.port}/x", "password_file": str(secret)}
         response = await http.post(f"{base}/api/v1/streams", json=body)
         assert response.status == 422
@@ -112,7 +112,7 @@ async def test_api_masks_a_password_holding_an_at_sign(tmp_path, nudenet_path, c
     daemon = Daemon(config(tmp_path, nudenet_path, camera_clip), ApiConfig(port=0))
     task = await started(daemon)
     base = f"http://127.0.0.1:{daemon.api_port}"
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers={"X-Vigil-Console": "1"}) as http:
         response = await http.post(f"{base}/api/v1/streams", json={"name": "gate", "url": "rtsp://admin:p@ssW0rd@127.0.0.1:9/s"})
         assert response.status == 201
         listed = await (await http.get(f"{base}/api/v1/streams")).text()
@@ -214,7 +214,8 @@ def test_sighup_keeps_streams_added_and_deleted_over_the_api(tmp_path, nudenet_p
 
     def call(method: str, url: str, body: dict | None = None) -> int:
         data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(url, data=data, method=method,
+                                         headers={"Content-Type": "application/json", "X-Vigil-Console": "1"})
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status
 

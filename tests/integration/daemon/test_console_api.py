@@ -123,7 +123,7 @@ async def test_a_zone_saved_through_the_api_makes_events_at_once_lasts_a_restart
     task = await running(daemon)
     base = f"http://127.0.0.1:{daemon.api_port}"
     try:
-        async with aiohttp.ClientSession() as http:
+        async with aiohttp.ClientSession(headers={"X-Vigil-Console": "1"}) as http:
             async def framed() -> bool:
                 body = await (await http.get(f"{base}/api/v1/streams/door/zones")).json()
                 return body["width"] is not None
@@ -190,7 +190,7 @@ async def test_the_old_stages_close_when_zones_change_so_every_object_start_has_
     task = await running(daemon)
     base = f"http://127.0.0.1:{daemon.api_port}"
     try:
-        async with aiohttp.ClientSession() as http:
+        async with aiohttp.ClientSession(headers={"X-Vigil-Console": "1"}) as http:
             async def started_once() -> bool:
                 events = (await (await http.get(f"{base}/api/v1/events?source=door&type=object_start")).json())["events"]
                 return bool(events)

@@ -59,7 +59,7 @@ async def test_health_readiness_metrics_and_streams(tmp_path, nudenet_path, came
     daemon = Daemon(config(tmp_path, nudenet_path, camera_clip), ApiConfig(port=0))
     task = await started(daemon)
     base = f"http://127.0.0.1:{daemon.api_port}"
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers={"X-Vigil-Console": "1"}) as http:
         assert (await (await http.get(f"{base}/healthz")).json()) == {"status": "ok"}
 
         async def ready() -> bool:
@@ -368,7 +368,7 @@ async def test_a_stream_added_over_the_api_gets_its_own_stages_and_its_own_kind(
     daemon = Daemon(config(tmp_path, nudenet_path, camera_clip), ApiConfig(port=0))
     task = await started(daemon)
     base = f"http://127.0.0.1:{daemon.api_port}"
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers={"X-Vigil-Console": "1"}) as http:
         wrong = {"name": "porch", "url": str(camera_clip), "transport": "udp"}
         refused = await http.post(f"{base}/api/v1/streams", json=wrong)
         assert refused.status == 422 and "'transport' is a setting of rtsp sources" in (await refused.json())["error"]

@@ -99,7 +99,8 @@ def test_the_daemon_notifies_serves_reloads_on_sighup_and_drains_on_sigterm(tmp_
 
 def api_request(url: str, method: str = "GET", body: dict | None = None) -> dict:
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(url, data=data, method=method,
+                                     headers={"Content-Type": "application/json", "X-Vigil-Console": "1"})
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.load(response)
 
@@ -243,7 +244,7 @@ async def test_full_daemon_files_camera_webhook_api_watchdog_and_a_lossless_drai
     try:
         await heard("READY=1")
         await heard("WATCHDOG=1")
-        async with aiohttp.ClientSession() as http:
+        async with aiohttp.ClientSession(headers={"X-Vigil-Console": "1"}) as http:
             added = await http.post(f"{base}/api/v1/streams", json={"name": "late", "url": str(paced_clip)})
             assert added.status == 201, await added.text()
 

@@ -378,7 +378,7 @@ async def test_a_stream_added_over_the_api_runs_the_model_it_names(tmp_path, nud
     task = await started(daemon)
     base = f"http://127.0.0.1:{daemon.api_port}"
     assert daemon.pipeline is not None
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers={"X-Vigil-Console": "1"}) as http:
         porch = {"name": "porch", "url": str(camera_clip), "realtime": True, "loop": True}
         refused = await http.post(f"{base}/api/v1/streams", json={**porch, "models": ["nope"]})
         assert refused.status == 400, await refused.text()

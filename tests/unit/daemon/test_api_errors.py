@@ -48,6 +48,7 @@ class RefusingControl:
 )
 async def test_a_refused_stream_is_a_clear_4xx(error, status):
     async with TestClient(TestServer(make_app(RefusingControl(error)))) as client:
-        response = await client.post("/api/v1/streams", json={"name": "door", "url": "rtsp://10.0.0.1/s"})
+        response = await client.post("/api/v1/streams", json={"name": "door", "url": "rtsp://10.0.0.1/s"},
+                                       headers={"X-Vigil-Console": "1"})
         assert response.status == status
         assert await response.json() == {"error": str(error)}
