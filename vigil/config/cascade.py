@@ -39,8 +39,10 @@ class CascadeConfig(Section):
         description="The secondary model: a name in models:, not this camera's primary model (it runs on the "
         "primary's detections, not on whole frames).",
     )
+    # No static default: `_named_after_its_model` gives the model's name. A factory, so the JSON
+    # schema (the OpenAPI document) shows no default that would fail the pattern.
     name: str = Field(
-        "",
+        default_factory=str,
         pattern=MODEL_NAME,
         description="What results and events call this cascade's output attached to a detection (default: the "
         "model's name); unique among the camera's cascades.",

@@ -1,197 +1,271 @@
-"""The management API as an OpenAPI 3.1 document (`GET /api/v1/openapi.json`)."""
+"""The management API as an OpenAPI 3.1 document (`GET /api/v1/openapi.json`), generated from
+the typed answers and bodies of `vigil.daemon.api_models` (and the config's `SourceConfig`):
+pydantic writes every schema, and every `$defs` entry lands in `components/schemas`.
+
+Each route of the app (`vigil.daemon.api.make_app`) is listed with its parameters and answers,
+refusals included (`{"error": ...}`); tests/unit/daemon/test_openapi_document.py holds the
+router and this document to each other, and the integration tests validate real answers.
+"""
 
 from __future__ import annotations
 
+import copy
+from functools import cache
 from typing import Any, get_args
 
+from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
+
 from vigil.config import SourceConfig
-from vigil.daemon.event_log import MAX_LIMIT, EventFile
+from vigil.daemon import api_models as m
+from vigil.daemon.api_models import EVENT_FILES
+from vigil.daemon.event_log import MAX_LIMIT
 from vigil.events import EventType
 
 __all__ = ["EVENT_FILES", "openapi_document"]
 
-EVENT_FILES: dict[EventFile, tuple[str, str]] = {  # the route's file name, its content type
-    "snapshot": ("snapshot.jpg", "image/jpeg"),
-    "crop": ("crop.jpg", "image/jpeg"),
-    "clip": ("clip.mp4", "video/mp4"),
-}
-_FILES = EVENT_FILES
+_REF = "#/components/schemas/{model}"
+_RESPONSES: tuple[type[BaseModel], ...] = (
+    m.Error, m.Health, m.Readiness, m.StreamList, m.Stream, m.Removed, m.ModelInfo, m.ModelList, m.EventList,
+    m.EventRecord, m.SearchResults, m.Zones, m.EffectiveConfig, m.SessionInfo,
+)
+_REQUESTS: tuple[type[BaseModel], ...] = (SourceConfig, m.ZonesBody, m.SignIn)
+_AUTH_NOTE = ("With a token configured (api.token_file; always off loopback) every route but /healthz, the console's "
+              "files and signing in needs `Authorization: Bearer <token>` or the console's session cookie; a write "
+              "made with the cookie also needs `X-Vigil-Console: 1`. HEAD is answered wherever GET is, but on "
+              "live.mjpeg.")
 
 
 def openapi_document() -> dict[str, Any]:
-    source_schema = SourceConfig.model_json_schema()
-    stream = {
-        "type": "object",
-        "properties": {
-            "name": {"type": "string"},
-            "origin": {"type": "string", "enum": ["config", "api"], "description": "from the YAML, or added over the API"},
-            "url": {"type": "string", "description": "password masked"},
-            "state": {"type": "string", "enum": ["connecting", "streaming", "reconnecting", "ended", "failed"]},
-            "last_error": {"type": ["string", "null"]},
-            "fps": {"type": "number"},
-            "latency_ms": {"type": ["number", "null"], "description": "median capture-to-result, last results"},
-        },
-    }
-    error = {"type": "object", "properties": {"error": {"type": "string"}}}
-
-    def answer(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
-        body: dict[str, Any] = {"description": description}
-        if schema is not None:
-            body["content"] = {"application/json": {"schema": schema}}
-        return body
-
+    """The document (a fresh copy each call: callers may change it)."""
+    schemas, refs = _schemas()
     return {
         "openapi": "3.1.0",
-        "info": {"title": "vigil management API", "version": "1"},
+        "info": {"title": "vigil management API", "version": "1", "description": _AUTH_NOTE},
         "components": {
-            "schemas": {"Source": source_schema, "Stream": stream, "Error": error, "Readiness": _readiness_schema()},
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": schemas,
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "vigil_session",
+                            "description": "set by POST /api/v1/session"},
+            },
         },
-        "security": [{"bearer": []}],
-        "paths": {
-            "/healthz": {"get": {"security": [], "responses": {"200": answer("alive")}}},
-            "/readyz": {
-                "get": {
-                    "responses": {
-                        "200": answer("ready", {"$ref": "#/components/schemas/Readiness"}),
-                        "503": answer("not ready: the failing checks have ok false and a reason",
-                                      {"$ref": "#/components/schemas/Readiness"}),
-                    }
-                }
-            },
-            "/metrics": {"get": {"responses": {"200": answer("Prometheus text format")}}},
-            "/api/v1/streams": {
-                "get": {"responses": {"200": answer("streams", {"type": "object"})}},
-                "post": {
-                    "requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Source"}}}},
-                    "responses": {
-                        "201": answer("added", {"$ref": "#/components/schemas/Stream"}),
-                        "409": answer("exists", error),
-                        "422": answer("invalid", error),
-                    },
-                },
-            },
-            "/api/v1/streams/{name}": {
-                "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
-                "get": {"responses": {"200": answer("the stream", stream), "404": answer("unknown", error)}},
-                "delete": {"responses": {"200": answer("removed"), "404": answer("unknown", error)}},
-            },
-            "/api/v1/model": {"get": {"responses": {"200": answer("the first model's package and batch", {"type": "object"})}}},
-            "/api/v1/models": {"get": {"responses": {"200": answer("every model by name", {"type": "object"})}}},
-            **_event_paths(answer, error),
-            **_console_paths(answer, error),
-        },
+        "security": [{"bearer": []}, {"session": []}],
+        "paths": _with_common_refusals(refs, {
+            **_core_paths(refs), **_stream_paths(refs), **_event_paths(refs), **_console_paths(refs)}),
     }
 
 
-def _event_paths(answer: Any, error: dict[str, Any]) -> dict[str, Any]:
-    event = {
-        "type": "object",
-        "description": "the event's record (docs/OUTPUT.md, Events) plus the URLs of its files that exist",
-        "properties": {
-            "id": {"type": "string"},
-            "type": {"type": "string", "enum": list(get_args(EventType))},
-            "source": {"type": "string"},
-            "capture_time": {"type": "string", "format": "date-time"},
-            **{f"{kind}_url": {"type": "string"} for kind in _FILES},
-        },
-    }
-    events = {"type": "object", "properties": {"events": {"type": "array", "items": event}}}
+@cache
+def _generated() -> tuple[dict[str, Any], dict[str, str]]:
+    modes: list[tuple[type[BaseModel], JsonSchemaMode]] = [
+        *((model, "serialization") for model in _RESPONSES), *((model, "validation") for model in _REQUESTS)]
+    keyed, defs = models_json_schema(modes, ref_template=_REF)
+    refs = {f"{model.__name__}:{mode}": schema["$ref"] for (model, mode), schema in keyed.items()}
+    return defs.get("$defs", {}), refs
 
-    def parameter(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
-        return {"name": name, "in": "query", "required": False, "description": description, "schema": schema}
 
-    parameters = [
-        parameter("source", "only this stream's events", {"type": "string"}),
-        parameter("type", "only events of this type", {"type": "string", "enum": list(get_args(EventType))}),
-        parameter("since", "capture time at or after (ISO 8601; UTC without an offset)", {"type": "string", "format": "date-time"}),
-        parameter("until", "capture time before (ISO 8601)", {"type": "string", "format": "date-time"}),
-        parameter("limit", "at most this many (default 100)", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}),
-    ]
-    by_id = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
-    paths: dict[str, Any] = {
-        "/api/v1/events": {
-            "get": {"parameters": parameters,
-                    "responses": {"200": answer("recent events, newest first", events), "400": answer("a bad query value", error)}},
-        },
-        "/api/v1/events/{id}": {
-            "parameters": by_id,
-            "get": {"responses": {"200": answer("the event", event), "404": answer("not among the events kept", error)}},
-        },
-    }
-    for kind, (name, content_type) in _FILES.items():
-        found = {"description": f"the event's {kind}", "content": {content_type: {}}}
-        paths[f"/api/v1/events/{{id}}/{name}"] = {
-            "parameters": by_id, "get": {"responses": {"200": found, "404": answer(f"no such event or no {kind}", error)}},
-        }
+def _schemas() -> tuple[dict[str, Any], dict[str, str]]:
+    schemas, refs = _generated()
+    return copy.deepcopy(schemas), refs
+
+
+def _ref(refs: dict[str, str], model: type[BaseModel], mode: str = "serialization") -> dict[str, Any]:
+    return {"$ref": refs[f"{model.__name__}:{mode}"]}
+
+
+def _answer(description: str, schema: dict[str, Any] | None = None, content_type: str = "application/json") -> dict[str, Any]:
+    body: dict[str, Any] = {"description": description}
+    if schema is not None:
+        body["content"] = {content_type: {"schema": schema}}
+    return body
+
+
+_REFUSED = {
+    400: "a malformed request (a bad query value; a body that is not a JSON object, or nests too deep)",
+    401: "no or a wrong token (or console session)",
+    403: "a write without X-Vigil-Console: 1 (or the bearer token), or from another site's page",
+    404: "no such thing",
+    408: "the body did not arrive in time (api.body_timeout_s)",
+    409: "the running pipeline refuses the change",
+    415: "a write whose body is not application/json",
+    421: "the Host header is not this server's name (api.allowed_hosts)",
+    422: "an invalid body: the message names the key and what to give",
+}
+_WRITES = ("post", "put", "patch", "delete")
+
+
+def _refusals(refs: dict[str, str], *statuses: int, **described: str) -> dict[str, Any]:
+    """Error answers (`{"error": ...}`): `statuses`, in the words of `_REFUSED` or `s404="..."`."""
+    texts = {**_REFUSED, **{int(key.removeprefix("s")): text for key, text in described.items()}}
+    return {str(code): _answer(texts[code], _ref(refs, m.Error)) for code in sorted(statuses)}
+
+
+def _with_common_refusals(refs: dict[str, str], paths: dict[str, Any]) -> dict[str, Any]:
+    """The refusals of the rules every route is under (`vigil.daemon.api_auth`, `api_guard`):
+    the Host rule (421, not /healthz), the token (401, where the operation is not open), the
+    write rule (403, 415; not signing in) and the body timeout (408)."""
+    for path, item in paths.items():
+        for method, operation in item.items():
+            if method == "parameters":
+                continue
+            common = [] if path == "/healthz" else [421]
+            if operation.get("security") != []:
+                common.append(401)
+            if method in _WRITES and path != "/api/v1/session":
+                common += [403, 415]
+            if "requestBody" in operation:
+                common.append(408)
+            responses = operation["responses"]
+            responses.update({code: answer for code, answer in _refusals(refs, *common).items() if code not in responses})
+            operation["responses"] = dict(sorted(responses.items()))
     return paths
 
 
-def _readiness_schema() -> dict[str, Any]:
-    def check(extra: str) -> dict[str, Any]:
-        ok, reason = {"type": "boolean"}, {"type": "string", "description": "credentials masked"}
-        return {"type": "object", "required": ["ok"], "properties": {"ok": ok, "reason": reason, extra: {"type": "string"}}}
+def _json_op(refs: dict[str, str], description: str, ok: dict[str, Any], *refused: int, status: int = 200,
+             parameters: list[dict[str, Any]] | None = None, body: dict[str, Any] | None = None,
+             **described: str) -> dict[str, Any]:
+    operation: dict[str, Any] = {"summary": description, "responses": {str(status): ok, **_refusals(refs, *refused, **described)}}
+    if parameters:
+        operation["parameters"] = parameters
+    if body is not None:
+        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+    return operation
 
-    model, source, sink = check("model_id"), check("state"), check("name")
+
+def _query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "description": description, "schema": schema}
+
+
+def _path(name: str, description: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "description": description, "schema": {"type": "string"}}
+
+
+def _core_paths(refs: dict[str, str]) -> dict[str, Any]:
+    readiness = _ref(refs, m.Readiness)
     return {
-        "type": "object",
-        "required": ["ready", "reasons", "checks"],
-        "properties": {
-            "ready": {"type": "boolean"},
-            "reasons": {"type": "array", "items": {"type": "string"}, "description": "why not ready (empty when ready)"},
-            "checks": {
-                "type": "object",
-                "properties": {
-                    "model": model,
-                    "sources": {"type": "object", "additionalProperties": source, "description": "by stream name"},
-                    "sinks": {
-                        "type": "object", "additionalProperties": sink,
-                        "description": "by config section (jsonl, webhook, video, snapshot)",
-                    },
-                },
-            },
+        "/": {"get": {"summary": "the web console, or its sign-in page", "security": [], "responses": {
+            "200": _answer("the console (signed in)", {"type": "string"}, "text/html"),
+            "401": _answer("the sign-in page", {"type": "string"}, "text/html")}}},
+        "/console/static/{name}": {"parameters": [_path("name", "a file of the console")], "get": {
+            "summary": "the console's scripts, style sheet and images", "security": [], "responses": {
+                "200": {"description": "the file", "content": {t: {} for t in (
+                    "text/html", "text/javascript", "text/css", "image/svg+xml", "image/png")}},
+                "404": _answer("no such console file", _ref(refs, m.Error))}}},
+        "/healthz": {"get": {"summary": "the process answers (liveness; always open)", "security": [],
+                             "responses": {"200": _answer("alive", _ref(refs, m.Health))}}},
+        "/readyz": {"get": {"summary": "whether model, sources and sinks work; which does not", "responses": {
+            "200": _answer("ready", readiness),
+            "503": _answer("not ready: the failing checks have ok false and a reason", readiness)}}},
+        "/metrics": {"get": _json_op(refs, "Prometheus text format", _answer(
+            "the metrics", {"type": "string"}, "text/plain"))},
+        "/api/v1/openapi.json": {"get": _json_op(refs, "this document", _answer("OpenAPI 3.1", {"type": "object"}))},
+        "/api/v1/model": {"get": _json_op(refs, "the first model: its package, batch and classes",
+                                          _answer("the model", _ref(refs, m.ModelInfo)))},
+        "/api/v1/models": {"get": _json_op(refs, "every model by name, and the cameras running it",
+                                           _answer("the models", _ref(refs, m.ModelList)))},
+    }
+
+
+def _stream_paths(refs: dict[str, str]) -> dict[str, Any]:
+    source = _ref(refs, SourceConfig, "validation")
+    by_name = [_path("name", "the stream's name")]
+    return {
+        "/api/v1/streams": {
+            "get": _json_op(refs, "every stream", _answer("the streams", _ref(refs, m.StreamList))),
+            "post": _json_op(refs, "add a stream: a sources entry of the configuration (no *_file keys, no clips)",
+                             _answer("added", _ref(refs, m.Stream)), 400, 403, 409, 422, status=201, body=source,
+                             s409="a stream of that name exists, or the pipeline refuses it"),
+        },
+        "/api/v1/streams/{name}": {
+            "parameters": by_name,
+            "get": _json_op(refs, "one stream", _answer("the stream", _ref(refs, m.Stream)), 404),
+            "delete": _json_op(refs, "stop and remove a stream", _answer("removed", _ref(refs, m.Removed)),
+                               400, 403, 404, 409),
+        },
+        "/api/v1/streams/{name}/zones": {
+            "parameters": by_name,
+            "get": _json_op(refs, "the camera's zones and lines, and its frame size",
+                            _answer("the shapes", _ref(refs, m.Zones)), 404),
+            "put": _json_op(refs, "replace the camera's zones and lines: applied at once, kept",
+                            _answer("applied and kept", _ref(refs, m.Zones)), 400, 403, 404, 409, 422,
+                            body=_ref(refs, m.ZonesBody, "validation")),
         },
     }
 
 
-def _console_paths(answer: Any, error: dict[str, Any]) -> dict[str, Any]:
-    """Zones, the effective configuration, the live views and the console's session."""
-    by_name = [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}]
-    width = {"name": "width", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 16},
-             "description": "picture width in pixels (at most api.live_max_width)"}
-    shapes = {"type": "object", "properties": {
-        "zones": {"type": "array", "items": {"type": "object"}, "description": "as sources[].zones"},
-        "lines": {"type": "array", "items": {"type": "object"}, "description": "as sources[].lines"},
-        "width": {"type": ["integer", "null"]}, "height": {"type": ["integer", "null"]}}}
-    jpeg = {"description": "a JPEG", "content": {"image/jpeg": {}}}
+def _event_filters() -> list[dict[str, Any]]:
+    return [
+        _query("source", "only this stream's events", {"type": "string"}),
+        _query("type", "only events of this type", {"type": "string", "enum": list(get_args(EventType))}),
+    ]
+
+
+def _event_paths(refs: dict[str, str]) -> dict[str, Any]:
+    listed = [
+        *_event_filters(),
+        _query("since", "capture time at or after (ISO 8601; UTC without an offset)", {"type": "string"}),
+        _query("until", "capture time before (ISO 8601)", {"type": "string"}),
+        _query("limit", "at most this many (default 100)", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}),
+    ]
+    searched = [
+        _query("q", "text to match the events' pictures (give q or like)", {"type": "string"}),
+        _query("like", "an event id: the events most like it (give q or like)", {"type": "string"}),
+        *_event_filters(),
+        _query("limit", "at most this many (default 20)", {"type": "integer", "minimum": 1, "maximum": 1000}),
+    ]
+    by_id = [_path("id", "the event's id")]
+    paths: dict[str, Any] = {
+        "/api/v1/events": {"get": _json_op(refs, "recent events, newest first", _answer(
+            "the events", _ref(refs, m.EventList)), 400, parameters=listed)},
+        "/api/v1/events/search": {"get": _json_op(refs, "events ranked by likeness to a text or to an event", _answer(
+            "the events found, best first, each with its score", _ref(refs, m.SearchResults)), 400, 404,
+            parameters=searched, s404="search is off (no search section), or no searchable event `like`")},
+        "/api/v1/events/{id}": {"parameters": by_id, "get": _json_op(
+            refs, "one event", _answer("the event", _ref(refs, m.EventRecord)), 404,
+            s404="not among the events kept (api.events_kept)")},
+    }
+    for kind, (name, content_type) in EVENT_FILES.items():
+        found = {"description": f"the event's {kind}", "content": {content_type: {}}}
+        paths[f"/api/v1/events/{{id}}/{name}"] = {"parameters": by_id, "get": {
+            "summary": f"the event's {kind}",
+            "responses": {"200": found, **_refusals(refs, 404, s404=f"no such event kept, or no {kind}")}}}
+    return paths
+
+
+def _console_paths(refs: dict[str, str]) -> dict[str, Any]:
+    """The live views, the effective configuration and the console's session."""
+    name = _path("name", "the stream's name")
+    width = _query("width", "picture width in pixels, 16 to api.live_max_width (default: the frame's)",
+                   {"type": "integer", "minimum": 16})
+    annotate = _query("annotate", "draw the results (default 1)", {"type": "integer", "enum": [0, 1]})
     return {
-        "/api/v1/streams/{name}/zones": {
-            "parameters": by_name,
-            "get": {"responses": {"200": answer("the camera's zones and lines, and its frame size", shapes),
-                                  "404": answer("unknown", error)}},
-            "put": {"requestBody": {"content": {"application/json": {"schema": shapes}}},
-                    "responses": {"200": answer("applied and kept", shapes), "422": answer("invalid shapes", error),
-                                  "404": answer("unknown", error)}},
-        },
-        "/api/v1/streams/{name}/live.mjpeg": {
-            "parameters": [*by_name, width],
-            "get": {"responses": {"200": {"description": "annotated frames as multipart/x-mixed-replace JPEGs",
-                                          "content": {"multipart/x-mixed-replace": {}}},
-                                  "404": answer("unknown", error)}},
-        },
-        "/api/v1/streams/{name}/frame.jpg": {
-            "parameters": [*by_name, width, {"name": "annotate", "in": "query", "required": False,
-                                             "schema": {"type": "integer", "enum": [0, 1]}}],
-            "get": {"responses": {"200": jpeg, "404": answer("unknown", error), "503": answer("no frame yet", error)}},
-        },
-        "/api/v1/config": {"get": {"responses": {"200": answer("the effective configuration, secrets masked",
-                                                                {"type": "object"})}}},
+        "/api/v1/streams/{name}/live.mjpeg": {"parameters": [name, width], "get": {
+            "summary": "the camera's annotated frames while the client stays", "responses": {
+                "200": {"description": "multipart/x-mixed-replace JPEGs", "content": {"multipart/x-mixed-replace": {}}},
+                **_refusals(refs, 400, 404)}}},
+        "/api/v1/streams/{name}/frame.jpg": {"parameters": [name, width, annotate], "get": {
+            "summary": "the camera's latest frame", "responses": {
+                "200": {"description": "a JPEG", "content": {"image/jpeg": {}}},
+                **_refusals(refs, 400, 404, 503, s503="no frame yet")}}},
+        "/api/v1/config": {"get": {
+            "summary": "the effective configuration (the YAML with the API's changes), secrets masked",
+            "parameters": [_query("format", "yaml: the same as YAML text (application/yaml)",
+                                  {"type": "string", "enum": ["json", "yaml"]})],
+            "responses": {"200": {"description": "the configuration", "content": {
+                "application/json": {"schema": _ref(refs, m.EffectiveConfig)},
+                "application/yaml": {}}}, **_refusals(refs)}}},
         "/api/v1/session": {
-            "post": {"security": [], "requestBody": {"content": {"application/json": {"schema": {
-                "type": "object", "properties": {"token": {"type": "string"}}}}}},
-                "responses": {"204": {"description": "signed in: an HttpOnly SameSite=Strict cookie"},
-                              "401": answer("wrong token", error)}},
-            "get": {"responses": {"200": answer("how this request is authenticated", {"type": "object"})}},
-            "delete": {"responses": {"204": {"description": "signed out"}}},
+            "post": {
+                "summary": "sign in with the token: an HttpOnly SameSite=Strict session cookie", "security": [],
+                "requestBody": {"required": True, "content": {
+                    "application/json": {"schema": _ref(refs, m.SignIn, "validation")},
+                    "application/x-www-form-urlencoded": {"schema": _ref(refs, m.SignIn, "validation")}}},
+                "responses": {"204": {"description": "signed in (JSON)"},
+                              "303": {"description": "signed in (a form post): to the console"},
+                              **_refusals(refs, 400, 401, s401="wrong token")},
+            },
+            "get": _json_op(refs, "how this request is authenticated", _answer("the session", _ref(refs, m.SessionInfo))),
+            "delete": {"summary": "sign out", "responses": {"204": {"description": "signed out"}, **_refusals(refs)}},
         },
     }

@@ -1,0 +1,218 @@
+"""The management API's JSON answers and request bodies as pydantic models: the OpenAPI document
+(`vigil.daemon.openapi`) is generated from them, so it says what the handlers send.
+
+Objects the daemon closes (a stream, a model, a readiness check) refuse fields they do not
+declare (`additionalProperties: false`), so a field a handler starts sending without saying so
+here fails the response tests; an event record is open-ended (a type's own fields, a cascade's
+`attached`), as docs/OUTPUT.md, Events, describes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
+
+from vigil.config.zones import LineConfig, ZoneConfig
+from vigil.daemon.event_log import EventFile
+from vigil.events import EventType
+
+__all__ = [
+    "EVENT_FILES", "Error", "EventList", "EventRecord", "Health", "ModelInfo", "ModelList", "Readiness",
+    "Removed", "SearchHit", "SearchResults", "SessionInfo", "SignIn", "Stream", "StreamList", "Zones",
+    "ZonesBody", "EffectiveConfig",
+]
+
+# The event files' routes (/api/v1/events/{id}/NAME) and their content types.
+EVENT_FILES: dict[EventFile, tuple[str, str]] = {
+    "snapshot": ("snapshot.jpg", "image/jpeg"),
+    "crop": ("crop.jpg", "image/jpeg"),
+    "clip": ("clip.mp4", "video/mp4"),
+}
+SourceStateName = Literal["connecting", "streaming", "reconnecting", "ended", "failed"]
+
+
+class _Closed(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _absent(description: str) -> Any:
+    """A field left out of the answer when it does not apply (never null)."""
+    return Field(None, description=description, json_schema_extra=_no_default)
+
+
+def _no_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
+class Error(_Closed):
+    """Every refusal (4xx), and an unexpected failure (500, without details)."""
+
+    error: str = Field(description="What was wrong and what to do.")
+
+
+class Health(_Closed):
+    status: Literal["ok"]
+
+
+class ModelCheck(_Closed):
+    ok: bool
+    model_id: str | SkipJsonSchema[None] = _absent("The serving model, once loaded.")
+    reason: str | SkipJsonSchema[None] = _absent("Why not ok (the model is loading).")
+
+
+class SourceCheck(_Closed):
+    ok: bool = Field(description="Streaming, or a file that ended normally.")
+    state: SourceStateName
+    reason: str | SkipJsonSchema[None] = _absent("Why not ok, credentials masked.")
+
+
+class SinkCheck(_Closed):
+    ok: bool
+    kind: str = Field(description="The sink's kind (jsonl, webhook, mqtt, ...).")
+    published: int = Field(ge=0)
+    dropped: int = Field(ge=0)
+    backlog: int = Field(ge=0)
+    errors: int = Field(ge=0)
+    reason: str | SkipJsonSchema[None] = _absent("Why not ok, credentials masked.")
+    last_error: str | SkipJsonSchema[None] = _absent("The sink's last error, credentials masked.")
+
+
+class ReadinessChecks(_Closed):
+    model: ModelCheck
+    sources: dict[str, SourceCheck] = Field(description="By stream name.")
+    sinks: dict[str, SinkCheck] = Field(description="By the sink's configured name.")
+
+
+class Readiness(_Closed):
+    """`GET /readyz`: 200 when ready, else 503 with the failing checks' reasons."""
+
+    ready: bool
+    reasons: list[str] = Field(description="Why not ready (empty when ready).")
+    checks: ReadinessChecks
+
+
+class Stream(_Closed):
+    name: str
+    origin: Literal["config", "api"] = Field(description="From the YAML, or added over the API.")
+    url: str | None = Field(description="Credentials masked.")
+    state: SourceStateName
+    last_error: str | None = Field(description="Credentials masked.")
+    fps: float = Field(ge=0, description="Frames per second reaching the model, recently.")
+    latency_ms: float | None = Field(description="Median capture-to-result time of the last results.")
+    results: int = Field(ge=0, description="Results made from this stream.")
+    dropped: int = Field(ge=0, description="Frames lost to load (not those skipped on purpose).")
+    models: list[str] = Field(description="The models run on its whole frames, the primary first.")
+    width: int | None = Field(description="Its latest frame's width (null before one, or without the console).")
+    height: int | None
+
+
+class StreamList(_Closed):
+    streams: list[Stream]
+
+
+class Removed(_Closed):
+    removed: str = Field(description="The stream's name.")
+
+
+class BatchInfo(_Closed):
+    min: int
+    opt: int | None
+    max: int | None = Field(description="null: no limit")
+    static: bool
+
+
+class ModelInfo(_Closed):
+    name: str = Field(description="Its name in models:.")
+    model_id: str
+    package_id: str | None
+    reference: str = Field(description="Where it came from, credentials masked.")
+    kind: str = Field(description="The model's class.")
+    classes: list[str]
+    batch: BatchInfo
+    batch_size: int = Field(ge=1, description="The batch the batcher forms.")
+    sources: list[str] = Field(description="Cameras running it on their frames.")
+    cascades: list[str] = Field(description="Cameras running it on crops of their detections.")
+
+
+class ModelList(_Closed):
+    models: list[ModelInfo]
+
+
+class EventRecord(BaseModel):
+    """An event's record (docs/OUTPUT.md, Events) plus the URLs of its files that exist. Each
+    type adds its own fields (open-ended)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    record: Literal["event"]
+    schema_: int = Field(alias="schema", description="The record's schema version.")
+    type: EventType
+    source: str
+    seq: int
+    capture_time: str = Field(description="ISO 8601, UTC (Z).")
+    tracker_id: int
+    class_id: int
+    class_name: str | None
+    confidence: float | SkipJsonSchema[None] = _absent("The track's best confidence so far.")
+    zone: str | SkipJsonSchema[None] = _absent("Zone events: the zone.")
+    line: str | SkipJsonSchema[None] = _absent("line_cross: the line.")
+    direction: Literal["in", "out"] | SkipJsonSchema[None] = _absent("line_cross: the way it was crossed.")
+    box: list[float] | SkipJsonSchema[None] = Field(
+        None, min_length=4, max_length=4, description="The object's xyxy box in the event's frame (pixels).",
+        json_schema_extra=_no_default)
+    clip: str | SkipJsonSchema[None] = _absent("The object's clip's path, when its source records clips.")
+    first_seen: str | SkipJsonSchema[None] = _absent("object_start, object_end: ISO 8601.")
+    last_seen: str | SkipJsonSchema[None] = _absent("object_end: ISO 8601.")
+    duration_s: float | SkipJsonSchema[None] = _absent("object_end.")
+    best: dict[str, Any] | SkipJsonSchema[None] = _absent("object_end: its best frame {seq, capture_time, confidence}.")
+    dwell_s: float | SkipJsonSchema[None] = _absent("dwell.")
+    entered_at: str | SkipJsonSchema[None] = _absent("dwell: ISO 8601.")
+    attached: dict[str, Any] | SkipJsonSchema[None] = _absent("Cascades' outputs by cascade name.")
+    snapshot_url: str | SkipJsonSchema[None] = _absent("When a snapshot sink wrote its picture.")
+    crop_url: str | SkipJsonSchema[None] = _absent("When a snapshot sink wrote its crop.")
+    clip_url: str | SkipJsonSchema[None] = _absent("When its clip exists.")
+
+
+class EventList(_Closed):
+    events: list[EventRecord] = Field(description="Newest first.")
+
+
+class SearchHit(EventRecord):
+    score: float = Field(description="Cosine likeness to the query.")
+    description: str | SkipJsonSchema[None] = _absent("The picture described by search.describe's model.")
+
+
+class SearchResults(_Closed):
+    events: list[SearchHit] = Field(description="Best first.")
+
+
+class Zones(_Closed):
+    """A camera's zones and lines (as `sources[].zones` / `lines`) and its latest frame's size."""
+
+    zones: list[ZoneConfig]
+    lines: list[LineConfig]
+    width: int | None = Field(description="null before a frame")
+    height: int | None
+
+
+class ZonesBody(_Closed):
+    """`PUT /api/v1/streams/{name}/zones`: the camera's new shapes (absent: none)."""
+
+    zones: list[ZoneConfig] = Field(default_factory=list)
+    lines: list[LineConfig] = Field(default_factory=list)
+
+
+class EffectiveConfig(_Closed):
+    config: dict[str, Any] = Field(description="The YAML with the API's changes on top, secrets masked.")
+
+
+class SignIn(BaseModel):
+    token: str
+
+
+class SessionInfo(_Closed):
+    auth: Literal["none", "bearer", "cookie"] | None = Field(description="How this request is authenticated.")
+    token_required: bool
