@@ -30,10 +30,14 @@ _RESPONSES: tuple[type[BaseModel], ...] = (
     m.EventRecord, m.SearchResults, m.Zones, m.EffectiveConfig, m.SessionInfo,
 )
 _REQUESTS: tuple[type[BaseModel], ...] = (SourceConfig, m.ZonesBody, m.SignIn)
-_AUTH_NOTE = ("With a token configured (api.token_file; always off loopback) every route but /healthz, the console's "
-              "files and signing in needs `Authorization: Bearer <token>` or the console's session cookie; a write "
-              "made with the cookie also needs `X-Vigil-Console: 1`. HEAD is answered wherever GET is, but on "
-              "live.mjpeg.")
+_AUTH_NOTE = (
+    "Every route but /healthz answers only to a Host that is a loopback name, api.host or one of "
+    "api.allowed_hosts (else 421). With a token (api.token_file; required off loopback) every route but "
+    "/healthz, the console's files and signing in needs `Authorization: Bearer <token>` or the console's session "
+    "cookie (else 401). A write without the bearer token must be JSON (else 415) and carry `X-Vigil-Console: 1` "
+    "or this server's own Origin (else 403). Errors are `{\"error\": \"...\"}`. HEAD is answered wherever GET is, "
+    "but on live.mjpeg."
+)
 
 
 def openapi_document() -> dict[str, Any]:

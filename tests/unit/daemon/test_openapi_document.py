@@ -146,6 +146,10 @@ def test_every_route_of_the_app_is_documented_with_its_methods_and_path_paramete
         assert any(code.startswith("2") or code == "303" for code in operation["responses"]), path
     documented = {(path, method) for path, item in document["paths"].items() for method in item if method != "parameters"}
     assert documented == registered, f"documented but not served: {sorted(documented - registered)}"
+    # The document says HEAD is answered wherever GET is, but on live.mjpeg (a HEAD would never end).
+    heads = {route.resource.canonical for route in app.router.routes() if route.method == "HEAD" and route.resource}
+    assert {path for path, method in registered if method == "get"} - heads == {"/api/v1/streams/{name}/live.mjpeg"}
+    assert "live.mjpeg" in document["info"]["description"]
 
 
 class Recorder:
