@@ -15,8 +15,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
 from vigil.config.zones import LineConfig, ZoneConfig
+from vigil.daemon.api_auth import AuthMethod
+from vigil.daemon.api_state import Origin
 from vigil.daemon.event_log import EventFile
 from vigil.events import EventType
+from vigil.sources.base import SourceState
 
 __all__ = [
     "EVENT_FILES", "Error", "EventList", "EventRecord", "Health", "ModelInfo", "ModelList", "Readiness",
@@ -30,7 +33,6 @@ EVENT_FILES: dict[EventFile, tuple[str, str]] = {
     "crop": ("crop.jpg", "image/jpeg"),
     "clip": ("clip.mp4", "video/mp4"),
 }
-SourceStateName = Literal["connecting", "streaming", "reconnecting", "ended", "failed"]
 
 
 class _Closed(BaseModel):
@@ -64,7 +66,7 @@ class ModelCheck(_Closed):
 
 class SourceCheck(_Closed):
     ok: bool = Field(description="Streaming, or a file that ended normally.")
-    state: SourceStateName
+    state: SourceState
     reason: str | SkipJsonSchema[None] = _absent("Why not ok, credentials masked.")
 
 
@@ -95,9 +97,9 @@ class Readiness(_Closed):
 
 class Stream(_Closed):
     name: str
-    origin: Literal["config", "api"] = Field(description="From the YAML, or added over the API.")
+    origin: Origin = Field(description="From the YAML, or added over the API.")
     url: str | None = Field(description="Credentials masked.")
-    state: SourceStateName
+    state: SourceState
     last_error: str | None = Field(description="Credentials masked.")
     fps: float = Field(ge=0, description="Frames per second reaching the model, recently.")
     latency_ms: float | None = Field(description="Median capture-to-result time of the last results.")
@@ -214,5 +216,5 @@ class SignIn(BaseModel):
 
 
 class SessionInfo(_Closed):
-    auth: Literal["none", "bearer", "cookie"] | None = Field(description="How this request is authenticated.")
+    auth: AuthMethod | None = Field(description="How this request is authenticated (null: it is not).")
     token_required: bool
