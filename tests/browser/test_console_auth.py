@@ -1,8 +1,9 @@
 """The console off loopback in Chromium: a daemon on 0.0.0.0 with its token in a token_file. Without
 the token the page is the login form and the API and the live stream answer 401; the token typed
 into the form once gives an HttpOnly session cookie (never the token, never readable from JS), the
-grid shows, the token is in no URL Chromium requested nor in the daemon's log, and a write
-authenticated by the cookie alone is refused without the console's CSRF header."""
+grid shows, the token is in no URL Chromium requested nor in the daemon's log, a write
+authenticated by the cookie alone is refused without the console's CSRF header or its own Origin,
+and signing out ends the session on the server (the old cookie is worthless)."""
 
 from __future__ import annotations
 
@@ -79,17 +80,23 @@ def log_in(vigil: Vigil, browser: Browser) -> None:
 
 
 def check_writes_need_the_console_header_and_origin(vigil: Vigil, browser: Browser, session: str) -> None:
-    """CSRF: a write carried by the cookie alone is refused; with the console's header it passes,
-    unless it comes from another origin."""
+    """CSRF: a write carried by the cookie alone (no console header, no Origin) is refused; the
+    console's header or this server's own Origin lets it pass, another origin never; and it must be
+    JSON."""
     path = "/api/v1/streams/gate/zones"
     assert fetch(browser, path)["status"] == 200  # a read needs no header
     body = '{"zones": [], "lines": []}'
     json_only = {"method": "PUT", "headers": {"Content-Type": "application/json"}, "body": body}
-    refused = fetch(browser, path, **json_only)
-    assert refused["status"] == 403, f"a cookie-authenticated PUT without X-Vigil-Console answered {refused}"
+    own_origin = fetch(browser, path, **json_only)  # Chromium sends the page's Origin: this server's
+    assert own_origin["status"] == 200, f"a PUT from the console's own page answered {own_origin}"
+    as_text = fetch(browser, path, method="PUT", headers={"Content-Type": "text/plain", "X-Vigil-Console": "1"}, body=body)
+    assert as_text["status"] == 415, f"a text/plain PUT answered {as_text}"
     console = {**json_only, "headers": {"Content-Type": "application/json", "X-Vigil-Console": "1"}}
     accepted = fetch(browser, path, **console)
     assert accepted["status"] == 200, f"the same PUT with X-Vigil-Console answered {accepted}"
+    cookie_alone = {"Cookie": f"vigil_session={session}", "X-Vigil-Console": "0"}
+    status, answer = vigil.request(path, "PUT", {"zones": [], "lines": []}, headers=cookie_alone)
+    assert status == 403, f"a PUT with the cookie alone answered {status}: {answer}"
     cookie = {"Cookie": f"vigil_session={session}", "X-Vigil-Console": "1"}
     for origin, expected in ((vigil.base, 200), ("http://elsewhere.example", 403)):
         status, answer = vigil.request(path, "PUT", {"zones": [], "lines": []}, headers={**cookie, "Origin": origin})
@@ -120,3 +127,15 @@ def test_off_loopback_the_console_asks_for_the_token_once_and_keeps_a_session_co
     log = vigil.log()
     assert log.strip(), f"the daemon's log at {vigil.log_path} is empty: nothing to check"
     assert TOKEN not in log, "the token is in the daemon's log"
+
+    # Signing out with the console's button ends the session on the server: the login form is
+    # back, and the old cookie's value, replayed, is refused.
+    status, _ = vigil.request("/api/v1/streams", headers={"Cookie": f"vigil_session={session['value']}"})
+    assert status == 200
+    driver.get(vigil.base + "/")
+    button = browser.until("the sign-out button", lambda d: [b for b in d.find_elements(By.CSS_SELECTOR, "button.logout")
+                                                              if b.is_displayed()])[0]
+    button.click()
+    browser.until("the login form after signing out", lambda d: d.find_elements(By.CSS_SELECTOR, TOKEN_FIELD))
+    status, _ = vigil.request("/api/v1/streams", headers={"Cookie": f"vigil_session={session['value']}"})
+    assert status == 401, "the session outlived signing out"
