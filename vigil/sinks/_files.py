@@ -1,7 +1,10 @@
-"""Files of the picture sinks: per-source folders, UTC names, atomic writes."""
+"""Files of the sinks and clips: per-source folders, UTC names, atomic writes, and how output
+files are made: directories 0750 and files 0640 (the umask may take more away, never add),
+never following a symbolic link planted where an output file goes."""
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 from contextlib import suppress
@@ -10,18 +13,69 @@ from pathlib import Path
 
 from vigil.errors import SinkError
 
-__all__ = ["make_directory", "source_folder", "utc_stamp", "write_atomic"]
+__all__ = [
+    "DIR_MODE", "FILE_MODE", "create_file", "make_directory", "make_dirs", "open_output", "source_folder", "utc_stamp",
+    "write_atomic",
+]
 
+DIR_MODE = 0o750  # footage is not for every account on the machine
+FILE_MODE = 0o640
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # POSIX; Windows has no such flag (nor such links)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 
-def make_directory(path: Path, sink: str) -> None:
+def make_dirs(path: Path, mode: int = DIR_MODE) -> None:
+    """Create `path` and its missing parents with `mode` (directories that exist are left as
+    they are; `os.makedirs` gives the parents the umask's mode instead). Raises OSError."""
+    missing: list[Path] = []
+    current = path
+    while not current.is_dir() and current != current.parent:
+        missing.append(current)
+        current = current.parent
+    for directory in reversed(missing):
+        with suppress(FileExistsError):
+            directory.mkdir(mode)
+    if not path.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "Not a directory", str(path))
+
+
+def make_directory(path: Path, sink: str, mode: int = DIR_MODE) -> None:
+    """`make_dirs` for sink `sink`, failing with a `SinkError` that names the path."""
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        make_dirs(path, mode)
     except OSError as exc:
         raise SinkError(
             f"sink '{sink}': cannot create directory {path} ({exc.strerror}); check the path and its permissions"
         ) from exc
+
+
+def open_output(path: Path, who: str, *, append: bool = True, exclusive: bool = False, mode: int = FILE_MODE) -> int:
+    """A descriptor of `path` opened for writing (appending, or truncated), created with `mode`
+    when new; a symbolic link at `path` is refused, not followed. Raises `SinkError` naming the
+    path for a link (`who` writes it: "sink 'snapshots'", "spool /var/..."), and the OSError
+    itself otherwise (the caller knows what it was doing)."""
+    flags = os.O_WRONLY | os.O_CREAT | _NOFOLLOW | _CLOEXEC | (os.O_APPEND if append else os.O_TRUNC)
+    if exclusive:
+        flags |= os.O_EXCL
+    try:
+        return os.open(path, flags, mode)
+    except OSError as exc:
+        if os.path.islink(path):
+            raise SinkError(
+                f"{who}: {path} is a symbolic link; vigil never writes through a link at an output "
+                "path: remove it (or point the sink at the real directory)"
+            ) from exc
+        raise
+
+
+def create_file(path: Path, sink: str, mode: int = FILE_MODE) -> None:
+    """Create the empty file `path` with `mode` for a writer that opens it by name (FFmpeg);
+    refuses a link planted there (or any file that exists)."""
+    try:
+        os.close(open_output(path, f"sink '{sink}'", exclusive=True, mode=mode))
+    except FileExistsError as exc:
+        raise SinkError(f"sink '{sink}': {path} exists already; vigil does not write over it") from exc
 
 
 def source_folder(directory: Path, source_id: str, sink: str) -> tuple[Path, str]:
@@ -45,10 +99,22 @@ def utc_stamp(when: datetime, *, milliseconds: bool = False) -> str:
 
 def write_atomic(path: Path, data: bytes, sink: str) -> None:
     """Write `data` to a hidden temporary file beside `path`, then rename it: a reader sees the
-    whole file or none. (Not fsynced: it survives a vigil crash, not necessarily a power loss.)"""
+    whole file or none. (Not fsynced: it survives a vigil crash, not necessarily a power loss.)
+    A link at `path` is refused; the temporary file is never opened through one."""
+    if os.path.islink(path):
+        raise SinkError(f"sink '{sink}': {path} is a symbolic link; vigil never writes through a link at an "
+                        "output path: remove it")
     temporary = path.with_name(f".{path.name}.tmp")
     try:
-        temporary.write_bytes(data)
+        with suppress(FileNotFoundError):
+            temporary.unlink()  # left by a crash, or planted: either way not ours to follow
+        fd = open_output(temporary, f"sink '{sink}'", append=False, exclusive=True)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
         os.replace(temporary, path)
     except OSError as exc:
         with suppress(OSError):

@@ -20,6 +20,7 @@ from vigil.errors import ConfigError, SinkError
 from vigil.events import Event
 from vigil.result import InferenceResult
 from vigil.sinks._annotate import Annotator
+from vigil.sinks._faults import Faults
 from vigil.sinks._files import make_directory
 from vigil.sinks.base import Sink, SinkHealth, SinkStats
 
@@ -34,9 +35,12 @@ class ThreadedSink(Sink):
     Subclasses implement `_open` (run on a thread by `start`), `_write` (one result, on the
     writer thread) and `_finish` (on the writer thread after the last result, at `close`); a
     subclass that offers events too implements `_write_event`, called in queue order with `_write`.
-    `publish` never waits: a result that finds the queue full is dropped and counted in
-    `dropped`; `written` counts what the subclass wrote. The first error stops writing (later
-    results are discarded, `publish` raises `SinkError`) and `close` still finishes open files.
+    `publish` never waits: a result that finds the queue full is dropped and counted (reason
+    `queue_full`); `written` counts what the subclass wrote. A write that fails (a full disk, no
+    descriptors left, a bug) is counted, its result dropped with the fault's reason
+    (`disk_full` ...), and the results that come during the backoff after it are dropped the
+    same way; then writing is tried again, and `health()` is not ok until a write succeeds.
+    `_reset` (on the writer thread) lets a subclass let go of what a failed write left open.
     """
 
     def __init__(self, name: str, queue_size: int) -> None:
@@ -44,11 +48,16 @@ class ThreadedSink(Sink):
             raise ConfigError(f"sink '{name}': queue_size must be at least 1, got {queue_size}")
         self.name = name
         self.written = 0
-        self.dropped = 0
         self._dropped_by_source: dict[str, int] = {}
         self._queue: queue.Queue[InferenceResult | Event | None] = queue.Queue(queue_size)
         self._thread: threading.Thread | None = None
-        self._error: BaseException | None = None
+        self.faults = Faults(name)
+        self.faults.declare("queue_full")
+
+    @property
+    def dropped(self) -> int:
+        """Results dropped, whatever the reason (a full queue, a write fault)."""
+        return self.faults.total_dropped
 
     async def start(self) -> None:
         await asyncio.to_thread(self._open)
@@ -56,20 +65,22 @@ class ThreadedSink(Sink):
         self._thread.start()
 
     def health(self) -> SinkHealth:
-        """Not ok once writing stopped on an error; dropped results are noted, since dropping
-        is how this sink keeps up by design."""
-        if self._error is not None:
-            return SinkHealth(False, f"writing stopped: {self._error}")
+        """Not ok while writes fail (retrying); dropped results are noted otherwise, since
+        dropping is how this sink keeps up by design."""
+        failing = self.faults.health()
+        if failing is not None:
+            return failing
         if self.dropped:
-            return SinkHealth(True, f"{self.dropped} result(s) dropped because writing fell behind")
+            by = ", ".join(f"{n} {reason}" for reason, n in self.faults.dropped_by_reason.items() if n)
+            return SinkHealth(True, f"{self.dropped} result(s) dropped ({by})")
         return SinkHealth()
 
     def stats(self) -> SinkStats:
-        failed = self._error is not None
-        return SinkStats(self.written, self.dropped, self._queue.qsize(), int(failed), str(self._error) if failed else None)
+        f = self.faults
+        return SinkStats(self.written, f.total_dropped, self._queue.qsize(), f.errors, f.last_error, dropped_by_reason=f.dropped_by_reason)
 
     async def flush(self) -> None:
-        """Wait until every queued result is written (a video frame: handed to its encoder)."""
+        """Wait until every queued result is written (a video frame: handed to its encoder) or dropped."""
         if self._thread is not None:
             await asyncio.to_thread(self._queue.join)
 
@@ -82,13 +93,12 @@ class ThreadedSink(Sink):
         self._thread = None
         if self._dropped_by_source:
             counts = ", ".join(f"{n} of '{source}'" for source, n in self._dropped_by_source.items())
-            log.warning("sink '%s': %d result(s) dropped in all because its queue was full: %s", self.name, self.dropped, counts)
+            log.warning("sink '%s': %d result(s) dropped in all because its queue was full: %s",
+                        self.name, sum(self._dropped_by_source.values()), counts)
 
     def _ensure_running(self) -> None:
         if self._thread is None:
             raise SinkError(f"sink '{self.name}' is not running; results are published between start() and close()")
-        if self._error is not None:
-            raise SinkError(f"sink '{self.name}' failed earlier: {self._error}")
 
     def _offer(self, result: InferenceResult | Event) -> bool:
         """Queue `result` (or an event) without waiting; False when the queue is full (it is dropped)."""
@@ -100,7 +110,7 @@ class ThreadedSink(Sink):
             return False
 
     def _count_drop(self, source: str) -> None:
-        self.dropped += 1
+        self.faults.dropped("queue_full")
         count = self._dropped_by_source[source] = self._dropped_by_source.get(source, 0) + 1
         if count == 1:  # once per source: a sink that stays behind would otherwise flood the log
             log.warning(
@@ -112,29 +122,42 @@ class ThreadedSink(Sink):
     def _run(self) -> None:
         while (result := self._queue.get()) is not None:
             try:
-                if self._error is None:
-                    if isinstance(result, Event):
-                        self._write_event(result)
-                    else:
-                        self._write(result)
-            except Exception as exc:
-                self._fail(exc)
+                self._attempt(result)
             finally:
                 self._queue.task_done()
         try:
             self._finish()
         except Exception as exc:
-            self._fail(exc)
+            self.faults.failed(exc, self._where())
         finally:
             self._queue.task_done()
 
-    def _fail(self, exc: Exception) -> None:
-        if self._error is None:
-            self._error = exc
-        if isinstance(exc, SinkError):
-            log.error("%s; further results are not written", exc)
-        else:  # a bug: say so with its traceback
-            log.exception("sink '%s' failed; further results are not written", self.name)
+    def _attempt(self, result: InferenceResult | Event) -> None:
+        """Write one result, unless a backoff runs; a failure drops it, counted by reason."""
+        faults = self.faults
+        if faults.waiting() and faults.current is not None:
+            faults.dropped(faults.current.reason)
+            return
+        try:
+            if isinstance(result, Event):
+                self._write_event(result)
+            else:
+                self._write(result)
+        except Exception as exc:
+            faults.dropped(faults.failed(exc, self._where()).reason)
+            try:
+                self._reset()
+            except Exception:  # noqa: BLE001 - letting go of a broken file must not end the writer
+                log.debug("sink '%s': cleaning up after a failed write failed too", self.name, exc_info=True)
+        else:
+            faults.recovered()
+
+    def _where(self) -> str | None:
+        """Where this sink writes, for fault reports that name no path."""
+        return None
+
+    def _reset(self) -> None:
+        """After a failed write: let go of files it left half written (on the writer thread)."""
 
     @abstractmethod
     def _open(self) -> None:
@@ -161,6 +184,9 @@ class PictureSink(ThreadedSink):
         self.directory = Path(directory)
         self._annotate = annotate
         self._annotator: Annotator | None = None
+
+    def _where(self) -> str:
+        return str(self.directory)
 
     def _open(self) -> None:
         make_directory(self.directory, self.name)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from vigil.events import Event
 from vigil.result import InferenceResult
@@ -19,7 +19,10 @@ class SinkStats:
     a spool at its cap); `backlog` results accepted and not yet out; `errors` failed writes or
     delivery attempts; `last_error` the latest one (never holding a credential); `duplicates`
     records the receiver said it already had and did not store again (NATS JetStream's
-    duplicate window: a resend after a lost acknowledgement, or an id used twice)."""
+    duplicate window: a resend after a lost acknowledgement, or an id used twice);
+    `dropped_by_reason` splits `dropped` by why (`queue_full`, `spool_full`, `disk_full`,
+    `too_many_open_files` ...: the `reason` label of `vigil_sink_dropped_total`); drops of a
+    sink that leaves it empty count under `other`."""
 
     published: int = 0
     dropped: int = 0
@@ -27,6 +30,7 @@ class SinkStats:
     errors: int = 0
     last_error: str | None = None
     duplicates: int = 0
+    dropped_by_reason: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

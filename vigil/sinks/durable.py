@@ -29,6 +29,7 @@ from typing import ParamSpec, Protocol, TypeVar
 
 from vigil.errors import SinkError
 from vigil.sinks._delivery import Reply, Retrier, RetryTimings, write_dead_letters
+from vigil.sinks._faults import Faults, os_error
 from vigil.sinks.base import SinkHealth, SinkStats
 from vigil.sinks.spool import FsyncPolicy, Spool, SpoolOptions, SpoolRecord
 
@@ -89,6 +90,10 @@ class DurableSender:
         self._pending_bytes = 0  # undelivered bytes, read on the spool's thread after every change
         self._stopped: str | None = None  # why the sender stopped, if it did
         self._last_error: str | None = None  # the latest failed attempt, for stats()
+        # The spool's own disk faults: appends refused while the disk is full (counted), the
+        # cursor and dead letters saved again after a backoff.
+        self.faults = Faults(name)
+        self._cap_dropped_before = 0  # the spool's cap drops, kept once it is closed
 
     @property
     def backlog(self) -> int:
@@ -96,7 +101,12 @@ class DurableSender:
 
     @property
     def dropped_records(self) -> int:
-        return self._spool.dropped_records if self._spool is not None else 0
+        """Records lost: to the spool's cap, and refused while the spool's disk failed."""
+        return self._cap_dropped + self.faults.total_dropped
+
+    @property
+    def _cap_dropped(self) -> int:
+        return self._spool.dropped_records if self._spool is not None else self._cap_dropped_before
 
     @property
     def running(self) -> bool:
@@ -116,12 +126,22 @@ class DurableSender:
         self._tasks = [asyncio.create_task(self._send_loop(), name=f"sink-{self.name}")]
         if self.options.spool.fsync is FsyncPolicy.INTERVAL:
             self._tasks.append(asyncio.create_task(self._sync_loop(), name=f"sink-{self.name}-fsync"))
+        self._tasks.append(asyncio.create_task(self._cursor_loop(), name=f"sink-{self.name}-cursor"))
 
     async def append(self, encode: Callable[[], bytes]) -> None:
         """Spool the record `encode()` returns (called on the spool's thread) for delivery."""
         if not self.running:
             raise SinkError(f"sink '{self.name}' is not running; results are published between start() and close()")
-        await self._io(self._append, encode)
+        try:
+            await self._io(self._append, encode)
+        except SinkError as exc:
+            if os_error(exc) is None:  # not the disk: a record too large for a segment
+                raise
+            # The spool holds what it held (a torn append is cut off); this record is refused.
+            self.faults.dropped(self.faults.failed(exc, self.directory).reason)
+            return
+        if self._spool is not None and not self._spool.cursor_unsaved:
+            self.faults.recovered()
         self._drained.clear()
         self._wakeup.set()
 
@@ -143,6 +163,7 @@ class DurableSender:
             self._tasks = []
         if self._spool is not None:
             left = self._spool.backlog
+            self._cap_dropped_before = self._spool.dropped_records
             await self._io(self._spool.close)
             self._spool = None
             if left:
@@ -155,8 +176,10 @@ class DurableSender:
             self._executor = None
 
     def stats(self) -> SinkStats:
-        errors = self.retries + self.dead_lettered
-        return SinkStats(self.delivered, self.dropped_records, self.backlog, errors, self._stopped or self._last_error)
+        errors = self.retries + self.dead_lettered + self.faults.errors
+        reasons = {"spool_full": self._cap_dropped, **self.faults.dropped_by_reason}
+        last = self._stopped or self.faults.last_error or self._last_error
+        return SinkStats(self.delivered, self.dropped_records, self.backlog, errors, last, dropped_by_reason=reasons)
 
     def health(self) -> SinkHealth:
         """Not ok while delivery has failed for `unhealthy_after_s`, the spool is near its cap, or
@@ -164,6 +187,9 @@ class DurableSender:
         waiting = f"{self.backlog} result(s) waiting in the spool"
         if self._stopped is not None:
             return SinkHealth(False, f"sending stopped: {self._stopped}; {waiting}")
+        failing = self.faults.health(waiting)
+        if failing is not None:
+            return failing
         cap, segment = self.options.spool.max_bytes, self.options.spool.segment_bytes
         dropped = f"{self.dropped_records} dropped at the cap so far" if self.dropped_records else "none dropped yet"
         # Reaching the cap drops a whole segment: with few segments the spool is then far below
@@ -189,8 +215,10 @@ class DurableSender:
 
     def _ack(self, records: list[SpoolRecord]) -> None:
         assert self._spool is not None
-        self._spool.ack(records)
-        self._pending_bytes = self._spool.pending_bytes
+        try:
+            self._spool.ack(records)
+        finally:
+            self._pending_bytes = self._spool.pending_bytes
 
     # -- the sender ---------------------------------------------------------------------------
 
@@ -198,9 +226,14 @@ class DurableSender:
         assert self._spool is not None
         try:
             while True:
-                batch = await self._next_batch()
+                try:
+                    batch = await self._next_batch()
+                except SinkError as exc:  # the spool cannot be read now (no descriptors, EIO): retry
+                    self.faults.failed(exc, self.directory)
+                    await asyncio.sleep(self.faults.delay())
+                    continue
                 await self._deliver(batch)
-                await self._io(self._ack, batch)
+                await self._acknowledge(batch)
                 if self._spool.backlog == 0:
                     self._drained.set()
         except SinkError as exc:
@@ -209,6 +242,28 @@ class DurableSender:
         except Exception as exc:  # a bug: say so loudly instead of dying silently in a task
             self._stopped = f"the sender failed ({type(exc).__name__})"
             log.exception("sink '%s': the sender failed; sending stopped, results stay in spool %s", self.name, self.directory)
+
+    async def _acknowledge(self, batch: list[SpoolRecord]) -> None:
+        """Acknowledge a delivered batch. A cursor that cannot be saved (a full disk) does not
+        stop delivery: the acknowledgement stands in memory and `_cursor_loop` saves it later."""
+        try:
+            await self._io(self._ack, batch)
+        except SinkError as exc:
+            self.faults.failed(exc, self.directory)
+
+    async def _cursor_loop(self) -> None:
+        """Save a cursor that an acknowledgement could not save, after the backoff, until it is."""
+        assert self._spool is not None
+        while True:
+            await asyncio.sleep(max(0.2, self.faults.delay()))
+            if not self._spool.cursor_unsaved:
+                continue
+            try:
+                await self._io(self._spool.save_cursor)
+            except SinkError as exc:
+                self.faults.failed(exc, self.directory)
+            else:
+                self.faults.recovered()
 
     async def _next_batch(self) -> list[SpoolRecord]:
         """The oldest undelivered records: as soon as there is one, or after `batch_linger_ms`
@@ -263,7 +318,13 @@ class DurableSender:
             await self._retrier.wait(delay, reply)
 
     async def _dead_letter(self, records: list[SpoolRecord], reply: Reply) -> None:
-        await self._io(write_dead_letters, self.dead_letter_path, self.name, records, reply)
+        while True:  # the records stay unacknowledged in the spool until they are written here
+            try:
+                await self._io(write_dead_letters, self.dead_letter_path, self.name, records, reply)
+                break
+            except SinkError as exc:
+                self.faults.failed(exc, self.dead_letter_path)
+                await asyncio.sleep(self.faults.delay())
         self.dead_lettered += len(records)
         log.error(
             "sink '%s': %s; %d result(s) refused for good, written to %s (delivery goes on)",

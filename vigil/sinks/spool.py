@@ -21,10 +21,12 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 from typing import IO, ParamSpec, TypeVar
 
 from vigil.errors import SinkError
+from vigil.sinks._files import make_dirs, open_output
 from vigil.sinks._segment import HEADER, encode, fsync_directory, read_record, scan
 from vigil.sinks._spool_types import FsyncPolicy, Position, Segment, SpoolOptions, SpoolRecord
 
@@ -66,6 +68,7 @@ class Spool:
         self._reader: tuple[int, IO[bytes]] | None = None
         self._writer: IO[bytes] | None = None
         self._dirty = False
+        self._cursor_unsaved = False  # acknowledged in memory, not yet on disk (a full disk)
         self._last_sync = time.monotonic()
         self._lock: IO[bytes] | None = None
         try:
@@ -110,14 +113,26 @@ class Spool:
             self._guard("cannot drop the oldest segment", self._drop_oldest)
         self._guard("cannot append a record", self._write, encode(payload))
 
+    @property
+    def cursor_unsaved(self) -> bool:
+        """An `ack` could not save the cursor (a full disk): `save_cursor` tries again. Until
+        then a restart would send the acknowledged records again (never lose any)."""
+        return self._cursor_unsaved
+
     def read(self, max_records: int) -> list[SpoolRecord]:
-        """Up to `max_records` records after the last one handed out, in append order."""
+        """Up to `max_records` records after the last one handed out, in append order. A read
+        that fails after some records hands those out (they are read past) and raises next time."""
         out: list[SpoolRecord] = []
         while len(out) < max_records:
             segment = self._segment_at(self._read)
             if segment is None:
                 break
-            record = self._guard("cannot read a record", self._read_one, segment)
+            try:
+                record = self._guard("cannot read a record", self._read_one, segment)
+            except SinkError:
+                if out:
+                    return out
+                raise
             if record is not None:
                 out.append(record)
         return out
@@ -129,7 +144,14 @@ class Spool:
             return
         self._backlog -= len(records)
         self._cursor = max(self._cursor, records[-1].end)
+        self.save_cursor()
+
+    def save_cursor(self) -> None:
+        """Persist the cursor and delete fully delivered segments; on failure (SinkError) the
+        acknowledgement stands in memory and `cursor_unsaved` says a later call must retry."""
+        self._cursor_unsaved = True
         self._guard("cannot save the delivery cursor", self._save_cursor_and_trim)
+        self._cursor_unsaved = False
 
     def sync(self) -> None:
         if self._dirty and self._writer is not None:
@@ -158,7 +180,7 @@ class Spool:
     # -- opening and recovery -------------------------------------------------------------------
 
     def _open(self) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
+        make_dirs(self.directory)
         self._take_lock()
         self._cursor = self._load_cursor()
         for segment_id in sorted(self._segment_ids()):
@@ -173,12 +195,12 @@ class Spool:
             self._segments.append(Segment(self._cursor.segment, self._path(self._cursor.segment), 0, 0))
         self._read = self._cursor
         self._backlog = sum(s.unread for s in self._segments)
-        self._writer = open(self._active.path, "ab", buffering=0)
+        self._writer = self._open_segment(self._active.path)
         if self.backlog:
             log.info("spool %s: %d undelivered record(s) from an earlier run", self.directory, self.backlog)
 
     def _take_lock(self) -> None:
-        self._lock = open(self.directory / "lock", "ab")
+        self._lock = open(open_output(self.directory / "lock", self._who), "ab")
         if sys.platform == "win32":  # no flock: keeping one process per spool is up to the user
             return
         try:
@@ -250,10 +272,12 @@ class Spool:
         assert self._writer is not None
         if self.options.fsync is not FsyncPolicy.NEVER:
             self.sync()  # a sealed segment is complete on disk
-        self._writer.close()
         segment_id = self._active.id + 1
+        # Opened before anything changes: a failure (a full disk) leaves the spool as it was.
+        writer = self._open_segment(self._path(segment_id))
+        self._writer.close()
         self._segments.append(Segment(segment_id, self._path(segment_id), 0, 0))
-        self._writer = open(self._active.path, "ab", buffering=0)
+        self._writer = writer
         if self.options.fsync is not FsyncPolicy.NEVER:
             fsync_directory(self.directory)
 
@@ -268,7 +292,10 @@ class Spool:
         self._read = max(self._read, first)
         if self._cursor < first:
             self._cursor = first
-            self._save_cursor()
+            try:
+                self._save_cursor()
+            except OSError:  # saved by the next ack, or `save_cursor`; a restart resends, never loses
+                self._cursor_unsaved = True
         log.warning(
             "spool %s reached its cap of %d bytes: dropped the oldest segment with %d undelivered record(s) "
             "(%d dropped since start); the receiver is not keeping up: fix it or raise the cap",
@@ -334,14 +361,26 @@ class Spool:
     def _save_cursor(self) -> None:
         path = self.directory / _CURSOR
         tmp = path.with_suffix(".tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump({"segment": self._cursor.segment, "offset": self._cursor.offset}, f)
-            if self.options.fsync is FsyncPolicy.ALWAYS:
-                f.flush()
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
+        try:
+            with open(open_output(tmp, self._who, append=False), "w", encoding="utf-8") as f:
+                json.dump({"segment": self._cursor.segment, "offset": self._cursor.offset}, f)
+                if self.options.fsync is FsyncPolicy.ALWAYS:
+                    f.flush()
+                    os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except OSError:
+            with suppress(OSError):
+                tmp.unlink(missing_ok=True)  # a torn temporary must not hold the space
+            raise
 
     # -- helpers ------------------------------------------------------------------------------
+
+    @property
+    def _who(self) -> str:
+        return f"spool {self.directory}"
+
+    def _open_segment(self, path: Path) -> IO[bytes]:
+        return open(open_output(path, self._who), "ab", buffering=0)
 
     def _path(self, segment_id: int) -> Path:
         return self.directory / f"{segment_id:020d}{_SUFFIX}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+from contextlib import suppress
 from datetime import timedelta
 from fractions import Fraction
 from pathlib import Path
@@ -21,7 +22,7 @@ import numpy as np
 from vigil.errors import ConfigError, SinkError
 from vigil.frame import Frame
 from vigil.result import InferenceResult
-from vigil.sinks._files import source_folder, utc_stamp
+from vigil.sinks._files import create_file, source_folder, utc_stamp
 from vigil.sinks._threaded import PictureSink
 
 if TYPE_CHECKING:
@@ -114,6 +115,17 @@ class AnnotatedVideoSink(PictureSink):
         if errors:
             raise SinkError("; ".join(str(exc) for exc in errors))
 
+    def _reset(self) -> None:
+        """After a failed write (a full disk): end every open segment as well as the disk lets,
+        so the next frames start new ones; one that cannot be finished stays `.mp4.partial`
+        (it plays up to its last fragment)."""
+        segments, self._segments = list(self._segments.values()), {}
+        for segment in segments:
+            try:
+                segment.close()
+            except SinkError:
+                segment.abandon()
+
     def _new_segment(self, frame: Frame) -> _Segment:
         folder, name = source_folder(self.directory, frame.source_id, self.name)
         stem, n = f"{name}_{utc_stamp(frame.capture_time)}", 2
@@ -141,6 +153,7 @@ class _Segment:
         self._first_pts = self._last_pts = first.pts
         self._last_tick = -1
         try:
+            create_file(_partial(path), sink)  # 0640, refusing a link planted at the path
             self._container = av.open(str(_partial(path)), "w", format="mp4", options=dict(_FRAGMENTED))
             stream = cast(av.VideoStream, self._container.add_stream(codec))  # a video encoder: checked at init
             stream.width, stream.height = _even(first.width), _even(first.height)
@@ -149,6 +162,8 @@ class _Segment:
             stream.options = dict(options)
             self._stream = stream
         except (OSError, av.FFmpegError) as exc:
+            with suppress(OSError):
+                _partial(path).unlink(missing_ok=True)  # ours: create_file made it
             raise self._error("cannot create", exc) from exc
 
     def takes(self, frame: Frame) -> bool:
@@ -177,6 +192,13 @@ class _Segment:
         except (OSError, av.FFmpegError) as exc:
             raise self._error("cannot finish", exc) from exc
         log.debug("sink '%s': %s finished, %d frame(s)", self.sink, self.path, self.frames)
+
+    def abandon(self) -> None:
+        """Let go of the file after an error, leaving the `.mp4.partial`."""
+        try:
+            self._container.close()
+        except (OSError, av.FFmpegError, ValueError):
+            log.debug("sink '%s': closing %s after an error failed too", self.sink, _partial(self.path), exc_info=True)
 
     def _error(self, what: str, exc: Exception) -> SinkError:
         return SinkError(

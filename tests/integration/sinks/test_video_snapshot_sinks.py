@@ -299,19 +299,22 @@ async def test_bad_settings_and_unwritable_directories_are_clear_errors(tmp_path
         await SnapshotSink(blocker / "snaps", annotate=False).start()
 
 
-async def test_a_write_error_is_logged_once_then_publish_raises(tmp_path, astronaut, faces, caplog):
+async def test_a_write_error_is_counted_and_reported_and_the_sink_keeps_running(tmp_path, astronaut, faces, caplog):
     (tmp_path / "cam1").write_text("a file where the source's folder should go")
     sink = AnnotatedVideoSink(tmp_path, annotate=False)
     await sink.start()
     first, second = results(astronaut, faces, [0, 0.1])
-    with caplog.at_level(logging.ERROR, logger="vigil.sinks"):
+    with caplog.at_level(logging.WARNING, logger="vigil.sinks"):
         await sink.publish(first)
         await sink.flush()
-        with pytest.raises(SinkError, match="failed earlier: .*cannot create directory"):
-            await sink.publish(second)
+        await sink.publish(second)  # no raise: the sink never stops for good
+        await sink.flush()
+        health, stats = sink.health(), sink.stats()
         await sink.close()
-    [error] = [r.getMessage() for r in caplog.records]
-    assert f"cannot create directory {tmp_path / 'cam1'}" in error and "check the path" in error
+    assert not health.ok and f"on {tmp_path / 'cam1'}" in (health.reason or "") and "retrying" in (health.reason or "")
+    assert stats.errors == 1 and stats.dropped == 2 and stats.dropped_by_reason["write_error"] == 2  # one tried, one in backoff
+    [error] = [r.getMessage() for r in caplog.records]  # rate-limited: one report
+    assert f"cannot create directory {tmp_path / 'cam1'}" in error and "retrying in" in error
 
 
 def test_vigil_run_writes_video_and_snapshots(tmp_path, clips, nudenet_path):
