@@ -65,7 +65,7 @@ from vigil.config import SourceConfig
 from vigil.config.sources import SOURCE_FIELDS
 from vigil.console.pages import add_page_routes
 from vigil.config.api import ApiConfig
-from vigil.daemon.api_auth import AUTH_KEY, Auth
+from vigil.daemon.api_auth import AUTH_KEY, SESSION_PATH, Auth
 from vigil.daemon.api_input import bounded_body, json_body
 from vigil.daemon.api_config import ConfigControl, add_config_routes
 from vigil.daemon.openapi import EVENT_FILES, openapi_document
@@ -108,7 +108,8 @@ def make_app(control: Control, token: str | None = None, events: EventLog | None
     (with the hosts, sessions and body timeout of `api`; its defaults when None)."""
     api = api or ApiConfig()
     auth = Auth(token, api)
-    app = web.Application(middlewares=[_errors, auth.middleware(), bounded_body(api.body_timeout_s)])
+    body = bounded_body(api.body_timeout_s, form_paths=frozenset({SESSION_PATH}))  # the sign-in form
+    app = web.Application(middlewares=[_errors, auth.middleware(), body])
     auth.add_routes(app)
     _add_core_routes(app, control)
     _add_stream_routes(app, control)

@@ -36,7 +36,7 @@ from vigil.config.api import ApiConfig
 from vigil.daemon.api_guard import CSRF_HEADER, WRITES, Guard
 from vigil.daemon.api_sessions import Sessions
 
-__all__ = ["AUTH_KEY", "COOKIE", "CSRF_HEADER", "Auth", "AuthMethod"]
+__all__ = ["AUTH_KEY", "COOKIE", "CSRF_HEADER", "SESSION_PATH", "Auth", "AuthMethod"]
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ AUTH_KEY: web.RequestKey[str | None] = web.RequestKey("vigil_auth")
 _OPEN_PATHS = frozenset({"/healthz"})
 _OPEN_PREFIXES = ("/console/static/",)
 _PAGES = frozenset({"/"})  # answer the login page themselves when not authenticated
-_SESSION_PATH = "/api/v1/session"
+SESSION_PATH = "/api/v1/session"
 
 
 class Auth:
@@ -90,7 +90,7 @@ class Auth:
             if method is None and not _open(request):
                 raise _refuse(401, "missing or wrong bearer token (or console session): sign in at / or send "
                                    "Authorization: Bearer <token>")
-            if method != "bearer" and request.method in WRITES and request.path != _SESSION_PATH:
+            if method != "bearer" and request.method in WRITES and request.path != SESSION_PATH:
                 self.guard.check_write(request)
             response: web.StreamResponse = await handler(request)
             return response
@@ -101,7 +101,7 @@ class Auth:
         """`/api/v1/session`: sign in with the token (a cookie), ask how you are signed in, sign out."""
         routes = web.RouteTableDef()
 
-        @routes.post(_SESSION_PATH)
+        @routes.post(SESSION_PATH)
         async def sign_in(request: web.Request) -> web.Response:
             # The page's script posts JSON; a plain form post (the script not loaded yet) is taken
             # too and answered with a redirect to the console, so the token never lands in a URL.
@@ -117,11 +117,11 @@ class Auth:
                                 secure=request.secure, max_age=self._cookie_age)
             return response
 
-        @routes.get(_SESSION_PATH)
+        @routes.get(SESSION_PATH)
         async def who(request: web.Request) -> web.Response:
             return web.json_response({"auth": request.get(AUTH_KEY), "token_required": self.required})
 
-        @routes.delete(_SESSION_PATH)
+        @routes.delete(SESSION_PATH)
         async def sign_out(request: web.Request) -> web.Response:
             self.sessions.end(request.cookies.get(COOKIE, ""))  # the cookie is worthless from now on, kept or not
             response = web.Response(status=204)
@@ -150,7 +150,7 @@ def _open(request: web.Request) -> bool:
 
 
 def _signing_in(request: web.Request) -> bool:
-    return request.path == _SESSION_PATH and request.method == "POST"
+    return request.path == SESSION_PATH and request.method == "POST"
 
 
 def _refuse(status: int, message: str) -> web.HTTPException:

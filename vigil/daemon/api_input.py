@@ -22,9 +22,14 @@ __all__ = ["MAX_DEPTH", "bounded_body", "json_body", "parse_json"]
 MAX_DEPTH = 32
 
 
-def bounded_body(timeout_s: float) -> Any:
-    """A middleware that reads a write's body within `timeout_s` (else 408) and refuses a JSON
-    body that does not parse or nests deeper than MAX_DEPTH (400)."""
+_FORMS = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+
+
+def bounded_body(timeout_s: float, form_paths: frozenset[str] = frozenset()) -> Any:
+    """A middleware that reads a write's body within `timeout_s` (else 408) and refuses one that
+    is not JSON or nests deeper than MAX_DEPTH (400). Every write takes JSON, whatever its
+    Content-Type says (a script's `curl -d` labels JSON as a form), except a form posted to one of
+    `form_paths`."""
 
     @web.middleware
     async def read_first(request: web.Request, handler: Any) -> web.StreamResponse:
@@ -34,7 +39,7 @@ def bounded_body(timeout_s: float) -> Any:
             except asyncio.TimeoutError:
                 raise refuse(web.HTTPRequestTimeout, f"the request's body did not arrive within {timeout_s:g} s "
                                                      "(api.body_timeout_s)") from None
-            if request.content_type == "application/json":
+            if not (request.path in form_paths and request.content_type in _FORMS):
                 parse_json(raw, request.charset)
         response: web.StreamResponse = await handler(request)
         return response

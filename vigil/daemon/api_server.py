@@ -119,7 +119,7 @@ class ConnectionGate:
         self.limit, self.header_timeout_s = limit, header_timeout_s
         self.open: dict[_Connection, None] = {}  # in the order they came
         self.evicted = self.refused = self.timed_out = 0
-        self._full = Every()
+        self._full = Every(logger=log)
 
     def protocol_factory(self, server: web.Server) -> Any:
         return lambda: _Connection(self, server())
