@@ -44,6 +44,17 @@ class ApiConfig(Section):
         1000, ge=1, le=100_000, description="How many of the latest events GET /api/v1/events keeps in memory."
     )
 
+    # What a stream added through the API may open, and how many streams it may add.
+    allowed_media: list[str] = Field(
+        default_factory=list,
+        description="Absolute paths of folders (or single device files) under which a stream added through the "
+        "API may name a video file or a capture device (v4l2:...), symlinks and '..' resolved first; empty (the "
+        "default): the API adds only network cameras (rtsp://, rtsps://).",
+    )
+    max_streams: int = Field(
+        64, ge=1, le=10_000, description="POST /api/v1/streams refuses a new stream once this many run (the YAML's included)."
+    )
+
     # Who may reach the API from a browser, and how much of the process a client may hold.
     allowed_hosts: list[str] = Field(
         default_factory=list,
@@ -88,6 +99,14 @@ class ApiConfig(Section):
                                  "192.168.1.20, without scheme or port")
             names.append(name)
         return names
+
+    @field_validator("allowed_media")
+    @classmethod
+    def _absolute_media_paths(cls, paths: list[str]) -> list[str]:
+        for path in paths:
+            if not path.startswith("/") or "\x00" in path:
+                raise ValueError(f"allowed_media: '{path}' is not an absolute path; give folders like /srv/videos")
+        return paths
 
     @model_validator(mode="after")
     def _token_off_loopback(self) -> ApiConfig:

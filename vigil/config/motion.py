@@ -21,7 +21,7 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from vigil.config._section import Section
-from vigil.config.zones import Point, self_intersection
+from vigil.config.zones import MAX_POINTS, MAX_ZONES, Point, self_intersection
 
 __all__ = ["MaskConfig", "MotionConfig"]
 
@@ -29,7 +29,10 @@ __all__ = ["MaskConfig", "MotionConfig"]
 class MaskConfig(Section):
     """`{polygon: [[x, y], ...], normalized}`: an area whose changes are never motion."""
 
-    polygon: list[Point] = Field(description="The corners, in order; at least 3, edges not crossing each other.")
+    polygon: list[Point] = Field(
+        max_length=MAX_POINTS,
+        description=f"The corners, in order; at least 3 and at most {MAX_POINTS}, edges not crossing each other.",
+    )
     normalized: bool = Field(False, description="Coordinates are 0..1 of the frame's width and height, not pixels.")
 
     @model_validator(mode="after")
@@ -74,5 +77,6 @@ class MotionConfig(Section):
         "is re-seeded and the frame is not motion.",
     )
     masks: list[MaskConfig] = Field(
+        max_length=MAX_ZONES,
         default_factory=list, description="Areas to ignore (a clock overlay, a tree): [{polygon, normalized}, ...]."
     )

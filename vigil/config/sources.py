@@ -24,7 +24,7 @@ from pydantic_core import CoreSchema, PydanticCustomError
 
 from vigil.config._section import Section
 from vigil.config.stages import StageSpec
-from vigil.config.zones import LineConfig, ZoneConfig, repeated_name
+from vigil.config.zones import MAX_LINES, MAX_ZONES, LineConfig, ZoneConfig, repeated_name
 from vigil.config.tracking import TrackingSettings
 from vigil.config.clips import ClipsConfig
 from vigil.config.motion import MotionConfig
@@ -83,11 +83,15 @@ class SourceConfig(Section):
     )
     zones: list[ZoneConfig] = Field(
         default_factory=list,
-        description="Areas of this camera ({name, polygon, classes, dwell_s, normalized}): a zones stage, after tracking.",
+        max_length=MAX_ZONES,
+        description=f"Areas of this camera ({{name, polygon, classes, dwell_s, normalized}}), at most {MAX_ZONES}: a "
+        "zones stage, after tracking.",
     )
     lines: list[LineConfig] = Field(
         default_factory=list,
-        description="Lines of this camera ({name, start, end, classes, normalized}): a zones stage, after tracking.",
+        max_length=MAX_LINES,
+        description=f"Lines of this camera ({{name, start, end, classes, normalized}}), at most {MAX_LINES}: a zones "
+        "stage, after tracking.",
     )
     tracking: TrackingSettings | None = Field(
         None,

@@ -7,8 +7,10 @@ and the web console.
     GET    /readyz                    200 when model, sources and sinks work, else 503; says which
     GET    /metrics                   Prometheus text format
     GET    /api/v1/streams            every stream: state, last error, fps, latency
-    POST   /api/v1/streams            add a stream (a `sources` entry of the config, as JSON; no
-                                      `*_file` keys: the API never reads files named by a request)
+    POST   /api/v1/streams            add a stream (a `sources` entry of the config, as JSON): an
+                                      rtsp(s):// camera, or a file or device under api.allowed_media
+                                      (`vigil.daemon.api_media`); no `*_file` keys; at most
+                                      api.max_streams streams
     GET    /api/v1/streams/{name}     one stream
     DELETE /api/v1/streams/{name}     stop and remove a stream
     GET    /api/v1/model              the first model: its resolved package, batch and classes
@@ -68,9 +70,10 @@ from vigil.config.api import ApiConfig
 from vigil.daemon.api_auth import AUTH_KEY, SESSION_PATH, Auth
 from vigil.daemon.api_input import bounded_body, json_body
 from vigil.daemon.api_config import ConfigControl, add_config_routes
+from vigil.daemon.api_media import StreamPolicy
 from vigil.daemon.openapi import EVENT_FILES, openapi_document
 from vigil.daemon.event_log import EventFile, EventLog, EventQuery, LoggedEvent
-from vigil.errors import PipelineError, VigilError
+from vigil.errors import PipelineError, SourceOpenError, VigilError
 
 if TYPE_CHECKING:
     from vigil.console.live import LiveView
@@ -112,7 +115,7 @@ def make_app(control: Control, token: str | None = None, events: EventLog | None
     app = web.Application(middlewares=[_errors, auth.middleware(), body])
     auth.add_routes(app)
     _add_core_routes(app, control)
-    _add_stream_routes(app, control)
+    _add_stream_routes(app, control, StreamPolicy.of(api))
     log = events if events is not None else EventLog()
     _add_search_route(app, search, log)  # before /api/v1/events/{id}, which would take "search" for an id
     _add_event_routes(app, log)
@@ -156,8 +159,9 @@ def _add_core_routes(app: web.Application, control: Control) -> None:
     app.add_routes(routes)
 
 
-def _add_stream_routes(app: web.Application, control: Control) -> None:
+def _add_stream_routes(app: web.Application, control: Control, policy: StreamPolicy) -> None:
     routes = web.RouteTableDef()
+    adding = asyncio.Lock()  # one stream added at a time: api.max_streams holds under concurrent requests
 
     @routes.get("/api/v1/streams")
     async def list_streams(request: web.Request) -> web.Response:
@@ -165,10 +169,22 @@ def _add_stream_routes(app: web.Application, control: Control) -> None:
 
     @routes.post("/api/v1/streams")
     async def add_stream(request: web.Request) -> web.Response:
-        config = _source_from(await _json_body(request, "the body must be a JSON object describing a source"))
-        if any(s["name"] == config.name for s in control.streams()):
-            raise _error(409, f"stream '{config.name}' already exists; DELETE it first to change it")
-        return web.json_response(await control.add_stream(config), status=201)
+        body = await _json_body(request, "the body must be a JSON object describing a source")
+        config = await asyncio.to_thread(_source_from, body, policy)  # validation and paths: off the loop
+        async with adding:
+            streams = control.streams()
+            if any(s["name"] == config.name for s in streams):
+                raise _error(409, f"stream '{config.name}' already exists; DELETE it first to change it")
+            if len(streams) >= policy.max_streams:
+                raise _error(409, f"stream '{config.name}' not added: {len(streams)} streams run, as many as "
+                                  "api.max_streams allows; DELETE one first, or raise api.max_streams")
+            try:
+                described = await control.add_stream(config)
+            except SourceOpenError:
+                if config.kind == "rtsp":
+                    raise
+                raise _error(422, policy.refusal()) from None  # missing or unreadable: the same answer
+        return web.json_response(described, status=201)
 
     @routes.get("/api/v1/streams/{name}")
     async def get_stream(request: web.Request) -> web.Response:
@@ -187,9 +203,9 @@ async def _json_body(request: web.Request, what: str) -> dict[str, Any]:
     return await json_body(request, what)  # JSON nested at most api_input.MAX_DEPTH deep, else a 400
 
 
-def _source_from(body: dict[str, Any]) -> SourceConfig:
+def _source_from(body: dict[str, Any], policy: StreamPolicy) -> SourceConfig:
     """A stream added through the API: a `sources` entry, without what would make the server read
-    or write files a request names."""
+    or write files a request names: a network camera, or media `policy` allows (`api_media`)."""
     named_files = sorted(key for key in body if key in SOURCE_FIELDS and key.endswith("_file"))
     if named_files:  # the server would read a file of the caller's choosing and send it to the caller's host
         raise _error(
@@ -201,9 +217,13 @@ def _source_from(body: dict[str, Any]) -> SourceConfig:
         raise _error(422, "clips: the API never writes files where a request says; give the stream its clips "
                           "in the YAML configuration")
     try:
-        return SourceConfig.model_validate(body)
+        config = SourceConfig.model_validate(body)
     except ValidationError as exc:
         raise _error(422, "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None
+    admitted = policy.admit(config)
+    if admitted is None:
+        raise _error(422, policy.refusal())
+    return admitted
 
 
 _FILES = EVENT_FILES

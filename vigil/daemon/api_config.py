@@ -4,9 +4,11 @@ saves them here) and the effective configuration.
     GET /api/v1/streams/{name}/zones   {"zones": [...], "lines": [...], "width": W, "height": H}
                                        (the shapes as in `sources[].zones` / `lines`; the size of the
                                        camera's latest frame, null before one)
-    PUT /api/v1/streams/{name}/zones   {"zones": [...], "lines": [...]}: validated like the YAML,
-                                       applied to the running camera at once (its stages restart
-                                       with the new shapes), kept in the API state layer
+    PUT /api/v1/streams/{name}/zones   {"zones": [...], "lines": [...]}: validated like the YAML
+                                       (at most 32 zones and 32 lines, polygons of at most 100
+                                       points; checked off the event loop), applied to the running
+                                       camera at once (its stages restart with the new shapes), kept
+                                       in the API state layer
     GET /api/v1/config                 {"config": {...}}: the YAML with the API's changes on top,
                                        secrets masked (?format=yaml: the same as YAML text)
 
@@ -16,6 +18,7 @@ reloads and restarts, until that camera's entry in the YAML is edited (the file 
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -25,11 +28,12 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from vigil.config import SourceConfig
-from vigil.sources.rtsp import mask_url
+from vigil.redact import MASK, mask_text
 
 __all__ = ["ConfigControl", "add_config_routes", "masked"]
 
-_SECRET_KEY = re.compile(r"(password|secret|token)$", re.IGNORECASE)  # `*_file` keys are paths, shown
+# Keys whose values are credentials (`*_file` keys are paths, shown).
+_SECRET_KEY = re.compile(r"(password|passwd|secret|token|api_?key|credentials?|authorization)$", re.IGNORECASE)
 
 
 class ConfigControl(Protocol):
@@ -82,8 +86,8 @@ def add_config_routes(app: web.Application, control: ConfigControl, error: Calla
             raise error(422, 'the body must be a JSON object {"zones": [...], "lines": [...]} and nothing else')
         entry = config.model_dump(mode="json", exclude_unset=True)
         entry.update(zones=body.get("zones", []), lines=body.get("lines", []))
-        try:
-            changed = SourceConfig.model_validate(entry)
+        try:  # off the event loop: checking polygons is CPU work (bounded by zones.MAX_POINTS and MAX_ZONES)
+            changed = await asyncio.to_thread(SourceConfig.model_validate, entry)
         except ValidationError as exc:
             raise error(422, "; ".join(_problem(e) for e in exc.errors())) from None
         await control.set_source_stages(changed)
@@ -109,12 +113,13 @@ def _problem(error: Any) -> str:
 
 
 def masked(data: Any, key: str = "") -> Any:
-    """`data` with secrets hidden: values of keys ending in password, secret or token become
-    "***", and the password of every URL in a string is masked."""
+    """`data` with secrets hidden: the values of keys ending in password, secret, token, api_key
+    and the like become "***", and every string goes through `vigil.redact.mask_text` (the
+    credentials of the URLs in it: cameras, webhooks, MQTT and NATS servers)."""
     if isinstance(data, dict):
         return {k: masked(v, str(k)) for k, v in data.items()}
     if isinstance(data, list):
-        return [masked(v) for v in data]
+        return [masked(v, key) for v in data]
     if isinstance(data, str):
-        return "***" if _SECRET_KEY.search(key) else mask_url(data)
+        return MASK if _SECRET_KEY.search(key) else mask_text(data)
     return data

@@ -68,11 +68,15 @@ class StreamLayer:
     def __init__(self, path: Path | None = None) -> None:
         self.path = path
         self._entries: dict[str, dict[str, Any]] = {}  # name -> {"source": dict | None, "yaml": str | None}
+        self._sources: dict[str, SourceConfig] = {}  # each entry's source, validated once (load or added)
         self._yaml: dict[str, SourceConfig] = {}  # the YAML's streams, as last applied
 
     @classmethod
     def load(cls, path: Path) -> StreamLayer:
-        """The layer saved in `path` (empty when there is no file yet)."""
+        """The layer saved in `path` (empty when there is no file yet). Each stream is validated
+        like the YAML's, with the same bounds (zones.MAX_POINTS, MAX_ZONES...): one that fails is
+        left out with an error naming it, and the others load. Reads and validates: call it off
+        the event loop."""
         layer = cls(path)
         try:
             text = path.read_text(encoding="utf-8")
@@ -86,14 +90,25 @@ class StreamLayer:
             if data.get("version") != _VERSION or not isinstance(entries, dict):
                 raise ValueError("unknown layout")
             for name, entry in entries.items():
-                if entry.get("source") is not None:
-                    SourceConfig.model_validate(entry["source"])
-                layer._entries[str(name)] = {"source": entry.get("source"), "yaml": entry.get("yaml")}
-        except (ValueError, KeyError, TypeError, AttributeError, ValidationError) as exc:
+                layer._load_entry(str(name), entry)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ConfigError(
                 f"API state file {path} is damaged ({type(exc).__name__}); move it away to start from the YAML alone"
             ) from None
         return layer
+
+    def _load_entry(self, name: str, entry: dict[str, Any]) -> None:
+        source = entry.get("source")
+        if source is not None:
+            try:
+                self._sources[name] = SourceConfig.model_validate(source)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(part) for part in first["loc"] if part not in ("file", "rtsp", "webcam"))
+                log.error("API state file %s: stream '%s' refused and left out (%s: %s; %d problem(s)); the other "
+                          "streams load", self.path, name, where, first["msg"], exc.error_count())
+                return
+        self._entries[name] = {"source": source, "yaml": entry.get("yaml")}
 
     def apply(self, yaml_sources: Sequence[SourceConfig]) -> list[tuple[SourceConfig, Origin]]:
         """The streams to run: the YAML's, with the API's additions and deletions on top."""
@@ -102,6 +117,7 @@ class StreamLayer:
         for name in stale:  # the YAML entry changed since the API's change: the file wins
             log.info("stream '%s': changed in the configuration file since the API changed it; the file wins", name)
             del self._entries[name]
+            self._sources.pop(name, None)
         if stale:
             self._save()
         out: list[tuple[SourceConfig, Origin]] = []
@@ -110,10 +126,10 @@ class StreamLayer:
             if entry is None:
                 out.append((source, "config"))
             elif entry["source"] is not None:
-                out.append((SourceConfig.model_validate(entry["source"]), "api"))
+                out.append((self._sources[name], "api"))
         for name, entry in self._entries.items():
             if name not in self._yaml and entry["source"] is not None:
-                out.append((SourceConfig.model_validate(entry["source"]), "api"))
+                out.append((self._sources[name], "api"))
         return out
 
     def origin(self, name: str) -> Origin:
@@ -122,6 +138,7 @@ class StreamLayer:
 
     def added(self, source: SourceConfig) -> None:
         self._entries[source.name] = {"source": source.model_dump(mode="json"), "yaml": _digest(self._yaml.get(source.name))}
+        self._sources[source.name] = source
         self._save()
 
     def deleted(self, name: str) -> None:
@@ -129,6 +146,7 @@ class StreamLayer:
             self._entries[name] = {"source": None, "yaml": _digest(self._yaml[name])}
         else:
             self._entries.pop(name, None)
+        self._sources.pop(name, None)
         self._save()
 
     def _save(self) -> None:

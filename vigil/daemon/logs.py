@@ -24,13 +24,12 @@ from datetime import datetime, timezone
 from typing import Any, ClassVar, Literal, TextIO
 
 from vigil.errors import ConfigError
-from vigil.sources.rtsp import mask_url
+from vigil.redact import MASK as _MASK, mask_text
 
 __all__ = ["JsonFormatter", "RedactSecrets", "configure_logging"]
 
 LogFormat = Literal["auto", "text", "json"]
 
-_MASK = "***"
 # Marks the handler configure_logging installed, so that a second call replaces it.
 _HANDLER_NAME = "vigil"
 _TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -42,21 +41,14 @@ _RECORD_ATTRIBUTES = frozenset(
     "funcName created msecs relativeCreated thread threadName processName process taskName message "
     "asctime".split()
 )
-# `Authorization: Bearer x`, `Authorization: Basic x`, a bare `Bearer x`.
-_AUTHORIZATION = re.compile(
-    r"(?i)\b(authorization[\"']?\s*[:=]\s*[\"']?(?:bearer|basic|token)?\s*|bearer\s+)[^\s\"',;]+"
-)
-# `token=x`, `access_token: x`, `"password": "x"`, `webhook_secret=x`, `api_key=x` (the key ends the name).
-_KEY_VALUE = re.compile(
-    r"(?i)\b([\w-]*(?:token|password|passwd|secret|api[_-]?key)[\"']?\s*[:=]\s*[\"']?)[^\s&\"',;]+"
-)
 
 
 class RedactSecrets(logging.Filter):
     """Masks credentials in every record it sees: the formatted message, string `extra=` fields,
     and the exception and stack text. Attach it to a handler so it covers every logger.
 
-    Besides the patterns (URL passwords, authorization headers, `token=` and the like), exact
+    Besides the patterns (`vigil.redact`: URL credentials and tokens, authorization headers,
+    `token=` and the like), exact
     strings registered with `RedactSecrets.add` are masked: a webhook secret read from a file
     has no pattern to recognise it by.
     """
@@ -93,9 +85,7 @@ class RedactSecrets(logging.Filter):
         pattern = cls._secrets_pattern
         if pattern is not None:
             text = pattern.sub(_MASK, text)
-        text = mask_url(text)
-        text = _AUTHORIZATION.sub(lambda m: m.group(1) + _MASK, text)
-        return _KEY_VALUE.sub(lambda m: m.group(1) + _MASK, text)
+        return mask_text(text)  # URLs' credentials, authorization headers, `token=` and the like
 
     def filter(self, record: logging.LogRecord) -> bool:
         self._redact_message(record)

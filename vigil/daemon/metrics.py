@@ -144,11 +144,21 @@ class PrometheusMetrics(PipelineObserver):
         self.lag.observe(seconds)
 
     def forget_source(self, source_id: str) -> None:
-        """A source was removed: its occupancy gauges go (counters stay, as Prometheus expects)."""
+        """A source was removed: every series labelled with it goes, counters too, so that streams
+        added and deleted over months never grow /metrics (the gauges read at scrape time go by
+        themselves: the snapshot no longer has the source). A source added again under that name
+        starts its counters at 0, which Prometheus' rate() reads as a counter reset."""
         for key in [key for key in self._inside if key[0] == source_id]:
             del self._inside[key]
-        for labels in [labels for labels in self._zone_series() if labels[0] == source_id]:
-            self.zone_objects.remove(*labels)
+        per_source: list[tuple[Any, tuple[str, ...]]] = [
+            (self.frames_in, ("source",)), (self.frames_inferred, ("source",)), (self.dropped, ("source", "cause")),
+            (self.events_total, ("source", "type", "area", "direction")),
+            (self.zone_objects, ("source", "zone", "class_name")),
+        ]
+        for metric, names in per_source:
+            for labels in _series(metric, names):
+                if labels[0] == source_id:
+                    metric.remove(*labels)
         self._recent.pop(source_id, None)
 
     def _count_in(self, source: str, zone: str, tracker_id: int, class_name: str) -> None:
@@ -162,11 +172,6 @@ class PrometheusMetrics(PipelineObserver):
         if class_name is not None:  # never below 0: an exit of an object not counted in is ignored
             self.zone_objects.labels(source, zone, class_name).dec()
 
-    def _zone_series(self) -> list[tuple[str, ...]]:
-        """The label values of every `vigil_zone_objects` series."""
-        return [tuple(sample.labels[k] for k in ("source", "zone", "class_name"))
-                for metric in self.zone_objects.collect() for sample in metric.samples]
-
     def _fps(self, source_id: str) -> float:
         """Results per second over the last ten seconds."""
         recent = self._recent.get(source_id)
@@ -174,6 +179,11 @@ class PrometheusMetrics(PipelineObserver):
             return 0.0
         now = time.monotonic()
         return sum(1 for t in recent if t >= now - _FPS_WINDOW_S) / _FPS_WINDOW_S
+
+
+def _series(metric: Any, names: tuple[str, ...]) -> list[tuple[str, ...]]:
+    """The label values (in the order of `names`, the metric's labels) of its every series."""
+    return sorted({tuple(sample.labels[k] for k in names) for family in metric.collect() for sample in family.samples})
 
 
 class _SnapshotCollector(Collector):

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import av
 
 from vigil.errors import SourceOpenError
-from vigil.sources._pyav import PyAVSource, sleep_until
+from vigil.sources._pyav import FILE_FORMATS, FILE_PROTOCOLS, PyAVSource, sleep_until
 from vigil.sources.gate import FrameGate
 
 if TYPE_CHECKING:
@@ -63,12 +63,16 @@ class FileSource(PyAVSource):
 
     def _open(self) -> Any:
         self._check_regular_file()
+        # An absolute path: a name like `concat:a|b` or `subfile:...` stays a file name, never a protocol.
+        target = str(self.path.absolute())
         try:
-            container = av.open(str(self.path), mode="r")
+            container = av.open(
+                target, mode="r", options={"format_whitelist": FILE_FORMATS, "protocol_whitelist": FILE_PROTOCOLS}
+            )
         except av.FFmpegError as exc:
             raise SourceOpenError(
-                f"source '{self.source_id}': {self.path} is not a readable video ({exc.strerror or exc}); "
-                "pass a video file such as .mp4 or .mkv"
+                f"source '{self.source_id}': {self.path} is not a readable video ({exc.strerror or exc}); pass a "
+                f"video file in one of the containers {FILE_FORMATS.replace(',', ', ')} (e.g. .mp4, .mkv, .avi, .ts)"
             ) from exc
         if not container.streams.video:
             kinds = ", ".join(sorted({s.type for s in container.streams})) or "no streams"

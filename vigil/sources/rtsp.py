@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 import logging
 import random
-import re
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 import av
 
 from vigil.errors import SourceDecodeError, SourceOpenError
+from vigil.redact import mask_url  # re-exported: vigil.sources.mask_url
 from vigil.sources._clock import CaptureClock
-from vigil.sources._pyav import PyAVSource, _Stopped
+from vigil.sources._pyav import RTSP_PROTOCOLS, PyAVSource, _Stopped
 from vigil.sources.base import SourceState
 from vigil.sources.gate import FrameGate
 
@@ -25,16 +25,6 @@ if TYPE_CHECKING:
 __all__ = ["ReconnectPolicy", "RTSPSource", "mask_url"]
 
 log = logging.getLogger(__name__)
-
-# user ":" password "@", where the password runs to the LAST "@" of the authority (which ends at
-# "/", "?", "#" or whitespace): a raw "@" in a password must not leave its tail visible.
-_CREDENTIALS = re.compile(r"(?<=://)([^:/@\s?#]+):([^/\s?#]*)@")
-
-
-def mask_url(text: str) -> str:
-    """Hide the password of every `scheme://user:password@` in `text`."""
-    return _CREDENTIALS.sub(lambda m: f"{m.group(1)}:***@", text)
-
 
 @dataclass(frozen=True)
 class ReconnectPolicy:
@@ -98,9 +88,11 @@ class RTSPSource(PyAVSource):
 
     def _connect(self) -> Any:
         try:
+            # The RTSP demuxer only, opening only network protocols beneath it: never a file.
             return av.open(
                 self.url,
-                options={"rtsp_transport": self.transport},
+                format="rtsp",
+                options={"rtsp_transport": self.transport, "protocol_whitelist": RTSP_PROTOCOLS},
                 timeout=(self.open_timeout_s, self.stall_timeout_s),
             )
         except av.FFmpegError as exc:

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import av
 
 from vigil.errors import SourceOpenError
-from vigil.sources._pyav import PyAVSource
+from vigil.sources._pyav import FILE_PROTOCOLS, PyAVSource
 from vigil.sources.gate import FrameGate
 
 if TYPE_CHECKING:
     from vigil.clips import ClipRecorder
 
 __all__ = ["WebcamSource"]
+
+_DEVICE_DRIVERS = frozenset({"video4linux2", "v4l2"})  # a device node: it must be a character device
 
 
 class WebcamSource(PyAVSource):
@@ -53,8 +57,12 @@ class WebcamSource(PyAVSource):
             self.options["input_format"] = input_format
 
     def _open(self) -> Any:
+        if self.driver in _DEVICE_DRIVERS:
+            self._check_device()
+        # The driver is the one demuxer allowed: nothing probed from the device decides another.
+        options = {**self.options, "format_whitelist": self.driver, "protocol_whitelist": FILE_PROTOCOLS}
         try:
-            container = av.open(self.device, format=self.driver, options=self.options)
+            container = av.open(self.device, format=self.driver, options=options)
         except av.FFmpegError as exc:
             raise SourceOpenError(
                 f"source '{self.source_id}': cannot open {self.driver} device {self.device} "
@@ -64,3 +72,18 @@ class WebcamSource(PyAVSource):
             container.close()
             raise SourceOpenError(f"source '{self.source_id}': {self.device} delivers no video")
         return container
+
+    def _check_device(self) -> None:
+        """V4L2 opens its device read-write: only a character device (a capture device node)."""
+        try:
+            mode = os.stat(self.device).st_mode
+        except OSError as exc:
+            raise SourceOpenError(
+                f"source '{self.source_id}': cannot open {self.driver} device {self.device} ({exc.strerror}); "
+                "check the device path"
+            ) from None
+        if not stat.S_ISCHR(mode):
+            raise SourceOpenError(
+                f"source '{self.source_id}': {self.device} is not a capture device (a character device such as "
+                "/dev/video0)"
+            )

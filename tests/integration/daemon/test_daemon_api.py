@@ -365,7 +365,7 @@ async def test_readyz_is_503_naming_the_sources_when_every_camera_is_down(tmp_pa
 
 
 async def test_a_stream_added_over_the_api_gets_its_own_stages_and_its_own_kind(tmp_path, nudenet_path, camera_clip):
-    daemon = Daemon(config(tmp_path, nudenet_path, camera_clip), ApiConfig(port=0))
+    daemon = Daemon(config(tmp_path, nudenet_path, camera_clip), ApiConfig(port=0, allowed_media=[str(camera_clip.parent)]))
     task = await started(daemon)
     base = f"http://127.0.0.1:{daemon.api_port}"
     async with aiohttp.ClientSession(headers={"X-Vigil-Console": "1"}) as http:

@@ -113,7 +113,7 @@ def test_the_summary_counts_a_stream_deleted_and_added_again_whole(tmp_path, nud
     config.write_text(
         f"model:\n  path: {nudenet_path}\n  image_size: 320\n"
         f"sources:\n  - {json.dumps(stream)}\n"
-        f"jsonl: {{path: {out}}}\napi: {{port: {port}}}\nlogging: {{format: json}}\n"
+        f"jsonl: {{path: {out}}}\napi: {{port: {port}, allowed_media: ['{paced_clip.parent}']}}\nlogging: {{format: json}}\n"
     )
     env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "STATE_DIRECTORY")}
     env["XDG_STATE_HOME"] = str(tmp_path / "state")  # where API changes may be kept: not the user's
@@ -222,7 +222,7 @@ async def test_full_daemon_files_camera_webhook_api_watchdog_and_a_lossless_drai
         f"  - {{name: cam, url: '{camera.url()}', max_fps: 5}}\n"
         f"jsonl: {{path: {out}}}\n"
         f"webhook: {{url: '{receiver.url}', spool_dir: {tmp_path / 'spool'}}}\n"
-        f"api: {{port: {port}}}\n"
+        f"api: {{port: {port}, allowed_media: ['{paced_clip.parent}']}}\n"  # the stream POSTed below is a file
     )
     env = {**os.environ, "NOTIFY_SOCKET": str(tmp_path / "notify.sock"), "WATCHDOG_USEC": "1000000"}
     proc = await asyncio.create_subprocess_exec(

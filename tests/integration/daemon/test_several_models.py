@@ -373,7 +373,8 @@ async def test_metrics_describe_each_model_its_package_and_its_queues(tmp_path, 
 
 
 async def test_a_stream_added_over_the_api_runs_the_model_it_names(tmp_path, nudenet_path, classifier, camera_clip):
-    daemon = Daemon(two_models_yaml(tmp_path, nudenet_path, classifier, camera_clip), ApiConfig(port=0))
+    api = ApiConfig(port=0, allowed_media=[str(camera_clip.parent)])  # the stream POSTed below is a file
+    daemon = Daemon(two_models_yaml(tmp_path, nudenet_path, classifier, camera_clip), api)
     arrivals = Arrivals(daemon)
     task = await started(daemon)
     base = f"http://127.0.0.1:{daemon.api_port}"
