@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+from contextlib import suppress
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import av
 
 from vigil.clips._ring import ClipPacket
+from vigil.sinks._files import open_output
 
 __all__ = ["ClipFile", "StreamTemplate", "partial_path"]
 
@@ -56,7 +58,16 @@ class ClipFile:
         self.packets = 0
         self._origin: float | None = None
         self._last_dts = -1
-        self._container = av.open(str(partial_path(path)), "w", format="mp4", options=dict(_FRAGMENTED))
+        # A Python file of our own, as the video sink's: FFmpeg's own writes ignore a full disk.
+        # 0640, and a link planted at the path is refused.
+        self._file = open(open_output(partial_path(path), "clips", exclusive=True), "wb", buffering=0)
+        try:
+            self._container = av.open(self._file, "w", format="mp4", options=dict(_FRAGMENTED))
+        except BaseException:
+            with suppress(OSError):
+                self._file.close()
+                partial_path(path).unlink(missing_ok=True)
+            raise
         self._stream = self._container.add_stream_from_template(template.stream, opaque=True)
         self._stream.time_base = TIME_BASE
 
@@ -77,7 +88,12 @@ class ClipFile:
 
     def finish(self) -> None:
         """Write the index and give the file its final name."""
-        self._container.close()
+        try:
+            self._container.close()
+            self._file.close()
+        except BaseException:
+            self.abandon()  # the file is let go of whatever happens (a full disk)
+            raise
         os.replace(partial_path(self.path), self.path)
 
     def abandon(self) -> None:
@@ -86,3 +102,5 @@ class ClipFile:
             self._container.close()
         except (av.FFmpegError, OSError, ValueError):
             log.debug("clip %s: closing after an error failed too", self.path, exc_info=True)
+        with suppress(OSError):
+            self._file.close()

@@ -12,6 +12,9 @@ import av
 
 from vigil.clips._mp4 import ClipFile, StreamTemplate
 from vigil.clips._ring import ClipPacket, PacketRing
+from vigil.errors import SinkError
+from vigil.sinks._faults import Faults
+from vigil.sinks._files import make_dirs
 
 if TYPE_CHECKING:
     from vigil.config.clips import ClipsConfig
@@ -19,7 +22,7 @@ if TYPE_CHECKING:
 __all__ = ["ClipWriter"]
 
 log = logging.getLogger(__name__)
-_FAILURES = (OSError, av.FFmpegError, ValueError)
+_FAILURES = (OSError, av.FFmpegError, ValueError, SinkError)
 
 
 class _Open:
@@ -42,8 +45,12 @@ class ClipWriter:
     the packets after `post_roll_s` are still held, not written, so the clip ends where it should.
     The held packets are the ring's own (shared, not copied)."""
 
-    def __init__(self, config: ClipsConfig, *, keep_s: float, max_bytes: int, hold_s: float = 0.0) -> None:
+    def __init__(self, config: ClipsConfig, *, keep_s: float, max_bytes: int, hold_s: float = 0.0,
+                 name: str = "clips") -> None:
         self.config = config
+        # Clips that failed to be written, by reason (`disk_full` ...), and the fault going on
+        # now; each new clip is tried again, so clips come back by themselves with the space.
+        self.faults = Faults(name, label="clips of source", logger=log)
         self.ring = PacketRing(keep_s, max_bytes)
         self.hold_s = hold_s
         self._newest_dts = float("-inf")
@@ -118,7 +125,7 @@ class ClipWriter:
             self.errors += 1
             return 1
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            make_dirs(path.parent)
             clip = self._clips[tracker_id] = _Open(tracker_id, ClipFile(path, self._template))
         except _FAILURES as exc:
             self._failed(path, exc)
@@ -172,6 +179,7 @@ class ClipWriter:
             self._failed(clip.file.path, exc)
             return 1
         self.written += 1
+        self.faults.recovered()
         log.debug("clip %s: finished, %d packets", clip.file.path, clip.file.packets)
         return 1
 
@@ -179,5 +187,6 @@ class ClipWriter:
         return sum(self._finish(clip) for clip in list(self._clips.values()))
 
     def _failed(self, path: Path, exc: BaseException) -> None:
+        """A clip lost: counted by the fault's reason and reported (at most every 30 s per reason)."""
         self.errors += 1
-        log.warning("clip %s: cannot write it (%s); check free space and permissions of the clips directory", path, exc)
+        self.faults.dropped(self.faults.failed(exc, path).reason)

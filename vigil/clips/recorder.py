@@ -19,7 +19,8 @@ import logging
 import queue
 import re
 import threading
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from vigil.clips._mp4 import StreamTemplate
 from vigil.clips._ring import ClipPacket
 from vigil.clips._writer import ClipWriter
 from vigil.config.clips import ClipsConfig
+from vigil.sinks.base import SinkHealth
 
 __all__ = ["ClipRecorder", "ClipStats"]
 
@@ -45,12 +47,15 @@ QUEUE_SHARE = 4  # the packet queue holds at most buffer_mb / QUEUE_SHARE
 class ClipStats:
     """`written`: clips finished; `skipped_busy`: objects that got no clip (`max_open` clips
     were being written); `bytes_buffered`: encoded video held for pre-roll and in the queue;
-    `errors`: clips that failed and packets dropped."""
+    `errors`: clips that failed and packets dropped; `dropped_by_reason`: clips lost by why
+    (`disk_full`, `too_many_open_files` ..., as the sinks' `vigil_sink_dropped_total`) and
+    packets dropped from a full queue (`queue_full`)."""
 
     written: int
     skipped_busy: int
     bytes_buffered: int
     errors: int
+    dropped_by_reason: Mapping[str, int] = field(default_factory=dict)
 
 
 class ClipRecorder:
@@ -63,7 +68,7 @@ class ClipRecorder:
         max_bytes = int(config.buffer_mb * 1024 * 1024)
         self._queue_limit = max(1 << 20, max_bytes // QUEUE_SHARE)
         self._writer = ClipWriter(config, keep_s=config.pre_roll_s + LAG_MARGIN_S, max_bytes=max_bytes,
-                                  hold_s=LAG_MARGIN_S)
+                                  hold_s=LAG_MARGIN_S, name=source)
         self._queue: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -150,7 +155,12 @@ class ClipRecorder:
         with self._lock:
             queued = self._queued_bytes
         w = self._writer
-        return ClipStats(w.written, self.skipped_busy, w.ring.bytes + queued, w.errors + self.dropped_packets)
+        reasons = {**w.faults.dropped_by_reason, "queue_full": self.dropped_packets}
+        return ClipStats(w.written, self.skipped_busy, w.ring.bytes + queued, w.errors + self.dropped_packets, reasons)
+
+    def health(self) -> SinkHealth:
+        """Not ok while clips fail to be written (a full disk ...), until one is written again."""
+        return self._writer.faults.health() or SinkHealth()
 
     # -- the writer thread ------------------------------------------------------------------
 

@@ -79,12 +79,22 @@ class SinkCheck(_Closed):
     errors: int = Field(ge=0)
     reason: str | SkipJsonSchema[None] = _absent("Why not ok, credentials masked.")
     last_error: str | SkipJsonSchema[None] = _absent("The sink's last error, credentials masked.")
+    dropped_by_reason: dict[str, int] = Field(default_factory=dict, description="`dropped` by why (queue_full, disk_full ...).")
+
+
+class ClipsCheck(_Closed):
+    ok: bool = Field(description="False while clips fail to be written (a full disk ...).")
+    written: int = Field(ge=0)
+    errors: int = Field(ge=0)
+    dropped_by_reason: dict[str, int] = Field(default_factory=dict, description="Clips and packets lost by why.")
+    reason: str | SkipJsonSchema[None] = _absent("Why not ok.")
 
 
 class ReadinessChecks(_Closed):
     model: ModelCheck
     sources: dict[str, SourceCheck] = Field(description="By stream name.")
     sinks: dict[str, SinkCheck] = Field(description="By the sink's configured name.")
+    clips: dict[str, ClipsCheck] = Field(default_factory=dict, description="Event clips, by stream name.")
 
 
 class Readiness(_Closed):

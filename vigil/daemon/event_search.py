@@ -23,18 +23,22 @@ added: sqlite3 is in Python's standard library.
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import logging
+import os
 import sqlite3
 import threading
 from collections import deque
 from collections.abc import Sequence
+from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from vigil.errors import ConfigError
+from vigil.sinks._files import FILE_MODE, make_dirs
 from vigil.pipeline.observer import PipelineObserver
 from vigil.sources.rtsp import mask_url
 
@@ -57,11 +61,12 @@ class VectorStore:
         self.dimension, self.max_events = dimension, max_events
         self._lock = threading.Lock()
         try:
+            _create_private(path)
             self._db = sqlite3.connect(path, check_same_thread=False)
             self._db.execute("CREATE TABLE IF NOT EXISTS events (n INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE, "
                              "source TEXT, type TEXT, record TEXT, vector BLOB)")
             rows = self._db.execute("SELECT id, record, vector FROM events ORDER BY n").fetchall()
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise ConfigError(f"search.database {path}: cannot use it ({exc}); give a writable file or move it away") from None
         kept = [(i, r, v) for i, r, v in rows if len(v) == dimension * 4]
         if len(kept) < len(rows):  # vectors of another model: useless with this one
@@ -248,7 +253,7 @@ async def load_search(config: SearchConfig, state_dir: Path | None) -> EventSear
                           "give an image-text embedding model such as a CLIP hf package")
     path = config.database or (str(state_dir / "events-search.sqlite") if state_dir is not None else ":memory:")
     if state_dir is not None and config.database is None:
-        await asyncio.to_thread(state_dir.mkdir, parents=True, exist_ok=True)
+        await asyncio.to_thread(make_dirs, state_dir)
     try:
         store = await asyncio.to_thread(VectorStore, path, model.dimension, config.max_events)
     except ConfigError:
@@ -274,3 +279,14 @@ async def _describer(config: SearchConfig) -> VisionLanguageModel:
         raise ConfigError(f"search.describe {mask_url(config.describe)} is a {type(model).__name__}, not a "
                           "vision-language model; give one such as a BLIP hf package, or remove describe")
     return model
+
+
+def _create_private(path: str) -> None:
+    """Create the database file 0640 (SQLite gives its journals the file's mode) unless it
+    exists; a symbolic link there is refused, not followed."""
+    if path == ":memory:":
+        return
+    if os.path.islink(path):
+        raise OSError(errno.ELOOP, "a symbolic link; the search store is never opened through one", path)
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), FILE_MODE))

@@ -23,6 +23,7 @@ from vigil.events import Event
 from vigil.pipeline import PipelineObserver, PipelineSnapshot
 from vigil.pipeline.fanout import Outlet
 from vigil.result import InferenceResult
+from vigil.sinks.base import SinkStats
 from vigil.sources.base import SourceState
 
 if TYPE_CHECKING:
@@ -260,7 +261,8 @@ def _sink_metrics(outlets: Sequence[Outlet]) -> Iterator[Any]:
     families = {
         "published": CounterMetricFamily("vigil_sink_published", "Results a sink wrote or delivered.", labels=_SINK),
         "dropped": CounterMetricFamily(
-            "vigil_sink_dropped", "Results a sink dropped (a full queue, a spool at its cap).", labels=_SINK
+            "vigil_sink_dropped", "Results a sink dropped, by reason (queue_full, spool_full, disk_full ...).",
+            labels=[*_SINK, "reason"],
         ),
         "errors": CounterMetricFamily("vigil_sink_errors", "Failed writes or delivery attempts.", labels=_SINK),
         "filtered": CounterMetricFamily("vigil_sink_filtered", "Results a sink's filter left out.", labels=_SINK),
@@ -275,7 +277,8 @@ def _sink_metrics(outlets: Sequence[Outlet]) -> Iterator[Any]:
         labels = [outlet.sink.name, outlet.sink.kind]
         stats = outlet.sink.stats()
         families["published"].add_metric(labels, stats.published)
-        families["dropped"].add_metric(labels, stats.dropped)
+        for reason, n in _drop_reasons(stats).items():
+            families["dropped"].add_metric([*labels, reason], n)
         families["errors"].add_metric(labels, stats.errors)
         families["filtered"].add_metric(labels, outlet.filtered)
         families["duplicates"].add_metric(labels, stats.duplicates)
@@ -283,3 +286,13 @@ def _sink_metrics(outlets: Sequence[Outlet]) -> Iterator[Any]:
         healthy.add_metric(labels, 1.0 if outlet.sink.health().ok else 0.0)
     yield from families.values()
     yield from (backlog, healthy)
+
+
+def _drop_reasons(stats: SinkStats) -> dict[str, int]:
+    """A sink's drops by reason; what its reasons do not cover counts under `other` (a sink
+    that has dropped nothing still has its `other` series, at 0)."""
+    reasons = dict(stats.dropped_by_reason)
+    rest = stats.dropped - sum(reasons.values())
+    if rest > 0 or not reasons:
+        reasons["other"] = reasons.get("other", 0) + max(rest, 0)
+    return reasons

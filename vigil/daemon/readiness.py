@@ -7,8 +7,10 @@ The rule, checked in this order and all reported:
   down among others does not make the daemon unready, every camera down does (no source at all
   is not ready either: there is nothing to do);
 - **sinks**: every sink's `health()` is ok (a webhook whose receiver has failed for
-  `unhealthy_after_s` with results waiting, or whose spool is near its cap; a sink that stopped
-  writing on an error).
+  `unhealthy_after_s` with results waiting, or whose spool is near its cap; a sink whose writes
+  fail, a full disk say, while it retries);
+- **clips**: every source's event clips are being written (not while they fail, until one is
+  written again).
 
 Every reason has its credentials masked.
 """
@@ -32,15 +34,18 @@ def readiness(pipeline: Pipeline | None) -> dict[str, Any]:
         return {"ready": False, "reasons": ["the model is loading"], "checks": {"model": model, "sources": {}, "sinks": {}}}
     sources = {s.source_id: _source_check(pipeline, s) for s in pipeline.sources}
     sinks = _sink_checks(pipeline.sinks)
+    clips = _clips_checks(pipeline.sources)
     reasons = []
     if not any(check["ok"] for check in sources.values()):
         down = ", ".join(f"{name} {check['state']} ({check['reason']})" for name, check in sources.items())
         reasons.append(f"no source is streaming: {down}" if down else "no source is configured")
     reasons += [f"sink '{key}': {check.get('reason', 'unhealthy')}" for key, check in sinks.items() if not check["ok"]]
+    reasons += [f"clips of '{key}': {check.get('reason', 'failing')}" for key, check in clips.items() if not check["ok"]]
+    model = {"ok": True, "model_id": pipeline.model.model_id}
     return {
         "ready": not reasons,
         "reasons": reasons,
-        "checks": {"model": {"ok": True, "model_id": pipeline.model.model_id}, "sources": sources, "sinks": sinks},
+        "checks": {"model": model, "sources": sources, "sinks": sinks, "clips": clips},
     }
 
 
@@ -69,11 +74,27 @@ def _sink_checks(sinks: list[Sink]) -> dict[str, dict[str, Any]]:
         health, stats = sink.health(), sink.stats()
         check: dict[str, Any] = {
             "ok": health.ok, "kind": sink.kind, "published": stats.published, "dropped": stats.dropped,
-            "backlog": stats.backlog, "errors": stats.errors,
+            "backlog": stats.backlog, "errors": stats.errors, "dropped_by_reason": dict(stats.dropped_by_reason),
         }
         if health.reason:
             check["reason"] = mask_url(health.reason)
         if stats.last_error:
             check["last_error"] = mask_url(stats.last_error)
         checks[sink.name] = check
+    return checks
+
+
+def _clips_checks(sources: list[Source]) -> dict[str, dict[str, Any]]:
+    """The event clips of each source that records them (`ClipRecorder`), by source id."""
+    checks: dict[str, dict[str, Any]] = {}
+    for source in sources:
+        clips = getattr(source, "clips", None)
+        if clips is None:
+            continue
+        health, stats = clips.health(), clips.stats()
+        check: dict[str, Any] = {"ok": health.ok, "written": stats.written, "errors": stats.errors,
+                                 "dropped_by_reason": dict(stats.dropped_by_reason)}
+        if health.reason:
+            check["reason"] = mask_url(health.reason)
+        checks[source.source_id] = check
     return checks

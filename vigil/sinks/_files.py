@@ -14,7 +14,7 @@ from pathlib import Path
 from vigil.errors import SinkError
 
 __all__ = [
-    "DIR_MODE", "FILE_MODE", "create_file", "make_directory", "make_dirs", "open_output", "source_folder", "utc_stamp",
+    "DIR_MODE", "FILE_MODE", "make_directory", "make_dirs", "open_output", "source_folder", "utc_stamp",
     "write_atomic",
 ]
 
@@ -67,15 +67,6 @@ def open_output(path: Path, who: str, *, append: bool = True, exclusive: bool = 
                 "path: remove it (or point the sink at the real directory)"
             ) from exc
         raise
-
-
-def create_file(path: Path, sink: str, mode: int = FILE_MODE) -> None:
-    """Create the empty file `path` with `mode` for a writer that opens it by name (FFmpeg);
-    refuses a link planted there (or any file that exists)."""
-    try:
-        os.close(open_output(path, f"sink '{sink}'", exclusive=True, mode=mode))
-    except FileExistsError as exc:
-        raise SinkError(f"sink '{sink}': {path} exists already; vigil does not write over it") from exc
 
 
 def source_folder(directory: Path, source_id: str, sink: str) -> tuple[Path, str]:

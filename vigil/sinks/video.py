@@ -22,7 +22,7 @@ import numpy as np
 from vigil.errors import ConfigError, SinkError
 from vigil.frame import Frame
 from vigil.result import InferenceResult
-from vigil.sinks._files import create_file, source_folder, utc_stamp
+from vigil.sinks._files import open_output, source_folder, utc_stamp
 from vigil.sinks._threaded import PictureSink
 
 if TYPE_CHECKING:
@@ -152,9 +152,12 @@ class _Segment:
         self.frames = 0
         self._first_pts = self._last_pts = first.pts
         self._last_tick = -1
+        # Written through a Python file of our own: FFmpeg's own file writes ignore a full disk
+        # (the MP4 silently stays empty), a Python file's errors reach the muxer's caller. 0640,
+        # and a link planted at the path is refused.
+        self._file = open(open_output(_partial(path), f"sink '{sink}'", exclusive=True), "wb", buffering=0)
         try:
-            create_file(_partial(path), sink)  # 0640, refusing a link planted at the path
-            self._container = av.open(str(_partial(path)), "w", format="mp4", options=dict(_FRAGMENTED))
+            self._container = av.open(self._file, "w", format="mp4", options=dict(_FRAGMENTED))
             stream = cast(av.VideoStream, self._container.add_stream(codec))  # a video encoder: checked at init
             stream.width, stream.height = _even(first.width), _even(first.height)
             stream.pix_fmt = "yuv420p"
@@ -163,7 +166,8 @@ class _Segment:
             self._stream = stream
         except (OSError, av.FFmpegError) as exc:
             with suppress(OSError):
-                _partial(path).unlink(missing_ok=True)  # ours: create_file made it
+                self._file.close()
+                _partial(path).unlink(missing_ok=True)  # ours: made just now
             raise self._error("cannot create", exc) from exc
 
     def takes(self, frame: Frame) -> bool:
@@ -188,8 +192,10 @@ class _Segment:
         try:
             self._container.mux(self._stream.encode())
             self._container.close()
+            self._file.close()
             os.replace(_partial(self.path), self.path)
         except (OSError, av.FFmpegError) as exc:
+            self.abandon()  # its file is let go of whatever happens (a full disk)
             raise self._error("cannot finish", exc) from exc
         log.debug("sink '%s': %s finished, %d frame(s)", self.sink, self.path, self.frames)
 
@@ -199,6 +205,8 @@ class _Segment:
             self._container.close()
         except (OSError, av.FFmpegError, ValueError):
             log.debug("sink '%s': closing %s after an error failed too", self.sink, _partial(self.path), exc_info=True)
+        with suppress(OSError):
+            self._file.close()
 
     def _error(self, what: str, exc: Exception) -> SinkError:
         return SinkError(

@@ -1,0 +1,198 @@
+"""Every sink on a real 4 MiB tmpfs that is filled during the run and freed again: writes fail
+with ENOSPC, the sink keeps running, counts what it drops with the reason `disk_full`, is not
+healthy while it lasts, and writes again by itself once the space is back (nothing torn)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from tests.integration.sinks.test_webhook_sink import fast_options, receiver  # noqa: F401
+from tests.support.results import make_result
+from tests.support.tmpfs import fill, free, tmpfs
+from vigil.daemon.metrics import PrometheusMetrics
+from vigil.daemon.readiness import _sink_checks
+from vigil.pipeline import PipelineSnapshot
+from vigil.pipeline.fanout import Fanout
+from vigil.result import InferenceResult
+from vigil.sinks import WebhookSink
+from vigil.sinks.base import Sink
+from vigil.sinks.jsonl import JsonlSink
+from vigil.sinks.snapshot import SnapshotSink
+from vigil.sinks.video import AnnotatedVideoSink
+
+DISK = 4 * 2**20
+
+
+@pytest.fixture
+def disk() -> Iterator[Path]:
+    with tmpfs(DISK) as path:
+        yield path
+
+
+async def until(condition: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} not met within {timeout} s"
+        await asyncio.sleep(0.02)
+
+
+def noisy(seq: int) -> InferenceResult:
+    """A result whose picture encodes to some kilobytes (a black one is nearly nothing)."""
+    result = make_result("cam", seq)
+    image = np.random.default_rng(seq).integers(0, 255, (96, 128, 3), np.uint8)
+    return InferenceResult(result.frame.__class__(result.frame.source_id, seq, result.frame.pts,
+                                                  result.frame.capture_time, image),
+                           result.model_id, result.detections, result.timings)
+
+
+async def publish_until_failing(sink: Sink, first_seq: int, limit: int = 3000) -> int:
+    """Publish results from `first_seq` until the sink reports the disk full; the next seq."""
+    seq = first_seq
+    while sink.stats().dropped_by_reason.get("disk_full", 0) == 0:
+        assert seq - first_seq < limit, f"{sink.name}: no write failed on a full disk"
+        await sink.publish(noisy(seq))
+        seq += 1
+        await asyncio.sleep(0.005)
+    return seq
+
+
+def exposition(sink: Sink) -> str:
+    metrics = PrometheusMetrics()
+    metrics.observe(lambda: PipelineSnapshot({}, {}, {}), lambda: Fanout([sink]).outlets)
+    return metrics.exposition().decode()
+
+
+def metric(text: str, line_start: str) -> float:
+    [value] = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(line_start)]
+    return value
+
+
+async def test_jsonl_holds_lines_while_the_disk_is_full_and_writes_them_once_it_is_freed(disk):
+    out = disk / "out" / "results.jsonl"
+    sink = JsonlSink(out, queue_size=32, name="lines")
+    await sink.start()
+    try:
+        for seq in range(20):
+            await sink.publish(make_result("cam", seq))
+        await sink.flush()
+        fill(disk)
+        seq = 20
+        while sink.faults.current is None:  # the file's last page takes a few lines more
+            assert seq < 2000, "no write failed on a full disk"
+            await sink.publish(make_result("cam", seq))
+            seq += 1
+            await asyncio.sleep(0.002)
+        for _ in range(200):  # while it lasts: the queue and batch fill, the rest is dropped (counted)
+            await asyncio.wait_for(sink.publish(make_result("cam", seq)), 5)  # never blocks the pipeline
+            seq += 1
+        during = sink.health()
+        [check] = _sink_checks([sink]).values()
+        text = exposition(sink)
+        free(disk)
+        after_free = seq
+        await until(lambda: sink.faults.current is None, what="the sink writing again")
+        for _ in range(20):
+            await sink.publish(make_result("cam", seq))
+            seq += 1
+        await asyncio.wait_for(sink.flush(), 30)
+        assert sink.health().ok
+    finally:
+        await sink.close()
+    stats = sink.stats()
+    assert not during.ok and "disk full (ENOSPC)" in (during.reason or "") and "retrying" in (during.reason or "")
+    assert not check["ok"] and check["dropped_by_reason"]["disk_full"] > 0
+    assert metric(text, 'vigil_sink_dropped_total{kind="jsonl",reason="disk_full",sink="lines"}') > 0
+    assert metric(text, 'vigil_sink_errors_total{kind="jsonl",sink="lines"}') > 0
+    lines = [json.loads(line) for line in out.read_text().splitlines()]  # every line whole
+    seqs = [r["seq"] for r in lines]
+    assert seqs == sorted(set(seqs))  # in order, no line twice
+    assert set(range(20)) | set(range(after_free, seq)) <= set(seqs)  # before the fault and after it: all
+    assert len(seqs) + stats.dropped_by_reason["disk_full"] == seq  # the rest counted, with its reason
+    assert stats.published == len(seqs) and stats.errors > 0
+
+
+@pytest.mark.parametrize("kind", ["snapshot", "video"])
+async def test_picture_sinks_drop_frames_while_the_disk_is_full_and_write_again_after(disk, kind):
+    if kind == "snapshot":
+        sink: SnapshotSink | AnnotatedVideoSink = SnapshotSink(disk / "pics", interval_s=0, annotate=False, name="pics")
+    else:
+        sink = AnnotatedVideoSink(disk / "pics", annotate=False, segment_minutes=0.01, name="pics")
+    await sink.start()
+    try:
+        for seq in range(5):
+            await sink.publish(noisy(seq))
+            await sink.flush()
+        fill(disk)
+        seq = await publish_until_failing(sink, 5)
+        await sink.flush()
+        during = sink.health()
+        written_during = sink.written
+        free(disk)
+        await asyncio.sleep(0.3)
+        end = seq + 400
+        while sink.written <= written_during or not sink.health().ok:  # backoff runs out, writes work
+            assert seq < end, f"{kind} never wrote again after the disk was freed"
+            await sink.publish(noisy(seq))
+            await sink.flush()
+            seq += 1
+            await asyncio.sleep(0.02)
+    finally:
+        await sink.close()
+    stats = sink.stats()
+    assert not during.ok and "disk full (ENOSPC)" in (during.reason or "")
+    assert stats.dropped_by_reason["disk_full"] > 0 and stats.errors > 0
+    assert stats.published + stats.dropped == seq  # every frame written or counted
+    folder = disk / "pics" / "cam"
+    if kind == "snapshot":
+        pictures = sorted(folder.glob("*.jpg"))
+        assert len(pictures) >= stats.published - 1  # the one being written at the fault may be lost
+        assert all(p.read_bytes()[:2] == b"\xff\xd8" for p in pictures)
+    else:
+        newest = sorted(folder.glob("*.mp4"))[-1]
+        with av.open(str(newest)) as container:  # a segment written after the space came back plays
+            assert sum(1 for _ in container.decode(video=0)) >= 1
+
+
+async def test_the_webhook_delivers_every_result_spooled_around_a_full_disk(disk, receiver):  # noqa: F811
+    r = await receiver()
+    sink = WebhookSink(r.url, disk / "spool", options=fast_options(), name="hook")
+    await sink.start()
+    try:
+        for seq in range(10):
+            await sink.publish(make_result("cam", seq))
+        await until(lambda: sink.delivered == 10, what="the first ten delivered")
+        fill(disk)
+        seq = 10
+        while sink.stats().dropped_by_reason.get("disk_full", 0) < 5:  # refused appends, counted
+            assert seq < 3000, "no append failed on a full disk"
+            await sink.publish(make_result("cam", seq))
+            seq += 1
+            await asyncio.sleep(0.002)
+        during = sink.health()
+        text = exposition(sink)
+        free(disk)
+        after_free = seq
+        for _ in range(10):
+            await sink.publish(make_result("cam", seq))
+            seq += 1
+        refused = sink.stats().dropped_by_reason["disk_full"]
+        await until(lambda: len({t["id"] for t in r.taken}) + refused == seq and sink.backlog == 0,
+                    what="every spooled result delivered")
+        await until(lambda: sink.health().ok, what="healthy again (the cursor saved)")
+    finally:
+        await sink.close()
+    taken = {t["seq"] for t in r.taken}
+    assert not during.ok and "disk full (ENOSPC)" in (during.reason or "")
+    assert metric(text, 'vigil_sink_dropped_total{kind="webhook",reason="disk_full",sink="hook"}') >= 5
+    assert metric(text, 'vigil_sink_errors_total{kind="webhook",sink="hook"}') > 0
+    assert set(range(10)) | set(range(after_free, seq)) <= taken  # before and after the fault: all
+    assert len(taken) + refused == seq  # what the spool refused is counted, the rest all arrived
+    assert json.loads((disk / "spool" / "cursor.json").read_text())  # the cursor saved again
