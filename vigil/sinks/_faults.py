@@ -22,10 +22,11 @@ import errno
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from vigil.errors import SinkError
 from vigil.sinks.base import SinkHealth
 
 __all__ = ["Fault", "FaultLog", "Faults", "classify", "os_error"]
@@ -85,6 +86,8 @@ def classify(exc: BaseException, where: str | Path | None = None) -> Fault:
     OSError (`write_error`), or anything else (`error`: most likely a bug)."""
     found = os_error(exc)
     if found is None:
+        if isinstance(exc, SinkError):  # a failure the sink described (a planted link ...)
+            return Fault("write_error", "write error", False, _where(None, where), str(exc))
         return Fault("error", type(exc).__name__, False, _where(None, where), str(exc))
     code = found.errno or 0
     name = errno.errorcode.get(code, str(code))
@@ -229,11 +232,10 @@ class Faults:
         if fault is None:
             return None
         extra = f", {waiting}" if waiting else ""
-        return SinkHealth(False, f"{fault.what}{_on(fault.where)} since {self._clock() - since:.0f} s: "
-                                 f"retrying; {dropped} dropped{extra}")
-
-    def reasons(self) -> Mapping[str, int]:
-        return self.dropped_by_reason
+        lasting = f"since {self._clock() - since:.0f} s: retrying; {dropped} dropped{extra}"
+        if fault.transient:
+            return SinkHealth(False, f"{fault.what}{_on(fault.where)} {lasting}")
+        return SinkHealth(False, f"{fault.detail} ({fault.what}, failing {lasting})")
 
 
 def _on(where: str | None) -> str:

@@ -227,6 +227,9 @@ class Spool:
         return [int(p.stem) for p in self.directory.glob(f"*{_SUFFIX}") if p.stem.isdigit()]
 
     def _recover(self, segment_id: int, path: Path) -> Segment:
+        if path.is_symlink():  # recovery may truncate it: never through a link planted here
+            raise SinkError(f"spool {self.directory}: {path} is a symbolic link; a spool holds only its own "
+                            "files: remove it")
         ends, size = scan(path)
         valid = ends[-1] if ends else 0
         if valid < size:

@@ -15,8 +15,11 @@ import numpy as np
 import pytest
 
 from tests.integration.sinks.test_webhook_sink import fast_options, receiver  # noqa: F401
+from tests.unit.clips.test_recorder import START, feed
 from tests.support.results import make_result
 from tests.support.tmpfs import fill, free, tmpfs
+from vigil.clips import ClipRecorder
+from vigil.config.clips import ClipsConfig
 from vigil.daemon.metrics import PrometheusMetrics
 from vigil.daemon.readiness import _sink_checks
 from vigil.pipeline import PipelineSnapshot
@@ -196,3 +199,50 @@ async def test_the_webhook_delivers_every_result_spooled_around_a_full_disk(disk
     assert set(range(10)) | set(range(after_free, seq)) <= taken  # before and after the fault: all
     assert len(taken) + refused == seq  # what the spool refused is counted, the rest all arrived
     assert json.loads((disk / "spool" / "cursor.json").read_text())  # the cursor saved again
+
+
+@pytest.fixture(scope="module")
+def camera(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """12 s of H.264 at 10 fps, a key frame every half second, noisy enough to take space."""
+    path = tmp_path_factory.mktemp("camera") / "camera.mp4"
+    rng = np.random.default_rng(7)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
+        stream.options = {"g": "5", "keyint_min": "5", "sc_threshold": "0", "preset": "ultrafast"}
+        for _ in range(120):
+            image = rng.integers(0, 255, (120, 160, 3), np.uint8)
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")))
+        container.mux(stream.encode())
+    return path
+
+
+def test_clips_are_counted_lost_while_the_disk_is_full_and_written_again_after(disk, camera):
+    clips = ClipRecorder("cam", ClipsConfig(directory=str(disk / "clips"), pre_roll_s=0.5, post_roll_s=0.5))
+    seen: dict[str, object] = {}
+    paths: list[str | None] = []
+
+    def settle(name: str) -> None:  # the decode thread waits for the clips closed so far
+        assert clips.flush(30), "clips not written within 30 s"
+        seen[name] = (clips.health(), clips.stats())
+
+    def opened(tracker: int, at: float) -> Callable[[], None]:
+        return lambda: paths.append(clips.open(tracker, start_pts=at, start_time=START))
+
+    feed(clips, camera, actions={
+        1.0: opened(1, 1.0), 2.0: lambda: clips.close(1, end_pts=2.0),
+        3.0: lambda: (settle("before"), fill(disk)),
+        4.0: opened(2, 4.0), 5.0: lambda: clips.close(2, end_pts=5.0),
+        6.5: lambda: (settle("during"), free(disk)),
+        8.0: opened(3, 8.0), 9.0: lambda: clips.close(3, end_pts=9.0),
+        10.5: lambda: settle("after"),
+    })
+    before, during, after = (seen[k] for k in ("before", "during", "after"))
+    assert before[0].ok and before[1].written == 1  # type: ignore[index, union-attr]
+    assert not during[0].ok and "disk full (ENOSPC)" in during[0].reason  # type: ignore[index, union-attr, operator]
+    assert during[1].dropped_by_reason["disk_full"] == 1  # type: ignore[index, union-attr]
+    assert after[0].ok and after[1].written == 2  # type: ignore[index, union-attr]
+    first, lost, third = paths
+    assert first and third and Path(first).is_file() and Path(third).is_file() and lost and not Path(lost).exists()
+    with av.open(third) as container:  # written after the space came back: it plays
+        assert sum(1 for _ in container.decode(video=0)) >= 10

@@ -311,7 +311,7 @@ async def test_a_write_error_is_counted_and_reported_and_the_sink_keeps_running(
         await sink.flush()
         health, stats = sink.health(), sink.stats()
         await sink.close()
-    assert not health.ok and f"on {tmp_path / 'cam1'}" in (health.reason or "") and "retrying" in (health.reason or "")
+    assert not health.ok and f"cannot create directory {tmp_path / 'cam1'}" in (health.reason or "") and "retrying" in (health.reason or "")
     assert stats.errors == 1 and stats.dropped == 2 and stats.dropped_by_reason["write_error"] == 2  # one tried, one in backoff
     [error] = [r.getMessage() for r in caplog.records]  # rate-limited: one report
     assert f"cannot create directory {tmp_path / 'cam1'}" in error and "retrying in" in error
