@@ -216,6 +216,10 @@ class Faults:
     def faulted(self) -> bool:
         return self.current is not None
 
+    def failing_for(self) -> float | None:
+        """Seconds since the fault going on now began; None when there is none."""
+        return None if self.current is None else self._clock() - self._since
+
     def waiting(self) -> bool:
         """Whether the backoff after the last failure still runs (do not try to write yet)."""
         return self.current is not None and self._clock() < self._next_try

@@ -40,6 +40,7 @@ __all__ = ["JsonlOptions", "JsonlSink", "make_jsonl_sink", "mask_rle", "result_t
 log = logging.getLogger(__name__)
 
 FlushPolicy = Literal["os", "fsync", "buffered"]
+FLUSH_GIVE_UP_S = 10.0  # `flush` stops waiting for lines once writes have failed this long
 _BUFFER_BYTES = 64 * 1024  # `buffered`: lines wait in vigil until this much is there
 
 
@@ -168,7 +169,20 @@ class JsonlSink(Sink):
         return SinkStats(self.written, f.total_dropped, backlog, f.errors, f.last_error, dropped_by_reason=f.dropped_by_reason)
 
     async def flush(self) -> None:
-        await self._queue.join()
+        """Wait until every queued line is written; while writes have failed for
+        `FLUSH_GIVE_UP_S`, stop waiting (the lines stay queued, retried) so a full disk cannot
+        hold up a shutdown."""
+        joined = asyncio.ensure_future(self._queue.join())
+        try:
+            while not joined.done():
+                await asyncio.wait([joined], timeout=0.5)
+                failing = self.faults.failing_for()
+                if not joined.done() and failing is not None and failing >= FLUSH_GIVE_UP_S:
+                    log.warning("sink '%s': not waiting for %d line(s) any longer: writes have failed for %.0f s",
+                                self.name, self._held + self._queue.qsize(), failing)
+                    return
+        finally:
+            joined.cancel()
 
     async def close(self) -> None:
         """Write what is queued and close the files. While writes fail, what is left after one

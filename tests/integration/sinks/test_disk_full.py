@@ -21,6 +21,7 @@ from tests.support.tmpfs import fill, free, tmpfs
 from vigil.clips import ClipRecorder
 from vigil.config.clips import ClipsConfig
 from vigil.daemon.metrics import PrometheusMetrics
+from vigil.errors import SinkError
 from vigil.daemon.readiness import _sink_checks
 from vigil.pipeline import PipelineSnapshot
 from vigil.pipeline.fanout import Fanout
@@ -29,6 +30,7 @@ from vigil.sinks import WebhookSink
 from vigil.sinks.base import Sink
 from vigil.sinks.jsonl import JsonlSink
 from vigil.sinks.snapshot import SnapshotSink
+from vigil.sinks.spool import FsyncPolicy, Spool, SpoolOptions
 from vigil.sinks.video import AnnotatedVideoSink
 
 DISK = 4 * 2**20
@@ -246,3 +248,30 @@ def test_clips_are_counted_lost_while_the_disk_is_full_and_written_again_after(d
     assert first and third and Path(first).is_file() and Path(third).is_file() and lost and not Path(lost).exists()
     with av.open(third) as container:  # written after the space came back: it plays
         assert sum(1 for _ in container.decode(video=0)) >= 10
+
+
+def test_the_spool_refuses_appends_on_a_full_disk_and_keeps_what_it_holds(disk):
+    spool = Spool(disk / "spool", SpoolOptions(fsync=FsyncPolicy.NEVER))
+    for n in range(50):
+        spool.append(json.dumps({"n": n}).encode())
+    delivered = spool.read(10)
+    fill(disk)
+    appended, refused = 50, 0
+    while refused < 3:  # the segment's last page takes a few more first
+        assert appended < 5000, "no append failed on a full disk"
+        try:
+            spool.append(json.dumps({"n": appended}).encode())
+            appended += 1
+        except SinkError as exc:
+            assert "cannot append a record (No space left on device)" in str(exc)
+            refused += 1
+    with pytest.raises(SinkError, match="cannot save the delivery cursor"):
+        spool.ack(delivered)
+    assert spool.cursor_unsaved and spool.backlog == appended - 10  # acknowledged in memory
+    assert [json.loads(r.payload)["n"] for r in spool.read(5)] == [10, 11, 12, 13, 14]  # reading goes on
+    free(disk)
+    spool.save_cursor()
+    assert not spool.cursor_unsaved
+    spool.close()
+    with Spool(disk / "spool") as reopened:  # nothing lost, nothing torn, the acknowledged ten gone
+        assert [json.loads(r.payload)["n"] for r in reopened.read(10_000)] == list(range(10, appended))
