@@ -11,6 +11,9 @@ sequence number of the frame that made it happen.
 
 from __future__ import annotations
 
+import os
+import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,10 +22,31 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:
     from vigil.frame import Frame
 
-__all__ = ["EVENT_SCHEMA_VERSION", "Event", "EventType"]
+__all__ = ["EVENT_SCHEMA_VERSION", "Event", "EventType", "new_record_id", "run_id"]
 
 EVENT_SCHEMA_VERSION = 1
-_NAMESPACE = uuid.UUID("5d0c7c1e-4b7a-4f0e-9a59-7a1d6c0e2f31")  # vigil events
+_run: uuid.UUID | None = None
+_run_lock = threading.Lock()
+
+
+def run_id() -> uuid.UUID:
+    """A random UUID drawn once per process, at its first use (never at import): record ids
+    derived from it differ between two runs of the same clip, whose frame numbers, track ids
+    and zones all restart at 0."""
+    global _run
+    with _run_lock:  # spool threads of several sinks may ask first at the same time
+        if _run is None:
+            _run = uuid.uuid4()
+        return _run
+
+
+def new_record_id() -> str:
+    """A new UUIDv7 (RFC 9562): 48 bits of Unix milliseconds, then 74 random bits. Unique
+    across processes and restarts, and ordered by creation time (to the millisecond)."""
+    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
+    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # variant 10
+    return str(uuid.UUID(int=value))
 
 EventType = Literal["object_start", "object_end", "zone_enter", "zone_exit", "dwell", "line_cross"]
 
@@ -34,7 +58,9 @@ class Event:
     `frame`, the frame the event is about (the capture time and seq are that frame's, except
     for `object_end`, whose frame is the object's best one: `extra["best"]` says which); `clip`
     the object's clip when the source records them; `extra` holds type-specific values (an
-    object's `first_seen` / `last_seen`, a dwell's seconds) as JSON-ready values."""
+    object's `first_seen` / `last_seen`, a dwell's seconds) as JSON-ready values. `id` is drawn
+    when the event is made (a UUIDv7) and kept by copies (`dataclasses.replace`) and by its
+    record wherever that is stored and sent again."""
 
     type: EventType
     source: str
@@ -53,13 +79,16 @@ class Event:
     # The frame the event is about (for object_end: the object's best frame), for sinks that
     # draw it (snapshots); never written into the record.
     frame: Frame | None = field(default=None, compare=False, repr=False)
+    # Never derived from what the event is (source, seq, track, zone): those restart at 0 with
+    # the process, and a restarted daemon would reuse the last run's ids (JetStream's duplicate
+    # window and receivers deduplicating on `id` would drop its events).
+    id: str = field(default_factory=new_record_id, compare=False)
 
     @property
     def event_id(self) -> str:
-        """A UUID named by what the event is (source, frame, type, track, zone or line): the
-        same event made again after a restart has the same id, so receivers deduplicate on it."""
-        where = self.zone or self.line or ""
-        return str(uuid.uuid5(_NAMESPACE, f"{self.source}\n{self.seq}\n{self.type}\n{self.tracker_id}\n{where}"))
+        """The event's id (`id`): the same for this event wherever it is published, and for its
+        record sent again from a spool; never the same for two events, in any run."""
+        return self.id
 
     def to_record(self) -> dict[str, Any]:
         """The event as its JSON record (docs/OUTPUT.md)."""

@@ -2,18 +2,21 @@
 
 It validates the file, reads every file it refers to (`vigil.config.files`) and lists the model
 (a local model directory's `model.json` and `package.json` files, or a bare ONNX export's
-metadata), then reports every problem at once, each with its key and line. It connects to
-nothing and writes nothing: cameras, video files, a model URL and output directories are
-named in its answer as not checked.
+metadata), then reports every problem at once, each with its key and line, and says where each
+durable sink (webhook, MQTT, NATS) keeps its spool. It connects to nothing and writes nothing:
+cameras, video files, a model URL and output directories are named in its answer as not checked.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from vigil.config.daemon import DaemonConfig
-from vigil.config.files import Problem, file_problems
+from vigil.config.files import Problem, file_problems, read_secret
+from vigil.config.sinks import DeliverySettings, spool_directory
 from vigil.config.loader import read_config
 from vigil.config.model import ModelConfig
 from vigil.errors import VigilError
@@ -21,8 +24,9 @@ from vigil.sources.rtsp import mask_url
 
 __all__ = ["check_config"]
 
-def check_config(path: Path) -> str:
-    """The summary of a usable configuration; `ConfigError` listing every problem otherwise."""
+def check_config(path: Path, environ: Mapping[str, str] | None = None) -> str:
+    """The summary of a usable configuration; `ConfigError` listing every problem otherwise.
+    `environ` (default: the process's) places the spools that have no `spool_dir`."""
     loaded = read_config(path)
     config = loaded.config
     entries = config.model_entries()
@@ -37,6 +41,7 @@ def check_config(path: Path) -> str:
         unchecked += [m for m in missed if m not in unchecked]
     search_problems, search_lines = _check_search(config)
     problems = model_problems + search_problems + file_problems(config) + _tracking_problems(config)
+    problems += _signing_problems(config)
     if problems:
         raise loaded.error(problems)
     sinks = [entry.name if entry.name == entry.kind else f"{entry.name} ({entry.kind})" for entry in config.sinks]
@@ -45,6 +50,7 @@ def check_config(path: Path) -> str:
             f"{path}: OK ({len(config.sources)} source(s); sinks: {', '.join(sinks)})",
             *(f"  model: {line}" for line in model_lines),
             *(f"  search: {line}" for line in search_lines),
+            *_spool_lines(config, os.environ if environ is None else environ),
             f"  not checked: {', '.join(unchecked + _unchecked_parts(config))}",
         ]
     )
@@ -119,6 +125,38 @@ def _tracking_problems(config: DaemonConfig) -> list[Problem]:
         where = stages[0] if stages else keys[:1]
         if where:
             problems.append(Problem(("sources", i, *where), MISSING_TRACKERS))
+    return problems
+
+
+def _spool_lines(config: DaemonConfig, environ: Mapping[str, str]) -> list[str]:
+    """Where each durable sink keeps its spool (a default one is named after the sink)."""
+    lines: list[str] = []
+    for entry in config.sinks:
+        if isinstance(entry, DeliverySettings):
+            assert entry.name is not None  # named by the loader
+            given = "" if entry.spool_dir else " (default: the state directory)"
+            lines.append(f"  spool of sink '{entry.name}': {spool_directory(entry, entry.name, environ)}{given}")
+    return lines
+
+
+def _signing_problems(config: DaemonConfig) -> list[Problem]:
+    """A webhook with `signing: standard` whose secret file is not a `whsec_` secret."""
+    from vigil.errors import ConfigError
+    from vigil.sinks.webhook import standard_key
+
+    problems = []
+    for i, entry in enumerate(config.sinks):
+        path = getattr(entry, "secret_file", None)
+        if getattr(entry, "signing", None) != "standard" or path is None:
+            continue
+        try:
+            secret = read_secret(path)
+        except ConfigError:
+            continue  # file_problems says why
+        try:
+            standard_key(secret, path)
+        except ConfigError as exc:
+            problems.append(Problem(("sinks", i, "secret_file"), str(exc)))
     return problems
 
 

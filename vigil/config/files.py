@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +28,7 @@ __all__ = [
     "read_password_file",
     "read_secret",
     "read_token_file",
+    "state_directory",
     "token_problem",
 ]
 
@@ -52,6 +53,17 @@ class Problem:
 
     loc: Location
     message: str
+
+
+def state_directory(environ: Mapping[str, str]) -> Path:
+    """Where the daemon keeps its state (the API's state file, the sinks' default spools):
+    systemd's `StateDirectory=` (`$STATE_DIRECTORY`, one per unit instance) or else
+    `$XDG_STATE_HOME/vigil` (default `~/.local/state/vigil`)."""
+    state_dir = environ.get("STATE_DIRECTORY", "").split(":")[0]
+    if state_dir:
+        return Path(state_dir)
+    xdg = environ.get("XDG_STATE_HOME") or str(Path(environ.get("HOME") or Path.home()) / ".local" / "state")
+    return Path(xdg) / "vigil"
 
 
 def read_secret(path: str | Path, what: str = "the secret") -> bytes:

@@ -5,16 +5,21 @@ entries built from them (with `kind`, `name` and `filter`) are in `vigil.config.
 from __future__ import annotations
 
 import re
-
+from collections.abc import Mapping
+from pathlib import Path
 from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 from typing_extensions import Self
 
 from vigil.config._section import Section
+from vigil.config.files import state_directory
 from vigil.events import EventType
 
-__all__ = ["FilterSettings", "JsonlSinkConfig", "MqttSinkConfig", "NatsSinkConfig", "SnapshotSinkConfig", "VideoSinkConfig", "WebhookSinkConfig"]
+__all__ = [
+    "DeliverySettings", "FilterSettings", "JsonlSinkConfig", "MqttSinkConfig", "NatsSinkConfig", "SnapshotSinkConfig",
+    "VideoSinkConfig", "WebhookSinkConfig", "spool_directory",
+]
 
 
 class FilterSettings(Section):
@@ -64,8 +69,14 @@ class JsonlSinkConfig(Section):
 
 class DeliverySettings(Section):
     """What the sinks that deliver through the durable spool (`vigil.sinks.durable`: webhook,
-    MQTT, NATS) share: the spool's size, the retries and probes, and when they turn unhealthy."""
+    MQTT, NATS) share: the spool's place and size, the retries and probes, and when they turn
+    unhealthy."""
 
+    spool_dir: str | None = Field(
+        None, min_length=1,
+        description="Directory where records wait on disk until delivered, one per sink (absent: spool-<sink name> in "
+        "the state directory: $STATE_DIRECTORY under systemd, else ~/.local/state/vigil/; vigil check says where).",
+    )
     spool_max_mb: int = Field(
         512, ge=2, le=1_048_576,
         description="Most MiB the spool keeps on disk; at the cap the oldest undelivered records are dropped "
@@ -95,17 +106,35 @@ class DeliverySettings(Section):
         return self
 
 
+def spool_directory(settings: DeliverySettings, sink: str, environ: Mapping[str, str]) -> Path:
+    """The spool of the sink named `sink`: its `spool_dir`, or `spool-<sink>` in the state
+    directory (`vigil.config.files.state_directory`, beside the API's state file)."""
+    return Path(settings.spool_dir) if settings.spool_dir else state_directory(environ) / f"spool-{sink}"
+
+
 class WebhookSinkConfig(DeliverySettings):
     url: str = Field(pattern=r"^https?://\S+$", description="URL the results are POSTed to (docs/OUTPUT.md).")
     secret_file: str | None = Field(
-        None, min_length=1, description="File holding the HMAC-SHA256 signing secret (surrounding whitespace stripped)."
+        None, min_length=1, description="File holding the HMAC-SHA256 signing secret (surrounding whitespace stripped); "
+        "with signing: standard, a Standard Webhooks secret whsec_<base64 of 24 to 64 bytes>.",
     )
-    spool_dir: str = Field(min_length=1, description="Directory where results wait on disk until delivered.")
+    signing: Literal["vigil", "standard"] = Field(
+        "vigil",
+        description="How requests are signed with the secret: vigil (X-Vigil-Timestamp, X-Vigil-Signature: sha256=<hex>) "
+        "or standard (Standard Webhooks: webhook-id, webhook-timestamp, webhook-signature: v1,<base64>), which "
+        "receivers verify with that spec's libraries (docs/OUTPUT.md).",
+    )
     request_timeout_s: float = Field(
         10.0, gt=0, le=600, description="A request unanswered by then is sent again, with the same Idempotency-Key."
     )
     connect_timeout_s: float = Field(5.0, gt=0, le=600, description="Longest wait for a connection to the receiver.")
     max_retry_after_s: float = Field(300.0, gt=0, le=86_400, description="Longest Retry-After of the receiver obeyed.")
+
+    @model_validator(mode="after")
+    def _standard_needs_a_secret(self) -> Self:
+        if self.signing == "standard" and self.secret_file is None:
+            raise ValueError("signing: standard needs secret_file (a file holding whsec_<base64>); give one, or drop signing")
+        return self
 
 
 class VideoSinkConfig(Section):
@@ -159,8 +188,6 @@ class MqttSinkConfig(DeliverySettings):
         description="Home Assistant's discovery prefix.",
     )
     snapshots: bool = Field(True, description="Publish the latest event's picture (JPEG, retained) to PREFIX/<camera>/snapshot.")
-    spool_dir: str = Field(min_length=1, description="Directory where events and results wait on disk until the broker has them.")
-
     publish_timeout_s: float = Field(
         10.0, gt=0, le=600, description="A message the broker has not acknowledged by then is sent again (after reconnecting).",
     )
@@ -217,8 +244,6 @@ class NatsSinkConfig(DeliverySettings):
         None, min_length=1, description="With tls, a PEM file of the CA(s) the server's certificate is checked against "
         "(absent: the system's CAs).",
     )
-    spool_dir: str = Field(min_length=1, description="Directory where events and results wait on disk until JetStream has them.")
-
     connect_timeout_s: float = Field(5.0, gt=0, le=600, description="Longest wait for a server to accept a connection.")
     publish_timeout_s: float = Field(
         5.0, gt=0, le=600, description="A message JetStream has not acknowledged by then is sent again (same Nats-Msg-Id).",

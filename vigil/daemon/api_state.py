@@ -31,6 +31,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from vigil.config import SourceConfig
+from vigil.config.files import state_directory
 from vigil.errors import ConfigError
 
 __all__ = ["Origin", "StreamLayer", "default_state_file"]
@@ -45,12 +46,10 @@ def default_state_file(config_path: Path, environ: Mapping[str, str]) -> Path:
     """Where the daemon of `config_path` keeps its API changes: systemd's `StateDirectory=`
     (`$STATE_DIRECTORY`, one per unit instance) or else `$XDG_STATE_HOME/vigil` (default
     `~/.local/state/vigil`), named after the configuration file so two daemons never share it."""
-    state_dir = environ.get("STATE_DIRECTORY", "").split(":")[0]
-    if state_dir:
-        return Path(state_dir) / "api-streams.json"
-    xdg = environ.get("XDG_STATE_HOME") or str(Path(environ.get("HOME") or Path.home()) / ".local" / "state")
+    if environ.get("STATE_DIRECTORY", "").split(":")[0]:
+        return state_directory(environ) / "api-streams.json"
     digest = hashlib.sha256(str(config_path.resolve()).encode()).hexdigest()[:12]
-    return Path(xdg) / "vigil" / f"api-streams-{config_path.stem}-{digest}.json"
+    return state_directory(environ) / f"api-streams-{config_path.stem}-{digest}.json"
 
 
 def _digest(source: SourceConfig | None) -> str | None:

@@ -12,23 +12,28 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Literal
 
 from vigil.errors import ConfigError, SinkError
 from vigil.sinks._http import Backoff, retry_after_s
 from vigil.sinks.spool import SpoolOptions, SpoolRecord
 
-__all__ = ["Reply", "Retrier", "RetryTimings", "WebhookOptions", "write_dead_letters"]
+__all__ = ["Reply", "Retrier", "RetryTimings", "WebhookOptions", "probe_says_up", "write_dead_letters"]
 
 log = logging.getLogger(__name__)
 
 _RETRYABLE = frozenset({408, 429})
+# What a gateway answers for a receiver behind it that is down or not answering.
+_GATEWAY_DOWN = frozenset({502, 503, 504})
 
 
 @dataclass(frozen=True)
 class WebhookOptions:
     """How the webhook sink sends.
 
-    `secret` signs every request (`X-Vigil-Signature`); `headers` are sent as they are (for
+    `secret` signs every request: with `signing` `vigil`, `X-Vigil-Signature` over
+    `X-Vigil-Timestamp`; with `standard`, Standard Webhooks' `webhook-signature` (then `secret`
+    is the key decoded from a `whsec_` secret). `headers` are sent as they are (for
     instance `Authorization`); neither is ever logged. `batch_max`: most results a request;
     `batch_linger_ms`: how long a short batch waits for more (0: send at once; batches still
     form while a request is in flight); `request_timeout_s`: a request unanswered by then is
@@ -41,6 +46,7 @@ class WebhookOptions:
     """
 
     secret: bytes | None = field(default=None, repr=False)
+    signing: Literal["vigil", "standard"] = "vigil"
     headers: Mapping[str, str] = field(default_factory=dict, repr=False)
     batch_max: int = 50
     batch_linger_ms: float = 0.0
@@ -67,6 +73,8 @@ class WebhookOptions:
             raise ConfigError("webhook batch_linger_ms, close_grace_s and probe_after_s must not be negative")
         if self.secret is not None and not self.secret:
             raise ConfigError("webhook secret is empty; give a secret or none")
+        if self.signing == "standard" and self.secret is None:
+            raise ConfigError("webhook signing: standard needs a secret (secret_file holding whsec_<base64>)")
 
 
 @dataclass(frozen=True)
@@ -86,6 +94,14 @@ class Reply:
         """No answer, 5xx, 408 or 429: the same request is sent again. Anything else that is
         not 2xx refuses it for good."""
         return self.status is None or self.status >= 500 or self.status in _RETRYABLE
+
+
+def probe_says_up(status: int) -> bool:
+    """Whether a probe (a HEAD request) answered with `status` means the receiver is up again.
+    Any answer but a gateway's 502, 503 or 504 does: a receiver that does not implement HEAD
+    answers 501 (Python's http.server) or 405 (most frameworks), one without that route 404,
+    one that is busy 500 or 429; each came from the receiver itself, so the request goes out."""
+    return status not in _GATEWAY_DOWN
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import socket
 import time
 from collections.abc import Sequence
@@ -420,8 +421,9 @@ def _spooled(where: str, record: dict[str, Any]) -> bytes:
 async def make_mqtt_sink(config: MqttSinkConfig, context: SinkContext) -> MqttSink:
     """The registry's factory for `kind: mqtt`: the password file is read off the event loop."""
     from vigil.config.files import read_password_file
+    from vigil.config.sinks import spool_directory
 
     password = await asyncio.to_thread(read_password_file, config.password_file) if config.password_file else None
-    return MqttSink(mqtt_options(config, password), config.spool_dir, name=context.name)
+    return MqttSink(mqtt_options(config, password), spool_directory(config, context.name, os.environ), name=context.name)
 
 

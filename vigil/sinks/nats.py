@@ -3,10 +3,12 @@
 `publish` only appends to the spool; `vigil.sinks.durable.DurableSender` delivers it in order and
 hands each batch to `send`, which publishes its records one at a time to JetStream and waits for
 each PubAck, so the records of a camera are stored in the order they were made. Every message
-carries the record's id as `Nats-Msg-Id`: a record sent again (a lost acknowledgement, a crash
-before the spool acked it) is dropped by the stream's duplicate window. The client library
-(nats-py, the `nats` extra) is imported when the sink starts; the connection is made lazily and
-made again when the client gives up reconnecting. Subjects and payloads: docs/OUTPUT.md.
+carries the record's id as `Nats-Msg-Id` (unique per record across runs: `vigil.events`): a
+record sent again (a lost acknowledgement, a crash before the spool acked it) is dropped by the
+stream's duplicate window, and such duplicate acknowledgements are counted (`stats().duplicates`)
+and logged. The client library (nats-py, the `nats` extra) is imported when the sink starts;
+the connection is made lazily and made again when the client gives up reconnecting. Subjects
+and payloads: docs/OUTPUT.md.
 """
 
 from __future__ import annotations
@@ -14,14 +16,17 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import re
 import ssl
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vigil.config.files import read_password_file, read_token_file
+from vigil.config.sinks import spool_directory
 from vigil.errors import MissingDependencyError, SinkError
 from vigil.events import Event
 from vigil.result import InferenceResult, Predictions
@@ -49,6 +54,7 @@ log = logging.getLogger(__name__)
 _RECONNECT_ATTEMPTS = 5
 _RECONNECT_WAIT_S = 0.5
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+_DUPLICATES_LOG_EVERY_S = 60.0  # duplicate acknowledgements are logged at most this often
 
 
 def subject_token(camera: str) -> str:
@@ -104,6 +110,7 @@ class NatsSink(Sink):
         self._acked: set[str] = set()  # ids of the current batch JetStream has stored
         self._subjects: dict[tuple[str, bool], str] = {}
         self.duplicates = 0  # messages the stream reported as duplicates (stored before)
+        self._duplicates_logged = (0, float("-inf"))  # (count, monotonic time) at the last warning
 
     @property
     def delivered(self) -> int:
@@ -154,7 +161,7 @@ class NatsSink(Sink):
         return self._sender.health()
 
     def stats(self) -> SinkStats:
-        return self._sender.stats()
+        return replace(self._sender.stats(), duplicates=self.duplicates)
 
     # -- the transport the durable sender calls -----------------------------------------------
 
@@ -202,8 +209,23 @@ class NatsSink(Sink):
         except (nats.errors.Error, OSError) as exc:
             return Reply(None, self._redact(f"publishing to {subject} failed ({type(exc).__name__}: {exc})"))
         if ack.duplicate:
-            self.duplicates += 1
+            self._duplicate(msg_id)
         return None
+
+    def _duplicate(self, msg_id: str) -> None:
+        """JetStream stored a message with this id within its duplicate window, so it dropped
+        this one: a resend (a lost acknowledgement, a crash before the spool forgot it) or, were
+        ids ever reused, a lost record. Counted, and logged at most once a minute."""
+        self.duplicates += 1
+        logged, when = self._duplicates_logged
+        now = time.monotonic()
+        if now - when >= _DUPLICATES_LOG_EVERY_S:
+            log.warning(
+                "sink '%s': JetStream acknowledged record %s as a duplicate and did not store it again (%d duplicate(s) "
+                "since the last such message, %d since start); expected for records resent after a lost "
+                "acknowledgement or a restart", self.name, msg_id, self.duplicates - logged, self.duplicates,
+            )
+            self._duplicates_logged = (self.duplicates, now)
 
     async def probe(self) -> bool:
         """True once connected and JetStream answers an account-info request."""
@@ -404,4 +426,4 @@ async def make_nats_sink(config: NatsSinkConfig, context: SinkContext) -> NatsSi
         credentials_file=config.credentials_file, tls=tls, connect_timeout_s=config.connect_timeout_s,
         publish_timeout_s=config.publish_timeout_s, delivery=delivery,
     )
-    return NatsSink(options, config.spool_dir, name=context.name)
+    return NatsSink(options, spool_directory(config, context.name, os.environ), name=context.name)

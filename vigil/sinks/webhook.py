@@ -11,9 +11,12 @@ Request format, headers and signature: docs/OUTPUT.md.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import hashlib
 import hmac
 import json
+import os
 import re
 import time
 import uuid
@@ -24,10 +27,11 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
+from vigil.config.sinks import spool_directory
 from vigil.errors import ConfigError, SinkError
-from vigil.events import Event
+from vigil.events import Event, run_id
 from vigil.result import InferenceResult, Predictions
-from vigil.sinks._delivery import Reply, RetryTimings, WebhookOptions
+from vigil.sinks._delivery import Reply, RetryTimings, WebhookOptions, probe_says_up
 from vigil.sinks._http import Backoff, display_url, redactor, split_credentials
 from vigil.sinks.base import Sink, SinkHealth, SinkStats
 from vigil.sinks.durable import DEAD_LETTER_FILE, DeliveryOptions, DurableSender
@@ -44,28 +48,47 @@ __all__ = [
 ]
 
 SCHEMA = "vigil.webhook/1"
-_ID_NAMESPACE = uuid.UUID("5f0c52f4-2d0e-4c8e-9a55-0d7d1f7a3c11")
 _ID_PREFIX = re.compile(rb'^\{"id":"([0-9a-f-]{36})"')
 _ID_END = len(b'{"id":"') + 36 + 1  # where a spool record's first key after its id begins
 _EVENT_MARK = b',"record":"event"'
+_WHSEC = b"whsec_"
 
 
-def read_secret_file(path: str | Path) -> bytes:
-    """The signing secret in `path`, surrounding whitespace stripped (files end with a newline)."""
+def read_secret_file(path: str | Path, signing: str = "vigil") -> bytes:
+    """The signing secret in `path`, surrounding whitespace stripped (files end with a newline);
+    for `standard` signing, the key a `whsec_<base64>` secret holds (`standard_key`)."""
     try:
         secret = Path(path).read_bytes().strip()
     except OSError as exc:
         raise ConfigError(f"webhook secret file {path}: cannot read it ({exc.strerror}); check the path") from exc
     if not secret:
         raise ConfigError(f"webhook secret file {path} is empty; write the shared secret into it")
-    return secret
+    return standard_key(secret, path) if signing == "standard" else secret
+
+
+def standard_key(secret: bytes, path: str | Path) -> bytes:
+    """The HMAC key of a Standard Webhooks secret: `whsec_` then the base64 of 24 to 64 random
+    bytes (https://www.standardwebhooks.com)."""
+    make = "make one with: echo whsec_$(head -c 32 /dev/urandom | base64)"
+    if not secret.startswith(_WHSEC):
+        raise ConfigError(f"webhook secret file {path}: signing: standard needs a secret of the form whsec_<base64>; {make}")
+    try:
+        key = base64.b64decode(secret[len(_WHSEC):], validate=True)
+    except (binascii.Error, ValueError):
+        raise ConfigError(f"webhook secret file {path}: what follows whsec_ is not base64; {make}") from None
+    if not 24 <= len(key) <= 64:
+        raise ConfigError(f"webhook secret file {path}: the whsec_ secret holds {len(key)} bytes, Standard Webhooks "
+                          f"wants 24 to 64; {make}")
+    return key
 
 
 def result_id(header: Mapping[str, Any]) -> str:
-    """A UUID that names one result: the same model, source, frame and capture time give the
-    same id, so a result resent after a restart carries the id it had the first time."""
+    """A UUID that names one result of this process: its model, source, frame and capture time
+    under the process's random `run_id`, so every sink gives a result the same id and a new run
+    never reuses one (frame numbers restart at 0). A record resent from the spool, after a
+    restart too, keeps the id written into it when it was spooled."""
     name = f"{header['model']}\n{header['source']}\n{header['seq']}\n{header['capture_time']}"
-    return str(uuid.uuid5(_ID_NAMESPACE, name))
+    return str(uuid.uuid5(run_id(), name))
 
 
 class WebhookSink(Sink):
@@ -178,13 +201,26 @@ class WebhookSink(Sink):
         key = ids[0] if len(ids) == 1 else hashlib.sha256("\n".join(ids).encode()).hexdigest()[:32]
         return await self._post(body, key)
 
+    def _headers(self, body: bytes, key: str) -> dict[str, str]:
+        """The request's headers: its key, the attempt's time and, with a secret, its signature,
+        in vigil's scheme or Standard Webhooks' (whose `webhook-id` is the `Idempotency-Key`)."""
+        timestamp, secret = str(int(time.time())), self.options.secret
+        headers = {"Content-Type": "application/json", "Idempotency-Key": key}
+        if self.options.signing == "standard":
+            headers.update({"webhook-id": key, "webhook-timestamp": timestamp})
+            if secret is not None:
+                mac = hmac.new(secret, f"{key}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+                headers["webhook-signature"] = "v1," + base64.b64encode(mac).decode()
+            return headers
+        headers["X-Vigil-Timestamp"] = timestamp
+        if secret is not None:
+            digest = hmac.new(secret, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+            headers["X-Vigil-Signature"] = f"sha256={digest}"
+        return headers
+
     async def _post(self, body: bytes, key: str) -> Reply:
         assert self._session is not None
-        timestamp = str(int(time.time()))
-        headers = {"Content-Type": "application/json", "X-Vigil-Timestamp": timestamp, "Idempotency-Key": key}
-        if self.options.secret is not None:
-            digest = hmac.new(self.options.secret, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-            headers["X-Vigil-Signature"] = f"sha256={digest}"
+        headers = self._headers(body, key)
         try:
             async with self._session.post(self._url, data=body, headers=headers, allow_redirects=False) as response:
                 if 200 <= response.status < 300:
@@ -201,18 +237,19 @@ class WebhookSink(Sink):
             return Reply(None, self._redact(f"{type(exc).__name__}: {exc}"))
 
     async def probe(self) -> bool:
-        """A HEAD request, no body: True when the receiver answers with anything but 5xx, 408 or
-        429 (a 405 or 404 too: something listens and routes requests again)."""
+        """A HEAD request, no body: True when the receiver answers with anything but 502, 503
+        or 504 (`probe_says_up`: a 501 or 405 from a receiver without HEAD too)."""
         assert self._session is not None
         timeout = aiohttp.ClientTimeout(total=min(self.options.connect_timeout_s, self.options.request_timeout_s))
         try:
             async with self._session.head(self._url, allow_redirects=False, timeout=timeout) as response:
-                return not Reply(response.status, "").retryable
+                return probe_says_up(response.status)
         except (asyncio.TimeoutError, aiohttp.ClientError):
             return False
 
     def _secret_values(self) -> list[str]:
-        values = [self.options.secret.decode("utf-8", "replace")] if self.options.secret else []
+        secret = self.options.secret
+        values = [secret.decode("utf-8", "replace"), base64.b64encode(secret).decode()] if secret else []
         for value in self.options.headers.values():
             values += [value, *value.split()[1:]]  # "Bearer TOKEN": the token alone too
         return values
@@ -232,8 +269,9 @@ def _encode(header: dict[str, Any], dets: Predictions) -> bytes:
 
 async def make_webhook_sink(config: WebhookSinkConfig, context: SinkContext) -> WebhookSink:
     """The registry's factory for `kind: webhook`: the secret file is read off the event loop."""
-    secret = await asyncio.to_thread(read_secret_file, config.secret_file) if config.secret_file else None
-    return WebhookSink(config.url, config.spool_dir, options=webhook_options(config, secret), name=context.name)
+    secret = await asyncio.to_thread(read_secret_file, config.secret_file, config.signing) if config.secret_file else None
+    spool = spool_directory(config, context.name, os.environ)
+    return WebhookSink(config.url, spool, options=webhook_options(config, secret), name=context.name)
 
 
 def webhook_options(hook: WebhookSinkConfig, secret: bytes | None) -> WebhookOptions:
@@ -242,6 +280,7 @@ def webhook_options(hook: WebhookSinkConfig, secret: bytes | None) -> WebhookOpt
     cap = hook.spool_max_mb * 2**20
     return WebhookOptions(
         secret=secret,
+        signing=hook.signing,
         request_timeout_s=hook.request_timeout_s,
         connect_timeout_s=hook.connect_timeout_s,
         backoff=Backoff(initial_s=hook.retry_initial_s, max_s=hook.retry_max_s),

@@ -369,11 +369,12 @@ async def test_tls_with_the_brokers_ca_delivers_and_without_it_refuses_to_connec
         tls = aiomqtt.TLSParameters(ca_certs=str(server.ca_file))
         async with Subscriber(server.port, ["vigil/gate/events"], tls_params=tls) as sub:
             await trusted.start()
-            await trusted.publish_event(event("gate", 1))
+            sent = event("gate", 1)
+            await trusted.publish_event(sent)
             await trusted.flush(10)
             await sub.wait_for(lambda: len(sub.messages) == 1)
             await trusted.close()
-        assert json.loads(sub.messages[0][1])["id"] == event("gate", 1).event_id
+        assert json.loads(sub.messages[0][1])["id"] == sent.event_id
         # The system's CAs do not know the test's: the certificate check fails, nothing is sent.
         untrusted = sink_for(server, tmp_path / "spool-2", tls=True, discovery=False)
         assert not await untrusted.probe()

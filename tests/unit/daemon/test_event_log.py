@@ -35,16 +35,18 @@ def seqs(found: list[Any]) -> list[int]:
 
 
 def test_the_log_keeps_the_last_n_newest_first_and_drops_the_frame():
-    log = logged(*(event(seq=i) for i in range(5)), kept=3)
+    made = [event(seq=i) for i in range(5)]
+    log = logged(*made, kept=3)
     assert seqs(log.query(EventQuery())) == [4, 3, 2]
     assert seqs(log.query(EventQuery(limit=2))) == [4, 3]
-    assert len(log) == 3 and log.get(event(seq=0).event_id) is None
-    assert log.get(event(seq=4).event_id).record == event(seq=4).to_record()  # type: ignore[union-attr]
+    assert len(log) == 3 and log.get(made[0].event_id) is None
+    assert log.get(made[4].event_id).record == made[4].to_record()  # type: ignore[union-attr]
 
 
 def test_the_same_event_again_replaces_the_older_and_counts_as_newest():
-    log = logged(event(seq=1), event(seq=2))
-    log.events([event(seq=1)])
+    first = event(seq=1)
+    log = logged(first, event(seq=2))
+    log.events([first])
     assert seqs(log.query(EventQuery())) == [1, 2]
     assert len(log) == 2
 
