@@ -46,8 +46,8 @@ _LOOPBACK_NAMES = frozenset({"localhost"})
 class Every:
     """Rate-limited logging: `warn(...)` logs at most once per `period_s`, and says how many it held back."""
 
-    def __init__(self, period_s: float = 10.0, logger: logging.Logger = log) -> None:
-        self.period_s, self.log = period_s, logger
+    def __init__(self, period_s: float = 10.0, logger: logging.Logger = log, level: int = logging.WARNING) -> None:
+        self.period_s, self.log, self.level = period_s, logger, level
         self._last = -period_s
         self._held = 0
 
@@ -57,7 +57,7 @@ class Every:
             self._held += 1
             return
         held, self._held, self._last = self._held, 0, now
-        self.log.warning(message + (f" ({held} more like it in the last {self.period_s:.0f} s)" if held else ""), *args)
+        self.log.log(self.level, message + (f" ({held} more like it in the last {self.period_s:.0f} s)" if held else ""), *args)
 
 
 class Guard:

@@ -109,6 +109,9 @@ class _Connection(asyncio.Protocol):
     def _headers_too_slow(self) -> None:
         self.timer = None
         if self.served == 0:
+            self.gate.timed_out += 1
+            self.gate._slow.warn("management API: closed a connection that sent no whole request within "
+                                 "api.header_timeout_s (%d so far)", self.gate.timed_out)
             self.close()
 
 
@@ -120,6 +123,7 @@ class ConnectionGate:
         self.open: dict[_Connection, None] = {}  # in the order they came
         self.evicted = self.refused = self.timed_out = 0
         self._full = Every(logger=log)
+        self._slow = Every(logger=log, level=logging.INFO)  # browsers' unused preconnections end this way too
 
     def protocol_factory(self, server: web.Server) -> Any:
         return lambda: _Connection(self, server())

@@ -123,7 +123,7 @@ async def test_api_masks_a_password_holding_an_at_sign(tmp_path, nudenet_path, c
 
 def _raw_get(port: int, header: bytes) -> bytes:
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-        s.sendall(b"GET /api/v1/streams HTTP/1.1\r\nHost: x\r\n" + header + b"\r\nConnection: close\r\n\r\n")
+        s.sendall(b"GET /api/v1/streams HTTP/1.1\r\nHost: 127.0.0.1\r\n" + header + b"\r\nConnection: close\r\n\r\n")
         answer = b""
         while chunk := s.recv(65536):
             answer += chunk
