@@ -186,11 +186,16 @@ def test_the_default_state_file_is_per_unit_or_per_config(tmp_path):
     assert a.parent == b.parent == tmp_path / "vigil" and a != b
 
 
-def test_a_damaged_state_file_is_a_clear_error(tmp_path):
+def test_a_damaged_state_file_is_a_clear_error(tmp_path, caplog):
     state = tmp_path / "api-streams.json"
-    state.write_text('{"version": 1, "streams": {"x": {"source": {"name": "bad name"}}}}')
+    state.write_text('{"version": 1, "streams": {"x": "not an entry"}}')
     with pytest.raises(Exception, match="damaged.*move it away"):
         StreamLayer.load(state)
+    # One stream that does not validate is left out by name; the others load (issue 26).
+    state.write_text('{"version": 1, "streams": {"x": {"source": {"name": "bad name"}}, '
+                     '"y": {"source": {"name": "y", "url": "rtsp://127.0.0.1:9/y"}, "yaml": null}}}')
+    assert [s.name for s, _ in StreamLayer.load(state).apply([])] == ["y"]
+    assert "stream 'x' refused and left out" in caplog.text
 
 
 def test_sighup_keeps_streams_added_and_deleted_over_the_api(tmp_path, nudenet_path, camera_clip):
@@ -199,7 +204,7 @@ def test_sighup_keeps_streams_added_and_deleted_over_the_api(tmp_path, nudenet_p
     sources = "".join(f"  - name: {n}\n    url: {camera_clip}\n    realtime: true\n    loop: true\n" for n in ("door", "yard"))
     cfg.write_text(
         f"model:\n  path: {nudenet_path}\n  image_size: 320\nsources:\n{sources}"
-        f"jsonl:\n  path: {out}\napi:\n  port: {port}\nlogging:\n  format: json\n"
+        f"jsonl:\n  path: {out}\napi:\n  port: {port}\n  allowed_media: ['{camera_clip.parent}']\nlogging:\n  format: json\n"
     )
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     notify.bind(str(tmp_path / "notify.sock"))
