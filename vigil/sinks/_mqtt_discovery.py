@@ -25,13 +25,28 @@ from vigil.events import Event
 from vigil.sinks.base import CameraStatus
 
 __all__ = [
-    "Discovery", "Entities", "Occupancy", "Owned", "belongs", "class_label", "event_picture", "safe_id", "state_topic", "zone_topic",
+    "Discovery", "Entities", "Occupancy", "Owned", "belongs", "class_label", "event_picture", "safe_id", "state_topic",
+    "topic_level", "zone_topic",
 ]
 
 _STATES = ["connecting", "streaming", "reconnecting", "ended", "failed"]  # vigil.sources.base.SourceState
 _STATE_EVERY_S = 60.0  # a camera's unchanged state is published again this often
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+# Not in a topic level: control characters (MQTT forbids U+0000, and mosquitto drops a client that
+# sends it; the spec bids against the others), the wildcards, the level separator, and what is not
+# UTF-8 (lone surrogates) or is a noncharacter.
+_TOPIC_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f+#/\ud800-\udfff\ufffe\uffff]")
+
+
+def topic_level(text: str) -> str:
+    """`text` (a camera, zone or class name) as one MQTT topic level: control characters, `+`,
+    `#` and `/` become `_`; an empty name is `_`.
+
+        >>> topic_level("bag+box/2")
+        'bag_box_2'
+    """
+    return _TOPIC_UNSAFE.sub("_", text) or "_"
 
 
 def safe_id(text: str) -> str:
@@ -66,7 +81,7 @@ class Discovery:
         """Config topic -> payload of a camera's entities: its state and fps (sensors reading the
         retained `PREFIX/<camera>/state`), its last event (a sensor whose attributes are the
         event's record) and, with snapshots, its latest event picture."""
-        events, state = f"{self.prefix}/{camera}/events", state_topic(self.prefix, camera)
+        events, state = f"{self.prefix}/{topic_level(camera)}/events", state_topic(self.prefix, camera)
         configs = {
             self._topic("sensor", f"{camera}_state"): self._payload(
                 f"{camera} state", f"{camera}_state", state_topic=state, value_template="{{ value_json.state }}",
@@ -84,7 +99,7 @@ class Discovery:
         }
         if self.snapshots:
             configs[self._topic("camera", f"{camera}_snapshot")] = self._payload(
-                f"{camera} snapshot", f"{camera}_snapshot", topic=f"{self.prefix}/{camera}/snapshot",
+                f"{camera} snapshot", f"{camera}_snapshot", topic=snapshot_topic(self.prefix, camera),
             )
         return configs
 
@@ -122,7 +137,11 @@ class Discovery:
 
 
 def state_topic(prefix: str, camera: str) -> str:
-    return f"{prefix}/{camera}/state"
+    return f"{prefix}/{topic_level(camera)}/state"
+
+
+def snapshot_topic(prefix: str, camera: str) -> str:
+    return f"{prefix}/{topic_level(camera)}/snapshot"
 
 
 def belongs(prefix: str, topic: str, payload: bytes) -> tuple[str, str | None] | None:
@@ -166,8 +185,8 @@ class Owned:
 
 
 def zone_topic(prefix: str, camera: str, zone: str, class_name: str) -> str:
-    # `+`, `#` and `/` cannot be in a topic level; a class name may hold them.
-    return f"{prefix}/{camera}/zones/{zone}/{class_name.replace('/', '_').replace('+', '_').replace('#', '_')}"
+    # A class name comes from the model: it may hold anything (a NUL, `+`, `#`, `/`).
+    return f"{prefix}/{topic_level(camera)}/zones/{topic_level(zone)}/{topic_level(class_name)}"
 
 
 @dataclass
@@ -268,7 +287,7 @@ class Entities:
 
     def picture(self, camera: str, jpeg: bytes) -> None:
         if camera not in self.gone:
-            self._own((camera,), f"{self.discovery.prefix}/{camera}/snapshot", jpeg)
+            self._own((camera,), snapshot_topic(self.discovery.prefix, camera), jpeg)
 
     def settle(self, leftovers: dict[str, bytes], said: Container[str]) -> None:
         """What an earlier run left retained (and this one has not `said`) stays when it belongs
@@ -278,11 +297,13 @@ class Entities:
             if topic in said:
                 continue
             owner = belongs(self.discovery.prefix, topic, payload)
-            status = self.cameras.get(owner[0]) if owner is not None and self.cameras is not None else None
-            if owner is None or status is None or (owner[1] is not None and owner[1] not in status.zones):
+            levels = {topic_level(name): status for name, status in (self.cameras or {}).items()}  # topics hold levels
+            status = levels.get(owner[0]) if owner is not None else None
+            zones = {topic_level(zone): zone for zone in status.zones} if status is not None else {}
+            if owner is None or status is None or (owner[1] is not None and owner[1] not in zones):
                 self.publish(topic, b"")
                 continue
-            key = (owner[0], owner[1]) if owner[1] is not None else (owner[0],)
+            key = (status.name, zones[owner[1]]) if owner[1] is not None else (status.name,)
             self._own(key, topic, b"0" if self.is_count(topic) else payload)  # republished after a broker restart
 
     def counts(self) -> list[str]:

@@ -31,7 +31,7 @@ from vigil.result import InferenceResult
 from vigil.sinks._delivery import Reply
 from vigil.sinks._http import redactor
 from vigil.sinks._mqtt_client import MqttOptions, check_tls, import_aiomqtt, mqtt_options, watch
-from vigil.sinks._mqtt_discovery import Discovery, Entities, event_picture, safe_id
+from vigil.sinks._mqtt_discovery import Discovery, Entities, event_picture, safe_id, topic_level
 from vigil.sinks.base import CameraStatus, Sink, SinkHealth, SinkStats
 from vigil.sinks.records import header_to_record, record_header
 from vigil.sinks.durable import DurableSender
@@ -47,7 +47,7 @@ __all__ = ["MqttOptions", "MqttSink", "make_mqtt_sink", "mqtt_options"]
 
 log = logging.getLogger(__name__)
 
-_SEP = b"\0"  # a spool record is `<camera>/<events|results>` NUL the JSON record (no topic holds a NUL)
+_SEP = b"\0"  # a spool record is `<camera>/<events|results>` NUL the JSON record (`topic_level`: no NUL)
 _SWEEP_S = 0.5  # how long the retained messages of an earlier run are collected at the first connection
 _LEFTOVER_WAIT_S = 10.0  # how long they wait for the daemon's set of cameras before being removed
 _AUTH_CODES = {4, 5, 134, 135}  # 3.1.1: bad user name or password, not authorised; 5: the same
@@ -118,11 +118,11 @@ class MqttSink(Sink):
             self._entities.see(camera)
         # The header is read here so the frame is not held; the detections become JSON on the spool's thread.
         header, dets = record_header(result), result.detections
-        await self._sender.append(lambda: _spooled(f"{camera}/results", header_to_record(header, dets)))
+        await self._sender.append(lambda: _spooled(f"{topic_level(camera)}/results", header_to_record(header, dets)))
 
     async def publish_event(self, event: Event) -> None:
         record = event.to_record()
-        await self._sender.append(lambda: _spooled(f"{event.source}/events", record))
+        await self._sender.append(lambda: _spooled(f"{topic_level(event.source)}/events", record))
         if self._entities is None or event.source in self._entities.gone:
             return  # a removed camera's last frames, published after its removal: no retained state again
         self._entities.see(event.source)
