@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 from vigil.errors import ConfigError, SinkError
+from vigil.sinks._files import open_output
 from vigil.sinks._http import Backoff, retry_after_s
 from vigil.sinks.spool import SpoolOptions, SpoolRecord
 
@@ -201,7 +202,7 @@ def write_dead_letters(path: Path, sink_name: str, records: list[SpoolRecord], r
         for r in records
     )
     try:
-        with open(path, "a", encoding="utf-8") as f:
+        with open(open_output(path, f"sink '{sink_name}'"), "a", encoding="utf-8") as f:  # 0640, no link
             f.writelines(lines)
     except OSError as exc:
         raise SinkError(
