@@ -87,6 +87,11 @@ class PrometheusMetrics(PipelineObserver):
         at scrape time."""
         self.registry.register(_SnapshotCollector(snapshot, sinks, self._fps))
 
+    def observe_clips(self, sources: Callable[[], Sequence[Any]]) -> None:
+        """Export the event clips of each source that records them (a `clips` attribute, a
+        `vigil.clips.ClipRecorder`), read at scrape time."""
+        self.registry.register(_ClipsCollector(sources))
+
     def observe_live(self, live: LiveView) -> None:
         """Export the live view's viewers and encodes per camera (`vigil.console.live.LiveView`),
         read at scrape time."""
@@ -296,3 +301,28 @@ def _drop_reasons(stats: SinkStats) -> dict[str, int]:
     if rest > 0 or not reasons:
         reasons["other"] = reasons.get("other", 0) + max(rest, 0)
     return reasons
+
+
+class _ClipsCollector(Collector):
+    """Each source's event clips: written, lost by reason (as `vigil_sink_dropped_total`), healthy."""
+
+    def __init__(self, sources: Callable[[], Sequence[Any]]) -> None:
+        self._sources = sources
+
+    def collect(self) -> Iterator[Any]:
+        written = CounterMetricFamily("vigil_clips_written", "Event clips finished.", labels=["source"])
+        dropped = CounterMetricFamily(
+            "vigil_clips_dropped", "Event clips (and packets, queue_full) lost, by reason (disk_full ...).",
+            labels=["source", "reason"],
+        )
+        healthy = GaugeMetricFamily("vigil_clips_healthy", "1 while a source's clips are being written.", labels=["source"])
+        for source in self._sources():
+            clips = getattr(source, "clips", None)
+            if clips is None:
+                continue
+            stats = clips.stats()
+            written.add_metric([source.source_id], stats.written)
+            for reason, n in stats.dropped_by_reason.items():
+                dropped.add_metric([source.source_id, reason], n)
+            healthy.add_metric([source.source_id], 1.0 if clips.health().ok else 0.0)
+        yield from (written, dropped, healthy)

@@ -113,6 +113,7 @@ class Daemon:
         )
         pipeline.routes = routes(configs)
         self.metrics.observe(pipeline.snapshot, lambda: pipeline.fanout.outlets)
+        self.metrics.observe_clips(lambda: pipeline.sources)
         runner = await self._start_api() if self.api.enabled else None
         async with AsyncExitStack() as stack:
             stack.callback(self.notifier.close)

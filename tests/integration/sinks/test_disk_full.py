@@ -9,6 +9,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import av
 import numpy as np
@@ -224,9 +225,12 @@ def test_clips_are_counted_lost_while_the_disk_is_full_and_written_again_after(d
     seen: dict[str, object] = {}
     paths: list[str | None] = []
 
+    metrics = PrometheusMetrics()
+    metrics.observe_clips(lambda: [SimpleNamespace(source_id="cam", clips=clips)])
+
     def settle(name: str) -> None:  # the decode thread waits for the clips closed so far
         assert clips.flush(30), "clips not written within 30 s"
-        seen[name] = (clips.health(), clips.stats())
+        seen[name] = (clips.health(), clips.stats(), metrics.exposition().decode())
 
     def opened(tracker: int, at: float) -> Callable[[], None]:
         return lambda: paths.append(clips.open(tracker, start_pts=at, start_time=START))
@@ -243,6 +247,9 @@ def test_clips_are_counted_lost_while_the_disk_is_full_and_written_again_after(d
     assert before[0].ok and before[1].written == 1  # type: ignore[index, union-attr]
     assert not during[0].ok and "disk full (ENOSPC)" in during[0].reason  # type: ignore[index, union-attr, operator]
     assert during[1].dropped_by_reason["disk_full"] == 1  # type: ignore[index, union-attr]
+    assert metric(during[2], 'vigil_clips_dropped_total{reason="disk_full",source="cam"}') == 1  # type: ignore[index, arg-type]
+    assert metric(during[2], 'vigil_clips_healthy{source="cam"}') == 0  # type: ignore[index, arg-type]
+    assert metric(after[2], 'vigil_clips_healthy{source="cam"}') == 1  # type: ignore[index, arg-type]
     assert after[0].ok and after[1].written == 2  # type: ignore[index, union-attr]
     first, lost, third = paths
     assert first and third and Path(first).is_file() and Path(third).is_file() and lost and not Path(lost).exists()
