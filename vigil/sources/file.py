@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 import av
 
 from vigil.errors import SourceOpenError
-from vigil.sources._pyav import FILE_FORMATS, FILE_PROTOCOLS, PyAVSource, sleep_until
+from vigil.sources._pyav import PyAVSource, sleep_until
+from vigil.sources._whitelists import FILE_FORMATS, FILE_PROTOCOLS
 from vigil.sources.gate import FrameGate
 
 if TYPE_CHECKING:

@@ -15,7 +15,8 @@ import av
 from vigil.errors import SourceDecodeError, SourceOpenError
 from vigil.redact import mask_url  # re-exported: vigil.sources.mask_url
 from vigil.sources._clock import CaptureClock
-from vigil.sources._pyav import RTSP_PROTOCOLS, PyAVSource, _Stopped
+from vigil.sources._pyav import PyAVSource, _Stopped
+from vigil.sources._whitelists import RTSP_PROTOCOLS
 from vigil.sources.base import SourceState
 from vigil.sources.gate import FrameGate
 

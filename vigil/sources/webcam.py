@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 import av
 
 from vigil.errors import SourceOpenError
-from vigil.sources._pyav import FILE_PROTOCOLS, PyAVSource
+from vigil.sources._pyav import PyAVSource
+from vigil.sources._whitelists import FILE_PROTOCOLS
 from vigil.sources.gate import FrameGate
 
 if TYPE_CHECKING:
