@@ -41,6 +41,7 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 DEAD_LETTER_FILE = "dead-letter.jsonl"
+_RESTART_S = 60.0  # after a bug in the sender, it starts over from the cursor this much later
 _NEAR_CAP = 0.9  # a spool this full is unhealthy: at the cap the oldest records are dropped
 
 
@@ -224,24 +225,34 @@ class DurableSender:
 
     async def _send_loop(self) -> None:
         assert self._spool is not None
-        try:
-            while True:
-                try:
-                    batch = await self._next_batch()
-                except SinkError as exc:  # the spool cannot be read now (no descriptors, EIO): retry
-                    self.faults.failed(exc, self.directory)
-                    await asyncio.sleep(self.faults.delay())
-                    continue
-                await self._deliver(batch)
-                await self._acknowledge(batch)
-                if self._spool.backlog == 0:
-                    self._drained.set()
-        except SinkError as exc:
-            self._stopped = self._redact(str(exc))
-            log.error("%s; sending stopped, results stay in the spool", exc)
-        except Exception as exc:  # a bug: say so loudly instead of dying silently in a task
-            self._stopped = f"the sender failed ({type(exc).__name__})"
-            log.exception("sink '%s': the sender failed; sending stopped, results stay in spool %s", self.name, self.directory)
+        while True:
+            try:
+                await self._send_all()
+            except Exception as exc:  # a bug: say so loudly, then start over from the cursor
+                self._stopped = f"the sender failed ({type(exc).__name__}); starting over in {_RESTART_S:.0f} s"
+                log.exception("sink '%s': the sender failed; it starts over from the last acknowledged record in "
+                              "%.0f s, results stay in spool %s", self.name, _RESTART_S, self.directory)
+            await asyncio.sleep(_RESTART_S)
+            try:
+                await self._io(self._spool.rewind)  # the batch the bug held is handed out again
+            except SinkError as exc:
+                self.faults.failed(exc, self.directory)
+                continue
+            self._stopped = None
+
+    async def _send_all(self) -> None:
+        assert self._spool is not None
+        while True:
+            try:
+                batch = await self._next_batch()
+            except SinkError as exc:  # the spool cannot be read now (no descriptors, EIO): retry
+                self.faults.failed(exc, self.directory)
+                await asyncio.sleep(self.faults.delay())
+                continue
+            await self._deliver(batch)
+            await self._acknowledge(batch)
+            if self._spool.backlog == 0:
+                self._drained.set()
 
     async def _acknowledge(self, batch: list[SpoolRecord]) -> None:
         """Acknowledge a delivered batch. A cursor that cannot be saved (a full disk) does not

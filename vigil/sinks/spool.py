@@ -153,6 +153,18 @@ class Spool:
         self._guard("cannot save the delivery cursor", self._save_cursor_and_trim)
         self._cursor_unsaved = False
 
+    def rewind(self) -> None:
+        """Hand out again, from the cursor, every record not acknowledged (a sender that lost
+        the batches it was given starts over; receivers deduplicate by id)."""
+        self._close_reader()
+        self._read = self._cursor
+        for segment in self._segments:
+            ends, _ = self._guard("cannot read a segment", scan, segment.path)
+            ends = [e for e in ends if e <= segment.size]
+            start = self._cursor.offset if segment.id == self._cursor.segment else 0
+            segment.unread = sum(1 for e in ends if e > start) if segment.id >= self._cursor.segment else 0
+        self._backlog = sum(s.unread for s in self._segments)
+
     def sync(self) -> None:
         if self._dirty and self._writer is not None:
             self._guard("cannot fsync", os.fsync, self._writer.fileno())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from vigil.sinks._delivery import Reply, RetryTimings
@@ -45,3 +46,41 @@ async def test_a_non_http_transport_gets_ordered_retried_durable_delivery(tmp_pa
     assert (stats.published, stats.backlog, stats.errors, stats.last_error) == (4, 0, 2, "refused")  # the latest
     [dead] = (tmp_path / "spool" / "dead-letter.jsonl").read_text().splitlines()
     assert json.loads(dead)["result"] == {"n": 3} and json.loads(dead)["status"] == 400
+
+
+class BuggyBroker:
+    """Raises (a bug in the transport) on its second batch, once; takes everything else."""
+
+    def __init__(self) -> None:
+        self.batches = 0
+        self.taken: list[int] = []
+
+    async def send(self, records: list[SpoolRecord]) -> Reply:
+        self.batches += 1
+        if self.batches == 2:
+            raise RuntimeError("a bug")
+        self.taken += [json.loads(r.payload)["n"] for r in records]
+        return Reply(200, "ok")
+
+    async def probe(self) -> bool:
+        return True
+
+
+async def test_a_bug_in_the_sender_is_unhealthy_for_a_while_then_delivery_starts_over(tmp_path, monkeypatch):
+    monkeypatch.setattr("vigil.sinks.durable._RESTART_S", 0.3)
+    broker = BuggyBroker()
+    sender = DurableSender("buggy", tmp_path / "spool", DeliveryOptions(batch_max=2), broker)
+    await sender.start()
+    for n in range(6):
+        await sender.append(lambda n=n: json.dumps({"n": n}).encode())
+    deadline = asyncio.get_running_loop().time() + 10
+    health = sender.health()
+    while health.ok:  # the bug is reported, not swallowed
+        assert asyncio.get_running_loop().time() < deadline, "the bug never showed in health()"
+        await asyncio.sleep(0.01)
+        health = sender.health()
+    await sender.flush(timeout=10)
+    after = sender.health()
+    await sender.close()
+    assert "the sender failed (RuntimeError)" in (health.reason or "") and after.ok
+    assert sorted(set(broker.taken)) == [0, 1, 2, 3, 4, 5]  # the batch the bug held was sent again
