@@ -29,12 +29,14 @@ _CHUNKS = (1 << 20, 64 << 10, 4 << 10, 512)
 
 
 @contextmanager
-def tmpfs(size_bytes: int, parent: str | Path | None = None) -> Iterator[Path]:
+def tmpfs(size_bytes: int, parent: str | Path | None = None, *, inodes: int | None = None) -> Iterator[Path]:
     """A tmpfs of `size_bytes` mounted at a new directory (under `parent`, else the system's
-    temporary directory), unmounted and removed afterwards."""
+    temporary directory), unmounted and removed afterwards; `inodes` caps its files (and
+    directories: the root takes one), so creating a file can fail with ENOSPC too."""
     directory = Path(tempfile.mkdtemp(prefix="vigil-tmpfs-", dir=parent))
+    options = f"size={int(size_bytes)},mode=0755" + (f",nr_inodes={int(inodes)}" if inodes else "")
     mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={int(size_bytes)},mode=0755", "tmpfs", str(directory)],
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(directory)],
         capture_output=True, text=True, timeout=30, check=False,
     )
     if mounted.returncode != 0:

@@ -198,7 +198,7 @@ class Faults:
             f"{fault.reason}", logging.WARNING if fault.transient else logging.ERROR,
             "%s '%s': %s%s: %s; retrying in %.1f s (%d dropped since it began, %d failed write(s) in all)",
             self._label, self.name, fault.what, _on(fault.where), fault.detail, delay, dropped, self.errors,
-            exc_info=None if os_error(exc) is not None else exc,  # not an OSError: a bug, say where
+            exc_info=exc if fault.reason == "error" else None,  # a bug: say where
         )
         return fault
 

@@ -20,7 +20,7 @@ from vigil.errors import ConfigError, SinkError
 from vigil.events import Event
 from vigil.result import InferenceResult
 from vigil.sinks._annotate import Annotator
-from vigil.sinks._faults import Faults
+from vigil.sinks._faults import Faults, classify
 from vigil.sinks._files import make_directory
 from vigil.sinks.base import Sink, SinkHealth, SinkStats
 
@@ -189,7 +189,12 @@ class PictureSink(ThreadedSink):
         return str(self.directory)
 
     def _open(self) -> None:
-        make_directory(self.directory, self.name)
+        try:
+            make_directory(self.directory, self.name)
+        except SinkError as exc:  # a wrong path fails at start; a shortage is retried at each write
+            if not classify(exc).transient:
+                raise
+            self.faults.failed(exc, self.directory)
         if self._annotate:
             self._annotator = Annotator(self.name)
 

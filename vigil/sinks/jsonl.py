@@ -26,7 +26,7 @@ from vigil.engine import Detections
 from vigil.errors import ConfigError, SinkError
 from vigil.events import Event
 from vigil.result import InferenceResult, Predictions
-from vigil.sinks._faults import Faults
+from vigil.sinks._faults import Faults, classify
 from vigil.sinks._files import make_dirs, open_output
 from vigil.sinks.base import Sink, SinkHealth, SinkStats
 from vigil.sinks.records import header_to_record, mask_rle, record_header, result_to_record
@@ -137,8 +137,13 @@ class JsonlSink(Sink):
         self.rotated: list[Path] = []  # closed files, in the order they were closed
 
     async def start(self) -> None:
-        if not self.options.per_source:  # fail at start-up, not on the first result
-            await asyncio.to_thread(self._segment, "")
+        if not self.options.per_source:  # a wrong path fails at start-up, not on the first result
+            try:
+                await asyncio.to_thread(self._segment, "")
+            except SinkError as exc:
+                if not classify(exc).transient:
+                    raise
+                self.faults.failed(exc, self.path)  # a full disk, no descriptors: the writer retries
         self._task = asyncio.create_task(self._writer(), name=f"sink-{self.name}")
 
     async def publish(self, result: InferenceResult) -> None:

@@ -282,3 +282,28 @@ def test_the_spool_refuses_appends_on_a_full_disk_and_keeps_what_it_holds(disk):
     spool.close()
     with Spool(disk / "spool") as reopened:  # nothing lost, nothing torn, the acknowledged ten gone
         assert [json.loads(r.payload)["n"] for r in reopened.read(10_000)] == list(range(10, appended))
+
+
+async def test_a_sink_started_on_a_disk_with_no_room_for_its_file_starts_and_writes_once_there_is():
+    with tmpfs(DISK, inodes=16) as small:
+        fillers = []
+        for n in range(64):  # every inode taken: no new file can be made (ENOSPC)
+            try:
+                (small / f".filler-{n}").touch()
+            except OSError:
+                break
+            fillers.append(small / f".filler-{n}")
+        sink = JsonlSink(small / "results.jsonl", name="lines")
+        await sink.start()  # a shortage at start does not refuse the start: it is retried
+        try:
+            at_start = sink.health()
+            for seq in range(5):
+                await sink.publish(make_result("cam", seq))
+            for filler in fillers:
+                filler.unlink()
+            await asyncio.wait_for(sink.flush(), 30)
+            assert sink.health().ok
+        finally:
+            await sink.close()
+        assert not at_start.ok and "disk full (ENOSPC)" in (at_start.reason or "")
+        assert [json.loads(line)["seq"] for line in (small / "results.jsonl").read_text().splitlines()] == [0, 1, 2, 3, 4]
