@@ -67,7 +67,7 @@ class BuggyBroker:
 
 
 async def test_a_bug_in_the_sender_is_unhealthy_for_a_while_then_delivery_starts_over(tmp_path, monkeypatch):
-    monkeypatch.setattr("vigil.sinks.durable._RESTART_S", 0.3)
+    monkeypatch.setattr("vigil.sinks.durable._RESTART_S", 0.3, raising=False)
     broker = BuggyBroker()
     sender = DurableSender("buggy", tmp_path / "spool", DeliveryOptions(batch_max=2), broker)
     await sender.start()
