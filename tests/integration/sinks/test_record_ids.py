@@ -21,10 +21,12 @@ from tests.integration.stages.test_tracking import face_clip
 from tests.support.nats_server import NatsServer, read_stream, wait_for_jetstream
 from tests.support.results import T0, make_result
 from vigil.config.loader import parse_config
+from vigil.daemon.metrics import _sink_metrics
 from vigil.daemon.assemble import make_source, make_stages
 from vigil.engine import AutoModel
 from vigil.events import Event
 from vigil.pipeline import Pipeline, PipelineOptions
+from vigil.pipeline.fanout import Outlet
 from vigil.sinks.nats import NatsOptions, NatsSink
 from vigil.sinks.records import record_header
 from vigil.sinks.registry import build_sink
@@ -36,10 +38,12 @@ REPO = Path(__file__).resolve().parents[3]
 _IDS = """
 from datetime import datetime, timezone
 from vigil.config.loader import parse_config
+from vigil.daemon.metrics import _sink_metrics
 from vigil.daemon.assemble import make_source, make_stages
 from vigil.engine import AutoModel
 from vigil.events import Event
 from vigil.pipeline import Pipeline, PipelineOptions
+from vigil.pipeline.fanout import Outlet
 from vigil.sinks.webhook import result_id
 t = datetime(2026, 11, 24, tzinfo=timezone.utc)
 header = {"model": "320n", "source": "cam", "seq": 7, "capture_time": "2026-11-24T00:00:00.000000Z"}
@@ -139,6 +143,8 @@ async def test_duplicate_acknowledgements_are_counted_and_logged_at_most_once_a_
     finally:
         await sink.close()
     assert sink.stats().duplicates == 3 and sink.delivered == 4
+    exposed = {f.name: f.samples for f in _sink_metrics([Outlet(sink)])}
+    assert [(s.labels, s.value) for s in exposed["vigil_sink_duplicates"]] == [({"sink": "fleet", "kind": "nats"}, 3)]
     warnings = [r.getMessage() for r in caplog.records if "duplicate" in r.getMessage()]
     assert len(warnings) == 1 and made.event_id in warnings[0] and "sink 'fleet'" in warnings[0]
     assert len(await read_stream([server.url], "VIGIL", "vigil.cam.events")) == 1
