@@ -13,7 +13,7 @@ from typing import Any
 import av
 
 from vigil.clips._ring import ClipPacket
-from vigil.sinks._files import open_output
+from vigil.sinks.files import open_output
 
 __all__ = ["ClipFile", "StreamTemplate", "partial_path"]
 

@@ -13,8 +13,8 @@ import av
 from vigil.clips._mp4 import ClipFile, StreamTemplate
 from vigil.clips._ring import ClipPacket, PacketRing
 from vigil.errors import SinkError
-from vigil.sinks._faults import Faults
-from vigil.sinks._files import make_dirs
+from vigil.sinks.faults import Faults
+from vigil.sinks.files import make_dirs
 
 if TYPE_CHECKING:
     from vigil.config.clips import ClipsConfig

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from vigil.errors import ConfigError
-from vigil.sinks._files import FILE_MODE, make_dirs
+from vigil.sinks.files import FILE_MODE, make_dirs
 from vigil.pipeline.observer import PipelineObserver
 from vigil.sources.rtsp import mask_url
 

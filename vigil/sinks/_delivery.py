@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 from vigil.errors import ConfigError, SinkError
-from vigil.sinks._files import open_output
+from vigil.sinks.files import open_output
 from vigil.sinks._http import Backoff, retry_after_s
 from vigil.sinks.spool import SpoolOptions, SpoolRecord
 

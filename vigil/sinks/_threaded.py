@@ -20,8 +20,8 @@ from vigil.errors import ConfigError, SinkError
 from vigil.events import Event
 from vigil.result import InferenceResult
 from vigil.sinks._annotate import Annotator
-from vigil.sinks._faults import Faults, classify
-from vigil.sinks._files import make_directory
+from vigil.sinks.faults import Faults, classify
+from vigil.sinks.files import make_directory
 from vigil.sinks.base import Sink, SinkHealth, SinkStats
 
 __all__ = ["PictureSink", "ThreadedSink"]

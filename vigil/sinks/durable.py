@@ -29,7 +29,7 @@ from typing import ParamSpec, Protocol, TypeVar
 
 from vigil.errors import SinkError
 from vigil.sinks._delivery import Reply, Retrier, RetryTimings, write_dead_letters
-from vigil.sinks._faults import Faults, os_error
+from vigil.sinks.faults import Faults, os_error
 from vigil.sinks.base import SinkHealth, SinkStats
 from vigil.sinks.spool import FsyncPolicy, Spool, SpoolOptions, SpoolRecord
 

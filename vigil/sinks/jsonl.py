@@ -26,8 +26,8 @@ from vigil.engine import Detections
 from vigil.errors import ConfigError, SinkError
 from vigil.events import Event
 from vigil.result import InferenceResult, Predictions
-from vigil.sinks._faults import Faults, classify
-from vigil.sinks._files import make_dirs, open_output
+from vigil.sinks.faults import Faults, classify
+from vigil.sinks.files import make_dirs, open_output
 from vigil.sinks.base import Sink, SinkHealth, SinkStats
 from vigil.sinks.records import header_to_record, mask_rle, record_header, result_to_record
 

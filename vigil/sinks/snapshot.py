@@ -22,7 +22,7 @@ from vigil.errors import ConfigError, SinkError
 from vigil.events import Event, EventType
 from vigil.frame import Frame
 from vigil.result import InferenceResult
-from vigil.sinks._files import make_directory, source_folder, utc_stamp, write_atomic
+from vigil.sinks.files import make_directory, source_folder, utc_stamp, write_atomic
 from vigil.sinks._threaded import PictureSink
 from vigil.sinks.records import result_to_record
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import IO, ParamSpec, TypeVar
 
 from vigil.errors import SinkError
-from vigil.sinks._files import make_dirs, open_output
+from vigil.sinks.files import make_dirs, open_output
 from vigil.sinks._segment import HEADER, encode, fsync_directory, read_record, scan
 from vigil.sinks._spool_types import FsyncPolicy, Position, Segment, SpoolOptions, SpoolRecord
 

@@ -22,7 +22,7 @@ import numpy as np
 from vigil.errors import ConfigError, SinkError
 from vigil.frame import Frame
 from vigil.result import InferenceResult
-from vigil.sinks._files import open_output, source_folder, utc_stamp
+from vigil.sinks.files import open_output, source_folder, utc_stamp
 from vigil.sinks._threaded import PictureSink
 
 if TYPE_CHECKING:

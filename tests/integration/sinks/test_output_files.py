@@ -18,7 +18,7 @@ from vigil.clips import ClipRecorder
 from vigil.config.clips import ClipsConfig
 from vigil.daemon.event_search import VectorStore
 from vigil.errors import ConfigError, SinkError
-from vigil.sinks._files import utc_stamp
+from vigil.sinks.files import utc_stamp
 from vigil.sinks.jsonl import JsonlSink
 from vigil.sinks.snapshot import SnapshotSink
 from vigil.sinks.spool import Spool

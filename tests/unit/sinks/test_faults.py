@@ -1,4 +1,4 @@
-"""`vigil.sinks._faults`: what an error means, the backoff after it, the reports it makes (at
+"""`vigil.sinks.faults`: what an error means, the backoff after it, the reports it makes (at
 most one per 30 s per reason, with a count of what was held back) and the health it gives."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import logging
 import pytest
 
 from vigil.errors import SinkError
-from vigil.sinks._faults import Faults, classify
+from vigil.sinks.faults import Faults, classify
 
 
 def wrapped(code: int) -> SinkError:
@@ -75,7 +75,7 @@ def test_backoff_doubles_and_a_success_ends_the_fault():
 def test_reports_are_rate_limited_per_reason_with_a_count(caplog):
     clock = Clock()
     faults = Faults("snaps", clock=clock)
-    with caplog.at_level(logging.WARNING, logger="vigil.sinks._faults"):
+    with caplog.at_level(logging.WARNING, logger="vigil.sinks.faults"):
         for _ in range(50):
             faults.failed(OSError(errno.ENOSPC, "full"))
             clock.now += 1.0
