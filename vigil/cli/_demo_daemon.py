@@ -63,13 +63,14 @@ async def run_daemon(config: DaemonConfig, say: Callable[[str], None], serve: bo
     """The daemon of `config` until it is stopped: with `serve`, by the callback it gives
     `stop_on_signals` (the CLI's SIGINT/SIGTERM); else once every stream has ended and its
     frames are through."""
+    from vigil.daemon.api_media import StreamPolicy
     from vigil.daemon.api_state import StreamLayer
     from vigil.daemon.service import Daemon  # aiohttp, prometheus-client: only now
 
     state = Path(str(config.api.state_file))
     if not serve:
         state.unlink(missing_ok=True)  # a run that checks its events starts from the demo's own shapes
-    daemon = Daemon(config, layer=await asyncio.to_thread(StreamLayer.load, state))
+    daemon = Daemon(config, layer=await asyncio.to_thread(StreamLayer.load, state, StreamPolicy.of(config.api)))
     asked = asyncio.Event()  # a stop asked before the pipeline exists is applied once it is ready
 
     def stop() -> None:

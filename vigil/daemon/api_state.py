@@ -33,6 +33,7 @@ from pydantic import ValidationError
 from vigil.config import SourceConfig
 from vigil.config.files import state_directory
 from vigil.errors import ConfigError
+from vigil.daemon.api_media import StreamPolicy
 
 __all__ = ["Origin", "StreamLayer", "default_state_file"]
 
@@ -69,14 +70,18 @@ class StreamLayer:
         self._entries: dict[str, dict[str, Any]] = {}  # name -> {"source": dict | None, "yaml": str | None}
         self._sources: dict[str, SourceConfig] = {}  # each entry's source, validated once (load or added)
         self._yaml: dict[str, SourceConfig] = {}  # the YAML's streams, as last applied
+        self._policy: StreamPolicy | None = None  # what the API may open, checked at load
 
     @classmethod
-    def load(cls, path: Path) -> StreamLayer:
+    def load(cls, path: Path, policy: StreamPolicy | None = None) -> StreamLayer:
         """The layer saved in `path` (empty when there is no file yet). Each stream is validated
-        like the YAML's, with the same bounds (zones.MAX_POINTS, MAX_ZONES...): one that fails is
-        left out with an error naming it, and the others load. Reads and validates: call it off
-        the event loop."""
+        like the YAML's, with the same bounds (zones.MAX_POINTS, MAX_ZONES...), and, given the
+        API's `policy`, held to what the API may open today (a file stream saved before
+        `api.allowed_media` changed, or by an older vigil, is not trusted for having been saved):
+        one that fails is left out with an error naming it, and the others load. Reads,
+        validates and resolves paths: call it off the event loop."""
         layer = cls(path)
+        layer._policy = policy
         try:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
@@ -107,6 +112,14 @@ class StreamLayer:
                 log.error("API state file %s: stream '%s' refused and left out (%s: %s; %d problem(s)); the other "
                           "streams load", self.path, name, where, first["msg"], exc.error_count())
                 return
+            if self._policy is not None:
+                admitted = self._policy.admit(self._sources[name])
+                if admitted is None:
+                    del self._sources[name]
+                    log.error("API state file %s: stream '%s' refused and left out: %s", self.path, name,
+                              self._policy.refusal())
+                    return
+                self._sources[name] = admitted
         self._entries[name] = {"source": source, "yaml": entry.get("yaml")}
 
     def apply(self, yaml_sources: Sequence[SourceConfig]) -> list[tuple[SourceConfig, Origin]]:

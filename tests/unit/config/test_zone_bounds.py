@@ -121,3 +121,27 @@ def test_an_oversized_stream_in_the_state_file_is_left_out_by_name_and_the_rest_
     assert "stream 'huge' refused and left out (zones.0.polygon: List should have at most 100 items" in refused[0]
     assert "stream 'crowded' refused and left out (lines: List should have at most 32 items" in refused[1]
     assert all("the other streams load" in message for message in refused)
+
+
+def test_a_state_file_stream_is_held_to_what_the_api_may_open_today(tmp_path, caplog):
+    """A file stream saved by an older vigil, or before api.allowed_media changed, is not trusted
+    for having been saved: it is left out with the API's one refusal, cameras and allowed files load."""
+    from vigil.daemon.api_media import StreamPolicy
+
+    media = tmp_path / "media"
+    media.mkdir()
+    (media / "clip.mp4").write_bytes(b"")
+    streams = {
+        "cam": {"source": camera(name="cam"), "yaml": None},
+        "passwd": {"source": {"name": "passwd", "url": "/etc/passwd"}, "yaml": None},
+        "allowed": {"source": {"name": "allowed", "url": str(media / "clip.mp4")}, "yaml": None},
+    }
+    path = tmp_path / "api-streams.json"
+    path.write_text(json.dumps({"version": 1, "streams": streams}))
+    assert sorted(s.name for s, _ in StreamLayer.load(path).apply([])) == ["allowed", "cam", "passwd"]  # no policy: as saved
+    policy = StreamPolicy(allowed_media=(str(media),))
+    with caplog.at_level(logging.ERROR, logger="vigil.daemon.api_state"):
+        layer = StreamLayer.load(path, policy)
+    assert sorted(s.name for s, _ in layer.apply([])) == ["allowed", "cam"]
+    assert [r.getMessage() for r in caplog.records] == [
+        f"API state file {path}: stream 'passwd' refused and left out: {policy.refusal()}"]
