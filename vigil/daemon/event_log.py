@@ -97,7 +97,7 @@ class EventLog(PipelineObserver):
     def events(self, events: Sequence[Event]) -> None:
         for event in events:
             logged = LoggedEvent(event.to_record(), event.source, event.type, event.capture_time)
-            self._events.pop(logged.event_id, None)  # the same event again (a source added back): the newer one
+            self._events.pop(logged.event_id, None)  # the same event told twice: kept once, as the newer
             self._events[logged.event_id] = logged
             while len(self._events) > self.kept:
                 self._events.popitem(last=False)

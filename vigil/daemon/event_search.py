@@ -93,7 +93,7 @@ class VectorStore:
             )
             known = {i: n for n, i in enumerate(self._ids)}
             for record, vector in zip(records, vectors):
-                at = known.get(record["id"])  # the same event again (a source added back): the newer one
+                at = known.get(record["id"])  # the same event embedded twice: kept once, as the newer
                 if at is None:
                     at = self._grow()
                     self._ids.append(record["id"])
