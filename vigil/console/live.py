@@ -319,20 +319,32 @@ def _scaled_overlays(overlays: tuple[Overlay, ...], scale: float) -> tuple[Overl
     return tuple(replace(o, points=tuple((x * scale, y * scale) for x, y in o.points)) for o in overlays)
 
 
-def add_live_routes(app: web.Application, live: LiveView, has_stream: Callable[[str], bool]) -> None:
+def add_live_routes(app: web.Application, live: LiveView, has_stream: Callable[[str], bool],
+                    max_streams: int | None = None) -> None:
     """`GET /api/v1/streams/{name}/live.mjpeg?width=N` (multipart JPEGs while the client stays)
     and `GET /api/v1/streams/{name}/frame.jpg?width=N&annotate=0|1` (one JPEG). The app's
-    shutdown ends the streams (`live.close()`)."""
+    shutdown ends the streams (`live.close()`). At most `max_streams` live.mjpeg streams at once
+    (None: no limit): each holds a connection for as long as it is watched, and the API's
+    connections are capped, so viewers must leave room for /healthz and the rest (a 503 beyond)."""
+    streaming = 0
 
     async def live_mjpeg(request: web.Request) -> web.StreamResponse:
+        nonlocal streaming
         name = _known(request, has_stream)
         width = _width(request, live.max_width)
-        response = web.StreamResponse(headers={
-            "Content-Type": f"multipart/x-mixed-replace; boundary={BOUNDARY}", "Cache-Control": "no-store"})
-        await response.prepare(request)
-        async with live.subscribe(name, width) as frames:
-            await _stream(request, response, frames)
-        return response
+        if max_streams is not None and streaming >= max_streams:
+            raise _error(web.HTTPServiceUnavailable, f"{streaming} live views are open, as many as the API allows "
+                                                     "(half of api.max_connections); close one, or use frame.jpg")
+        streaming += 1
+        try:
+            response = web.StreamResponse(headers={
+                "Content-Type": f"multipart/x-mixed-replace; boundary={BOUNDARY}", "Cache-Control": "no-store"})
+            await response.prepare(request)
+            async with live.subscribe(name, width) as frames:
+                await _stream(request, response, frames)
+            return response
+        finally:
+            streaming -= 1
 
     async def frame_jpg(request: web.Request) -> web.StreamResponse:
         name = _known(request, has_stream)

@@ -124,7 +124,8 @@ def make_app(control: Control, token: str | None = None, events: EventLog | None
     if live is not None:
         from vigil.console.live import add_live_routes
 
-        add_live_routes(app, live, lambda name: control.source_config(name) is not None)
+        # Live views hold their connections: at most half the cap, so they never starve the rest.
+        add_live_routes(app, live, lambda name: control.source_config(name) is not None, max(1, api.max_connections // 2))
     return app
 
 

@@ -6,6 +6,7 @@ open-file limit is raised to the hard one at start."""
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
 import os
@@ -20,10 +21,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import aiohttp
 import pytest
+from aiohttp.test_utils import TestServer
 
 from tests.conftest import encode_clip, photo
+from tests.integration.daemon.test_api_properties import MemoryControl
 from tests.integration.daemon.test_daemon_cli import free_port
+from tests.support.results import make_result
+from vigil.config.api import ApiConfig
+from vigil.console.live import LiveView
+from vigil.daemon.api import make_app
+from vigil.daemon.event_log import EventLog
 
 HELD = 300  # connections the test holds open (more than the daemon's 256 descriptors)
 
@@ -231,3 +240,37 @@ def test_the_soft_open_file_limit_is_raised_and_slow_headers_are_cut_off(tmp_pat
             assert silent.recv(4096) == b""  # a connection that never says anything is closed too
     finally:
         stop(run)
+
+
+async def test_live_views_take_at_most_half_the_connections() -> None:
+    """Each live view holds its connection while watched: beyond half of api.max_connections a new
+    one is a 503, so viewers never take the connections /healthz and the rest need."""
+    live = LiveView(fps=5.0, max_width=640)
+    live.published(make_result("door", 0))
+    server = TestServer(make_app(MemoryControl(), None, EventLog(), live, api=ApiConfig(max_connections=4)))
+    await server.start_server()
+    url = str(server.make_url("/api/v1/streams/door/live.mjpeg"))
+    try:
+        async with aiohttp.ClientSession() as first, aiohttp.ClientSession() as second, aiohttp.ClientSession() as third:
+            watching = [await first.get(url), await second.get(url)]
+            assert [r.status for r in watching] == [200, 200]
+            refused = await third.get(url)
+            assert refused.status == 503 and "api.max_connections" in (await refused.json())["error"]
+            assert (await third.get(str(server.make_url("/healthz")))).status == 200
+            watching[0].close()  # a viewer leaves: its place is free again once the server sees it gone
+
+            async def admitted() -> bool:
+                answer = await third.get(url)
+                answer.close()
+                return answer.status == 200
+
+            for _ in range(100):  # the server notices a gone viewer within a second or two
+                if await admitted():
+                    break
+                await asyncio.sleep(0.2)
+            else:
+                raise AssertionError("a live view's place was not freed after its viewer left")
+            watching[1].close()
+    finally:
+        live.close()
+        await server.close()

@@ -77,7 +77,8 @@ def build_app(token: str | None) -> Any:
     live = LiveView(fps=5.0, max_width=640)
     live.published(make_result("door", 0))
     control = MemoryControl()
-    return make_app(control, token, EventLog(), live, api=ApiConfig())
+    # Connections unbounded here (live views are capped at half of them): the property is about input.
+    return make_app(control, token, EventLog(), live, api=ApiConfig(max_connections=10_000))
 
 
 def routes() -> list[tuple[str, str]]:
