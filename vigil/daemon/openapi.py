@@ -247,7 +247,8 @@ def _console_paths(refs: dict[str, str]) -> dict[str, Any]:
         "/api/v1/streams/{name}/live.mjpeg": {"parameters": [name, width], "get": {
             "summary": "the camera's annotated frames while the client stays", "responses": {
                 "200": {"description": "multipart/x-mixed-replace JPEGs", "content": {"multipart/x-mixed-replace": {}}},
-                **_refusals(refs, 400, 404)}}},
+                **_refusals(refs, 400, 404, 503, s503="as many live views are open as the API allows "
+                            "(half of api.max_connections); close one")}}},
         "/api/v1/streams/{name}/frame.jpg": {"parameters": [name, width, annotate], "get": {
             "summary": "the camera's latest frame", "responses": {
                 "200": {"description": "a JPEG", "content": {"image/jpeg": {}}},

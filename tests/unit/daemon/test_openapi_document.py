@@ -6,6 +6,7 @@ event search switched on so their routes exist too."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 from collections.abc import AsyncIterator, Iterator
@@ -15,9 +16,12 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from openapi_core import OpenAPI
+from openapi_core.testing import MockRequest, MockResponse
 from openapi_spec_validator import validate
 
 from vigil.config import SourceConfig
+from vigil.config.api import ApiConfig
 from vigil.config.cascade import CascadeConfig
 from vigil.daemon.api import make_app
 from vigil.daemon.event_log import EventLog
@@ -249,3 +253,44 @@ async def test_the_app_serves_the_document(path):
         served = await response.json()
     assert served == openapi_document()
     validate(served)
+
+
+class HeldLive(StillLive):
+    """Live views that stream nothing until `release` is set."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self, name: str, width: int | None) -> AsyncIterator[Any]:
+        release = self.release
+
+        class Held:
+            def __aiter__(self) -> Held:
+                return self
+
+            async def __anext__(self) -> bytes:
+                await release.wait()
+                raise StopAsyncIteration
+
+        yield Held()
+
+
+async def test_a_live_view_beyond_the_cap_is_the_documented_503():
+    live = HeldLive()
+    app = make_app(MemoryControl(), live=live, api=ApiConfig(max_connections=4))  # type: ignore[arg-type]
+    api = OpenAPI.from_dict(openapi_document())
+    path = "/api/v1/streams/door/live.mjpeg"
+    async with TestClient(TestServer(app)) as client:
+        held = [await client.get(path) for _ in range(2)]  # half of max_connections
+        try:
+            assert [answer.status for answer in held] == [200, 200]
+            refused = await client.get(path)
+            body = await refused.read()
+            assert refused.status == 503, body
+            api.validate_response(MockRequest(str(client.make_url("")).rstrip("/"), "get", path),
+                                  MockResponse(body, status_code=503, content_type=refused.content_type))
+        finally:
+            live.release.set()
+            for answer in held:
+                await answer.read()
