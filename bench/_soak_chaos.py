@@ -143,6 +143,7 @@ class Chaos:
         soak.reload_flip = not soak.reload_flip
         soak.write_config()
         assert soak.proc is not None
+        await soak.scrape_counters(self.api)  # the replaced sink's counters start again at 0
         soak.proc.send_signal(signal.SIGHUP)
         self.note("SIGHUP reload")
 

@@ -72,6 +72,27 @@ class Metrics:
         return sorted(rows)
 
 
+class CounterTotals:
+    """Counters summed across resets: a reload that replaces a sink starts its counters at 0
+    again (a new object), so each series' totals are kept from scrape to scrape."""
+
+    def __init__(self, name: str, *keys: str) -> None:
+        self.name, self.keys = name, keys
+        self.last: dict[tuple[str, ...], float] = {}
+        self.base: dict[tuple[str, ...], float] = {}
+        self.resets = 0
+
+    def update(self, m: Metrics) -> None:
+        for key, value in m.by(self.name, *self.keys).items():
+            if value < self.last.get(key, 0.0):
+                self.base[key] = self.base.get(key, 0.0) + self.last[key]
+                self.resets += 1
+            self.last[key] = value
+
+    def totals(self) -> dict[tuple[str, ...], float]:
+        return {key: self.base.get(key, 0.0) + value for key, value in self.last.items()}
+
+
 def histogram_quantile(q: float, start: list[tuple[float, float]], end: list[tuple[float, float]]) -> float | None:
     """The `q` quantile of the observations between two scrapes of one histogram, as the upper
     bound of the bucket it falls in (what Prometheus' histogram_quantile would bound it by)."""
@@ -134,4 +155,4 @@ class Api:
             return r.status, await r.text()
 
 
-__all__ = ["Api", "Metrics", "histogram_quantile", "percentile", "rss_and_fds", "slope_per_hour"]
+__all__ = ["Api", "CounterTotals", "Metrics", "histogram_quantile", "percentile", "rss_and_fds", "slope_per_hour"]

@@ -91,8 +91,8 @@ def _round(v: float | None) -> float | None:
     return None if v is None else round(v, 2)
 
 
-def _sinks(final: Metrics, tail: Metrics, ids: dict[str, set[str]], made: int, readyz: dict[str, Any]) -> dict[str, Any]:
-    dropped = final.by("vigil_sink_dropped_total", "sink", "reason")
+def _sinks(final: Metrics, tail: Metrics, ids: dict[str, set[str]], made: int, readyz: dict[str, Any],
+           dropped: dict[tuple[str, ...], float]) -> dict[str, Any]:
     published_tail = tail.by("vigil_sink_published_total", "sink")
     published = final.by("vigil_sink_published_total", "sink")
     healthy = final.by("vigil_sink_healthy", "sink")
@@ -121,11 +121,15 @@ async def finish_report(soak: Soak, api: Api, chaos: Chaos, warm: Metrics, tail:
     final = await api.metrics()
     _, readyz = await api.get("/readyz")
     readyz = readyz if isinstance(readyz, dict) else {}
-    jsonl_list, types = await asyncio.to_thread(jsonl_ids, soak.out / "events.jsonl")
+    about: dict[str, str] = {}
+    jsonl_list, types = await asyncio.to_thread(jsonl_ids, soak.out / "events.jsonl", about)
     ids = {"jsonl": set(jsonl_list), **await _received(soak, set(jsonl_list))}
     union = set().union(*ids.values())
     made = max(int(final.total("vigil_events_total")), len(union))
-    sinks = _sinks(final, tail, ids, made, readyz)
+    soak.dropped.update(final)
+    sinks = _sinks(final, tail, ids, made, readyz, soak.dropped.totals())
+    for name, sink in sinks.items():  # which events a sink misses (from the JSONL file), to match with the timeline
+        sink["missing_from_jsonl"] = sorted(about[i] for i in set(jsonl_list) - ids[name])[:40]
     back = [s for _, s in restarts if s is not None]
     cameras = {
         "restarts": len(restarts), "came_back": len(back), "not_back": [c for c, s in restarts if s is None],
@@ -151,10 +155,10 @@ async def finish_report(soak: Soak, api: Api, chaos: Chaos, warm: Metrics, tail:
         "sinks": sinks, "cameras": cameras, "memory": memory,
         "loop_lag": {"p99_bucket_bound_s": lag, "source": "vigil_event_loop_lag_seconds (histogram; p99 as its bucket's upper bound)",
                      "healthz_p99_s": memory.get("healthz_p99_s")},
-        "faults": chaos.log.counts, "fault_errors": chaos.log.errors, "api_answers": chaos.api_results,
+        "sink_counter_resets": soak.dropped.resets, "faults": chaos.log.counts, "fault_errors": chaos.log.errors, "api_answers": chaos.api_results,
         "webhook": {"requests": soak.hook.requests, "answered_503": soak.hook.refused},
         "mqtt_subscriber_reconnects": soak.subscriber.reconnects,
-        "timeline": chaos.log.timeline[-400:], "samples": soak.samples,
+        "timeline": chaos.log.timeline[-400:], "started_at_unix": soak.t0_unix, "samples": soak.samples,
     }
 
 

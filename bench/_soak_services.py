@@ -224,10 +224,12 @@ class Tmpfs:
             self.path.rmdir()
 
 
-def jsonl_ids(path: Path) -> tuple[list[str], dict[str, int]]:
-    """The ids of the events in a JSONL file (in order, repeats kept) and their count by type."""
+def jsonl_ids(path: Path, about: dict[str, str] | None = None) -> tuple[list[str], dict[str, int]]:
+    """The ids of the events in a JSONL file (in order, repeats kept) and their count by type;
+    `about` gets "source type capture_time" of each id."""
     ids: list[str] = []
     types: dict[str, int] = {}
+    about = {} if about is None else about
     if not path.exists():
         return ids, types
     with open(path, "rb") as f:
@@ -236,6 +238,7 @@ def jsonl_ids(path: Path) -> tuple[list[str], dict[str, int]]:
                 record: dict[str, Any] = json.loads(line)
                 if record.get("record") == "event":
                     ids.append(record["id"])
+                    about[record["id"]] = f"{record['source']} {record['type']} {record['capture_time']}"
                     types[record["type"]] = types.get(record["type"], 0) + 1
     return ids, types
 

@@ -42,7 +42,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _soak_chaos import Chaos  # noqa: E402
-from _soak_probe import Api, rss_and_fds  # noqa: E402
+from _soak_probe import Api, CounterTotals, rss_and_fds  # noqa: E402
 from _soak_report import finish_report, summary  # noqa: E402
 from _soak_services import (  # noqa: E402
     LINE_X, ZONE_X, MqttSubscriber, PersistentMosquitto, Rtsp, Tmpfs, WebhookReceiver, free_port, make_clip,
@@ -82,6 +82,7 @@ class Soak:
         self.proc: subprocess.Popen[bytes] | None = None
         self.samples: list[dict[str, Any]] = []
         self.reload_flip = False
+        self.dropped = CounterTotals("vigil_sink_dropped_total", "sink", "reason")  # across sink replacements
 
     # The configuration
 
@@ -214,6 +215,7 @@ class Soak:
                 row["rss_mib"], row["fds"] = rss_and_fds(self.proc.pid)
             try:
                 row["healthz_s"] = round(await api.healthz_latency(), 4)
+                await self.scrape_counters(api)
             except Exception as exc:  # noqa: BLE001  (a failed probe is a figure too)
                 row["healthz_error"] = repr(exc)[:200]
             row["disk_free_mib"] = round(self.tmpfs.usage()["free"] / 2**20, 1)
@@ -223,6 +225,9 @@ class Soak:
             if len(self.samples) % max(1, round(60 / self.opts.sample_s)) == 1:
                 print(f"soak: {row}", file=sys.stderr, flush=True)
             await asyncio.sleep(max(0.0, self.opts.sample_s - 0.05))
+
+    async def scrape_counters(self, api: Api) -> None:
+        self.dropped.update(await api.metrics())
 
     async def prune(self, until: float) -> None:
         """The retention job: clips and snapshots older than `keep_s` go (tmpfs is memory)."""
@@ -238,7 +243,7 @@ class Soak:
             api = await stack.enter_async_context(Api(self.api_port, self.token))
             await self.start_vigil(stack, api)
             assert self.proc is not None
-            self.t0 = time.monotonic()
+            self.t0, self.t0_unix = time.monotonic(), time.time()
             end = self.t0 + opts.minutes * 60
             warmup_s = opts.warmup_min * 60 if opts.warmup_min is not None else min(300.0, 0.2 * opts.minutes * 60)
             chaos = Chaos(self, api, self.rng, calm=opts.calm)
