@@ -36,8 +36,8 @@ class Log:
 
 
 class Chaos:
-    def __init__(self, soak: Soak, api: Api, rng: random.Random, *, calm: bool) -> None:
-        self.soak, self.api, self.rng, self.calm = soak, api, rng, calm
+    def __init__(self, soak: Soak, api: Api, rng: random.Random, *, calm: bool, only: tuple[str, ...] = ()) -> None:
+        self.soak, self.api, self.rng, self.calm, self.only = soak, api, rng, calm, only
         self.log = Log()
         self.restarts: list[Restart] = []
         self.api_streams: list[str] = []  # added over the API and not deleted yet
@@ -60,6 +60,8 @@ class Chaos:
             (self.reload, (40, 120), (0, 0)),
             (self.add_and_delete_stream, (20, 50), (10, 40)),
         ]
+        if self.only:  # a subset of the faults, by function name (to find which one costs memory)
+            loops = [loop for loop in loops if loop[0].__name__ in self.only]
         tasks = [asyncio.create_task(self._loop(f, gap, dur, until)) for f, gap, dur in loops]
         try:
             await asyncio.gather(*tasks)

@@ -67,6 +67,7 @@ class Options:
     image_size: int = 640
     tracemalloc: str | None = None
     tracemalloc_every_s: float = 300.0
+    faults: tuple[str, ...] = ()  # only these fault loops (bench/_soak_chaos.py function names); empty: all
     vigil_env: tuple[str, ...] = ()  # KEY=VALUE for the vigil process only (e.g. glibc's MALLOC_ARENA_MAX)
     out: str | None = None
     workdir: str | None = None
@@ -246,7 +247,7 @@ class Soak:
             self.t0, self.t0_unix = time.monotonic(), time.time()
             end = self.t0 + opts.minutes * 60
             warmup_s = opts.warmup_min * 60 if opts.warmup_min is not None else min(300.0, 0.2 * opts.minutes * 60)
-            chaos = Chaos(self, api, self.rng, calm=opts.calm)
+            chaos = Chaos(self, api, self.rng, calm=opts.calm, only=opts.faults)
             chaos_end = end - (0 if opts.calm else opts.tail_s)
             background = [asyncio.create_task(self.sample(api, end)), asyncio.create_task(self.prune(end)),
                           asyncio.create_task(chaos.watch_cameras(end))]
@@ -294,6 +295,8 @@ def parse(argv: list[str] | None = None) -> Options:
     p.add_argument("--image-size", type=int, default=640)
     p.add_argument("--tracemalloc", metavar="DIR", help="run vigil under tracemalloc, snapshots into DIR")
     p.add_argument("--tracemalloc-every-s", type=float, default=300.0)
+    p.add_argument("--faults", default="", help="only these faults, comma-separated: kill_camera, webhook_fault, "
+                   "restart_mosquitto, restart_nats_node, fill_disk, reload, add_and_delete_stream")
     p.add_argument("--vigil-env", action="append", default=[], metavar="KEY=VALUE",
                    help="an environment variable for the vigil process only (repeatable), e.g. MALLOC_ARENA_MAX=2")
     p.add_argument("--out", help="write the JSON report here too")
@@ -302,7 +305,8 @@ def parse(argv: list[str] | None = None) -> Options:
     return Options(minutes=a.minutes, calm=a.calm, cameras=a.cameras, seed=a.seed, sample_s=a.sample_s,
                    warmup_min=a.warmup_min, tail_s=a.tail_s, tmpfs_mb=a.tmpfs_mb, image_size=a.image_size,
                    tracemalloc=a.tracemalloc, tracemalloc_every_s=a.tracemalloc_every_s,
-                   vigil_env=tuple(a.vigil_env), out=a.out, workdir=a.workdir)
+                   vigil_env=tuple(a.vigil_env),
+                   faults=tuple(f for f in a.faults.split(",") if f), out=a.out, workdir=a.workdir)
 
 
 async def soak(opts: Options) -> dict[str, Any]:
