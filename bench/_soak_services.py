@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import errno
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -155,6 +156,10 @@ class WebhookReceiver:
             self._runner = self._site = None
 
 
+_QUIET = logging.getLogger("soak.mqtt-subscriber")  # a broker restarted on purpose is no error to print
+_QUIET.setLevel(logging.CRITICAL)
+
+
 class MqttSubscriber:
     """A persistent-session QoS 1 subscriber to `vigil/+/events` that reconnects on its own
     (bounded waits; it ends when `stop` is set); collects the events' ids."""
@@ -172,7 +177,7 @@ class MqttSubscriber:
         while not self.stop.is_set():
             try:
                 async with aiomqtt.Client("127.0.0.1", self.port, identifier="soak-subscriber", clean_session=False,
-                                          protocol=aiomqtt.ProtocolVersion.V311, timeout=5) as client:
+                                          protocol=aiomqtt.ProtocolVersion.V311, timeout=5, logger=_QUIET) as client:
                     await client.subscribe("vigil/+/events", qos=1)
                     self.connected.set()
                     async for message in client.messages:

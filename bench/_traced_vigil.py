@@ -10,13 +10,65 @@ Compare the snapshots: python bench/_soak_tracemalloc.py DIR
 from __future__ import annotations
 
 import atexit
+import gc
+import json
 import sys
 import threading
 import time
 import tracemalloc
+import types
 from pathlib import Path
 
 FRAMES = 12
+
+
+WATCHED = ("Frame", "InferenceResult", "Event", "VideoFrame", "VideoPlane", "RTSPSource", "StageChain", "ndarray")
+
+
+def _describe(ref: object, held: object) -> str:
+    if isinstance(ref, dict):
+        keys = [repr(k)[:40] for k, v in ref.items() if v is held][:2]
+        return f"dict[{','.join(keys)}]"
+    return type(ref).__name__
+
+
+def _holders(obj: object, ignore: set[int], depth: int = 6) -> str:
+    """Who holds `obj`: a chain of referrers (type names; a dict's key), first referrer each time."""
+    path, current = [], obj
+    for _ in range(depth):
+        refs = [r for r in gc.get_referrers(current) if id(r) not in ignore
+                and not (isinstance(r, types.FrameType) and r.f_code.co_filename == __file__)]
+        if not refs:
+            break
+        ignore.add(id(refs))
+        ref = refs[0]
+        if isinstance(ref, types.FrameType):  # a running or suspended function: where it stands
+            path.append(f"{ref.f_code.co_name} at {ref.f_code.co_filename}:{ref.f_lineno}")
+            break
+        path.append(_describe(ref, current))
+        current = ref
+    return " <- ".join(path)
+
+
+def _objects() -> dict[str, object]:
+    """Live objects of the types that hold pictures (their pixels are FFmpeg's memory, which
+    tracemalloc does not see): counts, frames by source, and who holds the frames of a source
+    that has few left (one removed)."""
+    counts: dict[str, int] = {}
+    frames: dict[str, list[object]] = {}
+    everything = gc.get_objects()
+    for obj in everything:
+        name = type(obj).__name__
+        if name in WATCHED:
+            counts[name] = counts.get(name, 0) + 1
+            if name == "Frame" and hasattr(obj, "source_id"):
+                frames.setdefault(obj.source_id, []).append(obj)
+    del everything, obj
+    ignore = {id(frames), *(id(v) for v in frames.values())}
+    holders = {source: [_holders(f, set(ignore)) for f in found[:2]] for source, found in frames.items() if len(found) <= 2}
+    by_source = {source: len(found) for source, found in frames.items()}
+    frames.clear()
+    return {"counts": counts, "frames_by_source": by_source, "frame_holders": holders}
 
 
 def _dumper(directory: Path, interval: float, stop: threading.Event) -> None:
@@ -24,6 +76,7 @@ def _dumper(directory: Path, interval: float, stop: threading.Event) -> None:
     while not stop.wait(interval) and count < 10_000:
         tracemalloc.take_snapshot().dump(str(directory / f"snap-{count:04d}.pickle"))
         (directory / f"snap-{count:04d}.time").write_text(f"{time.time()}\n")
+        (directory / f"objects-{count:04d}.json").write_text(json.dumps(_objects(), indent=1))
         count += 1
 
 
