@@ -32,13 +32,25 @@ def _describe(ref: object, held: object) -> str:
     return type(ref).__name__
 
 
+def _thread_holding(*objs: object) -> str:
+    for ident, top in sys._current_frames().items():
+        frame: types.FrameType | None = top
+        while frame is not None:
+            if frame.f_code.co_filename != __file__ and any(v is o for v in frame.f_locals.values() for o in objs):
+                name = next((t.name for t in threading.enumerate() if t.ident == ident), str(ident))
+                return f"thread {name}: {frame.f_code.co_name} at {frame.f_code.co_filename}:{frame.f_lineno}"
+            frame = frame.f_back
+    return "(no thread's locals)"
+
+
 def _holders(obj: object, ignore: set[int], depth: int = 6) -> str:
     """Who holds `obj`: a chain of referrers (type names; a dict's key), first referrer each time."""
-    path, current = [], obj
+    path, current, previous = [], obj, obj
     for _ in range(depth):
         refs = [r for r in gc.get_referrers(current) if id(r) not in ignore
                 and not (isinstance(r, types.FrameType) and r.f_code.co_filename == __file__)]
-        if not refs:
+        if not refs:  # only a running function holds it (3.11 frames are invisible to gc): find which
+            path.append(_thread_holding(current, previous))
             break
         ignore.add(id(refs))
         ref = refs[0]
@@ -46,7 +58,7 @@ def _holders(obj: object, ignore: set[int], depth: int = 6) -> str:
             path.append(f"{ref.f_code.co_name} at {ref.f_code.co_filename}:{ref.f_lineno}")
             break
         path.append(_describe(ref, current))
-        current = ref
+        previous, current = current, ref
     return " <- ".join(path)
 
 
