@@ -160,6 +160,9 @@ class LiveView(PipelineObserver):
                              f"(got fps={fps}, max_width={max_width}, quality={quality})")
         self.fps, self.max_width, self.quality = fps, max_width, quality
         self._latest: dict[str, InferenceResult] = {}
+        # Removed streams: their last results, inferred after the removal, must not be kept (the
+        # soak found each removed stream's last frame held here for good); `track` takes a name back.
+        self._gone: set[str] = set()
         self._versions: dict[str, int] = {}
         self._encoders: dict[str, dict[int | None, _Encoder]] = {}
         self._encoded: Counter[str] = Counter()
@@ -172,6 +175,8 @@ class LiveView(PipelineObserver):
 
     def published(self, result: InferenceResult) -> None:
         source = result.frame.source_id
+        if source in self._gone:
+            return
         self._latest[source] = result
         self._versions[source] = self._versions.get(source, 0) + 1
         encoders = self._encoders.get(source)
@@ -180,12 +185,18 @@ class LiveView(PipelineObserver):
                 encoder.wake.set()
 
     def forget(self, source_id: str) -> None:
-        """A stream was removed: its frame goes and its viewers' streams end."""
+        """A stream was removed: its frame goes and its viewers' streams end; results of it that
+        are published later (frames it had read) are not kept."""
+        self._gone.add(source_id)
         self._latest.pop(source_id, None)
         self._versions.pop(source_id, None)
         self._encoded.pop(source_id, None)
         for encoder in self._encoders.pop(source_id, {}).values():
             encoder.close()
+
+    def track(self, source_id: str) -> None:
+        """A stream is added (again) under this name: its results are kept."""
+        self._gone.discard(source_id)
 
     def frame_size(self, source_id: str) -> tuple[int, int] | None:
         """(width, height) of the source's latest frame, None before its first."""

@@ -338,6 +338,8 @@ class Daemon:
         if problems:
             raise ConfigError("; ".join(message for _, message in problems))
         source, stages = make_camera(config, self.models.steps)
+        if self.live is not None:
+            self.live.track(config.name)  # a name removed earlier is shown again
         if config.sinks is not None:
             self.pipeline.routes[config.name] = frozenset(config.sinks)
         await self.pipeline.add_source(source, stages, models=self.config.models_of(config))
