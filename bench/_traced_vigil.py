@@ -77,7 +77,13 @@ def _objects() -> dict[str, object]:
                 frames.setdefault(obj.source_id, []).append(obj)
     del everything, obj
     ignore = {id(frames), *(id(v) for v in frames.values())}
-    holders = {source: [_holders(f, set(ignore)) for f in found[:2]] for source, found in frames.items() if len(found) <= 2}
+    holders: dict[str, list[str]] = {}
+    for source, found in frames.items():
+        if len(found) <= 2:
+            picked = tuple(found)  # what is iterated here refers to the frames too: ignored
+            for frame in picked:
+                holders.setdefault(source, []).append(_holders(frame, {*ignore, id(picked)}))
+            del frame
     by_source = {source: len(found) for source, found in frames.items()}
     frames.clear()
     return {"counts": counts, "frames_by_source": by_source, "frame_holders": holders}
