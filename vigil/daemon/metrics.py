@@ -81,6 +81,9 @@ class PrometheusMetrics(PipelineObserver):
         # Who is in each zone: (source, zone) -> {tracker_id: class name at its zone_enter}, so a
         # zone_exit takes the object out of the class it was counted in even if its class changed.
         self._inside: dict[tuple[str, str], dict[int, str]] = {}
+        # Sources removed (forget_source) and not added again: results and events of frames they
+        # had read may still be published after the removal and must not bring their series back.
+        self._gone: set[str] = set()
 
     def observe(self, snapshot: Callable[[], PipelineSnapshot], sinks: Callable[[], Sequence[Outlet]] = list) -> None:
         """Read gauges from `snapshot()` (a `Pipeline.snapshot`) and the sinks (`Fanout.outlets`)
@@ -103,10 +106,12 @@ class PrometheusMetrics(PipelineObserver):
     # PipelineObserver hooks: called on the event loop, cheap.
 
     def frame_in(self, source_id: str) -> None:
-        self.frames_in.labels(source_id).inc()
+        if source_id not in self._gone:
+            self.frames_in.labels(source_id).inc()
 
     def frames_dropped(self, source_id: str, cause: str, count: int) -> None:
-        self.dropped.labels(source_id, cause).inc(count)
+        if source_id not in self._gone:
+            self.dropped.labels(source_id, cause).inc(count)
 
     def batch_done(self, size: int, padded_to: int, pre_ms: float, infer_ms: float, post_ms: float, model: str = "default") -> None:
         self.batch_size.labels(model).observe(size)
@@ -118,6 +123,8 @@ class PrometheusMetrics(PipelineObserver):
 
     def result(self, result: InferenceResult) -> None:
         source, t = result.frame.source_id, result.timings
+        if source in self._gone:
+            return
         self.frames_inferred.labels(source).inc()
         for stage, ms in (
             ("queue", t.queue),
@@ -137,6 +144,8 @@ class PrometheusMetrics(PipelineObserver):
 
     def events(self, events: Sequence[Event]) -> None:
         for event in events:
+            if event.source in self._gone:
+                continue
             self.events_total.labels(event.source, event.type, event.zone or event.line or "", event.direction or "").inc()
             if event.type == "zone_enter" and event.zone is not None:
                 self._count_in(event.source, event.zone, event.tracker_id, event.class_name or "")
@@ -166,6 +175,15 @@ class PrometheusMetrics(PipelineObserver):
                 if labels[0] == source_id:
                     metric.remove(*labels)
         self._recent.pop(source_id, None)
+        self._gone.add(source_id)
+
+    def track(self, source_id: str) -> None:
+        """A source is added (again) under this name: its series are kept from now on."""
+        self._gone.discard(source_id)
+
+    def gone(self, source_id: str) -> bool:
+        """Whether `source_id` was removed and not added again (its late results are ignored)."""
+        return source_id in self._gone
 
     def _count_in(self, source: str, zone: str, tracker_id: int, class_name: str) -> None:
         inside = self._inside.setdefault((source, zone), {})
@@ -280,7 +298,7 @@ def _sink_metrics(outlets: Sequence[Outlet]) -> Iterator[Any]:
     healthy = GaugeMetricFamily("vigil_sink_healthy", "1 while a sink's health() is ok.", labels=_SINK)
     for outlet in outlets:
         labels = [outlet.sink.name, outlet.sink.kind]
-        stats = outlet.sink.stats()
+        stats = outlet.totals()  # never back to 0 when a reload replaced the sink
         families["published"].add_metric(labels, stats.published)
         for reason, n in _drop_reasons(stats).items():
             families["dropped"].add_metric([*labels, reason], n)

@@ -63,7 +63,8 @@ class _Latency(PrometheusMetrics):
 
     def frames_dropped(self, source_id: str, cause: str, count: int) -> None:
         super().frames_dropped(source_id, cause, count)
-        self.drops[source_id] += count
+        if not self.gone(source_id):
+            self.drops[source_id] += count
 
     def batch_done(self, size: int, padded_to: int, pre_ms: float, infer_ms: float, post_ms: float, model: str = "default") -> None:
         super().batch_done(size, padded_to, pre_ms, infer_ms, post_ms, model=model)
@@ -73,6 +74,8 @@ class _Latency(PrometheusMetrics):
         super().result(result)
         t = result.timings
         ms = t.since_capture if t.since_capture is not None else t.total
+        if self.gone(result.frame.source_id):
+            return
         self.recent.setdefault(result.frame.source_id, deque(maxlen=100)).append(ms)
 
 
@@ -338,6 +341,7 @@ class Daemon:
         if problems:
             raise ConfigError("; ".join(message for _, message in problems))
         source, stages = make_camera(config, self.models.steps)
+        self.metrics.track(config.name)  # a name removed earlier is counted again
         if self.live is not None:
             self.live.track(config.name)  # a name removed earlier is shown again
         if config.sinks is not None:

@@ -15,12 +15,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from vigil.errors import SinkError, VigilError
 from vigil.events import Event
 from vigil.result import InferenceResult
-from vigil.sinks.base import CameraStatus, Sink
+from vigil.sinks.base import CameraStatus, Sink, SinkStats
 from vigil.sinks.filters import ResultFilter
 
 __all__ = ["Fanout", "Outlet"]
@@ -31,15 +31,21 @@ log = logging.getLogger(__name__)
 @dataclass(eq=False)
 class Outlet:
     """A sink, what it publishes (`filter`: None keeps everything), and how many results the
-    filter left out."""
+    filter left out. `carried`: what the sinks it replaced under this name counted before they
+    closed (`Fanout.replace`), so `totals()` never goes back when a reload swaps the sink."""
 
     sink: Sink
     filter: ResultFilter | None = None
     filtered: int = 0
+    carried: SinkStats = field(default_factory=SinkStats)
 
     @property
     def name(self) -> str:
         return self.sink.name
+
+    def totals(self) -> SinkStats:
+        """The sink's `stats()` plus what the sinks it replaced counted (for metrics)."""
+        return self.carried.then(self.sink.stats())
 
     async def publish(self, result: InferenceResult) -> None:
         if self.filter is not None:
@@ -145,9 +151,12 @@ class Fanout:
                 for old in self.outlets:
                     if old.name in changes:
                         await old.sink.close()
+            retired = {old.name: old for old in self.outlets if old.name in changes}
             started: dict[str, Outlet] = {}
             for name, new in changes.items():
                 if new is not None and (outlet := await self._started(name, _outlet(new))) is not None:
+                    if (previous := retired.get(name)) is not None:  # its counters go on from the old one's
+                        outlet.carried, outlet.filtered = previous.totals(), outlet.filtered + previous.filtered
                     started[name] = outlet
             # A replaced sink keeps its place in the publishing order; a new one goes last.
             kept = []

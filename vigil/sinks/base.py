@@ -32,6 +32,16 @@ class SinkStats:
     duplicates: int = 0
     dropped_by_reason: Mapping[str, int] = field(default_factory=dict)
 
+    def then(self, later: SinkStats) -> SinkStats:
+        """These counts (a sink that was replaced, closed) carried into `later`'s (its
+        replacement's): the counters add up, so they never go back when a reload swaps a sink;
+        `backlog` and `last_error` are the replacement's own."""
+        reasons = dict(self.dropped_by_reason)
+        for reason, n in later.dropped_by_reason.items():
+            reasons[reason] = reasons.get(reason, 0) + n
+        return SinkStats(self.published + later.published, self.dropped + later.dropped, later.backlog,
+                         self.errors + later.errors, later.last_error, self.duplicates + later.duplicates, reasons)
+
 
 @dataclass(frozen=True)
 class SinkHealth:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
@@ -192,7 +192,7 @@ class DurableSender:
         if failing is not None:
             return failing
         cap, segment = self.options.spool.max_bytes, self.options.spool.segment_bytes
-        dropped = f"{self.dropped_records} dropped at the cap so far" if self.dropped_records else "none dropped yet"
+        dropped = _dropped_note(self.stats().dropped_by_reason) or "none dropped yet"
         # Reaching the cap drops a whole segment: with few segments the spool is then far below
         # 90%, so "near" is also within one and a half segments of the cap.
         if self._spool is not None and self._pending_bytes >= min(_NEAR_CAP * cap, cap - 1.5 * segment):
@@ -201,7 +201,7 @@ class DurableSender:
         if failing_for is not None and last is not None and failing_for >= self.options.unhealthy_after_s:
             state = "unreachable" if last.status is None else f"answering HTTP {last.status}"
             return SinkHealth(False, f"receiver {state} for {failing_for:.0f} s ({last.detail}), {waiting}")
-        return SinkHealth(True, f"{self.dropped_records} result(s) dropped at the spool cap" if self.dropped_records else None)
+        return SinkHealth(True, _dropped_note(self.stats().dropped_by_reason))
 
     # -- the spool's thread -------------------------------------------------------------------
 
@@ -359,3 +359,12 @@ class DurableSender:
         await asyncio.wait([drained, sender], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         drained.cancel()
         return self.backlog == 0
+
+
+def _dropped_note(by_reason: Mapping[str, int]) -> str | None:
+    """`12 result(s) dropped (spool_full: 2, disk_full: 10)`; None when none were."""
+    counted = {reason: n for reason, n in by_reason.items() if n}
+    if not counted:
+        return None
+    reasons = ", ".join(f"{reason}: {n}" for reason, n in counted.items())
+    return f"{sum(counted.values())} result(s) dropped ({reasons})"

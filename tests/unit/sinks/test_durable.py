@@ -84,3 +84,11 @@ async def test_a_bug_in_the_sender_is_unhealthy_for_a_while_then_delivery_starts
     await sender.close()
     assert "the sender failed (RuntimeError)" in (health.reason or "") and after.ok
     assert sorted(set(broker.taken)) == [0, 1, 2, 3, 4, 5]  # the batch the bug held was sent again
+
+
+def test_readiness_names_why_records_were_dropped_not_always_the_cap():
+    from vigil.sinks.durable import _dropped_note
+
+    assert _dropped_note({"spool_full": 0, "disk_full": 0}) is None
+    assert _dropped_note({"spool_full": 0, "disk_full": 10}) == "10 result(s) dropped (disk_full: 10)"
+    assert _dropped_note({"spool_full": 2, "disk_full": 10}) == "12 result(s) dropped (spool_full: 2, disk_full: 10)"
