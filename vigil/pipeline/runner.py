@@ -353,10 +353,14 @@ class Pipeline:
 
     async def _publish(self, inbox: asyncio.Queue[Job | None], offload: Callable[..., Awaitable[Any]]) -> None:
         while (job := await inbox.get()) is not None:
-            if job.items:
-                await self._publish_job(job, offload)
-            for chain in job.ended:  # after their last results: a tracker's object_end and the like
-                await self._publish_events(await self.chains.close(chain, offload))
+            await self._publish_one(job, offload)
+            del job  # not held while waiting for the next: its frames, and an ended chain's stages
+
+    async def _publish_one(self, job: Job, offload: Callable[..., Awaitable[Any]]) -> None:
+        if job.items:
+            await self._publish_job(job, offload)
+        for chain in job.ended:  # after their last results: a tracker's object_end and the like
+            await self._publish_events(await self.chains.close(chain, offload))
 
     async def _publish_job(self, job: Job, offload: Callable[..., Awaitable[Any]]) -> None:
         t0 = time.perf_counter()
