@@ -14,10 +14,8 @@ and payloads: docs/OUTPUT.md.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
-import re
 import ssl
 import time
 from dataclasses import dataclass, field, replace
@@ -27,16 +25,16 @@ from typing import TYPE_CHECKING, Any
 
 from vigil.config.files import read_password_file, read_token_file
 from vigil.config.sinks import spool_directory
-from vigil.errors import MissingDependencyError, SinkError
+from vigil.errors import MissingDependencyError
 from vigil.events import Event
-from vigil.result import InferenceResult, Predictions
+from vigil.result import InferenceResult
 from vigil.sinks._delivery import Reply, RetryTimings
 from vigil.sinks._http import Backoff, redactor
+from vigil.sinks._nats_wire import display, encode_event, encode_result, record_meta, subject_token
 from vigil.sinks.base import Sink, SinkHealth, SinkStats
 from vigil.sinks.durable import DeliveryOptions, DurableSender
-from vigil.sinks.records import header_to_record, record_header
+from vigil.sinks.records import record_header
 from vigil.sinks.spool import SpoolOptions, SpoolRecord
-from vigil.sinks.webhook import result_id
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
@@ -45,7 +43,7 @@ if TYPE_CHECKING:
     from vigil.config.sinks import NatsSinkConfig
     from vigil.sinks.registry import SinkContext
 
-__all__ = ["NatsOptions", "NatsSink", "make_nats_sink", "subject_token"]
+__all__ = ["NatsOptions", "NatsSink", "make_nats_sink"]
 
 log = logging.getLogger(__name__)
 
@@ -53,14 +51,7 @@ log = logging.getLogger(__name__)
 # this many times, half a second apart, before it gives up; the next send then connects anew.
 _RECONNECT_ATTEMPTS = 5
 _RECONNECT_WAIT_S = 0.5
-_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 _DUPLICATES_LOG_EVERY_S = 60.0  # duplicate acknowledgements are logged at most this often
-
-
-def subject_token(camera: str) -> str:
-    """A camera name as one subject token: every character but ASCII letters, digits, `_` and
-    `-` becomes `_` (a `.` would split the token, `*` and `>` are wildcards)."""
-    return _UNSAFE.sub("_", camera) or "_"
 
 
 @dataclass(frozen=True)
@@ -123,7 +114,7 @@ class NatsSink(Sink):
     @property
     def connected_url(self) -> str | None:
         """The server the sink is connected to now (nats://HOST:PORT), None while it is not."""
-        return _display(self._nc) if self._nc is not None and self._nc.is_connected else None
+        return display(self._nc) if self._nc is not None and self._nc.is_connected else None
 
     async def start(self) -> None:
         _import_nats()
@@ -131,10 +122,10 @@ class NatsSink(Sink):
         await self._sender.start()
 
     async def publish(self, result: InferenceResult) -> None:
-        await self._sender.append(partial(_encode, record_header(result), result.detections))
+        await self._sender.append(partial(encode_result, record_header(result), result.detections))
 
     async def publish_event(self, event: Event) -> None:
-        await self._sender.append(partial(_encode_event, event.to_record()))
+        await self._sender.append(partial(encode_event, event.to_record()))
 
     async def flush(self, timeout: float | None = None) -> None:
         """Wait until JetStream has every record, at most `timeout` seconds (default: the
@@ -173,7 +164,7 @@ class NatsSink(Sink):
             return Reply(None, problem)
         assert self._nc is not None and self._js is not None
         for record in records:
-            meta = self._meta(record)
+            meta = record_meta(self.spool_dir, record)
             msg_id = meta["id"]
             if msg_id in self._acked:
                 continue
@@ -238,18 +229,6 @@ class NatsSink(Sink):
             return False
         return True
 
-    def _meta(self, record: SpoolRecord) -> dict[str, Any]:
-        try:
-            meta = json.loads(record.payload)
-            if isinstance(meta, dict) and isinstance(meta.get("id"), str) and isinstance(meta.get("source"), str):
-                return meta
-        except ValueError:
-            pass
-        raise SinkError(
-            f"spool {self.spool_dir} holds a record without an id and a source; it was not written by this vigil "
-            "version: move its files away, then start again"
-        )
-
     def _subject(self, source: str, event: bool) -> str:
         key = (source, event)
         subject = self._subjects.get(key)
@@ -286,7 +265,7 @@ class NatsSink(Sink):
             return problem
         self._nc, self._js, self._refused = nc, js, None
         self._refusal_seen.clear()
-        log.info("sink '%s': connected to NATS %s", self.name, _display(nc))
+        log.info("sink '%s': connected to NATS %s", self.name, display(nc))
         return None
 
     def _refusal(self, detail: str) -> str:
@@ -369,12 +348,7 @@ class NatsSink(Sink):
 
     async def _on_reconnected(self) -> None:
         if self._nc is not None:
-            log.info("sink '%s': reconnected to NATS %s", self.name, _display(self._nc))
-
-
-def _display(nc: Client) -> str:
-    url = nc.connected_url
-    return f"{url.scheme}://{url.hostname}:{url.port}" if url is not None else "(unknown server)"
+            log.info("sink '%s': reconnected to NATS %s", self.name, display(self._nc))
 
 
 def _import_nats() -> None:
@@ -384,16 +358,6 @@ def _import_nats() -> None:
         raise MissingDependencyError(
             "the nats sink needs nats-py, which is not installed; install it with pip install 'vigil-analytics[nats]'"
         ) from exc
-
-
-def _encode_event(record: dict[str, Any]) -> bytes:
-    return json.dumps(record, separators=(",", ":")).encode()
-
-
-def _encode(header: dict[str, Any], dets: Predictions) -> bytes:
-    """A result's record: its id (the Nats-Msg-Id) first, as the webhook writes it."""
-    record = {"id": result_id(header), **header_to_record(header, dets)}
-    return json.dumps(record, separators=(",", ":")).encode()
 
 
 def _tls_context(ca_file: str | None) -> ssl.SSLContext:

@@ -34,7 +34,8 @@ from vigil.events import Event
 from vigil.sinks._delivery import RetryTimings
 from vigil.sinks._http import Backoff
 from vigil.sinks.durable import DeliveryOptions
-from vigil.sinks.nats import NatsOptions, NatsSink, subject_token
+from vigil.sinks._nats_wire import subject_token
+from vigil.sinks.nats import NatsOptions, NatsSink
 from vigil.sinks.registry import build_sink
 from vigil.sinks.webhook import result_id
 from vigil.sinks.records import record_header
