@@ -36,7 +36,7 @@ from pathlib import Path
 
 import cv2
 
-from vigil.console.live import LiveView
+from vigil.api.console.live import LiveView
 from vigil.engine import AutoModel
 from vigil.pipeline.observer import Observers, PipelineObserver
 from vigil.pipeline.runner import Pipeline, PipelineOptions

@@ -37,7 +37,7 @@ import numpy as np  # noqa: E402
 
 from tests.conftest import photo  # noqa: E402
 from vigil.config.search import SearchConfig  # noqa: E402
-from vigil.daemon.event_search import EventSearch, VectorStore  # noqa: E402
+from vigil.store.search import EventSearch, VectorStore  # noqa: E402
 from vigil.engine import AutoModel, EmbeddingModel  # noqa: E402
 from vigil.events import Event  # noqa: E402
 from vigil.frame import Frame  # noqa: E402

@@ -33,7 +33,7 @@ def test_a_wheel_built_from_the_checkout_installs_the_vigil_command(tmp_path):
     assert "vigil = vigil.cli.main:main" in entry_points
     assert "vigil/cli/main.py" in names and not any(n.startswith("tests/") for n in names)
     # The web console's files travel in the wheel: a pip-installed daemon serves its pages.
-    assert {"vigil/console/static/index.html", "vigil/console/static/app.js", "vigil/console/static/style.css"} <= set(names)
+    assert {"vigil/api/console/static/index.html", "vigil/api/console/static/app.js", "vigil/api/console/static/style.css"} <= set(names)
 
     target = tmp_path / "site"
     subprocess.run(

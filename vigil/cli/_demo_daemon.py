@@ -18,7 +18,7 @@ from vigil.errors import ConfigError
 from vigil.pipeline.runner import PipelineReport
 
 if TYPE_CHECKING:
-    from vigil.daemon.event_log import EventLog
+    from vigil.store.log import EventLog
     from vigil.daemon.service import Daemon
 
 __all__ = ["record_line", "run_daemon"]
@@ -45,7 +45,7 @@ class _EventPrinter:
         self.last: str | None = None  # the id of the newest event said
 
     def say_new(self) -> None:
-        from vigil.daemon.event_log import MAX_LIMIT, EventQuery
+        from vigil.store.log import MAX_LIMIT, EventQuery
 
         new = []
         for logged in self.events.query(EventQuery(limit=MAX_LIMIT)):  # newest first
@@ -63,8 +63,8 @@ async def run_daemon(config: DaemonConfig, say: Callable[[str], None], serve: bo
     """The daemon of `config` until it is stopped: with `serve`, by the callback it gives
     `stop_on_signals` (the CLI's SIGINT/SIGTERM); else once every stream has ended and its
     frames are through."""
-    from vigil.daemon.api_media import StreamPolicy
-    from vigil.daemon.api_state import StreamLayer
+    from vigil.api.media import StreamPolicy
+    from vigil.api.state import StreamLayer
     from vigil.daemon.service import Daemon  # aiohttp, prometheus-client: only now
 
     state = Path(str(config.api.state_file))

@@ -292,8 +292,8 @@ def _main_config(args: argparse.Namespace) -> int:
 
 async def _serve(path: Path, config: DaemonConfig) -> PipelineReport:
     """The daemon until SIGTERM/SIGINT (a second one forces the exit); SIGHUP reloads `path`."""
-    from vigil.daemon.api_media import StreamPolicy
-    from vigil.daemon.api_state import StreamLayer, default_state_file
+    from vigil.api.media import StreamPolicy
+    from vigil.api.state import StreamLayer, default_state_file
     from vigil.daemon.service import Daemon  # aiohttp, prometheus-client: only for the daemon
 
     state_file = Path(config.api.state_file) if config.api.state_file else default_state_file(path, os.environ)

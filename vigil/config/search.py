@@ -1,4 +1,4 @@
-"""The `search` section: events made searchable by text and by likeness (`vigil.daemon.event_search`)."""
+"""The `search` section: events made searchable by text and by likeness (`vigil.store.search`)."""
 
 from __future__ import annotations
 

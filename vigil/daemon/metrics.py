@@ -27,7 +27,7 @@ from vigil.sinks.base import SinkStats
 from vigil.sources.base import SourceState
 
 if TYPE_CHECKING:
-    from vigil.console.live import LiveView
+    from vigil.api.console.live import LiveView
 
 __all__ = ["PrometheusMetrics"]
 
@@ -96,7 +96,7 @@ class PrometheusMetrics(PipelineObserver):
         self.registry.register(_ClipsCollector(sources))
 
     def observe_live(self, live: LiveView) -> None:
-        """Export the live view's viewers and encodes per camera (`vigil.console.live.LiveView`),
+        """Export the live view's viewers and encodes per camera (`vigil.api.console.live.LiveView`),
         read at scrape time."""
         self.registry.register(_LiveCollector(live))
 

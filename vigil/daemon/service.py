@@ -23,12 +23,12 @@ from vigil.config import SourceConfig
 from vigil.config.api import ApiConfig
 from vigil.config.sink_list import SinkEntry
 from vigil.config.daemon import DaemonConfig
-from vigil.daemon.api import make_app
-from vigil.daemon.api_server import ApiServer, raise_open_file_limit
-from vigil.daemon.control import DaemonControl
-from vigil.daemon.api_state import StreamLayer
-from vigil.daemon.event_log import EventLog, snapshot_event_dirs
-from vigil.daemon.event_search import load_search
+from vigil.api.app import make_app
+from vigil.api.server import ApiServer, raise_open_file_limit
+from vigil.api.control import DaemonControl
+from vigil.api.state import StreamLayer
+from vigil.store.log import EventLog, snapshot_event_dirs
+from vigil.store.search import load_search
 from vigil.daemon.assemble import (LoadedModels, load_model, load_models, make_camera, make_outlet, make_sinks, make_stages,
                                    model_options, pipeline_options, routes)
 from vigil.daemon.metrics import PrometheusMetrics
@@ -43,8 +43,8 @@ from vigil.sources.base import Source
 from vigil.sources.rtsp import mask_url
 
 if TYPE_CHECKING:
-    from vigil.console.live import LiveView
-    from vigil.daemon.event_search import EventSearch
+    from vigil.api.console.live import LiveView
+    from vigil.store.search import EventSearch
 
 __all__ = ["Daemon"]
 
@@ -150,7 +150,7 @@ class Daemon:
         and event search (search:)."""
         observers: list[PipelineObserver] = [self.metrics, self.events]
         if self.api.enabled and self.api.console:
-            from vigil.console.live import LiveView
+            from vigil.api.console.live import LiveView
 
             self.live = LiveView(fps=self.api.live_fps, max_width=self.api.live_max_width)
             self.metrics.observe_live(self.live)
@@ -321,7 +321,7 @@ class Daemon:
         log.info("reload: sink(s) %s", ", ".join(described))
         return list(config.sinks)
 
-    # The API's view (vigil.daemon.api.Control).
+    # The API's view (vigil.api.app.Control).
 
     def readiness(self) -> dict[str, Any]:
         """Ready, and the model, sources and sinks checked (the rule: vigil.daemon.readiness)."""
@@ -450,7 +450,7 @@ class Daemon:
         return DaemonControl(self)
 
     async def _start_api(self) -> ApiServer:
-        """The API behind its connection cap and timeouts (`vigil.daemon.api_server`)."""
+        """The API behind its connection cap and timeouts (`vigil.api.server`)."""
         control = self.api_control()
         token = await asyncio.to_thread(self.api.read_token)
         server = ApiServer(make_app(control, token, self.events, self.live, self.search, api=self.api), self.api)

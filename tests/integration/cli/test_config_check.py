@@ -15,7 +15,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from vigil.config import SourceConfig
-from vigil.daemon.api import make_app
+from vigil.api.app import make_app
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "vigil.yaml"
 TOKEN = "0123456789abcdef-token"

@@ -18,7 +18,7 @@ from vigil.config.api import ApiConfig
 from vigil.config.zones import MAX_LINES, MAX_POINTS, MAX_ZONES
 from vigil.daemon.service import Daemon
 
-CONSOLE = {"X-Vigil-Console": "1"}  # what a script sends on a write without the token (vigil.daemon.api_guard)
+CONSOLE = {"X-Vigil-Console": "1"}  # what a script sends on a write without the token (vigil.api.guard)
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,8 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from tests.integration.daemon.test_api_properties import MemoryControl
 from vigil.config.api import ApiConfig
-from vigil.daemon.api import make_app
-from vigil.daemon.event_log import EventLog
+from vigil.api.app import make_app
+from vigil.store.log import EventLog
 
 TOKEN = "browser-rules-token-0123456789"
 STREAM = {"name": "porch", "url": "rtsp://127.0.0.1:9/porch"}

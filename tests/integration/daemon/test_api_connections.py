@@ -30,9 +30,9 @@ from tests.integration.daemon.test_api_properties import MemoryControl
 from tests.integration.daemon.test_daemon_cli import free_port
 from tests.support.results import make_result
 from vigil.config.api import ApiConfig
-from vigil.console.live import LiveView
-from vigil.daemon.api import make_app
-from vigil.daemon.event_log import EventLog
+from vigil.api.console.live import LiveView
+from vigil.api.app import make_app
+from vigil.store.log import EventLog
 
 HELD = 300  # connections the test holds open (more than the daemon's 256 descriptors)
 

@@ -23,7 +23,7 @@ from tests.integration.daemon.test_daemon_cli import free_port, records, wait_fo
 from vigil.config import SourceConfig
 from vigil.config.daemon import DaemonConfig
 from vigil.config.api import ApiConfig
-from vigil.daemon.api_state import StreamLayer, default_state_file
+from vigil.api.state import StreamLayer, default_state_file
 from vigil.cli.main import _source_configs
 from vigil.daemon.logs import RedactSecrets
 from vigil.daemon.service import Daemon

@@ -21,7 +21,7 @@ from vigil.daemon.service import Daemon
 from vigil.errors import SourceOpenError
 from vigil.sources import FileSource
 
-CONSOLE = {"X-Vigil-Console": "1"}  # what a script sends on a write without the token (vigil.daemon.api_guard)
+CONSOLE = {"X-Vigil-Console": "1"}  # what a script sends on a write without the token (vigil.api.guard)
 
 
 @pytest.fixture(scope="module")

@@ -22,9 +22,9 @@ from hypothesis import strategies as st
 from tests.support.results import make_result
 from vigil.config import SourceConfig
 from vigil.config.api import ApiConfig
-from vigil.console.live import LiveView
-from vigil.daemon.api import make_app
-from vigil.daemon.event_log import EventLog
+from vigil.api.console.live import LiveView
+from vigil.api.app import make_app
+from vigil.store.log import EventLog
 
 TOKEN = "property-test-token-0123456789"
 DOOR = SourceConfig(name="door", url="rtsp://127.0.0.1:9/door")

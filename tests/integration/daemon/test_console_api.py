@@ -17,7 +17,7 @@ import pytest
 from tests.conftest import encode_clip, photo
 from vigil.config.api import ApiConfig
 from vigil.config.daemon import DaemonConfig
-from vigil.daemon.api_state import StreamLayer
+from vigil.api.state import StreamLayer
 from vigil.daemon.service import Daemon
 
 TOKEN = "console-token-for-tests-0123"

@@ -19,7 +19,7 @@ from tests.support.tiny_hf import build_blip, build_clip
 from vigil.config.api import ApiConfig
 from vigil.config.daemon import DaemonConfig
 from vigil.config.search import SearchConfig
-from vigil.daemon.event_search import EventSearch, VectorStore, crop, load_search
+from vigil.store.search import EventSearch, VectorStore, crop, load_search
 from vigil.daemon.service import Daemon
 from vigil.errors import ConfigError
 from vigil.events import Event

@@ -16,7 +16,7 @@ from tests.support.results import make_result
 from tests.unit.clips.test_recorder import START, feed
 from vigil.clips import ClipRecorder
 from vigil.config.clips import ClipsConfig
-from vigil.daemon.event_search import VectorStore
+from vigil.store.search import VectorStore
 from vigil.errors import ConfigError, SinkError
 from vigil.sinks.files import utc_stamp
 from vigil.sinks.jsonl import JsonlSink

@@ -15,7 +15,7 @@ import pytest
 from vigil.config.files import state_directory
 from vigil.config.loader import parse_config
 from vigil.config.sinks import spool_directory
-from vigil.daemon.api_state import default_state_file
+from vigil.api.state import default_state_file
 from vigil.sinks.registry import build_sink
 
 REPO = Path(__file__).resolve().parents[3]

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from vigil.config import SourceConfig
 from vigil.config.motion import MotionConfig
 from vigil.config.zones import MAX_LINES, MAX_POINTS, MAX_ZONES, ZonesStageConfig, _orient, _overlap_adjacent, self_intersection
-from vigil.daemon.api_state import StreamLayer
+from vigil.api.state import StreamLayer
 
 
 def circle(n: int, r: float = 500.0) -> list[list[float]]:
@@ -113,7 +113,7 @@ def test_an_oversized_stream_in_the_state_file_is_left_out_by_name_and_the_rest_
         "crowded": {"source": camera(name="crowded", lines=[{"name": f"l{i}", "start": [0, i], "end": [9, i]}
                                                           for i in range(MAX_LINES + 1)]), "yaml": None},
     }
-    with caplog.at_level(logging.ERROR, logger="vigil.daemon.api_state"):
+    with caplog.at_level(logging.ERROR, logger="vigil.api.state"):
         layer = _state(tmp_path, streams)
     assert [(s.name, origin) for s, origin in layer.apply([])] == [("good", "api")]
     refused = [r.getMessage() for r in caplog.records]
@@ -126,7 +126,7 @@ def test_an_oversized_stream_in_the_state_file_is_left_out_by_name_and_the_rest_
 def test_a_state_file_stream_is_held_to_what_the_api_may_open_today(tmp_path, caplog):
     """A file stream saved by an older vigil, or before api.allowed_media changed, is not trusted
     for having been saved: it is left out with the API's one refusal, cameras and allowed files load."""
-    from vigil.daemon.api_media import StreamPolicy
+    from vigil.api.media import StreamPolicy
 
     media = tmp_path / "media"
     media.mkdir()
@@ -140,7 +140,7 @@ def test_a_state_file_stream_is_held_to_what_the_api_may_open_today(tmp_path, ca
     path.write_text(json.dumps({"version": 1, "streams": streams}))
     assert sorted(s.name for s, _ in StreamLayer.load(path).apply([])) == ["allowed", "cam", "passwd"]  # no policy: as saved
     policy = StreamPolicy(allowed_media=(str(media),))
-    with caplog.at_level(logging.ERROR, logger="vigil.daemon.api_state"):
+    with caplog.at_level(logging.ERROR, logger="vigil.api.state"):
         layer = StreamLayer.load(path, policy)
     assert sorted(s.name for s, _ in layer.apply([])) == ["allowed", "cam"]
     assert [r.getMessage() for r in caplog.records] == [

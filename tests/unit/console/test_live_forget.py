@@ -5,7 +5,7 @@ and published after `forget`)."""
 from __future__ import annotations
 
 from tests.unit.console.results import face_result
-from vigil.console.live import LiveView
+from vigil.api.console.live import LiveView
 
 
 def test_results_published_after_forget_are_not_kept_until_the_name_is_tracked_again() -> None:

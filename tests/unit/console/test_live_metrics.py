@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from tests.unit.console.results import face_result
-from vigil.console.live import LiveView
+from vigil.api.console.live import LiveView
 from vigil.daemon.metrics import PrometheusMetrics
 
 

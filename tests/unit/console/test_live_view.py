@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from tests.unit.console.results import FACE_BOX, decode, face_result, picture
-from vigil.console.live import LiveView
+from vigil.api.console.live import LiveView
 from vigil.engine import Detections, TextDetections
 from vigil.result import InferenceResult, Overlay
 
@@ -198,7 +198,7 @@ async def test_without_supervision_the_plain_frame_and_one_warning(
 ) -> None:
     monkeypatch.setitem(sys.modules, "supervision", None)  # `import supervision` raises ImportError
     live.published(face_result("cam1", 0))
-    with caplog.at_level(logging.WARNING, logger="vigil.console.live"):
+    with caplog.at_level(logging.WARNING, logger="vigil.api.console.live"):
         first = decode(await live.snapshot("cam1") or b"")
         await live.snapshot("cam1")
     plain = decode(await live.snapshot("cam1", annotate=False) or b"")

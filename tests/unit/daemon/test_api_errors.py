@@ -9,7 +9,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from vigil.config import SourceConfig
-from vigil.daemon.api import make_app
+from vigil.api.app import make_app
 from vigil.errors import ConfigError, PipelineError, VigilError
 
 

@@ -1,11 +1,11 @@
-"""The console's sessions (`vigil.daemon.api_sessions`): random, server-side, ended by idleness,
+"""The console's sessions (`vigil.api.sessions`): random, server-side, ended by idleness,
 by age, by signing out and by the cap on live ones."""
 
 from __future__ import annotations
 
 import pytest
 
-from vigil.daemon.api_sessions import Sessions
+from vigil.api.sessions import Sessions
 
 
 class Clock:

@@ -12,8 +12,8 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from vigil.config.daemon import DaemonConfig
-from vigil.daemon.api import make_app
-from vigil.daemon.event_log import EventLog, EventQuery, snapshot_event_dirs
+from vigil.api.app import make_app
+from vigil.store.log import EventLog, EventQuery, snapshot_event_dirs
 from vigil.events import Event
 
 T0 = datetime(2026, 11, 29, 6, 0, tzinfo=timezone.utc)

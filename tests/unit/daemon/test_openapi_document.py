@@ -23,9 +23,9 @@ from openapi_spec_validator import validate
 from vigil.config import SourceConfig
 from vigil.config.api import ApiConfig
 from vigil.config.cascade import CascadeConfig
-from vigil.daemon.api import make_app
-from vigil.daemon.event_log import EventLog
-from vigil.daemon.openapi import openapi_document
+from vigil.api.app import make_app
+from vigil.store.log import EventLog
+from vigil.api.openapi import openapi_document
 from vigil.events import Event
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)

@@ -2,4 +2,4 @@
 `static/`: vanilla JS and CSS, no build step, nothing from a CDN) and the cameras' live view
 (`live.py`: the last annotated frame of each camera as MJPEG, encoded only while someone
 watches). The daemon builds both (`vigil.daemon.service`); the API routes they call are in
-`vigil.daemon.api`, their auth in `vigil.daemon.api_auth`."""
+`vigil.api.app`, their auth in `vigil.api.auth`."""

@@ -1,5 +1,5 @@
 """The management API's JSON answers and request bodies as pydantic models: the OpenAPI document
-(`vigil.daemon.openapi`) is generated from them, so it says what the handlers send.
+(`vigil.api.openapi`) is generated from them, so it says what the handlers send.
 
 Objects the daemon closes (a stream, a model, a readiness check) refuse fields they do not
 declare (`additionalProperties: false`), so a field a handler starts sending without saying so
@@ -15,9 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
 from vigil.config.zones import LineConfig, ZoneConfig
-from vigil.daemon.api_auth import AuthMethod
-from vigil.daemon.api_state import Origin
-from vigil.daemon.event_log import EventFile
+from vigil.api.auth import AuthMethod
+from vigil.api.state import Origin
+from vigil.store.log import EventFile
 from vigil.events import EventType
 from vigil.sources.base import SourceState
 

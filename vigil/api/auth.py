@@ -1,6 +1,6 @@
 """Who may use the management API and the console.
 
-Every request first passes the rules of `vigil.daemon.api_guard` (the Host header names this
+Every request first passes the rules of `vigil.api.guard` (the Host header names this
 server; a write is JSON and carries the console's header or this server's Origin), unless it
 carries the bearer token. Without a token (the API on loopback) that is all. With one, every
 route but `/healthz`, the console's static files and `POST /api/v1/session` needs either
@@ -8,7 +8,7 @@ route but `/healthz`, the console's static files and `POST /api/v1/session` need
 - `Authorization: Bearer <token>` (scripts, Prometheus, an orchestrator), or
 - the console's session cookie: the page asks for the token once and posts it to
   `POST /api/v1/session`, which answers with `vigil_session`, an HttpOnly, SameSite=Strict
-  cookie holding a random session id the server keeps (`vigil.daemon.api_sessions`): a new one
+  cookie holding a random session id the server keeps (`vigil.api.sessions`): a new one
   at every sign-in, ended by signing out (`DELETE /api/v1/session`), by `api.session_idle_s`
   without use or `api.session_max_age_s` after it began, and by a restart. The token itself never
   sits in the browser, in a URL or in a log.
@@ -18,7 +18,7 @@ cannot come from a browser by accident, and a page cannot know the token. Signin
 (`/api/v1/session`) is exempt from the write rule: the sign-in is a plain form post when the
 page's script has not loaded yet, and changes nothing without the right token.
 
-`/` itself is the console's own business (`vigil.console.pages`): without auth it answers with
+`/` itself is the console's own business (`vigil.api.console.pages`): without auth it answers with
 the login page, so the middleware lets it through and records how the request was authenticated
 in `request["auth"]` (None: not at all).
 """
@@ -33,8 +33,8 @@ from typing import Any, Literal
 from aiohttp import web
 
 from vigil.config.api import ApiConfig
-from vigil.daemon.api_guard import CSRF_HEADER, WRITES, Guard
-from vigil.daemon.api_sessions import Sessions
+from vigil.api.guard import CSRF_HEADER, WRITES, Guard
+from vigil.api.sessions import Sessions
 
 __all__ = ["AUTH_KEY", "COOKIE", "CSRF_HEADER", "SESSION_PATH", "Auth", "AuthMethod"]
 

@@ -1,4 +1,4 @@
-"""What keeps other web pages out of the API, token or not (`vigil.daemon.api_auth` applies it).
+"""What keeps other web pages out of the API, token or not (`vigil.api.auth` applies it).
 
 A browser sends a page's requests with the user's network position and cookies, so "on
 loopback" is no protection by itself:

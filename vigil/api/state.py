@@ -33,7 +33,7 @@ from pydantic import ValidationError
 from vigil.config import SourceConfig
 from vigil.config.files import state_directory
 from vigil.errors import ConfigError
-from vigil.daemon.api_media import StreamPolicy
+from vigil.api.media import StreamPolicy
 
 __all__ = ["Origin", "StreamLayer", "default_state_file"]
 

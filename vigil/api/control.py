@@ -1,7 +1,7 @@
-"""`DaemonControl`: the daemon as the management API sees it (`vigil.daemon.api.Control`).
+"""`DaemonControl`: the daemon as the management API sees it (`vigil.api.app.Control`).
 
 Changes made through the API (streams added or removed, a camera's zones) are applied to the
-running daemon and kept in its stream layer (`vigil.daemon.api_state`), so they outlive reloads
+running daemon and kept in its stream layer (`vigil.api.state`), so they outlive reloads
 and restarts.
 """
 

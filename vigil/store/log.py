@@ -1,4 +1,4 @@
-"""The daemon's memory of recent events, for `GET /api/v1/events` (`vigil.daemon.api`).
+"""The daemon's memory of recent events, for `GET /api/v1/events` (`vigil.api.app`).
 
 `EventLog` is a `PipelineObserver`: it keeps the records (`Event.to_record()`, never the frame
 an event holds) of the last `kept` events in memory, newest last, and finds an event's pictures

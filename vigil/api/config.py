@@ -12,7 +12,7 @@ saves them here) and the effective configuration.
     GET /api/v1/config                 {"config": {...}}: the YAML with the API's changes on top,
                                        secrets masked (?format=yaml: the same as YAML text)
 
-A zone saved here lasts like a stream added here (`vigil.daemon.api_state`): across SIGHUP
+A zone saved here lasts like a stream added here (`vigil.api.state`): across SIGHUP
 reloads and restarts, until that camera's entry in the YAML is edited (the file is the later word).
 """
 

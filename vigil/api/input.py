@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from vigil.daemon.api_guard import WRITES, refuse
+from vigil.api.guard import WRITES, refuse
 
 __all__ = ["MAX_DEPTH", "bounded_body", "json_body", "parse_json"]
 

@@ -1,7 +1,7 @@
 """The management API (aiohttp): health, readiness, metrics, streams, models, events, zones,
 and the web console.
 
-    GET    /                          the web console (`vigil.console`), or its sign-in page
+    GET    /                          the web console (`vigil.api.console`), or its sign-in page
 
     GET    /healthz                   the process answers (always open, for liveness probes)
     GET    /readyz                    200 when model, sources and sinks work, else 503; says which
@@ -9,7 +9,7 @@ and the web console.
     GET    /api/v1/streams            every stream: state, last error, fps, latency
     POST   /api/v1/streams            add a stream (a `sources` entry of the config, as JSON): an
                                       rtsp(s):// camera, or a file or device under api.allowed_media
-                                      (`vigil.daemon.api_media`); no `*_file` keys; at most
+                                      (`vigil.api.media`); no `*_file` keys; at most
                                       api.max_streams streams
     GET    /api/v1/streams/{name}     one stream
     DELETE /api/v1/streams/{name}     stop and remove a stream
@@ -21,7 +21,7 @@ and the web console.
     GET    /api/v1/events/{id}        one event: its record, snapshot_url, crop_url, clip_url
     GET    /api/v1/events/{id}/snapshot.jpg, crop.jpg, clip.mp4   its pictures and clip
     GET    /api/v1/streams/{name}/live.mjpeg, frame.jpg   the camera's annotated live view
-                                      (`vigil.console.live`; encoded only while someone watches)
+                                      (`vigil.api.console.live`; encoded only while someone watches)
     GET    /api/v1/streams/{name}/zones   its zones and lines; PUT replaces them, applied at once
     GET    /api/v1/config             the effective configuration (YAML + API changes), secrets masked
     POST   /api/v1/session            sign in with the token: an HttpOnly cookie for the console
@@ -37,18 +37,18 @@ false, "name": "...", "reason": "receiver unreachable for 42 s (...), 250 result
 the spool"}}}}`. /healthz stays liveness only: it never looks at sources or sinks.
 
 Streams added or deleted here are kept in a state file on top of the YAML, so they outlive a
-SIGHUP reload and a restart (`vigil.daemon.api_state`); each stream says its `origin`.
+SIGHUP reload and a restart (`vigil.api.state`); each stream says its `origin`.
 
-Events are the last `api.events_kept` the stages made (`vigil.daemon.event_log`), kept in
+Events are the last `api.events_kept` the stages made (`vigil.store.log`), kept in
 memory; an event has a `snapshot_url` and `crop_url` when a snapshot sink that takes events
 wrote its pictures, and a `clip_url` when its clip exists. A file is only ever one of the logged
 event's own: the request names an event id, never a path.
 
 Everything but /healthz, the console's static files and signing in needs `Authorization: Bearer
 <token>` or the console's session cookie when a token is configured (the daemon refuses to listen
-off loopback without one; `vigil.daemon.api_auth`). Token or not, a request whose Host is not this
+off loopback without one; `vigil.api.auth`). Token or not, a request whose Host is not this
 server's name is refused (421), and a write without the token must be JSON and carry
-`X-Vigil-Console: 1` or this server's Origin (`vigil.daemon.api_guard`). Stream URLs are shown with
+`X-Vigil-Console: 1` or this server's Origin (`vigil.api.guard`). Stream URLs are shown with
 their password masked; errors are JSON objects `{"error": "..."}`; bad input is a 4xx, and a 500
 only ever a bug (logged with its traceback).
 """
@@ -65,19 +65,19 @@ from pydantic import ValidationError
 
 from vigil.config import SourceConfig
 from vigil.config.sources import SOURCE_FIELDS
-from vigil.console.pages import add_page_routes
+from vigil.api.console.pages import add_page_routes
 from vigil.config.api import ApiConfig
-from vigil.daemon.api_auth import AUTH_KEY, SESSION_PATH, Auth
-from vigil.daemon.api_input import bounded_body, json_body
-from vigil.daemon.api_config import ConfigControl, add_config_routes
-from vigil.daemon.api_media import StreamPolicy
-from vigil.daemon.openapi import EVENT_FILES, openapi_document
-from vigil.daemon.event_log import EventFile, EventLog, EventQuery, LoggedEvent
+from vigil.api.auth import AUTH_KEY, SESSION_PATH, Auth
+from vigil.api.input import bounded_body, json_body
+from vigil.api.config import ConfigControl, add_config_routes
+from vigil.api.media import StreamPolicy
+from vigil.api.openapi import EVENT_FILES, openapi_document
+from vigil.store.log import EventFile, EventLog, EventQuery, LoggedEvent
 from vigil.errors import PipelineError, SourceOpenError, VigilError
 
 if TYPE_CHECKING:
-    from vigil.console.live import LiveView
-    from vigil.daemon.event_search import EventSearch
+    from vigil.api.console.live import LiveView
+    from vigil.store.search import EventSearch
 
 __all__ = ["Control", "make_app"]
 
@@ -106,8 +106,8 @@ class Control(ConfigControl, Protocol):
 def make_app(control: Control, token: str | None = None, events: EventLog | None = None,
              live: LiveView | None = None, search: EventSearch | None = None,
              api: ApiConfig | None = None) -> web.Application:
-    """The API, the console's pages (`vigil.console.pages`) and, given `live`, the cameras' live
-    views (`vigil.console.live`), behind the token, Host and write rules of `vigil.daemon.api_auth`
+    """The API, the console's pages (`vigil.api.console.pages`) and, given `live`, the cameras' live
+    views (`vigil.api.console.live`), behind the token, Host and write rules of `vigil.api.auth`
     (with the hosts, sessions and body timeout of `api`; its defaults when None)."""
     api = api or ApiConfig()
     auth = Auth(token, api)
@@ -122,7 +122,7 @@ def make_app(control: Control, token: str | None = None, events: EventLog | None
     add_config_routes(app, control, _error)
     add_page_routes(app, lambda request: request.get(AUTH_KEY) is not None)
     if live is not None:
-        from vigil.console.live import add_live_routes
+        from vigil.api.console.live import add_live_routes
 
         # Live views hold their connections: at most half the cap, so they never starve the rest.
         add_live_routes(app, live, lambda name: control.source_config(name) is not None, max(1, api.max_connections // 2))

@@ -1,8 +1,8 @@
 """The management API as an OpenAPI 3.1 document (`GET /api/v1/openapi.json`), generated from
-the typed answers and bodies of `vigil.daemon.api_models` (and the config's `SourceConfig`):
+the typed answers and bodies of `vigil.api.models` (and the config's `SourceConfig`):
 pydantic writes every schema, and every `$defs` entry lands in `components/schemas`.
 
-Each route of the app (`vigil.daemon.api.make_app`) is listed with its parameters and answers,
+Each route of the app (`vigil.api.app.make_app`) is listed with its parameters and answers,
 refusals included (`{"error": ...}`); tests/unit/daemon/test_openapi_document.py holds the
 router and this document to each other, and the integration tests validate real answers.
 """
@@ -17,9 +17,9 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from vigil.config import SourceConfig
-from vigil.daemon import api_models as m
-from vigil.daemon.api_models import EVENT_FILES
-from vigil.daemon.event_log import MAX_LIMIT
+from vigil.api import models as m
+from vigil.api.models import EVENT_FILES
+from vigil.store.log import MAX_LIMIT
 from vigil.events import EventType
 
 __all__ = ["EVENT_FILES", "openapi_document"]
@@ -106,7 +106,7 @@ def _refusals(refs: dict[str, str], *statuses: int, **described: str) -> dict[st
 
 
 def _with_common_refusals(refs: dict[str, str], paths: dict[str, Any]) -> dict[str, Any]:
-    """The refusals of the rules every route is under (`vigil.daemon.api_auth`, `api_guard`):
+    """The refusals of the rules every route is under (`vigil.api.auth`, `api_guard`):
     the Host rule (421, not /healthz), the token (401, where the operation is not open), the
     write rule (403, 415; not signing in) and the body timeout (408)."""
     for path, item in paths.items():

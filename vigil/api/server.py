@@ -16,7 +16,7 @@ descriptor limit fail every `open()` with EMFILE, and /healthz stop answering. S
   is closed. Later requests on a kept-alive connection get the same through aiohttp's
   `keepalive_timeout` (aiohttp has no header-read timeout of its own: its keep-alive timer is
   armed when a connection opens and after each response, and is not reset by partial data).
-  Bodies are bounded by `vigil.daemon.api_input`.
+  Bodies are bounded by `vigil.api.input`.
 
 The gate wraps aiohttp's protocol factory (`web.Server`): each connection's protocol is a small
 `_Connection` that counts it, times its first headers and otherwise hands every call on to
@@ -34,7 +34,7 @@ from typing import Any
 from aiohttp import web
 
 from vigil.config.api import ApiConfig
-from vigil.daemon.api_guard import Every
+from vigil.api.guard import Every
 
 __all__ = ["ConnectionGate", "ApiServer", "raise_open_file_limit"]
 
