@@ -4,6 +4,8 @@ dropped connection."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import socket
 import ssl
 from dataclasses import dataclass, field
@@ -20,7 +22,7 @@ if TYPE_CHECKING:
 
     from vigil.config.sinks import MqttSinkConfig
 
-__all__ = ["MqttOptions", "check_tls", "import_aiomqtt", "mqtt_options", "watch"]
+__all__ = ["SEP", "Connection", "MqttOptions", "check_tls", "import_aiomqtt", "mqtt_options", "retained_messages", "retrieved", "spooled", "watch"]
 
 
 @dataclass(frozen=True)
@@ -97,3 +99,47 @@ async def watch(client: aiomqtt.Client) -> None:
             pass
     except Exception:  # noqa: BLE001 - the drop itself
         return
+
+
+async def retained_messages(client: aiomqtt.Client, topics: list[str], *, timeout_s: float, listen_s: float) -> dict[str, bytes]:
+    """What the broker holds retained under `topics` (filters), heard for `listen_s` seconds
+    after subscribing; unsubscribed again before it returns."""
+    for topic in topics:
+        await client.subscribe(topic, qos=1, timeout=timeout_s)
+    found: dict[str, bytes] = {}
+
+    async def collect() -> None:
+        async for message in client.messages:
+            if message.retain and isinstance(message.payload, (bytes, bytearray)) and message.payload:
+                found[str(message.topic)] = bytes(message.payload)
+
+    try:
+        await asyncio.wait_for(collect(), listen_s)
+    except asyncio.TimeoutError:
+        pass
+    for topic in topics:
+        await client.unsubscribe(topic, timeout=timeout_s)
+    return found
+
+
+@dataclass
+class Connection:
+    """One connection to the broker: its client and a task that ends when it drops."""
+
+    client: aiomqtt.Client
+    lost: asyncio.Task[None]
+
+
+def retrieved(future: asyncio.Future[Any]) -> None:
+    """A done callback that reads the future's outcome, so a cancellation or error it ended
+    with is never reported as unretrieved."""
+    if not future.cancelled():
+        future.exception()
+
+
+SEP = b"\0"  # a spool record is `<camera>/<events|results>` NUL the JSON record (`topic_level`: no NUL)
+
+
+def spooled(where: str, record: dict[str, Any]) -> bytes:
+    """A spool record: where it goes (`<camera>/events`), NUL, the JSON record."""
+    return where.encode() + SEP + json.dumps(record, separators=(",", ":")).encode()

@@ -16,13 +16,12 @@ docs/OUTPUT.md, "MQTT".
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import socket
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,11 +29,11 @@ from vigil.events import Event
 from vigil.result import InferenceResult
 from vigil.sinks._delivery import Reply
 from vigil.sinks._http import redactor
-from vigil.sinks._mqtt_client import MqttOptions, check_tls, import_aiomqtt, mqtt_options, watch
+from vigil.sinks._mqtt_client import SEP, Connection, MqttOptions, check_tls, import_aiomqtt, mqtt_options, retained_messages, retrieved, spooled, watch
 from vigil.sinks._mqtt_discovery import Discovery, Entities, event_picture, safe_id, topic_level
 from vigil.sinks.base import CameraStatus, Sink, SinkHealth, SinkStats
-from vigil.sinks.records import header_to_record, record_header
 from vigil.sinks.durable import DurableSender
+from vigil.sinks.records import header_to_record, record_header
 from vigil.sinks.spool import SpoolRecord
 
 if TYPE_CHECKING:
@@ -47,16 +46,9 @@ __all__ = ["MqttOptions", "MqttSink", "make_mqtt_sink", "mqtt_options"]
 
 log = logging.getLogger(__name__)
 
-_SEP = b"\0"  # a spool record is `<camera>/<events|results>` NUL the JSON record (`topic_level`: no NUL)
 _SWEEP_S = 0.5  # how long the retained messages of an earlier run are collected at the first connection
 _LEFTOVER_WAIT_S = 10.0  # how long they wait for the daemon's set of cameras before being removed
 _AUTH_CODES = {4, 5, 134, 135}  # 3.1.1: bad user name or password, not authorised; 5: the same
-
-
-@dataclass
-class _Connection:
-    client: aiomqtt.Client
-    lost: asyncio.Task[None]  # ends when the connection drops
 
 
 class MqttSink(Sink):
@@ -74,7 +66,7 @@ class MqttSink(Sink):
         self.options, self.spool_dir, self.name = options, Path(spool_dir), name
         self._redact = redactor([options.password] if options.password else [])
         self._sender = DurableSender(name, self.spool_dir, options.delivery, self, self._redact)
-        self._conn: _Connection | None = None
+        self._conn: Connection | None = None
         self._connecting = asyncio.Lock()
         self._auth_error: str | None = None  # the broker refused the login: unhealthy at once
         self._retained: dict[str, bytes] = {}  # topic -> latest payload (b"": remove it)
@@ -118,11 +110,11 @@ class MqttSink(Sink):
             self._entities.see(camera)
         # The header is read here so the frame is not held; the detections become JSON on the spool's thread.
         header, dets = record_header(result), result.detections
-        await self._sender.append(lambda: _spooled(f"{topic_level(camera)}/results", header_to_record(header, dets)))
+        await self._sender.append(lambda: spooled(f"{topic_level(camera)}/results", header_to_record(header, dets)))
 
     async def publish_event(self, event: Event) -> None:
         record = event.to_record()
-        await self._sender.append(lambda: _spooled(f"{topic_level(event.source)}/events", record))
+        await self._sender.append(lambda: spooled(f"{topic_level(event.source)}/events", record))
         if self._entities is None or event.source in self._entities.gone:
             return  # a removed camera's last frames, published after its removal: no retained state again
         self._entities.see(event.source)
@@ -189,7 +181,7 @@ class MqttSink(Sink):
 
     async def send(self, records: list[SpoolRecord]) -> Reply:
         """Publish `records` in order and wait for every acknowledgement (PUBACK at QoS 1)."""
-        if any(_SEP not in record.payload[:300] for record in records):
+        if any(SEP not in record.payload[:300] for record in records):
             # Refused for good (dead-lettered), or the sender would retry it forever.
             return Reply(422, f"spool {self.spool_dir} holds records not written by an MQTT sink; give each sink its own spool_dir")
         try:
@@ -197,7 +189,7 @@ class MqttSink(Sink):
             prefix = self.options.topic_prefix
             published = []
             for record in records:
-                where, _, payload = record.payload.partition(_SEP)
+                where, _, payload = record.payload.partition(SEP)
                 published.append(self._publish(conn, f"{prefix}/{where.decode()}", payload, retain=False))
             await self._until_lost(conn, asyncio.gather(*published))
         except Exception as exc:  # noqa: BLE001 - every failure is one failed attempt, retried
@@ -218,7 +210,7 @@ class MqttSink(Sink):
     def _status_topic(self) -> str:
         return f"{self.options.topic_prefix}/status"
 
-    async def _connection(self) -> _Connection:
+    async def _connection(self) -> Connection:
         async with self._connecting:
             if self._conn is not None and not self._conn.lost.done():
                 return self._conn
@@ -226,7 +218,7 @@ class MqttSink(Sink):
             self._conn = await self._connect()
             return self._conn
 
-    async def _connect(self) -> _Connection:
+    async def _connect(self) -> Connection:
         aiomqtt = import_aiomqtt(self.name)
         o = self.options
         if o.tls:
@@ -261,7 +253,7 @@ class MqttSink(Sink):
         self._set_retained(self._status_topic, b"offline" if self._closing else b"online")
         self._dirty |= set(self._retained)
         self._dirty_set.set()
-        return _Connection(client, lost)
+        return Connection(client, lost)
 
     def _refused(self, exc: Exception) -> None:
         rc = getattr(exc, "rc", None)
@@ -286,10 +278,10 @@ class MqttSink(Sink):
         except Exception:  # noqa: BLE001 - it is gone either way
             pass
 
-    async def _publish(self, conn: _Connection, topic: str, payload: bytes, *, retain: bool) -> None:
+    async def _publish(self, conn: Connection, topic: str, payload: bytes, *, retain: bool) -> None:
         await conn.client.publish(topic, payload, qos=self.options.qos, retain=retain, timeout=self.options.publish_timeout_s)
 
-    async def _until_lost(self, conn: _Connection, work: asyncio.Future[Any]) -> None:
+    async def _until_lost(self, conn: Connection, work: asyncio.Future[Any]) -> None:
         """`work`, or an error as soon as the connection drops (a publish would wait for its
         acknowledgement until `publish_timeout_s` otherwise)."""
         try:
@@ -297,7 +289,7 @@ class MqttSink(Sink):
         finally:
             if not work.done():
                 work.cancel()
-                work.add_done_callback(_retrieved)  # its cancellation is not an error to report
+                work.add_done_callback(retrieved)  # its cancellation is not an error to report
         if work in done:
             work.result()
             return
@@ -349,21 +341,7 @@ class MqttSink(Sink):
         node, prefix = safe_id(self.client_id), self.options.topic_prefix
         topics = [f"{prefix}/+/zones/#", f"{prefix}/+/state", f"{prefix}/+/snapshot",
                   f"{self.options.discovery_prefix}/+/{node}/+/config"]
-        for topic in topics:
-            await client.subscribe(topic, qos=1, timeout=self.options.connect_timeout_s)
-        found: dict[str, bytes] = {}
-
-        async def collect() -> None:
-            async for message in client.messages:
-                if message.retain and isinstance(message.payload, (bytes, bytearray)) and message.payload:
-                    found[str(message.topic)] = bytes(message.payload)
-
-        try:
-            await asyncio.wait_for(collect(), _SWEEP_S)
-        except asyncio.TimeoutError:
-            pass
-        for topic in topics:
-            await client.unsubscribe(topic, timeout=self.options.connect_timeout_s)
+        found = await retained_messages(client, topics, timeout_s=self.options.connect_timeout_s, listen_s=_SWEEP_S)
         self._leftovers = {t: p for t, p in found.items() if t not in self._retained}
         self._swept = True
         if self._entities is not None and self._entities.cameras is not None:
@@ -406,16 +384,6 @@ class MqttSink(Sink):
                 continue
             if self._entities is not None:
                 self._entities.picture(camera, jpeg)
-
-
-def _retrieved(future: asyncio.Future[Any]) -> None:
-    if not future.cancelled():
-        future.exception()
-
-
-def _spooled(where: str, record: dict[str, Any]) -> bytes:
-    """A spool record: where it goes (`<camera>/events`), NUL, the JSON record."""
-    return where.encode() + _SEP + json.dumps(record, separators=(",", ":")).encode()
 
 
 async def make_mqtt_sink(config: MqttSinkConfig, context: SinkContext) -> MqttSink:
