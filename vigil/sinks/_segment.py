@@ -1,18 +1,27 @@
-"""The spool's record framing: [u32 length][u32 CRC32 of the length bytes + payload][payload].
+"""The spool's files: its record framing, [u32 length][u32 CRC32 of the length bytes +
+payload][payload], and its cursor file.
 
 The checksum covers the length too, so a torn or flipped length is caught like a torn payload.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import struct
 import sys
 import zlib
+from contextlib import suppress
 from pathlib import Path
 from typing import IO
 
-__all__ = ["HEADER", "encode", "fsync_directory", "read_record", "scan"]
+from vigil.sinks._spool_types import Position
+from vigil.sinks.files import open_output
+
+__all__ = ["CURSOR", "HEADER", "encode", "fsync_directory", "load_cursor", "read_record", "save_cursor", "scan"]
+
+log = logging.getLogger("vigil.sinks.spool")
 
 HEADER = struct.Struct("<II")
 _LENGTH = struct.Struct("<I")
@@ -63,3 +72,39 @@ def fsync_directory(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+CURSOR = "cursor.json"  # the first undelivered byte: {"segment": 7, "offset": 4096}
+
+
+def load_cursor(directory: Path) -> Position:
+    """The spool's saved cursor; the start when there is none, or when a power loss tore it."""
+    path = directory / CURSOR
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return Position(int(data["segment"]), int(data["offset"]))
+    except FileNotFoundError:
+        return Position(0, 0)
+    except (ValueError, KeyError, TypeError):
+        # Resending from the oldest segment is safe (receivers deduplicate by id), guessing
+        # where delivery stopped is not.
+        log.warning("spool %s: %s is unreadable; resending every record still on disk", directory, path)
+        return Position(0, 0)
+
+
+def save_cursor(directory: Path, cursor: Position, who: str, *, fsync: bool) -> None:
+    """Replace the cursor file atomically (a temporary renamed over it); a failed write leaves
+    no temporary behind to hold the space."""
+    path = directory / CURSOR
+    tmp = path.with_suffix(".tmp")
+    try:
+        with open(open_output(tmp, who, append=False), "w", encoding="utf-8") as f:
+            json.dump({"segment": cursor.segment, "offset": cursor.offset}, f)
+            if fsync:
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError:
+        with suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise

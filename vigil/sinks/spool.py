@@ -15,20 +15,18 @@ handed out again; receivers deduplicate by record id.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
 import time
 from collections.abc import Callable
-from contextlib import suppress
 from pathlib import Path
 from typing import IO, ParamSpec, TypeVar
 
 from vigil.errors import SinkError
-from vigil.sinks.files import make_dirs, open_output
-from vigil.sinks._segment import HEADER, encode, fsync_directory, read_record, scan
+from vigil.sinks._segment import HEADER, encode, fsync_directory, load_cursor, read_record, save_cursor, scan
 from vigil.sinks._spool_types import FsyncPolicy, Position, Segment, SpoolOptions, SpoolRecord
+from vigil.sinks.files import make_dirs, open_output
 
 if sys.platform != "win32":
     import fcntl
@@ -41,7 +39,6 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 _SUFFIX = ".seg"
-_CURSOR = "cursor.json"
 
 
 class Spool:
@@ -194,7 +191,7 @@ class Spool:
     def _open(self) -> None:
         make_dirs(self.directory)
         self._take_lock()
-        self._cursor = self._load_cursor()
+        self._cursor = load_cursor(self.directory)
         for segment_id in sorted(self._segment_ids()):
             path = self._path(segment_id)
             if segment_id < self._cursor.segment:  # delivered; a crash came before its deletion
@@ -221,19 +218,6 @@ class Spool:
             raise SinkError(
                 f"spool {self.directory} is in use by another process; give each vigil its own spool directory"
             ) from exc
-
-    def _load_cursor(self) -> Position:
-        path = self.directory / _CURSOR
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            return Position(int(data["segment"]), int(data["offset"]))
-        except FileNotFoundError:
-            return Position(0, 0)
-        except (ValueError, KeyError, TypeError):
-            # A cursor torn by a power loss: resending from the oldest segment is safe (receivers
-            # deduplicate by id), guessing where delivery stopped is not.
-            log.warning("spool %s: %s is unreadable; resending every record still on disk", self.directory, path)
-            return Position(0, 0)
 
     def _segment_ids(self) -> list[int]:
         return [int(p.stem) for p in self.directory.glob(f"*{_SUFFIX}") if p.stem.isdigit()]
@@ -374,19 +358,7 @@ class Spool:
         self._save_cursor()
 
     def _save_cursor(self) -> None:
-        path = self.directory / _CURSOR
-        tmp = path.with_suffix(".tmp")
-        try:
-            with open(open_output(tmp, self._who, append=False), "w", encoding="utf-8") as f:
-                json.dump({"segment": self._cursor.segment, "offset": self._cursor.offset}, f)
-                if self.options.fsync is FsyncPolicy.ALWAYS:
-                    f.flush()
-                    os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except OSError:
-            with suppress(OSError):
-                tmp.unlink(missing_ok=True)  # a torn temporary must not hold the space
-            raise
+        save_cursor(self.directory, self._cursor, self._who, fsync=self.options.fsync is FsyncPolicy.ALWAYS)
 
     # -- helpers ------------------------------------------------------------------------------
 
