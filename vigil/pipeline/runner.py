@@ -7,9 +7,8 @@ primary, whose results go through the source's stage chain (the others' go strai
 sinks). Stages are asyncio tasks joined by bounded queues; CPU work runs on executors (pre- and
 post-processing on a small worker pool shared by the lanes, inference on each model's own
 single-thread executor), so batch k+1 is pre-processed while batch k is inferred and batch k-1
-published. The pipeline
-owns every task and executor it creates and stops them in reverse order of creation; after
-`request_stop()` what is in flight drains within `drain_timeout_s`, then the rest is cancelled.
+published. The pipeline owns every task and executor it creates and stops them in reverse order
+of creation; after `request_stop()` what is in flight drains within `drain_timeout_s` or is cancelled.
 """
 
 from __future__ import annotations
@@ -25,19 +24,17 @@ from datetime import datetime, timezone
 from functools import partial
 from typing import Any
 
+from vigil.errors import PipelineError, SourceError, SourceOpenError
+from vigil.events import Event
+from vigil.pipeline._job import Job
+from vigil.pipeline._tasks import gather_or_cancel, watch_loop_lag
+from vigil.pipeline.chain import StageChain, StageChains
+from vigil.pipeline.fanout import Fanout, Outlet
+from vigil.pipeline.lane import DEFAULT_MODEL, ModelLane
 from vigil.pipeline.observer import PipelineObserver
 from vigil.pipeline.options import FrameModel, PipelineOptions
 from vigil.pipeline.report import PipelineReport, SourceReport
 from vigil.pipeline.snapshot import PipelineSnapshot, take_snapshot
-from vigil.pipeline.batcher import BatchItem
-from vigil.pipeline._job import Job
-from vigil.pipeline.lane import DEFAULT_MODEL, ModelLane
-from vigil.pipeline._tasks import gather_or_cancel, watch_loop_lag
-from vigil.pipeline.chain import StageChain, StageChains
-from vigil.pipeline.fanout import Fanout, Outlet
-from vigil.events import Event
-from vigil.errors import PipelineError, SourceError, SourceOpenError
-from vigil.result import InferenceResult, Timings
 from vigil.sinks.base import Sink
 from vigil.sources.base import Source
 from vigil.stages.base import Stage
@@ -45,6 +42,7 @@ from vigil.stages.base import Stage
 __all__ = ["FrameModel", "Pipeline", "PipelineOptions", "PipelineReport", "SourceReport"]
 
 log = logging.getLogger(__name__)
+
 
 class Pipeline:
     """Runs a model (or several, by name) over frames from `sources` and publishes every result
@@ -230,8 +228,7 @@ class Pipeline:
         if self._stop_requested:
             return
         self._stop_requested = True
-        if self._stop_requested_at is None:
-            self._stop_requested_at = time.monotonic()
+        self._stop_requested_at = self._stop_requested_at or time.monotonic()
         self._stopping = [asyncio.ensure_future(source.stop()) for source in self.sources]
         self._stopping += [asyncio.ensure_future(lane.batcher.close()) for lane in self.lanes.values()]
         if self._tasks:
@@ -243,11 +240,8 @@ class Pipeline:
         if not pending:
             return
         self.report.drain_timed_out = True
-        log.warning(
-            "stop: in-flight frames did not finish within %.1fs; cancelling %s",
-            self.options.drain_timeout_s,
-            ", ".join(task.get_name() for task in pending),
-        )
+        names = ", ".join(task.get_name() for task in pending)
+        log.warning("stop: in-flight frames did not finish within %.1fs; cancelling %s", self.options.drain_timeout_s, names)
         for task in pending:
             task.cancel()
 
@@ -374,22 +368,22 @@ class Pipeline:
         size = len(job.items)
         self.observer.batch_done(size, max(size, job.model.batch.min), job.pre_ms, job.infer_ms, post_ms, model=job.lane)
         now, utc_now = time.monotonic(), datetime.now(timezone.utc)
-        results = [self._result(job, item, dets, post_ms, now, utc_now) for item, dets in zip(job.items, detections)]
+        live = self._live
+        results = [job.result(i, dets, post_ms, now, utc_now, live.get(i.frame.source_id, False)) for i, dets in zip(job.items, detections)]
         for result in results:
             self.observer.result(result)
             self.report.sources[result.frame.source_id].results += 1
-        primary = [r for r in results if self._source_models.get(r.frame.source_id, (None,))[0] == job.lane]
+        is_primary = [self._source_models.get(r.frame.source_id, (None,))[0] == job.lane for r in results]
+        primary = [r for r, p in zip(results, is_primary) if p]
         for out in await self.chains.run(primary, offload):  # each source's stages, on the workers
             if out.result is not None:
                 self.observer.published(out.result)
                 await self.fanout.publish(out.result)
             if out.records:
                 await self._publish_events(out.records)
-        if len(primary) < len(results):  # a source's other models: their results go straight to the sinks
-            for result in results:
-                if self._source_models.get(result.frame.source_id, (None,))[0] != job.lane:
-                    self.observer.published(result)
-                    await self.fanout.publish(result)
+        for result in (r for r, p in zip(results, is_primary) if not p):  # other models': straight to the sinks
+            self.observer.published(result)
+            await self.fanout.publish(result)
         self.report.sink_errors = self.fanout.errors
         self._last_result_at = time.monotonic()
 
@@ -398,13 +392,6 @@ class Pipeline:
         if events:
             self.observer.events(events)  # before the sinks: the event log and metrics see them first
         await self.fanout.publish_events(events)
-
-    def _result(self, job: Job, item: BatchItem, dets: Any, post_ms: float, now: float, utc_now: datetime) -> InferenceResult:
-        frame = item.frame
-        since_capture = (utc_now - frame.capture_time).total_seconds() * 1e3 if self._live.get(frame.source_id) else None
-        timings = Timings(queue=(item.dequeued_at - item.enqueued_at) * 1e3, pre_process=job.pre_ms, infer=job.infer_ms,
-                          post_process=post_ms, total=(now - frame.decoded_at) * 1e3, since_capture=since_capture)
-        return InferenceResult(frame, job.model.model_id, dets, timings)
 
     def _batch_failed(self, job: Job, exc: BaseException) -> None:
         self.report.failed_batches += 1
