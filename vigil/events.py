@@ -7,6 +7,9 @@ sequence number of the frame that made it happen.
 
     Event(type="line_cross", source="gate", tracker_id=7, class_name="person", class_id=0,
           capture_time=..., seq=412, line="door", direction="in")
+
+`type` is one of the types `vigil.event_types` declares (the built-in ones, or one a rule
+registered): an undeclared one is a ValueError when the event is made.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
+
+from vigil.event_types import check_event_type
 
 if TYPE_CHECKING:
     from vigil.frame import Frame
@@ -48,6 +53,9 @@ def new_record_id() -> str:
     value = (value & ~(0x3 << 62)) | (0x2 << 62)  # variant 10
     return str(uuid.UUID(int=value))
 
+# The built-in types' names, for the schemas that still enumerate them (the API's query and
+# record models, a snapshot sink's `event_types`); `vigil.event_types` is the registry, which
+# rules extend: new code reads it (`event_type_names()`), not this.
 EventType = Literal["object_start", "object_end", "zone_enter", "zone_exit", "dwell", "line_cross"]
 
 
@@ -62,7 +70,7 @@ class Event:
     when the event is made (a UUIDv7) and kept by copies (`dataclasses.replace`) and by its
     record wherever that is stored and sent again."""
 
-    type: EventType
+    type: str  # a declared event type (vigil.event_types)
     source: str
     tracker_id: int
     class_name: str | None
@@ -83,6 +91,9 @@ class Event:
     # the process, and a restarted daemon would reuse the last run's ids (JetStream's duplicate
     # window and receivers deduplicating on `id` would drop its events).
     id: str = field(default_factory=new_record_id, compare=False)
+
+    def __post_init__(self) -> None:
+        check_event_type(self.type)
 
     @property
     def event_id(self) -> str:
