@@ -74,23 +74,7 @@ class AutoModel:
         makes a zero-shot detector (an `hf` OWLv2) an `ObjectDetectionModel` of those classes, with
         `confidence` as its threshold.
         """
-        unknown = set(option_values) - _DETECTION_FIELDS - _BACKEND_FIELDS
-        if unknown:
-            raise TypeError(f"unknown option(s): {', '.join(sorted(unknown))}")
-        detection_values = {k: v for k, v in option_values.items() if k in _DETECTION_FIELDS}
-        if options is not None and detection_values:
-            raise TypeError("pass either options= or detection option keywords, not both")
-        try:
-            options = options or DetectionOptions(**detection_values)
-            providers = option_values.get("execution_providers")
-            backend_options = BackendOptions(
-                intra_op_threads=option_values.get("intra_op_threads"),
-                inter_op_threads=option_values.get("inter_op_threads"),
-                execution_providers=tuple(providers) if providers else None,
-                allow_spinning=bool(option_values.get("allow_spinning", False)),
-            )
-        except ValueError as exc:
-            raise ModelLoadError(f"model '{ref}': bad option: {exc}") from exc
+        options, backend_options = _split_options(ref, options, option_values)
         if device not in ("auto", "cpu", "gpu"):
             raise ModelLoadError(f"device must be 'auto', 'cpu' or 'gpu', got {device!r}")
         if not 0.0 <= min_int8_agreement <= 1.0:
@@ -109,3 +93,23 @@ class AutoModel:
         return load_model(
             ref, request, options, backend_options, environment, cache_ttl_s=resolution_cache_ttl_s, task=task
         )
+
+
+def _split_options(ref: str | Path, options: DetectionOptions | None, values: dict[str, Any]) -> tuple[DetectionOptions, BackendOptions]:
+    """`from_pretrained`'s keyword options, checked and split into detection and backend options."""
+    unknown = set(values) - _DETECTION_FIELDS - _BACKEND_FIELDS
+    if unknown:
+        raise TypeError(f"unknown option(s): {', '.join(sorted(unknown))}")
+    detection_values = {k: v for k, v in values.items() if k in _DETECTION_FIELDS}
+    if options is not None and detection_values:
+        raise TypeError("pass either options= or detection option keywords, not both")
+    try:
+        providers = values.get("execution_providers")
+        return options or DetectionOptions(**detection_values), BackendOptions(
+            intra_op_threads=values.get("intra_op_threads"),
+            inter_op_threads=values.get("inter_op_threads"),
+            execution_providers=tuple(providers) if providers else None,
+            allow_spinning=bool(values.get("allow_spinning", False)),
+        )
+    except ValueError as exc:
+        raise ModelLoadError(f"model '{ref}': bad option: {exc}") from exc
