@@ -21,14 +21,16 @@ from dataclasses import dataclass
 from typing import Literal
 
 __all__ = [
-    "EventField", "EventTypeSpec", "Occupancy", "check_event_type", "event_type", "event_type_names", "event_types",
-    "markdown_table", "register_event_type", "unregister_event_type",
+    "BUILTIN_EVENT_TYPES", "EventField", "EventTypeSpec", "Occupancy", "check_event_type", "event_type",
+    "event_type_names", "event_types", "markdown_table", "occupancy", "register_event_type", "sort_order",
+    "unregister_event_type",
 ]
 
 # What an event does to a zone's occupancy count (the metrics' vigil_zone_objects, MQTT's zone
 # sensors): `enter` counts its object in its zone, `exit` takes it out of that zone, `end` out of
 # every zone of its source.
 Occupancy = Literal["enter", "exit", "end"]
+_DEFAULT_ORDER = 45
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,47}$")  # a metric label and an MQTT value, never free text
 
 
@@ -52,7 +54,7 @@ class EventTypeSpec:
     at: str
     fields: tuple[EventField, ...] = ()
     rule: str = ""  # the rule (vigil.stages.rules) that makes it
-    order: int = 45  # between dwell (40) and object_end (50) unless told
+    order: int = 45  # _DEFAULT_ORDER: between dwell (40) and object_end (50) unless told
     occupancy: Occupancy | None = None
 
     @property
@@ -62,14 +64,14 @@ class EventTypeSpec:
 
 _FIRST_SEEN = EventField("first_seen", "ISO 8601 UTC", "When the track was first seen.")
 _ZONE = EventField("zone", "string", "The zone's name.")
-_BUILTIN = (
+BUILTIN_EVENT_TYPES: tuple[EventTypeSpec, ...] = (
     EventTypeSpec("object_start", "the track has been seen for `min_seen_s`", "first seen",
                   (_FIRST_SEEN,), rule="lifecycle", order=0),
     EventTypeSpec("object_end", "the track has not been seen for `lost_s`", "last seen", (
         _FIRST_SEEN,
         EventField("last_seen", "ISO 8601 UTC", "When the track was last seen."),
         EventField("duration_s", "number", "Seconds from `first_seen` to `last_seen`."),
-        EventField("best", "object", "The most confident sighting: `{seq, capture_time, confidence}`."),
+        EventField("best", "object", "The most confident sighting, `{seq, capture_time, confidence}`: the frame of `box`."),
     ), rule="lifecycle", order=50, occupancy="end"),
     EventTypeSpec("zone_enter", "the anchor has been inside the zone for `min_seen_s`", "first frame inside",
                   (_ZONE,), rule="zones", order=30, occupancy="enter"),
@@ -78,7 +80,7 @@ _BUILTIN = (
                   occupancy="exit"),
     EventTypeSpec("dwell", "inside for the zone's `dwell_s` (once per stay: loitering)", "the frame that reached `dwell_s`", (
         _ZONE,
-        EventField("dwell_s", "number", "Seconds inside when it was made."),
+        EventField("dwell_s", "number", "Seconds the object had been inside at this frame."),
         EventField("entered_at", "ISO 8601 UTC", "The first frame of the stay."),
     ), rule="dwell", order=40),
     EventTypeSpec("line_cross", "the anchor has been on the other side for `min_seen_s`", "first frame on the other side", (
@@ -86,7 +88,7 @@ _BUILTIN = (
         EventField("direction", "`in` / `out`", "The way it was crossed."),
     ), rule="lines", order=20),
 )
-_types: dict[str, EventTypeSpec] = {spec.name: spec for spec in _BUILTIN}
+_types: dict[str, EventTypeSpec] = {spec.name: spec for spec in BUILTIN_EVENT_TYPES}
 _lock = threading.Lock()
 
 
@@ -114,7 +116,7 @@ def register_event_type(spec: EventTypeSpec) -> EventTypeSpec:
 def unregister_event_type(name: str) -> None:
     """Forget a type `register_event_type` added (a plugin unloaded, a test done); the built-in
     ones stay."""
-    if any(spec.name == name for spec in _BUILTIN):
+    if any(spec.name == name for spec in BUILTIN_EVENT_TYPES):
         raise ValueError(f"event type '{name}' is built in; it cannot be removed")
     with _lock:
         _types.pop(name, None)
@@ -127,6 +129,19 @@ def event_type(name: str) -> EventTypeSpec:
         raise ValueError(f"'{name}' is not an event type; use one of {', '.join(event_type_names())}, "
                          "or declare it with vigil.event_types.register_event_type")
     return spec
+
+
+def occupancy(name: str) -> Occupancy | None:
+    """What an event of type `name` does to a zone's occupancy count (None: nothing, or a type
+    no longer declared)."""
+    spec = _types.get(name)
+    return None if spec is None else spec.occupancy
+
+
+def sort_order(name: str) -> int:
+    """Where an event of type `name` sorts among a frame's events at one capture time."""
+    spec = _types.get(name)
+    return _DEFAULT_ORDER if spec is None else spec.order
 
 
 def check_event_type(name: str) -> str:

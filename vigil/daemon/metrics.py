@@ -5,7 +5,8 @@ counters other parts keep (source states, queue depths, decode-side drops, sink 
 read from `Pipeline.snapshot()` and the sinks at scrape time by a collector. Each instance has
 its own registry, so several pipelines (or tests) never share series. Labels carry source and
 sink names only: never URLs, so credentials cannot leak into metrics. Event labels are bounded
-too: zones and lines are configured, classes are the model's, types and directions fixed.
+too: zones and lines are configured, classes are the model's, types declared (vigil.event_types),
+directions fixed.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from vigil.event_types import occupancy as occupancy_of
 from vigil.events import Event
 from vigil.pipeline import PipelineObserver, PipelineSnapshot
 from vigil.pipeline.fanout import Outlet
@@ -147,11 +149,12 @@ class PrometheusMetrics(PipelineObserver):
             if event.source in self._gone:
                 continue
             self.events_total.labels(event.source, event.type, event.zone or event.line or "", event.direction or "").inc()
-            if event.type == "zone_enter" and event.zone is not None:
+            occupancy = occupancy_of(event.type)  # what it does to vigil_zone_objects
+            if occupancy == "enter" and event.zone is not None:
                 self._count_in(event.source, event.zone, event.tracker_id, event.class_name or "")
-            elif event.type == "zone_exit" and event.zone is not None:
+            elif occupancy == "exit" and event.zone is not None:
                 self._count_out(event.source, event.zone, event.tracker_id)
-            elif event.type == "object_end":  # its zone_exits came first; this only guards the counts
+            elif occupancy == "end":  # object_end: its zone_exits came first; this only guards the counts
                 for source, zone in [key for key in self._inside if key[0] == event.source]:
                     self._count_out(source, zone, event.tracker_id)
 

@@ -21,6 +21,7 @@ import numpy as np
 
 import vigil
 from vigil.errors import SinkError
+from vigil.event_types import occupancy as occupancy_of
 from vigil.events import Event
 from vigil.sinks.base import CameraStatus
 
@@ -191,8 +192,9 @@ def zone_topic(prefix: str, camera: str, zone: str, class_name: str) -> str:
 
 @dataclass
 class Occupancy:
-    """Who is in each zone, from zone_enter / zone_exit / object_end events (as the daemon's
-    metrics count it): (camera, zone) -> {tracker id: class name at its zone_enter}."""
+    """Who is in each zone, from the events whose type counts an object in or out (zone_enter,
+    zone_exit, object_end: their `occupancy` in vigil.event_types), as the daemon's metrics count
+    it: (camera, zone) -> {tracker id: class name at its zone_enter}."""
 
     inside: dict[tuple[str, str], dict[int, str]] = field(default_factory=dict)
 
@@ -214,14 +216,15 @@ class Occupancy:
         return [c for c in changed if c is not None]
 
     def apply(self, event: Event) -> list[tuple[str, str, str]]:
-        """The (camera, zone, class) counts `event` changed."""
-        if event.type == "zone_enter" and event.zone is not None:
+        """The (camera, zone, class) counts `event` changed, as its type's declared `occupancy` says."""
+        occupancy = occupancy_of(event.type)
+        if occupancy == "enter" and event.zone is not None:
             entered = self.enter(event.source, event.zone, event.tracker_id, class_label(event))
             return [entered] if entered else []
-        if event.type == "zone_exit" and event.zone is not None:
+        if occupancy == "exit" and event.zone is not None:
             left = self.exit(event.source, event.zone, event.tracker_id)
             return [left] if left else []
-        if event.type == "object_end":
+        if occupancy == "end":
             return self.end(event.source, event.tracker_id)
         return []
 

@@ -1,7 +1,7 @@
 """Dwell: one `dwell` event per stay in a zone longer than its `dwell_s` (the zone's, else the
-stage's), at the frame that reached it. A stay starts at the first frame of a confirmed
-`zone_enter` and ends at the first frame outside (so a stay ends even while its exit is being
-confirmed)."""
+stage's), at the frame that reached it. A stay runs from the first frame of a confirmed
+`zone_enter` to a confirmed `zone_exit` (debounced as the zones rule does, on its own), and
+dwells only on a frame inside: a step out shorter than `min_seen_s` neither ends it nor dwells."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ class DwellRule(EventRule):
                 state = zones.setdefault(zone.name, Debounced(value=False))
                 if state.observe(inside, now, self.min_seen_s) is not None:
                     dwelled.discard(zone.name)
-                # `inside`: not while an exit is being confirmed; the stay ended at the first frame outside
+                # `inside`: not while an exit is being confirmed (the stay ends at its first frame outside)
                 if not (inside and state.value and zone.name not in dwelled and state.since is not None):
                     continue
                 stayed = now.t - state.since.t
