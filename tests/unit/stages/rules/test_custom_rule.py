@@ -91,9 +91,3 @@ def test_an_unregistered_rule_is_not_made_by_later_stages(right_half):
     unregister_rule(RIGHT_HALF)
     assert [e.type for e in run(walk([500, 500, 500]), min_seen_s=0)] == ["object_start", "object_end"]
 
-
-def test_a_rule_name_is_registered_once():
-    with pytest.raises(ValueError, match="'zones' is registered already"):
-        register_rule("zones", RightHalf)
-    with pytest.raises(ValueError, match="built in"):
-        unregister_rule("lifecycle")
