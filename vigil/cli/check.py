@@ -9,10 +9,12 @@ cameras, video files, a model URL and output directories are named in its answer
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
+
+from vigil.catalog import CATALOG, Registry
 
 from vigil.config.daemon import DaemonConfig
 from vigil.config.files import Problem, file_problems, read_secret
@@ -20,7 +22,7 @@ from vigil.config.sinks import DeliverySettings, spool_directory
 from vigil.config.loader import read_config
 from vigil.config.model import ModelConfig
 from vigil.errors import VigilError
-from vigil.sources.rtsp import mask_url
+from vigil.redact import mask_url
 
 __all__ = ["check_config"]
 
@@ -40,7 +42,7 @@ def check_config(path: Path, environ: Mapping[str, str] | None = None) -> str:
         model_lines.append(line if len(entries) == 1 else f"{name}: {line}")
         unchecked += [m for m in missed if m not in unchecked]
     search_problems, search_lines = _check_search(config)
-    problems = model_problems + search_problems + file_problems(config) + _tracking_problems(config)
+    problems = model_problems + search_problems + file_problems(config) + _extra_problems(config)
     problems += _signing_problems(config)
     if problems:
         raise loaded.error(problems)
@@ -51,6 +53,7 @@ def check_config(path: Path, environ: Mapping[str, str] | None = None) -> str:
             *(f"  model: {line}" for line in model_lines),
             *(f"  search: {line}" for line in search_lines),
             *_spool_lines(config, os.environ if environ is None else environ),
+            *(f"  {failure}" for failure in CATALOG.failures),
             f"  not checked: {', '.join(unchecked + _unchecked_parts(config))}",
         ]
     )
@@ -111,20 +114,27 @@ def _check_search(config: DaemonConfig) -> tuple[list[Problem], list[str]]:
     return problems, lines
 
 
-def _tracking_problems(config: DaemonConfig) -> list[Problem]:
-    """Each source that would be tracked while the `tracking` extra is missing (found without
-    importing it)."""
-    if importlib.util.find_spec("trackers") is not None:
-        return []
-    from vigil.stages.tracking import MISSING_TRACKERS
-
+def _extra_problems(config: DaemonConfig) -> list[Problem]:
+    """Each kind in use (the sources', their stages' listed or implied, the sinks') whose extra
+    is not installed (the catalog's `extras`, found without importing them)."""
     problems = []
     for i, source in enumerate(config.sources):
-        stages = [("stages", j) for j, spec in enumerate(source.stages) if spec.kind == "tracking"]
-        keys = [key for key in ("tracking", "zones", "lines") if getattr(source, key, None)]
-        where = stages[0] if stages else keys[:1]
-        if where:
-            problems.append(Problem(("sources", i, *where), MISSING_TRACKERS))
+        used: list[tuple[str, tuple[str | int, ...], Registry[Any]]] = [(source.kind, ("kind",), CATALOG.sources)]
+        used += [(spec.kind, ("stages", j), CATALOG.stages) for j, spec in enumerate(source.stages)]
+        used += [(kind, (key,), CATALOG.stages) for kind, key in source.implied_stages().items()]
+        problems += _missing(used, ("sources", i))
+    for i, entry in enumerate(config.sinks):
+        problems += _missing([(entry.kind, ("kind",), CATALOG.sinks)], ("sinks", i))
+    return problems
+
+
+def _missing(used: list[tuple[str, tuple[str | int, ...], Registry[Any]]], loc: tuple[str | int, ...]) -> list[Problem]:
+    problems, told = [], set()
+    for name, where, section in used:
+        for extra in section.get(name).missing_extras():
+            if extra.name not in told:  # once per entry
+                told.add(extra.name)
+                problems.append(Problem((*loc, *where), extra.missing(f"the {name} {section.what}")))
     return problems
 
 
@@ -161,15 +171,13 @@ def _signing_problems(config: DaemonConfig) -> list[Problem]:
 
 
 def _unchecked_parts(config: DaemonConfig) -> list[str]:
-    urls = [source.url for source in config.sources]
-    parts = []
-    if any(url.startswith(("rtsp://", "rtsps://")) for url in urls):
-        parts.append("camera reachability")
-    if any(url.startswith("v4l2:") for url in urls):
-        parts.append("webcams")
-    if any(not url.startswith(("rtsp://", "rtsps://", "v4l2:")) for url in urls):
-        parts.append("video files (opened at start)")
-    parts += [f"the {entry.kind} receiver of sink '{entry.name}'" for entry in config.sinks if hasattr(entry, "url")]
-    parts += [f"the {entry.kind} broker of sink '{entry.name}'" for entry in config.sinks if entry.kind in ("mqtt", "nats")]
+    """What check cannot know without connecting: per source kind and per sink that reaches out
+    (the catalog's `unchecked` and `reaches`)."""
+    kinds = {source.kind for source in config.sources}
+    parts = [kind.unchecked for kind in CATALOG.sources.kinds() if kind.name in kinds and kind.unchecked]
+    for entry in config.sinks:
+        reaches = CATALOG.sinks.get(entry.kind).reaches
+        if reaches:
+            parts.append(f"the {entry.kind} {reaches} of sink '{entry.name}'")
     parts.append("output paths (created at start)")  # a configuration always has a sink
     return parts

@@ -1,6 +1,7 @@
-"""The files a configuration refers to (`api.token_file`, `sources[].password_file`,
-`sinks[].secret_file`, any other `*_file` key): read and checked when the configuration is
-loaded, so `vigil check` and `vigil run` refuse a missing or unusable file before anything starts.
+"""The files a configuration refers to (`api.token_file`, and the secret-file keys the catalog
+declares for each kind: `sources[].password_file`, `sinks[].secret_file` ...): read and checked
+when the configuration is loaded, so `vigil check` and `vigil run` refuse a missing or unusable
+file before anything starts.
 
 Validators stay free of I/O; `file_problems(config)` is the step after validation that reads the
 files, and reports every problem with the key path it came from (the loader adds the line).
@@ -14,9 +15,12 @@ import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel
 
+from vigil.catalog import CATALOG, Registry, SecretFile
+from vigil.config.stages import StageSpec
 from vigil.errors import ConfigError
 
 __all__ = [
@@ -28,6 +32,7 @@ __all__ = [
     "read_password_file",
     "read_secret",
     "read_token_file",
+    "secret_reader",
     "state_directory",
     "token_problem",
 ]
@@ -115,28 +120,36 @@ def read_token_file(path: str | Path) -> str:
     return raw.decode("ascii")
 
 
-def read_password_file(path: str | Path) -> str:
-    """A camera password: UTF-8 text (it is percent-encoded into the URL)."""
+def read_password_file(path: str | Path, what: str = "the camera's password") -> str:
+    """A password: UTF-8 text (a camera's is percent-encoded into the URL)."""
     try:
-        return read_secret(path, "the camera's password").decode("utf-8")
+        return read_secret(path, what).decode("utf-8")
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: is not UTF-8 text; write the password as text") from None
 
 
-# How each `*_file` key is read: a new one must be added here or to WRITTEN_FILES (a test checks).
-READERS: dict[str, Callable[[str], object]] = {
-    "token_file": read_token_file,
-    "password_file": read_password_file,
-    "secret_file": read_secret,
-    "ca_file": lambda path: read_secret(path, "the CA certificates (PEM)"),  # the MQTT sink's
-    "credentials_file": lambda path: read_secret(path, "the NATS credentials (a .creds file)"),  # the NATS sink's
-}
+def secret_reader(secret: SecretFile) -> Callable[[str], object]:
+    """How a kind's secret-file key (`vigil.catalog.SecretFile`) is read and checked."""
+    if secret.read == "token":
+        return read_token_file
+    if secret.read == "text":
+        return lambda path: read_password_file(path, secret.holds)
+    return lambda path: read_secret(path, secret.holds)
+
+
+# How each `*_file` key of the sections that are not kinds is read (the kinds' keys are their
+# catalog entries' `secret_files`): a new one must be added here or to WRITTEN_FILES (a test checks).
+READERS: dict[str, Callable[[str], object]] = {"token_file": read_token_file}
 # Files vigil writes (they may not exist yet): not read at load.
 WRITTEN_FILES = frozenset({"state_file"})
+# The lists whose entries are kinds, and the catalog section that declares them.
+_KIND_LISTS: dict[str, Registry[Any]] = {"sources": CATALOG.sources, "sinks": CATALOG.sinks, "stages": CATALOG.stages}
 
 
-def file_problems(section: BaseModel, loc: Location = ()) -> list[Problem]:
-    """Read every file key of `section` and its subsections (READERS); one problem per unusable file.
+def file_problems(section: BaseModel, loc: Location = (),
+                  readers: Mapping[str, Callable[[str], object]] = READERS) -> list[Problem]:
+    """Read every file key of `section` and its subsections (`readers`; in an entry of a kind,
+    its kind's secret files too); one problem per unusable file.
 
     Sections switched off (`enabled: false`) are skipped: nothing would read their files."""
     if getattr(section, "enabled", True) is False:
@@ -147,11 +160,24 @@ def file_problems(section: BaseModel, loc: Location = ()) -> list[Problem]:
         items = list(enumerate(value)) if isinstance(value, (list, tuple)) else [(None, value)]
         for index, item in items:
             where = loc + (name,) if index is None else loc + (name, index)
+            inner = _kind_readers(name, item, readers)
+            if isinstance(item, StageSpec):
+                item = item.config
             if isinstance(item, BaseModel):
-                problems += file_problems(item, where)
-            elif name in READERS and isinstance(item, str):
+                problems += file_problems(item, where, inner)
+            elif name in readers and isinstance(item, str):
                 try:
-                    READERS[name](item)
+                    readers[name](item)
                 except ConfigError as exc:
                     problems.append(Problem(where, str(exc)))
     return problems
+
+
+def _kind_readers(name: str, item: object, readers: Mapping[str, Callable[[str], object]]
+                  ) -> Mapping[str, Callable[[str], object]]:
+    """`readers` plus the secret files of the kind `item` is, when it is an entry of a list of kinds."""
+    kind = getattr(item, "kind", None)
+    section = _KIND_LISTS.get(name)
+    if section is None or not isinstance(kind, str) or kind not in section:
+        return readers
+    return {**readers, **{secret.key: secret_reader(secret) for secret in section.get(kind).secret_files}}

@@ -1,4 +1,4 @@
-"""The `sinks:` list: named instances of the registered sink kinds.
+"""The `sinks:` list: named instances of the catalog's sink kinds.
 
     sinks:
       - {kind: webhook, name: alerts, url: https://hooks.example/a, spool_dir: spool/a,
@@ -6,15 +6,16 @@
       - {kind: webhook, name: all, url: https://hooks.example/b, spool_dir: spool/b}
       - {kind: jsonl, path: results.jsonl}          # name: jsonl (the only one of its kind)
 
-Design. The kinds are not known when `PipelineConfig` is defined: `vigil.sinks.registry.SINKS`
-may gain kinds at run time, from outside vigil. So an entry is validated by a plain validator
-that reads the registry at validation time: it picks the kind's entry model (the registered
-config class with `kind`, `name` and `filter` added, built once per registered kind and cached)
+Design. The kinds are not known when `PipelineConfig` is defined: the catalog's sink section
+(`vigil.catalog.CATALOG.sinks`) may gain kinds at run time, from plugins or from outside vigil.
+So an entry is validated by a plain validator that reads the catalog at validation time: it
+picks the kind's entry model (the kind's config class with `kind`, `name` and `filter` added,
+built once per declared kind and cached)
 and validates the entry with it. pydantic nests the errors of that inner validation under the
 entry's place, so a bad URL in the second entry is `sinks[1].url` and the loader finds its line.
 The JSON schema of an entry is generated the same way, at schema time: a union of every
-registered kind's entry model, discriminated by `kind`, so `vigil config schema` lists every
-kind registered then. No model is rebuilt when the registry changes.
+declared kind's entry model, discriminated by `kind`, so `vigil config schema` lists every
+kind declared then. No model is rebuilt when the registry changes.
 
 The old form (top-level `jsonl:`, `webhook:`, `video:`, `snapshot:` sections) still loads:
 `legacy_to_list` turns each into an entry named after its kind, appended after the `sinks:`
@@ -29,12 +30,12 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import BaseModel, Field, PlainValidator, ValidationError, create_model, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError, core_schema
 
+from vigil.catalog import CATALOG, SinkKind
 from vigil.config._section import Section
 from vigil.config.sinks import FilterSettings
-from vigil.registry import Kind
-from vigil.sinks.registry import SINKS
 
-__all__ = ["LEGACY_SECTIONS", "SinkEntries", "SinkEntry", "entry_model", "legacy_positions", "legacy_to_list", "name_sinks"]
+__all__ = ["LEGACY_SECTIONS", "SinkEntries", "SinkEntry", "entry_model", "events_refusal", "legacy_positions", "legacy_to_list",
+           "name_sinks"]
 
 # The top-level sink sections of configs written before `sinks:` existed (a closed list: new
 # kinds only ever appear in `sinks:`).
@@ -64,26 +65,33 @@ class SinkEntry(Section):
 
     @model_validator(mode="after")
     def _events_only_where_taken(self) -> SinkEntry:
-        if "events" in self.records and not getattr(type(self), "takes_events", True):
-            raise ValueError(
-                f"records: a {self.kind} sink cannot take events; give it records: [results], or send the events "
-                "to a jsonl, webhook or snapshot sink"
-            )
+        refusal = events_refusal(self.kind, self.records) if self.kind in CATALOG.sinks else None
+        if refusal is not None:
+            raise ValueError(f"records: {refusal}")
         return self
+
+
+def events_refusal(kind: str, records: Sequence[str]) -> str | None:
+    """Why a sink of `kind` cannot be given `records`, or None: events go only to the kinds that
+    take them (the catalog's `takes_events`, which the message lists)."""
+    if "events" not in records or CATALOG.sinks.get(kind).takes_events:
+        return None
+    takers = [k.name for k in CATALOG.sinks.kinds() if k.takes_events]
+    where = ", ".join(takers[:-1]) + f" or {takers[-1]}" if len(takers) > 1 else "".join(takers) or "no"
+    return f"a {kind} sink cannot take events; give it records: [results], or send the events to a {where} sink"
 
 
 _MODELS: dict[tuple[str, int], type[BaseModel]] = {}
 
 
-def entry_model(kind: Kind[Any]) -> type[BaseModel]:
+def entry_model(kind: SinkKind) -> type[BaseModel]:
     """The model of an entry of `kind`: its config class plus `kind`, `name` and `filter`."""
     key = (kind.name, id(kind))
     model = _MODELS.get(key)
     if model is None:
+        config = kind.load_config()
         fields: dict[str, Any] = {"kind": (Literal[kind.name], Field(description="The sink kind."))}
-        model = create_model(
-            f"{kind.config.__name__}Entry", __base__=(kind.config, SinkEntry), __doc__=kind.config.__doc__, **fields
-        )
+        model = create_model(f"{config.__name__}Entry", __base__=(config, SinkEntry), __doc__=config.__doc__, **fields)
         _MODELS[key] = model
     return model
 
@@ -94,20 +102,21 @@ def _validate(value: Any) -> BaseModel:
     if not isinstance(value, dict):
         raise ValueError("a sink entry is a mapping: {kind: KIND, name: NAME, ...settings}")
     kind = value.get("kind")
-    if not isinstance(kind, str) or kind not in SINKS:
-        known = ", ".join(k.name for k in SINKS.kinds())
+    if not isinstance(kind, str) or kind not in CATALOG.sinks:
+        known = ", ".join(CATALOG.sinks.names()) + "".join(f"; {failure}" for failure in CATALOG.failures)
         message = "missing: give the sink's kind" if kind is None else "unknown sink kind"
-        error = PydanticCustomError("sink_kind", f"{message} (known: {known})")
+        message = f"{message} (known: {known})"
+        error = PydanticCustomError("sink_kind", "{message}", {"message": message})
         loc = ("kind",)
         raise ValidationError.from_exception_data("sink", [InitErrorDetails(type=error, loc=loc, input=kind)])
-    return entry_model(SINKS.get(kind)).model_validate(value)
+    return entry_model(CATALOG.sinks.get(kind)).model_validate(value)
 
 
 class _EntryJsonSchema:
     """The JSON schema of an entry: every kind registered when the schema is generated."""
 
     def __get_pydantic_json_schema__(self, schema: Any, handler: Any) -> Any:
-        choices = {kind.name: entry_model(kind).__pydantic_core_schema__ for kind in SINKS.kinds()}
+        choices = {kind.name: entry_model(kind).__pydantic_core_schema__ for kind in CATALOG.sinks.kinds()}
         union = core_schema.tagged_union_schema(choices, discriminator="kind")
         return handler(union)
 

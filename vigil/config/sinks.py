@@ -1,5 +1,5 @@
 """The settings of the built-in sink kinds (`jsonl`, `webhook`, `video`, `snapshot`) and of the
-per-sink `filter:`. Each kind's class is registered in `vigil.sinks.registry`; the `sinks:` list
+per-sink `filter:`. Each kind's class is declared in `vigil.catalog.builtin`; the `sinks:` list
 entries built from them (with `kind`, `name` and `filter`) are in `vigil.config.sink_list`."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 from typing_extensions import Self
@@ -138,8 +138,7 @@ class WebhookSinkConfig(DeliverySettings):
 
 
 class VideoSinkConfig(Section):
-    # A continuous annotated video has no place for events: `records: [events]` is a config error.
-    takes_events: ClassVar[bool] = False
+    # A continuous annotated video has no place for events: the catalog's video kind does not take them.
     directory: str = Field(min_length=1, description="Directory the annotated MP4 segments go to, a folder per source.")
     segment_minutes: float = Field(
         5.0, gt=0.0, le=1440.0, description="Capture time covered by one segment file before the next one starts."

@@ -1,10 +1,15 @@
-"""The `sources` section: files, cameras (rtsp) and webcams, each kind with only its own settings."""
+"""The `sources` section: files, cameras (rtsp) and webcams, each kind with only its own settings.
+
+The kinds are the catalog's source section (`vigil.catalog`, declared in `vigil.catalog.builtin`
+or by plugins), read at validation time: a kind's config class is a subclass of `SourceConfig`
+with `kind: Literal["its name"]`."""
 
 from __future__ import annotations
 
 import ipaddress
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -22,6 +27,8 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, PydanticCustomError
 
+from vigil.catalog import CATALOG
+from vigil.errors import ConfigError
 from vigil.config._section import Section
 from vigil.config.stages import StageSpec
 from vigil.config.zones import MAX_LINES, MAX_ZONES, LineConfig, ZoneConfig, repeated_name
@@ -40,6 +47,8 @@ __all__ = [
     "SourceConfig",
     "WebcamSourceConfig",
     "kind_of_url",
+    "source_fields",
+    "source_kinds",
 ]
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
@@ -56,9 +65,9 @@ class ReconnectConfig(Section):
 
 
 class SourceConfig(Section):
-    """What every source has. A `sources:` entry is one of its kinds (`FileSourceConfig`,
-    `RtspSourceConfig`, `WebcamSourceConfig`), chosen by `kind` or, when that is absent, by the
-    URL (`rtsp://` a camera, `v4l2:` a webcam, anything else a file), so a config written before
+    """What every source has. A `sources:` entry is one of its kinds (the catalog's: `FileSourceConfig`,
+    `RtspSourceConfig`, `WebcamSourceConfig` built in), chosen by `kind` or, when that is absent, by
+    the URL (the kinds' `url_prefixes`: `rtsp://` a camera, `v4l2:` a webcam, anything else a file), so a config written before
     `kind` existed still loads. Validating (or constructing) `SourceConfig` itself gives an
     instance of the right kind; a key of another kind is an error naming the key and the kind."""
 
@@ -125,7 +134,7 @@ class SourceConfig(Section):
     def __new__(cls, *args: Any, **data: Any) -> SourceConfig:
         # SourceConfig(...) builds the kind the data describes (pydantic then runs its __init__).
         if cls is SourceConfig:
-            return super().__new__(_SOURCE_KINDS.get(str(_kind_of(data)), FileSourceConfig))
+            return super().__new__(source_kinds().get(str(_kind_of(data)), FileSourceConfig))
         return super().__new__(cls)
 
     @field_validator("tracking")
@@ -180,18 +189,34 @@ class SourceConfig(Section):
             or any(cascade.per_track for cascade in self.cascades)
         )
 
+    def implied_stages(self) -> dict[str, str]:
+        """The stage kinds this source's own sections put in its chain (tracking, cascade,
+        zones; `vigil.daemon.assemble.implied_stages` makes them), each with the first key that
+        implies it."""
+        implied: dict[str, str] = {}
+        if self.needs_tracking and not any(spec.kind == "tracking" for spec in self.stages):
+            keys = ("tracking", "zones", "lines", "clips", "cascades")
+            implied["tracking"] = next(key for key in keys if getattr(self, key))
+        if self.cascades:
+            implied["cascade"] = "cascades"
+        if self.zones or self.lines or (self.clips is not None and not any(s.kind == "zones" for s in self.stages)):
+            implied["zones"] = "zones" if self.zones else "lines" if self.lines else "clips"
+        return implied
+
     @model_validator(mode="wrap")
     @classmethod
     def _of_its_kind(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> Any:
         if cls is not SourceConfig or not isinstance(data, dict):
             return handler(data)
         kind = _kind_of(data)
-        if not isinstance(kind, str) or kind not in _SOURCE_KINDS:
-            known = ", ".join(_SOURCE_KINDS)
-            raise _key_error("kind", f"unknown source kind {kind!r}; use one of {known}")
-        config = _SOURCE_KINDS[kind]
+        kinds = source_kinds()
+        if not isinstance(kind, str) or kind not in kinds:
+            failures = "".join(f"; {failure}" for failure in CATALOG.failures)
+            raise _key_error("kind", f"unknown source kind {kind!r}; use one of {', '.join(kinds)}{failures}")
+        config = kinds[kind]
+        owners = _field_owners(CATALOG.sources.version)
         for key in data:
-            owner = _FIELD_OWNERS.get(key)
+            owner = owners.get(key)
             if key not in config.model_fields and owner is not None:
                 how = "" if "kind" in data else " (inferred from its url)"
                 raise _key_error(key, f"'{key}' is a setting of {owner} sources; this is a {kind} source{how}")
@@ -201,7 +226,7 @@ class SourceConfig(Section):
     def __get_pydantic_json_schema__(cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
         if cls is not SourceConfig:
             return handler(core_schema)
-        kinds = [handler(kind.__pydantic_core_schema__) for kind in _SOURCE_KINDS.values()]
+        kinds = [handler(kind.__pydantic_core_schema__) for kind in source_kinds().values()]
         return {"title": "SourceConfig", "description": cls.__doc__, "oneOf": kinds}
 
 
@@ -259,30 +284,53 @@ class WebcamSourceConfig(SourceConfig):
         return self
 
 
-AnySourceConfig = FileSourceConfig | RtspSourceConfig | WebcamSourceConfig
-_SOURCE_KINDS: dict[str, type[SourceConfig]] = {
-    "file": FileSourceConfig,
-    "rtsp": RtspSourceConfig,
-    "webcam": WebcamSourceConfig,
-}
-# Each key that only one kind has -> that kind, for the message when it is given to another.
-_FIELD_OWNERS = {
-    key: kind
-    for kind, config in _SOURCE_KINDS.items()
-    for key in config.model_fields
-    if key not in SourceConfig.model_fields
-}
-SOURCE_FIELDS = frozenset(SourceConfig.model_fields) | frozenset(_FIELD_OWNERS)  # every key a source may have
+AnySourceConfig = FileSourceConfig | RtspSourceConfig | WebcamSourceConfig  # the built-in kinds
+# Every key a source of a built-in kind may have (`source_fields()`: of every kind in the catalog).
+SOURCE_FIELDS = frozenset(key for kind in (FileSourceConfig, RtspSourceConfig, WebcamSourceConfig) for key in kind.model_fields)
+
+
+def source_kinds() -> dict[str, type[SourceConfig]]:
+    """Every source kind of the catalog: its name -> its config class."""
+    return _source_kinds(CATALOG.sources.version)
+
+
+@lru_cache(maxsize=4)
+def _source_kinds(version: int) -> dict[str, type[SourceConfig]]:
+    kinds: dict[str, type[SourceConfig]] = {}
+    for kind in CATALOG.sources.kinds():
+        config = kind.load_config()
+        if not (isinstance(config, type) and issubclass(config, SourceConfig)):
+            raise ConfigError(f"source kind '{kind.name}' ({kind.origin}): its config class must subclass SourceConfig")
+        kinds[kind.name] = config
+    return kinds
+
+
+@lru_cache(maxsize=4)
+def _field_owners(version: int) -> dict[str, str]:
+    """Each key that only one kind has -> that kind, for the message when it is given to another."""
+    return {
+        key: kind
+        for kind, config in source_kinds().items()
+        for key in config.model_fields
+        if key not in SourceConfig.model_fields
+    }
+
+
+def source_fields() -> frozenset[str]:
+    """Every key a source of any kind may have."""
+    return frozenset(SourceConfig.model_fields) | frozenset(_field_owners(CATALOG.sources.version))
 
 
 def kind_of_url(url: object) -> str:
-    """The kind a URL implies: rtsp://, rtsps:// -> rtsp; v4l2: -> webcam; anything else -> file."""
-    if not isinstance(url, str):
-        return "file"
-    scheme = _SCHEME.match(url)
-    if scheme and scheme.group(1).lower() in _RTSP:
-        return "rtsp"
-    return "webcam" if url.startswith("v4l2:") else "file"
+    """The kind a URL implies: the first kind one of whose `url_prefixes` it starts with
+    (case-insensitive: rtsp://, rtsps:// -> rtsp; v4l2: -> webcam), else the first kind
+    declared without prefixes (file)."""
+    kinds = CATALOG.sources.kinds()
+    if isinstance(url, str):
+        for kind in kinds:
+            if url.lower().startswith(tuple(prefix.lower() for prefix in kind.url_prefixes)):
+                return kind.name
+    return next((kind.name for kind in kinds if not kind.url_prefixes), "file")
 
 
 def _kind_of(data: Mapping[str, Any]) -> object:
@@ -306,13 +354,13 @@ def _located_error(loc: tuple[str | int, ...], message: str) -> ValidationError:
 def url_problem(url: str) -> str | None:
     """What is wrong with a source URL, or None; known without connecting. Cameras are retried
     forever, so a URL that can never work must be refused here rather than retried. A path or
-    `v4l2:DEVICE` (no `://`) is left to the source to open."""
+    `v4l2:DEVICE` (no `://`), or a URL a plugin's source kind claims, is left to the source."""
     scheme = _SCHEME.match(url)
     if not scheme:
         return None
     if scheme.group(1) == "file":
         return None
-    if scheme.group(1) not in _RTSP:
+    if scheme.group(1) not in _RTSP and CATALOG.sources.get(kind_of_url(url)).origin == "vigil":  # else a plugin's
         return f"'{scheme.group(1)}://' sources are not supported; give a video file, an rtsp:// URL or v4l2:/dev/videoN"
     try:
         parts = urlsplit(url)

@@ -1,5 +1,6 @@
 """`sources[].stages`: each entry `{kind: KIND, ...its settings}`, validated by the config class
-registered for KIND in `vigil.stages.registry` (kinds registered from outside vigil included)."""
+of the catalog's stage kind KIND (`vigil.catalog`; kinds declared by plugins or at run time
+included)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pydantic import BaseModel, GetCoreSchemaHandler, GetJsonSchemaHandler, Vali
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
-from vigil.errors import ConfigError
+from vigil.catalog import CATALOG
 
 __all__ = ["StageSpec"]
 
@@ -31,11 +32,9 @@ class StageSpec:
 
     @classmethod
     def __get_pydantic_json_schema__(cls, schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
-        from vigil.stages.registry import STAGES
-
         kinds = []
-        for kind in STAGES.kinds():
-            body = dict(handler.resolve_ref_schema(handler(kind.config.__pydantic_core_schema__)))
+        for kind in CATALOG.stages.kinds():
+            body = dict(handler.resolve_ref_schema(handler(kind.load_config().__pydantic_core_schema__)))
             body["title"] = f"{kind.name} stage"
             body["properties"] = {"kind": {"const": kind.name}, **body.get("properties", {})}
             body["required"] = ["kind", *body.get("required", [])]
@@ -44,8 +43,6 @@ class StageSpec:
 
 
 def _validate(data: Any) -> StageSpec:
-    from vigil.stages.registry import STAGES  # at validation time: kinds registered later count
-
     if isinstance(data, StageSpec):
         return data
     if not isinstance(data, dict):
@@ -53,12 +50,10 @@ def _validate(data: Any) -> StageSpec:
     kind = data.get("kind")
     if not isinstance(kind, str):
         raise _error("kind", "missing: every stage names its kind, e.g. kind: filter")
-    try:
-        entry = STAGES.get(kind)
-    except ConfigError as exc:
-        raise _error("kind", str(exc)) from None
+    if kind not in CATALOG.stages.names():  # read at validation time: kinds declared later count
+        raise _error("kind", CATALOG.stages.unknown(kind))
     settings = {key: value for key, value in data.items() if key != "kind"}
-    return StageSpec(kind, entry.config.model_validate(settings))  # its errors keep their keys
+    return StageSpec(kind, CATALOG.stages.get(kind).load_config().model_validate(settings))  # errors keep their keys
 
 
 def _dump(spec: StageSpec, info: core_schema.SerializationInfo) -> dict[str, Any]:
@@ -66,5 +61,5 @@ def _dump(spec: StageSpec, info: core_schema.SerializationInfo) -> dict[str, Any
 
 
 def _error(key: str, message: str) -> ValidationError:
-    error = PydanticCustomError("stage", message)
+    error = PydanticCustomError("stage", "{message}", {"message": message})
     return ValidationError.from_exception_data("StageSpec", [{"type": error, "loc": (key,), "input": None}])

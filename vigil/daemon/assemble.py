@@ -7,17 +7,16 @@ camera's `CascadeStage` of that model (`load_models` -> `LoadedModels`)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlsplit, urlunsplit
 
 import cv2
 
 from vigil.config import PipelineConfig, SourceConfig
-from vigil.config.sources import FileSourceConfig, RtspSourceConfig, WebcamSourceConfig
-from vigil.config.files import read_password_file
+from vigil.catalog import CATALOG, StageKind
+from vigil.config.cascade import CascadeConfig
 from vigil.config.sink_list import SinkEntry
 from vigil.config.stages import StageSpec
 from vigil.config.zones import ZonesStageConfig
@@ -31,19 +30,20 @@ from vigil.errors import ConfigError, ModelLoadError
 from vigil.pipeline.fanout import Outlet
 from vigil.sinks.filters import ResultFilter
 from vigil.sinks.registry import build_sink
-from vigil.sources import FileSource, ReconnectPolicy, RTSPSource, Source, WebcamSource
+from vigil.sources import Source
 from vigil.sources.gate import FrameGate
-from vigil.sources.rtsp import mask_url
+from vigil.redact import mask_url
 from vigil.stages.base import Stage
 from vigil.stages.registry import build_stages
 from vigil.stages.cascade import CascadeStage, CascadeStep
-from vigil.stages.tracking import TrackingStage, TrackingStageConfig
+from vigil.stages.tracking import TrackingStageConfig
 
 if TYPE_CHECKING:
     from vigil.clips import ClipRecorder
 
-__all__ = ["LoadedModels", "build_pipeline", "load_model", "load_models", "make_camera", "make_cascades", "model_options", "make_clips", "make_gates", "make_outlet", "make_sinks", "make_source", "make_stages", "pipeline_options", "routes",
-           "tracking_spec", "with_zones"]
+__all__ = ["LoadedModels", "build_pipeline", "implied_stages", "load_model", "load_models", "make_camera", "make_cascade",
+           "make_cascades", "model_options", "make_clips", "make_gates", "make_outlet", "make_sinks", "make_source",
+           "make_stages", "pipeline_options", "routes", "tracking_spec", "with_zones", "zones_spec"]
 
 
 @dataclass
@@ -128,48 +128,15 @@ def make_clips(config: SourceConfig) -> ClipRecorder | None:
 
 
 def make_source(config: SourceConfig, clips: ClipRecorder | None = None) -> Source:
-    """The source of one `sources:` entry, by its kind (not started), with its frame gates (the
-    motion gate when `motion.enabled`); `clips` gets its packets."""
-    gates = make_gates(config)
-    if isinstance(config, RtspSourceConfig):
-        r = config.reconnect
-        return RTSPSource(
-            config.name,
-            _with_password(config.url, config.password_file),
-            transport=config.transport,
-            open_timeout_s=config.open_timeout_s,
-            stall_timeout_s=config.stall_timeout_s,
-            reconnect=ReconnectPolicy(r.initial_s, r.max_s, r.multiplier, r.jitter, r.max_attempts),
-            max_fps=config.max_fps,
-            decode_threads=config.decode_threads,
-            gates=gates,
-            clips=clips,
-        )
-    if isinstance(config, WebcamSourceConfig):
-        return WebcamSource(
-            config.name,
-            config.url[len("v4l2:") :],
-            size=config.size,
-            fps=config.fps,
-            input_format=config.input_format,
-            max_fps=config.max_fps,
-            decode_threads=config.decode_threads,
-            gates=gates,
-            clips=clips,
-        )
-    if isinstance(config, FileSourceConfig):
-        path = config.url[len("file://") :] if config.url.startswith("file://") else config.url
-        return FileSource(
-            config.name,
-            path,
-            max_fps=config.max_fps,
-            realtime=config.realtime,
-            loop=config.loop,
-            decode_threads=config.decode_threads,
-            gates=gates,
-            clips=clips,
-        )
-    raise ConfigError(f"source '{config.name}': no source of kind '{config.kind}'; use file, rtsp or webcam")
+    """The source of one `sources:` entry, made by its kind's factory in the catalog (not
+    started), with its frame gates (the motion gate when `motion.enabled`); `clips` gets its
+    packets."""
+    if config.kind not in CATALOG.sources:
+        raise ConfigError(f"source '{config.name}': {CATALOG.sources.unknown(config.kind)}")
+    from vigil.sources.kinds import SourceContext
+
+    source: Source = CATALOG.sources.make(config.kind, config, SourceContext(make_gates(config), clips))
+    return source
 
 
 def make_gates(config: SourceConfig) -> list[FrameGate]:
@@ -183,47 +150,78 @@ def make_gates(config: SourceConfig) -> list[FrameGate]:
 
 def make_stages(config: SourceConfig, clips: ClipRecorder | None = None,
                 steps: Mapping[str, CascadeStep] | None = None) -> list[Stage]:
-    """The stages of one source (fresh state), by their kinds' factories (`vigil.stages.registry`):
-    its tracking first when it has one (`tracking_spec`), its cascades (`steps`: the loaded
-    secondaries by model name), then its `stages:` in order, its zones right after tracking and
-    cascades (so events carry what the cascades read); `clips` goes to the zones stage, which
-    opens and closes the objects' clips."""
+    """The stages of one source (fresh state), each made by its kind's factory in the catalog:
+    its `stages:` in order, with the stages its own sections imply (`implied_stages`) as one
+    block right after the tracking stage it lists, or first. `steps`: the loaded secondaries
+    by model name, for its cascades; `clips` goes to the zones stage, which opens and closes
+    the objects' clips."""
+    listed = build_stages(config.stages, config.name, clips)
+    at = next((i + 1 for i, spec in enumerate(config.stages) if spec.kind == "tracking"), 0)
+    return [*listed[:at], *implied_stages(config, clips, steps or {}), *listed[at:]]
+
+
+def implied_stages(config: SourceConfig, clips: ClipRecorder | None,
+                   steps: Mapping[str, CascadeStep]) -> list[Stage]:
+    """The stages a source's sections stand for (its tracking, cascades, zones), in the order
+    of their kinds' `place` in the catalog."""
     tracking = tracking_spec(config)
-    specs = ([tracking] if tracking is not None else []) + list(config.stages)
-    stages = build_stages(with_zones(specs, config), config.name, clips)
-    if not config.cascades:
-        return stages
-    at = next((i + 1 for i, stage in enumerate(stages) if isinstance(stage, TrackingStage)), 0)
-    return [*stages[:at], *make_cascades(config, steps or {}), *stages[at:]]
+    zones = zones_spec(config.stages, config)
+    parts: dict[str, Callable[[], list[Stage]]] = {
+        "tracking": lambda: build_stages([tracking] if tracking else [], config.name, clips),
+        "cascade": lambda: make_cascades(config, steps),
+        "zones": lambda: build_stages([zones] if zones else [], config.name, clips),
+    }
+    order = sorted(parts, key=lambda kind: _place(CATALOG.stages.get(kind)))
+    return [stage for kind in order for stage in parts[kind]()]
+
+
+def _place(kind: StageKind) -> int:
+    if kind.place is None:
+        raise ConfigError(f"stage kind '{kind.name}' has no place in a camera's chain; give it one in the catalog")
+    return kind.place
 
 
 def make_cascades(config: SourceConfig, steps: Mapping[str, CascadeStep]) -> list[Stage]:
-    """One source's cascade stages, in order, each on its secondary's shared step; a rule whose
-    `min_size` is below what the secondary can read is refused (`validate_rule`)."""
+    """One source's cascade stages, in order, each on its secondary's shared step (made by the
+    `cascade` stage kind's factory)."""
     stages: list[Stage] = []
     for cascade in config.cascades:
         step = steps.get(cascade.model)
         if step is None:
             raise ConfigError(f"source '{config.name}' cascade '{cascade.name}': model '{cascade.model}' is not loaded "
                               f"(loaded secondaries: {', '.join(steps) or 'none'})")
-        rule = CascadeRule(cascade.name, frozenset(cascade.classes) if cascade.classes else None, cascade.min_confidence,
-                           cascade.min_size, cascade.pad, cascade.top_k)
-        try:
-            validate_rule(rule, step.model)
-        except ModelLoadError as exc:
-            raise ConfigError(f"source '{config.name}': {exc}") from None
-        stages.append(CascadeStage(rule, step, source=config.name, every=cascade.every, vote=cascade.vote))
+        stages.append(CATALOG.stages.make("cascade", cascade, step, source=config.name))
     return stages
 
 
-def with_zones(specs: list[StageSpec], config: SourceConfig) -> list[StageSpec]:
-    """`specs` with the `zones` stage that `sources[].zones` / `lines` stand for, right after the
-    tracking stage (its results carry the tracker ids the zones need). A source with `clips:` and
-    neither gets a zones stage without zones: its objects' starts and ends delimit the clips."""
+def make_cascade(cascade: CascadeConfig, step: CascadeStep, *, source: str) -> CascadeStage:
+    """The stage of one `cascades:` entry on its secondary's shared step; a rule whose
+    `min_size` is below what the secondary can read is refused (`validate_rule`)."""
+    rule = CascadeRule(cascade.name, frozenset(cascade.classes) if cascade.classes else None, cascade.min_confidence,
+                       cascade.min_size, cascade.pad, cascade.top_k)
+    try:
+        validate_rule(rule, step.model)
+    except ModelLoadError as exc:
+        raise ConfigError(f"source '{source}': {exc}") from None
+    return CascadeStage(rule, step, source=source, every=cascade.every, vote=cascade.vote)
+
+
+def zones_spec(specs: Sequence[StageSpec], config: SourceConfig) -> StageSpec | None:
+    """The `zones` stage that `sources[].zones` / `lines` stand for, or that a source with
+    `clips:` and no zones stage in `specs` gets without zones (its objects' starts and ends
+    delimit the clips); None when neither."""
     clips_only = config.clips is not None and not any(spec.kind == "zones" for spec in specs)
     if not (config.zones or config.lines or clips_only):
+        return None
+    return StageSpec("zones", ZonesStageConfig(zones=config.zones, lines=config.lines))
+
+
+def with_zones(specs: list[StageSpec], config: SourceConfig) -> list[StageSpec]:
+    """`specs` with the source's `zones_spec` right after the tracking stage (its results carry
+    the tracker ids the zones need)."""
+    zones = zones_spec(specs, config)
+    if zones is None:
         return specs
-    zones = StageSpec("zones", ZonesStageConfig(zones=config.zones, lines=config.lines))
     tracking = [i for i, spec in enumerate(specs) if spec.kind == "tracking"]
     at = tracking[-1] + 1 if tracking else 0
     return [*specs[:at], zones, *specs[at:]]
@@ -240,23 +238,6 @@ def tracking_spec(config: SourceConfig) -> StageSpec | None:
     if config.needs_tracking:  # zones, lines, clips, a cascade per track: they follow objects
         return StageSpec("tracking", TrackingStageConfig())
     return None
-
-
-def _with_password(url: str, password_file: str | None) -> str:
-    """`rtsp://user@host/...` with the password read from `password_file` (read now, at start)."""
-    if password_file is None:
-        return url
-    try:
-        password = read_password_file(password_file)  # the loader checked it; it may have changed since
-    except ConfigError as exc:
-        raise ConfigError(f"password_file {exc}") from None
-    parts = urlsplit(url)
-    user = parts.username or ""
-    if not user:
-        raise ConfigError(f"password_file given for {mask_url(url)}, but the URL has no user: write rtsp://USER@host/...")
-    host = parts.hostname or ""
-    netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 async def load_model(config: PipelineConfig, name: str | None = None, *, frame: bool = True) -> Model[Any]:

@@ -76,12 +76,9 @@ class Sink(ABC):
 
     # The instance name the configuration gives it (`sinks[].name`): routes and metrics use it.
     name: str
-    kind: str = "custom"  # the registered kind it was built from (vigil.sinks.registry)
+    kind: str = "custom"  # the catalog kind it was built from (vigil.catalog)
     # What the configuration sends it (`sinks[].records`): "results", "events" or both.
     records: frozenset[str] = frozenset({"results"})
-    # Whether the kind can take events (`publish_event`); the registry refuses `records:
-    # [events]` for a kind that cannot.
-    takes_events: bool = False
 
     async def start(self) -> None:
         """Open files or connections; called once before the first `publish`."""
@@ -101,7 +98,7 @@ class Sink(ABC):
 
     async def publish_event(self, event: Event) -> None:
         """Publish one event (stages' records: `vigil.events`), in order with the results; a
-        kind that takes events (`takes_events`) overrides this."""
+        kind that takes events (its catalog entry's `takes_events`) overrides this."""
         raise NotImplementedError(f"sink '{self.name}' ({self.kind}) does not take events")
 
     async def cameras(self, cameras: Sequence[CameraStatus]) -> None:

@@ -111,7 +111,6 @@ class JsonlSink(Sink):
     """
 
     kind = "jsonl"
-    takes_events = True  # an event is a line of its own, `"record": "event"` (docs/OUTPUT.md)
 
     def __init__(
         self,

@@ -60,7 +60,6 @@ class MqttSink(Sink):
     """
 
     kind = "mqtt"
-    takes_events = True
 
     def __init__(self, options: MqttOptions, spool_dir: str | Path, *, name: str = "mqtt") -> None:
         self.options, self.spool_dir, self.name = options, Path(spool_dir), name

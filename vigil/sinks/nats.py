@@ -86,7 +86,6 @@ class NatsSink(Sink):
     """
 
     kind = "nats"
-    takes_events = True
 
     def __init__(self, options: NatsOptions, spool_dir: str | Path, *, name: str = "nats") -> None:
         self.options, self.spool_dir, self.name = options, Path(spool_dir), name

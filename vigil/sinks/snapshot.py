@@ -55,7 +55,6 @@ class SnapshotSink(PictureSink):
     """
 
     kind = "snapshot"
-    takes_events = True
 
     def __init__(
         self,

@@ -104,7 +104,6 @@ class WebhookSink(Sink):
     """
 
     kind = "webhook"
-    takes_events = True  # delivered in the body's `events` array, in order with the results
 
     def __init__(
         self, url: str, spool_dir: str | Path, *, options: WebhookOptions | None = None, name: str = "webhook"

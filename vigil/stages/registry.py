@@ -1,13 +1,11 @@
-"""The stage registry: every kind a `sources[].stages` entry may name, with its config class and
-factory.
+"""Stages by kind: the catalog's stage section (`STAGES`) and `build_stages`.
 
     from vigil.stages.registry import STAGES
-    STAGES.register("tracker", TrackerConfig, "vigil.stages.tracker:ByteTrackStage")
+    STAGES.register("counter", CounterConfig, "my_package.counter:CounterStage")
 
-A factory is called as `factory(config, context)` (`config`: the entry validated by the kind's
-config class, without `kind`; `context`: a `StageContext` naming the source) and returns a
-`Stage`, once per source. The config schema, `vigil check` and assembly read this registry; a
-kind registered from outside vigil is usable in the YAML from then on.
+The built-in kinds are declared in `vigil.catalog.builtin`. A factory is called as
+`factory(config, context)` (`config`: the entry validated by the kind's config class, without
+`kind`; `context`: a `StageContext` naming the source) and returns a `Stage`, once per source.
 """
 
 from __future__ import annotations
@@ -15,11 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from vigil.registry import Registry
+from vigil.catalog import CATALOG, Registry, StageKind
 from vigil.stages.base import Stage, StageContext
-from vigil.config.zones import ZonesStageConfig
-from vigil.stages.filter import FilterStageConfig
-from vigil.stages.tracking import TrackingStageConfig
 
 if TYPE_CHECKING:
     from vigil.clips import ClipRecorder
@@ -27,10 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = ["STAGES", "build_stages"]
 
-STAGES: Registry[Stage] = Registry("stage")
-STAGES.register("filter", FilterStageConfig, "vigil.stages.filter:FilterStage")
-STAGES.register("zones", ZonesStageConfig, "vigil.stages.zones:ZoneStage")
-STAGES.register("tracking", TrackingStageConfig, "vigil.stages.tracking:TrackingStage")
+STAGES: Registry[StageKind] = CATALOG.stages
 
 
 def build_stages(specs: Iterable[StageSpec], source: str, clips: ClipRecorder | None = None) -> list[Stage]:

@@ -18,7 +18,8 @@ from vigil.daemon.assemble import make_source, make_stages
 from vigil.engine import AutoModel
 from vigil.pipeline.runner import Pipeline, PipelineOptions
 from vigil.result import InferenceResult
-from vigil.stages import STAGES, Stage, StageContext, StageOutput
+from vigil.stages import Stage, StageContext, StageOutput
+from vigil.stages.registry import STAGES
 
 
 class RecorderConfig(Section):
