@@ -39,8 +39,8 @@ the spool"}}}}`. /healthz stays liveness only: it never looks at sources or sink
 Streams added or deleted here are kept in a state file on top of the YAML, so they outlive a
 SIGHUP reload and a restart (`vigil.api.state`); each stream says its `origin`.
 
-Events are the last `api.events_kept` the stages made (`vigil.store.log`), kept in
-memory; an event has a `snapshot_url` and `crop_url` when a snapshot sink that takes events
+Events are the last `api.events_kept` the stages made, from the daemon's event store (a
+`vigil.store.Store`); an event has a `snapshot_url` and `crop_url` when a snapshot sink that takes events
 wrote its pictures, and a `clip_url` when its clip exists. A file is only ever one of the logged
 event's own: the request names an event id, never a path.
 
@@ -72,12 +72,12 @@ from vigil.api.input import bounded_body, json_body
 from vigil.api.config import ConfigControl, add_config_routes
 from vigil.api.media import StreamPolicy
 from vigil.api.openapi import EVENT_FILES, openapi_document
-from vigil.store.log import EventFile, EventLog, EventQuery, LoggedEvent
+from vigil.store.base import EventFile, EventQuery, FoundEvent, LoggedEvent, SearchQuery, Store
+from vigil.store.log import EventLog
 from vigil.errors import PipelineError, SourceOpenError, VigilError
 
 if TYPE_CHECKING:
     from vigil.api.console.live import LiveView
-    from vigil.store.search import EventSearch
 
 __all__ = ["Control", "make_app"]
 
@@ -103,10 +103,9 @@ class Control(ConfigControl, Protocol):
     def metrics(self) -> bytes: ...
 
 
-def make_app(control: Control, token: str | None = None, events: EventLog | None = None,
-             live: LiveView | None = None, search: EventSearch | None = None,
-             api: ApiConfig | None = None) -> web.Application:
-    """The API, the console's pages (`vigil.api.console.pages`) and, given `live`, the cameras' live
+def make_app(control: Control, token: str | None = None, store: Store | None = None,
+             live: LiveView | None = None, api: ApiConfig | None = None) -> web.Application:
+    """The API over the events of `store` (an empty `EventLog` when None), the console's pages (`vigil.api.console.pages`) and, given `live`, the cameras' live
     views (`vigil.api.console.live`), behind the token, Host and write rules of `vigil.api.auth`
     (with the hosts, sessions and body timeout of `api`; its defaults when None)."""
     api = api or ApiConfig()
@@ -116,9 +115,9 @@ def make_app(control: Control, token: str | None = None, events: EventLog | None
     auth.add_routes(app)
     _add_core_routes(app, control)
     _add_stream_routes(app, control, StreamPolicy.of(api))
-    log = events if events is not None else EventLog()
-    _add_search_route(app, search, log)  # before /api/v1/events/{id}, which would take "search" for an id
-    _add_event_routes(app, log)
+    events: Store = store if store is not None else EventLog()
+    _add_search_route(app, events)  # before /api/v1/events/{id}, which would take "search" for an id
+    _add_event_routes(app, events)
     add_config_routes(app, control, _error)
     add_page_routes(app, lambda request: request.get(AUTH_KEY) is not None)
     if live is not None:
@@ -231,7 +230,7 @@ _FILES = EVENT_FILES
 
 
 
-def _add_event_routes(app: web.Application, log: EventLog) -> None:
+def _add_event_routes(app: web.Application, log: Store) -> None:
     routes = web.RouteTableDef()
 
     @routes.get("/api/v1/events")
@@ -264,12 +263,12 @@ def _add_event_routes(app: web.Application, log: EventLog) -> None:
     app.add_routes(routes)
 
 
-def _add_search_route(app: web.Application, search: EventSearch | None, log: EventLog) -> None:
+def _add_search_route(app: web.Application, log: Store) -> None:
     routes = web.RouteTableDef()
 
     @routes.get("/api/v1/events/search")
     async def search_events(request: web.Request) -> web.Response:
-        if search is None:
+        if not log.searchable:
             raise _error(404, "event search is off: give the configuration a search section with an embedding model "
                               "(search: {model: models/clip})")
         q, like = request.query.get("q", "").strip(), request.query.get("like", "").strip()
@@ -282,29 +281,29 @@ def _add_search_route(app: web.Application, search: EventSearch | None, log: Eve
         if not 1 <= limit <= 1000:
             raise _error(400, "limit must be a whole number from 1 to 1000")
         source, kind = request.query.get("source") or None, request.query.get("type") or None
-        found = await search.by_text(q, limit, source, kind) if q else await search.like(like, limit, source, kind)
+        found = await log.search(SearchQuery(text=q or None, like=like or None, limit=limit, source=source, type=kind))
         if found is None:
             raise _error(404, f"no searchable event '{like}' (not embedded yet, or older than search.max_events)")
-        described = await asyncio.to_thread(lambda: [_describe_record(log, record) for record in found])
+        described = await asyncio.to_thread(lambda: [_describe_found(log, event) for event in found])
         return web.json_response({"events": described})
 
     app.add_routes(routes)
 
 
-def _describe_record(log: EventLog, record: dict[str, Any]) -> dict[str, Any]:
-    """A found event with its score, and its files' URLs while the event log still keeps it."""
-    logged = log.get(str(record["id"]))
-    return {**_describe_event(log, logged), "score": record["score"]} if logged is not None else record
+def _describe_found(log: Store, found: FoundEvent) -> dict[str, Any]:
+    """A found event with its score, and its files' URLs while the store still keeps it."""
+    logged = log.get(found.event_id)
+    return {**(_describe_event(log, logged) if logged is not None else found.record), "score": found.score}
 
 
-def _logged(log: EventLog, event_id: str) -> LoggedEvent:
+def _logged(log: Store, event_id: str) -> LoggedEvent:
     logged = log.get(event_id)
     if logged is None:
         raise _error(404, f"no event '{event_id}' among the last {log.kept} kept (api.events_kept)")
     return logged
 
 
-def _describe_event(log: EventLog, logged: LoggedEvent) -> dict[str, Any]:
+def _describe_event(log: Store, logged: LoggedEvent) -> dict[str, Any]:
     """The event's record plus the URLs of its files that exist (touches the disk: off the loop)."""
     described = dict(logged.record)
     for kind in log.files(logged):

@@ -17,7 +17,7 @@ from pydantic.json_schema import SkipJsonSchema
 from vigil.config.zones import LineConfig, ZoneConfig
 from vigil.api.auth import AuthMethod
 from vigil.api.state import Origin
-from vigil.store.log import EventFile
+from vigil.store.base import EventFile
 from vigil.events import EventType
 from vigil.sources.base import SourceState
 

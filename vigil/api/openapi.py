@@ -19,7 +19,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 from vigil.config import SourceConfig
 from vigil.api import models as m
 from vigil.api.models import EVENT_FILES
-from vigil.store.log import MAX_LIMIT
+from vigil.store.base import MAX_LIMIT
 from vigil.events import EventType
 
 __all__ = ["EVENT_FILES", "openapi_document"]

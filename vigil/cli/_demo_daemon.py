@@ -18,7 +18,6 @@ from vigil.errors import ConfigError
 from vigil.pipeline.runner import PipelineReport
 
 if TYPE_CHECKING:
-    from vigil.store.log import EventLog
     from vigil.daemon.service import Daemon
 
 __all__ = ["record_line", "run_daemon"]
@@ -37,18 +36,21 @@ def record_line(record: dict[str, Any]) -> str:
 
 
 class _EventPrinter:
-    """Says the daemon's new events (its `EventLog`), oldest first, each once."""
+    """Says the daemon's new events (from its event store), oldest first, each once."""
 
-    def __init__(self, events: EventLog, say: Callable[[str], None]) -> None:
-        self.events = events
+    def __init__(self, daemon: Daemon, say: Callable[[str], None]) -> None:
+        self.daemon = daemon
         self.say = say
         self.last: str | None = None  # the id of the newest event said
 
     def say_new(self) -> None:
-        from vigil.store.log import MAX_LIMIT, EventQuery
+        from vigil.store.base import MAX_LIMIT, EventQuery
 
+        store = self.daemon.store
+        if store is None:  # not opened yet
+            return
         new = []
-        for logged in self.events.query(EventQuery(limit=MAX_LIMIT)):  # newest first
+        for logged in store.query(EventQuery(limit=MAX_LIMIT)):  # newest first
             if logged.event_id == self.last:
                 break
             new.append(logged.record)
@@ -59,9 +61,9 @@ class _EventPrinter:
 
 
 async def run_daemon(config: DaemonConfig, say: Callable[[str], None], serve: bool,
-                     stop_on_signals: Callable[[Callable[[], None]], None] | None) -> PipelineReport:
-    """The daemon of `config` until it is stopped: with `serve`, by the callback it gives
-    `stop_on_signals` (the CLI's SIGINT/SIGTERM); else once every stream has ended and its
+                     force: Callable[[], None] | None = None) -> PipelineReport:
+    """The daemon of `config` until it is stopped: with `serve`, by SIGINT/SIGTERM
+    (`Daemon.serve`; a second one calls `force`); else once every stream has ended and its
     frames are through."""
     from vigil.api.media import StreamPolicy
     from vigil.api.state import StreamLayer
@@ -71,17 +73,9 @@ async def run_daemon(config: DaemonConfig, say: Callable[[str], None], serve: bo
     if not serve:
         state.unlink(missing_ok=True)  # a run that checks its events starts from the demo's own shapes
     daemon = Daemon(config, layer=await asyncio.to_thread(StreamLayer.load, state, StreamPolicy.of(config.api)))
-    asked = asyncio.Event()  # a stop asked before the pipeline exists is applied once it is ready
-
-    def stop() -> None:
-        asked.set()
-        daemon.stop()
-
-    if serve and stop_on_signals is not None:
-        stop_on_signals(stop)
-    printer = _EventPrinter(daemon.events, say)
-    run = asyncio.create_task(daemon.run(), name="demo-daemon")
-    follow = asyncio.create_task(_follow(daemon, run, printer, serve, asked), name="demo-follow")
+    printer = _EventPrinter(daemon, say)
+    run = asyncio.create_task(daemon.serve(force=force) if serve else daemon.run(), name="demo-daemon")
+    follow = asyncio.create_task(_follow(daemon, run, printer, serve), name="demo-follow")
     try:
         return await run
     except OSError as exc:
@@ -95,8 +89,7 @@ async def run_daemon(config: DaemonConfig, say: Callable[[str], None], serve: bo
         printer.say_new()  # the events of the stop (zone_exit, object_end)
 
 
-async def _follow(daemon: Daemon, run: asyncio.Task[PipelineReport], printer: _EventPrinter, serve: bool,
-                  asked: asyncio.Event) -> None:
+async def _follow(daemon: Daemon, run: asyncio.Task[PipelineReport], printer: _EventPrinter, serve: bool) -> None:
     """Say the console's URL once the daemon is ready, then its events as they come; stop the
     daemon (not `serve`) once all its streams have ended."""
     ready = asyncio.ensure_future(daemon.wait_ready())
@@ -104,8 +97,7 @@ async def _follow(daemon: Daemon, run: asyncio.Task[PipelineReport], printer: _E
     if not ready.done():
         ready.cancel()
         return
-    if asked.is_set():
-        daemon.stop()
+    if daemon.stopping:  # stopped while it started: it stops once running
         return
     printer.say(f"console: http://{daemon.api.host}:{daemon.api_port}/")
     if serve:

@@ -195,11 +195,11 @@ def _said(line: str) -> None:
 
 
 async def run_demo(out: Path, seconds: float = 8.0, say: Callable[[str], None] = _said, *, serve: bool = False,
-                   port: int = 0, stop_on_signals: Callable[[Callable[[], None]], None] | None = None) -> dict[str, Any]:
+                   port: int = 0, force: Callable[[], None] | None = None) -> dict[str, Any]:
     """Run the demo into `out`, saying the console's URL once it listens and each event as it
     comes; returns the figures it prints. Raises `DemoCheckError` when tracking ran and the
-    face made no line_cross or zone_enter. `serve`: loop until `stop_on_signals`' callback (the
-    CLI's SIGINT/SIGTERM) stops the daemon; no check and no OCR then."""
+    face made no line_cross or zone_enter. `serve`: loop until SIGINT/SIGTERM stops the daemon
+    (`Daemon.serve`; a second one calls `force`); no check and no OCR then."""
     if not 0 <= port <= 65535:
         raise ConfigError(f"--port {port}: give a TCP port from 1 to 65535, or 0 for a free one")
     clip = await asyncio.to_thread(make_demo_clip, out / "demo.mp4", seconds)
@@ -207,7 +207,7 @@ async def run_demo(out: Path, seconds: float = 8.0, say: Callable[[str], None] =
     config = demo_config(out, clip, seconds, serve=serve, port=port, tracking=tracking, pictures=_has_supervision())
     results_file = out / "results.jsonl"
     offset = results_file.stat().st_size if results_file.is_file() else 0  # earlier runs' lines stay; not counted
-    report = await run_daemon(config, say, serve, stop_on_signals)
+    report = await run_daemon(config, say, serve, force)
     elapsed = report.elapsed_s  # the pipeline's run, from its sources' start to its end
     counts, classes = await asyncio.to_thread(_read_records, results_file, offset)
     if tracking and not serve:

@@ -23,9 +23,7 @@ import json
 import logging
 import os
 import re
-import signal
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -41,6 +39,7 @@ from vigil.cli import _loop
 from vigil.daemon.assemble import build_pipeline
 from vigil.cli.check import check_config
 from vigil.daemon.logs import configure_logging
+from vigil.daemon.signals import StopSignals
 from vigil.pipeline.runner import PipelineReport
 from vigil.cli.progress import Progress, progress_wanted
 from vigil.errors import VigilError
@@ -219,35 +218,20 @@ def _given(**options: float | None) -> dict[str, float]:
     return {key: value for key, value in options.items() if value is not None}
 
 
-def _stop_on_signals(stop: Callable[[], None]) -> None:
-    """SIGINT/SIGTERM call `stop` (finish the frames already read); a second one exits at once."""
-    loop = asyncio.get_running_loop()
-    signals_seen = 0
-
-    def on_signal(sig: signal.Signals) -> None:
-        nonlocal signals_seen
-        signals_seen += 1
-        if signals_seen == 1:
-            log.info("%s: stopping; finishing frames already read (again to force)", sig.name)
-            stop()
-        else:
-            log.warning("%s again: exiting now, results still in flight are lost", sig.name)
-            os._exit(EXIT_INTERRUPTED)
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, on_signal, sig)
+def _exit_now() -> None:
+    """A second SIGINT/SIGTERM: out at once, whatever is still in flight."""
+    os._exit(EXIT_INTERRUPTED)
 
 
 async def _run(config: PipelineConfig, progress: bool = False) -> PipelineReport:
     display = Progress(sys.stderr) if progress else None
     pipeline = await build_pipeline(config, display)
-    _stop_on_signals(pipeline.request_stop)
     try:
         log.info(
             "model %s: batch %d, %d source(s) -> %s",
             pipeline.model.model_id, pipeline.batch_size, len(pipeline.sources), ", ".join(s.name for s in pipeline.sinks),
         )
-        with display or contextlib.nullcontext():
+        with StopSignals(pipeline.request_stop, _exit_now), display or contextlib.nullcontext():
             return await pipeline.run()
     finally:
         pipeline.model.close()
@@ -263,8 +247,7 @@ def _main_config(args: argparse.Namespace) -> int:
 
         configure_logging(args.log_level or "WARNING", args.log_format or "auto")
         try:
-            figures = _loop.run(run_demo(Path(args.out), args.seconds, serve=args.serve, port=args.port,
-                                         stop_on_signals=_stop_on_signals))
+            figures = _loop.run(run_demo(Path(args.out), args.seconds, serve=args.serve, port=args.port, force=_exit_now))
         except VigilError as exc:
             print(f"vigil: error: {exc}", file=sys.stderr)
             return EXIT_USAGE
@@ -291,33 +274,14 @@ def _main_config(args: argparse.Namespace) -> int:
 
 
 async def _serve(path: Path, config: DaemonConfig) -> PipelineReport:
-    """The daemon until SIGTERM/SIGINT (a second one forces the exit); SIGHUP reloads `path`."""
+    """The daemon until SIGTERM/SIGINT (a second one exits at once); SIGHUP reloads `path`."""
     from vigil.api.media import StreamPolicy
     from vigil.api.state import StreamLayer, default_state_file
     from vigil.daemon.service import Daemon  # aiohttp, prometheus-client: only for the daemon
 
     state_file = Path(config.api.state_file) if config.api.state_file else default_state_file(path, os.environ)
     layer = await asyncio.to_thread(StreamLayer.load, state_file, StreamPolicy.of(config.api))
-    daemon = Daemon(config, layer=layer)
-    _stop_on_signals(daemon.stop)
-
-    async def reload() -> None:
-        try:
-            new = await asyncio.to_thread(load_config, path)
-        except VigilError as exc:
-            log.error("SIGHUP: keeping the running configuration: %s", exc)
-            return
-        await daemon.reload(new)
-
-    def on_reload() -> None:
-        if daemon.pipeline is None:
-            log.warning("SIGHUP while starting: ignored, send it again once the daemon is ready")
-            return
-        log.info("SIGHUP: reloading %s", path)
-        asyncio.ensure_future(reload())
-
-    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, on_reload)
-    return await daemon.run()
+    return await Daemon(config, layer=layer).serve(path, force=_exit_now)
 
 
 def _summary(report: PipelineReport) -> str:

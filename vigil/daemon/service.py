@@ -1,9 +1,13 @@
 """The long-running daemon: one pipeline that keeps running, the management API, metrics,
 systemd notifications and configuration reloads.
 
-`Daemon.run()` loads the model, starts the sinks, the sources and the API, tells systemd it is
-ready, then serves until `stop()`. `reload(config)` applies a new configuration without a gap
-for untouched streams: streams added, removed or changed are started, stopped or restarted.
+`Daemon.serve(config_file)` is the process's life, the way uvicorn's `Server.serve()` is: the
+signal handlers installed (`vigil.daemon.signals`: SIGTERM/SIGINT stop, a second one forces,
+SIGHUP reloads the file), then `run()`, then the handlers removed. `run()` loads the model,
+starts the sinks, the sources and the API, tells systemd it is ready, then serves until `stop()`
+(asked before the pipeline exists, the stop is applied once it does). `reload(config)` applies a
+new configuration without a gap for untouched streams: streams added, removed or changed are
+started, stopped or restarted.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import logging
 import statistics
 import time
 from collections import Counter, deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import AsyncExitStack
 from dataclasses import replace
 from pathlib import Path
@@ -23,28 +27,29 @@ from vigil.config import SourceConfig
 from vigil.config.api import ApiConfig
 from vigil.config.sink_list import SinkEntry
 from vigil.config.daemon import DaemonConfig
+from vigil.config.loader import load_config
 from vigil.api.app import make_app
 from vigil.api.server import ApiServer, raise_open_file_limit
 from vigil.api.control import DaemonControl
 from vigil.api.state import StreamLayer
-from vigil.store.log import EventLog, snapshot_event_dirs
-from vigil.store.search import load_search
+from vigil.store import Store, StoreFeed
+from vigil.store.log import open_store, snapshot_event_dirs
 from vigil.daemon.assemble import (LoadedModels, load_model, load_models, make_camera, make_outlet, make_sinks, make_stages,
                                    model_options, pipeline_options, routes)
 from vigil.daemon.metrics import PrometheusMetrics
 from vigil.pipeline.observer import Observers, PipelineObserver
 from vigil.pipeline.runner import Pipeline, PipelineOptions, PipelineReport
 from vigil.daemon.readiness import readiness
+from vigil.daemon.signals import Interrupted, StopSignals
 from vigil.daemon.systemd import Heartbeat, Notifier, Watchdog
 from vigil.errors import ConfigError, VigilError
 from vigil.result import InferenceResult
 from vigil.sinks.base import CameraStatus
 from vigil.sources.base import Source
-from vigil.sources.rtsp import mask_url
+from vigil.redact import mask_url
 
 if TYPE_CHECKING:
     from vigil.api.console.live import LiveView
-    from vigil.store.search import EventSearch
 
 __all__ = ["Daemon"]
 
@@ -80,12 +85,13 @@ class _Latency(PrometheusMetrics):
 
 
 class Daemon:
-    def __init__(self, config: DaemonConfig, api: ApiConfig | None = None, layer: StreamLayer | None = None) -> None:
+    def __init__(self, config: DaemonConfig, api: ApiConfig | None = None, layer: StreamLayer | None = None,
+                 store: Store | None = None) -> None:
         self.config = config
         self.api = api or config.api  # `api` overrides the file's section (tests: port 0)
         self.layer = layer or StreamLayer()  # the API's stream changes on top of the YAML (in memory when None)
         self.metrics = _Latency()
-        self.events = EventLog(self.api.events_kept, lambda: snapshot_event_dirs(self.config))
+        self.store = store  # the events (None: run() opens the configured one, and closes it)
         self.notifier = Notifier.from_env(unset=True)
         self.pipeline: Pipeline | None = None
         self.api_port: int | None = None
@@ -93,9 +99,11 @@ class Daemon:
         self._configs: dict[str, SourceConfig] = {}
         self._changing_streams = False  # a reload is stopping and starting streams
         self._ready = asyncio.Event()
+        self._stop_asked = False
+        self._reloads: set[asyncio.Task[None]] = set()  # SIGHUP reloads under way
+        self._own_store: Store | None = None  # the store run() opened
         self.models = LoadedModels()  # the cascades' secondaries live here; the frame models in the pipeline
         self.live: LiveView | None = None  # the console's live views (api.console), made by run()
-        self.search: EventSearch | None = None  # events searchable by text and likeness (search:), made by run()
 
     async def run(self) -> PipelineReport:
         raise_open_file_limit()  # before anything opens files: cameras, sinks, the API's clients
@@ -117,14 +125,13 @@ class Daemon:
         pipeline.routes = routes(configs)
         self.metrics.observe(pipeline.snapshot, lambda: pipeline.fanout.outlets)
         self.metrics.observe_clips(lambda: pipeline.sources)
-        runner = await self._start_api() if self.api.enabled else None
         async with AsyncExitStack() as stack:
             stack.callback(self.notifier.close)
             if self.live is not None:
                 stack.callback(self.live.close)
-            if self.search is not None:
-                stack.push_async_callback(self.search.close)
-                self.search.start()
+            if self._own_store is not None:
+                stack.push_async_callback(self._own_store.close)
+            runner = await self._start_api() if self.api.enabled else None
             if runner is not None:
                 stack.push_async_callback(runner.close)
             # The models in use at the end (reloads replace them).
@@ -134,7 +141,10 @@ class Daemon:
             await asyncio.wait([run, running], return_when=asyncio.FIRST_COMPLETED)
             running.cancel()
             self._ready.set()
-            self.notifier.ready()
+            if self._stop_asked:  # while the model loaded or the sources started
+                pipeline.request_stop()
+            else:
+                self.notifier.ready()
             status = asyncio.create_task(self._report_status(), name="systemd-status")
             stack.callback(status.cancel)
             interval = self.notifier.watchdog_interval()
@@ -146,19 +156,19 @@ class Daemon:
         raise AssertionError("unreachable")  # the exit stack does not swallow exceptions
 
     async def _observers(self) -> list[PipelineObserver]:
-        """Who hears the pipeline: metrics, the event log, the console's live views (api.console)
-        and event search (search:)."""
-        observers: list[PipelineObserver] = [self.metrics, self.events]
+        """Who hears the pipeline: metrics, the event store (with its search: when configured)
+        and the console's live views (api.console)."""
+        if self.store is None:
+            state_dir = self.layer.path.parent if self.layer.path is not None else None
+            self.store = self._own_store = await open_store(
+                self.config, self.api.events_kept, lambda: snapshot_event_dirs(self.config), state_dir)
+        observers: list[PipelineObserver] = [self.metrics, StoreFeed(self.store)]
         if self.api.enabled and self.api.console:
             from vigil.api.console.live import LiveView
 
             self.live = LiveView(fps=self.api.live_fps, max_width=self.api.live_max_width)
             self.metrics.observe_live(self.live)
             observers.append(self.live)
-        if self.config.search is not None:
-            state_dir = self.layer.path.parent if self.layer.path is not None else None
-            self.search = await load_search(self.config.search, state_dir)
-            observers.append(self.search)
         return observers
 
     async def _build_engine_if_needed(self) -> None:
@@ -196,10 +206,59 @@ class Daemon:
         )
         log.info("model %s: TensorRT package '%s' built in %.0f s", name, built.package.package_id, built.seconds)
 
+    async def serve(self, config_file: Path | None = None, *, force: Callable[[], None] | None = None) -> PipelineReport:
+        """`run()` until SIGTERM or SIGINT (`stop()`: what was read drains within
+        shutdown_timeout_s); a second one calls `force` (the command line's exits the process;
+        by default the run is cancelled and `Interrupted` raised). SIGHUP reloads `config_file`,
+        when given. The handlers there before are back when it returns."""
+        run = asyncio.ensure_future(self.run())
+        forced = False
+
+        def force_stop() -> None:
+            nonlocal forced
+            forced = True
+            (force or run.cancel)()
+
+        reload = self._on_sighup(config_file) if config_file is not None else None
+        with StopSignals(self.stop, force_stop, reload):
+            try:
+                return await run
+            except asyncio.CancelledError:
+                if forced and force is None:
+                    raise Interrupted("a second stop signal: the run was cancelled, results in flight are lost") from None
+                raise
+
+    def _on_sighup(self, path: Path) -> Callable[[], None]:
+        def reload() -> None:
+            if self.pipeline is None:
+                log.warning("SIGHUP while starting: ignored, send it again once the daemon is ready")
+                return
+            log.info("SIGHUP: reloading %s", path)
+            task = asyncio.ensure_future(self.reload_file(path))
+            self._reloads.add(task)
+            task.add_done_callback(self._reloads.discard)
+
+        return reload
+
+    async def reload_file(self, path: Path) -> None:
+        """`reload()` with the configuration in `path`; an invalid file is logged and changes nothing."""
+        try:
+            new = await asyncio.to_thread(load_config, path)
+        except VigilError as exc:
+            log.error("SIGHUP: keeping the running configuration: %s", exc)
+            return
+        await self.reload(new)
+
     async def wait_ready(self) -> None:
         await self._ready.wait()
 
+    @property
+    def stopping(self) -> bool:
+        """`stop()` was called."""
+        return self._stop_asked
+
     def stop(self) -> None:
+        self._stop_asked = True
         self.notifier.stopping()
         if self.pipeline is not None:
             self.pipeline.request_stop()
@@ -453,7 +512,7 @@ class Daemon:
         """The API behind its connection cap and timeouts (`vigil.api.server`)."""
         control = self.api_control()
         token = await asyncio.to_thread(self.api.read_token)
-        server = ApiServer(make_app(control, token, self.events, self.live, self.search, api=self.api), self.api)
+        server = ApiServer(make_app(control, token, self.store, self.live, api=self.api), self.api)
         await server.start()
         self.api_port = server.port  # the port chosen for port 0
         log.info("management API on http://%s:%d (at most %d connections)", self.api.host, self.api_port, server.limit)

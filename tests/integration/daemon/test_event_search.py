@@ -147,11 +147,11 @@ async def test_the_daemon_ranks_its_events_by_likeness_and_text_and_keeps_them_a
     try:
         async with aiohttp.ClientSession() as http:
             deadline = time.monotonic() + 30
-            while daemon.search is None or daemon.search.embedded < 2:
+            while (search := getattr(daemon.store, "search_index", None)) is None or search.embedded < 2:
                 assert time.monotonic() < deadline, "no events embedded"
                 await asyncio.sleep(0.2)
             events = (await (await http.get(f"{base}/api/v1/events")).json())["events"]
-            target = next(e for e in events if daemon.search.store.vector(e["id"]) is not None)
+            target = next(e for e in events if search.store.vector(e["id"]) is not None)
             like = await (await http.get(f"{base}/api/v1/events/search", params={"like": target["id"], "limit": "5"})).json()
             assert like["events"][0]["id"] == target["id"] and like["events"][0]["score"] == pytest.approx(1.0, abs=1e-5)
             text = await http.get(f"{base}/api/v1/events/search", params={"q": "a photo of a person", "source": "door"})

@@ -169,7 +169,7 @@ async def events_and_search(call: Checked, daemon: Daemon) -> None:
     await call("GET", "/api/v1/events", 400, params={"type": "bogus"})
     await call("GET", "/api/v1/events", 200, params={"type": "zone_enter", "since": "2020-01-01T00:00:00Z"})
 
-    await until(lambda: answered(daemon.search is not None and daemon.search.embedded >= 1), "an event embedded")
+    await until(lambda: answered((search := getattr(daemon.store, "search_index", None)) is not None and search.embedded >= 1), "an event embedded")
     found = (await call("GET", "/api/v1/events/search", 200, params={"q": "a photo of a person", "source": "door"}))["events"]
     assert found and all("score" in f for f in found)
     like = (await call("GET", "/api/v1/events/search", 200, params={"like": found[0]["id"], "limit": "3"}))["events"]

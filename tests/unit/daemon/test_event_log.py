@@ -13,7 +13,8 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from vigil.config.daemon import DaemonConfig
 from vigil.api.app import make_app
-from vigil.store.log import EventLog, EventQuery, snapshot_event_dirs
+from vigil.store.base import EventQuery
+from vigil.store.log import EventLog, snapshot_event_dirs
 from vigil.events import Event
 
 T0 = datetime(2026, 11, 29, 6, 0, tzinfo=timezone.utc)
@@ -127,7 +128,7 @@ async def test_the_events_routes_answer_records_with_urls_and_serve_the_files(tm
     folder = tmp_path / "door" / "events"
     folder.mkdir(parents=True)
     (folder / f"{pictured.event_id}.jpg").write_bytes(b"\xff\xd8snapshot")
-    async with TestClient(TestServer(make_app(NoStreams(), events=log))) as client:
+    async with TestClient(TestServer(make_app(NoStreams(), store=log))) as client:
         body = await (await client.get("/api/v1/events")).json()
         assert [e["id"] for e in body["events"]] == [plain.event_id, pictured.event_id]
         first = body["events"][1]
@@ -159,7 +160,7 @@ async def test_the_events_routes_answer_records_with_urls_and_serve_the_files(tm
 async def test_what_is_not_there_is_a_404_in_json(tmp_path, path, needle):
     known = event("zone_enter", 1, zone="z", clip=str(tmp_path / "missing.mp4"))
     log = logged(known, dirs=[tmp_path])
-    async with TestClient(TestServer(make_app(NoStreams(), events=log))) as client:
+    async with TestClient(TestServer(make_app(NoStreams(), store=log))) as client:
         answer = await client.get(path.replace("{id}", known.event_id))
         assert answer.status == 404
         assert needle in (await answer.json())["error"]
@@ -177,7 +178,7 @@ async def test_what_is_not_there_is_a_404_in_json(tmp_path, path, needle):
     ],
 )
 async def test_a_bad_query_value_is_a_400_naming_it(params, needle):
-    async with TestClient(TestServer(make_app(NoStreams(), events=logged(event())))) as client:
+    async with TestClient(TestServer(make_app(NoStreams(), store=logged(event())))) as client:
         answer = await client.get("/api/v1/events", params=params)
         assert answer.status == 400
         assert needle in (await answer.json())["error"]

@@ -99,6 +99,9 @@ class StillLive:
 class NoSearch:
     """Event search over nothing."""
 
+    def events(self, events: list[Event]) -> None:
+        pass
+
     async def by_text(self, text: str, limit: int, source: str | None = None, kind: str | None = None) -> list[dict[str, Any]]:
         return []
 
@@ -107,10 +110,10 @@ class NoSearch:
 
 
 def an_app() -> tuple[web.Application, str]:
-    log = EventLog()
+    log = EventLog(search=NoSearch())  # type: ignore[arg-type]
     event = Event("zone_enter", "door", 3, "person", 0, T0, 12, confidence=0.9, zone="porch")
     log.events([event])
-    return make_app(MemoryControl(), events=log, live=StillLive(), search=NoSearch()), event.event_id  # type: ignore[arg-type]
+    return make_app(MemoryControl(), store=log, live=StillLive()), event.event_id  # type: ignore[arg-type]
 
 
 def routes(app: web.Application) -> Iterator[tuple[str, str]]:
