@@ -5,7 +5,7 @@ reads), and a video file or capture device (`v4l2:DEVICE`) only under a folder `
 lists (empty by default), its path judged with symlinks and `..` resolved and then run from that
 resolved path. A path that is refused, missing or not a video vigil reads gets one and the same
 answer, so the API never tells whether a file exists. Every source, the API's or the YAML's, is
-opened with FFmpeg's format and protocol whitelists (`vigil.sources._pyav`).
+opened with FFmpeg's format and protocol whitelists (`vigil.sources.decode.pyav`).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""One clip being written: packets remuxed (never decoded) into a fragmented MP4."""
+"""One clip being written: neutral packets (`vigil.packet`) remuxed, never decoded, into a fragmented MP4
+with PyAV (the one place in the clips that uses it)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,10 @@ from typing import Any
 
 import av
 
-from vigil.clips._ring import ClipPacket
+from vigil.packet import Packet, StreamParams
 from vigil.sinks.files import open_output
 
-__all__ = ["ClipFile", "StreamTemplate", "partial_path"]
+__all__ = ["MUX_ERRORS", "ClipFile", "StreamTemplate", "partial_path"]
 
 log = logging.getLogger(__name__)
 
@@ -27,25 +28,61 @@ PARTIAL = ".partial"
 _FRAGMENTED = {"movflags": "delay_moov+default_base_moof", "frag_duration": "1000000", "flush_packets": "1"}
 
 
+# What writing a clip may raise besides a bug: the disk, FFmpeg, a stream the muxer refuses.
+MUX_ERRORS: tuple[type[BaseException], ...] = (OSError, av.FFmpegError, ValueError)
+
+
 def partial_path(path: Path) -> Path:
     return path.with_name(path.name + PARTIAL)
 
 
-class StreamTemplate:
-    """What a muxer needs of the camera's video stream (codec, size, extradata: its codec
-    parameters), copied while the input stream is open: the camera's container may be closed
-    (a reconnect) before a clip that uses them is written. Held by an output container in
-    memory that never writes."""
+# The raw demuxer that makes an empty stream of each codec an MP4 can take from a camera: the
+# template's codec, before the camera's parameters go on it.
+_RAW_FORMATS = {"h264": "h264", "hevc": "hevc", "mjpeg": "mjpeg", "av1": "obu", "mpeg4": "m4v"}
 
-    def __init__(self, stream: Any) -> None:
-        self._holder = av.open(io.BytesIO(), "w", format="mp4")
-        self.stream = self._holder.add_stream_from_template(stream, opaque=True)
-        self.codec = stream.codec_context.name
+
+class StreamTemplate:
+    """What a muxer needs of the camera's video stream, made from its neutral `StreamParams`
+    (codec, size, extradata ...), which the decoder copied while the input was open: the camera's
+    connection may be closed (a reconnect) before a clip that uses them is written. Held as a
+    stream of an input container in memory that never reads. Raises ValueError for a stream an
+    MP4 cannot hold as it is (a webcam's raw video)."""
+
+    def __init__(self, params: StreamParams) -> None:
+        self.codec = params.codec
+        raw = _RAW_FORMATS.get(params.codec)
+        if raw is None:
+            raise ValueError(f"{params.codec!r} cannot be remuxed into an MP4 here")
+        self._holder = av.open(io.BytesIO(b""), "r", format=raw)
+        self.stream = self._holder.streams.video[0]
+        self.params = params
+
+    def add_to(self, container: Any) -> Any:
+        """A stream of `container` (an output) holding these parameters."""
+        params = self.params
+        stream = container.add_stream_from_template(self.stream, opaque=True)
+        context = stream.codec_context
+        context.width, context.height = params.width, params.height
+        if params.pix_fmt:
+            context.pix_fmt = params.pix_fmt
+        if params.extradata:
+            context.extradata = params.extradata
+        if params.profile:
+            context.profile = params.profile
+        if params.level:
+            context.level = params.level
+        context.color_range, context.color_primaries = params.color_range, params.color_primaries
+        context.color_trc, context.colorspace = params.color_trc, params.colorspace
+        if params.bit_rate:
+            context.bit_rate = params.bit_rate
+        if params.sample_aspect_ratio:
+            context.sample_aspect_ratio = params.sample_aspect_ratio
+        return stream
 
     def close(self) -> None:
         try:
             self._holder.close()
-        except (av.FFmpegError, OSError, ValueError):  # never started: nothing to finish
+        except (av.FFmpegError, OSError, ValueError):
             pass
 
 
@@ -68,10 +105,15 @@ class ClipFile:
                 self._file.close()
                 partial_path(path).unlink(missing_ok=True)
             raise
-        self._stream = self._container.add_stream_from_template(template.stream, opaque=True)
+        try:
+            self._stream = template.add_to(self._container)
+        except BaseException:
+            self.abandon()
+            partial_path(path).unlink(missing_ok=True)
+            raise
         self._stream.time_base = TIME_BASE
 
-    def add(self, packet: ClipPacket) -> None:
+    def add(self, packet: Packet) -> None:
         if self._origin is None:
             self._origin = packet.dts
         dts = max(round((packet.dts - self._origin) * TICKS_PER_SECOND), self._last_dts + 1)  # strictly rising

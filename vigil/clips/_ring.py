@@ -3,21 +3,10 @@
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
 
-__all__ = ["ClipPacket", "PacketRing"]
+from vigil.packet import Packet
 
-
-@dataclass(frozen=True, slots=True)
-class ClipPacket:
-    """One encoded video packet, copied off the demuxer: its bytes and its times in seconds on
-    the clock of `Frame.pts` (the packet's time plus the source's offset)."""
-
-    data: bytes
-    pts: float
-    dts: float
-    key: bool
-    duration: float = 0.0
+__all__ = ["PacketRing"]
 
 
 class PacketRing:
@@ -33,13 +22,13 @@ class PacketRing:
 
     def __init__(self, keep_s: float, max_bytes: int) -> None:
         self.keep_s, self.max_bytes = keep_s, max_bytes
-        self._gops: deque[list[ClipPacket]] = deque()
+        self._gops: deque[list[Packet]] = deque()
         self.bytes = 0
 
     def __len__(self) -> int:
         return sum(len(gop) for gop in self._gops)
 
-    def add(self, packet: ClipPacket) -> None:
+    def add(self, packet: Packet) -> None:
         if packet.key:
             self._gops.append([packet])
         elif self._gops:
@@ -53,7 +42,7 @@ class PacketRing:
         self._gops.clear()
         self.bytes = 0
 
-    def since(self, pts: float, *, until: float | None = None) -> list[ClipPacket]:
+    def since(self, pts: float, *, until: float | None = None) -> list[Packet]:
         """The packets from the first key frame at or after `pts`, when one comes by `until`
         (default: any), else from the last key frame before it (the clip then starts a little
         earlier); the oldest held when the ring does not reach back to `pts`."""

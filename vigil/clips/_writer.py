@@ -8,11 +8,10 @@ from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import av
-
-from vigil.clips._mp4 import ClipFile, StreamTemplate
-from vigil.clips._ring import ClipPacket, PacketRing
+from vigil.clips._mp4 import MUX_ERRORS, ClipFile, StreamTemplate
+from vigil.clips._ring import PacketRing
 from vigil.errors import SinkError
+from vigil.packet import Packet
 from vigil.sinks.faults import Faults
 from vigil.sinks.files import make_dirs
 
@@ -22,7 +21,7 @@ if TYPE_CHECKING:
 __all__ = ["ClipWriter"]
 
 log = logging.getLogger(__name__)
-_FAILURES = (OSError, av.FFmpegError, ValueError, SinkError)
+_FAILURES: tuple[type[BaseException], ...] = (*MUX_ERRORS, SinkError)
 
 
 class _Open:
@@ -31,7 +30,7 @@ class _Open:
 
     def __init__(self, tracker_id: int, file: ClipFile) -> None:
         self.tracker_id, self.file = tracker_id, file
-        self.pending: deque[ClipPacket] = deque()
+        self.pending: deque[Packet] = deque()
         self.cutoff: float | None = None
         self.last_dts = self.max_pts = float("-inf")
         self.started = False  # it has had its key frame
@@ -89,7 +88,7 @@ class ClipWriter:
             self._flushes.clear()
         return finished
 
-    def _packet(self, packet: ClipPacket) -> int:
+    def _packet(self, packet: Packet) -> int:
         self.ring.add(packet)
         self._newest_dts = max(self._newest_dts, packet.dts)
         finished = 0
@@ -102,7 +101,7 @@ class ClipWriter:
         """Write the clip's held packets older than `hold_s` (all of them once its object has
         ended, up to its cutoff, or with `everything`); 1 when the cutoff was reached and the
         clip finished, else 0."""
-        written: list[ClipPacket] = []
+        written: list[Packet] = []
         while clip.pending:
             packet = clip.pending[0]
             # Past the cutoff, B-frames still come that show before the last reference frame
@@ -145,7 +144,7 @@ class ClipWriter:
             return 1
         return 0 if self._streaming else self._finish(clip)
 
-    def _add(self, clip: _Open, packets: list[ClipPacket]) -> int:
+    def _add(self, clip: _Open, packets: list[Packet]) -> int:
         try:
             for packet in packets:
                 if not clip.started and not packet.key:

@@ -1,8 +1,9 @@
 """`ClipRecorder`: a camera's event clips, remuxed from its own packets (docs/OUTPUT.md, "Clips").
 
-Three threads meet here. The decode thread hands in every video packet (`stream_opened`,
-`packet`, `stream_ended`); the zones stage opens a clip when an object starts and closes it when
-it ends (`open`, `close`, `flush`); a writer thread of the recorder's own, started when there is
+Three threads meet here. The decode thread hands in every video packet in a neutral form
+(`stream_opened` with the stream's `vigil.packet.StreamParams`, `packet` with a
+`vigil.packet.Packet`, `stream_ended`); the zones stage opens a clip when an object starts and
+closes it when it ends (`open`, `close`, `flush`); a writer thread of the recorder's own, started when there is
 work and gone when there is none, keeps the pre-roll ring and writes the clips. They talk through
 one queue, in order, so the writer alone owns the ring and the files. Packets wait in that queue
 up to a bound in bytes; a packet that finds it full is dropped (counted in `errors`) and so is
@@ -25,12 +26,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import av
-
-from vigil.clips._mp4 import StreamTemplate
-from vigil.clips._ring import ClipPacket
+from vigil.clips._mp4 import MUX_ERRORS, StreamTemplate
 from vigil.clips._writer import ClipWriter
 from vigil.config.clips import ClipsConfig
+from vigil.packet import Packet, StreamParams
 from vigil.sinks.base import SinkHealth
 
 __all__ = ["ClipRecorder", "ClipStats"]
@@ -81,43 +80,36 @@ class ClipRecorder:
 
     # -- the decode thread ------------------------------------------------------------------
 
-    def stream_opened(self, stream: Any) -> None:
-        """A new stream (a file opened, a camera connected): its codec parameters, copied now
-        while `stream` is open. Clips still being written are finished at this point."""
+    def stream_opened(self, params: StreamParams) -> None:
+        """A new stream (a file opened, a camera connected), with its codec parameters (copied by
+        the decoder while the stream was open). Clips still being written are finished here."""
         self._gap = False
         try:
-            template: StreamTemplate | None = StreamTemplate(stream)
-        except (ValueError, av.FFmpegError) as exc:  # a codec MP4 cannot hold (a webcam's raw video)
+            template: StreamTemplate | None = StreamTemplate(params)
+        except MUX_ERRORS as exc:  # a codec MP4 cannot hold (a webcam's raw video)
             template = None
             log.warning("source '%s': no clips of this stream: its %s video cannot go into an MP4 as it is (%s); "
-                        "clips need H.264 or H.265 from the camera", self.source, stream.codec_context.name, exc)
+                        "clips need H.264 or H.265 from the camera", self.source, params.codec, exc)
         self._clippable = template is not None
         self._put("stream", template)
 
-    def packet(self, packet: Any, pts_offset: float = 0.0) -> None:
-        """One demuxed video packet, before any sampling: copied, timed in seconds like
-        `Frame.pts` (packet time plus `pts_offset`)."""
-        if packet.pts is None or packet.time_base is None or not packet.size:
-            return
-        key = bool(packet.is_keyframe)
-        if self._gap and not key:
+    def packet(self, packet: Packet) -> None:
+        """One demuxed video packet, before any sampling, in the neutral form the decoder copied
+        it into (times in seconds like `Frame.pts`)."""
+        if self._gap and not packet.key:
             self.dropped_packets += 1
             return
-        base = packet.time_base
-        pts = float(packet.pts * base) + pts_offset
-        dts = float(packet.dts * base) + pts_offset if packet.dts is not None else pts
-        duration = float(packet.duration * base) if packet.duration else 0.0
-        clip_packet = ClipPacket(bytes(packet), pts, dts, key, duration)
+        size = len(packet.data)
         with self._lock:
-            full = self._queued_bytes + packet.size > self._queue_limit
+            full = self._queued_bytes + size > self._queue_limit
             if not full:
-                self._queued_bytes += packet.size
+                self._queued_bytes += size
         if full:
             self._gap = True
             self.dropped_packets += 1
             return
         self._gap = False
-        self._put("packet", clip_packet)
+        self._put("packet", packet)
 
     def stream_ended(self) -> None:
         """The stream ended (or the source stopped): clips are finished with what there is."""

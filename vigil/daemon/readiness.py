@@ -22,7 +22,7 @@ from typing import Any
 from vigil.pipeline.runner import Pipeline
 from vigil.sinks.base import Sink
 from vigil.sources.base import Source, SourceState
-from vigil.sources.rtsp import mask_url
+from vigil.redact import mask_url
 
 __all__ = ["readiness"]
 

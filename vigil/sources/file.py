@@ -7,13 +7,13 @@ import os
 import stat
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import av
+from typing import TYPE_CHECKING
 
 from vigil.errors import SourceOpenError
-from vigil.sources._pyav import PyAVSource, sleep_until
-from vigil.sources._whitelists import FILE_FORMATS, FILE_PROTOCOLS
+from vigil.sources._decoding import DecodingSource
+from vigil.sources._handoff import sleep_until
+from vigil.sources.decode._whitelists import FILE_FORMATS
+from vigil.sources.decode.base import Decoder, DecoderInput, InputSpec, NoVideoStream, OpenFailed, StreamInfo
 from vigil.sources.gate import FrameGate
 
 if TYPE_CHECKING:
@@ -30,14 +30,15 @@ _NOT_FILES = {
 }
 
 
-class FileSource(PyAVSource):
+class FileSource(DecodingSource):
     """Decode a video file.
 
     By default every frame is decoded and handed on, and the decode thread waits while the
     hand-off queue (`queue_size` frames) is full, so a slow model slows decoding instead of
     growing a buffer. `realtime=True` paces frames by their PTS and behaves like a camera (the
     newest frames are kept when downstream is slow). `loop=True` starts again at the end, with
-    PTS and sequence numbers continuing. `max_fps` samples the stream (see `PyAVSource`).
+    PTS and sequence numbers continuing. `max_fps` samples the stream (see `vigil.sources._sampling`).
+    `decoder`: a decoder's name (`auto`, `pyav`) or a `Decoder` (see `vigil.sources.decode`).
     """
 
     def __init__(
@@ -52,36 +53,34 @@ class FileSource(PyAVSource):
         max_fps: float | None = None,
         gates: Sequence[FrameGate] = (),
         clips: ClipRecorder | None = None,
+        decoder: str | Decoder = "auto",
     ) -> None:
-        super().__init__(
-            source_id, queue_size=queue_size, decode_threads=decode_threads, max_fps=max_fps, gates=gates, clips=clips
-        )
+        super().__init__(source_id, queue_size=queue_size, decode_threads=decode_threads, max_fps=max_fps, gates=gates,
+                         clips=clips, decoder=decoder)
         self.path = Path(path)
         self.realtime = realtime
         self.loop = loop
         self.live = realtime
         self._clock: tuple[float, float] | None = None  # (monotonic at first frame, its pts)
 
-    def _open(self) -> Any:
-        self._check_regular_file()
+    def _spec(self) -> InputSpec:
         # An absolute path: a name like `concat:a|b` or `subfile:...` stays a file name, never a protocol.
-        target = str(self.path.absolute())
+        return InputSpec("file", str(self.path.absolute()), threads=self.decode_threads)
+
+    def _open(self) -> DecoderInput:
+        self._check_regular_file()
         try:
-            container = av.open(
-                target, mode="r", options={"format_whitelist": FILE_FORMATS, "protocol_whitelist": FILE_PROTOCOLS}
-            )
-        except av.FFmpegError as exc:
+            opened = self.decoder.open(self._spec())
+        except NoVideoStream as exc:
+            raise SourceOpenError(f"source '{self.source_id}': {self.path} has no video stream (it has {exc.reason})") from None
+        except OpenFailed as exc:
             raise SourceOpenError(
-                f"source '{self.source_id}': {self.path} is not a readable video ({exc.strerror or exc}); pass a "
+                f"source '{self.source_id}': {self.path} is not a readable video ({exc.reason}); pass a "
                 f"video file in one of the containers {FILE_FORMATS.replace(',', ', ')} (e.g. .mp4, .mkv, .avi, .ts)"
             ) from exc
-        if not container.streams.video:
-            kinds = ", ".join(sorted({s.type for s in container.streams})) or "no streams"
-            container.close()
-            raise SourceOpenError(f"source '{self.source_id}': {self.path} has no video stream (it has {kinds})")
         if not self.loop and not self.max_fps:  # sampling makes the count a guess: none then
-            self.expected_frames = _frame_count(container)
-        return container
+            self.expected_frames = _frame_count(opened.info)
+        return opened
 
     def _check_regular_file(self) -> None:
         """Only a regular file: FFmpeg would wait forever on a FIFO and find "nothing" in a device."""
@@ -97,25 +96,22 @@ class FileSource(PyAVSource):
                 f"source '{self.source_id}': {self.path} {what}, not a regular video file; pass a video file such as .mp4 or .mkv"
             )
 
-    def _stream(self, container: Any) -> None:
-        self._configure(container)
-        self._clips_opened(container)  # once: a loop pass continues the stream's clock
+    def _stream(self, opened: DecoderInput) -> None:
+        self._clips_opened(opened)  # once: a loop pass continues the stream's clock
         try:
-            self._loop_passes(container)
+            self._loop_passes(opened)
         finally:
             self._clips_ended()
 
-    def _loop_passes(self, container: Any) -> None:
+    def _loop_passes(self, opened: DecoderInput) -> None:
         seq, offset = 0, 0.0
         while True:
             first = seq
-            seq, last_pts = self._read(container, seq=seq, pts_offset=offset)
+            seq, last_pts = self._read(opened, seq=seq, pts_offset=offset)
             if not self.loop or seq == first:
                 return
-            rate = float(container.streams.video[0].average_rate or 30)
-            offset = last_pts + 1.0 / rate  # the next pass continues the clock
-            container.seek(0)
-            container.streams.video[0].codec_context.flush_buffers()
+            offset = last_pts + 1.0 / (opened.info.fps or 30)  # the next pass continues the clock
+            opened.rewind()
 
     def _pace(self, pts: float) -> None:
         if not self.realtime:
@@ -126,17 +122,11 @@ class FileSource(PyAVSource):
         sleep_until(start + pts - first_pts, self._stopping)
 
 
-def _frame_count(container: Any) -> int | None:
+def _frame_count(info: StreamInfo) -> int | None:
     """The video stream's frame count from the container's index (MP4, MOV), else its duration
     times its frame rate (an estimate: MKV, WebM); None when the container says neither."""
-    stream = container.streams.video[0]
-    if stream.frames:
-        return int(stream.frames)
-    rate = float(stream.average_rate or 0)
-    if stream.duration and stream.time_base and rate:
-        seconds = float(stream.duration * stream.time_base)
-    elif container.duration and rate:
-        seconds = container.duration / av.time_base
-    else:
-        return None
-    return max(1, round(seconds * rate))
+    if info.frames:
+        return info.frames
+    if info.duration_s and info.fps:
+        return max(1, round(info.duration_s * info.fps))
+    return None

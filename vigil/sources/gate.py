@@ -4,7 +4,7 @@ the pipeline, each gate of the source may turn the frame away (motion gating goe
 A gate is made for one source and keeps its own state (a background model, the last time it let
 a frame through); it sees every decoded frame that sampling kept, in order, as a `GateFrame`: its
 `pts`, `capture_time`, `width`, `height`, `image` (HxWx3 BGR) and `grey()` (HxW), and answers None to let it on or a
-short reason to skip it. A PyAV source hands gates a `DecodedFrame`, whose `grey()` is the decoded
+short reason to skip it. A source hands gates a `DecodedFrame`, whose `grey()` is the decoded
 picture's own luma plane (no conversion) and whose BGR `image` is converted only when a gate or
 the pipeline asks: a gate that reads only `grey()` spares every frame it turns away the colour
 conversion (1.2 ms a 720p frame here).
@@ -26,15 +26,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from vigil.sources.decode.base import Picture
+
 __all__ = ["DecodedFrame", "FrameGate", "GateChain", "GateFrame"]
-
-_LUMA_FIRST = frozenset({"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "nv12", "nv21",
-                         "gray"})
-
 
 class GateFrame(Protocol):
     """What a gate sees of a frame: a `vigil.frame.Frame`, or a source's `DecodedFrame`."""
@@ -57,9 +55,9 @@ class GateFrame(Protocol):
 
 
 class DecodedFrame:
-    """A frame just decoded (a PyAV `VideoFrame`), as the gates see it before it becomes a `Frame`."""
+    """A frame just decoded (a decoder's `Picture`), as the gates see it before it becomes a `Frame`."""
 
-    def __init__(self, source_id: str, seq: int, pts: float, capture_time: datetime, decoded: Any) -> None:
+    def __init__(self, source_id: str, seq: int, pts: float, capture_time: datetime, decoded: Picture) -> None:
         self.source_id, self.seq, self.pts, self.capture_time = source_id, seq, pts, capture_time
         self._decoded = decoded
         self._image: np.ndarray | None = None
@@ -76,16 +74,13 @@ class DecodedFrame:
     def image(self) -> np.ndarray:
         """HxWx3 uint8 BGR, converted on first use."""
         if self._image is None:
-            self._image = self._decoded.to_ndarray(format="bgr24")
+            self._image = self._decoded.to_bgr()
         return self._image
 
     def grey(self) -> np.ndarray:
-        """HxW uint8 brightness: the luma plane itself for YUV pictures (a view, no copy)."""
-        decoded = self._decoded
-        if self._image is None and decoded.format.name in _LUMA_FIRST:
-            plane = decoded.planes[0]
-            rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
-            return rows[:, : plane.width]
+        """HxW uint8 brightness: the decoder's luma plane itself when it has one (a view, no copy)."""
+        if self._image is None and (luma := self._decoded.luma()) is not None:
+            return luma
         import cv2
 
         return np.asarray(cv2.cvtColor(self.image, cv2.COLOR_BGR2GRAY))

@@ -10,20 +10,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import av
-
+from vigil import redact
 from vigil.errors import SourceDecodeError, SourceOpenError
-from vigil.redact import mask_url  # re-exported: vigil.sources.mask_url
 from vigil.sources._clock import CaptureClock
-from vigil.sources._pyav import PyAVSource, _Stopped
-from vigil.sources._whitelists import RTSP_PROTOCOLS
+from vigil.sources._decoding import DecodingSource
+from vigil.sources._handoff import Stopped
 from vigil.sources.base import SourceState
+from vigil.sources.decode.base import Decoder, DecoderInput, InputSpec, NoVideoStream, OpenFailed
 from vigil.sources.gate import FrameGate
 
 if TYPE_CHECKING:
     from vigil.clips import ClipRecorder
 
-__all__ = ["ReconnectPolicy", "RTSPSource", "mask_url"]
+__all__ = ["ReconnectPolicy", "RTSPSource"]
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +45,7 @@ CAMERA_CLOCK_MAX_BEHIND_S = 10.0  # more than network, buffering and decoding de
 FAILURE_WARNING_EVERY_S = 60.0  # while a camera stays unreachable
 
 
-class RTSPSource(PyAVSource):
+class RTSPSource(DecodingSource):
     """A camera. Live: the newest frames are kept when downstream is slow. The source never
     fails on a network problem: it reports `reconnecting` and tries again with backoff, and a
     stream that delivers no frame for `stall_timeout_s` is reconnected. Decoding restarts at a
@@ -70,10 +69,10 @@ class RTSPSource(PyAVSource):
         decode_threads: int = 0,
         gates: Sequence[FrameGate] = (),
         clips: ClipRecorder | None = None,
+        decoder: str | Decoder = "auto",
     ) -> None:
-        super().__init__(
-            source_id, queue_size=queue_size, decode_threads=decode_threads, max_fps=max_fps, gates=gates, clips=clips
-        )
+        super().__init__(source_id, queue_size=queue_size, decode_threads=decode_threads, max_fps=max_fps, gates=gates,
+                         clips=clips, decoder=decoder)
         if transport not in ("tcp", "udp"):
             raise ValueError(f"source '{source_id}': transport must be 'tcp' or 'udp', got {transport!r}")
         self.url, self.transport = url, transport
@@ -81,47 +80,44 @@ class RTSPSource(PyAVSource):
         self.reconnect = reconnect or ReconnectPolicy()
         self.attempts = 0
         self.last_error: str | None = None
-        self._camera_clock: bool | None = None  # None until FFmpeg has the camera's clock, then whether it is used
+        self._camera_clock: bool | None = None  # None until the decoder has the camera's clock, then whether it is used
         self._warned: tuple[float, str] | None = None  # (monotonic time, error) of the last warning of an outage
 
-    def _open(self) -> Any:
+    def _spec(self) -> InputSpec:
+        return InputSpec("rtsp", self.url, transport=self.transport, open_timeout_s=self.open_timeout_s,
+                         read_timeout_s=self.stall_timeout_s, threads=self.decode_threads)
+
+    def _open(self) -> None:
         return None  # connecting happens on the thread, with retries; start() never fails on it
 
-    def _connect(self) -> Any:
+    def _connect(self) -> DecoderInput:
         try:
-            # The RTSP demuxer only, opening only network protocols beneath it: never a file.
-            return av.open(
-                self.url,
-                format="rtsp",
-                options={"rtsp_transport": self.transport, "protocol_whitelist": RTSP_PROTOCOLS},
-                timeout=(self.open_timeout_s, self.stall_timeout_s),
-            )
-        except av.FFmpegError as exc:
+            return self.decoder.open(self._spec())
+        except NoVideoStream:
+            raise SourceDecodeError(f"source '{self.source_id}': {redact.mask_url(self.url)} has no video stream") from None
+        except OpenFailed as exc:
             raise SourceOpenError(
-                f"source '{self.source_id}': cannot open {mask_url(self.url)} ({mask_url(str(exc.strerror or exc))})"
+                f"source '{self.source_id}': cannot open {redact.mask_url(self.url)} ({redact.mask_url(exc.reason)})"
             ) from exc
 
-    def _stream(self, container: Any) -> None:
+    def _stream(self, opened: Any) -> None:
         seq, attempt = 0, 0
         policy = self.reconnect
         while not self._stopping.is_set():
             attempt += 1
             self.attempts += 1
             try:
-                container = self._connect()
-            except SourceOpenError as exc:
+                opened = self._connect()
+            except (SourceOpenError, SourceDecodeError) as exc:
                 self._retry_later(str(exc), attempt)
                 continue
             try:
-                if not container.streams.video:
-                    raise SourceDecodeError(f"source '{self.source_id}': {mask_url(self.url)} has no video stream")
                 self._set_state(SourceState.STREAMING)
-                self._configure(container)
                 self._capture, self._camera_clock = None, None
                 before = seq
-                self._clips_opened(container)  # a new connection: a new stream for the clips
+                self._clips_opened(opened)  # a new connection: a new stream for the clips
                 try:
-                    seq, _ = self._read(container, seq=seq, pts_offset=0.0, from_key=True)
+                    seq, _ = self._read(opened, seq=seq, pts_offset=0.0, from_key=True)
                 finally:
                     self._clips_ended()
                 if seq > before:
@@ -130,30 +126,30 @@ class RTSPSource(PyAVSource):
             except SourceDecodeError as exc:
                 self._retry_later(str(exc), attempt)
             finally:
-                container.close()
+                opened.close()
             if policy.max_attempts is not None and attempt >= policy.max_attempts:
                 raise SourceDecodeError(f"source '{self.source_id}': gave up after {attempt} attempts ({self.last_error})")
-        raise _Stopped
+        raise Stopped
 
     @property
     def capture_clock(self) -> str:
         """Where capture times come from on this connection: "camera" (RTCP/NTP) or "arrival"."""
         return "camera" if self._camera_clock else "arrival"
 
-    def _capture_time(self, container: Any, pts: float, arrival: float) -> datetime:
-        """Arrival times (`CaptureClock`) until FFmpeg has the camera's clock from an RTCP sender
-        report (`start_time_realtime`: the UTC time of PTS 0), then the camera's, reached without
-        capture times going back, freezing or passing arrival. A camera clock more than
+    def _capture_time(self, opened: Any, pts: float, arrival: float) -> datetime:
+        """Arrival times (`CaptureClock`) until the decoder has the camera's clock from an RTCP
+        sender report (`wallclock_origin`: the UTC time of PTS 0), then the camera's, reached
+        without capture times going back, freezing or passing arrival. A camera clock more than
         `CAMERA_CLOCK_MAX_BEHIND_S` behind this host's is wrong rather than slow: it is not used
         (following it would take twice that long)."""
         if self._camera_clock is None:
-            start_us = getattr(container, "start_time_realtime", None)
-            if start_us:
-                self._camera_clock = self._judge_camera_clock(start_us / 1e6 + pts - arrival)
+            origin = opened.wallclock_origin
+            if origin:
+                self._camera_clock = self._judge_camera_clock(origin + pts - arrival)
                 if self._camera_clock:
                     self._capture = self._capture or CaptureClock(live=True)
-                    self._capture.follow(start_us / 1e6)
-        return super()._capture_time(container, pts, arrival)
+                    self._capture.follow(origin)
+        return super()._capture_time(opened, pts, arrival)
 
     def _judge_camera_clock(self, skew: float) -> bool:
         """Whether to follow a camera clock that puts the current frame `skew` seconds after its
@@ -176,9 +172,9 @@ class RTSPSource(PyAVSource):
         return True
 
     def _retry_later(self, error: str, attempt: int) -> None:
-        self.last_error = mask_url(error)
+        self.last_error = redact.mask_url(error)
         if self._stopping.is_set():
-            raise _Stopped
+            raise Stopped
         delay = self.reconnect.delay(max(attempt, 1))
         detail = f"{self.last_error}; retrying in {delay:.1f}s"
         level = self._failure_level(self.last_error)
@@ -187,7 +183,7 @@ class RTSPSource(PyAVSource):
         else:
             self._set_state(SourceState.RECONNECTING, detail, level=level)
         if self._stopping.wait(delay):
-            raise _Stopped
+            raise Stopped
 
     def _failure_level(self, error: str) -> int:
         """WARNING for the first failure of an outage, for a different error and at most once a

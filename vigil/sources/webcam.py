@@ -1,17 +1,15 @@
-"""Webcams through FFmpeg's capture inputs (V4L2 on Linux) with PyAV."""
+"""Webcams through FFmpeg's capture inputs (V4L2 on Linux), decoded by the source's decoder."""
 
 from __future__ import annotations
 
 import os
 import stat
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
-
-import av
+from typing import TYPE_CHECKING
 
 from vigil.errors import SourceOpenError
-from vigil.sources._pyav import PyAVSource
-from vigil.sources._whitelists import FILE_PROTOCOLS
+from vigil.sources._decoding import DecodingSource
+from vigil.sources.decode.base import Decoder, DecoderInput, InputSpec, NoVideoStream, OpenFailed
 from vigil.sources.gate import FrameGate
 
 if TYPE_CHECKING:
@@ -22,7 +20,7 @@ __all__ = ["WebcamSource"]
 _DEVICE_DRIVERS = frozenset({"video4linux2", "v4l2"})  # a device node: it must be a character device
 
 
-class WebcamSource(PyAVSource):
+class WebcamSource(DecodingSource):
     """A capture device, e.g. `/dev/video0` with `driver="video4linux2"` (the default),
     `size=(1280, 720)`, `fps=30`, `input_format="mjpeg"`. Live: the newest frames are kept
     when downstream is slow. Any FFmpeg input format works the same way (`driver="lavfi"` with
@@ -44,35 +42,29 @@ class WebcamSource(PyAVSource):
         decode_threads: int = 0,
         gates: Sequence[FrameGate] = (),
         clips: ClipRecorder | None = None,
+        decoder: str | Decoder = "auto",
     ) -> None:
-        super().__init__(
-            source_id, queue_size=queue_size, decode_threads=decode_threads, max_fps=max_fps, gates=gates, clips=clips
-        )
+        super().__init__(source_id, queue_size=queue_size, decode_threads=decode_threads, max_fps=max_fps, gates=gates,
+                         clips=clips, decoder=decoder)
         self.device, self.driver = device, driver
-        self.options: dict[str, str] = {}
-        if size:
-            self.options["video_size"] = f"{size[0]}x{size[1]}"
-        if fps:
-            self.options["framerate"] = f"{fps:g}"
-        if input_format:
-            self.options["input_format"] = input_format
+        self.size, self.fps, self.input_format = size, fps, input_format
 
-    def _open(self) -> Any:
+    def _spec(self) -> InputSpec:
+        return InputSpec("device", self.device, driver=self.driver, size=self.size, fps=self.fps,
+                         input_format=self.input_format, threads=self.decode_threads)
+
+    def _open(self) -> DecoderInput:
         if self.driver in _DEVICE_DRIVERS:
             self._check_device()
-        # The driver is the one demuxer allowed: nothing probed from the device decides another.
-        options = {**self.options, "format_whitelist": self.driver, "protocol_whitelist": FILE_PROTOCOLS}
         try:
-            container = av.open(self.device, format=self.driver, options=options)
-        except av.FFmpegError as exc:
+            return self.decoder.open(self._spec())
+        except NoVideoStream:
+            raise SourceOpenError(f"source '{self.source_id}': {self.device} delivers no video") from None
+        except OpenFailed as exc:
             raise SourceOpenError(
                 f"source '{self.source_id}': cannot open {self.driver} device {self.device} "
-                f"({exc.strerror or exc}); check the device path, and that size/fps/input_format are supported"
+                f"({exc.reason}); check the device path, and that size/fps/input_format are supported"
             ) from exc
-        if not container.streams.video:
-            container.close()
-            raise SourceOpenError(f"source '{self.source_id}': {self.device} delivers no video")
-        return container
 
     def _check_device(self) -> None:
         """V4L2 opens its device read-write: only a character device (a capture device node)."""

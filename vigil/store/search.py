@@ -40,7 +40,7 @@ import numpy as np
 from vigil.errors import ConfigError
 from vigil.sinks.files import FILE_MODE, make_dirs
 from vigil.pipeline.observer import PipelineObserver
-from vigil.sources.rtsp import mask_url
+from vigil.redact import mask_url
 
 if TYPE_CHECKING:
     from vigil.config.search import SearchConfig

@@ -27,7 +27,7 @@ from vigil.api.state import StreamLayer, default_state_file
 from vigil.cli.main import _source_configs
 from vigil.daemon.logs import RedactSecrets
 from vigil.daemon.service import Daemon
-from vigil.sources.rtsp import mask_url
+from vigil.redact import mask_url
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 from tests.conftest import encode_clip, photo
-from vigil.sources import ReconnectPolicy, RTSPSource, SourceState, mask_url
+from vigil.redact import mask_url
+from vigil.sources import ReconnectPolicy, RTSPSource, SourceState
 
 SERVER = Path(__file__).resolve().parents[2] / "support" / "rtsp_server.py"
 FAST = ReconnectPolicy(initial_s=0.2, max_s=1.0, multiplier=2.0)

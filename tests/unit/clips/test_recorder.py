@@ -13,6 +13,7 @@ import pytest
 
 from vigil.clips import ClipRecorder
 from vigil.config.clips import ClipsConfig
+from vigil.sources.decode.pyav import neutral_packet, stream_params
 
 FPS, GOP = 10, 5
 START = datetime(2026, 11, 24, 0, 31, 12, 633000, tzinfo=timezone.utc)
@@ -40,7 +41,7 @@ def feed(recorder: ClipRecorder, video: Path, until: float = 99.0, *, end: bool 
     pending = dict(actions or {})
     with av.open(str(video)) as container:
         stream = container.streams.video[0]
-        recorder.stream_opened(stream)
+        recorder.stream_opened(stream_params(stream))
         for packet in container.demux(stream):
             if packet.pts is not None and packet.time_base is not None:
                 seconds = float(packet.pts * packet.time_base)
@@ -48,7 +49,8 @@ def feed(recorder: ClipRecorder, video: Path, until: float = 99.0, *, end: bool 
                     pending.pop(at)()
                 if seconds > until:
                     break
-            recorder.packet(packet)
+            if (copied := neutral_packet(packet)) is not None:
+                recorder.packet(copied)
     if end:
         recorder.stream_ended()
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from vigil.clips._ring import ClipPacket, PacketRing
+from vigil.clips._ring import PacketRing
+from vigil.packet import Packet as ClipPacket
 
 FPS, GOP = 10, 5  # a key frame every half second
 

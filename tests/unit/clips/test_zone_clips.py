@@ -14,6 +14,7 @@ from vigil.clips import ClipRecorder
 from vigil.config.clips import ClipsConfig
 from vigil.config.zones import ZonesStageConfig
 from vigil.events import Event
+from vigil.sources.decode.pyav import stream_params
 from vigil.stages.base import StageContext
 from vigil.stages.zones import ZoneStage
 
@@ -60,7 +61,7 @@ def test_every_event_of_an_object_carries_its_clip_opened_at_its_first_sighting(
 def test_an_object_beyond_max_open_has_no_clip_in_its_events(tmp_path, video):
     recorder = Recorder(tmp_path, max_open=1)
     with av.open(str(video)) as container:
-        recorder.stream_opened(container.streams.video[0])  # no packets: the first clip stays open
+        recorder.stream_opened(stream_params(container.streams.video[0]))  # no packets: the first clip stays open
     stage = ZoneStage(ZonesStageConfig.model_validate({"min_seen_s": 0.2}), StageContext("cam", recorder))
     events = run(stage, 10, lambda seq: [(1, (100, 300)), (2, (400, 300))])
     clips = {e.tracker_id: e.clip for e in events}

@@ -36,7 +36,7 @@ def seconds(t: datetime) -> float:
 
 
 def camera_source() -> tuple[RTSPSource, SimpleNamespace]:
-    return RTSPSource("cam", "rtsp://viewer:s3cret@127.0.0.1:1/live"), SimpleNamespace(start_time_realtime=None)
+    return RTSPSource("cam", "rtsp://viewer:s3cret@127.0.0.1:1/live"), SimpleNamespace(wallclock_origin=None)
 
 
 def assert_sound(frames: list[tuple[float, float]], captures: list[datetime]) -> None:
@@ -76,7 +76,7 @@ def test_camera_clock_takes_over_without_jumping_back_freezing_or_passing_arriva
     captures = []
     for i, (pts, arrival) in enumerate(frames):
         if i == 45:  # an RTCP sender report arrived: FFmpeg now knows the UTC time of PTS 0
-            container.start_time_realtime = round((T0 - PTS0 + camera_error) * 1e6)
+            container.wallclock_origin = T0 - PTS0 + camera_error
         captures.append(source._capture_time(container, pts, arrival))
     assert source.capture_clock == "camera"
     assert_sound(frames, captures)
@@ -91,7 +91,7 @@ def test_a_camera_clock_far_behind_is_not_followed(caplog):
     frames = arrivals(100)
     source, container = camera_source()
     reference = CaptureClock(live=True)
-    container.start_time_realtime = round((T0 - PTS0 - 3600) * 1e6)  # an hour behind: never set up
+    container.wallclock_origin = T0 - PTS0 - 3600  # an hour behind: never set up
     with caplog.at_level(logging.INFO):
         captures = [source._capture_time(container, pts, arrival) for pts, arrival in frames]
     assert source.capture_clock == "arrival"

@@ -1,0 +1,227 @@
+"""`DecodingSource`: what every source kind shares, whatever decodes it.
+
+A source kind holds a decoder (`vigil.sources.decode`, chosen by `decoder=`, `auto` by default)
+and says what to open (`_spec`). This class runs the decode thread: it opens the input, reads
+it through the decoder with the source's sampling (`vigil.sources._sampling`: what is decoded at
+all, then `max_fps`), hands every demuxed packet to the event clips, puts each picture kept on
+the capture clock (`CaptureClock`), lets the frame gates (`vigil.sources.gate`) see it before
+its conversion to BGR, and hands the frames to the event loop (`Handoff`): a file source waits
+while the queue is full (nothing is lost); a live source keeps only the newest frames and counts
+the ones it pushes out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+import time
+from abc import abstractmethod
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from vigil.errors import SourceDecodeError, SourceError
+from vigil.frame import Frame
+from vigil.sources._clock import CaptureClock
+from vigil.sources._handoff import Handoff, Stopped
+from vigil.sources._sampling import Plan, Sampler
+from vigil.sources.base import Source, SourceState
+from vigil.sources.decode.auto import choose
+from vigil.sources.decode.base import DecodeFailed, Decoder, DecoderInput, InputSpec, PacketSink
+from vigil.sources.gate import DecodedFrame, FrameGate, GateChain
+
+if TYPE_CHECKING:
+    from vigil.clips import ClipRecorder
+
+__all__ = ["DecodingSource"]
+
+_END = object()
+
+
+class DecodingSource(Source):
+    def __init__(
+        self,
+        source_id: str,
+        *,
+        queue_size: int,
+        decode_threads: int = 0,
+        max_fps: float | None = None,
+        gates: Sequence[FrameGate] = (),
+        clips: ClipRecorder | None = None,
+        decoder: str | Decoder = "auto",
+    ) -> None:
+        super().__init__()
+        if max_fps is not None and max_fps <= 0:
+            raise ValueError(f"source '{source_id}': max_fps must be > 0, got {max_fps}")
+        self.source_id = source_id
+        self.decode_threads = decode_threads  # 0: the decoder picks (one per core)
+        self.max_fps = max_fps
+        self.gates = GateChain(gates)  # run on the decode thread, after sampling (see vigil.sources.gate)
+        self.queue_size = queue_size
+        self.clips = clips  # event clips: every video packet goes to it, before any sampling
+        self.decoder_choice = choose(decoder)  # which decoder, and why
+        self.decoder = self.decoder_choice.decoder
+        self._handoff: Handoff | None = None
+        self._capture: CaptureClock | None = None  # where capture times count from; None: at the next frame
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @abstractmethod
+    def _spec(self) -> InputSpec:
+        """What the decoder opens."""
+
+    @abstractmethod
+    def _open(self) -> DecoderInput | None:
+        """Open the input on the decode thread; raise SourceOpenError with a clear message when it
+        cannot. None: the kind connects later, in `_stream` (a camera, with retries)."""
+
+    def _stream(self, opened: Any) -> None:
+        """Read the opened input to its end (files override this to loop)."""
+        self._clips_opened(opened)
+        try:
+            self._read(opened, seq=0, pts_offset=0.0)
+        finally:
+            self._clips_ended()
+
+    def _clips_opened(self, opened: DecoderInput) -> None:
+        """A new stream begins (a file opened, a camera connected): the clip recorder copies its
+        codec parameters while it is open."""
+        if self.clips is not None:
+            self.clips.stream_opened(opened.stream_params())
+
+    def _clips_ended(self) -> None:
+        if self.clips is not None:
+            self.clips.stream_ended()
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._handoff = Handoff(self.queue_size, self._loop, self._stopping)
+        opened: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._thread = threading.Thread(target=self._run, args=(opened,), name=f"decode-{self.source_id}", daemon=True)
+        self._thread.start()
+        await asyncio.wrap_future(opened)
+
+    async def stop(self) -> None:
+        """Stop decoding; frames decoded but not yet taken are discarded."""
+        self._stopping.set()
+        if self._handoff is None:
+            return
+        self._handoff.clear()  # unblock a decode thread waiting for room
+        if self._thread is not None:
+            await asyncio.to_thread(self._thread.join)
+            self._thread = None
+        self._handoff.clear()
+        self._handoff.put(_END, block=False)  # wake a reader still waiting for frames
+
+    @property
+    def queue_depth(self) -> int:
+        """Frames decoded and waiting to be taken."""
+        return len(self._handoff) if self._handoff is not None else 0
+
+    async def __aiter__(self) -> AsyncIterator[Frame]:
+        assert self._handoff is not None, "start() the source before iterating it"
+        while True:
+            item = await self._handoff.get()
+            if item is _END or self._stopping.is_set():
+                return
+            if isinstance(item, Exception):
+                raise item
+            yield item
+
+    def _run(self, opened: concurrent.futures.Future[None]) -> None:
+        try:
+            input_ = self._open()
+        except SourceError as exc:
+            self._set_state(SourceState.FAILED, str(exc))
+            opened.set_exception(exc)
+            return
+        if input_ is not None:  # RTSP connects (and reports streaming) on this thread later
+            self._set_state(SourceState.STREAMING)
+        opened.set_result(None)
+        try:
+            try:
+                self._stream(input_)
+                last: Any = _END
+                self._set_state(SourceState.ENDED)
+            except SourceDecodeError as exc:
+                last = exc
+                self._set_state(SourceState.FAILED, str(exc))
+            except Stopped:
+                raise
+            except Exception as exc:  # a bug or an unexpected decoder error must not leave readers waiting
+                last = SourceDecodeError(f"source '{self.source_id}': decoder thread failed: {exc!r}")
+                self._set_state(SourceState.FAILED, str(last))
+            self._put(last, wait=True, last=True)
+        except Stopped:
+            self._set_state(SourceState.ENDED, "stopped")
+        finally:
+            if input_ is not None:
+                input_.close()
+
+    def _read(
+        self, opened: DecoderInput, *, seq: int, pts_offset: float, from_key: bool = False
+    ) -> tuple[int, float]:
+        """Sample and decode one pass over `opened`; returns (next seq, last pts).
+        `from_key`: skip packets until the first key frame (a live stream joined mid-GOP)."""
+        rate = opened.info.fps
+        plan = Plan(self.stats, self.max_fps, rate, self._stopping, from_key=from_key)
+        sampler = Sampler(self.max_fps)
+        fallback_rate = rate or 30.0
+        pts: float | None = None
+        last_pts = pts_offset
+        gated = 0  # frames the gates turned away since the last one handed on
+        packets: PacketSink | None = self.clips.packet if self.clips is not None else None
+        try:
+            for picture in opened.frames(plan, packets, pts_offset):
+                self.stats.decoded += 1
+                seconds = picture.pts
+                if seconds is not None:
+                    pts = seconds + pts_offset
+                else:  # a frame without a timestamp (e.g. before RTP timing is known) follows the last
+                    pts = pts_offset if pts is None else pts + 1.0 / fallback_rate
+                plan.pts = last_pts = pts
+                if not sampler.accept(pts):
+                    self.stats.dropped["max_fps"] += 1
+                    continue
+                self._pace(pts)  # before the Frame exists: its `decoded_at` is when it is released
+                capture = self._capture_time(opened, pts, time.time())
+                if self.gates:  # they see the picture before its conversion to BGR, which they may skip
+                    view = DecodedFrame(self.source_id, seq, pts, capture, picture)
+                    if (reason := self.gates.admit(view)) is not None:
+                        self.stats.skipped[reason] += 1
+                        gated += 1
+                        continue
+                    image = view.image
+                else:
+                    image = picture.to_bgr()
+                self._emit(Frame(self.source_id, seq, pts, capture, image, skipped_before=gated))
+                seq += 1
+                gated = 0
+        except DecodeFailed as exc:
+            raise SourceDecodeError(
+                f"source '{self.source_id}': decoding failed after {seq} frames ({exc.reason})"
+            ) from exc
+        return seq, last_pts
+
+    def _capture_time(self, opened: Any, pts: float, arrival: float) -> datetime:
+        """UTC time of the frame at `pts` that left the decoder at `arrival` (POSIX seconds); see
+        `CaptureClock`. Sources set `_capture` to None where their clock restarts (a new
+        connection)."""
+        if self._capture is None:
+            self._capture = CaptureClock(live=self.live)
+        return self._capture.at(pts, arrival)
+
+    def _emit(self, frame: Frame) -> None:
+        self.stats.emitted += 1
+        self._put(frame, wait=not self.live)
+
+    def _pace(self, pts: float) -> None:
+        """Files played in real time override this to wait for the moment of the frame at `pts`."""
+
+    def _put(self, item: Any, *, wait: bool, last: bool = False) -> None:
+        assert self._handoff is not None
+        if self._stopping.is_set():
+            raise Stopped
+        if self._handoff.put(item, block=wait, last=last):
+            self.stats.dropped["queue_full"] += 1
