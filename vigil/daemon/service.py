@@ -16,8 +16,7 @@ import asyncio
 import logging
 import statistics
 import time
-from collections import Counter, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import replace
 from pathlib import Path
@@ -25,7 +24,6 @@ from typing import TYPE_CHECKING, Any
 
 from vigil.config import SourceConfig
 from vigil.config.api import ApiConfig
-from vigil.config.sink_list import SinkEntry
 from vigil.config.daemon import DaemonConfig
 from vigil.config.loader import load_config
 from vigil.api.app import make_app
@@ -34,16 +32,16 @@ from vigil.api.control import DaemonControl
 from vigil.api.state import StreamLayer
 from vigil.store import Store, StoreFeed
 from vigil.store.log import open_store, snapshot_event_dirs
-from vigil.daemon.assemble import (LoadedModels, load_model, load_models, make_camera, make_outlet, make_sinks, make_stages,
-                                   model_options, pipeline_options, routes)
-from vigil.daemon.metrics import PrometheusMetrics
+from vigil.daemon.assemble import LoadedModels, load_models, make_camera, make_sinks, make_stages, pipeline_options, routes
+from vigil.daemon.engine_build import build_engine_if_needed
+from vigil.daemon.latency import StreamMetrics
+from vigil.daemon.reload import apply_models, apply_sinks, lane_options
 from vigil.pipeline.observer import Observers, PipelineObserver
-from vigil.pipeline.runner import Pipeline, PipelineOptions, PipelineReport
+from vigil.pipeline.runner import Pipeline, PipelineReport
 from vigil.daemon.readiness import readiness
 from vigil.daemon.signals import Interrupted, StopSignals
-from vigil.daemon.systemd import Heartbeat, Notifier, Watchdog
+from vigil.daemon.systemd import Notifier, Watchdog
 from vigil.errors import ConfigError, VigilError
-from vigil.result import InferenceResult
 from vigil.sinks.base import CameraStatus
 from vigil.sources.base import Source
 from vigil.redact import mask_url
@@ -56,41 +54,13 @@ __all__ = ["Daemon"]
 log = logging.getLogger(__name__)
 
 
-class _Latency(PrometheusMetrics):
-    """Metrics plus the last capture-to-result latencies per source (for the streams API) and
-    a heartbeat on every batch (for the systemd watchdog)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.recent: dict[str, deque[float]] = {}
-        self.drops: Counter[str] = Counter()  # frames the pipeline dropped (stale, lane_full), by source
-        self.heartbeat = Heartbeat(max_age_s=30.0)
-
-    def frames_dropped(self, source_id: str, cause: str, count: int) -> None:
-        super().frames_dropped(source_id, cause, count)
-        if not self.gone(source_id):
-            self.drops[source_id] += count
-
-    def batch_done(self, size: int, padded_to: int, pre_ms: float, infer_ms: float, post_ms: float, model: str = "default") -> None:
-        super().batch_done(size, padded_to, pre_ms, infer_ms, post_ms, model=model)
-        self.heartbeat.beat()
-
-    def result(self, result: InferenceResult) -> None:
-        super().result(result)
-        t = result.timings
-        ms = t.since_capture if t.since_capture is not None else t.total
-        if self.gone(result.frame.source_id):
-            return
-        self.recent.setdefault(result.frame.source_id, deque(maxlen=100)).append(ms)
-
-
 class Daemon:
     def __init__(self, config: DaemonConfig, api: ApiConfig | None = None, layer: StreamLayer | None = None,
                  store: Store | None = None) -> None:
         self.config = config
         self.api = api or config.api  # `api` overrides the file's section (tests: port 0)
         self.layer = layer or StreamLayer()  # the API's stream changes on top of the YAML (in memory when None)
-        self.metrics = _Latency()
+        self.metrics = StreamMetrics()
         self.store = store  # the events (None: run() opens the configured one, and closes it)
         self.notifier = Notifier.from_env(unset=True)
         self.pipeline: Pipeline | None = None
@@ -109,7 +79,7 @@ class Daemon:
         raise_open_file_limit()  # before anything opens files: cameras, sinks, the API's clients
         sinks = await make_sinks(self.config)
         if self.config.model.tensorrt.build_engine == "auto":
-            await self._build_engine_if_needed()
+            await build_engine_if_needed(self.config, self.notifier)
         self.models = models = await load_models(self.config)
         configs = [source for source, _ in self.layer.apply(self.config.sources)]
         cameras = {s.name: make_camera(s, models.steps) for s in configs}
@@ -120,7 +90,7 @@ class Daemon:
         self.pipeline = pipeline = Pipeline(
             models.frame, sources, sinks, options, Observers(*await self._observers()), stages,
             source_models={s.name: self.config.models_of(s) for s in configs},
-            model_options=self._model_options(self.config, models.frame),
+            model_options=lane_options(self.config, models.frame),
         )
         pipeline.routes = routes(configs)
         self.metrics.observe(pipeline.snapshot, lambda: pipeline.fanout.outlets)
@@ -170,41 +140,6 @@ class Daemon:
             self.metrics.observe_live(self.live)
             observers.append(self.live)
         return observers
-
-    async def _build_engine_if_needed(self) -> None:
-        """Build a TensorRT package from the model directory's ONNX package when the machine has
-        TensorRT and a GPU and no compatible TensorRT package exists. Progress goes to the log
-        and to systemd (STATUS=, and EXTEND_TIMEOUT_USEC= so the start is not timed out)."""
-        from vigil.engine import BackendType
-        from vigil.engine import developer_tools as tools
-
-        env = tools.current_environment()
-        if "trt" not in env.backends or not env.gpus:
-            log.info("model.tensorrt.build_engine: auto: no TensorRT or no NVIDIA GPU here; running the ONNX package")
-            return
-        model_dir = Path(self.config.model.path)
-        if not (model_dir / "model.json").is_file():
-            log.warning("model.tensorrt.build_engine: auto needs a model directory (vigil models import --onnx FILE DIR); not building")
-            return
-        name, listing = tools.list_model(model_dir)
-        batch = self.config.batch.max_batch
-        request = tools.ResolutionRequest(backends=(BackendType.TRT,), batch_size=batch)
-        if tools.resolve(listing.packages, request, env).candidates:
-            return
-        build = tools.BuildRequest(batch=(1, batch, batch), fp16=self.config.model.tensorrt.engine_fp16)
-        onnx_package = tools.choose_onnx_package(listing.packages, build.batch)
-        folder = listing.fetch(onnx_package)
-        log.warning("model %s: building a TensorRT engine for this GPU; this takes minutes, once", name)
-
-        def progress(phase: str, elapsed: float) -> None:  # on the builder's thread
-            log.info("TensorRT build: %s (%.0f s)", phase, elapsed)
-            self.notifier.status(f"building TensorRT engine: {phase} ({elapsed:.0f} s)")
-            self.notifier.extend_timeout(120)
-
-        built = await asyncio.to_thread(
-            tools.build_engine_package, listing.model, onnx_package, folder, model_dir, build, env, progress=progress
-        )
-        log.info("model %s: TensorRT package '%s' built in %.0f s", name, built.package.package_id, built.seconds)
 
     async def serve(self, config_file: Path | None = None, *, force: Callable[[], None] | None = None) -> PipelineReport:
         """`run()` until SIGTERM or SIGINT (`stop()`: what was read drains within
@@ -304,8 +239,8 @@ class Daemon:
 
     async def _apply(self, config: DaemonConfig) -> None:
         assert self.pipeline is not None
-        models = await self._apply_models(config)
-        kept_sinks = await self._apply_sinks(config)
+        models = await apply_models(self.pipeline, self.models.steps, self.config, config)
+        kept_sinks = await apply_sinks(self.pipeline, self.config, config)
         new = {s.name: s for s, _ in self.layer.apply(config.sources)}
         # The sinks are told of the cameras once, after the changes (not by the status tick in
         # between): a restarted camera keeps its MQTT entities rather than losing and remaking them.
@@ -325,60 +260,6 @@ class Daemon:
             self._changing_streams = False
         await self._tell_cameras()
         log.info("reload: %d stream(s) running", len(self._configs))
-
-    async def _apply_models(self, config: DaemonConfig) -> dict[str, Any]:
-        """Swap in each model whose settings (or batch) changed, by name: the new one loads while
-        the old one still serves, and takes over at its next batch; the other models are
-        untouched. Models added or removed by name need a restart. Returns the model entries now
-        in use."""
-        assert self.pipeline is not None
-        old, new = self.config.model_entries(), config.model_entries()
-        if set(old) != set(new):
-            log.error("reload: keeping models %s: adding or removing models (%s) needs a restart",
-                      ", ".join(old), ", ".join(sorted(set(old) ^ set(new))))
-            return old
-        kept = dict(old)
-        for name in new:
-            if new[name] == old[name] and config.batch_for(name) == self.config.batch_for(name):
-                continue
-            lane = name in self.pipeline.lanes
-            try:
-                model = await load_model(config, name, frame=lane)
-            except VigilError as exc:
-                log.error("reload: keeping model '%s': %s", name, exc)
-                continue
-            if lane:
-                [options] = self._model_options(config, [name]).values()
-                self.pipeline.replace_model(model, options, name=name)  # type: ignore[arg-type]  # load_model(frame=True)
-            if name in self.models.steps:
-                self.models.steps[name].model = model  # the next batch's crops
-            log.info("reload: model '%s' is now %s from the next batch on", name, model.model_id)
-            kept[name] = new[name]
-        return kept
-
-    def _model_options(self, config: DaemonConfig, names: Iterable[str]) -> dict[str, PipelineOptions]:
-        return {name: replace(o, drain_timeout_s=config.shutdown_timeout_s)
-                for name, o in model_options(config, names, keep_running=True).items()}
-
-    async def _apply_sinks(self, config: DaemonConfig) -> list[SinkEntry]:
-        """Replace the sinks whose `sinks:` entry changed, by name: added, removed or changed.
-        The new ones are built (and checked) before the running ones are touched; if one cannot
-        be built, every sink stays as it was. Returns the entries now running."""
-        assert self.pipeline is not None
-        old = {entry.name or entry.kind: entry for entry in self.config.sinks}
-        new = {entry.name or entry.kind: entry for entry in config.sinks}
-        changed = [name for name in [*new, *(n for n in old if n not in new)] if old.get(name) != new.get(name)]
-        if not changed:
-            return list(config.sinks)
-        try:
-            replacements = {name: await make_outlet(new[name]) if name in new else None for name in changed}
-        except VigilError as exc:
-            log.error("reload: keeping the sinks as they were: %s", exc)
-            return list(self.config.sinks)
-        await self.pipeline.replace_sinks(replacements)
-        described = [f"{name} ({'removed' if name not in new else 'added' if name not in old else 'replaced'})" for name in changed]
-        log.info("reload: sink(s) %s", ", ".join(described))
-        return list(config.sinks)
 
     # The API's view (vigil.api.app.Control).
 

@@ -28,7 +28,7 @@ def own_handlers():
     recorded, not kill the test run), put back as they were after the test."""
     reached: list[int] = []
     saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-    handler = lambda number, frame: reached.append(number)  # noqa: E731
+    handler = lambda number, frame: reached.append(number)
     for sig in saved:
         signal.signal(sig, handler)
     yield handler, reached

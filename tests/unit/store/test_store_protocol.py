@@ -15,7 +15,15 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from vigil.api.app import make_app
 from vigil.events import Event
-from vigil.store import EventFile, EventQuery, FoundEvent, LoggedEvent, SearchQuery, Store, StoreFeed
+from vigil.store import (
+    EventFile,
+    EventQuery,
+    FoundEvent,
+    LoggedEvent,
+    SearchQuery,
+    Store,
+    StoreFeed,
+)
 from vigil.store.log import EventLog
 
 T0 = datetime(2026, 12, 6, 8, 0, tzinfo=timezone.utc)
