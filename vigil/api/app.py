@@ -64,7 +64,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from vigil.config import SourceConfig
-from vigil.config.sources import SOURCE_FIELDS
+from vigil.config.sources import source_fields
 from vigil.api.console.pages import add_page_routes
 from vigil.config.api import ApiConfig
 from vigil.api.auth import AUTH_KEY, SESSION_PATH, Auth
@@ -121,7 +121,7 @@ def make_app(control: Control, token: str | None = None, store: Store | None = N
     add_config_routes(app, control, _error)
     add_page_routes(app, lambda request: request.get(AUTH_KEY) is not None)
     if live is not None:
-        from vigil.api.console.live import add_live_routes
+        from vigil.api.console.live_routes import add_live_routes
 
         # Live views hold their connections: at most half the cap, so they never starve the rest.
         add_live_routes(app, live, lambda name: control.source_config(name) is not None, max(1, api.max_connections // 2))
@@ -206,7 +206,7 @@ async def _json_body(request: web.Request, what: str) -> dict[str, Any]:
 def _source_from(body: dict[str, Any], policy: StreamPolicy) -> SourceConfig:
     """A stream added through the API: a `sources` entry, without what would make the server read
     or write files a request names: a network camera, or media `policy` allows (`api_media`)."""
-    named_files = sorted(key for key in body if key in SOURCE_FIELDS and key.endswith("_file"))
+    named_files = sorted(key for key in body if key in source_fields() and key.endswith("_file"))
     if named_files:  # the server would read a file of the caller's choosing and send it to the caller's host
         raise _error(
             422,

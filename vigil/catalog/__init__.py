@@ -188,6 +188,7 @@ class Catalog:
 
     def snapshot(self) -> dict[str, dict[str, Kind]]:
         """The declared kinds now, by section (to undo a plugin that failed half way)."""
+        self.load()
         return {s.what: dict(s._kinds) for s in (self.sources, self.sinks, self.stages)}
 
     def restore(self, snapshot: dict[str, dict[str, Kind]]) -> list[str]:

@@ -43,7 +43,6 @@ __all__ = [
     "FileSourceConfig",
     "ReconnectConfig",
     "RtspSourceConfig",
-    "SOURCE_FIELDS",
     "SourceConfig",
     "WebcamSourceConfig",
     "kind_of_url",
@@ -285,8 +284,6 @@ class WebcamSourceConfig(SourceConfig):
 
 
 AnySourceConfig = FileSourceConfig | RtspSourceConfig | WebcamSourceConfig  # the built-in kinds
-# Every key a source of a built-in kind may have (`source_fields()`: of every kind in the catalog).
-SOURCE_FIELDS = frozenset(key for kind in (FileSourceConfig, RtspSourceConfig, WebcamSourceConfig) for key in kind.model_fields)
 
 
 def source_kinds() -> dict[str, type[SourceConfig]]:

@@ -1,5 +1,5 @@
 """Results out: sinks publish `InferenceResult`s. The kinds a configuration can name, with their
-config classes and factories, are in `vigil.sinks.registry`."""
+config classes, factories and facts, are declared in the catalog (`vigil.catalog.builtin`)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ __all__ = [
 ]
 
 # The public classes, imported on first use: aiohttp takes ~150 ms to import, PyAV ~75 ms; only a
-# run with such a sink pays for it. (Not a list of kinds: those are in the registry.)
+# run with such a sink pays for it. (Not a list of kinds: those are in the catalog.)
 _LAZY = {
     "Annotator": "_annotate",  # detections and overlays drawn on a frame (the console's live view too)
     "JsonlSink": "jsonl",
