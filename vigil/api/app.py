@@ -121,7 +121,7 @@ def make_app(control: Control, token: str | None = None, store: Store | None = N
     add_config_routes(app, control, _error)
     add_page_routes(app, lambda request: request.get(AUTH_KEY) is not None)
     if live is not None:
-        from vigil.api.console.live import add_live_routes
+        from vigil.api.console.live_routes import add_live_routes
 
         # Live views hold their connections: at most half the cap, so they never starve the rest.
         add_live_routes(app, live, lambda name: control.source_config(name) is not None, max(1, api.max_connections // 2))

@@ -25,6 +25,7 @@ import os
 import re
 import sys
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import ValidationError
@@ -51,16 +52,7 @@ log = logging.getLogger("vigil")
 _NAMED_SOURCE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_.-]{0,63})=(.+)$")
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vigil", description="Streaming video analytics.")
-    parser.add_argument("--version", action="version", version=f"vigil {vigil.__version__}")
-    parser.add_argument(
-        "--log-level", default=None, choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="default INFO (or the config's)"
-    )
-    parser.add_argument(
-        "--log-format", default=None, choices=["auto", "text", "json"], help="text on a terminal, JSON lines otherwise"
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
+def _add_run_parser(sub: Any) -> None:
     run = sub.add_parser("run", help="run the daemon from a config file, or one run over sources given as flags")
     run.add_argument("config", nargs="?", help="YAML configuration (examples/vigil.yaml); no other flag then")
     run.add_argument("--model", help="path of an Ultralytics YOLO detection ONNX export (or a model directory / URL)")
@@ -108,6 +100,19 @@ def _parser() -> argparse.ArgumentParser:
         help="package precision allowed, best first (repeat for several); forces int8 or fp32 over the resolver's choice",
     )
     run.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vigil", description="Streaming video analytics.")
+    parser.add_argument("--version", action="version", version=f"vigil {vigil.__version__}")
+    parser.add_argument(
+        "--log-level", default=None, choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="default INFO (or the config's)"
+    )
+    parser.add_argument(
+        "--log-format", default=None, choices=["auto", "text", "json"], help="text on a terminal, JSON lines otherwise"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_run_parser(sub)
     check = sub.add_parser("check", help="validate a configuration file without starting anything")
     check.add_argument("config", help="YAML configuration")
     config = sub.add_parser("config", help="configuration helpers")

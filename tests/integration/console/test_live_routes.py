@@ -15,7 +15,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from tests.unit.console.results import decode, face_result
-from vigil.api.console.live import LiveView, add_live_routes
+from vigil.api.console.live import LiveView
+from vigil.api.console.live_routes import add_live_routes
 
 STREAMS = {"cam1", "cam2"}
 

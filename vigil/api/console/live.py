@@ -10,17 +10,15 @@ viewer's one-slot mailbox: a slow viewer gets the newest frame, never a queue of
 
     live = LiveView(fps=5.0, max_width=1280, quality=75)
     pipeline = Pipeline(model, sources, sinks, options, Observers(metrics, live))
-    add_live_routes(app, live, has_stream=lambda name: name in names)
+    add_live_routes(app, live, has_stream=lambda name: name in names)  # live_routes.py
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from types import TracebackType
@@ -28,7 +26,6 @@ from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-from aiohttp import web
 
 from vigil.engine import Detections, TextDetections
 from vigil.errors import MissingDependencyError
@@ -38,17 +35,11 @@ from vigil.result import InferenceResult, Overlay, Predictions
 if TYPE_CHECKING:
     from vigil.sinks import Annotator
 
-__all__ = ["BOUNDARY", "LiveView", "Subscription", "add_live_routes"]
+__all__ = ["MIN_WIDTH", "LiveView", "Subscription"]
 
 log = logging.getLogger(__name__)
 
-BOUNDARY = "vigilframe"
 MIN_WIDTH = 16
-# How often a stream with no new frame checks that its viewer is still connected (aiohttp does
-# not cancel a handler when its client goes away, and a stalled camera sends nothing to fail on).
-_IDLE_CHECK_S = 1.0
-# A viewer whose connection has taken nothing for this long is let go (its encoder may stop).
-_WRITE_TIMEOUT_S = 30.0
 
 
 class _Mailbox:
@@ -328,90 +319,3 @@ def _scaled_overlays(overlays: tuple[Overlay, ...], scale: float) -> tuple[Overl
     if scale == 1.0:
         return overlays
     return tuple(replace(o, points=tuple((x * scale, y * scale) for x, y in o.points)) for o in overlays)
-
-
-def add_live_routes(app: web.Application, live: LiveView, has_stream: Callable[[str], bool],
-                    max_streams: int | None = None) -> None:
-    """`GET /api/v1/streams/{name}/live.mjpeg?width=N` (multipart JPEGs while the client stays)
-    and `GET /api/v1/streams/{name}/frame.jpg?width=N&annotate=0|1` (one JPEG). The app's
-    shutdown ends the streams (`live.close()`). At most `max_streams` live.mjpeg streams at once
-    (None: no limit): each holds a connection for as long as it is watched, and the API's
-    connections are capped, so viewers must leave room for /healthz and the rest (a 503 beyond)."""
-    streaming = 0
-
-    async def live_mjpeg(request: web.Request) -> web.StreamResponse:
-        nonlocal streaming
-        name = _known(request, has_stream)
-        width = _width(request, live.max_width)
-        if max_streams is not None and streaming >= max_streams:
-            raise _error(web.HTTPServiceUnavailable, f"{streaming} live views are open, as many as the API allows "
-                                                     "(half of api.max_connections); close one, or use frame.jpg")
-        streaming += 1
-        try:
-            response = web.StreamResponse(headers={
-                "Content-Type": f"multipart/x-mixed-replace; boundary={BOUNDARY}", "Cache-Control": "no-store"})
-            await response.prepare(request)
-            async with live.subscribe(name, width) as frames:
-                await _stream(request, response, frames)
-            return response
-        finally:
-            streaming -= 1
-
-    async def frame_jpg(request: web.Request) -> web.StreamResponse:
-        name = _known(request, has_stream)
-        width = _width(request, live.max_width)
-        annotate = request.query.get("annotate", "1")
-        if annotate not in ("0", "1"):
-            raise _error(web.HTTPBadRequest, f"annotate must be 0 or 1, got '{annotate[:20]}'")
-        jpeg = await live.snapshot(name, width, annotate == "1")
-        if jpeg is None:
-            raise _error(web.HTTPServiceUnavailable, f"stream '{name}' has no frame yet")
-        return web.Response(body=jpeg, content_type="image/jpeg", headers={"Cache-Control": "no-store"})
-
-    app.router.add_get("/api/v1/streams/{name}/live.mjpeg", live_mjpeg, allow_head=False)  # HEAD would never end
-    app.router.add_get("/api/v1/streams/{name}/frame.jpg", frame_jpg)
-
-    async def end_streams(app: web.Application) -> None:
-        live.close()  # else the server's shutdown waits its whole timeout for streams that never end
-
-    app.on_shutdown.append(end_streams)
-
-
-async def _stream(request: web.Request, response: web.StreamResponse, frames: Subscription) -> None:
-    """One part per JPEG until the client goes or the stream ends."""
-    while True:
-        try:
-            jpeg = await asyncio.wait_for(frames.__anext__(), _IDLE_CHECK_S)
-        except asyncio.TimeoutError:
-            if request.transport is None or request.transport.is_closing():
-                return
-            continue
-        except StopAsyncIteration:
-            return
-        head = f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n".encode()
-        try:
-            await asyncio.wait_for(response.write(head + jpeg + b"\r\n"), _WRITE_TIMEOUT_S)
-        except (ConnectionError, asyncio.TimeoutError):  # the viewer closed the page, or stopped reading
-            return
-
-
-def _known(request: web.Request, has_stream: Callable[[str], bool]) -> str:
-    name = request.match_info["name"]
-    if not has_stream(name):
-        raise _error(web.HTTPNotFound, f"no stream named '{name}'")
-    return name
-
-
-def _width(request: web.Request, max_width: int) -> int | None:
-    raw = request.query.get("width")
-    if raw is None or raw == "":
-        return None
-    # str.isdigit() also holds for '²' and other digits int() refuses: only ASCII digits, and few of them.
-    if not (raw.isascii() and raw.isdigit() and len(raw) <= 5) or not MIN_WIDTH <= int(raw) <= max_width:
-        raise _error(web.HTTPBadRequest, f"width must be a whole number of pixels from {MIN_WIDTH} to {max_width}, "
-                                         f"got '{raw[:20]}'")
-    return int(raw)
-
-
-def _error(kind: type[web.HTTPException], message: str) -> web.HTTPException:
-    return kind(text=json.dumps({"error": message}), content_type="application/json")
