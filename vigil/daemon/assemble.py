@@ -162,17 +162,15 @@ def make_stages(config: SourceConfig, clips: ClipRecorder | None = None,
 
 def implied_stages(config: SourceConfig, clips: ClipRecorder | None,
                    steps: Mapping[str, CascadeStep]) -> list[Stage]:
-    """The stages a source's sections stand for (its tracking, cascades, zones), in the order
-    of their kinds' `place` in the catalog."""
-    tracking = tracking_spec(config)
-    zones = zones_spec(config.stages, config)
-    parts: dict[str, Callable[[], list[Stage]]] = {
-        "tracking": lambda: build_stages([tracking] if tracking else [], config.name, clips),
+    """The stages a source's sections stand for (`SourceConfig.implied_stages`: its tracking,
+    cascades, zones), in the order of their kinds' `place` in the catalog."""
+    makers: dict[str, Callable[[], list[Stage]]] = {
+        "tracking": lambda: build_stages([spec for spec in [tracking_spec(config)] if spec], config.name, clips),
         "cascade": lambda: make_cascades(config, steps),
-        "zones": lambda: build_stages([zones] if zones else [], config.name, clips),
+        "zones": lambda: build_stages([spec for spec in [zones_spec(config.stages, config)] if spec], config.name, clips),
     }
-    order = sorted(parts, key=lambda kind: _place(CATALOG.stages.get(kind)))
-    return [stage for kind in order for stage in parts[kind]()]
+    implied = sorted(config.implied_stages(), key=lambda kind: _place(CATALOG.stages.get(kind)))
+    return [stage for kind in implied for stage in makers[kind]()]
 
 
 def _place(kind: StageKind) -> int:
