@@ -280,13 +280,9 @@ def _main_config(args: argparse.Namespace) -> int:
 
 async def _serve(path: Path, config: DaemonConfig) -> PipelineReport:
     """The daemon until SIGTERM/SIGINT (a second one exits at once); SIGHUP reloads `path`."""
-    from vigil.api.media import StreamPolicy
-    from vigil.api.state import StreamLayer, default_state_file
     from vigil.daemon.service import Daemon  # aiohttp, prometheus-client: only for the daemon
 
-    state_file = Path(config.api.state_file) if config.api.state_file else default_state_file(path, os.environ)
-    layer = await asyncio.to_thread(StreamLayer.load, state_file, StreamPolicy.of(config.api))
-    return await Daemon(config, layer=layer).serve(path, force=_exit_now)
+    return await (await Daemon.for_file(path, config, os.environ)).serve(path, force=_exit_now)
 
 
 def _summary(report: PipelineReport) -> str:

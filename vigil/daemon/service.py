@@ -16,7 +16,7 @@ import asyncio
 import logging
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import replace
 from pathlib import Path
@@ -29,9 +29,11 @@ from vigil.config.loader import load_config
 from vigil.api.app import make_app
 from vigil.api.server import ApiServer, raise_open_file_limit
 from vigil.api.control import DaemonControl
-from vigil.api.state import StreamLayer
+from vigil.api.media import StreamPolicy
+from vigil.api.state import StreamLayer, default_state_file
 from vigil.store import Store, StoreFeed
 from vigil.store.log import open_store, snapshot_event_dirs
+from vigil.daemon.describe import describe_models
 from vigil.daemon.assemble import LoadedModels, load_models, make_camera, make_sinks, make_stages, pipeline_options, routes
 from vigil.daemon.engine_build import build_engine_if_needed
 from vigil.daemon.latency import StreamMetrics
@@ -74,6 +76,13 @@ class Daemon:
         self._own_store: Store | None = None  # the store run() opened
         self.models = LoadedModels()  # the cascades' secondaries live here; the frame models in the pipeline
         self.live: LiveView | None = None  # the console's live views (api.console), made by run()
+
+    @classmethod
+    async def for_file(cls, path: Path, config: DaemonConfig, environ: Mapping[str, str]) -> Daemon:
+        """The daemon of the YAML file `path` (read into `config`), with the API's stream changes
+        kept in its state file (`api.state_file`, else `default_state_file`, which reads `environ`)."""
+        state_file = Path(config.api.state_file) if config.api.state_file else default_state_file(path, environ)
+        return cls(config, layer=await asyncio.to_thread(StreamLayer.load, state_file, StreamPolicy.of(config.api)))
 
     async def run(self) -> PipelineReport:
         raise_open_file_limit()  # before anything opens files: cameras, sinks, the API's clients
@@ -337,29 +346,9 @@ class Daemon:
         return self.models_info()[0]
 
     def models_info(self) -> list[dict[str, Any]]:
-        """Every model by name (`GET /api/v1/models`): the package each resolved to, its batch,
-        and the cameras running it on frames (`sources`) or on crops (`cascades`)."""
+        """Every model by name (`GET /api/v1/models`)."""
         assert self.pipeline is not None
-        entries = self.config.model_entries()
-        lanes = self.pipeline.lanes
-        out = []
-        for name, entry in entries.items():
-            lane = lanes.get(name)
-            model = lane.model if lane is not None else self.models.steps[name].model
-            batch = model.batch
-            out.append({
-                "name": name,
-                "model_id": model.model_id,
-                "package_id": getattr(model, "package_id", None),
-                "reference": mask_url(entry.path),
-                "kind": type(model).__name__,
-                "classes": list(getattr(model, "class_names", ())),
-                "batch": {"min": batch.min, "opt": batch.opt, "max": batch.max, "static": batch.static},
-                "batch_size": lane.batch_size if lane is not None else batch.batch_limit(self.config.batch_for(name).max_batch),
-                "sources": [s for s in self._configs if name in self.config.models_of(self._configs[s])],
-                "cascades": [s for s, c in self._configs.items() if any(k.model == name for k in c.cascades)],
-            })
-        return out
+        return describe_models(self.config, self.pipeline, self.models.steps, self._configs)
 
     def metrics_text(self) -> bytes:
         return self.metrics.exposition()
