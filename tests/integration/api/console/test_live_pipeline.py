@@ -17,8 +17,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from tests.conftest import FACE_CLASSES
-from tests.integration.console.test_live_routes import read_part
-from tests.unit.console.results import decode, picture
+from tests.integration.api.console.test_live_routes import read_part
+from tests.unit.api.console.results import decode, picture
 from vigil.api.console.live import LiveView
 from vigil.api.console.live_routes import add_live_routes
 from vigil.engine import AutoModel, Detections

@@ -12,7 +12,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from tests.unit.console.results import FACE_BOX, decode, face_result, picture
+from tests.unit.api.console.results import FACE_BOX, decode, face_result, picture
 from vigil.api.console.live import LiveView
 from vigil.engine import Detections, TextDetections
 from vigil.result import InferenceResult, Overlay

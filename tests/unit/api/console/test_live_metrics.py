@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.unit.console.results import face_result
+from tests.unit.api.console.results import face_result
 from vigil.api.console.live import LiveView
 from vigil.daemon.metrics import PrometheusMetrics
 

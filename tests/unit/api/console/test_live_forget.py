@@ -4,7 +4,7 @@ and published after `forget`)."""
 
 from __future__ import annotations
 
-from tests.unit.console.results import face_result
+from tests.unit.api.console.results import face_result
 from vigil.api.console.live import LiveView
 
 

@@ -14,7 +14,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from tests.unit.console.results import decode, face_result
+from tests.unit.api.console.results import decode, face_result
 from vigil.api.console.live import LiveView
 from vigil.api.console.live_routes import add_live_routes
 
