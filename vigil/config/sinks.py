@@ -7,14 +7,14 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 from typing_extensions import Self
 
 from vigil.config._section import Section
 from vigil.config.files import state_directory
-from vigil.events import EventType
+from vigil.event_types import check_event_type
 
 __all__ = [
     "DeliverySettings", "FilterSettings", "JsonlSinkConfig", "MqttSinkConfig", "NatsSinkConfig", "SnapshotSinkConfig",
@@ -150,7 +150,7 @@ class SnapshotSinkConfig(Section):
     interval_s: float = Field(
         10.0, ge=0.0, le=86_400.0, description="At most one snapshot per source in this many seconds of capture time."
     )
-    event_types: frozenset[EventType] | None = Field(
+    event_types: frozenset[Annotated[str, AfterValidator(check_event_type)]] | None = Field(
         None, min_length=1,
         description="With records: [events], the event types saved (picture, crop, JSON); absent: every type.",
     )
