@@ -73,6 +73,7 @@ class Daemon:
         self._ready = asyncio.Event()
         self._stop_asked = False
         self._reloads: set[asyncio.Task[None]] = set()  # SIGHUP reloads under way
+        self._reloading = asyncio.Lock()  # one after the other
         self._own_store: Store | None = None  # the store run() opened
         self.models = LoadedModels()  # the cascades' secondaries live here; the frame models in the pipeline
         self.live: LiveView | None = None  # the console's live views (api.console), made by run()
@@ -180,18 +181,25 @@ class Daemon:
             log.info("SIGHUP: reloading %s", path)
             task = asyncio.ensure_future(self.reload_file(path))
             self._reloads.add(task)
-            task.add_done_callback(self._reloads.discard)
+            task.add_done_callback(self._reloaded)
 
         return reload
 
+    def _reloaded(self, task: asyncio.Task[None]) -> None:
+        self._reloads.discard(task)
+        if not task.cancelled() and task.exception() is not None:  # nobody awaits it: said here, not lost
+            log.error("SIGHUP: the reload failed: %s", task.exception(), exc_info=task.exception())
+
     async def reload_file(self, path: Path) -> None:
-        """`reload()` with the configuration in `path`; an invalid file is logged and changes nothing."""
-        try:
-            new = await asyncio.to_thread(load_config, path)
-        except VigilError as exc:
-            log.error("SIGHUP: keeping the running configuration: %s", exc)
-            return
-        await self.reload(new)
+        """`reload()` with the configuration in `path`, one reload at a time; an invalid file is
+        logged and changes nothing."""
+        async with self._reloading:
+            try:
+                new = await asyncio.to_thread(load_config, path)
+            except VigilError as exc:
+                log.error("SIGHUP: keeping the running configuration: %s", exc)
+                return
+            await self.reload(new)
 
     async def wait_ready(self) -> None:
         await self._ready.wait()

@@ -1,6 +1,6 @@
 """`Daemon.serve()` in-process with real signals, a real model and real paced video: SIGHUP
-reloads the YAML file (a bad file is refused and changes nothing), SIGTERM drains and returns
-the report, a stop asked while the model loads is applied once the pipeline runs, and a second
+reloads the YAML file (a bad file is refused and changes nothing; a reload that fails is
+logged and the daemon goes on), SIGTERM drains and returns the report, a stop asked while the model loads is applied once the pipeline runs, and a second
 signal cancels the run (`Interrupted`) or calls the `force` it was given; afterwards the
 process's own handlers are back."""
 
@@ -78,6 +78,15 @@ async def test_serve_reloads_on_sighup_and_drains_on_sigterm(tmp_path, nudenet_p
     os.kill(os.getpid(), signal.SIGHUP)
     await until(lambda: any("SIGHUP: keeping the running configuration" in r.getMessage() for r in caplog.records))
     assert {s["name"] for s in daemon.streams()} == {"door", "porch"} and not serving.done()
+
+    async def broken(config: object) -> None:
+        raise RuntimeError("a bug in reload")
+
+    write_yaml(path, nudenet_path, camera_clip, ["door"])
+    daemon.reload = broken  # type: ignore[method-assign]
+    os.kill(os.getpid(), signal.SIGHUP)  # a reload nobody awaits: its failure is logged, the daemon goes on
+    await until(lambda: any(r.getMessage() == "SIGHUP: the reload failed: a bug in reload" for r in caplog.records))
+    assert not serving.done()
 
     os.kill(os.getpid(), signal.SIGTERM)
     report = await asyncio.wait_for(serving, 60)
