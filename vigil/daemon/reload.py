@@ -1,4 +1,5 @@
-"""What a reload changes besides the streams (`Daemon.reload`): the models and the sinks, each
+"""Reloads: SIGHUP's handler (`ReloadOnSighup`: the YAML file read again and handed to
+`Daemon.reload`), and what a reload changes besides the streams: the models and the sinks, each
 by name, applied to the running pipeline without a gap.
 
     models = await apply_models(pipeline, steps, running, new)  # the model entries now in use
@@ -7,21 +8,61 @@ by name, applied to the running pipeline without a gap.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from vigil.config.daemon import DaemonConfig
+from vigil.config.loader import load_config
 from vigil.config.sink_list import SinkEntry
 from vigil.daemon.assemble import load_model, make_outlet, model_options
 from vigil.errors import VigilError
 from vigil.pipeline.runner import Pipeline, PipelineOptions
 from vigil.stages.cascade import CascadeStep
 
-__all__ = ["apply_models", "apply_sinks", "lane_options"]
+if TYPE_CHECKING:
+    from vigil.daemon.service import Daemon
+
+__all__ = ["ReloadOnSighup", "apply_models", "apply_sinks", "lane_options"]
 
 log = logging.getLogger(__name__)
+
+
+class ReloadOnSighup:
+    """SIGHUP's handler (`Daemon.serve`): `path` read again and applied, one reload at a time;
+    an invalid file is logged and changes nothing, and a reload that fails is logged, not lost
+    with its task (nobody awaits it)."""
+
+    def __init__(self, daemon: Daemon, path: Path) -> None:
+        self.daemon, self.path = daemon, path
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._one_at_a_time = asyncio.Lock()
+
+    def __call__(self) -> None:
+        if self.daemon.pipeline is None:
+            log.warning("SIGHUP while starting: ignored, send it again once the daemon is ready")
+            return
+        log.info("SIGHUP: reloading %s", self.path)
+        task = asyncio.ensure_future(self.reload())
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    async def reload(self) -> None:
+        async with self._one_at_a_time:
+            try:
+                new = await asyncio.to_thread(load_config, self.path)
+            except VigilError as exc:
+                log.error("SIGHUP: keeping the running configuration: %s", exc)
+                return
+            await self.daemon.reload(new)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("SIGHUP: the reload failed: %s", task.exception(), exc_info=task.exception())
 
 
 def lane_options(config: DaemonConfig, names: Iterable[str]) -> dict[str, PipelineOptions]:

@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any
 from vigil.config import SourceConfig
 from vigil.config.api import ApiConfig
 from vigil.config.daemon import DaemonConfig
-from vigil.config.loader import load_config
 from vigil.api.app import make_app
 from vigil.api.server import ApiServer, raise_open_file_limit
 from vigil.api.control import DaemonControl
@@ -37,7 +36,7 @@ from vigil.daemon.describe import describe_models
 from vigil.daemon.assemble import LoadedModels, load_models, make_camera, make_sinks, make_stages, pipeline_options, routes
 from vigil.daemon.engine_build import build_engine_if_needed
 from vigil.daemon.latency import StreamMetrics
-from vigil.daemon.reload import apply_models, apply_sinks, lane_options
+from vigil.daemon.reload import ReloadOnSighup, apply_models, apply_sinks, lane_options
 from vigil.pipeline.observer import Observers, PipelineObserver
 from vigil.pipeline.runner import Pipeline, PipelineReport
 from vigil.daemon.readiness import readiness
@@ -72,8 +71,6 @@ class Daemon:
         self._changing_streams = False  # a reload is stopping and starting streams
         self._ready = asyncio.Event()
         self._stop_asked = False
-        self._reloads: set[asyncio.Task[None]] = set()  # SIGHUP reloads under way
-        self._reloading = asyncio.Lock()  # one after the other
         self._own_store: Store | None = None  # the store run() opened
         self.models = LoadedModels()  # the cascades' secondaries live here; the frame models in the pipeline
         self.live: LiveView | None = None  # the console's live views (api.console), made by run()
@@ -164,7 +161,7 @@ class Daemon:
             forced = True
             (force or run.cancel)()
 
-        reload = self._on_sighup(config_file) if config_file is not None else None
+        reload = ReloadOnSighup(self, config_file) if config_file is not None else None
         with StopSignals(self.stop, force_stop, reload):
             try:
                 return await run
@@ -172,34 +169,6 @@ class Daemon:
                 if forced and force is None:
                     raise Interrupted("a second stop signal: the run was cancelled, results in flight are lost") from None
                 raise
-
-    def _on_sighup(self, path: Path) -> Callable[[], None]:
-        def reload() -> None:
-            if self.pipeline is None:
-                log.warning("SIGHUP while starting: ignored, send it again once the daemon is ready")
-                return
-            log.info("SIGHUP: reloading %s", path)
-            task = asyncio.ensure_future(self.reload_file(path))
-            self._reloads.add(task)
-            task.add_done_callback(self._reloaded)
-
-        return reload
-
-    def _reloaded(self, task: asyncio.Task[None]) -> None:
-        self._reloads.discard(task)
-        if not task.cancelled() and task.exception() is not None:  # nobody awaits it: said here, not lost
-            log.error("SIGHUP: the reload failed: %s", task.exception(), exc_info=task.exception())
-
-    async def reload_file(self, path: Path) -> None:
-        """`reload()` with the configuration in `path`, one reload at a time; an invalid file is
-        logged and changes nothing."""
-        async with self._reloading:
-            try:
-                new = await asyncio.to_thread(load_config, path)
-            except VigilError as exc:
-                log.error("SIGHUP: keeping the running configuration: %s", exc)
-                return
-            await self.reload(new)
 
     async def wait_ready(self) -> None:
         await self._ready.wait()
