@@ -27,7 +27,7 @@ from vigil.event_types import check_event_type
 if TYPE_CHECKING:
     from vigil.frame import Frame
 
-__all__ = ["EVENT_SCHEMA_VERSION", "Event", "EventType", "new_record_id", "run_id"]
+__all__ = ["EVENT_SCHEMA_VERSION", "Event", "new_record_id", "run_id"]
 
 EVENT_SCHEMA_VERSION = 1
 _run: uuid.UUID | None = None
@@ -52,11 +52,6 @@ def new_record_id() -> str:
     value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
     value = (value & ~(0x3 << 62)) | (0x2 << 62)  # variant 10
     return str(uuid.UUID(int=value))
-
-# The built-in types' names, for the schemas that still enumerate them (the API's query and
-# record models, a snapshot sink's `event_types`); `vigil.event_types` is the registry, which
-# rules extend: new code reads it (`event_type_names()`), not this.
-EventType = Literal["object_start", "object_end", "zone_enter", "zone_exit", "dwell", "line_cross"]
 
 
 @dataclass(frozen=True, slots=True)

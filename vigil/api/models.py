@@ -18,7 +18,6 @@ from vigil.config.zones import LineConfig, ZoneConfig
 from vigil.api.auth import AuthMethod
 from vigil.api.state import Origin
 from vigil.store.base import EventFile
-from vigil.events import EventType
 from vigil.sources.base import SourceState
 
 __all__ = [
@@ -161,7 +160,7 @@ class EventRecord(BaseModel):
     id: str
     record: Literal["event"]
     schema_: int = Field(alias="schema", description="The record's schema version.")
-    type: EventType
+    type: str = Field(description="The event type (docs/OUTPUT.md, Events): a built-in one or a plugin's.")
     source: str
     seq: int
     capture_time: str = Field(description="ISO 8601, UTC (Z).")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 from functools import cache
-from typing import Any, get_args
+from typing import Any
 
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
@@ -20,7 +20,7 @@ from vigil.config import SourceConfig
 from vigil.api import models as m
 from vigil.api.models import EVENT_FILES
 from vigil.store.base import MAX_LIMIT
-from vigil.events import EventType
+from vigil.event_types import event_type_names
 
 __all__ = ["EVENT_FILES", "openapi_document"]
 
@@ -201,7 +201,7 @@ def _stream_paths(refs: dict[str, str]) -> dict[str, Any]:
 def _event_filters() -> list[dict[str, Any]]:
     return [
         _query("source", "only this stream's events", {"type": "string"}),
-        _query("type", "only events of this type", {"type": "string", "enum": list(get_args(EventType))}),
+        _query("type", "only events of this type", {"type": "string", "enum": list(event_type_names())}),
     ]
 
 
