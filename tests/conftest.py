@@ -24,6 +24,34 @@ FACE_CLASSES = {"FACE_FEMALE", "FACE_MALE"}
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
+# `make test` runs the files on pytest-xdist workers (--dist loadfile --no-loadscope-reorder): a
+# worker takes the next file in collection order when it is free. The files named here take longest
+# (a minute or more, from --durations on a loaded 2-core machine), so they start first and none is
+# left running alone at the end. Named without their folder; a name missing here only costs time.
+LONG_FIRST = (
+    "test_soak.py",  # three minutes of chaos, however fast the machine
+    "test_ppocr_text_detection.py",
+    "test_ppocr.py",
+    "test_api_properties.py",
+    "test_config_check.py",
+    "test_demo_console.py",
+    "test_nats_sink.py",
+    "test_parity_golden.py",
+    "test_daemon_cli.py",
+    "test_api_connections.py",
+    "test_quantize.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On an xdist worker: the LONG_FIRST files first, the others in their usual order after them
+    (every worker sorts alike, so they agree on the collection)."""
+    if not hasattr(config, "workerinput"):
+        return
+    rank = {name: i for i, name in enumerate(LONG_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0].rsplit("/", 1)[-1], len(rank)))  # stable
+
+
 def photo(name: str) -> np.ndarray:
     """A scikit-image photo as HxWx3 uint8 BGR."""
     import skimage.data

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,8 @@ from typing import Any, TypeVar
 
 import pytest
 
+from tests.support.ports import free_port  # noqa: F401 - the browser tests import it from here
+
 T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "artifacts" / "console"  # screenshots and daemon logs, kept by CI
@@ -26,12 +27,6 @@ FACES = "[FACE_FEMALE, FACE_MALE]"
 # The clip: the astronaut's face 4 px a frame left to right (x 0..396, 180 px wide, y 120..340),
 # 100 frames at 30 fps, looped; its box's bottom centre goes from x 90 to 486 at y 340.
 FRAMES = 100
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def camera(name: str, clip: Path, extra: str = "") -> str:

@@ -19,14 +19,12 @@ import subprocess
 import time
 from pathlib import Path
 
+from tests.support.ports import free_port
+
+__all__ = ["MOSQUITTO", "MOSQUITTO_PASSWD", "Mosquitto", "free_port", "make_certificates"]
+
 MOSQUITTO = "/usr/sbin/mosquitto"
 MOSQUITTO_PASSWD = "/usr/bin/mosquitto_passwd"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def make_certificates(directory: Path) -> Path:

@@ -20,14 +20,10 @@ from pathlib import Path
 
 import nats
 
+from tests.support.ports import free_port
+
 BINARY = shutil.which("nats-server") or "/usr/sbin/nats-server"
 _START_TIMEOUT_S = 10.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class NatsServer:

@@ -21,15 +21,10 @@ from typing import Any
 
 import pytest
 
+from tests.support.ports import free_port
 from vigil.cli import demo
 
 CONSOLE = re.compile(r"^console: (http://127\.0\.0\.1:(\d+)/)$")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def get(url: str) -> tuple[int, str, bytes]:

@@ -11,13 +11,13 @@ import asyncio
 import io
 import json
 import logging
-import socket
 from typing import Any
 
 import aiohttp
 import pytest
 
 from tests.integration.daemon.test_daemon_api import started, until
+from tests.support.ports import free_port
 from vigil.config.api import ApiConfig
 from vigil.config.daemon import DaemonConfig
 from vigil.daemon.logs import configure_logging
@@ -41,14 +41,8 @@ PATHS = ["config JSON", "config YAML", "streams url", "streams last_error", "one
          "log text"]
 
 
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def cameras() -> dict[str, str]:
-    return {f"cam{i}": url.format(port=closed_port()) for i, (url, _) in enumerate(SHAPES.values())}
+    return {f"cam{i}": url.format(port=free_port()) for i, (url, _) in enumerate(SHAPES.values())}
 
 
 async def _gather(tmp_path, nudenet_path) -> dict[str, str]:
@@ -58,7 +52,7 @@ async def _gather(tmp_path, nudenet_path) -> dict[str, str]:
         "model": {"path": str(nudenet_path), "image_size": 320},
         "sources": [{"name": name, "url": url, "open_timeout_s": 2,
                      "reconnect": {"initial_s": 0.2, "max_s": 1.0}} for name, url in urls.items()],
-        "sinks": [{"kind": "webhook", "name": "hook", "url": WEBHOOK[0].format(port=closed_port()),
+        "sinks": [{"kind": "webhook", "name": "hook", "url": WEBHOOK[0].format(port=free_port()),
                    "spool_dir": str(tmp_path / "spool")}],
     })
     logs = {fmt: io.StringIO() for fmt in ("json", "text")}

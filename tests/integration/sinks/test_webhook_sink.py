@@ -7,7 +7,6 @@ import hashlib
 import hmac
 import json
 import logging
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ import pytest
 from aiohttp import web
 
 from tests.support.results import make_result
+from tests.support.ports import free_port
 from vigil.result import InferenceResult
 from vigil.pipeline.fanout import Fanout, Outlet
 from vigil.sinks import ResultFilter, WebhookOptions, WebhookSink
@@ -120,12 +120,6 @@ class Receiver:
         for r in first.values():
             by_source[r["source"]].append(r["seq"])
         return dict(by_source)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def fast_options(**overrides: Any) -> WebhookOptions:

@@ -47,6 +47,7 @@ async def test_no_viewer_means_no_encode_at_all(live: LiveView) -> None:
     assert live.frame_size("cam1") == (640, 480)
 
 
+@pytest.mark.serial  # counts encodes over 1.5 s of real time
 async def test_one_viewer_is_capped_by_fps_and_gets_the_asked_width(live: LiveView) -> None:
     received: list[bytes] = []
 
@@ -106,6 +107,7 @@ async def test_tracker_ids_and_zone_overlays_are_drawn(live: LiveView) -> None:
     assert region_diff(tracked, untracked, 0, 300, 200, 480) < 3
 
 
+@pytest.mark.serial  # counts encodes over 1.5 s of real time
 async def test_two_viewers_of_one_width_share_one_encoder(live: LiveView) -> None:
     got: dict[str, list[bytes]] = {"a": [], "b": []}
 
