@@ -21,8 +21,18 @@ from dataclasses import dataclass
 from typing import Literal
 
 __all__ = [
-    "BUILTIN_EVENT_TYPES", "EventField", "EventTypeSpec", "Occupancy", "check_event_type", "event_type",
-    "event_type_names", "event_types", "markdown_table", "occupancy", "register_event_type", "sort_order",
+    "BUILTIN_EVENT_TYPES",
+    "EventField",
+    "EventTypeSpec",
+    "Occupancy",
+    "check_event_type",
+    "event_type",
+    "event_type_names",
+    "event_types",
+    "markdown_table",
+    "occupancy",
+    "register_event_type",
+    "sort_order",
     "unregister_event_type",
 ]
 
@@ -65,28 +75,64 @@ class EventTypeSpec:
 _FIRST_SEEN = EventField("first_seen", "ISO 8601 UTC", "When the track was first seen.")
 _ZONE = EventField("zone", "string", "The zone's name.")
 BUILTIN_EVENT_TYPES: tuple[EventTypeSpec, ...] = (
-    EventTypeSpec("object_start", "the track has been seen for `min_seen_s`", "first seen",
-                  (_FIRST_SEEN,), rule="lifecycle", order=0),
-    EventTypeSpec("object_end", "the track has not been seen for `lost_s`", "last seen", (
-        _FIRST_SEEN,
-        EventField("last_seen", "ISO 8601 UTC", "When the track was last seen."),
-        EventField("duration_s", "number", "Seconds from `first_seen` to `last_seen`."),
-        EventField("best", "object", "The most confident sighting, `{seq, capture_time, confidence}`: the frame of `box`."),
-    ), rule="lifecycle", order=50, occupancy="end"),
-    EventTypeSpec("zone_enter", "the anchor has been inside the zone for `min_seen_s`", "first frame inside",
-                  (_ZONE,), rule="zones", order=30, occupancy="enter"),
-    EventTypeSpec("zone_exit", "the anchor has been outside for `min_seen_s`, or the track ended",
-                  "first frame outside; last seen when the track ended", (_ZONE,), rule="zones", order=10,
-                  occupancy="exit"),
-    EventTypeSpec("dwell", "inside for the zone's `dwell_s` (once per stay: loitering)", "the frame that reached `dwell_s`", (
-        _ZONE,
-        EventField("dwell_s", "number", "Seconds the object had been inside at this frame."),
-        EventField("entered_at", "ISO 8601 UTC", "The first frame of the stay."),
-    ), rule="dwell", order=40),
-    EventTypeSpec("line_cross", "the anchor has been on the other side for `min_seen_s`", "first frame on the other side", (
-        EventField("line", "string", "The line's name."),
-        EventField("direction", "`in` / `out`", "The way it was crossed."),
-    ), rule="lines", order=20),
+    EventTypeSpec(
+        "object_start", "the track has been seen for `min_seen_s`", "first seen", (_FIRST_SEEN,), rule="lifecycle", order=0
+    ),
+    EventTypeSpec(
+        "object_end",
+        "the track has not been seen for `lost_s`",
+        "last seen",
+        (
+            _FIRST_SEEN,
+            EventField("last_seen", "ISO 8601 UTC", "When the track was last seen."),
+            EventField("duration_s", "number", "Seconds from `first_seen` to `last_seen`."),
+            EventField("best", "object", "The most confident sighting, `{seq, capture_time, confidence}`: the frame of `box`."),
+        ),
+        rule="lifecycle",
+        order=50,
+        occupancy="end",
+    ),
+    EventTypeSpec(
+        "zone_enter",
+        "the anchor has been inside the zone for `min_seen_s`",
+        "first frame inside",
+        (_ZONE,),
+        rule="zones",
+        order=30,
+        occupancy="enter",
+    ),
+    EventTypeSpec(
+        "zone_exit",
+        "the anchor has been outside for `min_seen_s`, or the track ended",
+        "first frame outside; last seen when the track ended",
+        (_ZONE,),
+        rule="zones",
+        order=10,
+        occupancy="exit",
+    ),
+    EventTypeSpec(
+        "dwell",
+        "inside for the zone's `dwell_s` (once per stay: loitering)",
+        "the frame that reached `dwell_s`",
+        (
+            _ZONE,
+            EventField("dwell_s", "number", "Seconds the object had been inside at this frame."),
+            EventField("entered_at", "ISO 8601 UTC", "The first frame of the stay."),
+        ),
+        rule="dwell",
+        order=40,
+    ),
+    EventTypeSpec(
+        "line_cross",
+        "the anchor has been on the other side for `min_seen_s`",
+        "first frame on the other side",
+        (
+            EventField("line", "string", "The line's name."),
+            EventField("direction", "`in` / `out`", "The way it was crossed."),
+        ),
+        rule="lines",
+        order=20,
+    ),
 )
 _types: dict[str, EventTypeSpec] = {spec.name: spec for spec in BUILTIN_EVENT_TYPES}
 _lock = threading.Lock()
@@ -107,8 +153,10 @@ def register_event_type(spec: EventTypeSpec) -> EventTypeSpec:
         for declared in _fields():
             mine = next((f for f in spec.fields if f.name == declared.name), None)
             if mine is not None and mine != declared:
-                raise ValueError(f"event type '{spec.name}': field '{mine.name}' is declared as "
-                                 f"{declared.type} ({declared.meaning}); give it that meaning or another name")
+                raise ValueError(
+                    f"event type '{spec.name}': field '{mine.name}' is declared as "
+                    f"{declared.type} ({declared.meaning}); give it that meaning or another name"
+                )
         _types[spec.name] = spec
     return spec
 
@@ -126,8 +174,10 @@ def event_type(name: str) -> EventTypeSpec:
     """The declaration of `name`; a ValueError naming the known types when there is none."""
     spec = _types.get(name)
     if spec is None:
-        raise ValueError(f"'{name}' is not an event type; use one of {', '.join(event_type_names())}, "
-                         "or declare it with vigil.event_types.register_event_type")
+        raise ValueError(
+            f"'{name}' is not an event type; use one of {', '.join(event_type_names())}, "
+            "or declare it with vigil.event_types.register_event_type"
+        )
     return spec
 
 
@@ -168,13 +218,11 @@ def markdown_table(specs: tuple[EventTypeSpec, ...] | None = None) -> str:
     then a row per field."""
     specs = event_types() if specs is None else specs
     rows = ["| Type | When | Its `seq` / `capture_time` | Fields | Made by |", "|---|---|---|---|---|"]
-    rows += [f"| `{s.name}` | {s.when} | {s.at} | {', '.join(f'`{n}`' for n in s.field_names)} | `{s.rule}` |"
-             for s in specs]
+    rows += [f"| `{s.name}` | {s.when} | {s.at} | {', '.join(f'`{n}`' for n in s.field_names)} | `{s.rule}` |" for s in specs]
     fields: dict[str, tuple[EventField, list[str]]] = {}
     for spec in specs:
         for f in spec.fields:
             fields.setdefault(f.name, (f, []))[1].append(spec.name)
     rows += ["", "| Field | Type | Meaning | In |", "|---|---|---|---|"]
-    rows += [f"| `{f.name}` | {f.type} | {f.meaning} | {', '.join(f'`{t}`' for t in types)} |"
-             for f, types in fields.values()]
+    rows += [f"| `{f.name}` | {f.type} | {f.meaning} | {', '.join(f'`{t}`' for t in types)} |" for f, types in fields.values()]
     return "\n".join(rows)

@@ -36,8 +36,7 @@ class Frame:
             shape = getattr(img, "shape", None)
             dtype = getattr(img, "dtype", type(img).__name__)
             raise ValueError(
-                f"frame {self.source_id}#{self.seq}: image must be an HxWx3 uint8 BGR array, "
-                f"got shape {shape} dtype {dtype}"
+                f"frame {self.source_id}#{self.seq}: image must be an HxWx3 uint8 BGR array, got shape {shape} dtype {dtype}"
             )
         if self.capture_time.tzinfo is None:
             raise ValueError(f"frame {self.source_id}#{self.seq}: capture_time must be timezone-aware (UTC)")

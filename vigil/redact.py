@@ -37,13 +37,9 @@ _SECRET_NAME = re.compile(
 )
 _PARAMETER = re.compile(r"(^|[&;])([^=&;]*)=([^&;]*)")
 # `Authorization: Bearer x`, `Authorization: Basic x`, a bare `Bearer x`.
-_AUTHORIZATION = re.compile(
-    r"(?i)\b(authorization[\"']?\s*[:=]\s*[\"']?(?:bearer|basic|token)?\s*|bearer\s+)[^\s\"',;]+"
-)
+_AUTHORIZATION = re.compile(r"(?i)\b(authorization[\"']?\s*[:=]\s*[\"']?(?:bearer|basic|token)?\s*|bearer\s+)[^\s\"',;]+")
 # `token=x`, `access_token: x`, `"password": "x"`, `webhook_secret=x`, `api_key=x` (the key ends the name).
-_KEY_VALUE = re.compile(
-    r"(?i)\b([\w-]*(?:token|password|passwd|secret|api[_-]?key)[\"']?\s*[:=]\s*[\"']?)[^\s&\"',;]+"
-)
+_KEY_VALUE = re.compile(r"(?i)\b([\w-]*(?:token|password|passwd|secret|api[_-]?key)[\"']?\s*[:=]\s*[\"']?)[^\s&\"',;]+")
 
 
 def secret_parameter(name: str) -> bool:

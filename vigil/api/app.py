@@ -63,18 +63,18 @@ from typing import TYPE_CHECKING, Any, Protocol
 from aiohttp import web
 from pydantic import ValidationError
 
-from vigil.config import SourceConfig
-from vigil.config.sources import source_fields
-from vigil.api.console.pages import add_page_routes
-from vigil.config.api import ApiConfig
 from vigil.api.auth import AUTH_KEY, SESSION_PATH, Auth
-from vigil.api.input import bounded_body, json_body
 from vigil.api.config import ConfigControl, add_config_routes
+from vigil.api.console.pages import add_page_routes
+from vigil.api.input import bounded_body, json_body
 from vigil.api.media import StreamPolicy
 from vigil.api.openapi import EVENT_FILES, openapi_document
+from vigil.config import SourceConfig
+from vigil.config.api import ApiConfig
+from vigil.config.sources import source_fields
+from vigil.errors import PipelineError, SourceOpenError, VigilError
 from vigil.store.base import EventFile, EventQuery, FoundEvent, LoggedEvent, SearchQuery, Store
 from vigil.store.log import EventLog
-from vigil.errors import PipelineError, SourceOpenError, VigilError
 
 if TYPE_CHECKING:
     from vigil.api.console.live import LiveView
@@ -103,8 +103,13 @@ class Control(ConfigControl, Protocol):
     def metrics(self) -> bytes: ...
 
 
-def make_app(control: Control, token: str | None = None, store: Store | None = None,
-             live: LiveView | None = None, api: ApiConfig | None = None) -> web.Application:
+def make_app(
+    control: Control,
+    token: str | None = None,
+    store: Store | None = None,
+    live: LiveView | None = None,
+    api: ApiConfig | None = None,
+) -> web.Application:
     """The API over the events of `store` (an empty `EventLog` when None), the console's pages (`vigil.api.console.pages`) and, given `live`, the cameras' live
     views (`vigil.api.console.live`), behind the token, Host and write rules of `vigil.api.auth`
     (with the hosts, sessions and body timeout of `api`; its defaults when None)."""
@@ -176,8 +181,11 @@ def _add_stream_routes(app: web.Application, control: Control, policy: StreamPol
             if any(s["name"] == config.name for s in streams):
                 raise _error(409, f"stream '{config.name}' already exists; DELETE it first to change it")
             if len(streams) >= policy.max_streams:
-                raise _error(409, f"stream '{config.name}' not added: {len(streams)} streams run, as many as "
-                                  "api.max_streams allows; DELETE one first, or raise api.max_streams")
+                raise _error(
+                    409,
+                    f"stream '{config.name}' not added: {len(streams)} streams run, as many as "
+                    "api.max_streams allows; DELETE one first, or raise api.max_streams",
+                )
             try:
                 described = await control.add_stream(config)
             except SourceOpenError:
@@ -214,8 +222,9 @@ def _source_from(body: dict[str, Any], policy: StreamPolicy) -> SourceConfig:
             "request (rtsp://user:password@host/...) or add the stream to the YAML configuration",
         )
     if "clips" in body:  # the server would write files into a folder of the caller's choosing
-        raise _error(422, "clips: the API never writes files where a request says; give the stream its clips "
-                          "in the YAML configuration")
+        raise _error(
+            422, "clips: the API never writes files where a request says; give the stream its clips in the YAML configuration"
+        )
     try:
         config = SourceConfig.model_validate(body)
     except ValidationError as exc:
@@ -227,7 +236,6 @@ def _source_from(body: dict[str, Any], policy: StreamPolicy) -> SourceConfig:
 
 
 _FILES = EVENT_FILES
-
 
 
 def _add_event_routes(app: web.Application, log: Store) -> None:
@@ -269,8 +277,11 @@ def _add_search_route(app: web.Application, log: Store) -> None:
     @routes.get("/api/v1/events/search")
     async def search_events(request: web.Request) -> web.Response:
         if not log.searchable:
-            raise _error(404, "event search is off: give the configuration a search section with an embedding model "
-                              "(search: {model: models/clip})")
+            raise _error(
+                404,
+                "event search is off: give the configuration a search section with an embedding model "
+                "(search: {model: models/clip})",
+            )
         q, like = request.query.get("q", "").strip(), request.query.get("like", "").strip()
         if bool(q) == bool(like):
             raise _error(400, "give one of q (text to match the events' pictures) or like (an event id)")
@@ -350,5 +361,6 @@ async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
         raise _error(400, str(exc)) from exc
     except Exception:
         log.exception("bug: %s %s failed", request.method, request.path[:200])
-        raise web.HTTPInternalServerError(text=_json({"error": "internal error (a bug: the daemon's log has the "
-                                                               "details)"}), content_type="application/json") from None
+        raise web.HTTPInternalServerError(
+            text=_json({"error": "internal error (a bug: the daemon's log has the details)"}), content_type="application/json"
+        ) from None

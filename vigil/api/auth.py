@@ -32,9 +32,9 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from vigil.config.api import ApiConfig
 from vigil.api.guard import CSRF_HEADER, WRITES, Guard
 from vigil.api.sessions import Sessions
+from vigil.config.api import ApiConfig
 
 __all__ = ["AUTH_KEY", "COOKIE", "CSRF_HEADER", "SESSION_PATH", "Auth", "AuthMethod"]
 
@@ -88,8 +88,9 @@ class Auth:
             if request.path not in _OPEN_PATHS:  # token or not: a page of a rebound name never gets in
                 self.guard.check_host(request)
             if method is None and not _open(request):
-                raise _refuse(401, "missing or wrong bearer token (or console session): sign in at / or send "
-                                   "Authorization: Bearer <token>")
+                raise _refuse(
+                    401, "missing or wrong bearer token (or console session): sign in at / or send Authorization: Bearer <token>"
+                )
             if method != "bearer" and request.method in WRITES and request.path != SESSION_PATH:
                 self.guard.check_write(request)
             response: web.StreamResponse = await handler(request)
@@ -113,8 +114,15 @@ class Auth:
                 log.warning("console sign-in refused from %s: wrong token", request.remote)  # never the token given
                 raise _refuse(401, "wrong token: give the API's token (api.token_file of the daemon's configuration)")
             response = _signed_in(form)
-            response.set_cookie(COOKIE, self.sessions.start(), httponly=True, samesite="Strict", path="/",
-                                secure=request.secure, max_age=self._cookie_age)
+            response.set_cookie(
+                COOKIE,
+                self.sessions.start(),
+                httponly=True,
+                samesite="Strict",
+                path="/",
+                secure=request.secure,
+                max_age=self._cookie_age,
+            )
             return response
 
         @routes.get(SESSION_PATH)

@@ -90,29 +90,54 @@ class Guard:
         if self.host_allowed(header):
             return
         shown = (header or "")[:80]
-        self._refused_hosts.warn("refused %s %s from %s: Host '%s' is not this server's name (DNS rebinding?); "
-                                 "add it to api.allowed_hosts if it is", request.method, request.path, request.remote, shown)
-        raise refuse(web.HTTPMisdirectedRequest, f"this server does not answer to the host '{shown}': use "
-                     "http://127.0.0.1 or http://localhost, or add the name to api.allowed_hosts")
+        self._refused_hosts.warn(
+            "refused %s %s from %s: Host '%s' is not this server's name (DNS rebinding?); add it to api.allowed_hosts if it is",
+            request.method,
+            request.path,
+            request.remote,
+            shown,
+        )
+        raise refuse(
+            web.HTTPMisdirectedRequest,
+            f"this server does not answer to the host '{shown}': use "
+            "http://127.0.0.1 or http://localhost, or add the name to api.allowed_hosts",
+        )
 
     def check_write(self, request: web.Request) -> None:
         """The write rule for a request without the bearer token."""
         if request.body_exists and request.content_type != "application/json":
-            self._refused_writes.warn("refused %s %s from %s: a body of type '%s', not JSON", request.method,
-                                      request.path, request.remote, request.content_type[:60])
-            raise refuse(web.HTTPUnsupportedMediaType, f"{request.method} {request.path} takes a JSON body: send "
-                         "Content-Type: application/json")
+            self._refused_writes.warn(
+                "refused %s %s from %s: a body of type '%s', not JSON",
+                request.method,
+                request.path,
+                request.remote,
+                request.content_type[:60],
+            )
+            raise refuse(
+                web.HTTPUnsupportedMediaType,
+                f"{request.method} {request.path} takes a JSON body: send Content-Type: application/json",
+            )
         origin = request.headers.get("Origin")
         if origin is not None and not _same_origin(origin, request.headers.get("Host")):
-            self._refused_writes.warn("refused %s %s from %s: a write from another site's page (Origin %s)",
-                                      request.method, request.path, request.remote, origin[:80])
-            raise refuse(web.HTTPForbidden, "this change comes from another site's page (its Origin is not this "
-                                            "server); refused")
+            self._refused_writes.warn(
+                "refused %s %s from %s: a write from another site's page (Origin %s)",
+                request.method,
+                request.path,
+                request.remote,
+                origin[:80],
+            )
+            raise refuse(web.HTTPForbidden, "this change comes from another site's page (its Origin is not this server); refused")
         if origin is None and request.headers.get(CSRF_HEADER) != "1":
-            self._refused_writes.warn("refused %s %s from %s: a write without the console's header or the token",
-                                      request.method, request.path, request.remote)
-            raise refuse(web.HTTPForbidden, f"a change needs the header {CSRF_HEADER}: 1 (or, when the API has a "
-                                            "token, Authorization: Bearer <token>)")
+            self._refused_writes.warn(
+                "refused %s %s from %s: a write without the console's header or the token",
+                request.method,
+                request.path,
+                request.remote,
+            )
+            raise refuse(
+                web.HTTPForbidden,
+                f"a change needs the header {CSRF_HEADER}: 1 (or, when the API has a token, Authorization: Bearer <token>)",
+            )
 
 
 def _host_name(header: str) -> str | None:

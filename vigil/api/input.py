@@ -37,8 +37,9 @@ def bounded_body(timeout_s: float, form_paths: frozenset[str] = frozenset()) -> 
             try:
                 raw = await asyncio.wait_for(request.read(), timeout_s)
             except asyncio.TimeoutError:
-                raise refuse(web.HTTPRequestTimeout, f"the request's body did not arrive within {timeout_s:g} s "
-                                                     "(api.body_timeout_s)") from None
+                raise refuse(
+                    web.HTTPRequestTimeout, f"the request's body did not arrive within {timeout_s:g} s (api.body_timeout_s)"
+                ) from None
             if not (request.path in form_paths and request.content_type in _FORMS):
                 parse_json(raw, request.charset)
         response: web.StreamResponse = await handler(request)

@@ -33,9 +33,11 @@ class StreamPolicy:
     def refusal(self) -> str:
         """The one answer to a file or device the API will not open, whatever the reason."""
         where = ", ".join(self.allowed_media) if self.allowed_media else "none are listed"
-        return ("url: a stream added through the API is an rtsp:// or rtsps:// camera, or a video file or capture "
-                f"device under a folder api.allowed_media lists ({where}); this one is not (missing, outside "
-                "them, or not a video vigil reads): give a camera URL, or add the stream to the YAML configuration")
+        return (
+            "url: a stream added through the API is an rtsp:// or rtsps:// camera, or a video file or capture "
+            f"device under a folder api.allowed_media lists ({where}); this one is not (missing, outside "
+            "them, or not a video vigil reads): give a camera URL, or add the stream to the YAML configuration"
+        )
 
     def admit(self, config: SourceConfig) -> SourceConfig | None:
         """`config` as it may run (a file or device at its resolved path), or None when refused.
@@ -43,7 +45,7 @@ class StreamPolicy:
         if config.kind == "rtsp":
             return config
         prefix = "v4l2:" if config.kind == "webcam" else "file://" if config.url.startswith("file://") else ""
-        resolved = self._inside(config.url[len(prefix):])
+        resolved = self._inside(config.url[len(prefix) :])
         if resolved is None:
             return None
         url = f"v4l2:{resolved}" if config.kind == "webcam" else resolved

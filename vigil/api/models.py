@@ -14,16 +14,31 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
-from vigil.config.zones import LineConfig, ZoneConfig
 from vigil.api.auth import AuthMethod
 from vigil.api.state import Origin
-from vigil.store.base import EventFile
+from vigil.config.zones import LineConfig, ZoneConfig
 from vigil.sources.base import SourceState
+from vigil.store.base import EventFile
 
 __all__ = [
-    "EVENT_FILES", "Error", "EventList", "EventRecord", "Health", "ModelInfo", "ModelList", "Readiness",
-    "Removed", "SearchHit", "SearchResults", "SessionInfo", "SignIn", "Stream", "StreamList", "Zones",
-    "ZonesBody", "EffectiveConfig",
+    "EVENT_FILES",
+    "Error",
+    "EventList",
+    "EventRecord",
+    "Health",
+    "ModelInfo",
+    "ModelList",
+    "Readiness",
+    "Removed",
+    "SearchHit",
+    "SearchResults",
+    "SessionInfo",
+    "SignIn",
+    "Stream",
+    "StreamList",
+    "Zones",
+    "ZonesBody",
+    "EffectiveConfig",
 ]
 
 # The event files' routes (/api/v1/events/{id}/NAME) and their content types.
@@ -172,8 +187,12 @@ class EventRecord(BaseModel):
     line: str | SkipJsonSchema[None] = _absent("line_cross: the line.")
     direction: Literal["in", "out"] | SkipJsonSchema[None] = _absent("line_cross: the way it was crossed.")
     box: list[float] | SkipJsonSchema[None] = Field(
-        None, min_length=4, max_length=4, description="The object's xyxy box in the event's frame (pixels).",
-        json_schema_extra=_no_default)
+        None,
+        min_length=4,
+        max_length=4,
+        description="The object's xyxy box in the event's frame (pixels).",
+        json_schema_extra=_no_default,
+    )
     clip: str | SkipJsonSchema[None] = _absent("The object's clip's path, when its source records clips.")
     first_seen: str | SkipJsonSchema[None] = _absent("object_start, object_end: ISO 8601.")
     last_seen: str | SkipJsonSchema[None] = _absent("object_end: ISO 8601.")

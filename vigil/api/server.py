@@ -33,16 +33,18 @@ from typing import Any
 
 from aiohttp import web
 
-from vigil.config.api import ApiConfig
 from vigil.api.guard import Every
+from vigil.config.api import ApiConfig
 
 __all__ = ["ConnectionGate", "ApiServer", "raise_open_file_limit"]
 
 log = logging.getLogger(__name__)
 
 _BUSY_BODY = b'{"error": "too many connections to the API (api.max_connections); try again in a few seconds"}'
-_BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\n"
-         b"Content-Length: %d\r\n\r\n%s" % (len(_BUSY_BODY), _BUSY_BODY))
+_BUSY = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\n"
+    b"Content-Length: %d\r\n\r\n%s" % (len(_BUSY_BODY), _BUSY_BODY)
+)
 
 
 def raise_open_file_limit() -> tuple[int, int]:
@@ -110,8 +112,10 @@ class _Connection(asyncio.Protocol):
         self.timer = None
         if self.served == 0:
             self.gate.timed_out += 1
-            self.gate._slow.warn("management API: closed a connection that sent no whole request within "
-                                 "api.header_timeout_s (%d so far)", self.gate.timed_out)
+            self.gate._slow.warn(
+                "management API: closed a connection that sent no whole request within api.header_timeout_s (%d so far)",
+                self.gate.timed_out,
+            )
             self.close()
 
 
@@ -134,17 +138,22 @@ class ConnectionGate:
             idle = [c for c in self.open if c.busy == 0]
             if not idle:
                 self.refused += 1
-                self._full.warn("management API: %d connections, all busy (api.max_connections): a new one was "
-                                "refused with a 503", len(self.open))
+                self._full.warn(
+                    "management API: %d connections, all busy (api.max_connections): a new one was refused with a 503",
+                    len(self.open),
+                )
                 return False
             # Those that never sent a whole request first, the longest-waiting first.
             victim = min(idle, key=lambda c: (c.served > 0, c.idle_since))
             self.forget(victim)
             victim.close()
             self.evicted += 1
-            self._full.warn("management API: %d connections (api.max_connections): closed the one idle longest "
-                            "(%d closed so far; many clients, or some that connect and say nothing)",
-                            self.limit, self.evicted)
+            self._full.warn(
+                "management API: %d connections (api.max_connections): closed the one idle longest "
+                "(%d closed so far; many clients, or some that connect and say nothing)",
+                self.limit,
+                self.evicted,
+            )
         connection.idle_since = loop.time()
         connection.timer = loop.call_later(self.header_timeout_s, connection._headers_too_slow)
         self.open[connection] = None
@@ -189,8 +198,12 @@ class ApiServer:
         budget = soft // 4 if soft != resource.RLIM_INFINITY else api.max_connections
         self.limit = max(4, min(api.max_connections, budget))
         if self.limit < api.max_connections:
-            log.warning("management API: at most %d connections, not api.max_connections %d: a quarter of the "
-                        "open-file limit %d", self.limit, api.max_connections, soft)
+            log.warning(
+                "management API: at most %d connections, not api.max_connections %d: a quarter of the open-file limit %d",
+                self.limit,
+                api.max_connections,
+                soft,
+            )
         self.gate = ConnectionGate(self.limit, api.header_timeout_s)
         app.middlewares.insert(0, self.gate.middleware())
         self.api = api
@@ -205,7 +218,8 @@ class ApiServer:
         assert server is not None
         backlog = max(8, min(128, self.limit // 2))
         self._server = await asyncio.get_running_loop().create_server(
-            self.gate.protocol_factory(server), self.api.host, self.api.port, backlog=backlog, reuse_address=True)
+            self.gate.protocol_factory(server), self.api.host, self.api.port, backlog=backlog, reuse_address=True
+        )
         sockets = self._server.sockets
         self.port = int(sockets[0].getsockname()[1]) if sockets else self.api.port
 

@@ -30,10 +30,10 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
+from vigil.api.media import StreamPolicy
 from vigil.config import SourceConfig
 from vigil.config.files import state_directory
 from vigil.errors import ConfigError
-from vigil.api.media import StreamPolicy
 
 __all__ = ["Origin", "StreamLayer", "default_state_file"]
 
@@ -109,15 +109,20 @@ class StreamLayer:
             except ValidationError as exc:
                 first = exc.errors()[0]
                 where = ".".join(str(part) for part in first["loc"] if part not in ("file", "rtsp", "webcam"))
-                log.error("API state file %s: stream '%s' refused and left out (%s: %s; %d problem(s)); the other "
-                          "streams load", self.path, name, where, first["msg"], exc.error_count())
+                log.error(
+                    "API state file %s: stream '%s' refused and left out (%s: %s; %d problem(s)); the other streams load",
+                    self.path,
+                    name,
+                    where,
+                    first["msg"],
+                    exc.error_count(),
+                )
                 return
             if self._policy is not None:
                 admitted = self._policy.admit(self._sources[name])
                 if admitted is None:
                     del self._sources[name]
-                    log.error("API state file %s: stream '%s' refused and left out: %s", self.path, name,
-                              self._policy.refusal())
+                    log.error("API state file %s: stream '%s' refused and left out: %s", self.path, name, self._policy.refusal())
                     return
                 self._sources[name] = admitted
         self._entries[name] = {"source": source, "yaml": entry.get("yaml")}
@@ -175,4 +180,6 @@ class StreamLayer:
             os.replace(tmp, self.path)
         except OSError as exc:
             # The change is live; only its persistence failed. Say so loudly, do not undo it.
-            log.error("API state file %s: cannot write it (%s); this API change is lost at the next restart", self.path, exc.strerror)
+            log.error(
+                "API state file %s: cannot write it (%s); this API change is lost at the next restart", self.path, exc.strerror
+            )

@@ -36,8 +36,17 @@ from vigil.catalog.kinds import Extra, Kind, SecretFile, SinkKind, SourceKind, S
 from vigil.errors import ConfigError, MissingDependencyError
 
 __all__ = [
-    "CATALOG", "Catalog", "Extra", "Kind", "PluginFailure", "Registry", "SecretFile", "SinkKind", "SourceKind",
-    "StageKind", "load_object",
+    "CATALOG",
+    "Catalog",
+    "Extra",
+    "Kind",
+    "PluginFailure",
+    "Registry",
+    "SecretFile",
+    "SinkKind",
+    "SourceKind",
+    "StageKind",
+    "load_object",
 ]
 
 
@@ -55,8 +64,15 @@ class Registry(Generic[K]):
         self._kinds: dict[str, K] = {}
         self.version = 0  # bumped on every change, for caches built from the registry
 
-    def register(self, name: str | K, config: str | type[BaseModel] | None = None,
-                 factory: str | Callable[..., Any] | None = None, *, replace: bool = False, **facts: Any) -> K:
+    def register(
+        self,
+        name: str | K,
+        config: str | type[BaseModel] | None = None,
+        factory: str | Callable[..., Any] | None = None,
+        *,
+        replace: bool = False,
+        **facts: Any,
+    ) -> K:
         """Add a kind: a declaration, or its name, config class, factory and facts."""
         self._catalog.load()
         if isinstance(name, Kind):
@@ -74,8 +90,10 @@ class Registry(Generic[K]):
             raise ValueError(f"{self.what} kind {kind.name!r}: use letters, digits and '_'")
         known = self._kinds.get(kind.name)
         if known is not None and not replace:
-            raise ValueError(f"{self.what} kind '{kind.name}' is already declared (by {known.origin or 'a call'}); pass "
-                             "replace=True to override it")
+            raise ValueError(
+                f"{self.what} kind '{kind.name}' is already declared (by {known.origin or 'a call'}); pass "
+                "replace=True to override it"
+            )
         for reference in (kind.config, kind.factory):
             if isinstance(reference, str) and ":" not in reference:
                 raise ValueError(f"{self.what} kind '{kind.name}': {reference!r} must be 'module:attribute' or an object")

@@ -63,7 +63,7 @@ def load_plugins(catalog: _Catalog, group: str) -> None:
         catalog.loading_origin = distribution
         try:
             _declare(catalog, point)
-        except Exception as exc:  # a plugin's bug must not take vigil down
+        except Exception as exc:  # noqa: BLE001 - a plugin's bug must not take vigil down
             undone = catalog.restore(snapshot)
             reason = f"{type(exc).__name__}: {exc}"
             failure = PluginFailure(distribution, f"{point.name} = {point.value}", reason)

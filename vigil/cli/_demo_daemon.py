@@ -60,8 +60,9 @@ class _EventPrinter:
             self.last = str(new[0]["id"])
 
 
-async def run_daemon(config: DaemonConfig, say: Callable[[str], None], serve: bool,
-                     force: Callable[[], None] | None = None) -> PipelineReport:
+async def run_daemon(
+    config: DaemonConfig, say: Callable[[str], None], serve: bool, force: Callable[[], None] | None = None
+) -> PipelineReport:
     """The daemon of `config` until it is stopped: with `serve`, by SIGINT/SIGTERM
     (`Daemon.serve`; a second one calls `force`); else once every stream has ended and its
     frames are through."""
@@ -71,7 +72,7 @@ async def run_daemon(config: DaemonConfig, say: Callable[[str], None], serve: bo
 
     state = Path(str(config.api.state_file))
     if not serve:
-        state.unlink(missing_ok=True)  # a run that checks its events starts from the demo's own shapes
+        await asyncio.to_thread(state.unlink, missing_ok=True)  # a run that checks its events starts from the demo's own shapes
     daemon = Daemon(config, layer=await asyncio.to_thread(StreamLayer.load, state, StreamPolicy.of(config.api)))
     printer = _EventPrinter(daemon, say)
     run = asyncio.create_task(daemon.serve(force=force) if serve else daemon.run(), name="demo-daemon")
@@ -80,8 +81,10 @@ async def run_daemon(config: DaemonConfig, say: Callable[[str], None], serve: bo
         return await run
     except OSError as exc:
         if daemon.api_port is None and exc.errno in (errno.EADDRINUSE, errno.EACCES):
-            raise ConfigError(f"the console cannot listen on {config.api.host}:{config.api.port} ({exc.strerror}); "
-                              "give another --port, or leave it out for a free one") from None
+            raise ConfigError(
+                f"the console cannot listen on {config.api.host}:{config.api.port} ({exc.strerror}); "
+                "give another --port, or leave it out for a free one"
+            ) from None
         raise
     finally:
         follow.cancel()

@@ -15,16 +15,16 @@ from pathlib import Path
 from typing import Any
 
 from vigil.catalog import CATALOG, Registry
-
 from vigil.config.daemon import DaemonConfig
 from vigil.config.files import Problem, file_problems, read_secret
-from vigil.config.sinks import DeliverySettings, spool_directory
 from vigil.config.loader import read_config
 from vigil.config.model import ModelConfig
+from vigil.config.sinks import DeliverySettings, spool_directory
 from vigil.errors import VigilError
 from vigil.redact import mask_url
 
 __all__ = ["check_config"]
+
 
 def check_config(path: Path, environ: Mapping[str, str] | None = None) -> str:
     """The summary of a usable configuration; `ConfigError` listing every problem otherwise.
@@ -83,8 +83,10 @@ def _check_model(model: ModelConfig, where: tuple[str, ...] = ("model",)) -> tup
     return [], described, ["package files' checksums (verified at start)"]
 
 
-_SEARCH_MODELS = (("model", "embed", "an embedding model such as a CLIP hf package"),
-                  ("describe", "vlm", "a vision-language model such as a BLIP hf package"))
+_SEARCH_MODELS = (
+    ("model", "embed", "an embedding model such as a CLIP hf package"),
+    ("describe", "vlm", "a vision-language model such as a BLIP hf package"),
+)
 
 
 def _check_search(config: DaemonConfig) -> tuple[list[Problem], list[str]]:

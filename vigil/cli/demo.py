@@ -38,12 +38,12 @@ import numpy as np
 
 from vigil.cli._demo_daemon import record_line, run_daemon
 from vigil.config.daemon import DaemonConfig
-from vigil.pipeline.observer import PipelineObserver
-from vigil.pipeline.runner import Pipeline, PipelineOptions
 from vigil.engine import AutoModel, TextDetections, TextRecognitionModel
 from vigil.engine.developer_tools import import_rapidocr
 from vigil.errors import ConfigError, MissingDependencyError, VigilError
 from vigil.events import Event
+from vigil.pipeline.observer import PipelineObserver
+from vigil.pipeline.runner import Pipeline, PipelineOptions
 from vigil.result import InferenceResult
 from vigil.sinks import JsonlSink
 from vigil.sources import FileSource
@@ -140,8 +140,9 @@ def _can_track() -> bool:
     return True
 
 
-def demo_config(out: Path, clip: Path, seconds: float, *, serve: bool = False, port: int = 0,
-                tracking: bool = True, pictures: bool = True) -> DaemonConfig:
+def demo_config(
+    out: Path, clip: Path, seconds: float, *, serve: bool = False, port: int = 0, tracking: bool = True, pictures: bool = True
+) -> DaemonConfig:
     """The daemon's configuration of the demo: `clip` as a file read as fast as it decodes
     (`file`, tracked, with the line and zone of `demo_shapes`) and as a paced `camera`; results
     and events to `out/results.jsonl`, annotated video and snapshots (events too) with
@@ -160,14 +161,16 @@ def demo_config(out: Path, clip: Path, seconds: float, *, serve: bool = False, p
     if pictures:
         sinks.append({"kind": "snapshot", "directory": str(out / "snapshots"), "interval_s": 2.0, "records": records})
     state = out / "state" / ("api-serve.json" if serve else "api-once.json")
-    return DaemonConfig.model_validate({
-        "model": {"path": str(demo_model_path()), "image_size": 640},
-        "sources": [file, {"name": "camera", "url": str(clip), "realtime": True, "loop": serve}],
-        "batch": {"max_batch": 4},
-        "sinks": sinks,
-        "api": {"host": "127.0.0.1", "port": port, "state_file": str(state)},
-        "shutdown_timeout_s": 10.0,
-    })
+    return DaemonConfig.model_validate(
+        {
+            "model": {"path": str(demo_model_path()), "image_size": 640},
+            "sources": [file, {"name": "camera", "url": str(clip), "realtime": True, "loop": serve}],
+            "batch": {"max_batch": 4},
+            "sinks": sinks,
+            "api": {"host": "127.0.0.1", "port": port, "state_file": str(state)},
+            "shutdown_timeout_s": 10.0,
+        }
+    )
 
 
 def event_line(event: Event) -> str:
@@ -194,8 +197,15 @@ def _said(line: str) -> None:
     print(line, flush=True)  # at once, also into a pipe: the console's URL is needed while it runs
 
 
-async def run_demo(out: Path, seconds: float = 8.0, say: Callable[[str], None] = _said, *, serve: bool = False,
-                   port: int = 0, force: Callable[[], None] | None = None) -> dict[str, Any]:
+async def run_demo(
+    out: Path,
+    seconds: float = 8.0,
+    say: Callable[[str], None] = _said,
+    *,
+    serve: bool = False,
+    port: int = 0,
+    force: Callable[[], None] | None = None,
+) -> dict[str, Any]:
     """Run the demo into `out`, saying the console's URL once it listens and each event as it
     comes; returns the figures it prints. Raises `DemoCheckError` when tracking ran and the
     face made no line_cross or zone_enter. `serve`: loop until SIGINT/SIGTERM stops the daemon
@@ -313,14 +323,19 @@ def _events_line(counts: dict[str, int] | None, serve: bool) -> str:
         return "events: skipped (the tracking extra is not installed: `make demo` installs it)"
     if serve:
         return f"events of 'file' while served: {json.dumps(counts)} (in results.jsonl)"
-    return (f"events of 'file' (the face past line 'door' and into zone 'dock'): {json.dumps(counts)}; "
-            "line_cross and zone_enter seen: yes")
+    return (
+        f"events of 'file' (the face past line 'door' and into zone 'dock'): {json.dumps(counts)}; "
+        "line_cross and zone_enter seen: yes"
+    )
 
 
 def summary_text(figures: dict[str, Any]) -> str:
     serve = bool(figures.get("serve"))
-    paced = ("both sources looped in real time" if serve
-             else "the camera is paced and drops what the model cannot keep up with; the file loses nothing")
+    paced = (
+        "both sources looped in real time"
+        if serve
+        else "the camera is paced and drops what the model cannot keep up with; the file loses nothing"
+    )
     lines = [
         f"vigil demo: {figures['results']} results from {len(figures['per_source'])} sources in "
         f"{figures['seconds']}s ({figures['frames_per_s']} frames/s) with {figures['model']}",
@@ -328,6 +343,7 @@ def summary_text(figures: dict[str, Any]) -> str:
         f"results per source: {json.dumps(figures['per_source'])} ({paced})",
         _events_line(figures["events"], serve),
         _ocr_line(figures["ocr"], serve),
-        f"written to {figures['out']}: " + ", ".join(f"{name} ({n} file{'s' if n > 1 else ''})" for name, n in figures["outputs"].items()),
+        f"written to {figures['out']}: "
+        + ", ".join(f"{name} ({n} file{'s' if n > 1 else ''})" for name, n in figures["outputs"].items()),
     ]
     return "\n".join(lines)

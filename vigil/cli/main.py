@@ -16,7 +16,6 @@ run; 2 bad usage or configuration, or the model could not be loaded; 130 interru
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import faulthandler
 import json
@@ -31,19 +30,19 @@ from urllib.parse import urlsplit
 from pydantic import ValidationError
 
 import vigil
+from vigil.cli import _loop
+from vigil.cli import models as cli_models
+from vigil.cli.check import check_config
+from vigil.cli.progress import Progress, progress_wanted
 from vigil.config import PipelineConfig
 from vigil.config.daemon import DaemonConfig
 from vigil.config.loader import load_config
 from vigil.config.sources import kind_of_url
-from vigil.cli import models as cli_models
-from vigil.cli import _loop
 from vigil.daemon.assemble import build_pipeline
-from vigil.cli.check import check_config
 from vigil.daemon.logs import configure_logging
 from vigil.daemon.signals import StopSignals
-from vigil.pipeline.runner import PipelineReport
-from vigil.cli.progress import Progress, progress_wanted
 from vigil.errors import VigilError
+from vigil.pipeline.runner import PipelineReport
 
 EXIT_OK, EXIT_SOURCE_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -57,26 +56,27 @@ def _add_run_parser(sub: Any) -> None:
     run.add_argument("config", nargs="?", help="YAML configuration (examples/vigil.yaml); no other flag then")
     run.add_argument("--model", help="path of an Ultralytics YOLO detection ONNX export (or a model directory / URL)")
     run.add_argument(
-        "--source", action="append", metavar="[NAME=]FILE",
+        "--source",
+        action="append",
+        metavar="[NAME=]FILE",
         help="a video file, rtsp:// URL or v4l2:/dev/videoN; repeat for several; NAME defaults to the file's stem",
     )
     run.add_argument("--out", help="JSON Lines file to append results to (optional when another output is given)")
     run.add_argument("--webhook", metavar="URL", help="also POST results to this URL (docs/OUTPUT.md, 'Webhook')")
     run.add_argument("--webhook-secret-file", metavar="PATH", help="sign webhook requests with the secret in this file")
     run.add_argument(
-        "--spool-dir", metavar="DIR",
+        "--spool-dir",
+        metavar="DIR",
         help="where webhook results wait until delivered (default: spool/ beside --out, else ./vigil-spool)",
     )
     run.add_argument(
-        "--spool-max-mb", type=int, metavar="N",
+        "--spool-max-mb",
+        type=int,
+        metavar="N",
         help="most MiB the webhook spool keeps; at the cap the oldest undelivered results are dropped (default 512)",
     )
-    run.add_argument(
-        "--video-dir", metavar="DIR", help="record every frame, detections drawn, as MP4 segments in DIR/SOURCE/"
-    )
-    run.add_argument(
-        "--video-segment-minutes", type=float, metavar="M", help="capture time per video segment file (default 5)"
-    )
+    run.add_argument("--video-dir", metavar="DIR", help="record every frame, detections drawn, as MP4 segments in DIR/SOURCE/")
+    run.add_argument("--video-segment-minutes", type=float, metavar="M", help="capture time per video segment file (default 5)")
     run.add_argument(
         "--snapshot-dir", metavar="DIR", help="save a JPEG and its JSON record of frames with detections in DIR/SOURCE/"
     )
@@ -89,14 +89,18 @@ def _add_run_parser(sub: Any) -> None:
     run.add_argument("--max-batch", type=int, default=4, help="most frames per inference call (default 4)")
     run.add_argument("--max-delay-ms", type=float, default=10.0, help="longest wait for a batch to fill (default 10)")
     run.add_argument(
-        "--max-staleness-ms", type=float, default=1000.0,
+        "--max-staleness-ms",
+        type=float,
+        default=1000.0,
         help="drop a camera frame older than this when its batch forms (default 1000)",
     )
     run.add_argument("--confidence", type=float, default=0.25, help="minimum detection confidence (default 0.25)")
     run.add_argument("--iou", type=float, default=0.7, help="NMS IoU threshold (default 0.7)")
     run.add_argument("--image-size", type=int, default=None, help="inference size for dynamic exports")
     run.add_argument(
-        "--quantization", action="append", choices=["fp32", "fp16", "bf16", "int8"],
+        "--quantization",
+        action="append",
+        choices=["fp32", "fp16", "bf16", "int8"],
         help="package precision allowed, best first (repeat for several); forces int8 or fp32 over the resolver's choice",
     )
     run.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads")
@@ -181,8 +185,7 @@ def config_from_args(args: argparse.Namespace) -> PipelineConfig:
                 "onnxruntime": {"intra_op_threads": args.threads},
             },
             "sources": [
-                {**source, "max_fps": args.max_fps, **_file_flags(source["url"], args)}
-                for source in _source_configs(args.source)
+                {**source, "max_fps": args.max_fps, **_file_flags(source["url"], args)} for source in _source_configs(args.source)
             ],
             "batch": {
                 "max_batch": args.max_batch,
@@ -234,7 +237,10 @@ async def _run(config: PipelineConfig, progress: bool = False) -> PipelineReport
     try:
         log.info(
             "model %s: batch %d, %d source(s) -> %s",
-            pipeline.model.model_id, pipeline.batch_size, len(pipeline.sources), ", ".join(s.name for s in pipeline.sinks),
+            pipeline.model.model_id,
+            pipeline.batch_size,
+            len(pipeline.sources),
+            ", ".join(s.name for s in pipeline.sinks),
         )
         with StopSignals(pipeline.request_stop, _exit_now), display or contextlib.nullcontext():
             return await pipeline.run()
@@ -288,8 +294,7 @@ async def _serve(path: Path, config: DaemonConfig) -> PipelineReport:
 def _summary(report: PipelineReport) -> str:
     """frames/s over the processing time only: the shutdown (a webhook backlog) is told apart."""
     per_source = ", ".join(
-        f"{s.source_id}={s.results}" + (f" (started {s.starts} times)" if s.starts > 1 else "")
-        for s in report.sources.values()
+        f"{s.source_id}={s.results}" + (f" (started {s.starts} times)" if s.starts > 1 else "") for s in report.sources.values()
     )
     return (
         f"done: {report.results} results in {report.processing_s:.1f} s ({report.frames_per_s:.1f} frames/s); "
@@ -313,9 +318,13 @@ def main(argv: list[str] | None = None) -> int:
         (args.video_segment_minutes is not None and not args.video_dir)
         or (args.snapshot_interval_s is not None and not args.snapshot_dir)
     ):
-        parser.error("vigil run: --video-segment-minutes goes with --video-dir DIR, --snapshot-interval-s with --snapshot-dir DIR")
-    if args.command == "run" and not args.webhook and (
-        args.webhook_secret_file or args.spool_dir or args.spool_max_mb is not None
+        parser.error(
+            "vigil run: --video-segment-minutes goes with --video-dir DIR, --snapshot-interval-s with --snapshot-dir DIR"
+        )
+    if (
+        args.command == "run"
+        and not args.webhook
+        and (args.webhook_secret_file or args.spool_dir or args.spool_max_mb is not None)
     ):
         parser.error("vigil run: --webhook-secret-file, --spool-dir and --spool-max-mb go with --webhook URL")
     configure_logging(args.log_level or "INFO", args.log_format or "auto")

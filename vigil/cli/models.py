@@ -34,60 +34,109 @@ from vigil.engine.developer_tools import (
 from vigil.errors import ConfigError
 
 
-def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     models = sub.add_parser("models", help="inspect model packages")
     actions = models.add_subparsers(dest="models_command", required=True)
-    resolve = actions.add_parser("resolve", parents=[_preferences()],
-                                 help="show which package would run here, and why the others would not")
+    resolve = actions.add_parser(
+        "resolve", parents=[_preferences()], help="show which package would run here, and why the others would not"
+    )
     resolve.add_argument("ref", help="model directory, .onnx file, URL or PROVIDER:MODEL_ID")
-    pull = actions.add_parser("pull", help="download the package that would run here, without loading it",
-                              parents=[_preferences()], add_help=True)
+    pull = actions.add_parser(
+        "pull", help="download the package that would run here, without loading it", parents=[_preferences()], add_help=True
+    )
     pull.add_argument("ref")
     actions.add_parser("list", help="models in the download cache (VIGIL_HOME)")
     actions.add_parser("verify", help="re-hash every cached file; remove the ones that do not match")
     rm = actions.add_parser("rm", help="remove a model's cached files and remembered resolutions")
     rm.add_argument("ref")
+    _add_build_engine(actions)
+    _add_quantize(actions)
+    _add_import(actions)
+
+
+def _add_build_engine(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`vigil models build-engine`: a TensorRT engine package built here."""
     build = actions.add_parser(
-        "build-engine", help="build a TensorRT engine here from the model's ONNX package and store it as a new package")
+        "build-engine", help="build a TensorRT engine here from the model's ONNX package and store it as a new package"
+    )
     build.add_argument("ref", help="a model directory (the engine package is written into it)")
     build.add_argument("--fp16", action="store_true", help="allow fp16 kernels")
     build.add_argument("--int8", action="store_true", help="int8 with entropy calibration (needs --calibration)")
     build.add_argument("--calibration", type=Path, metavar="DIR", help="folder of representative images for --int8")
-    build.add_argument("--batch", default="1,4,8", metavar="MIN,OPT,MAX",
-                       help="optimisation profile batch range (N, MIN,MAX or MIN,OPT,MAX; default 1,4,8)")
+    build.add_argument(
+        "--batch",
+        default="1,4,8",
+        metavar="MIN,OPT,MAX",
+        help="optimisation profile batch range (N, MIN,MAX or MIN,OPT,MAX; default 1,4,8)",
+    )
     build.add_argument("--workspace-mb", type=int, metavar="N", help="builder workspace limit in MiB")
-    build.add_argument("--out", type=Path, metavar="DIR",
-                       help="model directory to write the package into (default: REF itself)")
+    build.add_argument("--out", type=Path, metavar="DIR", help="model directory to write the package into (default: REF itself)")
+
+
+def _add_quantize(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`vigil models quantize`: an int8 ONNX package made and measured here."""
     quantize = actions.add_parser(
-        "quantize", help="make an int8 ONNX package here from the model's fp32 one, measured against it")
+        "quantize", help="make an int8 ONNX package here from the model's fp32 one, measured against it"
+    )
     quantize.add_argument("ref", type=Path, help="a model directory, or an Ultralytics .onnx export (see --out)")
-    quantize.add_argument("--calibration", type=Path, required=True, metavar="DIR",
-                          help=f"folder of at least {MIN_CALIBRATION_IMAGES} representative images; every fourth is held out "
-                               "to measure the agreement")
-    quantize.add_argument("--target-agreement", type=float, default=0.95, metavar="F1",
-                          help="below it with every Conv in int8, the class-score branch is kept in float and measured "
-                               "again; the better one is kept (default 0.95)")
+    quantize.add_argument(
+        "--calibration",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help=f"folder of at least {MIN_CALIBRATION_IMAGES} representative images; every fourth is held out "
+        "to measure the agreement",
+    )
+    quantize.add_argument(
+        "--target-agreement",
+        type=float,
+        default=0.95,
+        metavar="F1",
+        help="below it with every Conv in int8, the class-score branch is kept in float and measured "
+        "again; the better one is kept (default 0.95)",
+    )
     quantize.add_argument("--batch", type=int, default=4, metavar="N", help="batch the speedup is measured at (default 4)")
-    quantize.add_argument("--image-size", type=int, metavar="N",
-                          help="inference size to calibrate and measure at, for dynamic-size exports (default: the model's)")
-    quantize.add_argument("--threads", type=int, metavar="N", help="onnxruntime threads for the measurement (default: one per core)")
-    quantize.add_argument("--out", type=Path, metavar="DIR",
-                          help="for an .onnx file: the model directory to create with both packages (default: beside it, "
-                               "named after it)")
+    quantize.add_argument(
+        "--image-size",
+        type=int,
+        metavar="N",
+        help="inference size to calibrate and measure at, for dynamic-size exports (default: the model's)",
+    )
+    quantize.add_argument(
+        "--threads", type=int, metavar="N", help="onnxruntime threads for the measurement (default: one per core)"
+    )
+    quantize.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="for an .onnx file: the model directory to create with both packages (default: beside it, named after it)",
+    )
+
+
+def _add_import(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`vigil models import`: a model directory from an export."""
     imp = actions.add_parser("import", help="turn an Ultralytics .onnx export or rapidocr's PP-OCR files into a model directory")
     source = imp.add_mutually_exclusive_group(required=True)
     source.add_argument("--onnx", type=Path, help="an Ultralytics ONNX export (detect, segment, pose, classify)")
     source.add_argument("--rapidocr", action="store_true", help="rapidocr-onnxruntime's PP-OCRv4 files")
-    source.add_argument("--torchscript", type=Path, help="an Ultralytics TorchScript detection export (needs torch); into "
-                        "a model directory of the same model it is added as package 'torchscript'")
+    source.add_argument(
+        "--torchscript",
+        type=Path,
+        help="an Ultralytics TorchScript detection export (needs torch); into "
+        "a model directory of the same model it is added as package 'torchscript'",
+    )
     imp.add_argument("--rapidocr-path", type=Path, help="its wheel or package folder (default: the installed package)")
     imp.add_argument("out", type=Path, help="the model directory to create (--torchscript: or to add to)")
 
 
 def _preferences() -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
-    parent.add_argument("--backend", action="append", choices=[b.value for b in BackendType],
-                        help="allowed backend, in preference order; repeat for several")
+    parent.add_argument(
+        "--backend",
+        action="append",
+        choices=[b.value for b in BackendType],
+        help="allowed backend, in preference order; repeat for several",
+    )
     parent.add_argument("--batch", help="preferred batch size N, or a range MIN,MAX the pipeline can use")
     parent.add_argument("--quantization", action="append", choices=[q.value for q in Quantization])
     parent.add_argument("--device", default="auto", choices=["auto", "cpu", "gpu"])
@@ -151,7 +200,9 @@ def _resolve(args: argparse.Namespace) -> int:
         rows.append((p.package_id, p.backend.value, p.quantization.value, p.batch.describe(), f"rank {candidate.rank}{note}"))
     for refused in resolution.refused:
         p = packages[refused.package_id]
-        rows.append((p.package_id, p.backend.value, p.quantization.value, p.batch.describe(), "refused: " + "; ".join(refused.reasons)))
+        rows.append(
+            (p.package_id, p.backend.value, p.quantization.value, p.batch.describe(), "refused: " + "; ".join(refused.reasons))
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     out = sys.stdout
     out.write(f"model {listing.model.model_id} ({listing.model.architecture}, {listing.model.task}) from {name}\n")
@@ -241,8 +292,11 @@ def _build_engine(args: argparse.Namespace) -> int:
             "turn an .onnx export into one with `vigil models import --onnx FILE DIR`, or pass --out MODEL_DIR"
         )
     request = BuildRequest(
-        batch=parse_batch(args.batch), fp16=args.fp16, int8=args.int8,
-        calibration_dir=args.calibration, workspace_mb=args.workspace_mb,
+        batch=parse_batch(args.batch),
+        fp16=args.fp16,
+        int8=args.int8,
+        calibration_dir=args.calibration,
+        workspace_mb=args.workspace_mb,
     )
     name, listing = list_model(source)
     onnx_package = choose_onnx_package(listing.packages, request.batch)
@@ -251,12 +305,12 @@ def _build_engine(args: argparse.Namespace) -> int:
     def progress(phase: str, elapsed: float) -> None:
         print(f"[{elapsed:6.0f} s] {phase}", file=sys.stderr, flush=True)
 
-    built = build_engine_package(
-        listing.model, onnx_package, folder, out_root, request, current_environment(), progress=progress
-    )
+    built = build_engine_package(listing.model, onnx_package, folder, out_root, request, current_environment(), progress=progress)
     p = built.package
-    print(f"{name}: built package '{p.package_id}' ({p.quantization.value}, batch {p.batch.describe()}) from "
-          f"'{onnx_package.package_id}' in {built.seconds:.0f} s: {built.folder}")
+    print(
+        f"{name}: built package '{p.package_id}' ({p.quantization.value}, batch {p.batch.describe()}) from "
+        f"'{onnx_package.package_id}' in {built.seconds:.0f} s: {built.folder}"
+    )
     print(f"check it with: vigil models resolve {out_root}")
     return 0
 
@@ -272,7 +326,10 @@ def _quantize(args: argparse.Namespace) -> int:
     model, packages = read_model_dir(model_dir)
     reference = choose_float_package(packages)
     request = QuantizeRequest(
-        calibration_dir=args.calibration, batch=args.batch, threads=args.threads, target_agreement=args.target_agreement,
+        calibration_dir=args.calibration,
+        batch=args.batch,
+        threads=args.threads,
+        target_agreement=args.target_agreement,
         image_size=args.image_size,
     )
 
@@ -282,10 +339,12 @@ def _quantize(args: argparse.Namespace) -> int:
     made = quantize_package(model, reference, model_dir, request, current_environment(), progress=progress)
     p, measured = made.package, made.package.int8
     assert measured is not None
-    print(f"{model_dir}: made package '{p.package_id}' from '{reference.package_id}' in {made.seconds:.0f} s: "
-          f"agreement {measured.agreement:.3f} (F1 on {measured.evaluation_images} held-out images), "
-          f"{measured.speedup:.2f}x faster ({made.reference_ms:.1f} -> {made.int8_ms:.1f} ms per batch of {args.batch})"
-          + (f"; {len(measured.kept_float)} Conv layers of the class-score branch kept in float" if measured.kept_float else ""))
+    print(
+        f"{model_dir}: made package '{p.package_id}' from '{reference.package_id}' in {made.seconds:.0f} s: "
+        f"agreement {measured.agreement:.3f} (F1 on {measured.evaluation_images} held-out images), "
+        f"{measured.speedup:.2f}x faster ({made.reference_ms:.1f} -> {made.int8_ms:.1f} ms per batch of {args.batch})"
+        + (f"; {len(measured.kept_float)} Conv layers of the class-score branch kept in float" if measured.kept_float else "")
+    )
     print(f"see which package runs here: vigil models resolve {model_dir}")
     return 0
 

@@ -50,10 +50,10 @@ def progress_wanted(stream: TextIO, log_format: str | None, environ: Mapping[str
 class Progress(PipelineObserver):
     """Observer and display. Use it as a context manager on the event loop around the run:
 
-        progress = Progress(sys.stderr)
-        pipeline = Pipeline(model, sources, sinks, observer=progress)
-        with progress:
-            await pipeline.run()
+    progress = Progress(sys.stderr)
+    pipeline = Pipeline(model, sources, sinks, observer=progress)
+    with progress:
+        await pipeline.run()
     """
 
     def __init__(self, stream: TextIO, refresh_s: float = REFRESH_S) -> None:
@@ -84,9 +84,7 @@ class Progress(PipelineObserver):
                 root.handlers[index] = _ClearingHandler(handler, self._stream)
         return self
 
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None) -> None:
         self.close()
 
     def close(self) -> None:
@@ -166,6 +164,14 @@ def _new_bar(stream: TextIO, total: int | None, initial: int, postfix: str) -> t
         monitor_interval = 0  # no monitor thread: the timer refreshes
 
     return Bar(
-        desc="vigil", total=total, initial=initial, postfix=postfix, file=stream, unit=" frames",
-        dynamic_ncols=True, mininterval=0, miniters=1, leave=True,
+        desc="vigil",
+        total=total,
+        initial=initial,
+        postfix=postfix,
+        file=stream,
+        unit=" frames",
+        dynamic_ncols=True,
+        mininterval=0,
+        miniters=1,
+        leave=True,
     )

@@ -44,8 +44,7 @@ class ClipWriter:
     the packets after `post_roll_s` are still held, not written, so the clip ends where it should.
     The held packets are the ring's own (shared, not copied)."""
 
-    def __init__(self, config: ClipsConfig, *, keep_s: float, max_bytes: int, hold_s: float = 0.0,
-                 name: str = "clips") -> None:
+    def __init__(self, config: ClipsConfig, *, keep_s: float, max_bytes: int, hold_s: float = 0.0, name: str = "clips") -> None:
         self.config = config
         # Clips that failed to be written, by reason (`disk_full` ...), and the fault going on
         # now; each new clip is tried again, so clips come back by themselves with the space.
@@ -106,8 +105,10 @@ class ClipWriter:
             packet = clip.pending[0]
             # Past the cutoff, B-frames still come that show before the last reference frame
             # taken (which they need anyway); the first packet beyond both ends the clip.
-            if clip.cutoff is not None and packet.dts > clip.cutoff and packet.pts >= max(
-                clip.max_pts, max((p.pts for p in written), default=float("-inf"))
+            if (
+                clip.cutoff is not None
+                and packet.dts > clip.cutoff
+                and packet.pts >= max(clip.max_pts, max((p.pts for p in written), default=float("-inf")))
             ):
                 if self._add(clip, written):
                     return 1

@@ -66,8 +66,9 @@ class ClipRecorder:
         self.directory = Path(config.directory)
         max_bytes = int(config.buffer_mb * 1024 * 1024)
         self._queue_limit = max(1 << 20, max_bytes // QUEUE_SHARE)
-        self._writer = ClipWriter(config, keep_s=config.pre_roll_s + LAG_MARGIN_S, max_bytes=max_bytes,
-                                  hold_s=LAG_MARGIN_S, name=source)
+        self._writer = ClipWriter(
+            config, keep_s=config.pre_roll_s + LAG_MARGIN_S, max_bytes=max_bytes, hold_s=LAG_MARGIN_S, name=source
+        )
         self._queue: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -88,8 +89,13 @@ class ClipRecorder:
             template: StreamTemplate | None = StreamTemplate(params)
         except MUX_ERRORS as exc:  # a codec MP4 cannot hold (a webcam's raw video)
             template = None
-            log.warning("source '%s': no clips of this stream: its %s video cannot go into an MP4 as it is (%s); "
-                        "clips need H.264 or H.265 from the camera", self.source, params.codec, exc)
+            log.warning(
+                "source '%s': no clips of this stream: its %s video cannot go into an MP4 as it is (%s); "
+                "clips need H.264 or H.265 from the camera",
+                self.source,
+                params.codec,
+                exc,
+            )
         self._clippable = template is not None
         self._put("stream", template)
 
@@ -202,4 +208,3 @@ class ClipRecorder:
 def _safe(source: str) -> str:
     """A configured source name is safe already; one from the Python API must not leave `directory`."""
     return re.sub(r"[^A-Za-z0-9_.-]", "_", source).lstrip(".") or "source"
-

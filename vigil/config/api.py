@@ -27,7 +27,9 @@ class ApiConfig(Section):
         description="Bearer token clients must send: at least 16 visible ASCII characters.",
     )
     token_file: str | None = Field(
-        None, min_length=1, description="File holding the bearer token (whitespace stripped; the same rules as token), read at load."
+        None,
+        min_length=1,
+        description="File holding the bearer token (whitespace stripped; the same rules as token), read at load.",
     )
     state_file: str | None = Field(
         None,
@@ -62,7 +64,9 @@ class ApiConfig(Section):
         "[vigil.lan]: a request whose Host header names another host is refused (DNS rebinding).",
     )
     max_connections: int = Field(
-        100, ge=4, le=10_000,
+        100,
+        ge=4,
+        le=10_000,
         description="Most API connections open at once (at most a quarter of the open-file limit); beyond it the "
         "oldest idle or half-open connection is closed.",
     )
@@ -95,8 +99,10 @@ class ApiConfig(Section):
         for host in hosts:
             name = host.strip().lower().removeprefix("[").removesuffix("]")
             if not (_is_ip(name) or _HOST_NAME.fullmatch(name)):
-                raise ValueError(f"allowed_hosts: '{host}' is not a host name; give names like vigil.lan or "
-                                 "192.168.1.20, without scheme or port")
+                raise ValueError(
+                    f"allowed_hosts: '{host}' is not a host name; give names like vigil.lan or "
+                    "192.168.1.20, without scheme or port"
+                )
             names.append(name)
         return names
 
@@ -113,7 +119,9 @@ class ApiConfig(Section):
         if self.token and self.token_file:
             raise ValueError("give token or token_file, not both")
         if self.enabled and not self.loopback and not (self.token or self.token_file):
-            raise ValueError(f"the API listens on {self.host}, off loopback: set token_file (or token) so it needs a bearer token")
+            raise ValueError(
+                f"the API listens on {self.host}, off loopback: set token_file (or token) so it needs a bearer token"
+            )
         return self
 
     @property

@@ -50,14 +50,12 @@ class CascadeConfig(Section):
     classes: list[Annotated[str, StringConstraints(min_length=1)]] | None = Field(
         None, min_length=1, description="Run only on detections of these classes of the primary model (null: every class)."
     )
-    min_confidence: float = Field(
-        0.0, ge=0.0, le=1.0, description="Run only on detections at least this confident."
-    )
-    min_size: int = Field(
-        16, ge=1, le=16_384, description="Run only on crops whose smaller side is at least this many pixels."
-    )
+    min_confidence: float = Field(0.0, ge=0.0, le=1.0, description="Run only on detections at least this confident.")
+    min_size: int = Field(16, ge=1, le=16_384, description="Run only on crops whose smaller side is at least this many pixels.")
     pad: float = Field(
-        0.0, ge=0.0, le=1.0,
+        0.0,
+        ge=0.0,
+        le=1.0,
         description="Grow the crop by this fraction of the box's width and height on each side (context around "
         "the object), clipped to the frame.",
     )
@@ -106,7 +104,9 @@ def repeated_cascade(cascades: list[CascadeConfig]) -> tuple[int, str] | None:
     seen: set[str] = set()
     for i, cascade in enumerate(cascades):
         if cascade.name in seen:
-            return i, (f"cascade name '{cascade.name}' is used twice on this camera (a cascade's name defaults to its "
-                       "model's); give each cascade its own name")
+            return i, (
+                f"cascade name '{cascade.name}' is used twice on this camera (a cascade's name defaults to its "
+                "model's); give each cascade its own name"
+            )
         seen.add(cascade.name)
     return None

@@ -146,8 +146,9 @@ WRITTEN_FILES = frozenset({"state_file"})
 _KIND_LISTS: dict[str, Registry[Any]] = {"sources": CATALOG.sources, "sinks": CATALOG.sinks, "stages": CATALOG.stages}
 
 
-def file_problems(section: BaseModel, loc: Location = (),
-                  readers: Mapping[str, Callable[[str], object]] = READERS) -> list[Problem]:
+def file_problems(
+    section: BaseModel, loc: Location = (), readers: Mapping[str, Callable[[str], object]] = READERS
+) -> list[Problem]:
     """Read every file key of `section` and its subsections (`readers`; in an entry of a kind,
     its kind's secret files too); one problem per unusable file.
 
@@ -173,8 +174,9 @@ def file_problems(section: BaseModel, loc: Location = (),
     return problems
 
 
-def _kind_readers(name: str, item: object, readers: Mapping[str, Callable[[str], object]]
-                  ) -> Mapping[str, Callable[[str], object]]:
+def _kind_readers(
+    name: str, item: object, readers: Mapping[str, Callable[[str], object]]
+) -> Mapping[str, Callable[[str], object]]:
     """`readers` plus the secret files of the kind `item` is, when it is an entry of a list of kinds."""
     kind = getattr(item, "kind", None)
     section = _KIND_LISTS.get(name)

@@ -143,8 +143,11 @@ class _Builder:
         self.lines.setdefault(loc, node.start_mark.line + 1)
         self._values += 1
         if self._values > _MAX_VALUES:
-            raise self._error(loc, f"the file expands to more than {_MAX_VALUES:,} values (aliases repeated inside "
-                              "aliases?); a configuration has a few hundred")
+            raise self._error(
+                loc,
+                f"the file expands to more than {_MAX_VALUES:,} values (aliases repeated inside "
+                "aliases?); a configuration has a few hundred",
+            )
         if isinstance(node, yaml.ScalarNode):
             return self._scalar(node, loc)
         if any(node is open_node for open_node in self._open):
@@ -164,8 +167,10 @@ class _Builder:
         for key_node, value_node in node.value:
             line = key_node.start_mark.line + 1
             if not isinstance(key_node, yaml.ScalarNode):
-                raise ConfigError(f"config {self.name} line {line}: {_dotted(loc) or '(top level)'}: a key must be a "
-                                  "plain name, not a list or mapping")
+                raise ConfigError(
+                    f"config {self.name} line {line}: {_dotted(loc) or '(top level)'}: a key must be a "
+                    "plain name, not a list or mapping"
+                )
             key = str(key_node.value)
             if key in out:
                 raise ConfigError(f"config {self.name} line {line}: key '{key}' appears twice")
@@ -179,7 +184,7 @@ class _Builder:
             raise self._error(loc, f"a number of {len(node.value)} characters; no setting takes one this long")
         try:
             value = self._loader.construct_object(node)
-        except Exception as exc:  # PyYAML's constructors raise what they meet (ValueError, TypeError, ...)
+        except Exception as exc:  # noqa: BLE001 - PyYAML's constructors raise what they meet (ValueError, TypeError, ...)
             # Never the value itself in the message: it may be a secret.
             detail = exc.problem if isinstance(exc, yaml.MarkedYAMLError) and exc.problem else type(exc).__name__
             tag = node.tag.replace("tag:yaml.org,2002:", "!!")

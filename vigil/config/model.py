@@ -74,7 +74,9 @@ class ModelConfig(Section):
         None, description="Package precisions allowed, best first (a single value or a list); default: the resolver's order."
     )
     min_int8_agreement: float = Field(
-        0.95, ge=0.0, le=1.0,
+        0.95,
+        ge=0.0,
+        le=1.0,
         description="On a CPU with VNNI an int8 package runs before fp32 when the agreement with fp32 that "
         "`vigil models quantize` recorded (F1 of the detections) reaches this; `quantization` overrides it.",
     )
@@ -83,7 +85,8 @@ class ModelConfig(Section):
     )
     package_id: str | None = Field(None, min_length=1, description="Load exactly this package of the model directory.")
     prompts: list[str] | None = Field(
-        None, min_length=1,
+        None,
+        min_length=1,
         description="A zero-shot (open-vocabulary) detector's text prompts, e.g. [a person, a delivery van]: its "
         "classes, in order. Prompts per camera: one models: entry per prompt list, each camera naming its own "
         "(entries on the same model share its weights).",
@@ -151,14 +154,18 @@ class ModelBatchConfig(Section):
     top-level `batch:` value for this model only."""
 
     max_batch: int | None = Field(
-        None, ge=1, le=256,
+        None,
+        ge=1,
+        le=256,
         description="Most frames (or crops) per inference call of this model (absent: batch.max_batch).",
     )
     max_delay_ms: float | None = Field(
         None, ge=0.0, le=10_000.0, description="Longest wait for this model's batch to fill (absent: batch.max_delay_ms)."
     )
     max_staleness_ms: float | None = Field(
-        None, gt=0.0, le=600_000.0,
+        None,
+        gt=0.0,
+        le=600_000.0,
         description="Drop a live frame older than this when this model's batch forms (absent: batch.max_staleness_ms, "
         "which alone can say never).",
     )

@@ -43,8 +43,10 @@ class MaskConfig(Section):
             raise ValueError("a normalized motion mask has every coordinate between 0 and 1")
         crossing = self_intersection(self.polygon)
         if crossing is not None:
-            raise ValueError(f"a motion mask's polygon crosses itself (edge {crossing[0]} meets edge {crossing[1]}); "
-                             "list the corners in order around the area")
+            raise ValueError(
+                f"a motion mask's polygon crosses itself (edge {crossing[0]} meets edge {crossing[1]}); "
+                "list the corners in order around the area"
+            )
         return self
 
 
@@ -54,7 +56,9 @@ class MotionConfig(Section):
 
     enabled: bool = Field(False, description="Skip inference on frames without motion (counted as skipped: motion).")
     keepalive_s: float = Field(
-        5.0, gt=0, le=3600,
+        5.0,
+        gt=0,
+        le=3600,
         description="Run a full detection at least this often (stream time) even without motion, so objects that "
         "stand still are confirmed or dropped.",
     )
@@ -63,20 +67,27 @@ class MotionConfig(Section):
         25, ge=1, le=255, description="Grey-level difference from the background that counts a pixel as changed."
     )
     min_area: float = Field(
-        0.0005, gt=0, le=1,
+        0.0005,
+        gt=0,
+        le=1,
         description="A changed region is motion once it covers this fraction of the frame (0.0005: 29 px of 320x180).",
     )
     background_s: float = Field(
-        1.0, gt=0, le=600,
+        1.0,
+        gt=0,
+        le=600,
         description="Time constant of the running-average background: longer sees slower motion, but an object "
         "that stops keeps the gate open longer.",
     )
     lighting_fraction: float = Field(
-        0.5, gt=0, le=1,
+        0.5,
+        gt=0,
+        le=1,
         description="When this fraction of the unmasked frame changes at once (a light switched on), the background "
         "is re-seeded and the frame is not motion.",
     )
     masks: list[MaskConfig] = Field(
         max_length=MAX_ZONES,
-        default_factory=list, description="Areas to ignore (a clock overlay, a tree): [{polygon, normalized}, ...]."
+        default_factory=list,
+        description="Areas to ignore (a clock overlay, a tree): [{polygon, normalized}, ...].",
     )

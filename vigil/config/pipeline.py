@@ -24,8 +24,10 @@ from vigil.config.sources import SourceConfig
 __all__ = ["PipelineConfig"]
 
 Loc = tuple[str | int, ...]
-_BOTH = ("give model: (one model) or models: (named models), not both; move this model into models:, e.g. "
-         "models: {default: {path: ...}, other: {path: ...}}")
+_BOTH = (
+    "give model: (one model) or models: (named models), not both; move this model into models:, e.g. "
+    "models: {default: {path: ...}, other: {path: ...}}"
+)
 _NONE = "no model: configure models: {NAME: {path: MODEL}, ...}, or model: {path: MODEL} for one model"
 
 
@@ -33,8 +35,11 @@ def _document_model(schema: dict[str, Any]) -> None:
     """`model:` is read by a validator, not a field: the schema shows it beside `models:`."""
     models = schema.get("properties", {}).get("models", {})
     entry = next(iter(models.get("patternProperties", {}).values()), models.get("additionalProperties", {}))
-    model = {**entry, "description": "One model, the same as models: {default: {...}} (its settings without batch); "
-             "give this or models:, not both."}
+    model = {
+        **entry,
+        "description": "One model, the same as models: {default: {...}} (its settings without batch); "
+        "give this or models:, not both.",
+    }
     schema["properties"] = {"model": model, **schema.get("properties", {})}
 
 
@@ -89,14 +94,17 @@ class PipelineConfig(Section):
     @model_validator(mode="after")
     def _some_sink(self) -> PipelineConfig:
         if not self.sinks:
-            raise ValueError("no sink: configure at least one in sinks: [{kind: jsonl, path: FILE}, {kind: webhook, "
-                             "url: URL, spool_dir: DIR}, ...] (vigil config schema lists the kinds)")
+            raise ValueError(
+                "no sink: configure at least one in sinks: [{kind: jsonl, path: FILE}, {kind: webhook, "
+                "url: URL, spool_dir: DIR}, ...] (vigil config schema lists the kinds)"
+            )
         names = self.sink_names()
         for source in self.sources:
             missing = [name for name in source.sinks or () if name not in names]
             if missing:
-                raise ValueError(f"source '{source.name}' sends to {', '.join(missing)}, which is not configured "
-                                 f"(sinks: {', '.join(names)})")
+                raise ValueError(
+                    f"source '{source.name}' sends to {', '.join(missing)}, which is not configured (sinks: {', '.join(names)})"
+                )
         return self
 
     @model_validator(mode="after")
@@ -154,18 +162,25 @@ class PipelineConfig(Section):
         problems: list[tuple[Loc, str]] = []
         for i, name in enumerate(source.models or ()):
             if name not in self.models:
-                problems.append((("models", i), f"source '{source.name}' runs model '{name}', which is not "
-                                 f"configured (models: {known})"))
+                problems.append(
+                    (("models", i), f"source '{source.name}' runs model '{name}', which is not configured (models: {known})")
+                )
         primary = self.models_of(source)[0]
         for i, cascade in enumerate(source.cascades):
             where = f"source '{source.name}' cascade '{cascade.name}'"
             if cascade.model not in self.models:
-                problems.append((("cascades", i, "model"), f"{where} runs model '{cascade.model}', which is not "
-                                 f"configured (models: {known})"))
+                problems.append(
+                    (("cascades", i, "model"), f"{where} runs model '{cascade.model}', which is not configured (models: {known})")
+                )
             elif cascade.model == primary:
-                problems.append((("cascades", i, "model"), f"{where}: '{primary}' is this camera's primary model; "
-                                 "a cascade runs a secondary model on crops of the primary's detections, so a model "
-                                 "cannot be its own secondary: name another model of models: (e.g. a classifier)"))
+                problems.append(
+                    (
+                        ("cascades", i, "model"),
+                        f"{where}: '{primary}' is this camera's primary model; "
+                        "a cascade runs a secondary model on crops of the primary's detections, so a model "
+                        "cannot be its own secondary: name another model of models: (e.g. a classifier)",
+                    )
+                )
         return problems
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:

@@ -34,8 +34,16 @@ from vigil.catalog import CATALOG, SinkKind
 from vigil.config._section import Section
 from vigil.config.sinks import FilterSettings
 
-__all__ = ["LEGACY_SECTIONS", "SinkEntries", "SinkEntry", "entry_model", "events_refusal", "legacy_positions", "legacy_to_list",
-           "name_sinks"]
+__all__ = [
+    "LEGACY_SECTIONS",
+    "SinkEntries",
+    "SinkEntry",
+    "entry_model",
+    "events_refusal",
+    "legacy_positions",
+    "legacy_to_list",
+    "name_sinks",
+]
 
 # The top-level sink sections of configs written before `sinks:` existed (a closed list: new
 # kinds only ever appear in `sinks:`).
@@ -48,7 +56,8 @@ class SinkEntry(Section):
 
     kind: str = Field(description="The sink kind (vigil config schema lists them).")
     name: str | None = Field(
-        None, pattern=NAME_PATTERN,
+        None,
+        pattern=NAME_PATTERN,
         description="The name sources route by (sources[].sinks) and metrics label with; defaults to the kind "
         "when the kind appears once.",
     )
@@ -58,7 +67,9 @@ class SinkEntry(Section):
         "only_with_detections and cooldown_s drop whole results (docs/OUTPUT.md). Events are not filtered.",
     )
     records: list[Literal["results", "events"]] = Field(
-        ["results"], min_length=1, max_length=2,
+        ["results"],
+        min_length=1,
+        max_length=2,
         description="What this sink is sent: per-frame results, the events of the sources' stages (object, zone, "
         "line events), or both, in order (docs/OUTPUT.md).",
     )
@@ -139,12 +150,16 @@ def legacy_to_list(data: Any) -> Any:
         if section is None:
             continue
         if not isinstance(section, dict):
-            raise ValueError(f"{kind}: the old sink section must be a mapping of settings; better, write it as an "
-                             f"entry of sinks: [{{kind: {kind}, ...}}]")
+            raise ValueError(
+                f"{kind}: the old sink section must be a mapping of settings; better, write it as an "
+                f"entry of sinks: [{{kind: {kind}, ...}}]"
+            )
         for index, entry in enumerate(entries):
             if isinstance(entry, dict) and _entry_name(entry) == kind:
-                raise ValueError(f"{kind}: (the old form) and sinks[{index}] both define the sink '{kind}'; "
-                                 f"keep one: move the {kind} section into sinks, or rename sinks[{index}]")
+                raise ValueError(
+                    f"{kind}: (the old form) and sinks[{index}] both define the sink '{kind}'; "
+                    f"keep one: move the {kind} section into sinks, or rename sinks[{index}]"
+                )
         entries.append({**section, "kind": kind, "name": kind})
     data["sinks"] = entries
     return data
@@ -178,7 +193,8 @@ def name_sinks(entries: Sequence[SinkEntry]) -> list[SinkEntry]:
     for index, entry in enumerate(named):
         assert entry.name is not None
         if entry.name in seen:
-            raise ValueError(f"sinks[{seen[entry.name]}] and sinks[{index}] are both named '{entry.name}'; "
-                             "sink names must be unique")
+            raise ValueError(
+                f"sinks[{seen[entry.name]}] and sinks[{index}] are both named '{entry.name}'; sink names must be unique"
+            )
         seen[entry.name] = index
     return named

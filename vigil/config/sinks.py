@@ -17,8 +17,15 @@ from vigil.config.files import state_directory
 from vigil.event_types import check_event_type
 
 __all__ = [
-    "DeliverySettings", "FilterSettings", "JsonlSinkConfig", "MqttSinkConfig", "NatsSinkConfig", "SnapshotSinkConfig",
-    "VideoSinkConfig", "WebhookSinkConfig", "spool_directory",
+    "DeliverySettings",
+    "FilterSettings",
+    "JsonlSinkConfig",
+    "MqttSinkConfig",
+    "NatsSinkConfig",
+    "SnapshotSinkConfig",
+    "VideoSinkConfig",
+    "WebhookSinkConfig",
+    "spool_directory",
 ]
 
 
@@ -31,7 +38,9 @@ class FilterSettings(Section):
     min_confidence: float = Field(0.0, ge=0.0, le=1.0, description="Keep only detections at least this confident.")
     only_with_detections: bool = Field(False, description="Drop results with no detection left after filtering.")
     cooldown_s: float = Field(
-        0.0, ge=0.0, le=86_400.0,
+        0.0,
+        ge=0.0,
+        le=86_400.0,
         description="After a source's result is published, drop that source's results for this many seconds.",
     )
     attached: dict[str, str] | None = Field(
@@ -53,9 +62,7 @@ class FilterSettings(Section):
 
 
 class JsonlSinkConfig(Section):
-    path: str = Field(
-        min_length=1, description="File the JSON lines are appended to; with per_source, a path holding {source}."
-    )
+    path: str = Field(min_length=1, description="File the JSON lines are appended to; with per_source, a path holding {source}.")
     per_source: bool = Field(False, description="One file per source: {source} in the path is the source's name.")
     rotate_mb: float | None = Field(None, gt=0, le=1_000_000, description="Start a new file once this many MiB are written.")
     rotate_minutes: float | None = Field(None, gt=0, le=527_040, description="Start a new file after this many minutes.")
@@ -73,12 +80,15 @@ class DeliverySettings(Section):
     unhealthy."""
 
     spool_dir: str | None = Field(
-        None, min_length=1,
+        None,
+        min_length=1,
         description="Directory where records wait on disk until delivered, one per sink (absent: spool-<sink name> in "
         "the state directory: $STATE_DIRECTORY under systemd, else ~/.local/state/vigil/; vigil check says where).",
     )
     spool_max_mb: int = Field(
-        512, ge=2, le=1_048_576,
+        512,
+        ge=2,
+        le=1_048_576,
         description="Most MiB the spool keeps on disk; at the cap the oldest undelivered records are dropped "
         "(counted and logged) and /readyz reports the sink unhealthy from 90% on.",
     )
@@ -89,13 +99,17 @@ class DeliverySettings(Section):
         30.0, gt=0, le=3600, description="Longest wait between two attempts (a webhook's Retry-After aside)."
     )
     probe_after_s: float = Field(
-        2.0, ge=0, le=3600,
+        2.0,
+        ge=0,
+        le=3600,
         description="A wait longer than this ends as soon as a probe finds the other end answering again (a HEAD "
         "request for the webhook, a connection for MQTT, JetStream's account info for NATS).",
     )
     probe_interval_s: float = Field(1.0, gt=0, le=60, description="How often the other end is probed during such a wait.")
     unhealthy_after_s: float = Field(
-        30.0, gt=0, le=86_400,
+        30.0,
+        gt=0,
+        le=86_400,
         description="/readyz reports the sink unhealthy once delivery has failed for this long with records waiting.",
     )
 
@@ -115,7 +129,9 @@ def spool_directory(settings: DeliverySettings, sink: str, environ: Mapping[str,
 class WebhookSinkConfig(DeliverySettings):
     url: str = Field(pattern=r"^https?://\S+$", description="URL the results are POSTed to (docs/OUTPUT.md).")
     secret_file: str | None = Field(
-        None, min_length=1, description="File holding the HMAC-SHA256 signing secret (surrounding whitespace stripped); "
+        None,
+        min_length=1,
+        description="File holding the HMAC-SHA256 signing secret (surrounding whitespace stripped); "
         "with signing: standard, a Standard Webhooks secret whsec_<base64 of 24 to 64 bytes>.",
     )
     signing: Literal["vigil", "standard"] = Field(
@@ -151,7 +167,8 @@ class SnapshotSinkConfig(Section):
         10.0, ge=0.0, le=86_400.0, description="At most one snapshot per source in this many seconds of capture time."
     )
     event_types: frozenset[Annotated[str, AfterValidator(check_event_type)]] | None = Field(
-        None, min_length=1,
+        None,
+        min_length=1,
         description="With records: [events], the event types saved (picture, crop, JSON); absent: every type.",
     )
 
@@ -164,31 +181,46 @@ class MqttSinkConfig(DeliverySettings):
     port: int = Field(1883, ge=1, le=65_535, description="The broker's port (1883; 8883 is usual with tls).")
     tls: bool = Field(False, description="Connect with TLS, checking the broker's certificate.")
     ca_file: str | None = Field(
-        None, min_length=1, description="With tls, a PEM file of the CA(s) the broker's certificate is checked against "
-        "(absent: the system's CAs).",
+        None,
+        min_length=1,
+        description="With tls, a PEM file of the CA(s) the broker's certificate is checked against (absent: the system's CAs).",
     )
     username: str | None = Field(None, min_length=1, max_length=65_535, description="The user name given to the broker.")
     password_file: str | None = Field(
-        None, min_length=1, description="File holding the broker password of `username` (surrounding whitespace stripped).",
+        None,
+        min_length=1,
+        description="File holding the broker password of `username` (surrounding whitespace stripped).",
     )
     client_id: str | None = Field(
-        None, min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$",
+        None,
+        min_length=1,
+        max_length=128,
+        pattern=r"^[\x21-\x7e]+$",
         description="The MQTT client id; absent: vigil-<hostname>-<sink name>, the same across restarts.",
     )
     topic_prefix: str = Field(
-        "vigil", min_length=1, max_length=200, pattern=r"^[^#+\s/]([^#+\s]*[^#+\s/])?$",
+        "vigil",
+        min_length=1,
+        max_length=200,
+        pattern=r"^[^#+\s/]([^#+\s]*[^#+\s/])?$",
         description="First level(s) of every topic: PREFIX/<camera>/events, PREFIX/status, ...",
     )
     protocol: Literal["5", "3.1.1"] = Field("5", description="MQTT protocol version spoken to the broker.")
     qos: Literal[1, 2] = Field(1, description="QoS of events and results (1: at least once; 2: exactly once, slower).")
     discovery: bool = Field(True, description="Publish Home Assistant MQTT discovery configs for cameras and zones.")
     discovery_prefix: str = Field(
-        "homeassistant", min_length=1, max_length=200, pattern=r"^[^#+\s/]([^#+\s]*[^#+\s/])?$",
+        "homeassistant",
+        min_length=1,
+        max_length=200,
+        pattern=r"^[^#+\s/]([^#+\s]*[^#+\s/])?$",
         description="Home Assistant's discovery prefix.",
     )
     snapshots: bool = Field(True, description="Publish the latest event's picture (JPEG, retained) to PREFIX/<camera>/snapshot.")
     publish_timeout_s: float = Field(
-        10.0, gt=0, le=600, description="A message the broker has not acknowledged by then is sent again (after reconnecting).",
+        10.0,
+        gt=0,
+        le=600,
+        description="A message the broker has not acknowledged by then is sent again (after reconnecting).",
     )
     connect_timeout_s: float = Field(5.0, gt=0, le=600, description="Longest wait for the broker to accept a connection.")
     keepalive_s: int = Field(30, ge=5, le=65_535, description="MQTT keep-alive: how soon a silent broker is seen gone.")
@@ -207,28 +239,41 @@ class NatsSinkConfig(DeliverySettings):
     (docs/OUTPUT.md, "NATS JetStream"; docs/SCALING.md)."""
 
     servers: list[str] = Field(
-        min_length=1, max_length=64,
+        min_length=1,
+        max_length=64,
         description="NATS server URLs, nats://HOST:PORT or tls://HOST:PORT (a leaf node, or the nodes of a cluster); "
         "credentials go in user + password_file, token_file or credentials_file, never in the URL.",
     )
     subject_prefix: str = Field(
-        "vigil", min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$",
+        "vigil",
+        min_length=1,
+        max_length=200,
+        pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$",
         description="First token(s) of every subject: PREFIX.<camera>.events and PREFIX.<camera>.results.",
     )
     stream: str = Field(
-        "VIGIL", min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_-]+$",
+        "VIGIL",
+        min_length=1,
+        max_length=200,
+        pattern=r"^[A-Za-z0-9_-]+$",
         description="The JetStream stream that stores the subjects PREFIX.>.",
     )
     create_stream: bool = Field(
-        True, description="Create the stream when it does not exist (file storage, subjects PREFIX.>, max_age_days, "
+        True,
+        description="Create the stream when it does not exist (file storage, subjects PREFIX.>, max_age_days, "
         "duplicate_window_s, replicas); an existing stream is left as it is.",
     )
     replicas: int = Field(1, ge=1, le=5, description="Copies of the stream it creates (3 on a 3-node cluster).")
     max_age_days: float = Field(
-        7.0, gt=0, le=36_500, description="The stream it creates keeps a message this many days, then discards it.",
+        7.0,
+        gt=0,
+        le=36_500,
+        description="The stream it creates keeps a message this many days, then discards it.",
     )
     duplicate_window_s: float = Field(
-        120.0, ge=1, le=86_400,
+        120.0,
+        ge=1,
+        le=86_400,
         description="The stream it creates drops a message whose Nats-Msg-Id it stored within this many seconds "
         "(a record resent after a crash or a lost acknowledgement is stored once).",
     )
@@ -236,16 +281,22 @@ class NatsSinkConfig(DeliverySettings):
     password_file: str | None = Field(None, min_length=1, description="File holding the password of `user`.")
     token_file: str | None = Field(None, min_length=1, description="File holding the server's authentication token.")
     credentials_file: str | None = Field(
-        None, min_length=1, description="A NATS .creds file (user JWT and NKey seed), for decentralized auth.",
+        None,
+        min_length=1,
+        description="A NATS .creds file (user JWT and NKey seed), for decentralized auth.",
     )
     tls: bool = Field(False, description="Connect with TLS (also implied by tls:// URLs), checking the server's certificate.")
     ca_file: str | None = Field(
-        None, min_length=1, description="With tls, a PEM file of the CA(s) the server's certificate is checked against "
-        "(absent: the system's CAs).",
+        None,
+        min_length=1,
+        description="With tls, a PEM file of the CA(s) the server's certificate is checked against (absent: the system's CAs).",
     )
     connect_timeout_s: float = Field(5.0, gt=0, le=600, description="Longest wait for a server to accept a connection.")
     publish_timeout_s: float = Field(
-        5.0, gt=0, le=600, description="A message JetStream has not acknowledged by then is sent again (same Nats-Msg-Id).",
+        5.0,
+        gt=0,
+        le=600,
+        description="A message JetStream has not acknowledged by then is sent again (same Nats-Msg-Id).",
     )
 
     @field_validator("servers")
@@ -254,8 +305,9 @@ class NatsSinkConfig(DeliverySettings):
         for url in servers:
             if not re.fullmatch(r"(nats|tls)://[^\s/@]+(:\d{1,5})?/?", url):
                 if "@" in url:
-                    raise ValueError("a server URL holds credentials; give them as user + password_file, token_file or "
-                                     "credentials_file")
+                    raise ValueError(
+                        "a server URL holds credentials; give them as user + password_file, token_file or credentials_file"
+                    )
                 raise ValueError("each server is nats://HOST[:PORT] or tls://HOST[:PORT]")
         return servers
 

@@ -28,15 +28,15 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, PydanticCustomError
 
 from vigil.catalog import CATALOG
-from vigil.errors import ConfigError
 from vigil.config._section import Section
-from vigil.config.stages import StageSpec
-from vigil.config.zones import MAX_LINES, MAX_ZONES, LineConfig, ZoneConfig, repeated_name
-from vigil.config.tracking import TrackingSettings
-from vigil.config.clips import ClipsConfig
-from vigil.config.motion import MotionConfig
 from vigil.config.cascade import CascadeConfig, repeated_cascade
+from vigil.config.clips import ClipsConfig
 from vigil.config.model import MODEL_NAME
+from vigil.config.motion import MotionConfig
+from vigil.config.stages import StageSpec
+from vigil.config.tracking import TrackingSettings
+from vigil.config.zones import MAX_LINES, MAX_ZONES, LineConfig, ZoneConfig, repeated_name
+from vigil.errors import ConfigError
 
 __all__ = [
     "AnySourceConfig",
@@ -363,8 +363,10 @@ def url_problem(url: str) -> str | None:
         parts = urlsplit(url)
         port = parts.port
     except ValueError:
-        return ("is not a valid rtsp:// URL (an unclosed '[' or a port that is not a number 1-65535); a password "
-                "holding '/', '?', '#' or '@' must be percent-encoded, or kept in password_file")
+        return (
+            "is not a valid rtsp:// URL (an unclosed '[' or a port that is not a number 1-65535); a password "
+            "holding '/', '?', '#' or '@' must be percent-encoded, or kept in password_file"
+        )
     host = parts.hostname or ""
     if not host:
         return "the rtsp:// URL has no host; write rtsp://[USER@]HOST[:PORT]/PATH"

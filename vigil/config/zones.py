@@ -11,13 +11,28 @@ from pydantic import Field, model_validator
 from vigil.config._section import Section
 
 __all__ = [
-    "ANCHORS", "Anchor", "LineConfig", "MAX_LINES", "MAX_POINTS", "MAX_ZONES", "ZoneConfig", "ZonesStageConfig",
-    "repeated_name", "self_intersection",
+    "ANCHORS",
+    "Anchor",
+    "LineConfig",
+    "MAX_LINES",
+    "MAX_POINTS",
+    "MAX_ZONES",
+    "ZoneConfig",
+    "ZonesStageConfig",
+    "repeated_name",
+    "self_intersection",
 ]
 
 Anchor = Literal[
-    "bottom_center", "center", "top_center", "center_left", "center_right",
-    "top_left", "top_right", "bottom_left", "bottom_right",
+    "bottom_center",
+    "center",
+    "top_center",
+    "center_left",
+    "center_right",
+    "top_left",
+    "top_right",
+    "bottom_left",
+    "bottom_right",
 ]
 ANCHORS: tuple[str, ...] = Anchor.__args__  # type: ignore[attr-defined]
 
@@ -64,8 +79,10 @@ class ZoneConfig(_Shape):
         crossing = self_intersection(self.polygon)
         if crossing is not None:
             i, j = crossing
-            raise ValueError(f"zone '{self.name}': the polygon crosses itself (edge {i} meets edge {j}); "
-                             "list the corners in order around the area")
+            raise ValueError(
+                f"zone '{self.name}': the polygon crosses itself (edge {i} meets edge {j}); "
+                "list the corners in order around the area"
+            )
         return self
 
 

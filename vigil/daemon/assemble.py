@@ -14,36 +14,64 @@ from typing import TYPE_CHECKING, Any
 
 import cv2
 
-from vigil.config import PipelineConfig, SourceConfig
 from vigil.catalog import CATALOG, StageKind
+from vigil.config import PipelineConfig, SourceConfig
+from vigil.config.batch import BatchConfig
 from vigil.config.cascade import CascadeConfig
 from vigil.config.sink_list import SinkEntry
 from vigil.config.stages import StageSpec
 from vigil.config.zones import ZonesStageConfig
-from vigil.pipeline.runner import Pipeline, PipelineOptions
-from vigil.pipeline.runner import FrameModel
-from vigil.pipeline.observer import PipelineObserver
-from vigil.config.batch import BatchConfig
-from vigil.engine import (AutoModel, CascadeRule, ClassificationModel, DetectionOptions, Model, ObjectDetectionModel,
-                          PromptedDetector, TextRecognitionModel, check_secondary, validate_rule)
+from vigil.engine import (
+    AutoModel,
+    CascadeRule,
+    ClassificationModel,
+    DetectionOptions,
+    Model,
+    ObjectDetectionModel,
+    PromptedDetector,
+    TextRecognitionModel,
+    check_secondary,
+    validate_rule,
+)
 from vigil.errors import ConfigError, ModelLoadError
 from vigil.pipeline.fanout import Outlet
+from vigil.pipeline.observer import PipelineObserver
+from vigil.pipeline.runner import FrameModel, Pipeline, PipelineOptions
+from vigil.redact import mask_url
 from vigil.sinks.filters import ResultFilter
 from vigil.sinks.registry import build_sink
 from vigil.sources import Source
 from vigil.sources.gate import FrameGate
-from vigil.redact import mask_url
 from vigil.stages.base import Stage
-from vigil.stages.registry import build_stages
 from vigil.stages.cascade import CascadeStage, CascadeStep
+from vigil.stages.registry import build_stages
 from vigil.stages.tracking import TrackingStageConfig
 
 if TYPE_CHECKING:
     from vigil.clips import ClipRecorder
 
-__all__ = ["LoadedModels", "build_pipeline", "implied_stages", "load_model", "load_models", "make_camera", "make_cascade",
-           "make_cascades", "model_options", "make_clips", "make_gates", "make_outlet", "make_sinks", "make_source",
-           "make_stages", "pipeline_options", "routes", "tracking_spec", "with_zones", "zones_spec"]
+__all__ = [
+    "LoadedModels",
+    "build_pipeline",
+    "implied_stages",
+    "load_model",
+    "load_models",
+    "make_camera",
+    "make_cascade",
+    "make_cascades",
+    "model_options",
+    "make_clips",
+    "make_gates",
+    "make_outlet",
+    "make_sinks",
+    "make_source",
+    "make_stages",
+    "pipeline_options",
+    "routes",
+    "tracking_spec",
+    "with_zones",
+    "zones_spec",
+]
 
 
 @dataclass
@@ -148,8 +176,9 @@ def make_gates(config: SourceConfig) -> list[FrameGate]:
     return [MotionGate(config.motion, config.name)]
 
 
-def make_stages(config: SourceConfig, clips: ClipRecorder | None = None,
-                steps: Mapping[str, CascadeStep] | None = None) -> list[Stage]:
+def make_stages(
+    config: SourceConfig, clips: ClipRecorder | None = None, steps: Mapping[str, CascadeStep] | None = None
+) -> list[Stage]:
     """The stages of one source (fresh state), each made by its kind's factory in the catalog:
     its `stages:` in order, with the stages its own sections imply (`implied_stages`) as one
     block right after the tracking stage it lists, or first. `steps`: the loaded secondaries
@@ -160,8 +189,7 @@ def make_stages(config: SourceConfig, clips: ClipRecorder | None = None,
     return [*listed[:at], *implied_stages(config, clips, steps or {}), *listed[at:]]
 
 
-def implied_stages(config: SourceConfig, clips: ClipRecorder | None,
-                   steps: Mapping[str, CascadeStep]) -> list[Stage]:
+def implied_stages(config: SourceConfig, clips: ClipRecorder | None, steps: Mapping[str, CascadeStep]) -> list[Stage]:
     """The stages a source's sections stand for (`SourceConfig.implied_stages`: its tracking,
     cascades, zones), in the order of their kinds' `place` in the catalog."""
     makers: dict[str, Callable[[], list[Stage]]] = {
@@ -186,8 +214,10 @@ def make_cascades(config: SourceConfig, steps: Mapping[str, CascadeStep]) -> lis
     for cascade in config.cascades:
         step = steps.get(cascade.model)
         if step is None:
-            raise ConfigError(f"source '{config.name}' cascade '{cascade.name}': model '{cascade.model}' is not loaded "
-                              f"(loaded secondaries: {', '.join(steps) or 'none'})")
+            raise ConfigError(
+                f"source '{config.name}' cascade '{cascade.name}': model '{cascade.model}' is not loaded "
+                f"(loaded secondaries: {', '.join(steps) or 'none'})"
+            )
         stages.append(CATALOG.stages.make("cascade", cascade, step, source=config.name))
     return stages
 
@@ -195,8 +225,14 @@ def make_cascades(config: SourceConfig, steps: Mapping[str, CascadeStep]) -> lis
 def make_cascade(cascade: CascadeConfig, step: CascadeStep, *, source: str) -> CascadeStage:
     """The stage of one `cascades:` entry on its secondary's shared step; a rule whose
     `min_size` is below what the secondary can read is refused (`validate_rule`)."""
-    rule = CascadeRule(cascade.name, frozenset(cascade.classes) if cascade.classes else None, cascade.min_confidence,
-                       cascade.min_size, cascade.pad, cascade.top_k)
+    rule = CascadeRule(
+        cascade.name,
+        frozenset(cascade.classes) if cascade.classes else None,
+        cascade.min_confidence,
+        cascade.min_size,
+        cascade.pad,
+        cascade.top_k,
+    )
     try:
         validate_rule(rule, step.model)
     except ModelLoadError as exc:
@@ -243,8 +279,13 @@ async def load_model(config: PipelineConfig, name: str | None = None, *, frame: 
     settings; with `frame`, refuse one the pipeline cannot run on whole frames."""
     name = name or config.default_model()
     m = config.model_entries()[name]
-    options = DetectionOptions(confidence=m.confidence, iou=m.iou, max_det=m.max_det, image_size=m.image_size,
-                               prompts=tuple(m.prompts) if m.prompts else None)
+    options = DetectionOptions(
+        confidence=m.confidence,
+        iou=m.iou,
+        max_det=m.max_det,
+        image_size=m.image_size,
+        prompts=tuple(m.prompts) if m.prompts else None,
+    )
     # Loading builds an onnxruntime session: seconds of CPU, so off the event loop.
     model = await asyncio.to_thread(
         partial(
@@ -264,8 +305,10 @@ async def load_model(config: PipelineConfig, name: str | None = None, *, frame: 
     )
     if m.prompts and not isinstance(model, PromptedDetector):
         model.close()
-        raise ConfigError(f"model '{name}' ({mask_url(m.path)}) has prompts, but it is a {type(model).__name__}, not a "
-                          "zero-shot detector (such as an OWLv2 hf package); remove prompts or give such a model")
+        raise ConfigError(
+            f"model '{name}' ({mask_url(m.path)}) has prompts, but it is a {type(model).__name__}, not a "
+            "zero-shot detector (such as an OWLv2 hf package); remove prompts or give such a model"
+        )
     if frame and not isinstance(model, (ObjectDetectionModel, TextRecognitionModel, ClassificationModel)):
         model.close()
         raise ConfigError(
@@ -282,9 +325,16 @@ async def build_pipeline(config: PipelineConfig, observer: PipelineObserver | No
     cameras = {s.name: make_camera(s, models.steps) for s in config.sources}
     sources = [source for source, _ in cameras.values()]
     stages = {name: chain for name, (_, chain) in cameras.items()}
-    pipeline = Pipeline(models.frame, sources, sinks, pipeline_options(config), observer, stages,
-                        source_models={s.name: config.models_of(s) for s in config.sources},
-                        model_options=model_options(config, models.frame))
+    pipeline = Pipeline(
+        models.frame,
+        sources,
+        sinks,
+        pipeline_options(config),
+        observer,
+        stages,
+        source_models={s.name: config.models_of(s) for s in config.sources},
+        model_options=model_options(config, models.frame),
+    )
     pipeline.routes = routes(config.sources)
     return pipeline
 

@@ -28,7 +28,9 @@ async def build_engine_if_needed(config: DaemonConfig, notifier: Notifier) -> No
         return
     model_dir = Path(config.model.path)
     if not (model_dir / "model.json").is_file():
-        log.warning("model.tensorrt.build_engine: auto needs a model directory (vigil models import --onnx FILE DIR); not building")
+        log.warning(
+            "model.tensorrt.build_engine: auto needs a model directory (vigil models import --onnx FILE DIR); not building"
+        )
         return
     name, listing = tools.list_model(model_dir)
     batch = config.batch.max_batch

@@ -28,7 +28,9 @@ class StreamMetrics(PrometheusMetrics):
         if not self.gone(source_id):
             self.drops[source_id] += count
 
-    def batch_done(self, size: int, padded_to: int, pre_ms: float, infer_ms: float, post_ms: float, model: str = "default") -> None:
+    def batch_done(
+        self, size: int, padded_to: int, pre_ms: float, infer_ms: float, post_ms: float, model: str = "default"
+    ) -> None:
         super().batch_done(size, padded_to, pre_ms, infer_ms, post_ms, model=model)
         self.heartbeat.beat()
 

@@ -24,7 +24,8 @@ from datetime import datetime, timezone
 from typing import Any, ClassVar, Literal, TextIO
 
 from vigil.errors import ConfigError
-from vigil.redact import MASK as _MASK, mask_text
+from vigil.redact import MASK as _MASK
+from vigil.redact import mask_text
 
 __all__ = ["JsonFormatter", "RedactSecrets", "configure_logging"]
 
@@ -104,7 +105,7 @@ class RedactSecrets(logging.Filter):
         # Formatted first: a secret may sit in an argument, or straddle the template and it.
         try:
             message = record.getMessage()
-        except Exception:
+        except Exception:  # noqa: BLE001 - a broken %-format is the handler's to report
             # Leave broken %-formatting to the handler's error report, but without secrets.
             record.msg = self.redact(str(record.msg))
             if isinstance(record.args, tuple):

@@ -51,12 +51,19 @@ class PrometheusMetrics(PipelineObserver):
             "vigil_frames_dropped", "Frames the batcher dropped, by cause (stale, lane_full).", ["source", "cause"], registry=r
         )
         self.batch_size = Histogram(
-            "vigil_batch_size", "Frames per inference call, by model (its name in models:).", ["model"], buckets=_BATCH_BUCKETS, registry=r
+            "vigil_batch_size",
+            "Frames per inference call, by model (its name in models:).",
+            ["model"],
+            buckets=_BATCH_BUCKETS,
+            registry=r,
         )
         self.batch_failures = Counter("vigil_batch_failures", "Batches that failed in a stage, by model.", ["model"], registry=r)
         self.model_latency = Histogram(
-            "vigil_model_batch_seconds", "Per-batch time of each model by stage: pre_process, infer, post_process.",
-            ["model", "stage"], buckets=_LATENCY_BUCKETS, registry=r,
+            "vigil_model_batch_seconds",
+            "Per-batch time of each model by stage: pre_process, infer, post_process.",
+            ["model", "stage"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
         )
         self.stage_latency = Histogram(
             "vigil_stage_latency_seconds",
@@ -76,8 +83,10 @@ class PrometheusMetrics(PipelineObserver):
             registry=r,
         )
         self.zone_objects = Gauge(
-            "vigil_zone_objects", "Objects in a zone now (zone_enter counts in, zone_exit out).",
-            ["source", "zone", "class_name"], registry=r,
+            "vigil_zone_objects",
+            "Objects in a zone now (zone_enter counts in, zone_exit out).",
+            ["source", "zone", "class_name"],
+            registry=r,
         )
         self._recent: dict[str, deque[float]] = {}  # result times per source, for fps
         # Who is in each zone: (source, zone) -> {tracker_id: class name at its zone_enter}, so a
@@ -115,7 +124,9 @@ class PrometheusMetrics(PipelineObserver):
         if source_id not in self._gone:
             self.dropped.labels(source_id, cause).inc(count)
 
-    def batch_done(self, size: int, padded_to: int, pre_ms: float, infer_ms: float, post_ms: float, model: str = "default") -> None:
+    def batch_done(
+        self, size: int, padded_to: int, pre_ms: float, infer_ms: float, post_ms: float, model: str = "default"
+    ) -> None:
         self.batch_size.labels(model).observe(size)
         for stage, ms in (("pre_process", pre_ms), ("infer", infer_ms), ("post_process", post_ms)):
             self.model_latency.labels(model, stage).observe(max(ms, 0.0) / 1e3)
@@ -169,7 +180,9 @@ class PrometheusMetrics(PipelineObserver):
         for key in [key for key in self._inside if key[0] == source_id]:
             del self._inside[key]
         per_source: list[tuple[Any, tuple[str, ...]]] = [
-            (self.frames_in, ("source",)), (self.frames_inferred, ("source",)), (self.dropped, ("source", "cause")),
+            (self.frames_in, ("source",)),
+            (self.frames_inferred, ("source",)),
+            (self.dropped, ("source", "cause")),
             (self.events_total, ("source", "type", "area", "direction")),
             (self.zone_objects, ("source", "zone", "class_name")),
         ]
@@ -267,11 +280,15 @@ class _LiveCollector(Collector):
 def _model_metrics(snap: PipelineSnapshot) -> Iterator[Any]:
     """Each model by its name: the package it resolved to (an info gauge), its batch size and
     what waits for it (frames in its batcher, batches between its stages)."""
-    info = GaugeMetricFamily("vigil_model_info", "1 for the package each model resolved to.",
-                             labels=["model", "model_id", "package_id", "backend"])
-    batch = GaugeMetricFamily("vigil_model_batch_size_limit", "The most frames per inference call of each model.", labels=["model"])
-    waiting = GaugeMetricFamily("vigil_model_queue_depth", "Frames or batches waiting for each model, by queue.",
-                                labels=["model", "queue"])
+    info = GaugeMetricFamily(
+        "vigil_model_info", "1 for the package each model resolved to.", labels=["model", "model_id", "package_id", "backend"]
+    )
+    batch = GaugeMetricFamily(
+        "vigil_model_batch_size_limit", "The most frames per inference call of each model.", labels=["model"]
+    )
+    waiting = GaugeMetricFamily(
+        "vigil_model_queue_depth", "Frames or batches waiting for each model, by queue.", labels=["model", "queue"]
+    )
     for name, model in snap.models.items():
         info.add_metric([name, model.model_id, model.package_id, model.backend], 1.0)
         batch.add_metric([name], model.batch_size)
@@ -287,14 +304,16 @@ def _sink_metrics(outlets: Sequence[Outlet]) -> Iterator[Any]:
     families = {
         "published": CounterMetricFamily("vigil_sink_published", "Results a sink wrote or delivered.", labels=_SINK),
         "dropped": CounterMetricFamily(
-            "vigil_sink_dropped", "Results a sink dropped, by reason (queue_full, spool_full, disk_full ...).",
+            "vigil_sink_dropped",
+            "Results a sink dropped, by reason (queue_full, spool_full, disk_full ...).",
             labels=[*_SINK, "reason"],
         ),
         "errors": CounterMetricFamily("vigil_sink_errors", "Failed writes or delivery attempts.", labels=_SINK),
         "filtered": CounterMetricFamily("vigil_sink_filtered", "Results a sink's filter left out.", labels=_SINK),
         "duplicates": CounterMetricFamily(
-            "vigil_sink_duplicates", "Records the receiver said it already had (NATS JetStream's duplicate window), so "
-            "it did not store them again.", labels=_SINK,
+            "vigil_sink_duplicates",
+            "Records the receiver said it already had (NATS JetStream's duplicate window), so it did not store them again.",
+            labels=_SINK,
         ),
     }
     backlog = GaugeMetricFamily("vigil_sink_backlog", "Results accepted by a sink and not yet out.", labels=_SINK)
@@ -333,7 +352,8 @@ class _ClipsCollector(Collector):
     def collect(self) -> Iterator[Any]:
         written = CounterMetricFamily("vigil_clips_written", "Event clips finished.", labels=["source"])
         dropped = CounterMetricFamily(
-            "vigil_clips_dropped", "Event clips (and packets, queue_full) lost, by reason (disk_full ...).",
+            "vigil_clips_dropped",
+            "Event clips (and packets, queue_full) lost, by reason (disk_full ...).",
             labels=["source", "reason"],
         )
         healthy = GaugeMetricFamily("vigil_clips_healthy", "1 while a source's clips are being written.", labels=["source"])

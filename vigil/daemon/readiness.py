@@ -20,9 +20,9 @@ from __future__ import annotations
 from typing import Any
 
 from vigil.pipeline.runner import Pipeline
+from vigil.redact import mask_url
 from vigil.sinks.base import Sink
 from vigil.sources.base import Source, SourceState
-from vigil.redact import mask_url
 
 __all__ = ["readiness"]
 
@@ -73,8 +73,13 @@ def _sink_checks(sinks: list[Sink]) -> dict[str, dict[str, Any]]:
     for sink in sinks:
         health, stats = sink.health(), sink.stats()
         check: dict[str, Any] = {
-            "ok": health.ok, "kind": sink.kind, "published": stats.published, "dropped": stats.dropped,
-            "backlog": stats.backlog, "errors": stats.errors, "dropped_by_reason": dict(stats.dropped_by_reason),
+            "ok": health.ok,
+            "kind": sink.kind,
+            "published": stats.published,
+            "dropped": stats.dropped,
+            "backlog": stats.backlog,
+            "errors": stats.errors,
+            "dropped_by_reason": dict(stats.dropped_by_reason),
         }
         if health.reason:
             check["reason"] = mask_url(health.reason)
@@ -92,8 +97,12 @@ def _clips_checks(sources: list[Source]) -> dict[str, dict[str, Any]]:
         if clips is None:
             continue
         health, stats = clips.health(), clips.stats()
-        check: dict[str, Any] = {"ok": health.ok, "written": stats.written, "errors": stats.errors,
-                                 "dropped_by_reason": dict(stats.dropped_by_reason)}
+        check: dict[str, Any] = {
+            "ok": health.ok,
+            "written": stats.written,
+            "errors": stats.errors,
+            "dropped_by_reason": dict(stats.dropped_by_reason),
+        }
         if health.reason:
             check["reason"] = mask_url(health.reason)
         checks[source.source_id] = check

@@ -68,20 +68,26 @@ class ReloadOnSighup:
 def lane_options(config: DaemonConfig, names: Iterable[str]) -> dict[str, PipelineOptions]:
     """The pipeline options of each model's lane, as the daemon runs them (kept running, drained
     within `shutdown_timeout_s`)."""
-    return {name: replace(o, drain_timeout_s=config.shutdown_timeout_s)
-            for name, o in model_options(config, names, keep_running=True).items()}
+    return {
+        name: replace(o, drain_timeout_s=config.shutdown_timeout_s)
+        for name, o in model_options(config, names, keep_running=True).items()
+    }
 
 
-async def apply_models(pipeline: Pipeline, steps: Mapping[str, CascadeStep], running: DaemonConfig,
-                       config: DaemonConfig) -> dict[str, Any]:
+async def apply_models(
+    pipeline: Pipeline, steps: Mapping[str, CascadeStep], running: DaemonConfig, config: DaemonConfig
+) -> dict[str, Any]:
     """Swap in each model whose settings (or batch) changed, by name: the new one loads while
     the old one still serves, and takes over at its next batch; the other models are
     untouched. Models added or removed by name need a restart. Returns the model entries now
     in use."""
     old, new = running.model_entries(), config.model_entries()
     if set(old) != set(new):
-        log.error("reload: keeping models %s: adding or removing models (%s) needs a restart",
-                  ", ".join(old), ", ".join(sorted(set(old) ^ set(new))))
+        log.error(
+            "reload: keeping models %s: adding or removing models (%s) needs a restart",
+            ", ".join(old),
+            ", ".join(sorted(set(old) ^ set(new))),
+        )
         return old
     kept = dict(old)
     for name in new:

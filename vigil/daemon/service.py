@@ -22,30 +22,30 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from vigil.api.app import make_app
+from vigil.api.control import DaemonControl
+from vigil.api.media import StreamPolicy
+from vigil.api.server import ApiServer, raise_open_file_limit
+from vigil.api.state import StreamLayer, default_state_file
 from vigil.config import SourceConfig
 from vigil.config.api import ApiConfig
 from vigil.config.daemon import DaemonConfig
-from vigil.api.app import make_app
-from vigil.api.server import ApiServer, raise_open_file_limit
-from vigil.api.control import DaemonControl
-from vigil.api.media import StreamPolicy
-from vigil.api.state import StreamLayer, default_state_file
-from vigil.store import Store, StoreFeed
-from vigil.store.log import open_store, snapshot_event_dirs
-from vigil.daemon.describe import describe_models
 from vigil.daemon.assemble import LoadedModels, load_models, make_camera, make_sinks, make_stages, pipeline_options, routes
+from vigil.daemon.describe import describe_models
 from vigil.daemon.engine_build import build_engine_if_needed
 from vigil.daemon.latency import StreamMetrics
-from vigil.daemon.reload import ReloadOnSighup, apply_models, apply_sinks, lane_options
-from vigil.pipeline.observer import Observers, PipelineObserver
-from vigil.pipeline.runner import Pipeline, PipelineReport
 from vigil.daemon.readiness import readiness
+from vigil.daemon.reload import ReloadOnSighup, apply_models, apply_sinks, lane_options
 from vigil.daemon.signals import Interrupted, StopSignals
 from vigil.daemon.systemd import Notifier, Watchdog
 from vigil.errors import ConfigError, VigilError
+from vigil.pipeline.observer import Observers, PipelineObserver
+from vigil.pipeline.runner import Pipeline, PipelineReport
+from vigil.redact import mask_url
 from vigil.sinks.base import CameraStatus
 from vigil.sources.base import Source
-from vigil.redact import mask_url
+from vigil.store import Store, StoreFeed
+from vigil.store.log import open_store, snapshot_event_dirs
 
 if TYPE_CHECKING:
     from vigil.api.console.live import LiveView
@@ -56,8 +56,9 @@ log = logging.getLogger(__name__)
 
 
 class Daemon:
-    def __init__(self, config: DaemonConfig, api: ApiConfig | None = None, layer: StreamLayer | None = None,
-                 store: Store | None = None) -> None:
+    def __init__(
+        self, config: DaemonConfig, api: ApiConfig | None = None, layer: StreamLayer | None = None, store: Store | None = None
+    ) -> None:
         self.config = config
         self.api = api or config.api  # `api` overrides the file's section (tests: port 0)
         self.layer = layer or StreamLayer()  # the API's stream changes on top of the YAML (in memory when None)
@@ -95,7 +96,12 @@ class Daemon:
         self._configs = {s.name: s for s in configs}
         options = replace(pipeline_options(self.config, keep_running=True), drain_timeout_s=self.config.shutdown_timeout_s)
         self.pipeline = pipeline = Pipeline(
-            models.frame, sources, sinks, options, Observers(*await self._observers()), stages,
+            models.frame,
+            sources,
+            sinks,
+            options,
+            Observers(*await self._observers()),
+            stages,
             source_models={s.name: self.config.models_of(s) for s in configs},
             model_options=lane_options(self.config, models.frame),
         )
@@ -138,7 +144,8 @@ class Daemon:
         if self.store is None:
             state_dir = self.layer.path.parent if self.layer.path is not None else None
             self.store = self._own_store = await open_store(
-                self.config, self.api.events_kept, lambda: snapshot_event_dirs(self.config), state_dir)
+                self.config, self.api.events_kept, lambda: snapshot_event_dirs(self.config), state_dir
+            )
         observers: list[PipelineObserver] = [self.metrics, StoreFeed(self.store)]
         if self.api.enabled and self.api.console:
             from vigil.api.console.live import LiveView

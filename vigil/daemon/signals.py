@@ -29,8 +29,7 @@ class Interrupted(Exception):
 
 
 class StopSignals:
-    def __init__(self, stop: Callable[[], None], force: Callable[[], None],
-                 reload: Callable[[], None] | None = None) -> None:
+    def __init__(self, stop: Callable[[], None], force: Callable[[], None], reload: Callable[[], None] | None = None) -> None:
         self.stop, self.force, self.reload = stop, force, reload
         self.seen = 0  # SIGINT and SIGTERM received
         self._before: dict[signal.Signals, Any] = {}  # the handlers there before, put back on exit

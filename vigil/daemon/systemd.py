@@ -134,7 +134,9 @@ class Notifier:
         self._failing = True
         log.warning(
             "systemd notification to %s failed: %s; the service manager may consider the daemon "
-            "hung (further failures are logged at debug level)", self._printable_address, exc,
+            "hung (further failures are logged at debug level)",
+            self._printable_address,
+            exc,
         )
 
     @property
@@ -218,7 +220,8 @@ class Watchdog:
                 self.withholding = True
                 log.warning(
                     "watchdog: no progress, withholding the ping; systemd restarts the daemon "
-                    "unless progress resumes within WatchdogSec (%.1fs)", self._period_s * 2,
+                    "unless progress resumes within WatchdogSec (%.1fs)",
+                    self._period_s * 2,
                 )
             await asyncio.sleep(self._period_s)
 
@@ -234,9 +237,7 @@ class Watchdog:
         self._task = asyncio.create_task(self.run(), name="systemd-watchdog")
         return self
 
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         if self._task is not None:
             self._task.cancel()
             # wait() rather than awaiting the task: its CancelledError is expected, while a

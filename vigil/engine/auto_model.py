@@ -90,12 +90,12 @@ class AutoModel:
             allow_untrusted=allow_untrusted,
             min_int8_agreement=min_int8_agreement,
         )
-        return load_model(
-            ref, request, options, backend_options, environment, cache_ttl_s=resolution_cache_ttl_s, task=task
-        )
+        return load_model(ref, request, options, backend_options, environment, cache_ttl_s=resolution_cache_ttl_s, task=task)
 
 
-def _split_options(ref: str | Path, options: DetectionOptions | None, values: dict[str, Any]) -> tuple[DetectionOptions, BackendOptions]:
+def _split_options(
+    ref: str | Path, options: DetectionOptions | None, values: dict[str, Any]
+) -> tuple[DetectionOptions, BackendOptions]:
     """`from_pretrained`'s keyword options, checked and split into detection and backend options."""
     unknown = set(values) - _DETECTION_FIELDS - _BACKEND_FIELDS
     if unknown:

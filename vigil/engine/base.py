@@ -111,8 +111,8 @@ class Model(ABC, Generic[R]):
 class ObjectDetectionModel(Model[Detections]):
     """Returns boxes: `model(images) -> list[Detections]`.
 
-        model = AutoModel.from_pretrained("yolov8n.onnx")
-        detections = model([bgr_image])[0]
+    model = AutoModel.from_pretrained("yolov8n.onnx")
+    detections = model([bgr_image])[0]
     """
 
 

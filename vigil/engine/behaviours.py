@@ -116,8 +116,9 @@ class PromptedDetector(ObjectDetectionModel):
         detector = AutoModel.from_pretrained("models/owlv2", prompts=["a person", "a car"], confidence=0.1)
     """
 
-    def __init__(self, model: ZeroShotDetectionModel, prompts: Sequence[str], threshold: float,
-                 *, _users: list[int] | None = None) -> None:
+    def __init__(
+        self, model: ZeroShotDetectionModel, prompts: Sequence[str], threshold: float, *, _users: list[int] | None = None
+    ) -> None:
         self.zero_shot = model
         self.model_id = model.model_id
         self.package_id = model.package_id

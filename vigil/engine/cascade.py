@@ -93,8 +93,7 @@ class Attached:
         }
         if self.kind == "classification":
             out["top_k"] = [
-                {"class_id": class_id, "class_name": name, "confidence": round(score, 6)}
-                for class_id, name, score in self.top_k
+                {"class_id": class_id, "class_name": name, "confidence": round(score, 6)} for class_id, name, score in self.top_k
             ]
         else:
             out["lines"] = [{"text": text, "confidence": round(score, 6)} for text, score in self.lines]
@@ -254,9 +253,7 @@ def run_secondary(
 def _classification(name: str, pred: ClassificationPrediction, class_names: Sequence[str], k: int) -> Attached:
     names = pred.class_names or tuple(class_names)
     order = np.argsort(-pred.probs, kind="stable")[:k]  # as ClassificationPrediction.from_probs
-    top = tuple(
-        (int(i), names[i] if i < len(names) else str(int(i)), float(pred.probs[i])) for i in order.tolist()
-    )
+    top = tuple((int(i), names[i] if i < len(names) else str(int(i)), float(pred.probs[i])) for i in order.tolist())
     return Attached(model=name, kind="classification", label=top[0][1], confidence=top[0][2], top_k=top)
 
 
@@ -338,9 +335,7 @@ class ModelCascade:
         for name, (model, rule) in self.secondaries.items():
             picked = [select(rule, dets, frame.shape) for dets, frame in zip(results, frames)]
             crops = [
-                crop(frame, dets.xyxy[i], rule.pad)
-                for dets, frame, index in zip(results, frames, picked)
-                for i in index.tolist()
+                crop(frame, dets.xyxy[i], rule.pad) for dets, frame, index in zip(results, frames, picked) for i in index.tolist()
             ]
             outputs = run_secondary(model, crops, name, top_k=rule.top_k)
             start = 0
@@ -365,7 +360,7 @@ def _close_all(models: Sequence[Model[Any]]) -> None:
     for model in models:
         try:
             model.close()
-        except Exception as exc:  # close the others, then report the first failure
+        except Exception as exc:  # noqa: BLE001 - close the others, then report the first failure
             errors.append(exc)
     if errors:
         raise errors[0]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -146,8 +146,13 @@ class Detections:
         keypoints = data.pop("keypoints", None)
         keypoint_conf = data.pop("keypoint_confidence", None)
         return cls(
-            xyxy=detections.xyxy, confidence=conf, class_id=cls_id, data=data,
-            mask=detections.mask, keypoints=keypoints, keypoint_confidence=keypoint_conf,
+            xyxy=detections.xyxy,
+            confidence=conf,
+            class_id=cls_id,
+            data=data,
+            mask=detections.mask,
+            keypoints=keypoints,
+            keypoint_confidence=keypoint_conf,
             tracker_id=detections.tracker_id,
         )
 

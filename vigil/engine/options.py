@@ -32,7 +32,11 @@ class DetectionOptions:
         if self.max_det < 1:
             raise ValueError(f"max_det must be >= 1, got {self.max_det}")
         if self.prompts is not None:
-            if isinstance(self.prompts, str) or not self.prompts or not all(isinstance(p, str) and p.strip() for p in self.prompts):
+            if (
+                isinstance(self.prompts, str)
+                or not self.prompts
+                or not all(isinstance(p, str) and p.strip() for p in self.prompts)
+            ):
                 raise ValueError(f"prompts must be a non-empty list of non-empty strings, got {self.prompts!r}")
             object.__setattr__(self, "prompts", tuple(self.prompts))
 

@@ -38,8 +38,9 @@ class TextDetections:
     def __getitem__(self, index: Any) -> TextDetections:
         if isinstance(index, (int, np.integer)):
             index = [int(index)]
-        return TextDetections(self.quads[index], self.text[index], self.confidence[index],
-                              {k: v[index] for k, v in self.data.items()})
+        return TextDetections(
+            self.quads[index], self.text[index], self.confidence[index], {k: v[index] for k, v in self.data.items()}
+        )
 
     @property
     def xyxy(self) -> np.ndarray:

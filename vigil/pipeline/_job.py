@@ -32,6 +32,12 @@ class Job:
         post-processed; the time since capture only for a `live` source's frames."""
         frame = item.frame
         since_capture = (utc_now - frame.capture_time).total_seconds() * 1e3 if live else None
-        timings = Timings(queue=(item.dequeued_at - item.enqueued_at) * 1e3, pre_process=self.pre_ms, infer=self.infer_ms,
-                          post_process=post_ms, total=(now - frame.decoded_at) * 1e3, since_capture=since_capture)
+        timings = Timings(
+            queue=(item.dequeued_at - item.enqueued_at) * 1e3,
+            pre_process=self.pre_ms,
+            infer=self.infer_ms,
+            post_process=post_ms,
+            total=(now - frame.decoded_at) * 1e3,
+            since_capture=since_capture,
+        )
         return InferenceResult(frame, self.model.model_id, dets, timings)

@@ -16,8 +16,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
 from dataclasses import dataclass
+from typing import Any
 
 from vigil.result import InferenceResult
 from vigil.stages.base import BatchedStage, BatchedStep, Stage, StageOutput
@@ -111,8 +111,12 @@ class StageChain:
             item.take(stage.process(item.result))
         except Exception:
             self.failures += 1
-            log.exception("source '%s': stage %s failed on frame #%d; the result is dropped",
-                          self.source, type(stage).__name__, item.result.frame.seq)
+            log.exception(
+                "source '%s': stage %s failed on frame #%d; the result is dropped",
+                self.source,
+                type(stage).__name__,
+                item.result.frame.seq,
+            )
             item.result = None
         return item.result is not None
 
@@ -210,7 +214,9 @@ class StageChains:
         try:
             answers = step.run(work)  # type: ignore[arg-type]  # BatchedStage, non-None results
         except Exception:
-            log.exception("batched stage %s failed on %d results; they are dropped", type(step).__name__, sum(len(i) for i in live))
+            log.exception(
+                "batched stage %s failed on %d results; they are dropped", type(step).__name__, sum(len(i) for i in live)
+            )
             for (chain, _, _), items in zip(members, live):
                 chain.failures += len(items)
                 for item in items:

@@ -123,7 +123,7 @@ class Fanout:
         mine = [c for c in self._cameras if (allowed := self.routes.get(c.name)) is None or outlet.name in allowed]
         try:
             await outlet.sink.cameras(mine)
-        except Exception:  # noqa: BLE001 - one sink's bookkeeping must not stop the others
+        except Exception:  # one sink's bookkeeping must not stop the others
             log.exception("sink '%s' failed to take the set of cameras", outlet.name)
 
     def _failed(self, exc: SinkError) -> None:

@@ -55,8 +55,15 @@ class ModelLane:
     def replace(self, model: FrameModel, options: PipelineOptions) -> None:
         """Use `model` and the batch settings of `options` from the next batch on; batches already
         formed finish on the old model."""
-        self.model, self.options = model, replace(self.options, max_batch=options.max_batch, max_delay_ms=options.max_delay_ms,
-                                                  max_staleness_ms=options.max_staleness_ms)
+        self.model, self.options = (
+            model,
+            replace(
+                self.options,
+                max_batch=options.max_batch,
+                max_delay_ms=options.max_delay_ms,
+                max_staleness_ms=options.max_staleness_ms,
+            ),
+        )
         self.batch_size = model.batch.batch_limit(options.max_batch)
         self.batcher.resize(
             self.batch_size,
@@ -65,7 +72,9 @@ class ModelLane:
             options.max_staleness_ms / 1000.0 if options.max_staleness_ms else None,
         )
 
-    def loops(self, on_workers: Offload, on_infer: Offload) -> tuple[Coroutine[Any, Any, None], Coroutine[Any, Any, None], asyncio.Queue[Job | None]]:
+    def loops(
+        self, on_workers: Offload, on_infer: Offload
+    ) -> tuple[Coroutine[Any, Any, None], Coroutine[Any, Any, None], asyncio.Queue[Job | None]]:
         """The lane's prepare and infer loops (to run as tasks) and the queue of inferred jobs
         they fill, which the pipeline's publish task of this lane empties."""
         prepared: asyncio.Queue[Job | None] = asyncio.Queue(maxsize=1)
@@ -91,7 +100,7 @@ class ModelLane:
             t0 = time.perf_counter()
             try:
                 job.prepared = await offload(job.model.pre_process, [item.frame.image for item in items])
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - one bad batch must not stop the other frames
                 self._failed(job, exc)
                 await self._pass_ends(job, out)
                 continue
@@ -108,7 +117,7 @@ class ModelLane:
             t0 = time.perf_counter()
             try:
                 job.raw = await offload(job.model.forward, job.prepared)
-            except Exception as exc:  # one bad batch must not stop the other frames
+            except Exception as exc:  # noqa: BLE001 - one bad batch must not stop the other frames
                 self._failed(job, exc)
                 await self._pass_ends(job, out, release=False)
                 continue

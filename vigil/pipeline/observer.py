@@ -31,7 +31,9 @@ class PipelineObserver:
         """Frames the pipeline dropped (`stale`, `lane_full`); decode-side causes are in
         each source's `stats`."""
 
-    def batch_done(self, size: int, padded_to: int, pre_ms: float, infer_ms: float, post_ms: float, model: str = "default") -> None:
+    def batch_done(
+        self, size: int, padded_to: int, pre_ms: float, infer_ms: float, post_ms: float, model: str = "default"
+    ) -> None:
         """A batch went through the model named `model`; `padded_to` is the size the model ran
         (>= size for static packages)."""
 
@@ -56,7 +58,7 @@ class PipelineObserver:
 class Observers(PipelineObserver):
     """Several observers heard as one, in the order given (the daemon's metrics and event log).
 
-        pipeline = Pipeline(model, sources, sinks, options, Observers(metrics, event_log))
+    pipeline = Pipeline(model, sources, sinks, options, Observers(metrics, event_log))
     """
 
     def __init__(self, *observers: PipelineObserver) -> None:
@@ -74,7 +76,9 @@ class Observers(PipelineObserver):
         for observer in self.observers:
             observer.frames_dropped(source_id, cause, count)
 
-    def batch_done(self, size: int, padded_to: int, pre_ms: float, infer_ms: float, post_ms: float, model: str = "default") -> None:
+    def batch_done(
+        self, size: int, padded_to: int, pre_ms: float, infer_ms: float, post_ms: float, model: str = "default"
+    ) -> None:
         for observer in self.observers:
             observer.batch_done(size, padded_to, pre_ms, infer_ms, post_ms, model=model)
 

@@ -27,7 +27,7 @@ from typing import Any
 from vigil.errors import PipelineError, SourceError, SourceOpenError
 from vigil.events import Event
 from vigil.pipeline._job import Job
-from vigil.pipeline._tasks import gather_or_cancel, watch_loop_lag
+from vigil.pipeline._tasks import feed, gather_or_cancel, watch_loop_lag
 from vigil.pipeline.chain import StageChain, StageChains
 from vigil.pipeline.fanout import Fanout, Outlet
 from vigil.pipeline.lane import DEFAULT_MODEL, ModelLane
@@ -86,7 +86,9 @@ class Pipeline:
         self.lanes = {name: self._lane(name, m, (model_options or {}).get(name, options)) for name, m in models.items()}
         self._source_models: dict[str, tuple[str, ...]] = {}
         for source in self.sources:
-            self._source_models[source.source_id] = self._model_names(source.source_id, (source_models or {}).get(source.source_id))
+            self._source_models[source.source_id] = self._model_names(
+                source.source_id, (source_models or {}).get(source.source_id)
+            )
         self._live = {s.source_id: s.live for s in self.sources}
         self._feeds: dict[str, asyncio.Task[None]] = {}
         self._started = False
@@ -110,14 +112,19 @@ class Pipeline:
             return (next(iter(self.lanes)),)
         unknown = [n for n in names if n not in self.lanes]
         if unknown:
-            raise PipelineError(f"source '{source_id}' runs model {', '.join(map(repr, unknown))}, which this pipeline does "
-                                f"not have (models: {', '.join(self.lanes)})")
+            raise PipelineError(
+                f"source '{source_id}' runs model {', '.join(map(repr, unknown))}, which this pipeline does "
+                f"not have (models: {', '.join(self.lanes)})"
+            )
         return tuple(dict.fromkeys(names))
 
     def _ended_chains(self, lane: str, source_ids: Sequence[str]) -> list[StageChain]:
         """The chains to close behind a batch of `lane`: those of ended sources whose primary it is."""
-        return [chain for s in source_ids
-                if self._source_models.get(s, (None,))[0] == lane and (chain := self.chains.current(s)) is not None]
+        return [
+            chain
+            for s in source_ids
+            if self._source_models.get(s, (None,))[0] == lane and (chain := self.chains.current(s)) is not None
+        ]
 
     @property
     def model(self) -> FrameModel:
@@ -163,7 +170,9 @@ class Pipeline:
         Raises `SourceOpenError` when it cannot be opened, recorded in the report as well, and
         `PipelineError` when the id is taken, a model is unknown or the pipeline takes no new sources."""
         if any(s.source_id == source.source_id for s in self.sources):
-            raise PipelineError(f"source '{source.source_id}' already exists in this pipeline; remove it first or use another name")
+            raise PipelineError(
+                f"source '{source.source_id}' already exists in this pipeline; remove it first or use another name"
+            )
         self._source_models[source.source_id] = self._model_names(source.source_id, models)
         self.sources.append(source)
         self.chains.set(source.source_id, stages)  # fresh state, replacing a removed source's of that id
@@ -265,8 +274,11 @@ class Pipeline:
                 stack.callback(infer.shutdown, wait=False, cancel_futures=True)
                 prepare, run, inferred = lane.loops(on_workers, partial(loop.run_in_executor, infer))
                 suffix = "" if len(self.lanes) == 1 else f"-{name}"
-                tasks += [asyncio.create_task(prepare, name=f"prepare{suffix}"), asyncio.create_task(run, name=f"infer{suffix}"),
-                          asyncio.create_task(self._publish(inferred, on_workers), name=f"publish{suffix}")]
+                tasks += [
+                    asyncio.create_task(prepare, name=f"prepare{suffix}"),
+                    asyncio.create_task(run, name=f"infer{suffix}"),
+                    asyncio.create_task(self._publish(inferred, on_workers), name=f"publish{suffix}"),
+                ]
             self._tasks = tasks
             self.running.set()
             if self._stop_requested:  # asked while sources were starting
@@ -318,32 +330,16 @@ class Pipeline:
         return True
 
     def _spawn_feed(self, source: Source) -> None:
-        self._feeds[source.source_id] = asyncio.create_task(self._feed(source), name=f"feed-{source.source_id}")
+        name, batchers = source.source_id, [self.lanes[n].batcher for n in self._source_models[source.source_id]]
+        work = feed(source, batchers, self.report.sources[name], self.observer, self._first_frame)
+        self._feeds[name] = asyncio.create_task(work, name=f"feed-{name}")
+
+    def _first_frame(self) -> None:
+        self._first_frame_at = self._first_frame_at or time.monotonic()
 
     async def _stop_sources(self) -> None:
         for source in reversed(self.sources):
             await source.stop()
-
-    async def _feed(self, source: Source) -> None:
-        report = self.report.sources[source.source_id]
-        batchers = [self.lanes[name].batcher for name in self._source_models[source.source_id]]
-        try:
-            async for frame in source:
-                if self._first_frame_at is None:
-                    self._first_frame_at = time.monotonic()
-                for batcher in batchers:  # decoded once, to every model the source runs
-                    await batcher.put(frame)
-                report.frames_in += 1
-                self.observer.frame_in(source.source_id)
-        except SourceError as exc:
-            log.error("%s", exc)
-            report.error = str(exc)
-        except Exception as exc:  # a bug in one source must not stop the others
-            log.exception("source '%s': reading failed", source.source_id)
-            report.error = f"reading failed: {exc!r}"
-        finally:
-            for batcher in batchers:
-                await batcher.close_lane(source.source_id)
 
     async def _publish(self, inbox: asyncio.Queue[Job | None], offload: Callable[..., Awaitable[Any]]) -> None:
         while (job := await inbox.get()) is not None:
@@ -360,7 +356,7 @@ class Pipeline:
         t0 = time.perf_counter()
         try:
             detections = await offload(job.model.post_process, job.raw, job.prepared)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - one bad batch must not stop the other frames
             self._batch_failed(job, exc)
             return
         post_ms = (time.perf_counter() - t0) * 1e3
@@ -369,7 +365,10 @@ class Pipeline:
         self.observer.batch_done(size, max(size, job.model.batch.min), job.pre_ms, job.infer_ms, post_ms, model=job.lane)
         now, utc_now = time.monotonic(), datetime.now(timezone.utc)
         live = self._live
-        results = [job.result(i, dets, post_ms, now, utc_now, live.get(i.frame.source_id, False)) for i, dets in zip(job.items, detections)]
+        results = [
+            job.result(i, dets, post_ms, now, utc_now, live.get(i.frame.source_id, False))
+            for i, dets in zip(job.items, detections)
+        ]
         for result in results:
             self.observer.result(result)
             self.report.sources[result.frame.source_id].results += 1

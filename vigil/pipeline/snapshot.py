@@ -75,8 +75,13 @@ def take_snapshot(sources: Sequence[Source], models: Sequence[ModelLane]) -> Pip
         lanes.update(depths)
         dropped.update(lane.batcher.dropped)
         per_model[lane.name] = ModelSnapshot(
-            lane.name, lane.model.model_id, str(getattr(lane.model, "package_id", "")), _backend(lane.model),
-            lane.batch_size, sum(depths.values()), {name: q.qsize() for name, q in lane.queues.items()},
+            lane.name,
+            lane.model.model_id,
+            str(getattr(lane.model, "package_id", "")),
+            _backend(lane.model),
+            lane.batch_size,
+            sum(depths.values()),
+            {name: q.qsize() for name, q in lane.queues.items()},
         )
     snapshots = {
         s.source_id: SourceSnapshot(

@@ -18,8 +18,19 @@ if TYPE_CHECKING:
     from vigil.sinks.webhook import WebhookOptions, WebhookSink
 
 __all__ = [
-    "AnnotatedVideoSink", "Annotator", "CameraStatus", "JsonlSink", "MqttSink", "NatsSink", "ResultFilter", "Sink", "SinkHealth", "SinkStats",
-    "SnapshotSink", "WebhookOptions", "WebhookSink",
+    "AnnotatedVideoSink",
+    "Annotator",
+    "CameraStatus",
+    "JsonlSink",
+    "MqttSink",
+    "NatsSink",
+    "ResultFilter",
+    "Sink",
+    "SinkHealth",
+    "SinkStats",
+    "SnapshotSink",
+    "WebhookOptions",
+    "WebhookSink",
 ]
 
 # The public classes, imported on first use: aiohttp takes ~150 ms to import, PyAV ~75 ms; only a

@@ -13,7 +13,6 @@ import cv2
 import numpy as np
 
 from vigil.engine import ClassificationPrediction, Detections, TextDetections, attached
-
 from vigil.errors import MissingDependencyError
 from vigil.result import Overlay, Predictions
 from vigil.sinks._overlays import OverlayPainter
@@ -67,9 +66,7 @@ class Annotator:
             scene = self._vertices.annotate(scene, points)
         return self._labels.annotate(scene, boxes, labels=_labels(dets))
 
-    def draw_box(
-        self, image: np.ndarray, box: tuple[float, float, float, float], class_id: int, label: str
-    ) -> np.ndarray:
+    def draw_box(self, image: np.ndarray, box: tuple[float, float, float, float], class_id: int, label: str) -> np.ndarray:
         """One box (xyxy) with its `label` on a copy of `image`, in the colour `draw` gives
         `class_id`: an event's object in its frame (the snapshot sink)."""
         import supervision as sv  # imported by __init__ already
@@ -107,8 +104,9 @@ def _labels(dets: Detections) -> list[str]:
         labels = [f"#{t} {label}" if t >= 0 else label for t, label in zip(dets.tracker_id, labels)]
     if "attached" not in dets.data:
         return labels
-    return [" | ".join([label, *(a.label for a in outputs.values() if a.label)])
-            for label, outputs in zip(labels, attached(dets))]
+    return [
+        " | ".join([label, *(a.label for a in outputs.values() if a.label)]) for label, outputs in zip(labels, attached(dets))
+    ]
 
 
 def _visible_keypoints(dets: Detections) -> Detections:

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Literal
 
 from vigil.errors import ConfigError, SinkError
-from vigil.sinks.files import open_output
 from vigil.sinks._http import Backoff, retry_after_s
+from vigil.sinks.files import open_output
 from vigil.sinks.spool import SpoolOptions, SpoolRecord
 
 __all__ = ["Reply", "Retrier", "RetryTimings", "WebhookOptions", "probe_says_up", "write_dead_letters"]
@@ -65,8 +65,14 @@ class WebhookOptions:
     def __post_init__(self) -> None:
         if self.batch_max < 1:
             raise ConfigError(f"webhook batch_max must be at least 1, got {self.batch_max}")
-        positive = ("request_timeout_s", "connect_timeout_s", "flush_timeout_s", "max_retry_after_s",
-                    "probe_interval_s", "unhealthy_after_s")
+        positive = (
+            "request_timeout_s",
+            "connect_timeout_s",
+            "flush_timeout_s",
+            "max_retry_after_s",
+            "probe_interval_s",
+            "unhealthy_after_s",
+        )
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"webhook {name} must be positive, got {getattr(self, name)}")
@@ -197,8 +203,11 @@ def write_dead_letters(path: Path, sink_name: str, records: list[SpoolRecord], r
     """Append `records`, refused for good by `reply`, to the dead-letter file (one JSON line each)."""
     when = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     lines = (
-        json.dumps({"dead_lettered_at": when, "status": reply.status, "reason": reply.detail,
-                    "result": json.loads(r.payload)}, separators=(",", ":")) + "\n"
+        json.dumps(
+            {"dead_lettered_at": when, "status": reply.status, "reason": reply.detail, "result": json.loads(r.payload)},
+            separators=(",", ":"),
+        )
+        + "\n"
         for r in records
     )
     try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import socket
 import ssl
 from dataclasses import dataclass, field
@@ -22,7 +23,19 @@ if TYPE_CHECKING:
 
     from vigil.config.sinks import MqttSinkConfig
 
-__all__ = ["SEP", "Connection", "MqttOptions", "check_tls", "import_aiomqtt", "mqtt_options", "retained_messages", "retrieved", "spooled", "watch"]
+__all__ = [
+    "SEP",
+    "Connection",
+    "MqttOptions",
+    "check_tls",
+    "import_aiomqtt",
+    "mqtt_options",
+    "new_client",
+    "retained_messages",
+    "retrieved",
+    "spooled",
+    "watch",
+]
 
 
 @dataclass(frozen=True)
@@ -53,20 +66,37 @@ def mqtt_options(config: MqttSinkConfig, password: str | None) -> MqttOptions:
     """A `kind: mqtt` entry as the sink's options (spool segments as the webhook sizes them)."""
     cap = config.spool_max_mb * 2**20
     timings = RetryTimings(
-        Backoff(initial_s=config.retry_initial_s, max_s=config.retry_max_s), 300.0, config.probe_after_s,
+        Backoff(initial_s=config.retry_initial_s, max_s=config.retry_max_s),
+        300.0,
+        config.probe_after_s,
         config.probe_interval_s,
     )
     spool = SpoolOptions(segment_bytes=min(8 * 2**20, max(2**20, cap // 16)), max_bytes=cap)
     delivery = DeliveryOptions(
-        batch_max=200, timings=timings, unhealthy_after_s=config.unhealthy_after_s, spool=spool,
+        batch_max=200,
+        timings=timings,
+        unhealthy_after_s=config.unhealthy_after_s,
+        spool=spool,
         flush_timeout_s=max(10.0, config.publish_timeout_s),
     )
     return MqttOptions(
-        host=config.host, port=config.port, tls=config.tls, ca_file=config.ca_file, username=config.username,
-        password=password, client_id=config.client_id, topic_prefix=config.topic_prefix, protocol=config.protocol,
-        qos=config.qos, discovery=config.discovery, discovery_prefix=config.discovery_prefix,
-        snapshots=config.snapshots, connect_timeout_s=config.connect_timeout_s,
-        publish_timeout_s=config.publish_timeout_s, keepalive_s=config.keepalive_s, delivery=delivery,
+        host=config.host,
+        port=config.port,
+        tls=config.tls,
+        ca_file=config.ca_file,
+        username=config.username,
+        password=password,
+        client_id=config.client_id,
+        topic_prefix=config.topic_prefix,
+        protocol=config.protocol,
+        qos=config.qos,
+        discovery=config.discovery,
+        discovery_prefix=config.discovery_prefix,
+        snapshots=config.snapshots,
+        connect_timeout_s=config.connect_timeout_s,
+        publish_timeout_s=config.publish_timeout_s,
+        keepalive_s=config.keepalive_s,
+        delivery=delivery,
     )
 
 
@@ -88,7 +118,9 @@ def check_tls(host: str, port: int, ca_file: str | None, timeout: float) -> None
         with socket.create_connection((host, port), timeout=timeout) as tcp, context.wrap_socket(tcp, server_hostname=host):
             pass
     except ssl.SSLError as exc:
-        raise ConnectionError(f"TLS handshake failed: {exc.reason or exc}; check tls, ca_file and the broker's certificate") from None
+        raise ConnectionError(
+            f"TLS handshake failed: {exc.reason or exc}; check tls, ca_file and the broker's certificate"
+        ) from None
 
 
 async def watch(client: aiomqtt.Client) -> None:
@@ -143,3 +175,24 @@ SEP = b"\0"  # a spool record is `<camera>/<events|results>` NUL the JSON record
 def spooled(where: str, record: dict[str, Any]) -> bytes:
     """A spool record: where it goes (`<camera>/events`), NUL, the JSON record."""
     return where.encode() + SEP + json.dumps(record, separators=(",", ":")).encode()
+
+
+def new_client(aiomqtt: Any, o: MqttOptions, client_id: str, status_topic: str) -> aiomqtt.Client:
+    """An aiomqtt client for `o` (not connected), whose last will marks `status_topic` offline."""
+    client = aiomqtt.Client(
+        o.host,
+        o.port,
+        username=o.username,
+        password=o.password,
+        identifier=client_id,
+        protocol=aiomqtt.ProtocolVersion.V5 if o.protocol == "5" else aiomqtt.ProtocolVersion.V311,
+        will=aiomqtt.Will(status_topic, b"offline", qos=1, retain=True),
+        timeout=o.connect_timeout_s,
+        keepalive=o.keepalive_s,
+        tls_params=aiomqtt.TLSParameters(ca_certs=o.ca_file) if o.tls else None,
+        logger=logging.getLogger("vigil.sinks.mqtt.client"),
+        # A whole batch in flight at once: acknowledgements are awaited together, not one by one.
+        max_inflight_messages=max(20, o.delivery.batch_max),
+    )
+    client.pending_calls_threshold = 100_000  # a batch and the retained state are many pending calls by design
+    return client

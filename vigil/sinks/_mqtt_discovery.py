@@ -26,8 +26,17 @@ from vigil.events import Event
 from vigil.sinks.base import CameraStatus
 
 __all__ = [
-    "Discovery", "Entities", "Occupancy", "Owned", "belongs", "class_label", "event_picture", "safe_id", "state_topic",
-    "topic_level", "zone_topic",
+    "Discovery",
+    "Entities",
+    "Occupancy",
+    "Owned",
+    "belongs",
+    "class_label",
+    "event_picture",
+    "safe_id",
+    "state_topic",
+    "topic_level",
+    "zone_topic",
 ]
 
 _STATES = ["connecting", "streaming", "reconnecting", "ended", "failed"]  # vigil.sources.base.SourceState
@@ -85,22 +94,37 @@ class Discovery:
         events, state = f"{self.prefix}/{topic_level(camera)}/events", state_topic(self.prefix, camera)
         configs = {
             self._topic("sensor", f"{camera}_state"): self._payload(
-                f"{camera} state", f"{camera}_state", state_topic=state, value_template="{{ value_json.state }}",
-                device_class="enum", options=_STATES, icon="mdi:video-check",
+                f"{camera} state",
+                f"{camera}_state",
+                state_topic=state,
+                value_template="{{ value_json.state }}",
+                device_class="enum",
+                options=_STATES,
+                icon="mdi:video-check",
             ),
             self._topic("sensor", f"{camera}_fps"): self._payload(
-                f"{camera} fps", f"{camera}_fps", state_topic=state, value_template="{{ value_json.fps }}",
-                unit_of_measurement="fps", state_class="measurement", icon="mdi:speedometer",
+                f"{camera} fps",
+                f"{camera}_fps",
+                state_topic=state,
+                value_template="{{ value_json.fps }}",
+                unit_of_measurement="fps",
+                state_class="measurement",
+                icon="mdi:speedometer",
             ),
             self._topic("sensor", f"{camera}_last_event"): self._payload(
-                f"{camera} last event", f"{camera}_last_event",
-                state_topic=events, value_template="{{ value_json.type }}", json_attributes_topic=events,
+                f"{camera} last event",
+                f"{camera}_last_event",
+                state_topic=events,
+                value_template="{{ value_json.type }}",
+                json_attributes_topic=events,
                 icon="mdi:cctv",
             ),
         }
         if self.snapshots:
             configs[self._topic("camera", f"{camera}_snapshot")] = self._payload(
-                f"{camera} snapshot", f"{camera}_snapshot", topic=snapshot_topic(self.prefix, camera),
+                f"{camera} snapshot",
+                f"{camera}_snapshot",
+                topic=snapshot_topic(self.prefix, camera),
             )
         return configs
 
@@ -111,13 +135,21 @@ class Discovery:
         base = f"{camera}_{zone}_{class_name}"
         return {
             self._topic("binary_sensor", f"{base}_occupancy"): self._payload(
-                f"{camera} {zone} {class_name} occupancy", f"{base}_occupancy",
-                state_topic=state, device_class="occupancy", payload_on="ON", payload_off="OFF",
+                f"{camera} {zone} {class_name} occupancy",
+                f"{base}_occupancy",
+                state_topic=state,
+                device_class="occupancy",
+                payload_on="ON",
+                payload_off="OFF",
                 value_template="{{ 'ON' if (value | int(0)) > 0 else 'OFF' }}",
             ),
             self._topic("sensor", f"{base}_count"): self._payload(
-                f"{camera} {zone} {class_name} count", f"{base}_count",
-                state_topic=state, state_class="measurement", unit_of_measurement="objects", icon="mdi:counter",
+                f"{camera} {zone} {class_name} count",
+                f"{base}_count",
+                state_topic=state,
+                state_class="measurement",
+                unit_of_measurement="objects",
+                icon="mdi:counter",
             ),
         }
 
@@ -157,7 +189,7 @@ def belongs(prefix: str, topic: str, payload: bytes) -> tuple[str, str | None] |
             return None
     if not topic.startswith(f"{prefix}/"):
         return None
-    levels = topic[len(prefix) + 1:].split("/")  # a camera name holds no `/` (sources[].name)
+    levels = topic[len(prefix) + 1 :].split("/")  # a camera name holds no `/` (sources[].name)
     if len(levels) == 4 and levels[1] == "zones":
         return levels[0], levels[2]
     return (levels[0], None) if len(levels) == 2 else None

@@ -1,9 +1,12 @@
-"""What a NATS message of vigil looks like: its subject token, its payload and the header a
-spooled record must carry (docs/OUTPUT.md). No client library here."""
+"""What vigil puts on NATS: a message's subject token, its payload, the header a spooled record
+must carry (docs/OUTPUT.md), and the JetStream stream they go to. The client library is imported
+only by `ensure_stream`, when a sink starts."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -15,9 +18,13 @@ from vigil.sinks.webhook import result_id
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
+    from nats.js import JetStreamContext
 
-__all__ = ["display", "encode_event", "encode_result", "record_meta", "subject_token"]
+    from vigil.sinks.nats import NatsOptions
 
+__all__ = ["display", "ensure_stream", "encode_event", "encode_result", "record_meta", "subject_token"]
+
+log = logging.getLogger("vigil.sinks.nats")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
 
@@ -54,3 +61,44 @@ def record_meta(spool_dir: object, record: SpoolRecord) -> dict[str, Any]:
         f"spool {spool_dir} holds a record without an id and a source; it was not written by this vigil "
         "version: move its files away, then start again"
     )
+
+
+async def ensure_stream(name: str, o: NatsOptions, js: JetStreamContext) -> str | None:
+    """With `create_stream`, the stream made when absent; an existing stream is left as it is."""
+    if not o.create_stream:
+        return None
+    import nats.errors
+    import nats.js.errors
+    from nats.js.api import StorageType, StreamConfig
+
+    try:
+        try:
+            await js.stream_info(o.stream)
+            return None
+        except nats.js.errors.NotFoundError:
+            pass
+        config = StreamConfig(
+            name=o.stream,
+            subjects=[f"{o.subject_prefix}.>"],
+            storage=StorageType.FILE,
+            max_age=o.max_age_s,
+            duplicate_window=o.duplicate_window_s,
+            num_replicas=o.replicas,
+        )
+        await js.add_stream(config)
+    except nats.js.errors.APIError as exc:
+        # Retried like any failure: a cluster that just started refuses placement for a while.
+        return (
+            f"JetStream refused to create stream '{o.stream}' ({exc.description or exc}); check replicas "
+            "and the server's JetStream limits"
+        )
+    except (nats.errors.Error, asyncio.TimeoutError) as exc:
+        return f"JetStream did not answer about stream '{o.stream}' ({type(exc).__name__})"
+    log.info(
+        "sink '%s': created JetStream stream '%s' (subjects %s.>, %d replica(s))",
+        name,
+        o.stream,
+        o.subject_prefix,
+        o.replicas,
+    )
+    return None

@@ -56,5 +56,13 @@ class OverlayPainter:
         height, width = scene.shape[:2]
         x = int(np.clip(at[0], 60, max(width - 60, 60)))
         y = int(np.clip(at[1], 16, max(height - 16, 16)))
-        return self._sv.draw_text(scene, text, self._sv.Point(x, y), text_color=self._sv.Color.WHITE,
-                                  text_scale=TEXT_SCALE, text_thickness=1, text_padding=5, background_color=color)
+        return self._sv.draw_text(
+            scene,
+            text,
+            self._sv.Point(x, y),
+            text_color=self._sv.Color.WHITE,
+            text_scale=TEXT_SCALE,
+            text_thickness=1,
+            text_padding=5,
+            background_color=color,
+        )

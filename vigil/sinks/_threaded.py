@@ -20,9 +20,9 @@ from vigil.errors import ConfigError, SinkError
 from vigil.events import Event
 from vigil.result import InferenceResult
 from vigil.sinks._annotate import Annotator
+from vigil.sinks.base import Sink, SinkHealth, SinkStats
 from vigil.sinks.faults import Faults, classify
 from vigil.sinks.files import make_directory
-from vigil.sinks.base import Sink, SinkHealth, SinkStats
 
 __all__ = ["PictureSink", "ThreadedSink"]
 
@@ -77,7 +77,9 @@ class ThreadedSink(Sink):
 
     def stats(self) -> SinkStats:
         f = self.faults
-        return SinkStats(self.written, f.total_dropped, self._queue.qsize(), f.errors, f.last_error, dropped_by_reason=f.dropped_by_reason)
+        return SinkStats(
+            self.written, f.total_dropped, self._queue.qsize(), f.errors, f.last_error, dropped_by_reason=f.dropped_by_reason
+        )
 
     async def flush(self) -> None:
         """Wait until every queued result is written (a video frame: handed to its encoder) or dropped."""
@@ -93,8 +95,12 @@ class ThreadedSink(Sink):
         self._thread = None
         if self._dropped_by_source:
             counts = ", ".join(f"{n} of '{source}'" for source, n in self._dropped_by_source.items())
-            log.warning("sink '%s': %d result(s) dropped in all because its queue was full: %s",
-                        self.name, sum(self._dropped_by_source.values()), counts)
+            log.warning(
+                "sink '%s': %d result(s) dropped in all because its queue was full: %s",
+                self.name,
+                sum(self._dropped_by_source.values()),
+                counts,
+            )
 
     def _ensure_running(self) -> None:
         if self._thread is None:
@@ -116,7 +122,9 @@ class ThreadedSink(Sink):
             log.warning(
                 "sink '%s': writing falls behind (queue of %d full); dropping results of source '%s' until it "
                 "catches up (counted, total at close)",
-                self.name, self._queue.maxsize, source,
+                self.name,
+                self._queue.maxsize,
+                source,
             )
 
     def _run(self) -> None:
@@ -127,7 +135,7 @@ class ThreadedSink(Sink):
                 self._queue.task_done()
         try:
             self._finish()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure is a fault: counted, retried
             self.faults.failed(exc, self._where())
         finally:
             self._queue.task_done()
@@ -143,11 +151,11 @@ class ThreadedSink(Sink):
                 self._write_event(result)
             else:
                 self._write(result)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure is a fault: counted, the frame dropped
             faults.dropped(faults.failed(exc, self._where()).reason)
             try:
                 self._reset()
-            except Exception:  # noqa: BLE001 - letting go of a broken file must not end the writer
+            except Exception:  # letting go of a broken file must not end the writer
                 log.debug("sink '%s': cleaning up after a failed write failed too", self.name, exc_info=True)
         else:
             faults.recovered()

@@ -39,8 +39,15 @@ class SinkStats:
         reasons = dict(self.dropped_by_reason)
         for reason, n in later.dropped_by_reason.items():
             reasons[reason] = reasons.get(reason, 0) + n
-        return SinkStats(self.published + later.published, self.dropped + later.dropped, later.backlog,
-                         self.errors + later.errors, later.last_error, self.duplicates + later.duplicates, reasons)
+        return SinkStats(
+            self.published + later.published,
+            self.dropped + later.dropped,
+            later.backlog,
+            self.errors + later.errors,
+            later.last_error,
+            self.duplicates + later.duplicates,
+            reasons,
+        )
 
 
 @dataclass(frozen=True)

@@ -29,8 +29,8 @@ from typing import ParamSpec, Protocol, TypeVar
 
 from vigil.errors import SinkError
 from vigil.sinks._delivery import Reply, Retrier, RetryTimings, write_dead_letters
-from vigil.sinks.faults import Faults, os_error
 from vigil.sinks.base import SinkHealth, SinkStats
+from vigil.sinks.faults import Faults, os_error
 from vigil.sinks.spool import FsyncPolicy, Spool, SpoolOptions, SpoolRecord
 
 __all__ = ["DEAD_LETTER_FILE", "DeliveryOptions", "DurableSender", "Transport"]
@@ -75,7 +75,11 @@ class DurableSender:
     (records in the spool) and `dropped_records` (lost to the spool's cap)."""
 
     def __init__(
-        self, name: str, directory: str | Path, options: DeliveryOptions, transport: Transport,
+        self,
+        name: str,
+        directory: str | Path,
+        options: DeliveryOptions,
+        transport: Transport,
         redact: Callable[[str], str] = str,
     ) -> None:
         self.name, self.directory, self.options = name, Path(directory), options
@@ -170,7 +174,9 @@ class DurableSender:
             if left:
                 log.warning(
                     "sink '%s': %d undelivered result(s) kept in spool %s; they are sent after the next start with it",
-                    self.name, left, self.directory,
+                    self.name,
+                    left,
+                    self.directory,
                 )
         if self._executor is not None:
             self._executor.shutdown(wait=False)
@@ -196,7 +202,9 @@ class DurableSender:
         # Reaching the cap drops a whole segment: with few segments the spool is then far below
         # 90%, so "near" is also within one and a half segments of the cap.
         if self._spool is not None and self._pending_bytes >= min(_NEAR_CAP * cap, cap - 1.5 * segment):
-            return SinkHealth(False, f"spool {self._pending_bytes / cap:.0%} full (cap {cap / 2**20:g} MiB), {waiting}, {dropped}")
+            return SinkHealth(
+                False, f"spool {self._pending_bytes / cap:.0%} full (cap {cap / 2**20:g} MiB), {waiting}, {dropped}"
+            )
         failing_for, last = self._retrier.failing_for(), self._retrier.last_failure
         if failing_for is not None and last is not None and failing_for >= self.options.unhealthy_after_s:
             state = "unreachable" if last.status is None else f"answering HTTP {last.status}"
@@ -230,8 +238,13 @@ class DurableSender:
                 await self._send_all()
             except Exception as exc:  # a bug: say so loudly, then start over from the cursor
                 self._stopped = f"the sender failed ({type(exc).__name__}); starting over in {_RESTART_S:.0f} s"
-                log.exception("sink '%s': the sender failed; it starts over from the last acknowledged record in "
-                              "%.0f s, results stay in spool %s", self.name, _RESTART_S, self.directory)
+                log.exception(
+                    "sink '%s': the sender failed; it starts over from the last acknowledged record in "
+                    "%.0f s, results stay in spool %s",
+                    self.name,
+                    _RESTART_S,
+                    self.directory,
+                )
             await asyncio.sleep(_RESTART_S)
             try:
                 await self._io(self._spool.rewind)  # the batch the bug held is handed out again
@@ -324,7 +337,12 @@ class DurableSender:
             log.log(
                 logging.WARNING if retries == 1 else logging.DEBUG,
                 "sink '%s': %s; retry %d of %d result(s) in %.1fs, they wait in spool %s",
-                self.name, reply.detail, retries, len(records), delay, self.directory,
+                self.name,
+                reply.detail,
+                retries,
+                len(records),
+                delay,
+                self.directory,
             )
             await self._retrier.wait(delay, reply)
 
@@ -339,7 +357,10 @@ class DurableSender:
         self.dead_lettered += len(records)
         log.error(
             "sink '%s': %s; %d result(s) refused for good, written to %s (delivery goes on)",
-            self.name, reply.detail, len(records), self.dead_letter_path,
+            self.name,
+            reply.detail,
+            len(records),
+            self.dead_letter_path,
         )
 
     async def _sync_loop(self) -> None:

@@ -107,8 +107,9 @@ def _where(exc: OSError | None, where: str | Path | None) -> str | None:
 class FaultLog:
     """Logs a report at most once per `interval_s` per key, saying how many were held back."""
 
-    def __init__(self, logger: logging.Logger = log, interval_s: float = LOG_INTERVAL_S,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, logger: logging.Logger = log, interval_s: float = LOG_INTERVAL_S, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._logger, self._interval, self._clock = logger, interval_s, clock
         self._last: dict[str, float] = {}
         self._held: dict[str, int] = {}
@@ -135,8 +136,9 @@ class Faults:
     (`errors`, `last_error`), what was dropped by reason, the fault going on now and the
     backoff before the next attempt. Safe to update from a writer thread and read on the loop."""
 
-    def __init__(self, name: str, *, label: str = "sink", logger: logging.Logger = log,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, name: str, *, label: str = "sink", logger: logging.Logger = log, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.name, self._label, self._clock = name, label, clock
         self._log = FaultLog(logger, clock=clock)
         self._logger = logger
@@ -195,9 +197,17 @@ class Faults:
             self._next_try = now + delay
             dropped = self._dropped_during
         self._log.log(
-            f"{fault.reason}", logging.WARNING if fault.transient else logging.ERROR,
+            f"{fault.reason}",
+            logging.WARNING if fault.transient else logging.ERROR,
             "%s '%s': %s%s: %s; retrying in %.1f s (%d dropped since it began, %d failed write(s) in all)",
-            self._label, self.name, fault.what, _on(fault.where), fault.detail, delay, dropped, self.errors,
+            self._label,
+            self.name,
+            fault.what,
+            _on(fault.where),
+            fault.detail,
+            delay,
+            dropped,
+            self.errors,
             exc_info=exc if fault.reason == "error" else None,  # a bug: say where
         )
         return fault
@@ -209,8 +219,14 @@ class Faults:
         with self._lock:
             fault, lasted, dropped = self.current, self._clock() - self._since, self._dropped_during
             self.current, self._attempt, self._next_try = None, 0, 0.0
-        self._logger.info("%s '%s': writing again after %s for %.0f s (%d dropped meanwhile)",
-                          self._label, self.name, fault.what, lasted, dropped)
+        self._logger.info(
+            "%s '%s': writing again after %s for %.0f s (%d dropped meanwhile)",
+            self._label,
+            self.name,
+            fault.what,
+            lasted,
+            dropped,
+        )
 
     @property
     def faulted(self) -> bool:

@@ -14,7 +14,13 @@ from pathlib import Path
 from vigil.errors import SinkError
 
 __all__ = [
-    "DIR_MODE", "FILE_MODE", "make_directory", "make_dirs", "open_output", "source_folder", "utc_stamp",
+    "DIR_MODE",
+    "FILE_MODE",
+    "make_directory",
+    "make_dirs",
+    "open_output",
+    "source_folder",
+    "utc_stamp",
     "write_atomic",
 ]
 
@@ -93,8 +99,9 @@ def write_atomic(path: Path, data: bytes, sink: str) -> None:
     whole file or none. (Not fsynced: it survives a vigil crash, not necessarily a power loss.)
     A link at `path` is refused; the temporary file is never opened through one."""
     if os.path.islink(path):
-        raise SinkError(f"sink '{sink}': {path} is a symbolic link; vigil never writes through a link at an "
-                        "output path: remove it")
+        raise SinkError(
+            f"sink '{sink}': {path} is a symbolic link; vigil never writes through a link at an output path: remove it"
+        )
     temporary = path.with_name(f".{path.name}.tmp")
     try:
         with suppress(FileNotFoundError):
@@ -103,7 +110,7 @@ def write_atomic(path: Path, data: bytes, sink: str) -> None:
         try:
             view = memoryview(data)
             while view:
-                view = view[os.write(fd, view):]
+                view = view[os.write(fd, view) :]
         finally:
             os.close(fd)
         os.replace(temporary, path)

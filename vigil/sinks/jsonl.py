@@ -22,13 +22,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from vigil.engine import Detections
 from vigil.errors import ConfigError, SinkError
 from vigil.events import Event
 from vigil.result import InferenceResult, Predictions
+from vigil.sinks.base import Sink, SinkHealth, SinkStats
 from vigil.sinks.faults import Faults, classify
 from vigil.sinks.files import make_dirs, open_output
-from vigil.sinks.base import Sink, SinkHealth, SinkStats
 from vigil.sinks.records import header_to_record, mask_rle, record_header, result_to_record
 
 if TYPE_CHECKING:
@@ -86,7 +85,7 @@ class _Segment:
         view = memoryview(data)
         try:
             while view:
-                view = view[os.write(self.fd, view):]
+                view = view[os.write(self.fd, view) :]
         except OSError:
             with suppress(OSError):
                 os.ftruncate(self.fd, self.size)
@@ -182,8 +181,12 @@ class JsonlSink(Sink):
                 await asyncio.wait([joined], timeout=0.5)
                 failing = self.faults.failing_for()
                 if not joined.done() and failing is not None and failing >= FLUSH_GIVE_UP_S:
-                    log.warning("sink '%s': not waiting for %d line(s) any longer: writes have failed for %.0f s",
-                                self.name, self._held + self._queue.qsize(), failing)
+                    log.warning(
+                        "sink '%s': not waiting for %d line(s) any longer: writes have failed for %.0f s",
+                        self.name,
+                        self._held + self._queue.qsize(),
+                        failing,
+                    )
                     return
         finally:
             joined.cancel()
@@ -373,8 +376,11 @@ def _gzip(path: Path, sink: str) -> Path:
     target = path.with_name(path.name + ".gz")
     partial = path.with_name(path.name + ".gz.partial")
     try:
-        with open(path, "rb") as src, open(open_output(partial, f"sink '{sink}'", append=False), "wb") as raw, \
-                gzip.GzipFile(filename=path.name, mode="wb", fileobj=raw) as dst:
+        with (
+            open(path, "rb") as src,
+            open(open_output(partial, f"sink '{sink}'", append=False), "wb") as raw,
+            gzip.GzipFile(filename=path.name, mode="wb", fileobj=raw) as dst,
+        ):
             shutil.copyfileobj(src, dst)
     except OSError:
         with suppress(OSError):

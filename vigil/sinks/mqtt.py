@@ -29,7 +29,19 @@ from vigil.events import Event
 from vigil.result import InferenceResult
 from vigil.sinks._delivery import Reply
 from vigil.sinks._http import redactor
-from vigil.sinks._mqtt_client import SEP, Connection, MqttOptions, check_tls, import_aiomqtt, mqtt_options, retained_messages, retrieved, spooled, watch
+from vigil.sinks._mqtt_client import (
+    SEP,
+    Connection,
+    MqttOptions,
+    check_tls,
+    import_aiomqtt,
+    mqtt_options,
+    new_client,
+    retained_messages,
+    retrieved,
+    spooled,
+    watch,
+)
 from vigil.sinks._mqtt_discovery import Discovery, Entities, event_picture, safe_id, topic_level
 from vigil.sinks.base import CameraStatus, Sink, SinkHealth, SinkStats
 from vigil.sinks.durable import DurableSender
@@ -146,12 +158,10 @@ class MqttSink(Sink):
         await self._sender.close()
         if self._entities is None:
             return  # never started: nothing was published
-        for task in self._drawing.values():
+        tasks = [*self._drawing.values(), *self._tasks]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._drawing.values(), return_exceptions=True)
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         self._closing = True
         if self._leftovers_timer is not None:
             self._leftovers_timer.cancel()
@@ -182,7 +192,9 @@ class MqttSink(Sink):
         """Publish `records` in order and wait for every acknowledgement (PUBACK at QoS 1)."""
         if any(SEP not in record.payload[:300] for record in records):
             # Refused for good (dead-lettered), or the sender would retry it forever.
-            return Reply(422, f"spool {self.spool_dir} holds records not written by an MQTT sink; give each sink its own spool_dir")
+            return Reply(
+                422, f"spool {self.spool_dir} holds records not written by an MQTT sink; give each sink its own spool_dir"
+            )
         try:
             conn = await self._connection()
             prefix = self.options.topic_prefix
@@ -222,17 +234,7 @@ class MqttSink(Sink):
         o = self.options
         if o.tls:
             await asyncio.to_thread(check_tls, o.host, o.port, o.ca_file, o.connect_timeout_s)
-        client = aiomqtt.Client(
-            o.host, o.port, username=o.username, password=o.password, identifier=self.client_id,
-            protocol=aiomqtt.ProtocolVersion.V5 if o.protocol == "5" else aiomqtt.ProtocolVersion.V311,
-            will=aiomqtt.Will(self._status_topic, b"offline", qos=1, retain=True),
-            timeout=o.connect_timeout_s, keepalive=o.keepalive_s,
-            tls_params=aiomqtt.TLSParameters(ca_certs=o.ca_file) if o.tls else None,
-            logger=logging.getLogger(f"{__name__}.client"),
-            # A whole batch in flight at once: acknowledgements are awaited together, not one by one.
-            max_inflight_messages=max(20, o.delivery.batch_max),
-        )
-        client.pending_calls_threshold = 100_000  # a batch and the retained state are many pending calls by design
+        client = new_client(aiomqtt, o, self.client_id, self._status_topic)
         try:
             await client.__aenter__()
         except aiomqtt.MqttCodeError as exc:
@@ -338,8 +340,12 @@ class MqttSink(Sink):
         """Collect what an earlier run left retained and this one has not said (counts of objects
         long gone, configs of cameras and zones that may be gone); `_settle_leftovers` decides."""
         node, prefix = safe_id(self.client_id), self.options.topic_prefix
-        topics = [f"{prefix}/+/zones/#", f"{prefix}/+/state", f"{prefix}/+/snapshot",
-                  f"{self.options.discovery_prefix}/+/{node}/+/config"]
+        topics = [
+            f"{prefix}/+/zones/#",
+            f"{prefix}/+/state",
+            f"{prefix}/+/snapshot",
+            f"{self.options.discovery_prefix}/+/{node}/+/config",
+        ]
         found = await retained_messages(client, topics, timeout_s=self.options.connect_timeout_s, listen_s=_SWEEP_S)
         self._leftovers = {t: p for t, p in found.items() if t not in self._retained}
         self._swept = True
@@ -392,5 +398,3 @@ async def make_mqtt_sink(config: MqttSinkConfig, context: SinkContext) -> MqttSi
 
     password = await asyncio.to_thread(read_password_file, config.password_file) if config.password_file else None
     return MqttSink(mqtt_options(config, password), spool_directory(config, context.name, os.environ), name=context.name)
-
-

@@ -30,7 +30,7 @@ from vigil.events import Event
 from vigil.result import InferenceResult
 from vigil.sinks._delivery import Reply, RetryTimings
 from vigil.sinks._http import Backoff, redactor
-from vigil.sinks._nats_wire import display, encode_event, encode_result, record_meta, subject_token
+from vigil.sinks._nats_wire import display, encode_event, encode_result, ensure_stream, record_meta, subject_token
 from vigil.sinks.base import Sink, SinkHealth, SinkStats
 from vigil.sinks.durable import DeliveryOptions, DurableSender
 from vigil.sinks.records import record_header
@@ -189,11 +189,15 @@ class NatsSink(Sink):
             seen = f" (the client's last error: {self._last_error})" if self._last_error else ""
             return Reply(None, f"JetStream did not acknowledge {subject} within {timeout:g}s{seen}")
         except nats.js.errors.NoStreamResponseError:
-            return Reply(None, f"no JetStream stream stores {subject}; check that the server runs JetStream and that "
-                               f"stream '{self.options.stream}' takes subjects {self.options.subject_prefix}.>")
+            return Reply(
+                None,
+                f"no JetStream stream stores {subject}; check that the server runs JetStream and that "
+                f"stream '{self.options.stream}' takes subjects {self.options.subject_prefix}.>",
+            )
         except nats.errors.MaxPayloadError:
-            return Reply(413, f"record {msg_id} is larger than the server's max_payload; raise max_payload or filter the "
-                              "sink's results")
+            return Reply(
+                413, f"record {msg_id} is larger than the server's max_payload; raise max_payload or filter the sink's results"
+            )
         except nats.js.errors.APIError as exc:
             return Reply(None, self._redact(f"JetStream refused {subject}: {exc.description or exc}"))
         except (nats.errors.Error, OSError) as exc:
@@ -213,7 +217,11 @@ class NatsSink(Sink):
             log.warning(
                 "sink '%s': JetStream acknowledged record %s as a duplicate and did not store it again (%d duplicate(s) "
                 "since the last such message, %d since start); expected for records resent after a lost "
-                "acknowledgement or a restart", self.name, msg_id, self.duplicates - logged, self.duplicates,
+                "acknowledgement or a restart",
+                self.name,
+                msg_id,
+                self.duplicates - logged,
+                self.duplicates,
             )
             self._duplicates_logged = (self.duplicates, now)
 
@@ -258,7 +266,7 @@ class NatsSink(Sink):
         except Exception as exc:  # noqa: BLE001 - the client raises many kinds; each is one failed attempt
             return self._refusal(self._last_error or f"{type(exc).__name__}: {exc}")
         js = nc.jetstream(timeout=self.options.connect_timeout_s)
-        problem = await self._ensure_stream(js)
+        problem = await ensure_stream(self.name, self.options, js)
         if problem is not None:
             await nc.close()
             return problem
@@ -271,8 +279,10 @@ class NatsSink(Sink):
         """The message of a failed connection; credentials refused make the sink unhealthy at once."""
         detail = self._redact(detail)
         if "authorization" in detail.lower() or "authentication" in detail.lower():
-            message = (f"the NATS server refused the credentials ({detail}); check user and password_file, "
-                       "token_file or credentials_file")
+            message = (
+                f"the NATS server refused the credentials ({detail}); check user and password_file, "
+                "token_file or credentials_file"
+            )
             if self._refused != message:
                 log.error("sink '%s': %s", self.name, message)
             self._refused = message
@@ -280,43 +290,18 @@ class NatsSink(Sink):
             return message
         return f"cannot connect to NATS {', '.join(self.options.servers)} ({detail})"
 
-    async def _ensure_stream(self, js: JetStreamContext) -> str | None:
-        """With `create_stream`, the stream made when absent; an existing stream is left as it is."""
-        if not self.options.create_stream:
-            return None
-        import nats.errors
-        import nats.js.errors
-        from nats.js.api import StorageType, StreamConfig
-
-        o = self.options
-        try:
-            try:
-                await js.stream_info(o.stream)
-                return None
-            except nats.js.errors.NotFoundError:
-                pass
-            config = StreamConfig(
-                name=o.stream, subjects=[f"{o.subject_prefix}.>"], storage=StorageType.FILE, max_age=o.max_age_s,
-                duplicate_window=o.duplicate_window_s, num_replicas=o.replicas,
-            )
-            await js.add_stream(config)
-        except nats.js.errors.APIError as exc:
-            # Retried like any failure: a cluster that just started refuses placement for a while.
-            return (f"JetStream refused to create stream '{o.stream}' ({exc.description or exc}); check replicas "
-                    "and the server's JetStream limits")
-        except (nats.errors.Error, asyncio.TimeoutError) as exc:
-            return f"JetStream did not answer about stream '{o.stream}' ({type(exc).__name__})"
-        log.info("sink '%s': created JetStream stream '%s' (subjects %s.>, %d replica(s))",
-                 self.name, o.stream, o.subject_prefix, o.replicas)
-        return None
-
     def _connect_options(self) -> dict[str, Any]:
         o = self.options
         options: dict[str, Any] = {
-            "servers": list(o.servers), "name": f"vigil-{self.name}", "connect_timeout": o.connect_timeout_s,
-            "allow_reconnect": True, "max_reconnect_attempts": _RECONNECT_ATTEMPTS,
-            "reconnect_time_wait": _RECONNECT_WAIT_S, "error_cb": self._on_error,
-            "disconnected_cb": self._on_disconnected, "reconnected_cb": self._on_reconnected,
+            "servers": list(o.servers),
+            "name": f"vigil-{self.name}",
+            "connect_timeout": o.connect_timeout_s,
+            "allow_reconnect": True,
+            "max_reconnect_attempts": _RECONNECT_ATTEMPTS,
+            "reconnect_time_wait": _RECONNECT_WAIT_S,
+            "error_cb": self._on_error,
+            "disconnected_cb": self._on_disconnected,
+            "reconnected_cb": self._on_reconnected,
         }
         if o.user is not None:
             options.update(user=o.user, password=o.password)
@@ -333,7 +318,7 @@ class NatsSink(Sink):
         if nc is not None and not nc.is_closed:
             try:
                 await nc.close()
-            except Exception:  # noqa: BLE001 - closing a broken connection may fail; it is gone either way
+            except Exception:  # closing a broken connection may fail; it is gone either way
                 log.debug("sink '%s': closing the NATS connection failed", self.name, exc_info=True)
 
     async def _on_error(self, exc: Exception) -> None:
@@ -375,18 +360,30 @@ async def make_nats_sink(config: NatsSinkConfig, context: SinkContext) -> NatsSi
     password, token, tls = await asyncio.to_thread(_read_secrets, config)
     cap = config.spool_max_mb * 2**20
     timings = RetryTimings(
-        Backoff(initial_s=config.retry_initial_s, max_s=config.retry_max_s), probe_after_s=config.probe_after_s,
+        Backoff(initial_s=config.retry_initial_s, max_s=config.retry_max_s),
+        probe_after_s=config.probe_after_s,
         probe_interval_s=config.probe_interval_s,
     )
     delivery = DeliveryOptions(
-        timings=timings, unhealthy_after_s=config.unhealthy_after_s,
+        timings=timings,
+        unhealthy_after_s=config.unhealthy_after_s,
         spool=SpoolOptions(segment_bytes=min(8 * 2**20, max(2**20, cap // 16)), max_bytes=cap),
     )
     options = NatsOptions(
-        servers=tuple(config.servers), subject_prefix=config.subject_prefix, stream=config.stream,
-        create_stream=config.create_stream, replicas=config.replicas, max_age_s=config.max_age_days * 86_400,
-        duplicate_window_s=config.duplicate_window_s, user=config.user, password=password, token=token,
-        credentials_file=config.credentials_file, tls=tls, connect_timeout_s=config.connect_timeout_s,
-        publish_timeout_s=config.publish_timeout_s, delivery=delivery,
+        servers=tuple(config.servers),
+        subject_prefix=config.subject_prefix,
+        stream=config.stream,
+        create_stream=config.create_stream,
+        replicas=config.replicas,
+        max_age_s=config.max_age_days * 86_400,
+        duplicate_window_s=config.duplicate_window_s,
+        user=config.user,
+        password=password,
+        token=token,
+        credentials_file=config.credentials_file,
+        tls=tls,
+        connect_timeout_s=config.connect_timeout_s,
+        publish_timeout_s=config.publish_timeout_s,
+        delivery=delivery,
     )
     return NatsSink(options, spool_directory(config, context.name, os.environ), name=context.name)

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from vigil.engine import ClassificationPrediction, Detections, TextDetections, attached
+from vigil.engine import ClassificationPrediction, TextDetections, attached
 from vigil.result import InferenceResult, Predictions
 
 __all__ = ["detections_to_json", "header_to_record", "mask_rle", "record_header", "result_to_record"]
@@ -48,8 +48,10 @@ def classification_to_json(prediction: ClassificationPrediction) -> dict[str, An
         "class_id": prediction.class_id,
         "class_name": prediction.class_name,
         "confidence": round(prediction.confidence, 6),
-        "top_k": [{"class_id": int(i), "class_name": names[int(i)] if names else str(int(i)), "confidence": round(float(c), 6)}
-                  for i, c in zip(prediction.top_k, prediction.top_k_confidence)],
+        "top_k": [
+            {"class_id": int(i), "class_name": names[int(i)] if names else str(int(i)), "confidence": round(float(c), 6)}
+            for i, c in zip(prediction.top_k, prediction.top_k_confidence)
+        ],
     }
 
 

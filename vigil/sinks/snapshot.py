@@ -23,8 +23,8 @@ from vigil.event_types import event_type_names
 from vigil.events import Event
 from vigil.frame import Frame
 from vigil.result import InferenceResult
-from vigil.sinks.files import make_directory, source_folder, utc_stamp, write_atomic
 from vigil.sinks._threaded import PictureSink
+from vigil.sinks.files import make_directory, source_folder, utc_stamp, write_atomic
 from vigil.sinks.records import result_to_record
 
 if TYPE_CHECKING:
@@ -157,9 +157,7 @@ def event_label(event: Event) -> str:
     return label
 
 
-def crop_box(
-    image: np.ndarray, box: tuple[float, float, float, float], margin: float = CROP_MARGIN
-) -> np.ndarray | None:
+def crop_box(image: np.ndarray, box: tuple[float, float, float, float], margin: float = CROP_MARGIN) -> np.ndarray | None:
     """The part of `image` under `box` (xyxy) grown by `margin` of the box's width and height on
     each side, out to whole pixels and clipped to the image; None when nothing of it is inside.
 
@@ -177,6 +175,4 @@ def crop_box(
 
 def make_snapshot_sink(config: SnapshotSinkConfig, context: SinkContext) -> SnapshotSink:
     """The registry's factory for `kind: snapshot`."""
-    return SnapshotSink(
-        config.directory, interval_s=config.interval_s, event_types=config.event_types, name=context.name
-    )
+    return SnapshotSink(config.directory, interval_s=config.interval_s, event_types=config.event_types, name=context.name)

@@ -224,14 +224,16 @@ class Spool:
 
     def _recover(self, segment_id: int, path: Path) -> Segment:
         if path.is_symlink():  # recovery may truncate it: never through a link planted here
-            raise SinkError(f"spool {self.directory}: {path} is a symbolic link; a spool holds only its own "
-                            "files: remove it")
+            raise SinkError(f"spool {self.directory}: {path} is a symbolic link; a spool holds only its own files: remove it")
         ends, size = scan(path)
         valid = ends[-1] if ends else 0
         if valid < size:
             log.warning(
                 "spool %s: %s ends with %d byte(s) of a torn or corrupt record; truncated, the %d record(s) before it are kept",
-                self.directory, path.name, size - valid, len(ends),
+                self.directory,
+                path.name,
+                size - valid,
+                len(ends),
             )
             with open(path, "r+b") as f:
                 f.truncate(valid)
@@ -298,7 +300,10 @@ class Spool:
         log.warning(
             "spool %s reached its cap of %d bytes: dropped the oldest segment with %d undelivered record(s) "
             "(%d dropped since start); the receiver is not keeping up: fix it or raise the cap",
-            self.directory, self.options.max_bytes, oldest.unread, self.dropped_records,
+            self.directory,
+            self.options.max_bytes,
+            oldest.unread,
+            self.dropped_records,
         )
 
     # -- reading and acknowledging ------------------------------------------------------------
@@ -323,7 +328,10 @@ class Spool:
             # segment can be framed, so skip to the next segment and count what was lost.
             log.error(
                 "spool %s: record at %s offset %d is corrupt; skipping the %d record(s) left in that segment",
-                self.directory, segment.path.name, self._read.offset, segment.unread,
+                self.directory,
+                segment.path.name,
+                self._read.offset,
+                segment.unread,
             )
             self.dropped_records += segment.unread
             self._backlog -= segment.unread
@@ -384,4 +392,3 @@ class Spool:
             return fn(*args, **kwargs)
         except OSError as exc:
             raise self._error(action, exc) from exc
-

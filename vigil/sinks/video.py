@@ -22,8 +22,8 @@ import numpy as np
 from vigil.errors import ConfigError, SinkError
 from vigil.frame import Frame
 from vigil.result import InferenceResult
-from vigil.sinks.files import open_output, source_folder, utc_stamp
 from vigil.sinks._threaded import PictureSink
+from vigil.sinks.files import open_output, source_folder, utc_stamp
 
 if TYPE_CHECKING:
     from vigil.config.sinks import VideoSinkConfig

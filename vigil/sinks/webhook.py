@@ -34,7 +34,7 @@ from vigil.result import InferenceResult, Predictions
 from vigil.sinks._delivery import Reply, RetryTimings, WebhookOptions, probe_says_up
 from vigil.sinks._http import Backoff, display_url, redactor, split_credentials
 from vigil.sinks.base import Sink, SinkHealth, SinkStats
-from vigil.sinks.durable import DEAD_LETTER_FILE, DeliveryOptions, DurableSender
+from vigil.sinks.durable import DeliveryOptions, DurableSender
 from vigil.sinks.records import header_to_record, record_header
 from vigil.sinks.spool import SpoolOptions, SpoolRecord
 
@@ -43,7 +43,13 @@ if TYPE_CHECKING:
     from vigil.sinks.registry import SinkContext
 
 __all__ = [
-    "Backoff", "SCHEMA", "WebhookOptions", "WebhookSink", "make_webhook_sink", "read_secret_file", "result_id",
+    "Backoff",
+    "SCHEMA",
+    "WebhookOptions",
+    "WebhookSink",
+    "make_webhook_sink",
+    "read_secret_file",
+    "result_id",
     "webhook_options",
 ]
 
@@ -73,12 +79,13 @@ def standard_key(secret: bytes, path: str | Path) -> bytes:
     if not secret.startswith(_WHSEC):
         raise ConfigError(f"webhook secret file {path}: signing: standard needs a secret of the form whsec_<base64>; {make}")
     try:
-        key = base64.b64decode(secret[len(_WHSEC):], validate=True)
+        key = base64.b64decode(secret[len(_WHSEC) :], validate=True)
     except (binascii.Error, ValueError):
         raise ConfigError(f"webhook secret file {path}: what follows whsec_ is not base64; {make}") from None
     if not 24 <= len(key) <= 64:
-        raise ConfigError(f"webhook secret file {path}: the whsec_ secret holds {len(key)} bytes, Standard Webhooks "
-                          f"wants 24 to 64; {make}")
+        raise ConfigError(
+            f"webhook secret file {path}: the whsec_ secret holds {len(key)} bytes, Standard Webhooks wants 24 to 64; {make}"
+        )
     return key
 
 
@@ -105,9 +112,7 @@ class WebhookSink(Sink):
 
     kind = "webhook"
 
-    def __init__(
-        self, url: str, spool_dir: str | Path, *, options: WebhookOptions | None = None, name: str = "webhook"
-    ) -> None:
+    def __init__(self, url: str, spool_dir: str | Path, *, options: WebhookOptions | None = None, name: str = "webhook") -> None:
         self.options = o = options or WebhookOptions()
         self.spool_dir = Path(spool_dir)
         self._url, self._login, secrets = split_credentials(url)

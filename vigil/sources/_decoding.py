@@ -149,7 +149,7 @@ class DecodingSource(Source):
                 self._set_state(SourceState.FAILED, str(exc))
             except Stopped:
                 raise
-            except Exception as exc:  # a bug or an unexpected decoder error must not leave readers waiting
+            except Exception as exc:  # noqa: BLE001 - a bug or an unexpected decoder error must not leave readers waiting
                 last = SourceDecodeError(f"source '{self.source_id}': decoder thread failed: {exc!r}")
                 self._set_state(SourceState.FAILED, str(last))
             self._put(last, wait=True, last=True)
@@ -159,9 +159,7 @@ class DecodingSource(Source):
             if input_ is not None:
                 input_.close()
 
-    def _read(
-        self, opened: DecoderInput, *, seq: int, pts_offset: float, from_key: bool = False
-    ) -> tuple[int, float]:
+    def _read(self, opened: DecoderInput, *, seq: int, pts_offset: float, from_key: bool = False) -> tuple[int, float]:
         """Sample and decode one pass over `opened`; returns (next seq, last pts).
         `from_key`: skip packets until the first key frame (a live stream joined mid-GOP)."""
         rate = opened.info.fps
@@ -199,9 +197,7 @@ class DecodingSource(Source):
                 seq += 1
                 gated = 0
         except DecodeFailed as exc:
-            raise SourceDecodeError(
-                f"source '{self.source_id}': decoding failed after {seq} frames ({exc.reason})"
-            ) from exc
+            raise SourceDecodeError(f"source '{self.source_id}': decoding failed after {seq} frames ({exc.reason})") from exc
         return seq, last_pts
 
     def _capture_time(self, opened: Any, pts: float, arrival: float) -> datetime:

@@ -57,8 +57,9 @@ class Plan:
     B-frames in three leave a third of the frames, below a `max_fps` of half the rate).
     `from_key`: packets wait for the first key frame (a live stream joined mid-GOP)."""
 
-    def __init__(self, stats: SourceStats, max_fps: float | None, rate: float | None, stopping: threading.Event,
-                 *, from_key: bool = False) -> None:
+    def __init__(
+        self, stats: SourceStats, max_fps: float | None, rate: float | None, stopping: threading.Event, *, from_key: bool = False
+    ) -> None:
         self.stats, self.max_fps, self.rate, self._stopping = stats, max_fps, rate, stopping
         self.key_only = bool(max_fps and max_fps <= 1.0)
         self.wait_for_key = from_key
@@ -117,5 +118,8 @@ class Plan:
             rate = (self._out - self._since[1]) / (pts - self._since[0])
             if rate < self.max_fps * 0.97:
                 self.skip_nonref = False
-                log.info("decoding every frame again: skipping non-reference frames left %.1f fps, below "
-                         "max_fps %g", rate, self.max_fps)
+                log.info(
+                    "decoding every frame again: skipping non-reference frames left %.1f fps, below max_fps %g",
+                    rate,
+                    self.max_fps,
+                )

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 import os
 import stat
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -55,8 +55,15 @@ class FileSource(DecodingSource):
         clips: ClipRecorder | None = None,
         decoder: str | Decoder = "auto",
     ) -> None:
-        super().__init__(source_id, queue_size=queue_size, decode_threads=decode_threads, max_fps=max_fps, gates=gates,
-                         clips=clips, decoder=decoder)
+        super().__init__(
+            source_id,
+            queue_size=queue_size,
+            decode_threads=decode_threads,
+            max_fps=max_fps,
+            gates=gates,
+            clips=clips,
+            decoder=decoder,
+        )
         self.path = Path(path)
         self.realtime = realtime
         self.loop = loop
@@ -89,7 +96,9 @@ class FileSource(DecodingSource):
         except (FileNotFoundError, NotADirectoryError):
             raise SourceOpenError(f"source '{self.source_id}': file not found: {self.path}; check the path") from None
         except OSError as exc:
-            raise SourceOpenError(f"source '{self.source_id}': cannot access {self.path} ({exc.strerror}); check the path") from None
+            raise SourceOpenError(
+                f"source '{self.source_id}': cannot access {self.path} ({exc.strerror}); check the path"
+            ) from None
         if not stat.S_ISREG(mode):
             what = _NOT_FILES.get(stat.S_IFMT(mode), "is not a regular file")
             raise SourceOpenError(

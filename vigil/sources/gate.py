@@ -34,6 +34,7 @@ from vigil.sources.decode.base import Picture
 
 __all__ = ["DecodedFrame", "FrameGate", "GateChain", "GateFrame"]
 
+
 class GateFrame(Protocol):
     """What a gate sees of a frame: a `vigil.frame.Frame`, or a source's `DecodedFrame`."""
 

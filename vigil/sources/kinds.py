@@ -36,8 +36,16 @@ class SourceContext:
 
 def make_file_source(config: FileSourceConfig, context: SourceContext) -> FileSource:
     path = config.url[len("file://") :] if config.url.startswith("file://") else config.url
-    return FileSource(config.name, path, max_fps=config.max_fps, realtime=config.realtime, loop=config.loop,
-                      decode_threads=config.decode_threads, gates=context.gates, clips=context.clips)
+    return FileSource(
+        config.name,
+        path,
+        max_fps=config.max_fps,
+        realtime=config.realtime,
+        loop=config.loop,
+        decode_threads=config.decode_threads,
+        gates=context.gates,
+        clips=context.clips,
+    )
 
 
 def make_rtsp_source(config: RtspSourceConfig, context: SourceContext) -> RTSPSource:
@@ -57,9 +65,17 @@ def make_rtsp_source(config: RtspSourceConfig, context: SourceContext) -> RTSPSo
 
 
 def make_webcam_source(config: WebcamSourceConfig, context: SourceContext) -> WebcamSource:
-    return WebcamSource(config.name, config.url[len("v4l2:") :], size=config.size, fps=config.fps,
-                        input_format=config.input_format, max_fps=config.max_fps, decode_threads=config.decode_threads,
-                        gates=context.gates, clips=context.clips)
+    return WebcamSource(
+        config.name,
+        config.url[len("v4l2:") :],
+        size=config.size,
+        fps=config.fps,
+        input_format=config.input_format,
+        max_fps=config.max_fps,
+        decode_threads=config.decode_threads,
+        gates=context.gates,
+        clips=context.clips,
+    )
 
 
 def with_password(url: str, password_file: str | None) -> str:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 import logging
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 __all__ = ["ReconnectPolicy", "RTSPSource"]
 
 log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class ReconnectPolicy:
@@ -71,8 +72,15 @@ class RTSPSource(DecodingSource):
         clips: ClipRecorder | None = None,
         decoder: str | Decoder = "auto",
     ) -> None:
-        super().__init__(source_id, queue_size=queue_size, decode_threads=decode_threads, max_fps=max_fps, gates=gates,
-                         clips=clips, decoder=decoder)
+        super().__init__(
+            source_id,
+            queue_size=queue_size,
+            decode_threads=decode_threads,
+            max_fps=max_fps,
+            gates=gates,
+            clips=clips,
+            decoder=decoder,
+        )
         if transport not in ("tcp", "udp"):
             raise ValueError(f"source '{source_id}': transport must be 'tcp' or 'udp', got {transport!r}")
         self.url, self.transport = url, transport
@@ -84,8 +92,14 @@ class RTSPSource(DecodingSource):
         self._warned: tuple[float, str] | None = None  # (monotonic time, error) of the last warning of an outage
 
     def _spec(self) -> InputSpec:
-        return InputSpec("rtsp", self.url, transport=self.transport, open_timeout_s=self.open_timeout_s,
-                         read_timeout_s=self.stall_timeout_s, threads=self.decode_threads)
+        return InputSpec(
+            "rtsp",
+            self.url,
+            transport=self.transport,
+            open_timeout_s=self.open_timeout_s,
+            read_timeout_s=self.stall_timeout_s,
+            threads=self.decode_threads,
+        )
 
     def _open(self) -> None:
         return None  # connecting happens on the thread, with retries; start() never fails on it

@@ -44,14 +44,28 @@ class WebcamSource(DecodingSource):
         clips: ClipRecorder | None = None,
         decoder: str | Decoder = "auto",
     ) -> None:
-        super().__init__(source_id, queue_size=queue_size, decode_threads=decode_threads, max_fps=max_fps, gates=gates,
-                         clips=clips, decoder=decoder)
+        super().__init__(
+            source_id,
+            queue_size=queue_size,
+            decode_threads=decode_threads,
+            max_fps=max_fps,
+            gates=gates,
+            clips=clips,
+            decoder=decoder,
+        )
         self.device, self.driver = device, driver
         self.size, self.fps, self.input_format = size, fps, input_format
 
     def _spec(self) -> InputSpec:
-        return InputSpec("device", self.device, driver=self.driver, size=self.size, fps=self.fps,
-                         input_format=self.input_format, threads=self.decode_threads)
+        return InputSpec(
+            "device",
+            self.device,
+            driver=self.driver,
+            size=self.size,
+            fps=self.fps,
+            input_format=self.input_format,
+            threads=self.decode_threads,
+        )
 
     def _open(self) -> DecoderInput:
         if self.driver in _DEVICE_DRIVERS:
@@ -77,6 +91,5 @@ class WebcamSource(DecodingSource):
             ) from None
         if not stat.S_ISCHR(mode):
             raise SourceOpenError(
-                f"source '{self.source_id}': {self.device} is not a capture device (a character device such as "
-                "/dev/video0)"
+                f"source '{self.source_id}': {self.device} is not a capture device (a character device such as /dev/video0)"
             )

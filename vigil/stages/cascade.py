@@ -57,7 +57,7 @@ class CascadeStep(BatchedStep):
         answers, k = [], 0
         for stage, (_, results), per_stage in zip(stages, work, picks):
             n = sum(len(p) for p in per_stage)
-            answers.append(stage.settle(results, per_stage, outputs[k:k + n]))  # type: ignore[attr-defined]
+            answers.append(stage.settle(results, per_stage, outputs[k : k + n]))  # type: ignore[attr-defined]
             k += n
         return answers
 
@@ -89,8 +89,16 @@ class CascadeStage(BatchedStage):
     """One source's cascade: `rule` picks the detections, `every` how often per track, `vote`
     whether a track's outputs are voted on; `step` runs the secondary model (shared)."""
 
-    def __init__(self, rule: CascadeRule, step: CascadeStep, *, source: str, every: Every = "once_per_track",
-                 vote: bool = True, forget_after_s: float = 60.0) -> None:
+    def __init__(
+        self,
+        rule: CascadeRule,
+        step: CascadeStep,
+        *,
+        source: str,
+        every: Every = "once_per_track",
+        vote: bool = True,
+        forget_after_s: float = 60.0,
+    ) -> None:
         self.rule, self.step, self.source = rule, step, source
         self.every, self.vote = every, vote
         self.forget_after_s = forget_after_s
@@ -108,7 +116,9 @@ class CascadeStage(BatchedStage):
             image = result.frame.image
             chosen = select(self.rule, dets, image.shape)
             t = result.frame.capture_time.timestamp()
-            out.append([(int(i), crop(image, dets.xyxy[i], self.rule.pad)) for i in chosen if self._due(dets, int(i), t, planned)])
+            out.append(
+                [(int(i), crop(image, dets.xyxy[i], self.rule.pad)) for i in chosen if self._due(dets, int(i), t, planned)]
+            )
         return out
 
     def _due(self, dets: Detections, i: int, t: float, planned: dict[int, float]) -> bool:
@@ -127,12 +137,13 @@ class CascadeStage(BatchedStage):
             planned[tid] = t
         return due
 
-    def settle(self, results: Sequence[InferenceResult], picks: Sequence[Sequence[tuple[int, np.ndarray]]],
-               outputs: Sequence[Attached]) -> list[InferenceResult | StageOutput | None]:
+    def settle(
+        self, results: Sequence[InferenceResult], picks: Sequence[Sequence[tuple[int, np.ndarray]]], outputs: Sequence[Attached]
+    ) -> list[InferenceResult | StageOutput | None]:
         """Attach the outputs (voted per track when tracked) to their detections; answers in order."""
         k = 0
         for result, chosen in zip(results, picks):
-            mine = [replace(o, model=self.rule.name, top_k=o.top_k[:self.rule.top_k]) for o in outputs[k:k + len(chosen)]]
+            mine = [replace(o, model=self.rule.name, top_k=o.top_k[: self.rule.top_k]) for o in outputs[k : k + len(chosen)]]
             k += len(chosen)
             self._attach(result, [i for i, _ in chosen], mine)
         return list(results)

@@ -4,7 +4,6 @@ detections, and which frames, go on."""
 from __future__ import annotations
 
 import re
-
 from dataclasses import replace
 from datetime import datetime
 
@@ -13,8 +12,7 @@ from pydantic import PrivateAttr
 
 from vigil.config.sinks import FilterSettings
 from vigil.engine import ClassificationPrediction, Detections, TextDetections, attached
-
-from vigil.result import InferenceResult, Predictions
+from vigil.result import InferenceResult
 from vigil.stages.base import Stage, StageContext
 
 __all__ = ["FilterStage", "FilterStageConfig", "ResultFilter"]
@@ -98,5 +96,3 @@ class FilterStage(Stage):
 
     def process(self, result: InferenceResult) -> InferenceResult | None:
         return self.filter.apply(result)
-
-

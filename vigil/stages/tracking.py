@@ -103,8 +103,7 @@ class TrackingStage(Stage):
         sv = _supervision()
         n = len(dets)
         out = self.tracker.update(
-            sv.Detections(xyxy=dets.xyxy, confidence=dets.confidence, class_id=dets.class_id,
-                          data={"vigil_index": np.arange(n)})
+            sv.Detections(xyxy=dets.xyxy, confidence=dets.confidence, class_id=dets.class_id, data={"vigil_index": np.arange(n)})
         )
         ids = np.full(n, -1, np.int64)
         if len(out):

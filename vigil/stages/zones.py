@@ -71,8 +71,11 @@ class ZoneStage(Stage):
         ids = dets.tracker_id if isinstance(dets, Detections) else None  # text lines are not objects
         if ids is None and not isinstance(dets, ClassificationPrediction) and len(dets) and not self._warned_no_ids:
             self._warned_no_ids = True
-            log.warning("source '%s': the zones stage sees detections without tracker ids; put a tracking "
-                        "stage before it (they are ignored)", self.source)
+            log.warning(
+                "source '%s': the zones stage sees detections without tracker ids; put a tracking "
+                "stage before it (they are ignored)",
+                self.source,
+            )
         if ids is not None and isinstance(dets, Detections) and len(dets):
             tracked = np.flatnonzero(ids >= 0)
             if len(tracked):
@@ -146,8 +149,11 @@ class ZoneStage(Stage):
 
     def _end_lost(self, now: Moment, events: list[Event]) -> None:
         # abs(): a capture clock that jumped back (a camera reconnected) ends the tracks it left behind.
-        lost = [tid for tid, obj in self.tracks.items()
-                if abs(now.t - obj.last.t) - (now.gated_s - obj.last.gated_s) >= self.config.lost_s]
+        lost = [
+            tid
+            for tid, obj in self.tracks.items()
+            if abs(now.t - obj.last.t) - (now.gated_s - obj.last.gated_s) >= self.config.lost_s
+        ]
         for tracker_id in lost:
             self._end(tracker_id, events)
 
@@ -168,7 +174,5 @@ def _require_supervision() -> Any:
     try:
         import supervision
     except ImportError as exc:
-        raise MissingDependencyError(
-            "the zones stage needs supervision: pip install 'vigil-analytics[supervision]'"
-        ) from exc
+        raise MissingDependencyError("the zones stage needs supervision: pip install 'vigil-analytics[supervision]'") from exc
     return supervision

@@ -59,8 +59,13 @@ class EventQuery:
         limit = params.get("limit", "100")
         if not limit.isdigit() or not 1 <= int(limit) <= MAX_LIMIT:
             raise ValueError(f"limit '{limit}' must be a whole number from 1 to {MAX_LIMIT}")
-        return cls(source=params.get("source") or None, type=kind, since=_instant(params, "since"),
-                   until=_instant(params, "until"), limit=int(limit))
+        return cls(
+            source=params.get("source") or None,
+            type=kind,
+            since=_instant(params, "since"),
+            until=_instant(params, "until"),
+            limit=int(limit),
+        )
 
     def selects(self, logged: LoggedEvent) -> bool:
         return (

@@ -44,8 +44,9 @@ class EventLog(PipelineObserver):
     the snapshot sinks that take events, read when files are looked up (a reload may change
     them); `search`, when given, embeds every event appended and answers `search()`."""
 
-    def __init__(self, kept: int = 1000, snapshot_dirs: Callable[[], Sequence[Path]] = tuple,
-                 search: EventSearch | None = None) -> None:
+    def __init__(
+        self, kept: int = 1000, snapshot_dirs: Callable[[], Sequence[Path]] = tuple, search: EventSearch | None = None
+    ) -> None:
         self.kept = kept
         self.search_index = search
         self._snapshot_dirs = snapshot_dirs
@@ -131,8 +132,9 @@ def snapshot_event_dirs(config: DaemonConfig) -> list[Path]:
     ]
 
 
-async def open_store(config: DaemonConfig, kept: int, snapshot_dirs: Callable[[], Sequence[Path]],
-                     state_dir: Path | None) -> EventLog:
+async def open_store(
+    config: DaemonConfig, kept: int, snapshot_dirs: Callable[[], Sequence[Path]], state_dir: Path | None
+) -> EventLog:
     """The daemon's store: the last `kept` events in memory and, with `config.search`, search
     (its model loaded off the loop, its SQLite file in `state_dir` unless it names one; its
     worker started: call on the event loop)."""

@@ -38,9 +38,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from vigil.errors import ConfigError
-from vigil.sinks.files import FILE_MODE, make_dirs
 from vigil.pipeline.observer import PipelineObserver
 from vigil.redact import mask_url
+from vigil.sinks.files import FILE_MODE, make_dirs
 
 if TYPE_CHECKING:
     from vigil.config.search import SearchConfig
@@ -63,15 +63,19 @@ class VectorStore:
         try:
             _create_private(path)
             self._db = sqlite3.connect(path, check_same_thread=False)
-            self._db.execute("CREATE TABLE IF NOT EXISTS events (n INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE, "
-                             "source TEXT, type TEXT, record TEXT, vector BLOB)")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS events (n INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE, "
+                "source TEXT, type TEXT, record TEXT, vector BLOB)"
+            )
             rows = self._db.execute("SELECT id, record, vector FROM events ORDER BY n").fetchall()
         except (sqlite3.Error, OSError) as exc:
             raise ConfigError(f"search.database {path}: cannot use it ({exc}); give a writable file or move it away") from None
         kept = [(i, r, v) for i, r, v in rows if len(v) == dimension * 4]
         if len(kept) < len(rows):  # vectors of another model: useless with this one
-            log.warning("search: %d stored event(s) were embedded by a model of another size; they are not searchable",
-                        len(rows) - len(kept))
+            log.warning(
+                "search: %d stored event(s) were embedded by a model of another size; they are not searchable",
+                len(rows) - len(kept),
+            )
         self._ids = [i for i, _, _ in kept]
         self._records = [json.loads(r) for _, r, _ in kept]
         self._buf = np.frombuffer(b"".join(v for _, _, v in kept), np.float32).reshape(len(kept), dimension).copy()
@@ -129,8 +133,9 @@ class VectorStore:
             except ValueError:
                 return None
 
-    def rank(self, query: np.ndarray, limit: int, source: str | None = None, kind: str | None = None,
-             first: str | None = None) -> list[dict[str, Any]]:
+    def rank(
+        self, query: np.ndarray, limit: int, source: str | None = None, kind: str | None = None, first: str | None = None
+    ) -> list[dict[str, Any]]:
         """The records most like `query` (a unit vector), best first, each with its `score` (cosine);
         among equal scores the event `first` (the one searched like) leads, then the oldest."""
         with self._lock:
@@ -170,8 +175,9 @@ def crop(image: np.ndarray, box: tuple[float, float, float, float] | None, pad: 
 class EventSearch(PipelineObserver):
     """Embeds events as they come and answers searches (`start()` on the loop, `close()` at the end)."""
 
-    def __init__(self, model: EmbeddingModel, store: VectorStore, config: SearchConfig,
-                 describer: VisionLanguageModel | None = None) -> None:
+    def __init__(
+        self, model: EmbeddingModel, store: VectorStore, config: SearchConfig, describer: VisionLanguageModel | None = None
+    ) -> None:
         self.model, self.store, self.config, self.describer = model, store, config, describer
         self.embedded = 0
         self.dropped = 0  # events not embedded because the embedder was behind
@@ -211,21 +217,24 @@ class EventSearch(PipelineObserver):
         vectors = self.model.embed_images([image for _, image in batch])
         records = [record for record, _ in batch]
         if self.describer is not None:  # one line per event, written from its picture
-            records = [{**record, "description": self.describer.prompt(image, self.config.describe_prompt)}
-                       for record, image in batch]
+            records = [
+                {**record, "description": self.describer.prompt(image, self.config.describe_prompt)} for record, image in batch
+            ]
         self.store.add(records, vectors)
         self.embedded += len(batch)
 
     async def idle(self) -> None:
         """Until every event handed over so far is embedded and stored."""
-        while self._waiting or self._embedding:
+        while self._waiting or self._embedding:  # noqa: ASYNC110 - the counts change on the worker thread
             await asyncio.sleep(0.02)
 
     async def by_text(self, text: str, limit: int, source: str | None = None, kind: str | None = None) -> list[dict[str, Any]]:
         query = (await asyncio.to_thread(self.model.embed_texts, [text]))[0]
         return await asyncio.to_thread(self.store.rank, query, limit, source, kind)
 
-    async def like(self, event_id: str, limit: int, source: str | None = None, kind: str | None = None) -> list[dict[str, Any]] | None:
+    async def like(
+        self, event_id: str, limit: int, source: str | None = None, kind: str | None = None
+    ) -> list[dict[str, Any]] | None:
         query = self.store.vector(event_id)
         if query is None:
             return None
@@ -249,8 +258,10 @@ async def load_search(config: SearchConfig, state_dir: Path | None) -> EventSear
     model = await asyncio.to_thread(AutoModel.from_pretrained, config.model)
     if not isinstance(model, EmbeddingModel):
         model.close()
-        raise ConfigError(f"search.model {mask_url(config.model)} is a {type(model).__name__}, not an embedding model; "
-                          "give an image-text embedding model such as a CLIP hf package")
+        raise ConfigError(
+            f"search.model {mask_url(config.model)} is a {type(model).__name__}, not an embedding model; "
+            "give an image-text embedding model such as a CLIP hf package"
+        )
     path = config.database or (str(state_dir / "events-search.sqlite") if state_dir is not None else ":memory:")
     if state_dir is not None and config.database is None:
         await asyncio.to_thread(make_dirs, state_dir)
@@ -276,8 +287,10 @@ async def _describer(config: SearchConfig) -> VisionLanguageModel:
     model = await asyncio.to_thread(AutoModel.from_pretrained, config.describe)
     if not isinstance(model, VisionLanguageModel):
         model.close()
-        raise ConfigError(f"search.describe {mask_url(config.describe)} is a {type(model).__name__}, not a "
-                          "vision-language model; give one such as a BLIP hf package, or remove describe")
+        raise ConfigError(
+            f"search.describe {mask_url(config.describe)} is a {type(model).__name__}, not a "
+            "vision-language model; give one such as a BLIP hf package, or remove describe"
+        )
     return model
 
 

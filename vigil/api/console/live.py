@@ -97,8 +97,9 @@ class _Encoder:
                 jpeg = await self.view._encode(result, self.width, annotate=True)
             except Exception as exc:  # noqa: BLE001 - one bad frame must not end the stream
                 failures += 1
-                (log.warning if failures == 1 else log.debug)("live view of '%s': a frame failed to encode: %s",
-                                                              self.source_id, exc)
+                (log.warning if failures == 1 else log.debug)(
+                    "live view of '%s': a frame failed to encode: %s", self.source_id, exc
+                )
                 continue
             self.last = jpeg
             for box in self.viewers:
@@ -147,8 +148,10 @@ class LiveView(PipelineObserver):
 
     def __init__(self, fps: float = 5.0, max_width: int = 1280, quality: int = 75) -> None:
         if fps <= 0 or max_width < MIN_WIDTH or not 1 <= quality <= 100:
-            raise ValueError(f"LiveView needs fps > 0, max_width >= {MIN_WIDTH} and quality in 1..100 "
-                             f"(got fps={fps}, max_width={max_width}, quality={quality})")
+            raise ValueError(
+                f"LiveView needs fps > 0, max_width >= {MIN_WIDTH} and quality in 1..100 "
+                f"(got fps={fps}, max_width={max_width}, quality={quality})"
+            )
         self.fps, self.max_width, self.quality = fps, max_width, quality
         self._latest: dict[str, InferenceResult] = {}
         # Removed streams: their last results, inferred after the removal, must not be kept (the
@@ -310,8 +313,9 @@ def _scaled(dets: Predictions, scale: float, size: tuple[int, int]) -> Predictio
         if dets.keypoints is not None:
             changes["keypoints"] = dets.keypoints * scale
         if dets.mask is not None:
-            changes["mask"] = np.stack([cv2.resize(m.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
-                                        for m in dets.mask]).astype(bool)
+            changes["mask"] = np.stack(
+                [cv2.resize(m.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) for m in dets.mask]
+            ).astype(bool)
     return replace(dets, **changes) if changes else dets  # type: ignore[arg-type]
 
 

@@ -25,8 +25,9 @@ _IDLE_CHECK_S = 1.0
 _WRITE_TIMEOUT_S = 30.0
 
 
-def add_live_routes(app: web.Application, live: LiveView, has_stream: Callable[[str], bool],
-                    max_streams: int | None = None) -> None:
+def add_live_routes(
+    app: web.Application, live: LiveView, has_stream: Callable[[str], bool], max_streams: int | None = None
+) -> None:
     """`GET /api/v1/streams/{name}/live.mjpeg?width=N` (multipart JPEGs while the client stays)
     and `GET /api/v1/streams/{name}/frame.jpg?width=N&annotate=0|1` (one JPEG). The app's
     shutdown ends the streams (`live.close()`). At most `max_streams` live.mjpeg streams at once
@@ -39,12 +40,16 @@ def add_live_routes(app: web.Application, live: LiveView, has_stream: Callable[[
         name = _known(request, has_stream)
         width = _width(request, live.max_width)
         if max_streams is not None and streaming >= max_streams:
-            raise _error(web.HTTPServiceUnavailable, f"{streaming} live views are open, as many as the API allows "
-                                                     "(half of api.max_connections); close one, or use frame.jpg")
+            raise _error(
+                web.HTTPServiceUnavailable,
+                f"{streaming} live views are open, as many as the API allows "
+                "(half of api.max_connections); close one, or use frame.jpg",
+            )
         streaming += 1
         try:
-            response = web.StreamResponse(headers={
-                "Content-Type": f"multipart/x-mixed-replace; boundary={BOUNDARY}", "Cache-Control": "no-store"})
+            response = web.StreamResponse(
+                headers={"Content-Type": f"multipart/x-mixed-replace; boundary={BOUNDARY}", "Cache-Control": "no-store"}
+            )
             await response.prepare(request)
             async with live.subscribe(name, width) as frames:
                 await _stream(request, response, frames)
@@ -103,8 +108,9 @@ def _width(request: web.Request, max_width: int) -> int | None:
         return None
     # str.isdigit() also holds for '²' and other digits int() refuses: only ASCII digits, and few of them.
     if not (raw.isascii() and raw.isdigit() and len(raw) <= 5) or not MIN_WIDTH <= int(raw) <= max_width:
-        raise _error(web.HTTPBadRequest, f"width must be a whole number of pixels from {MIN_WIDTH} to {max_width}, "
-                                         f"got '{raw[:20]}'")
+        raise _error(
+            web.HTTPBadRequest, f"width must be a whole number of pixels from {MIN_WIDTH} to {max_width}, got '{raw[:20]}'"
+        )
     return int(raw)
 
 

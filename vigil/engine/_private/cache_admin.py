@@ -9,9 +9,9 @@ from pathlib import Path
 
 from vigil.engine._private import resolution_cache
 from vigil.engine._private.download import vigil_home
+from vigil.engine._private.hashing import sha256_of
 from vigil.engine._private.http_provider import SOURCE_FILE, cache_root
 from vigil.engine._private.package_format import PACKAGE_FILE, parse_package
-from vigil.engine._private.hashing import sha256_of
 from vigil.engine._private.providers import parse_reference
 
 

@@ -91,7 +91,7 @@ def _ort_capabilities() -> tuple[tuple[str, ...], int | None]:
 
         kernels = _pybind_state.get_all_opkernel_def()
         max_opset = max(k.version_range[0] for k in kernels if k.domain in ("", "ai.onnx"))
-    except Exception:
+    except Exception:  # noqa: BLE001 - an older onnxruntime without the kernel registry: unknown
         max_opset = None
     return providers, max_opset
 
@@ -103,7 +103,10 @@ def _nvidia_smi() -> tuple[tuple[GpuInfo, ...], str | None]:
     try:
         query = subprocess.run(
             [exe, "--query-gpu=name,compute_cap,driver_version", "--format=csv,noheader"],
-            capture_output=True, text=True, timeout=10, check=True,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
         ).stdout
         header = subprocess.run([exe], capture_output=True, text=True, timeout=10, check=False).stdout
     except (OSError, subprocess.SubprocessError):

@@ -56,9 +56,7 @@ HF_FAMILIES: dict[str, HFFamily] = {
         "depth-anything", "depth", "DepthAnythingForDepthEstimation", "AutoImageProcessor", False
     ),
     "BlipForQuestionAnswering": HFFamily("blip", "vlm", "BlipForQuestionAnswering", "BlipProcessor", True),
-    "BlipForConditionalGeneration": HFFamily(
-        "blip-caption", "vlm", "BlipForConditionalGeneration", "BlipProcessor", True
-    ),
+    "BlipForConditionalGeneration": HFFamily("blip-caption", "vlm", "BlipForConditionalGeneration", "BlipProcessor", True),
 }
 
 
@@ -98,8 +96,7 @@ def family_of(config: dict[str, Any], folder: Path, what: str) -> HFFamily:
             return HF_FAMILIES[name]
     found = ", ".join(map(str, names)) if isinstance(names, list) and names else f"model_type {config.get('model_type')!r}"
     raise ModelLoadError(
-        f"{what}: {folder / CONFIG_FILE} describes {found}, which vigil does not run as an hf package; "
-        f"vigil runs: {_runs()}"
+        f"{what}: {folder / CONFIG_FILE} describes {found}, which vigil does not run as an hf package; vigil runs: {_runs()}"
     )
 
 
@@ -203,7 +200,9 @@ def _load_weights(transformers: Any, family: HFFamily, folder: Path, what: str) 
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
         raise ModelLoadError(f"{what}: {weights} could not be loaded with {config} ({first}); {_RESAVE}") from exc
     problems = [f"{name} missing" for name in sorted(info.get("missing_keys") or [])]
-    problems += [f"{m[0]} is {list(m[1])} in the file, {list(m[2])} in the config" for m in sorted(info.get("mismatched_keys") or [])]
+    problems += [
+        f"{m[0]} is {list(m[1])} in the file, {list(m[2])} in the config" for m in sorted(info.get("mismatched_keys") or [])
+    ]
     if problems:
         raise ModelLoadError(
             f"{what}: {weights} does not fit {config}: {len(problems)} weight(s) missing or of another shape "

@@ -8,10 +8,10 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from vigil.engine._private.environment import RuntimeEnvironment, current_environment
 from vigil.engine._private import resolution_cache
-from vigil.engine._private.providers import ModelListing, get_provider, parse_reference, verified_package_dir
+from vigil.engine._private.environment import RuntimeEnvironment, current_environment
 from vigil.engine._private.package_format import ModelMetadata, PackageMetadata, safe_member_path
+from vigil.engine._private.providers import ModelListing, get_provider, parse_reference, verified_package_dir
 from vigil.engine._private.resolver import Refused, Resolution, ResolutionRequest, resolve
 from vigil.engine.base import Model
 from vigil.engine.options import BackendOptions, DetectionOptions
@@ -77,7 +77,9 @@ def model_class(model: ModelMetadata, package: PackageMetadata, folder: Path, ta
         )
     file_name, _, class_name = package.entrypoint.partition(":")
     path = folder / safe_member_path(file_name)
-    spec = importlib.util.spec_from_file_location(f"vigil_package_{model.model_id}_{package.package_id}".replace("-", "_").replace(".", "_"), path)
+    spec = importlib.util.spec_from_file_location(
+        f"vigil_package_{model.model_id}_{package.package_id}".replace("-", "_").replace(".", "_"), path
+    )
     if spec is None or spec.loader is None:
         raise ModelLoadError(f"package '{package.package_id}': cannot import {path}")
     module = importlib.util.module_from_spec(spec)
@@ -119,8 +121,10 @@ def resolve_listing(
             refused.append(
                 Refused(
                     candidate.package.package_id,
-                    (f"vigil has no '{task}' implementation of '{model.architecture}' on backend "
-                     f"'{key[2]}' yet (it runs: {', '.join('/'.join(k) for k in _IMPLEMENTATIONS)})",),
+                    (
+                        f"vigil has no '{task}' implementation of '{model.architecture}' on backend "
+                        f"'{key[2]}' yet (it runs: {', '.join('/'.join(k) for k in _IMPLEMENTATIONS)})",
+                    ),
                 )
             )
     return Resolution(tuple(runnable), tuple(refused))
@@ -219,7 +223,13 @@ def _load_listing(
             log.warning("model '%s': package '%s' failed to load: %s", name, package.package_id, exc)
             failures.append((package.package_id, exc))
             continue
-        log.info("model '%s': loaded package '%s' (%s, batch %s)", name, package.package_id, package.backend.value, package.batch.describe())
+        log.info(
+            "model '%s': loaded package '%s' (%s, batch %s)",
+            name,
+            package.package_id,
+            package.backend.value,
+            package.batch.describe(),
+        )
         return model, package
     if len(failures) == 1 and not resolution.refused:
         raise failures[0][1]

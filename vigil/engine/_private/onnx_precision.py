@@ -72,7 +72,9 @@ def to_int8_qdq(onnx_path: Path, input_name: str, batches: Iterable[np.ndarray])
         prepared, quantized = Path(scratch) / "prepared.onnx", Path(scratch) / "int8.onnx"
         quant_pre_process(str(onnx_path), str(prepared), skip_symbolic_shape=True)
         quantize_static(
-            str(prepared), str(quantized), Reader(),
+            str(prepared),
+            str(quantized),
+            Reader(),
             quant_format=QuantFormat.QDQ,
             op_types_to_quantize=["Conv"],
             per_channel=True,

@@ -56,8 +56,7 @@ def create_session(path: Path, options: BackendOptions, excluded_providers: tupl
     except Exception as exc:  # ORT raises its own untyped errors (InvalidProtobuf, Fail, ...)
         first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ModelLoadError(
-            f"model '{path}': onnxruntime could not load it ({first_line}); "
-            "check that the file is a complete ONNX export"
+            f"model '{path}': onnxruntime could not load it ({first_line}); check that the file is a complete ONNX export"
         ) from exc
 
 

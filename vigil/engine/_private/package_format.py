@@ -127,20 +127,28 @@ class TorchDetails(_Strict):
     """How a `torchscript` package (TorchScript or torch.export file) may run."""
 
     devices: tuple[Literal["cpu", "cuda"], ...] = Field(
-        ("cpu",), min_length=1, description="Devices the file runs on; a file traced on the CPU can hold CPU "
-        "device constants, so CUDA is used only when listed (and torch sees a GPU).")
+        ("cpu",),
+        min_length=1,
+        description="Devices the file runs on; a file traced on the CPU can hold CPU "
+        "device constants, so CUDA is used only when listed (and torch sees a GPU).",
+    )
 
 
 class Int8Details(_Strict):
     """What `vigil models quantize` measured for an int8 package it made from a float one."""
 
-    agreement: float = Field(ge=0.0, le=1.0, description="F1 of its detections against the reference package's "
-                             "(same class, IoU >= 0.5) on images not used for calibration.")
+    agreement: float = Field(
+        ge=0.0,
+        le=1.0,
+        description="F1 of its detections against the reference package's "
+        "(same class, IoU >= 0.5) on images not used for calibration.",
+    )
     speedup: float = Field(gt=0.0, description="Reference inference time / this package's, same batch and threads.")
     reference: str = Field(description="package_id of the float package it was made from and compared with.")
     format: Literal["qdq", "qoperator"] = "qdq"
-    kept_float: tuple[str, ...] = Field((), description="Conv nodes left in float (the class-score branch when "
-                                        "quantizing it lost agreement).")
+    kept_float: tuple[str, ...] = Field(
+        (), description="Conv nodes left in float (the class-score branch when quantizing it lost agreement)."
+    )
     calibration_images: int = Field(ge=1)
     evaluation_images: int = Field(ge=1)
     input_size: tuple[_Pixels, _Pixels] | None = Field(None, description="(height, width) calibrated and measured at.")

@@ -106,8 +106,7 @@ def local_provider(model_id: str) -> ModelListing:
     path = Path(model_id).expanduser()
     if not path.exists():
         raise ModelNotFoundError(
-            f"model '{model_id}' not found: no such file or directory; pass a model directory, an .onnx file "
-            "or PROVIDER:MODEL_ID"
+            f"model '{model_id}' not found: no such file or directory; pass a model directory, an .onnx file or PROVIDER:MODEL_ID"
         )
     if path.is_dir() and (path / "config.json").is_file() and not (path / "model.json").exists():
         from vigil.engine._private.hf_runtime import describe_hf_folder  # a transformers save_pretrained folder

@@ -84,11 +84,15 @@ def read_calibration_images(folder: Path, max_images: int = 256) -> tuple[list[P
         raise ConfigError(f"--calibration {folder}: not a directory; give a folder of representative images")
     paths = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)[:max_images]
     if not paths:
-        raise ConfigError(f"--calibration {folder}: no images found ({', '.join(IMAGE_SUFFIXES)}); "
-                          f"put at least {MIN_IMAGES} frames from your cameras there")
+        raise ConfigError(
+            f"--calibration {folder}: no images found ({', '.join(IMAGE_SUFFIXES)}); "
+            f"put at least {MIN_IMAGES} frames from your cameras there"
+        )
     if len(paths) < MIN_IMAGES:
-        raise ConfigError(f"--calibration {folder}: {len(paths)} image(s), at least {MIN_IMAGES} needed "
-                          "(every fourth is held out to measure the agreement); add frames from your cameras")
+        raise ConfigError(
+            f"--calibration {folder}: {len(paths)} image(s), at least {MIN_IMAGES} needed "
+            "(every fourth is held out to measure the agreement); add frames from your cameras"
+        )
     images = []
     for path in paths:
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
@@ -100,7 +104,9 @@ def read_calibration_images(folder: Path, max_images: int = 256) -> tuple[list[P
 
 def choose_float_package(packages: Sequence[PackageMetadata]) -> PackageMetadata:
     """The fp32 ONNX package to quantize and compare with (dynamic batch preferred)."""
-    fitting = [p for p in packages if p.backend is BackendType.ONNX and p.quantization is Quantization.FP32 and not p.carries_code]
+    fitting = [
+        p for p in packages if p.backend is BackendType.ONNX and p.quantization is Quantization.FP32 and not p.carries_code
+    ]
     if not fitting:
         described = ", ".join(f"{p.package_id} ({p.backend.value}, {p.quantization.value})" for p in packages)
         raise ConfigError(f"no fp32 ONNX package to quantize among: {described}")
@@ -173,8 +179,10 @@ def quantize_package(
     agreement and speedup in its package.json (replacing an earlier int8 package of that name)."""
     require_onnx("quantize")
     if model.architecture != "yolo" or model.task not in _TASKS:
-        raise ConfigError(f"model '{model.model_id}' ({model.architecture}, {model.task}): quantize makes int8 packages "
-                          f"of YOLO {', '.join(_TASKS)} models, whose boxes it compares with fp32's")
+        raise ConfigError(
+            f"model '{model.model_id}' ({model.architecture}, {model.task}): quantize makes int8 packages "
+            f"of YOLO {', '.join(_TASKS)} models, whose boxes it compares with fp32's"
+        )
     job = _Job(model, reference, request, progress, time.monotonic())
     with job.phase(f"reading calibration images from {request.calibration_dir}"):
         _, images = read_calibration_images(request.calibration_dir, request.max_images)
@@ -191,11 +199,16 @@ def quantize_package(
             input_size = list(fp32.input_size)
         staged = _stage(scratch / package_id, best.graph, reference)
         details = {
-            "agreement": round(best.agreement, 4), "speedup": round(best.ms32 / best.ms8, 3),
-            "reference": reference.package_id, "format": "qdq", "kept_float": list(best.kept_float),
-            "calibration_images": len(calibration), "evaluation_images": len(held_out), "input_size": input_size,
+            "agreement": round(best.agreement, 4),
+            "speedup": round(best.ms32 / best.ms8, 3),
+            "reference": reference.package_id,
+            "format": "qdq",
+            "kept_float": list(best.kept_float),
+            "calibration_images": len(calibration),
+            "evaluation_images": len(held_out),
+            "input_size": input_size,
             "measured_on": f"{_cpu_name()}{' (VNNI)' if env.cpu_vnni else ''}, batch {request.batch}, "
-                           f"{request.threads or 'default'} threads",
+            f"{request.threads or 'default'} threads",
         }
         package = _write_package(staged, reference, details)
         folder = model_dir / package_id
@@ -208,7 +221,12 @@ def quantize_package(
 
 
 def _best_attempt(
-    job: _Job, fp32: Any, model_dir: Path, folder: Path, calibration: list[np.ndarray], held_out: list[np.ndarray],
+    job: _Job,
+    fp32: Any,
+    model_dir: Path,
+    folder: Path,
+    calibration: list[np.ndarray],
+    held_out: list[np.ndarray],
 ) -> _Attempt:
     """Every Conv in int8 first (fastest); when that misses the target agreement, again with the
     class-score branch in float. The first to reach the target wins, else the best agreement."""

@@ -72,7 +72,9 @@ def int8_graph(onnx_path: Path, batches: list[np.ndarray], scratch: Path, kept_f
     with _quiet():  # the tools print their progress and log shape-inference warnings on the root logger
         quant_pre_process(str(onnx_path), str(prepared), skip_symbolic_shape=True)
         quantize_static(
-            str(prepared), str(quantized), Reader(),
+            str(prepared),
+            str(quantized),
+            Reader(),
             quant_format=QuantFormat.QDQ,
             op_types_to_quantize=["Conv"],
             per_channel=True,

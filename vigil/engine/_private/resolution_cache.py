@@ -61,7 +61,7 @@ def read_entry(key: str) -> CachedResolution | None:
         )
     except FileNotFoundError:
         return None
-    except Exception as exc:  # a damaged entry is only a cache miss
+    except Exception as exc:  # noqa: BLE001 - a damaged entry is only a cache miss
         log.warning("ignoring damaged resolution cache entry %s (%s)", path, exc)
         return None
 

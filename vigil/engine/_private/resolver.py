@@ -172,7 +172,9 @@ def _trt_hardware(p: PackageMetadata, r: ResolutionRequest, env: RuntimeEnvironm
     if p.backend is not BackendType.TRT or trt is None or not env.gpus:
         return None
     reasons = []
-    if trt.l4t_version and (env.l4t_version is None or _version_tuple(env.l4t_version)[:2] != _version_tuple(trt.l4t_version)[:2]):
+    if trt.l4t_version and (
+        env.l4t_version is None or _version_tuple(env.l4t_version)[:2] != _version_tuple(trt.l4t_version)[:2]
+    ):
         here = f"L4T {env.l4t_version}" if env.l4t_version else "not a Jetson"
         reasons.append(f"engine built on Jetson L4T {trt.l4t_version}, this machine is {here}")
     if trt.gpu_name or trt.compute_capability:
@@ -220,7 +222,9 @@ FILTERS: tuple[Filter, ...] = (
 
 
 def _on_gpu(p: PackageMetadata, r: ResolutionRequest, env: RuntimeEnvironment) -> bool:
-    return r.device != "cpu" and env.has_gpu and (p.backend is BackendType.TRT or bool(set(_GPU_PROVIDERS) & set(env.ort_providers)))
+    return (
+        r.device != "cpu" and env.has_gpu and (p.backend is BackendType.TRT or bool(set(_GPU_PROVIDERS) & set(env.ort_providers)))
+    )
 
 
 def int8_on_cpu(p: PackageMetadata, r: ResolutionRequest, env: RuntimeEnvironment) -> tuple[bool, str | None]:
@@ -235,13 +239,19 @@ def int8_on_cpu(p: PackageMetadata, r: ResolutionRequest, env: RuntimeEnvironmen
         return False, "int8 ranks below fp32: this CPU has no VNNI (avx512_vnni or avx_vnni), so int8 is not faster here"
     measured = p.int8
     if measured is None:
-        return False, ("int8 ranks below fp32: its agreement with fp32 is unknown (make int8 packages with "
-                       "`vigil models quantize`, which measures it; or force it with quantization: int8)")
+        return False, (
+            "int8 ranks below fp32: its agreement with fp32 is unknown (make int8 packages with "
+            "`vigil models quantize`, which measures it; or force it with quantization: int8)"
+        )
     if measured.agreement < r.min_int8_agreement:
-        return False, (f"int8 ranks below fp32: its agreement with '{measured.reference}' is {measured.agreement:.3f}, "
-                       f"below model.min_int8_agreement {r.min_int8_agreement:g} (force it with quantization: int8)")
-    return True, (f"int8 ranks above fp32: VNNI CPU, agreement {measured.agreement:.3f} >= {r.min_int8_agreement:g}, "
-                  f"measured {measured.speedup:.2f}x faster")
+        return False, (
+            f"int8 ranks below fp32: its agreement with '{measured.reference}' is {measured.agreement:.3f}, "
+            f"below model.min_int8_agreement {r.min_int8_agreement:g} (force it with quantization: int8)"
+        )
+    return True, (
+        f"int8 ranks above fp32: VNNI CPU, agreement {measured.agreement:.3f} >= {r.min_int8_agreement:g}, "
+        f"measured {measured.speedup:.2f}x faster"
+    )
 
 
 def _rank_key(p: PackageMetadata, r: ResolutionRequest, env: RuntimeEnvironment) -> tuple:

@@ -133,9 +133,10 @@ def load_module(torch: Any, path: Path, device: str) -> tuple[Any, dict[str, str
         return module.eval(), ultralytics_props(extra["config.txt"])
     except Exception as exc:  # torch raises RuntimeError, pickle and zip errors for bad files
         first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-        kind = "a torch.export program (torch.export.save)" if path.suffix in EXPORT_SUFFIXES else (
-            "a TorchScript archive (torch.jit.save, or `yolo export format=torchscript`; a training checkpoint "
-            "is not one)"
+        kind = (
+            "a torch.export program (torch.export.save)"
+            if path.suffix in EXPORT_SUFFIXES
+            else ("a TorchScript archive (torch.jit.save, or `yolo export format=torchscript`; a training checkpoint is not one)")
         )
         raise ModelLoadError(f"model '{path}': torch could not load it ({first_line}); check that it is {kind}") from exc
 
@@ -218,7 +219,7 @@ def _runs(torch: Any, module: Any, batch: int, height: int, width: int) -> Any |
     try:
         with torch.inference_mode():
             out = _outputs(module(torch.zeros(batch, 3, height, width)))[0]
-    except Exception:  # a traced file with baked-in shapes fails in its own ways
+    except Exception:  # noqa: BLE001 - a traced file with baked-in shapes fails in its own ways
         return None
     return out if out.shape[0] == batch else None
 

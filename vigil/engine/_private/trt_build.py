@@ -95,7 +95,13 @@ def choose_onnx_package(packages: list[PackageMetadata], batch: tuple[int, int, 
             "choose --batch within one of them"
         )
     order = (Quantization.FP32, Quantization.FP16, Quantization.BF16, Quantization.INT8)
-    fitting.sort(key=lambda p: (order.index(p.quantization) if p.quantization in order else 9, int(p.batch.static is not None), p.package_id))
+    fitting.sort(
+        key=lambda p: (
+            order.index(p.quantization) if p.quantization in order else 9,
+            int(p.batch.static is not None),
+            p.package_id,
+        )
+    )
     return fitting[0]
 
 
@@ -112,10 +118,6 @@ def package_id_for(env: RuntimeEnvironment, quantization: Quantization, batch: t
     gpu = re.sub(r"^nvidia-", "", _slug(gpu))
     lo, _, hi = batch
     return f"trt-{gpu}-{quantization.value}-b{lo}-{hi}"[:128]
-
-
-
-
 
 
 @dataclass(frozen=True)
@@ -258,8 +260,14 @@ def _save_timing_cache(config: Any, path: Path) -> None:
 
 
 def write_engine_package(
-    folder: Path, package_id: str, engine: bytes, metadata: dict[str, str], quantization: Quantization,
-    batch: tuple[int, int, int], trt_version: str, env: RuntimeEnvironment,
+    folder: Path,
+    package_id: str,
+    engine: bytes,
+    metadata: dict[str, str],
+    quantization: Quantization,
+    batch: tuple[int, int, int],
+    trt_version: str,
+    env: RuntimeEnvironment,
 ) -> PackageMetadata:
     folder.mkdir(parents=True, exist_ok=True)
     files = {"model.engine": engine, METADATA_FILE: json.dumps(metadata, indent=2, sort_keys=True).encode()}

@@ -28,7 +28,12 @@ def strongly_typed(trt: Any) -> bool:
 
 
 def reduced_precision_graph(
-    onnx_path: Path, onnx_bytes: bytes, model: ModelMetadata, request: BuildRequest, progress: Progress, started: float,
+    onnx_path: Path,
+    onnx_bytes: bytes,
+    model: ModelMetadata,
+    request: BuildRequest,
+    progress: Progress,
+    started: float,
 ) -> bytes:
     """The fp16 or int8 (Q/DQ) copy of the graph that a strongly typed TensorRT builds from."""
     from vigil.engine._private import onnx_precision
@@ -36,9 +41,15 @@ def reduced_precision_graph(
     if request.int8:
         assert request.calibration_dir is not None
         input_name, batch = graph_input(onnx_bytes, request.batch[1], model)
-        with phase(progress, started, f"calibrating int8 Q/DQ scales on {request.calibration_dir} (TensorRT 11 reads precision from the graph)"):
+        with phase(
+            progress,
+            started,
+            f"calibrating int8 Q/DQ scales on {request.calibration_dir} (TensorRT 11 reads precision from the graph)",
+        ):
             return onnx_precision.to_int8_qdq(
-                onnx_path, input_name, calibration_batches(model, request.calibration_dir, batch, request.calibration_batches),
+                onnx_path,
+                input_name,
+                calibration_batches(model, request.calibration_dir, batch, request.calibration_batches),
             )
     with phase(progress, started, "converting the graph to fp16 (TensorRT 11 reads precision from the graph)"):
         return onnx_precision.to_fp16(onnx_bytes)

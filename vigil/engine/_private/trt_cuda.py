@@ -14,9 +14,7 @@ from vigil.errors import ModelLoadError
 
 __all__ = ["CUDA_HINT", "CudaPythonDevice", "Device", "PycudaDevice"]
 
-CUDA_HINT = (
-    "no CUDA Python binding: pip install cuda-python (or pycuda); on a Jetson see docs/JETSON.md"
-)
+CUDA_HINT = "no CUDA Python binding: pip install cuda-python (or pycuda); on a Jetson see docs/JETSON.md"
 
 
 class Device(Protocol):
@@ -63,8 +61,10 @@ class CudaPythonDevice:
     @staticmethod
     def _hint(code: int) -> str:
         if code == 35:  # cudaErrorInsufficientDriver
-            return ("the NVIDIA driver is missing or older than this cuda-python's CUDA: install the driver, "
-                    "or a cuda-python whose major version matches `nvidia-smi`'s CUDA version")
+            return (
+                "the NVIDIA driver is missing or older than this cuda-python's CUDA: install the driver, "
+                "or a cuda-python whose major version matches `nvidia-smi`'s CUDA version"
+            )
         if code == 100:  # cudaErrorNoDevice
             return "no CUDA device is visible to this process (check CUDA_VISIBLE_DEVICES and /dev/nvidia*)"
         if code == 2:  # cudaErrorMemoryAllocation

@@ -275,7 +275,7 @@ class TrtRunner:
         if not context.execute_async_v3(device.stream_handle(stream)):
             raise ModelLoadError(f"{self.name}: TensorRT execution failed (see the TensorRT log above)")
         outs = []
-        for info, shape, buffer in results:
+        for _info, shape, buffer in results:
             assert buffer.host is not None
             host = buffer.host[: int(np.prod(shape))].reshape(shape)
             device.copy_dtoh_async(host, buffer.device, stream)

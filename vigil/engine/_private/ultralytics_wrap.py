@@ -7,9 +7,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from vigil.engine._private.hashing import sha256_of
 from vigil.engine._private.onnx_runtime import import_onnxruntime, read_ultralytics_metadata
 from vigil.engine._private.package_format import ModelMetadata, PackageMetadata, parse_model, parse_package
-from vigil.engine._private.hashing import sha256_of
 from vigil.engine._private.providers import ModelListing
 from vigil.errors import ModelLoadError
 

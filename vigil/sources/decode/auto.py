@@ -48,7 +48,8 @@ def _load(name: str) -> Decoder:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise MissingDependencyError(f"decoder {name!r} cannot be loaded ({exc}); install what it needs, or choose "
-                                     f"decoder 'auto'") from exc
+        raise MissingDependencyError(
+            f"decoder {name!r} cannot be loaded ({exc}); install what it needs, or choose decoder 'auto'"
+        ) from exc
     decoder: Decoder = getattr(module, attribute)()
     return decoder

@@ -30,8 +30,7 @@ from vigil.sources.decode.base import (
 
 __all__ = ["PyAVDecoder", "neutral_packet", "stream_params"]
 
-_LUMA_FIRST = frozenset({"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "nv12", "nv21",
-                         "gray"})
+_LUMA_FIRST = frozenset({"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "nv12", "nv21", "gray"})
 
 
 class PyAVDecoder:
@@ -53,8 +52,7 @@ def _open_arguments(spec: InputSpec) -> dict[str, Any]:
     """`av.open`'s arguments for `spec`: the demuxer and what it may open beneath it."""
     if spec.kind == "file":
         # An absolute path: a name like `concat:a|b` or `subfile:...` stays a file name, never a protocol.
-        return {"mode": "r", "options": {"format_whitelist": FILE_FORMATS, "protocol_whitelist": FILE_PROTOCOLS,
-                                         **spec.extra}}
+        return {"mode": "r", "options": {"format_whitelist": FILE_FORMATS, "protocol_whitelist": FILE_PROTOCOLS, **spec.extra}}
     if spec.kind == "rtsp":
         # The RTSP demuxer only, opening only network protocols beneath it: never a file.
         options = {"rtsp_transport": spec.transport, "protocol_whitelist": RTSP_PROTOCOLS, **spec.extra}
@@ -173,8 +171,15 @@ def _info(container: Any) -> StreamInfo:
         duration = container.duration / av.time_base
     else:
         duration = None
-    return StreamInfo(context.name, context.width, context.height, Fraction(stream.time_base or Fraction(1, 90_000)),
-                      rate, int(stream.frames) or None, duration)
+    return StreamInfo(
+        context.name,
+        context.width,
+        context.height,
+        Fraction(stream.time_base or Fraction(1, 90_000)),
+        rate,
+        int(stream.frames) or None,
+        duration,
+    )
 
 
 def stream_params(stream: Any) -> StreamParams:

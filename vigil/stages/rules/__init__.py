@@ -23,8 +23,17 @@ from collections.abc import Callable
 from vigil.stages.rules.base import Debounced, EventRule, FrameView, Moment, RuleContext, TrackedObject
 
 __all__ = [
-    "Debounced", "EventRule", "FrameView", "Moment", "RuleContext", "RuleFactory", "TrackedObject", "make_rules",
-    "register_rule", "rule_names", "unregister_rule",
+    "Debounced",
+    "EventRule",
+    "FrameView",
+    "Moment",
+    "RuleContext",
+    "RuleFactory",
+    "TrackedObject",
+    "make_rules",
+    "register_rule",
+    "rule_names",
+    "unregister_rule",
 ]
 
 RuleFactory = Callable[[RuleContext], "EventRule | None"]

@@ -146,16 +146,35 @@ class RuleContext:
     source: str
     clips: ClipRecorder | None = None
 
-    def event(self, type_: str, obj: TrackedObject, at: Moment, *, zone: str | None = None,
-              line: str | None = None, direction: Any = None, **extra: Any) -> Event:
+    def event(
+        self,
+        type_: str,
+        obj: TrackedObject,
+        at: Moment,
+        *,
+        zone: str | None = None,
+        line: str | None = None,
+        direction: Any = None,
+        **extra: Any,
+    ) -> Event:
         """An event of `obj` at the sighting `at` (its frame, seq, capture time and box)."""
         class_id = obj.class_id
         return Event(
-            type=type_, source=self.source, tracker_id=obj.tracker_id, class_name=obj.names.get(class_id),
-            class_id=class_id, capture_time=at.frame.capture_time, seq=at.seq,
-            confidence=obj.best_confidence, zone=zone, line=line, direction=direction, box=at.box,
+            type=type_,
+            source=self.source,
+            tracker_id=obj.tracker_id,
+            class_name=obj.names.get(class_id),
+            class_id=class_id,
+            capture_time=at.frame.capture_time,
+            seq=at.seq,
+            confidence=obj.best_confidence,
+            zone=zone,
+            line=line,
+            direction=direction,
+            box=at.box,
             extra={**extra, "attached": {n: a.to_json() for n, a in obj.attached.items()}} if obj.attached else extra,
-            frame=at.frame, clip=obj.clip,
+            frame=at.frame,
+            clip=obj.clip,
         )
 
 

@@ -47,8 +47,11 @@ class DwellRule(EventRule):
                 stayed = now.t - state.since.t
                 if stayed >= dwell_s:
                     dwelled.add(zone.name)
-                    events.append(self.context.event("dwell", obj, now, zone=zone.name, dwell_s=round(stayed, 3),
-                                                     entered_at=iso(state.since)))
+                    events.append(
+                        self.context.event(
+                            "dwell", obj, now, zone=zone.name, dwell_s=round(stayed, 3), entered_at=iso(state.since)
+                        )
+                    )
         return events
 
     def end(self, obj: TrackedObject) -> list[Event]:

@@ -48,7 +48,11 @@ class LifecycleRule(EventRule):
             clips.close(obj.tracker_id, end_pts=obj.last.frame.pts)
         best = obj.best or obj.last
         end = self.context.event(
-            "object_end", obj, obj.last, first_seen=iso(obj.first), last_seen=iso(obj.last),
+            "object_end",
+            obj,
+            obj.last,
+            first_seen=iso(obj.first),
+            last_seen=iso(obj.last),
             duration_s=round(obj.last.t - obj.first.t, 3),
             best={"seq": best.seq, "capture_time": iso(best), "confidence": round(obj.best_confidence, 4)},
         )

@@ -41,8 +41,9 @@ class LineRule(EventRule):
                 state = self.states.setdefault(obj.tracker_id, {}).setdefault(line.name, Debounced())
                 changed = state.observe(side_in, obj.last, self.min_seen_s)
                 if changed is not None:
-                    events.append(self.context.event("line_cross", obj, changed, line=line.name,
-                                                     direction="in" if side_in else "out"))
+                    events.append(
+                        self.context.event("line_cross", obj, changed, line=line.name, direction="in" if side_in else "out")
+                    )
         return events
 
     def end(self, obj: TrackedObject) -> list[Event]:
@@ -56,6 +57,6 @@ class LineRule(EventRule):
         outlines = self._outlines.get(id(shapes))
         if outlines is None:
             outlines = self._outlines[id(shapes)] = tuple(
-                Overlay(ln.name, "line", (tuple(ln.start.tolist()), tuple(ln.end.tolist()))) for ln in shapes.lines)
-        return tuple(replace(o, text=f"in {self.crossed[o.name]['in']} out {self.crossed[o.name]['out']}")
-                     for o in outlines)
+                Overlay(ln.name, "line", (tuple(ln.start.tolist()), tuple(ln.end.tolist()))) for ln in shapes.lines
+            )
+        return tuple(replace(o, text=f"in {self.crossed[o.name]['in']} out {self.crossed[o.name]['out']}") for o in outlines)

@@ -49,7 +49,9 @@ class ZoneRule(EventRule):
         outlines = self._outlines.get(id(shapes))
         if outlines is None:
             outlines = self._outlines[id(shapes)] = tuple(
-                Overlay(z.name, "zone", tuple(map(tuple, z.polygon.tolist()))) for z in shapes.zones)
-        inside = Counter(name for obj, zones in self.states.values() if obj.started
-                         for name, state in zones.items() if state.value)
+                Overlay(z.name, "zone", tuple(map(tuple, z.polygon.tolist()))) for z in shapes.zones
+            )
+        inside = Counter(
+            name for obj, zones in self.states.values() if obj.started for name, state in zones.items() if state.value
+        )
         return tuple(replace(o, text=f"{inside[o.name]} inside") for o in outlines)

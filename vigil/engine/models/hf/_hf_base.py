@@ -20,8 +20,9 @@ class HFModelBase:
     class_names: tuple[str, ...]
     batch: BatchSpec
 
-    def __init__(self, model: ModelMetadata, package: PackageMetadata, folder: Path, loaded: HFLoaded,
-                 options: DetectionOptions) -> None:
+    def __init__(
+        self, model: ModelMetadata, package: PackageMetadata, folder: Path, loaded: HFLoaded, options: DetectionOptions
+    ) -> None:
         self.model_id = model.model_id
         self.package_id = package.package_id
         self.package_dir = folder
@@ -35,8 +36,14 @@ class HFModelBase:
         self.device = loaded.device
 
     @classmethod
-    def from_package(cls: type[Self], model: ModelMetadata, package: PackageMetadata, folder: Path,
-                     options: DetectionOptions, backend: BackendOptions) -> Any:
+    def from_package(
+        cls: type[Self],
+        model: ModelMetadata,
+        package: PackageMetadata,
+        folder: Path,
+        options: DetectionOptions,
+        backend: BackendOptions,
+    ) -> Any:
         return cls(model, package, folder, load_hf(model, package, folder, backend), options)
 
     def _to_device(self, inputs: Any) -> dict[str, Any]:

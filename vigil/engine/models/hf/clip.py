@@ -41,8 +41,7 @@ class CLIPEmbeddingHF(HFModelBase, EmbeddingModel):
         if not texts:
             return np.empty((0, self.dimension), np.float32)
         max_length = int(self.net.config.text_config.max_position_embeddings)
-        inputs = self.processor(text=list(texts), padding=True, truncation=True, max_length=max_length,
-                                return_tensors="pt")
+        inputs = self.processor(text=list(texts), padding=True, truncation=True, max_length=max_length, return_tensors="pt")
         with self.torch.inference_mode():
             raw = features(self.net.get_text_features(**self._to_device(inputs)))
         return self._normalised(raw)

@@ -27,8 +27,9 @@ class Owlv2ZeroShotHF(HFModelBase, ZeroShotDetectionModel):
     """`detect(images, prompts, threshold)`; loaded with `prompts=[...]` it is a `PromptedDetector`."""
 
     @classmethod
-    def from_package(cls, model: ModelMetadata, package: PackageMetadata, folder: Path,
-                     options: DetectionOptions, backend: BackendOptions) -> Any:
+    def from_package(
+        cls, model: ModelMetadata, package: PackageMetadata, folder: Path, options: DetectionOptions, backend: BackendOptions
+    ) -> Any:
         zero_shot = cls(model, package, folder, load_hf(model, package, folder, backend), options)
         if options.prompts:
             return PromptedDetector(zero_shot, options.prompts, options.confidence)
@@ -45,7 +46,9 @@ class Owlv2ZeroShotHF(HFModelBase, ZeroShotDetectionModel):
     def post_process(self, raw: Any, batch: PreparedBatch, threshold: float) -> list[Detections]:
         sizes, prompts = batch.meta
         results = self.processor.post_process_grounded_object_detection(
-            raw, threshold=threshold, target_sizes=[tuple(size) for size in sizes],
+            raw,
+            threshold=threshold,
+            target_sizes=[tuple(size) for size in sizes],
             text_labels=[list(prompts)] * len(sizes),
         )
         return [_detections(result, size, prompts) for result, size in zip(results, sizes)]
@@ -68,8 +71,9 @@ class Owlv2DetectorHF(Owlv2ZeroShotHF):
     """OWLv2 loaded as task "detect": a `PromptedDetector`, which needs the `prompts` option."""
 
     @classmethod
-    def from_package(cls, model: ModelMetadata, package: PackageMetadata, folder: Path,
-                     options: DetectionOptions, backend: BackendOptions) -> Any:
+    def from_package(
+        cls, model: ModelMetadata, package: PackageMetadata, folder: Path, options: DetectionOptions, backend: BackendOptions
+    ) -> Any:
         if not options.prompts:
             raise ModelLoadError(
                 f"model '{model.model_id}' is a zero-shot detector: as task 'detect' it needs its prompts "

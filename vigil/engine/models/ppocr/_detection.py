@@ -90,9 +90,7 @@ def _rescale(image: np.ndarray, ratio: float) -> tuple[np.ndarray, float, float]
     h, w = image.shape[:2]
     new_h, new_w = _stride_size(h, w, ratio)
     if new_h <= 0 or new_w <= 0:
-        raise ModelInputError(
-            f"a {h}x{w} image is too thin to read text from: it would be resized to {new_h}x{new_w} pixels"
-        )
+        raise ModelInputError(f"a {h}x{w} image is too thin to read text from: it would be resized to {new_h}x{new_w} pixels")
     return cv2.resize(image, (new_w, new_h)), h / new_h, w / new_w
 
 
@@ -150,9 +148,7 @@ def find_boxes(prob: np.ndarray, dest_h: int, dest_w: int, settings: DetectionSe
     return [box for box, _ in find_scored_boxes(prob, dest_h, dest_w, settings)]
 
 
-def find_scored_boxes(
-    prob: np.ndarray, dest_h: int, dest_w: int, settings: DetectionSettings
-) -> list[tuple[np.ndarray, float]]:
+def find_scored_boxes(prob: np.ndarray, dest_h: int, dest_w: int, settings: DetectionSettings) -> list[tuple[np.ndarray, float]]:
     """`find_boxes` with each box's score: the mean probability inside it before unclipping,
     the value DB compares with `box_thresh`."""
     mask: np.ndarray = (prob > settings.thresh).astype(np.uint8)
@@ -272,13 +268,12 @@ def reading_order_indices(quads: list[np.ndarray]) -> list[int]:
     return ordered
 
 
-def detect_lines(
-    prob: np.ndarray, h: int, w: int, settings: DetectionSettings
-) -> tuple[list[np.ndarray], list[float]]:
+def detect_lines(prob: np.ndarray, h: int, w: int, settings: DetectionSettings) -> tuple[list[np.ndarray], list[float]]:
     """The text lines of one probability map as PP-OCR reads them (`find_boxes`, `tidy_boxes`,
     `reading_order`): float32 quads in `h` x `w` detector-image pixels, and each one's box score."""
-    scored = [(quad, score) for box, score in find_scored_boxes(prob, h, w, settings)
-              if (quad := tidy_box(box, h, w)) is not None]
+    scored = [
+        (quad, score) for box, score in find_scored_boxes(prob, h, w, settings) if (quad := tidy_box(box, h, w)) is not None
+    ]
     order = reading_order_indices([quad for quad, _ in scored])
     return [scored[i][0] for i in order], [scored[i][1] for i in order]
 

@@ -25,9 +25,7 @@ def open_sessions(package: PackageMetadata, folder: Path, backend: BackendOption
     missing = [name for name in wanted if name not in names]
     if missing:
         needs = " and ".join(filter(None, (", ".join(wanted[:-1]), wanted[-1])))
-        raise ModelLoadError(
-            f"package '{package.package_id}': this PP-OCR model needs {needs}; missing {', '.join(missing)}"
-        )
+        raise ModelLoadError(f"package '{package.package_id}': this PP-OCR model needs {needs}; missing {', '.join(missing)}")
     excluded = package.onnx.incompatible_providers if package.onnx else ()
     return {role: create_session(folder / f"{role}.onnx", backend, excluded) for role in roles}
 
@@ -57,9 +55,7 @@ class PPOCROnnxBase:
         except (TypeError, ValueError) as exc:
             raise ModelLoadError(f"model '{model.model_id}': unreadable PP-OCR parameters in model.json ({exc})") from exc
         if self._det.limit_type not in ("min", "max"):
-            raise ModelLoadError(
-                f"model '{model.model_id}': det_limit_type must be 'min' or 'max', got {self._det.limit_type!r}"
-            )
+            raise ModelLoadError(f"model '{model.model_id}': det_limit_type must be 'min' or 'max', got {self._det.limit_type!r}")
 
     def pre_process(self, images: Sequence[np.ndarray]) -> PreparedBatch:
         plans = []

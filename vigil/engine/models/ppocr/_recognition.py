@@ -61,9 +61,7 @@ def crop_line(image: np.ndarray, quad: np.ndarray) -> np.ndarray:
     height = int(max(np.linalg.norm(quad[0] - quad[3]), np.linalg.norm(quad[1] - quad[2])))
     target = np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float32)
     matrix = cv2.getPerspectiveTransform(quad, target)
-    crop = cv2.warpPerspective(
-        image, matrix, (width, height), borderMode=cv2.BORDER_REPLICATE, flags=cv2.INTER_CUBIC
-    )
+    crop = cv2.warpPerspective(image, matrix, (width, height), borderMode=cv2.BORDER_REPLICATE, flags=cv2.INTER_CUBIC)
     if crop.shape[0] * 1.0 / crop.shape[1] >= _VERTICAL_RATIO:
         crop = np.rot90(crop)
     return crop
@@ -105,9 +103,7 @@ def turn_upside_down_lines(crops: list[np.ndarray], run: Runner, settings: LineS
     return out
 
 
-def read_lines(
-    crops: list[np.ndarray], run: Runner, characters: list[str], settings: LineSettings
-) -> list[tuple[str, float]]:
+def read_lines(crops: list[np.ndarray], run: Runner, characters: list[str], settings: LineSettings) -> list[tuple[str, float]]:
     """(text, score) per crop, in the crops' order."""
     channels, height, base_width = settings.rec_shape
     reads: list[tuple[str, float]] = [("", 0.0)] * len(crops)

@@ -12,8 +12,8 @@ import numpy as np
 from vigil.engine._private.package_format import ModelMetadata, PackageMetadata
 from vigil.engine.base import PreparedBatch, TextRecognitionModel
 from vigil.engine.models.ppocr import _detection as det
-from vigil.engine.models.ppocr._ppocr_onnx_base import PPOCROnnxBase, open_sessions
 from vigil.engine.models.ppocr import _recognition as rec
+from vigil.engine.models.ppocr._ppocr_onnx_base import PPOCROnnxBase, open_sessions
 from vigil.engine.options import BackendOptions, DetectionOptions
 from vigil.engine.text import TextDetections
 from vigil.errors import ModelLoadError

@@ -94,9 +94,11 @@ class YOLOOnnxBase:
     @classmethod
     def _check_input_spec(cls, model_id: str, spec: InputSpec) -> None:
         norm = spec.normalization
-        if (spec.resize, spec.color) != (cls.resize_mode, ColorFormat.RGB) or (
-            spec.resize == "letterbox" and spec.pad_value != ops.PAD_VALUE
-        ) or (abs(norm.scale - 1 / 255) > 1e-9 or any(norm.mean) or any(s != 1 for s in norm.std)):
+        if (
+            (spec.resize, spec.color) != (cls.resize_mode, ColorFormat.RGB)
+            or (spec.resize == "letterbox" and spec.pad_value != ops.PAD_VALUE)
+            or (abs(norm.scale - 1 / 255) > 1e-9 or any(norm.mean) or any(s != 1 for s in norm.std))
+        ):
             raise ModelLoadError(
                 f"model '{model_id}': this YOLO runner expects Ultralytics' input ({cls.resize_mode}, RGB, /255, no "
                 f"mean/std); model.json asks for {spec.model_dump(mode='json')}"

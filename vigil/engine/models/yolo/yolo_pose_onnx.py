@@ -33,8 +33,12 @@ class YOLOPoseONNX(YOLOOnnxBase, KeypointsModel):
             visibility = kpts[..., 2] if d == 3 else np.ones(kpts.shape[:2], np.float32)
             out.append(
                 Detections(
-                    ops.scale_boxes(xyxy, box), conf, cls, data={"class_name": names[cls]},
-                    keypoints=ops.scale_points(kpts[..., :2], box), keypoint_confidence=visibility,
+                    ops.scale_boxes(xyxy, box),
+                    conf,
+                    cls,
+                    data={"class_name": names[cls]},
+                    keypoints=ops.scale_points(kpts[..., :2], box),
+                    keypoint_confidence=visibility,
                 )
             )
         return out
