@@ -118,6 +118,16 @@ def test_an_event_shows_on_the_events_page_with_its_snapshot_after_it_happens(vi
     assert src.endswith(event["snapshot_url"]), (src, event["snapshot_url"])
 
 
+def test_the_events_type_filter_offers_the_types_the_api_documents(vigil: Vigil, browser: Browser) -> None:
+    # The console reads them from the API's OpenAPI document, so a plugin's event types show too.
+    document = vigil.api("/api/v1/openapi.json")
+    param = next(p for p in document["paths"]["/api/v1/events"]["get"]["parameters"] if p["name"] == "type")
+    browser.driver.get(vigil.base + "/#/events")
+    options = "return [...document.querySelectorAll('select.filter-type option')].map((o) => o.value)"
+    browser.until("the type filter's options", lambda _: browser.script(options))
+    assert browser.script(options) == ["", *param["schema"]["enum"]]
+
+
 def svg_box(browser: Browser) -> dict[str, float]:
     return browser.script("""const svg = document.querySelector('svg.editor');
         svg.scrollIntoView({block: 'start'});

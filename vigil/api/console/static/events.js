@@ -2,7 +2,20 @@
 // The events view (#/events), the event list the camera page shares, and the models view.
 (() => {
   const {el, ownUrl, localTime, errorText} = window.Vigil;
-  const EVENT_TYPES = ["object_start", "object_end", "zone_enter", "zone_exit", "dwell", "line_cross"];
+  // The built-in types until the API's own document lists them all (a plugin's types too).
+  const BUILT_IN_TYPES = ["object_start", "object_end", "zone_enter", "zone_exit", "dwell", "line_cross"];
+
+  /** The event types the API filters on, from its OpenAPI document (the `type` query parameter of
+   * GET /api/v1/events); the built-in ones when it cannot be read. */
+  function fillTypes(select, answer) {
+    const get = answer.ok && answer.data.paths && answer.data.paths["/api/v1/events"] && answer.data.paths["/api/v1/events"].get;
+    const param = get && (get.parameters || []).find((p) => p.name === "type");
+    const types = param && param.schema && Array.isArray(param.schema.enum) ? param.schema.enum : null;
+    if (!types) return;
+    const chosen = select.value;
+    select.replaceChildren(el("option", {value: "", text: "every type"}), ...types.map((t) => el("option", {value: String(t), text: String(t)})));
+    select.value = types.includes(chosen) ? chosen : "";
+  }
 
   function where(event) {
     if (event.zone) return `zone ${event.zone}`;
@@ -93,7 +106,7 @@
   // ---- #/events -----------------------------------------------------------------------------
 
   function filterForm() {
-    const typeOptions = [el("option", {value: "", text: "every type"}), ...EVENT_TYPES.map((t) => el("option", {value: t, text: t}))];
+    const typeOptions = [el("option", {value: "", text: "every type"}), ...BUILT_IN_TYPES.map((t) => el("option", {value: t, text: t}))];
     const f = {
       camera: el("select", {class: "filter-camera", name: "camera"}, el("option", {value: "", text: "every camera"})),
       type: el("select", {class: "filter-type", name: "type"}, ...typeOptions),
@@ -155,6 +168,7 @@
     f.form.addEventListener("reset", () => setTimeout(changed, 0));
     f.form.addEventListener("submit", (event) => { event.preventDefault(); changed(); });
     page.fetch("/api/v1/streams").then((answer) => { if (answer.ok) fillCameras(f.camera, answer.data.streams || []); }).catch(() => {});
+    page.fetch("/api/v1/openapi.json").then((answer) => fillTypes(f.type, answer)).catch(() => {});
     page.every(5000, refresh);
   }
 
