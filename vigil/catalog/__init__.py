@@ -1,9 +1,9 @@
-"""The catalog of kinds: every source, sink and stage kind vigil knows, each declared once.
+"""The catalog of kinds: every source, sink, stage and model backend vigil knows, each declared once.
 
 A kind is a name, its config class, a factory that makes it, and the facts the rest of vigil
 needs about it (the extras it needs, whether a sink takes events, its secret-file keys, where a
-stage sits in a camera's chain). The YAML schema, `vigil check`, assembly, the loader's file
-checks and the event log read them here; nothing else keeps a list of kinds.
+stage sits in a camera's chain, how the resolver ranks a backend). The YAML schema, `vigil check`, assembly, the loader's file
+checks, the event log and the model resolver and loader read them here; nothing else keeps a list of kinds.
 
     from vigil.catalog import CATALOG
     CATALOG.sinks.get("mqtt").takes_events          # True
@@ -32,14 +32,26 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel
 
 from vigil.catalog._plugins import PluginFailure, load_plugins
-from vigil.catalog.kinds import Extra, Kind, SecretFile, SinkKind, SourceKind, StageKind, load_object
+from vigil.catalog.kinds import (
+    BackendKind,
+    Extra,
+    Kind,
+    NoSettings,
+    SecretFile,
+    SinkKind,
+    SourceKind,
+    StageKind,
+    load_object,
+)
 from vigil.errors import ConfigError, MissingDependencyError
 
 __all__ = [
     "CATALOG",
+    "BackendKind",
     "Catalog",
     "Extra",
     "Kind",
+    "NoSettings",
     "PluginFailure",
     "Registry",
     "SecretFile",
@@ -54,7 +66,7 @@ K = TypeVar("K", bound=Kind)
 
 
 class Registry(Generic[K]):
-    """The kinds of one section (`what`: "source", "sink", "stage"), in declaration order.
+    """The kinds of one section (`what`: "source", "sink", "stage", "backend"), in declaration order.
     Reading it loads the catalog's built-in and plugin kinds first (once)."""
 
     def __init__(self, catalog: Catalog, what: str, kind_type: type[K]) -> None:
@@ -159,7 +171,7 @@ class Registry(Generic[K]):
 
 @dataclass
 class Catalog:
-    """The three sections of kinds. Built-in kinds come from `builtins` ("module:attribute" of a
+    """The four sections of kinds. Built-in kinds come from `builtins` ("module:attribute" of a
     list of declarations), plugins from the entry points of `group`; both on first read."""
 
     builtins: str = "vigil.catalog.builtin:KINDS"
@@ -171,6 +183,7 @@ class Catalog:
         self.sources: Registry[SourceKind] = Registry(self, "source", SourceKind)
         self.sinks: Registry[SinkKind] = Registry(self, "sink", SinkKind)
         self.stages: Registry[StageKind] = Registry(self, "stage", StageKind)
+        self.backends: Registry[BackendKind] = Registry(self, "backend", BackendKind)
         self._lock = threading.RLock()
         self._loaded = False
 
@@ -195,28 +208,31 @@ class Catalog:
         for kind in kinds:
             self.section_of(kind)._add(kind, replace=replace)
 
+    def sections(self) -> tuple[Registry[Any], ...]:
+        return (self.sources, self.sinks, self.stages, self.backends)
+
     def section_of(self, kind: Kind) -> Registry[Any]:
-        for section in (self.sources, self.sinks, self.stages):
+        for section in self.sections():
             if isinstance(kind, section.kind_type):
                 return section
-        raise ValueError(f"{kind!r} is not a SourceKind, SinkKind or StageKind")
+        raise ValueError(f"{kind!r} is not a SourceKind, SinkKind, StageKind or BackendKind")
 
     def all_kinds(self) -> Iterable[Kind]:
-        return [*self.sources.declared(), *self.sinks.declared(), *self.stages.declared()]
+        return [kind for section in self.sections() for kind in section.declared()]
 
     def snapshot(self) -> dict[str, dict[str, Kind]]:
         """The declared kinds now, by section (to undo a plugin that failed half way)."""
         self.load()
-        return {s.what: dict(s._kinds) for s in (self.sources, self.sinks, self.stages)}
+        return {s.what: dict(s._kinds) for s in self.sections()}
 
     def restore(self, snapshot: dict[str, dict[str, Kind]]) -> list[str]:
         """Back to `snapshot`: the names of the kinds that were added or changed since."""
         undone = []
-        for section in (self.sources, self.sinks, self.stages):
+        for section in self.sections():
             before = snapshot[section.what]
             changed = [name for name, kind in section._kinds.items() if before.get(name) is not kind]
             if changed or len(before) != len(section._kinds):
-                section._kinds = dict(before)  # type: ignore[assignment]  # the section's own kinds
+                section._kinds = dict(before)  # the section's own kinds
                 section.version += 1
             undone += changed
         return undone

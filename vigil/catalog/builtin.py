@@ -1,4 +1,4 @@
-"""The built-in kinds: the one list to edit when vigil gains a source, sink or stage kind.
+"""The built-in kinds: the one list to edit when vigil gains a source, sink, stage kind or model backend.
 
 Each kind is its module (its config class and factory, named here as "module:attribute" and
 imported only when the kind is used) plus one entry below with its facts. docs/ARCHITECTURE.md
@@ -7,7 +7,7 @@ imported only when the kind is used) plus one entry below with its facts. docs/A
 
 from __future__ import annotations
 
-from vigil.catalog.kinds import Extra, Kind, SecretFile, SinkKind, SourceKind, StageKind
+from vigil.catalog.kinds import BackendKind, Extra, Kind, NoSettings, SecretFile, SinkKind, SourceKind, StageKind
 
 __all__ = ["KINDS"]
 
@@ -17,6 +17,10 @@ _TRACKING = Extra(
     "Roboflow's trackers package",
     "pip install ./packaging/opencv-alias 'vigil-analytics[tracking]' (the alias first when opencv-python-headless is installed)",
 )
+_YOLO = "vigil.engine.models.yolo."
+_HF = "vigil.engine.models.hf."
+_LOAD = "vigil.engine._private.loader:load_package"  # makes the class `models` names for the package
+_CHECKS = "vigil.engine._private.backend_checks:"
 _CA = SecretFile("ca_file", "the CA certificates (PEM)")
 
 KINDS: list[Kind] = [
@@ -97,4 +101,83 @@ KINDS: list[Kind] = [
     # One per `cascades:` entry, on the secondary model loaded once for every camera
     # (factory(cascade, step, source=...)); not a `stages:` entry.
     StageKind("cascade", "vigil.config.cascade:CascadeConfig", "vigil.daemon.assemble:make_cascade", place=10, listed=False),
+    # model backends (docs/MODEL_PACKAGES.md): what runs a package. `rank`: the resolver's default
+    # order when `model.backend` does not give one, lowest first.
+    BackendKind(
+        "trt",
+        "vigil.config.model:TensorRTConfig",
+        _LOAD,
+        label="TensorRT",
+        models=(
+            ("yolo", "detect", _YOLO + "yolo_detection_trt:YOLODetectionTRT"),
+            ("yolo", "segment", _YOLO + "yolo_detection_trt:YOLOSegmentationTRT"),
+            ("yolo", "pose", _YOLO + "yolo_detection_trt:YOLOPoseTRT"),
+            ("yolo", "classify", _YOLO + "yolo_detection_trt:YOLOClassificationTRT"),
+        ),
+        extras=(Extra("trt", "tensorrt", "TensorRT", "pip install 'vigil-analytics[trt]' on a machine with an NVIDIA GPU"),),
+        distributions=("tensorrt", "tensorrt-cu12", "tensorrt-cu13", "tensorrt-libs"),
+        devices=("gpu",),
+        rank=10,
+        rank_why="an engine built for this very GPU is the fastest way to run a model on it",
+        files=(".engine", ".plan", ".trt"),
+        build_step=True,
+        checks=(_CHECKS + "trt_version", _CHECKS + "trt_hardware"),
+    ),
+    BackendKind(
+        "onnx",
+        "vigil.config.model:OnnxRuntimeConfig",
+        _LOAD,
+        label="ONNX Runtime",
+        models=(
+            ("yolo", "detect", _YOLO + "yolo_detection_onnx:YOLODetectionONNX"),
+            ("yolo", "segment", _YOLO + "yolo_segmentation_onnx:YOLOSegmentationONNX"),
+            ("yolo", "pose", _YOLO + "yolo_pose_onnx:YOLOPoseONNX"),
+            ("yolo", "classify", _YOLO + "yolo_classification_onnx:YOLOClassificationONNX"),
+            ("ppocr", "ocr", "vigil.engine.models.ppocr.ppocr_onnx:PPOCRONNX"),
+            ("ppocr", "detect", "vigil.engine.models.ppocr.ppocr_text_detection_onnx:PPOCRTextDetectionONNX"),
+        ),
+        extras=(Extra("onnx", "onnxruntime", "onnxruntime", "pip install onnxruntime (onnxruntime-gpu for CUDA)"),),
+        distributions=("onnxruntime", "onnxruntime-gpu", "onnxruntime-openvino", "onnxruntime-directml"),
+        devices=("cpu", "gpu"),
+        rank=20,
+        rank_why="runs everywhere (a core dependency), on the GPU through its CUDA provider; int8 on VNNI CPUs",
+        files=(".onnx",),
+        checks=(_CHECKS + "onnx_gpu", _CHECKS + "onnx_opset", _CHECKS + "onnx_providers"),
+    ),
+    BackendKind(
+        "torchscript",
+        NoSettings,
+        _LOAD,
+        label="TorchScript",
+        models=(("yolo", "detect", _YOLO + "yolo_detection_torchscript:YOLODetectionTorchScript"),),
+        extras=(Extra("torch", "torch", "torch"),),
+        distributions=("torch",),
+        devices=("cpu", "gpu"),
+        rank=30,
+        rank_why="eager torch: slower than an ONNX export of the same network, heavier to install",
+        files=(".torchscript", ".pt", ".pt2"),
+        checks=(_CHECKS + "torch_gpu",),
+    ),
+    BackendKind(
+        "hf",
+        NoSettings,
+        _LOAD,
+        label="transformers",
+        models=(
+            ("clip", "embed", _HF + "clip:CLIPEmbeddingHF"),
+            ("owlv2", "zero-shot-detect", _HF + "owlv2:Owlv2ZeroShotHF"),
+            ("owlv2", "detect", _HF + "owlv2:Owlv2DetectorHF"),
+            ("dpt", "depth", _HF + "dpt:DPTDepthHF"),
+            ("depth-anything", "depth", _HF + "dpt:DPTDepthHF"),
+            ("blip", "vlm", _HF + "blip:BlipVQAHF"),
+            ("blip-caption", "vlm", _HF + "blip:BlipVQAHF"),
+        ),
+        extras=(Extra("hf", "transformers", "transformers"),),
+        distributions=("transformers",),
+        requires=("torchscript",),
+        devices=("cpu", "gpu"),
+        rank=40,
+        rank_why="the transformers model as saved, in eager torch: the slowest, for models with no export",
+        files=(".safetensors",),
+    ),
 ]

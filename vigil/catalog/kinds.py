@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-__all__ = ["Extra", "Kind", "SecretFile", "SinkKind", "SourceKind", "StageKind", "load_object"]
+__all__ = ["BackendKind", "Extra", "Kind", "NoSettings", "SecretFile", "SinkKind", "SourceKind", "StageKind", "load_object"]
 
 
 def load_object(reference: str | Any) -> Any:
@@ -114,3 +114,62 @@ class StageKind(Kind):
 
     place: int | None = None
     listed: bool = True
+
+
+class NoSettings(BaseModel):
+    """The config class of a kind that has no settings of its own (a model backend without a
+    section under `model:`)."""
+
+
+_DEVICE_WORDS = {"cpu": "the CPU", "gpu": "a GPU", "npu": "an NPU"}
+
+
+@dataclass(frozen=True)
+class BackendKind(Kind):
+    """A model backend (what `backend` says in a package.json and in `model.backend`).
+
+    `config`: its settings section under `model:` (`NoSettings` when it has none). `factory`: its
+    loader, called as `factory(model, package, folder, options, backend_options)` -> a loaded
+    model (vigil's own backends use `vigil.engine._private.loader:load_package`, which makes the
+    class `models` names). `models`: the (architecture, task, "module:Class") it runs, each class
+    with a `from_package` classmethod. `label`: its name in words ("TensorRT").
+    The probe: it is installed when one of `distributions` is (its version is the first found)
+    and every backend it `requires` is (hf runs on torch); `extras` give the install hint, or
+    `unavailable` when set. `devices`: where it runs ("cpu", "gpu", "npu"). `rank`: its place in
+    the resolver's default order (lower first), `rank_why` the reason in one line. `files`: the
+    suffixes of the file that holds a package's model. `build_step`: its packages are made on the
+    box from another package (a TensorRT engine from an ONNX one). `checks`: "module:attribute"
+    of the resolver filters only packages of this backend go through (ONNX opsets, TensorRT
+    versions), each `check(package, request, env) -> reason | None`."""
+
+    label: str = ""
+    models: tuple[tuple[str, str, str], ...] = ()
+    distributions: tuple[str, ...] = ()
+    requires: tuple[str, ...] = ()
+    unavailable: str = ""
+    devices: tuple[str, ...] = ("cpu",)
+    rank: int = 100
+    rank_why: str = ""
+    files: tuple[str, ...] = ()
+    build_step: bool = False
+    checks: tuple[str, ...] = ()
+
+    @property
+    def title(self) -> str:
+        return self.label or self.name
+
+    def install_hint(self) -> str:
+        """What to run to install it, for the resolver's refusal."""
+        if self.unavailable:
+            return self.unavailable
+        return self.extras[0].hint if self.extras else f"install the runtime of the '{self.name}' backend"
+
+    def runs(self, architecture: str, task: str) -> str | None:
+        """The "module:Class" that runs (architecture, task) on this backend, or None."""
+        return next((ref for arch, t, ref in self.models if (arch, t) == (architecture, task)), None)
+
+    def devices_in_words(self) -> str:
+        return " or ".join(_DEVICE_WORDS.get(device, device) for device in self.devices)
+
+    def load_checks(self) -> list[Callable[..., str | None]]:
+        return [load_object(check) for check in self.checks]

@@ -8,7 +8,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from vigil.engine import BackendType, Quantization
+from vigil.catalog import CATALOG
+from vigil.engine import Quantization
 from vigil.engine.developer_tools import (
     MIN_CALIBRATION_IMAGES,
     BuildRequest,
@@ -134,8 +135,7 @@ def _preferences() -> argparse.ArgumentParser:
     parent.add_argument(
         "--backend",
         action="append",
-        choices=[b.value for b in BackendType],
-        help="allowed backend, in preference order; repeat for several",
+        help="allowed backend (trt, onnx, torchscript, hf, a plugin's), in preference order; repeat for several",
     )
     parent.add_argument("--batch", help="preferred batch size N, or a range MIN,MAX the pipeline can use")
     parent.add_argument("--quantization", action="append", choices=[q.value for q in Quantization])
@@ -159,7 +159,7 @@ def _request(args: argparse.Namespace) -> ResolutionRequest:
         else:
             raise ConfigError(f"--batch {args.batch!r}: expected N or MIN,MAX with MIN <= MAX")
     return ResolutionRequest(
-        backends=tuple(BackendType(b) for b in args.backend) if args.backend else None,
+        backends=tuple(CATALOG.backends.get(b).name for b in args.backend) if args.backend else None,
         batch_size=batch_size,
         batch_range=batch_range,
         quantizations=tuple(Quantization(q) for q in args.quantization) if args.quantization else None,

@@ -3,10 +3,12 @@ entries (`ModelEntry`) add per-model batch overrides (`ModelBatchConfig`)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
+from vigil.catalog import CATALOG
 from vigil.config._section import Section
 from vigil.config.batch import BatchConfig
 
@@ -60,15 +62,25 @@ def _yaml(value: object) -> str:
     return "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
 
 
+def check_backend(name: str) -> str:
+    """`name` when the catalog declares a model backend of that name (a plugin's too)."""
+    if name not in CATALOG.backends:
+        names = [f"'{known}'" for known in CATALOG.backends.names()]
+        expected = " or ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+        raise PydanticCustomError("literal_error", "Input should be {expected}", {"expected": expected})
+    return name
+
+
 class ModelConfig(Section):
     path: str = Field(
         description="The model: a model directory (model.json and its packages), an Ultralytics YOLO or PP-OCR ONNX "
         "export, or PROVIDER:MODEL_ID from a weights provider."
     )
-    backend: list[Literal["trt", "onnx", "torchscript", "hf"]] | None = Field(
+    backend: list[Annotated[str, AfterValidator(check_backend)]] | None = Field(
         None,
-        description="Package backends allowed, best first (a single value or a list); default: every installed one, "
-        "TensorRT > ONNX > TorchScript > HF (docs/MODEL_PACKAGES.md, 'Which backend first').",
+        description="Package backends allowed, best first (a single value or a list; the backends the catalog declares: "
+        "trt, onnx, torchscript, hf, a plugin's); default: every installed one, TensorRT > ONNX > TorchScript > HF "
+        "(docs/MODEL_PACKAGES.md, 'Which backend first').",
     )
     quantization: list[Literal["fp32", "fp16", "bf16", "int8"]] | None = Field(
         None, description="Package precisions allowed, best first (a single value or a list); default: the resolver's order."

@@ -9,6 +9,7 @@ from typing import Any
 
 from vigil.engine._private.environment import RuntimeEnvironment
 from vigil.engine._private.loader import load_model
+from vigil.engine._private.package_format import known_backend
 from vigil.engine._private.resolver import DEFAULT_MIN_INT8_AGREEMENT, ResolutionRequest
 from vigil.engine.base import Model
 from vigil.engine.enums import BackendType, Quantization
@@ -29,6 +30,17 @@ def _tuple(value: Any, kind: Any) -> tuple[Any, ...] | None:
         return tuple(kind(v) for v in values)
     except ValueError as exc:
         raise ModelLoadError(f"{exc}; choose from {[k.value for k in kind]}") from None
+
+
+def _backends(value: str | BackendType | Sequence[str | BackendType] | None) -> tuple[str, ...] | None:
+    """Backend names the catalog declares (a plugin's too), in the given order."""
+    if value is None:
+        return None
+    values = [value] if isinstance(value, str) else list(value)
+    try:
+        return tuple(known_backend(v) for v in values)
+    except ValueError as exc:
+        raise ModelLoadError(f"{exc}; pass one of those as backend") from None
 
 
 class AutoModel:
@@ -80,7 +92,7 @@ class AutoModel:
         if not 0.0 <= min_int8_agreement <= 1.0:
             raise ModelLoadError(f"min_int8_agreement must be between 0 and 1, got {min_int8_agreement!r}")
         request = ResolutionRequest(
-            backends=_tuple(backend, BackendType),
+            backends=_backends(backend),
             batch_size=batch_size,
             batch_range=batch_range,
             quantizations=_tuple(quantization, Quantization),

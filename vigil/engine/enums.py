@@ -8,7 +8,9 @@ __all__ = ["BackendType", "ColorFormat", "Quantization"]
 
 
 class BackendType(str, Enum):
-    """What runs a model package. The default preference order is the declaration order."""
+    """The names of vigil's built-in model backends, for callers that like an enum. The backends
+    themselves, their facts and the resolver's default order are their declarations in the
+    catalog (`vigil.catalog.builtin`, `BackendKind`); a plugin's backend has a name outside this enum."""
 
     TRT = "trt"
     ONNX = "onnx"

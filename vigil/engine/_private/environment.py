@@ -17,15 +17,9 @@ import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-__all__ = ["GpuInfo", "RuntimeEnvironment", "current_environment"]
+from vigil.catalog import CATALOG
 
-# Python distributions that provide each backend, first found wins.
-_BACKEND_DISTRIBUTIONS = {
-    "onnx": ("onnxruntime", "onnxruntime-gpu", "onnxruntime-openvino", "onnxruntime-directml"),
-    "trt": ("tensorrt", "tensorrt-cu12", "tensorrt-cu13", "tensorrt-libs"),
-    "torchscript": ("torch",),
-    "hf": ("transformers",),
-}
+__all__ = ["GpuInfo", "RuntimeEnvironment", "current_environment"]
 
 # Jetson modules by device-tree model name -> CUDA compute capability.
 _JETSON_CC = {"orin": "8.7", "xavier": "7.2", "nano": "5.3", "tx2": "6.2", "tx1": "5.3", "thor": "11.0"}
@@ -42,8 +36,8 @@ class GpuInfo:
 class RuntimeEnvironment:
     """A snapshot of the machine, as the resolver sees it.
 
-    `backends` maps a backend name (`onnx`, `trt`, `torchscript`, `hf`) to the installed
-    version. `ort_providers` lists onnxruntime's available execution providers.
+    `backends` maps a backend name (one the catalog declares: `onnx`, `trt`, `torchscript`,
+    `hf`, a plugin's) to the installed version. `ort_providers` lists onnxruntime's available execution providers.
     """
 
     backends: dict[str, str] = field(default_factory=dict)
@@ -168,10 +162,23 @@ def _jetson() -> tuple[str | None, GpuInfo | None]:
     return parse_jetson(release, model)
 
 
+def probe_backends() -> dict[str, str]:
+    """Each backend the catalog declares that is installed, with its version: one of its
+    `distributions` is installed (read from their metadata, nothing imported) and so is every
+    backend it `requires` (hf: torch)."""
+    kinds = CATALOG.backends.declared()
+    found = {kind.name: v for kind in kinds if (v := _version(kind.distributions)) is not None}
+    for _ in kinds:  # a backend requiring one that is missing goes; bounded by the count of backends
+        missing = [name for name in found if any(r not in found for r in CATALOG.backends.get(name).requires)]
+        if not missing:
+            break
+        for name in missing:
+            del found[name]
+    return found
+
+
 def probe_environment() -> RuntimeEnvironment:
-    backends = {name: v for name, dists in _BACKEND_DISTRIBUTIONS.items() if (v := _version(dists)) is not None}
-    if "torchscript" not in backends:
-        backends.pop("hf", None)  # transformers runs its models on torch
+    backends = probe_backends()
     gpus, cuda = _nvidia_smi()
     l4t, jetson_gpu = _jetson()
     providers, max_opset = _ort_capabilities() if "onnx" in backends else ((), None)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
 import logging
 from pathlib import Path
 from typing import Any
 
+from vigil.catalog import CATALOG, load_object
 from vigil.engine._private import resolution_cache
 from vigil.engine._private.environment import RuntimeEnvironment, current_environment
 from vigil.engine._private.package_format import ModelMetadata, PackageMetadata, safe_member_path
@@ -15,38 +15,33 @@ from vigil.engine._private.providers import ModelListing, get_provider, parse_re
 from vigil.engine._private.resolver import Refused, Resolution, ResolutionRequest, resolve
 from vigil.engine.base import Model
 from vigil.engine.options import BackendOptions, DetectionOptions
-from vigil.errors import ModelLoadError, ModelNotFoundError, ModelResolutionError, VigilError
+from vigil.errors import MissingDependencyError, ModelLoadError, ModelNotFoundError, ModelResolutionError, VigilError
 
 log = logging.getLogger(__name__)
 
-# (architecture, task, backend) -> "module:Class", imported only when chosen, so no backend
-# library loads unless a package of its kind is used.
-_IMPLEMENTATIONS: dict[tuple[str, str, str], str] = {
-    ("yolo", "detect", "onnx"): "vigil.engine.models.yolo.yolo_detection_onnx:YOLODetectionONNX",
-    ("yolo", "segment", "onnx"): "vigil.engine.models.yolo.yolo_segmentation_onnx:YOLOSegmentationONNX",
-    ("yolo", "pose", "onnx"): "vigil.engine.models.yolo.yolo_pose_onnx:YOLOPoseONNX",
-    ("yolo", "classify", "onnx"): "vigil.engine.models.yolo.yolo_classification_onnx:YOLOClassificationONNX",
-    ("ppocr", "ocr", "onnx"): "vigil.engine.models.ppocr.ppocr_onnx:PPOCRONNX",
-    ("ppocr", "detect", "onnx"): "vigil.engine.models.ppocr.ppocr_text_detection_onnx:PPOCRTextDetectionONNX",
-    ("yolo", "detect", "trt"): "vigil.engine.models.yolo.yolo_detection_trt:YOLODetectionTRT",
-    ("yolo", "segment", "trt"): "vigil.engine.models.yolo.yolo_detection_trt:YOLOSegmentationTRT",
-    ("yolo", "pose", "trt"): "vigil.engine.models.yolo.yolo_detection_trt:YOLOPoseTRT",
-    ("yolo", "classify", "trt"): "vigil.engine.models.yolo.yolo_detection_trt:YOLOClassificationTRT",
-    ("yolo", "detect", "torchscript"): "vigil.engine.models.yolo.yolo_detection_torchscript:YOLODetectionTorchScript",
-    ("clip", "embed", "hf"): "vigil.engine.models.hf.clip:CLIPEmbeddingHF",
-    ("owlv2", "zero-shot-detect", "hf"): "vigil.engine.models.hf.owlv2:Owlv2ZeroShotHF",
-    ("owlv2", "detect", "hf"): "vigil.engine.models.hf.owlv2:Owlv2DetectorHF",
-    ("dpt", "depth", "hf"): "vigil.engine.models.hf.dpt:DPTDepthHF",
-    ("depth-anything", "depth", "hf"): "vigil.engine.models.hf.dpt:DPTDepthHF",
-    ("blip", "vlm", "hf"): "vigil.engine.models.hf.blip:BlipVQAHF",
-    ("blip-caption", "vlm", "hf"): "vigil.engine.models.hf.blip:BlipVQAHF",
-}
+
+def implementations() -> list[tuple[str, str, str]]:
+    """Every (architecture, task, backend) some declared backend runs (`BackendKind.models`)."""
+    return [(arch, task, kind.name) for kind in CATALOG.backends.declared() for arch, task, _ in kind.models]
 
 
 def implementation(architecture: str, task: str, backend: str) -> Any:
-    target = _IMPLEMENTATIONS[(architecture, task, backend)]
-    module_name, _, class_name = target.partition(":")
-    return getattr(importlib.import_module(module_name), class_name)
+    """The class backend `backend` runs (architecture, task) with, imported now (KeyError: none)."""
+    target = CATALOG.backends.get(backend).runs(architecture, task)
+    if target is None:
+        raise KeyError((architecture, task, backend))
+    return load_object(target)
+
+
+def load_package(
+    model: ModelMetadata, package: PackageMetadata, folder: Path, options: DetectionOptions, backend: BackendOptions
+) -> Model:
+    """The loader of vigil's own backends (their `factory` in the catalog): the class the
+    package's backend declares for the model's (architecture, task), from the package's files."""
+    loaded: Model = implementation(model.architecture, model.task, package.backend).from_package(
+        model, package, folder, options, backend
+    )
+    return loaded
 
 
 def check_task(model: ModelMetadata, task: str | None) -> None:
@@ -54,7 +49,7 @@ def check_task(model: ModelMetadata, task: str | None) -> None:
     task, e.g. PP-OCR's text detector alone as "detect") that vigil has no implementation of."""
     if task is None or task == model.task:
         return
-    tasks = sorted({t for arch, t, _ in _IMPLEMENTATIONS if arch == model.architecture})
+    tasks = sorted({t for arch, t, _ in implementations() if arch == model.architecture})
     if task not in tasks:
         raise ModelLoadError(
             f"model '{model.model_id}' ({model.architecture}, task '{model.task}') cannot be loaded as task "
@@ -63,13 +58,10 @@ def check_task(model: ModelMetadata, task: str | None) -> None:
         )
 
 
-def model_class(model: ModelMetadata, package: PackageMetadata, folder: Path, task: str | None = None) -> Any:
-    """The class that loads `package`: its own code (`entrypoint`, untrusted, already allowed by
-    the resolver) or vigil's implementation for (architecture, task, backend), where `task`
-    overrides the model's own."""
-    if package.entrypoint is None:
-        check_task(model, task)
-        return implementation(model.architecture, task or model.task, package.backend.value)
+def own_code_class(model: ModelMetadata, package: PackageMetadata, folder: Path, task: str | None = None) -> Any:
+    """The class a package that brings its own code (`entrypoint`, untrusted, already allowed by
+    the resolver) names, imported from its folder."""
+    assert package.entrypoint is not None
     if task not in (None, model.task):
         raise ModelLoadError(
             f"package '{package.package_id}' runs its own code ({package.entrypoint}) as task '{model.task}'; "
@@ -111,9 +103,9 @@ def resolve_listing(
     resolution = resolve(listing.packages, request, env)
     runnable, refused = [], list(resolution.refused)
     for candidate in resolution.candidates:
-        key = (model.architecture, task, candidate.package.backend.value)
+        key = (model.architecture, task, str(candidate.package.backend))
         own_code = candidate.package.entrypoint is not None
-        if (key in _IMPLEMENTATIONS and not own_code) or (own_code and task == model.task):
+        if (key in implementations() and not own_code) or (own_code and task == model.task):
             runnable.append(candidate)
         elif own_code:
             refused.append(Refused(candidate.package.package_id, (f"it runs its own code as task '{model.task}', not '{task}'",)))
@@ -123,7 +115,7 @@ def resolve_listing(
                     candidate.package.package_id,
                     (
                         f"vigil has no '{task}' implementation of '{model.architecture}' on backend "
-                        f"'{key[2]}' yet (it runs: {', '.join('/'.join(k) for k in _IMPLEMENTATIONS)})",
+                        f"'{key[2]}' yet (it runs: {', '.join('/'.join(k) for k in implementations())})",
                     ),
                 )
             )
@@ -192,11 +184,22 @@ def _instantiate(
     backend: BackendOptions,
     task: str | None,
 ) -> Model:
-    cls = model_class(model, package, folder, task)
+    """Load `package` with its own code, or with the loader its backend declares in the catalog."""
+    if package.entrypoint is not None:
+        loaded: Model = own_code_class(model, package, folder, task).from_package(model, package, folder, options, backend)
+        return loaded
+    check_task(model, task)
     if task is not None and task != model.task:
         # The loaded model describes itself by the task it runs as.
         model = model.model_copy(update={"task": task})
-    loaded: Model = cls.from_package(model, package, folder, options, backend)
+    kind = CATALOG.backends.get(package.backend)
+    try:
+        loader = kind.load_factory()
+    except ImportError as exc:
+        missing = kind.missing_extras()
+        hint = missing[0].missing(f"the {package.backend} backend") if missing else f"reinstall its plugin ({exc})"
+        raise MissingDependencyError(f"package '{package.package_id}': {hint}") from exc
+    loaded = loader(model, package, folder, options, backend)
     return loaded
 
 
@@ -227,7 +230,7 @@ def _load_listing(
             "model '%s': loaded package '%s' (%s, batch %s)",
             name,
             package.package_id,
-            package.backend.value,
+            package.backend,
             package.batch.describe(),
         )
         return model, package

@@ -10,13 +10,25 @@ import json
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    ValidationError,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
+from vigil.catalog import CATALOG
 from vigil.engine.base import BatchSpec
-from vigil.engine.enums import BackendType, ColorFormat, Quantization
+from vigil.engine.enums import ColorFormat, Quantization
 from vigil.errors import ModelLoadError
 
 __all__ = [
+    "BackendName",
     "BatchRange",
     "InputSpec",
     "Int8Details",
@@ -32,6 +44,33 @@ __all__ = [
 
 MODEL_FILE = "model.json"
 PACKAGE_FILE = "package.json"
+
+
+class BackendName(str):
+    """A package's backend: a name the catalog declares (`vigil.catalog.BackendKind`), a plugin's
+    too. `.value` is the name, as on the `BackendType` members of the built-in ones."""
+
+    __slots__ = ()
+
+    @property
+    def value(self) -> str:
+        return str.__str__(self)
+
+
+def known_backend(name: object) -> BackendName:
+    """`name` (a string or a `BackendType`) when the catalog declares a backend of that name."""
+    name = getattr(name, "value", name)
+    if not isinstance(name, str) or name not in CATALOG.backends:
+        raise ValueError(CATALOG.backends.unknown(name))
+    return BackendName(name)
+
+
+Backend = Annotated[
+    BackendName,
+    PlainValidator(known_backend),
+    PlainSerializer(str, return_type=str),
+    WithJsonSchema({"type": "string", "description": "A backend the catalog declares (trt, onnx, torchscript, hf ...)."}),
+]
 
 
 class _Strict(BaseModel):
@@ -171,7 +210,7 @@ class PackageMetadata(_Strict):
     """`<package>/package.json`: one runnable form of the model."""
 
     package_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-    backend: BackendType
+    backend: Backend
     quantization: Quantization = Quantization.FP32
     batch: BatchRange
     onnx: OnnxDetails | None = None
@@ -202,7 +241,10 @@ class PackageMetadata(_Strict):
             return True
         return self.trt is not None and (self.trt.has_plugins or self.trt.host_code)
 
-    def main_file(self, suffixes: tuple[str, ...]) -> PackageFile:
+    def main_file(self, suffixes: tuple[str, ...] | None = None) -> PackageFile:
+        """The first file with one of `suffixes` (default: the ones its backend declares)."""
+        if suffixes is None:
+            suffixes = CATALOG.backends.get(self.backend).files
         for entry in self.files:
             if PurePosixPath(entry.name).suffix in suffixes:
                 return entry

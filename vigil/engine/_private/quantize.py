@@ -105,7 +105,7 @@ def read_calibration_images(folder: Path, max_images: int = 256) -> tuple[list[P
 def choose_float_package(packages: Sequence[PackageMetadata]) -> PackageMetadata:
     """The fp32 ONNX package to quantize and compare with (dynamic batch preferred)."""
     fitting = [
-        p for p in packages if p.backend is BackendType.ONNX and p.quantization is Quantization.FP32 and not p.carries_code
+        p for p in packages if p.backend == BackendType.ONNX and p.quantization is Quantization.FP32 and not p.carries_code
     ]
     if not fitting:
         described = ", ".join(f"{p.package_id} ({p.backend.value}, {p.quantization.value})" for p in packages)

@@ -1,31 +1,28 @@
 """Pick the best package of a model for this machine, and say why every other one was refused.
 
 Every package goes through every filter (a fixed list, in a fixed order), so a refused package
-carries all its reasons, not just the first. The packages no filter refused are ranked.
+carries all its reasons, not just the first. The packages no filter refused are ranked. What a
+filter or the ranking knows about a backend (its install hint, devices, rank, own checks) is its
+declaration in the catalog (`vigil.catalog.BackendKind`), not a list here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 
+from vigil.catalog import CATALOG, BackendKind
+from vigil.engine._private.backend_checks import GPU_PROVIDERS
 from vigil.engine._private.environment import RuntimeEnvironment
 from vigil.engine._private.package_format import PackageMetadata
-from vigil.engine.enums import BackendType, Quantization
+from vigil.engine.enums import Quantization
 from vigil.errors import ModelResolutionError
 
 __all__ = ["Candidate", "Refused", "Resolution", "ResolutionRequest", "resolve"]
 
-DEFAULT_BACKEND_ORDER = (BackendType.TRT, BackendType.ONNX, BackendType.TORCHSCRIPT, BackendType.HF)
 _QUANT_ORDER_GPU = (Quantization.FP16, Quantization.FP32, Quantization.BF16, Quantization.INT8)
 _QUANT_ORDER_CPU = (Quantization.FP32, Quantization.INT8, Quantization.BF16, Quantization.FP16)
-_INSTALL_HINT = {
-    BackendType.ONNX: "pip install onnxruntime (onnxruntime-gpu for CUDA)",
-    BackendType.TRT: "pip install 'vigil-analytics[trt]' on a machine with an NVIDIA GPU",
-    BackendType.TORCHSCRIPT: "pip install 'vigil-analytics[torch]'",
-    BackendType.HF: "pip install 'vigil-analytics[hf]'",
-}
-_GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
 DEFAULT_MIN_INT8_AGREEMENT = 0.95
 
 
@@ -40,7 +37,7 @@ class ResolutionRequest:
     an int8 package needs to rank above fp32 on a CPU with VNNI.
     """
 
-    backends: tuple[BackendType, ...] | None = None
+    backends: tuple[str, ...] | None = None
     batch_size: int | None = None
     batch_range: tuple[int, int] | None = None
     quantizations: tuple[Quantization, ...] | None = None
@@ -49,6 +46,11 @@ class ResolutionRequest:
     package_id: str | None = None
     allow_untrusted: bool = False
     min_int8_agreement: float = DEFAULT_MIN_INT8_AGREEMENT
+
+    def __post_init__(self) -> None:
+        if self.backends is not None:  # names, whether given as strings or as `BackendType` members
+            names = tuple(b.value if isinstance(b, Enum) else str(b) for b in self.backends)
+            object.__setattr__(self, "backends", names)
 
     def key(self) -> str:
         return repr(self)
@@ -85,6 +87,16 @@ class Resolution:
 Filter = Callable[[PackageMetadata, ResolutionRequest, RuntimeEnvironment], "str | None"]
 
 
+def backend_kind(name: str) -> BackendKind:
+    """The catalog's declaration of backend `name` (a `ConfigError` listing the known ones)."""
+    return CATALOG.backends.get(name)
+
+
+def default_backend_order() -> tuple[str, ...]:
+    """Every declared backend, by its declared `rank` (declaration order among equals)."""
+    return tuple(kind.name for kind in sorted(CATALOG.backends.declared(), key=lambda kind: kind.rank))
+
+
 def _requested_package(p: PackageMetadata, r: ResolutionRequest, env: RuntimeEnvironment) -> str | None:
     if r.package_id is not None and p.package_id != r.package_id:
         return f"not the requested package '{r.package_id}'"
@@ -93,7 +105,7 @@ def _requested_package(p: PackageMetadata, r: ResolutionRequest, env: RuntimeEnv
 
 def _backend_wanted(p: PackageMetadata, r: ResolutionRequest, env: RuntimeEnvironment) -> str | None:
     if r.backends is not None and p.backend not in r.backends:
-        return f"backend '{p.backend.value}' not among the requested {[b.value for b in r.backends]}"
+        return f"backend '{p.backend}' not among the requested {list(r.backends)}"
     return None
 
 
@@ -104,87 +116,26 @@ def _trusted(p: PackageMetadata, r: ResolutionRequest, env: RuntimeEnvironment) 
 
 
 def _backend_installed(p: PackageMetadata, r: ResolutionRequest, env: RuntimeEnvironment) -> str | None:
-    if p.backend.value not in env.backends:
-        return f"backend '{p.backend.value}' is not installed ({_INSTALL_HINT[p.backend]})"
+    if p.backend not in env.backends:
+        return f"backend '{p.backend}' is not installed ({backend_kind(p.backend).install_hint()})"
     return None
 
 
 def _device(p: PackageMetadata, r: ResolutionRequest, env: RuntimeEnvironment) -> str | None:
-    if p.backend is BackendType.TRT:
-        if r.device == "cpu":
-            return "TensorRT runs on a GPU; device 'cpu' was requested"
-        if not env.has_gpu:
-            return "TensorRT needs an NVIDIA GPU; none found"
-    if r.device == "gpu" and p.backend is BackendType.ONNX and not set(_GPU_PROVIDERS) & set(env.ort_providers):
-        return "device 'gpu' requested but onnxruntime has no CUDA or TensorRT execution provider"
-    if r.device == "gpu" and p.backend is BackendType.TORCHSCRIPT:
-        return _torch_gpu(p, env)
+    """The devices the backend declares against the requested one and the machine's GPUs."""
+    kind = backend_kind(p.backend)
+    if r.device == "cpu" and "cpu" not in kind.devices:
+        return f"{kind.title} runs on {kind.devices_in_words()}; device 'cpu' was requested"
+    if kind.devices == ("gpu",) and not env.has_gpu:
+        return f"{kind.title} needs an NVIDIA GPU; none found"
+    if r.device == "gpu" and "gpu" not in kind.devices:
+        return f"device 'gpu' requested but {kind.title} runs on {kind.devices_in_words()}"
     return None
 
 
-def _torch_gpu(p: PackageMetadata, env: RuntimeEnvironment) -> str | None:
-    if "cuda" not in (p.torch.devices if p.torch else ("cpu",)):
-        return "device 'gpu' requested but the package runs on the CPU only (torch.devices)"
-    if "+cpu" in env.backends.get("torchscript", "") or not env.has_gpu:
-        return "device 'gpu' requested but torch is a CPU build or there is no NVIDIA GPU"
-    return None
-
-
-def _onnx_opset(p: PackageMetadata, r: ResolutionRequest, env: RuntimeEnvironment) -> str | None:
-    opset = p.onnx.opset if p.onnx else None
-    if p.backend is BackendType.ONNX and opset and env.ort_max_opset and opset > env.ort_max_opset:
-        installed = env.backends.get("onnx", "?")
-        return (
-            f"ONNX opset {opset} is newer than onnxruntime {installed} implements (up to {env.ort_max_opset}); "
-            "upgrade onnxruntime or use a package exported with an older opset"
-        )
-    return None
-
-
-def _onnx_providers(p: PackageMetadata, r: ResolutionRequest, env: RuntimeEnvironment) -> str | None:
-    if p.backend is not BackendType.ONNX or not p.onnx or not p.onnx.incompatible_providers:
-        return None
-    usable = [x for x in r.providers if x in env.ort_providers] if r.providers else list(env.ort_providers)
-    if not [x for x in usable if x not in p.onnx.incompatible_providers]:
-        return f"incompatible with every usable execution provider ({', '.join(usable) or 'none'})"
-    return None
-
-
-def _version_tuple(v: str) -> tuple[int, ...]:
-    return tuple(int(x) for x in v.split(".") if x.isdigit())
-
-
-def _trt_version(p: PackageMetadata, r: ResolutionRequest, env: RuntimeEnvironment) -> str | None:
-    if p.backend is not BackendType.TRT or p.trt is None or env.trt_version is None:
-        return None
-    built, here = _version_tuple(p.trt.version), _version_tuple(env.trt_version)
-    if p.trt.forward_compatible:
-        if here[:2] < built[:2]:
-            return f"engine built with TensorRT {p.trt.version} needs TensorRT >= {p.trt.version}; installed {env.trt_version}"
-        return None
-    if here[:3] != built[:3]:
-        return f"engine built with TensorRT {p.trt.version}, installed {env.trt_version}; rebuild it here (vigil models build-engine)"
-    return None
-
-
-def _trt_hardware(p: PackageMetadata, r: ResolutionRequest, env: RuntimeEnvironment) -> str | None:
-    trt = p.trt
-    if p.backend is not BackendType.TRT or trt is None or not env.gpus:
-        return None
-    reasons = []
-    if trt.l4t_version and (
-        env.l4t_version is None or _version_tuple(env.l4t_version)[:2] != _version_tuple(trt.l4t_version)[:2]
-    ):
-        here = f"L4T {env.l4t_version}" if env.l4t_version else "not a Jetson"
-        reasons.append(f"engine built on Jetson L4T {trt.l4t_version}, this machine is {here}")
-    if trt.gpu_name or trt.compute_capability:
-        same_gpu = any(g.name == trt.gpu_name for g in env.gpus) if trt.gpu_name else False
-        same_cc = any(g.compute_capability == trt.compute_capability for g in env.gpus)
-        if not same_gpu and not (trt.same_cc_compatible and same_cc):
-            here = ", ".join(f"{g.name} (cc {g.compute_capability})" for g in env.gpus)
-            built = f"{trt.gpu_name or '?'} (cc {trt.compute_capability or '?'})"
-            rule = "same GPU or compute capability" if trt.same_cc_compatible else "the same GPU model"
-            reasons.append(f"engine built for {built}, needs {rule}; this machine has {here}")
+def _backend_checks(p: PackageMetadata, r: ResolutionRequest, env: RuntimeEnvironment) -> str | None:
+    """The filters the package's backend declares (`BackendKind.checks`), their reasons joined."""
+    reasons = [reason for check in backend_kind(p.backend).load_checks() if (reason := check(p, r, env)) is not None]
     return "; ".join(reasons) or None
 
 
@@ -212,19 +163,15 @@ FILTERS: tuple[Filter, ...] = (
     _trusted,
     _backend_installed,
     _device,
-    _onnx_opset,
-    _onnx_providers,
-    _trt_version,
-    _trt_hardware,
+    _backend_checks,
     _batch,
     _quantization,
 )
 
 
 def _on_gpu(p: PackageMetadata, r: ResolutionRequest, env: RuntimeEnvironment) -> bool:
-    return (
-        r.device != "cpu" and env.has_gpu and (p.backend is BackendType.TRT or bool(set(_GPU_PROVIDERS) & set(env.ort_providers)))
-    )
+    gpu_only = "cpu" not in backend_kind(p.backend).devices
+    return r.device != "cpu" and env.has_gpu and (gpu_only or bool(set(GPU_PROVIDERS) & set(env.ort_providers)))
 
 
 def int8_on_cpu(p: PackageMetadata, r: ResolutionRequest, env: RuntimeEnvironment) -> tuple[bool, str | None]:
@@ -255,7 +202,7 @@ def int8_on_cpu(p: PackageMetadata, r: ResolutionRequest, env: RuntimeEnvironmen
 
 
 def _rank_key(p: PackageMetadata, r: ResolutionRequest, env: RuntimeEnvironment) -> tuple:
-    order = r.backends or DEFAULT_BACKEND_ORDER
+    order = r.backends or default_backend_order()
     spec = p.batch.to_spec()
     wanted = r.batch_size or (r.batch_range[1] if r.batch_range else 1)
     if spec.static:

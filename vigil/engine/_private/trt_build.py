@@ -80,7 +80,7 @@ def choose_onnx_package(packages: list[PackageMetadata], batch: tuple[int, int, 
     lo, _, hi = batch
     fitting = []
     for p in packages:
-        if p.backend is not BackendType.ONNX or p.carries_code:
+        if p.backend != BackendType.ONNX or p.carries_code:
             continue
         spec = p.batch.to_spec()
         if spec.static and not lo == hi == spec.max:
@@ -89,7 +89,7 @@ def choose_onnx_package(packages: list[PackageMetadata], batch: tuple[int, int, 
             continue
         fitting.append(p)
     if not fitting:
-        described = ", ".join(f"{p.package_id} (batch {p.batch.describe()})" for p in packages if p.backend is BackendType.ONNX)
+        described = ", ".join(f"{p.package_id} (batch {p.batch.describe()})" for p in packages if p.backend == BackendType.ONNX)
         raise ConfigError(
             f"no ONNX package accepts batch {lo}..{hi}: {described or 'the model has no ONNX package'}; "
             "choose --batch within one of them"
