@@ -152,7 +152,7 @@ class BackendKind(Kind):
     rank_why: str = ""
     files: tuple[str, ...] = ()
     build_step: bool = False
-    checks: tuple[str, ...] = ()
+    checks: tuple[str | Callable[..., str | None], ...] = ()
 
     @property
     def title(self) -> str:
