@@ -63,11 +63,26 @@ from typing import TYPE_CHECKING, Any, Protocol
 from aiohttp import web
 from pydantic import ValidationError
 
+from vigil.api.answers import answer, as_json
 from vigil.api.auth import AUTH_KEY, SESSION_PATH, Auth
 from vigil.api.config import ConfigControl, add_config_routes
 from vigil.api.console.pages import add_page_routes
 from vigil.api.input import bounded_body, json_body
 from vigil.api.media import StreamPolicy
+from vigil.api.models import (
+    Error,
+    EventList,
+    EventRecord,
+    Health,
+    ModelInfo,
+    ModelList,
+    Readiness,
+    Removed,
+    SearchHit,
+    SearchResults,
+    Stream,
+    StreamList,
+)
 from vigil.api.openapi import EVENT_FILES, openapi_document
 from vigil.config import SourceConfig
 from vigil.config.api import ApiConfig
@@ -85,22 +100,24 @@ log = logging.getLogger(__name__)
 
 
 class Control(ConfigControl, Protocol):
-    """What the API asks of the daemon."""
+    """What the API asks of the daemon: each answer a typed model of `vigil.api.models` (the
+    OpenAPI document's schemas), sent as JSON by `vigil.api.answers.answer` alone."""
 
-    def readiness(self) -> dict[str, Any]:
-        """`{"ready": bool, "reasons": [str], "checks": {"model": ..., "sources": ..., "sinks": ...}}`."""
+    def readiness(self) -> Readiness:
+        """Ready, and why not: the model, sources, sinks and clips checked."""
 
-    def streams(self) -> list[dict[str, Any]]: ...
+    def streams(self) -> StreamList: ...
 
-    async def add_stream(self, config: SourceConfig) -> dict[str, Any]: ...
+    async def add_stream(self, config: SourceConfig) -> Stream: ...
 
-    async def remove_stream(self, name: str) -> None: ...
+    async def remove_stream(self, name: str) -> Removed: ...
 
-    def model_info(self) -> dict[str, Any]: ...
+    def model_info(self) -> ModelInfo: ...
 
-    def models_info(self) -> list[dict[str, Any]]: ...
+    def models_info(self) -> ModelList: ...
 
-    def metrics(self) -> bytes: ...
+    def metrics(self) -> bytes:
+        """The Prometheus text format (not JSON)."""
 
 
 def make_app(
@@ -138,12 +155,12 @@ def _add_core_routes(app: web.Application, control: Control) -> None:
 
     @routes.get("/healthz")
     async def healthz(request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok"})
+        return answer(Health(status="ok"))
 
     @routes.get("/readyz")
     async def readyz(request: web.Request) -> web.Response:
         body = control.readiness()
-        return web.json_response(body, status=200 if body["ready"] else 503)
+        return answer(body, status=200 if body.ready else 503)
 
     @routes.get("/metrics")
     async def metrics(request: web.Request) -> web.Response:
@@ -151,11 +168,11 @@ def _add_core_routes(app: web.Application, control: Control) -> None:
 
     @routes.get("/api/v1/model")
     async def model(request: web.Request) -> web.Response:
-        return web.json_response(control.model_info())
+        return answer(control.model_info())
 
     @routes.get("/api/v1/models")
     async def models(request: web.Request) -> web.Response:
-        return web.json_response({"models": control.models_info()})
+        return answer(control.models_info())
 
     @routes.get("/api/v1/openapi.json")
     async def openapi(request: web.Request) -> web.Response:
@@ -170,15 +187,15 @@ def _add_stream_routes(app: web.Application, control: Control, policy: StreamPol
 
     @routes.get("/api/v1/streams")
     async def list_streams(request: web.Request) -> web.Response:
-        return web.json_response({"streams": control.streams()})
+        return answer(control.streams())
 
     @routes.post("/api/v1/streams")
     async def add_stream(request: web.Request) -> web.Response:
         body = await _json_body(request, "the body must be a JSON object describing a source")
         config = await asyncio.to_thread(_source_from, body, policy)  # validation and paths: off the loop
         async with adding:
-            streams = control.streams()
-            if any(s["name"] == config.name for s in streams):
+            streams = control.streams().streams
+            if any(s.name == config.name for s in streams):
                 raise _error(409, f"stream '{config.name}' already exists; DELETE it first to change it")
             if len(streams) >= policy.max_streams:
                 raise _error(
@@ -192,17 +209,16 @@ def _add_stream_routes(app: web.Application, control: Control, policy: StreamPol
                 if config.kind == "rtsp":
                     raise
                 raise _error(422, policy.refusal()) from None  # missing or unreadable: the same answer
-        return web.json_response(described, status=201)
+        return answer(described, status=201)
 
     @routes.get("/api/v1/streams/{name}")
     async def get_stream(request: web.Request) -> web.Response:
-        return web.json_response(_find(control, request.match_info["name"]))
+        return answer(_find(control, request.match_info["name"]))
 
     @routes.delete("/api/v1/streams/{name}")
     async def delete_stream(request: web.Request) -> web.Response:
-        name = _find(control, request.match_info["name"])["name"]
-        await control.remove_stream(name)
-        return web.json_response({"removed": name})
+        name = _find(control, request.match_info["name"]).name
+        return answer(await control.remove_stream(name))
 
     app.add_routes(routes)
 
@@ -249,12 +265,12 @@ def _add_event_routes(app: web.Application, log: Store) -> None:
             raise _error(400, str(exc)) from None
         found = log.query(query)
         described = await asyncio.to_thread(lambda: [_describe_event(log, logged) for logged in found])
-        return web.json_response({"events": described})
+        return answer(EventList(events=described))
 
     @routes.get("/api/v1/events/{id}")
     async def get_event(request: web.Request) -> web.Response:
         logged = _logged(log, request.match_info["id"])
-        return web.json_response(await asyncio.to_thread(_describe_event, log, logged))
+        return answer(await asyncio.to_thread(_describe_event, log, logged))
 
     def serve(kind: EventFile) -> Any:
         async def file(request: web.Request) -> web.FileResponse:
@@ -296,15 +312,17 @@ def _add_search_route(app: web.Application, log: Store) -> None:
         if found is None:
             raise _error(404, f"no searchable event '{like}' (not embedded yet, or older than search.max_events)")
         described = await asyncio.to_thread(lambda: [_describe_found(log, event) for event in found])
-        return web.json_response({"events": described})
+        return answer(SearchResults(events=described))
 
     app.add_routes(routes)
 
 
-def _describe_found(log: Store, found: FoundEvent) -> dict[str, Any]:
+def _describe_found(log: Store, found: FoundEvent) -> SearchHit:
     """A found event with its score, and its files' URLs while the store still keeps it."""
     logged = log.get(found.event_id)
-    return {**(_describe_event(log, logged) if logged is not None else found.record), "score": found.score}
+    return SearchHit.model_validate(
+        {**(_event_fields(log, logged) if logged is not None else found.record), "score": found.score}
+    )
 
 
 def _logged(log: Store, event_id: str) -> LoggedEvent:
@@ -314,17 +332,21 @@ def _logged(log: Store, event_id: str) -> LoggedEvent:
     return logged
 
 
-def _describe_event(log: Store, logged: LoggedEvent) -> dict[str, Any]:
+def _describe_event(log: Store, logged: LoggedEvent) -> EventRecord:
     """The event's record plus the URLs of its files that exist (touches the disk: off the loop)."""
+    return EventRecord.model_validate(_event_fields(log, logged))
+
+
+def _event_fields(log: Store, logged: LoggedEvent) -> dict[str, Any]:
     described = dict(logged.record)
     for kind in log.files(logged):
         described[f"{kind}_url"] = f"/api/v1/events/{logged.event_id}/{_FILES[kind][0]}"
     return described
 
 
-def _find(control: Control, name: str) -> dict[str, Any]:
-    for stream in control.streams():
-        if stream["name"] == name:
+def _find(control: Control, name: str) -> Stream:
+    for stream in control.streams().streams:
+        if stream.name == name:
             return stream
     raise _error(404, f"no stream named '{name}'")
 
@@ -338,11 +360,11 @@ def _error(status: int, message: str) -> web.HTTPException:
         409: web.HTTPConflict,
         422: web.HTTPUnprocessableEntity,
     }
-    return classes[status](text=_json({"error": message}), content_type="application/json")
+    return classes[status](text=_json(Error(error=message)), content_type="application/json")
 
 
-def _json(body: dict[str, Any]) -> str:
-    return json.dumps(body)
+def _json(body: Error) -> str:
+    return json.dumps(as_json(body))
 
 
 @web.middleware
@@ -362,5 +384,5 @@ async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
     except Exception:
         log.exception("bug: %s %s failed", request.method, request.path[:200])
         raise web.HTTPInternalServerError(
-            text=_json({"error": "internal error (a bug: the daemon's log has the details)"}), content_type="application/json"
+            text=_json(Error(error="internal error (a bug: the daemon's log has the details)")), content_type="application/json"
         ) from None

@@ -27,6 +27,8 @@ import yaml
 from aiohttp import web
 from pydantic import ValidationError
 
+from vigil.api.answers import answer
+from vigil.api.models import EffectiveConfig, Zones
 from vigil.config import SourceConfig
 from vigil.redact import MASK, mask_text
 
@@ -48,8 +50,8 @@ class ConfigControl(Protocol):
     async def set_source_stages(self, config: SourceConfig) -> None:
         """Run the camera `config.name` with the stages `config` describes from now on, and keep it."""
 
-    def effective_config(self) -> dict[str, Any]:
-        """The configuration in force, as JSON-able data (not yet masked)."""
+    def effective_config(self) -> EffectiveConfig:
+        """The configuration in force, as JSON-able data (not yet masked: the route masks it)."""
 
 
 def add_config_routes(app: web.Application, control: ConfigControl, error: Callable[[int, str], web.HTTPException]) -> None:
@@ -62,18 +64,14 @@ def add_config_routes(app: web.Application, control: ConfigControl, error: Calla
             raise error(404, f"no stream named '{name}'")
         return config
 
-    def shapes(config: SourceConfig) -> dict[str, Any]:
+    def shapes(config: SourceConfig) -> Zones:
         size = control.frame_size(config.name)
-        return {
-            "zones": [zone.model_dump(mode="json") for zone in config.zones],
-            "lines": [line.model_dump(mode="json") for line in config.lines],
-            "width": size[0] if size else None,
-            "height": size[1] if size else None,
-        }
+        width, height = size if size else (None, None)
+        return Zones(zones=list(config.zones), lines=list(config.lines), width=width, height=height)
 
     @routes.get("/api/v1/streams/{name}/zones")
     async def get_zones(request: web.Request) -> web.Response:
-        return web.json_response(shapes(current(request)))
+        return answer(shapes(current(request)))
 
     @routes.put("/api/v1/streams/{name}/zones")
     async def put_zones(request: web.Request) -> web.Response:
@@ -91,15 +89,15 @@ def add_config_routes(app: web.Application, control: ConfigControl, error: Calla
         except ValidationError as exc:
             raise error(422, "; ".join(_problem(e) for e in exc.errors())) from None
         await control.set_source_stages(changed)
-        return web.json_response(shapes(changed))
+        return answer(shapes(changed))
 
     @routes.get("/api/v1/config")
     async def get_config(request: web.Request) -> web.Response:
-        config = masked(control.effective_config())
+        config = EffectiveConfig(config=masked(control.effective_config().config))
         if request.query.get("format") == "yaml":
-            text = yaml.safe_dump(config, sort_keys=False, allow_unicode=True)
+            text = yaml.safe_dump(config.config, sort_keys=False, allow_unicode=True)
             return web.Response(text=text, content_type="application/yaml", charset="utf-8")
-        return web.json_response({"config": config})
+        return answer(config)
 
     app.add_routes(routes)
 

@@ -7,8 +7,9 @@ and restarts.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from vigil.api.models import EffectiveConfig, ModelInfo, ModelList, Readiness, Removed, Stream, StreamList
 from vigil.config import SourceConfig
 
 if TYPE_CHECKING:
@@ -23,27 +24,27 @@ class DaemonControl:
     def __init__(self, daemon: Daemon) -> None:
         self._daemon = daemon
 
-    def readiness(self) -> dict[str, Any]:
+    def readiness(self) -> Readiness:
         return self._daemon.readiness()
 
-    def streams(self) -> list[dict[str, Any]]:
-        return self._daemon.streams()
+    def streams(self) -> StreamList:
+        return StreamList(streams=self._daemon.streams())
 
-    async def add_stream(self, config: SourceConfig) -> dict[str, Any]:
+    async def add_stream(self, config: SourceConfig) -> Stream:
         described = await self._daemon.add_stream(config)
         self._daemon.layer.added(config)  # lasts across reloads and restarts
-        described["origin"] = "api"
-        return described
+        return described.model_copy(update={"origin": "api"})
 
-    async def remove_stream(self, name: str) -> None:
+    async def remove_stream(self, name: str) -> Removed:
         await self._daemon.remove_stream(name)
         self._daemon.layer.deleted(name)
+        return Removed(removed=name)
 
-    def model_info(self) -> dict[str, Any]:
+    def model_info(self) -> ModelInfo:
         return self._daemon.model_info()
 
-    def models_info(self) -> list[dict[str, Any]]:
-        return self._daemon.models_info()
+    def models_info(self) -> ModelList:
+        return ModelList(models=self._daemon.models_info())
 
     def metrics(self) -> bytes:
         return self._daemon.metrics_text()
@@ -59,5 +60,5 @@ class DaemonControl:
         await self._daemon.restage(config)
         self._daemon.layer.added(config)  # the zone editor's shapes last like a stream added here
 
-    def effective_config(self) -> dict[str, Any]:
-        return self._daemon.effective_config()
+    def effective_config(self) -> EffectiveConfig:
+        return EffectiveConfig(config=self._daemon.effective_config())

@@ -9,9 +9,9 @@ here fails the response tests; an event record is open-ended (a type's own field
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 from pydantic.json_schema import SkipJsonSchema
 
 from vigil.api.auth import AuthMethod
@@ -22,6 +22,13 @@ from vigil.store.base import EventFile
 
 __all__ = [
     "EVENT_FILES",
+    "Answer",
+    "BatchInfo",
+    "ClipsCheck",
+    "ModelCheck",
+    "ReadinessChecks",
+    "SinkCheck",
+    "SourceCheck",
     "Error",
     "EventList",
     "EventRecord",
@@ -49,10 +56,6 @@ EVENT_FILES: dict[EventFile, tuple[str, str]] = {
 }
 
 
-class _Closed(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
 def _absent(description: str) -> Any:
     """A field left out of the answer when it does not apply (never null)."""
     return Field(None, description=description, json_schema_extra=_no_default)
@@ -60,6 +63,31 @@ def _absent(description: str) -> Any:
 
 def _no_default(schema: dict[str, Any]) -> None:
     schema.pop("default", None)
+
+
+class Answer(BaseModel):
+    """A JSON answer of the API: dumped (`vigil.api.answers.answer`) as its schema says, the
+    fields made with `_absent` left out when None and every other field sent, null included."""
+
+    _absent_keys: ClassVar[frozenset[str]] = frozenset()  # the `_absent` fields' names and aliases
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        absent = [(name, f.alias) for name, f in cls.model_fields.items() if f.json_schema_extra is _no_default]
+        cls._absent_keys = frozenset(key for pair in absent for key in pair if key)
+
+    # Not annotated: pydantic would take a return type for the answer's schema instead of its fields.
+    @model_serializer(mode="wrap")
+    def _leave_out_absent(self, handler: SerializerFunctionWrapHandler):
+        dumped = handler(self)
+        if not self._absent_keys or not isinstance(dumped, dict):
+            return dumped
+        return {key: value for key, value in dumped.items() if value is not None or key not in self._absent_keys}
+
+
+class _Closed(Answer):
+    model_config = ConfigDict(extra="forbid")
 
 
 class Error(_Closed):
@@ -166,7 +194,7 @@ class ModelList(_Closed):
     models: list[ModelInfo]
 
 
-class EventRecord(BaseModel):
+class EventRecord(Answer):
     """An event's record (docs/OUTPUT.md, Events) plus the URLs of its files that exist. Each
     type adds its own fields (open-ended)."""
 

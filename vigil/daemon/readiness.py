@@ -17,8 +17,7 @@ Every reason has its credentials masked.
 
 from __future__ import annotations
 
-from typing import Any
-
+from vigil.api.models import ClipsCheck, ModelCheck, Readiness, ReadinessChecks, SinkCheck, SourceCheck
 from vigil.pipeline.runner import Pipeline
 from vigil.redact import mask_url
 from vigil.sinks.base import Sink
@@ -27,37 +26,35 @@ from vigil.sources.base import Source, SourceState
 __all__ = ["readiness"]
 
 
-def readiness(pipeline: Pipeline | None) -> dict[str, Any]:
-    """`{"ready": bool, "reasons": [...], "checks": {"model": {...}, "sources": {...}, "sinks": {...}}}`."""
+def readiness(pipeline: Pipeline | None) -> Readiness:
+    """Ready, the reasons why not, and each check (`GET /readyz`)."""
     if pipeline is None:
-        model = {"ok": False, "reason": "the model is loading"}
-        return {"ready": False, "reasons": ["the model is loading"], "checks": {"model": model, "sources": {}, "sinks": {}}}
+        loading = ModelCheck(ok=False, reason="the model is loading")
+        return Readiness(
+            ready=False, reasons=["the model is loading"], checks=ReadinessChecks(model=loading, sources={}, sinks={})
+        )
     sources = {s.source_id: _source_check(pipeline, s) for s in pipeline.sources}
     sinks = _sink_checks(pipeline.sinks)
     clips = _clips_checks(pipeline.sources)
     reasons = []
-    if not any(check["ok"] for check in sources.values()):
-        down = ", ".join(f"{name} {check['state']} ({check['reason']})" for name, check in sources.items())
+    if not any(check.ok for check in sources.values()):
+        down = ", ".join(f"{name} {check.state.value} ({check.reason})" for name, check in sources.items())
         reasons.append(f"no source is streaming: {down}" if down else "no source is configured")
-    reasons += [f"sink '{key}': {check.get('reason', 'unhealthy')}" for key, check in sinks.items() if not check["ok"]]
-    reasons += [f"clips of '{key}': {check.get('reason', 'failing')}" for key, check in clips.items() if not check["ok"]]
-    model = {"ok": True, "model_id": pipeline.model.model_id}
-    return {
-        "ready": not reasons,
-        "reasons": reasons,
-        "checks": {"model": model, "sources": sources, "sinks": sinks, "clips": clips},
-    }
+    reasons += [f"sink '{key}': {check.reason or 'unhealthy'}" for key, check in sinks.items() if not check.ok]
+    reasons += [f"clips of '{key}': {check.reason or 'failing'}" for key, check in clips.items() if not check.ok]
+    model = ModelCheck(ok=True, model_id=pipeline.model.model_id)
+    checks = ReadinessChecks(model=model, sources=sources, sinks=sinks, clips=clips)
+    return Readiness(ready=not reasons, reasons=reasons, checks=checks)
 
 
-def _source_check(pipeline: Pipeline, source: Source) -> dict[str, Any]:
+def _source_check(pipeline: Pipeline, source: Source) -> SourceCheck:
     report = pipeline.report.sources.get(source.source_id)
     error = getattr(source, "last_error", None) or (report.error if report is not None else None)
     state = source.state
     ok = state is SourceState.STREAMING or (state is SourceState.ENDED and not error)
-    check: dict[str, Any] = {"ok": ok, "state": state.value}
-    if not ok:
-        check["reason"] = mask_url(error) if error else _WAITING.get(state, state.value)
-    return check
+    if ok:
+        return SourceCheck(ok=ok, state=state)
+    return SourceCheck(ok=ok, state=state, reason=mask_url(error) if error else _WAITING.get(state, state.value))
 
 
 _WAITING = {
@@ -67,43 +64,38 @@ _WAITING = {
 }
 
 
-def _sink_checks(sinks: list[Sink]) -> dict[str, dict[str, Any]]:
+def _sink_checks(sinks: list[Sink]) -> dict[str, SinkCheck]:
     """Each sink by its configured name: its `health()` and the counters of its `stats()`."""
-    checks: dict[str, dict[str, Any]] = {}
+    checks: dict[str, SinkCheck] = {}
     for sink in sinks:
         health, stats = sink.health(), sink.stats()
-        check: dict[str, Any] = {
-            "ok": health.ok,
-            "kind": sink.kind,
-            "published": stats.published,
-            "dropped": stats.dropped,
-            "backlog": stats.backlog,
-            "errors": stats.errors,
-            "dropped_by_reason": dict(stats.dropped_by_reason),
-        }
-        if health.reason:
-            check["reason"] = mask_url(health.reason)
-        if stats.last_error:
-            check["last_error"] = mask_url(stats.last_error)
-        checks[sink.name] = check
+        checks[sink.name] = SinkCheck(
+            ok=health.ok,
+            kind=sink.kind,
+            published=stats.published,
+            dropped=stats.dropped,
+            backlog=stats.backlog,
+            errors=stats.errors,
+            dropped_by_reason=dict(stats.dropped_by_reason),
+            reason=mask_url(health.reason) if health.reason else None,
+            last_error=mask_url(stats.last_error) if stats.last_error else None,
+        )
     return checks
 
 
-def _clips_checks(sources: list[Source]) -> dict[str, dict[str, Any]]:
+def _clips_checks(sources: list[Source]) -> dict[str, ClipsCheck]:
     """The event clips of each source that records them (`ClipRecorder`), by source id."""
-    checks: dict[str, dict[str, Any]] = {}
+    checks: dict[str, ClipsCheck] = {}
     for source in sources:
         clips = getattr(source, "clips", None)
         if clips is None:
             continue
         health, stats = clips.health(), clips.stats()
-        check: dict[str, Any] = {
-            "ok": health.ok,
-            "written": stats.written,
-            "errors": stats.errors,
-            "dropped_by_reason": dict(stats.dropped_by_reason),
-        }
-        if health.reason:
-            check["reason"] = mask_url(health.reason)
-        checks[source.source_id] = check
+        checks[source.source_id] = ClipsCheck(
+            ok=health.ok,
+            written=stats.written,
+            errors=stats.errors,
+            dropped_by_reason=dict(stats.dropped_by_reason),
+            reason=mask_url(health.reason) if health.reason else None,
+        )
     return checks

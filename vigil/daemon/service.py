@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from vigil.api.app import make_app
 from vigil.api.control import DaemonControl
 from vigil.api.media import StreamPolicy
+from vigil.api.models import ModelInfo, Readiness, Stream
 from vigil.api.server import ApiServer, raise_open_file_limit
 from vigil.api.state import StreamLayer, default_state_file
 from vigil.config import SourceConfig
@@ -200,8 +201,8 @@ class Daemon:
     async def _report_status(self, every_s: float = 5.0) -> None:
         while True:
             streams = self.streams()
-            streaming = sum(1 for s in streams if s["state"] == "streaming")
-            fps = sum(s["fps"] for s in streams)
+            streaming = sum(1 for s in streams if s.state == "streaming")
+            fps = sum(s.fps for s in streams)
             self.notifier.status(f"{streaming}/{len(streams)} streams streaming, {fps:.1f} results/s")
             if not self._changing_streams:
                 await self._tell_cameras()
@@ -214,9 +215,9 @@ class Daemon:
             return
         cameras = []
         for stream in self.streams():
-            config = self._configs.get(stream["name"])
+            config = self._configs.get(stream.name)
             zones = tuple(zone.name for zone in config.zones) if config is not None else ()
-            cameras.append(CameraStatus(stream["name"], stream["state"], stream["fps"], zones))
+            cameras.append(CameraStatus(stream.name, stream.state.value, stream.fps, zones))
         await self.pipeline.fanout.cameras(cameras)
 
     async def reload(self, config: DaemonConfig) -> None:
@@ -256,16 +257,16 @@ class Daemon:
 
     # The API's view (vigil.api.app.Control).
 
-    def readiness(self) -> dict[str, Any]:
+    def readiness(self) -> Readiness:
         """Ready, and the model, sources and sinks checked (the rule: vigil.daemon.readiness)."""
         return readiness(self.pipeline)
 
-    def streams(self) -> list[dict[str, Any]]:
+    def streams(self) -> list[Stream]:
         if self.pipeline is None:
             return []
         return [self._describe(source) for source in self.pipeline.sources]
 
-    async def add_stream(self, config: SourceConfig, *, tell: bool = True) -> dict[str, Any]:
+    async def add_stream(self, config: SourceConfig, *, tell: bool = True) -> Stream:
         assert self.pipeline is not None
         unknown = [name for name in config.sinks or () if self.config.sink(name) is None]
         if unknown:
@@ -325,11 +326,11 @@ class Daemon:
         data["sources"] = [c.model_dump(mode="json", exclude_unset=True) for c in self._configs.values()]
         return data
 
-    def model_info(self) -> dict[str, Any]:
+    def model_info(self) -> ModelInfo:
         """The first model (`GET /api/v1/model`)."""
         return self.models_info()[0]
 
-    def models_info(self) -> list[dict[str, Any]]:
+    def models_info(self) -> list[ModelInfo]:
         """Every model by name (`GET /api/v1/models`)."""
         assert self.pipeline is not None
         return describe_models(self.config, self.pipeline, self.models.steps, self._configs)
@@ -337,26 +338,26 @@ class Daemon:
     def metrics_text(self) -> bytes:
         return self.metrics.exposition()
 
-    def _describe(self, source: Source) -> dict[str, Any]:
+    def _describe(self, source: Source) -> Stream:
         config = self._configs.get(source.source_id)
         recent = self.metrics.recent.get(source.source_id)
         report = self.pipeline.report.sources.get(source.source_id) if self.pipeline else None
         size = self.live.frame_size(source.source_id) if self.live is not None else None
-        return {
-            "name": source.source_id,
-            "origin": self.layer.origin(source.source_id),
-            "url": mask_url(config.url) if config else None,
-            "state": source.state.value,
-            "last_error": mask_url(getattr(source, "last_error", None) or (report.error if report else None) or "") or None,
-            "fps": round(self.metrics._fps(source.source_id), 2),
-            "latency_ms": round(statistics.median(recent), 1) if recent else None,
-            "results": report.results if report else 0,
+        return Stream(
+            name=source.source_id,
+            origin=self.layer.origin(source.source_id),
+            url=mask_url(config.url) if config else None,
+            state=source.state,
+            last_error=mask_url(getattr(source, "last_error", None) or (report.error if report else None) or "") or None,
+            fps=round(self.metrics._fps(source.source_id), 2),
+            latency_ms=round(statistics.median(recent), 1) if recent else None,
+            results=report.results if report else 0,
             # Frames lost to load (not those left out on purpose by max_fps or a gate).
-            "dropped": self.metrics.drops[source.source_id] + source.stats.dropped["queue_full"],
-            "models": list(self.pipeline.models_of(source.source_id)) if self.pipeline else [],
-            "width": size[0] if size else None,
-            "height": size[1] if size else None,
-        }
+            dropped=self.metrics.drops[source.source_id] + source.stats.dropped["queue_full"],
+            models=list(self.pipeline.models_of(source.source_id)) if self.pipeline else [],
+            width=size[0] if size else None,
+            height=size[1] if size else None,
+        )
 
     def api_control(self) -> DaemonControl:
         """What the management API calls: changes made through it are kept in the stream layer."""

@@ -9,13 +9,14 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from vigil.config import SourceConfig
+from tests.unit.api.control_doubles import NothingRunning
 from vigil.api.app import make_app
+from vigil.api.models import Stream
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "vigil.yaml"
 TOKEN = "0123456789abcdef-token"
@@ -169,30 +170,15 @@ def test_a_malformed_camera_url_is_refused_on_the_command_line(tmp_path, nudenet
     assert not (tmp_path / "r.jsonl").exists()
 
 
-class _NoStreams:
+class _NoStreams(NothingRunning):
     """The API's view of a daemon that has nothing yet; adding a stream must not be reached."""
 
     def __init__(self) -> None:
         self.added: list[SourceConfig] = []
 
-    def readiness(self) -> dict[str, Any]:
-        return {"ready": True, "reasons": [], "checks": {}}
-
-    def streams(self) -> list[dict[str, Any]]:
-        return []
-
-    async def add_stream(self, config: SourceConfig) -> dict[str, Any]:
+    async def add_stream(self, config: SourceConfig) -> Stream:
         self.added.append(config)
-        return {"name": config.name}
-
-    async def remove_stream(self, name: str) -> None:
-        pass
-
-    def model_info(self) -> dict[str, Any]:
-        return {}
-
-    def metrics(self) -> bytes:
-        return b""
+        return await super().add_stream(config)
 
 
 @pytest.mark.parametrize("url", BAD_URLS)

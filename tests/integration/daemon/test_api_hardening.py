@@ -144,7 +144,7 @@ async def test_a_non_ascii_authorization_header_is_a_401_not_a_500(tmp_path, nud
 
 
 def _names(daemon: Daemon) -> dict[str, str]:
-    return {s["name"]: s["origin"] for s in daemon.streams()}
+    return {s.name: s.origin for s in daemon.streams()}
 
 
 async def test_api_changes_outlive_reloads_and_restarts_until_the_yaml_entry_changes(tmp_path, nudenet_path, camera_clip):

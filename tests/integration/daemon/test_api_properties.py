@@ -20,10 +20,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.support.results import make_result
+from tests.unit.api.control_doubles import a_model, a_stream, ready
+from vigil.api.models import EffectiveConfig, ModelInfo, ModelList, Readiness, Removed, Stream, StreamList
 from vigil.config import SourceConfig
 from vigil.config.api import ApiConfig
 from vigil.api.console.live import LiveView
 from vigil.api.app import make_app
+from vigil.sources.base import SourceState
 from vigil.store.log import EventLog
 
 TOKEN = "property-test-token-0123456789"
@@ -39,23 +42,23 @@ class MemoryControl:
     def __init__(self) -> None:
         self.configs = {"door": DOOR}
 
-    def readiness(self) -> dict[str, Any]:
-        return {"ready": True, "reasons": [], "checks": {}}
+    def readiness(self) -> Readiness:
+        return ready()
 
-    def streams(self) -> list[dict[str, Any]]:
-        return [{"name": n, "url": c.url, "state": "streaming", "origin": "yaml"} for n, c in self.configs.items()]
+    def streams(self) -> StreamList:
+        return StreamList(streams=[a_stream(n, c.url) for n, c in self.configs.items()])
 
-    async def add_stream(self, config: SourceConfig) -> dict[str, Any]:
-        return {"name": config.name, "url": config.url, "state": "starting", "origin": "api"}
+    async def add_stream(self, config: SourceConfig) -> Stream:
+        return a_stream(config.name, config.url, origin="api", state=SourceState.CONNECTING)
 
-    async def remove_stream(self, name: str) -> None:
-        pass
+    async def remove_stream(self, name: str) -> Removed:
+        return Removed(removed=name)
 
-    def model_info(self) -> dict[str, Any]:
-        return {"package": "onnx", "batch": 1, "classes": ["face"]}
+    def model_info(self) -> ModelInfo:
+        return a_model()
 
-    def models_info(self) -> list[dict[str, Any]]:
-        return [{"name": "default", **self.model_info()}]
+    def models_info(self) -> ModelList:
+        return ModelList(models=[self.model_info()])
 
     def metrics(self) -> bytes:
         return b"vigil_up 1\n"
@@ -69,8 +72,8 @@ class MemoryControl:
     async def set_source_stages(self, config: SourceConfig) -> None:
         self.configs[config.name] = config
 
-    def effective_config(self) -> dict[str, Any]:
-        return {"sources": [c.model_dump(mode="json") for c in self.configs.values()]}
+    def effective_config(self) -> EffectiveConfig:
+        return EffectiveConfig(config={"sources": [c.model_dump(mode="json") for c in self.configs.values()]})
 
 
 def build_app(token: str | None) -> Any:

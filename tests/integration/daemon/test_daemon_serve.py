@@ -56,7 +56,7 @@ async def until(predicate: Callable[[], bool], timeout: float = 60.0) -> None:
 
 
 def streaming(daemon: Daemon) -> set[str]:
-    return {s["name"] for s in daemon.streams() if s["state"] == "streaming" and s["results"] > 0}
+    return {s.name for s in daemon.streams() if s.state == "streaming" and s.results > 0}
 
 
 async def test_serve_reloads_on_sighup_and_drains_on_sigterm(tmp_path, nudenet_path, camera_clip, own_handlers, caplog):
@@ -77,7 +77,7 @@ async def test_serve_reloads_on_sighup_and_drains_on_sigterm(tmp_path, nudenet_p
     path.write_text("model: {path: [not, a, path]}\n")
     os.kill(os.getpid(), signal.SIGHUP)
     await until(lambda: any("SIGHUP: keeping the running configuration" in r.getMessage() for r in caplog.records))
-    assert {s["name"] for s in daemon.streams()} == {"door", "porch"} and not serving.done()
+    assert {s.name for s in daemon.streams()} == {"door", "porch"} and not serving.done()
 
     async def broken(config: object) -> None:
         raise RuntimeError("a bug in reload")

@@ -134,7 +134,7 @@ async def health_and_streams(call: Checked, daemon: Daemon) -> None:
     assert await call("GET", "/", 401, headers={})  # the sign-in page
     await call("GET", "/console/static/style.css", 200, headers={})
     await call("GET", "/console/static/nothing.css", 404, headers={})
-    await until(lambda: answered(daemon.readiness()["ready"]), "ready")  # the door camera streams
+    await until(lambda: answered(daemon.readiness().ready), "ready")  # the door camera streams
     await call("GET", "/readyz", 200)
     assert b"vigil_" in await call("GET", "/metrics", 200)
     assert (await call("GET", "/api/v1/streams", 401, headers={}))["error"]

@@ -114,7 +114,7 @@ async def test_jsonl_holds_lines_while_the_disk_is_full_and_writes_them_once_it_
         await sink.close()
     stats = sink.stats()
     assert not during.ok and "disk full (ENOSPC)" in (during.reason or "") and "retrying" in (during.reason or "")
-    assert not check["ok"] and check["dropped_by_reason"]["disk_full"] > 0
+    assert not check.ok and check.dropped_by_reason["disk_full"] > 0
     assert metric(text, 'vigil_sink_dropped_total{kind="jsonl",reason="disk_full",sink="lines"}') > 0
     assert metric(text, 'vigil_sink_errors_total{kind="jsonl",sink="lines"}') > 0
     lines = [json.loads(line) for line in out.read_text().splitlines()]  # every line whole

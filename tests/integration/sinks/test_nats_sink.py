@@ -214,7 +214,7 @@ sinks:
                             stages={"cam": [EveryThird("cam")]})
         with caplog.at_level(logging.DEBUG):
             await pipeline.run()
-        ready = readiness(pipeline)
+        ready = readiness(pipeline).model_dump()  # the answer as the API sends it, in Python
         stored = await read_stream([server.url], "VIGIL", "vigil.cam.events", user="vigil", password="right-horse-battery")
     finally:
         server.stop()

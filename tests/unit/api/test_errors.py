@@ -3,39 +3,28 @@
 
 from __future__ import annotations
 
-from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from tests.unit.api.control_doubles import NothingRunning
+from vigil.api.models import Removed, Stream
 from vigil.config import SourceConfig
 from vigil.api.app import make_app
 from vigil.errors import ConfigError, PipelineError, VigilError
 
 
-class RefusingControl:
+class RefusingControl(NothingRunning):
     """A `Control` whose add_stream fails with the error a test chooses."""
 
     def __init__(self, error: VigilError) -> None:
         self.error = error
 
-    def readiness(self) -> dict[str, Any]:
-        return {"ready": True, "reasons": [], "checks": {}}
-
-    def streams(self) -> list[dict[str, Any]]:
-        return []
-
-    async def add_stream(self, config: SourceConfig) -> dict[str, Any]:
+    async def add_stream(self, config: SourceConfig) -> Stream:
         raise self.error
 
-    async def remove_stream(self, name: str) -> None:
+    async def remove_stream(self, name: str) -> Removed:
         raise self.error
-
-    def model_info(self) -> dict[str, Any]:
-        return {}
-
-    def metrics(self) -> bytes:
-        return b""
 
 
 @pytest.mark.parametrize(

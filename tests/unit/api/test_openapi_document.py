@@ -20,6 +20,8 @@ from openapi_core import OpenAPI
 from openapi_core.testing import MockRequest, MockResponse
 from openapi_spec_validator import validate
 
+from tests.unit.api.control_doubles import a_model, a_stream, ready
+from vigil.api.models import EffectiveConfig, ModelInfo, ModelList, Readiness, Removed, Stream, StreamList
 from vigil.config import SourceConfig
 from vigil.config.api import ApiConfig
 from vigil.config.cascade import CascadeConfig
@@ -37,28 +39,25 @@ class MemoryControl:
     def __init__(self) -> None:
         self.configs = {"door": SourceConfig.model_validate({"name": "door", "url": "rtsp://10.0.0.1/door"})}
 
-    def readiness(self) -> dict[str, Any]:
-        return {"ready": True, "reasons": [], "checks": {"model": {"ok": True, "model_id": "m"}, "sources": {}, "sinks": {}}}
+    def readiness(self) -> Readiness:
+        return ready()
 
-    def streams(self) -> list[dict[str, Any]]:
-        return [{"name": name, "origin": "config", "url": config.url, "state": "streaming", "last_error": None,
-                 "fps": 10.0, "latency_ms": None, "results": 0, "dropped": 0, "models": ["default"],
-                 "width": None, "height": None} for name, config in self.configs.items()]
+    def streams(self) -> StreamList:
+        return StreamList(streams=[a_stream(name, config.url) for name, config in self.configs.items()])
 
-    async def add_stream(self, config: SourceConfig) -> dict[str, Any]:
+    async def add_stream(self, config: SourceConfig) -> Stream:
         self.configs[config.name] = config
-        return next(s for s in self.streams() if s["name"] == config.name)
+        return next(s for s in self.streams().streams if s.name == config.name)
 
-    async def remove_stream(self, name: str) -> None:
+    async def remove_stream(self, name: str) -> Removed:
         self.configs.pop(name)
+        return Removed(removed=name)
 
-    def model_info(self) -> dict[str, Any]:
-        return self.models_info()[0]
+    def model_info(self) -> ModelInfo:
+        return self.models_info().models[0]
 
-    def models_info(self) -> list[dict[str, Any]]:
-        return [{"name": "default", "model_id": "m", "package_id": None, "reference": "models/m", "kind": "Yolo",
-                 "classes": ["person"], "batch": {"min": 1, "opt": None, "max": None, "static": False},
-                 "batch_size": 1, "sources": ["door"], "cascades": []}]
+    def models_info(self) -> ModelList:
+        return ModelList(models=[a_model(sources=("door",))])
 
     def metrics(self) -> bytes:
         return b"# nothing\n"
@@ -72,8 +71,8 @@ class MemoryControl:
     async def set_source_stages(self, config: SourceConfig) -> None:
         self.configs[config.name] = config
 
-    def effective_config(self) -> dict[str, Any]:
-        return {"sources": [c.model_dump(mode="json", exclude_unset=True) for c in self.configs.values()]}
+    def effective_config(self) -> EffectiveConfig:
+        return EffectiveConfig(config={"sources": [c.model_dump(mode="json", exclude_unset=True) for c in self.configs.values()]})
 
 
 class StillLive:

@@ -12,6 +12,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from vigil.config.daemon import DaemonConfig
+from tests.unit.api.control_doubles import NothingRunning
 from vigil.api.app import make_app
 from vigil.store.base import EventQuery
 from vigil.store.log import EventLog, snapshot_event_dirs
@@ -100,26 +101,8 @@ def test_only_snapshot_sinks_that_take_events_give_directories(tmp_path):
     assert snapshot_event_dirs(config) == [tmp_path / "b"]
 
 
-class NoStreams:
+class NoStreams(NothingRunning):
     """A `Control` with nothing running: these tests are about the event routes."""
-
-    def readiness(self) -> dict[str, Any]:
-        return {"ready": True, "reasons": [], "checks": {}}
-
-    def streams(self) -> list[dict[str, Any]]:
-        return []
-
-    async def add_stream(self, config: Any) -> dict[str, Any]:
-        return {}
-
-    async def remove_stream(self, name: str) -> None:
-        return None
-
-    def model_info(self) -> dict[str, Any]:
-        return {}
-
-    def metrics(self) -> bytes:
-        return b""
 
 
 async def test_the_events_routes_answer_records_with_urls_and_serve_the_files(tmp_path):

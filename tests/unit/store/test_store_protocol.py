@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from tests.unit.api.control_doubles import NothingRunning
 from vigil.api.app import make_app
 from vigil.events import Event
 from vigil.store import (
@@ -78,20 +79,8 @@ class MemoryStoreForTest:
         self.closed = True
 
 
-class NoStreams:
+class NoStreams(NothingRunning):
     """A `Control` with nothing running."""
-
-    def readiness(self) -> dict[str, Any]:
-        return {"ready": True, "reasons": [], "checks": {}}
-
-    def streams(self) -> list[dict[str, Any]]:
-        return []
-
-    def source_config(self, name: str) -> None:
-        return None
-
-    def metrics(self) -> bytes:
-        return b""
 
 
 def a_store(tmp_path: Path, searchable: bool = True) -> tuple[MemoryStoreForTest, list[Event]]:
