@@ -2,7 +2,7 @@
 
 One group for every section: a plugin often brings a sink and the stage that feeds it together,
 and the catalog files each declaration by its type. An entry point names either a list of
-declarations (`SinkKind(...)`, `StageKind(...)`, `SourceKind(...)`) or a function called with
+declarations (`SinkKind(...)`, `StageKind(...)`, `SourceKind(...)`, `BackendKind(...)`) or a function called with
 the catalog that declares them (`catalog.sinks.register(...)`, `catalog.add(...)`):
 
     [project.entry-points."vigil.kinds"]
