@@ -4,13 +4,14 @@ an answer cannot drift from its schema."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aiohttp import web
 
-from vigil.api.models import Answer
+from vigil.api.models import Answer, Error
 
-__all__ = ["answer", "as_json"]
+__all__ = ["answer", "as_json", "refuse"]
 
 
 def as_json(model: Answer) -> dict[str, Any]:
@@ -22,3 +23,8 @@ def as_json(model: Answer) -> dict[str, Any]:
 def answer(model: Answer, status: int = 200) -> web.Response:
     """`model` as a JSON response."""
     return web.json_response(as_json(model), status=status)
+
+
+def refuse(kind: type[web.HTTPException], message: str) -> web.HTTPException:
+    """A refusal (or a 500) of class `kind` answering `{"error": message}` (`Error`), to raise."""
+    return kind(text=json.dumps(as_json(Error(error=message))), content_type="application/json")

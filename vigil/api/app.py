@@ -56,21 +56,19 @@ only ever a bug (logged with its traceback).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
 from pydantic import ValidationError
 
-from vigil.api.answers import answer, as_json
+from vigil.api.answers import answer, refuse
 from vigil.api.auth import AUTH_KEY, SESSION_PATH, Auth
 from vigil.api.config import ConfigControl, add_config_routes
 from vigil.api.console.pages import add_page_routes
 from vigil.api.input import bounded_body, json_body
 from vigil.api.media import StreamPolicy
 from vigil.api.models import (
-    Error,
     EventList,
     EventRecord,
     Health,
@@ -360,11 +358,7 @@ def _error(status: int, message: str) -> web.HTTPException:
         409: web.HTTPConflict,
         422: web.HTTPUnprocessableEntity,
     }
-    return classes[status](text=_json(Error(error=message)), content_type="application/json")
-
-
-def _json(body: Error) -> str:
-    return json.dumps(as_json(body))
+    return refuse(classes[status], message)
 
 
 @web.middleware
@@ -383,6 +377,4 @@ async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
         raise _error(400, str(exc)) from exc
     except Exception:
         log.exception("bug: %s %s failed", request.method, request.path[:200])
-        raise web.HTTPInternalServerError(
-            text=_json(Error(error="internal error (a bug: the daemon's log has the details)")), content_type="application/json"
-        ) from None
+        raise refuse(web.HTTPInternalServerError, "internal error (a bug: the daemon's log has the details)") from None

@@ -26,24 +26,25 @@ in `request["auth"]` (None: not at all).
 from __future__ import annotations
 
 import hmac
-import json
 import logging
-from typing import Any, Literal
+from typing import Any
 
 from aiohttp import web
+from pydantic import ValidationError
 
+from vigil.api.answers import answer, refuse
 from vigil.api.guard import CSRF_HEADER, WRITES, Guard
+from vigil.api.models import AuthMethod, SessionInfo, SignIn
 from vigil.api.sessions import Sessions
 from vigil.config.api import ApiConfig
 
-__all__ = ["AUTH_KEY", "COOKIE", "CSRF_HEADER", "SESSION_PATH", "Auth", "AuthMethod"]
+__all__ = ["AUTH_KEY", "COOKIE", "CSRF_HEADER", "SESSION_PATH", "Auth"]
 
 log = logging.getLogger(__name__)
 
 COOKIE = "vigil_session"
-AuthMethod = Literal["none", "bearer", "cookie"]
 # request[AUTH_KEY]: how the request was authenticated (None: not at all)
-AUTH_KEY: web.RequestKey[str | None] = web.RequestKey("vigil_auth")
+AUTH_KEY: web.RequestKey[AuthMethod | None] = web.RequestKey("vigil_auth")
 
 _OPEN_PATHS = frozenset({"/healthz"})
 _OPEN_PREFIXES = ("/console/static/",)
@@ -127,7 +128,7 @@ class Auth:
 
         @routes.get(SESSION_PATH)
         async def who(request: web.Request) -> web.Response:
-            return web.json_response({"auth": request.get(AUTH_KEY), "token_required": self.required})
+            return answer(SessionInfo(auth=request.get(AUTH_KEY), token_required=self.required))
 
         @routes.delete(SESSION_PATH)
         async def sign_out(request: web.Request) -> web.Response:
@@ -144,8 +145,10 @@ async def _given_token(request: web.Request, form: bool) -> str | None:
         body: Any = await request.post() if form else await request.json()
     except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes
         return None
-    token = body.get("token") if hasattr(body, "get") else None
-    return token if isinstance(token, str) else None
+    try:  # a form's fields, or the JSON object (SignIn: its token a string)
+        return SignIn.model_validate({"token": body.get("token")} if hasattr(body, "get") else body).token
+    except ValidationError:
+        return None
 
 
 def _signed_in(form: bool) -> web.Response:
@@ -162,5 +165,4 @@ def _signing_in(request: web.Request) -> bool:
 
 
 def _refuse(status: int, message: str) -> web.HTTPException:
-    kind: type[web.HTTPException] = web.HTTPUnauthorized if status == 401 else web.HTTPForbidden
-    return kind(text=json.dumps({"error": message}), content_type="application/json")
+    return refuse(web.HTTPUnauthorized if status == 401 else web.HTTPForbidden, message)

@@ -28,7 +28,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from vigil.api.answers import answer
-from vigil.api.models import EffectiveConfig, Zones
+from vigil.api.models import EffectiveConfig, Zones, ZonesBody
 from vigil.config import SourceConfig
 from vigil.redact import MASK, mask_text
 
@@ -82,10 +82,8 @@ def add_config_routes(app: web.Application, control: ConfigControl, error: Calla
             raise error(400, 'the body must be a JSON object {"zones": [...], "lines": [...]}') from None
         if not isinstance(body, dict) or set(body) - {"zones", "lines"}:
             raise error(422, 'the body must be a JSON object {"zones": [...], "lines": [...]} and nothing else')
-        entry = config.model_dump(mode="json", exclude_unset=True)
-        entry.update(zones=body.get("zones", []), lines=body.get("lines", []))
         try:  # off the event loop: checking polygons is CPU work (bounded by zones.MAX_POINTS and MAX_ZONES)
-            changed = await asyncio.to_thread(SourceConfig.model_validate, entry)
+            changed = await asyncio.to_thread(_with_shapes, config, body)
         except ValidationError as exc:
             raise error(422, "; ".join(_problem(e) for e in exc.errors())) from None
         await control.set_source_stages(changed)
@@ -100,6 +98,14 @@ def add_config_routes(app: web.Application, control: ConfigControl, error: Calla
         return answer(config)
 
     app.add_routes(routes)
+
+
+def _with_shapes(config: SourceConfig, body: dict[str, Any]) -> SourceConfig:
+    """`config` with the zones and lines of `body` (a `ZonesBody`), checked as the YAML's are."""
+    shapes = ZonesBody.model_validate(body)  # each shape checked here
+    entry = config.model_dump(mode="json", exclude_unset=True)
+    entry.update(zones=shapes.zones, lines=shapes.lines)
+    return SourceConfig.model_validate(entry)  # and what holds between them and the camera (names used once ...)
 
 
 def _problem(error: Any) -> str:

@@ -25,13 +25,14 @@ attack either way); signing in and out (`/api/v1/session`) is exempt from the wr
 from __future__ import annotations
 
 import ipaddress
-import json
 import logging
 import time
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 from aiohttp import web
+
+from vigil.api.answers import refuse
 
 __all__ = ["CSRF_HEADER", "Every", "Guard"]
 
@@ -159,7 +160,3 @@ def _same_origin(origin: str, host: str | None) -> bool:
     except ValueError:
         return False
     return host is not None and parts.scheme in ("http", "https") and parts.netloc.lower() == host.lower()
-
-
-def refuse(kind: type[web.HTTPException], message: str) -> web.HTTPException:
-    return kind(text=json.dumps({"error": message}), content_type="application/json")

@@ -15,7 +15,8 @@ from typing import Any
 
 from aiohttp import web
 
-from vigil.api.guard import WRITES, refuse
+from vigil.api.answers import refuse
+from vigil.api.guard import WRITES
 
 __all__ = ["MAX_DEPTH", "bounded_body", "json_body", "parse_json"]
 

@@ -14,15 +14,15 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 from pydantic.json_schema import SkipJsonSchema
 
-from vigil.api.auth import AuthMethod
 from vigil.api.state import Origin
-from vigil.config.zones import LineConfig, ZoneConfig
+from vigil.config.zones import MAX_LINES, MAX_ZONES, LineConfig, ZoneConfig
 from vigil.sources.base import SourceState
 from vigil.store.base import EventFile
 
 __all__ = [
     "EVENT_FILES",
     "Answer",
+    "AuthMethod",
     "BatchInfo",
     "ClipsCheck",
     "ModelCheck",
@@ -47,6 +47,9 @@ __all__ = [
     "ZonesBody",
     "EffectiveConfig",
 ]
+
+# How a request is authenticated (`vigil.api.auth`).
+AuthMethod = Literal["none", "bearer", "cookie"]
 
 # The event files' routes (/api/v1/events/{id}/NAME) and their content types.
 EVENT_FILES: dict[EventFile, tuple[str, str]] = {
@@ -259,8 +262,8 @@ class Zones(_Closed):
 class ZonesBody(_Closed):
     """`PUT /api/v1/streams/{name}/zones`: the camera's new shapes (absent: none)."""
 
-    zones: list[ZoneConfig] = Field(default_factory=list)
-    lines: list[LineConfig] = Field(default_factory=list)
+    zones: list[ZoneConfig] = Field(default_factory=list, max_length=MAX_ZONES)
+    lines: list[LineConfig] = Field(default_factory=list, max_length=MAX_LINES)
 
 
 class EffectiveConfig(_Closed):

@@ -8,11 +8,11 @@ stream while the client stays, and one JPEG on demand.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable
 
 from aiohttp import web
 
+from vigil.api.answers import refuse
 from vigil.api.console.live import MIN_WIDTH, LiveView, Subscription
 
 __all__ = ["BOUNDARY", "add_live_routes"]
@@ -115,4 +115,4 @@ def _width(request: web.Request, max_width: int) -> int | None:
 
 
 def _error(kind: type[web.HTTPException], message: str) -> web.HTTPException:
-    return kind(text=json.dumps({"error": message}), content_type="application/json")
+    return refuse(kind, message)
