@@ -61,4 +61,4 @@ class DaemonControl:
         self._daemon.layer.added(config)  # the zone editor's shapes last like a stream added here
 
     def effective_config(self) -> EffectiveConfig:
-        return EffectiveConfig(config=self._daemon.effective_config())
+        return self._daemon.effective_config()

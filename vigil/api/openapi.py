@@ -3,8 +3,10 @@ the typed answers and bodies of `vigil.api.models` (and the config's `SourceConf
 pydantic writes every schema, and every `$defs` entry lands in `components/schemas`.
 
 Each route of the app (`vigil.api.app.make_app`) is listed with its parameters and answers,
-refusals included (`{"error": ...}`); tests/unit/daemon/test_openapi_document.py holds the
-router and this document to each other, and the integration tests validate real answers.
+refusals included (`{"error": ...}`); tests/unit/api/test_openapi_document.py holds the
+router and this document to each other, and the integration tests validate real answers. The
+handlers send these very models (`vigil.api.answers`), and `Control` returns them
+(tests/unit/api/test_control_answers.py).
 """
 
 from __future__ import annotations

@@ -20,12 +20,12 @@ from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from vigil.api.app import make_app
 from vigil.api.control import DaemonControl
 from vigil.api.media import StreamPolicy
-from vigil.api.models import ModelInfo, Readiness, Stream
+from vigil.api.models import EffectiveConfig, ModelInfo, Readiness, Stream
 from vigil.api.server import ApiServer, raise_open_file_limit
 from vigil.api.state import StreamLayer, default_state_file
 from vigil.config import SourceConfig
@@ -319,12 +319,12 @@ class Daemon:
         log.info("stream '%s': now %d zone(s) and %d line(s)", config.name, len(config.zones), len(config.lines))
         await self._tell_cameras()
 
-    def effective_config(self) -> dict[str, Any]:
+    def effective_config(self) -> EffectiveConfig:
         """The configuration in force: the YAML with the API's changes (streams, zones) on top,
         as JSON-able data (secrets not yet masked: the API masks them)."""
         data = self.config.model_dump(mode="json", exclude_unset=True)
         data["sources"] = [c.model_dump(mode="json", exclude_unset=True) for c in self._configs.values()]
-        return data
+        return EffectiveConfig(config=data)
 
     def model_info(self) -> ModelInfo:
         """The first model (`GET /api/v1/model`)."""
