@@ -33,7 +33,7 @@ unhealthy (a webhook whose receiver has failed for `unhealthy_after_s`, 30 s by 
 results waiting, or whose spool is 90% full; a sink that stopped writing). The body names each
 check: `{"ready": false, "reasons": [...], "checks": {"model": {"ok": true, ...}, "sources":
 {"cam1": {"ok": false, "state": "reconnecting", "reason": "..."}}, "sinks": {"webhook": {"ok":
-false, "name": "...", "reason": "receiver unreachable for 42 s (...), 250 result(s) waiting in
+false, "kind": "webhook", "reason": "receiver unreachable for 42 s (...), 250 result(s) waiting in
 the spool"}}}}`. /healthz stays liveness only: it never looks at sources or sinks.
 
 Streams added or deleted here are kept in a state file on top of the YAML, so they outlive a
