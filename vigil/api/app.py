@@ -57,7 +57,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from aiohttp import web
 from pydantic import ValidationError
@@ -66,6 +66,7 @@ from vigil.api.answers import answer, refuse
 from vigil.api.auth import AUTH_KEY, SESSION_PATH, Auth
 from vigil.api.config import ConfigControl, add_config_routes
 from vigil.api.console.pages import add_page_routes
+from vigil.api.guard import Every
 from vigil.api.input import bounded_body, json_body
 from vigil.api.media import StreamPolicy
 from vigil.api.models import (
@@ -318,9 +319,7 @@ def _add_search_route(app: web.Application, log: Store) -> None:
 def _describe_found(log: Store, found: FoundEvent) -> SearchHit:
     """A found event with its score, and its files' URLs while the store still keeps it."""
     logged = log.get(found.event_id)
-    return SearchHit.model_validate(
-        {**(_event_fields(log, logged) if logged is not None else found.record), "score": found.score}
-    )
+    return _as_stored(SearchHit, {**(_event_fields(log, logged) if logged is not None else found.record), "score": found.score})
 
 
 def _logged(log: Store, event_id: str) -> LoggedEvent:
@@ -332,7 +331,23 @@ def _logged(log: Store, event_id: str) -> LoggedEvent:
 
 def _describe_event(log: Store, logged: LoggedEvent) -> EventRecord:
     """The event's record plus the URLs of its files that exist (touches the disk: off the loop)."""
-    return EventRecord.model_validate(_event_fields(log, logged))
+    return _as_stored(EventRecord, _event_fields(log, logged))
+
+
+_OFF_SCHEMA = Every(60.0, log)
+RecordT = TypeVar("RecordT", EventRecord, SearchHit)
+
+
+def _as_stored(model: type[RecordT], fields: dict[str, Any]) -> RecordT:
+    """An event's answer; a stored record off today's schema (another vigil version's, a damaged
+    store's) is answered as it is stored, logged, never a 500."""
+    try:
+        return model.model_validate(fields)
+    except ValidationError as exc:
+        _OFF_SCHEMA.warn(
+            "event %s does not match the event schema (%s); answered as stored", fields.get("id"), exc.errors()[0]["loc"]
+        )
+        return model.model_construct(**fields)
 
 
 def _event_fields(log: Store, logged: LoggedEvent) -> dict[str, Any]:

@@ -180,3 +180,19 @@ async def test_the_event_log_searches_through_its_index_and_closes_it():
     await log.close()
     assert index.closed
     assert not EventLog().searchable and await EventLog().search(SearchQuery(text="x")) == []
+
+
+async def test_a_stored_record_off_the_schema_is_still_answered_never_a_5xx(tmp_path, caplog):
+    # A store shared with another vigil version, or a damaged one, may hold records that do not
+    # match today's EventRecord: they are answered as stored, never a 500.
+    store, made = a_store(tmp_path)
+    odd = dict(store.logged[0].record, seq="seven", tracker_id=None)
+    store.logged[0] = LoggedEvent(odd, made[0].source, made[0].type, made[0].capture_time)
+    async with TestClient(TestServer(make_app(NoStreams(), store=store))) as client:
+        listed = await client.get("/api/v1/events", params={"limit": "5"})
+        assert listed.status == 200
+        events = (await listed.json())["events"]
+        assert [e["seq"] for e in events if e["id"] == made[0].event_id] == ["seven"]
+        one = await client.get(f"/api/v1/events/{made[0].event_id}")
+        assert one.status == 200 and (await one.json())["seq"] == "seven"
+    assert "does not match the event schema" in caplog.text
