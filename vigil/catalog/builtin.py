@@ -19,8 +19,8 @@ _TRACKING = Extra(
 )
 _YOLO = "vigil.engine.models.yolo."
 _HF = "vigil.engine.models.hf."
-_LOAD = "vigil.engine._private.loader:load_package"  # makes the class `models` names for the package
-_CHECKS = "vigil.engine._private.backend_checks:"
+_LOAD = "vigil.engine.backends:load_package"  # makes the class `models` names for the package
+_CHECKS = "vigil.engine.backends:"
 _CA = SecretFile("ca_file", "the CA certificates (PEM)")
 
 KINDS: list[Kind] = [

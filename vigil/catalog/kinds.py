@@ -130,7 +130,7 @@ class BackendKind(Kind):
 
     `config`: its settings section under `model:` (`NoSettings` when it has none). `factory`: its
     loader, called as `factory(model, package, folder, options, backend_options)` -> a loaded
-    model (vigil's own backends use `vigil.engine._private.loader:load_package`, which makes the
+    model (vigil's own backends use `vigil.engine.backends:load_package`, which makes the
     class `models` names). `models`: the (architecture, task, "module:Class") it runs, each class
     with a `from_package` classmethod. `label`: its name in words ("TensorRT").
     The probe: it is installed when one of `distributions` is (its version is the first found)
