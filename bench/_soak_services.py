@@ -70,8 +70,12 @@ class Rtsp:
 
     def start(self, timeout: float = 20.0) -> None:
         assert self.proc is None
-        self.proc = subprocess.Popen(["/usr/bin/python3", str(RTSP_SERVER), str(self.port), "--file", str(self.clip)],
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.proc = subprocess.Popen(
+            ["/usr/bin/python3", str(RTSP_SERVER), str(self.port), "--file", str(self.clip)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
         assert self.proc.stdout is not None
         line = _readline(self.proc, timeout)
         if line.strip() != "ready":
@@ -105,8 +109,7 @@ class PersistentMosquitto(Mosquitto):
     def __init__(self, directory: Path) -> None:
         super().__init__(directory)
         text = self.config.read_text().replace("persistence false", "persistence true")
-        self.config.write_text(text + f"persistence_location {directory}/\nautosave_interval 1\n"
-                               "max_queued_messages 0\n")
+        self.config.write_text(text + f"persistence_location {directory}/\nautosave_interval 1\nmax_queued_messages 0\n")
 
 
 class WebhookReceiver:
@@ -176,8 +179,15 @@ class MqttSubscriber:
 
         while not self.stop.is_set():
             try:
-                async with aiomqtt.Client("127.0.0.1", self.port, identifier="soak-subscriber", clean_session=False,
-                                          protocol=aiomqtt.ProtocolVersion.V311, timeout=5, logger=_QUIET) as client:
+                async with aiomqtt.Client(
+                    "127.0.0.1",
+                    self.port,
+                    identifier="soak-subscriber",
+                    clean_session=False,
+                    protocol=aiomqtt.ProtocolVersion.V311,
+                    timeout=5,
+                    logger=_QUIET,
+                ) as client:
                     await client.subscribe("vigil/+/events", qos=1)
                     self.connected.set()
                     async for message in client.messages:
@@ -195,8 +205,9 @@ class Tmpfs:
 
     def __init__(self, size_mb: int) -> None:
         self.path = Path(tempfile.mkdtemp(prefix="vigil-soak-out-"))
-        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m,mode=0755", "tmpfs", str(self.path)],
-                       check=True, capture_output=True)
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size_mb}m,mode=0755", "tmpfs", str(self.path)], check=True, capture_output=True
+        )
         self.ballast = self.path / "ballast.bin"
 
     def fill(self, max_s: float = 30.0) -> int:
@@ -252,5 +263,16 @@ def clip_for(seconds: float, directory: Path) -> Path:
     return make_clip(directory / "face.mp4", seconds)
 
 
-__all__ = ["FACE", "LINE_X", "ZONE_X", "MqttSubscriber", "PersistentMosquitto", "Rtsp", "Tmpfs", "WebhookReceiver",
-           "clip_for", "jsonl_ids", "make_clip"]
+__all__ = [
+    "FACE",
+    "LINE_X",
+    "ZONE_X",
+    "MqttSubscriber",
+    "PersistentMosquitto",
+    "Rtsp",
+    "Tmpfs",
+    "WebhookReceiver",
+    "clip_for",
+    "jsonl_ids",
+    "make_clip",
+]

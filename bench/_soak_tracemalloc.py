@@ -32,7 +32,7 @@ def main() -> None:
         for stat in grown[: args.top]:
             print(f"{stat.size_diff / 1024:+10.1f} KiB {stat.count_diff:+8d} blocks  now {stat.size / 1024:.1f} KiB")
             frames = stat.traceback.format() if key == "traceback" else [str(stat.traceback[0])]
-            for line in frames[-(12 if key == "traceback" else 1):]:
+            for line in frames[-(12 if key == "traceback" else 1) :]:
                 print("      " + line.strip())
 
 

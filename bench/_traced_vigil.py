@@ -47,8 +47,11 @@ def _holders(obj: object, ignore: set[int], depth: int = 6) -> str:
     """Who holds `obj`: a chain of referrers (type names; a dict's key), first referrer each time."""
     path, current, previous = [], obj, obj
     for _ in range(depth):
-        refs = [r for r in gc.get_referrers(current) if id(r) not in ignore
-                and not (isinstance(r, types.FrameType) and r.f_code.co_filename == __file__)]
+        refs = [
+            r
+            for r in gc.get_referrers(current)
+            if id(r) not in ignore and not (isinstance(r, types.FrameType) and r.f_code.co_filename == __file__)
+        ]
         if not refs:  # only a running function holds it (3.11 frames are invisible to gc): find which
             path.append(_thread_holding(current, previous))
             break

@@ -28,8 +28,9 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # what vigil sets when it imports torch itself
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support, run from anywhere
@@ -59,8 +60,9 @@ def twin_model(onnx_path: Path, workdir: Path) -> Path:
 
 def measure(args: argparse.Namespace, root: Path) -> dict[str, dict[str, float]]:
     models = {
-        b: AutoModel.from_pretrained(root, backend=b, image_size=args.image_size, intra_op_threads=args.threads,
-                                     inter_op_threads=1, device="cpu")
+        b: AutoModel.from_pretrained(
+            root, backend=b, image_size=args.image_size, intra_op_threads=args.threads, inter_op_threads=1, device="cpu"
+        )
         for b in BACKENDS
     }
     one = [photo("astronaut")]
@@ -92,7 +94,9 @@ def measure(args: argparse.Namespace, root: Path) -> dict[str, dict[str, float]]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=str(importlib.resources.files("nudenet") / "320n.onnx"), help="an Ultralytics ONNX export")
+    parser.add_argument(
+        "--model", default=str(importlib.resources.files("nudenet") / "320n.onnx"), help="an Ultralytics ONNX export"
+    )
     parser.add_argument("--image-size", type=int, default=None, help="inference size (default: the export's)")
     parser.add_argument("--threads", type=int, default=2, help="intra-op threads, both backends (default 2)")
     parser.add_argument("--runs", type=int, default=20, help="rounds (each runs every backend once per figure)")
@@ -103,15 +107,21 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         figures = measure(args, twin_model(Path(args.model), Path(tmp)))
-    print(f"{Path(args.model).name} at {args.image_size or 'its export size'}, {args.threads} intra-op threads, "
-          f"{args.runs} rounds; onnxruntime {onnxruntime.__version__}, torch {torch.__version__}, {os.cpu_count()} CPUs")
+    print(
+        f"{Path(args.model).name} at {args.image_size or 'its export size'}, {args.threads} intra-op threads, "
+        f"{args.runs} rounds; onnxruntime {onnxruntime.__version__}, torch {torch.__version__}, {os.cpu_count()} CPUs"
+    )
     print(f"{'backend':<12} {'b1 forward ms':>14} {'(p90)':>8} {'b1 call ms':>11} {'b4 images/s':>12}")
     for b, f in figures.items():
-        print(f"{b:<12} {f['batch1_forward_ms']:>14.1f} {f['batch1_forward_p90_ms']:>8.1f} {f['batch1_call_ms']:>11.1f} "
-              f"{f['batch4_images_per_s']:>12.1f}")
+        print(
+            f"{b:<12} {f['batch1_forward_ms']:>14.1f} {f['batch1_forward_p90_ms']:>8.1f} {f['batch1_call_ms']:>11.1f} "
+            f"{f['batch4_images_per_s']:>12.1f}"
+        )
     onnx, script = figures["onnx"], figures["torchscript"]
-    print(f"torch / onnxruntime: batch-1 latency x{script['batch1_forward_ms'] / onnx['batch1_forward_ms']:.2f}, "
-          f"batch-4 throughput x{script['batch4_images_per_s'] / onnx['batch4_images_per_s']:.2f}")
+    print(
+        f"torch / onnxruntime: batch-1 latency x{script['batch1_forward_ms'] / onnx['batch1_forward_ms']:.2f}, "
+        f"batch-4 throughput x{script['batch4_images_per_s'] / onnx['batch4_images_per_s']:.2f}"
+    )
     print("hf: not measured (no YOLO in transformers: the same weights cannot be an hf package)")
     if args.json:
         args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "figures": figures}, indent=2))

@@ -61,12 +61,16 @@ class Crops(PipelineObserver):
                 self.crops.append(crop(result.frame.image, dets.xyxy[i], self.rule.pad).copy())
 
 
-def run(args: argparse.Namespace, clip: Path, workdir: Path, detector: Any, step: CascadeStep | None,
-        rule: CascadeRule) -> tuple[float, int, Crops]:
+def run(
+    args: argparse.Namespace, clip: Path, workdir: Path, detector: Any, step: CascadeStep | None, rule: CascadeRule
+) -> tuple[float, int, Crops]:
     """Frames/s of one run (with the cascade when `step`), its results, and the crops it saw."""
     sources = [FileSource(f"cam{i}", clip) for i in range(args.clips)]
-    stages = {s.source_id: [CascadeStage(rule, step, source=s.source_id, every="detection", vote=False)]
-              for s in sources} if step is not None else None
+    stages = (
+        {s.source_id: [CascadeStage(rule, step, source=s.source_id, every="detection", vote=False)] for s in sources}
+        if step is not None
+        else None
+    )
     crops = Crops(rule)
     options = PipelineOptions(max_batch=4, worker_threads=2)
     pipeline = Pipeline(detector, sources, [JsonlSink(workdir / "out.jsonl")], options, crops, stages)
@@ -89,8 +93,13 @@ def batched_vs_single(args: argparse.Namespace, classifier: Any, crops: list[np.
             run_secondary(classifier, [one], "bench", max_batch=1)
         single.append((time.perf_counter() - t0) * 1e3 / len(sample))
     b, s = float(np.median(batched)), float(np.median(single))
-    return {"crops": len(sample), "batched_ms_per_crop": round(b, 3), "single_ms_per_crop": round(s, 3),
-            "factor": round(s / b, 2), "rounds": args.rounds}
+    return {
+        "crops": len(sample),
+        "batched_ms_per_crop": round(b, 3),
+        "single_ms_per_crop": round(s, 3),
+        "factor": round(s / b, 2),
+        "rounds": args.rounds,
+    }
 
 
 def main() -> None:
@@ -129,20 +138,29 @@ def main() -> None:
     batches = Counter(min(args.max_batch, n - k) for s in steps for n in s.calls for k in range(0, n, args.max_batch))
     extra_s = frames / cascade - frames / alone
     figures = {
-        "sources": args.clips, "frames": frames, "alone_fps": round(alone, 2), "cascade_fps": round(cascade, 2),
+        "sources": args.clips,
+        "frames": frames,
+        "alone_fps": round(alone, 2),
+        "cascade_fps": round(cascade, 2),
         "runs_fps": {m: [round(v, 2) for v in fps[m]] for m in fps},
-        "crops_per_run": crops_per_run, "secondary_ms_per_crop_in_pipeline": round(1e3 * extra_s / max(crops_per_run, 1), 3),
-        "crops_per_step_call": dict(sorted(per_call.items())), "classifier_batch_sizes": dict(sorted(batches.items())),
+        "crops_per_run": crops_per_run,
+        "secondary_ms_per_crop_in_pipeline": round(1e3 * extra_s / max(crops_per_run, 1), 3),
+        "crops_per_step_call": dict(sorted(per_call.items())),
+        "classifier_batch_sizes": dict(sorted(batches.items())),
         "batched_vs_single": batched_vs_single(args, classifier, crops),
     }
     detector.close()
     classifier.close()
     b = figures["batched_vs_single"]
-    print(f"detector alone {alone:.2f} frames/s, + classifier on every face {cascade:.2f} frames/s "
-          f"({crops_per_run:.0f} crops per run; {figures['secondary_ms_per_crop_in_pipeline']} ms per crop in the pipeline)")
+    print(
+        f"detector alone {alone:.2f} frames/s, + classifier on every face {cascade:.2f} frames/s "
+        f"({crops_per_run:.0f} crops per run; {figures['secondary_ms_per_crop_in_pipeline']} ms per crop in the pipeline)"
+    )
     print(f"crops per step call {figures['crops_per_step_call']}; classifier batch sizes {figures['classifier_batch_sizes']}")
-    print(f"classifier on {b['crops']} crops: batched {b['batched_ms_per_crop']} ms/crop, one call per crop "
-          f"{b['single_ms_per_crop']} ms/crop: batching saves x{b['factor']}")
+    print(
+        f"classifier on {b['crops']} crops: batched {b['batched_ms_per_crop']} ms/crop, one call per crop "
+        f"{b['single_ms_per_crop']} ms/crop: batching saves x{b['factor']}"
+    )
     print(json.dumps(figures))
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))

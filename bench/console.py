@@ -78,7 +78,7 @@ def live_thread_seconds() -> float:
 
 async def watch(live: LiveView, camera: str, width: int, got: Counter[str]) -> None:
     async with live.subscribe(camera, width) as frames:
-        async for jpeg in frames:
+        async for _jpeg in frames:
             got[camera] += 1
 
 
@@ -87,24 +87,37 @@ async def phase(live: LiveView, results: Results, viewers: tuple[tuple[str, int]
     tasks = [asyncio.create_task(watch(live, camera, width, got)) for camera, width in viewers]
     await asyncio.sleep(0.5)  # a first viewer's picture comes at once: let the rate settle first
     by_camera = {name: live.stats(name)["encoded"] for name in CAMERAS}
-    before = (live.totals()["encoded"], live.encode_cpu_s, live_thread_seconds(), time.process_time(),
-              sum(results.count.values()), time.monotonic())
+    before = (
+        live.totals()["encoded"],
+        live.encode_cpu_s,
+        live_thread_seconds(),
+        time.process_time(),
+        sum(results.count.values()),
+        time.monotonic(),
+    )
     await asyncio.sleep(seconds)
-    encoded, cpu, ticks, process = (live.totals()["encoded"] - before[0], live.encode_cpu_s - before[1],
-                                    live_thread_seconds() - before[2], time.process_time() - before[3])
+    encoded, cpu, ticks, process = (
+        live.totals()["encoded"] - before[0],
+        live.encode_cpu_s - before[1],
+        live_thread_seconds() - before[2],
+        time.process_time() - before[3],
+    )
     elapsed = time.monotonic() - before[5]
     frames = sum(results.count.values()) - before[4]
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     return {
-        "viewers": len(viewers), "encodes": encoded,
-        "encodes_by_camera": {name: live.stats(name)["encoded"] - n for name, n in by_camera.items()}, "encodes_per_s": round(encoded / elapsed, 2),
+        "viewers": len(viewers),
+        "encodes": encoded,
+        "encodes_by_camera": {name: live.stats(name)["encoded"] - n for name, n in by_camera.items()},
+        "encodes_per_s": round(encoded / elapsed, 2),
         "cpu_ms_per_encode": round(1000 * cpu / encoded, 2) if encoded else 0.0,
         "live_thread_cpu_ms_per_encode_proc": round(1000 * ticks / encoded, 2) if encoded else 0.0,
         "live_thread_cpu_pct": round(100 * cpu / elapsed, 2),
         "process_cpu_pct": round(100 * process / elapsed, 1),
-        "pipeline_fps": round(frames / elapsed, 2), "jpegs_received": sum(got.values()),
+        "pipeline_fps": round(frames / elapsed, 2),
+        "jpegs_received": sum(got.values()),
     }
 
 
@@ -136,8 +149,9 @@ async def run(args: argparse.Namespace, clip: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=str(importlib.resources.files("nudenet") / "320n.onnx"),
-                        help="an ONNX file or a model directory")
+    parser.add_argument(
+        "--model", default=str(importlib.resources.files("nudenet") / "320n.onnx"), help="an ONNX file or a model directory"
+    )
     parser.add_argument("--image-size", type=int, default=None, help="the model's input size (default: its own, as the daemon)")
     parser.add_argument("--fps", type=int, default=15, help="frame rate of each camera (its file, played in real time)")
     parser.add_argument("--live-fps", type=float, default=5.0, help="the live view's cap, as the daemon sets it")
@@ -156,14 +170,25 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         clip = make_clip(Path(tmp) / "camera.mp4", args.fps * 20, fps=args.fps)
         phases = asyncio.run(run(args, clip))
-    print(f"{'phase':24s} {'encodes/s':>9s} {'ms/encode':>9s} {'(proc)':>7s} {'live cpu':>8s} {'proc cpu':>8s} "
-          f"{'pipeline fps':>12s} {'ratio':>6s}")
+    print(
+        f"{'phase':24s} {'encodes/s':>9s} {'ms/encode':>9s} {'(proc)':>7s} {'live cpu':>8s} {'proc cpu':>8s} "
+        f"{'pipeline fps':>12s} {'ratio':>6s}"
+    )
     for name, row in phases.items():
-        print(f"{name:24s} {row['encodes_per_s']:9.2f} {row['cpu_ms_per_encode']:9.2f} "
-              f"{row['live_thread_cpu_ms_per_encode_proc']:7.2f} {row['live_thread_cpu_pct']:7.2f}% "
-              f"{row['process_cpu_pct']:7.1f}% {row['pipeline_fps']:12.2f} {row['fps_ratio_vs_0_viewers']:6.3f}")
-    figures = {"cameras": len(CAMERAS), "camera_fps": args.fps, "live_fps": args.live_fps, "quality": args.quality,
-               "phase_s": args.phase_s, "image_size": args.image_size, "phases": phases}
+        print(
+            f"{name:24s} {row['encodes_per_s']:9.2f} {row['cpu_ms_per_encode']:9.2f} "
+            f"{row['live_thread_cpu_ms_per_encode_proc']:7.2f} {row['live_thread_cpu_pct']:7.2f}% "
+            f"{row['process_cpu_pct']:7.1f}% {row['pipeline_fps']:12.2f} {row['fps_ratio_vs_0_viewers']:6.3f}"
+        )
+    figures = {
+        "cameras": len(CAMERAS),
+        "camera_fps": args.fps,
+        "live_fps": args.live_fps,
+        "quality": args.quality,
+        "phase_s": args.phase_s,
+        "image_size": args.image_size,
+        "phases": phases,
+    }
     print(json.dumps(figures))
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))

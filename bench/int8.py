@@ -51,8 +51,13 @@ from vigil.sources import FileSource  # noqa: E402
 
 def load(args: argparse.Namespace, model_dir: Path, quantization: str, **options: object):  # noqa: ANN201
     return AutoModel.from_pretrained(
-        model_dir, quantization=quantization, device="cpu", image_size=args.image_size,
-        intra_op_threads=args.threads, resolution_cache_ttl_s=0, **options,
+        model_dir,
+        quantization=quantization,
+        device="cpu",
+        image_size=args.image_size,
+        intra_op_threads=args.threads,
+        resolution_cache_ttl_s=0,
+        **options,
     )
 
 
@@ -89,14 +94,22 @@ def quantized_model(args: argparse.Namespace, workdir: Path) -> Path:
         calibration = write_scenes(workdir / "calibration", args.scenes)
     model, packages = read_model_dir(model_dir)
     request = QuantizeRequest(calibration_dir=calibration, batch=args.max_batch, threads=args.threads, image_size=args.image_size)
-    quantize_package(model, choose_float_package(packages), model_dir, request, current_environment(),
-                            progress=lambda phase, s: print(f"[{s:5.0f} s] {phase}", file=sys.stderr))
+    quantize_package(
+        model,
+        choose_float_package(packages),
+        model_dir,
+        request,
+        current_environment(),
+        progress=lambda phase, s: print(f"[{s:5.0f} s] {phase}", file=sys.stderr),
+    )
     return model_dir
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=str(importlib.resources.files("nudenet") / "320n.onnx"), help="an Ultralytics ONNX export")
+    parser.add_argument(
+        "--model", default=str(importlib.resources.files("nudenet") / "320n.onnx"), help="an Ultralytics ONNX export"
+    )
     parser.add_argument("--calibration", type=Path, default=None, help="folder of images (default: generated scenes)")
     parser.add_argument("--scenes", type=int, default=160, help="generated calibration scenes (default 160)")
     parser.add_argument("--image-size", type=int, default=None, help="inference size (default: the export's)")
@@ -123,18 +136,28 @@ def main() -> None:
     measured = next(p.int8 for p in packages if p.int8 is not None)
     fp32, int8 = (float(np.mean(runs[q])) for q in ("fp32", "int8"))
     figures = {
-        "model": Path(args.model).name, "image_size": args.image_size, "sources": args.clips,
-        "frames": stats["fp32"]["frames"], "threads": args.threads,
-        "fp32_fps": round(fp32, 2), "int8_fps": round(int8, 2), "ratio": round(int8 / fp32, 3),
+        "model": Path(args.model).name,
+        "image_size": args.image_size,
+        "sources": args.clips,
+        "frames": stats["fp32"]["frames"],
+        "threads": args.threads,
+        "fp32_fps": round(fp32, 2),
+        "int8_fps": round(int8, 2),
+        "ratio": round(int8 / fp32, 3),
         "runs_fps": {q: [round(v, 2) for v in runs[q]] for q in runs},
-        "agreement_held_out": measured.agreement, "inference_speedup": measured.speedup,
-        "kept_float": len(measured.kept_float), "calibration_images": measured.calibration_images,
-        "evaluation_images": measured.evaluation_images, "agreement_on_clip": round(on_clip, 4),
+        "agreement_held_out": measured.agreement,
+        "inference_speedup": measured.speedup,
+        "kept_float": len(measured.kept_float),
+        "calibration_images": measured.calibration_images,
+        "evaluation_images": measured.evaluation_images,
+        "agreement_on_clip": round(on_clip, 4),
         "batch_sizes": {q: stats[q]["batch_sizes"] for q in stats},
     }
     print(f"fp32 {fp32:.2f} frames/s, int8 {int8:.2f} frames/s: {int8 / fp32:.2f}x (runs {figures['runs_fps']})")
-    print(f"agreement {measured.agreement:.3f} on {measured.evaluation_images} held-out images, {on_clip:.3f} on the clip; "
-          f"inference {measured.speedup:.2f}x faster ({measured.measured_on})")
+    print(
+        f"agreement {measured.agreement:.3f} on {measured.evaluation_images} held-out images, {on_clip:.3f} on the clip; "
+        f"inference {measured.speedup:.2f}x faster ({measured.measured_on})"
+    )
     print(json.dumps(figures))
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))

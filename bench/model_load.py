@@ -18,7 +18,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -29,15 +28,29 @@ def package_model(onnx_path: Path, root: Path) -> Path:
     folder.mkdir(parents=True)
     shutil.copyfile(onnx_path, folder / "model.onnx")
     digest = hashlib.sha256((folder / "model.onnx").read_bytes()).hexdigest()
-    (folder / "package.json").write_text(json.dumps({
-        "package_id": "onnx-dyn", "backend": "onnx", "batch": {"min": 1, "max": None}, "onnx": {"opset": 17},
-        "files": [{"name": "model.onnx", "sha256": digest, "size": (folder / "model.onnx").stat().st_size}],
-    }))
+    (folder / "package.json").write_text(
+        json.dumps(
+            {
+                "package_id": "onnx-dyn",
+                "backend": "onnx",
+                "batch": {"min": 1, "max": None},
+                "onnx": {"opset": 17},
+                "files": [{"name": "model.onnx", "sha256": digest, "size": (folder / "model.onnx").stat().st_size}],
+            }
+        )
+    )
     names = [f"class{i}" for i in range(18)]
-    (root / "yolov8n" / "model.json").write_text(json.dumps({
-        "model_id": "yolov8n", "architecture": "yolo", "task": "detect", "class_names": names,
-        "input": {"size": [640, 640], "dynamic_size": True},
-    }))
+    (root / "yolov8n" / "model.json").write_text(
+        json.dumps(
+            {
+                "model_id": "yolov8n",
+                "architecture": "yolo",
+                "task": "detect",
+                "class_names": names,
+                "input": {"size": [640, 640], "dynamic_size": True},
+            }
+        )
+    )
     (root / "yolov8n" / "packages.json").write_text(json.dumps(["onnx-dyn"]))
     return root
 
@@ -83,8 +96,10 @@ def main() -> None:
     size_mb = Path(args.model).stat().st_size / 1e6
     print(f"cold load (empty cache, {size_mb:.1f} MB over local HTTP): median {statistics.median(cold) * 1e3:.0f} ms")
     print(f"warm load (auto-resolution cache hit):              median {statistics.median(warm) * 1e3:.0f} ms")
-    print(f"import vigil.engine: median {statistics.median(t for t, _ in imports) * 1e3:.0f} ms; "
-          f"onnxruntime imported: {any(flag for _, flag in imports)}")
+    print(
+        f"import vigil.engine: median {statistics.median(t for t, _ in imports) * 1e3:.0f} ms; "
+        f"onnxruntime imported: {any(flag for _, flag in imports)}"
+    )
 
 
 if __name__ == "__main__":

@@ -51,9 +51,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support: the photos and the face
 
+from tests.conftest import photo  # noqa: E402
 from tests.support.scenes import BACKGROUNDS  # noqa: E402
 from tests.support.scripted_clip import face_crop  # noqa: E402
-from tests.conftest import photo  # noqa: E402
 from vigil.config.loader import parse_config  # noqa: E402
 from vigil.daemon.assemble import make_camera  # noqa: E402
 from vigil.engine import AutoModel  # noqa: E402
@@ -100,13 +100,16 @@ def render(path: Path, camera: int, args: argparse.Namespace) -> Path:
 
 
 def config_text(clips: Sequence[Path], model: Path, gate: bool, realtime: bool) -> str:
-    sources = "".join(f"""
+    sources = "".join(
+        f"""
   - name: cam{i:02d}
     url: {clip}
     realtime: {str(realtime).lower()}
     motion: {{enabled: {str(gate).lower()}}}
     tracking: {{classes: [FACE_FEMALE, FACE_MALE], track_activation_threshold: 0.5, high_confidence_threshold: 0.5}}
-    lines: [{{name: middle, start: [{SIZE[0] // 2}, 0], end: [{SIZE[0] // 2}, {SIZE[1]}]}}]""" for i, clip in enumerate(clips))
+    lines: [{{name: middle, start: [{SIZE[0] // 2}, 0], end: [{SIZE[0] // 2}, {SIZE[1]}]}}]"""
+        for i, clip in enumerate(clips)
+    )
     return f"model:\n  path: {model}\nsources:{sources}\nsinks:\n  - {{kind: jsonl, path: unused.jsonl}}\n"
 
 
@@ -119,7 +122,9 @@ class Figures(PipelineObserver):
         self.offsets: dict[str, float] = {}  # source -> capture time - pts
         self.made: list[Event] = []
 
-    def batch_done(self, size: int, padded_to: int, pre_ms: float, infer_ms: float, post_ms: float, model: str = "default") -> None:
+    def batch_done(
+        self, size: int, padded_to: int, pre_ms: float, infer_ms: float, post_ms: float, model: str = "default"
+    ) -> None:
         self.batches += 1
 
     def frames_dropped(self, source_id: str, cause: str, count: int) -> None:
@@ -152,9 +157,14 @@ def run(clips: Sequence[Path], model_path: Path, gate: bool, args: argparse.Name
     cameras = {s.name: make_camera(s) for s in config.sources}
     model = AutoModel.from_pretrained(model_path)
     figures = Figures()
-    pipeline = Pipeline(model, [source for source, _ in cameras.values()], [Nowhere()],
-                        PipelineOptions(max_batch=args.max_batch), figures,
-                        {name: stages for name, (_, stages) in cameras.items()})
+    pipeline = Pipeline(
+        model,
+        [source for source, _ in cameras.values()],
+        [Nowhere()],
+        PipelineOptions(max_batch=args.max_batch),
+        figures,
+        {name: stages for name, (_, stages) in cameras.items()},
+    )
     cpu, wall = _cpu_seconds(), time.monotonic()
     report = asyncio.run(pipeline.run())
     cpu, wall = _cpu_seconds() - cpu, time.monotonic() - wall
@@ -167,11 +177,16 @@ def run(clips: Sequence[Path], model_path: Path, gate: bool, args: argparse.Name
             skipped[cause] = skipped.get(cause, 0) + n
         for cause, n in source.stats.dropped.items():
             dropped[cause] = dropped.get(cause, 0) + n
-    gates = [g for source, _ in cameras.values() for g in getattr(source, "gates").gates]
+    gates = [g for source, _ in cameras.values() for g in source.gates.gates]
     return {
-        "frames_inferred": figures.results, "model_calls": figures.batches, "cpu_s": round(cpu, 1),
-        "wall_s": round(wall, 1), "skipped": skipped, "dropped": dropped,
-        "keepalives": sum(g.keepalives for g in gates), "relit": sum(g.relit for g in gates),
+        "frames_inferred": figures.results,
+        "model_calls": figures.batches,
+        "cpu_s": round(cpu, 1),
+        "wall_s": round(wall, 1),
+        "skipped": skipped,
+        "dropped": dropped,
+        "keepalives": sum(g.keepalives for g in gates),
+        "relit": sum(g.relit for g in gates),
         "event_types": _count(e.type for e in figures.made),
         "_events": [_key(e, figures.offsets) for e in figures.made],
     }
@@ -204,8 +219,13 @@ def _count(values: Any) -> dict[str, int]:
 
 def _key(event: Event, offsets: dict[str, float]) -> tuple[str, str, str, str, float]:
     """(camera, type, line, direction, stream time) of an event, comparable across runs."""
-    return (event.source, event.type, event.line or "", event.direction or "",
-            event.capture_time.timestamp() - offsets[event.source])
+    return (
+        event.source,
+        event.type,
+        event.line or "",
+        event.direction or "",
+        event.capture_time.timestamp() - offsets[event.source],
+    )
 
 
 def matched(reference: list[tuple[Any, ...]], other: list[tuple[Any, ...]], tolerance_s: float) -> int:
@@ -241,19 +261,30 @@ def main() -> None:
         decode_s = decode_floor(clips)
     events_off, events_on = off.pop("_events"), on.pop("_events")
     frames = args.cameras * round(args.seconds * args.fps)
-    print(json.dumps({
-        "cameras": args.cameras, "size": list(SIZE), "fps": args.fps, "seconds": args.seconds,
-        "frames": frames, "paced": args.realtime, "clips_made_s": round(made_s, 1),
-        "off": off, "on": on,
-        "fewer_inference_calls": round(off["frames_inferred"] / max(on["frames_inferred"], 1), 2),
-        "fewer_model_calls": round(off["model_calls"] / max(on["model_calls"], 1), 2),
-        "less_cpu": round(off["cpu_s"] / max(on["cpu_s"], 1e-9), 2),
-        "decode_cpu_s": round(decode_s, 1),
-        "less_cpu_beyond_decoding": round((off["cpu_s"] - decode_s) / max(on["cpu_s"] - decode_s, 1e-9), 2),
-        "event_recall": round(matched(events_off, events_on, args.tolerance_s) / max(len(events_off), 1), 4),
-        "event_precision": round(matched(events_on, events_off, args.tolerance_s) / max(len(events_on), 1), 4),
-        "load_average": [round(v, 2) for v in os.getloadavg()],
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "cameras": args.cameras,
+                "size": list(SIZE),
+                "fps": args.fps,
+                "seconds": args.seconds,
+                "frames": frames,
+                "paced": args.realtime,
+                "clips_made_s": round(made_s, 1),
+                "off": off,
+                "on": on,
+                "fewer_inference_calls": round(off["frames_inferred"] / max(on["frames_inferred"], 1), 2),
+                "fewer_model_calls": round(off["model_calls"] / max(on["model_calls"], 1), 2),
+                "less_cpu": round(off["cpu_s"] / max(on["cpu_s"], 1e-9), 2),
+                "decode_cpu_s": round(decode_s, 1),
+                "less_cpu_beyond_decoding": round((off["cpu_s"] - decode_s) / max(on["cpu_s"] - decode_s, 1e-9), 2),
+                "event_recall": round(matched(events_off, events_on, args.tolerance_s) / max(len(events_off), 1), 4),
+                "event_precision": round(matched(events_on, events_off, args.tolerance_s) / max(len(events_on), 1), 4),
+                "load_average": [round(v, 2) for v in os.getloadavg()],
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

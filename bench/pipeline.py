@@ -34,11 +34,11 @@ vigil's TensorRT runner, no decode or pre/post-processing) instead of onnxruntim
 from __future__ import annotations
 
 import argparse
-import sys
 import asyncio
 import importlib.resources
 import json
 import os
+import sys
 import tempfile
 import threading
 import time
@@ -51,11 +51,11 @@ import av
 import cv2
 import numpy as np
 
+from vigil.engine import AutoModel
+from vigil.events import Event
 from vigil.pipeline.observer import PipelineObserver
 from vigil.pipeline.runner import Pipeline, PipelineOptions
-from vigil.events import Event
 from vigil.result import InferenceResult
-from vigil.engine import AutoModel
 from vigil.sinks import JsonlSink
 from vigil.sources import FileSource
 from vigil.stages.base import Stage
@@ -72,7 +72,9 @@ class Figures(PipelineObserver):
         self.event_types: Counter[str] = Counter()
         self.stage_ms: dict[str, list[float]] = {"pre": [], "infer": [], "post": []}
 
-    def batch_done(self, size: int, padded_to: int, pre_ms: float, infer_ms: float, post_ms: float, model: str = "default") -> None:
+    def batch_done(
+        self, size: int, padded_to: int, pre_ms: float, infer_ms: float, post_ms: float, model: str = "default"
+    ) -> None:
         self.batch_sizes[size] += 1
         for key, ms in (("pre", pre_ms), ("infer", infer_ms), ("post", post_ms)):
             self.stage_ms[key].append(ms)
@@ -197,8 +199,9 @@ def first_frames(path: Path, n: int) -> list[np.ndarray]:
     return out
 
 
-def bench_pipeline(args: argparse.Namespace, clip: Path, workdir: Path,
-                   stages: Callable[[str], list[Stage]] | None = None) -> tuple[float, int, dict]:
+def bench_pipeline(
+    args: argparse.Namespace, clip: Path, workdir: Path, stages: Callable[[str], list[Stage]] | None = None
+) -> tuple[float, int, dict]:
     """Frames/s of the pipeline over `args.clips` copies of `clip`; `stages(source_id)` makes
     each source's stages (their events go to the JSONL file too). The stats say where the CPU
     went (seconds per thread group) and how long a batch took inside the pipeline."""
@@ -241,11 +244,15 @@ def zone_stages(source: str) -> list[Stage]:
     from vigil.stages.zones import ZoneStage
 
     quarters = [[[x, y], [x + 0.5, y], [x + 0.5, y + 0.5], [x, y + 0.5]] for x in (0, 0.5) for y in (0, 0.5)]
-    config = ZonesStageConfig.model_validate({
-        "zones": [{"name": f"quarter{i}", "polygon": q, "normalized": True} for i, q in enumerate(quarters)],
-        "lines": [{"name": "vertical", "start": [0.5, 0], "end": [0.5, 1], "normalized": True},
-                  {"name": "horizontal", "start": [0, 0.5], "end": [1, 0.5], "normalized": True}],
-    })
+    config = ZonesStageConfig.model_validate(
+        {
+            "zones": [{"name": f"quarter{i}", "polygon": q, "normalized": True} for i, q in enumerate(quarters)],
+            "lines": [
+                {"name": "vertical", "start": [0.5, 0], "end": [0.5, 1], "normalized": True},
+                {"name": "horizontal", "start": [0, 0.5], "end": [1, 0.5], "normalized": True},
+            ],
+        }
+    )
     context = StageContext(source)
     return [TrackingStage(TrackingStageConfig(), context), ZoneStage(config, context)]
 
@@ -260,11 +267,15 @@ def bench_zones(args: argparse.Namespace, clip: Path, workdir: Path) -> dict:
         events = stats["events"] or events
     off, on = (float(np.mean(runs[m])) for m in ("off", "on"))
     return {
-        "model": Path(args.model).name, "sources": args.clips, "frames": frames,
+        "model": Path(args.model).name,
+        "sources": args.clips,
+        "frames": frames,
         "stages_on": "tracking + zones (4 zones, 2 lines)",
-        "off_fps": round(off, 2), "on_fps": round(on, 2),
+        "off_fps": round(off, 2),
+        "on_fps": round(on, 2),
         "runs_fps": {m: [round(v, 2) for v in runs[m]] for m in runs},
-        "ratio_on_off": round(on / off, 4), "cost_pct": round(100 * (1 - on / off), 2),
+        "ratio_on_off": round(on / off, 4),
+        "cost_pct": round(100 * (1 - on / off), 2),
         "events_per_run": events,
     }
 
@@ -292,16 +303,25 @@ def bench_live(args: argparse.Namespace, workdir: Path) -> dict:
     rows = []
     for k in range(int(np.ceil(args.live / window))):
         values = [ms for t, ms in figures.latencies if started + k * window <= t < started + (k + 1) * window]
-        rows.append({"window_s": [round(k * window), round((k + 1) * window)], "results": len(values),
-                     "p50_ms": round(percentile(values, 50), 1), "p99_ms": round(percentile(values, 99), 1)})
+        rows.append(
+            {
+                "window_s": [round(k * window), round((k + 1) * window)],
+                "results": len(values),
+                "p50_ms": round(percentile(values, 50), 1),
+                "p99_ms": round(percentile(values, 99), 1),
+            }
+        )
     all_ms = [ms for _, ms in figures.latencies]
     source_drops = Counter[str]()
     for source in sources:
         source_drops.update(source.stats.dropped)
     return {
-        "sources": args.clips, "fps_each": args.fps, "seconds": args.live,
+        "sources": args.clips,
+        "fps_each": args.fps,
+        "seconds": args.live,
         "results_per_s": round(len(all_ms) / args.live, 2),
-        "latency_p50_ms": round(percentile(all_ms, 50), 1), "latency_p99_ms": round(percentile(all_ms, 99), 1),
+        "latency_p50_ms": round(percentile(all_ms, 50), 1),
+        "latency_p99_ms": round(percentile(all_ms, 99), 1),
         "windows": rows,
         "drops": {**{f"source:{k}": v for k, v in source_drops.items()}, **{f"batcher:{k}": v for k, v in figures.drops.items()}},
         "batch_sizes": dict(sorted(figures.batch_sizes.items())),
@@ -351,8 +371,16 @@ def bench_rounds(args: argparse.Namespace, clip: Path, workdir: Path, best: int)
         raw_after, raw_cpu = raw_run(args, clip, frames, best)
         ratio = pipe_fps / ((raw_before + raw_after) / 2)
         ratios.append(ratio)
-        rounds.append({"pipeline_fps": round(pipe_fps, 2), "raw_fps": [round(raw_before, 2), round(raw_after, 2)],
-                       "ratio": round(ratio, 3), "frames": frames, "raw_cpu_ms_per_frame": round(1000 * raw_cpu, 2), **stats})
+        rounds.append(
+            {
+                "pipeline_fps": round(pipe_fps, 2),
+                "raw_fps": [round(raw_before, 2), round(raw_after, 2)],
+                "ratio": round(ratio, 3),
+                "frames": frames,
+                "raw_cpu_ms_per_frame": round(1000 * raw_cpu, 2),
+                **stats,
+            }
+        )
         raw_before = raw_after
     return {"ratio_median": round(float(np.median(ratios)), 3), "ratios": [round(r, 3) for r in ratios], "rounds": rounds}
 
@@ -365,8 +393,10 @@ def profile_lines(round_: dict, frames: int, best: int) -> list[str]:
     for group, seconds in sorted(cpu.items(), key=lambda kv: -kv[1]):
         lines.append(f"    {group:30s} {1000 * seconds / frames:6.2f} ms/frame  ({100 * seconds / total:4.1f}%)")
     ms = round_["batch_ms"]
-    lines.append(f"  a batch inside the pipeline: pre {ms['pre']:.1f} ms, infer {ms['infer']:.1f} ms, post {ms['post']:.1f} ms; "
-                 f"raw session.run of {best}: {1000 * best / round_['raw_fps'][1]:.1f} ms; inference busy {100 * round_['infer_busy']:.1f}% of the run")
+    lines.append(
+        f"  a batch inside the pipeline: pre {ms['pre']:.1f} ms, infer {ms['infer']:.1f} ms, post {ms['post']:.1f} ms; "
+        f"raw session.run of {best}: {1000 * best / round_['raw_fps'][1]:.1f} ms; inference busy {100 * round_['infer_busy']:.1f}% of the run"
+    )
     return lines
 
 
@@ -379,8 +409,9 @@ def main() -> None:
         int8.main()
         return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=str(importlib.resources.files("nudenet") / "320n.onnx"),
-                        help="an ONNX file or a model directory")
+    parser.add_argument(
+        "--model", default=str(importlib.resources.files("nudenet") / "320n.onnx"), help="an ONNX file or a model directory"
+    )
     parser.add_argument("--backend", choices=("onnx", "trt"), default=None, help="package backend (default: the resolver's pick)")
     parser.add_argument("--image-size", type=int, default=640)
     parser.add_argument("--clips", type=int, default=4, help="copies of the clip run as separate sources")
@@ -395,8 +426,11 @@ def main() -> None:
     parser.add_argument("--raw-batches", default="1,2,4,8", help="batch sizes tried for the raw baseline (best wins)")
     parser.add_argument("--live", type=float, default=None, metavar="SECONDS", help="run paced sources instead")
     parser.add_argument("--fps", type=int, default=15, help="frame rate of each paced source (--live)")
-    parser.add_argument("--int8", action="store_true", help="compare an int8 package quantized here with fp32 "
-                        "instead (bench/int8.py; its options follow)")
+    parser.add_argument(
+        "--int8",
+        action="store_true",
+        help="compare an int8 package quantized here with fp32 instead (bench/int8.py; its options follow)",
+    )
     parser.add_argument("--zones", action="store_true", help="compare tracking + 4 zones + 2 lines on vs off instead")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     parser.add_argument("--opencv-threads", type=int, default=1, help="OpenCV threads, as the daemon sets them (default 1)")
@@ -409,10 +443,14 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             live = bench_live(args, Path(tmp))
         for row in live["windows"]:
-            print(f"{row['window_s'][0]:>5}-{row['window_s'][1]:<5}s  {row['results']:6d} results  "
-                  f"capture->sink p50 {row['p50_ms']:7.1f} ms  p99 {row['p99_ms']:7.1f} ms")
-        print(f"overall p50 {live['latency_p50_ms']} ms, p99 {live['latency_p99_ms']} ms; {live['results_per_s']} results/s; "
-              f"drops {live['drops']}; batch sizes {live['batch_sizes']}; event-loop lag p99 {live['loop_lag_p99_ms']} ms")
+            print(
+                f"{row['window_s'][0]:>5}-{row['window_s'][1]:<5}s  {row['results']:6d} results  "
+                f"capture->sink p50 {row['p50_ms']:7.1f} ms  p99 {row['p99_ms']:7.1f} ms"
+            )
+        print(
+            f"overall p50 {live['latency_p50_ms']} ms, p99 {live['latency_p99_ms']} ms; {live['results_per_s']} results/s; "
+            f"drops {live['drops']}; batch sizes {live['batch_sizes']}; event-loop lag p99 {live['loop_lag_p99_ms']} ms"
+        )
         if args.json:
             args.json.write_text(json.dumps(live, indent=2))
         return
@@ -420,8 +458,10 @@ def main() -> None:
     if args.zones:
         with tempfile.TemporaryDirectory() as tmp:
             zones = bench_zones(args, args.clip or make_clip(Path(tmp) / "clip.mp4", args.frames), Path(tmp))
-        print(f"tracking + 4 zones + 2 lines: off {zones['off_fps']:.2f} frames/s, on {zones['on_fps']:.2f} frames/s "
-              f"(runs {zones['runs_fps']}); ratio on/off {zones['ratio_on_off']:.4f} ({zones['cost_pct']:.2f}% cost)")
+        print(
+            f"tracking + 4 zones + 2 lines: off {zones['off_fps']:.2f} frames/s, on {zones['on_fps']:.2f} frames/s "
+            f"(runs {zones['runs_fps']}); ratio on/off {zones['ratio_on_off']:.4f} ({zones['cost_pct']:.2f}% cost)"
+        )
         print(json.dumps(zones))
         if args.json:
             args.json.write_text(json.dumps(zones, indent=2))
@@ -457,7 +497,9 @@ def main() -> None:
         "raw_fps": middle["raw_fps"],
         **{k: round(v, 2) if isinstance(v, float) else v for k, v in stats.items()},
     }
-    print(f"pipeline:        {middle['pipeline_fps']:7.2f} frames/s  ({frames} frames, {args.clips} sources, batch {batch}; the median round)")
+    print(
+        f"pipeline:        {middle['pipeline_fps']:7.2f} frames/s  ({frames} frames, {args.clips} sources, batch {batch}; the median round)"
+    )
     print(
         f"{'raw TensorRT:   ' if args.backend == 'trt' else 'raw onnxruntime:'} {np.mean(middle['raw_fps']):7.2f} frames/s  "
         f"(session.run on pre-processed batches of {best}, the best of "

@@ -37,10 +37,10 @@ import numpy as np  # noqa: E402
 
 from tests.conftest import photo  # noqa: E402
 from vigil.config.search import SearchConfig  # noqa: E402
-from vigil.store.search import EventSearch, VectorStore  # noqa: E402
 from vigil.engine import AutoModel, EmbeddingModel  # noqa: E402
 from vigil.events import Event  # noqa: E402
 from vigil.frame import Frame  # noqa: E402
+from vigil.store.search import EventSearch, VectorStore  # noqa: E402
 
 T0 = datetime(2026, 11, 29, 12, 0, tzinfo=timezone.utc)
 
@@ -54,8 +54,14 @@ def vit_b32(folder: Path) -> Path:
 
     torch.manual_seed(0)
     tokenizer = clip_tokenizer()
-    config = transformers.CLIPConfig(text_config={"vocab_size": len(tokenizer), "bos_token_id": tokenizer.bos_token_id,
-                                                  "eos_token_id": tokenizer.eos_token_id, "pad_token_id": tokenizer.pad_token_id})
+    config = transformers.CLIPConfig(
+        text_config={
+            "vocab_size": len(tokenizer),
+            "bos_token_id": tokenizer.bos_token_id,
+            "eos_token_id": tokenizer.eos_token_id,
+            "pad_token_id": tokenizer.pad_token_id,
+        }
+    )
     transformers.CLIPModel(config).eval().save_pretrained(folder)
     transformers.CLIPProcessor(image_processor=transformers.CLIPImageProcessor(), tokenizer=tokenizer).save_pretrained(folder)
     return folder
@@ -68,8 +74,9 @@ def events(n: int) -> list[Event]:
         image = frames[i % len(frames)]
         x, y = 40 + (i * 37) % 300, 30 + (i * 23) % 200
         frame = Frame("door", i, i / 10, T0, image)
-        out.append(Event("zone_enter", "door", i, "person", 0, T0, i, box=(x, y, x + 200.0, y + 240.0), frame=frame,
-                         zone="porch"))
+        out.append(
+            Event("zone_enter", "door", i, "person", 0, T0, i, box=(x, y, x + 200.0, y + 240.0), frame=frame, zone="porch")
+        )
     return out
 
 
@@ -93,7 +100,7 @@ async def through_search(model: EmbeddingModel, batch: int, evs: list[Event], wo
 
 
 def embed_alone(model: EmbeddingModel, batch: int, evs: list[Event], runs: int = 5) -> float:
-    crops = [e.frame.image[int(e.box[1]):int(e.box[3]), int(e.box[0]):int(e.box[2])] for e in evs[:batch]]  # type: ignore[index,union-attr]
+    crops = [e.frame.image[int(e.box[1]) : int(e.box[3]), int(e.box[0]) : int(e.box[2])] for e in evs[:batch]]  # type: ignore[index,union-attr]
     model.embed_images(crops)  # warm
     times = []
     for _ in range(runs):

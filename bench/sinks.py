@@ -169,8 +169,18 @@ def bench_video(frames: int, runs: int, directory: str | None) -> None:
 
 
 def mqtt_event(camera: str, n: int) -> Event:
-    return Event(type="zone_enter", source=camera, tracker_id=n, class_name="person", class_id=0,
-                 capture_time=T0 + timedelta(seconds=n / 30), seq=n, confidence=0.9, zone="door", box=(10.0, 20.0, 50.0, 90.0))
+    return Event(
+        type="zone_enter",
+        source=camera,
+        tracker_id=n,
+        class_name="person",
+        class_id=0,
+        capture_time=T0 + timedelta(seconds=n / 30),
+        seq=n,
+        confidence=0.9,
+        zone="door",
+        box=(10.0, 20.0, 50.0, 90.0),
+    )
 
 
 async def mqtt_run(port: int, spool: Path, events: int, rate: float | None) -> tuple[float, list[float]]:
@@ -279,8 +289,10 @@ def bench_nats(events: int, runs: int, directory: str | None) -> None:
         try:
             asyncio.run(wait_for_jetstream([server.url]))
             floods = [asyncio.run(nats_run(server.url, Path(tmp) / f"flood-{i}", events, None)) for i in range(runs)]
-            print(f"nats (local JetStream, file storage, 4 cameras): {statistics.median(r for r, _ in floods):8.0f} "
-                  "events/s published and acknowledged")
+            print(
+                f"nats (local JetStream, file storage, 4 cameras): {statistics.median(r for r, _ in floods):8.0f} "
+                "events/s published and acknowledged"
+            )
             lat = floods[-1][1]
             q = statistics.quantiles(lat, n=100)
             print(f"nats flood: publish_event -> PubAck p50 {q[49]:.2f} ms, p99 {q[98]:.2f} ms (queueing included)")
@@ -325,16 +337,16 @@ def main() -> None:
             root = Path(tmp)
             print(f"spool in {root} ({len(payload)}-byte records); receiver in its own process")
             for batch_max in (50, 1):
-                runs = [
-                    asyncio.run(throughput(url, root / f"tp-{batch_max}-{i}", results, batch_max)) for i in range(args.runs)
-                ]
+                runs = [asyncio.run(throughput(url, root / f"tp-{batch_max}-{i}", results, batch_max)) for i in range(args.runs)]
                 e2e = statistics.median(r[0] for r in runs)
                 pub = statistics.median(r[1] for r in runs)
                 label = "batched (<=50/request)" if batch_max > 1 else "one result per request"
                 print(f"webhook {label:24s}: {e2e:8.0f} results/s delivered, publish alone {pub:8.0f} results/s")
             for policy in FsyncPolicy:
                 n = 300 if policy is FsyncPolicy.ALWAYS else 20_000
-                spool = statistics.median(append_us(root / f"ap-{policy.value}-{i}", policy, payload, n) for i in range(args.runs))
+                spool = statistics.median(
+                    append_us(root / f"ap-{policy.value}-{i}", policy, payload, n) for i in range(args.runs)
+                )
                 few = results[: min(len(results), 300 if policy is FsyncPolicy.ALWAYS else 3000)]
                 pub = statistics.median(
                     asyncio.run(publish_us(root / f"pub-{policy.value}-{i}", policy, few)) for i in range(args.runs)

@@ -45,7 +45,15 @@ from _soak_chaos import Chaos  # noqa: E402
 from _soak_probe import Api, CounterTotals, rss_and_fds  # noqa: E402
 from _soak_report import finish_report, summary  # noqa: E402
 from _soak_services import (  # noqa: E402
-    LINE_X, ZONE_X, MqttSubscriber, PersistentMosquitto, Rtsp, Tmpfs, WebhookReceiver, free_port, make_clip,
+    LINE_X,
+    ZONE_X,
+    MqttSubscriber,
+    PersistentMosquitto,
+    Rtsp,
+    Tmpfs,
+    WebhookReceiver,
+    free_port,
+    make_clip,
 )
 
 from tests.support.nats_server import NatsCluster, wait_for_jetstream  # noqa: E402
@@ -89,10 +97,16 @@ class Soak:
 
     def camera(self, name: str, url: str, *, clips: bool) -> dict[str, Any]:
         source: dict[str, Any] = {
-            "name": name, "url": url, "open_timeout_s": 5, "stall_timeout_s": 5,
+            "name": name,
+            "url": url,
+            "open_timeout_s": 5,
+            "stall_timeout_s": 5,
             "reconnect": {"initial_s": 0.5, "max_s": 4.0},
-            "tracking": {"classes": ["FACE_FEMALE", "FACE_MALE"], "track_activation_threshold": 0.5,
-                         "high_confidence_threshold": 0.5},
+            "tracking": {
+                "classes": ["FACE_FEMALE", "FACE_MALE"],
+                "track_activation_threshold": 0.5,
+                "high_confidence_threshold": 0.5,
+            },
             "lines": [{"name": "door", "start": [LINE_X, 0], "end": [LINE_X, 480]}],
             "zones": [{"name": "shop", "polygon": [[ZONE_X, 0], [640, 0], [640, 480], [ZONE_X, 480]]}],
         }
@@ -109,18 +123,44 @@ class Soak:
         sinks = [
             {"kind": "jsonl", "name": "jsonl", "path": str(self.out / "events.jsonl"), "records": ["events"]},
             {"kind": "snapshot", "name": "pictures", "directory": str(self.out / "snapshots"), "records": ["events"]},
-            {"kind": "webhook", "name": "hook", "url": self.hook.url, "spool_dir": str(self.out / "spool" / "hook"),
-             "retry_max_s": 5.0 if self.reload_flip else 4.0, **spool},
-            {"kind": "mqtt", "name": "mqtt", "host": "127.0.0.1", "port": self.broker.port,
-             "spool_dir": str(self.out / "spool" / "mqtt"), "retry_max_s": 4.0, **spool},
-            {"kind": "nats", "name": "nats", "servers": self.nats.urls, "replicas": 3,
-             "spool_dir": str(self.out / "spool" / "nats"), "retry_max_s": 4.0, **spool},
+            {
+                "kind": "webhook",
+                "name": "hook",
+                "url": self.hook.url,
+                "spool_dir": str(self.out / "spool" / "hook"),
+                "retry_max_s": 5.0 if self.reload_flip else 4.0,
+                **spool,
+            },
+            {
+                "kind": "mqtt",
+                "name": "mqtt",
+                "host": "127.0.0.1",
+                "port": self.broker.port,
+                "spool_dir": str(self.out / "spool" / "mqtt"),
+                "retry_max_s": 4.0,
+                **spool,
+            },
+            {
+                "kind": "nats",
+                "name": "nats",
+                "servers": self.nats.urls,
+                "replicas": 3,
+                "spool_dir": str(self.out / "spool" / "nats"),
+                "retry_max_s": 4.0,
+                **spool,
+            },
         ]
         config = {
             "model": {"path": str(importlib.resources.files("nudenet") / "320n.onnx"), "image_size": self.opts.image_size},
-            "sources": sources, "batch": {"max_batch": 4}, "sinks": sinks,
-            "api": {"host": "127.0.0.1", "port": self.api_port, "token": self.token,
-                    "state_file": str(self.work / "state" / "api.json")},
+            "sources": sources,
+            "batch": {"max_batch": 4},
+            "sinks": sinks,
+            "api": {
+                "host": "127.0.0.1",
+                "port": self.api_port,
+                "token": self.token,
+                "state_file": str(self.work / "state" / "api.json"),
+            },
             "shutdown_timeout_s": 20.0,
         }
         tmp = self.config.with_suffix(".tmp")
@@ -170,8 +210,9 @@ class Soak:
         else:
             cmd = [sys.executable, "-m", "vigil"]
         log = open(self.work / "vigil.log", "ab")
-        self.proc = subprocess.Popen([*cmd, "run", str(self.config)], stdout=log, stderr=subprocess.STDOUT,
-                                     cwd=self.work, env=self.vigil_env())
+        self.proc = subprocess.Popen(
+            [*cmd, "run", str(self.config)], stdout=log, stderr=subprocess.STDOUT, cwd=self.work, env=self.vigil_env()
+        )
         log.close()
         stack.callback(self.stop_vigil)
         deadline = time.monotonic() + 300
@@ -249,8 +290,11 @@ class Soak:
             warmup_s = opts.warmup_min * 60 if opts.warmup_min is not None else min(300.0, 0.2 * opts.minutes * 60)
             chaos = Chaos(self, api, self.rng, calm=opts.calm, only=opts.faults)
             chaos_end = end - (0 if opts.calm else opts.tail_s)
-            background = [asyncio.create_task(self.sample(api, end)), asyncio.create_task(self.prune(end)),
-                          asyncio.create_task(chaos.watch_cameras(end))]
+            background = [
+                asyncio.create_task(self.sample(api, end)),
+                asyncio.create_task(self.prune(end)),
+                asyncio.create_task(chaos.watch_cameras(end)),
+            ]
             try:
                 await asyncio.sleep(warmup_s)
                 metrics_warm = await api.metrics()
@@ -295,18 +339,39 @@ def parse(argv: list[str] | None = None) -> Options:
     p.add_argument("--image-size", type=int, default=640)
     p.add_argument("--tracemalloc", metavar="DIR", help="run vigil under tracemalloc, snapshots into DIR")
     p.add_argument("--tracemalloc-every-s", type=float, default=300.0)
-    p.add_argument("--faults", default="", help="only these faults, comma-separated: kill_camera, webhook_fault, "
-                   "restart_mosquitto, restart_nats_node, fill_disk, reload, add_and_delete_stream")
-    p.add_argument("--vigil-env", action="append", default=[], metavar="KEY=VALUE",
-                   help="an environment variable for the vigil process only (repeatable), e.g. MALLOC_ARENA_MAX=2")
+    p.add_argument(
+        "--faults",
+        default="",
+        help="only these faults, comma-separated: kill_camera, webhook_fault, "
+        "restart_mosquitto, restart_nats_node, fill_disk, reload, add_and_delete_stream",
+    )
+    p.add_argument(
+        "--vigil-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an environment variable for the vigil process only (repeatable), e.g. MALLOC_ARENA_MAX=2",
+    )
     p.add_argument("--out", help="write the JSON report here too")
     p.add_argument("--workdir", help="keep the work files here (default: a temporary directory, removed)")
     a = p.parse_args(argv)
-    return Options(minutes=a.minutes, calm=a.calm, cameras=a.cameras, seed=a.seed, sample_s=a.sample_s,
-                   warmup_min=a.warmup_min, tail_s=a.tail_s, tmpfs_mb=a.tmpfs_mb, image_size=a.image_size,
-                   tracemalloc=a.tracemalloc, tracemalloc_every_s=a.tracemalloc_every_s,
-                   vigil_env=tuple(a.vigil_env),
-                   faults=tuple(f for f in a.faults.split(",") if f), out=a.out, workdir=a.workdir)
+    return Options(
+        minutes=a.minutes,
+        calm=a.calm,
+        cameras=a.cameras,
+        seed=a.seed,
+        sample_s=a.sample_s,
+        warmup_min=a.warmup_min,
+        tail_s=a.tail_s,
+        tmpfs_mb=a.tmpfs_mb,
+        image_size=a.image_size,
+        tracemalloc=a.tracemalloc,
+        tracemalloc_every_s=a.tracemalloc_every_s,
+        vigil_env=tuple(a.vigil_env),
+        faults=tuple(f for f in a.faults.split(",") if f),
+        out=a.out,
+        workdir=a.workdir,
+    )
 
 
 async def soak(opts: Options) -> dict[str, Any]:

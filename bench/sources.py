@@ -30,7 +30,14 @@ def make_clip(path: Path, seconds: int, size: tuple[int, int], fps: int = 30) ->
     with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
-        stream.options = {"g": str(fps), "keyint_min": str(fps), "sc_threshold": "0", "bf": "2", "preset": "ultrafast", "crf": "26"}
+        stream.options = {
+            "g": str(fps),
+            "keyint_min": str(fps),
+            "sc_threshold": "0",
+            "bf": "2",
+            "preset": "ultrafast",
+            "crf": "26",
+        }
         stream.time_base = Fraction(1, fps * 512)
         for i in range(seconds * fps):
             x = (i * 3) % size[0]

@@ -61,11 +61,15 @@ def synthetic(objects: int, frames: int, seed: int = 0) -> list[InferenceResult]
 
 def zones_config() -> ZonesStageConfig:
     quarters = [[[x, y], [x + 0.5, y], [x + 0.5, y + 0.5], [x, y + 0.5]] for x in (0, 0.5) for y in (0, 0.5)]
-    return ZonesStageConfig.model_validate({
-        "zones": [{"name": f"quarter{i}", "polygon": q, "normalized": True} for i, q in enumerate(quarters)],
-        "lines": [{"name": "vertical", "start": [0.5, 0], "end": [0.5, 1], "normalized": True},
-                  {"name": "horizontal", "start": [0, 0.5], "end": [1, 0.5], "normalized": True}],
-    })
+    return ZonesStageConfig.model_validate(
+        {
+            "zones": [{"name": f"quarter{i}", "polygon": q, "normalized": True} for i, q in enumerate(quarters)],
+            "lines": [
+                {"name": "vertical", "start": [0.5, 0], "end": [0.5, 1], "normalized": True},
+                {"name": "horizontal", "start": [0, 0.5], "end": [1, 0.5], "normalized": True},
+            ],
+        }
+    )
 
 
 def chain(kinds: tuple[str, ...]) -> list[Stage]:
@@ -98,8 +102,12 @@ def time_chain(kinds: tuple[str, ...], results: list[InferenceResult], warmup: i
         if k >= warmup:
             times.append((time.perf_counter() - started) * 1e3)
     ms = np.array(times)
-    return {"mean_ms": round(float(ms.mean()), 3), "p50_ms": round(float(np.percentile(ms, 50)), 3),
-            "p99_ms": round(float(np.percentile(ms, 99)), 3), "events": events}
+    return {
+        "mean_ms": round(float(ms.mean()), 3),
+        "p50_ms": round(float(np.percentile(ms, 50)), 3),
+        "p99_ms": round(float(np.percentile(ms, 99)), 3),
+        "events": events,
+    }
 
 
 def main() -> None:
@@ -110,8 +118,11 @@ def main() -> None:
     args = parser.parse_args()
     results = synthetic(args.objects, args.warmup + args.frames)
     figures = {
-        "objects_per_frame": args.objects, "frames": args.frames, "frame_size": f"{WIDTH}x{HEIGHT}",
-        "zones": 4, "lines": 2,
+        "objects_per_frame": args.objects,
+        "frames": args.frames,
+        "frame_size": f"{WIDTH}x{HEIGHT}",
+        "zones": 4,
+        "lines": 2,
         "tracking": time_chain(("tracking",), results, args.warmup),
         "zones_stage": time_chain(("zones",), results, args.warmup),
         "tracking_and_zones": time_chain(("tracking", "zones"), results, args.warmup),

@@ -40,8 +40,14 @@ def engine_for(model_dir: Path, fp16: bool, batch: tuple[int, int, int]) -> Path
     if trt:
         return model_dir / trt[0].package_id / trt[0].main_file((".engine", ".plan", ".trt")).name
     onnx_package = choose_onnx_package(packages, batch)
-    built = build_engine_package(model, onnx_package, model_dir / onnx_package.package_id, model_dir,
-                                           BuildRequest(batch=batch, fp16=fp16), current_environment())
+    built = build_engine_package(
+        model,
+        onnx_package,
+        model_dir / onnx_package.package_id,
+        model_dir,
+        BuildRequest(batch=batch, fp16=fp16),
+        current_environment(),
+    )
     return built.folder / "model.engine"
 
 
@@ -61,8 +67,9 @@ def vigil_throughput(runner: TrtRunner, batch: int, seconds: float) -> float:
 def trtexec_throughput(exe: str, engine: Path, name: str, shape: tuple[int, ...]) -> float | None:
     """trtexec's 'Throughput: N qps' (queries = batches) x batch, with host<->device copies included."""
     spec = "x".join(map(str, shape))
-    out = subprocess.run([exe, f"--loadEngine={engine}", f"--shapes={name}:{spec}", "--duration=5"],
-                         capture_output=True, text=True, check=False).stdout
+    out = subprocess.run(
+        [exe, f"--loadEngine={engine}", f"--shapes={name}:{spec}", "--duration=5"], capture_output=True, text=True, check=False
+    ).stdout
     match = re.search(r"Throughput:\s*([\d.]+)\s*qps", out)
     return float(match.group(1)) * shape[0] if match else None
 

@@ -84,17 +84,29 @@ def write_package(root: Path, package_id: str, files: dict[str, Path | bytes], *
 def multi_package_model(root: Path, tmp: Path) -> Path:
     """tiny model with: dynamic 1..8, static 4, static 1, an opset too new, a TensorRT engine."""
     write_model_json(root)
-    write_package(root, "onnx-dyn", {"model.onnx": tiny_yolo_onnx(tmp / "dyn.onnx")},
-                  batch={"min": 1, "opt": 4, "max": 8}, onnx={"opset": 17})
-    write_package(root, "onnx-b4", {"model.onnx": tiny_yolo_onnx(tmp / "b4.onnx", batch=4)},
-                  batch={"static": 4}, onnx={"opset": 17})
-    write_package(root, "onnx-b1", {"model.onnx": tiny_yolo_onnx(tmp / "b1.onnx", batch=1)},
-                  batch={"static": 1}, onnx={"opset": 17})
-    write_package(root, "onnx-opset99", {"model.onnx": tiny_yolo_onnx(tmp / "o99.onnx", opset=99)},
-                  onnx={"opset": 99})
-    write_package(root, "trt-orin", {"model.engine": b"not really an engine"}, backend="trt", quantization="fp16",
-                  batch={"min": 1, "opt": 4, "max": 8},
-                  trt={"version": "10.3.0", "gpu_name": "Orin", "compute_capability": "8.7", "l4t_version": "36.3"})
+    write_package(
+        root,
+        "onnx-dyn",
+        {"model.onnx": tiny_yolo_onnx(tmp / "dyn.onnx")},
+        batch={"min": 1, "opt": 4, "max": 8},
+        onnx={"opset": 17},
+    )
+    write_package(
+        root, "onnx-b4", {"model.onnx": tiny_yolo_onnx(tmp / "b4.onnx", batch=4)}, batch={"static": 4}, onnx={"opset": 17}
+    )
+    write_package(
+        root, "onnx-b1", {"model.onnx": tiny_yolo_onnx(tmp / "b1.onnx", batch=1)}, batch={"static": 1}, onnx={"opset": 17}
+    )
+    write_package(root, "onnx-opset99", {"model.onnx": tiny_yolo_onnx(tmp / "o99.onnx", opset=99)}, onnx={"opset": 99})
+    write_package(
+        root,
+        "trt-orin",
+        {"model.engine": b"not really an engine"},
+        backend="trt",
+        quantization="fp16",
+        batch={"min": 1, "opt": 4, "max": 8},
+        trt={"version": "10.3.0", "gpu_name": "Orin", "compute_capability": "8.7", "l4t_version": "36.3"},
+    )
     return root
 
 
@@ -116,8 +128,13 @@ def end2end_onnx(path: Path, rows: np.ndarray, size: int = 640) -> Path:
     ]
     model = helper.make_model(helper.make_graph(nodes, "e2e", [x], [y], inits), opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
-    for key, value in {"names": repr(dict(enumerate(CLASS_NAMES))), "imgsz": f"[{size}, {size}]", "task": "detect",
-                       "stride": "32", "end2end": "True"}.items():
+    for key, value in {
+        "names": repr(dict(enumerate(CLASS_NAMES))),
+        "imgsz": f"[{size}, {size}]",
+        "task": "detect",
+        "stride": "32",
+        "end2end": "True",
+    }.items():
         model.metadata_props.add(key=key, value=value)
     onnx.save(model, path)
     return path

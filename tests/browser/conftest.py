@@ -36,7 +36,9 @@ class Browser:
         path = ARTIFACTS / f"{self.test}-{step}.png"
         size = self.driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
         clip = {"x": 0, "y": 0, "width": max(size["width"], 1), "height": max(size["height"], 1), "scale": 1}
-        data = self.driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "clip": clip})
+        data = self.driver.execute_cdp_cmd(
+            "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "clip": clip}
+        )
         path.write_bytes(base64.b64decode(data["data"]))
         return path
 
@@ -46,7 +48,9 @@ class Browser:
             return WebDriverWait(self.driver, timeout, poll_frequency=0.25).until(condition)
         except TimeoutException:
             self.shot("timeout")
-            raise AssertionError(f"{what}: not seen in Chromium within {timeout} s (screenshot {self.test}-timeout.png)") from None
+            raise AssertionError(
+                f"{what}: not seen in Chromium within {timeout} s (screenshot {self.test}-timeout.png)"
+            ) from None
 
     def script(self, js: str, *args: Any) -> Any:
         return self.driver.execute_script(js, *args)
@@ -76,11 +80,21 @@ def make_driver(*arguments: str) -> webdriver.Chrome:
     """Chromium with the tests' options, and `arguments` (e.g. --host-resolver-rules=...)."""
     missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.is_file()]
     if missing:
-        pytest.fail(f"{' and '.join(missing)} missing: run `{INSTALL}` (as root: it installs Debian's chromium and chromium-driver)")
+        pytest.fail(
+            f"{' and '.join(missing)} missing: run `{INSTALL}` (as root: it installs Debian's chromium and chromium-driver)"
+        )
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,900",
-                     "--disable-dev-shm-usage", "--no-first-run", "--disable-extensions", *arguments):
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--window-size=1280,900",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--disable-extensions",
+        *arguments,
+    ):
         options.add_argument(argument)
     options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
     # An MJPEG <img> never finishes loading: wait for the document, not for every picture.
@@ -89,8 +103,10 @@ def make_driver(*arguments: str) -> webdriver.Chrome:
     try:
         return webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
     except WebDriverException as exc:
-        pytest.fail(f"Chromium did not start through {CHROMEDRIVER}: {exc.msg}; check that `{INSTALL}` installed "
-                    "matching chromium and chromium-driver packages")
+        pytest.fail(
+            f"Chromium did not start through {CHROMEDRIVER}: {exc.msg}; check that `{INSTALL}` installed "
+            "matching chromium and chromium-driver packages"
+        )
 
 
 @pytest.fixture

@@ -33,8 +33,7 @@ def camera(name: str, clip: Path, extra: str = "") -> str:
     """A `sources` entry: a file played as a camera (real time, looping), tracked faces."""
     return (
         f"  - name: {name}\n    url: {clip}\n    realtime: true\n    loop: true\n    max_fps: 10\n"
-        f"    tracking: {{classes: {FACES}, track_activation_threshold: 0.5, high_confidence_threshold: 0.5}}\n"
-        + extra
+        f"    tracking: {{classes: {FACES}, track_activation_threshold: 0.5, high_confidence_threshold: 0.5}}\n" + extra
     )
 
 
@@ -56,8 +55,9 @@ class Vigil:
             return "the daemon is running"
         return f"the daemon exited with {code}; its log ends with:\n{self.log()[-4000:]}"
 
-    def request(self, path: str, method: str = "GET", body: Any = None, token: str | None = None,
-                headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    def request(
+        self, path: str, method: str = "GET", body: Any = None, token: str | None = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, Any]:
         """(status, JSON body or text) of one API call, as a script makes it (with the console's
         header, which writes without the token need); `token` sent as a bearer token."""
         headers = {"Content-Type": "application/json", "X-Vigil-Console": "1", **(headers or {})}
@@ -100,8 +100,9 @@ def start_vigil(folder: Path, config: str, port: int, token: str | None = None) 
     env["XDG_STATE_HOME"] = str(folder / "state")  # never the user's own API state
     log_path = folder / "vigil.log"
     with log_path.open("wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "vigil", "run", str(path)], stdout=log, stderr=subprocess.STDOUT,
-                                cwd=REPO, env=env)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "vigil", "run", str(path)], stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=env
+        )
     vigil = Vigil(proc, f"http://127.0.0.1:{port}", log_path, token)
 
     def ready() -> bool:

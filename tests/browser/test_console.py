@@ -11,7 +11,6 @@ import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
@@ -36,8 +35,10 @@ YARD = "    lines:\n      - {name: path, start: [200, 0], end: [200, 480]}\n"
 def vigil(tmp_path_factory: pytest.TempPathFactory, nudenet_path: Path) -> Iterator[Vigil]:
     folder = tmp_path_factory.mktemp("console")
     clip = face_clip(folder / "face.mp4", shown=[range(FRAMES)])
-    door = (f"    zones:\n      - {{name: step, polygon: [[300, 0], [640, 0], [640, 480], [300, 480]]}}\n"
-            f"    clips: {{directory: {folder / 'clips'}, pre_roll_s: 1, post_roll_s: 1}}\n")
+    door = (
+        f"    zones:\n      - {{name: step, polygon: [[300, 0], [640, 0], [640, 480], [300, 480]]}}\n"
+        f"    clips: {{directory: {folder / 'clips'}, pre_roll_s: 1, post_roll_s: 1}}\n"
+    )
     port = free_port()
     config = (
         f"model:\n  path: {nudenet_path}\n  image_size: 320\n"
@@ -74,8 +75,10 @@ def test_the_grid_shows_both_cameras_streaming_and_their_live_images_change(vigi
         browser.until(f"a live image in the tile of {name!r}", lambda _: browser.image_width(live) > 0)
         src = browser.script("return document.querySelector(arguments[0]).getAttribute('src')", live)
         assert f"/api/v1/streams/{name}/live.mjpeg" in src, src
-    health = browser.until("the health strip saying ready", lambda d: [e for e in d.find_elements(By.CSS_SELECTOR, "#health")
-                                                                      if "ok" in (e.get_attribute("class") or "").split()])
+    health = browser.until(
+        "the health strip saying ready",
+        lambda d: [e for e in d.find_elements(By.CSS_SELECTOR, "#health") if "ok" in (e.get_attribute("class") or "").split()],
+    )
     assert "ready" in health[0].text.lower(), health[0].text
     browser.shot("grid")
     for name in CAMERAS:
@@ -193,8 +196,10 @@ def test_an_events_clip_plays_in_the_events_page(vigil: Vigil, browser: Browser)
     [button] = item.find_elements(By.CSS_SELECTOR, "button")
     button.click()
     video = f"{row} video.clip"
-    browser.until("the event's clip playing in video.clip",
-          lambda _: browser.script("const v = document.querySelector(arguments[0]); return v && v.videoWidth > 0", video))
+    browser.until(
+        "the event's clip playing in video.clip",
+        lambda _: browser.script("const v = document.querySelector(arguments[0]); return v && v.videoWidth > 0", video),
+    )
     browser.shot("clip")
     src = browser.script("return document.querySelector(arguments[0]).currentSrc", video)
     assert src.endswith(event["clip_url"]), (src, event["clip_url"])
@@ -208,7 +213,7 @@ def live_metric(vigil: Vigil, name: str, camera: str) -> float:
     if not any(f"# HELP {family} " in text for family in (name, name.removesuffix("_total"))):
         pytest.fail(f"{name} is not in /metrics: the daemon does not export the live view's figures")
     prefix = f'{name}{{source="{camera}"}} '
-    return next((float(line[len(prefix):]) for line in text.splitlines() if line.startswith(prefix)), 0.0)
+    return next((float(line[len(prefix) :]) for line in text.splitlines() if line.startswith(prefix)), 0.0)
 
 
 def test_a_tile_opens_the_camera_page_with_a_larger_live_view_its_events_and_a_zones_link(vigil: Vigil, browser: Browser) -> None:
@@ -220,7 +225,9 @@ def test_a_tile_opens_the_camera_page_with_a_larger_live_view_its_events_and_a_z
     browser.until("the camera page's live image", lambda _: browser.image_width("img.live") > 0)
     src = browser.script("return document.querySelector('img.live').getAttribute('src')")
     assert "/api/v1/streams/door/live.mjpeg" in src and "width=1280" in src, src
-    browser.until("the camera's recent events with a loaded snapshot", lambda _: browser.image_width("div.event img.snapshot") > 0)
+    browser.until(
+        "the camera's recent events with a loaded snapshot", lambda _: browser.image_width("div.event img.snapshot") > 0
+    )
     browser.shot("camera")
     sources = browser.script("return [...document.querySelectorAll('div.event')].map(e => e.textContent)")
     assert sources and len(sources) <= 20 and all("door" in text for text in sources), sources
@@ -229,7 +236,9 @@ def test_a_tile_opens_the_camera_page_with_a_larger_live_view_its_events_and_a_z
     assert browser.driver.current_url.endswith("#/zones/door")
 
 
-def test_the_live_stream_ends_when_the_grid_is_left_and_nothing_is_encoded_without_viewers(vigil: Vigil, browser: Browser) -> None:
+def test_the_live_stream_ends_when_the_grid_is_left_and_nothing_is_encoded_without_viewers(
+    vigil: Vigil, browser: Browser
+) -> None:
     browser.driver.get(vigil.base + "/")
     for name in CAMERAS:
         vigil.wait_for(lambda: live_metric(vigil, "vigil_live_viewers", name) >= 1, f"a live viewer of {name!r} in /metrics")

@@ -67,9 +67,10 @@ def log_in(vigil: Vigil, browser: Browser) -> None:
     status, answer = vigil.request("/api/v1/session", method="POST", body={"token": wrong})
     assert status == 401 and answer["error"], answer
     field.send_keys(wrong + Keys.ENTER)
-    browser.until(f"the API's error {answer['error']!r} on the login page",
-                  lambda d: answer["error"] in d.find_element(By.TAG_NAME, "body").text
-                  and d.find_elements(By.CSS_SELECTOR, TOKEN_FIELD))
+    browser.until(
+        f"the API's error {answer['error']!r} on the login page",
+        lambda d: answer["error"] in d.find_element(By.TAG_NAME, "body").text and d.find_elements(By.CSS_SELECTOR, TOKEN_FIELD),
+    )
     browser.shot("wrong-token")
     field = driver.find_elements(By.CSS_SELECTOR, TOKEN_FIELD)[0]
     field.clear()
@@ -133,8 +134,9 @@ def test_off_loopback_the_console_asks_for_the_token_once_and_keeps_a_session_co
     status, _ = vigil.request("/api/v1/streams", headers={"Cookie": f"vigil_session={session['value']}"})
     assert status == 200
     driver.get(vigil.base + "/")
-    button = browser.until("the sign-out button", lambda d: [b for b in d.find_elements(By.CSS_SELECTOR, "button.logout")
-                                                              if b.is_displayed()])[0]
+    button = browser.until(
+        "the sign-out button", lambda d: [b for b in d.find_elements(By.CSS_SELECTOR, "button.logout") if b.is_displayed()]
+    )[0]
     button.click()
     browser.until("the login form after signing out", lambda d: d.find_elements(By.CSS_SELECTOR, TOKEN_FIELD))
     status, _ = vigil.request("/api/v1/streams", headers={"Cookie": f"vigil_session={session['value']}"})

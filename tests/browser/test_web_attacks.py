@@ -99,8 +99,9 @@ def test_a_no_cors_text_post_from_another_site_adds_no_stream(vigil: Vigil, brow
     browser.driver.get(other_site)
     assert browser.script("return location.origin") != vigil.base
     body = '{"name": "planted", "url": "rtsp://127.0.0.1:9/planted"}'
-    sent = fetch(browser, vigil.base + "/api/v1/streams",
-                 mode="no-cors", method="POST", body=body, headers={"Content-Type": "text/plain"})
+    sent = fetch(
+        browser, vigil.base + "/api/v1/streams", mode="no-cors", method="POST", body=body, headers={"Content-Type": "text/plain"}
+    )
     assert sent["type"] == "opaque", sent  # the browser sent it (and hid the answer from the page)
     form = """const [url, body, done] = arguments;
         const frame = document.createElement('iframe'); frame.name = 'sink'; document.body.appendChild(frame);
@@ -123,7 +124,9 @@ def test_a_dns_rebinding_page_reads_and_changes_nothing(vigil: Vigil, rebinding_
     json_write = {"Content-Type": "application/json", "X-Vigil-Console": "1"}
     assert fetch(browser, "/api/v1/config")["status"] == 200
     assert fetch(browser, "/api/v1/streams/door/frame.jpg")["status"] == 200
-    added = fetch(browser, "/api/v1/streams", method="POST", headers=json_write, body='{"name": "mine", "url": "rtsp://127.0.0.1:9/m"}')
+    added = fetch(
+        browser, "/api/v1/streams", method="POST", headers=json_write, body='{"name": "mine", "url": "rtsp://127.0.0.1:9/m"}'
+    )
     assert added["status"] == 201, added
     assert fetch(browser, "/api/v1/streams/mine", method="DELETE", headers=json_write)["status"] == 200
 
@@ -135,8 +138,13 @@ def test_a_dns_rebinding_page_reads_and_changes_nothing(vigil: Vigil, rebinding_
     picture = fetch(browser, "/api/v1/streams/door/frame.jpg")
     assert picture["status"] == 421, picture
     assert fetch(browser, "/api/v1/streams")["status"] == 421
-    planted = fetch(browser, "/api/v1/streams", method="POST", headers=json_write,
-                    body='{"name": "planted", "url": "rtsp://127.0.0.1:9/planted"}')
+    planted = fetch(
+        browser,
+        "/api/v1/streams",
+        method="POST",
+        headers=json_write,
+        body='{"name": "planted", "url": "rtsp://127.0.0.1:9/planted"}',
+    )
     assert planted["status"] == 421, planted
     deleted = fetch(browser, "/api/v1/streams/door", method="DELETE", headers=json_write)
     assert deleted["status"] == 421, deleted

@@ -51,7 +51,11 @@ def build(root: Path, *, fp16: bool, batch: tuple[int, int, int]) -> Path:
     model, packages = read_model_dir(root)
     onnx_package = trt_build.choose_onnx_package(packages, batch)
     built = trt_build.build_engine_package(
-        model, onnx_package, root / onnx_package.package_id, root, trt_build.BuildRequest(batch=batch, fp16=fp16),
+        model,
+        onnx_package,
+        root / onnx_package.package_id,
+        root,
+        trt_build.BuildRequest(batch=batch, fp16=fp16),
         current_environment(),
     )
     return built.folder
@@ -124,10 +128,29 @@ def test_gpu_bench_pipeline_runs_on_the_tensorrt_package(yolov8n_dir, tmp_path):
     out = tmp_path / "bench.json"
     repo = Path(__file__).resolve().parents[2]
     subprocess.run(
-        [sys.executable, "bench/pipeline.py", "--model", str(yolov8n_dir), "--backend", "trt",
-         "--image-size", str(model.input.size[0]), "--clips", "2", "--frames", "60", "--max-batch", "4",
-         "--raw-batches", "1,4,8", "--json", str(out)],
-        check=True, cwd=repo, timeout=900,
+        [
+            sys.executable,
+            "bench/pipeline.py",
+            "--model",
+            str(yolov8n_dir),
+            "--backend",
+            "trt",
+            "--image-size",
+            str(model.input.size[0]),
+            "--clips",
+            "2",
+            "--frames",
+            "60",
+            "--max-batch",
+            "4",
+            "--raw-batches",
+            "1,4,8",
+            "--json",
+            str(out),
+        ],
+        check=True,
+        cwd=repo,
+        timeout=900,
     )
     figures = json.loads(out.read_text())
     print(figures)

@@ -20,7 +20,9 @@ def test_a_wheel_built_from_the_checkout_installs_the_vigil_command(tmp_path):
     shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(".*", "build", "*.egg-info", "__pycache__", "tests"))
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(tmp_path / "dist"), str(source)],
-        check=True, capture_output=True, timeout=600,
+        check=True,
+        capture_output=True,
+        timeout=600,
     )
     (wheel,) = (tmp_path / "dist").glob("*.whl")
     assert wheel.name.startswith("vigil_analytics-")
@@ -33,12 +35,18 @@ def test_a_wheel_built_from_the_checkout_installs_the_vigil_command(tmp_path):
     assert "vigil = vigil.cli.main:main" in entry_points
     assert "vigil/cli/main.py" in names and not any(n.startswith("tests/") for n in names)
     # The web console's files travel in the wheel: a pip-installed daemon serves its pages.
-    assert {"vigil/api/console/static/index.html", "vigil/api/console/static/app.js", "vigil/api/console/static/style.css"} <= set(names)
+    assert {
+        "vigil/api/console/static/index.html",
+        "vigil/api/console/static/app.js",
+        "vigil/api/console/static/style.css",
+    } <= set(names)
 
     target = tmp_path / "site"
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target), str(wheel)],
-        check=True, capture_output=True, timeout=300,
+        check=True,
+        capture_output=True,
+        timeout=300,
     )
     env = {**os.environ, "PYTHONPATH": str(target)}
     version = subprocess.run(

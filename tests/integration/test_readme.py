@@ -50,7 +50,9 @@ def test_the_readme_yaml_example_is_a_valid_configuration(tmp_path):
     path.write_text(zero_shot + "sinks: [{kind: jsonl, path: r.jsonl}]\n")
     config = read_config(path).config
     assert [config.model_entries()[config.models_of(s)[0]].prompts for s in config.sources] == [
-        ["a person", "a dog"], ["a delivery van", "a bicycle"]]
+        ["a person", "a dog"],
+        ["a delivery van", "a bicycle"],
+    ]
     assert config.search is not None and config.search.model.endswith("clip")
     brokers = [text for text in others if "kind: mqtt" in text or "kind: nats" in text]
     assert len(brokers) == 2  # MQTT with Home Assistant, NATS JetStream

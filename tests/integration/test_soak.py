@@ -22,8 +22,28 @@ FD_DRIFT = 60  # descriptors: the median of the last tenth minus the first, afte
 
 def test_a_three_minute_chaos_run_loses_nothing_unseen_and_everything_recovers(tmp_path):
     out = tmp_path / "soak.json"
-    cmd = [sys.executable, str(SOAK), "--minutes", "3", "--cameras", "2", "--warmup-min", "0.5", "--tail-s", "40",
-           "--sample-s", "2", "--tmpfs-mb", "192", "--seed", "7", "--out", str(out), "--workdir", str(tmp_path / "work")]
+    cmd = [
+        sys.executable,
+        str(SOAK),
+        "--minutes",
+        "3",
+        "--cameras",
+        "2",
+        "--warmup-min",
+        "0.5",
+        "--tail-s",
+        "40",
+        "--sample-s",
+        "2",
+        "--tmpfs-mb",
+        "192",
+        "--seed",
+        "7",
+        "--out",
+        str(out),
+        "--workdir",
+        str(tmp_path / "work"),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=20 * 60)
     assert out.exists(), f"the soak made no report (exit {proc.returncode}):\n{proc.stderr[-4000:]}"
     report = json.loads(out.read_text())

@@ -72,8 +72,14 @@ class FakeDecoder:
 class FakeInput:
     def __init__(self, decoder: FakeDecoder) -> None:
         self.decoder = decoder
-        self.info = StreamInfo("fake", *decoder.size, Fraction(1, 1000), decoder.fps, decoder.frames,
-                               decoder.frames / decoder.fps if decoder.fps else None)
+        self.info = StreamInfo(
+            "fake",
+            *decoder.size,
+            Fraction(1, 1000),
+            decoder.fps,
+            decoder.frames,
+            decoder.frames / decoder.fps if decoder.fps else None,
+        )
         self.wallclock_origin = decoder.wallclock_origin
         self.taken: list[int] = []  # pictures the plan let through, per `frames` call appended
         self.hints: list[bool] = []  # skip_nonref as seen at each packet decoded

@@ -51,7 +51,7 @@ class FakeDetectorFailure(RuntimeError):
 class FakeDetector(ObjectDetectionModel):
     """One box per frame, from the frame; see the module's docstring.
 
-        model = FakeDetector(infer_delay_s=0.01, fail_seqs={5})
+    model = FakeDetector(infer_delay_s=0.01, fail_seqs={5})
     """
 
     def __init__(

@@ -54,8 +54,14 @@ class DataType(enum.Enum):
     INT64 = 5
 
 
-_NP = {DataType.FLOAT: np.float32, DataType.HALF: np.float16, DataType.INT8: np.int8, DataType.INT32: np.int32,
-       DataType.BOOL: np.bool_, DataType.INT64: np.int64}
+_NP = {
+    DataType.FLOAT: np.float32,
+    DataType.HALF: np.float16,
+    DataType.INT8: np.int8,
+    DataType.INT32: np.int32,
+    DataType.BOOL: np.bool_,
+    DataType.INT64: np.int64,
+}
 _FROM_ONNX = {1: DataType.FLOAT, 10: DataType.HALF, 3: DataType.INT8, 6: DataType.INT32, 9: DataType.BOOL, 7: DataType.INT64}
 
 
@@ -145,8 +151,11 @@ class IExecutionContext:
 
     def set_input_shape(self, name: str, shape: Iterable[int]) -> bool:
         shape = tuple(int(s) for s in shape)
-        low, _, high = self.engine.get_tensor_profile_shape(name, 0) if name in self.engine._profile else (
-            self.engine._shapes[name], None, self.engine._shapes[name])
+        low, _, high = (
+            self.engine.get_tensor_profile_shape(name, 0)
+            if name in self.engine._profile
+            else (self.engine._shapes[name], None, self.engine._shapes[name])
+        )
         if len(shape) != len(low) or any(not lo <= s <= hi for s, lo, hi in zip(shape, low, high)):
             return False  # TensorRT logs an error and returns False
         self._input_shapes[name] = shape
@@ -258,6 +267,7 @@ class FakeDevice:
 
 # --- builder ---------------------------------------------------------------------------------
 
+
 class NetworkDefinitionCreationFlag(enum.IntEnum):
     EXPLICIT_BATCH = 0
     STRONGLY_TYPED = 1
@@ -307,7 +317,9 @@ class OnnxParser:
         for value in model.graph.input:
             if value.name not in initializers:
                 dims = value.type.tensor_type.shape.dim
-                self.network._inputs.append(ITensor(value.name, tuple(d.dim_value if d.HasField("dim_value") else -1 for d in dims)))
+                self.network._inputs.append(
+                    ITensor(value.name, tuple(d.dim_value if d.HasField("dim_value") else -1 for d in dims))
+                )
         self.network.onnx_bytes = bytes(data)
         return True
 

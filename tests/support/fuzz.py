@@ -10,13 +10,32 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 # Reproducible in CI: the same examples every run, nothing written to .hypothesis/.
-FUZZ = settings(
-    max_examples=300, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow]
-)
+FUZZ = settings(max_examples=300, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow])
 
 _TEXTS = st.sampled_from(
-    ["", " ", "\n", "-1", "0", "1e999", "nan", "inf", "9" * 5000, "../../etc/passwd", "/dev/null", "${NOPE}",
-     "${HOME}", "rtsp://", "rtsp://[::1/x", "rtsp://h:99999/", "é\u202e\U0001f600", "\x00", "a" * 300, "null", "true"]
+    [
+        "",
+        " ",
+        "\n",
+        "-1",
+        "0",
+        "1e999",
+        "nan",
+        "inf",
+        "9" * 5000,
+        "../../etc/passwd",
+        "/dev/null",
+        "${NOPE}",
+        "${HOME}",
+        "rtsp://",
+        "rtsp://[::1/x",
+        "rtsp://h:99999/",
+        "é\u202e\U0001f600",
+        "\x00",
+        "a" * 300,
+        "null",
+        "true",
+    ]
 )
 
 _SCALARS = st.one_of(

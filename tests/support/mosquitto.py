@@ -34,11 +34,39 @@ def make_certificates(directory: Path) -> Path:
         subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=directory)
 
     (directory / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
-            "-subj", "/CN=vigil test CA")
+    openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=vigil test CA",
+    )
     openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1")
-    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-            "-out", "server.pem", "-days", "2", "-extfile", "san.ext")
+    openssl(
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+    )
     return directory / "ca.pem"
 
 
@@ -54,8 +82,11 @@ class Mosquitto:
         self.process: subprocess.Popen[bytes] | None = None
         # As root mosquitto would switch to its own user, who cannot read the test's files.
         lines = [
-            f"user {getpass.getuser()}", f"listener {self.port} 127.0.0.1", "persistence false",
-            f"log_dest file {self.log}", "log_type all",
+            f"user {getpass.getuser()}",
+            f"listener {self.port} 127.0.0.1",
+            "persistence false",
+            f"log_dest file {self.log}",
+            "log_type all",
         ]
         if users:
             passwords = directory / "passwords"

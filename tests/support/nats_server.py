@@ -31,7 +31,12 @@ class NatsServer:
     `cluster_port` join it to a cluster."""
 
     def __init__(
-        self, directory: Path, *, name: str = "n1", user: str | None = None, password: str | None = None,
+        self,
+        directory: Path,
+        *,
+        name: str = "n1",
+        user: str | None = None,
+        password: str | None = None,
         token: str | None = None,
     ) -> None:
         self.directory, self.name = directory, name
@@ -47,8 +52,10 @@ class NatsServer:
 
     def config(self) -> str:
         store = self.directory / "store"
-        text = (f'server_name: {self.name}\nlisten: "127.0.0.1:{self.port}"\n'
-                f'jetstream {{ store_dir: "{store}", max_memory_store: 64MB, max_file_store: 1GB }}\n')
+        text = (
+            f'server_name: {self.name}\nlisten: "127.0.0.1:{self.port}"\n'
+            f'jetstream {{ store_dir: "{store}", max_memory_store: 64MB, max_file_store: 1GB }}\n'
+        )
         if self.user is not None:
             text += f'authorization {{ user: "{self.user}", password: "{self.password}" }}\n'
         if self.token is not None:
@@ -146,8 +153,9 @@ async def wait_for_jetstream(urls: list[str], timeout: float = 20.0, **auth: str
     raise RuntimeError(f"JetStream at {urls} did not answer within {timeout}s ({last!r})")
 
 
-async def read_stream(urls: list[str], stream: str, subject: str, timeout: float = 60.0,
-                      **auth: str) -> list[tuple[int, str, bytes]]:
+async def read_stream(
+    urls: list[str], stream: str, subject: str, timeout: float = 60.0, **auth: str
+) -> list[tuple[int, str, bytes]]:
     """Every message of `stream` on `subject` (wildcards allowed): (stream seq, Nats-Msg-Id, data),
     read with an ephemeral ordered consumer. A cluster just restarted may take a while to elect
     its stream leader (longer on a loaded machine), so a read that times out is tried again

@@ -43,7 +43,6 @@ class OnnxGraphModule(torch.nn.Module):
             raise NotImplementedError(f"ONNX ops not converted: {sorted(unknown)}")
         self.silu = _silu_pairs(model.graph)
 
-
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         env: dict[str, Any] = {self.input_name: images}
         constant = set(self.consts)
@@ -96,8 +95,15 @@ def _const_ints(value: torch.Tensor) -> list[int]:
 def _conv(a: list, at: dict, c: bool) -> torch.Tensor:
     pads = at.get("pads", [0, 0, 0, 0])
     assert pads[:2] == pads[2:], "asymmetric Conv padding"
-    return F.conv2d(a[0], a[1], a[2] if len(a) > 2 else None, at.get("strides", [1, 1]), pads[:2],
-                    at.get("dilations", [1, 1]), at.get("group", 1))
+    return F.conv2d(
+        a[0],
+        a[1],
+        a[2] if len(a) > 2 else None,
+        at.get("strides", [1, 1]),
+        pads[:2],
+        at.get("dilations", [1, 1]),
+        at.get("group", 1),
+    )
 
 
 def _maxpool(a: list, at: dict, c: bool) -> torch.Tensor:

@@ -13,26 +13,29 @@ for a server it kills and starts again, or on one where it expects nobody to ans
 from __future__ import annotations
 
 import os
-import random
 import socket
 from pathlib import Path
 
 __all__ = ["free_port"]
 
 _FIRST, _SPAN, _WORKERS = 20000, 1500, 8  # worker gwN: 20000 + (N % 8) * 1500 .. + 1499 (below 32000)
-_pick = random.SystemRandom()  # not the `random` a test may seed
+_cursor: list[int] = []  # where this process looks next: successive calls never repeat a port
 
 
 def free_port() -> int:
-    """A loopback port nothing is bound to right now (in this worker's range under xdist)."""
+    """A loopback port nothing is bound to right now (in this worker's range under xdist); under
+    xdist, not one this process gave before in its last 1500 calls (a test that picks ports for
+    three servers before starting any gets three different ones)."""
     first = _worker_range_start()
     if first is None:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             return int(probe.getsockname()[1])
-    start = _pick.randrange(_SPAN)
-    for step in range(_SPAN):  # bounded: each port of the range once
-        port = first + (start + step) % _SPAN
+    if not _cursor:
+        _cursor.append(int.from_bytes(os.urandom(4), "big") % _SPAN)  # not the `random` a test may seed
+    for _ in range(_SPAN):  # bounded: each port of the range once
+        port = first + _cursor[0] % _SPAN
+        _cursor[0] += 1
         with socket.socket() as probe:
             try:
                 probe.bind(("127.0.0.1", port))

@@ -59,7 +59,9 @@ def main() -> None:
     server.get_mount_points().add_factory("/live", factory_for(roles))
     if "--file" in args:
         path = args[args.index("--file") + 1]
-        server.get_mount_points().add_factory("/file", factory_for(roles, FILE.format('"' + path.replace("\\", "\\\\").replace('"', '\\"') + '"')))
+        server.get_mount_points().add_factory(
+            "/file", factory_for(roles, FILE.format('"' + path.replace("\\", "\\\\").replace('"', '\\"') + '"'))
+        )
     if require_login:
         auth = GstRtspServer.RTSPAuth()
         auth.add_basic(GstRtspServer.RTSPAuth.make_basic("viewer", "letmein"), token_for("viewer"))

@@ -11,8 +11,24 @@ import numpy as np
 
 from tests.conftest import photo
 
-BACKGROUNDS = ("coffee", "chelsea", "rocket", "cat", "hubble_deep_field", "coins", "brick", "grass", "gravel",
-               "horse", "clock", "immunohistochemistry", "page", "moon", "colorwheel", "retina")
+BACKGROUNDS = (
+    "coffee",
+    "chelsea",
+    "rocket",
+    "cat",
+    "hubble_deep_field",
+    "coins",
+    "brick",
+    "grass",
+    "gravel",
+    "horse",
+    "clock",
+    "immunohistochemistry",
+    "page",
+    "moon",
+    "colorwheel",
+    "retina",
+)
 
 
 def _people() -> list[np.ndarray]:

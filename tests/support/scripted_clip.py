@@ -179,8 +179,9 @@ class _Held:
         return self.since
 
 
-def _life_events(scene: Scene, rules: Rules, actor: Actor, who: str, life: list[int],
-                 offset: tuple[float, float]) -> list[Expected]:
+def _life_events(
+    scene: Scene, rules: Rules, actor: Actor, who: str, life: list[int], offset: tuple[float, float]
+) -> list[Expected]:
     t = scene.time
     started = next((i for i in life if t(i) - t(life[0]) >= rules.min_seen_s), None)
     if started is None:

@@ -86,8 +86,13 @@ def as_model_dir(
         if path.is_file():
             (package_dir / path.name).write_bytes(path.read_bytes())
             files.append({"name": path.name, "sha256": sha256_of(path), "size": path.stat().st_size})
-    model = {"model_id": root.name, "architecture": architecture, "task": task, "class_names": [],
-             "input": {"size": [224, 224], "resize": "stretch"}}
+    model = {
+        "model_id": root.name,
+        "architecture": architecture,
+        "task": task,
+        "class_names": [],
+        "input": {"size": [224, 224], "resize": "stretch"},
+    }
     (root / "model.json").write_text(json.dumps(model))
     package = {"package_id": package_id, "backend": "hf", "batch": batch or {"min": 1, "max": 8}, "files": files}
     (package_dir / "package.json").write_text(json.dumps(package))
@@ -100,7 +105,9 @@ def build_owlv2(folder: Path, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     config = transformers.Owlv2Config(
         # OWL's class head maps image tokens into the text width, so the projection matches it
-        text_config=_text_config(len(tokenizer)), vision_config=_vision_config(32), projection_dim=32
+        text_config=_text_config(len(tokenizer)),
+        vision_config=_vision_config(32),
+        projection_dim=32,
     )
     model = transformers.Owlv2ForObjectDetection(config).eval()
     image_processor = transformers.Owlv2ImageProcessor(size={"height": 32, "width": 32})
@@ -120,8 +127,15 @@ def _scale_head(model: Any) -> None:
 def build_dpt(folder: Path, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     config = transformers.DPTConfig(
-        hidden_size=32, num_hidden_layers=4, num_attention_heads=2, intermediate_size=64, image_size=32, patch_size=8,
-        backbone_out_indices=[0, 1, 2, 3], neck_hidden_sizes=[8, 16, 32, 32], fusion_hidden_size=16,
+        hidden_size=32,
+        num_hidden_layers=4,
+        num_attention_heads=2,
+        intermediate_size=64,
+        image_size=32,
+        patch_size=8,
+        backbone_out_indices=[0, 1, 2, 3],
+        neck_hidden_sizes=[8, 16, 32, 32],
+        fusion_hidden_size=16,
         head_hidden_size=8,
     )
     model = transformers.DPTForDepthEstimation(config).eval()
@@ -139,10 +153,18 @@ def build_blip(folder: Path, seed: int = 0, captioning: bool = False) -> Path:
     tokenizer = transformers.BertTokenizer(str(vocab_file), bos_token="[DEC]")
     vocab = tokenizer.get_vocab()
     torch.manual_seed(seed)
-    text = dict(_TEXT, vocab_size=len(vocab), max_position_embeddings=32, encoder_hidden_size=32,
-                bos_token_id=vocab["[DEC]"], sep_token_id=vocab["[SEP]"], pad_token_id=vocab["[PAD]"])
-    config = transformers.BlipConfig(text_config=text, vision_config=_vision_config(32), projection_dim=16,
-                                     image_text_hidden_size=16)
+    text = dict(
+        _TEXT,
+        vocab_size=len(vocab),
+        max_position_embeddings=32,
+        encoder_hidden_size=32,
+        bos_token_id=vocab["[DEC]"],
+        sep_token_id=vocab["[SEP]"],
+        pad_token_id=vocab["[PAD]"],
+    )
+    config = transformers.BlipConfig(
+        text_config=text, vision_config=_vision_config(32), projection_dim=16, image_text_hidden_size=16
+    )
     cls = transformers.BlipForConditionalGeneration if captioning else transformers.BlipForQuestionAnswering
     model = cls(config).eval()
     with torch.no_grad():  # random words rather than one token repeated: answers differ by image
@@ -159,12 +181,22 @@ def build_depth_anything(folder: Path, seed: int = 0) -> Path:
     """Depth Anything (a DINOv2 backbone, a DPT head) whose processor keeps the aspect ratio."""
     torch.manual_seed(seed)
     backbone = transformers.Dinov2Config(
-        hidden_size=32, num_hidden_layers=4, num_attention_heads=2, intermediate_size=64, image_size=28, patch_size=14,
-        out_features=["stage1", "stage2", "stage3", "stage4"], reshape_hidden_states=False,
+        hidden_size=32,
+        num_hidden_layers=4,
+        num_attention_heads=2,
+        intermediate_size=64,
+        image_size=28,
+        patch_size=14,
+        out_features=["stage1", "stage2", "stage3", "stage4"],
+        reshape_hidden_states=False,
     )
     config = transformers.DepthAnythingConfig(
-        backbone_config=backbone, reassemble_hidden_size=32, patch_size=14, neck_hidden_sizes=[8, 16, 32, 32],
-        fusion_hidden_size=16, head_hidden_size=8,
+        backbone_config=backbone,
+        reassemble_hidden_size=32,
+        patch_size=14,
+        neck_hidden_sizes=[8, 16, 32, 32],
+        fusion_hidden_size=16,
+        head_hidden_size=8,
     )
     model = transformers.DepthAnythingForDepthEstimation(config).eval()
     _scale_head(model)

@@ -37,7 +37,10 @@ def tmpfs(size_bytes: int, parent: str | Path | None = None, *, inodes: int | No
     options = f"size={int(size_bytes)},mode=0755" + (f",nr_inodes={int(inodes)}" if inodes else "")
     mounted = subprocess.run(
         ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(directory)],
-        capture_output=True, text=True, timeout=30, check=False,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
     )
     if mounted.returncode != 0:
         directory.rmdir()

@@ -100,7 +100,9 @@ def test_no_import_climbs_back_up_the_layers():
         for line, module in _imports(path):
             target = _part(module)
             if target in RANK and RANK[target] > RANK[source]:
-                climbs.append(f"{path.relative_to(ROOT.parent)}:{line} ({source}, layer {RANK[source]}) imports {module} (layer {RANK[target]})")
+                climbs.append(
+                    f"{path.relative_to(ROOT.parent)}:{line} ({source}, layer {RANK[source]}) imports {module} (layer {RANK[target]})"
+                )
     assert climbs == [], "imports that climb back up:\n" + "\n".join(climbs)
 
 
@@ -114,7 +116,7 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
         path.append(node)
         for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == 1:
-                return path[path.index(nxt):] + [nxt]
+                return path[path.index(nxt) :] + [nxt]
             if nxt not in state and (found := visit(nxt)):
                 return found
         path.pop()

@@ -17,8 +17,15 @@ ROOT = Path(vigil.__file__).parent
 
 @pytest.mark.parametrize(
     "module",
-    ["vigil.daemon.logs", "vigil.config", "vigil.sources.base", "vigil.redact", "vigil.packet", "vigil.sources.gate",
-     "vigil.sources.decode"],
+    [
+        "vigil.daemon.logs",
+        "vigil.config",
+        "vigil.sources.base",
+        "vigil.redact",
+        "vigil.packet",
+        "vigil.sources.gate",
+        "vigil.sources.decode",
+    ],
 )
 def test_importing_it_does_not_import_av(module):
     code = f"import {module}, sys; assert 'av' not in sys.modules, sorted(m for m in sys.modules if m.startswith('vigil'))"
@@ -33,14 +40,16 @@ def _masking_functions(path: Path) -> list[str]:
     """Functions (or names assigned) that mask credentials in URLs and text, by `vigil.redact`'s names."""
     tree = ast.parse(path.read_text())
     names = [node.name for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))]
-    names += [t.id for node in ast.walk(tree) if isinstance(node, ast.Assign) for t in node.targets
-              if isinstance(t, ast.Name)]
+    names += [t.id for node in ast.walk(tree) if isinstance(node, ast.Assign) for t in node.targets if isinstance(t, ast.Name)]
     return sorted({name for name in names if name.lstrip("_") in _MASKING})
 
 
 def test_redact_is_the_only_module_that_defines_masking():
-    found = {str(path.relative_to(ROOT)): names for path in sorted(ROOT.rglob("*.py"))
-             if (names := _masking_functions(path)) and path != ROOT / "redact.py"}
+    found = {
+        str(path.relative_to(ROOT)): names
+        for path in sorted(ROOT.rglob("*.py"))
+        if (names := _masking_functions(path)) and path != ROOT / "redact.py"
+    }
     assert found == {}
     assert "mask_url" in _masking_functions(ROOT / "redact.py")
 

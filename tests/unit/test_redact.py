@@ -62,8 +62,23 @@ def test_what_holds_no_credential_is_left_alone(text):
     assert mask_text(text) == text
 
 
-@pytest.mark.parametrize("name", ["token", "API_KEY", "access_token", "auth", "key", "password", "sig", "signature",
-                                  "X-Amz-Credential", "client_secret", "pwd", "passwd"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "token",
+        "API_KEY",
+        "access_token",
+        "auth",
+        "key",
+        "password",
+        "sig",
+        "signature",
+        "X-Amz-Credential",
+        "client_secret",
+        "pwd",
+        "passwd",
+    ],
+)
 def test_credential_parameter_names(name):
     assert secret_parameter(name)
 

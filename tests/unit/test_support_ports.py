@@ -23,6 +23,12 @@ def test_two_workers_take_ports_from_ranges_that_never_meet(monkeypatch):
     assert max(picked["gw1"]) < EPHEMERAL_LOW  # no outgoing connection gets one of them
 
 
+def test_successive_ports_differ_even_when_none_is_bound_in_between(monkeypatch):
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw0")
+    ports = [free_port() for _ in range(200)]  # a cluster's ports are picked before any server starts
+    assert len(set(ports)) == len(ports)
+
+
 def test_a_port_something_listens_on_is_never_given(monkeypatch):
     monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw3")
     held = []

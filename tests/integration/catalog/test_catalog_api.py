@@ -26,8 +26,15 @@ def never_made(config: TokenCamConfig, context: object) -> object:
 
 async def test_the_api_refuses_a_file_key_of_a_source_kind_declared_at_run_time(tmp_path, nudenet_path, clips):
     before = CATALOG.snapshot()
-    CATALOG.sources.register(SourceKind("tokencam", TokenCamConfig, never_made, url_prefixes=("tokencam://",),
-                                        secret_files=(SecretFile("token_file", "the camera's token", "token"),)))
+    CATALOG.sources.register(
+        SourceKind(
+            "tokencam",
+            TokenCamConfig,
+            never_made,
+            url_prefixes=("tokencam://",),
+            secret_files=(SecretFile("token_file", "the camera's token", "token"),),
+        )
+    )
     secret = tmp_path / "server-secret"
     secret.write_text("server-side-secret-content\n")
     daemon = Daemon(config(tmp_path, nudenet_path, clips["coffee"]), ApiConfig(port=0))

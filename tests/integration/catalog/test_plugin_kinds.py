@@ -73,20 +73,21 @@ def declare(catalog):
     catalog.stages.register("tag", TagConfig, TagStage)
 '''
 
-BROKEN = '''
+BROKEN = """
 from vigil.catalog import SinkKind
 
 
 def declare(catalog):
     catalog.sinks.register("half", "vigil.config.sinks:JsonlSinkConfig", "vigil.sinks.jsonl:make_jsonl_sink")
     raise RuntimeError("the broken plugin broke")
-'''
+"""
 
 
 def _distribution(root: Path, name: str, module: str, code: str, entry_points: str) -> Path:
     root.mkdir()
     (root / f"{module}.py").write_text(textwrap.dedent(code))
-    (root / "pyproject.toml").write_text(textwrap.dedent(f"""\
+    (root / "pyproject.toml").write_text(
+        textwrap.dedent(f"""\
         [build-system]
         requires = ["setuptools>=61"]
         build-backend = "setuptools.build_meta"
@@ -100,7 +101,8 @@ def _distribution(root: Path, name: str, module: str, code: str, entry_points: s
 
         [project.entry-points."vigil.kinds"]
         {entry_points}
-    """))
+    """)
+    )
     return root
 
 
@@ -112,22 +114,39 @@ def plugins(tmp_path_factory: pytest.TempPathFactory) -> Path:
     echo = _distribution(base / "echo", "vigil-echo", "vigil_echo", ECHO, 'echo = "vigil_echo:KINDS"\ntag = "vigil_echo:declare"')
     broken = _distribution(base / "broken", "vigil-broken", "vigil_broken", BROKEN, 'broken = "vigil_broken:declare"')
     for project in (echo, broken):
-        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                        "--no-index", "--target", str(target), str(project)], check=True, timeout=300,
-                       capture_output=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--no-deps",
+                "--no-build-isolation",
+                "--no-index",
+                "--target",
+                str(target),
+                str(project),
+            ],
+            check=True,
+            timeout=300,
+            capture_output=True,
+        )
     assert sorted(p.name for p in target.glob("*.dist-info")) == ["vigil_broken-0.1.dist-info", "vigil_echo-0.1.dist-info"]
     return target
 
 
 def run(plugins: Path, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(plugins), *filter(None, [os.environ.get("PYTHONPATH")])])}
-    return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=timeout, env=env,
-                          cwd=Path(__file__).parents[3])
+    return subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=Path(__file__).parents[3]
+    )
 
 
 def config(tmp_path: Path, model: Path, clip: Path, sink: str) -> Path:
     path = tmp_path / "vigil.yaml"
-    path.write_text(textwrap.dedent(f"""\
+    path.write_text(
+        textwrap.dedent(f"""\
         model:
           path: {model}
         sources:
@@ -138,13 +157,16 @@ def config(tmp_path: Path, model: Path, clip: Path, sink: str) -> Path:
                 label: seen
         sinks:
           - {sink}
-    """))
+    """)
+    )
     return path
 
 
 def test_a_plugins_sink_and_stage_pass_vigil_check(plugins, tmp_path, nudenet_path, clips):
     (tmp_path / "key").write_text("k3y\n")
-    path = config(tmp_path, nudenet_path, clips["coffee"], f"{{kind: echo, path: {tmp_path / 'out.txt'}, key_file: {tmp_path / 'key'}}}")
+    path = config(
+        tmp_path, nudenet_path, clips["coffee"], f"{{kind: echo, path: {tmp_path / 'out.txt'}, key_file: {tmp_path / 'key'}}}"
+    )
     proc = run(plugins, "-m", "vigil", "check", str(path))
     assert proc.returncode == 0, proc.stderr
     assert "sinks: echo" in proc.stdout

@@ -22,9 +22,7 @@ from tests.unit.engine.test_auto_model import tiny_onnx
 
 
 def vigil(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "vigil", *args], capture_output=True, text=True, timeout=timeout, check=False
-    )
+    return subprocess.run([sys.executable, "-m", "vigil", *args], capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def read_jsonl(path: Path) -> dict[str, list[dict]]:
@@ -42,8 +40,19 @@ def error_lines(stderr: str) -> list[str]:
 def test_two_clips_give_one_line_per_decoded_frame_in_order(tmp_path, clips, nudenet_path):
     out = tmp_path / "results.jsonl"
     proc = vigil(
-        "run", "--model", str(nudenet_path), "--source", str(clips["astronaut"]), "--source", str(clips["coffee"]),
-        "--out", str(out), "--max-batch", "4", "--image-size", "640",
+        "run",
+        "--model",
+        str(nudenet_path),
+        "--source",
+        str(clips["astronaut"]),
+        "--source",
+        str(clips["coffee"]),
+        "--out",
+        str(out),
+        "--max-batch",
+        "4",
+        "--image-size",
+        "640",
     )
     assert proc.returncode == 0, proc.stderr
     records = read_jsonl(out)
@@ -121,7 +130,9 @@ def test_bad_model_gives_one_clear_error_line(tmp_path, clips, case):
 
 
 def test_bad_arguments_exit_2_with_the_field_named(tmp_path, clips, nudenet_path):
-    proc = vigil("run", "--model", str(nudenet_path), "--source", str(clips["coffee"]), "--out", str(tmp_path / "r"), "--confidence", "3")
+    proc = vigil(
+        "run", "--model", str(nudenet_path), "--source", str(clips["coffee"]), "--out", str(tmp_path / "r"), "--confidence", "3"
+    )
     assert proc.returncode == 2
     assert "model.confidence" in proc.stderr
 
@@ -175,7 +186,10 @@ def vigil_on_a_terminal(*args: str, timeout: float = 120) -> tuple[int, str]:
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "vigil", *args], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=slave,
+        [sys.executable, "-m", "vigil", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=slave,
         env=_without_ci_or_systemd(),
     )
     os.close(slave)
@@ -199,8 +213,15 @@ def vigil_on_a_terminal(*args: str, timeout: float = 120) -> tuple[int, str]:
 
 def test_a_terminal_shows_progress_per_source_without_garbling_the_log(tmp_path, clips, nudenet_path):
     code, shown = vigil_on_a_terminal(
-        "run", "--model", str(nudenet_path), "--source", str(clips["astronaut"]), "--source", str(clips["coffee"]),
-        "--out", str(tmp_path / "r.jsonl"),
+        "run",
+        "--model",
+        str(nudenet_path),
+        "--source",
+        str(clips["astronaut"]),
+        "--source",
+        str(clips["coffee"]),
+        "--out",
+        str(tmp_path / "r.jsonl"),
     )
     assert code == 0, shown
     assert "astronaut 24/24" in shown and "coffee 18/18" in shown and "42/42" in shown, shown
@@ -216,8 +237,15 @@ def test_a_terminal_shows_progress_per_source_without_garbling_the_log(tmp_path,
 
 def test_no_progress_in_json_logs_even_on_a_terminal(tmp_path, clips, nudenet_path):
     code, shown = vigil_on_a_terminal(
-        "--log-format", "json", "run", "--model", str(nudenet_path), "--source", str(clips["coffee"]),
-        "--out", str(tmp_path / "r.jsonl"),
+        "--log-format",
+        "json",
+        "run",
+        "--model",
+        str(nudenet_path),
+        "--source",
+        str(clips["coffee"]),
+        "--out",
+        str(tmp_path / "r.jsonl"),
     )
     assert code == 0, shown
     lines = shown.strip().split("\r\n")
@@ -227,9 +255,24 @@ def test_no_progress_in_json_logs_even_on_a_terminal(tmp_path, clips, nudenet_pa
 
 def test_no_progress_when_stderr_is_a_pipe(tmp_path, clips, nudenet_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "vigil", "--log-format", "text", "run", "--model", str(nudenet_path),
-         "--source", str(clips["coffee"]), "--out", str(tmp_path / "r.jsonl")],
-        capture_output=True, text=True, timeout=120, env=_without_ci_or_systemd(),
+        [
+            sys.executable,
+            "-m",
+            "vigil",
+            "--log-format",
+            "text",
+            "run",
+            "--model",
+            str(nudenet_path),
+            "--source",
+            str(clips["coffee"]),
+            "--out",
+            str(tmp_path / "r.jsonl"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_without_ci_or_systemd(),
     )
     assert proc.returncode == 0, proc.stderr
     assert "done: 18 results" in proc.stderr

@@ -38,12 +38,25 @@ def messages(err: Path) -> list[str]:
 
 def run_args(how: str, tmp_path: Path, nudenet: Path, clip: Path, out: Path) -> list[str]:
     if how == "flags":
-        return ["run", "--model", str(nudenet), "--source", f"cam={clip}", "--loop", "--realtime", "--out", str(out),
-                "--image-size", "320"]
+        return [
+            "run",
+            "--model",
+            str(nudenet),
+            "--source",
+            f"cam={clip}",
+            "--loop",
+            "--realtime",
+            "--out",
+            str(out),
+            "--image-size",
+            "320",
+        ]
     config = tmp_path / "vigil.yaml"
-    config.write_text(f"model: {{path: {nudenet}, image_size: 320}}\n"
-                      f"sources:\n  - {{name: cam, url: {clip}, realtime: true, loop: true}}\n"
-                      f"sinks:\n  - {{kind: jsonl, path: {out}}}\napi: {{enabled: false}}\n")
+    config.write_text(
+        f"model: {{path: {nudenet}, image_size: 320}}\n"
+        f"sources:\n  - {{name: cam, url: {clip}, realtime: true, loop: true}}\n"
+        f"sinks:\n  - {{kind: jsonl, path: {out}}}\napi: {{enabled: false}}\n"
+    )
     return ["run", str(config)]
 
 

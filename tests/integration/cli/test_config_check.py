@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from vigil.config import SourceConfig
 from tests.unit.api.control_doubles import NothingRunning
 from vigil.api.app import make_app
 from vigil.api.models import Stream
+from vigil.config import SourceConfig
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "vigil.yaml"
 TOKEN = "0123456789abcdef-token"

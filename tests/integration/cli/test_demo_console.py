@@ -77,7 +77,12 @@ async def test_the_demo_prints_the_console_url_and_serves_both_streams_while_it_
     # The demo's own checks and figures, as before the console.
     assert figures["per_source"]["file"] == 30 and figures["events"]["line_cross"] == 1
     assert [line.split()[3] for line in said if line.startswith("event ")] == [
-        "object_start", "line_cross", "zone_enter", "zone_exit", "object_end"]
+        "object_start",
+        "line_cross",
+        "zone_enter",
+        "zone_exit",
+        "object_end",
+    ]
     # Stopped once the files were read: nothing listens there any more.
     port = int(CONSOLE.match(urls[0]).group(2))
     with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=2):
@@ -105,7 +110,9 @@ class Serving:
         self.stderr = (out.parent / "stderr.txt").open("w")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "vigil", "demo", "--serve", "--port", str(port), "--out", str(out), "--seconds", "2"],
-            stdout=subprocess.PIPE, stderr=self.stderr, text=True,
+            stdout=subprocess.PIPE,
+            stderr=self.stderr,
+            text=True,
         )
         self.lines: queue.Queue[str] = queue.Queue()
         self.said: list[str] = []
@@ -167,8 +174,12 @@ def test_demo_serve_keeps_serving_past_the_clip_and_stops_cleanly_on_a_signal(tm
             assert after[name]["results"] > before[name]["results"] > 0, (before[name], after[name])
         # The zone editor's change is kept in the demo's own state file, under its folder.
         zones = {"zones": [{"name": "bay", "polygon": [[0, 0], [100, 0], [100, 100]]}], "lines": []}
-        put = urllib.request.Request(base + "api/v1/streams/file/zones", data=json.dumps(zones).encode(), method="PUT",
-                                     headers={"Content-Type": "application/json", "X-Vigil-Console": "1"})
+        put = urllib.request.Request(
+            base + "api/v1/streams/file/zones",
+            data=json.dumps(zones).encode(),
+            method="PUT",
+            headers={"Content-Type": "application/json", "X-Vigil-Console": "1"},
+        )
         with urllib.request.urlopen(put, timeout=10) as answer:
             assert answer.status == 200
         state = json.loads((tmp_path / "demo" / "state" / "api-serve.json").read_text())
@@ -193,7 +204,9 @@ def test_a_console_port_that_cannot_be_used_is_a_clear_error(tmp_path, taken):
         port = busy.getsockname()[1] if taken else 70000
         result = subprocess.run(
             [sys.executable, "-m", "vigil", "demo", "--port", str(port), "--out", str(tmp_path / "demo"), "--seconds", "2"],
-            capture_output=True, text=True, timeout=120,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
     assert result.returncode == 2, result.stderr
     [message] = result.stderr.splitlines()  # one line, no traceback
@@ -201,8 +214,9 @@ def test_a_console_port_that_cannot_be_used_is_a_clear_error(tmp_path, taken):
     assert ("give another --port" if taken else "from 1 to 65535") in message
 
 
-async def test_the_demo_still_stops_when_a_batch_fails_and_its_frames_never_get_results(tmp_path, nudenet_path, monkeypatch,
-                                                                                         caplog):
+async def test_the_demo_still_stops_when_a_batch_fails_and_its_frames_never_get_results(
+    tmp_path, nudenet_path, monkeypatch, caplog
+):
     import asyncio
 
     from vigil.engine import AutoModel

@@ -5,7 +5,6 @@ makes no crossing (a run with the line moved off the path)."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 import av
@@ -50,11 +49,14 @@ def test_an_event_is_one_short_line_with_time_source_type_place_direction_and_tr
     assert event_line(enter) == "event 06:25:01.733 file zone_enter zone=dock track=3 (FACE_FEMALE)"
 
 
-@pytest.mark.parametrize("counts, missing", [
-    ({"object_start": 1, "zone_enter": 1, "object_end": 1}, "no line_cross event"),
-    ({"object_start": 1, "line_cross": 2}, "no zone_enter event"),
-    ({}, "no line_cross and no zone_enter event"),
-])
+@pytest.mark.parametrize(
+    "counts, missing",
+    [
+        ({"object_start": 1, "zone_enter": 1, "object_end": 1}, "no line_cross event"),
+        ({"object_start": 1, "line_cross": 2}, "no zone_enter event"),
+        ({}, "no line_cross and no zone_enter event"),
+    ],
+)
 def test_the_check_names_the_events_that_did_not_come(counts, missing, tmp_path):
     with pytest.raises(DemoCheckError, match=missing) as caught:
         check_events(counts, tmp_path)

@@ -88,9 +88,7 @@ sinks:
 """
 
 
-async def test_an_objects_clip_is_its_cameras_packets_from_pre_roll_before_it_to_post_roll_after_it(
-    clip, nudenet_path, tmp_path
-):
+async def test_an_objects_clip_is_its_cameras_packets_from_pre_roll_before_it_to_post_roll_after_it(clip, nudenet_path, tmp_path):
     out, clips_dir = tmp_path / "events.jsonl", tmp_path / "clips"
     config = parse_config(config_text(nudenet_path, clip, clips_dir, out), "cam.yaml", {})
     sinks = [await build_sink(entry) for entry in config.sinks]
@@ -134,8 +132,12 @@ def test_a_killed_daemon_leaves_a_partial_clip_that_plays_up_to_the_kill(nudenet
     still = still_face_clip(tmp_path / "still.mp4", seconds=20)  # the face never leaves
     out, clips_dir, config = tmp_path / "events.jsonl", tmp_path / "clips", tmp_path / "vigil.yaml"
     config.write_text(config_text(nudenet_path, still, clips_dir, out) + "api:\n  enabled: false\n")
-    proc = subprocess.Popen([sys.executable, "-m", "vigil", "run", str(config)], stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "NOTIFY_SOCKET": ""})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vigil", "run", str(config)],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "NOTIFY_SOCKET": ""},
+    )
     try:
         deadline = time.monotonic() + 60
         while not list(clips_dir.rglob("*.mp4.partial")):

@@ -17,7 +17,8 @@ def config_text(nudenet: Path, clips: dict[str, Path], out: Path, *, model_extra
     return (
         f"model:\n  path: {nudenet}\n{model_extra}"
         f"sources:\n  - name: astronaut\n    url: {clips['astronaut']}\n  - name: coffee\n    url: {clips['coffee']}\n"
-        f"sinks:\n  - kind: jsonl\n    path: {out}\n" + sink_extra.replace("\n  ", "\n    ").replace("  filter:", "    filter:", 1)
+        f"sinks:\n  - kind: jsonl\n    path: {out}\n"
+        + sink_extra.replace("\n  ", "\n    ").replace("  filter:", "    filter:", 1)
     )
 
 
@@ -27,15 +28,20 @@ async def run(text: str) -> list[dict]:
     await pipeline.run()
     jsonl = config.sink("jsonl")
     assert jsonl is not None
-    return [json.loads(line) for line in Path(getattr(jsonl, "path")).read_text().splitlines()]
+    return [json.loads(line) for line in Path(jsonl.path).read_text().splitlines()]
 
 
 async def test_a_sink_filter_from_yaml_keeps_only_the_named_classes_and_frames(tmp_path, clips, nudenet_path):
     everything = await run(config_text(nudenet_path, clips, tmp_path / "all.jsonl", model_extra="  backend: onnx\n"))
-    filtered = await run(config_text(
-        nudenet_path, clips, tmp_path / "faces.jsonl",
-        sink_extra="  filter:\n    classes: [FACE_FEMALE]\n    min_confidence: 0.5\n    only_with_detections: true\n",
-    ))
+    filtered = await run(
+        config_text(
+            nudenet_path,
+            clips,
+            tmp_path / "faces.jsonl",
+            sink_extra="  filter:\n    classes: [FACE_FEMALE]\n    min_confidence: 0.5\n    only_with_detections: true\n",
+        )
+    )
+
     def faces(record: dict) -> list[dict]:
         return [d for d in record["detections"] if d["class_name"] == "FACE_FEMALE" and d["confidence"] >= 0.5]
 

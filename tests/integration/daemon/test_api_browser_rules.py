@@ -12,8 +12,8 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from tests.integration.daemon.test_api_properties import MemoryControl
-from vigil.config.api import ApiConfig
 from vigil.api.app import make_app
+from vigil.config.api import ApiConfig
 from vigil.store.log import EventLog
 
 TOKEN = "browser-rules-token-0123456789"
@@ -46,8 +46,20 @@ async def test_loopback_names_are_answered(open_api: TestClient, host: str) -> N
     assert (await open_api.get("/api/v1/streams", headers={"Host": host})).status == 200
 
 
-@pytest.mark.parametrize("host", ["evil.test", "evil.test:8080", "127.0.0.1.evil.test", "localhost.evil.test", "10.0.0.5",
-                                  "user@127.0.0.1", "127.0.0.1:notaport", "[::1", ""])
+@pytest.mark.parametrize(
+    "host",
+    [
+        "evil.test",
+        "evil.test:8080",
+        "127.0.0.1.evil.test",
+        "localhost.evil.test",
+        "10.0.0.5",
+        "user@127.0.0.1",
+        "127.0.0.1:notaport",
+        "[::1",
+        "",
+    ],
+)
 async def test_other_hosts_are_refused_with_a_421_token_or_not(open_api: TestClient, token_api: TestClient, host: str) -> None:
     for client, headers in ((open_api, {}), (token_api, {"Authorization": f"Bearer {TOKEN}"})):
         answer = await client.get("/api/v1/config", headers={**headers, "Host": host})
@@ -76,8 +88,11 @@ async def test_allowed_hosts_and_the_listen_address_are_answered() -> None:
 
 async def test_a_write_without_the_token_needs_json_and_the_console_header_or_its_origin(open_api: TestClient) -> None:
     post = open_api.post
-    plain = await post("/api/v1/streams", data=b'{"name": "porch", "url": "rtsp://127.0.0.1:9/porch"}',
-                       headers={"Content-Type": "text/plain", "X-Vigil-Console": "1"})
+    plain = await post(
+        "/api/v1/streams",
+        data=b'{"name": "porch", "url": "rtsp://127.0.0.1:9/porch"}',
+        headers={"Content-Type": "text/plain", "X-Vigil-Console": "1"},
+    )
     assert plain.status == 415 and "application/json" in (await plain.json())["error"]
     bare = await post("/api/v1/streams", json=STREAM)
     assert bare.status == 403 and "X-Vigil-Console" in (await bare.json())["error"]

@@ -29,9 +29,9 @@ from tests.conftest import encode_clip, photo
 from tests.integration.daemon.test_api_properties import MemoryControl
 from tests.integration.daemon.test_daemon_cli import free_port
 from tests.support.results import make_result
-from vigil.config.api import ApiConfig
-from vigil.api.console.live import LiveView
 from vigil.api.app import make_app
+from vigil.api.console.live import LiveView
+from vigil.config.api import ApiConfig
 from vigil.store.log import EventLog
 
 HELD = 300  # connections the test holds open (more than the daemon's 256 descriptors)
@@ -91,8 +91,13 @@ def start(folder: Path, nudenet_path: Path, clip: Path, nofile: tuple[int, int],
     )
     env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "STATE_DIRECTORY")}
     with (folder / "vigil.log").open("wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "vigil", "run", str(config)], stdout=log, stderr=subprocess.STDOUT,
-                                env=env, preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, nofile))
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "vigil", "run", str(config)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, nofile),
+        )
     run = Run(proc, port, folder)
 
     def healthy() -> bool:
@@ -191,8 +196,11 @@ def test_hundreds_of_half_open_connections_leave_healthz_and_the_sinks_working(c
             status, body = run.get("/healthz", timeout=1.0)  # a socket.timeout fails the test
             assert status == 200 and json.loads(body) == {"status": "ok"}
             assert time.monotonic() - started < 1.0
-        run.wait_for("the JSONL and the snapshots written while the connections are held",
-                     lambda: run.lines() > lines + 5 and run.snapshots() > snapshots, timeout=30)
+        run.wait_for(
+            "the JSONL and the snapshots written while the connections are held",
+            lambda: run.lines() > lines + 5 and run.snapshots() > snapshots,
+            timeout=30,
+        )
         assert crowd.reopened > 0, "the server closed none of the held connections"
     assert most_descriptors < 256
     # Released: the API and the sinks work as before.
@@ -206,8 +214,10 @@ def test_hundreds_of_half_open_connections_leave_healthz_and_the_sinks_working(c
 
 def test_a_body_that_never_ends_is_answered_408(capped: Run) -> None:
     with socket.create_connection(("127.0.0.1", capped.port), timeout=30) as s:
-        s.sendall(b"POST /api/v1/streams HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                  b"X-Vigil-Console: 1\r\nContent-Length: 100\r\n\r\n{\"name\": ")
+        s.sendall(
+            b"POST /api/v1/streams HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b'X-Vigil-Console: 1\r\nContent-Length: 100\r\n\r\n{"name": '
+        )
         started = time.monotonic()
         answer = s.recv(4096)
     assert answer.startswith(b"HTTP/1.1 408"), answer
@@ -221,8 +231,10 @@ def test_the_soft_open_file_limit_is_raised_and_slow_headers_are_cut_off(tmp_pat
         soft = next(line for line in limits.splitlines() if line.startswith("Max open files")).split()[3]
         assert soft == "2048", limits
         assert "open-file limit raised from 256 to 2048" in run.log()
-        with socket.create_connection(("127.0.0.1", run.port), timeout=30) as slow, \
-                socket.create_connection(("127.0.0.1", run.port), timeout=30) as silent:
+        with (
+            socket.create_connection(("127.0.0.1", run.port), timeout=30) as slow,
+            socket.create_connection(("127.0.0.1", run.port), timeout=30) as silent,
+        ):
             started, closed = time.monotonic(), b"x"
             for byte in b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n":  # a byte every 0.25 s: 10 s in all
                 try:

@@ -18,13 +18,13 @@ import aiohttp
 import pytest
 
 from tests.conftest import encode_clip, photo
-from tests.integration.daemon.test_daemon_api import TOKEN, config, started, until
+from tests.integration.daemon.test_daemon_api import TOKEN, config, started
 from tests.integration.daemon.test_daemon_cli import free_port, records, wait_for
-from vigil.config import SourceConfig
-from vigil.config.daemon import DaemonConfig
-from vigil.config.api import ApiConfig
 from vigil.api.state import StreamLayer, default_state_file
 from vigil.cli.main import _source_configs
+from vigil.config import SourceConfig
+from vigil.config.api import ApiConfig
+from vigil.config.daemon import DaemonConfig
 from vigil.daemon.logs import RedactSecrets
 from vigil.daemon.service import Daemon
 from vigil.redact import mask_url
@@ -192,8 +192,10 @@ def test_a_damaged_state_file_is_a_clear_error(tmp_path, caplog):
     with pytest.raises(Exception, match="damaged.*move it away"):
         StreamLayer.load(state)
     # One stream that does not validate is left out by name; the others load (issue 26).
-    state.write_text('{"version": 1, "streams": {"x": {"source": {"name": "bad name"}}, '
-                     '"y": {"source": {"name": "y", "url": "rtsp://127.0.0.1:9/y"}, "yaml": null}}}')
+    state.write_text(
+        '{"version": 1, "streams": {"x": {"source": {"name": "bad name"}}, '
+        '"y": {"source": {"name": "y", "url": "rtsp://127.0.0.1:9/y"}, "yaml": null}}}'
+    )
     assert [s.name for s, _ in StreamLayer.load(state).apply([])] == ["y"]
     assert "stream 'x' refused and left out" in caplog.text
 
@@ -219,8 +221,9 @@ def test_sighup_keeps_streams_added_and_deleted_over_the_api(tmp_path, nudenet_p
 
     def call(method: str, url: str, body: dict | None = None) -> int:
         data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(url, data=data, method=method,
-                                         headers={"Content-Type": "application/json", "X-Vigil-Console": "1"})
+        request = urllib.request.Request(
+            url, data=data, method=method, headers={"Content-Type": "application/json", "X-Vigil-Console": "1"}
+        )
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status
 

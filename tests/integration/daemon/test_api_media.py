@@ -6,7 +6,6 @@ protocol whitelists, and the YAML's video files still play. A real daemon, real 
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 from pathlib import Path
 
@@ -148,9 +147,20 @@ def _encode(source: Path, target: Path, codec: str) -> Path:
     return target
 
 
-@pytest.mark.parametrize("name, how", [("clip.mp4", None), ("clip.mkv", "remux"), ("clip.mov", "remux"),
-                                       ("clip.ts", "remux"), ("clip.h264", "h264"), ("clip", "matroska"),
-                                       ("clip.avi", "mpeg4"), ("clip.webm", "libvpx"), ("clip.mjpeg", "mjpeg")])
+@pytest.mark.parametrize(
+    "name, how",
+    [
+        ("clip.mp4", None),
+        ("clip.mkv", "remux"),
+        ("clip.mov", "remux"),
+        ("clip.ts", "remux"),
+        ("clip.h264", "h264"),
+        ("clip", "matroska"),
+        ("clip.avi", "mpeg4"),
+        ("clip.webm", "libvpx"),
+        ("clip.mjpeg", "mjpeg"),
+    ],
+)
 async def test_yaml_video_files_still_play_through_the_whitelists(tmp_path, camera_clip, name, how):
     if how is None:
         path = camera_clip

@@ -21,11 +21,11 @@ from hypothesis import strategies as st
 
 from tests.support.results import make_result
 from tests.unit.api.control_doubles import a_model, a_stream, ready
+from vigil.api.app import make_app
+from vigil.api.console.live import LiveView
 from vigil.api.models import EffectiveConfig, ModelInfo, ModelList, Readiness, Removed, Stream, StreamList
 from vigil.config import SourceConfig
 from vigil.config.api import ApiConfig
-from vigil.api.console.live import LiveView
-from vigil.api.app import make_app
 from vigil.sources.base import SourceState
 from vigil.store.log import EventLog
 
@@ -131,8 +131,11 @@ def served(request: pytest.FixtureRequest) -> Iterator[Served]:
 
 def json_values(max_leaves: int = 20) -> st.SearchStrategy[Any]:
     scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20)
-    return st.recursive(scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
-                        max_leaves=max_leaves)
+    return st.recursive(
+        scalars,
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+        max_leaves=max_leaves,
+    )
 
 
 def plausible_bodies() -> st.SearchStrategy[Any]:
@@ -140,12 +143,23 @@ def plausible_bodies() -> st.SearchStrategy[Any]:
     point = st.tuples(st.integers(-10, 700) | st.floats(allow_nan=True, allow_infinity=True), st.integers(-10, 700))
     shape = st.fixed_dictionaries({"name": st.text(max_size=12) | ODD_TEXT, "polygon": st.lists(point, max_size=6)})
     line = st.fixed_dictionaries({"name": st.text(max_size=12), "start": point, "end": point})
-    source = st.fixed_dictionaries({"name": st.text(max_size=12) | ODD_TEXT,
-                                    "url": st.sampled_from(["rtsp://127.0.0.1:9/x", "", "rtsp://", "/etc/passwd", "v4l2:/dev/null"])},
-                                   optional={"realtime": json_values(3), "zones": st.lists(shape, max_size=2),
-                                             "models": json_values(3), "max_fps": json_values(2)})
-    return (st.fixed_dictionaries({"zones": st.lists(shape, max_size=3), "lines": st.lists(line, max_size=2)})
-            | source | st.fixed_dictionaries({"token": json_values(5)}))
+    source = st.fixed_dictionaries(
+        {
+            "name": st.text(max_size=12) | ODD_TEXT,
+            "url": st.sampled_from(["rtsp://127.0.0.1:9/x", "", "rtsp://", "/etc/passwd", "v4l2:/dev/null"]),
+        },
+        optional={
+            "realtime": json_values(3),
+            "zones": st.lists(shape, max_size=2),
+            "models": json_values(3),
+            "max_fps": json_values(2),
+        },
+    )
+    return (
+        st.fixed_dictionaries({"zones": st.lists(shape, max_size=3), "lines": st.lists(line, max_size=2)})
+        | source
+        | st.fixed_dictionaries({"token": json_values(5)})
+    )
 
 
 def nested(depth: int) -> str:
@@ -159,7 +173,7 @@ def requests(draw: st.DrawFn, pattern: str, method: str, token: str | None) -> t
         start, end = path.index("{"), path.index("}")
         # Mostly the camera that exists, so the request gets past the lookup to the parsing.
         value = draw(st.one_of(st.just("door"), st.just("door"), ODD_TEXT.filter(bool), st.text(min_size=1, max_size=20)))
-        path = path[:start] + quote(value, safe="") + path[end + 1:]
+        path = path[:start] + quote(value, safe="") + path[end + 1 :]
     # Mostly the keys the routes read, mostly with values that have broken parsers before.
     keys = st.one_of(st.sampled_from(QUERY_KEYS), st.sampled_from(QUERY_KEYS), st.text(max_size=6))
     query = draw(st.dictionaries(keys, st.one_of(ODD_TEXT, ODD_TEXT, st.text(max_size=12)), max_size=4))
@@ -189,8 +203,12 @@ def requests(draw: st.DrawFn, pattern: str, method: str, token: str | None) -> t
 def test_no_route_answers_bad_input_with_a_5xx(served: Served, method: str, pattern: str) -> None:
     token = served.token
 
-    @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-              database=None)
+    @settings(
+        max_examples=100,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+        database=None,
+    )
     @given(request=requests(pattern, method, token))
     def check(request: tuple[str, dict[str, Any]]) -> None:
         path, options = request
@@ -208,19 +226,40 @@ def test_the_routes_are_enumerated() -> None:
     assert len(ROUTES) >= 20
 
 
-@pytest.mark.parametrize(("method", "path", "options"), [
-    ("GET", "/api/v1/streams/door/frame.jpg", {"params": {"width": "²"}}),
-    ("GET", "/api/v1/streams/door/live.mjpeg", {"params": {"width": "²"}}),
-    ("GET", "/api/v1/streams/door/frame.jpg", {"params": {"width": "٣٢٠"}}),  # Arabic-Indic 320
-    ("POST", "/api/v1/session", {"data": nested(5000), "headers": {"Content-Type": "application/json"}}),
-    ("POST", "/api/v1/streams", {"data": nested(5000), "headers": {"Content-Type": "application/json", "X-Vigil-Console": "1"}}),
-    ("PUT", "/api/v1/streams/door/zones", {"data": '{"zones": ' + nested(40) + "}",
-                                           "headers": {"Content-Type": "application/json", "X-Vigil-Console": "1"}}),
-    # Labelled as text (a bearer script's mistake; a browser's write without the token is a 415).
-    ("PUT", "/api/v1/streams/door/zones", {"data": nested(5000), "headers": {"Content-Type": "text/plain",
-                                                                              "X-Vigil-Console": "1"}}),
-], ids=["frame-superscript-width", "mjpeg-superscript-width", "frame-arabic-width", "session-nested",
-        "streams-nested", "zones-nested", "zones-nested-as-text"])
+@pytest.mark.parametrize(
+    ("method", "path", "options"),
+    [
+        ("GET", "/api/v1/streams/door/frame.jpg", {"params": {"width": "²"}}),
+        ("GET", "/api/v1/streams/door/live.mjpeg", {"params": {"width": "²"}}),
+        ("GET", "/api/v1/streams/door/frame.jpg", {"params": {"width": "٣٢٠"}}),  # Arabic-Indic 320
+        ("POST", "/api/v1/session", {"data": nested(5000), "headers": {"Content-Type": "application/json"}}),
+        (
+            "POST",
+            "/api/v1/streams",
+            {"data": nested(5000), "headers": {"Content-Type": "application/json", "X-Vigil-Console": "1"}},
+        ),
+        (
+            "PUT",
+            "/api/v1/streams/door/zones",
+            {"data": '{"zones": ' + nested(40) + "}", "headers": {"Content-Type": "application/json", "X-Vigil-Console": "1"}},
+        ),
+        # Labelled as text (a bearer script's mistake; a browser's write without the token is a 415).
+        (
+            "PUT",
+            "/api/v1/streams/door/zones",
+            {"data": nested(5000), "headers": {"Content-Type": "text/plain", "X-Vigil-Console": "1"}},
+        ),
+    ],
+    ids=[
+        "frame-superscript-width",
+        "mjpeg-superscript-width",
+        "frame-arabic-width",
+        "session-nested",
+        "streams-nested",
+        "zones-nested",
+        "zones-nested-as-text",
+    ],
+)
 def test_the_inputs_that_gave_500s_are_4xx(served: Served, method: str, path: str, options: dict[str, Any]) -> None:
     if served.token:
         options = {**options, "headers": {**options.get("headers", {}), "Authorization": f"Bearer {served.token}"}}

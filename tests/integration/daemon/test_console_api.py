@@ -15,9 +15,9 @@ import aiohttp
 import pytest
 
 from tests.conftest import encode_clip, photo
+from vigil.api.state import StreamLayer
 from vigil.config.api import ApiConfig
 from vigil.config.daemon import DaemonConfig
-from vigil.api.state import StreamLayer
 from vigil.daemon.service import Daemon
 
 TOKEN = "console-token-for-tests-0123"
@@ -31,15 +31,22 @@ def camera_clip(tmp_path_factory):
 
 
 def daemon_config(tmp_path: Path, nudenet_path: Path, clip: Path) -> DaemonConfig:
-    return DaemonConfig.model_validate({
-        "model": {"path": str(nudenet_path), "image_size": 320},
-        "sources": [
-            {"name": "door", "url": str(clip), "realtime": True, "loop": True,
-             "zones": [{"name": "corner", "polygon": EMPTY_ZONE}]},
-            {"name": "gate", "url": "rtsp://admin:hunter2@127.0.0.1:9/none"},
-        ],
-        "sinks": [{"kind": "jsonl", "path": str(tmp_path / "r.jsonl"), "records": ["results", "events"]}],
-    })
+    return DaemonConfig.model_validate(
+        {
+            "model": {"path": str(nudenet_path), "image_size": 320},
+            "sources": [
+                {
+                    "name": "door",
+                    "url": str(clip),
+                    "realtime": True,
+                    "loop": True,
+                    "zones": [{"name": "corner", "polygon": EMPTY_ZONE}],
+                },
+                {"name": "gate", "url": "rtsp://admin:hunter2@127.0.0.1:9/none"},
+            ],
+            "sinks": [{"kind": "jsonl", "path": str(tmp_path / "r.jsonl"), "records": ["results", "events"]}],
+        }
+    )
 
 
 async def until(predicate, timeout: float = 20.0, what: str = "condition") -> None:
@@ -61,7 +68,8 @@ async def stopped(daemon: Daemon, task: asyncio.Task) -> None:
 
 
 async def test_signing_in_gives_an_httponly_cookie_that_opens_the_console_and_writes_need_the_console_header(
-        tmp_path, nudenet_path, camera_clip):
+    tmp_path, nudenet_path, camera_clip
+):
     daemon = Daemon(daemon_config(tmp_path, nudenet_path, camera_clip), ApiConfig(host="0.0.0.0", port=0, token=TOKEN))
     task = await running(daemon)
     base = f"http://127.0.0.1:{daemon.api_port}"
@@ -99,8 +107,11 @@ async def test_signing_in_gives_an_httponly_cookie_that_opens_the_console_and_wr
             shapes = {"zones": [{"name": "porch", "polygon": FACE_ZONE}], "lines": []}
             forged = await http.put(f"{base}/api/v1/streams/door/zones", json=shapes)  # cookie, no console header
             assert forged.status == 403 and "X-Vigil-Console" in (await forged.json())["error"]
-            elsewhere = await http.put(f"{base}/api/v1/streams/door/zones", json=shapes,
-                                       headers={"X-Vigil-Console": "1", "Origin": "http://evil.example"})
+            elsewhere = await http.put(
+                f"{base}/api/v1/streams/door/zones",
+                json=shapes,
+                headers={"X-Vigil-Console": "1", "Origin": "http://evil.example"},
+            )
             assert elsewhere.status == 403
             saved = await http.put(f"{base}/api/v1/streams/door/zones", json=shapes, headers={"X-Vigil-Console": "1"})
             assert saved.status == 200, await saved.text()
@@ -117,36 +128,53 @@ async def test_signing_in_gives_an_httponly_cookie_that_opens_the_console_and_wr
 
 
 async def test_a_zone_saved_through_the_api_makes_events_at_once_lasts_a_restart_and_shows_in_the_config(
-        tmp_path, nudenet_path, camera_clip):
+    tmp_path, nudenet_path, camera_clip
+):
     layer_file = tmp_path / "state" / "api-streams.json"
     daemon = Daemon(daemon_config(tmp_path, nudenet_path, camera_clip), ApiConfig(port=0), StreamLayer.load(layer_file))
     task = await running(daemon)
     base = f"http://127.0.0.1:{daemon.api_port}"
     try:
         async with aiohttp.ClientSession(headers={"X-Vigil-Console": "1"}) as http:
+
             async def framed() -> bool:
                 body = await (await http.get(f"{base}/api/v1/streams/door/zones")).json()
                 return body["width"] is not None
 
             await until(framed, what="a frame of door")
             before = await (await http.get(f"{base}/api/v1/streams/door/zones")).json()
-            assert before == {"zones": [{"name": "corner", "polygon": [[float(x), float(y)] for x, y in EMPTY_ZONE],
-                                         "classes": None, "dwell_s": None, "normalized": False}],
-                              "lines": [], "width": 320, "height": 240}
+            assert before == {
+                "zones": [
+                    {
+                        "name": "corner",
+                        "polygon": [[float(x), float(y)] for x, y in EMPTY_ZONE],
+                        "classes": None,
+                        "dwell_s": None,
+                        "normalized": False,
+                    }
+                ],
+                "lines": [],
+                "width": 320,
+                "height": 240,
+            }
             streams = (await (await http.get(f"{base}/api/v1/streams")).json())["streams"]
             door = next(s for s in streams if s["name"] == "door")
             assert door["models"] == ["default"] and (door["width"], door["height"]) == (320, 240)
             assert door["dropped"] >= 0
 
-            bad = await http.put(f"{base}/api/v1/streams/door/zones",
-                                 json={"zones": [{"name": "bow", "polygon": [[0, 0], [100, 100], [100, 0], [0, 100]]}]})
+            bad = await http.put(
+                f"{base}/api/v1/streams/door/zones",
+                json={"zones": [{"name": "bow", "polygon": [[0, 0], [100, 100], [100, 0], [0, 100]]}]},
+            )
             assert bad.status == 422 and "zones.0" in (error := (await bad.json())["error"]) and "crosses itself" in error
             assert (await http.put(f"{base}/api/v1/streams/door/zones", json={"zones": [], "cameras": 1})).status == 422
             assert (await http.put(f"{base}/api/v1/streams/nowhere/zones", json={"zones": []})).status == 404
 
             saved_at = time.monotonic()
-            shapes = {"zones": [{"name": "porch", "polygon": FACE_ZONE, "classes": ["FACE_FEMALE"]}],
-                      "lines": [{"name": "sill", "start": [0, 230], "end": [320, 230]}]}
+            shapes = {
+                "zones": [{"name": "porch", "polygon": FACE_ZONE, "classes": ["FACE_FEMALE"]}],
+                "lines": [{"name": "sill", "start": [0, 230], "end": [320, 230]}],
+            }
             answer = await http.put(f"{base}/api/v1/streams/door/zones", json=shapes)
             assert answer.status == 200, await answer.text()
             assert [z["name"] for z in (await answer.json())["zones"]] == ["porch"]
@@ -183,7 +211,8 @@ async def test_a_zone_saved_through_the_api_makes_events_at_once_lasts_a_restart
 
 
 async def test_the_old_stages_close_when_zones_change_so_every_object_start_has_its_object_end(
-        tmp_path, nudenet_path, camera_clip):
+    tmp_path, nudenet_path, camera_clip
+):
     config = daemon_config(tmp_path, nudenet_path, camera_clip)
     config.sources[0].zones[0].polygon[:] = [tuple(p) for p in FACE_ZONE]  # type: ignore[misc]
     daemon = Daemon(DaemonConfig.model_validate(config.model_dump()), ApiConfig(port=0))
@@ -191,6 +220,7 @@ async def test_the_old_stages_close_when_zones_change_so_every_object_start_has_
     base = f"http://127.0.0.1:{daemon.api_port}"
     try:
         async with aiohttp.ClientSession(headers={"X-Vigil-Console": "1"}) as http:
+
             async def started_once() -> bool:
                 events = (await (await http.get(f"{base}/api/v1/events?source=door&type=object_start")).json())["events"]
                 return bool(events)

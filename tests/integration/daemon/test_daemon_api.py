@@ -13,8 +13,8 @@ import pytest
 from pydantic import ValidationError
 
 from tests.conftest import encode_clip, photo
-from vigil.config.daemon import DaemonConfig
 from vigil.config.api import ApiConfig
+from vigil.config.daemon import DaemonConfig
 from vigil.daemon.service import Daemon
 
 TOKEN = "t0ken-for-the-tests-only"
@@ -23,7 +23,6 @@ TOKEN = "t0ken-for-the-tests-only"
 @pytest.fixture(scope="module")
 def camera_clip(tmp_path_factory):
     return encode_clip(tmp_path_factory.mktemp("cam") / "cam.mp4", photo("astronaut"), frames=30, size=(320, 240), fps=10)
-
 
 
 def with_sink(config: DaemonConfig, **entry: object) -> DaemonConfig:
@@ -292,7 +291,10 @@ async def test_readyz_names_a_failing_webhook_until_its_backlog_drains(tmp_path,
     port = free_port()
     base_config = config(tmp_path, nudenet_path, camera_clip)
     hooked = with_sink(
-        base_config, kind="webhook", url=f"http://robot:hunter2@127.0.0.1:{port}/hook", spool_dir=str(tmp_path / "spool"),
+        base_config,
+        kind="webhook",
+        url=f"http://robot:hunter2@127.0.0.1:{port}/hook",
+        spool_dir=str(tmp_path / "spool"),
         unhealthy_after_s=1.0,
     )
     daemon = Daemon(hooked, ApiConfig(port=0))
@@ -301,6 +303,7 @@ async def test_readyz_names_a_failing_webhook_until_its_backlog_drains(tmp_path,
     receiver = Receiver()
     try:
         async with aiohttp.ClientSession() as http:
+
             async def unready() -> bool:
                 return (await _readyz(http, base))[0] == 503
 
@@ -344,6 +347,7 @@ async def test_readyz_is_503_naming_the_sources_when_every_camera_is_down(tmp_pa
     task = await started(daemon)
     base = f"http://127.0.0.1:{daemon.api_port}"
     async with aiohttp.ClientSession() as http:
+
         async def reconnecting() -> bool:
             _, body = await _readyz(http, base)
             return all(s["state"] == "reconnecting" for s in body["checks"]["sources"].values())
@@ -372,8 +376,13 @@ async def test_a_stream_added_over_the_api_gets_its_own_stages_and_its_own_kind(
         wrong = {"name": "porch", "url": str(camera_clip), "transport": "udp"}
         refused = await http.post(f"{base}/api/v1/streams", json=wrong)
         assert refused.status == 422 and "'transport' is a setting of rtsp sources" in (await refused.json())["error"]
-        quiet = {"name": "porch", "url": str(camera_clip), "realtime": True, "loop": True,
-                 "stages": [{"kind": "filter", "classes": ["NO_SUCH_CLASS"], "only_with_detections": True}]}
+        quiet = {
+            "name": "porch",
+            "url": str(camera_clip),
+            "realtime": True,
+            "loop": True,
+            "stages": [{"kind": "filter", "classes": ["NO_SUCH_CLASS"], "only_with_detections": True}],
+        }
         response = await http.post(f"{base}/api/v1/streams", json=quiet)
         assert response.status == 201, await response.text()
         assert daemon.layer.origin("porch") == "api"

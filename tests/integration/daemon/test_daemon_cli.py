@@ -23,9 +23,7 @@ SECRET = "pa55-word-never-logged"
 
 
 def write_config(path: Path, nudenet: Path, clip: Path, out: Path, port: int, names: list[str], secret_file: Path) -> None:
-    sources = "".join(
-        f"  - name: {n}\n    url: {clip}\n    realtime: true\n    loop: true\n" for n in names
-    )
+    sources = "".join(f"  - name: {n}\n    url: {clip}\n    realtime: true\n    loop: true\n" for n in names)
     sources += f"  - name: gate\n    url: rtsp://admin@127.0.0.1:{free_port()}/none\n    password_file: {secret_file}\n"
     path.write_text(
         f"model:\n  path: {nudenet}\n  image_size: 320\n"
@@ -94,8 +92,9 @@ def test_the_daemon_notifies_serves_reloads_on_sighup_and_drains_on_sigterm(tmp_
 
 def api_request(url: str, method: str = "GET", body: dict | None = None) -> dict:
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method,
-                                     headers={"Content-Type": "application/json", "X-Vigil-Console": "1"})
+    request = urllib.request.Request(
+        url, data=data, method=method, headers={"Content-Type": "application/json", "X-Vigil-Console": "1"}
+    )
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.load(response)
 
@@ -171,7 +170,9 @@ def test_config_schema_is_json_schema_with_descriptions():
 def test_demo_runs_on_built_in_material(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "vigil", "demo", "--out", str(tmp_path / "demo"), "--seconds", "2"],
-        capture_output=True, text=True, timeout=180,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert result.returncode == 0, result.stderr
     assert "vigil demo:" in result.stdout and "FACE_FEMALE" in result.stdout  # the astronaut's face
@@ -180,8 +181,12 @@ def test_demo_runs_on_built_in_material(tmp_path):
     # The face tracked past the line and into the zone: each event printed as it came, then counted.
     printed = [line.split()[3:] for line in result.stdout.splitlines() if line.startswith("event ")]
     assert [words[:2] for words in printed] == [
-        ["object_start", printed[0][1]], ["line_cross", "line=door"], ["zone_enter", "zone=dock"],
-        ["zone_exit", "zone=dock"], ["object_end", printed[0][1]]]
+        ["object_start", printed[0][1]],
+        ["line_cross", "line=door"],
+        ["zone_enter", "zone=dock"],
+        ["zone_exit", "zone=dock"],
+        ["object_end", printed[0][1]],
+    ]
     assert printed[1][2] == "in" and len({words[-2] for words in printed}) == 1  # one track, e.g. track=0
     assert "line_cross and zone_enter seen: yes" in result.stdout
     events = [r for r in records if r.get("record") == "event"]
@@ -202,8 +207,8 @@ async def test_full_daemon_files_camera_webhook_api_watchdog_and_a_lossless_drai
 
     import aiohttp
 
-    from tests.integration.sources.test_rtsp import RtspServer, started
     from tests.integration.sinks.test_webhook_sink import Receiver
+    from tests.integration.sources.test_rtsp import RtspServer, started
 
     camera = started(RtspServer())
     receiver = await Receiver().start()

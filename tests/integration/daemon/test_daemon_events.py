@@ -14,7 +14,6 @@ import pytest
 
 from tests.integration.daemon.test_daemon_api import TOKEN, started, until
 from tests.integration.stages.test_tracking import face_clip
-from vigil.config.api import ApiConfig
 from vigil.config.loader import parse_config
 from vigil.daemon.service import Daemon
 

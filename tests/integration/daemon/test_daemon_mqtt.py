@@ -46,7 +46,7 @@ sources:
 {areas}
   - {{name: yard, url: {clip}, realtime: true, loop: true}}
 sinks:
-  - {{kind: mqtt, host: 127.0.0.1, port: {port}, client_id: box1, records: [events], spool_dir: {tmp_path / 'spool'}}}
+  - {{kind: mqtt, host: 127.0.0.1, port: {port}, client_id: box1, records: [events], spool_dir: {tmp_path / "spool"}}}
 """
 
 
@@ -65,9 +65,14 @@ async def test_cameras_and_zones_appear_and_disappear_in_home_assistant(broker, 
     daemon = Daemon(parse_config(text, "cam.yaml", {}), ApiConfig(enabled=False))
     task = await started(daemon)
     try:
+
         def seen(state: dict[str, bytes]) -> bool:
-            return ("homeassistant/sensor/box1/yard_fps/config" in state and "vigil/yard/state" in state
-                    and any("/cam_whole_" in t for t in state) and any("/cam_all_" in t for t in state))
+            return (
+                "homeassistant/sensor/box1/yard_fps/config" in state
+                and "vigil/yard/state" in state
+                and any("/cam_whole_" in t for t in state)
+                and any("/cam_all_" in t for t in state)
+            )
 
         before = await settled(broker.port, seen)
         assert json.loads(before["vigil/yard/state"])["state"] in ("connecting", "streaming")

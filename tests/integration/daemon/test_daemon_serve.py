@@ -43,8 +43,10 @@ def own_handlers():
 
 def write_yaml(path: Path, nudenet: Path, clip: Path, names: list[str]) -> Path:
     sources = "".join(f"  - {{name: {n}, url: {clip}, realtime: true, loop: true}}\n" for n in names)
-    path.write_text(f"model: {{path: {nudenet}, image_size: 320}}\nsources:\n{sources}"
-                    f"sinks:\n  - {{kind: jsonl, path: {path.parent / 'r.jsonl'}}}\napi: {{enabled: false}}\n")
+    path.write_text(
+        f"model: {{path: {nudenet}, image_size: 320}}\nsources:\n{sources}"
+        f"sinks:\n  - {{kind: jsonl, path: {path.parent / 'r.jsonl'}}}\napi: {{enabled: false}}\n"
+    )
     return path
 
 
@@ -95,8 +97,9 @@ async def test_serve_reloads_on_sighup_and_drains_on_sigterm(tmp_path, nudenet_p
     assert all(signal.getsignal(sig) is handler for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP))
 
 
-async def test_a_stop_asked_while_the_model_loads_stops_the_daemon_once_it_runs(tmp_path, nudenet_path, camera_clip,
-                                                                                own_handlers):
+async def test_a_stop_asked_while_the_model_loads_stops_the_daemon_once_it_runs(
+    tmp_path, nudenet_path, camera_clip, own_handlers
+):
     _, reached = own_handlers
     daemon = Daemon(load_config(write_yaml(tmp_path / "vigil.yaml", nudenet_path, camera_clip, ["door"])))
     serving = asyncio.create_task(daemon.serve())
@@ -109,8 +112,7 @@ async def test_a_stop_asked_while_the_model_loads_stops_the_daemon_once_it_runs(
 
 
 @pytest.mark.parametrize("given_force", [False, True])
-async def test_a_second_signal_cancels_the_run_or_calls_force(tmp_path, nudenet_path, camera_clip, own_handlers,
-                                                              given_force):
+async def test_a_second_signal_cancels_the_run_or_calls_force(tmp_path, nudenet_path, camera_clip, own_handlers, given_force):
     handler, reached = own_handlers
     daemon = Daemon(load_config(write_yaml(tmp_path / "vigil.yaml", nudenet_path, camera_clip, ["door"])))
     forced: list[bool] = []

@@ -19,11 +19,11 @@ from tests.support.tiny_hf import build_blip, build_clip
 from vigil.config.api import ApiConfig
 from vigil.config.daemon import DaemonConfig
 from vigil.config.search import SearchConfig
-from vigil.store.search import EventSearch, VectorStore, crop, load_search
 from vigil.daemon.service import Daemon
 from vigil.errors import ConfigError
 from vigil.events import Event
 from vigil.frame import Frame
+from vigil.store.search import VectorStore, crop, load_search
 
 T0 = datetime(2026, 11, 29, 12, 0, tzinfo=timezone.utc)
 
@@ -100,7 +100,10 @@ async def test_a_vision_language_model_describes_each_event_as_it_would_alone(cl
     config = SearchConfig(model=str(clip_dir), describe=str(blip), describe_prompt="a picture of")
     search = await load_search(config, None)
     search.start()
-    events = [an_event(0, photo("astronaut"), (170.0, 70.0, 280.0, 190.0)), an_event(1, photo("coffee"), (50.0, 40.0, 500.0, 380.0))]
+    events = [
+        an_event(0, photo("astronaut"), (170.0, 70.0, 280.0, 190.0)),
+        an_event(1, photo("coffee"), (50.0, 40.0, 500.0, 380.0)),
+    ]
     search.events(events)
     await asyncio.wait_for(search.idle(), 60)
     try:
@@ -133,13 +136,22 @@ async def test_a_search_model_that_embeds_nothing_is_a_clear_config_error(nudene
 
 async def test_the_daemon_ranks_its_events_by_likeness_and_text_and_keeps_them_across_a_restart(clip_dir, nudenet_path, tmp_path):
     clip = encode_clip(tmp_path / "cam.mp4", photo("astronaut"), frames=30, size=(320, 240), fps=10)
-    config = DaemonConfig.model_validate({
-        "model": {"path": str(nudenet_path), "image_size": 320},
-        "sources": [{"name": "door", "url": str(clip), "realtime": True, "loop": True,
-                     "zones": [{"name": "porch", "polygon": [[100, 20], [300, 20], [300, 200], [100, 200]]}]}],
-        "sinks": [{"kind": "jsonl", "path": str(tmp_path / "r.jsonl")}],
-        "search": {"model": str(clip_dir), "database": str(tmp_path / "search.sqlite")},
-    })
+    config = DaemonConfig.model_validate(
+        {
+            "model": {"path": str(nudenet_path), "image_size": 320},
+            "sources": [
+                {
+                    "name": "door",
+                    "url": str(clip),
+                    "realtime": True,
+                    "loop": True,
+                    "zones": [{"name": "porch", "polygon": [[100, 20], [300, 20], [300, 200], [100, 200]]}],
+                }
+            ],
+            "sinks": [{"kind": "jsonl", "path": str(tmp_path / "r.jsonl")}],
+            "search": {"model": str(clip_dir), "database": str(tmp_path / "search.sqlite")},
+        }
+    )
     daemon = Daemon(config, ApiConfig(port=0))
     task = asyncio.create_task(daemon.run())
     await asyncio.wait_for(daemon.wait_ready(), 60)
@@ -176,9 +188,13 @@ async def test_the_daemon_ranks_its_events_by_likeness_and_text_and_keeps_them_a
 
 async def test_without_a_search_section_the_route_says_how_to_turn_it_on(nudenet_path, tmp_path):
     clip = encode_clip(tmp_path / "cam.mp4", photo("astronaut"), frames=10, size=(320, 240), fps=10)
-    config = DaemonConfig.model_validate({"model": {"path": str(nudenet_path), "image_size": 320},
-                                          "sources": [{"name": "door", "url": str(clip)}],
-                                          "sinks": [{"kind": "jsonl", "path": str(tmp_path / "r.jsonl")}]})
+    config = DaemonConfig.model_validate(
+        {
+            "model": {"path": str(nudenet_path), "image_size": 320},
+            "sources": [{"name": "door", "url": str(clip)}],
+            "sinks": [{"kind": "jsonl", "path": str(tmp_path / "r.jsonl")}],
+        }
+    )
     daemon = Daemon(config, ApiConfig(port=0))
     task = asyncio.create_task(daemon.run())
     await asyncio.wait_for(daemon.wait_ready(), 60)

@@ -37,8 +37,7 @@ SHAPES: dict[str, tuple[str, list[str]]] = {
     ),
 }
 WEBHOOK = ("https://WhKeyUser1@127.0.0.1:{port}/hook?token=WhTok2&signature=WhSig3", ["WhKeyUser1", "WhTok2", "WhSig3"])
-PATHS = ["config JSON", "config YAML", "streams url", "streams last_error", "one stream", "readyz", "log JSON",
-         "log text"]
+PATHS = ["config JSON", "config YAML", "streams url", "streams last_error", "one stream", "readyz", "log JSON", "log text"]
 
 
 def cameras() -> dict[str, str]:
@@ -48,13 +47,23 @@ def cameras() -> dict[str, str]:
 async def _gather(tmp_path, nudenet_path) -> dict[str, str]:
     """Every display path's text, from one daemon whose cameras all failed at least once."""
     urls = cameras()
-    config = DaemonConfig.model_validate({
-        "model": {"path": str(nudenet_path), "image_size": 320},
-        "sources": [{"name": name, "url": url, "open_timeout_s": 2,
-                     "reconnect": {"initial_s": 0.2, "max_s": 1.0}} for name, url in urls.items()],
-        "sinks": [{"kind": "webhook", "name": "hook", "url": WEBHOOK[0].format(port=free_port()),
-                   "spool_dir": str(tmp_path / "spool")}],
-    })
+    config = DaemonConfig.model_validate(
+        {
+            "model": {"path": str(nudenet_path), "image_size": 320},
+            "sources": [
+                {"name": name, "url": url, "open_timeout_s": 2, "reconnect": {"initial_s": 0.2, "max_s": 1.0}}
+                for name, url in urls.items()
+            ],
+            "sinks": [
+                {
+                    "kind": "webhook",
+                    "name": "hook",
+                    "url": WEBHOOK[0].format(port=free_port()),
+                    "spool_dir": str(tmp_path / "spool"),
+                }
+            ],
+        }
+    )
     logs = {fmt: io.StringIO() for fmt in ("json", "text")}
     root = logging.getLogger()
     level = root.level
@@ -69,6 +78,7 @@ async def _gather(tmp_path, nudenet_path) -> dict[str, str]:
         task = await started(daemon)
         base = f"http://127.0.0.1:{daemon.api_port}"
         async with aiohttp.ClientSession() as http:
+
             async def streams() -> list[dict[str, Any]]:
                 return (await (await http.get(f"{base}/api/v1/streams")).json())["streams"]
 

@@ -45,19 +45,29 @@ def clip_model(tmp_path_factory):
 
 
 def daemon_config(tmp_path: Path, nudenet_path: Path, clip: Path, clip_model: Path) -> DaemonConfig:
-    return DaemonConfig.model_validate({
-        "model": {"path": str(nudenet_path), "image_size": 320},
-        "sources": [
-            {"name": "door", "url": str(clip), "realtime": True, "loop": True,
-             "zones": [{"name": "porch", "polygon": FACE_ZONE}]},
-            {"name": "gate", "url": f"rtsp://admin:hunter2@127.0.0.1:{free_port()}/live",
-             "reconnect": {"initial_s": 0.2, "max_s": 1.0}},
-        ],
-        "sinks": [
-            {"kind": "snapshot", "directory": str(tmp_path / "snapshots"), "records": ["events"]},
-        ],
-        "search": {"model": str(clip_model), "database": str(tmp_path / "search.sqlite")},
-    })
+    return DaemonConfig.model_validate(
+        {
+            "model": {"path": str(nudenet_path), "image_size": 320},
+            "sources": [
+                {
+                    "name": "door",
+                    "url": str(clip),
+                    "realtime": True,
+                    "loop": True,
+                    "zones": [{"name": "porch", "polygon": FACE_ZONE}],
+                },
+                {
+                    "name": "gate",
+                    "url": f"rtsp://admin:hunter2@127.0.0.1:{free_port()}/live",
+                    "reconnect": {"initial_s": 0.2, "max_s": 1.0},
+                },
+            ],
+            "sinks": [
+                {"kind": "snapshot", "directory": str(tmp_path / "snapshots"), "records": ["events"]},
+            ],
+            "search": {"model": str(clip_model), "database": str(tmp_path / "search.sqlite")},
+        }
+    )
 
 
 class Checked:
@@ -68,10 +78,24 @@ class Checked:
         self.api = OpenAPI.from_dict(document)
         self.answered: set[tuple[str, str, int]] = set()
 
-    async def __call__(self, method: str, path: str, status: int, *, params: dict[str, str] | None = None,
-                       headers: dict[str, str] | None = None, **body: Any) -> Any:
-        async with self.http.request(method, self.base + path, params=params, headers=headers if headers is not None
-                                     else (WRITE if method != "GET" else BEARER), allow_redirects=False, **body) as answer:
+    async def __call__(
+        self,
+        method: str,
+        path: str,
+        status: int,
+        *,
+        params: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        **body: Any,
+    ) -> Any:
+        async with self.http.request(
+            method,
+            self.base + path,
+            params=params,
+            headers=headers if headers is not None else (WRITE if method != "GET" else BEARER),
+            allow_redirects=False,
+            **body,
+        ) as answer:
             endless = answer.content_type.startswith("multipart/")  # a live view: its first part is enough
             data = await answer.content.readexactly(2) if endless else await answer.read()
             assert answer.status == status, f"{method} {path}: {answer.status} {data[:300]!r}"
@@ -83,14 +107,13 @@ class Checked:
 
     def unanswered(self, document: dict[str, Any]) -> set[tuple[str, str]]:
         """The documented operations no request reached."""
+
         def template(path: str) -> str:
             exact = [t for t in document["paths"] if t == path]
-            return (exact or [t for t in document["paths"]
-                              if re.fullmatch(re.sub(r"\\{\w+\\}", "[^/]+", re.escape(t)), path)])[0]
+            return (exact or [t for t in document["paths"] if re.fullmatch(re.sub(r"\\{\w+\\}", "[^/]+", re.escape(t)), path)])[0]
 
         reached = {(method.lower(), template(path)) for method, path, _ in self.answered}
-        return {(method, path) for path, item in document["paths"].items() for method in item
-                if method != "parameters"} - reached
+        return {(method, path) for path, item in document["paths"].items() for method in item if method != "parameters"} - reached
 
 
 async def answered(value: Any) -> Any:
@@ -169,7 +192,10 @@ async def events_and_search(call: Checked, daemon: Daemon) -> None:
     await call("GET", "/api/v1/events", 400, params={"type": "bogus"})
     await call("GET", "/api/v1/events", 200, params={"type": "zone_enter", "since": "2020-01-01T00:00:00Z"})
 
-    await until(lambda: answered((search := getattr(daemon.store, "search_index", None)) is not None and search.embedded >= 1), "an event embedded")
+    await until(
+        lambda: answered((search := getattr(daemon.store, "search_index", None)) is not None and search.embedded >= 1),
+        "an event embedded",
+    )
     found = (await call("GET", "/api/v1/events/search", 200, params={"q": "a photo of a person", "source": "door"}))["events"]
     assert found and all("score" in f for f in found)
     like = (await call("GET", "/api/v1/events/search", 200, params={"like": found[0]["id"], "limit": "3"}))["events"]
@@ -206,8 +232,9 @@ async def session(call: Checked) -> None:
     # Writes with the cookie (no token) are under the write rule: JSON and the console's header.
     zones = {"zones": [], "lines": []}
     await call("PUT", "/api/v1/streams/door/zones", 403, json=zones, headers={})
-    await call("PUT", "/api/v1/streams/door/zones", 415, data=b"zones=", headers={"X-Vigil-Console": "1",
-                                                                                   "Content-Type": "text/plain"})
+    await call(
+        "PUT", "/api/v1/streams/door/zones", 415, data=b"zones=", headers={"X-Vigil-Console": "1", "Content-Type": "text/plain"}
+    )
     await call("DELETE", "/api/v1/session", 204, headers={"X-Vigil-Console": "1"})
     await call("GET", "/api/v1/session", 401, headers={})
 
@@ -216,7 +243,11 @@ async def readiness_when_every_camera_is_down(call: Checked) -> None:
     await call("DELETE", "/api/v1/streams/door", 200)  # only the camera that is down is left
 
     async def unready() -> Any:
-        return await call("GET", "/readyz", 503) if (await call.http.get(f"{call.base}/readyz", headers=BEARER)).status == 503 else None
+        return (
+            await call("GET", "/readyz", 503)
+            if (await call.http.get(f"{call.base}/readyz", headers=BEARER)).status == 503
+            else None
+        )
 
     body = await until(unready, "readyz 503")
     assert body["ready"] is False and body["checks"]["sources"]["gate"]["ok"] is False

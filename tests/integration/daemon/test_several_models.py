@@ -35,8 +35,17 @@ def camera_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return encode_clip(tmp_path_factory.mktemp("cam") / "cam.mp4", photo("astronaut"), frames=30, size=(320, 240), fps=10)
 
 
-def two_models_text(tmp_path: Path, nudenet: Path, classifier: Path, clip: Path, *, faces: str = "confidence: 0.25",
-                    more_models: str = "", more_sources: str = "", tail: str = "") -> str:
+def two_models_text(
+    tmp_path: Path,
+    nudenet: Path,
+    classifier: Path,
+    clip: Path,
+    *,
+    faces: str = "confidence: 0.25",
+    more_models: str = "",
+    more_sources: str = "",
+    tail: str = "",
+) -> str:
     """door runs the face detector, yard the classifier: the YAML a user writes. `more_models`
     and `more_sources` are extra lines of `models:` and `sources:`, `tail` extra sections."""
     return f"""
@@ -49,7 +58,7 @@ sources:
   - {{name: yard, url: "{clip}", realtime: true, loop: true, models: scene}}
 {more_sources}
 sinks:
-  - {{kind: jsonl, path: "{tmp_path / 'r.jsonl'}"}}
+  - {{kind: jsonl, path: "{tmp_path / "r.jsonl"}"}}
 {tail}
 """
 
@@ -65,7 +74,7 @@ def plates_and_cameras(classifier: Path, clip: Path) -> dict[str, str]:
     return {
         "more_models": f'  plates: {{path: "{classifier}"}}',
         "more_sources": f'  - {{name: porch, url: "{clip}", realtime: true, loop: true, models: plates}}\n'
-                        f'  - {{name: shed, url: "{clip}", realtime: true, loop: true, models: scene}}',
+        f'  - {{name: shed, url: "{clip}", realtime: true, loop: true, models: scene}}',
     }
 
 
@@ -207,8 +216,14 @@ async def test_reloading_one_changed_model_leaves_the_other_lane_running_untouch
     # Adding a model name on reload: refused, said so, and nothing stops or changes.
     caplog.clear()
     faces_now = lanes["faces"].model
-    grown = two_models_yaml(tmp_path, nudenet_path, classifier, camera_clip, faces="confidence: 0.6",
-                            more_models=f'  plates: {{path: "{classifier}"}}')
+    grown = two_models_yaml(
+        tmp_path,
+        nudenet_path,
+        classifier,
+        camera_clip,
+        faces="confidence: 0.6",
+        more_models=f'  plates: {{path: "{classifier}"}}',
+    )
     await daemon.reload(grown)
     assert "reload: keeping models faces, scene: adding or removing models (plates) needs a restart" in caplog.text
     assert set(daemon.config.models) == {"faces", "scene"} and set(lanes) == {"faces", "scene"}
@@ -285,8 +300,17 @@ def test_vigil_run_swaps_one_model_on_sighup_and_keeps_running_through_a_refused
         assert all(d["confidence"] >= 0.6 for r in written("door")[-3:] for d in r["detections"])
         assert any(d["confidence"] < 0.6 for r in written("door")[:5] for d in r["detections"])
 
-        config.write_text(two_models_text(tmp_path, nudenet_path, classifier, camera_clip, faces="confidence: 0.6", tail=tail,
-                                          **plates_and_cameras(classifier, camera_clip)))
+        config.write_text(
+            two_models_text(
+                tmp_path,
+                nudenet_path,
+                classifier,
+                camera_clip,
+                faces="confidence: 0.6",
+                tail=tail,
+                **plates_and_cameras(classifier, camera_clip),
+            )
+        )
         proc.send_signal(signal.SIGHUP)
         wait(lambda: any("needs a restart" in m["message"] for m in messages()))
         counts = len(written("door")), len(written("yard"))
@@ -361,7 +385,7 @@ async def test_metrics_count_each_models_batches_under_its_name(tmp_path, nudene
 
 async def test_metrics_describe_each_model_its_package_and_its_queues(tmp_path, nudenet_path, classifier, camera_clip):
     text = await scrape_metrics(tmp_path, nudenet_path, classifier, camera_clip)
-    infos = re.findall(r'^vigil_model_info\{([^}]*)\} 1\.0$', text, re.M)
+    infos = re.findall(r"^vigil_model_info\{([^}]*)\} 1\.0$", text, re.M)
     assert len(infos) == 2, infos
     for name, model_id in (("faces", FACES_ID), ("scene", SCENE_ID)):
         labels = next((labels for labels in infos if f'model="{name}"' in labels), None)

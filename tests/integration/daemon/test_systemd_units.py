@@ -117,9 +117,7 @@ def test_systemd_analyze_verify_is_clean(name: str, tmp_path: Path) -> None:
     text = source.read_text().replace("ExecStart=/usr/local/bin/vigil ", f"ExecStart={VIGIL_BIN} ")
     assert str(VIGIL_BIN) in text
     (tmp_path / name).write_text(text)
-    done = subprocess.run(
-        ["systemd-analyze", "verify", str(tmp_path / name)], capture_output=True, text=True, timeout=60
-    )
+    done = subprocess.run(["systemd-analyze", "verify", str(tmp_path / name)], capture_output=True, text=True, timeout=60)
     output = (done.stdout + done.stderr).strip()
     # Only lines about our unit count: verify also loads the host's units it depends on.
     ours = [line for line in output.splitlines() if name in line or str(tmp_path) in line]

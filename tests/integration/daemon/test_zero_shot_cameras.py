@@ -12,11 +12,11 @@ import pytest
 
 from tests.conftest import encode_clip, photo
 from tests.support.tiny_hf import build_owlv2
+from vigil.config.api import ApiConfig
 from vigil.config.daemon import DaemonConfig
 from vigil.config.loader import parse_config
 from vigil.daemon.assemble import load_models
 from vigil.daemon.service import Daemon
-from vigil.config.api import ApiConfig
 from vigil.errors import ConfigError
 
 
@@ -44,8 +44,11 @@ api: {{enabled: false}}
     task = asyncio.create_task(daemon.run())
     await asyncio.wait_for(daemon.wait_ready(), 60)
     for _ in range(300):
-        lines = [json.loads(line) for line in (tmp_path / "r.jsonl").read_text().splitlines()] \
-            if (tmp_path / "r.jsonl").exists() else []
+        lines = (
+            [json.loads(line) for line in (tmp_path / "r.jsonl").read_text().splitlines()]
+            if (tmp_path / "r.jsonl").exists()
+            else []
+        )
         if sum(1 for r in lines if r["source"] == "street") >= 8 and sum(1 for r in lines if r["source"] == "garden") >= 8:
             break
         await asyncio.sleep(0.1)
@@ -55,8 +58,10 @@ api: {{enabled: false}}
     await asyncio.wait_for(task, 30)
     assert yard.zero_shot.net is None  # released with the last detector using it
 
-    names = {source: {d["class_name"] for r in lines if r["source"] == source for d in r["detections"]}
-             for source in ("garden", "street")}
+    names = {
+        source: {d["class_name"] for r in lines if r["source"] == source for d in r["detections"]}
+        for source in ("garden", "street")
+    }
     assert names["garden"] and names["garden"] <= {"a person", "a dog"}
     assert names["street"] and names["street"] <= {"a red car", "a truck", "a bicycle"}
 

@@ -142,8 +142,9 @@ def scene_with_signs() -> tuple[np.ndarray, Detections]:
         image[y : y + 90, x : x + 230] = board
         boxes.append([x, y, x + 230, y + 90])
     boxes.append([560, 5, 598, 40])  # a plain corner of the photo
-    dets = Detections(xyxy=boxes, confidence=[0.9, 0.8, 0.7], class_id=[0, 0, 0],
-                      data={"class_name": np.array(["sign", "sign", "sign"])})
+    dets = Detections(
+        xyxy=boxes, confidence=[0.9, 0.8, 0.7], class_id=[0, 0, 0], data={"class_name": np.array(["sign", "sign", "sign"])}
+    )
     return image, dets
 
 

@@ -29,7 +29,9 @@ def clip_copy(clip_dir: Path, tmp_path: Path) -> Path:
 
 def test_missing_processor_config_names_the_file_and_how_to_save_it(clip_copy: Path) -> None:
     (clip_copy / "processor_config.json").unlink()
-    with pytest.raises(ModelLoadError, match=r"preprocessor_config\.json or processor_config\.json\) is missing.*CLIPProcessor\.save_pretrained"):
+    with pytest.raises(
+        ModelLoadError, match=r"preprocessor_config\.json or processor_config\.json\) is missing.*CLIPProcessor\.save_pretrained"
+    ):
         AutoModel.from_pretrained(clip_copy)
 
 
@@ -47,7 +49,10 @@ def test_an_architecture_vigil_does_not_run_lists_the_ones_it_does(clip_copy: Pa
     config = json.loads((clip_copy / "config.json").read_text())
     config["architectures"] = ["CLIPForImageClassification"]
     (clip_copy / "config.json").write_text(json.dumps(config))
-    with pytest.raises(ModelLoadError, match=r"CLIPForImageClassification, which vigil does not run.*CLIPModel \(clip/embed\).*Owlv2ForObjectDetection"):
+    with pytest.raises(
+        ModelLoadError,
+        match=r"CLIPForImageClassification, which vigil does not run.*CLIPModel \(clip/embed\).*Owlv2ForObjectDetection",
+    ):
         AutoModel.from_pretrained(clip_copy)
 
 
@@ -62,7 +67,10 @@ def test_weights_of_another_shape_than_the_config_are_refused(clip_copy: Path) -
     weights = load_file(clip_copy / "model.safetensors")
     weights["visual_projection.weight"] = torch.zeros(8, 32)
     save_file(weights, clip_copy / "model.safetensors", metadata={"format": "pt"})
-    with pytest.raises(ModelLoadError, match=r"model\.safetensors does not fit .*config\.json: 1 weight.*visual_projection\.weight is \[8, 32\] in the file, \[16, 32\] in the config.*save_pretrained"):
+    with pytest.raises(
+        ModelLoadError,
+        match=r"model\.safetensors does not fit .*config\.json: 1 weight.*visual_projection\.weight is \[8, 32\] in the file, \[16, 32\] in the config.*save_pretrained",
+    ):
         AutoModel.from_pretrained(clip_copy)
 
 
@@ -70,7 +78,9 @@ def test_weights_missing_from_the_file_are_refused_not_initialised_at_random(cli
     weights = load_file(clip_copy / "model.safetensors")
     del weights["text_projection.weight"]
     save_file(weights, clip_copy / "model.safetensors", metadata={"format": "pt"})
-    with pytest.raises(ModelLoadError, match=r"model\.safetensors does not fit.*1 weight\(s\) missing.*text_projection\.weight missing"):
+    with pytest.raises(
+        ModelLoadError, match=r"model\.safetensors does not fit.*1 weight\(s\) missing.*text_projection\.weight missing"
+    ):
         AutoModel.from_pretrained(clip_copy)
 
 

@@ -27,8 +27,9 @@ def owl_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 async def test_prompted_owlv2_in_the_pipeline_equals_the_detector_alone(tmp_path: Path, clips: dict, owl_dir: Path) -> None:
     detector = AutoModel.from_pretrained(owl_dir, prompts=PROMPTS, confidence=0.75)
     out = tmp_path / "r.jsonl"
-    pipeline = Pipeline(detector, [FileSource("coffee", clips["coffee"])], [JsonlSink(out)],
-                        PipelineOptions(max_batch=4, max_delay_ms=50))
+    pipeline = Pipeline(
+        detector, [FileSource("coffee", clips["coffee"])], [JsonlSink(out)], PipelineOptions(max_batch=4, max_delay_ms=50)
+    )
     report = await pipeline.run()
     records = sorted((json.loads(line) for line in out.read_text().splitlines()), key=lambda r: r["seq"])
     with av.open(str(clips["coffee"])) as container:

@@ -52,7 +52,9 @@ def test_segmentation_matches_ultralytics_boxes_and_masks(golden_dir):
         image = read(golden_dir, name)
         (dets,) = model([image])
         label = f"seg:{name}"
-        assert_detections_match(dets, entry["boxes_xyxy"], entry["confidence"], entry["class_id"], stable=is_stable(entry), label=label)
+        assert_detections_match(
+            dets, entry["boxes_xyxy"], entry["confidence"], entry["class_id"], stable=is_stable(entry), label=label
+        )
         assert dets.mask is not None and dets.mask.shape[1:] == image.shape[:2]
         for i, j in matches(dets, entry):
             gold_mask = rle_decode(entry["masks"]["rle_orig"][j])
@@ -73,7 +75,9 @@ def test_pose_matches_ultralytics_boxes_and_keypoints(golden_dir):
         model = AutoModel.from_pretrained(path, confidence=entry["conf"], iou=gold["iou"])
         (dets,) = model([read(golden_dir, name)])
         label = f"pose:{name}"
-        assert_detections_match(dets, entry["boxes_xyxy"], entry["confidence"], entry["class_id"], stable=is_stable(entry), label=label)
+        assert_detections_match(
+            dets, entry["boxes_xyxy"], entry["confidence"], entry["class_id"], stable=is_stable(entry), label=label
+        )
         assert dets.keypoints is not None and dets.keypoints.shape[1:] == (17, 2)
         for i, j in matches(dets, entry):
             np.testing.assert_allclose(dets.keypoints[i], entry["keypoints_xy"][j], atol=0.5, err_msg=label)

@@ -12,8 +12,8 @@ import pytest
 
 from tests.parity import assert_detections_match, is_stable
 from tests.support.results import ListSink
-from vigil.pipeline.runner import Pipeline, PipelineOptions
 from vigil.engine import AutoModel
+from vigil.pipeline.runner import Pipeline, PipelineOptions
 from vigil.sources import FileSource
 
 pytestmark = pytest.mark.golden

@@ -83,8 +83,10 @@ def test_below_the_target_the_score_branch_is_kept_float_and_the_better_graph_wi
     _, packages = read_model_dir(model_dir)
     measured = next(p.int8 for p in packages if p.int8 is not None)
     assert measured.agreement >= float(first.group(1)) - 5e-4  # the first graph's figure, rounded in the message
-    assert measured.kept_float in ((), tuple(f"/model.22/cv3.{i}/cv3.{i}.{j}/{'conv/' if j < 2 else ''}Conv"
-                                             for i in range(3) for j in range(3)))
+    assert measured.kept_float in (
+        (),
+        tuple(f"/model.22/cv3.{i}/cv3.{i}.{j}/{'conv/' if j < 2 else ''}Conv" for i in range(3) for j in range(3)),
+    )
 
 
 def test_only_conv_layers_are_int8_and_the_kept_float_ones_are_float(quantized):
@@ -134,14 +136,20 @@ def test_vigil_models_resolve_says_why_int8_does_not_run_first(quantized, tmp_pa
 
 
 @pytest.mark.skipif(not current_environment().cpu_vnni, reason="the daemon's own choice needs a CPU with VNNI")
-@pytest.mark.parametrize("minimum, quantization, chosen", [(0.95, None, "onnx-int8"), (0.995, None, "onnx"), (0.95, ["fp32"], "onnx")])
-async def test_the_daemon_passes_min_int8_agreement_and_quantization_to_the_resolver(quantized, tmp_path, minimum, quantization, chosen):
+@pytest.mark.parametrize(
+    "minimum, quantization, chosen", [(0.95, None, "onnx-int8"), (0.995, None, "onnx"), (0.95, ["fp32"], "onnx")]
+)
+async def test_the_daemon_passes_min_int8_agreement_and_quantization_to_the_resolver(
+    quantized, tmp_path, minimum, quantization, chosen
+):
     root = with_agreement(quantized[0], tmp_path, 0.99)
-    config = PipelineConfig.model_validate({
-        "model": {"path": str(root), "min_int8_agreement": minimum, "quantization": quantization, "device": "cpu"},
-        "sources": [{"name": "cam", "url": str(tmp_path / "unused.mp4")}],
-        "sinks": [{"kind": "jsonl", "path": str(tmp_path / "out.jsonl")}],
-    })
+    config = PipelineConfig.model_validate(
+        {
+            "model": {"path": str(root), "min_int8_agreement": minimum, "quantization": quantization, "device": "cpu"},
+            "sources": [{"name": "cam", "url": str(tmp_path / "unused.mp4")}],
+            "sinks": [{"kind": "jsonl", "path": str(tmp_path / "out.jsonl")}],
+        }
+    )
     model = await load_model(config)
     try:
         assert model.package_id == chosen

@@ -93,8 +93,14 @@ def test_torchscript_equals_onnx_and_ultralytics_on_golden_images(twin_dir: Path
         (ref,), (ours,) = onnx([image]), script([image])
         assert_same(ours, ref, name)
         entry = gold["images"][name]
-        assert_detections_match(ours, entry["boxes_xyxy"], entry["confidence"], entry["class_id"],
-                                stable=is_stable(entry), label=f"torchscript {name}")
+        assert_detections_match(
+            ours,
+            entry["boxes_xyxy"],
+            entry["confidence"],
+            entry["class_id"],
+            stable=is_stable(entry),
+            label=f"torchscript {name}",
+        )
     batch = list(images)[:4]
     for name, a, b in zip(batch, script([images[n] for n in batch]), onnx([images[n] for n in batch])):
         assert_same(a, b, f"{name} in a batch of 4")
@@ -136,11 +142,13 @@ async def test_the_daemon_config_picks_the_backend_order_it_is_given(twin_dir: P
 
     chosen = {}
     for order in (None, ["torchscript", "onnx"], "onnx"):
-        config = PipelineConfig.model_validate({
-            "model": {"path": str(twin_dir), "backend": order},
-            "sources": [{"name": "cam", "url": str(tmp_path / "unused.mp4")}],
-            "sinks": [{"kind": "jsonl", "path": str(tmp_path / "out.jsonl")}],
-        })
+        config = PipelineConfig.model_validate(
+            {
+                "model": {"path": str(twin_dir), "backend": order},
+                "sources": [{"name": "cam", "url": str(tmp_path / "unused.mp4")}],
+                "sinks": [{"kind": "jsonl", "path": str(tmp_path / "out.jsonl")}],
+            }
+        )
         model = await load_model(config)
         chosen[str(order)] = model.package_id
         model.close()

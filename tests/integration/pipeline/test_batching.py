@@ -13,10 +13,10 @@ import pytest
 from tests.conftest import encode_clip, photo
 from tests.model_packages import tiny_yolo_onnx, write_model_json, write_package
 from tests.support.results import ListSink
-from vigil.pipeline.observer import PipelineObserver
-from vigil.pipeline.runner import Pipeline, PipelineOptions
 from vigil.engine import AutoModel
 from vigil.errors import PipelineError, SourceOpenError
+from vigil.pipeline.observer import PipelineObserver
+from vigil.pipeline.runner import Pipeline, PipelineOptions
 from vigil.sources import FileSource
 
 # Real time: paced sources must be kept up with, an overloaded model must drop, a stop must
@@ -39,7 +39,9 @@ class Recorder(PipelineObserver):
     def frames_dropped(self, source_id: str, cause: str, count: int) -> None:
         self.drops[source_id, cause] += count
 
-    def batch_done(self, size: int, padded_to: int, pre_ms: float, infer_ms: float, post_ms: float, model: str = "default") -> None:
+    def batch_done(
+        self, size: int, padded_to: int, pre_ms: float, infer_ms: float, post_ms: float, model: str = "default"
+    ) -> None:
         self.batches.append((size, padded_to))
 
     def loop_lag(self, seconds: float) -> None:
@@ -137,7 +139,9 @@ async def test_stale_live_frames_are_dropped_and_counted_under_overload(paced_cl
 async def test_stop_mid_run_drains_what_is_in_flight_within_the_budget(tmp_path, clips, nudenet_path):
     model = AutoModel.from_pretrained(nudenet_path, image_size=1280)  # about a second per batch of 4
     sink = ListSink()
-    pipeline = Pipeline(model, [FileSource(n, p) for n, p in clips.items()], [sink], PipelineOptions(max_batch=4, drain_timeout_s=0.3))
+    pipeline = Pipeline(
+        model, [FileSource(n, p) for n, p in clips.items()], [sink], PipelineOptions(max_batch=4, drain_timeout_s=0.3)
+    )
     run = asyncio.create_task(pipeline.run())
     while not sink.results:
         await asyncio.sleep(0.01)

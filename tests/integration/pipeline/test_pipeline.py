@@ -13,8 +13,8 @@ import time
 import pytest
 
 from tests.conftest import encode_clip, photo
-from vigil.pipeline.runner import Pipeline, PipelineOptions
 from vigil.engine import AutoModel
+from vigil.pipeline.runner import Pipeline, PipelineOptions
 from vigil.sinks import JsonlSink
 from vigil.sources import FileSource
 
@@ -40,7 +40,9 @@ async def test_results_carry_stage_timings_and_batches_are_formed(tmp_path, clip
 async def test_static_batch_package_gets_full_padded_batches(tmp_path, clips, golden_dir):
     model = AutoModel.from_pretrained(golden_dir / "models" / "yolo11n-b4.onnx")
     out = tmp_path / "r.jsonl"
-    pipeline = Pipeline(model, [FileSource("c", clips["coffee"])], [JsonlSink(out)], PipelineOptions(max_batch=2, max_delay_ms=5000))
+    pipeline = Pipeline(
+        model, [FileSource("c", clips["coffee"])], [JsonlSink(out)], PipelineOptions(max_batch=2, max_delay_ms=5000)
+    )
     assert pipeline.batch_size == 4  # the package's static batch wins over max_batch
     report = await pipeline.run()
     assert report.results == 18 and report.batches == 5  # 4+4+4+4+2, the last one padded
@@ -65,7 +67,8 @@ def test_sigterm_drains_and_exits_0(tmp_path, long_clip, nudenet_path):
     out = tmp_path / "r.jsonl"
     proc = subprocess.Popen(
         [sys.executable, "-m", "vigil", "run", "--model", str(nudenet_path), "--source", str(long_clip), "--out", str(out)],
-        stderr=subprocess.PIPE, text=True,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     deadline = time.monotonic() + 60
     while (not out.exists() or not out.read_text()) and time.monotonic() < deadline:

@@ -28,8 +28,15 @@ def test_mask_rle_round_trips(shape):
 def test_run_writes_masks_and_keypoints(tmp_path, clips, golden_dir, model_name, key):
     out = tmp_path / "r.jsonl"
     proc = vigil(
-        "run", "--model", str(golden_dir / "models" / f"{model_name}.onnx"), "--source", str(clips["astronaut"]),
-        "--out", str(out), "--confidence", "0.5",
+        "run",
+        "--model",
+        str(golden_dir / "models" / f"{model_name}.onnx"),
+        "--source",
+        str(clips["astronaut"]),
+        "--out",
+        str(out),
+        "--confidence",
+        "0.5",
     )
     assert proc.returncode == 0, proc.stderr
     records = [json.loads(line) for line in out.read_text().splitlines()]

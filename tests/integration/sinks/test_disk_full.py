@@ -16,14 +16,14 @@ import numpy as np
 import pytest
 
 from tests.integration.sinks.test_webhook_sink import fast_options, receiver  # noqa: F401
-from tests.unit.clips.test_recorder import START, feed
 from tests.support.results import make_result
 from tests.support.tmpfs import fill, free, tmpfs
+from tests.unit.clips.test_recorder import START, feed
 from vigil.clips import ClipRecorder
 from vigil.config.clips import ClipsConfig
 from vigil.daemon.metrics import PrometheusMetrics
-from vigil.errors import SinkError
 from vigil.daemon.readiness import _sink_checks
+from vigil.errors import SinkError
 from vigil.pipeline import PipelineSnapshot
 from vigil.pipeline.fanout import Fanout
 from vigil.result import InferenceResult
@@ -54,9 +54,12 @@ def noisy(seq: int) -> InferenceResult:
     """A result whose picture encodes to some kilobytes (a black one is nearly nothing)."""
     result = make_result("cam", seq)
     image = np.random.default_rng(seq).integers(0, 255, (96, 128, 3), np.uint8)
-    return InferenceResult(result.frame.__class__(result.frame.source_id, seq, result.frame.pts,
-                                                  result.frame.capture_time, image),
-                           result.model_id, result.detections, result.timings)
+    return InferenceResult(
+        result.frame.__class__(result.frame.source_id, seq, result.frame.pts, result.frame.capture_time, image),
+        result.model_id,
+        result.detections,
+        result.timings,
+    )
 
 
 async def publish_until_failing(sink: Sink, first_seq: int, limit: int = 3000) -> int:
@@ -190,8 +193,9 @@ async def test_the_webhook_delivers_every_result_spooled_around_a_full_disk(disk
             await sink.publish(make_result("cam", seq))
             seq += 1
         refused = sink.stats().dropped_by_reason["disk_full"]
-        await until(lambda: len({t["id"] for t in r.taken}) + refused == seq and sink.backlog == 0,
-                    what="every spooled result delivered")
+        await until(
+            lambda: len({t["id"] for t in r.taken}) + refused == seq and sink.backlog == 0, what="every spooled result delivered"
+        )
         await until(lambda: sink.health().ok, what="healthy again (the cursor saved)")
     finally:
         await sink.close()
@@ -235,14 +239,21 @@ def test_clips_are_counted_lost_while_the_disk_is_full_and_written_again_after(d
     def opened(tracker: int, at: float) -> Callable[[], None]:
         return lambda: paths.append(clips.open(tracker, start_pts=at, start_time=START))
 
-    feed(clips, camera, actions={
-        1.0: opened(1, 1.0), 2.0: lambda: clips.close(1, end_pts=2.0),
-        3.0: lambda: (settle("before"), fill(disk)),
-        4.0: opened(2, 4.0), 5.0: lambda: clips.close(2, end_pts=5.0),
-        6.5: lambda: (settle("during"), free(disk)),
-        8.0: opened(3, 8.0), 9.0: lambda: clips.close(3, end_pts=9.0),
-        10.5: lambda: settle("after"),
-    })
+    feed(
+        clips,
+        camera,
+        actions={
+            1.0: opened(1, 1.0),
+            2.0: lambda: clips.close(1, end_pts=2.0),
+            3.0: lambda: (settle("before"), fill(disk)),
+            4.0: opened(2, 4.0),
+            5.0: lambda: clips.close(2, end_pts=5.0),
+            6.5: lambda: (settle("during"), free(disk)),
+            8.0: opened(3, 8.0),
+            9.0: lambda: clips.close(3, end_pts=9.0),
+            10.5: lambda: settle("after"),
+        },
+    )
     before, during, after = (seen[k] for k in ("before", "during", "after"))
     assert before[0].ok and before[1].written == 1  # type: ignore[index, union-attr]
     assert not during[0].ok and "disk full (ENOSPC)" in during[0].reason  # type: ignore[index, union-attr, operator]

@@ -10,12 +10,11 @@ from datetime import datetime
 
 import pytest
 
-from vigil.config.loader import parse_config
-
 from tests.integration.sinks.test_webhook_sink import receiver  # noqa: F401  (fixture)
 from tests.support.fake_model import FakeDetector
 from tests.support.fake_source import MemorySource
 from vigil.config import PipelineConfig
+from vigil.config.loader import parse_config
 from vigil.errors import ConfigError
 from vigil.events import Event
 from vigil.pipeline import Pipeline, PipelineOptions
@@ -46,8 +45,14 @@ def _config(tmp_path, hook_url: str) -> PipelineConfig:
             "sinks": [
                 {"kind": "jsonl", "name": "all", "path": str(tmp_path / "all.jsonl"), "records": ["results", "events"]},
                 {"kind": "jsonl", "name": "frames", "path": str(tmp_path / "frames.jsonl")},
-                {"kind": "webhook", "name": "alerts", "url": hook_url, "spool_dir": str(tmp_path / "spool"),
-                 "records": ["events"], "retry_initial_s": 0.05},
+                {
+                    "kind": "webhook",
+                    "name": "alerts",
+                    "url": hook_url,
+                    "spool_dir": str(tmp_path / "spool"),
+                    "records": ["events"],
+                    "retry_initial_s": 0.05,
+                },
             ],
         }
     )
@@ -58,7 +63,10 @@ async def test_events_go_only_to_the_sinks_that_take_them_in_order(tmp_path, rec
     config = _config(tmp_path, hook.url)
     sinks = [await build_sink(entry) for entry in config.sinks]
     pipeline = Pipeline(
-        FakeDetector(), [MemorySource("cam", frames=12)], sinks, PipelineOptions(max_batch=4),
+        FakeDetector(),
+        [MemorySource("cam", frames=12)],
+        sinks,
+        PipelineOptions(max_batch=4),
         stages={"cam": [EveryThird("cam")]},
     )
     await pipeline.run()
@@ -106,4 +114,3 @@ def test_records_must_name_results_or_events():
                 "sinks": [{"kind": "jsonl", "path": "x.jsonl", "records": ["frames"]}],
             }
         )
-

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -25,8 +24,8 @@ from tests.support.mosquitto import Mosquitto
 from tests.support.results import T0, make_result
 from vigil import Frame
 from vigil.config.loader import parse_config
-from vigil.daemon.assemble import make_source, make_stages
 from vigil.config.sinks import MqttSinkConfig
+from vigil.daemon.assemble import make_source, make_stages
 from vigil.engine import AutoModel
 from vigil.errors import MissingDependencyError
 from vigil.events import Event
@@ -119,15 +118,24 @@ def sink_for(broker: Mosquitto, spool: Path, *, retry_initial_s: float = 0.2, **
     delivery = DeliveryOptions(timings=timings, unhealthy_after_s=1.0, close_grace_s=5.0)
     return MqttSink(
         MqttOptions("127.0.0.1", broker.port, client_id="box1", delivery=delivery, **options),  # type: ignore[arg-type]
-        spool, name="mqtt",
+        spool,
+        name="mqtt",
     )
 
 
 def event(camera: str, n: int, kind: str = "object_start", zone: str | None = None, frame: Frame | None = None) -> Event:
     return Event(
-        type=kind, source=camera, tracker_id=n, class_name="person", class_id=0,  # type: ignore[arg-type]
-        capture_time=T0 + timedelta(seconds=n / 10), seq=n, confidence=0.87, zone=zone,
-        box=(10.0, 12.0, 40.0, 44.0), frame=frame,
+        type=kind,
+        source=camera,
+        tracker_id=n,
+        class_name="person",
+        class_id=0,  # type: ignore[arg-type]
+        capture_time=T0 + timedelta(seconds=n / 10),
+        seq=n,
+        confidence=0.87,
+        zone=zone,
+        box=(10.0, 12.0, 40.0, 44.0),
+        frame=frame,
     )
 
 
@@ -156,8 +164,14 @@ async def test_events_and_results_arrive_in_order_per_camera_with_their_document
 # schema, the keys vigil uses): a JSON-schema-like table checked key by key.
 COMMON = {"name": str, "unique_id": str, "availability_topic": str, "device": dict}
 REQUIRED = {
-    "binary_sensor": {**COMMON, "state_topic": str, "device_class": str, "payload_on": str, "payload_off": str,
-                      "value_template": str},
+    "binary_sensor": {
+        **COMMON,
+        "state_topic": str,
+        "device_class": str,
+        "payload_on": str,
+        "payload_off": str,
+        "value_template": str,
+    },
     "sensor": {**COMMON, "state_topic": str},
     "camera": {**COMMON, "topic": str},
 }
@@ -305,8 +319,8 @@ sources:
     zones:
       - {{name: right, polygon: [[400, 0], [640, 0], [640, 480], [400, 480]]}}
 sinks:
-  - {mqtt}, name: good, password_file: {tmp_path / 'good'}, spool_dir: {tmp_path / 'spool-good'}}}
-  - {mqtt}, name: bad, password_file: {tmp_path / 'bad'}, spool_dir: {tmp_path / 'spool-bad'}, unhealthy_after_s: 1}}
+  - {mqtt}, name: good, password_file: {tmp_path / "good"}, spool_dir: {tmp_path / "spool-good"}}}
+  - {mqtt}, name: bad, password_file: {tmp_path / "bad"}, spool_dir: {tmp_path / "spool-bad"}, unhealthy_after_s: 1}}
   - {{kind: jsonl, path: {out}, records: [events]}}
 """
     config = parse_config(text, "cam.yaml", {})
@@ -315,8 +329,13 @@ sinks:
     caplog.set_level(logging.INFO)
     async with Subscriber(server.port, ["vigil/cam/events"], username="vigil", password=PASSWORD) as sub:
         try:
-            pipeline = Pipeline(model, [make_source(s) for s in config.sources], list(sinks.values()),
-                                PipelineOptions(max_batch=4), stages={s.name: make_stages(s) for s in config.sources})
+            pipeline = Pipeline(
+                model,
+                [make_source(s) for s in config.sources],
+                list(sinks.values()),
+                PipelineOptions(max_batch=4),
+                stages={s.name: make_stages(s) for s in config.sources},
+            )
             await pipeline.run()
         finally:
             model.close()

@@ -27,14 +27,30 @@ def broker(tmp_path: Path) -> Mosquitto:
 
 
 def entered(camera: str, tracker_id: int, class_name: str, zone: str = "yard") -> Event:
-    return Event(type="zone_enter", source=camera, tracker_id=tracker_id, class_name=class_name, class_id=3,
-                 capture_time=T0 + timedelta(seconds=tracker_id), seq=tracker_id, zone=zone)
+    return Event(
+        type="zone_enter",
+        source=camera,
+        tracker_id=tracker_id,
+        class_name=class_name,
+        class_id=3,
+        capture_time=T0 + timedelta(seconds=tracker_id),
+        seq=tracker_id,
+        zone=zone,
+    )
 
 
 @pytest.mark.parametrize(
     ("name", "level"),
-    [("per\0son", "per_son"), ("a/b", "a_b"), ("+#", "__"), ("bell\x07\x1b[0m", "bell__[0m"), ("", "_"),
-     ("caf\u00e9 \u2603", "caf\u00e9 \u2603"), ("del\x7f\x85", "del__"), ("half\ud800", "half_")],
+    [
+        ("per\0son", "per_son"),
+        ("a/b", "a_b"),
+        ("+#", "__"),
+        ("bell\x07\x1b[0m", "bell__[0m"),
+        ("", "_"),
+        ("caf\u00e9 \u2603", "caf\u00e9 \u2603"),
+        ("del\x7f\x85", "del__"),
+        ("half\ud800", "half_"),
+    ],
 )
 def test_a_topic_level_keeps_letters_and_spaces_and_drops_what_brokers_refuse(name, level):
     assert topic_level(name) == level
@@ -51,8 +67,12 @@ async def test_a_class_name_with_a_nul_keeps_the_client_connected_and_arrives_sa
             await sink.publish_event(entered("gate", 1, "per\0son"))
             await sink.publish_event(entered("gate", 2, "bag+box/2"))
             await sink.flush(10)
-            await sub.wait_for(lambda: sub.payloads("vigil/gate/zones/yard/per_son") == [b"1"]
-                               and sub.payloads("vigil/gate/zones/yard/bag_box_2") == [b"1"])
+            await sub.wait_for(
+                lambda: (
+                    sub.payloads("vigil/gate/zones/yard/per_son") == [b"1"]
+                    and sub.payloads("vigil/gate/zones/yard/bag_box_2") == [b"1"]
+                )
+            )
             await sink.publish_event(entered("gate", 3, "per\0son"))  # the connection still serves
             await sink.flush(10)
             await sub.wait_for(lambda: sub.payloads("vigil/gate/zones/yard/per_son") == [b"1", b"2"])

@@ -18,35 +18,34 @@ from pathlib import Path
 import nats
 import pytest
 
-from tests.support.nats_server import NatsCluster, NatsServer, read_stream, wait_for_jetstream
-from tests.support.results import T0, make_result
 from tests.integration.sinks.test_events_out import EveryThird
 from tests.integration.stages.test_tracking import face_clip
 from tests.support.fake_model import FakeDetector
 from tests.support.fake_source import MemorySource
+from tests.support.nats_server import NatsCluster, NatsServer, read_stream, wait_for_jetstream
+from tests.support.results import T0, make_result
 from vigil.config.loader import parse_config
 from vigil.daemon.assemble import make_source, make_stages
 from vigil.daemon.readiness import readiness
 from vigil.engine import AutoModel
-from vigil.pipeline import Pipeline, PipelineOptions
 from vigil.errors import ConfigError, MissingDependencyError
 from vigil.events import Event
+from vigil.pipeline import Pipeline, PipelineOptions
 from vigil.sinks._delivery import RetryTimings
 from vigil.sinks._http import Backoff
-from vigil.sinks.durable import DeliveryOptions
 from vigil.sinks._nats_wire import subject_token
+from vigil.sinks.durable import DeliveryOptions
 from vigil.sinks.nats import NatsOptions, NatsSink
+from vigil.sinks.records import record_header
 from vigil.sinks.registry import build_sink
 from vigil.sinks.webhook import result_id
-from vigil.sinks.records import record_header
 
 REPO = Path(__file__).resolve().parents[3]
 PUBLISHER = REPO / "tests" / "support" / "nats_publisher.py"
 
 
 def event(source: str, seq: int, kind: str = "zone_enter") -> Event:
-    return Event(kind, source, seq % 7, "FACE_FEMALE", 0, T0 + timedelta(seconds=seq / 30), seq, confidence=0.8,
-                 zone="door")
+    return Event(kind, source, seq % 7, "FACE_FEMALE", 0, T0 + timedelta(seconds=seq / 30), seq, confidence=0.8, zone="door")
 
 
 def options(servers: list[str], **kw: object) -> NatsOptions:
@@ -86,8 +85,7 @@ async def test_events_and_results_arrive_once_each_on_their_camera_subjects(serv
     assert [json.loads(data)["seq"] for _, _, data in events] == [0, 4, 8, 12, 16]
     assert [msg_id for _, msg_id, _ in events] == [e.event_id for e in made.values()]
     assert [json.loads(data)["seq"] for _, _, data in results] == list(range(20))
-    assert [msg_id for _, msg_id, _ in results] == [result_id(record_header(make_result("front door.1", s)))
-                                                    for s in range(20)]
+    assert [msg_id for _, msg_id, _ in results] == [result_id(record_header(make_result("front door.1", s))) for s in range(20)]
     assert sink.duplicates == sink.stats().duplicates == 1  # the second copy of event 0: a duplicate, not stored
 
     nc = await nats.connect(server.url)
@@ -151,8 +149,11 @@ async def until(condition, timeout: float, what: str) -> None:
 
 async def test_a_cluster_losing_a_node_then_restarting_whole_loses_no_event_and_keeps_camera_order(cluster, tmp_path):
     await wait_for_jetstream(cluster.urls)
-    sink = NatsSink(options(cluster.urls, replicas=3, publish_timeout_s=2.0, connect_timeout_s=1.0, delivery=FAST),
-                    tmp_path / "spool", name="fleet")
+    sink = NatsSink(
+        options(cluster.urls, replicas=3, publish_timeout_s=2.0, connect_timeout_s=1.0, delivery=FAST),
+        tmp_path / "spool",
+        name="fleet",
+    )
     cameras = ("cam-a", "cam/b")
 
     async def produce(seqs: range) -> None:
@@ -163,7 +164,7 @@ async def test_a_cluster_losing_a_node_then_restarting_whole_loses_no_event_and_
 
     await sink.start()
     try:
-        await produce(range(0, 100))
+        await produce(range(100))
         await until(lambda: sink.connected_url is not None and sink.delivered >= 100, 15, "the first events stored")
         (victim,) = [node for node in cluster.nodes if node.url == sink.connected_url]
         victim.kill()  # the node the sink publishes through
@@ -210,8 +211,13 @@ sinks:
 """
         config = parse_config(text, "fleet.yaml", {})
         sinks = [await build_sink(entry) for entry in config.sinks]
-        pipeline = Pipeline(FakeDetector(), [MemorySource("cam", frames=30)], sinks, PipelineOptions(max_batch=4),
-                            stages={"cam": [EveryThird("cam")]})
+        pipeline = Pipeline(
+            FakeDetector(),
+            [MemorySource("cam", frames=30)],
+            sinks,
+            PipelineOptions(max_batch=4),
+            stages={"cam": [EveryThird("cam")]},
+        )
         with caplog.at_level(logging.DEBUG):
             await pipeline.run()
         ready = readiness(pipeline).model_dump()  # the answer as the API sends it, in Python
@@ -225,10 +231,13 @@ sinks:
     typo = ready["checks"]["sinks"]["typo"]
     assert not typo["ok"] and "refused the credentials" in typo["reason"] and "password_file" in typo["reason"]
     assert typo["published"] == 0
-    assert any("10 undelivered result(s) kept in spool" in r.getMessage() and "typo" in r.getMessage()
-               for r in caplog.records)  # for when the password is fixed
-    assert any(r.levelno == logging.ERROR and "sink 'typo'" in r.getMessage() and "refused the credentials" in r.getMessage()
-               for r in caplog.records)
+    assert any(
+        "10 undelivered result(s) kept in spool" in r.getMessage() and "typo" in r.getMessage() for r in caplog.records
+    )  # for when the password is fixed
+    assert any(
+        r.levelno == logging.ERROR and "sink 'typo'" in r.getMessage() and "refused the credentials" in r.getMessage()
+        for r in caplog.records
+    )
     shown = caplog.text + json.dumps(ready)
     assert "wrong-donkey-staple" not in shown and "right-horse-battery" not in shown
 
@@ -253,8 +262,13 @@ sinks:
     sinks = [await build_sink(entry) for entry in config.sinks]
     model = AutoModel.from_pretrained(nudenet_path)
     try:
-        pipeline = Pipeline(model, [make_source(s) for s in config.sources], sinks, PipelineOptions(max_batch=4),
-                            stages={s.name: make_stages(s) for s in config.sources})
+        pipeline = Pipeline(
+            model,
+            [make_source(s) for s in config.sources],
+            sinks,
+            PipelineOptions(max_batch=4),
+            stages={s.name: make_stages(s) for s in config.sources},
+        )
         await pipeline.run()
     finally:
         model.close()
@@ -285,8 +299,10 @@ sinks:
     ],
 )
 def test_a_wrong_nats_entry_is_refused_with_what_to_do(entry, message, tmp_path):
-    text = (f"model: {{path: unused.onnx}}\nsources: [{{name: cam, url: cam.mp4}}]\nsinks:\n"
-            f"  - {{kind: nats, {entry}, spool_dir: {tmp_path}}}\n")
+    text = (
+        f"model: {{path: unused.onnx}}\nsources: [{{name: cam, url: cam.mp4}}]\nsinks:\n"
+        f"  - {{kind: nats, {entry}, spool_dir: {tmp_path}}}\n"
+    )
     with pytest.raises(ConfigError) as info:
         parse_config(text, "fleet.yaml", {})
     assert message in str(info.value) and "line 4" in str(info.value)

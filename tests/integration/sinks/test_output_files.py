@@ -16,13 +16,13 @@ from tests.support.results import make_result
 from tests.unit.clips.test_recorder import START, feed
 from vigil.clips import ClipRecorder
 from vigil.config.clips import ClipsConfig
-from vigil.store.search import VectorStore
 from vigil.errors import ConfigError, SinkError
 from vigil.sinks.files import utc_stamp
 from vigil.sinks.jsonl import JsonlSink
 from vigil.sinks.snapshot import SnapshotSink
 from vigil.sinks.spool import Spool
 from vigil.sinks.video import AnnotatedVideoSink
+from vigil.store.search import VectorStore
 
 
 @pytest.fixture
@@ -61,10 +61,15 @@ async def test_every_output_file_is_0640_and_every_directory_0750(tmp_path, umas
         spool.ack(spool.read(1))
     clips = ClipRecorder("cam", ClipsConfig(directory=str(tmp_path / "clips"), pre_roll_s=0.5, post_roll_s=0.5))
     path: list[str | None] = []
-    feed(clips, camera, until=4.0, actions={
-        1.0: lambda: path.append(clips.open(1, start_pts=1.0, start_time=START)),
-        2.0: lambda: clips.close(1, end_pts=2.0),
-    })
+    feed(
+        clips,
+        camera,
+        until=4.0,
+        actions={
+            1.0: lambda: path.append(clips.open(1, start_pts=1.0, start_time=START)),
+            2.0: lambda: clips.close(1, end_pts=2.0),
+        },
+    )
     assert clips.flush(30) and path[0] and Path(path[0]).is_file()
     (tmp_path / "state").mkdir(mode=0o750)
     VectorStore(str(tmp_path / "state" / "search.sqlite"), 4, 10).close()
@@ -130,12 +135,16 @@ def test_the_clip_being_written_is_never_a_planted_link(tmp_path, camera):  # no
     partial = path.with_name(path.name + ".partial")
     os.symlink(target, partial)  # planted after the name was chosen
     clips._path = lambda tracker_id, start_time: path  # type: ignore[method-assign]
-    feed(clips, camera, until=4.0, actions={
-        1.0: lambda: clips.open(1, start_pts=1.0, start_time=START),
-        2.0: lambda: clips.close(1, end_pts=2.0),
-    })
+    feed(
+        clips,
+        camera,
+        until=4.0,
+        actions={
+            1.0: lambda: clips.open(1, start_pts=1.0, start_time=START),
+            2.0: lambda: clips.close(1, end_pts=2.0),
+        },
+    )
     assert clips.flush(30)
     assert target.read_bytes() == b"untouched" and not path.exists()
     assert clips.stats().dropped_by_reason["write_error"] == 1
     assert "symbolic link" in (clips.health().reason or "")
-

@@ -9,7 +9,6 @@ from dataclasses import replace
 
 import cv2
 import numpy as np
-import pytest
 import supervision as sv
 
 from tests.integration.sinks.test_video_snapshot_sinks import astronaut, decode, faces, results, run_sink, segments  # noqa: F401

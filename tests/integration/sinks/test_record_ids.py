@@ -6,7 +6,6 @@ acknowledgements are counted and logged."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import subprocess
@@ -21,8 +20,8 @@ from tests.integration.stages.test_tracking import face_clip
 from tests.support.nats_server import NatsServer, read_stream, wait_for_jetstream
 from tests.support.results import T0, make_result
 from vigil.config.loader import parse_config
-from vigil.daemon.metrics import _sink_metrics
 from vigil.daemon.assemble import make_source, make_stages
+from vigil.daemon.metrics import _sink_metrics
 from vigil.engine import AutoModel
 from vigil.events import Event
 from vigil.pipeline import Pipeline, PipelineOptions
@@ -101,8 +100,13 @@ async def run_once(tmp_path: Path, model_path: Path, clip: Path, server: str, ru
     sinks = [await build_sink(entry) for entry in config.sinks]
     model = AutoModel.from_pretrained(model_path)
     try:
-        pipeline = Pipeline(model, [make_source(s) for s in config.sources], sinks, PipelineOptions(max_batch=4),
-                            stages={s.name: make_stages(s) for s in config.sources})
+        pipeline = Pipeline(
+            model,
+            [make_source(s) for s in config.sources],
+            sinks,
+            PipelineOptions(max_batch=4),
+            stages={s.name: make_stages(s) for s in config.sources},
+        )
         await pipeline.run()
     finally:
         model.close()

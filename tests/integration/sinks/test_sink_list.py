@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from pydantic import BaseModel, ConfigDict, Field
@@ -36,7 +35,8 @@ async def test_two_webhook_sinks_deliver_to_their_own_receivers_with_their_own_f
             f"  - {{kind: webhook, name: alerts, url: '{alerts_receiver.url}', spool_dir: {tmp_path / 'a'},\n"
             "     filter: {classes: [FACE_FEMALE], only_with_detections: true}}\n"
             f"  - {{kind: webhook, name: all, url: '{all_receiver.url}', spool_dir: {tmp_path / 'b'}}}\n",
-            "t.yaml", {},
+            "t.yaml",
+            {},
         )
         outlets = await make_sinks(config)
         assert [(o.name, o.sink.kind) for o in outlets] == [("alerts", "webhook"), ("all", "webhook")]
@@ -93,7 +93,8 @@ async def test_a_sink_kind_registered_outside_vigil_runs_from_yaml_through_a_rea
         "sinks:\n"
         "  - kind: memory\n    name: mem\n    label: kept\n    filter: {min_confidence: 0.975, only_with_detections: true}\n"
         "  - kind: memory\n    name: other\n    label: rest\n",
-        "t.yaml", {},
+        "t.yaml",
+        {},
     )
     outlets = await make_sinks(config)
     pipeline = Pipeline(FakeDetector(), [MemorySource("cam1", 10), MemorySource("cam2", 4)], outlets)
@@ -136,13 +137,19 @@ def test_the_old_top_level_sections_load_as_the_new_list():
 @pytest.mark.parametrize(
     "text, message",
     [
-        (OLD + "sinks:\n  - {kind: jsonl, path: other.jsonl}\n",
-         r"jsonl: \(the old form\) and sinks\[0\] both define the sink 'jsonl'"),
-        (OLD + "sinks:\n  - {kind: snapshot, name: webhook, directory: s}\n",
-         r"webhook: \(the old form\) and sinks\[0\] both define the sink 'webhook'"),
+        (
+            OLD + "sinks:\n  - {kind: jsonl, path: other.jsonl}\n",
+            r"jsonl: \(the old form\) and sinks\[0\] both define the sink 'jsonl'",
+        ),
+        (
+            OLD + "sinks:\n  - {kind: snapshot, name: webhook, directory: s}\n",
+            r"webhook: \(the old form\) and sinks\[0\] both define the sink 'webhook'",
+        ),
         (NEW + "  - {kind: jsonl, path: b.jsonl}\n", r"sinks\[0\] is a jsonl sink like sinks\[3\]: give each of them a name"),
-        (NEW + "  - {kind: snapshot, name: video, directory: s}\n",
-         r"sinks\[2\] and sinks\[3\] are both named 'video'; sink names must be unique"),
+        (
+            NEW + "  - {kind: snapshot, name: video, directory: s}\n",
+            r"sinks\[2\] and sinks\[3\] are both named 'video'; sink names must be unique",
+        ),
     ],
 )
 def test_sink_names_are_unique_across_both_forms(text, message):
@@ -154,10 +161,14 @@ def test_sink_names_are_unique_across_both_forms(text, message):
     "text, message",
     [
         (NEW.replace("'https://hooks.example/x'", "ftp://x"), r"line 8: sinks\[1\].url: String should match pattern"),
-        (HEAD + "sinks:\n  - kind: jsonl\n    path: a\n  - kind: webhook\n    name: b\n    spool_dir: s\n"
-         "    url: ftp://x\n", r"line 12: sinks\[1\].url: String should match pattern"),
-        (HEAD + "sinks:\n  - kind: jsonl\n    path: a\n    filter:\n      cooldown: 5\n",
-         r"line 10: sinks\[0\].filter.cooldown: Extra inputs are not permitted"),
+        (
+            HEAD + "sinks:\n  - kind: jsonl\n    path: a\n  - kind: webhook\n    name: b\n    spool_dir: s\n    url: ftp://x\n",
+            r"line 12: sinks\[1\].url: String should match pattern",
+        ),
+        (
+            HEAD + "sinks:\n  - kind: jsonl\n    path: a\n    filter:\n      cooldown: 5\n",
+            r"line 10: sinks\[0\].filter.cooldown: Extra inputs are not permitted",
+        ),
         (OLD.replace("https://hooks.example/x", "ftp://x"), r"line 10: webhook.url: String should match pattern"),
     ],
 )
@@ -184,7 +195,8 @@ async def test_metrics_expose_each_sinks_stats_by_name_and_kind(tmp_path):
         HEAD + f"sinks:\n  - {{kind: jsonl, name: faces, path: {tmp_path / 'f.jsonl'},\n"
         "     filter: {min_confidence: 0.85, only_with_detections: true}}\n"
         f"  - {{kind: jsonl, name: everything, path: {tmp_path / 'e.jsonl'}}}\n",
-        "t.yaml", {},
+        "t.yaml",
+        {},
     )
     fanout = Fanout(await make_sinks(config))
     await fanout.start()

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -36,9 +35,19 @@ def face_event(image: np.ndarray, dets: Detections, **fields) -> Event:
     i = next(i for i, name in enumerate(dets.class_name) if name in FACE_CLASSES)
     box = tuple(float(v) for v in dets.xyxy[i])
     frame = Frame("cam1", 5, 5 / 30, T0, image)
-    base = dict(type="zone_enter", source="cam1", tracker_id=3, class_name=str(dets.class_name[i]),
-                class_id=int(dets.class_id[i]), capture_time=T0, seq=5, confidence=0.78, zone="yard",
-                box=box, frame=frame)
+    base = dict(
+        type="zone_enter",
+        source="cam1",
+        tracker_id=3,
+        class_name=str(dets.class_name[i]),
+        class_id=int(dets.class_id[i]),
+        capture_time=T0,
+        seq=5,
+        confidence=0.78,
+        zone="yard",
+        box=box,
+        frame=frame,
+    )
     return Event(**{**base, **fields})
 
 
@@ -198,9 +207,7 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return face_clip(tmp_path_factory.mktemp("snapshots") / "face.mp4", shown=[range(FRAMES)])
 
 
-async def test_a_zone_on_a_camera_saves_one_picture_per_event_and_the_best_crop_shows_the_face(
-    clip, nudenet_path, tmp_path
-):
+async def test_a_zone_on_a_camera_saves_one_picture_per_event_and_the_best_crop_shows_the_face(clip, nudenet_path, tmp_path):
     text = f"""model:
   path: {nudenet_path}
 sources:
@@ -220,8 +227,13 @@ sinks:
     sinks = [await build_sink(entry) for entry in config.sinks]
     model = AutoModel.from_pretrained(nudenet_path)
     try:
-        pipeline = Pipeline(model, [make_source(s) for s in config.sources], sinks, PipelineOptions(max_batch=4),
-                            stages={s.name: make_stages(s) for s in config.sources})
+        pipeline = Pipeline(
+            model,
+            [make_source(s) for s in config.sources],
+            sinks,
+            PipelineOptions(max_batch=4),
+            stages={s.name: make_stages(s) for s in config.sources},
+        )
         await pipeline.run()
 
         events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]

@@ -12,20 +12,22 @@ from pathlib import Path
 
 import pytest
 
+from vigil.api.state import default_state_file
 from vigil.config.files import state_directory
 from vigil.config.loader import parse_config
 from vigil.config.sinks import spool_directory
-from vigil.api.state import default_state_file
 from vigil.sinks.registry import build_sink
 
 REPO = Path(__file__).resolve().parents[3]
 
 
 def config_text(model: str = "unused.onnx") -> str:
-    return (f"model: {{path: {model}}}\nsources: [{{name: cam, url: cam.mp4}}]\nsinks:\n"
-            "  - {kind: mqtt, host: broker.lan, records: [events]}\n"
-            "  - {kind: nats, name: fleet, servers: ['nats://127.0.0.1:4222']}\n"
-            "  - {kind: webhook, url: 'https://hooks.example/v', spool_dir: /var/spool/hook}\n")
+    return (
+        f"model: {{path: {model}}}\nsources: [{{name: cam, url: cam.mp4}}]\nsinks:\n"
+        "  - {kind: mqtt, host: broker.lan, records: [events]}\n"
+        "  - {kind: nats, name: fleet, servers: ['nats://127.0.0.1:4222']}\n"
+        "  - {kind: webhook, url: 'https://hooks.example/v', spool_dir: /var/spool/hook}\n"
+    )
 
 
 @pytest.mark.parametrize(
@@ -59,8 +61,9 @@ def test_vigil_check_says_where_each_spool_is(tmp_path, nudenet_path):
     path = tmp_path / "vigil.yaml"
     path.write_text(config_text(str(nudenet_path)))
     env = {**os.environ, "STATE_DIRECTORY": str(tmp_path / "state")}
-    done = subprocess.run([sys.executable, "-m", "vigil", "check", str(path)], capture_output=True, text=True,
-                          env=env, cwd=REPO, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "vigil", "check", str(path)], capture_output=True, text=True, env=env, cwd=REPO, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     assert f"spool of sink 'mqtt': {tmp_path / 'state' / 'spool-mqtt'} (default: the state directory)" in done.stdout
     assert f"spool of sink 'fleet': {tmp_path / 'state' / 'spool-fleet'} (default" in done.stdout

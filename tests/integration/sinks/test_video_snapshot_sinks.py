@@ -22,8 +22,8 @@ from tests.support.results import T0
 from vigil import Frame
 from vigil.engine import AutoModel, Detections
 from vigil.errors import ConfigError, MissingDependencyError, SinkError
-from vigil.result import InferenceResult, Timings
 from vigil.pipeline.fanout import Fanout, Outlet
+from vigil.result import InferenceResult, Timings
 from vigil.sinks import AnnotatedVideoSink, ResultFilter, SnapshotSink
 from vigil.sinks._annotate import Annotator
 from vigil.sinks.records import result_to_record
@@ -48,8 +48,9 @@ def faces(nudenet_path: Path, astronaut: np.ndarray) -> Detections:
     return dets
 
 
-def results(image: np.ndarray, dets: Detections, times: Sequence[float], source: str = "cam1",
-            pts: Sequence[float] | None = None) -> list[InferenceResult]:
+def results(
+    image: np.ndarray, dets: Detections, times: Sequence[float], source: str = "cam1", pts: Sequence[float] | None = None
+) -> list[InferenceResult]:
     """Frame i of `source` captured `times[i]` s after T0, with PTS `pts[i]` (default: the same)."""
     pts = times if pts is None else pts
     return [
@@ -124,8 +125,9 @@ async def test_segments_roll_by_capture_time_per_source(tmp_path, astronaut, fac
 async def test_a_new_segment_starts_when_size_or_clock_changes(tmp_path, astronaut, faces, sizes, pts, expected):
     times = [i * 0.1 for i in range(len(sizes))]
     published = [
-        InferenceResult(Frame("cam1", i, (pts or times)[i], T0 + timedelta(seconds=t), cv2.resize(astronaut, size)),
-                        "320n", faces, TIMINGS)
+        InferenceResult(
+            Frame("cam1", i, (pts or times)[i], T0 + timedelta(seconds=t), cv2.resize(astronaut, size)), "320n", faces, TIMINGS
+        )
         for i, (t, size) in enumerate(zip(times, sizes))
     ]
     await run_sink(AnnotatedVideoSink(tmp_path), published)
@@ -177,8 +179,12 @@ asyncio.run(main())
 def test_a_segment_cut_short_by_a_kill_still_plays_up_to_its_last_fragment(tmp_path):
     """SIGKILL mid-segment (a crash, the OOM killer, a power cut): the .mp4.partial is a fragmented
     MP4, so everything but its last second or so decodes."""
-    proc = subprocess.Popen([sys.executable, "-c", CRASHING_WRITER, str(tmp_path)], cwd=Path(__file__).resolve().parents[3],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CRASHING_WRITER, str(tmp_path)],
+        cwd=Path(__file__).resolve().parents[3],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "written"
     finally:
@@ -266,9 +272,13 @@ def test_masks_and_visible_keypoints_are_drawn(astronaut):
     mask[0, 300:400, 100:300] = True
     keypoints = np.array([[[150, 320], [250, 380], [600, 50]]], np.float32)
     dets = Detections(
-        xyxy=np.array([[100, 300, 300, 400]], np.float32), confidence=[0.8], class_id=[0],
-        data={"class_name": np.array(["person"])}, mask=mask,
-        keypoints=keypoints, keypoint_confidence=np.array([[0.9, 0.9, 0.1]], np.float32),
+        xyxy=np.array([[100, 300, 300, 400]], np.float32),
+        confidence=[0.8],
+        class_id=[0],
+        data={"class_name": np.array(["person"])},
+        mask=mask,
+        keypoints=keypoints,
+        keypoint_confidence=np.array([[0.9, 0.9, 0.1]], np.float32),
     )
     drawn = Annotator("test").draw(astronaut, dets)
     diff = np.abs(drawn.astype(int) - astronaut.astype(int)).sum(axis=2)
@@ -311,7 +321,11 @@ async def test_a_write_error_is_counted_and_reported_and_the_sink_keeps_running(
         await sink.flush()
         health, stats = sink.health(), sink.stats()
         await sink.close()
-    assert not health.ok and f"cannot create directory {tmp_path / 'cam1'}" in (health.reason or "") and "retrying" in (health.reason or "")
+    assert (
+        not health.ok
+        and f"cannot create directory {tmp_path / 'cam1'}" in (health.reason or "")
+        and "retrying" in (health.reason or "")
+    )
     assert stats.errors == 1 and stats.dropped == 2 and stats.dropped_by_reason["write_error"] == 2  # one tried, one in backoff
     [error] = [r.getMessage() for r in caplog.records]  # rate-limited: one report
     assert f"cannot create directory {tmp_path / 'cam1'}" in error and "retrying in" in error
@@ -320,9 +334,26 @@ async def test_a_write_error_is_counted_and_reported_and_the_sink_keeps_running(
 def test_vigil_run_writes_video_and_snapshots(tmp_path, clips, nudenet_path):
     video, snaps = tmp_path / "video", tmp_path / "snaps"
     proc = subprocess.run(
-        [sys.executable, "-m", "vigil", "run", "--model", str(nudenet_path), "--source", str(clips["astronaut"]),
-         "--video-dir", str(video), "--snapshot-dir", str(snaps), "--snapshot-interval-s", "0.25"],
-        capture_output=True, text=True, timeout=120, check=False,
+        [
+            sys.executable,
+            "-m",
+            "vigil",
+            "run",
+            "--model",
+            str(nudenet_path),
+            "--source",
+            str(clips["astronaut"]),
+            "--video-dir",
+            str(video),
+            "--snapshot-dir",
+            str(snaps),
+            "--snapshot-interval-s",
+            "0.25",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     [path] = segments(video / "astronaut")
@@ -348,6 +379,10 @@ def test_vigil_run_writes_video_and_snapshots(tmp_path, clips, nudenet_path):
 def test_video_and_snapshot_flags_are_checked(tmp_path, flags, message):
     proc = subprocess.run(
         [sys.executable, "-m", "vigil", "run", "--model", "m.onnx", "--source", "x.mp4", *flags],
-        capture_output=True, text=True, timeout=60, check=False, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=tmp_path,
     )
     assert proc.returncode == 2 and message in proc.stderr

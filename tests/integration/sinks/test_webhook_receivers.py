@@ -61,8 +61,14 @@ async def test_a_receiver_without_head_gets_deliveries_within_seconds_of_coming_
     """Backoff of 60 s: the first retry waits 30-60 s; probing every second, a 501 to HEAD now
     ends that wait (before, any 5xx counted as still down and the wait ran out)."""
     port = free_port()
-    options = WebhookOptions(backoff=Backoff(initial_s=60.0, max_s=60.0), probe_after_s=2.0, probe_interval_s=0.5,
-                             request_timeout_s=5.0, close_grace_s=0.5, spool=SpoolOptions(fsync=FsyncPolicy.NEVER))
+    options = WebhookOptions(
+        backoff=Backoff(initial_s=60.0, max_s=60.0),
+        probe_after_s=2.0,
+        probe_interval_s=0.5,
+        request_timeout_s=5.0,
+        close_grace_s=0.5,
+        spool=SpoolOptions(fsync=FsyncPolicy.NEVER),
+    )
     sink = WebhookSink(f"http://127.0.0.1:{port}/hook", tmp_path / "spool", options=options)
     handler = type("Handler", (PostOnly,), {"taken": []})
     server: ThreadingHTTPServer | None = None
@@ -124,9 +130,11 @@ class Standard:
 def entry(tmp_path: Path, url: str, signing: str | None, secret: str) -> str:
     (tmp_path / "hook.secret").write_text(secret + "\n")
     extra = f", signing: {signing}" if signing else ""
-    return (f"model: {{path: unused.onnx}}\nsources: [{{name: cam, url: cam.mp4}}]\nsinks:\n"
-            f"  - {{kind: webhook, url: '{url}', secret_file: {tmp_path / 'hook.secret'}, spool_dir: {tmp_path / 'spool'}, "
-            f"records: [results, events], retry_initial_s: 0.05, retry_max_s: 0.2{extra}}}\n")
+    return (
+        f"model: {{path: unused.onnx}}\nsources: [{{name: cam, url: cam.mp4}}]\nsinks:\n"
+        f"  - {{kind: webhook, url: '{url}', secret_file: {tmp_path / 'hook.secret'}, spool_dir: {tmp_path / 'spool'}, "
+        f"records: [results, events], retry_initial_s: 0.05, retry_max_s: 0.2{extra}}}\n"
+    )
 
 
 async def test_standard_signing_verifies_with_the_standard_webhooks_library(tmp_path):
@@ -200,7 +208,9 @@ async def test_a_standard_secret_that_is_not_whsec_is_refused_by_run_and_check(t
 
 
 def test_standard_signing_without_a_secret_file_is_refused(tmp_path):
-    text = (f"model: {{path: unused.onnx}}\nsources: [{{name: cam, url: cam.mp4}}]\nsinks:\n"
-            f"  - {{kind: webhook, url: 'http://127.0.0.1:9/hook', signing: standard}}\n")
+    text = (
+        "model: {path: unused.onnx}\nsources: [{name: cam, url: cam.mp4}]\nsinks:\n"
+        "  - {kind: webhook, url: 'http://127.0.0.1:9/hook', signing: standard}\n"
+    )
     with pytest.raises(ConfigError, match="signing: standard needs secret_file"):
         parse_config(text, "hook.yaml", {})

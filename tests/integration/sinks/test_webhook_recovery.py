@@ -19,9 +19,9 @@ from tests.support.results import make_result
 from vigil.config.loader import load_config
 from vigil.config.sinks import WebhookSinkConfig
 from vigil.daemon.assemble import make_outlet
-from vigil.sinks.webhook import webhook_options
 from vigil.sinks import WebhookOptions, WebhookSink
 from vigil.sinks.spool import FsyncPolicy, SpoolOptions
+from vigil.sinks.webhook import webhook_options
 
 
 async def until(condition: Callable[[], bool], timeout: float) -> None:
@@ -97,10 +97,17 @@ def write_yaml(path: Path, url: str, spool: Path, **webhook: object) -> Path:
 async def test_the_yaml_spool_cap_bounds_the_spool_and_a_full_spool_drops_its_oldest_results(tmp_path, receiver, caplog):
     port = free_port()  # the receiver is down while the spool fills
     spool = tmp_path / "spool"
-    config = load_config(write_yaml(
-        tmp_path / "vigil.yaml", f"http://127.0.0.1:{port}/hook", spool,
-        spool_max_mb=16, retry_initial_s=0.05, retry_max_s=0.2, unhealthy_after_s=60,
-    ))
+    config = load_config(
+        write_yaml(
+            tmp_path / "vigil.yaml",
+            f"http://127.0.0.1:{port}/hook",
+            spool,
+            spool_max_mb=16,
+            retry_initial_s=0.05,
+            retry_max_s=0.2,
+            unhealthy_after_s=60,
+        )
+    )
     sink = (await make_outlet(config.sinks[0])).sink
     assert isinstance(sink, WebhookSink)
     assert sink.options.spool.max_bytes == 16 * 2**20 and sink.options.spool.segment_bytes == 2**20
@@ -141,7 +148,9 @@ def test_spool_max_mb_on_the_command_line_reaches_the_spool():
     assert isinstance(hook, WebhookSinkConfig) and hook.name == "webhook" and hook.spool_max_mb == 64
     spool = webhook_options(hook, None).spool
     assert spool.max_bytes == 64 * 2**20 and spool.segment_bytes == 4 * 2**20
-    default = config_from_args(_parser().parse_args(["run", "--model", "m.onnx", "--source", "a.mp4", "--webhook", "https://h/x"]))
+    default = config_from_args(
+        _parser().parse_args(["run", "--model", "m.onnx", "--source", "a.mp4", "--webhook", "https://h/x"])
+    )
     [hook] = default.sinks
     assert isinstance(hook, WebhookSinkConfig) and webhook_options(hook, None).spool.max_bytes == 512 * 2**20
 
@@ -149,7 +158,10 @@ def test_spool_max_mb_on_the_command_line_reaches_the_spool():
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        (["--webhook", "http://127.0.0.1:9/h", "--spool-max-mb", "1"], "webhook.spool_max_mb: Input should be greater than or equal to 2"),
+        (
+            ["--webhook", "http://127.0.0.1:9/h", "--spool-max-mb", "1"],
+            "webhook.spool_max_mb: Input should be greater than or equal to 2",
+        ),
         (["--out", "r.jsonl", "--spool-max-mb", "64"], "--spool-max-mb go with --webhook URL"),
     ],
     ids=["below the minimum", "without --webhook"],
@@ -157,6 +169,10 @@ def test_spool_max_mb_on_the_command_line_reaches_the_spool():
 def test_a_bad_spool_max_mb_is_one_clear_error(tmp_path, flags, message):
     proc = subprocess.run(
         [sys.executable, "-m", "vigil", "run", "--model", "m.onnx", "--source", "a.mp4", *flags],
-        capture_output=True, text=True, timeout=60, check=False, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=tmp_path,
     )
     assert proc.returncode == 2 and message in proc.stderr, proc.stderr

@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from tests.support.results import make_result
 from tests.support.ports import free_port
-from vigil.result import InferenceResult
+from tests.support.results import make_result
 from vigil.pipeline.fanout import Fanout, Outlet
+from vigil.result import InferenceResult
 from vigil.sinks import ResultFilter, WebhookOptions, WebhookSink
 from vigil.sinks.records import result_to_record
 from vigil.sinks.spool import FsyncPolicy, Spool, SpoolOptions
@@ -156,7 +156,9 @@ async def receiver():
 
 async def test_every_result_arrives_in_order_through_outage_errors_throttling_and_slowness(tmp_path):
     port = free_port()  # nothing listens here yet
-    sink = WebhookSink(f"http://127.0.0.1:{port}/hook", tmp_path / "spool", options=fast_options(batch_max=4, request_timeout_s=0.4))
+    sink = WebhookSink(
+        f"http://127.0.0.1:{port}/hook", tmp_path / "spool", options=fast_options(batch_max=4, request_timeout_s=0.4)
+    )
     await sink.start()
     results = two_sources(10)
     await publish_all(sink, results)
@@ -327,7 +329,16 @@ async def test_results_spooled_by_a_killed_run_are_delivered_by_the_next_one(tmp
     spool = tmp_path / "spool"
     secret_file = tmp_path / "secret"
     secret_file.write_bytes(SECRET + b"\n")
-    common = ["--model", str(nudenet_path), "--webhook", r.url, "--spool-dir", str(spool), "--webhook-secret-file", str(secret_file)]
+    common = [
+        "--model",
+        str(nudenet_path),
+        "--webhook",
+        r.url,
+        "--spool-dir",
+        str(spool),
+        "--webhook-secret-file",
+        str(secret_file),
+    ]
 
     first = await vigil_run("--source", f"run1={clips['astronaut']}", *common, stderr=tmp_path / "first.log")
     deadline = time.monotonic() + 30
@@ -365,10 +376,23 @@ def test_run_needs_out_or_webhook(tmp_path, clips):
 
 def test_an_unreadable_secret_file_is_one_clear_error(tmp_path, clips, nudenet_path):
     missing = tmp_path / "nope"
-    proc = run_cli("--model", str(nudenet_path), "--source", str(clips["coffee"]), "--webhook", "http://127.0.0.1:9/h",
-                   "--webhook-secret-file", str(missing), "--spool-dir", str(tmp_path / "spool"))
+    proc = run_cli(
+        "--model",
+        str(nudenet_path),
+        "--source",
+        str(clips["coffee"]),
+        "--webhook",
+        "http://127.0.0.1:9/h",
+        "--webhook-secret-file",
+        str(missing),
+        "--spool-dir",
+        str(tmp_path / "spool"),
+    )
     assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines()[-1] == f"vigil: error: webhook secret file {missing}: cannot read it (No such file or directory); check the path"
+    assert (
+        proc.stderr.strip().splitlines()[-1]
+        == f"vigil: error: webhook secret file {missing}: cannot read it (No such file or directory); check the path"
+    )
 
 
 @pytest.mark.parametrize(
@@ -385,5 +409,5 @@ def test_the_spool_directory_defaults_beside_the_output_file(flags, spool):
     args = _parser().parse_args(["run", "--model", "m.onnx", "--source", "a.mp4", "--webhook", "https://h/x", *flags])
     config = config_from_args(args)
     hook = config.sink("webhook")
-    assert hook is not None and getattr(hook, "spool_dir") == spool
+    assert hook is not None and hook.spool_dir == spool
     assert (config.sink("jsonl") is None) == ("--out" not in flags)

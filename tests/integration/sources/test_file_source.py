@@ -70,7 +70,12 @@ async def test_open_errors_name_the_source_and_the_file(tmp_path, content, messa
 )
 async def test_what_is_not_a_regular_file_is_named_for_what_it_is(tmp_path, kind, message):
     """FFmpeg would block on a FIFO nobody writes and find no stream in /dev/null."""
-    paths = {"devnull": Path("/dev/null"), "directory": tmp_path, "fifo": tmp_path / "pipe", "inside-a-file": tmp_path / "f" / "x"}
+    paths = {
+        "devnull": Path("/dev/null"),
+        "directory": tmp_path,
+        "fifo": tmp_path / "pipe",
+        "inside-a-file": tmp_path / "f" / "x",
+    }
     path = paths[kind]
     if kind == "fifo":
         os.mkfifo(path)

@@ -35,5 +35,5 @@ async def test_a_file_source_hands_on_only_the_frames_with_motion(clip):
     assert max(times) < 35 + 2 * SCENE.fps, "the gate closes within 2 s of the face leaving"
     assert source.stats.skipped["motion"] == SCENE.frames - len(frames)
     assert [f.seq for f in frames] == list(range(len(frames)))
-    assert frames[1].skipped_before == 19 and all(f.skipped_before == 0 for f in frames[2:len(walking) + 1])
+    assert frames[1].skipped_before == 19 and all(f.skipped_before == 0 for f in frames[2 : len(walking) + 1])
     assert sum(f.skipped_before for f in frames) == source.stats.skipped["motion"] - (SCENE.frames - 1 - max(times))

@@ -278,9 +278,22 @@ def test_vigil_run_reads_an_rtsp_camera_until_sigterm(server, tmp_path, nudenet_
 
     out = tmp_path / "r.jsonl"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "vigil", "run", "--model", str(nudenet_path), "--source",
-         f"door={server.url(credentials='viewer:s3cret@')}", "--out", str(out), "--max-fps", "5"],
-        stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "vigil",
+            "run",
+            "--model",
+            str(nudenet_path),
+            "--source",
+            f"door={server.url(credentials='viewer:s3cret@')}",
+            "--out",
+            str(out),
+            "--max-fps",
+            "5",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
     )
     deadline = time.monotonic() + 30
     while (not out.exists() or len(out.read_text().splitlines()) < 5) and time.monotonic() < deadline:

@@ -25,8 +25,14 @@ def gop_clip(path: Path, seconds: float, fps: int = 30, gop: int = 30, size=(320
     with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
-        stream.options = {"g": str(gop), "keyint_min": str(gop), "sc_threshold": "0", "bf": "2", "preset": preset,
-                          "b-pyramid": "none"}
+        stream.options = {
+            "g": str(gop),
+            "keyint_min": str(gop),
+            "sc_threshold": "0",
+            "bf": "2",
+            "preset": preset,
+            "b-pyramid": "none",
+        }
         stream.time_base = Fraction(1, fps * 512)
         for i in range(frames):
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(base[:, i : i + size[0]]), format="bgr24")

@@ -36,8 +36,7 @@ from vigil.stages.cascade import CascadeStage, CascadeStep
 
 SCORE_TOL = 1e-5
 FACES = "[FACE_FEMALE, FACE_MALE]"
-TRACKING = (f"{{classes: {FACES}, track_activation_threshold: 0.5, high_confidence_threshold: 0.5, "
-            "lost_track_s: 0.5}")
+TRACKING = f"{{classes: {FACES}, track_activation_threshold: 0.5, high_confidence_threshold: 0.5, lost_track_s: 0.5}}"
 SIGNS = ("AB 123", "CX 4471")
 READ_EVERY_S = 0.5
 
@@ -51,7 +50,7 @@ def faces(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def two_tracks(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The face shown twice with a 1 s gap in between (longer than lost_track_s: two tracks)."""
-    return face_clip(tmp_path_factory.mktemp("cascade-tracks") / "face.mp4", shown=[range(0, 20), range(50, 70)])
+    return face_clip(tmp_path_factory.mktemp("cascade-tracks") / "face.mp4", shown=[range(20), range(50, 70)])
 
 
 @pytest.fixture(scope="module")
@@ -99,10 +98,16 @@ async def run_config(text: str, prepare: Callable[[Run], None] | None = None) ->
         run = Run(sink.results, models.steps, {name: chain for name, (_, chain) in cameras.items()})
         if prepare is not None:
             prepare(run)
-        pipeline = Pipeline(models.frame, [source for source, _ in cameras.values()], [*outlets, sink],
-                            pipeline_options(config), None, run.stages,
-                            source_models={s.name: config.models_of(s) for s in config.sources},
-                            model_options=model_options(config, models.frame))
+        pipeline = Pipeline(
+            models.frame,
+            [source for source, _ in cameras.values()],
+            [*outlets, sink],
+            pipeline_options(config),
+            None,
+            run.stages,
+            source_models={s.name: config.models_of(s) for s in config.sources},
+            model_options=model_options(config, models.frame),
+        )
         pipeline.routes = routes(config.sources)
         await pipeline.run()
     finally:
@@ -151,8 +156,7 @@ def selected(rule: CascadeRule, result: InferenceResult) -> list[int]:
 # -- a classifier on faces, two cameras --------------------------------------------------------
 
 
-def face_config(nudenet: Path, classifier: Path, clips: Mapping[str, Path], out: Path, cascade: str,
-                tracking: str = "") -> str:
+def face_config(nudenet: Path, classifier: Path, clips: Mapping[str, Path], out: Path, cascade: str, tracking: str = "") -> str:
     cameras = "".join(
         f"  - name: {name}\n    url: {path}\n    models: [faces]\n{tracking}"
         f"    cascades:\n      - {{model: kind, classes: {FACES}, {cascade}}}\n"
@@ -196,8 +200,7 @@ async def test_classifier_cascade_on_two_cameras_equals_the_classifier_run_on_th
                 where = f"{result.frame.source_id} frame {result.frame.seq} detection {i}"
                 assert (ours.kind, ours.runs, ours.fresh) == ("classification", 1, True), where
                 assert [c for c, _, _ in ours.top_k] == direct.top_k.tolist(), where
-                np.testing.assert_allclose([s for _, _, s in ours.top_k], direct.top_k_confidence, atol=SCORE_TOL,
-                                           err_msg=where)
+                np.testing.assert_allclose([s for _, _, s in ours.top_k], direct.top_k_confidence, atol=SCORE_TOL, err_msg=where)
                 assert ours.label == direct.class_name, where
                 checked += 1
     finally:
@@ -224,8 +227,14 @@ async def test_classifier_cascade_on_two_cameras_equals_the_classifier_run_on_th
 async def test_once_per_track_runs_the_classifier_once_per_track_and_gives_its_output_to_every_later_detection(
     nudenet_path, classifier_path, two_tracks, tmp_path
 ):
-    text = face_config(nudenet_path, classifier_path, {"cam": two_tracks}, tmp_path / "out.jsonl",
-                       "every: once_per_track", tracking=f"    tracking: {TRACKING}\n")
+    text = face_config(
+        nudenet_path,
+        classifier_path,
+        {"cam": two_tracks},
+        tmp_path / "out.jsonl",
+        "every: once_per_track",
+        tracking=f"    tracking: {TRACKING}\n",
+    )
     run = await run_config(text)
     rule = cascade_of(run, "cam").rule
     first: dict[int, Any] = {}  # tracker id -> the output of its first run
@@ -300,8 +309,16 @@ def record_readings(run: Run, into: list[Reading]) -> None:
                     for result, chosen in zip(results, picks):
                         ids = result.detections.tracker_id
                         for i, piece in chosen:
-                            into.append(Reading(result.frame.seq, result.frame.capture_time.timestamp(), i,
-                                                -1 if ids is None else int(ids[i]), piece.copy(), outputs[k]))
+                            into.append(
+                                Reading(
+                                    result.frame.seq,
+                                    result.frame.capture_time.timestamp(),
+                                    i,
+                                    -1 if ids is None else int(ids[i]),
+                                    piece.copy(),
+                                    outputs[k],
+                                )
+                            )
                             k += 1
                     return settle(results, picks, outputs)
 
@@ -309,8 +326,9 @@ def record_readings(run: Run, into: list[Reading]) -> None:
 
 
 @pytest.fixture(scope="module")
-def signs_run(ppocr_dir: Path, signs: TextSignsClip, tmp_path_factory: pytest.TempPathFactory
-              ) -> tuple[Run, list[Reading], Path, Path]:
+def signs_run(
+    ppocr_dir: Path, signs: TextSignsClip, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Run, list[Reading], Path, Path]:
     folder = tmp_path_factory.mktemp("signs-out")
     out, ab = folder / "out.jsonl", folder / "ab.jsonl"
     readings: list[Reading] = []
@@ -341,8 +359,7 @@ def test_ocr_cascade_reads_what_the_ocr_model_reads_directly_on_the_same_crops(s
             (direct,) = reader([mine])
             assert reading.output.kind == "text", where
             assert [text for text, _ in reading.output.lines] == list(direct.text), where
-            np.testing.assert_allclose([s for _, s in reading.output.lines], direct.confidence, atol=SCORE_TOL,
-                                       err_msg=where)
+            np.testing.assert_allclose([s for _, s in reading.output.lines], direct.confidence, atol=SCORE_TOL, err_msg=where)
             assert reading.output.label == " ".join(direct.text), where
     finally:
         reader.close()
@@ -382,8 +399,9 @@ def test_a_track_is_read_at_most_once_per_every_seconds(signs_run):
     for r in readings:
         if r.tracker_id >= 0:
             times.setdefault(r.tracker_id, []).append((r.seq, r.t))
-    too_soon = [(tid, a[0], b[0]) for tid, runs in times.items() for a, b in zip(runs, runs[1:])
-                if b[1] - a[1] < READ_EVERY_S - 1e-6]
+    too_soon = [
+        (tid, a[0], b[0]) for tid, runs in times.items() for a, b in zip(runs, runs[1:]) if b[1] - a[1] < READ_EVERY_S - 1e-6
+    ]
     assert not too_soon, f"(track, frame, next run's frame) under {READ_EVERY_S} s apart: {too_soon}"
 
 
@@ -470,8 +488,7 @@ def test_vigil_check_names_the_line_of_a_camera_running_a_model_that_does_not_ex
         "sources:\n  - name: cam\n    url: a.mp4\n    models: [faces, plates]\n"  # models: line 6
         f"sinks:\n  - {{kind: jsonl, path: {tmp_path / 'out.jsonl'}}}\n"
     )
-    result = subprocess.run([sys.executable, "-m", "vigil", "check", str(path)], capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run([sys.executable, "-m", "vigil", "check", str(path)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2, result.stdout + result.stderr
     assert "Traceback" not in result.stderr and result.stderr.startswith("vigil: error: config "), result.stderr
     assert "line 6: sources[0].models[1]" in result.stderr and "'plates'" in result.stderr, result.stderr

@@ -48,8 +48,13 @@ sinks:
     sinks = [await build_sink(entry) for entry in config.sinks]
     model = AutoModel.from_pretrained(nudenet_path)
     try:
-        pipeline = Pipeline(model, [make_source(s) for s in config.sources], sinks, PipelineOptions(max_batch=4),
-                            stages={s.name: make_stages(s) for s in config.sources})
+        pipeline = Pipeline(
+            model,
+            [make_source(s) for s in config.sources],
+            sinks,
+            PipelineOptions(max_batch=4),
+            stages={s.name: make_stages(s) for s in config.sources},
+        )
         await pipeline.run()
     finally:
         model.close()

@@ -76,8 +76,9 @@ async def test_a_face_that_stands_still_keeps_its_track_and_most_frames_skip_inf
     [gate] = source.gates.gates  # type: ignore[attr-defined]
     assert isinstance(gate, MotionGate)
     sink, metrics = Events(), PrometheusMetrics()
-    pipeline = Pipeline(AutoModel.from_pretrained(nudenet_path), [source], [sink], PipelineOptions(max_batch=4),
-                        metrics, {"cam": stages})
+    pipeline = Pipeline(
+        AutoModel.from_pretrained(nudenet_path), [source], [sink], PipelineOptions(max_batch=4), metrics, {"cam": stages}
+    )
     metrics.observe(pipeline.snapshot)
     await pipeline.run()
 
@@ -88,8 +89,7 @@ async def test_a_face_that_stands_still_keeps_its_track_and_most_frames_skip_inf
     assert len(walking) == round(1.5 * FPS) + round(2 * FPS) - 1, "every frame of the walks is inferred"
     assert inferred <= SCENE.frames * 0.45, f"{inferred} of {SCENE.frames} frames inferred"
     assert gate.keepalives >= 2  # the 12 s standing still were seen at least every keepalive_s
-    assert metrics.registry.get_sample_value("vigil_source_frames_skipped_total",
-                                             {"source": "cam", "cause": "motion"}) == skipped
+    assert metrics.registry.get_sample_value("vigil_source_frames_skipped_total", {"source": "cam", "cause": "motion"}) == skipped
 
     ids: set[int] = set()
     stood = []
@@ -105,7 +105,12 @@ async def test_a_face_that_stands_still_keeps_its_track_and_most_frames_skip_inf
     assert max(b - a for a, b in zip(stood, stood[1:])) > LOST_S  # gaps longer than lost_s, yet ...
 
     types = [(e.type, e.zone) for e in sink.events]
-    assert types == [("object_start", None), ("zone_enter", "spot"), ("dwell", "spot"), ("zone_exit", "spot"),
-                     ("object_end", None)]
+    assert types == [
+        ("object_start", None),
+        ("zone_enter", "spot"),
+        ("dwell", "spot"),
+        ("zone_exit", "spot"),
+        ("object_end", None),
+    ]
     start, end = sink.events[0], sink.events[-1]
     assert end.capture_time.timestamp() - start.capture_time.timestamp() > 14  # its last sighting: leaving

@@ -38,14 +38,19 @@ RULES = Rules(  # the defaults of sources[].zones and of tracking, and the zone'
 )
 # Face crops are 180x220 at top-left (x, y); the detected box's bottom centre is about (x + 104, y + 168).
 # a, top row: crosses x = 240 three times at 120 px/s, hidden 4.83-5.17 s while standing still.
-A = Actor("a", path=((0, 10, 10), (2, 250, 10), (2.7, 250, 10), (4.7, 10, 10), (5.2, 10, 10), (7.2, 250, 10)),
-          shown=((0, 4.83), (5.17, 11)))
+A = Actor(
+    "a",
+    path=((0, 10, 10), (2, 250, 10), (2.7, 250, 10), (4.7, 10, 10), (5.2, 10, 10), (7.2, 250, 10)),
+    shown=((0, 4.83), (5.17, 11)),
+)
 # b, bottom row: right of the line, in and out of the zone (1.7 s inside: no dwell, though its
 # exit is only certain min_seen_s later, past dwell_s), hidden 4.4-7.03 s (longer than
 # lost_track_s and lost_s), then back into the zone until the end (past dwell_s).
-B = Actor("b", path=((0.5, 210, 250), (2.333, 430, 250), (2.533, 430, 250), (4.367, 210, 250), (7, 270, 250),
-                     (8.333, 430, 250)),
-          shown=((0.47, 4.4), (7.03, 11)))
+B = Actor(
+    "b",
+    path=((0.5, 210, 250), (2.333, 430, 250), (2.533, 430, 250), (4.367, 210, 250), (7, 270, 250), (8.333, 430, 250)),
+    shown=((0.47, 4.4), (7.03, 11)),
+)
 SCENE = Scene((A, B), duration_s=11)
 NOMINAL = (104, 168)
 PRE_ROLL_S, POST_ROLL_S = 1.0, 1.0
@@ -86,8 +91,13 @@ async def _run(text: str, nudenet_path: Path) -> None:
     model = AutoModel.from_pretrained(nudenet_path)
     try:
         cameras = {s.name: make_camera(s) for s in config.sources}
-        pipeline = Pipeline(model, [source for source, _ in cameras.values()], sinks, PipelineOptions(max_batch=4),
-                            stages={name: stages for name, (_, stages) in cameras.items()})
+        pipeline = Pipeline(
+            model,
+            [source for source, _ in cameras.values()],
+            sinks,
+            PipelineOptions(max_batch=4),
+            stages={name: stages for name, (_, stages) in cameras.items()},
+        )
         await pipeline.run()
     finally:
         model.close()
@@ -139,7 +149,10 @@ def _when(record: dict[str, Any]) -> float:
 
 
 async def test_a_scripted_scene_makes_exactly_the_scripted_events_in_jsonl_and_the_webhook(
-    clip, nudenet_path, tmp_path, receiver  # noqa: F811
+    clip,
+    nudenet_path,
+    tmp_path,
+    receiver,  # noqa: F811
 ):
     zones, tracking = ZonesStageConfig(), TrackingSettings()  # the camera config keeps their defaults
     assert (RULES.min_seen_s, RULES.lost_s) == (zones.min_seen_s, zones.lost_s)
@@ -159,22 +172,28 @@ async def test_a_scripted_scene_makes_exactly_the_scripted_events_in_jsonl_and_t
     objects = _objects(sightings)
     assert sorted(set(objects.values())) == ["a1", "b1", "b2"]  # a kept its id through the short gap
     during = [x.emitted for x in expected if x.emitted < SCENE.frames]
-    assert all(later - earlier >= 3 for earlier, later in zip(during, during[1:])), \
+    assert all(later - earlier >= 3 for earlier, later in zip(during, during[1:])), (
         "the script leaves room for a frame of detector jitter between events"
+    )
 
     story = [(x.type, x.who, x.where, x.direction) for x in expected]
     assert story == [  # what the script makes, as the module's docstring tells it
-        ("object_start", "a1", None, None), ("object_start", "b1", None, None),
-        ("line_cross", "a1", "door", "in"), ("zone_enter", "b1", "shop", None),
+        ("object_start", "a1", None, None),
+        ("object_start", "b1", None, None),
+        ("line_cross", "a1", "door", "in"),
+        ("zone_enter", "b1", "shop", None),
         ("zone_exit", "b1", "shop", None),  # 1.7 s inside: no dwell, though the exit is confirmed after 2.3 s
         ("line_cross", "a1", "door", "out"),
         ("object_end", "b1", None, None),  # hidden past lost_s
         ("line_cross", "a1", "door", "in"),  # a1 kept its id through its short gap
-        ("object_start", "b2", None, None), ("zone_enter", "b2", "shop", None), ("dwell", "b2", "shop", None),
-        ("zone_exit", "b2", "shop", None), ("object_end", "a1", None, None), ("object_end", "b2", None, None),
+        ("object_start", "b2", None, None),
+        ("zone_enter", "b2", "shop", None),
+        ("dwell", "b2", "shop", None),
+        ("zone_exit", "b2", "shop", None),
+        ("object_end", "a1", None, None),
+        ("object_end", "b2", None, None),
     ]
-    assert [(e["type"], objects[e["tracker_id"]], e.get("zone") or e.get("line"), e.get("direction"))
-            for e in events] == story
+    assert [(e["type"], objects[e["tracker_id"]], e.get("zone") or e.get("line"), e.get("direction")) for e in events] == story
     _assert_timing(records, events, expected)
 
     delivered = [e for seen in hook.seen if seen.status == 200 for e in seen.body.get("events", [])]
@@ -196,8 +215,7 @@ def _assert_snapshots(folder: Path, events: list[dict[str, Any]]) -> None:
         assert crop.shape[0] >= (y2 - y1) and crop.shape[1] >= (x2 - x1)  # the box and its margin
 
 
-def _assert_clips(video: Path, results: list[dict[str, Any]], events: list[dict[str, Any]],
-                  objects: dict[int, str]) -> None:
+def _assert_clips(video: Path, results: list[dict[str, Any]], events: list[dict[str, Any]], objects: dict[int, str]) -> None:
     """One clip per object, named by all its events: the camera's packets from at most
     `pre_roll_s` before its first sighting to `post_roll_s` after its last (or the video's end)."""
     clips = {objects[e["tracker_id"]]: set() for e in events}

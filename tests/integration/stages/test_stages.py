@@ -3,7 +3,6 @@ source's stages on the worker pool, in frame order, never two at once for one so
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from pathlib import Path
@@ -65,8 +64,13 @@ async def run(text: str, model_path: Path) -> tuple[ListSink, Pipeline]:
     config = parse_config(text, "t.yaml", {})
     sink = ListSink()
     stages = {s.name: make_stages(s) for s in config.sources}
-    pipeline = Pipeline(AutoModel.from_pretrained(model_path), [make_source(s) for s in config.sources], [sink],
-                        PipelineOptions(max_batch=4, worker_threads=2), stages=stages)
+    pipeline = Pipeline(
+        AutoModel.from_pretrained(model_path),
+        [make_source(s) for s in config.sources],
+        [sink],
+        PipelineOptions(max_batch=4, worker_threads=2),
+        stages=stages,
+    )
     await pipeline.run()
     return sink, pipeline
 

@@ -22,7 +22,7 @@ from vigil.stages.tracking import TrackingStage, lost_track_frames
 FPS = 30
 SIZE = (640, 480)
 # frame ranges where the face is on screen; between them, the background alone
-SHOWN = [range(0, 30), range(36, 60), range(90, 110)]  # gaps: 6 frames (0.2 s), 30 frames (1 s)
+SHOWN = [range(30), range(36, 60), range(90, 110)]  # gaps: 6 frames (0.2 s), 30 frames (1 s)
 LOST_TRACK_S = 0.5
 
 
@@ -72,8 +72,13 @@ sinks:
     config = parse_config(text, "t.yaml", {})
     stages = {s.name: make_stages(s) for s in config.sources}
     sink = ListSink()
-    pipeline = Pipeline(AutoModel.from_pretrained(nudenet_path), [make_source(s) for s in config.sources], [sink],
-                        PipelineOptions(max_batch=4, worker_threads=2), stages=stages)
+    pipeline = Pipeline(
+        AutoModel.from_pretrained(nudenet_path),
+        [make_source(s) for s in config.sources],
+        [sink],
+        PipelineOptions(max_batch=4, worker_threads=2),
+        stages=stages,
+    )
     await pipeline.run()
 
     [tracker] = stages["cam"]

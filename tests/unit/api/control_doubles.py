@@ -25,7 +25,9 @@ __all__ = ["NothingRunning", "a_model", "a_stream", "ready"]
 
 def ready() -> Readiness:
     """Ready: the model `m` loaded, no source, no sink."""
-    return Readiness(ready=True, reasons=[], checks=ReadinessChecks(model=ModelCheck(ok=True, model_id="m"), sources={}, sinks={}))
+    return Readiness(
+        ready=True, reasons=[], checks=ReadinessChecks(model=ModelCheck(ok=True, model_id="m"), sources={}, sinks={})
+    )
 
 
 def a_stream(

@@ -88,8 +88,12 @@ def doubles() -> list[tuple[str, str, list[str]]]:
 
 def test_the_doubles_are_found():
     found = {(module.rsplit(".", 1)[-1], cls) for module, cls, _ in doubles()}
-    assert {("control_doubles", "NothingRunning"), ("test_api_properties", "MemoryControl"),
-            ("test_openapi_document", "MemoryControl"), ("test_errors", "RefusingControl")} <= found
+    assert {
+        ("control_doubles", "NothingRunning"),
+        ("test_api_properties", "MemoryControl"),
+        ("test_openapi_document", "MemoryControl"),
+        ("test_errors", "RefusingControl"),
+    } <= found
 
 
 @pytest.mark.parametrize("module, cls, names", doubles(), ids=lambda v: v if isinstance(v, str) else "")
@@ -124,9 +128,20 @@ def test_an_absent_field_is_left_out_when_none_and_a_nullable_one_is_null():
 
 
 def test_an_event_keeps_its_own_fields_and_its_schema_key():
-    record = {"id": "e1", "record": "event", "schema": 2, "type": "zone_enter", "source": "door", "seq": 3,
-              "capture_time": "2026-12-06T08:00:00.000000Z", "tracker_id": 7, "class_id": 0, "class_name": None,
-              "zone": "porch", "plugin_field": {"a": [1, None]}}
+    record = {
+        "id": "e1",
+        "record": "event",
+        "schema": 2,
+        "type": "zone_enter",
+        "source": "door",
+        "seq": 3,
+        "capture_time": "2026-12-06T08:00:00.000000Z",
+        "tracker_id": 7,
+        "class_id": 0,
+        "class_name": None,
+        "zone": "porch",
+        "plugin_field": {"a": [1, None]},
+    }
     assert as_json(EventRecord.model_validate(record)) == record  # nothing added, nothing lost, nulls kept
 
 
@@ -138,8 +153,11 @@ def test_an_answer_refuses_a_field_its_schema_does_not_declare():
 
 
 def test_readiness_is_sent_whole():
-    assert as_json(ready()) == {"ready": True, "reasons": [], "checks": {
-        "model": {"ok": True, "model_id": "m"}, "sources": {}, "sinks": {}, "clips": {}}}
+    assert as_json(ready()) == {
+        "ready": True,
+        "reasons": [],
+        "checks": {"model": {"ok": True, "model_id": "m"}, "sources": {}, "sinks": {}, "clips": {}},
+    }
 
 
 @pytest.mark.parametrize("model", [Stream, ModelCheck, EventRecord])

@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from tests.unit.api.control_doubles import NothingRunning
+from vigil.api.app import make_app
 from vigil.api.models import Removed, Stream
 from vigil.config import SourceConfig
-from vigil.api.app import make_app
 from vigil.errors import ConfigError, PipelineError, VigilError
 
 
@@ -37,7 +36,8 @@ class RefusingControl(NothingRunning):
 )
 async def test_a_refused_stream_is_a_clear_4xx(error, status):
     async with TestClient(TestServer(make_app(RefusingControl(error)))) as client:
-        response = await client.post("/api/v1/streams", json={"name": "door", "url": "rtsp://10.0.0.1/s"},
-                                       headers={"X-Vigil-Console": "1"})
+        response = await client.post(
+            "/api/v1/streams", json={"name": "door", "url": "rtsp://10.0.0.1/s"}, headers={"X-Vigil-Console": "1"}
+        )
         assert response.status == status
         assert await response.json() == {"error": str(error)}

@@ -21,14 +21,14 @@ from openapi_core.testing import MockRequest, MockResponse
 from openapi_spec_validator import validate
 
 from tests.unit.api.control_doubles import a_model, a_stream, ready
+from vigil.api.app import make_app
 from vigil.api.models import EffectiveConfig, ModelInfo, ModelList, Readiness, Removed, Stream, StreamList
+from vigil.api.openapi import openapi_document
 from vigil.config import SourceConfig
 from vigil.config.api import ApiConfig
 from vigil.config.cascade import CascadeConfig
-from vigil.api.app import make_app
-from vigil.store.log import EventLog
-from vigil.api.openapi import openapi_document
 from vigil.events import Event
+from vigil.store.log import EventLog
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
 
@@ -104,7 +104,9 @@ class NoSearch:
     async def by_text(self, text: str, limit: int, source: str | None = None, kind: str | None = None) -> list[dict[str, Any]]:
         return []
 
-    async def like(self, event_id: str, limit: int, source: str | None = None, kind: str | None = None) -> list[dict[str, Any]] | None:
+    async def like(
+        self, event_id: str, limit: int, source: str | None = None, kind: str | None = None
+    ) -> list[dict[str, Any]] | None:
         return []
 
 
@@ -219,25 +221,34 @@ def concrete(path: str, event_id: str) -> str:
 async def test_every_query_parameter_a_handler_reads_is_documented(monkeypatch):
     recorder = Recorder()
     original = web.BaseRequest.__dict__["query"]
-    monkeypatch.setattr(web.BaseRequest, "query", property(lambda request: recorder.wrap(original.__get__(request, type(request)))))
+    monkeypatch.setattr(
+        web.BaseRequest, "query", property(lambda request: recorder.wrap(original.__get__(request, type(request))))
+    )
     app, event_id = an_app()
     document = openapi_document()
-    bodies = {("/api/v1/streams", "post"): {"name": "porch", "url": "rtsp://10.0.0.2/porch"},
-              ("/api/v1/streams/{name}/zones", "put"): {"zones": [], "lines": []},
-              ("/api/v1/session", "post"): {"token": "x"}}
+    bodies = {
+        ("/api/v1/streams", "post"): {"name": "porch", "url": "rtsp://10.0.0.2/porch"},
+        ("/api/v1/streams/{name}/zones", "put"): {"zones": [], "lines": []},
+        ("/api/v1/session", "post"): {"token": "x"},
+    }
     async with TestClient(TestServer(app)) as client:
         for path, method in sorted(routes(app), key=lambda r: r[1] == "delete"):  # deletes last
             documented = documented_parameters(document, path, method, "query")
-            parameters = [p for item in (document["paths"][path], document["paths"][path][method])
-                          for p in item.get("parameters", []) if p["in"] == "query"]
+            parameters = [
+                p
+                for item in (document["paths"][path], document["paths"][path][method])
+                for p in item.get("parameters", [])
+                if p["in"] == "query"
+            ]
             given = {p["name"]: example(p) for p in parameters}
             if "q" in given:
                 given.pop("like")  # one or the other
             for query in ({}, given):
                 recorder.read.clear()
                 headers = {"X-Vigil-Console": "1", "Origin": str(client.make_url("")).rstrip("/")}
-                async with client.request(method.upper(), concrete(path, event_id), params=query, headers=headers,
-                                          json=bodies.get((path, method))) as response:
+                async with client.request(
+                    method.upper(), concrete(path, event_id), params=query, headers=headers, json=bodies.get((path, method))
+                ) as response:
                     what = f"{method.upper()} {path}?{query}: {response.status}"
                     assert response.status < 500, f"{what} {await response.text()}"
                     assert str(response.status) in document["paths"][path][method]["responses"], f"{what} is not documented"
@@ -290,8 +301,10 @@ async def test_a_live_view_beyond_the_cap_is_the_documented_503():
             refused = await client.get(path)
             body = await refused.read()
             assert refused.status == 503, body
-            api.validate_response(MockRequest(str(client.make_url("")).rstrip("/"), "get", path),
-                                  MockResponse(body, status_code=503, content_type=refused.content_type))
+            api.validate_response(
+                MockRequest(str(client.make_url("")).rstrip("/"), "get", path),
+                MockResponse(body, status_code=503, content_type=refused.content_type),
+            )
         finally:
             live.release.set()
             for answer in held:

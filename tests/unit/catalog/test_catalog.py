@@ -42,16 +42,18 @@ def test_the_built_in_sinks_that_take_events_are_the_ones_the_refusal_lists():
     assert takers == ["jsonl", "webhook", "snapshot", "mqtt", "nats"]
     with pytest.raises(ConfigError, match="a video sink cannot take events; .* to a jsonl, webhook, snapshot, mqtt or nats sink"):
         parse_config(yaml("{kind: video, directory: out, records: [events]}"), "t.yaml", {})
-    parse_config(yaml("{kind: nats, servers: [nats://127.0.0.1:4222], stream: s, subject_prefix: v, records: [events]}"),
-                 "t.yaml", {})
+    parse_config(
+        yaml("{kind: nats, servers: [nats://127.0.0.1:4222], stream: s, subject_prefix: v, records: [events]}"), "t.yaml", {}
+    )
 
 
 def test_a_sink_kind_declared_at_run_time_takes_events_by_its_fact(declared):
     CATALOG.sinks.register("quiet", "vigil.config.sinks:JsonlSinkConfig", "vigil.sinks.jsonl:make_jsonl_sink")
     with pytest.raises(ConfigError, match="a quiet sink cannot take events"):
         parse_config(yaml("{kind: quiet, path: o.jsonl, records: [events]}"), "t.yaml", {})
-    CATALOG.sinks.register("quiet", "vigil.config.sinks:JsonlSinkConfig", "vigil.sinks.jsonl:make_jsonl_sink",
-                           takes_events=True, replace=True)
+    CATALOG.sinks.register(
+        "quiet", "vigil.config.sinks:JsonlSinkConfig", "vigil.sinks.jsonl:make_jsonl_sink", takes_events=True, replace=True
+    )
     [entry] = parse_config(yaml("{kind: quiet, path: o.jsonl, records: [events]}"), "t.yaml", {}).sinks
     assert entry.records == ["events"]
     with pytest.raises(ConfigError, match=r"send the events to a jsonl, webhook, snapshot, mqtt, nats or quiet sink"):
@@ -100,8 +102,15 @@ class FakeCam:
 
 
 def test_a_source_kind_declared_at_run_time_is_chosen_by_its_url_and_made_by_its_factory(declared, tmp_path):
-    CATALOG.sources.register(SourceKind("fakecam", FakeCamConfig, FakeCam, url_prefixes=("fake://",),
-                                        secret_files=(SecretFile("key_file", "the fake key", "text"),)))
+    CATALOG.sources.register(
+        SourceKind(
+            "fakecam",
+            FakeCamConfig,
+            FakeCam,
+            url_prefixes=("fake://",),
+            secret_files=(SecretFile("key_file", "the fake key", "text"),),
+        )
+    )
     assert kind_of_url("FAKE://host/1") == "fakecam" and kind_of_url("clip.mp4") == "file"
     config = SourceConfig.model_validate({"name": "f", "url": "fake://host/1", "key_file": str(tmp_path / "none")})
     assert isinstance(config, FakeCamConfig) and "key_file" in source_fields()
@@ -132,7 +141,9 @@ async def test_a_kind_whose_extra_is_missing_is_named_with_the_pip_extra(declare
     extra = Extra("fancy", "vigil_no_such_module_x")
     CATALOG.sinks.register("fancy", NeedsConfig, "vigil_no_such_module_x:make", extras=(extra,))
     [entry] = parse_config(yaml("{kind: fancy, path: o}"), "t.yaml", {}).sinks
-    with pytest.raises(MissingDependencyError, match=r"the fancy sink needs vigil_no_such_module_x: pip install 'vigil-analytics\[fancy\]'"):
+    with pytest.raises(
+        MissingDependencyError, match=r"the fancy sink needs vigil_no_such_module_x: pip install 'vigil-analytics\[fancy\]'"
+    ):
         await build_sink(entry)
     from vigil.cli.check import check_config
 
@@ -146,10 +157,17 @@ async def test_a_kind_whose_extra_is_missing_is_named_with_the_pip_extra(declare
 def test_the_snapshot_kind_is_the_one_whose_event_pictures_the_event_log_serves(declared, tmp_path):
     from vigil.store.log import snapshot_event_dirs
 
-    CATALOG.sinks.register("pictures", "vigil.config.sinks:SnapshotSinkConfig", "vigil.sinks.snapshot:make_snapshot_sink",
-                           takes_events=True, event_pictures=True)
+    CATALOG.sinks.register(
+        "pictures",
+        "vigil.config.sinks:SnapshotSinkConfig",
+        "vigil.sinks.snapshot:make_snapshot_sink",
+        takes_events=True,
+        event_pictures=True,
+    )
     text = yaml("{kind: pictures, directory: a, records: [events]}").replace(
-        "sinks:\n", "sinks:\n  - {kind: snapshot, directory: b, records: [results, events]}\n"
-        "  - {kind: jsonl, path: c.jsonl, records: [events]}\n")
+        "sinks:\n",
+        "sinks:\n  - {kind: snapshot, directory: b, records: [results, events]}\n"
+        "  - {kind: jsonl, path: c.jsonl, records: [events]}\n",
+    )
     config = parse_config(text, "t.yaml", {})
     assert [str(d) for d in snapshot_event_dirs(config)] == ["b", "a"]

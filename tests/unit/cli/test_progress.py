@@ -12,8 +12,8 @@ from datetime import datetime, timezone
 import numpy as np
 import pytest
 
-from vigil.daemon.logs import configure_logging
 from vigil.cli.progress import Progress, progress_wanted
+from vigil.daemon.logs import configure_logging
 from vigil.engine import Detections
 from vigil.frame import Frame
 from vigil.result import InferenceResult, Timings

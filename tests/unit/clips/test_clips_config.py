@@ -18,14 +18,22 @@ def yaml(source: str) -> str:
     "source, expected",
     [
         ("    clips:\n      pre_roll_s: 2\n", r"line 6: sources\[0\].clips.directory: Field required"),
-        ("    clips:\n      directory: c\n      pre_roll_s: 61\n",
-         r"line 8: sources\[0\].clips.pre_roll_s: Input should be less than or equal to 60"),
-        ("    clips:\n      directory: c\n      post_roll_s: -1\n",
-         r"line 8: sources\[0\].clips.post_roll_s: Input should be greater than or equal to 0"),
-        ("    clips:\n      directory: c\n      max_open: 0\n",
-         r"line 8: sources\[0\].clips.max_open: Input should be greater than or equal to 1"),
-        ("    clips:\n      directory: c\n      buffer_mb: 0.5\n",
-         r"line 8: sources\[0\].clips.buffer_mb: Input should be greater than or equal to 1"),
+        (
+            "    clips:\n      directory: c\n      pre_roll_s: 61\n",
+            r"line 8: sources\[0\].clips.pre_roll_s: Input should be less than or equal to 60",
+        ),
+        (
+            "    clips:\n      directory: c\n      post_roll_s: -1\n",
+            r"line 8: sources\[0\].clips.post_roll_s: Input should be greater than or equal to 0",
+        ),
+        (
+            "    clips:\n      directory: c\n      max_open: 0\n",
+            r"line 8: sources\[0\].clips.max_open: Input should be greater than or equal to 1",
+        ),
+        (
+            "    clips:\n      directory: c\n      buffer_mb: 0.5\n",
+            r"line 8: sources\[0\].clips.buffer_mb: Input should be greater than or equal to 1",
+        ),
         ("    clips:\n      directory: c\n      pre_rol_s: 1\n", r"sources\[0\].clips.pre_rol_s: Extra inputs are not permitted"),
     ],
 )

@@ -82,9 +82,17 @@ def test_stream_params_copy_what_a_muxer_needs(video):
         stream = container.streams.video[0]
         params = stream_params(stream)
         assert params == StreamParams(
-            "h264", 160, 120, Fraction(stream.time_base), pix_fmt="yuv420p", extradata=bytes(stream.codec_context.extradata),
-            fps=10.0, profile=stream.codec_context.profile, level=stream.codec_context.level,
-            color_range=params.color_range, bit_rate=params.bit_rate,
+            "h264",
+            160,
+            120,
+            Fraction(stream.time_base),
+            pix_fmt="yuv420p",
+            extradata=bytes(stream.codec_context.extradata),
+            fps=10.0,
+            profile=stream.codec_context.profile,
+            level=stream.codec_context.level,
+            color_range=params.color_range,
+            bit_rate=params.bit_rate,
         )
         first = next(p for p in container.demux(stream) if p.size)
         packet = neutral_packet(first, pts_offset=100.0)

@@ -76,10 +76,14 @@ def recorder(tmp_path: Path, **settings) -> ClipRecorder:
 def test_a_clip_runs_from_a_key_frame_within_pre_roll_to_post_roll_after_the_object(tmp_path, video):
     clips = recorder(tmp_path, pre_roll_s=1.2, post_roll_s=1.0)
     paths: list[str | None] = []
-    feed(clips, video, actions={
-        2.5: lambda: paths.append(clips.open(3, start_pts=2.1, start_time=START)),  # the stage learns late
-        3.5: lambda: clips.close(3, end_pts=3.0),
-    })
+    feed(
+        clips,
+        video,
+        actions={
+            2.5: lambda: paths.append(clips.open(3, start_pts=2.1, start_time=START)),  # the stage learns late
+            3.5: lambda: clips.close(3, end_pts=3.0),
+        },
+    )
     assert clips.flush(10)
     [path] = paths
     assert path == str(tmp_path / "cam" / "2026-11-24" / "cam_20261124T003112.633Z_3.mp4")
@@ -115,11 +119,17 @@ def test_a_new_stream_finishes_the_clips_of_the_last_one(tmp_path, video):
 def test_objects_beyond_max_open_get_no_clip_and_are_counted(tmp_path, video):
     clips = recorder(tmp_path, max_open=2, pre_roll_s=0.0, post_roll_s=0.0)
     got: list[str | None] = []
-    feed(clips, video, until=3.0, end=False, actions={
-        1.0: lambda: got.extend(clips.open(i, start_pts=1.0, start_time=START) for i in (1, 2, 3)),
-        2.0: lambda: clips.close(1, end_pts=1.5),
-        2.5: lambda: clips.flush(10) and got.append(clips.open(4, start_pts=2.5, start_time=START)),  # 1 is written
-    })
+    feed(
+        clips,
+        video,
+        until=3.0,
+        end=False,
+        actions={
+            1.0: lambda: got.extend(clips.open(i, start_pts=1.0, start_time=START) for i in (1, 2, 3)),
+            2.0: lambda: clips.close(1, end_pts=1.5),
+            2.5: lambda: clips.flush(10) and got.append(clips.open(4, start_pts=2.5, start_time=START)),  # 1 is written
+        },
+    )
     clips.stream_ended()
     assert clips.flush(10)
     assert [p is not None for p in got] == [True, True, False, True]

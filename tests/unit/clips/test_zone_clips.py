@@ -48,8 +48,9 @@ def run(stage: ZoneStage, frames: int, objects) -> list[Event]:  # type: ignore[
 def test_every_event_of_an_object_carries_its_clip_opened_at_its_first_sighting(tmp_path):
     recorder = Recorder(tmp_path)
     zone = {"name": "right", "polygon": [[300, 0], [640, 0], [640, 480], [300, 480]]}
-    stage = ZoneStage(ZonesStageConfig.model_validate({"zones": [zone], "min_seen_s": 0.5, "lost_s": 0.5}),
-                      StageContext("cam", recorder))
+    stage = ZoneStage(
+        ZonesStageConfig.model_validate({"zones": [zone], "min_seen_s": 0.5, "lost_s": 0.5}), StageContext("cam", recorder)
+    )
     # object 5 walks in inside the zone (its zone_enter is held until it starts) and leaves at frame 20
     events = run(stage, 30, lambda seq: [(5, (320 + seq, 300))] if seq < 20 else [])
     assert [e.type for e in events] == ["object_start", "zone_enter", "zone_exit", "object_end"]

@@ -19,24 +19,117 @@ EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "vigil.yaml"
 BASE = yaml.safe_load(EXAMPLE.read_text())
 
 _FRAGMENTS = st.sampled_from(
-    ["model:", "\n", "  ", "- ", ": ", "&a ", "*a", "*b", "&b ", "!!int ", "!!float ", "!!str ", "!!binary ",
-     "!!timestamp ", "!!python/object:os.system ", "!!set ", "!!omap ", "!x ", "? ", "{", "}", "[", "]", ",", "'", '"',
-     "#", "|", ">", "---\n", "...\n", "<<: *a", "${X}", "${X:-d}", "${", "%YAML 1.1\n", "%TAG ! tag:x,2000:\n", "\t",
-     "\ufeff", "\x85", "\x00", "\\", "9" * 5000, "1:2:3", "0x", "0o7", ".inf", ".nan", "~", "sources:", "path: m.onnx",
-     "url: rtsp://", "api: {token_file: /dev/zero}", "name: a", "jsonl: {path: r}", "max_batch: ", "é", "\U0001f600"]
+    [
+        "model:",
+        "\n",
+        "  ",
+        "- ",
+        ": ",
+        "&a ",
+        "*a",
+        "*b",
+        "&b ",
+        "!!int ",
+        "!!float ",
+        "!!str ",
+        "!!binary ",
+        "!!timestamp ",
+        "!!python/object:os.system ",
+        "!!set ",
+        "!!omap ",
+        "!x ",
+        "? ",
+        "{",
+        "}",
+        "[",
+        "]",
+        ",",
+        "'",
+        '"',
+        "#",
+        "|",
+        ">",
+        "---\n",
+        "...\n",
+        "<<: *a",
+        "${X}",
+        "${X:-d}",
+        "${",
+        "%YAML 1.1\n",
+        "%TAG ! tag:x,2000:\n",
+        "\t",
+        "\ufeff",
+        "\x85",
+        "\x00",
+        "\\",
+        "9" * 5000,
+        "1:2:3",
+        "0x",
+        "0o7",
+        ".inf",
+        ".nan",
+        "~",
+        "sources:",
+        "path: m.onnx",
+        "url: rtsp://",
+        "api: {token_file: /dev/zero}",
+        "name: a",
+        "jsonl: {path: r}",
+        "max_batch: ",
+        "é",
+        "\U0001f600",
+    ]
 )
 
 # Values written into the YAML as they are (not through a dumper): what a dumper would never emit.
-_BOMB = "[&a [1, 1, 1, 1, 1, 1, 1, 1, 1], " + ", ".join(
-    f"&{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]" for i in range(8)
-) + "]"
+_BOMB = (
+    "[&a [1, 1, 1, 1, 1, 1, 1, 1, 1], "
+    + ", ".join(f"&{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]" for i in range(8))
+    + "]"
+)
 _RAW = st.sampled_from(
-    ["9" * 5000, "-" + "9" * 4400, "0x" + "f" * 5000, ":".join(["1"] * 3000), "!!int abc", "!!int", "!!float x",
-     "!!bool maybe", "!!timestamp 2020-13-45", "!!timestamp x", "!!binary abc", "!!binary '!'", "!!null x",
-     "&r [*r]", "&r {a: *r}", "&r {a: [1, {b: *r}]}", "*undefined", "!!python/object:os.system {}",
-     "!!python/name:os.system ''", "!custom x", "!!set {a, b}", "!!omap [a: 1]", "!!omap [1]", "!!pairs [a]",
-     "{? [a]: 1}", "{? {a: 1}: 2}", "[" * 60 + "]" * 60, "[" * 3000 + "]" * 3000, "{a: " * 60 + "1" + "}" * 60,
-     _BOMB, "'\x00'", '"\x00\ud800"', '"\U0010ffff"', "${X}", "${X:-${Y}}", ".nan", "-.inf", "1e400", "0o8", "~"]
+    [
+        "9" * 5000,
+        "-" + "9" * 4400,
+        "0x" + "f" * 5000,
+        ":".join(["1"] * 3000),
+        "!!int abc",
+        "!!int",
+        "!!float x",
+        "!!bool maybe",
+        "!!timestamp 2020-13-45",
+        "!!timestamp x",
+        "!!binary abc",
+        "!!binary '!'",
+        "!!null x",
+        "&r [*r]",
+        "&r {a: *r}",
+        "&r {a: [1, {b: *r}]}",
+        "*undefined",
+        "!!python/object:os.system {}",
+        "!!python/name:os.system ''",
+        "!custom x",
+        "!!set {a, b}",
+        "!!omap [a: 1]",
+        "!!omap [1]",
+        "!!pairs [a]",
+        "{? [a]: 1}",
+        "{? {a: 1}: 2}",
+        "[" * 60 + "]" * 60,
+        "[" * 3000 + "]" * 3000,
+        "{a: " * 60 + "1" + "}" * 60,
+        _BOMB,
+        "'\x00'",
+        '"\x00\ud800"',
+        '"\U0010ffff"',
+        "${X}",
+        "${X:-${Y}}",
+        ".nan",
+        "-.inf",
+        "1e400",
+        "0o8",
+        "~",
+    ]
 )
 _LINES = st.tuples(st.sampled_from(["", "  ", "    ", "- ", "  - "]), st.text(max_size=8), _RAW | _FRAGMENTS).map(
     lambda parts: f"{parts[0]}{parts[1]}: {parts[2]}\n"
@@ -47,7 +140,7 @@ yaml_ish = st.one_of(
     st.lists(st.one_of(_FRAGMENTS, st.text(max_size=6)), max_size=50).map("".join),
     st.lists(_LINES, min_size=1, max_size=10).map("".join),
     st.tuples(st.integers(0, len(EXAMPLE.read_text())), _LINES).map(
-        lambda cut: EXAMPLE.read_text()[: cut[0]] + cut[1] + EXAMPLE.read_text()[cut[0]:]
+        lambda cut: EXAMPLE.read_text()[: cut[0]] + cut[1] + EXAMPLE.read_text()[cut[0] :]
     ),
 )
 

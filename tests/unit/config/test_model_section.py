@@ -9,8 +9,11 @@ from vigil.errors import ConfigError
 
 def test_backend_settings_have_their_own_sections():
     model = ModelConfig.model_validate(
-        {"path": "m.onnx", "onnxruntime": {"intra_op_threads": 2, "allow_spinning": True},
-         "tensorrt": {"build_engine": "auto", "engine_fp16": False}}
+        {
+            "path": "m.onnx",
+            "onnxruntime": {"intra_op_threads": 2, "allow_spinning": True},
+            "tensorrt": {"build_engine": "auto", "engine_fp16": False},
+        }
     )
     assert (model.onnxruntime.intra_op_threads, model.onnxruntime.allow_spinning) == (2, True)
     assert (model.tensorrt.build_engine, model.tensorrt.engine_fp16) == ("auto", False)

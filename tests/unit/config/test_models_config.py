@@ -101,8 +101,9 @@ def test_errors_inside_model_keep_their_key_and_line():
 
 def test_a_camera_naming_an_unknown_model_is_refused_with_its_line():
     message = refused(TWO_MODELS.replace("models: [people, faces]", "models: [people, plates]"))
-    assert ("line 17: sources[1].models[1]: source 'yard' runs model 'plates', which is not configured "
-            "(models: faces, people, cls)") in message
+    assert (
+        "line 17: sources[1].models[1]: source 'yard' runs model 'plates', which is not configured (models: faces, people, cls)"
+    ) in message
 
 
 def test_a_camera_naming_a_model_twice_is_refused():
@@ -116,8 +117,10 @@ def test_a_model_name_with_a_space_is_refused_with_its_line():
 
 def test_a_cascade_naming_an_unknown_model_is_refused_with_its_line():
     message = refused(TWO_MODELS.replace("{model: cls,", "{model: plates,"))
-    assert ("line 14: sources[0].cascades[0].model: source 'door' cascade 'plates' runs model 'plates', which is "
-            "not configured (models: faces, people, cls)") in message
+    assert (
+        "line 14: sources[0].cascades[0].model: source 'door' cascade 'plates' runs model 'plates', which is "
+        "not configured (models: faces, people, cls)"
+    ) in message
 
 
 def test_a_cascade_on_the_cameras_primary_model_is_refused_saying_why():
@@ -164,17 +167,27 @@ def test_cascade_defaults():
     cascade = load(TWO_MODELS.replace("{model: cls, classes: [FACE_FEMALE], min_size: 24, every: 2.5}", "{model: cls}"))
     c = cascade.sources[0].cascades[0]
     assert (c.name, c.classes, c.min_confidence, c.min_size, c.pad, c.top_k, c.every, c.vote) == (
-        "cls", None, 0.0, 16, 0.0, 5, "once_per_track", True)
+        "cls",
+        None,
+        0.0,
+        16,
+        0.0,
+        5,
+        "once_per_track",
+        True,
+    )
 
 
 @pytest.mark.parametrize(
     "setting, expected",
-    [("min_size: 0", "min_size: Input should be greater than or equal to 1"),
-     ("pad: 1.5", "pad: Input should be less than or equal to 1"),
-     ("top_k: 0", "top_k: Input should be greater than or equal to 1"),
-     ("min_confidence: 2", "min_confidence: Input should be less than or equal to 1"),
-     ("classes: [], min_size: 24", "classes: List should have at least 1 item"),
-     ("colour: red", "colour: Extra inputs are not permitted")],
+    [
+        ("min_size: 0", "min_size: Input should be greater than or equal to 1"),
+        ("pad: 1.5", "pad: Input should be less than or equal to 1"),
+        ("top_k: 0", "top_k: Input should be greater than or equal to 1"),
+        ("min_confidence: 2", "min_confidence: Input should be less than or equal to 1"),
+        ("classes: [], min_size: 24", "classes: List should have at least 1 item"),
+        ("colour: red", "colour: Extra inputs are not permitted"),
+    ],
 )
 def test_cascade_settings_are_bounded(setting, expected):
     text = TWO_MODELS.replace("classes: [FACE_FEMALE], min_size: 24", setting)
@@ -201,11 +214,17 @@ def test_a_model_batch_override_is_bounded_like_the_top_level_batch():
 
 @pytest.mark.parametrize(
     "extra, tracked",
-    [("", False), ("    zones: [{name: z, polygon: [[0, 0], [10, 0], [10, 10]]}]\n", True),
-     ("    lines: [{name: l, start: [0, 0], end: [10, 10]}]\n", True), ("    tracking: {}\n", True),
-     ("    stages: [{kind: tracking}]\n", True), ("    clips: {directory: clips}\n", True),
-     ("    cascades: [{model: cls, every: detection}]\n", False), ("    cascades: [{model: cls, every: 1}]\n", True),
-     ("    cascades: [{model: cls}]\n", True)],
+    [
+        ("", False),
+        ("    zones: [{name: z, polygon: [[0, 0], [10, 0], [10, 10]]}]\n", True),
+        ("    lines: [{name: l, start: [0, 0], end: [10, 10]}]\n", True),
+        ("    tracking: {}\n", True),
+        ("    stages: [{kind: tracking}]\n", True),
+        ("    clips: {directory: clips}\n", True),
+        ("    cascades: [{model: cls, every: detection}]\n", False),
+        ("    cascades: [{model: cls, every: 1}]\n", True),
+        ("    cascades: [{model: cls}]\n", True),
+    ],
 )
 def test_a_camera_is_tracked_when_something_follows_its_objects(extra, tracked):
     config = load(TWO_MODELS.replace("    models: [people, faces]\n", "    models: [people, faces]\n" + extra))

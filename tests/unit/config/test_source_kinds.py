@@ -43,19 +43,31 @@ def test_an_explicit_kind_loads_the_same_and_constructing_the_base_gives_the_kin
 @pytest.mark.parametrize(
     "source, expected",
     [
-        ("    url: clip.mp4\n    transport: tcp\n",
-         r"t.yaml: line 6: sources\[0\].transport: 'transport' is a setting of rtsp sources; this is a file source "
-         r"\(inferred from its url\)"),
-        ("    url: rtsp://10.0.0.5/s1\n    loop: true\n",
-         r"line 6: sources\[0\].loop: 'loop' is a setting of file sources; this is a rtsp source"),
-        ("    kind: webcam\n    url: v4l2:/dev/video0\n    password_file: /p\n",
-         r"line 7: sources\[0\].password_file: 'password_file' is a setting of rtsp sources; this is a webcam source$"),
-        ("    kind: http\n    url: clip.mp4\n", r"line 5: sources\[0\].kind: unknown source kind 'http'; use one of file, rtsp, webcam"),
+        (
+            "    url: clip.mp4\n    transport: tcp\n",
+            r"t.yaml: line 6: sources\[0\].transport: 'transport' is a setting of rtsp sources; this is a file source "
+            r"\(inferred from its url\)",
+        ),
+        (
+            "    url: rtsp://10.0.0.5/s1\n    loop: true\n",
+            r"line 6: sources\[0\].loop: 'loop' is a setting of file sources; this is a rtsp source",
+        ),
+        (
+            "    kind: webcam\n    url: v4l2:/dev/video0\n    password_file: /p\n",
+            r"line 7: sources\[0\].password_file: 'password_file' is a setting of rtsp sources; this is a webcam source$",
+        ),
+        (
+            "    kind: http\n    url: clip.mp4\n",
+            r"line 5: sources\[0\].kind: unknown source kind 'http'; use one of file, rtsp, webcam",
+        ),
         ("    kind: 5\n    url: clip.mp4\n", r"line 5: sources\[0\].kind: unknown source kind 5; use one of"),
         ("    kind: [file]\n    url: clip.mp4\n", r"line 5: sources\[0\].kind: unknown source kind \['file'\]; use one of"),
         ("    kind: file\n    url: rtsp://10.0.0.5/s1\n", r"line 4: sources\[0\]: Value error, a file source's url is a path"),
         ("    url: clip.mp4\n    colour: red\n", r"line 6: sources\[0\].colour: Extra inputs are not permitted"),
-        ("    url: rtsp://10.0.0.5/s1\n    password_file: /p\n", r"line 4: sources\[0\]: Value error, password_file needs the user"),
+        (
+            "    url: rtsp://10.0.0.5/s1\n    password_file: /p\n",
+            r"line 4: sources\[0\]: Value error, password_file needs the user",
+        ),
     ],
 )
 def test_a_key_of_another_kind_is_an_error_naming_the_key_and_line(source, expected):
@@ -66,8 +78,10 @@ def test_a_key_of_another_kind_is_an_error_naming_the_key_and_line(source, expec
 @pytest.mark.parametrize(
     "stages, expected",
     [
-        ("      - kind: filter\n        min_confidence: 2\n",
-         r"line 8: sources\[0\].stages\[0\].min_confidence: Input should be less than or equal to 1"),
+        (
+            "      - kind: filter\n        min_confidence: 2\n",
+            r"line 8: sources\[0\].stages\[0\].min_confidence: Input should be less than or equal to 1",
+        ),
         ("      - kind: filterr\n", r"line 7: sources\[0\].stages\[0\].kind: unknown stage kind 'filterr' \(known: filter"),
         ("      - classes: [person]\n", r"line 7: sources\[0\].stages\[0\].kind: missing: every stage names its kind"),
         ("      - kind: filter\n        clases: [person]\n", r"line 8: sources\[0\].stages\[0\].clases: Extra inputs"),

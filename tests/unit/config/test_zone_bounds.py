@@ -12,10 +12,10 @@ import random
 import pytest
 from pydantic import ValidationError
 
+from vigil.api.state import StreamLayer
 from vigil.config import SourceConfig
 from vigil.config.motion import MotionConfig
 from vigil.config.zones import MAX_LINES, MAX_POINTS, MAX_ZONES, ZonesStageConfig, _orient, _overlap_adjacent, self_intersection
-from vigil.api.state import StreamLayer
 
 
 def circle(n: int, r: float = 500.0) -> list[list[float]]:
@@ -42,8 +42,10 @@ def test_a_polygon_at_the_bound_loads():
     [
         (camera(zones=[{"name": f"z{i}", "polygon": circle(3)} for i in range(MAX_ZONES + 1)]), "zones"),
         (camera(lines=[{"name": f"l{i}", "start": [0, i], "end": [9, i]} for i in range(MAX_LINES + 1)]), "lines"),
-        (camera(stages=[{"kind": "zones", "zones": [{"name": f"z{i}", "polygon": circle(3)} for i in range(MAX_ZONES + 1)]}]),
-         "stages"),
+        (
+            camera(stages=[{"kind": "zones", "zones": [{"name": f"z{i}", "polygon": circle(3)} for i in range(MAX_ZONES + 1)]}]),
+            "stages",
+        ),
         (camera(motion={"enabled": True, "masks": [{"polygon": circle(MAX_POINTS + 1)}]}), "motion"),
     ],
 )
@@ -66,8 +68,12 @@ def _meet(a, b, c, d) -> bool:
     o1, o2, o3, o4 = _orient(a, b, c), _orient(a, b, d), _orient(c, d, a), _orient(c, d, b)
     if ((o1 > 0 > o2) or (o1 < 0 < o2)) and ((o3 > 0 > o4) or (o3 < 0 < o4)):
         return True
-    return ((o1 == 0 and _on_segment(a, b, c)) or (o2 == 0 and _on_segment(a, b, d))
-            or (o3 == 0 and _on_segment(c, d, a)) or (o4 == 0 and _on_segment(c, d, b)))
+    return (
+        (o1 == 0 and _on_segment(a, b, c))
+        or (o2 == 0 and _on_segment(a, b, d))
+        or (o3 == 0 and _on_segment(c, d, a))
+        or (o4 == 0 and _on_segment(c, d, b))
+    )
 
 
 def pairwise(polygon):
@@ -110,8 +116,12 @@ def test_an_oversized_stream_in_the_state_file_is_left_out_by_name_and_the_rest_
     streams = {
         "good": {"source": camera(name="good", zones=[{"name": "z", "polygon": circle(8)}]), "yaml": None},
         "huge": {"source": camera(name="huge", zones=[{"name": "z", "polygon": circle(4000)}]), "yaml": None},
-        "crowded": {"source": camera(name="crowded", lines=[{"name": f"l{i}", "start": [0, i], "end": [9, i]}
-                                                          for i in range(MAX_LINES + 1)]), "yaml": None},
+        "crowded": {
+            "source": camera(
+                name="crowded", lines=[{"name": f"l{i}", "start": [0, i], "end": [9, i]} for i in range(MAX_LINES + 1)]
+            ),
+            "yaml": None,
+        },
     }
     with caplog.at_level(logging.ERROR, logger="vigil.api.state"):
         layer = _state(tmp_path, streams)
@@ -144,4 +154,5 @@ def test_a_state_file_stream_is_held_to_what_the_api_may_open_today(tmp_path, ca
         layer = StreamLayer.load(path, policy)
     assert sorted(s.name for s, _ in layer.apply([])) == ["allowed", "cam"]
     assert [r.getMessage() for r in caplog.records] == [
-        f"API state file {path}: stream 'passwd' refused and left out: {policy.refusal()}"]
+        f"API state file {path}: stream 'passwd' refused and left out: {policy.refusal()}"
+    ]

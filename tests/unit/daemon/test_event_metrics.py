@@ -9,19 +9,27 @@ from typing import Any
 
 import pytest
 
+from tests.support.results import make_result
 from vigil.daemon.metrics import PrometheusMetrics
 from vigil.events import Event
 from vigil.pipeline.observer import Observers, PipelineObserver
 
-from tests.support.results import make_result
-
 T0 = datetime(2026, 11, 29, 6, 0, tzinfo=timezone.utc)
 
 
-def event(type_: Any, tracker_id: int = 1, *, source: str = "door", class_name: str | None = "person",
-          seq: int = 0, **where: Any) -> Event:
-    return Event(type=type_, source=source, tracker_id=tracker_id, class_name=class_name, class_id=0,
-                 capture_time=T0 + timedelta(seconds=seq), seq=seq, **where)
+def event(
+    type_: Any, tracker_id: int = 1, *, source: str = "door", class_name: str | None = "person", seq: int = 0, **where: Any
+) -> Event:
+    return Event(
+        type=type_,
+        source=source,
+        tracker_id=tracker_id,
+        class_name=class_name,
+        class_id=0,
+        capture_time=T0 + timedelta(seconds=seq),
+        seq=seq,
+        **where,
+    )
 
 
 def occupancy(metrics: PrometheusMetrics, zone: str = "lobby", class_name: str = "person", source: str = "door") -> float | None:
@@ -35,9 +43,16 @@ def counted(metrics: PrometheusMetrics, type_: str, area: str = "", direction: s
 
 def test_events_are_counted_by_source_type_area_and_direction():
     metrics = PrometheusMetrics()
-    metrics.events([event("object_start"), event("line_cross", line="gate", direction="in"),
-                    event("line_cross", 2, line="gate", direction="in"), event("line_cross", 3, line="gate", direction="out"),
-                    event("zone_enter", zone="lobby"), event("object_start", source="yard")])
+    metrics.events(
+        [
+            event("object_start"),
+            event("line_cross", line="gate", direction="in"),
+            event("line_cross", 2, line="gate", direction="in"),
+            event("line_cross", 3, line="gate", direction="out"),
+            event("zone_enter", zone="lobby"),
+            event("object_start", source="yard"),
+        ]
+    )
     assert counted(metrics, "object_start") == 1
     assert counted(metrics, "line_cross", "gate", "in") == 2
     assert counted(metrics, "line_cross", "gate", "out") == 1
@@ -75,8 +90,13 @@ def test_an_exit_takes_the_object_out_of_the_class_it_entered_as():
 
 def test_zones_of_sources_and_zones_are_counted_apart_and_a_removed_source_loses_its_gauges():
     metrics = PrometheusMetrics()
-    metrics.events([event("zone_enter", 1, zone="lobby"), event("zone_enter", 1, zone="desk"),
-                    event("zone_enter", 1, source="yard", zone="lobby")])
+    metrics.events(
+        [
+            event("zone_enter", 1, zone="lobby"),
+            event("zone_enter", 1, zone="desk"),
+            event("zone_enter", 1, source="yard", zone="lobby"),
+        ]
+    )
     assert (occupancy(metrics), occupancy(metrics, "desk"), occupancy(metrics, source="yard")) == (1, 1, 1)
     metrics.forget_source("door")
     assert occupancy(metrics) is None and occupancy(metrics, "desk") is None

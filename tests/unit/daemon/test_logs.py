@@ -85,9 +85,7 @@ def test_text_on_a_terminal() -> None:
         json.loads(line)
 
 
-def test_text_under_journald_has_priority_prefixes_and_no_timestamp(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_text_under_journald_has_priority_prefixes_and_no_timestamp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with open(tmp_path / "journal", "w+") as stream:
         stat = os.fstat(stream.fileno())
         monkeypatch.setenv("JOURNAL_STREAM", f"{stat.st_dev}:{stat.st_ino}")

@@ -144,9 +144,7 @@ def test_watchdog_interval_from_the_environment(env: dict[str, str], expected: f
     assert Notifier.from_env(env).watchdog_interval() == expected
 
 
-def test_a_vanished_socket_is_logged_once_and_never_raises(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_a_vanished_socket_is_logged_once_and_never_raises(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     path = tmp_path / "gone.sock"
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
         sock.bind(str(path))
@@ -161,9 +159,7 @@ def test_a_vanished_socket_is_logged_once_and_never_raises(
     notifier.close()
 
 
-async def test_watchdog_pings_only_while_progress_is_reported(
-    path_listener: Listener, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_watchdog_pings_only_while_progress_is_reported(path_listener: Listener, caplog: pytest.LogCaptureFixture) -> None:
     notifier = notifier_for(path_listener)
     progressing = True
     caplog.set_level(logging.INFO, logger="vigil.daemon.systemd")

@@ -10,7 +10,7 @@ from onnx import TensorProto, helper
 
 from tests.conftest import photo
 from vigil.engine import AutoModel, BatchSpec, Detections
-from vigil.errors import ModelInputError, ModelLoadError, ModelNotFoundError, ModelResolutionError, VigilError
+from vigil.errors import ModelInputError, ModelLoadError, ModelNotFoundError, VigilError
 
 
 def tiny_onnx(path: Path, metadata: dict[str, str], out_shape=("batch", 6, "anchors")) -> Path:
@@ -106,7 +106,10 @@ def test_onnx_without_ultralytics_metadata_is_refused(tmp_path):
 def test_onnx_whose_output_is_no_detection_head_is_refused(tmp_path):
     meta = {"names": "{0: 'a', 1: 'b', 2: 'c'}", "imgsz": "[64, 64]", "task": "detect"}
     path = tiny_onnx(tmp_path / "head.onnx", meta, out_shape=(1, 1, 1, 1))
-    with pytest.raises(ModelLoadError, match=r"do not match a YOLO .detect. head; expected 1 output\(s\), the first \[batch, 4 \+ 3 classes, anchors\]"):
+    with pytest.raises(
+        ModelLoadError,
+        match=r"do not match a YOLO .detect. head; expected 1 output\(s\), the first \[batch, 4 \+ 3 classes, anchors\]",
+    ):
         AutoModel.from_pretrained(path)
 
 

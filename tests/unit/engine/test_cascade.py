@@ -216,9 +216,17 @@ def test_records_carry_attached_outputs_only_on_detections_that_have_them() -> N
     assert all("attached" not in item for item in detections_to_json(dets))
     attach(dets, "plate", [1], [text("AB 12", 0.75)])
     items = detections_to_json(dets)
-    assert items[1]["attached"] == {"plate": {"kind": "text", "label": "AB 12", "confidence": 0.75, "votes": 1,
-                                              "runs": 1, "fresh": True,
-                                              "lines": [{"text": "AB 12", "confidence": 0.75}]}}
+    assert items[1]["attached"] == {
+        "plate": {
+            "kind": "text",
+            "label": "AB 12",
+            "confidence": 0.75,
+            "votes": 1,
+            "runs": 1,
+            "fresh": True,
+            "lines": [{"text": "AB 12", "confidence": 0.75}],
+        }
+    }
     assert [("attached" in item) for item in items] == [False, True, False, False]
 
 
@@ -259,10 +267,7 @@ def test_min_size_below_the_secondarys_smallest_crop_is_refused(ppocr: Any) -> N
     smallest = min_crop_size(ppocr)
     assert smallest == 16
     validate_rule(CascadeRule("plate", min_size=smallest), ppocr)
-    message = (
-        f"cascade 'plate': min_size 4 px is below the smallest crop .* \\({smallest} px\\); "
-        f"set min_size to {smallest}"
-    )
+    message = f"cascade 'plate': min_size 4 px is below the smallest crop .* \\({smallest} px\\); set min_size to {smallest}"
     with pytest.raises(ModelLoadError, match=message):
         validate_rule(CascadeRule("plate", min_size=4), ppocr)
 

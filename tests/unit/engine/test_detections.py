@@ -75,7 +75,10 @@ def test_masks_and_keypoints_follow_indexing_and_round_trip_through_supervision(
     d = make()
     rng = np.random.default_rng(1)
     d = Detections(
-        d.xyxy, d.confidence, d.class_id, d.data,
+        d.xyxy,
+        d.confidence,
+        d.class_id,
+        d.data,
         mask=rng.random((3, 6, 8)) > 0.5,
         keypoints=rng.uniform(0, 8, (3, 17, 2)),
         keypoint_confidence=rng.random((3, 17)),
@@ -127,5 +130,8 @@ def test_tracker_id_round_trips_through_supervision(tracker_id):
     s = d.to_supervision()
     assert (s.tracker_id is None) if tracker_id is None else s.tracker_id.tolist() == tracker_id
     back = Detections.from_supervision(s)
-    assert (back.tracker_id is None) if tracker_id is None else (back.tracker_id.tolist() == tracker_id
-                                                                  and back.tracker_id.dtype == np.int64)
+    assert (
+        (back.tracker_id is None)
+        if tracker_id is None
+        else (back.tracker_id.tolist() == tracker_id and back.tracker_id.dtype == np.int64)
+    )

@@ -27,10 +27,20 @@ def test_nvidia_smi_output_of_a_simulated_two_gpu_server():
 @pytest.mark.parametrize(
     "release, model, l4t, name, cc",
     [
-        ("# R36 (release), REVISION: 3.0, GCID: 36191598, BOARD: generic, EABI: aarch64", "NVIDIA Jetson AGX Orin Developer Kit\x00",
-         "36.3.0", "NVIDIA Jetson AGX Orin Developer Kit", "8.7"),
-        ("# R35 (release), REVISION: 4.1, GCID: 33958178", "NVIDIA Jetson Xavier NX Developer Kit", "35.4.1",
-         "NVIDIA Jetson Xavier NX Developer Kit", "7.2"),
+        (
+            "# R36 (release), REVISION: 3.0, GCID: 36191598, BOARD: generic, EABI: aarch64",
+            "NVIDIA Jetson AGX Orin Developer Kit\x00",
+            "36.3.0",
+            "NVIDIA Jetson AGX Orin Developer Kit",
+            "8.7",
+        ),
+        (
+            "# R35 (release), REVISION: 4.1, GCID: 33958178",
+            "NVIDIA Jetson Xavier NX Developer Kit",
+            "35.4.1",
+            "NVIDIA Jetson Xavier NX Developer Kit",
+            "7.2",
+        ),
         ("garbage", "whatever", None, None, None),
     ],
 )

@@ -36,14 +36,47 @@ PACKAGE = {
     "entrypoint": "model.py:Model",
     "files": [{"name": "model.onnx", "sha256": "0" * 64, "size": 10}, {"name": "model.py", "sha256": "1" * 64}],
 }
-PROPS = {"names": "{0: 'person', 1: 'car'}", "imgsz": "[640, 640]", "task": "detect", "stride": "32", "batch": "1",
-         "end2end": "False", "kpt_shape": "[17, 3]"}
+PROPS = {
+    "names": "{0: 'person', 1: 'car'}",
+    "imgsz": "[640, 640]",
+    "task": "detect",
+    "stride": "32",
+    "batch": "1",
+    "end2end": "False",
+    "kpt_shape": "[17, 3]",
+}
 FILE = {"name": "m.onnx", "sha256": "0" * 64, "size": 1}
 
 _LITERALS = st.sampled_from(
-    ["", "[", "[640", "[640, 640, 640]", "[-1, 0]", "[1e999, 1]", "[float('inf'), 1]", "nan", "1e999", "9" * 5000,
-     "[" * 300 + "]" * 300, "-" * 5000 + "1", "(" * 100 + ")" * 100, "{0: 'a', 2: 'b'}", "{'a': 1}", "['a', 'b']", "'ab'",
-     "{0: None}", "set()", "{1, 2}", "__import__('os')", "b'x'", "[[1], [2]]", "[0.5, 2]", "True", "[17]", "[17, 9]"]
+    [
+        "",
+        "[",
+        "[640",
+        "[640, 640, 640]",
+        "[-1, 0]",
+        "[1e999, 1]",
+        "[float('inf'), 1]",
+        "nan",
+        "1e999",
+        "9" * 5000,
+        "[" * 300 + "]" * 300,
+        "-" * 5000 + "1",
+        "(" * 100 + ")" * 100,
+        "{0: 'a', 2: 'b'}",
+        "{'a': 1}",
+        "['a', 'b']",
+        "'ab'",
+        "{0: None}",
+        "set()",
+        "{1, 2}",
+        "__import__('os')",
+        "b'x'",
+        "[[1], [2]]",
+        "[0.5, 2]",
+        "True",
+        "[17]",
+        "[17, 9]",
+    ]
 )
 props = st.dictionaries(st.sampled_from(sorted(PROPS)), st.one_of(_LITERALS, st.text(max_size=20)), max_size=7).map(
     lambda extra: {**PROPS, **extra}

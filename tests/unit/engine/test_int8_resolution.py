@@ -33,13 +33,27 @@ GPU_VNNI = replace(VNNI, ort_providers=("CUDAExecutionProvider", "CPUExecutionPr
 
 
 def pkg(package_id: str, quantization: str = "fp32", agreement: float | None = None) -> PackageMetadata:
-    measured = None if agreement is None else {
-        "agreement": agreement, "speedup": 1.8, "reference": "onnx", "calibration_images": 36, "evaluation_images": 12,
-    }
-    return PackageMetadata.model_validate({
-        "package_id": package_id, "backend": "onnx", "quantization": quantization, "batch": {"min": 1, "max": None},
-        "files": [{"name": "model.onnx", "sha256": HASH}], "int8": measured,
-    })
+    measured = (
+        None
+        if agreement is None
+        else {
+            "agreement": agreement,
+            "speedup": 1.8,
+            "reference": "onnx",
+            "calibration_images": 36,
+            "evaluation_images": 12,
+        }
+    )
+    return PackageMetadata.model_validate(
+        {
+            "package_id": package_id,
+            "backend": "onnx",
+            "quantization": quantization,
+            "batch": {"min": 1, "max": None},
+            "files": [{"name": "model.onnx", "sha256": HASH}],
+            "int8": measured,
+        }
+    )
 
 
 def order(packages: list[PackageMetadata], request: ResolutionRequest, env: RuntimeEnvironment) -> list[tuple[str, str | None]]:
@@ -65,7 +79,9 @@ def test_vnni_is_read_from_the_cpuinfo_flags_line(flags: str, vnni: bool):
 
 def test_the_probe_reads_this_machines_vnni_flag():
     text = Path("/proc/cpuinfo").read_text()
-    expected = any(f in line.split() for line in text.splitlines() if line.startswith("flags") for f in ("avx512_vnni", "avx_vnni"))
+    expected = any(
+        f in line.split() for line in text.splitlines() if line.startswith("flags") for f in ("avx512_vnni", "avx_vnni")
+    )
     assert probe_environment().cpu_vnni is expected
 
 
@@ -119,9 +135,11 @@ def test_on_a_gpu_int8_keeps_its_place_after_fp32():
 )
 def test_agreement_is_the_f1_of_boxes_matched_by_class_at_iou_half(got, expected):
     def detections(rows):
-        return Detections(xyxy=np.array([r[0] for r in rows], np.float32).reshape(-1, 4),
-                          confidence=np.array([r[2] for r in rows], np.float32),
-                          class_id=np.array([r[1] for r in rows], np.int64))
+        return Detections(
+            xyxy=np.array([r[0] for r in rows], np.float32).reshape(-1, 4),
+            confidence=np.array([r[2] for r in rows], np.float32),
+            class_id=np.array([r[1] for r in rows], np.int64),
+        )
 
     reference = detections([([0, 0, 10, 10], 1, 0.9)])
     assert detection_agreement([reference, detections([])], [detections(got), detections([])]) == pytest.approx(expected)
@@ -180,8 +198,14 @@ def test_min_int8_agreement_is_a_bounded_model_key():
         ModelConfig(path="m", min_int8_agreement=1.5)
 
 
-@pytest.mark.parametrize("flags, expected", [([], None), (["--quantization", "int8"], ["int8"]),
-                                             (["--quantization", "fp32", "--quantization", "int8"], ["fp32", "int8"])])
+@pytest.mark.parametrize(
+    "flags, expected",
+    [
+        ([], None),
+        (["--quantization", "int8"], ["int8"]),
+        (["--quantization", "fp32", "--quantization", "int8"], ["fp32", "int8"]),
+    ],
+)
 def test_vigil_run_quantization_flag_forces_the_precision(flags, expected):
     from vigil.cli.main import _parser, config_from_args
 

@@ -13,24 +13,42 @@ HASH = "0" * 64
 def pkg(package_id: str, backend: str = "onnx", batch: dict | None = None, **extra: object) -> PackageMetadata:
     ext = {"onnx": "onnx", "trt": "engine", "torchscript": "pt", "hf": "safetensors"}[backend]
     return PackageMetadata.model_validate(
-        {"package_id": package_id, "backend": backend, "batch": batch or {"min": 1, "max": None},
-         "files": [{"name": f"model.{ext}", "sha256": HASH}], **extra}
+        {
+            "package_id": package_id,
+            "backend": backend,
+            "batch": batch or {"min": 1, "max": None},
+            "files": [{"name": f"model.{ext}", "sha256": HASH}],
+            **extra,
+        }
     )
 
 
-CPU_ONLY = RuntimeEnvironment(backends={"onnx": "1.32.0"}, ort_providers=("CPUExecutionProvider",), ort_max_opset=28, machine="x86_64")
+CPU_ONLY = RuntimeEnvironment(
+    backends={"onnx": "1.32.0"}, ort_providers=("CPUExecutionProvider",), ort_max_opset=28, machine="x86_64"
+)
 RTX_TRT10 = RuntimeEnvironment(
     backends={"onnx": "1.32.0", "trt": "10.3.0"},
-    ort_providers=("CUDAExecutionProvider", "CPUExecutionProvider"), ort_max_opset=28,
-    gpus=(GpuInfo("NVIDIA GeForce RTX 4090", "8.9", "560.35"),), cuda_version="12.6", trt_version="10.3.0", machine="x86_64",
+    ort_providers=("CUDAExecutionProvider", "CPUExecutionProvider"),
+    ort_max_opset=28,
+    gpus=(GpuInfo("NVIDIA GeForce RTX 4090", "8.9", "560.35"),),
+    cuda_version="12.6",
+    trt_version="10.3.0",
+    machine="x86_64",
 )
 RTX_WRONG_TRT = RuntimeEnvironment(
-    backends={"onnx": "1.32.0", "trt": "10.7.0"}, ort_providers=("CUDAExecutionProvider", "CPUExecutionProvider"),
-    gpus=(GpuInfo("NVIDIA GeForce RTX 4090", "8.9"),), trt_version="10.7.0", machine="x86_64",
+    backends={"onnx": "1.32.0", "trt": "10.7.0"},
+    ort_providers=("CUDAExecutionProvider", "CPUExecutionProvider"),
+    gpus=(GpuInfo("NVIDIA GeForce RTX 4090", "8.9"),),
+    trt_version="10.7.0",
+    machine="x86_64",
 )
 JETSON_ORIN = RuntimeEnvironment(
-    backends={"onnx": "1.20.0", "trt": "10.3.0"}, ort_providers=("CUDAExecutionProvider", "CPUExecutionProvider"),
-    ort_max_opset=21, gpus=(GpuInfo("NVIDIA Jetson AGX Orin", "8.7"),), trt_version="10.3.0", l4t_version="36.3.0",
+    backends={"onnx": "1.20.0", "trt": "10.3.0"},
+    ort_providers=("CUDAExecutionProvider", "CPUExecutionProvider"),
+    ort_max_opset=21,
+    gpus=(GpuInfo("NVIDIA Jetson AGX Orin", "8.7"),),
+    trt_version="10.3.0",
+    l4t_version="36.3.0",
     machine="aarch64",
 )
 
@@ -39,14 +57,28 @@ PACKAGES = [
     pkg("onnx-fp16", quantization="fp16", batch={"min": 1, "max": 16}, onnx={"opset": 17}),
     pkg("onnx-b8", batch={"static": 8}, onnx={"opset": 17}),
     pkg("onnx-opset23", onnx={"opset": 23}),
-    pkg("trt-rtx4090", "trt", quantization="fp16",
-        trt={"version": "10.3.0", "gpu_name": "NVIDIA GeForce RTX 4090", "compute_capability": "8.9"}),
-    pkg("trt-cc89", "trt", trt={"version": "10.3.0", "gpu_name": "NVIDIA L4", "compute_capability": "8.9",
-                               "same_cc_compatible": True}),
-    pkg("trt-orin", "trt", quantization="fp16",
-        trt={"version": "10.3.0", "gpu_name": "NVIDIA Jetson AGX Orin", "compute_capability": "8.7", "l4t_version": "36.3"}),
-    pkg("trt-fwd", "trt", trt={"version": "10.0.1", "forward_compatible": True, "gpu_name": "NVIDIA GeForce RTX 4090",
-                              "compute_capability": "8.9"}),
+    pkg(
+        "trt-rtx4090",
+        "trt",
+        quantization="fp16",
+        trt={"version": "10.3.0", "gpu_name": "NVIDIA GeForce RTX 4090", "compute_capability": "8.9"},
+    ),
+    pkg(
+        "trt-cc89",
+        "trt",
+        trt={"version": "10.3.0", "gpu_name": "NVIDIA L4", "compute_capability": "8.9", "same_cc_compatible": True},
+    ),
+    pkg(
+        "trt-orin",
+        "trt",
+        quantization="fp16",
+        trt={"version": "10.3.0", "gpu_name": "NVIDIA Jetson AGX Orin", "compute_capability": "8.7", "l4t_version": "36.3"},
+    ),
+    pkg(
+        "trt-fwd",
+        "trt",
+        trt={"version": "10.0.1", "forward_compatible": True, "gpu_name": "NVIDIA GeForce RTX 4090", "compute_capability": "8.9"},
+    ),
 ]
 
 
@@ -57,28 +89,70 @@ def refusals(resolution) -> dict[str, str]:
 @pytest.mark.parametrize(
     "env, request_, first, refused_with",
     [
-        (CPU_ONLY, ResolutionRequest(), "onnx-fp32",
-         {"trt-rtx4090": "backend 'trt' is not installed", "trt-orin": "TensorRT needs an NVIDIA GPU"}),
-        (RTX_TRT10, ResolutionRequest(), "trt-rtx4090",
-         {"trt-orin": "engine built on Jetson L4T 36.3, this machine is not a Jetson"}),
-        (RTX_TRT10, ResolutionRequest(backends=(BackendType.ONNX,)), "onnx-fp16",
-         {"trt-rtx4090": "not among the requested ['onnx']"}),
-        (RTX_WRONG_TRT, ResolutionRequest(), "trt-fwd",
-         {"trt-rtx4090": "engine built with TensorRT 10.3.0, installed 10.7.0", "trt-cc89": "installed 10.7.0"}),
-        (JETSON_ORIN, ResolutionRequest(), "trt-orin",
-         {"onnx-opset23": "ONNX opset 23 is newer than onnxruntime 1.20.0 implements (up to 21)",
-          "trt-rtx4090": "engine built for NVIDIA GeForce RTX 4090 (cc 8.9), needs the same GPU model"}),
-        (CPU_ONLY, ResolutionRequest(batch_range=(1, 4)), "onnx-fp32",
-         {"onnx-b8": "static batch 8 outside the requested range 1..4"}),
-        (CPU_ONLY, ResolutionRequest(quantizations=(Quantization.FP16,)), "onnx-fp16",
-         {"onnx-fp32": "quantization 'fp32' not among the requested ['fp16']"}),
-        (CPU_ONLY, ResolutionRequest(package_id="onnx-b8"), "onnx-b8",
-         {"onnx-fp32": "not the requested package 'onnx-b8'"}),
-        (RTX_TRT10, ResolutionRequest(device="cpu"), "onnx-fp32",
-         {"trt-rtx4090": "TensorRT runs on a GPU; device 'cpu' was requested"}),
+        (
+            CPU_ONLY,
+            ResolutionRequest(),
+            "onnx-fp32",
+            {"trt-rtx4090": "backend 'trt' is not installed", "trt-orin": "TensorRT needs an NVIDIA GPU"},
+        ),
+        (
+            RTX_TRT10,
+            ResolutionRequest(),
+            "trt-rtx4090",
+            {"trt-orin": "engine built on Jetson L4T 36.3, this machine is not a Jetson"},
+        ),
+        (
+            RTX_TRT10,
+            ResolutionRequest(backends=(BackendType.ONNX,)),
+            "onnx-fp16",
+            {"trt-rtx4090": "not among the requested ['onnx']"},
+        ),
+        (
+            RTX_WRONG_TRT,
+            ResolutionRequest(),
+            "trt-fwd",
+            {"trt-rtx4090": "engine built with TensorRT 10.3.0, installed 10.7.0", "trt-cc89": "installed 10.7.0"},
+        ),
+        (
+            JETSON_ORIN,
+            ResolutionRequest(),
+            "trt-orin",
+            {
+                "onnx-opset23": "ONNX opset 23 is newer than onnxruntime 1.20.0 implements (up to 21)",
+                "trt-rtx4090": "engine built for NVIDIA GeForce RTX 4090 (cc 8.9), needs the same GPU model",
+            },
+        ),
+        (
+            CPU_ONLY,
+            ResolutionRequest(batch_range=(1, 4)),
+            "onnx-fp32",
+            {"onnx-b8": "static batch 8 outside the requested range 1..4"},
+        ),
+        (
+            CPU_ONLY,
+            ResolutionRequest(quantizations=(Quantization.FP16,)),
+            "onnx-fp16",
+            {"onnx-fp32": "quantization 'fp32' not among the requested ['fp16']"},
+        ),
+        (CPU_ONLY, ResolutionRequest(package_id="onnx-b8"), "onnx-b8", {"onnx-fp32": "not the requested package 'onnx-b8'"}),
+        (
+            RTX_TRT10,
+            ResolutionRequest(device="cpu"),
+            "onnx-fp32",
+            {"trt-rtx4090": "TensorRT runs on a GPU; device 'cpu' was requested"},
+        ),
     ],
-    ids=["cpu-only", "rtx-trt10", "rtx-onnx-only", "wrong-trt-version", "jetson-orin", "batch-range",
-         "quantization", "explicit-package", "device-cpu"],
+    ids=[
+        "cpu-only",
+        "rtx-trt10",
+        "rtx-onnx-only",
+        "wrong-trt-version",
+        "jetson-orin",
+        "batch-range",
+        "quantization",
+        "explicit-package",
+        "device-cpu",
+    ],
 )
 def test_resolver_picks_and_explains(env, request_, first, refused_with):
     resolution = resolve(PACKAGES, request_, env)
@@ -130,4 +204,4 @@ def test_incompatible_execution_providers():
 
 def test_environment_fingerprint_changes_with_the_machine():
     assert CPU_ONLY.fingerprint() != RTX_TRT10.fingerprint()
-    assert CPU_ONLY.fingerprint() == RuntimeEnvironment(**{**CPU_ONLY.__dict__}).fingerprint()
+    assert CPU_ONLY.fingerprint() == RuntimeEnvironment(**CPU_ONLY.__dict__).fingerprint()

@@ -25,7 +25,7 @@ from vigil.engine._private.package_format import parse_package
 from vigil.engine._private.resolver import ResolutionRequest, resolve
 from vigil.engine._private.torch_runtime import choose_device, ultralytics_props
 from vigil.engine.options import BackendOptions
-from vigil.errors import MissingDependencyError, ModelLoadError
+from vigil.errors import ModelLoadError
 
 SIZE = 64
 EXTRA = "pip install 'vigil-analytics[torch]'"
@@ -69,7 +69,9 @@ def images() -> list[np.ndarray]:
 
 
 def test_torchscript_and_torch_export_packages_give_the_same_detections(tmp_path: Path) -> None:
-    script = AutoModel.from_pretrained(model_dir(tmp_path / "a", {"model.torchscript": traced(tmp_path / "m.ts")}), confidence=0.3)
+    script = AutoModel.from_pretrained(
+        model_dir(tmp_path / "a", {"model.torchscript": traced(tmp_path / "m.ts")}), confidence=0.3
+    )
     program = AutoModel.from_pretrained(model_dir(tmp_path / "b", {"model.pt2": exported(tmp_path / "m.pt2")}), confidence=0.3)
     assert script.backend == program.backend == "torchscript" and script.input_size == (SIZE, SIZE)
     batched_script, batched_program = script(images()), program(images())
@@ -89,7 +91,9 @@ def test_a_static_batch_package_pads_short_batches(tmp_path: Path) -> None:
     assert len(results) == 3 and [len(d) for d in results] == [len(d) for d in model(images())[:3]]
 
 
-@pytest.mark.parametrize(("name", "kind"), [("model.torchscript", "a TorchScript archive"), ("model.pt2", "a torch.export program")])
+@pytest.mark.parametrize(
+    ("name", "kind"), [("model.torchscript", "a TorchScript archive"), ("model.pt2", "a torch.export program")]
+)
 def test_a_corrupt_torch_file_is_a_load_error_naming_the_file(tmp_path: Path, name: str, kind: str) -> None:
     root = model_dir(tmp_path, {name: b"not a zip archive" * 64})
     with pytest.raises(ModelLoadError, match=rf"{name}': torch could not load it .*check that it is {kind}"):
@@ -150,8 +154,14 @@ def test_resolver_refuses_a_torch_package_when_torch_is_missing_and_names_the_ex
 )
 def test_device_gpu_needs_a_cuda_package_a_cuda_torch_and_a_gpu(devices, torch_version, gpus, reason) -> None:
     package = parse_package(
-        {"package_id": "t", "backend": "torchscript", "batch": {"min": 1}, "torch": {"devices": devices},
-         "files": [{"name": "m.pt2", "sha256": "0" * 64}]}, "p"
+        {
+            "package_id": "t",
+            "backend": "torchscript",
+            "batch": {"min": 1},
+            "torch": {"devices": devices},
+            "files": [{"name": "m.pt2", "sha256": "0" * 64}],
+        },
+        "p",
     )
     env = RuntimeEnvironment(backends={"torchscript": torch_version}, gpus=gpus)
     resolution = resolve([package], ResolutionRequest(device="gpu"), env)
@@ -178,8 +188,15 @@ def test_cuda_is_chosen_only_when_allowed_available_and_not_excluded(devices, cu
 
 
 def test_ultralytics_torchscript_metadata_reads_like_onnx_metadata() -> None:
-    config = {"task": "detect", "stride": 32, "batch": 1, "imgsz": [640, 640], "names": {"0": "person", "1": "car"},
-              "end2end": True, "args": {"dynamic": False}}
+    config = {
+        "task": "detect",
+        "stride": 32,
+        "batch": 1,
+        "imgsz": [640, 640],
+        "names": {"0": "person", "1": "car"},
+        "end2end": True,
+        "args": {"dynamic": False},
+    }
     props = ultralytics_props(json.dumps(config))
     assert props["names"] == "{0: 'person', 1: 'car'}" and props["imgsz"] == "[640, 640]"
     assert props["end2end"] == "True" and "args" not in props

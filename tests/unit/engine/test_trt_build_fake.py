@@ -23,15 +23,22 @@ from vigil.engine._private.resolver import ResolutionRequest, resolve
 from vigil.errors import ConfigError
 
 ORIN = RuntimeEnvironment(
-    backends={"onnx": "1.20.0", "trt": "10.3.0"}, ort_providers=("CPUExecutionProvider",),
-    gpus=(GpuInfo("NVIDIA Jetson AGX Orin", "8.7"),), trt_version="10.3.0", l4t_version="36.3.0", machine="aarch64",
+    backends={"onnx": "1.20.0", "trt": "10.3.0"},
+    ort_providers=("CPUExecutionProvider",),
+    gpus=(GpuInfo("NVIDIA Jetson AGX Orin", "8.7"),),
+    trt_version="10.3.0",
+    l4t_version="36.3.0",
+    machine="aarch64",
 )
 ORIN_OTHER_TRT = RuntimeEnvironment(**{**ORIN.__dict__, "backends": {"onnx": "1.20.0", "trt": "10.7.0"}, "trt_version": "10.7.0"})
 ORIN_JP5 = RuntimeEnvironment(**{**ORIN.__dict__, "l4t_version": "35.4.1"})
 XAVIER = RuntimeEnvironment(**{**ORIN.__dict__, "gpus": (GpuInfo("NVIDIA Jetson AGX Xavier", "7.2"),)})
 RTX = RuntimeEnvironment(
-    backends={"onnx": "1.20.0", "trt": "10.3.0"}, ort_providers=("CPUExecutionProvider",),
-    gpus=(GpuInfo("NVIDIA GeForce RTX 4090", "8.9"),), trt_version="10.3.0", machine="x86_64",
+    backends={"onnx": "1.20.0", "trt": "10.3.0"},
+    ort_providers=("CPUExecutionProvider",),
+    gpus=(GpuInfo("NVIDIA GeForce RTX 4090", "8.9"),),
+    trt_version="10.3.0",
+    machine="x86_64",
 )
 
 
@@ -47,10 +54,12 @@ def fake_trt(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> fake_tensorrt.F
 @pytest.fixture
 def model_dir(tmp_path: Path) -> Path:
     root = write_model_json(tmp_path / "model")
-    write_package(root, "onnx-dyn", {"model.onnx": tiny_yolo_onnx(tmp_path / "dyn.onnx")},
-                  batch={"min": 1, "max": None}, onnx={"opset": 17})
-    write_package(root, "onnx-b1", {"model.onnx": tiny_yolo_onnx(tmp_path / "b1.onnx", batch=1)},
-                  batch={"static": 1}, onnx={"opset": 17})
+    write_package(
+        root, "onnx-dyn", {"model.onnx": tiny_yolo_onnx(tmp_path / "dyn.onnx")}, batch={"min": 1, "max": None}, onnx={"opset": 17}
+    )
+    write_package(
+        root, "onnx-b1", {"model.onnx": tiny_yolo_onnx(tmp_path / "b1.onnx", batch=1)}, batch={"static": 1}, onnx={"opset": 17}
+    )
     return root
 
 
@@ -64,8 +73,14 @@ def test_fake_build_engine_writes_a_package_with_its_requirements(model_dir, fak
     body = json.loads((folder / "package.json").read_text())
     assert body["backend"] == "trt" and body["quantization"] == "fp16"
     assert body["batch"] == {"min": 1, "opt": 2, "max": 4}
-    assert body["trt"] == {"version": "10.3.0", "gpu_name": "NVIDIA Jetson AGX Orin", "compute_capability": "8.7",
-                           "l4t_version": "36.3.0", "has_plugins": False, "host_code": False}
+    assert body["trt"] == {
+        "version": "10.3.0",
+        "gpu_name": "NVIDIA Jetson AGX Orin",
+        "compute_capability": "8.7",
+        "l4t_version": "36.3.0",
+        "has_plugins": False,
+        "host_code": False,
+    }
     assert {f["name"] for f in body["files"]} == {"model.engine", "metadata.json"}
     assert json.loads((folder / "metadata.json").read_text())["task"] == "detect"
     cache = trt_build.timing_cache_path("10.3.0", "NVIDIA Jetson AGX Orin")
@@ -87,7 +102,10 @@ def test_fake_build_engine_timing_cache_persists_between_builds(model_dir, fake_
     "env, refused_with",
     [
         (ORIN, None),
-        (XAVIER, "engine built for NVIDIA Jetson AGX Orin (cc 8.7), needs the same GPU model; this machine has NVIDIA Jetson AGX Xavier (cc 7.2)"),
+        (
+            XAVIER,
+            "engine built for NVIDIA Jetson AGX Orin (cc 8.7), needs the same GPU model; this machine has NVIDIA Jetson AGX Xavier (cc 7.2)",
+        ),
         (ORIN_OTHER_TRT, "engine built with TensorRT 10.3.0, installed 10.7.0; rebuild it here (vigil models build-engine)"),
         (ORIN_JP5, "engine built on Jetson L4T 36.3.0, this machine is L4T 35.4.1"),
         (RTX, "engine built on Jetson L4T 36.3.0, this machine is not a Jetson"),
@@ -167,8 +185,12 @@ def test_fake_tensorrt_11_fp16_build_converts_the_graph_instead_of_a_builder_fla
     assert body["quantization"] == "fp16" and body["trt"]["version"] == "11.4.0"
     assert engine_graph_flags(folder) == {"graph_fp16": True, "graph_qdq": False}
     assert "converting the graph to fp16" in capfd.readouterr().err
-    trt_model = AutoModel.from_pretrained(model_dir, backend="trt", environment=RTX_TRT11, resolution_cache_ttl_s=0, confidence=0.0)
-    onnx_model = AutoModel.from_pretrained(model_dir, backend="onnx", environment=RTX_TRT11, resolution_cache_ttl_s=0, confidence=0.0)
+    trt_model = AutoModel.from_pretrained(
+        model_dir, backend="trt", environment=RTX_TRT11, resolution_cache_ttl_s=0, confidence=0.0
+    )
+    onnx_model = AutoModel.from_pretrained(
+        model_dir, backend="onnx", environment=RTX_TRT11, resolution_cache_ttl_s=0, confidence=0.0
+    )
     frames = [np.random.default_rng(4).integers(0, 255, (64, 64, 3), dtype=np.uint8) for _ in range(3)]
     for a, b in zip(trt_model(frames), onnx_model(frames)):
         np.testing.assert_array_equal(a.class_id, b.class_id)
@@ -245,12 +267,14 @@ async def test_fake_trt_daemon_builds_the_engine_at_start_and_tells_systemd(mode
     listener.bind(str(tmp_path / "notify.sock"))
     listener.setblocking(False)
     monkeypatch.setenv("NOTIFY_SOCKET", str(tmp_path / "notify.sock"))
-    config = DaemonConfig.model_validate({
-        "model": {"path": str(model_dir), "tensorrt": {"build_engine": "auto"}},
-        "sources": [{"name": "a", "url": str(clips["coffee"])}],
-        "jsonl": {"path": str(tmp_path / "r.jsonl")},
-        "batch": {"max_batch": 2},
-    })
+    config = DaemonConfig.model_validate(
+        {
+            "model": {"path": str(model_dir), "tensorrt": {"build_engine": "auto"}},
+            "sources": [{"name": "a", "url": str(clips["coffee"])}],
+            "jsonl": {"path": str(tmp_path / "r.jsonl")},
+            "batch": {"max_batch": 2},
+        }
+    )
     messages: list[str] = []
 
     async def hear() -> None:  # drained as it comes: a datagram queue holds only a few
@@ -284,9 +308,14 @@ async def test_fake_trt_daemon_builds_the_engine_at_start_and_tells_systemd(mode
     assert [p.name for p in model_dir.iterdir() if p.name.startswith("trt-")] == [built[0].name]
 
 
-@pytest.mark.parametrize("export, kind", [
-    ("yolov8n-seg.onnx", "YOLOSegmentationTRT"), ("yolov8n-pose.onnx", "YOLOPoseTRT"), ("yolov8n-cls.onnx", "YOLOClassificationTRT"),
-])
+@pytest.mark.parametrize(
+    "export, kind",
+    [
+        ("yolov8n-seg.onnx", "YOLOSegmentationTRT"),
+        ("yolov8n-pose.onnx", "YOLOPoseTRT"),
+        ("yolov8n-cls.onnx", "YOLOClassificationTRT"),
+    ],
+)
 def test_fake_engines_built_from_segment_pose_and_classify_exports_match_onnx(export, kind, golden_dir, fake_trt, tmp_path):
     from tests.conftest import photo
 

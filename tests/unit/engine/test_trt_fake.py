@@ -21,8 +21,11 @@ from vigil.engine._private.environment import GpuInfo, RuntimeEnvironment
 from vigil.errors import MissingDependencyError, ModelInputError, ModelLoadError, VigilError
 
 RTX = RuntimeEnvironment(
-    backends={"onnx": "1.20.0", "trt": "10.3.0"}, ort_providers=("CPUExecutionProvider",),
-    gpus=(GpuInfo("NVIDIA GeForce RTX 4090", "8.9"),), trt_version="10.3.0", machine="x86_64",
+    backends={"onnx": "1.20.0", "trt": "10.3.0"},
+    ort_providers=("CPUExecutionProvider",),
+    gpus=(GpuInfo("NVIDIA GeForce RTX 4090", "8.9"),),
+    trt_version="10.3.0",
+    machine="x86_64",
 )
 
 
@@ -44,9 +47,14 @@ def trt_model_dir(tmp_path: Path, batch: tuple[int, int, int] = (1, 4, 8), decla
     onnx_path = tiny_yolo_onnx(tmp_path / "tiny.onnx")
     write_package(root, "onnx-dyn", {"model.onnx": onnx_path}, batch={"min": 1, "max": None}, onnx={"opset": 17})
     lo, opt, hi = batch
-    write_package(root, "trt-rtx", {"model.engine": engine_blob(onnx_path, batch, **flags)}, backend="trt",
-                  batch=declared or {"min": lo, "opt": opt, "max": hi},
-                  trt={"version": "10.3.0", "gpu_name": "NVIDIA GeForce RTX 4090", "compute_capability": "8.9"})
+    write_package(
+        root,
+        "trt-rtx",
+        {"model.engine": engine_blob(onnx_path, batch, **flags)},
+        backend="trt",
+        batch=declared or {"min": lo, "opt": opt, "max": hi},
+        trt={"version": "10.3.0", "gpu_name": "NVIDIA GeForce RTX 4090", "compute_capability": "8.9"},
+    )
     return root
 
 
@@ -56,8 +64,7 @@ def images(n: int, seed: int = 1) -> list[np.ndarray]:
 
 
 def load(root: Path, backend: str, **kw: object):
-    return AutoModel.from_pretrained(root, backend=backend, environment=RTX, resolution_cache_ttl_s=0,
-                                     confidence=0.0, **kw)
+    return AutoModel.from_pretrained(root, backend=backend, environment=RTX, resolution_cache_ttl_s=0, confidence=0.0, **kw)
 
 
 def assert_same(a, b) -> None:
@@ -157,8 +164,13 @@ def test_fake_trt_concurrent_inferences_use_separate_contexts(tmp_path, fake_trt
 
 def test_fake_trt_damaged_engine_is_refused_with_rebuild_hint(tmp_path, fake_trt):
     root = write_model_json(tmp_path / "model")
-    write_package(root, "trt-rtx", {"model.engine": b"garbage"}, backend="trt",
-                  trt={"version": "10.3.0", "gpu_name": "NVIDIA GeForce RTX 4090"})
+    write_package(
+        root,
+        "trt-rtx",
+        {"model.engine": b"garbage"},
+        backend="trt",
+        trt={"version": "10.3.0", "gpu_name": "NVIDIA GeForce RTX 4090"},
+    )
     with pytest.raises(ModelLoadError, match="could not deserialise the engine.*build-engine"):
         load(root, "trt")
 
@@ -166,9 +178,14 @@ def test_fake_trt_damaged_engine_is_refused_with_rebuild_hint(tmp_path, fake_trt
 def test_fake_trt_host_code_engine_needs_untrusted_permission(tmp_path, fake_trt):
     root = write_model_json(tmp_path / "model")
     onnx_path = tiny_yolo_onnx(tmp_path / "tiny.onnx")
-    write_package(root, "trt-host", {"model.engine": engine_blob(onnx_path, host_code=True)}, backend="trt",
-                  batch={"min": 1, "opt": 4, "max": 8},
-                  trt={"version": "10.3.0", "gpu_name": "NVIDIA GeForce RTX 4090", "host_code": True})
+    write_package(
+        root,
+        "trt-host",
+        {"model.engine": engine_blob(onnx_path, host_code=True)},
+        backend="trt",
+        batch={"min": 1, "opt": 4, "max": 8},
+        trt={"version": "10.3.0", "gpu_name": "NVIDIA GeForce RTX 4090", "host_code": True},
+    )
     with pytest.raises(Exception, match="carries executable code"):
         load(root, "trt")
     model = load(root, "trt", allow_untrusted=True)  # declared and allowed: the runtime may run it
@@ -178,8 +195,14 @@ def test_fake_trt_host_code_engine_needs_untrusted_permission(tmp_path, fake_trt
 def test_fake_trt_undeclared_host_code_is_not_run(tmp_path, fake_trt):
     root = write_model_json(tmp_path / "model")
     onnx_path = tiny_yolo_onnx(tmp_path / "tiny.onnx")
-    write_package(root, "trt-sneaky", {"model.engine": engine_blob(onnx_path, host_code=True)}, backend="trt",
-                  batch={"min": 1, "opt": 4, "max": 8}, trt={"version": "10.3.0", "gpu_name": "NVIDIA GeForce RTX 4090"})
+    write_package(
+        root,
+        "trt-sneaky",
+        {"model.engine": engine_blob(onnx_path, host_code=True)},
+        backend="trt",
+        batch={"min": 1, "opt": 4, "max": 8},
+        trt={"version": "10.3.0", "gpu_name": "NVIDIA GeForce RTX 4090"},
+    )
     with pytest.raises(ModelLoadError, match="could not deserialise"):
         load(root, "trt")
 
@@ -211,7 +234,9 @@ def test_fake_trt_missing_cuda_binding_gives_a_hint(monkeypatch):
 def test_fake_trt_vigil_engine_import_does_not_import_tensorrt():
     import subprocess
 
-    code = ("import sys, vigil.engine, vigil.engine._private.trt_runtime, vigil.engine.models.yolo.yolo_detection_trt; "
-            "print([m for m in ('tensorrt', 'pycuda', 'cuda') if m in sys.modules])")
+    code = (
+        "import sys, vigil.engine, vigil.engine._private.trt_runtime, vigil.engine.models.yolo.yolo_detection_trt; "
+        "print([m for m in ('tensorrt', 'pycuda', 'cuda') if m in sys.modules])"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

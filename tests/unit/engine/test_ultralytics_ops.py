@@ -91,7 +91,6 @@ def test_scale_boxes_clips_to_the_image():
     np.testing.assert_allclose(out, [[0, 0, 200, 100]])
 
 
-
 def test_bilinear_region_equals_the_same_window_of_a_full_resize():
     rng = np.random.default_rng(3)
     plane = rng.normal(size=(40, 30)).astype(np.float32)

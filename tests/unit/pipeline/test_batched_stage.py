@@ -77,11 +77,16 @@ async def test_a_failing_step_drops_only_the_results_it_had():
 
 
 def _results(source: str, n: int) -> list[InferenceResult]:
-    from tests.support.fake_model import frame_image
     from datetime import datetime, timezone
+
+    from tests.support.fake_model import frame_image
     from vigil.engine import Detections
     from vigil.frame import Frame
     from vigil.result import Timings
 
-    return [InferenceResult(Frame(source, i, i / 10, datetime.now(timezone.utc), frame_image(i)), "m", Detections.empty(), Timings(0, 0, 0, 0, 0))
-            for i in range(n)]
+    return [
+        InferenceResult(
+            Frame(source, i, i / 10, datetime.now(timezone.utc), frame_image(i)), "m", Detections.empty(), Timings(0, 0, 0, 0, 0)
+        )
+        for i in range(n)
+    ]

@@ -62,8 +62,9 @@ class Heard(PipelineObserver):
 async def test_the_observer_hears_each_batch_of_events_before_the_sinks_and_never_an_empty_one():
     sink = EventSink()
     observer = Heard(sink)
-    pipeline = Pipeline(FakeDetector(), [MemorySource("door", 7)], [sink], PipelineOptions(max_batch=2), observer,
-                        stages={"door": [EveryThird()]})
+    pipeline = Pipeline(
+        FakeDetector(), [MemorySource("door", 7)], [sink], PipelineOptions(max_batch=2), observer, stages={"door": [EveryThird()]}
+    )
     await pipeline.run()
     assert observer.batches == [[("object_start", 0)], [("object_start", 3)], [("object_start", 6)], [("object_end", 6)]]
     assert observer.sink_had == [0, 1, 2, 3]  # when it heard a batch, the sink had only the batches before

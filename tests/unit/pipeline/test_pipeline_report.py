@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 from vigil.cli.main import _summary
-from vigil.pipeline.runner import Pipeline, PipelineOptions, PipelineReport, SourceReport
 from vigil.engine import BatchSpec, Detections
 from vigil.frame import Frame
+from vigil.pipeline.runner import Pipeline, PipelineOptions, PipelineReport, SourceReport
 from vigil.result import InferenceResult
 from vigil.sinks.base import Sink
 from vigil.sources.base import Source, SourceState

@@ -61,8 +61,13 @@ async def test_new_stages_take_over_at_the_next_batch_and_the_old_close_after_th
     gate = threading.Event()
     sink = Collect()
     source = MemorySource("cam", frames=None, interval_s=0.01, live=False)
-    pipeline = Pipeline(FakeDetector(), [source], [sink], PipelineOptions(max_batch=1, keep_running=True),
-                        stages={"cam": [Seen("old", log, gate)]})
+    pipeline = Pipeline(
+        FakeDetector(),
+        [source],
+        [sink],
+        PipelineOptions(max_batch=1, keep_running=True),
+        stages={"cam": [Seen("old", log, gate)]},
+    )
     run = asyncio.create_task(pipeline.run())
     await asyncio.wait_for(pipeline.running.wait(), 5)
     await asyncio.sleep(0.2)  # a batch is held in the old chain by the gate
@@ -78,7 +83,7 @@ async def test_new_stages_take_over_at_the_next_batch_and_the_old_close_after_th
 
     closed = log.index("old:closed")
     assert all(e.startswith("old:") for e in log[:closed])  # the old chain ran, then closed once
-    assert log.count("old:closed") == 1 and not any(e.startswith("old:") for e in log[closed + 1:])
+    assert log.count("old:closed") == 1 and not any(e.startswith("old:") for e in log[closed + 1 :])
     seen = [int(e.split(":")[1]) for e in log if not e.endswith("closed") and e.split(":")[1].isdigit()]
     assert seen == sorted(seen) and len(seen) == len(set(seen))  # each frame through one chain, in order
     n = min(len(seen), len(sink.seqs))

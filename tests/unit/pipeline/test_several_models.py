@@ -24,7 +24,9 @@ class Batches(PipelineObserver):
     def __init__(self) -> None:
         self.sizes: dict[str, list[int]] = {}
 
-    def batch_done(self, size: int, padded_to: int, pre_ms: float, infer_ms: float, post_ms: float, model: str = "default") -> None:
+    def batch_done(
+        self, size: int, padded_to: int, pre_ms: float, infer_ms: float, post_ms: float, model: str = "default"
+    ) -> None:
         self.sizes.setdefault(model, []).append(size)
 
 
@@ -62,8 +64,11 @@ async def test_each_source_gets_results_from_the_models_it_names_in_frame_order(
         source_models={"door": ["people", "scene"], "yard": ["scene"]},
     )
     report = await pipeline.run()
-    by = {(s, m): [r.frame.seq for r in sink.results if r.frame.source_id == s and r.model_id == m]
-          for s in ("door", "yard") for m in ("people", "scene")}
+    by = {
+        (s, m): [r.frame.seq for r in sink.results if r.frame.source_id == s and r.model_id == m]
+        for s in ("door", "yard")
+        for m in ("people", "scene")
+    }
     assert by[("door", "people")] == list(range(9)) and by[("door", "scene")] == list(range(9))
     assert by[("yard", "scene")] == list(range(6)) and by[("yard", "people")] == []
     assert tag.seen == ["people"] * 9  # only door's primary model's results go through door's stages
@@ -75,8 +80,12 @@ async def test_each_source_gets_results_from_the_models_it_names_in_frame_order(
 
 async def test_the_same_frame_object_reaches_both_models():
     sink = ListSink()
-    pipeline = Pipeline({"a": FakeDetector(model_id="a"), "b": FakeDetector(model_id="b")}, [MemorySource("cam", 5)], [sink],
-                        source_models={"cam": ["a", "b"]})
+    pipeline = Pipeline(
+        {"a": FakeDetector(model_id="a"), "b": FakeDetector(model_id="b")},
+        [MemorySource("cam", 5)],
+        [sink],
+        source_models={"cam": ["a", "b"]},
+    )
     await pipeline.run()
     frames = {}
     for result in sink.results:
@@ -87,8 +96,13 @@ async def test_the_same_frame_object_reaches_both_models():
 async def test_replacing_one_model_leaves_the_other_untouched():
     first, other, second = FakeDetector(model_id="first"), FakeDetector(model_id="other"), FakeDetector(model_id="second")
     sink = ListSink()
-    pipeline = Pipeline({"main": first, "side": other}, [MemorySource("cam", None, interval_s=0.005, live=True)], [sink],
-                        PipelineOptions(keep_running=True), source_models={"cam": ["main", "side"]})
+    pipeline = Pipeline(
+        {"main": first, "side": other},
+        [MemorySource("cam", None, interval_s=0.005, live=True)],
+        [sink],
+        PipelineOptions(keep_running=True),
+        source_models={"cam": ["main", "side"]},
+    )
     run = asyncio.create_task(pipeline.run())
     await pipeline.running.wait()
     while len(sink.results) < 10:

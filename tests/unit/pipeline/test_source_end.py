@@ -63,8 +63,11 @@ async def test_a_source_that_ends_closes_its_stages_after_its_last_result_while_
     sink = EventSink()
     short, endless = LastSeen("short"), LastSeen("endless")
     pipeline = Pipeline(
-        FakeDetector(), [MemorySource("short", 9), MemorySource("endless", None, interval_s=0.005, live=True)], [sink],
-        PipelineOptions(max_batch=4, keep_running=True), stages={"short": [short], "endless": [endless]},
+        FakeDetector(),
+        [MemorySource("short", 9), MemorySource("endless", None, interval_s=0.005, live=True)],
+        [sink],
+        PipelineOptions(max_batch=4, keep_running=True),
+        stages={"short": [short], "endless": [endless]},
     )
     run = asyncio.create_task(pipeline.run())
     await until(lambda: ("object_end", "short", 8) in sink.order)
@@ -96,7 +99,8 @@ async def test_a_removed_source_closes_its_stages():
 async def test_a_failed_last_batch_still_closes_the_chain():
     sink = EventSink()
     stage = LastSeen("cam")
-    pipeline = Pipeline(FakeDetector(fail_seqs={5}), [MemorySource("cam", 6)], [sink], PipelineOptions(max_batch=1),
-                        stages={"cam": [stage]})
+    pipeline = Pipeline(
+        FakeDetector(fail_seqs={5}), [MemorySource("cam", 6)], [sink], PipelineOptions(max_batch=1), stages={"cam": [stage]}
+    )
     await pipeline.run()
     assert stage.closed == 1 and sink.order[-1] == ("object_end", "cam", 4)

@@ -23,20 +23,27 @@ def wrapped(code: int) -> SinkError:
         return exc
 
 
-@pytest.mark.parametrize(("exc", "reason", "transient", "what"), [
-    (OSError(errno.ENOSPC, "No space left on device"), "disk_full", True, "disk full (ENOSPC)"),
-    (OSError(errno.EDQUOT, "Disk quota exceeded"), "quota_exceeded", True, "disk quota exceeded (EDQUOT)"),
-    (OSError(errno.EMFILE, "Too many open files"), "too_many_open_files", True, "too many open files (EMFILE)"),
-    (OSError(errno.ENFILE, "Too many open files in system"), "too_many_open_files", True,
-     "too many open files in the system (ENFILE)"),
-    (OSError(errno.EIO, "Input/output error"), "io_error", True, "input/output error (EIO)"),
-    (OSError(errno.ENOMEM, "Cannot allocate memory"), "out_of_memory", True, "out of memory (ENOMEM)"),
-    (OSError(errno.EAGAIN, "Resource temporarily unavailable"), "busy", True, "resource temporarily unavailable (EAGAIN)"),
-    (wrapped(errno.ENOSPC), "disk_full", True, "disk full (ENOSPC)"),
-    (OSError(errno.EACCES, "Permission denied"), "write_error", False, "Permission denied (EACCES)"),
-    (SinkError("sink 'x': /a is a symbolic link"), "write_error", False, "write error"),
-    (RuntimeError("a bug"), "error", False, "RuntimeError"),
-])
+@pytest.mark.parametrize(
+    ("exc", "reason", "transient", "what"),
+    [
+        (OSError(errno.ENOSPC, "No space left on device"), "disk_full", True, "disk full (ENOSPC)"),
+        (OSError(errno.EDQUOT, "Disk quota exceeded"), "quota_exceeded", True, "disk quota exceeded (EDQUOT)"),
+        (OSError(errno.EMFILE, "Too many open files"), "too_many_open_files", True, "too many open files (EMFILE)"),
+        (
+            OSError(errno.ENFILE, "Too many open files in system"),
+            "too_many_open_files",
+            True,
+            "too many open files in the system (ENFILE)",
+        ),
+        (OSError(errno.EIO, "Input/output error"), "io_error", True, "input/output error (EIO)"),
+        (OSError(errno.ENOMEM, "Cannot allocate memory"), "out_of_memory", True, "out of memory (ENOMEM)"),
+        (OSError(errno.EAGAIN, "Resource temporarily unavailable"), "busy", True, "resource temporarily unavailable (EAGAIN)"),
+        (wrapped(errno.ENOSPC), "disk_full", True, "disk full (ENOSPC)"),
+        (OSError(errno.EACCES, "Permission denied"), "write_error", False, "Permission denied (EACCES)"),
+        (SinkError("sink 'x': /a is a symbolic link"), "write_error", False, "write error"),
+        (RuntimeError("a bug"), "error", False, "RuntimeError"),
+    ],
+)
 def test_classify_names_the_reason_of_each_error(exc, reason, transient, what):
     fault = classify(exc)
     assert (fault.reason, fault.transient, fault.what) == (reason, transient, what)

@@ -73,7 +73,8 @@ sinks:
     directory: {tmp_path}
     records: [events]{extra}
 """,
-            "cam.yaml", {},
+            "cam.yaml",
+            {},
         )
 
     assert config("").sinks[0].event_types is None

@@ -165,10 +165,10 @@ async def test_a_camera_reconnects_with_backoff_and_follows_its_clock_whatever_t
     """The first two connections fail, the third streams 20 pictures and ends, so the camera
     connects again: reconnects, the masked error and the camera clock are the source's."""
     origin = time.time() - 5.0  # the camera's clock puts PTS 0 five seconds ago
-    decoder = FakeDecoder(frames=20, fps=10.0, fail_open="Connection refused", fail_times=2, streams=2,
-                          wallclock_origin=origin)
-    source = RTSPSource("door", "rtsp://viewer:s3cret@127.0.0.1:1/live", reconnect=FAST, decoder=decoder,
-                        queue_size=64)  # room for every frame: none pushed out
+    decoder = FakeDecoder(frames=20, fps=10.0, fail_open="Connection refused", fail_times=2, streams=2, wallclock_origin=origin)
+    source = RTSPSource(
+        "door", "rtsp://viewer:s3cret@127.0.0.1:1/live", reconnect=FAST, decoder=decoder, queue_size=64
+    )  # room for every frame: none pushed out
     details: list[str] = []
     source.add_state_listener(lambda src, state, detail: details.append(detail))
     frames = await collect(source, limit=40)

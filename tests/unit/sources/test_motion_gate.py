@@ -211,7 +211,8 @@ def test_a_bad_motion_setting_in_the_yaml_names_its_key_and_line():
     from vigil.config.loader import parse_config
     from vigil.errors import ConfigError
 
-    text = ("model:\n  path: m.onnx\nsources:\n  - name: cam\n    url: a.mp4\n    motion:\n      enabled: true\n"
-            "      min_area: 2\n")
+    text = (
+        "model:\n  path: m.onnx\nsources:\n  - name: cam\n    url: a.mp4\n    motion:\n      enabled: true\n      min_area: 2\n"
+    )
     with pytest.raises(ConfigError, match=r"line 8: sources\[0\]\.motion\.min_area"):
         parse_config(text, "t.yaml", {})

@@ -9,10 +9,13 @@ from vigil.stages.registry import build_stages
 
 
 def test_the_filter_stage_keeps_named_classes_and_drops_empty_results():
-    config = SourceConfig.model_validate({
-        "name": "cam", "url": "a.mp4",
-        "stages": [{"kind": "filter", "classes": ["FACE_MALE", 0], "min_confidence": 0.5, "only_with_detections": True}],
-    })
+    config = SourceConfig.model_validate(
+        {
+            "name": "cam",
+            "url": "a.mp4",
+            "stages": [{"kind": "filter", "classes": ["FACE_MALE", 0], "min_confidence": 0.5, "only_with_detections": True}],
+        }
+    )
     [stage] = build_stages(config.stages, "cam")
     assert isinstance(stage, FilterStage)
     kept = stage.process(make_result("cam", 0, class_ids=[0, 1, 2], confidences=[0.9, 0.4, 0.9]))
@@ -31,6 +34,14 @@ def test_each_source_gets_its_own_filter_state():
 def test_the_stage_entry_dumps_back_to_its_yaml_form():
     config = SourceConfig.model_validate({"name": "cam", "url": "a.mp4", "stages": [{"kind": "filter", "classes": [3]}]})
     dumped = config.model_dump(mode="json")["stages"]
-    assert dumped == [{"kind": "filter", "classes": [3], "min_confidence": 0.0, "only_with_detections": False, "cooldown_s": 0.0,
-                       "attached": None}]
+    assert dumped == [
+        {
+            "kind": "filter",
+            "classes": [3],
+            "min_confidence": 0.0,
+            "only_with_detections": False,
+            "cooldown_s": 0.0,
+            "attached": None,
+        }
+    ]
     assert SourceConfig.model_validate(config.model_dump(mode="json")) == config

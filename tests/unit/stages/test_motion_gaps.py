@@ -37,8 +37,9 @@ def gated(indices: list[int]) -> list[tuple[int, int]]:
 
 def tracked(ids: list[int]) -> Detections:
     dets = detections([BOX] * len(ids), [0.9] * len(ids), [0] * len(ids))
-    return Detections(xyxy=dets.xyxy, confidence=dets.confidence, class_id=dets.class_id, data=dets.data,
-                      tracker_id=np.array(ids, np.int64))
+    return Detections(
+        xyxy=dets.xyxy, confidence=dets.confidence, class_id=dets.class_id, data=dets.data, tracker_id=np.array(ids, np.int64)
+    )
 
 
 def events_of(stage: ZoneStage, frames: list[tuple[int, int, bool]]) -> list[Event]:

@@ -32,8 +32,10 @@ def result(seq: int, dets: Detections, fps: float = 30.0, source: str = "cam") -
 
 def detections(boxes: list[list[float]], conf: list[float], classes: list[int]) -> Detections:
     return Detections(
-        xyxy=np.array(boxes, np.float32).reshape(-1, 4), confidence=np.array(conf, np.float32),
-        class_id=np.array(classes, np.int64), data={"class_name": np.array([NAMES[c] for c in classes], dtype=str)},
+        xyxy=np.array(boxes, np.float32).reshape(-1, 4),
+        confidence=np.array(conf, np.float32),
+        class_id=np.array(classes, np.int64),
+        data={"class_name": np.array([NAMES[c] for c in classes], dtype=str)},
     )
 
 
@@ -65,19 +67,24 @@ def grouping(xyxy: np.ndarray, ids: np.ndarray) -> set[tuple[tuple[float, ...], 
     return {(tuple(np.round(box, 3).tolist()), int(i)) for box, i in zip(xyxy, ids)}
 
 
-@pytest.mark.parametrize("settings", [
-    {},
-    {"lost_track_s": 0.5, "minimum_consecutive_frames": 1, "track_activation_threshold": 0.5},
-    {"lost_track_s": 0, "minimum_iou_threshold": 0.3, "high_confidence_threshold": 0.8},
-])
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {},
+        {"lost_track_s": 0.5, "minimum_consecutive_frames": 1, "track_activation_threshold": 0.5},
+        {"lost_track_s": 0, "minimum_iou_threshold": 0.3, "high_confidence_threshold": 0.8},
+    ],
+)
 def test_tracks_equal_the_reference_bytetrack_frame_by_frame(settings):
     config = TrackingStageConfig(**settings)
     stage = TrackingStage(config, StageContext("cam"))
     reference = ByteTrackTracker(
-        lost_track_buffer=lost_track_frames(config.lost_track_s, 30.0), frame_rate=30.0,
+        lost_track_buffer=lost_track_frames(config.lost_track_s, 30.0),
+        frame_rate=30.0,
         track_activation_threshold=config.track_activation_threshold,
         minimum_consecutive_frames=config.minimum_consecutive_frames,
-        minimum_iou_threshold=config.minimum_iou_threshold, high_conf_det_threshold=config.high_confidence_threshold,
+        minimum_iou_threshold=config.minimum_iou_threshold,
+        high_conf_det_threshold=config.high_confidence_threshold,
     )
     tracked_frames, ids_seen = 0, set()
     for seq, dets in enumerate(scripted_stream()):
@@ -90,10 +97,19 @@ def test_tracks_equal_the_reference_bytetrack_frame_by_frame(settings):
     assert tracked_frames > 100 and len(ids_seen) >= 5  # the comparison had tracks to compare
 
 
-@pytest.mark.parametrize(("lost_track_s", "fps", "frames"), [
-    (1.0, 30.0, 30), (1.0, 5.0, 5), (2.0, 12.5, 25), (0.1, 5.0, 1), (0.0, 30.0, 0), (0.5, 29.97, 15), (0.5, 30.0000001, 15),
-    (0.5, 30.1, 16),
-])
+@pytest.mark.parametrize(
+    ("lost_track_s", "fps", "frames"),
+    [
+        (1.0, 30.0, 30),
+        (1.0, 5.0, 5),
+        (2.0, 12.5, 25),
+        (0.1, 5.0, 1),
+        (0.0, 30.0, 0),
+        (0.5, 29.97, 15),
+        (0.5, 30.0000001, 15),
+        (0.5, 30.1, 16),
+    ],
+)
 def test_lost_track_s_becomes_frames_at_the_measured_rate(lost_track_s, fps, frames):
     stage = TrackingStage(TrackingStageConfig(lost_track_s=lost_track_s), StageContext("cam"))
     for seq in range(10):
@@ -133,10 +149,14 @@ def test_a_missing_trackers_package_names_the_extra(monkeypatch):
 
 
 def test_sources_tracking_puts_a_tracking_stage_first():
-    config = SourceConfig.model_validate({
-        "name": "cam", "url": "a.mp4", "tracking": {"lost_track_s": 3, "classes": [0]},
-        "stages": [{"kind": "filter", "min_confidence": 0.5}],
-    })
+    config = SourceConfig.model_validate(
+        {
+            "name": "cam",
+            "url": "a.mp4",
+            "tracking": {"lost_track_s": 3, "classes": [0]},
+            "stages": [{"kind": "filter", "min_confidence": 0.5}],
+        }
+    )
     tracking, filtering = make_stages(config)
     assert isinstance(tracking, TrackingStage) and isinstance(filtering, FilterStage)
     assert tracking.config.lost_track_s == 3 and tracking.config.classes == [0]
@@ -146,9 +166,15 @@ DOOR = {"name": "door", "polygon": [[0, 0], [100, 0], [100, 100]]}
 GATE = {"name": "gate", "start": [0, 50], "end": [100, 50]}
 
 
-@pytest.mark.parametrize(("extra", "tracked"), [
-    ({"zones": [DOOR]}, True), ({"lines": [GATE]}, True), ({}, False), ({"zones": [], "lines": []}, False),
-])
+@pytest.mark.parametrize(
+    ("extra", "tracked"),
+    [
+        ({"zones": [DOOR]}, True),
+        ({"lines": [GATE]}, True),
+        ({}, False),
+        ({"zones": [], "lines": []}, False),
+    ],
+)
 def test_a_source_with_zones_or_lines_is_tracked_with_the_defaults(extra, tracked):
     stages = make_stages(SourceConfig(name="cam", url="a.mp4", **extra))
     trackers = [s for s in stages if isinstance(s, TrackingStage)]
@@ -163,15 +189,22 @@ def test_a_tracking_stage_in_stages_is_not_doubled():
     assert isinstance(stage, TrackingStage) and stage.config.lost_track_s == 2
 
 
-@pytest.mark.parametrize(("body", "where"), [
-    ("    tracking:\n      lost_track_s: -1\n", r"line 7: sources\[0\].tracking.lost_track_s"),
-    ("    tracking:\n      lost_track_frames: 30\n", r"line 7: sources\[0\].tracking.lost_track_frames"),
-    ("    stages:\n      - kind: tracking\n        classes: []\n", r"line 8: sources\[0\].stages\[0\].classes"),
-    ("    stages:\n      - kind: tracking\n        track_activation_threshold: 1.5\n",
-     r"line 8: sources\[0\].stages\[0\].track_activation_threshold"),
-    ("    stages:\n      - kind: tracking\n    tracking:\n      lost_track_s: 2\n",
-     r"line 8: sources\[0\].tracking: .*tracking stage in stages"),
-])
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        ("    tracking:\n      lost_track_s: -1\n", r"line 7: sources\[0\].tracking.lost_track_s"),
+        ("    tracking:\n      lost_track_frames: 30\n", r"line 7: sources\[0\].tracking.lost_track_frames"),
+        ("    stages:\n      - kind: tracking\n        classes: []\n", r"line 8: sources\[0\].stages\[0\].classes"),
+        (
+            "    stages:\n      - kind: tracking\n        track_activation_threshold: 1.5\n",
+            r"line 8: sources\[0\].stages\[0\].track_activation_threshold",
+        ),
+        (
+            "    stages:\n      - kind: tracking\n    tracking:\n      lost_track_s: 2\n",
+            r"line 8: sources\[0\].tracking: .*tracking stage in stages",
+        ),
+    ],
+)
 def test_config_errors_name_the_key_and_its_line(body, where):
     text = f"model:\n  path: m.onnx\nsources:\n  - name: cam\n    url: a.mp4\n{body}"
     with pytest.raises(ConfigError, match=where):

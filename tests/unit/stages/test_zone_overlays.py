@@ -26,8 +26,7 @@ def out(stage_: ZoneStage, res: InferenceResult) -> InferenceResult:
 
 
 def test_overlays_are_the_zones_and_lines_in_pixels_of_the_frame_size():
-    zones = stage(zones=[{**RIGHT, "polygon": [[0.5, 0], [1, 0], [1, 1], [0.5, 1]], "normalized": True}],
-                  lines=[VERTICAL])
+    zones = stage(zones=[{**RIGHT, "polygon": [[0.5, 0], [1, 0], [1, 1], [0.5, 1]], "normalized": True}], lines=[VERTICAL])
     small = out(zones, result(0, [], image=np.zeros((240, 320, 3), np.uint8)))
     (zone, line) = small.overlays
     assert (zone.name, zone.kind, zone.points) == ("right", "zone", ((160, 0), (320, 0), (320, 240), (160, 240)))

@@ -26,10 +26,10 @@ NAMES = ["person", "car"]
 Obj = tuple[Any, ...]
 
 
-
 def utc(moment) -> str:
     """A capture time as records write it."""
     return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
 
 def result(seq: int, objects: Sequence[Obj], *, tracked: bool = True, image: np.ndarray = IMAGE) -> InferenceResult:
     boxes = [[x - 10, y - 20, x + 10, y] for _, (x, y), *_ in objects]
@@ -71,7 +71,10 @@ def test_crossing_a_line_three_times_gives_in_out_in_at_the_first_frame_on_each_
     crossings = [e for e in events if e.type == "line_cross"]
     first_right = [i for i in range(1, len(xs)) if (xs[i] > 320) != (xs[i - 1] > 320)]
     assert [(e.direction, e.seq, e.line) for e in crossings] == [
-        ("in", first_right[0], "door"), ("out", first_right[1], "door"), ("in", first_right[2], "door")]
+        ("in", first_right[0], "door"),
+        ("out", first_right[1], "door"),
+        ("in", first_right[2], "door"),
+    ]
     assert [e.capture_time for e in crossings] == [at(s) for s in first_right]
     assert [e.type for e in events] == ["object_start", "line_cross", "line_cross", "line_cross", "object_end"]
     assert crossings[0].class_name == "person" and crossings[0].source == "cam" and crossings[0].tracker_id == 1
@@ -155,8 +158,7 @@ def test_line_crossings_agree_with_supervision_linezone_on_the_same_tracks():
     sv = pytest.importorskip("supervision")
     rng = np.random.default_rng(7)
     line = {"name": "diag", "start": [100, 50], "end": [500, 420]}
-    stage = ZoneStage(ZonesStageConfig.model_validate({"lines": [line], "min_seen_s": 0, "lost_s": 100}),
-                      StageContext("cam"))
+    stage = ZoneStage(ZonesStageConfig.model_validate({"lines": [line], "min_seen_s": 0, "lost_s": 100}), StageContext("cam"))
     reference = sv.LineZone(sv.Point(100, 50), sv.Point(500, 420), triggering_anchors=[sv.Position.BOTTOM_CENTER])
     positions = rng.uniform([150, 100], [450, 400], size=(6, 2))
     ours, theirs = [], []
@@ -165,8 +167,11 @@ def test_line_crossings_agree_with_supervision_linezone_on_the_same_tracks():
         positions = np.clip(positions, 20, [620, 470])
         objects = [(i + 1, tuple(p)) for i, p in enumerate(positions)] + [(-1, (300.0, 200.0))]
         res = result(seq, objects)
-        ours += [(e.seq, e.tracker_id, e.direction) for e in stage.process(res).records  # type: ignore[attr-defined]
-                 if isinstance(e, Event) and e.type == "line_cross"]
+        ours += [
+            (e.seq, e.tracker_id, e.direction)
+            for e in stage.process(res).records  # type: ignore[attr-defined]
+            if isinstance(e, Event) and e.type == "line_cross"
+        ]
         crossed_in, crossed_out = reference.trigger(res.detections.to_supervision())
         ids = res.detections.tracker_id
         assert ids is not None

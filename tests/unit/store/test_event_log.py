@@ -11,19 +11,27 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from vigil.config.daemon import DaemonConfig
 from tests.unit.api.control_doubles import NothingRunning
 from vigil.api.app import make_app
+from vigil.config.daemon import DaemonConfig
+from vigil.events import Event
 from vigil.store.base import EventQuery
 from vigil.store.log import EventLog, snapshot_event_dirs
-from vigil.events import Event
 
 T0 = datetime(2026, 11, 29, 6, 0, tzinfo=timezone.utc)
 
 
 def event(type_: Any = "object_start", seq: int = 0, source: str = "door", **more: Any) -> Event:
-    return Event(type=type_, source=source, tracker_id=1, class_name="person", class_id=0,
-                 capture_time=T0 + timedelta(seconds=seq), seq=seq, **more)
+    return Event(
+        type=type_,
+        source=source,
+        tracker_id=1,
+        class_name="person",
+        class_id=0,
+        capture_time=T0 + timedelta(seconds=seq),
+        seq=seq,
+        **more,
+    )
 
 
 def logged(*events: Event, kept: int = 1000, dirs: list[Path] | None = None) -> EventLog:
@@ -67,8 +75,13 @@ def test_the_same_event_again_replaces_the_older_and_counts_as_newest():
     ],
 )
 def test_the_log_filters_by_source_type_and_time(query, expected):
-    log = logged(event(seq=0), event("zone_enter", 1, zone="z"), event("zone_enter", 2, zone="z"),
-                 event(seq=3, source="yard"), event("object_end", 4))
+    log = logged(
+        event(seq=0),
+        event("zone_enter", 1, zone="z"),
+        event("zone_enter", 2, zone="z"),
+        event(seq=3, source="yard"),
+        event("object_end", 4),
+    )
     assert seqs(log.query(query)) == expected
 
 
@@ -84,20 +97,25 @@ def test_files_are_found_where_a_snapshot_sink_wrote_them_and_the_clip_where_the
     clip.parent.mkdir()
     clip.write_bytes(b"mp4")
     assert log.files(log.get(with_clip.event_id)) == {  # type: ignore[arg-type]
-        "snapshot": folder / f"{with_clip.event_id}.jpg", "crop": folder / f"{with_clip.event_id}-crop.jpg", "clip": clip,
+        "snapshot": folder / f"{with_clip.event_id}.jpg",
+        "crop": folder / f"{with_clip.event_id}-crop.jpg",
+        "clip": clip,
     }
     assert log.files(log.get(without.event_id)) == {}  # type: ignore[arg-type]
 
 
 def test_only_snapshot_sinks_that_take_events_give_directories(tmp_path):
-    config = DaemonConfig.model_validate({
-        "model": {"path": "m"}, "sources": [{"name": "door", "url": "door.mp4"}],
-        "sinks": [
-            {"kind": "snapshot", "name": "pictures", "directory": str(tmp_path / "a")},
-            {"kind": "snapshot", "name": "events", "directory": str(tmp_path / "b"), "records": ["events"]},
-            {"kind": "jsonl", "path": str(tmp_path / "r.jsonl"), "records": ["results", "events"]},
-        ],
-    })
+    config = DaemonConfig.model_validate(
+        {
+            "model": {"path": "m"},
+            "sources": [{"name": "door", "url": "door.mp4"}],
+            "sinks": [
+                {"kind": "snapshot", "name": "pictures", "directory": str(tmp_path / "a")},
+                {"kind": "snapshot", "name": "events", "directory": str(tmp_path / "b"), "records": ["events"]},
+                {"kind": "jsonl", "path": str(tmp_path / "r.jsonl"), "records": ["results", "events"]},
+            ],
+        }
+    )
     assert snapshot_event_dirs(config) == [tmp_path / "b"]
 
 
@@ -122,8 +140,11 @@ async def test_the_events_routes_answer_records_with_urls_and_serve_the_files(tm
         assert await picture.read() == b"\xff\xd8snapshot"
         one = await client.get(f"/api/v1/events/{plain.event_id}")
         assert (await one.json())["source"] == "yard"
-        filtered = await (await client.get("/api/v1/events", params={"source": "door", "type": "zone_enter",
-                                                                    "since": "2026-11-29T06:00:01Z", "limit": "5"})).json()
+        filtered = await (
+            await client.get(
+                "/api/v1/events", params={"source": "door", "type": "zone_enter", "since": "2026-11-29T06:00:01Z", "limit": "5"}
+            )
+        ).json()
         assert [e["id"] for e in filtered["events"]] == [pictured.event_id]
         # 06:00:02 UTC: the event at 06:00:01 is before it, the one at 06:00:02 is not
         with_offset = await client.get("/api/v1/events", params={"until": "2026-11-29T07:00:02+01:00"})
@@ -170,15 +191,24 @@ async def test_a_bad_query_value_is_a_400_naming_it(params, needle):
 async def test_the_openapi_document_lists_the_event_routes():
     async with TestClient(TestServer(make_app(NoStreams()))) as client:
         paths = (await (await client.get("/api/v1/openapi.json")).json())["paths"]
-    assert {"/api/v1/events", "/api/v1/events/{id}", "/api/v1/events/{id}/snapshot.jpg", "/api/v1/events/{id}/crop.jpg",
-            "/api/v1/events/{id}/clip.mp4"} <= set(paths)
+    assert {
+        "/api/v1/events",
+        "/api/v1/events/{id}",
+        "/api/v1/events/{id}/snapshot.jpg",
+        "/api/v1/events/{id}/crop.jpg",
+        "/api/v1/events/{id}/clip.mp4",
+    } <= set(paths)
     assert [p["name"] for p in paths["/api/v1/events"]["get"]["parameters"]] == ["source", "type", "since", "until", "limit"]
 
 
 @pytest.mark.parametrize(
     "text",
-    ["2026-11-29T06:00:00Z", "2026-11-29T06:00:00", "2026-11-29T07:00:00+01:00",
-     "2026-11-29T07:00:00 01:00"],  # a '+' the client did not encode arrives as a space
+    [
+        "2026-11-29T06:00:00Z",
+        "2026-11-29T06:00:00",
+        "2026-11-29T07:00:00+01:00",
+        "2026-11-29T07:00:00 01:00",
+    ],  # a '+' the client did not encode arrives as a space
 )
 def test_since_takes_iso_8601_with_an_offset_or_as_utc(text):
     assert EventQuery.from_params({"since": text}).since == T0

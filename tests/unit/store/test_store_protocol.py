@@ -31,8 +31,16 @@ T0 = datetime(2026, 12, 6, 8, 0, tzinfo=timezone.utc)
 
 
 def event(type_: Any = "zone_enter", seq: int = 0, source: str = "door") -> Event:
-    return Event(type=type_, source=source, tracker_id=seq, class_name="person", class_id=0,
-                 capture_time=T0 + timedelta(seconds=seq), seq=seq, zone="porch" if type_.startswith("zone") else None)
+    return Event(
+        type=type_,
+        source=source,
+        tracker_id=seq,
+        class_name="person",
+        class_id=0,
+        capture_time=T0 + timedelta(seconds=seq),
+        seq=seq,
+        zone="porch" if type_.startswith("zone") else None,
+    )
 
 
 class MemoryStoreForTest:
@@ -71,8 +79,11 @@ class MemoryStoreForTest:
         self.searches.append(query)
         if query.like == "unknown":
             return None
-        ranked = [FoundEvent(e.record, 0.9 - 0.1 * n) for n, e in enumerate(reversed(self.logged))
-                  if query.text is None or query.text in e.type]
+        ranked = [
+            FoundEvent(e.record, 0.9 - 0.1 * n)
+            for n, e in enumerate(reversed(self.logged))
+            if query.text is None or query.text in e.type
+        ]
         return [f for f in ranked if query.source in (None, f.record["source"])][: query.limit]
 
     async def close(self) -> None:
@@ -175,7 +186,8 @@ async def test_the_event_log_searches_through_its_index_and_closes_it():
     log.append([event()])
     assert log.searchable and len(index.got) == 1 and len(log) == 1
     assert await log.search(SearchQuery(text="x", source="door", type="zone_enter")) == [
-        FoundEvent({"id": "a", "source": "door", "type": "zone_enter"}, 0.5)]
+        FoundEvent({"id": "a", "source": "door", "type": "zone_enter"}, 0.5)
+    ]
     assert await log.search(SearchQuery(like="b")) is None
     await log.close()
     assert index.closed

@@ -152,13 +152,16 @@ async def test_frame_jpg_is_503_before_the_first_frame_then_a_jpeg(served: Serve
     assert served.live.stats("cam1") == {"viewers": 0, "encoded": 1}
 
 
-@pytest.mark.parametrize("query, message", [
-    ("width=15", "width must be a whole number of pixels from 16 to 1280, got '15'"),
-    ("width=1281", "width must be a whole number of pixels from 16 to 1280, got '1281'"),
-    ("width=abc", "width must be a whole number of pixels from 16 to 1280, got 'abc'"),
-    ("width=-20", "width must be a whole number of pixels from 16 to 1280, got '-20'"),
-    ("annotate=yes", "annotate must be 0 or 1, got 'yes'"),
-])
+@pytest.mark.parametrize(
+    "query, message",
+    [
+        ("width=15", "width must be a whole number of pixels from 16 to 1280, got '15'"),
+        ("width=1281", "width must be a whole number of pixels from 16 to 1280, got '1281'"),
+        ("width=abc", "width must be a whole number of pixels from 16 to 1280, got 'abc'"),
+        ("width=-20", "width must be a whole number of pixels from 16 to 1280, got '-20'"),
+        ("annotate=yes", "annotate must be 0 or 1, got 'yes'"),
+    ],
+)
 async def test_bad_parameters_are_400(served: Served, query: str, message: str) -> None:
     served.live.published(face_result("cam1", 0))
     routes = ["frame.jpg"] if query.startswith("annotate") else ["frame.jpg", "live.mjpeg"]

@@ -29,11 +29,18 @@ def picture(seq: int = 0) -> np.ndarray:
     return np.ascontiguousarray(np.roll(_astronaut(), seq, axis=1))
 
 
-def face_result(source: str = "cam1", seq: int = 0, image: np.ndarray | None = None, tracker_id: int | None = None,
-                overlays: tuple[Overlay, ...] = ()) -> InferenceResult:
+def face_result(
+    source: str = "cam1",
+    seq: int = 0,
+    image: np.ndarray | None = None,
+    tracker_id: int | None = None,
+    overlays: tuple[Overlay, ...] = (),
+) -> InferenceResult:
     """Frame `seq` of `source` with one FACE_FEMALE detection at FACE_BOX."""
     dets = Detections(
-        xyxy=np.array([FACE_BOX], np.float32), confidence=np.array([0.87], np.float32), class_id=np.array([0]),
+        xyxy=np.array([FACE_BOX], np.float32),
+        confidence=np.array([0.87], np.float32),
+        class_id=np.array([0]),
         data={"class_name": np.array(["FACE_FEMALE"])},
         tracker_id=None if tracker_id is None else np.array([tracker_id]),
     )

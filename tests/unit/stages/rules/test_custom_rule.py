@@ -41,10 +41,17 @@ class RightHalf(EventRule):
 
 @pytest.fixture
 def right_half() -> Iterator[None]:
-    register_event_type(EventTypeSpec(
-        RIGHT_HALF, "an object reached the right half of the frame", "that frame",
-        (EventField("zone", "string", "The zone's name."), EventField("x", "number", "The box's left edge.")),
-        rule=RIGHT_HALF, order=25, occupancy="enter"))
+    register_event_type(
+        EventTypeSpec(
+            RIGHT_HALF,
+            "an object reached the right half of the frame",
+            "that frame",
+            (EventField("zone", "string", "The zone's name."), EventField("x", "number", "The box's left edge.")),
+            rule=RIGHT_HALF,
+            order=25,
+            occupancy="enter",
+        )
+    )
     register_rule(RIGHT_HALF, RightHalf)
     yield
     unregister_rule(RIGHT_HALF)
@@ -82,12 +89,15 @@ def test_the_consumers_count_it_by_its_declared_occupancy(right_half):
     metrics.events([event])
     labels = {"source": "cam", "zone": "right", "class_name": "person"}
     assert metrics.registry.get_sample_value("vigil_zone_objects", labels) == 1
-    assert metrics.registry.get_sample_value(
-        "vigil_events_total", {"source": "cam", "type": RIGHT_HALF, "area": "right", "direction": ""}) == 1
+    assert (
+        metrics.registry.get_sample_value(
+            "vigil_events_total", {"source": "cam", "type": RIGHT_HALF, "area": "right", "direction": ""}
+        )
+        == 1
+    )
     assert Occupancy().apply(event) == [("cam", "right", "person")]
 
 
 def test_an_unregistered_rule_is_not_made_by_later_stages(right_half):
     unregister_rule(RIGHT_HALF)
     assert [e.type for e in run(walk([500, 500, 500]), min_seen_s=0)] == ["object_start", "object_end"]
-

@@ -31,12 +31,15 @@ def test_a_step_outside_shorter_than_min_seen_s_keeps_the_stay_but_dwells_only_i
     assert [(e.seq, e.extra) for e in events] == [(6, {"dwell_s": 0.6, "entered_at": utc(0)})]
 
 
-@pytest.mark.parametrize("config, made", [
-    ({"zones": [ZONE]}, False),
-    ({"zones": [ZONE], "dwell_s": 3}, True),
-    ({"zones": [ZONE, {**ZONE, "name": "b", "dwell_s": 2}]}, True),
-    ({"dwell_s": 3}, False),
-])
+@pytest.mark.parametrize(
+    "config, made",
+    [
+        ({"zones": [ZONE]}, False),
+        ({"zones": [ZONE], "dwell_s": 3}, True),
+        ({"zones": [ZONE, {**ZONE, "name": "b", "dwell_s": 2}]}, True),
+        ({"dwell_s": 3}, False),
+    ],
+)
 def test_the_rule_is_made_only_when_a_zone_has_a_dwell_time(config, made):
     assert (DwellRule.make(Scene(**config).context) is not None) is made
 

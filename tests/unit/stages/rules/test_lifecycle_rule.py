@@ -50,8 +50,12 @@ def test_an_ended_object_carries_its_first_last_and_best_sightings():
         rule.observe(scene.view(seq, {1: (100 + 10 * seq, 300, 1)}, confidence))
     (end,) = rule.end(scene.objects[1])
     assert (end.type, end.seq, end.capture_time, end.class_name) == ("object_end", 2, at(2), "car")
-    assert end.extra == {"first_seen": utc(0), "last_seen": utc(2), "duration_s": 0.2,
-                         "best": {"seq": 1, "capture_time": utc(1), "confidence": 0.9}}
+    assert end.extra == {
+        "first_seen": utc(0),
+        "last_seen": utc(2),
+        "duration_s": 0.2,
+        "best": {"seq": 1, "capture_time": utc(1), "confidence": 0.9},
+    }
     assert end.frame is not None and end.frame.seq == 1 and end.box == (100.0, 280.0, 120.0, 300.0)  # the best frame
 
 

@@ -11,7 +11,9 @@ def test_crossing_left_to_right_and_back_gives_in_then_out_at_the_first_frame_on
     scene = Scene(lines=[LINE], min_seen_s=0.2)
     events = scene.run(LineRule(scene.context), walk([250, 300, 350, 360, 370, 300, 280, 270, 260]))
     assert [(e.type, e.line, e.direction, e.seq, e.capture_time) for e in events] == [
-        ("line_cross", "door", "in", 2, at(2)), ("line_cross", "door", "out", 5, at(5))]
+        ("line_cross", "door", "in", 2, at(2)),
+        ("line_cross", "door", "out", 5, at(5)),
+    ]
 
 
 def test_a_wobble_over_the_line_shorter_than_min_seen_s_is_no_crossing():

@@ -15,13 +15,16 @@ from vigil.stages.rules.lifecycle import LifecycleRule
 from vigil.stages.zones import ZoneStage
 
 
-@pytest.mark.parametrize("config, names", [
-    ({}, ["lifecycle"]),
-    ({"zones": [ZONE]}, ["lifecycle", "zones"]),
-    ({"lines": [LINE]}, ["lifecycle", "lines"]),
-    ({"zones": [{**ZONE, "dwell_s": 5}], "lines": [LINE]}, ["lifecycle", "zones", "lines", "dwell"]),
-    ({"zones": [ZONE], "dwell_s": 5}, ["lifecycle", "zones", "dwell"]),
-])
+@pytest.mark.parametrize(
+    "config, names",
+    [
+        ({}, ["lifecycle"]),
+        ({"zones": [ZONE]}, ["lifecycle", "zones"]),
+        ({"lines": [LINE]}, ["lifecycle", "lines"]),
+        ({"zones": [{**ZONE, "dwell_s": 5}], "lines": [LINE]}, ["lifecycle", "zones", "lines", "dwell"]),
+        ({"zones": [ZONE], "dwell_s": 5}, ["lifecycle", "zones", "dwell"]),
+    ],
+)
 def test_the_stage_composes_the_rules_its_config_asks_for(config: dict[str, Any], names: list[str]):
     stage = ZoneStage(ZonesStageConfig.model_validate(config), StageContext("cam"))
     assert [name for name, _ in stage.rules] == names

@@ -13,7 +13,9 @@ def test_entering_and_leaving_gives_enter_and_exit_at_the_first_frame_inside_and
     rule = ZoneRule(scene.context)
     events = scene.run(rule, walk([50] * 3 + [200] * 10 + [500] * 5))
     assert [(e.type, e.zone, e.seq, e.capture_time) for e in events] == [
-        ("zone_enter", "yard", 3, at(3)), ("zone_exit", "yard", 13, at(13))]
+        ("zone_enter", "yard", 3, at(3)),
+        ("zone_exit", "yard", 13, at(13)),
+    ]
 
 
 def test_a_visit_shorter_than_min_seen_s_makes_no_event():
@@ -22,8 +24,7 @@ def test_a_visit_shorter_than_min_seen_s_makes_no_event():
 
 
 def test_an_object_that_ends_inside_exits_at_its_last_sighting_and_is_forgotten():
-    scene = Scene(zones=[ZONE, {**ZONE, "name": "other", "polygon": [[450, 0], [640, 0], [640, 480], [450, 480]]}],
-                  min_seen_s=0)
+    scene = Scene(zones=[ZONE, {**ZONE, "name": "other", "polygon": [[450, 0], [640, 0], [640, 480], [450, 480]]}], min_seen_s=0)
     rule = ZoneRule(scene.context)
     scene.run(rule, walk([200, 210, 220]))
     ends = rule.end(scene.objects[1])
