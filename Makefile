@@ -42,12 +42,23 @@ install: $(STAMP)
 services:
 	bash packaging/install-services.sh
 
+# The tests run on $(TEST_WORKERS) pytest-xdist workers, each test file on one worker (its module
+# fixtures made once), the longest files first (tests/conftest.py, LONG_FIRST); the tests marked
+# `serial` (real-time pacing, timed budgets) then run alone.
+# Both runs always run; the target fails when either does (pytest's 5: no test selected, is fine).
+TEST_WORKERS ?= 2
+PARALLEL = -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not serial"
 test: $(STAMP) services
 	$(PY) -m mypy vigil
-	$(PY) -m pytest -q -ra
+	$(PY) -m pytest -q -ra $(PARALLEL); parallel=$$?; \
+	$(PY) -m pytest -q -ra -m serial; serial=$$?; \
+	echo "make test: parallel run exit $$parallel, serial run exit $$serial"; \
+	[ $$parallel -eq 0 ] && { [ $$serial -eq 0 ] || [ $$serial -eq 5 ]; }
 
 unit: $(STAMP)
-	$(PY) -m pytest -q tests/unit
+	$(PY) -m pytest -q -ra $(PARALLEL) tests/unit; parallel=$$?; \
+	$(PY) -m pytest -q -ra -m serial tests/unit; serial=$$?; \
+	[ $$parallel -eq 0 ] && { [ $$serial -eq 0 ] || [ $$serial -eq 5 ]; }
 
 bench: $(STAMP)
 	$(PY) bench/pipeline.py
