@@ -17,7 +17,7 @@ TORCH = torch==2.13.0
 OCR_REFERENCE = OPENCV_VERSION=$$($(PY) -c "import importlib.metadata as m; print(m.version('opencv-python-headless'))") \
 	$(PIP) install ./packaging/opencv-alias rapidocr-onnxruntime==1.4.4 '$(TRACKING)'
 
-.PHONY: demo test unit install bench clean services
+.PHONY: demo test unit lint install bench clean services
 
 $(DEMO_STAMP): pyproject.toml packaging/opencv-alias/setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -48,7 +48,12 @@ services:
 # Both runs always run; the target fails when either does (pytest's 5: no test selected, is fine).
 TEST_WORKERS ?= 2
 PARALLEL = -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not serial"
-test: $(STAMP) services
+# ruff (ruff.toml): lint, and the format checked (`ruff format vigil tests bench` applies it).
+lint: $(STAMP)
+	$(VENV)/bin/ruff check vigil tests bench
+	$(VENV)/bin/ruff format --check vigil tests bench
+
+test: $(STAMP) services lint
 	$(PY) -m mypy vigil
 	$(PY) -m pytest -q -ra $(PARALLEL); parallel=$$?; \
 	$(PY) -m pytest -q -ra -m serial; serial=$$?; \
