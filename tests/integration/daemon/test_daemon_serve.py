@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import encode_clip, photo
+from tests.support.signals import own_handlers  # noqa: F401 - a fixture
 from vigil.config.loader import load_config
 from vigil.daemon.service import Daemon
 from vigil.daemon.signals import Interrupted
@@ -25,20 +26,6 @@ from vigil.daemon.signals import Interrupted
 @pytest.fixture(scope="module")
 def camera_clip(tmp_path_factory):
     return encode_clip(tmp_path_factory.mktemp("cam") / "cam.mp4", photo("astronaut"), frames=30, size=(320, 240), fps=10)
-
-
-@pytest.fixture
-def own_handlers():
-    """Handlers of our own on the three signals (one that reached them would be recorded, not
-    end the test run), put back as they were after the test."""
-    reached: list[int] = []
-    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-    handler = lambda number, frame: reached.append(number)
-    for sig in saved:
-        signal.signal(sig, handler)
-    yield handler, reached
-    for sig, before in saved.items():
-        signal.signal(sig, before)
 
 
 def write_yaml(path: Path, nudenet: Path, clip: Path, names: list[str]) -> Path:

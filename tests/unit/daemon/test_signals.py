@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import pytest
 
+from tests.support.signals import own_handlers  # noqa: F401 - a fixture
 from vigil.daemon.signals import StopSignals
 
 
@@ -20,20 +21,6 @@ async def until(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
     while not predicate():
         assert time.monotonic() < deadline, "condition not met in time"
         await asyncio.sleep(0.01)
-
-
-@pytest.fixture
-def own_handlers():
-    """Python handlers of our own on the three signals (a signal that reached one would be
-    recorded, not kill the test run), put back as they were after the test."""
-    reached: list[int] = []
-    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-    handler = lambda number, frame: reached.append(number)
-    for sig in saved:
-        signal.signal(sig, handler)
-    yield handler, reached
-    for sig, before in saved.items():
-        signal.signal(sig, before)
 
 
 @pytest.mark.parametrize("first, second", [(signal.SIGTERM, signal.SIGINT), (signal.SIGINT, signal.SIGINT)])
