@@ -79,7 +79,9 @@ class InputSpec:
     `driver`, FFmpeg's input format name such as "video4linux2", or "lavfi" for a synthetic
     camera described by `location`, with optional `size`, `fps` and `input_format`).
     `open_timeout_s` / `read_timeout_s` bound network waits; `threads` is the number of decoding
-    threads (0: the decoder picks)."""
+    threads (0: the decoder picks). `output_size` (width, height): the decoder scales every
+    picture to it with its own scaler, in the same step as the colour conversion (None: the
+    stream's own size); `Picture.width/height` are then that size."""
 
     kind: InputKind
     location: str
@@ -91,6 +93,7 @@ class InputSpec:
     open_timeout_s: float | None = None
     read_timeout_s: float | None = None
     threads: int = 0
+    output_size: tuple[int, int] | None = None
     extra: Mapping[str, str] = field(default_factory=dict)  # decoder-specific options, passed as they are
 
 
