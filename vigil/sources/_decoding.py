@@ -60,6 +60,7 @@ class DecodingSource(Source):
         self.gates = GateChain(gates)  # run on the decode thread, after sampling (see vigil.sources.gate)
         self.queue_size = queue_size
         self.clips = clips  # event clips: every video packet goes to it, before any sampling
+        self.feeds_clips = clips is not None  # False: another input (a camera's record input) feeds them
         self.decoder_choice = choose(decoder)  # which decoder, and why
         self.decoder = self.decoder_choice.decoder
         self._handoff: Handoff | None = None
@@ -87,11 +88,11 @@ class DecodingSource(Source):
     def _clips_opened(self, opened: DecoderInput) -> None:
         """A new stream begins (a file opened, a camera connected): the clip recorder copies its
         codec parameters while it is open."""
-        if self.clips is not None:
+        if self.clips is not None and self.feeds_clips:
             self.clips.stream_opened(opened.stream_params())
 
     def _clips_ended(self) -> None:
-        if self.clips is not None:
+        if self.clips is not None and self.feeds_clips:
             self.clips.stream_ended()
 
     async def start(self) -> None:
@@ -169,7 +170,7 @@ class DecodingSource(Source):
         pts: float | None = None
         last_pts = pts_offset
         gated = 0  # frames the gates turned away since the last one handed on
-        packets: PacketSink | None = self.clips.packet if self.clips is not None else None
+        packets: PacketSink | None = self.clips.packet if self.clips is not None and self.feeds_clips else None
         try:
             for picture in opened.frames(plan, packets, pts_offset):
                 self.stats.decoded += 1
