@@ -19,7 +19,6 @@ reloads and restarts, until that camera's entry in the YAML is edited (the file 
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -30,12 +29,9 @@ from pydantic import ValidationError
 from vigil.api.answers import answer
 from vigil.api.models import EffectiveConfig, Zones, ZonesBody
 from vigil.config import SourceConfig
-from vigil.redact import MASK, mask_text
+from vigil.redact import mask_config
 
-__all__ = ["ConfigControl", "add_config_routes", "masked"]
-
-# Keys whose values are credentials (`*_file` keys are paths, shown).
-_SECRET_KEY = re.compile(r"(password|passwd|secret|token|api_?key|credentials?|authorization)$", re.IGNORECASE)
+__all__ = ["ConfigControl", "add_config_routes"]
 
 
 class ConfigControl(Protocol):
@@ -91,7 +87,7 @@ def add_config_routes(app: web.Application, control: ConfigControl, error: Calla
 
     @routes.get("/api/v1/config")
     async def get_config(request: web.Request) -> web.Response:
-        config = EffectiveConfig(config=masked(control.effective_config().config))
+        config = EffectiveConfig(config=mask_config(control.effective_config().config))
         if request.query.get("format") == "yaml":
             text = yaml.safe_dump(config.config, sort_keys=False, allow_unicode=True)
             return web.Response(text=text, content_type="application/yaml", charset="utf-8")
@@ -114,16 +110,3 @@ def _problem(error: Any) -> str:
     where = ".".join(str(part) for part in error["loc"] if part not in ("file", "rtsp", "webcam"))
     message = str(error["msg"]).removeprefix("Value error, ")
     return f"{where}: {message}" if where else message
-
-
-def masked(data: Any, key: str = "") -> Any:
-    """`data` with secrets hidden: the values of keys ending in password, secret, token, api_key
-    and the like become "***", and every string goes through `vigil.redact.mask_text` (the
-    credentials of the URLs in it: cameras, webhooks, MQTT and NATS servers)."""
-    if isinstance(data, dict):
-        return {k: masked(v, str(k)) for k, v in data.items()}
-    if isinstance(data, list):
-        return [masked(v, key) for v in data]
-    if isinstance(data, str):
-        return MASK if _SECRET_KEY.search(key) else mask_text(data)
-    return data

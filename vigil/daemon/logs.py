@@ -1,5 +1,5 @@
 """Where log lines go and what they look like: one handler on the root logger, chosen by where
-stderr leads, with every credential masked before anything is written.
+stderr leads, with every credential masked before anything is written (`vigil.redact.RedactSecrets`).
 
 - a terminal: readable text with a timestamp;
 - journald (`$JOURNAL_STREAM` names this very stream): text without a timestamp (journald has
@@ -9,7 +9,7 @@ stderr leads, with every credential masked before anything is written.
 Example::
 
     configure_logging("INFO")                  # fmt="auto"
-    RedactSecrets.add(webhook_secret)          # never printed from now on
+    vigil.redact.RedactSecrets.add(webhook_secret)   # never printed from now on
 """
 
 from __future__ import annotations
@@ -17,17 +17,14 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import sys
-import threading
 from datetime import datetime, timezone
-from typing import Any, ClassVar, Literal, TextIO
+from typing import Any, Literal, TextIO
 
 from vigil.errors import ConfigError
-from vigil.redact import MASK as _MASK
-from vigil.redact import mask_text
+from vigil.redact import RedactSecrets, log_record_extras
 
-__all__ = ["JsonFormatter", "RedactSecrets", "configure_logging"]
+__all__ = ["JsonFormatter", "configure_logging"]
 
 LogFormat = Literal["auto", "text", "json"]
 
@@ -36,82 +33,6 @@ _HANDLER_NAME = "vigil"
 _TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _JOURNAL_FORMAT = "%(levelname)s %(name)s: %(message)s"
 _LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-# LogRecord's own attributes; whatever else a record carries came from `extra=`.
-_RECORD_ATTRIBUTES = frozenset(
-    "name msg args levelname levelno pathname filename module exc_info exc_text stack_info lineno "
-    "funcName created msecs relativeCreated thread threadName processName process taskName message "
-    "asctime".split()
-)
-
-
-class RedactSecrets(logging.Filter):
-    """Masks credentials in every record it sees: the formatted message, string `extra=` fields,
-    and the exception and stack text. Attach it to a handler so it covers every logger.
-
-    Besides the patterns (`vigil.redact`: URL credentials and tokens, authorization headers,
-    `token=` and the like), exact
-    strings registered with `RedactSecrets.add` are masked: a webhook secret read from a file
-    has no pattern to recognise it by.
-    """
-
-    _secrets: ClassVar[frozenset[str]] = frozenset()
-    _secrets_pattern: ClassVar[re.Pattern[str] | None] = None
-    _lock: ClassVar[threading.Lock] = threading.Lock()
-
-    @classmethod
-    def add(cls, secret: str) -> None:
-        """Mask `secret` wherever it appears from now on. Strings under 4 characters are ignored:
-        masking them would shred every line and they protect nothing."""
-        if len(secret) >= 4:
-            with cls._lock:
-                cls._set_secrets(cls._secrets | {secret})
-
-    @classmethod
-    def discard(cls, secret: str) -> None:
-        """Stop masking `secret` (after a reload replaced it)."""
-        with cls._lock:
-            cls._set_secrets(cls._secrets - {secret})
-
-    @classmethod
-    def _set_secrets(cls, secrets: frozenset[str]) -> None:
-        # Longest first, so a secret containing another is masked whole. Readers take the
-        # pattern without the lock: it is replaced whole, never changed in place.
-        alternatives = "|".join(re.escape(s) for s in sorted(secrets, key=len, reverse=True))
-        cls._secrets = secrets
-        cls._secrets_pattern = re.compile(alternatives) if secrets else None
-
-    @classmethod
-    def redact(cls, text: str) -> str:
-        """`text` with every known credential replaced by `***`."""
-        pattern = cls._secrets_pattern
-        if pattern is not None:
-            text = pattern.sub(_MASK, text)
-        return mask_text(text)  # URLs' credentials, authorization headers, `token=` and the like
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        self._redact_message(record)
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = self.redact(record.exc_text)
-        if record.stack_info:
-            record.stack_info = self.redact(record.stack_info)
-        for key, value in _extra_fields(record).items():
-            if isinstance(value, str):
-                setattr(record, key, self.redact(value))
-        return True
-
-    def _redact_message(self, record: logging.LogRecord) -> None:
-        # Formatted first: a secret may sit in an argument, or straddle the template and it.
-        try:
-            message = record.getMessage()
-        except Exception:  # noqa: BLE001 - a broken %-format is the handler's to report
-            # Leave broken %-formatting to the handler's error report, but without secrets.
-            record.msg = self.redact(str(record.msg))
-            if isinstance(record.args, tuple):
-                record.args = tuple(self.redact(a) if isinstance(a, str) else a for a in record.args)
-            return
-        record.msg, record.args = self.redact(message), ()
 
 
 class JsonFormatter(logging.Formatter):
@@ -119,7 +40,7 @@ class JsonFormatter(logging.Formatter):
     and `stack_info` when present, and every JSON-serialisable `extra=` field."""
 
     def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {k: v for k, v in _extra_fields(record).items() if _serialisable(v)}
+        entry: dict[str, Any] = {k: v for k, v in log_record_extras(record).items() if _serialisable(v)}
         entry.update(
             time=datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
             level=record.levelname,
@@ -211,10 +132,6 @@ def _syslog_priority(levelno: int) -> int:
         if levelno >= threshold:
             return priority
     return 7
-
-
-def _extra_fields(record: logging.LogRecord) -> dict[str, Any]:
-    return {k: v for k, v in record.__dict__.items() if k not in _RECORD_ATTRIBUTES}
 
 
 def _serialisable(value: Any) -> bool:

@@ -1,10 +1,10 @@
-"""HTTP plumbing for the webhook sink: backoff, `Retry-After`, and credentials kept out of sight."""
+"""HTTP plumbing for the webhook sink: backoff, `Retry-After`, and credentials taken out of the URL
+(`vigil.redact.redactor` hides them in what the sink reports)."""
 
 from __future__ import annotations
 
 import base64
 import random
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timezone
 from email.utils import parsedate_to_datetime
@@ -13,7 +13,7 @@ from yarl import URL
 
 from vigil.errors import ConfigError
 
-__all__ = ["Backoff", "display_url", "redactor", "retry_after_s", "split_credentials"]
+__all__ = ["Backoff", "display_url", "retry_after_s", "split_credentials"]
 
 
 @dataclass(frozen=True)
@@ -63,16 +63,3 @@ def display_url(url: URL) -> str:
     """Scheme, host, port and path: the query may carry a token, so it is masked."""
     shown = str(url.with_user(None).with_query(None).with_fragment(None))
     return shown + ("?***" if url.query_string else "")
-
-
-def redactor(secrets: list[str]) -> Callable[[str], str]:
-    """A function that replaces every secret in a text with `***` (longest first, so a secret
-    containing another is hidden whole)."""
-    ordered = sorted({s for s in secrets if s}, key=len, reverse=True)
-
-    def redact(text: str) -> str:
-        for secret in ordered:
-            text = text.replace(secret, "***")
-        return text
-
-    return redact

@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vigil.events import Event
+from vigil.redact import redactor
 from vigil.result import InferenceResult
 from vigil.sinks._delivery import Reply
-from vigil.sinks._http import redactor
 from vigil.sinks._mqtt_client import (
     SEP,
     Connection,

@@ -27,9 +27,10 @@ from vigil.config.files import read_password_file, read_token_file
 from vigil.config.sinks import spool_directory
 from vigil.errors import MissingDependencyError
 from vigil.events import Event
+from vigil.redact import redactor
 from vigil.result import InferenceResult
 from vigil.sinks._delivery import Reply, RetryTimings
-from vigil.sinks._http import Backoff, redactor
+from vigil.sinks._http import Backoff
 from vigil.sinks._nats_wire import display, encode_event, encode_result, ensure_stream, record_meta, subject_token
 from vigil.sinks.base import Sink, SinkHealth, SinkStats
 from vigil.sinks.durable import DeliveryOptions, DurableSender

@@ -30,9 +30,10 @@ import aiohttp
 from vigil.config.sinks import spool_directory
 from vigil.errors import ConfigError, SinkError
 from vigil.events import Event, run_id
+from vigil.redact import redactor
 from vigil.result import InferenceResult, Predictions
 from vigil.sinks._delivery import Reply, RetryTimings, WebhookOptions, probe_says_up
-from vigil.sinks._http import Backoff, display_url, redactor, split_credentials
+from vigil.sinks._http import Backoff, display_url, split_credentials
 from vigil.sinks.base import Sink, SinkHealth, SinkStats
 from vigil.sinks.durable import DeliveryOptions, DurableSender
 from vigil.sinks.records import header_to_record, record_header

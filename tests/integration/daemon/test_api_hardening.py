@@ -25,9 +25,8 @@ from vigil.cli.main import _source_configs
 from vigil.config import SourceConfig
 from vigil.config.api import ApiConfig
 from vigil.config.daemon import DaemonConfig
-from vigil.daemon.logs import RedactSecrets
 from vigil.daemon.service import Daemon
-from vigil.redact import mask_url
+from vigil.redact import RedactSecrets, mask_url
 
 
 @pytest.fixture(scope="module")

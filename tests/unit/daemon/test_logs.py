@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from vigil.daemon.logs import RedactSecrets, configure_logging
+from vigil.daemon.logs import configure_logging
 from vigil.errors import ConfigError
+from vigil.redact import RedactSecrets
 
 log = logging.getLogger("vigil.test.logs")
 
