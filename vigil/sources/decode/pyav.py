@@ -5,6 +5,12 @@ It demuxes packets itself so that sampling happens before decoding: a packet the
 `skip_nonref` hint becomes the codec's `skip_frame = NONREF`. Every input is opened with FFmpeg's
 format and protocol whitelists (`_whitelists`), so that no name can make FFmpeg read something
 else than a video. Only this module and the clips' MP4 writer touch PyAV objects.
+
+With `InputSpec.output_size`, a picture is scaled by FFmpeg's swscale in the same call as its
+conversion to BGR (`VideoFrame.reformat(width, height, format="bgr24")`, area averaging: the
+right filter for shrinking a camera's picture to a model's size, and cheaper than a full-size
+BGR picture resized afterwards); its `luma()` is then the luma at that size too (one swscale
+call to grey, only when a gate asks), so a gate sees the picture the pipeline gets.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from vigil.sources.decode.base import (
 
 __all__ = ["PyAVDecoder", "neutral_packet", "stream_params"]
 
+_SCALER = "AREA"  # swscale's area averaging (SWS_AREA): no aliasing when shrinking, bilinear when growing
 _LUMA_FIRST = frozenset({"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "nv12", "nv21", "gray"})
 
 
@@ -45,7 +52,7 @@ class PyAVDecoder:
             kinds = ", ".join(sorted({s.type for s in container.streams})) or "no streams"
             container.close()
             raise NoVideoStream(kinds)
-        return _PyAVInput(container, spec.threads)
+        return _PyAVInput(container, spec.threads, spec.output_size)
 
 
 def _open_arguments(spec: InputSpec) -> dict[str, Any]:
@@ -71,13 +78,14 @@ def _open_arguments(spec: InputSpec) -> dict[str, Any]:
 
 
 class _PyAVInput:
-    def __init__(self, container: Any, threads: int) -> None:
+    def __init__(self, container: Any, threads: int, output_size: tuple[int, int] | None = None) -> None:
         self._container = container
         self._stream = stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         stream.codec_context.thread_count = threads  # 0: FFmpeg picks (one per core)
         self._skipping = False  # the codec's skip_frame is NONREF
         self.info = _info(container)
+        self._size = output_size  # None: pictures keep the stream's size
 
     def stream_params(self) -> StreamParams:
         return stream_params(self._stream)
@@ -101,7 +109,7 @@ class _PyAVInput:
                 out = 0
                 for frame in packet.decode():
                     out += 1
-                    yield _Picture(frame)
+                    yield _Picture(frame, self._size)
                 # Packets the decoder took but has not returned yet: a few are in its pipeline
                 # (threads, reordering) until the end, when the count is exact.
                 plan.decoded(size, out, max(context.thread_count, 1) + 2 if size else 0)
@@ -122,12 +130,15 @@ class _PyAVInput:
 
 
 class _Picture:
-    """A PyAV `VideoFrame` as the source sees it (`vigil.sources.decode.base.Picture`)."""
+    """A PyAV `VideoFrame` as the source sees it (`vigil.sources.decode.base.Picture`), scaled to
+    `size` (width, height) when given and not already its size."""
 
-    __slots__ = ("_frame",)
+    __slots__ = ("_frame", "_size", "_grey")
 
-    def __init__(self, frame: Any) -> None:
+    def __init__(self, frame: Any, size: tuple[int, int] | None = None) -> None:
         self._frame = frame
+        self._size = size if size is not None and size != (frame.width, frame.height) else None
+        self._grey: np.ndarray | None = None
 
     @property
     def pts(self) -> float | None:
@@ -139,26 +150,40 @@ class _Picture:
 
     @property
     def width(self) -> int:
-        return int(self._frame.width)
+        return self._size[0] if self._size else int(self._frame.width)
 
     @property
     def height(self) -> int:
-        return int(self._frame.height)
+        return self._size[1] if self._size else int(self._frame.height)
 
     def to_bgr(self) -> np.ndarray:
-        try:
-            return self._frame.to_ndarray(format="bgr24")
-        except av.FFmpegError as exc:
-            raise DecodeFailed(str(exc.strerror or exc)) from exc
+        """HxWx3 BGR at the picture's size: one swscale call (scaling and conversion together)."""
+        return self._convert("bgr24")
 
     def luma(self) -> np.ndarray | None:
-        """The luma plane itself for YUV pictures (a view, no copy); None for others."""
+        """The luma plane itself for YUV pictures (a view, no copy), or when scaled its values at
+        the scaled size (one swscale call, kept); None for pictures that are not YUV."""
         frame = self._frame
         if frame.format.name not in _LUMA_FIRST:
             return None
+        if self._size is not None:
+            if self._grey is None:
+                self._grey = self._convert("gray")
+            return self._grey
         plane = frame.planes[0]
         rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
         return rows[:, : plane.width]
+
+    def _convert(self, pixels: str) -> np.ndarray:
+        try:
+            if self._size is None:
+                return self._frame.to_ndarray(format=pixels)
+            width, height = self._size
+            # Grey: the luma values as they are (full range both sides: no range expansion), as unscaled.
+            ranges = {"src_color_range": "JPEG", "dst_color_range": "JPEG"} if pixels == "gray" else {}
+            return self._frame.to_ndarray(width=width, height=height, format=pixels, interpolation=_SCALER, **ranges)
+        except av.FFmpegError as exc:
+            raise DecodeFailed(str(exc.strerror or exc)) from exc
 
 
 def _info(container: Any) -> StreamInfo:
