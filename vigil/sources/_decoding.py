@@ -28,7 +28,7 @@ from vigil.sources._handoff import Handoff, Stopped
 from vigil.sources._sampling import Plan, Sampler
 from vigil.sources.base import Source, SourceState
 from vigil.sources.decode.auto import choose
-from vigil.sources.decode.base import DecodeFailed, Decoder, DecoderInput, InputSpec, PacketSink
+from vigil.sources.decode.base import DecodeFailed, Decoder, DecoderInput, InputKind, InputSpec, PacketSink
 from vigil.sources.gate import DecodedFrame, FrameGate, GateChain
 
 if TYPE_CHECKING:
@@ -40,6 +40,8 @@ _END = object()
 
 
 class DecodingSource(Source):
+    input_kind: InputKind | None = None  # what decoder "auto" weighs (a capture device: read with PyAV)
+
     def __init__(
         self,
         source_id: str,
@@ -61,7 +63,7 @@ class DecodingSource(Source):
         self.queue_size = queue_size
         self.clips = clips  # event clips: every video packet goes to it, before any sampling
         self.feeds_clips = clips is not None  # False: another input (a camera's record input) feeds them
-        self.decoder_choice = choose(decoder)  # which decoder, and why
+        self.decoder_choice = choose(decoder, input_kind=self.input_kind)  # which decoder, and why
         self.decoder = self.decoder_choice.decoder
         self._handoff: Handoff | None = None
         self._capture: CaptureClock | None = None  # where capture times count from; None: at the next frame

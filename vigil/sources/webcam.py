@@ -27,6 +27,7 @@ class WebcamSource(DecodingSource):
     `device="testsrc=size=640x480:rate=30"` is a synthetic camera)."""
 
     live = True
+    input_kind = "device"
 
     def __init__(
         self,
