@@ -31,6 +31,7 @@ from vigil.catalog import CATALOG
 from vigil.config._section import Section
 from vigil.config.cascade import CascadeConfig, repeated_cascade
 from vigil.config.clips import ClipsConfig
+from vigil.config.decoding import DecoderName, decoder_field
 from vigil.config.model import MODEL_NAME
 from vigil.config.motion import MotionConfig
 from vigil.config.stages import StageSpec
@@ -81,6 +82,7 @@ class SourceConfig(Section):
     )
     max_fps: float | None = Field(None, gt=0, le=1000, description="Sample the source down to this rate.")
     decode_threads: int = Field(0, ge=0, le=64, description="FFmpeg decoder threads for this source (0: FFmpeg picks).")
+    decoder: DecoderName = decoder_field()
     sinks: list[Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]] | None = Field(
         None, min_length=1, description="The names of the configured sinks this source's results go to (null: all of them)."
     )
