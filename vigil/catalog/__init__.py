@@ -34,6 +34,7 @@ from pydantic import BaseModel
 from vigil.catalog._plugins import PluginFailure, load_plugins
 from vigil.catalog.kinds import (
     BackendKind,
+    BuildStep,
     Extra,
     Kind,
     NoSettings,
@@ -48,6 +49,7 @@ from vigil.errors import ConfigError, MissingDependencyError
 __all__ = [
     "CATALOG",
     "BackendKind",
+    "BuildStep",
     "Catalog",
     "Extra",
     "Kind",

@@ -7,7 +7,7 @@ imported only when the kind is used) plus one entry below with its facts. docs/A
 
 from __future__ import annotations
 
-from vigil.catalog.kinds import BackendKind, Extra, Kind, NoSettings, SecretFile, SinkKind, SourceKind, StageKind
+from vigil.catalog.kinds import BackendKind, BuildStep, Extra, Kind, NoSettings, SecretFile, SinkKind, SourceKind, StageKind
 
 __all__ = ["KINDS"]
 
@@ -120,7 +120,10 @@ KINDS: list[Kind] = [
         rank=10,
         rank_why="an engine built for this very GPU is the fastest way to run a model on it",
         files=(".engine", ".plan", ".trt"),
-        build_step=True,
+        # `model.tensorrt.build_engine: auto`: the daemon builds one at start from the ONNX package.
+        build_step=BuildStep(
+            "vigil.engine.backends:build_trt_engine", "TensorRT engine", settings="tensorrt", switch="build_engine"
+        ),
         checks=(_CHECKS + "trt_version", _CHECKS + "trt_hardware"),
     ),
     BackendKind(

@@ -10,7 +10,18 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-__all__ = ["BackendKind", "Extra", "Kind", "NoSettings", "SecretFile", "SinkKind", "SourceKind", "StageKind", "load_object"]
+__all__ = [
+    "BackendKind",
+    "BuildStep",
+    "Extra",
+    "Kind",
+    "NoSettings",
+    "SecretFile",
+    "SinkKind",
+    "SourceKind",
+    "StageKind",
+    "load_object",
+]
 
 
 def load_object(reference: str | Any) -> Any:
@@ -125,6 +136,36 @@ _DEVICE_WORDS = {"cpu": "the CPU", "gpu": "a GPU", "npu": "an NPU"}
 
 
 @dataclass(frozen=True)
+class BuildStep:
+    """What runs on the box before a backend's packages can load: it makes a package of the
+    backend for this very machine from another package of the model directory (a TensorRT
+    engine built for this GPU from the ONNX package). The daemon runs it at start
+    (`vigil.daemon.engine_build`) when the configuration asks for it, the backend is installed
+    and can run here (its `devices`), and no package of the backend fits the model directory yet.
+
+    `run`: "module:function" (or the function), called on a thread as `run(job)` with a
+    `vigil.engine.backends.BuildJob`; it writes the package into `job.model_dir` and returns
+    its package id. `what`: what it makes, in words ("TensorRT engine"), for the log and
+    systemd's STATUS. `settings`: the key under `model:` of the backend's settings section
+    (`tensorrt`), handed to `run` as `job.settings` (None: the backend has none). `switch`: the
+    key of that section whose value `auto` asks for the step (`build_engine`); None: the step
+    runs whenever it is needed."""
+
+    run: str | Callable[..., Any]
+    what: str
+    settings: str | None = None
+    switch: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.switch is not None and self.settings is None:
+            raise ValueError(f"build step '{self.what}': a switch ({self.switch!r}) sits in a settings section; name it")
+
+    def load_run(self) -> Callable[..., Any]:
+        run: Callable[..., Any] = load_object(self.run)
+        return run
+
+
+@dataclass(frozen=True)
 class BackendKind(Kind):
     """A model backend (what `backend` says in a package.json and in `model.backend`).
 
@@ -137,8 +178,8 @@ class BackendKind(Kind):
     and every backend it `requires` is (hf runs on torch); `extras` give the install hint, or
     `unavailable` when set. `devices`: where it runs ("cpu", "gpu", "npu"). `rank`: its place in
     the resolver's default order (lower first), `rank_why` the reason in one line. `files`: the
-    suffixes of the file that holds a package's model. `build_step`: its packages are made on the
-    box from another package (a TensorRT engine from an ONNX one). `checks`: "module:attribute"
+    suffixes of the file that holds a package's model. `build_step`: how its packages are made on
+    the box from another package (a TensorRT engine from an ONNX one), a `BuildStep`. `checks`: "module:attribute"
     of the resolver filters only packages of this backend go through (ONNX opsets, TensorRT
     versions), each `check(package, request, env) -> reason | None`."""
 
@@ -151,7 +192,7 @@ class BackendKind(Kind):
     rank: int = 100
     rank_why: str = ""
     files: tuple[str, ...] = ()
-    build_step: bool = False
+    build_step: BuildStep | None = None
     checks: tuple[str | Callable[..., str | None], ...] = ()
 
     @property

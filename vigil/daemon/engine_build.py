@@ -1,53 +1,95 @@
-"""`model.tensorrt.build_engine: auto`: the daemon builds a TensorRT package for this GPU at
-start when it has none, from the model directory's ONNX package."""
+"""Build steps at start: what must run on the box before a backend's packages can load, as each
+backend's catalog entry declares it (`BackendKind.build_step`, a `vigil.catalog.BuildStep`). With
+`model.tensorrt.build_engine: auto` the daemon builds a TensorRT package for this GPU from the
+model directory's ONNX package when it has none; a plugin backend with a step of its own is run
+the same way, with no edit here."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from vigil.catalog import CATALOG, BackendKind, BuildStep
 from vigil.config.daemon import DaemonConfig
+from vigil.config.model import ModelConfig
 from vigil.daemon.systemd import Notifier
 
-__all__ = ["build_engine_if_needed"]
+if TYPE_CHECKING:
+    from vigil.engine.developer_tools import RuntimeEnvironment
+
+__all__ = ["run_build_steps"]
 
 log = logging.getLogger(__name__)
 
 
-async def build_engine_if_needed(config: DaemonConfig, notifier: Notifier) -> None:
-    """Build a TensorRT package from the model directory's ONNX package when the machine has
-    TensorRT and a GPU and no compatible TensorRT package exists. Progress goes to the log
-    and to systemd (STATUS=, and EXTEND_TIMEOUT_USEC= so the start is not timed out)."""
-    from vigil.engine import BackendType
+async def run_build_steps(config: DaemonConfig, notifier: Notifier) -> None:
+    """Run the build step of every backend that declares one the configuration asks for, when
+    the machine has that backend and a device it runs on, and no package of it fits the model
+    directory. Progress goes to the log and to systemd (STATUS=, and EXTEND_TIMEOUT_USEC= so
+    the start is not timed out)."""
+    asked = [
+        kind for kind in CATALOG.backends.declared() if kind.build_step is not None and _asked(kind.build_step, config.model)
+    ]
+    if not asked:
+        return
     from vigil.engine import developer_tools as tools
 
     env = tools.current_environment()
-    if "trt" not in env.backends or not env.gpus:
-        log.info("model.tensorrt.build_engine: auto: no TensorRT or no NVIDIA GPU here; running the ONNX package")
+    for kind in asked:
+        await _build_if_needed(kind, config, notifier, env)
+
+
+def _asked(step: BuildStep, model: ModelConfig) -> bool:
+    if step.switch is None:
+        return True
+    return getattr(_settings(step, model), step.switch, None) == "auto"
+
+
+def _settings(step: BuildStep, model: ModelConfig) -> Any:
+    return None if step.settings is None else getattr(model, step.settings)
+
+
+def _switch(step: BuildStep) -> str:
+    """How the configuration names the step, for the log."""
+    return f"model.{step.settings}.{step.switch}: auto" if step.switch else f"the {step.what} build step"
+
+
+async def _build_if_needed(kind: BackendKind, config: DaemonConfig, notifier: Notifier, env: RuntimeEnvironment) -> None:
+    from vigil.engine import developer_tools as tools
+    from vigil.engine.backends import BuildJob
+
+    step = kind.build_step
+    assert step is not None
+    if kind.name not in env.backends or not _device_here(kind, env):
+        log.info("%s: no %s or no %s here; not building a %s", _switch(step), kind.title, kind.devices_in_words(), step.what)
         return
     model_dir = Path(config.model.path)
     if not (model_dir / "model.json").is_file():
-        log.warning(
-            "model.tensorrt.build_engine: auto needs a model directory (vigil models import --onnx FILE DIR); not building"
-        )
+        if step.switch is not None:  # asked for by name: say why nothing happens
+            log.warning("%s needs a model directory (vigil models import --onnx FILE DIR); not building", _switch(step))
         return
     name, listing = tools.list_model(model_dir)
     batch = config.batch.max_batch
-    request = tools.ResolutionRequest(backends=(BackendType.TRT,), batch_size=batch)
+    request = tools.ResolutionRequest(backends=(kind.name,), batch_size=batch)
     if tools.resolve(listing.packages, request, env).candidates:
         return
-    build = tools.BuildRequest(batch=(1, batch, batch), fp16=config.model.tensorrt.engine_fp16)
-    onnx_package = tools.choose_onnx_package(listing.packages, build.batch)
-    folder = listing.fetch(onnx_package)
-    log.warning("model %s: building a TensorRT engine for this GPU; this takes minutes, once", name)
+    log.warning("model %s: building a %s for this machine; this takes minutes, once", name, step.what)
 
     def progress(phase: str, elapsed: float) -> None:  # on the builder's thread
-        log.info("TensorRT build: %s (%.0f s)", phase, elapsed)
-        notifier.status(f"building TensorRT engine: {phase} ({elapsed:.0f} s)")
+        log.info("%s build: %s (%.0f s)", kind.title, phase, elapsed)
+        notifier.status(f"building {step.what}: {phase} ({elapsed:.0f} s)")
         notifier.extend_timeout(120)
 
-    built = await asyncio.to_thread(
-        tools.build_engine_package, listing.model, onnx_package, folder, model_dir, build, env, progress=progress
-    )
-    log.info("model %s: TensorRT package '%s' built in %.0f s", name, built.package.package_id, built.seconds)
+    job = BuildJob(model_dir, listing, batch, _settings(step, config.model), env, progress)
+    started = time.monotonic()
+    package_id = await asyncio.to_thread(step.load_run(), job)
+    log.info("model %s: %s package '%s' built in %.0f s", name, kind.title, package_id, time.monotonic() - started)
+
+
+def _device_here(kind: BackendKind, env: RuntimeEnvironment) -> bool:
+    """Whether this machine has a device the backend runs on: a GPU-only backend needs a GPU (as
+    the resolver holds it)."""
+    return kind.devices != ("gpu",) or env.has_gpu

@@ -33,7 +33,7 @@ from vigil.config.api import ApiConfig
 from vigil.config.daemon import DaemonConfig
 from vigil.daemon.assemble import LoadedModels, load_models, make_camera, make_sinks, make_stages, pipeline_options, routes
 from vigil.daemon.describe import describe_models
-from vigil.daemon.engine_build import build_engine_if_needed
+from vigil.daemon.engine_build import run_build_steps
 from vigil.daemon.latency import StreamMetrics
 from vigil.daemon.readiness import readiness
 from vigil.daemon.reload import ReloadOnSighup, apply_models, apply_sinks, lane_options
@@ -87,8 +87,7 @@ class Daemon:
     async def run(self) -> PipelineReport:
         raise_open_file_limit()  # before anything opens files: cameras, sinks, the API's clients
         sinks = await make_sinks(self.config)
-        if self.config.model.tensorrt.build_engine == "auto":
-            await build_engine_if_needed(self.config, self.notifier)
+        await run_build_steps(self.config, self.notifier)  # the backends' steps the config asks for
         self.models = models = await load_models(self.config)
         configs = [source for source, _ in self.layer.apply(self.config.sources)]
         cameras = {s.name: make_camera(s, models.steps) for s in configs}
