@@ -43,6 +43,7 @@ def make_file_source(config: FileSourceConfig, context: SourceContext) -> FileSo
         realtime=config.realtime,
         loop=config.loop,
         decode_threads=config.decode_threads,
+        decoder=config.decoder,
         gates=context.gates,
         clips=context.clips,
     )
@@ -59,6 +60,7 @@ def make_rtsp_source(config: RtspSourceConfig, context: SourceContext) -> RTSPSo
         reconnect=ReconnectPolicy(r.initial_s, r.max_s, r.multiplier, r.jitter, r.max_attempts),
         max_fps=config.max_fps,
         decode_threads=config.decode_threads,
+        decoder=config.decoder,
         gates=context.gates,
         clips=context.clips,
     )
@@ -73,6 +75,7 @@ def make_webcam_source(config: WebcamSourceConfig, context: SourceContext) -> We
         input_format=config.input_format,
         max_fps=config.max_fps,
         decode_threads=config.decode_threads,
+        decoder=config.decoder,
         gates=context.gates,
         clips=context.clips,
     )
