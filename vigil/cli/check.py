@@ -3,8 +3,10 @@
 It validates the file, reads every file it refers to (`vigil.config.files`) and lists the model
 (a local model directory's `model.json` and `package.json` files, or a bare ONNX export's
 metadata), then reports every problem at once, each with its key and line, and says where each
-durable sink (webhook, MQTT, NATS) keeps its spool. It connects to nothing and writes nothing:
-cameras, video files, a model URL and output directories are named in its answer as not checked.
+durable sink (webhook, MQTT, NATS) keeps its spool, and which decoder each source gets and why
+(the daemon's own choice, made the same way: `auto` looks for a hardware decoder on this machine;
+`--decoders` prints only those lines). It connects to nothing and writes nothing: cameras, video
+files, a model URL and output directories are named in its answer as not checked.
 """
 
 from __future__ import annotations
@@ -26,9 +28,10 @@ from vigil.redact import mask_url
 __all__ = ["check_config"]
 
 
-def check_config(path: Path, environ: Mapping[str, str] | None = None) -> str:
+def check_config(path: Path, environ: Mapping[str, str] | None = None, *, decoders_only: bool = False) -> str:
     """The summary of a usable configuration; `ConfigError` listing every problem otherwise.
-    `environ` (default: the process's) places the spools that have no `spool_dir`."""
+    `environ` (default: the process's) places the spools that have no `spool_dir`;
+    `decoders_only`: the summary is each source's decoder line alone."""
     loaded = read_config(path)
     config = loaded.config
     entries = config.model_entries()
@@ -44,8 +47,12 @@ def check_config(path: Path, environ: Mapping[str, str] | None = None) -> str:
     search_problems, search_lines = _check_search(config)
     problems = model_problems + search_problems + file_problems(config) + _extra_problems(config)
     problems += _signing_problems(config)
+    decoder_problems, decoder_lines = _decoders(config) if not problems else ([], [])
+    problems += decoder_problems
     if problems:
         raise loaded.error(problems)
+    if decoders_only:
+        return "\n".join(line.strip() for line in decoder_lines)
     sinks = [entry.name if entry.name == entry.kind else f"{entry.name} ({entry.kind})" for entry in config.sinks]
     return "\n".join(
         [
@@ -53,6 +60,7 @@ def check_config(path: Path, environ: Mapping[str, str] | None = None) -> str:
             *(f"  model: {line}" for line in model_lines),
             *(f"  search: {line}" for line in search_lines),
             *_spool_lines(config, os.environ if environ is None else environ),
+            *decoder_lines,
             *(f"  {failure}" for failure in CATALOG.failures),
             f"  not checked: {', '.join(unchecked + _unchecked_parts(config))}",
         ]
@@ -138,6 +146,22 @@ def _missing(used: list[tuple[str, tuple[str | int, ...], Registry[Any]]], loc: 
                 told.add(extra.name)
                 problems.append(Problem((*loc, *where), extra.missing(f"the {name} {section.what}")))
     return problems
+
+
+def _decoders(config: DaemonConfig) -> tuple[list[Problem], list[str]]:
+    """Each source's decoder and why (`vigil.sources.decode.choose`, as the daemon makes it; a
+    decoder that cannot be loaded here is a problem at its `decoder` key)."""
+    from vigil.sources.decode import choose
+
+    problems, lines = [], []
+    for i, source in enumerate(config.sources):
+        try:
+            choice = choose(source.decoder, input_kind="device" if source.kind == "webcam" else None)
+        except VigilError as exc:
+            problems.append(Problem(("sources", i, "decoder"), str(exc)))
+            continue
+        lines.append(f"  decoder of source '{source.name}': {choice.name} ({choice.reason})")
+    return problems, lines
 
 
 def _spool_lines(config: DaemonConfig, environ: Mapping[str, str]) -> list[str]:

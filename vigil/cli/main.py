@@ -4,6 +4,7 @@
                                    SIGHUP reloads the file (streams added, removed or changed)
     vigil run --model M --source S --out F    one run over sources given as flags (files end)
     vigil check CONFIG.yaml        validate a configuration without starting anything
+    vigil check --decoders CONFIG  which decoder each camera gets on this machine, and why
     vigil config schema            the configuration's JSON Schema
     vigil demo                     the pipeline on built-in material
     vigil models ...               resolve, pull, list, verify, remove, import models; build-engine (TensorRT)
@@ -119,6 +120,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_run_parser(sub)
     check = sub.add_parser("check", help="validate a configuration file without starting anything")
     check.add_argument("config", help="YAML configuration")
+    check.add_argument("--decoders", action="store_true", help="print only which decoder each source gets here, and why")
     config = sub.add_parser("config", help="configuration helpers")
     config.add_argument("action", choices=["schema"], help="schema: print the configuration's JSON Schema")
     demo = sub.add_parser("demo", help="run the pipeline on built-in material (needs the demo extra)")
@@ -266,7 +268,7 @@ def _main_config(args: argparse.Namespace) -> int:
         return EXIT_OK
     try:
         if args.command == "check":
-            print(check_config(Path(args.config)))
+            print(check_config(Path(args.config), decoders_only=args.decoders))
             return EXIT_OK
         config = load_config(Path(args.config))  # validated, and the files it names read
     except VigilError as exc:
