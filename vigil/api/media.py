@@ -44,8 +44,9 @@ class StreamPolicy:
         Resolves paths on the disk: call it off the event loop."""
         if config.kind == "rtsp":
             return config
-        prefix = "v4l2:" if config.kind == "webcam" else "file://" if config.url.startswith("file://") else ""
-        resolved = self._inside(config.url[len(prefix) :])
+        given = config.url or ""  # validated: a file or webcam source has a url
+        prefix = "v4l2:" if config.kind == "webcam" else "file://" if given.startswith("file://") else ""
+        resolved = self._inside(given[len(prefix) :])
         if resolved is None:
             return None
         url = f"v4l2:{resolved}" if config.kind == "webcam" else resolved

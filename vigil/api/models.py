@@ -33,6 +33,7 @@ __all__ = [
     "EventList",
     "EventRecord",
     "Health",
+    "InputStream",
     "ModelInfo",
     "ModelList",
     "Readiness",
@@ -150,6 +151,20 @@ class Readiness(_Closed):
     checks: ReadinessChecks
 
 
+class InputStream(_Closed):
+    """One input of a camera (`inputs:`; a camera with `url:` has one)."""
+
+    index: int | None = Field(description="Its place in the camera's inputs: (null: the camera's url:).")
+    roles: list[Literal["detect", "record"]] = Field(description="detect: decoded for the model; record: feeds the clips.")
+    url: str = Field(description="Credentials masked.")
+    state: SourceState
+    last_error: str | None = Field(description="Why it last reconnected, credentials masked.")
+    attempts: int = Field(ge=0, description="Connection attempts since the start.")
+    connections: int = Field(ge=0, description="Connections made since the start (reconnects: this minus 1).")
+    retry_in_s: float | None = Field(description="While reconnecting: the wait (backoff, with jitter) before the next attempt.")
+    packets: int | SkipJsonSchema[None] = _absent("A record input's packets demuxed for the clips (absent for others).")
+
+
 class Stream(_Closed):
     name: str
     origin: Origin = Field(description="From the YAML, or added over the API.")
@@ -163,6 +178,7 @@ class Stream(_Closed):
     models: list[str] = Field(description="The models run on its whole frames, the primary first.")
     width: int | None = Field(description="Its latest frame's width (null before one, or without the console).")
     height: int | None
+    inputs: list[InputStream] = Field(default_factory=list, description="A camera's inputs and their states.")
 
 
 class StreamList(_Closed):

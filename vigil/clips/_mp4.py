@@ -90,7 +90,7 @@ class ClipFile:
     """`NAME.mp4.partial` while written, renamed to `NAME.mp4` by `finish`. Times are rebased
     on the first packet's decoding time, so the clip starts at (about) zero."""
 
-    def __init__(self, path: Path, template: StreamTemplate) -> None:
+    def __init__(self, path: Path, template: StreamTemplate, comment: str | None = None) -> None:
         self.path = path
         self.packets = 0
         self._origin: float | None = None
@@ -112,6 +112,8 @@ class ClipFile:
             partial_path(path).unlink(missing_ok=True)
             raise
         self._stream.time_base = TIME_BASE
+        if comment:  # which input of the camera the clip is cut from (masked URL): in the file's header
+            self._container.metadata["comment"] = comment
 
     def add(self, packet: Packet) -> None:
         if self._origin is None:

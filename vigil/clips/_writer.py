@@ -57,6 +57,10 @@ class ClipWriter:
         self._streaming = False
         self._clips: dict[int, _Open] = {}
         self._flushes: list[threading.Event] = []
+        # Clips cut by capture time (a camera's record input): its offset, capture time minus
+        # PTS in POSIX seconds, as of the packets handled so far; None before its first packet.
+        self.offset: float | None = None
+        self.comment: str | None = None  # put into each clip's header (ClipFile)
 
     @property
     def idle(self) -> bool:
@@ -66,6 +70,8 @@ class ClipWriter:
         """Act on one message; the number of clips that were finished (or failed) by it."""
         if kind == "packet":
             finished = self._packet(item)
+        elif kind == "offset":
+            finished, self.offset = 0, item
         elif kind == "open":
             finished = self._open(*item)
         elif kind == "close":
@@ -75,7 +81,7 @@ class ClipWriter:
             self.ring.clear()
             if self._template is not None:
                 self._template.close()
-            self._template, self._streaming = item, True
+            self._template, self._streaming, self.offset = item, True, None
         elif kind == "end":
             finished, self._streaming = self._finish_all(), False
         else:  # "flush"
@@ -119,14 +125,17 @@ class ClipWriter:
             written.append(clip.pending.popleft())
         return self._add(clip, written)
 
-    def _open(self, tracker_id: int, path: Path, start_pts: float) -> int:
-        if self._template is None:  # no stream yet, or one an MP4 cannot hold (warned at its start)
+    def _open(self, tracker_id: int, path: Path, start_pts: float | None, start_time: float | None = None) -> int:
+        """`start_pts` on the packets' clock, or None and `start_time` (capture time, POSIX s)."""
+        if start_pts is None and self.offset is not None and start_time is not None:
+            start_pts = start_time - self.offset
+        if self._template is None or start_pts is None:  # no stream yet, or one an MP4 cannot hold (warned at its start)
             log.debug("clip %s: no stream to cut it from; the object gets no clip", path)
             self.errors += 1
             return 1
         try:
             make_dirs(path.parent)
-            clip = self._clips[tracker_id] = _Open(tracker_id, ClipFile(path, self._template))
+            clip = self._clips[tracker_id] = _Open(tracker_id, ClipFile(path, self._template, self.comment))
         except _FAILURES as exc:
             self._failed(path, exc)
             return 1
@@ -136,9 +145,12 @@ class ClipWriter:
             finished = self._finish(clip)
         return finished
 
-    def _close(self, tracker_id: int, end_pts: float) -> int:
+    def _close(self, tracker_id: int, end_pts: float | None, end_time: float | None = None) -> int:
+        """`end_pts` on the packets' clock, or None and `end_time` (capture time, POSIX s)."""
         clip = self._clips.get(tracker_id)
-        if clip is None:
+        if end_pts is None and self.offset is not None and end_time is not None:
+            end_pts = end_time - self.offset
+        if clip is None or end_pts is None:
             return 0
         clip.cutoff = end_pts + self.config.post_roll_s
         if self._drain(clip):

@@ -11,7 +11,12 @@ every packet after it until a key frame, so a clip skips a stretch instead of ho
 
     clips = ClipRecorder("gate", ClipsConfig(directory="/var/lib/vigil/clips"))
     path = clips.open(7, start_pts=frame.pts, start_time=frame.capture_time)  # None: too busy
-    clips.close(7, end_pts=last.pts)
+    clips.close(7, end_pts=last.pts, end_time=last.capture_time)
+
+A camera that records another input than the one it detects on (`inputs:`, the record input of
+`vigil.sources.record`) calls `from_input` once: the clips are then cut by capture time (the
+record input tells its clock with `capture_offset`), since the two inputs' PTS share no clock,
+and each clip says which input it came from (`origin`, in the events and the MP4's comment).
 """
 
 from __future__ import annotations
@@ -78,6 +83,17 @@ class ClipRecorder:
         self._active = 0  # clips opened and not yet finished
         self.skipped_busy = 0
         self.dropped_packets = 0
+        self.origin: dict[str, Any] | None = None  # the input clips come from (`from_input`)
+        self._by_capture_time = False
+        self._detect_offsets: dict[int, float] = {}  # tracker -> capture time minus PTS at its start
+
+    def from_input(self, index: int, url: str, *, separate: bool) -> None:
+        """The clips come from input `index` of the camera's `inputs:` (`url` with its
+        credentials masked); `separate`: another input than the detect input, so clips are cut
+        by capture time. Call before the source starts."""
+        self.origin = {"input": "record", "index": index, "url": url}
+        self._by_capture_time = separate
+        self._writer.comment = f"vigil clip of source {self.source}: input {index} (record), {url}"
 
     # -- the decode thread ------------------------------------------------------------------
 
@@ -117,6 +133,11 @@ class ClipRecorder:
         self._gap = False
         self._put("packet", packet)
 
+    def capture_offset(self, offset: float) -> None:
+        """The record input's capture clock from the next packet on: capture time = PTS +
+        `offset` (POSIX seconds)."""
+        self._put("offset", offset)
+
     def stream_ended(self) -> None:
         """The stream ended (or the source stopped): clips are finished with what there is."""
         self._put("end", None)
@@ -135,12 +156,24 @@ class ClipRecorder:
                 return None
             self._active += 1
         path = self._path(tracker_id, start_time)
-        self._put("open", (tracker_id, path, start_pts))
+        if self._by_capture_time:
+            self._detect_offsets[tracker_id] = start_time.timestamp() - start_pts
+            self._put("open", (tracker_id, path, None, start_time.timestamp()))
+        else:
+            self._put("open", (tracker_id, path, start_pts))
         return str(path)
 
-    def close(self, tracker_id: int, *, end_pts: float) -> None:
-        """Object `tracker_id` was last seen at `end_pts`: its clip ends `post_roll_s` later."""
-        self._put("close", (tracker_id, end_pts))
+    def close(self, tracker_id: int, *, end_pts: float, end_time: datetime | None = None) -> None:
+        """Object `tracker_id` was last seen at `end_pts` (capture time `end_time`): its clip
+        ends `post_roll_s` later."""
+        if not self._by_capture_time:
+            self._put("close", (tracker_id, end_pts))
+            return
+        offset = self._detect_offsets.pop(tracker_id, None)
+        if end_time is not None:
+            self._put("close", (tracker_id, None, end_time.timestamp()))
+        elif offset is not None:  # the detect input's clock as it was at the object's start
+            self._put("close", (tracker_id, None, end_pts + offset))
 
     def flush(self, timeout_s: float) -> bool:
         """Wait until every clip closed so far is written (or the stream ended); False when

@@ -30,9 +30,9 @@ class Recorder(ClipRecorder):
         self.calls.append(("open", tracker_id, start_pts))
         return super().open(tracker_id, start_pts=start_pts, start_time=start_time)
 
-    def close(self, tracker_id, *, end_pts):  # type: ignore[no-untyped-def]
+    def close(self, tracker_id, *, end_pts, end_time=None):  # type: ignore[no-untyped-def]
         self.calls.append(("close", tracker_id, end_pts))
-        super().close(tracker_id, end_pts=end_pts)
+        super().close(tracker_id, end_pts=end_pts, end_time=end_time)
 
 
 def run(stage: ZoneStage, frames: int, objects) -> list[Event]:  # type: ignore[no-untyped-def]

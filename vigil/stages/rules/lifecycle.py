@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from typing import Any
 
 from vigil.events import Event
 from vigil.stages.rules.base import EventRule, FrameView, RuleContext, TrackedObject, iso
@@ -37,7 +38,9 @@ class LifecycleRule(EventRule):
                 if clips is not None:
                     first = obj.first.frame
                     obj.clip = clips.open(obj.tracker_id, start_pts=first.pts, start_time=first.capture_time)
-                events.append(self.context.event("object_start", obj, obj.first, first_seen=iso(obj.first)))
+                events.append(
+                    self.context.event("object_start", obj, obj.first, first_seen=iso(obj.first), **_clip_input(clips, obj))
+                )
         return events
 
     def end(self, obj: TrackedObject) -> list[Event]:
@@ -45,7 +48,7 @@ class LifecycleRule(EventRule):
             return []
         clips = self.context.clips
         if obj.clip is not None and clips is not None:
-            clips.close(obj.tracker_id, end_pts=obj.last.frame.pts)
+            clips.close(obj.tracker_id, end_pts=obj.last.frame.pts, end_time=obj.last.frame.capture_time)
         best = obj.best or obj.last
         end = self.context.event(
             "object_end",
@@ -55,6 +58,7 @@ class LifecycleRule(EventRule):
             last_seen=iso(obj.last),
             duration_s=round(obj.last.t - obj.first.t, 3),
             best={"seq": best.seq, "capture_time": iso(best), "confidence": round(obj.best_confidence, 4)},
+            **_clip_input(clips, obj),
         )
         return [replace(end, frame=best.frame, box=best.box)]
 
@@ -62,3 +66,9 @@ class LifecycleRule(EventRule):
         clips = self.context.clips
         if clips is not None and not clips.flush(CLIPS_FLUSH_S):
             log.warning("source '%s': clips still being written after %.0fs", self.context.source, CLIPS_FLUSH_S)
+
+
+def _clip_input(clips: Any, obj: TrackedObject) -> dict[str, Any]:
+    """`clip_input`: which input of the camera the object's clip is cut from (`inputs:`), when it has one."""
+    origin = getattr(clips, "origin", None)
+    return {"clip_input": dict(origin)} if obj.clip and origin else {}

@@ -24,7 +24,7 @@ class Clips:
         self.calls.append(("open", tracker_id, start_pts, start_time))
         return f"/clips/{tracker_id}.mp4"
 
-    def close(self, tracker_id: int, *, end_pts: float) -> None:
+    def close(self, tracker_id: int, *, end_pts: float, end_time: datetime | None = None) -> None:
         self.calls.append(("close", tracker_id, end_pts))
 
     def flush(self, timeout_s: float) -> bool:
