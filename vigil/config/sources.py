@@ -31,6 +31,7 @@ from vigil.catalog import CATALOG
 from vigil.config._section import Section
 from vigil.config.cascade import CascadeConfig, repeated_cascade
 from vigil.config.clips import ClipsConfig
+from vigil.config.decode_size import DecodeSizeSetting, decode_size_field
 from vigil.config.decoding import DecoderName, decoder_field
 from vigil.config.model import MODEL_NAME
 from vigil.config.motion import MotionConfig
@@ -118,6 +119,7 @@ class SourceConfig(Section):
         description="Motion gating ({enabled, keepalive_s, threshold, min_area, masks, ...}): frames without "
         "motion skip inference (README, Motion gating). Off unless enabled.",
     )
+    decode_size: DecodeSizeSetting | None = decode_size_field()  # after zones, lines, stages, motion: it checks them
     models: list[Annotated[str, StringConstraints(pattern=MODEL_NAME)]] | None = Field(
         None,
         min_length=1,

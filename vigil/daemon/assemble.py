@@ -82,6 +82,11 @@ class LoadedModels:
     frame: dict[str, FrameModel] = field(default_factory=dict)
     steps: dict[str, CascadeStep] = field(default_factory=dict)
 
+    def input_size(self, name: str) -> tuple[int, int] | None:
+        """(width, height) of the frame model `name`'s input, when it has a fixed one (YOLO's)."""
+        size = getattr(self.frame.get(name), "input_size", None)
+        return (int(size[1]), int(size[0])) if size is not None else None
+
     def close(self) -> None:
         for model in {id(m): m for m in [*self.frame.values(), *(s.model for s in self.steps.values())]}.values():
             model.close()
@@ -138,12 +143,15 @@ def _check_secondary(config: PipelineConfig, name: str, model: Model[Any]) -> No
         raise ModelLoadError(f"{', '.join(users)}: {exc}") from None
 
 
-def make_camera(config: SourceConfig, steps: Mapping[str, CascadeStep] | None = None) -> tuple[Source, list[Stage]]:
+def make_camera(
+    config: SourceConfig, steps: Mapping[str, CascadeStep] | None = None, model_input: tuple[int, int] | None = None
+) -> tuple[Source, list[Stage]]:
     """The source of one `sources:` entry and its stages, sharing one clip recorder when the
     entry records clips (the source hands it packets, the zones stage objects); `steps` are the
-    loaded secondaries its cascades name."""
+    loaded secondaries its cascades name; `model_input` the (width, height) of its primary
+    model's input (`decode_size: model`)."""
     clips = make_clips(config)
-    return make_source(config, clips), make_stages(config, clips, steps)
+    return make_source(config, clips, model_input), make_stages(config, clips, steps)
 
 
 def make_clips(config: SourceConfig) -> ClipRecorder | None:
@@ -155,7 +163,7 @@ def make_clips(config: SourceConfig) -> ClipRecorder | None:
     return ClipRecorder(config.name, config.clips)
 
 
-def make_source(config: SourceConfig, clips: ClipRecorder | None = None) -> Source:
+def make_source(config: SourceConfig, clips: ClipRecorder | None = None, model_input: tuple[int, int] | None = None) -> Source:
     """The source of one `sources:` entry, made by its kind's factory in the catalog (not
     started), with its frame gates (the motion gate when `motion.enabled`); `clips` gets its
     packets."""
@@ -163,7 +171,7 @@ def make_source(config: SourceConfig, clips: ClipRecorder | None = None) -> Sour
         raise ConfigError(f"source '{config.name}': {CATALOG.sources.unknown(config.kind)}")
     from vigil.sources.kinds import SourceContext
 
-    source: Source = CATALOG.sources.make(config.kind, config, SourceContext(make_gates(config), clips))
+    source: Source = CATALOG.sources.make(config.kind, config, SourceContext(make_gates(config), clips, model_input))
     return source
 
 
@@ -322,7 +330,7 @@ async def build_pipeline(config: PipelineConfig, observer: PipelineObserver | No
     """The pipeline of `config` (a CLI run): its models, cameras with their stages, sinks."""
     sinks = await make_sinks(config)
     models = await load_models(config)
-    cameras = {s.name: make_camera(s, models.steps) for s in config.sources}
+    cameras = {s.name: make_camera(s, models.steps, models.input_size(config.models_of(s)[0])) for s in config.sources}
     sources = [source for source, _ in cameras.values()]
     stages = {name: chain for name, (_, chain) in cameras.items()}
     pipeline = Pipeline(

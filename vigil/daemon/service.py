@@ -90,7 +90,7 @@ class Daemon:
         await run_build_steps(self.config, self.notifier)  # the backends' steps the config asks for
         self.models = models = await load_models(self.config)
         configs = [source for source, _ in self.layer.apply(self.config.sources)]
-        cameras = {s.name: make_camera(s, models.steps) for s in configs}
+        cameras = {s.name: make_camera(s, models.steps, models.input_size(self.config.models_of(s)[0])) for s in configs}
         sources = [source for source, _ in cameras.values()]
         stages = {name: chain for name, (_, chain) in cameras.items()}
         self._configs = {s.name: s for s in configs}
@@ -273,7 +273,7 @@ class Daemon:
         problems = self.config.source_model_problems(config)
         if problems:
             raise ConfigError("; ".join(message for _, message in problems))
-        source, stages = make_camera(config, self.models.steps)
+        source, stages = make_camera(config, self.models.steps, self.models.input_size(self.config.models_of(config)[0]))
         self.metrics.track(config.name)  # a name removed earlier is counted again
         if self.live is not None:
             self.live.track(config.name)  # a name removed earlier is shown again

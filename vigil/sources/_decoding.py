@@ -26,6 +26,7 @@ from vigil.frame import Frame
 from vigil.sources._clock import CaptureClock
 from vigil.sources._handoff import Handoff, Stopped
 from vigil.sources._sampling import Plan, Sampler
+from vigil.sources._scaling import DecodeSize, Scaling
 from vigil.sources.base import Source, SourceState
 from vigil.sources.decode.auto import choose
 from vigil.sources.decode.base import DecodeFailed, Decoder, DecoderInput, InputKind, InputSpec, PacketSink
@@ -52,6 +53,7 @@ class DecodingSource(Source):
         gates: Sequence[FrameGate] = (),
         clips: ClipRecorder | None = None,
         decoder: str | Decoder = "auto",
+        decode_size: DecodeSize | tuple[int, int] | None = None,
     ) -> None:
         super().__init__()
         if max_fps is not None and max_fps <= 0:
@@ -65,6 +67,7 @@ class DecodingSource(Source):
         self.feeds_clips = clips is not None  # False: another input (a camera's record input) feeds them
         self.decoder_choice = choose(decoder, input_kind=self.input_kind)  # which decoder, and why
         self.decoder = self.decoder_choice.decoder
+        self.scaling = Scaling(source_id, decode_size)  # the size pictures are decoded at: open with self.scaling.open
         self._handoff: Handoff | None = None
         self._capture: CaptureClock | None = None  # where capture times count from; None: at the next frame
         self._stopping = threading.Event()

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from vigil.errors import SourceOpenError
 from vigil.sources._decoding import DecodingSource
+from vigil.sources._scaling import DecodeSize
 from vigil.sources._handoff import sleep_until
 from vigil.sources.decode._whitelists import FILE_FORMATS
 from vigil.sources.decode.base import Decoder, DecoderInput, InputSpec, NoVideoStream, OpenFailed, StreamInfo
@@ -54,6 +55,7 @@ class FileSource(DecodingSource):
         gates: Sequence[FrameGate] = (),
         clips: ClipRecorder | None = None,
         decoder: str | Decoder = "auto",
+        decode_size: DecodeSize | tuple[int, int] | None = None,
     ) -> None:
         super().__init__(
             source_id,
@@ -63,6 +65,7 @@ class FileSource(DecodingSource):
             gates=gates,
             clips=clips,
             decoder=decoder,
+            decode_size=decode_size,
         )
         self.path = Path(path)
         self.realtime = realtime
@@ -77,7 +80,7 @@ class FileSource(DecodingSource):
     def _open(self) -> DecoderInput:
         self._check_regular_file()
         try:
-            opened = self.decoder.open(self._spec())
+            opened = self.scaling.open(self.decoder, self._spec())
         except NoVideoStream as exc:
             raise SourceOpenError(f"source '{self.source_id}': {self.path} has no video stream (it has {exc.reason})") from None
         except OpenFailed as exc:

@@ -17,6 +17,7 @@ from vigil.config.sources import FileSourceConfig, RtspSourceConfig, WebcamSourc
 from vigil.errors import ConfigError
 from vigil.redact import mask_url
 from vigil.sources import FileSource, ReconnectPolicy, RTSPSource, WebcamSource
+from vigil.sources._scaling import decode_size_of
 
 if TYPE_CHECKING:
     from vigil.clips import ClipRecorder
@@ -32,6 +33,7 @@ class SourceContext:
 
     gates: Sequence[FrameGate] = ()
     clips: ClipRecorder | None = None
+    model_input: tuple[int, int] | None = None  # (width, height) of its primary model's input, when known
 
 
 def make_file_source(config: FileSourceConfig, context: SourceContext) -> FileSource:
@@ -45,6 +47,7 @@ def make_file_source(config: FileSourceConfig, context: SourceContext) -> FileSo
         decode_threads=config.decode_threads,
         decoder=config.decoder,
         gates=context.gates,
+        decode_size=decode_size_of(config, context.model_input),
         clips=context.clips,
     )
 
@@ -62,6 +65,7 @@ def make_rtsp_source(config: RtspSourceConfig, context: SourceContext) -> RTSPSo
         decode_threads=config.decode_threads,
         decoder=config.decoder,
         gates=context.gates,
+        decode_size=decode_size_of(config, context.model_input),
         clips=context.clips,
     )
 
@@ -77,6 +81,7 @@ def make_webcam_source(config: WebcamSourceConfig, context: SourceContext) -> We
         decode_threads=config.decode_threads,
         decoder=config.decoder,
         gates=context.gates,
+        decode_size=decode_size_of(config, context.model_input),
         clips=context.clips,
     )
 

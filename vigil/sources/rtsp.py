@@ -14,6 +14,7 @@ from vigil import redact
 from vigil.errors import SourceDecodeError, SourceOpenError
 from vigil.sources._clock import CaptureClock
 from vigil.sources._decoding import DecodingSource
+from vigil.sources._scaling import DecodeSize
 from vigil.sources._handoff import Stopped
 from vigil.sources.base import SourceState
 from vigil.sources.decode.base import Decoder, DecoderInput, InputSpec, NoVideoStream, OpenFailed
@@ -71,6 +72,7 @@ class RTSPSource(DecodingSource):
         gates: Sequence[FrameGate] = (),
         clips: ClipRecorder | None = None,
         decoder: str | Decoder = "auto",
+        decode_size: DecodeSize | tuple[int, int] | None = None,
     ) -> None:
         super().__init__(
             source_id,
@@ -80,6 +82,7 @@ class RTSPSource(DecodingSource):
             gates=gates,
             clips=clips,
             decoder=decoder,
+            decode_size=decode_size,
         )
         if transport not in ("tcp", "udp"):
             raise ValueError(f"source '{source_id}': transport must be 'tcp' or 'udp', got {transport!r}")
@@ -106,7 +109,7 @@ class RTSPSource(DecodingSource):
 
     def _connect(self) -> DecoderInput:
         try:
-            return self.decoder.open(self._spec())
+            return self.scaling.open(self.decoder, self._spec())
         except NoVideoStream:
             raise SourceDecodeError(f"source '{self.source_id}': {redact.mask_url(self.url)} has no video stream") from None
         except OpenFailed as exc:

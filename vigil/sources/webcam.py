@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from vigil.errors import SourceOpenError
 from vigil.sources._decoding import DecodingSource
+from vigil.sources._scaling import DecodeSize
 from vigil.sources.decode.base import Decoder, DecoderInput, InputSpec, NoVideoStream, OpenFailed
 from vigil.sources.gate import FrameGate
 
@@ -44,6 +45,7 @@ class WebcamSource(DecodingSource):
         gates: Sequence[FrameGate] = (),
         clips: ClipRecorder | None = None,
         decoder: str | Decoder = "auto",
+        decode_size: DecodeSize | tuple[int, int] | None = None,
     ) -> None:
         super().__init__(
             source_id,
@@ -53,6 +55,7 @@ class WebcamSource(DecodingSource):
             gates=gates,
             clips=clips,
             decoder=decoder,
+            decode_size=decode_size,
         )
         self.device, self.driver = device, driver
         self.size, self.fps, self.input_format = size, fps, input_format
@@ -72,7 +75,7 @@ class WebcamSource(DecodingSource):
         if self.driver in _DEVICE_DRIVERS:
             self._check_device()
         try:
-            return self.decoder.open(self._spec())
+            return self.scaling.open(self.decoder, self._spec())
         except NoVideoStream:
             raise SourceOpenError(f"source '{self.source_id}': {self.device} delivers no video") from None
         except OpenFailed as exc:
