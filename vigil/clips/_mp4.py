@@ -7,6 +7,7 @@ import io
 import logging
 import os
 from contextlib import suppress
+from datetime import datetime, timezone
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -112,12 +113,16 @@ class ClipFile:
             partial_path(path).unlink(missing_ok=True)
             raise
         self._stream.time_base = TIME_BASE
-        if comment:  # which input of the camera the clip is cut from (masked URL): in the file's header
-            self._container.metadata["comment"] = comment
+        self._comment = comment  # which input of the camera the clip is cut from (masked URL): in its header
 
-    def add(self, packet: Packet) -> None:
+    def add(self, packet: Packet, capture_offset: float | None = None) -> None:
+        """Mux `packet`; `capture_offset` (capture time minus PTS, POSIX seconds) puts the first
+        packet's capture time into the clip's comment (written with the header, at the first packet)."""
         if self._origin is None:
             self._origin = packet.dts
+            if self._comment:
+                start = "" if capture_offset is None else f"; starts at {_utc(packet.pts + capture_offset)} (capture time)"
+                self._container.metadata["comment"] = self._comment + start
         dts = max(round((packet.dts - self._origin) * TICKS_PER_SECOND), self._last_dts + 1)  # strictly rising
         pts = max(round((packet.pts - self._origin) * TICKS_PER_SECOND), dts)
         out = av.Packet(packet.data)
@@ -148,3 +153,8 @@ class ClipFile:
             log.debug("clip %s: closing after an error failed too", self.path, exc_info=True)
         with suppress(OSError):
             self._file.close()
+
+
+def _utc(seconds: float) -> str:
+    """POSIX seconds as ISO 8601 UTC with microseconds, as records write capture times."""
+    return datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")

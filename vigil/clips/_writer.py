@@ -163,7 +163,7 @@ class ClipWriter:
                 if not clip.started and not packet.key:
                     continue  # nothing decodes before a key frame
                 clip.started = True
-                clip.file.add(packet)
+                clip.file.add(packet, self.offset)
                 clip.last_dts, clip.max_pts = packet.dts, max(clip.max_pts, packet.pts)
         except _FAILURES as exc:
             self._clips.pop(clip.tracker_id, None)
