@@ -21,6 +21,7 @@ from vigil.sources import ReconnectPolicy, RTSPSource, SourceState
 
 SERVER = Path(__file__).resolve().parents[2] / "support" / "rtsp_server.py"
 FAST = ReconnectPolicy(initial_s=0.2, max_s=1.0, multiplier=2.0)
+DECODERS = ["pyav", "gstreamer"]  # the kill, reconnect and camera-clock tests run with each decoder
 
 
 def free_port() -> int:
@@ -112,8 +113,9 @@ def test_mask_url_hides_passwords_only():
     assert mask_url("rtsp://10.0.0.5/s1") == "rtsp://10.0.0.5/s1"
 
 
-async def test_frames_flow_with_increasing_pts_and_current_capture_times(server):
-    source = RTSPSource("cam", server.url(), reconnect=FAST)
+@pytest.mark.parametrize("decoder", DECODERS)
+async def test_frames_flow_with_increasing_pts_and_current_capture_times(server, decoder):
+    source = RTSPSource("cam", server.url(), reconnect=FAST, decoder=decoder)
     await source.start()
     frames = await take(source, 45)
     await source.stop()
@@ -139,8 +141,9 @@ async def test_a_file_served_over_rtsp_arrives_frame_for_frame(server, served_cl
     assert np.allclose(np.diff([f.pts for f in frames]), 1 / 30, atol=1e-3)
 
 
-async def test_udp_transport_streams_and_takes_capture_times_from_the_camera_clock(server):
-    source = RTSPSource("cam", server.url(), transport="udp", reconnect=FAST)
+@pytest.mark.parametrize("decoder", DECODERS)
+async def test_udp_transport_streams_and_takes_capture_times_from_the_camera_clock(server, decoder):
+    source = RTSPSource("cam", server.url(), transport="udp", reconnect=FAST, decoder=decoder)
     await source.start()
     frames = await take(source, 20)
     assert source.transport == "udp" and len(frames) == 20
@@ -157,8 +160,9 @@ async def test_udp_transport_streams_and_takes_capture_times_from_the_camera_clo
     assert all(b.capture_time >= a.capture_time for a, b in zip(frames, frames[1:]))  # monotonic across the switch
 
 
-async def test_server_killed_then_restarted_source_reconnects(server):
-    source = RTSPSource("cam", server.url(), stall_timeout_s=2.0, reconnect=FAST)
+@pytest.mark.parametrize("decoder", DECODERS)
+async def test_server_killed_then_restarted_source_reconnects(server, decoder):
+    source = RTSPSource("cam", server.url(), stall_timeout_s=2.0, reconnect=FAST, decoder=decoder)
     states: list[SourceState] = []
     source.add_state_listener(lambda src, state, detail: states.append(state))
     await source.start()
@@ -173,11 +177,12 @@ async def test_server_killed_then_restarted_source_reconnects(server):
     assert states[:3] == [SourceState.STREAMING, SourceState.RECONNECTING, SourceState.STREAMING]
 
 
-async def test_capture_times_never_pass_arrival_and_increase_over_reconnects(server):
+@pytest.mark.parametrize("decoder", DECODERS)
+async def test_capture_times_never_pass_arrival_and_increase_over_reconnects(server, decoder):
     """After each connect FFmpeg hands over the ~1 s it buffered while probing in a burst; capture
     times used to run ahead of arrival for the whole connection, then freeze when the camera's
     clock took over (issue 14)."""
-    source = RTSPSource("cam", server.url(), stall_timeout_s=2.0, reconnect=FAST, queue_size=64)  # none dropped
+    source = RTSPSource("cam", server.url(), stall_timeout_s=2.0, reconnect=FAST, queue_size=64, decoder=decoder)  # none dropped
     connects: list[SourceState] = []
     source.add_state_listener(lambda src, state, detail: connects.append(state) if state is SourceState.STREAMING else None)
     received: list[tuple[datetime, float, float]] = []  # capture, wall time at decode, wall time at receipt

@@ -30,7 +30,10 @@ __all__ = ["AUTO", "DECODERS", "Choice", "choose", "probe_hardware"]
 
 AUTO = "auto"
 # name -> "module:class", imported when chosen (vigil.config.decoding.DECODER_NAMES lists the same)
-DECODERS: dict[str, str] = {"pyav": "vigil.sources.decode.pyav:PyAVDecoder"}
+DECODERS: dict[str, str] = {
+    "pyav": "vigil.sources.decode.pyav:PyAVDecoder",
+    "gstreamer": "vigil.sources.decode.gstreamer:GStreamerDecoder",
+}
 _HARDWARE_DECODER = "gstreamer"  # the decoder auto gives the hardware elements it found
 
 
