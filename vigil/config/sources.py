@@ -33,6 +33,7 @@ from vigil.config.cascade import CascadeConfig, repeated_cascade
 from vigil.config.clips import ClipsConfig
 from vigil.config.decode_size import DecodeSizeSetting, decode_size_field
 from vigil.config.decoding import DecoderName, decoder_field
+from vigil.config.inputs import MAX_INPUTS, InputConfig, check_inputs, input_url
 from vigil.config.model import MODEL_NAME
 from vigil.config.motion import MotionConfig
 from vigil.config.stages import StageSpec
@@ -77,9 +78,10 @@ class SourceConfig(Section):
 
     kind: str = Field(description="file, rtsp or webcam; inferred from the URL when absent.")
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", description="Source id used in results.")
-    url: str = Field(
+    url: str | None = Field(
+        None,
         min_length=1,
-        description="A video file path, an rtsp:// camera URL, or v4l2:/dev/videoN for a webcam.",
+        description="A video file path, an rtsp:// camera URL, or v4l2:/dev/videoN for a webcam (a camera may list inputs: instead).",
     )
     max_fps: float | None = Field(None, gt=0, le=1000, description="Sample the source down to this rate.")
     decode_threads: int = Field(0, ge=0, le=64, description="FFmpeg decoder threads for this source (0: FFmpeg picks).")
@@ -170,6 +172,7 @@ class SourceConfig(Section):
 
     @model_validator(mode="after")
     def _unique_names(self) -> SourceConfig:
+        check_inputs(self)  # url, or a camera's inputs (vigil.config.inputs)
         problem = repeated_name(self.zones, self.lines)
         if problem:
             raise ValueError(problem)
@@ -258,12 +261,15 @@ class RtspSourceConfig(SourceConfig):
     open_timeout_s: float = Field(10.0, gt=0, le=600, description="Longest wait to connect.")
     stall_timeout_s: float = Field(10.0, gt=0, le=600, description="Reconnect after this long without a frame.")
     reconnect: ReconnectConfig = Field(default_factory=lambda: ReconnectConfig(), description="Retries.")
+    inputs: list[InputConfig] | None = Field(
+        None, min_length=1, max_length=MAX_INPUTS, description="Instead of url: [{url, roles: [detect]}, {url, roles: [record]}]."
+    )
 
     @model_validator(mode="after")
     def _an_rtsp_url(self) -> RtspSourceConfig:
-        if kind_of_url(self.url) != "rtsp":
+        if self.url is not None and kind_of_url(self.url) != "rtsp":
             raise ValueError("an rtsp source's url starts with rtsp:// or rtsps://")
-        if self.password_file is not None and not urlsplit(self.url).username:
+        if self.password_file is not None and self.url is not None and not urlsplit(self.url).username:
             raise ValueError("password_file needs the user in the URL: write rtsp://USER@host/...")
         return self
 
@@ -337,7 +343,7 @@ def kind_of_url(url: object) -> str:
 def _kind_of(data: Mapping[str, Any]) -> object:
     """The entry's `kind` as written (any value: checked by the caller), else its URL's."""
     kind = data.get("kind")
-    return kind_of_url(data.get("url")) if kind is None else kind
+    return kind_of_url(data.get("url") or input_url(data)) if kind is None else kind
 
 
 def _key_error(key: str, message: str) -> ValidationError:

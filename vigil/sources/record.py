@@ -68,6 +68,7 @@ class RecordInput(RTSPSource):
     logs is `CAMERA/record`; `index` is its place in the camera's `inputs:`."""
 
     def __init__(self, camera: str, url: str, *, clips: ClipRecorder, index: int, **options: Any) -> None:
+        options.setdefault("decoder", "pyav")  # demuxing only: FFmpeg's demuxer, whatever decodes the detect input
         super().__init__(f"{camera}/record", url, clips=clips, queue_size=1, **options)
         self.camera, self.index = camera, index
         self.packets = 0  # demuxed and handed to the clips, over every connection

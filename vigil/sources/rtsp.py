@@ -6,7 +6,7 @@ import logging
 import random
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -14,16 +14,17 @@ from vigil import redact
 from vigil.errors import SourceDecodeError, SourceOpenError
 from vigil.sources._clock import CaptureClock
 from vigil.sources._decoding import DecodingSource
-from vigil.sources._scaling import DecodeSize
 from vigil.sources._handoff import Stopped
+from vigil.sources._scaling import DecodeSize
 from vigil.sources.base import SourceState
 from vigil.sources.decode.base import Decoder, DecoderInput, InputSpec, NoVideoStream, OpenFailed
 from vigil.sources.gate import FrameGate
 
 if TYPE_CHECKING:
     from vigil.clips import ClipRecorder
+    from vigil.sources.record import RecordInput
 
-__all__ = ["ReconnectPolicy", "RTSPSource"]
+__all__ = ["InputStatus", "ReconnectPolicy", "RTSPSource"]
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,24 @@ class ReconnectPolicy:
         return base * random.uniform(1 - self.jitter, 1 + self.jitter)
 
 
+@dataclass(frozen=True)
+class InputStatus:
+    """One input of a camera as `/api/v1/streams` and the metrics show it: its place in
+    `inputs:` (None for `url:`), roles, URL (credentials masked), state, the error that made it
+    reconnect (masked), connection attempts and connections made, and the wait before the next
+    attempt while it reconnects."""
+
+    index: int | None
+    roles: tuple[str, ...]
+    url: str
+    state: SourceState
+    last_error: str | None = None
+    attempts: int = 0
+    connections: int = 0
+    retry_in_s: float | None = None
+    packets: int | None = field(default=None, compare=False)  # a record input's, demuxed
+
+
 CAMERA_CLOCK_MAX_BEHIND_S = 10.0  # more than network, buffering and decoding delay together
 FAILURE_WARNING_EVERY_S = 60.0  # while a camera stays unreachable
 
@@ -53,7 +72,11 @@ class RTSPSource(DecodingSource):
     stream that delivers no frame for `stall_timeout_s` is reconnected. Decoding restarts at a
     key frame after every (re)connection. An outage is logged at WARNING when it starts, when its
     error changes and once a minute while it lasts (each attempt at DEBUG). The password in the
-    URL never reaches a log line, error message or state report."""
+    URL never reaches a log line, error message or state report.
+
+    `record`: the camera's record input (`vigil.sources.record.RecordInput`, another stream
+    that feeds `clips`), started and stopped with it; this source then decodes only (it is the
+    detect input, `input_index` in the camera's `inputs:`)."""
 
     live = True
 
@@ -73,6 +96,8 @@ class RTSPSource(DecodingSource):
         clips: ClipRecorder | None = None,
         decoder: str | Decoder = "auto",
         decode_size: DecodeSize | tuple[int, int] | None = None,
+        record: RecordInput | None = None,
+        input_index: int | None = None,
     ) -> None:
         super().__init__(
             source_id,
@@ -89,8 +114,12 @@ class RTSPSource(DecodingSource):
         self.url, self.transport = url, transport
         self.open_timeout_s, self.stall_timeout_s = open_timeout_s, stall_timeout_s
         self.reconnect = reconnect or ReconnectPolicy()
-        self.attempts = 0
+        self.attempts = self.connections = 0
         self.last_error: str | None = None
+        self.retry_in_s: float | None = None  # the wait before the next attempt, while reconnecting
+        self.record, self.input_index = record, input_index
+        if record is not None:
+            self.feeds_clips = False  # the record input does
         self._camera_clock: bool | None = None  # None until the decoder has the camera's clock, then whether it is used
         self._warned: tuple[float, str] | None = None  # (monotonic time, error) of the last warning of an outage
 
@@ -129,6 +158,8 @@ class RTSPSource(DecodingSource):
                 self._retry_later(str(exc), attempt)
                 continue
             try:
+                self.connections += 1
+                self.retry_in_s = None
                 self._set_state(SourceState.STREAMING)
                 self._capture, self._camera_clock = None, None
                 before = seq
@@ -147,6 +178,41 @@ class RTSPSource(DecodingSource):
             if policy.max_attempts is not None and attempt >= policy.max_attempts:
                 raise SourceDecodeError(f"source '{self.source_id}': gave up after {attempt} attempts ({self.last_error})")
         raise Stopped
+
+    async def start(self) -> None:
+        await super().start()
+        if self.record is not None:  # after detection: a camera that cannot start records nothing
+            await self.record.start()
+
+    async def stop(self) -> None:
+        try:
+            if self.record is not None:
+                await self.record.stop()
+        finally:
+            await super().stop()
+
+    @property
+    def inputs(self) -> list[InputStatus]:
+        """This camera's inputs: the detect input (this source), then its record input if any."""
+        roles = ("detect", "record") if self.record is None and self.clips is not None else ("detect",)
+        found = [self._status(self.input_index, roles)]
+        if self.record is not None:
+            found.append(self.record._status(self.record.index, ("record",), packets=self.record.packets))
+        return found
+
+    def _status(self, index: int | None, roles: tuple[str, ...], packets: int | None = None) -> InputStatus:
+        waiting = self.retry_in_s if self.state is SourceState.RECONNECTING else None
+        return InputStatus(
+            index,
+            roles,
+            redact.mask_url(self.url),
+            self.state,
+            self.last_error,
+            self.attempts,
+            self.connections,
+            waiting,
+            packets,
+        )
 
     @property
     def capture_clock(self) -> str:
@@ -192,7 +258,7 @@ class RTSPSource(DecodingSource):
         self.last_error = redact.mask_url(error)
         if self._stopping.is_set():
             raise Stopped
-        delay = self.reconnect.delay(max(attempt, 1))
+        delay = self.retry_in_s = self.reconnect.delay(max(attempt, 1))
         detail = f"{self.last_error}; retrying in {delay:.1f}s"
         level = self._failure_level(self.last_error)
         if self.state is SourceState.RECONNECTING:
