@@ -33,7 +33,6 @@ from vigil.config.api import ApiConfig
 from vigil.config.daemon import DaemonConfig
 from vigil.config.inputs import url_of
 from vigil.daemon.assemble import LoadedModels, load_models, make_camera, make_sinks, make_stages, pipeline_options, routes
-from vigil.daemon.decoders import describe_decoder, look_for_decoders
 from vigil.daemon.describe import describe_models
 from vigil.daemon.engine_build import run_build_steps
 from vigil.daemon.inputs import InputsCollector, describe_inputs
@@ -93,7 +92,6 @@ class Daemon:
         await run_build_steps(self.config, self.notifier)  # the backends' steps the config asks for
         self.models = models = await load_models(self.config)
         configs = [source for source, _ in self.layer.apply(self.config.sources)]
-        await look_for_decoders(configs)  # auto's hardware probe, off the event loop
         cameras = {s.name: make_camera(s, models.steps, models.input_size(self.config.models_of(s)[0])) for s in configs}
         sources = [source for source, _ in cameras.values()]
         stages = {name: chain for name, (_, chain) in cameras.items()}
@@ -278,7 +276,6 @@ class Daemon:
         problems = self.config.source_model_problems(config)
         if problems:
             raise ConfigError("; ".join(message for _, message in problems))
-        await look_for_decoders([config])
         source, stages = make_camera(config, self.models.steps, self.models.input_size(self.config.models_of(config)[0]))
         self.metrics.track(config.name)  # a name removed earlier is counted again
         if self.live is not None:
@@ -362,7 +359,6 @@ class Daemon:
             models=list(self.pipeline.models_of(source.source_id)) if self.pipeline else [],
             width=size[0] if size else None,
             height=size[1] if size else None,
-            decoder=describe_decoder(source),
             inputs=describe_inputs(source),
         )
 
