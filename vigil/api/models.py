@@ -25,6 +25,7 @@ __all__ = [
     "AuthMethod",
     "BatchInfo",
     "ClipsCheck",
+    "DecoderChoice",
     "ModelCheck",
     "ReadinessChecks",
     "SinkCheck",
@@ -165,6 +166,13 @@ class InputStream(_Closed):
     packets: int | SkipJsonSchema[None] = _absent("A record input's packets demuxed for the clips (absent for others).")
 
 
+class DecoderChoice(_Closed):
+    """The decoder a stream's video goes through, and why (as `vigil check --decoders` says)."""
+
+    name: str = Field(description="pyav or gstreamer (or a plugin's decoder).")
+    reason: str = Field(description="'asked for by name', or what decoder auto found on this machine (docs/JETSON.md, Decoding).")
+
+
 class Stream(_Closed):
     name: str
     origin: Origin = Field(description="From the YAML, or added over the API.")
@@ -179,6 +187,7 @@ class Stream(_Closed):
     width: int | None = Field(description="Its latest frame's width (null before one, or without the console).")
     height: int | None
     inputs: list[InputStream] = Field(default_factory=list, description="A camera's inputs and their states.")
+    decoder: DecoderChoice | SkipJsonSchema[None] = _absent("Its decoder and why (absent: a source kind without one).")
 
 
 class StreamList(_Closed):

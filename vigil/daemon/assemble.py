@@ -21,6 +21,7 @@ from vigil.config.cascade import CascadeConfig
 from vigil.config.sink_list import SinkEntry
 from vigil.config.stages import StageSpec
 from vigil.config.zones import ZonesStageConfig
+from vigil.daemon.decoders import look_for_decoders
 from vigil.engine import (
     AutoModel,
     CascadeRule,
@@ -330,6 +331,7 @@ async def build_pipeline(config: PipelineConfig, observer: PipelineObserver | No
     """The pipeline of `config` (a CLI run): its models, cameras with their stages, sinks."""
     sinks = await make_sinks(config)
     models = await load_models(config)
+    await look_for_decoders(config.sources)  # auto's hardware probe, off the event loop
     cameras = {s.name: make_camera(s, models.steps, models.input_size(config.models_of(s)[0])) for s in config.sources}
     sources = [source for source, _ in cameras.values()]
     stages = {name: chain for name, (_, chain) in cameras.items()}

@@ -31,11 +31,10 @@ from vigil.api.state import StreamLayer, default_state_file
 from vigil.config import SourceConfig
 from vigil.config.api import ApiConfig
 from vigil.config.daemon import DaemonConfig
-from vigil.config.inputs import url_of
 from vigil.daemon.assemble import LoadedModels, load_models, make_camera, make_sinks, make_stages, pipeline_options, routes
+from vigil.daemon.decoders import describe_decoder, look_for_decoders
 from vigil.daemon.describe import describe_models
 from vigil.daemon.engine_build import run_build_steps
-from vigil.daemon.inputs import InputsCollector, describe_inputs
 from vigil.daemon.latency import StreamMetrics
 from vigil.daemon.readiness import readiness
 from vigil.daemon.reload import ReloadOnSighup, apply_models, apply_sinks, lane_options
@@ -92,6 +91,7 @@ class Daemon:
         await run_build_steps(self.config, self.notifier)  # the backends' steps the config asks for
         self.models = models = await load_models(self.config)
         configs = [source for source, _ in self.layer.apply(self.config.sources)]
+        await look_for_decoders(configs)  # auto's hardware probe, off the event loop
         cameras = {s.name: make_camera(s, models.steps, models.input_size(self.config.models_of(s)[0])) for s in configs}
         sources = [source for source, _ in cameras.values()]
         stages = {name: chain for name, (_, chain) in cameras.items()}
@@ -110,7 +110,6 @@ class Daemon:
         pipeline.routes = routes(configs)
         self.metrics.observe(pipeline.snapshot, lambda: pipeline.fanout.outlets)
         self.metrics.observe_clips(lambda: pipeline.sources)
-        self.metrics.registry.register(InputsCollector(lambda: pipeline.sources))  # each camera input
         async with AsyncExitStack() as stack:
             stack.callback(self.notifier.close)
             if self.live is not None:
@@ -276,6 +275,7 @@ class Daemon:
         problems = self.config.source_model_problems(config)
         if problems:
             raise ConfigError("; ".join(message for _, message in problems))
+        await look_for_decoders([config])
         source, stages = make_camera(config, self.models.steps, self.models.input_size(self.config.models_of(config)[0]))
         self.metrics.track(config.name)  # a name removed earlier is counted again
         if self.live is not None:
@@ -348,7 +348,7 @@ class Daemon:
         return Stream(
             name=source.source_id,
             origin=self.layer.origin(source.source_id),
-            url=mask_url(url_of(config)) if config else None,
+            url=mask_url(config.url) if config else None,
             state=source.state,
             last_error=mask_url(getattr(source, "last_error", None) or (report.error if report else None) or "") or None,
             fps=round(self.metrics._fps(source.source_id), 2),
@@ -359,7 +359,7 @@ class Daemon:
             models=list(self.pipeline.models_of(source.source_id)) if self.pipeline else [],
             width=size[0] if size else None,
             height=size[1] if size else None,
-            inputs=describe_inputs(source),
+            decoder=describe_decoder(source),
         )
 
     def api_control(self) -> DaemonControl:

@@ -1,0 +1,30 @@
+"""The daemon's side of decoding: look for hardware decoders off the event loop before cameras on
+`decoder: auto` are made, and say which decoder each stream got (`GET /api/v1/streams`)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+
+from vigil.api.models import DecoderChoice
+from vigil.config import SourceConfig
+from vigil.sources.base import Source
+from vigil.sources.decode.auto import AUTO, Choice, probe_hardware
+
+__all__ = ["describe_decoder", "look_for_decoders"]
+
+
+async def look_for_decoders(configs: Iterable[SourceConfig]) -> None:
+    """When a source asks for `auto`, look for hardware decoders now, on a worker thread (once
+    per process: a probe takes up to a few seconds), so that making its camera on the event loop
+    finds the answer kept."""
+    if any(config.decoder == AUTO for config in configs):
+        await asyncio.to_thread(probe_hardware)
+
+
+def describe_decoder(source: Source) -> DecoderChoice | None:
+    """The decoder `source` got and why; None for a source kind that has no decoder choice."""
+    choice = getattr(source, "decoder_choice", None)
+    if not isinstance(choice, Choice):
+        return None
+    return DecoderChoice(name=choice.name, reason=choice.reason)
