@@ -31,10 +31,12 @@ from vigil.api.state import StreamLayer, default_state_file
 from vigil.config import SourceConfig
 from vigil.config.api import ApiConfig
 from vigil.config.daemon import DaemonConfig
+from vigil.config.inputs import url_of
 from vigil.daemon.assemble import LoadedModels, load_models, make_camera, make_sinks, make_stages, pipeline_options, routes
 from vigil.daemon.decoders import describe_decoder, look_for_decoders
 from vigil.daemon.describe import describe_models
 from vigil.daemon.engine_build import run_build_steps
+from vigil.daemon.inputs import InputsCollector, describe_inputs
 from vigil.daemon.latency import StreamMetrics
 from vigil.daemon.readiness import readiness
 from vigil.daemon.reload import ReloadOnSighup, apply_models, apply_sinks, lane_options
@@ -110,6 +112,7 @@ class Daemon:
         pipeline.routes = routes(configs)
         self.metrics.observe(pipeline.snapshot, lambda: pipeline.fanout.outlets)
         self.metrics.observe_clips(lambda: pipeline.sources)
+        self.metrics.registry.register(InputsCollector(lambda: pipeline.sources))  # each camera input
         async with AsyncExitStack() as stack:
             stack.callback(self.notifier.close)
             if self.live is not None:
@@ -348,7 +351,7 @@ class Daemon:
         return Stream(
             name=source.source_id,
             origin=self.layer.origin(source.source_id),
-            url=mask_url(config.url) if config else None,
+            url=mask_url(url_of(config)) if config else None,
             state=source.state,
             last_error=mask_url(getattr(source, "last_error", None) or (report.error if report else None) or "") or None,
             fps=round(self.metrics._fps(source.source_id), 2),
@@ -360,6 +363,7 @@ class Daemon:
             width=size[0] if size else None,
             height=size[1] if size else None,
             decoder=describe_decoder(source),
+            inputs=describe_inputs(source),
         )
 
     def api_control(self) -> DaemonControl:
