@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from fractions import Fraction
 from pathlib import Path
 
@@ -17,12 +18,15 @@ import pytest
 
 from tests.conftest import photo
 from tests.integration.daemon.test_daemon_api import TOKEN, started, until
+from tests.integration.sources.test_rtsp import FAST, RtspServer, take
+from tests.integration.sources.test_rtsp import started as started_server
 from tests.integration.sources.test_sources import collect
 from tests.support.scripted_clip import face_crop
 from vigil.config.loader import parse_config
 from vigil.config.motion import MaskConfig, MotionConfig
 from vigil.daemon.service import Daemon
-from vigil.sources import FileSource
+from vigil.sources import FileSource, RTSPSource
+from vigil.sources._scaling import DecodeSize
 from vigil.sources.motion import MotionGate
 
 FULL, FPS, FRAMES = (1280, 720), 25, 100
@@ -138,3 +142,18 @@ async def test_the_motion_gate_works_on_scaled_pictures_and_reads_masks_in_their
     gate = MotionGate(MotionConfig(enabled=True, keepalive_s=60, masks=[mask]))
     masked = FileSource("cam", clip, decode_size=(640, 360), gates=[gate])
     assert [round(f.pts * FPS) for f in await collect(masked)] == [0]  # only the seeding frame
+
+
+async def test_a_camera_fitted_to_a_model_input_is_found_at_its_first_connection_then_decoded_at_that_size(clip, caplog):
+    server = started_server(RtspServer("--file", str(clip)))
+    source = RTSPSource("cam", server.url("file"), decoder="pyav", decode_size=DecodeSize(320, 320, fit=True), reconnect=FAST)
+    try:
+        with caplog.at_level(logging.INFO, "vigil.sources"):
+            await source.start()
+            frames = await take(source, 10, timeout=30)
+        assert all(f.image.shape == (180, 320, 3) for f in frames)
+        assert "source 'cam': decoding 1280x720 pictures at 320x180 (fit inside 320x320)" in caplog.text
+        assert source.scaling.output_size == (320, 180)  # a reconnection asks for it at once
+    finally:
+        await source.stop()
+        server.stop()
