@@ -50,9 +50,8 @@ def test_check_decoders_prints_only_the_decoders(tmp_path, nudenet_path):
 
 def test_check_without_pygobject_says_auto_gives_pyav_and_why(tmp_path, nudenet_path):
     # A machine without the gstreamer extra: PyGObject cannot be imported.
-    code = "import sys\nsys.modules['gi'] = None\nfrom vigil.cli.main import main\nsys.exit(main(sys.argv[1:]))\n"
     path = write_config(tmp_path, nudenet_path, "  - name: door\n    url: door.mp4\n")
-    result = vigil("check", "--decoders", str(path), code=code)
+    result = vigil("check", "--decoders", str(path), code=NO_GI)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
         "decoder of source 'door': pyav (auto: PyGObject is not installed (the gstreamer extra: pip install "
@@ -68,3 +67,23 @@ def test_check_refuses_an_unknown_decoder_with_the_names(tmp_path, nudenet_path)
         f"vigil: error: config {path}: line 6: sources[0].decoder: decoder 'nvdec' is unknown; "
         "choose one of: auto, pyav, gstreamer"
     )
+
+
+NO_GI = "import sys\nsys.modules['gi'] = None\nfrom vigil.cli.main import main\nsys.exit(main(sys.argv[1:]))\n"
+
+
+def test_check_names_a_gstreamer_decoder_asked_for_by_name(tmp_path, nudenet_path):
+    path = write_config(tmp_path, nudenet_path, "  - name: door\n    url: door.mp4\n    decoder: gstreamer\n")
+    result = vigil("check", "--decoders", str(path))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["decoder of source 'door': gstreamer (asked for by name)"]
+
+
+def test_check_refuses_gstreamer_without_pygobject_at_its_key(tmp_path, nudenet_path):
+    path = write_config(tmp_path, nudenet_path, "  - name: door\n    url: door.mp4\n    decoder: gstreamer\n")  # line 6
+    result = vigil("check", str(path), code=NO_GI)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith(
+        f"vigil: error: config {path}: line 6: sources[0].decoder: decoder 'gstreamer' cannot be loaded ("
+    )
+    assert "gstreamer' extra" in result.stderr and result.stderr.rstrip().endswith("or choose decoder 'auto'")

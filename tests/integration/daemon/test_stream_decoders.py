@@ -51,7 +51,9 @@ async def test_streams_name_each_decoder_and_why(tmp_path, nudenet_path, camera_
             assert (await added.json())["decoder"] == {"name": "pyav", "reason": "asked for by name"}
             gate = await (await http.get(f"{base}/api/v1/streams/gate")).json()
             assert gate["decoder"] == {"name": "pyav", "reason": "asked for by name"}
-            refused = await http.post(f"{base}/api/v1/streams", json={"name": "x", "url": "rtsp://127.0.0.1:9/x", "decoder": "vlc"})
+            refused = await http.post(
+                f"{base}/api/v1/streams", json={"name": "x", "url": "rtsp://127.0.0.1:9/x", "decoder": "vlc"}
+            )
             assert refused.status == 422
             assert "decoder 'vlc' is unknown; choose one of: auto, pyav, gstreamer" in (await refused.json())["error"]
     finally:

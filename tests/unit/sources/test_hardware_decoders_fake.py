@@ -158,7 +158,9 @@ def test_fake_hardware_found_but_the_gstreamer_decoder_missing_gives_pyav_and_sa
     monkeypatch.setitem(auto.DECODERS, "gstreamer", "vigil.sources.decode.no_such_module:GStreamerDecoder")
     choice = choose("auto")
     assert isinstance(choice.decoder, PyAVDecoder) and choice.name == "pyav"
-    assert choice.reason.startswith("auto: vah264dec found and decoded the H.264 probe, but the GStreamer decoder cannot be loaded (")
+    assert choice.reason.startswith(
+        "auto: vah264dec found and decoded the H.264 probe, but the GStreamer decoder cannot be loaded ("
+    )
     assert choice.reason.endswith("); PyAV")
 
 
