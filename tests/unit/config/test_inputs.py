@@ -4,6 +4,7 @@ the camera factory makes of it (the detect input decoded, a record input of its 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -177,3 +178,15 @@ def test_one_input_with_both_roles_feeds_the_clips_itself_and_they_name_it(tmp_p
     assert source.record is None and source.feeds_clips and source.input_index == 0
     assert clips.origin == {"input": "record", "index": 0, "url": "rtsp://viewer:***@10.0.0.5/s1"}
     assert [i.roles for i in source.inputs] == [("detect", "record")]
+
+
+def test_the_readmes_camera_with_a_substream_and_a_main_stream_is_a_valid_configuration(tmp_path):
+    readme = Path(__file__).resolve().parents[3] / "README.md"
+    [block] = [b for b in re.findall(r"```yaml\n(.*?)```", readme.read_text(encoding="utf-8"), re.S) if "inputs:" in b]
+    (tmp_path / "driveway.password").write_text("pw\n")
+    text = block.replace("/etc/vigil/driveway.password", str(tmp_path / "driveway.password"))
+    path = tmp_path / "vigil.yaml"
+    path.write_text("model:\n  path: m.onnx\n" + text + "sinks: [{kind: jsonl, path: r.jsonl}]\n")
+    [source] = load_config(path, environ={}).sources
+    assert isinstance(source, RtspSourceConfig) and source.inputs is not None and source.clips is not None
+    assert [i.roles for i in source.inputs] == [["detect"], ["record"]]
