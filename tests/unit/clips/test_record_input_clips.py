@@ -11,7 +11,11 @@ import av
 import pytest
 
 from tests.unit.clips.test_recorder import FPS, clip_times, feed, recorder, video  # noqa: F401 - `video` is a fixture
+from tests.unit.stages.rules.scene import Scene
+from tests.unit.stages.rules.scene import at as scene_at
 from vigil.clips import ClipRecorder
+from vigil.config.clips import ClipsConfig
+from vigil.stages.rules.lifecycle import LifecycleRule
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 RECORD_OFFSET = 1_795_000_000.25  # the record input's capture time of its PTS 0 (POSIX seconds)
@@ -81,3 +85,33 @@ def test_the_detect_inputs_own_clock_ends_a_clip_closed_without_its_capture_time
     assert clips.flush(10)
     times = clip_times(Path(str(paths[0])), video)
     assert times[0] == pytest.approx(2.0) and 3.0 <= times[-1] <= 3.0 + 3 / FPS + 1e-6
+
+
+class Noted(ClipRecorder):
+    """A real recorder in record-input mode (no stream: it writes nothing) noting what the rule asked."""
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__("cam", ClipsConfig(directory=str(directory)))
+        self.from_input(1, URL, separate=True)
+        self.closed: list[tuple[int, float, datetime | None]] = []
+
+    def close(self, tracker_id, *, end_pts, end_time=None):  # type: ignore[no-untyped-def]
+        self.closed.append((tracker_id, end_pts, end_time))
+        super().close(tracker_id, end_pts=end_pts, end_time=end_time)
+
+
+def test_the_objects_start_and_end_events_name_the_input_its_clip_comes_from(tmp_path):
+    clips = Noted(tmp_path)
+    scene = Scene(clips, min_seen_s=0.2)
+    rule = LifecycleRule(scene.context)
+    events = [e for seq in range(5) for e in rule.observe(scene.view(seq, {3: (100, 300)}))]
+    (start,) = [e for e in events if e.type == "object_start"]
+    (end,) = rule.end(scene.objects[3])
+    expected = {"input": "record", "index": 1, "url": URL}
+    assert start.to_record()["clip_input"] == expected and end.to_record()["clip_input"] == expected
+    assert start.clip and start.clip == end.clip
+    assert clips.closed == [(3, 0.4, scene_at(4))]  # closed by the last sighting's capture time
+    plain = Scene(ClipRecorder("cam", ClipsConfig(directory=str(tmp_path))), min_seen_s=0.2)  # a url: camera
+    rule = LifecycleRule(plain.context)
+    events = [e for seq in range(5) for e in rule.observe(plain.view(seq, {3: (100, 300)}))]
+    assert events and all("clip_input" not in e.to_record() for e in events + rule.end(plain.objects[3]))
