@@ -8,8 +8,8 @@ sequence number of the frame that made it happen.
     Event(type="line_cross", source="gate", tracker_id=7, class_name="person", class_id=0,
           capture_time=..., seq=412, line="door", direction="in")
 
-`type` is one of the types `vigil.event_types` declares (the built-in ones, or one a rule
-registered): an undeclared one is a ValueError when the event is made.
+`type` is one of the event types the catalog declares (`CATALOG.event_types`: the built-in ones,
+or one a rule's package declared): an undeclared one is a ValueError when the event is made.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from vigil.event_types import check_event_type
+from vigil.catalog import CATALOG
 
 if TYPE_CHECKING:
     from vigil.frame import Frame
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = ["EVENT_SCHEMA_VERSION", "Event", "new_record_id", "run_id"]
 
 EVENT_SCHEMA_VERSION = 1
+_PLACE_FIELDS = frozenset({"zone", "line", "direction"})  # the fields an event keeps as attributes
 _run: uuid.UUID | None = None
 _run_lock = threading.Lock()
 
@@ -65,7 +66,7 @@ class Event:
     when the event is made (a UUIDv7) and kept by copies (`dataclasses.replace`) and by its
     record wherever that is stored and sent again."""
 
-    type: str  # a declared event type (vigil.event_types)
+    type: str  # a declared event type (CATALOG.event_types)
     source: str
     tracker_id: int
     class_name: str | None
@@ -88,13 +89,18 @@ class Event:
     id: str = field(default_factory=new_record_id, compare=False)
 
     def __post_init__(self) -> None:
-        check_event_type(self.type)
+        CATALOG.event_types.check(self.type)
 
     @property
     def event_id(self) -> str:
         """The event's id (`id`): the same for this event wherever it is published, and for its
         record sent again from a spool; never the same for two events, in any run."""
         return self.id
+
+    def value_of(self, name: str) -> Any:
+        """The value of its record's field `name` (one its type declares): `zone`, `line` or
+        `direction`, else the value in `extra` (None when absent)."""
+        return getattr(self, name) if name in _PLACE_FIELDS else self.extra.get(name)
 
     def to_record(self) -> dict[str, Any]:
         """The event as its JSON record (docs/OUTPUT.md)."""

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2] / "vigil"
 # process, the API and the CLI on top. Imports made only for type checking (under
 # `if TYPE_CHECKING:`) are not counted: they cost nothing at run time.
 LAYERS: list[set[str]] = [
-    {"errors", "redact", "frame", "packet", "event_types", "catalog"},  # shared, standard library and pydantic only
+    {"errors", "redact", "frame", "packet", "catalog"},  # shared, standard library and pydantic only
     {"events"},
     {"config", "engine"},
     {"result"},

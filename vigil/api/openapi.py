@@ -21,8 +21,8 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 from vigil.api import models as m
 from vigil.api._openapi_parts import WRITES, answer, json_op, path_param, query_param, ref, refusals
 from vigil.api.models import EVENT_FILES
+from vigil.catalog import CATALOG
 from vigil.config import SourceConfig
-from vigil.event_types import event_type_names
 from vigil.store.base import MAX_LIMIT
 
 __all__ = ["EVENT_FILES", "openapi_document"]
@@ -218,7 +218,7 @@ def _stream_paths(refs: dict[str, str]) -> dict[str, Any]:
 def _event_filters() -> list[dict[str, Any]]:
     return [
         query_param("source", "only this stream's events", {"type": "string"}),
-        query_param("type", "only events of this type", {"type": "string", "enum": list(event_type_names())}),
+        query_param("type", "only events of this type", {"type": "string", "enum": list(CATALOG.event_types.names())}),
     ]
 
 

@@ -1,9 +1,13 @@
-"""The catalog of kinds: every source, sink, stage and model backend vigil knows, each declared once.
+"""The catalog of kinds: every source, sink, stage, model backend and event type vigil knows, each declared once.
 
 A kind is a name, its config class, a factory that makes it, and the facts the rest of vigil
 needs about it (the extras it needs, whether a sink takes events, its secret-file keys, where a
-stage sits in a camera's chain, how the resolver ranks a backend). The YAML schema, `vigil check`, assembly, the loader's file
-checks, the event log and the model resolver and loader read them here; nothing else keeps a list of kinds.
+stage sits in a camera's chain, how the resolver ranks a backend, what runs on the box before a
+backend's packages can load). An event type (`EventTypeKind`, the section `event_types`) is
+declared the same way with its record's fields and the metrics that count it. The YAML schema,
+`vigil check`, assembly, the loader's file checks, the event log, the model resolver and loader,
+the daemon's build steps, the metrics, MQTT discovery and the OpenAPI document read them here;
+nothing else keeps a list of kinds.
 
     from vigil.catalog import CATALOG
     CATALOG.sinks.get("mqtt").takes_events          # True
@@ -32,12 +36,19 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel
 
 from vigil.catalog._plugins import PluginFailure, load_plugins
+from vigil.catalog.event_types import EventTypeRegistry, markdown_table
 from vigil.catalog.kinds import (
+    EVENT_LABELS,
+    EVENTS_METRIC,
+    ZONE_OBJECTS_METRIC,
     BackendKind,
     BuildStep,
+    EventField,
+    EventTypeKind,
     Extra,
     Kind,
     NoSettings,
+    Occupancy,
     SecretFile,
     SinkKind,
     SourceKind,
@@ -48,12 +59,19 @@ from vigil.errors import ConfigError, MissingDependencyError
 
 __all__ = [
     "CATALOG",
+    "EVENTS_METRIC",
+    "EVENT_LABELS",
+    "ZONE_OBJECTS_METRIC",
     "BackendKind",
     "BuildStep",
     "Catalog",
+    "EventField",
+    "EventTypeKind",
+    "EventTypeRegistry",
     "Extra",
     "Kind",
     "NoSettings",
+    "Occupancy",
     "PluginFailure",
     "Registry",
     "SecretFile",
@@ -61,6 +79,7 @@ __all__ = [
     "SourceKind",
     "StageKind",
     "load_object",
+    "markdown_table",
 ]
 
 
@@ -173,8 +192,9 @@ class Registry(Generic[K]):
 
 @dataclass
 class Catalog:
-    """The four sections of kinds. Built-in kinds come from `builtins` ("module:attribute" of a
-    list of declarations), plugins from the entry points of `group`; both on first read."""
+    """The four sections of kinds, and the event types. Built-in kinds come from `builtins`
+    ("module:attribute" of a list of declarations), plugins from the entry points of `group`;
+    both on first read."""
 
     builtins: str = "vigil.catalog.builtin:KINDS"
     group: str | None = "vigil.kinds"
@@ -186,29 +206,38 @@ class Catalog:
         self.sinks: Registry[SinkKind] = Registry(self, "sink", SinkKind)
         self.stages: Registry[StageKind] = Registry(self, "stage", StageKind)
         self.backends: Registry[BackendKind] = Registry(self, "backend", BackendKind)
+        self.event_types = EventTypeRegistry(self)
         self._lock = threading.RLock()
         self._loaded = False
+        self._loading = False
 
     def load(self) -> None:
-        """Declare the built-in kinds, then the plugins' (once; later calls return at once)."""
+        """Declare the built-in kinds, then the plugins' (once; later calls return at once, and a
+        call from another thread while they are declared waits for them)."""
         if self._loaded:
             return
         with self._lock:
-            if self._loaded:
+            if self._loaded or self._loading:  # loading: a plugin reading the catalog must not recurse
                 return
-            self._loaded = True  # before declaring: a plugin reading the catalog must not recurse
-            self.loading_origin = "vigil"
+            self._loading = True
             try:
-                self.add(*load_object(self.builtins))
+                self.loading_origin = "vigil"
+                try:
+                    self.add(*load_object(self.builtins))
+                finally:
+                    self.loading_origin = None
+                if self.group is not None:
+                    load_plugins(self, self.group)
             finally:
-                self.loading_origin = None
-            if self.group is not None:
-                load_plugins(self, self.group)
+                self._loading, self._loaded = False, True
 
-    def add(self, *kinds: Kind, replace: bool = False) -> None:
-        """Declare kinds, each into its section by its type."""
+    def add(self, *kinds: Kind | EventTypeKind, replace: bool = False) -> None:
+        """Declare kinds (and event types), each into its section by its type."""
         for kind in kinds:
-            self.section_of(kind)._add(kind, replace=replace)
+            if isinstance(kind, EventTypeKind):
+                self.event_types._add(kind, replace=replace)
+            else:
+                self.section_of(kind)._add(kind, replace=replace)
 
     def sections(self) -> tuple[Registry[Any], ...]:
         return (self.sources, self.sinks, self.stages, self.backends)
@@ -222,15 +251,17 @@ class Catalog:
     def all_kinds(self) -> Iterable[Kind]:
         return [kind for section in self.sections() for kind in section.declared()]
 
-    def snapshot(self) -> dict[str, dict[str, Kind]]:
-        """The declared kinds now, by section (to undo a plugin that failed half way)."""
+    def snapshot(self) -> dict[str, dict[str, Any]]:
+        """The declared kinds and event types now, by section (to undo a plugin that failed half way)."""
         self.load()
-        return {s.what: dict(s._kinds) for s in self.sections()}
+        sections: tuple[Registry[Any] | EventTypeRegistry, ...] = (*self.sections(), self.event_types)
+        return {s.what: dict(s._kinds) for s in sections}
 
-    def restore(self, snapshot: dict[str, dict[str, Kind]]) -> list[str]:
+    def restore(self, snapshot: dict[str, dict[str, Any]]) -> list[str]:
         """Back to `snapshot`: the names of the kinds that were added or changed since."""
         undone = []
-        for section in self.sections():
+        sections: tuple[Registry[Any] | EventTypeRegistry, ...] = (*self.sections(), self.event_types)
+        for section in sections:
             before = snapshot[section.what]
             changed = [name for name, kind in section._kinds.items() if before.get(name) is not kind]
             if changed or len(before) != len(section._kinds):

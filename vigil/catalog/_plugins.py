@@ -2,8 +2,9 @@
 
 One group for every section: a plugin often brings a sink and the stage that feeds it together,
 and the catalog files each declaration by its type. An entry point names either a list of
-declarations (`SinkKind(...)`, `StageKind(...)`, `SourceKind(...)`, `BackendKind(...)`) or a function called with
-the catalog that declares them (`catalog.sinks.register(...)`, `catalog.add(...)`):
+declarations (`SinkKind(...)`, `StageKind(...)`, `SourceKind(...)`, `BackendKind(...)`, and event
+types, `EventTypeKind(...)`) or a function called with the catalog that declares them
+(`catalog.sinks.register(...)`, `catalog.event_types.register(...)`, `catalog.add(...)`):
 
     [project.entry-points."vigil.kinds"]
     echo = "vigil_echo:KINDS"
@@ -21,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from vigil.catalog.kinds import Kind
+from vigil.catalog.kinds import EventTypeKind, Kind
 
 if TYPE_CHECKING:
     from importlib.metadata import EntryPoint
@@ -35,7 +36,7 @@ class _Catalog(Protocol):  # vigil.catalog.Catalog, as a plugin loader sees it
     failures: list[PluginFailure]
     loading_origin: str | None
 
-    def add(self, *kinds: Kind, replace: bool = False) -> None: ...
+    def add(self, *kinds: Kind | EventTypeKind, replace: bool = False) -> None: ...
     def snapshot(self) -> Any: ...
     def restore(self, snapshot: Any) -> list[str]: ...
 
@@ -76,7 +77,7 @@ def load_plugins(catalog: _Catalog, group: str) -> None:
 
 def _declare(catalog: _Catalog, point: EntryPoint) -> None:
     target = point.load()
-    if isinstance(target, Kind):
+    if isinstance(target, (Kind, EventTypeKind)):
         catalog.add(target)
     elif callable(target):
         target(catalog)

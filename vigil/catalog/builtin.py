@@ -1,4 +1,4 @@
-"""The built-in kinds: the one list to edit when vigil gains a source, sink, stage kind or model backend.
+"""The built-in kinds: the one list to edit when vigil gains a source, sink, stage kind, model backend or event type.
 
 Each kind is its module (its config class and factory, named here as "module:attribute" and
 imported only when the kind is used) plus one entry below with its facts. docs/ARCHITECTURE.md
@@ -7,7 +7,19 @@ imported only when the kind is used) plus one entry below with its facts. docs/A
 
 from __future__ import annotations
 
-from vigil.catalog.kinds import BackendKind, BuildStep, Extra, Kind, NoSettings, SecretFile, SinkKind, SourceKind, StageKind
+from vigil.catalog.kinds import (
+    BackendKind,
+    BuildStep,
+    EventField,
+    EventTypeKind,
+    Extra,
+    Kind,
+    NoSettings,
+    SecretFile,
+    SinkKind,
+    SourceKind,
+    StageKind,
+)
 
 __all__ = ["KINDS"]
 
@@ -22,8 +34,75 @@ _HF = "vigil.engine.models.hf."
 _LOAD = "vigil.engine.backends:load_package"  # makes the class `models` names for the package
 _CHECKS = "vigil.engine.backends:"
 _CA = SecretFile("ca_file", "the CA certificates (PEM)")
+_FIRST_SEEN = EventField("first_seen", "ISO 8601 UTC", "When the track was first seen.")
+_ZONE = EventField("zone", "string", "The zone's name.")
 
-KINDS: list[Kind] = [
+KINDS: list[Kind | EventTypeKind] = [
+    # event types (docs/OUTPUT.md, "Events"): what `Event.type` may say, in the order of OUTPUT.md's
+    # table. `order`: where each sorts among a frame's events at one capture time.
+    EventTypeKind(
+        "object_start", "the track has been seen for `min_seen_s`", "first seen", (_FIRST_SEEN,), rule="lifecycle", order=0
+    ),
+    EventTypeKind(
+        "object_end",
+        "the track has not been seen for `lost_s`",
+        "last seen",
+        (
+            _FIRST_SEEN,
+            EventField("last_seen", "ISO 8601 UTC", "When the track was last seen."),
+            EventField("duration_s", "number", "Seconds from `first_seen` to `last_seen`."),
+            EventField("best", "object", "The most confident sighting, `{seq, capture_time, confidence}`: the frame of `box`."),
+        ),
+        rule="lifecycle",
+        order=50,
+        occupancy="end",
+    ),
+    EventTypeKind(
+        "zone_enter",
+        "the anchor has been inside the zone for `min_seen_s`",
+        "first frame inside",
+        (_ZONE,),
+        rule="zones",
+        order=30,
+        occupancy="enter",
+        area="zone",
+    ),
+    EventTypeKind(
+        "zone_exit",
+        "the anchor has been outside for `min_seen_s`, or the track ended",
+        "first frame outside; last seen when the track ended",
+        (_ZONE,),
+        rule="zones",
+        order=10,
+        occupancy="exit",
+        area="zone",
+    ),
+    EventTypeKind(
+        "dwell",
+        "inside for the zone's `dwell_s` (once per stay: loitering)",
+        "the frame that reached `dwell_s`",
+        (
+            _ZONE,
+            EventField("dwell_s", "number", "Seconds the object had been inside at this frame."),
+            EventField("entered_at", "ISO 8601 UTC", "The first frame of the stay."),
+        ),
+        rule="dwell",
+        order=40,
+        area="zone",
+    ),
+    EventTypeKind(
+        "line_cross",
+        "the anchor has been on the other side for `min_seen_s`",
+        "first frame on the other side",
+        (
+            EventField("line", "string", "The line's name."),
+            EventField("direction", "`in` / `out`", "The way it was crossed."),
+        ),
+        rule="lines",
+        order=20,
+        area="line",
+        direction="direction",
+    ),
     # sources: `kind:` may be left out; the URL then says which (the file kind takes the rest).
     SourceKind(
         "file",

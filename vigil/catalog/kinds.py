@@ -1,4 +1,5 @@
-"""The declarations of the catalog (`vigil.catalog`): a kind and the facts it carries."""
+"""The declarations of the catalog (`vigil.catalog`): a kind and the facts it carries, and an
+event type (`EventTypeKind`) with its record's fields and the metrics that count it."""
 
 from __future__ import annotations
 
@@ -12,10 +13,16 @@ from pydantic import BaseModel
 
 __all__ = [
     "BackendKind",
+    "EVENTS_METRIC",
+    "EVENT_LABELS",
+    "ZONE_OBJECTS_METRIC",
     "BuildStep",
+    "EventField",
+    "EventTypeKind",
     "Extra",
     "Kind",
     "NoSettings",
+    "Occupancy",
     "SecretFile",
     "SinkKind",
     "SourceKind",
@@ -214,3 +221,71 @@ class BackendKind(Kind):
 
     def load_checks(self) -> list[Callable[..., str | None]]:
         return [load_object(check) for check in self.checks]
+
+
+# What an event does to a zone's occupancy count: `enter` counts its object in the zone its `area`
+# field names, `exit` takes it out of that zone, `end` out of every zone of its source.
+Occupancy = Literal["enter", "exit", "end"]
+# The Prometheus counters of events (`vigil.daemon.metrics`): every event counts in EVENTS_METRIC,
+# labelled source, type and EVENT_LABELS (each filled from the field its type names, else empty);
+# an event whose type has an `occupancy` moves ZONE_OBJECTS_METRIC{source, zone, class_name}.
+EVENTS_METRIC = "vigil_events"
+ZONE_OBJECTS_METRIC = "vigil_zone_objects"
+EVENT_LABELS = ("area", "direction")
+
+
+@dataclass(frozen=True, slots=True)
+class EventField:
+    """A field an event type's record carries: its JSON key, JSON type and meaning."""
+
+    name: str
+    type: str  # as docs/OUTPUT.md writes it: string, number, "`in` / `out`", ISO 8601 UTC, object
+    meaning: str
+
+
+@dataclass(frozen=True)
+class EventTypeKind:
+    """An event type: what an `Event`'s `type` says. `when`: what makes it (one line); `at`: the
+    frame whose `seq` and `capture_time` it carries; `fields`: what its record carries beyond the
+    common keys (docs/OUTPUT.md, "Events"); `rule`: the rule (`vigil.stages.rules`) that makes it;
+    `order`: where it sorts among the events of one frame at the same capture time (object_start
+    first, object_end last); `occupancy`: what it does to a zone's count (`Occupancy`).
+
+    The metrics that count it: every event in `vigil_events`, whose `area` label is the value of
+    the field `area` names (a zone, a line: a configured name, never free text, so the series stay
+    bounded) and whose `direction` label that of the field `direction` names; a type with an
+    `occupancy` of `enter` or `exit` counts in `vigil_zone_objects` the zone its `area` field
+    names (as MQTT discovery's zone sensors do). `origin`: as a `Kind`'s."""
+
+    name: str
+    when: str
+    at: str
+    fields: tuple[EventField, ...] = ()
+    rule: str = ""
+    order: int = 45
+    occupancy: Occupancy | None = None
+    area: str | None = None
+    direction: str | None = None
+    origin: str | None = None
+
+    @property
+    def field_names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields)
+
+    def labels(self, value_of: Callable[[str], Any]) -> tuple[str, str]:
+        """The (area, direction) labels of `vigil_events` for an event of this type, whose
+        record's field `name` is `value_of(name)`."""
+        return _label(value_of, self.area), _label(value_of, self.direction)
+
+    def metrics(self) -> tuple[str, ...]:
+        """The metrics that count its events, with the labels it fills (docs/OUTPUT.md's table)."""
+        labels = ", ".join(f"{label}: `{name}`" for label, name in zip(EVENT_LABELS, (self.area, self.direction)) if name)
+        counted = [f"`{EVENTS_METRIC}`" + (f" ({labels})" if labels else "")]
+        if self.occupancy is not None:
+            counted.append(f"`{ZONE_OBJECTS_METRIC}` ({self.occupancy})")
+        return tuple(counted)
+
+
+def _label(value_of: Callable[[str], Any], name: str | None) -> str:
+    value = value_of(name) if name else None
+    return "" if value is None else str(value)

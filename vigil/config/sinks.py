@@ -12,9 +12,9 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, field_validator, model_validator
 from typing_extensions import Self
 
+from vigil.catalog import CATALOG
 from vigil.config._section import Section
 from vigil.config.files import state_directory
-from vigil.event_types import check_event_type
 
 __all__ = [
     "DeliverySettings",
@@ -166,7 +166,7 @@ class SnapshotSinkConfig(Section):
     interval_s: float = Field(
         10.0, ge=0.0, le=86_400.0, description="At most one snapshot per source in this many seconds of capture time."
     )
-    event_types: frozenset[Annotated[str, AfterValidator(check_event_type)]] | None = Field(
+    event_types: frozenset[Annotated[str, AfterValidator(CATALOG.event_types.check)]] | None = Field(
         None,
         min_length=1,
         description="With records: [events], the event types saved (picture, crop, JSON); absent: every type.",

@@ -5,8 +5,9 @@ counters other parts keep (source states, queue depths, decode-side drops, sink 
 read from `Pipeline.snapshot()` and the sinks at scrape time by a collector. Each instance has
 its own registry, so several pipelines (or tests) never share series. Labels carry source and
 sink names only: never URLs, so credentials cannot leak into metrics. Event labels are bounded
-too: zones and lines are configured, classes are the model's, types declared (vigil.event_types),
-directions fixed.
+too: types are the catalog's (`CATALOG.event_types`), and each type's declaration says which of its
+fields fill the `area` and `direction` labels and what it does to a zone's count (a plugin's type
+is counted with no edit here); areas are configured zones and lines, classes the model's.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from vigil.event_types import occupancy as occupancy_of
+from vigil.catalog import CATALOG, EVENT_LABELS, EVENTS_METRIC, ZONE_OBJECTS_METRIC
 from vigil.events import Event
 from vigil.pipeline import PipelineObserver, PipelineSnapshot
 from vigil.pipeline.fanout import Outlet
@@ -76,14 +77,14 @@ class PrometheusMetrics(PipelineObserver):
             "vigil_event_loop_lag_seconds", "How late the event loop ran a timer.", buckets=_LATENCY_BUCKETS, registry=r
         )
         self.events_total = Counter(
-            "vigil_events",
+            EVENTS_METRIC,
             "Events the stages made, by source, type, area (the zone or line; empty for object events) and "
-            "direction (a line crossing's in or out, else empty).",
-            ["source", "type", "area", "direction"],
+            "direction (a line crossing's in or out, else empty), as each type's declaration fills them.",
+            ["source", "type", *EVENT_LABELS],
             registry=r,
         )
         self.zone_objects = Gauge(
-            "vigil_zone_objects",
+            ZONE_OBJECTS_METRIC,
             "Objects in a zone now (zone_enter counts in, zone_exit out).",
             ["source", "zone", "class_name"],
             registry=r,
@@ -159,12 +160,14 @@ class PrometheusMetrics(PipelineObserver):
         for event in events:
             if event.source in self._gone:
                 continue
-            self.events_total.labels(event.source, event.type, event.zone or event.line or "", event.direction or "").inc()
-            occupancy = occupancy_of(event.type)  # what it does to vigil_zone_objects
-            if occupancy == "enter" and event.zone is not None:
-                self._count_in(event.source, event.zone, event.tracker_id, event.class_name or "")
-            elif occupancy == "exit" and event.zone is not None:
-                self._count_out(event.source, event.zone, event.tracker_id)
+            kind = CATALOG.event_types.find(event.type)  # None: a type no longer declared
+            area, direction = kind.labels(event.value_of) if kind is not None else ("", "")
+            self.events_total.labels(event.source, event.type, area, direction).inc()
+            occupancy = kind.occupancy if kind is not None else None  # what it does to vigil_zone_objects
+            if occupancy == "enter" and area:
+                self._count_in(event.source, area, event.tracker_id, event.class_name or "")
+            elif occupancy == "exit" and area:
+                self._count_out(event.source, area, event.tracker_id)
             elif occupancy == "end":  # object_end: its zone_exits came first; this only guards the counts
                 for source, zone in [key for key in self._inside if key[0] == event.source]:
                     self._count_out(source, zone, event.tracker_id)

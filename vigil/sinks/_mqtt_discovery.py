@@ -20,8 +20,8 @@ import cv2
 import numpy as np
 
 import vigil
+from vigil.catalog import CATALOG
 from vigil.errors import SinkError
-from vigil.event_types import occupancy as occupancy_of
 from vigil.events import Event
 from vigil.sinks.base import CameraStatus
 
@@ -89,8 +89,9 @@ class Discovery:
 
     def camera(self, camera: str) -> dict[str, bytes]:
         """Config topic -> payload of a camera's entities: its state and fps (sensors reading the
-        retained `PREFIX/<camera>/state`), its last event (a sensor whose attributes are the
-        event's record) and, with snapshots, its latest event picture."""
+        retained `PREFIX/<camera>/state`), its last event (an enum sensor whose options are the
+        event types the catalog declares, a plugin's too, and whose attributes are the event's
+        record) and, with snapshots, its latest event picture."""
         events, state = f"{self.prefix}/{topic_level(camera)}/events", state_topic(self.prefix, camera)
         configs = {
             self._topic("sensor", f"{camera}_state"): self._payload(
@@ -116,6 +117,8 @@ class Discovery:
                 f"{camera}_last_event",
                 state_topic=events,
                 value_template="{{ value_json.type }}",
+                device_class="enum",
+                options=list(CATALOG.event_types.names()),
                 json_attributes_topic=events,
                 icon="mdi:cctv",
             ),
@@ -225,8 +228,8 @@ def zone_topic(prefix: str, camera: str, zone: str, class_name: str) -> str:
 @dataclass
 class Occupancy:
     """Who is in each zone, from the events whose type counts an object in or out (zone_enter,
-    zone_exit, object_end: their `occupancy` in vigil.event_types), as the daemon's metrics count
-    it: (camera, zone) -> {tracker id: class name at its zone_enter}."""
+    zone_exit, object_end: their `occupancy` in the catalog, the zone the field their `area` names),
+    as the daemon's metrics count it: (camera, zone) -> {tracker id: class name at its zone_enter}."""
 
     inside: dict[tuple[str, str], dict[int, str]] = field(default_factory=dict)
 
@@ -249,12 +252,14 @@ class Occupancy:
 
     def apply(self, event: Event) -> list[tuple[str, str, str]]:
         """The (camera, zone, class) counts `event` changed, as its type's declared `occupancy` says."""
-        occupancy = occupancy_of(event.type)
-        if occupancy == "enter" and event.zone is not None:
-            entered = self.enter(event.source, event.zone, event.tracker_id, class_label(event))
+        kind = CATALOG.event_types.find(event.type)
+        occupancy = kind.occupancy if kind is not None else None
+        zone = event.value_of(kind.area) if kind is not None and kind.area else None
+        if occupancy == "enter" and zone is not None:
+            entered = self.enter(event.source, str(zone), event.tracker_id, class_label(event))
             return [entered] if entered else []
-        if occupancy == "exit" and event.zone is not None:
-            left = self.exit(event.source, event.zone, event.tracker_id)
+        if occupancy == "exit" and zone is not None:
+            left = self.exit(event.source, str(zone), event.tracker_id)
             return [left] if left else []
         if occupancy == "end":
             return self.end(event.source, event.tracker_id)

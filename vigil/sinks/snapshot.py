@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
+from vigil.catalog import CATALOG
 from vigil.engine import ClassificationPrediction
 from vigil.errors import ConfigError, SinkError
-from vigil.event_types import event_type_names
 from vigil.events import Event
 from vigil.frame import Frame
 from vigil.result import InferenceResult
@@ -75,11 +75,11 @@ class SnapshotSink(PictureSink):
             raise ConfigError(f"sink '{self.name}': jpeg_quality must be between 0 and 100, got {jpeg_quality}")
         self.interval_s = interval_s
         self.event_types = None if event_types is None else frozenset(event_types)
-        unknown = sorted((self.event_types or frozenset()) - set(event_type_names()))
+        unknown = sorted((self.event_types or frozenset()) - set(CATALOG.event_types.names()))
         if unknown:
             raise ConfigError(
                 f"sink '{self.name}': event_types has unknown type(s) {', '.join(unknown)}; "
-                f"known: {', '.join(event_type_names())}"
+                f"known: {', '.join(CATALOG.event_types.names())}"
             )
         self._jpeg_quality = jpeg_quality
         self._last_taken: dict[str, datetime] = {}  # capture time of each source's last snapshot

@@ -28,10 +28,10 @@ from typing import Any
 
 import numpy as np
 
+from vigil.catalog import CATALOG
 from vigil.config.zones import ZonesStageConfig
 from vigil.engine import ClassificationPrediction, Detections
 from vigil.errors import MissingDependencyError
-from vigil.event_types import sort_order
 from vigil.events import Event
 from vigil.result import InferenceResult, Overlay
 from vigil.stages._geometry import FrameGeometry, Shapes
@@ -167,7 +167,7 @@ class ZoneStage(Stage):
 
 def _sort(events: list[Event]) -> None:
     """A frame's events in capture-time order, then by type (object_start first, object_end last)."""
-    events.sort(key=lambda e: (e.capture_time, e.seq, sort_order(e.type)))
+    events.sort(key=lambda e: (e.capture_time, e.seq, CATALOG.event_types.sort_order(e.type)))
 
 
 def _require_supervision() -> Any:

@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from vigil.event_types import event_type_names
+from vigil.catalog import CATALOG
 from vigil.pipeline import PipelineObserver
 
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ class EventQuery:
         unknown = sorted(set(params) - set(_PARAMETERS))
         if unknown:
             raise ValueError(f"unknown query parameter(s) {', '.join(unknown)}; use {', '.join(_PARAMETERS)}")
-        types = event_type_names()
+        types = CATALOG.event_types.names()
         kind = params.get("type") or None
         if kind is not None and kind not in types:
             raise ValueError(f"type '{kind}' is not an event type; use one of {', '.join(types)}")

@@ -8,9 +8,10 @@ makes it for a stage's config or answers None when that config does not ask for 
     dwell       dwell                                               when a zone has a dwell time
 
 A new rule is a module with an `EventRule` and one entry in `_BUILTIN` (or, from another
-package, a `register_rule` call), plus the event types it makes (vigil.event_types):
+package, a `register_rule` call), plus the event types it makes, declared in the catalog
+(`EventTypeKind` entries of vigil.catalog.builtin, or a plugin's):
 
-    register_event_type(EventTypeSpec("seen_twice", "...", "...", rule="seen_twice"))
+    CATALOG.event_types.register(EventTypeKind("seen_twice", "...", "...", rule="seen_twice"))
     register_rule("seen_twice", lambda context: SeenTwice(context))
 """
 

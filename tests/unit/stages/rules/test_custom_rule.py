@@ -9,9 +9,9 @@ from collections.abc import Iterator
 import pytest
 
 from tests.unit.stages.test_zones_stage import ZONE, result, walk
+from vigil.catalog import CATALOG, EventField, EventTypeKind
 from vigil.config.zones import ZonesStageConfig
 from vigil.daemon.metrics import PrometheusMetrics
-from vigil.event_types import EventField, EventTypeSpec, register_event_type, unregister_event_type
 from vigil.events import Event
 from vigil.sinks._mqtt_discovery import Occupancy
 from vigil.stages.base import StageContext
@@ -41,8 +41,8 @@ class RightHalf(EventRule):
 
 @pytest.fixture
 def right_half() -> Iterator[None]:
-    register_event_type(
-        EventTypeSpec(
+    CATALOG.event_types.register(
+        EventTypeKind(
             RIGHT_HALF,
             "an object reached the right half of the frame",
             "that frame",
@@ -50,12 +50,13 @@ def right_half() -> Iterator[None]:
             rule=RIGHT_HALF,
             order=25,
             occupancy="enter",
+            area="zone",
         )
     )
     register_rule(RIGHT_HALF, RightHalf)
     yield
     unregister_rule(RIGHT_HALF)
-    unregister_event_type(RIGHT_HALF)
+    CATALOG.event_types.unregister(RIGHT_HALF)
 
 
 def run(frames: list, **config: object) -> list[Event]:
