@@ -85,6 +85,7 @@ from vigil.api.models import (
 from vigil.api.openapi import EVENT_FILES, openapi_document
 from vigil.config import SourceConfig
 from vigil.config.api import ApiConfig
+from vigil.config.inputs import input_files
 from vigil.config.sources import source_fields
 from vigil.errors import PipelineError, SourceOpenError, VigilError
 from vigil.store.base import EventFile, EventQuery, FoundEvent, LoggedEvent, SearchQuery, Store
@@ -229,7 +230,7 @@ async def _json_body(request: web.Request, what: str) -> dict[str, Any]:
 def _source_from(body: dict[str, Any], policy: StreamPolicy) -> SourceConfig:
     """A stream added through the API: a `sources` entry, without what would make the server read
     or write files a request names: a network camera, or media `policy` allows (`api_media`)."""
-    named_files = sorted(key for key in body if key in source_fields() and key.endswith("_file"))
+    named_files = sorted(key for key in body if key in source_fields() and key.endswith("_file")) + input_files(body)
     if named_files:  # the server would read a file of the caller's choosing and send it to the caller's host
         raise _error(
             422,

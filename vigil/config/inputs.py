@@ -27,7 +27,17 @@ from vigil.config._section import Section
 if TYPE_CHECKING:
     from vigil.config.sources import SourceConfig
 
-__all__ = ["MAX_INPUTS", "InputConfig", "Role", "check_inputs", "detect_input", "input_url", "record_input", "url_of"]
+__all__ = [
+    "MAX_INPUTS",
+    "InputConfig",
+    "Role",
+    "check_inputs",
+    "detect_input",
+    "input_files",
+    "input_url",
+    "record_input",
+    "url_of",
+]
 
 Role = Literal["detect", "record"]
 MAX_INPUTS = 4  # bounds the work on a hostile list; the roles allow two that differ
@@ -141,6 +151,21 @@ def input_url(data: Any) -> object:
     if isinstance(inputs, list) and inputs and isinstance(inputs[0], dict):
         return inputs[0].get("url")
     return None
+
+
+def input_files(data: Any) -> list[str]:
+    """The `*_file` keys of a raw `sources:` entry's inputs, as `inputs.N.KEY` (the API refuses
+    them: it never reads a file a request names)."""
+    inputs = data.get("inputs") if isinstance(data, dict) else None
+    if not isinstance(inputs, list):
+        return []
+    return [
+        f"inputs.{i}.{key}"
+        for i, item in enumerate(inputs)
+        if isinstance(item, dict)
+        for key in item
+        if str(key).endswith("_file")
+    ]
 
 
 def _refused(message: str) -> PydanticCustomError:

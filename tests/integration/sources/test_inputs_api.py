@@ -95,6 +95,50 @@ async def test_streams_and_metrics_show_each_input_with_its_state(tmp_path, nude
             assert [i["roles"] for i in one["inputs"]] == [["detect"], ["record"]]
             texts = [str(answer), metrics, str(one), await (await http.get(f"{base}/api/v1/config")).text()]
             assert not any(SECRET in text for text in texts)
+            await added_over_the_api(http, base, tmp_path)
     finally:
         daemon.stop()
         await asyncio.wait_for(task, 60)
+
+
+async def added_over_the_api(http: aiohttp.ClientSession, base: str, tmp_path) -> None:
+    """A camera with inputs added through the API: an input's password_file is refused (the API
+    never reads a file a request names, and this one would go to the request's host), one input
+    with both roles is taken and listed with its input."""
+    secret = tmp_path / "server-secret"
+    secret.write_text("server-side-secret-content\n")
+    async with Listener() as catcher:
+        probe = {"url": f"rtsp://admin@127.0.0.1:{catcher.port}/x", "roles": ["detect"], "password_file": str(secret)}
+        response = await http.post(f"{base}/api/v1/streams", json={"name": "probe", "inputs": [probe]})
+        assert response.status == 422 and "inputs.0.password_file" in (await response.json())["error"]
+        await asyncio.sleep(1.0)  # what a started stream would have taken to connect
+        assert catcher.received == b""
+    url = f"rtsp://viewer:{SECRET}@127.0.0.1:{free_port()}/both"
+    response = await http.post(
+        f"{base}/api/v1/streams", json={"name": "porch", "inputs": [{"url": url, "roles": ["detect", "record"]}]}
+    )
+    assert response.status == 201, await response.text()
+    porch = await poll(http, f"{base}/api/v1/streams/porch", lambda a: a.get("inputs") and a["inputs"][0]["attempts"] >= 1)
+    assert [(i["index"], i["roles"]) for i in porch["inputs"]] == [(0, ["detect"])]  # no clips through the API
+    assert SECRET not in str(porch)
+
+
+class Listener:
+    """A TCP server that records every byte sent to it (a host of an attacker's choosing)."""
+
+    def __init__(self) -> None:
+        self.received = b""
+        self.port = 0
+
+    async def __aenter__(self) -> Listener:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.received += await reader.read(65536)
+            writer.close()
+
+        self._server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._server.close()
+        await self._server.wait_closed()
