@@ -11,7 +11,7 @@ from vigil.packet import StreamParams
 from vigil.sources.decode._gst_lib import Gst
 from vigil.sources.decode.base import StreamInfo
 
-__all__ = ["NANOSECOND", "codec_name", "is_video", "stream_info", "stream_params"]
+__all__ = ["NANOSECOND", "codec_name", "is_video", "nal_length_size", "non_reference", "stream_info", "stream_params"]
 
 NANOSECOND = Fraction(1, Gst.SECOND)  # GStreamer's clock: every time is in nanoseconds
 
@@ -88,3 +88,33 @@ def stream_params(caps: Any) -> StreamParams:
         fps=_fps(structure),
         sample_aspect_ratio=aspect,
     )
+
+
+def nal_length_size(caps: Any) -> int | None:
+    """The byte length of each NAL unit's size prefix in the stream's access units (avcC's and
+    hvcC's lengthSizeMinusOne + 1); None for a stream that is not H.264/H.265 in that format."""
+    structure = caps.get_structure(0)
+    name = structure.get_name()
+    if name not in ("video/x-h264", "video/x-h265") or not structure.has_field("codec_data"):
+        return None
+    data = structure.get_value("codec_data")
+    at = 4 if name == "video/x-h264" else 21
+    header = data.extract_dup(0, min(data.get_size(), at + 1))
+    return (header[at] & 3) + 1 if len(header) > at else None
+
+
+def non_reference(data: bytes, codec: str, length_size: int) -> bool:
+    """Whether an access unit holds a picture no other picture refers to, so that it can be left
+    undecoded (what FFmpeg's `skip_frame = NONREF` leaves): H.264's slice with nal_ref_idc 0, or
+    H.265's sub-layer non-reference slice (even NAL types below 16). Reads the first slice."""
+    at, end = 0, len(data)
+    while at + length_size < end:
+        size = int.from_bytes(data[at : at + length_size], "big")
+        header = data[at + length_size]
+        if codec == "h264" and (header & 0x1F) in (1, 5):  # a coded slice (5: IDR)
+            return header & 0x60 == 0
+        if codec == "hevc" and (header >> 1) & 0x3F < 32:  # a VCL NAL unit
+            kind = (header >> 1) & 0x3F
+            return kind < 16 and kind % 2 == 0
+        at += length_size + size
+    return False

@@ -132,7 +132,6 @@ class DecodeBranch:
         for upstream, downstream in zip(chain, chain[1:]):
             if not upstream.link(downstream):
                 raise LookupError(f"GStreamer cannot link {_name(upstream)} to {_name(downstream)}")
-        self._skipping = False
         self._keys: dict[int, None] = {}  # the times of the key packets fed, oldest first
         self.pipeline.set_state(Gst.State.PLAYING)
 
@@ -153,12 +152,6 @@ class DecodeBranch:
     def set_caps(self, caps: Any) -> None:
         """The stream's caps changed (a camera's new resolution): the next packets carry them."""
         self.src.set_property("caps", caps)
-
-    def skip_nonref(self, skip: bool) -> None:
-        """Let the decoder skip B-frames when it can (FFmpeg's decoders in gst-libav: `skip-frame`)."""
-        if skip is not self._skipping and self.decoder is not None and self.decoder.find_property("skip-frame") is not None:
-            self.decoder.set_property("skip-frame", 1 if skip else 0)
-            self._skipping = skip
 
     def feed(self, buffer: Any, key: bool) -> Iterator[GstPicture]:
         """Push one packet; yield the pictures ready now, waiting for the decoder while more
@@ -225,10 +218,7 @@ class DecodeBranch:
     def reset(self) -> None:
         """Ready for a new pass (a file rewound): nothing held, no end of stream."""
         self.pipeline.set_state(Gst.State.NULL)
-        self._skipping = False
         self._keys.clear()
-        if self.decoder is not None and self.decoder.find_property("skip-frame") is not None:
-            self.decoder.set_property("skip-frame", 0)
         self.pipeline.set_state(Gst.State.PLAYING)
 
     def close(self) -> None:

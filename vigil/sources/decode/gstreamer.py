@@ -13,17 +13,20 @@ decoder). Capture times: rtspsrc's NTP time from the camera's RTCP sender report
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from vigil.packet import Packet, StreamParams
-from vigil.sources.decode._gst_caps import stream_info, stream_params
+from vigil.sources.decode._gst_caps import nal_length_size, non_reference, stream_info, stream_params
 from vigil.sources.decode._gst_decode import DecodeBranch, GstPicture
 from vigil.sources.decode._gst_demux import Demuxer, stream_seconds
 from vigil.sources.decode._gst_lib import Gst, init
 from vigil.sources.decode.base import DecodePlan, InputSpec, OpenFailed, PacketSink, StreamInfo
 
-__all__ = ["GStreamerDecoder", "GStreamerInput"]
+__all__ = ["DecodingTimes", "GStreamerDecoder", "GStreamerInput"]
+
+REORDER_DEPTH = 4  # pictures a camera's B-frames reorder at most (x264's B-pyramid: 2)
 
 
 class GStreamerDecoder:
@@ -57,6 +60,8 @@ class GStreamerInput:
         self.decoder_element = branch.element or "none (raw video)"
         self._read_timeout = spec.read_timeout_s
         self._demuxer, self._branch, self._caps = demuxer, branch, caps
+        self._length_size = nal_length_size(caps)
+        self._dts = DecodingTimes(1.0 / (info.fps or 30.0))
 
     def stream_params(self) -> StreamParams:
         return stream_params(self._caps)
@@ -65,19 +70,23 @@ class GStreamerInput:
         branch = self._branch
         while (sample := self._demuxer.pull(self._read_timeout)) is not None:
             buffer, segment = sample.get_buffer(), sample.get_segment()
-            caps = sample.get_caps()
-            if not caps.is_equal(self._caps):
-                self._caps = caps
-                branch.set_caps(caps)
+            self._follow_caps(sample.get_caps())
             key = not buffer.has_flags(Gst.BufferFlags.DELTA_UNIT)
             size = buffer.get_size()
             pts = stream_seconds(buffer.pts, segment) if buffer.pts != Gst.CLOCK_TIME_NONE else None
             taken = plan.take(key, pts, size)
+            data = b""
             if packets is not None and pts is not None and size:
-                packets(_packet(buffer, segment, pts, key, pts_offset))
+                data = buffer.extract_dup(0, size)
+                dts = stream_seconds(buffer.dts, segment) if buffer.dts != Gst.CLOCK_TIME_NONE else self._dts(pts)
+                duration = buffer.duration / Gst.SECOND if buffer.duration != Gst.CLOCK_TIME_NONE else 0.0
+                packets(Packet(data, pts + pts_offset, dts + pts_offset, key, duration))
             if not taken:
                 continue
-            branch.skip_nonref(plan.skip_nonref)
+            if plan.skip_nonref and not key and self._length_size:  # as FFmpeg's skip_frame NONREF
+                if non_reference(data or buffer.extract_dup(0, size), self.info.codec, self._length_size):
+                    plan.decoded(size, 0, branch.in_flight)
+                    continue
             branch.offset_ns = segment.time - segment.start
             out = 0
             for picture in branch.feed(buffer, key):
@@ -89,6 +98,13 @@ class GStreamerInput:
             out += 1
             yield picture
         plan.decoded(0, out, 0)
+
+    def _follow_caps(self, caps: Any) -> None:
+        """New caps mid-stream (a camera's new resolution or parameter sets): the decoder gets them."""
+        if not caps.is_equal(self._caps):
+            self._caps = caps
+            self._length_size = nal_length_size(caps)
+            self._branch.set_caps(caps)
 
     def rewind(self) -> None:
         self._demuxer.rewind()
@@ -103,8 +119,23 @@ class GStreamerInput:
         self._demuxer.close()
 
 
-def _packet(buffer: Any, segment: Any, pts: float, key: bool, pts_offset: float) -> Packet:
-    """A demuxed buffer copied into the neutral `Packet` (times in stream seconds plus `pts_offset`)."""
-    dts = stream_seconds(buffer.dts, segment) if buffer.dts != Gst.CLOCK_TIME_NONE else pts
-    duration = buffer.duration / Gst.SECOND if buffer.duration != Gst.CLOCK_TIME_NONE else 0.0
-    return Packet(buffer.extract_dup(0, buffer.get_size()), pts + pts_offset, dts + pts_offset, key, duration)
+class DecodingTimes:
+    """Decoding times for packets that come without them (RTP carries presentation times only),
+    as FFmpeg guesses them: each packet's is the smallest presentation time of the last
+    `REORDER_DEPTH` + 1 packets not used yet, so they rise and never pass the presentation time
+    when pictures are reordered at most that deep; the first ones count back a frame apart."""
+
+    def __init__(self, frame_s: float) -> None:
+        self.frame_s = frame_s
+        self.pending: list[float] = []
+        self.first: float | None = None
+        self.given = 0
+
+    def __call__(self, pts: float) -> float:
+        heapq.heappush(self.pending, pts)
+        if len(self.pending) > REORDER_DEPTH:
+            return heapq.heappop(self.pending)
+        if self.first is None:
+            self.first = pts
+        self.given += 1
+        return self.first - (REORDER_DEPTH + 1 - self.given) * self.frame_s
