@@ -33,7 +33,8 @@ $(STAMP): pyproject.toml packaging/opencv-alias/setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) uninstall --yes vigil 2>/dev/null | grep -v '^Skipping' || true  # the old distribution name
 	$(PIP) install $(TORCH)
-	$(PIP) install -e '.[test,torch,hf]'
+	bash packaging/install-services.sh  # first: the gstreamer extra's PyGObject builds against GStreamer's headers
+	$(PIP) install -e '.[test,torch,hf,gstreamer]'
 	$(OCR_REFERENCE)
 	touch $@
 
