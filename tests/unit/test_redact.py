@@ -145,3 +145,15 @@ def test_the_log_filter_masks_a_url_userinfo_in_an_exception_text_and_extras():
     assert "https://hook:***@hooks.example/in?sig=***" in shown and "nats://u:***@h:4222" in shown
     assert "ConnectionError" in shown and shown.startswith("sink hook failed")
     assert log_record_extras(record) == {"target": "nats://u:***@h:4222"}
+
+
+def test_the_webhook_shows_its_url_without_userinfo_and_with_its_query_masked():
+    from yarl import URL
+
+    from vigil.sinks._http import display_url
+
+    assert (
+        display_url(URL("https://user:HookPw-13@hooks.example:8443/in?token=HookTok-14#frag"))
+        == "https://hooks.example:8443/in?***"
+    )
+    assert display_url(URL("https://hooks.example/in")) == "https://hooks.example/in"

@@ -12,6 +12,7 @@ from email.utils import parsedate_to_datetime
 from yarl import URL
 
 from vigil.errors import ConfigError
+from vigil.redact import MASK
 
 __all__ = ["Backoff", "display_url", "retry_after_s", "split_credentials"]
 
@@ -62,4 +63,4 @@ def split_credentials(url: str) -> tuple[URL, dict[str, str], list[str]]:
 def display_url(url: URL) -> str:
     """Scheme, host, port and path: the query may carry a token, so it is masked."""
     shown = str(url.with_user(None).with_query(None).with_fragment(None))
-    return shown + ("?***" if url.query_string else "")
+    return shown + (f"?{MASK}" if url.query_string else "")
