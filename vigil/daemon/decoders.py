@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterable
 
 from vigil.api.models import DecoderChoice
@@ -13,13 +14,19 @@ from vigil.sources.decode.auto import AUTO, Choice, probe_hardware
 
 __all__ = ["describe_decoder", "look_for_decoders"]
 
+log = logging.getLogger("vigil")
+_told: list[str] = []  # what was logged (once per process)
+
 
 async def look_for_decoders(configs: Iterable[SourceConfig]) -> None:
     """When a source asks for `auto`, look for hardware decoders now, on a worker thread (once
     per process: a probe takes up to a few seconds), so that making its camera on the event loop
     finds the answer kept."""
     if any(config.decoder == AUTO for config in configs):
-        await asyncio.to_thread(probe_hardware)
+        found = await asyncio.to_thread(probe_hardware)
+        if not _told:
+            _told.append(found)
+            log.info("decoder auto: %s", found)
 
 
 def describe_decoder(source: Source) -> DecoderChoice | None:

@@ -4,6 +4,7 @@ one added over the API: the daemon in-process with its real API, a real model an
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import aiohttp
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from tests.conftest import encode_clip, photo
 from vigil.config.api import ApiConfig
 from vigil.config.daemon import DaemonConfig
+from vigil.daemon import decoders
 from vigil.daemon.service import Daemon
 
 NO_HARDWARE = "auto: no hardware decoder element (looked for nvv4l2decoder, nvh264dec, nvh265dec, vah264dec, vah265dec); PyAV"
@@ -21,7 +23,9 @@ def camera_clip(tmp_path_factory):
     return encode_clip(tmp_path_factory.mktemp("cam") / "cam.mp4", photo("astronaut"), frames=30, size=(320, 240), fps=10)
 
 
-async def test_streams_name_each_decoder_and_why(tmp_path, nudenet_path, camera_clip):
+async def test_streams_name_each_decoder_and_why(tmp_path, nudenet_path, camera_clip, caplog, monkeypatch):
+    monkeypatch.setattr(decoders, "_told", [])  # the once-per-process log line, as at a first start
+    caplog.set_level(logging.INFO, logger="vigil")
     config = DaemonConfig.model_validate(
         {
             "model": {"path": str(nudenet_path), "image_size": 320},
@@ -39,8 +43,9 @@ async def test_streams_name_each_decoder_and_why(tmp_path, nudenet_path, camera_
     try:
         async with aiohttp.ClientSession(headers={"X-Vigil-Console": "1"}) as http:
             streams = (await (await http.get(f"{base}/api/v1/streams")).json())["streams"]
-            decoders = {s["name"]: s["decoder"] for s in streams}
-            assert decoders == {
+            by_name = {s["name"]: s["decoder"] for s in streams}
+            assert "decoder auto: no hardware decoder element (looked for nvv4l2decoder," in caplog.text
+            assert by_name == {
                 "door": {"name": "pyav", "reason": NO_HARDWARE},
                 "yard": {"name": "pyav", "reason": "asked for by name"},
             }

@@ -60,10 +60,11 @@ def choose(name: str | Decoder = AUTO, *, input_kind: InputKind | None = None) -
     return Choice(_load(name), name, "asked for by name")
 
 
-def probe_hardware() -> None:
+def probe_hardware() -> str:
     """Look for hardware decoders now, if not done yet in this process (blocking, a second or
-    two at most: call it on a worker thread, `asyncio.to_thread(probe_hardware)`)."""
-    hardware()
+    two at most: call it on a worker thread, `asyncio.to_thread(probe_hardware)`); what was found,
+    in words."""
+    return hardware().reason
 
 
 def _auto(input_kind: InputKind | None) -> Choice:
