@@ -145,3 +145,9 @@ def test_the_probe_streams_are_two_small_frames_of_their_codec(codec):
         assert container.streams.video[0].codec_context.name == codec
     assert [(f.width, f.height) for f in frames] == [(320, 240), (320, 240)]
     assert len(probe_stream(codec)) < 1024
+
+
+def test_the_real_probe_gives_up_on_an_element_that_does_not_answer(monkeypatch):
+    # identity sleeping 3 s on each buffer stands in for a hung driver; the probe waits 0.5 s.
+    monkeypatch.setattr(_hardware, "PROBE_TIMEOUT_S", 0.5)
+    assert _hardware._GStreamer().decodes("identity sleep-time=3000000", "h264") == "no answer within 0.5 s"

@@ -192,3 +192,14 @@ def test_fake_search_runs_once_per_process(monkeypatch):
     assert _hardware.hardware() is _hardware.hardware()
     auto.probe_hardware()
     assert calls == [1]
+
+
+def test_fake_element_that_hangs_is_not_probed_again_for_its_other_codec():
+    probe = FakeProbe({"nvv4l2decoder", "vah265dec"}, failing={("nvv4l2decoder", "h264"): "no answer within 5 s"})
+    found = find(lambda: probe)
+    assert probe.asked == [("nvv4l2decoder", "h264"), ("vah265dec", "hevc")]
+    assert dict(found.elements) == {"hevc": "vah265dec"}
+    assert found.reason == (
+        "vah265dec found and decoded the H.265 probe; nvv4l2decoder found but failed the H.264 probe (no answer within 5 s); "
+        "no working hardware H.264 decoder (looked for nvv4l2decoder, nvh264dec, vah264dec): GStreamer's own choice for H.264"
+    )

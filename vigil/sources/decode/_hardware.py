@@ -25,6 +25,7 @@ __all__ = ["CANDIDATES", "CODEC_NAMES", "PROBE_TIMEOUT_S", "Candidate", "Hardwar
 
 PROBE_TIMEOUT_S = 5.0
 CODEC_NAMES = {"h264": "H.264", "hevc": "H.265"}  # by StreamInfo.codec (FFmpeg's names)
+_NO_ANSWER = "no answer within"
 _PARSERS = {"h264": ("h264parse", "video/x-h264"), "hevc": ("h265parse", "video/x-h265")}
 
 
@@ -86,22 +87,24 @@ def find(open_probe: Callable[[], Probe]) -> Hardware:
         return Hardware({}, f"no hardware decoder element (looked for {_names(CANDIDATES)})")
     chosen: dict[str, str] = {}
     failed: list[str] = []
+    hung: set[str] = set()  # elements that did not answer in time: not asked again
     for codec, name in CODEC_NAMES.items():
-        for candidate in (c for c in present if codec in c.codecs):
+        for candidate in (c for c in present if codec in c.codecs and c.element not in hung):
             why = probe.decodes(candidate.element, codec)
             if why is None:
                 chosen[codec] = candidate.element
                 break
             failed.append(f"{candidate.element} found but failed the {name} probe ({why})")
+            if why.startswith(_NO_ANSWER):
+                hung.add(candidate.element)
     parts = [*_decoded(chosen), *failed]
     if not chosen:
         absent = [c for c in CANDIDATES if c not in present]
         parts.append("no other hardware decoder element" + (f" (looked for {_names(absent)})" if absent else ""))
     for codec, name in CODEC_NAMES.items():
-        if codec not in chosen:
-            if chosen:
-                looked = _names([c for c in CANDIDATES if codec in c.codecs])
-                parts.append(f"no working hardware {name} decoder (looked for {looked}): GStreamer's own choice for {name}")
+        if chosen and codec not in chosen:
+            looked = _names([c for c in CANDIDATES if codec in c.codecs])
+            parts.append(f"no working hardware {name} decoder (looked for {looked}): GStreamer's own choice for {name}")
     return Hardware(chosen, "; ".join(parts))
 
 
@@ -168,7 +171,7 @@ class _GStreamer:
         )
         thread.start()
         thread.join(PROBE_TIMEOUT_S + 2.0)
-        return answer[0] if answer else f"no answer within {PROBE_TIMEOUT_S:g} s"
+        return answer[0] if answer else f"{_NO_ANSWER} {PROBE_TIMEOUT_S:g} s"
 
 
 def _decode_probe(Gst: Any, element: str, codec: str) -> str | None:
@@ -198,7 +201,7 @@ def _decode_probe(Gst: Any, element: str, codec: str) -> str | None:
         kinds = Gst.MessageType.ERROR | Gst.MessageType.EOS
         message = pipeline.get_bus().timed_pop_filtered(int(PROBE_TIMEOUT_S * Gst.SECOND), kinds)
         if message is None:
-            return f"no answer within {PROBE_TIMEOUT_S:g} s"
+            return f"{_NO_ANSWER} {PROBE_TIMEOUT_S:g} s"
         if message.type == Gst.MessageType.ERROR:
             error, _ = message.parse_error()
             return f"error: {error.message}"
