@@ -64,7 +64,9 @@ async def _build_if_needed(kind: BackendKind, config: DaemonConfig, notifier: No
     step = kind.build_step
     assert step is not None
     if kind.name not in env.backends or not _device_here(kind, env):
-        log.info("%s: no %s or no %s here; not building a %s", _switch(step), kind.title, kind.devices_in_words(), step.what)
+        log.info(
+            "%s: not building a %s: this machine lacks %s or %s", _switch(step), step.what, kind.title, kind.devices_in_words()
+        )
         return
     model_dir = Path(config.model.path)
     if not (model_dir / "model.json").is_file():

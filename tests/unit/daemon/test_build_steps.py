@@ -5,6 +5,7 @@ A small backend declared at run time, whose step writes a package of its own, pr
 
 from __future__ import annotations
 
+import logging
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -136,7 +137,10 @@ async def test_a_declared_backends_step_builds_its_package_once_and_tells_system
     assert len(JOBS) == 1
 
 
-async def test_a_step_waits_for_its_backend_and_a_model_directory(declare, model_dir, tmp_path, here, monkeypatch, systemd):
+async def test_a_step_waits_for_its_backend_and_a_model_directory(
+    declare, model_dir, tmp_path, here, monkeypatch, systemd, caplog
+):
+    caplog.set_level(logging.INFO, "vigil.daemon.engine_build")
     declare()
     notifier, _ = systemd
     monkeypatch.setattr(developer_tools, "current_environment", lambda: RuntimeEnvironment(backends={"onnx": "1.20"}))
@@ -146,17 +150,24 @@ async def test_a_step_waits_for_its_backend_and_a_model_directory(declare, model
     monkeypatch.setattr(developer_tools, "current_environment", lambda: HERE)
     await run_build_steps(daemon_config(bare, tmp_path), notifier)  # no model directory to build in
     assert JOBS == [] and not (model_dir / "box-b4").exists()
+    said = [r.getMessage() for r in caplog.records]
+    assert said == ["the box blob build step: not building a box blob: this machine lacks the box runtime or the CPU"]
 
 
-async def test_a_step_behind_a_switch_runs_only_when_the_settings_say_auto(declare, model_dir, tmp_path, here, systemd):
+async def test_a_step_behind_a_switch_runs_only_when_the_settings_say_auto(declare, model_dir, tmp_path, here, systemd, caplog):
     declare(settings="tensorrt", switch="build_engine")  # borrows TensorRT's section to have a switch
     notifier, _ = systemd
     await run_build_steps(daemon_config(model_dir, tmp_path), notifier)
     assert JOBS == [] and here == []  # not asked: the machine is not even probed
+    bare = tmp_path / "bare.onnx"
+    bare.write_bytes(b"onnx")
+    with caplog.at_level(logging.WARNING, "vigil.daemon.engine_build"):
+        await run_build_steps(daemon_config(bare, tmp_path, tensorrt={"build_engine": "auto"}), notifier)
+    assert "model.tensorrt.build_engine: auto needs a model directory" in caplog.text and JOBS == []
     await run_build_steps(daemon_config(model_dir, tmp_path, tensorrt={"build_engine": "auto", "engine_fp16": False}), notifier)
     [job] = JOBS
     assert job.settings.engine_fp16 is False  # its section, as the configuration gives it
-    assert here == [1]
+    assert here == [1, 1]  # probed once by each start that asked for it
 
 
 def test_a_switch_needs_the_section_it_sits_in():
