@@ -171,6 +171,8 @@ class DecoderChoice(_Closed):
 
     name: str = Field(description="pyav or gstreamer (or a plugin's decoder).")
     reason: str = Field(description="'asked for by name', or what decoder auto found on this machine (docs/JETSON.md, Decoding).")
+    codec: str | SkipJsonSchema[None] = _absent("The stream's codec (FFmpeg's name: h264, hevc ...), once it is open.")
+    element: str | SkipJsonSchema[None] = _absent("The GStreamer element decoding it, once it is open (gstreamer only).")
 
 
 class Stream(_Closed):

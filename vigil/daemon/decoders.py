@@ -30,8 +30,10 @@ async def look_for_decoders(configs: Iterable[SourceConfig]) -> None:
 
 
 def describe_decoder(source: Source) -> DecoderChoice | None:
-    """The decoder `source` got and why; None for a source kind that has no decoder choice."""
+    """The decoder `source` got and why, and once its input is open, the codec and (GStreamer)
+    the element decoding it; None for a source kind that has no decoder choice."""
     choice = getattr(source, "decoder_choice", None)
     if not isinstance(choice, Choice):
         return None
-    return DecoderChoice(name=choice.name, reason=choice.reason)
+    codec, element = getattr(source, "decoding", None) or (None, None)
+    return DecoderChoice(name=choice.name, reason=choice.reason, codec=codec, element=element)

@@ -67,6 +67,7 @@ class DecodingSource(Source):
         self.feeds_clips = clips is not None  # False: another input (a camera's record input) feeds them
         self.decoder_choice = choose(decoder, input_kind=self.input_kind)  # which decoder, and why
         self.decoder = self.decoder_choice.decoder
+        self.decoding: tuple[str, str | None] | None = None  # the opened stream's codec and GStreamer element
         self.scaling = Scaling(source_id, decode_size)  # the size pictures are decoded at: open with self.scaling.open
         self._handoff: Handoff | None = None
         self._capture: CaptureClock | None = None  # where capture times count from; None: at the next frame
@@ -168,6 +169,7 @@ class DecodingSource(Source):
     def _read(self, opened: DecoderInput, *, seq: int, pts_offset: float, from_key: bool = False) -> tuple[int, float]:
         """Sample and decode one pass over `opened`; returns (next seq, last pts).
         `from_key`: skip packets until the first key frame (a live stream joined mid-GOP)."""
+        self.decoding = (opened.info.codec, getattr(opened, "decoder_element", None))
         rate = opened.info.fps
         plan = Plan(self.stats, self.max_fps, rate, self._stopping, from_key=from_key)
         sampler = Sampler(self.max_fps)

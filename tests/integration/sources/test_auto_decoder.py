@@ -12,8 +12,10 @@ import pytest
 
 from tests.conftest import encode_clip, photo
 from tests.integration.sources.test_gstreamer import decode
+from vigil.api.models import DecoderChoice
 from vigil.config.loader import load_config
 from vigil.daemon.assemble import make_source
+from vigil.daemon.decoders import describe_decoder
 from vigil.sources import FileSource
 from vigil.sources.decode import _hardware, choose
 from vigil.sources.decode._hardware import Candidate
@@ -75,6 +77,9 @@ async def test_auto_probes_real_elements_and_decodes_through_the_one_it_found(st
     finally:
         await asyncio.wait_for(source.stop(), 30)
     assert len(frames) == 12 and frames[0].image.shape == (240, 320, 3)
+    assert describe_decoder(source) == DecoderChoice(
+        name="gstreamer", reason=choice.reason, codec="h264", element="openh264dec"
+    )  # what /api/v1/streams says of it
 
 
 def test_auto_with_elements_that_all_fail_their_probes_gives_pyav_and_says_so(stand_ins):
