@@ -106,6 +106,14 @@ async def test_cameras_decoded_at_a_smaller_size_detect_and_zone_in_its_pixels(c
             answer = await http.put(f"{base}/api/v1/streams/small/zones", json=body)
             text = await answer.text()
             assert answer.status == 422 and "zone 'wide'" in text and "640x360" in text, text
+            # fitted to the model's 320x320 input: a zone beyond it is refused when the camera is added
+            far = {"name": "far", "url": "rtsp://127.0.0.1:9/none", "decode_size": "model", "zones": [wide := body["zones"][0]]}
+            answer = await http.post(f"{base}/api/v1/streams", json=far)
+            text = await answer.text()
+            assert answer.status == 400 and "source 'far'" in text and f"zone '{wide['name']}'" in text, text
+            assert "320x320" in text and "far" not in [
+                s["name"] for s in (await (await http.get(f"{base}/api/v1/streams")).json())["streams"]
+            ]
     finally:
         daemon.stop()
         await asyncio.wait_for(task, 60)
