@@ -164,6 +164,9 @@ class InputStream(_Closed):
     connections: int = Field(ge=0, description="Connections made since the start (reconnects: this minus 1).")
     retry_in_s: float | None = Field(description="While reconnecting: the wait (backoff, with jitter) before the next attempt.")
     packets: int | SkipJsonSchema[None] = _absent("A record input's packets demuxed for the clips (absent for others).")
+    clock: Literal["camera", "arrival"] = Field(
+        description="Where its capture times come from on this connection: the camera's RTCP sender reports, or arrival."
+    )
 
 
 class DecoderChoice(_Closed):

@@ -31,6 +31,7 @@ def describe_inputs(source: Any) -> list[InputStream]:
             connections=status.connections,
             retry_in_s=round(status.retry_in_s, 3) if status.retry_in_s is not None else None,
             packets=status.packets,
+            clock="camera" if status.clock == "camera" else "arrival",
         )
         for status in getattr(source, "inputs", ())
     ]

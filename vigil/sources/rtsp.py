@@ -60,6 +60,7 @@ class InputStatus:
     connections: int = 0
     retry_in_s: float | None = None
     packets: int | None = field(default=None, compare=False)  # a record input's, demuxed
+    clock: str = "arrival"  # where its capture times come from: "camera" (RTCP sender reports) or "arrival"
 
 
 CAMERA_CLOCK_MAX_BEHIND_S = 10.0  # more than network, buffering and decoding delay together
@@ -212,6 +213,7 @@ class RTSPSource(DecodingSource):
             self.connections,
             waiting,
             packets,
+            self.capture_clock,
         )
 
     @property

@@ -190,6 +190,8 @@ async def test_detect_on_the_substream_and_clips_from_the_main_stream_cover_the_
         assert {f.image.shape for f in frames} == {(360, 640, 3)}  # detection sees the substream
         await until(lambda: record.state is SourceState.STREAMING and record.packets > 2 * FPS, 30, "the record input streaming")
         path, start, end = await event_clip(reader, clips, 1)
+        # The server sends RTCP sender reports: each input's capture times follow its camera clock.
+        await until(lambda: [i.clock for i in source.inputs] == ["camera", "camera"], 30, "the camera's clock on both inputs")
     finally:
         await reader.close()
         await source.stop()

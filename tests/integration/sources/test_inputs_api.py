@@ -80,7 +80,7 @@ async def test_streams_and_metrics_show_each_input_with_its_state(tmp_path, nude
             assert stream["url"] == sub_server.url  # the detect input's
             detect, record = stream["inputs"]
             assert (detect["index"], detect["roles"], detect["url"], detect["connections"]) == (0, ["detect"], sub_server.url, 1)
-            assert detect["retry_in_s"] is None and "packets" not in detect
+            assert detect["retry_in_s"] is None and "packets" not in detect and record["clock"] == "arrival"
             assert (record["index"], record["roles"], record["connections"], record["packets"]) == (1, ["record"], 0, 0)
             assert record["url"] == f"rtsp://viewer:***@{main_url.rsplit('@', 1)[1]}"
             assert record["last_error"] and "cannot open" in record["last_error"] and 0 < record["retry_in_s"] <= 1.2
