@@ -34,9 +34,9 @@ class GStreamerDecoder:
 
     def __init__(self, elements: Mapping[str, str] | None = None) -> None:
         self.elements = dict(elements or {})
-        init()
 
     def open(self, spec: InputSpec) -> GStreamerInput:
+        init()  # on the decode thread: the first use in a process may scan the plugin registry
         demuxer = Demuxer(spec)
         try:
             caps = demuxer.open()
