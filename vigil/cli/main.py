@@ -38,7 +38,7 @@ from vigil.cli.progress import Progress, progress_wanted
 from vigil.config import PipelineConfig
 from vigil.config.daemon import DaemonConfig
 from vigil.config.loader import load_config
-from vigil.config.sources import kind_of_url
+from vigil.config.urls import kind_of_url
 from vigil.daemon.assemble import build_pipeline
 from vigil.daemon.logs import configure_logging
 from vigil.daemon.signals import StopSignals

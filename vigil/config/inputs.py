@@ -16,16 +16,14 @@ in its own `password_file`). Validators only validate: nothing connects here.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from vigil.config._section import Section
-
-if TYPE_CHECKING:
-    from vigil.config.sources import SourceConfig
+from vigil.config.urls import kind_of_url, url_problem
 
 __all__ = [
     "MAX_INPUTS",
@@ -60,8 +58,6 @@ class InputConfig(Section):
     @field_validator("url")
     @classmethod
     def _a_camera_url(cls, url: str) -> str:
-        from vigil.config.sources import kind_of_url, url_problem  # sources.py imports this module
-
         if kind_of_url(url) != "rtsp":
             raise _refused("an input's url starts with rtsp:// or rtsps:// (inputs: are a camera's streams)")
         problem = url_problem(url)
@@ -83,7 +79,17 @@ class InputConfig(Section):
         return self
 
 
-def check_inputs(config: SourceConfig) -> None:
+class _Source(Protocol):
+    """What these checks read of a source's config (a `vigil.config.sources.SourceConfig`)."""
+
+    @property
+    def url(self) -> str | None: ...
+
+    @property
+    def clips(self) -> Any: ...
+
+
+def check_inputs(config: _Source) -> None:
     """What must hold between a source's `url`, `inputs`, `password_file` and `clips` (raises a
     `ValidationError` located at the key to fix)."""
     inputs: Sequence[InputConfig] | None = getattr(config, "inputs", None)
@@ -137,7 +143,7 @@ def record_input(inputs: Sequence[InputConfig]) -> tuple[int, InputConfig] | Non
     return next(((i, item) for i, item in enumerate(inputs) if "record" in item.roles), None)
 
 
-def url_of(config: SourceConfig) -> str:
+def url_of(config: _Source) -> str:
     """The URL the source decodes: its `url`, or its detect input's (credentials not masked)."""
     inputs: Sequence[InputConfig] | None = getattr(config, "inputs", None)
     if config.url is None and inputs:

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 
 from vigil.errors import SourceOpenError
 from vigil.sources._decoding import DecodingSource
-from vigil.sources._scaling import DecodeSize
 from vigil.sources._handoff import sleep_until
+from vigil.sources._scaling import DecodeSize
 from vigil.sources.decode._whitelists import FILE_FORMATS
 from vigil.sources.decode.base import Decoder, DecoderInput, InputSpec, NoVideoStream, OpenFailed, StreamInfo
 from vigil.sources.gate import FrameGate

@@ -15,7 +15,8 @@ from vigil.catalog import CATALOG, Catalog, Extra, SecretFile, SinkKind, SourceK
 from vigil.config import SourceConfig
 from vigil.config.files import file_problems
 from vigil.config.loader import parse_config
-from vigil.config.sources import kind_of_url, source_fields
+from vigil.config.sources import source_fields
+from vigil.config.urls import kind_of_url
 from vigil.daemon.assemble import make_source, make_stages
 from vigil.errors import ConfigError, MissingDependencyError
 from vigil.sinks.registry import build_sink
