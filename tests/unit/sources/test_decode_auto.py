@@ -151,3 +151,9 @@ def test_the_real_probe_gives_up_on_an_element_that_does_not_answer(monkeypatch)
     # identity sleeping 3 s on each buffer stands in for a hung driver; the probe waits 0.5 s.
     monkeypatch.setattr(_hardware, "PROBE_TIMEOUT_S", 0.5)
     assert _hardware._GStreamer().decodes("identity sleep-time=3000000", "h264") == "no answer within 0.5 s"
+
+
+def test_the_real_probe_says_when_the_pipeline_cannot_start():
+    # A sink made to fail its state change stands in for a decoder that cannot open its device.
+    why = _hardware._GStreamer().decodes("fakesink state-error=ready-to-paused identity", "h264")
+    assert why.startswith("could not start: ") and "state change failed" in why

@@ -194,7 +194,8 @@ def _decode_probe(Gst: Any, element: str, codec: str) -> str | None:
     pipeline.get_by_name("sink").connect("handoff", arrived)
     try:
         if pipeline.set_state(Gst.State.PLAYING) == Gst.StateChangeReturn.FAILURE:
-            return "could not start"
+            message = pipeline.get_bus().pop_filtered(Gst.MessageType.ERROR)  # the element's own words, if any
+            return "could not start" + (f": {message.parse_error()[0].message}" if message is not None else "")
         source = pipeline.get_by_name("src")
         source.emit("push-buffer", Gst.Buffer.new_wrapped(probe_stream(codec)))
         source.emit("end-of-stream")
