@@ -84,10 +84,11 @@ def test_frames_equal_pyavs_on_the_same_clip_at_native_size(clip):
 
 
 @pytest.mark.parametrize("size", [(320, 240), (301, 225)])
-def test_frames_are_scaled_to_output_size_in_the_pipeline_like_pyavs(clip, size):
-    """PyAV's swscale and GStreamer's video scaler are different filters: on this detailed photo
-    PyAV against itself (scaled in YUV, then converted) gives 39.8 dB at half size; GStreamer
-    against PyAV gave 40.5 dB at half size and 34.5 dB at 301x225."""
+def test_frames_are_scaled_to_output_size_like_pyavs(clip, size):
+    """Both scale by area averaging, PyAV with swscale from YUV to BGR in one call, GStreamer's
+    pictures with OpenCV plane by plane, then convert: on this detailed photo they agreed at
+    40.8 dB at half size and 36.0 dB at 301x225 (PyAV against itself, scaled in YUV then
+    converted, gives 39.8 dB at half size)."""
     spec = InputSpec("file", str(clip), output_size=size)
     got, _, _ = decode(GStreamerDecoder(), spec)
     want, _, _ = decode(PyAVDecoder(), spec)
@@ -95,7 +96,7 @@ def test_frames_are_scaled_to_output_size_in_the_pipeline_like_pyavs(clip, size)
     assert len(got) == len(want) == 60
     assert all(g[2].shape == (height, width, 3) and g[3].shape == (height, width) for g in got)
     assert [g[0] for g in got] == pytest.approx([w[0] for w in want], abs=1e-6)
-    assert min(psnr(g[2], w[2]) for g, w in zip(got, want)) >= 33.0
+    assert min(psnr(g[2], w[2]) for g, w in zip(got, want)) >= 34.0
     # and each is that frame, not a neighbour: the next frame (panned by 2 pixels) is further off
     assert all(psnr(g[2], w[2]) > psnr(g[2], n[2]) + 3 for g, w, n in zip(got, want, want[1:]))
 

@@ -4,12 +4,15 @@ guesses for RTP's packets, and which decoder element it picks. Real GStreamer, n
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
+from tests.conftest import photo
 from vigil.sources.decode._gst_caps import codec_name, nal_length_size, non_reference, stream_params
-from vigil.sources.decode._gst_decode import GstPicture, decoder_factory, i420
+from vigil.sources.decode._gst_decode import decoder_factory
 from vigil.sources.decode._gst_lib import Gst, init
+from vigil.sources.decode._gst_picture import GstPicture, i420
 from vigil.sources.decode.gstreamer import REORDER_DEPTH, DecodingTimes
 
 
@@ -36,6 +39,26 @@ def one_picture(width: int, height: int) -> tuple:
         pipeline.set_state(Gst.State.NULL)
 
 
+def photo_i420(width: int, height: int):
+    """A real photo (scikit-image's astronaut) as GStreamer's I420 at that size."""
+    image = np.ascontiguousarray(cv2.resize(photo("astronaut"), (width, height), interpolation=cv2.INTER_AREA))
+    pipeline = Gst.parse_launch(
+        f"appsrc name=in caps=video/x-raw,format=BGR,width={width},height={height},framerate=1/1 format=time "
+        f"! videoconvert ! video/x-raw,format=I420 ! appsink name=out sync=false"
+    )
+    pipeline.set_state(Gst.State.PLAYING)
+    try:
+        stride = (width * 3 + 3) & ~3
+        rows = np.zeros((height, stride), np.uint8)
+        rows[:, : width * 3] = image.reshape(height, width * 3)
+        pipeline.get_by_name("in").emit("push-buffer", Gst.Buffer.new_wrapped(rows.tobytes()))
+        sample = pipeline.get_by_name("out").emit("try-pull-sample", 10 * Gst.SECOND)
+        assert sample is not None
+        return sample.get_buffer()
+    finally:
+        pipeline.set_state(Gst.State.NULL)
+
+
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
     return 99.0 if mse == 0 else 10 * np.log10(255.0**2 / mse)
@@ -55,6 +78,19 @@ def test_i420_pictures_convert_to_the_bgr_gstreamer_itself_makes(size):
     grey_stride = (width + 3) & ~3
     want = np.frombuffer(grey.extract_dup(0, grey.get_size()), np.uint8).reshape(height, grey_stride)[:, :width]
     assert np.array_equal(picture.luma(), want)  # the luma plane is the picture's grey, as it is
+
+
+@pytest.mark.parametrize(("size", "output"), [((320, 240), (160, 120)), ((301, 225), (99, 75)), ((64, 48), (128, 97))])
+def test_pictures_scale_by_area_to_the_output_size_when_asked(size, output):
+    yuv = photo_i420(*size)
+    native = GstPicture(yuv, 0.0, True, size)
+    scaled = GstPicture(yuv, 0.0, True, size, output)
+    assert (scaled.width, scaled.height) == output
+    bgr, grey = scaled.to_bgr(), scaled.luma()
+    assert bgr.shape == (output[1], output[0], 3) and grey is not None
+    assert np.array_equal(grey, cv2.resize(native.luma(), output, interpolation=cv2.INTER_AREA))
+    assert psnr(bgr, cv2.resize(native.to_bgr(), output, interpolation=cv2.INTER_AREA)) > 30
+    assert scaled.luma() is grey  # kept for the next gate
 
 
 def test_i420_without_padding_is_a_view_of_the_bytes():

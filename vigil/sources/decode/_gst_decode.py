@@ -1,11 +1,13 @@
 """The decoding pipeline of the `gstreamer` decoder: the packets the source's plan takes, pushed
-into an appsrc, decoded, scaled to `InputSpec.output_size` in I420, pulled from an appsink:
+into an appsrc, decoded to I420, pulled from an appsink:
 
     appsrc ! [parser] ! decoder ! [nvvidconv] ! videoconvertscale ! video/x-raw,format=I420[,width,height] ! appsink
 
-A picture's BGR is converted when the source asks for it (`GstPicture.to_bgr`), as PyAV's are:
-the frames the sampler drops and the frame gates turn away are never converted, and the gates
-read the luma plane as it is.
+A picture is scaled to `InputSpec.output_size` and converted to BGR when the source asks for it
+(`GstPicture`), as PyAV's are: the frames the sampler drops and the frame gates turn away are
+never converted, and the gates read the luma plane as it is. A decoder whose pictures are in
+device memory (a Jetson's) is scaled in the pipeline instead, by the element that copies them
+out (`nvvidconv`, in hardware).
 
 The decoder is the element `elements` names for the codec, else GStreamer's own choice: the
 highest-ranked decoder installed for the stream's caps. A parser goes in front of it when it
@@ -19,13 +21,11 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-import cv2
-import numpy as np
-
 from vigil.sources.decode._gst_lib import Gst, bus_error, make
+from vigil.sources.decode._gst_picture import GstPicture
 from vigil.sources.decode.base import DecodeFailed
 
-__all__ = ["DecodeBranch", "GstPicture", "decoder_factory"]
+__all__ = ["DecodeBranch", "decoder_factory"]
 
 QUEUED = 4  # packets waiting in the appsrc before feeding waits for the decoder
 KEYS_KEPT = 64  # key packets remembered until their picture comes out
@@ -54,64 +54,6 @@ def decoder_factory(caps: Any, codec: str, elements: Mapping[str, str] | None) -
     return str(max(found, key=lambda f: f.get_rank()).get_name())
 
 
-class GstPicture:
-    """A decoded I420 picture (`vigil.sources.decode.base.Picture`): its luma plane is a view
-    (the frame gates' grey), its BGR a conversion done only when asked for (OpenCV's BT.601, as
-    FFmpeg's swscale does for PyAV). The bytes are copied out of GStreamer's buffer once."""
-
-    __slots__ = ("_buffer", "_data", "height", "key", "pts", "width")
-
-    def __init__(self, buffer: Any, pts: float | None, key: bool, size: tuple[int, int]) -> None:
-        self._buffer, self._data = buffer, b""
-        self.pts, self.key = pts, key
-        self.width, self.height = size
-
-    def _bytes(self) -> bytes:
-        if not self._data:
-            self._data = self._buffer.extract_dup(0, self._buffer.get_size())
-            self._buffer = None  # GStreamer may reuse its memory now
-        return self._data
-
-    def luma(self) -> np.ndarray | None:
-        width, height = self.width, self.height
-        stride = _round4(width)
-        return np.frombuffer(self._bytes(), np.uint8, count=stride * height).reshape(height, stride)[:, :width]
-
-    def to_bgr(self) -> np.ndarray:
-        width, height = self.width, self.height
-        bgr = cv2.cvtColor(i420(self._bytes(), width, height), cv2.COLOR_YUV2BGR_I420)
-        return bgr if bgr.shape[:2] == (height, width) else np.ascontiguousarray(bgr[:height, :width])
-
-
-def _round4(n: int) -> int:
-    return (n + 3) & ~3
-
-
-def i420(data: bytes, width: int, height: int) -> np.ndarray:
-    """GStreamer's I420 layout (rows padded to 4 bytes, planes at their default offsets) as the
-    packed (H*3/2, W) array OpenCV converts, without a copy when there is no padding. An odd
-    width or height is padded by repeating the last column or row (cropped after conversion)."""
-    even_w, even_h = width + (width & 1), height + (height & 1)
-    chroma_w, chroma_h = even_w // 2, even_h // 2
-    luma_stride, chroma_stride = _round4(width), _round4(chroma_w)
-    u_offset = luma_stride * even_h
-    v_offset = u_offset + chroma_stride * chroma_h
-    if len(data) < v_offset + chroma_stride * chroma_h:
-        raise DecodeFailed(f"a {width}x{height} I420 picture of {len(data)} bytes is too short")
-    if (luma_stride, chroma_stride, even_w, even_h) == (width, chroma_w, width, height):
-        return np.frombuffer(data, np.uint8, count=width * height * 3 // 2).reshape(height * 3 // 2, width)
-    packed = np.empty(even_w * even_h * 3 // 2, np.uint8)
-    luma = packed[: even_w * even_h].reshape(even_h, even_w)
-    luma[:height, :width] = np.frombuffer(data, np.uint8, count=luma_stride * height).reshape(height, luma_stride)[:, :width]
-    luma[:height, width:] = luma[:height, width - 1 : width]
-    luma[height:] = luma[height - 1 : height]
-    area = chroma_w * chroma_h
-    for n, offset in enumerate((u_offset, v_offset)):
-        plane = np.frombuffer(data, np.uint8, count=chroma_stride * chroma_h, offset=offset).reshape(chroma_h, chroma_stride)
-        packed[even_w * even_h + n * area : even_w * even_h + (n + 1) * area] = plane[:, :chroma_w].ravel()
-    return packed.reshape(even_h * 3 // 2, even_w)
-
-
 class DecodeBranch:
     """The decoding pipeline for one stream (see the module docstring); `feed` a packet's buffer
     and get the pictures that are ready, `finish` for the rest at the end."""
@@ -126,7 +68,9 @@ class DecodeBranch:
         self.src = make("appsrc", format=Gst.Format.TIME, is_live=False, block=False, emit_signals=False, max_bytes=0, caps=caps)
         self.sink = make("appsink", sync=False, emit_signals=False, enable_last_sample=False, max_buffers=0, drop=False)
         self.decoder = make(self.element) if self.element else None
-        chain = [self.src, *self._decoding(caps, threads), *_converters(output_size), self.sink]
+        in_pipeline = self.element in _DEVICE_MEMORY  # scaled in hardware on the way out of device memory
+        self.output_size = None if in_pipeline else output_size  # scaled by each picture, when asked
+        chain = [self.src, *self._decoding(caps, threads), *_converters(output_size if in_pipeline else None), self.sink]
         for element in chain:
             self.pipeline.add(element)
         for upstream, downstream in zip(chain, chain[1:]):
@@ -198,7 +142,7 @@ class DecodeBranch:
         while sample is not None:
             buffer = sample.get_buffer()
             pts = (buffer.pts + self.offset_ns) / Gst.SECOND if buffer.pts != Gst.CLOCK_TIME_NONE else None
-            yield GstPicture(buffer, pts, self._key(buffer.pts), self._size(sample.get_caps()))
+            yield GstPicture(buffer, pts, self._key(buffer.pts), self._size(sample.get_caps()), self.output_size)
             sample = self.sink.emit("try-pull-sample", 0)
 
     def _key(self, pts: int) -> bool:
