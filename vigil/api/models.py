@@ -111,10 +111,19 @@ class ModelCheck(_Closed):
     reason: str | SkipJsonSchema[None] = _absent("Why not ok (the model is loading).")
 
 
+class RecordCheck(_Closed):
+    state: SourceState
+    reason: str | SkipJsonSchema[None] = _absent("Why it is not streaming, credentials masked.")
+
+
 class SourceCheck(_Closed):
     ok: bool = Field(description="Streaming, or a file that ended normally.")
     state: SourceState
     reason: str | SkipJsonSchema[None] = _absent("Why not ok, credentials masked.")
+    record: RecordCheck | SkipJsonSchema[None] = _absent(
+        "A camera's record input (inputs: with roles), when it has one: its clips wait while it reconnects. "
+        "Shown, but it does not decide `ok` (the detect input does)."
+    )
 
 
 class SinkCheck(_Closed):

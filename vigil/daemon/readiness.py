@@ -17,7 +17,7 @@ Every reason has its credentials masked.
 
 from __future__ import annotations
 
-from vigil.api.models import ClipsCheck, ModelCheck, Readiness, ReadinessChecks, SinkCheck, SourceCheck
+from vigil.api.models import ClipsCheck, ModelCheck, Readiness, ReadinessChecks, RecordCheck, SinkCheck, SourceCheck
 from vigil.pipeline.runner import Pipeline
 from vigil.redact import mask_url
 from vigil.sinks.base import Sink
@@ -52,9 +52,22 @@ def _source_check(pipeline: Pipeline, source: Source) -> SourceCheck:
     error = getattr(source, "last_error", None) or (report.error if report is not None else None)
     state = source.state
     ok = state is SourceState.STREAMING or (state is SourceState.ENDED and not error)
+    record = _record_check(source)
     if ok:
-        return SourceCheck(ok=ok, state=state)
-    return SourceCheck(ok=ok, state=state, reason=mask_url(error) if error else _WAITING.get(state, state.value))
+        return SourceCheck(ok=ok, state=state, record=record)
+    reason = mask_url(error) if error else _WAITING.get(state, state.value)
+    return SourceCheck(ok=ok, state=state, reason=reason, record=record)
+
+
+def _record_check(source: Source) -> RecordCheck | None:
+    """A camera's record input (`inputs:` with roles), when it has one of its own."""
+    record: Source | None = getattr(source, "record", None)
+    if record is None:
+        return None
+    if record.state is SourceState.STREAMING:
+        return RecordCheck(state=record.state)
+    error = getattr(record, "last_error", None)
+    return RecordCheck(state=record.state, reason=mask_url(error) if error else _WAITING.get(record.state, record.state.value))
 
 
 _WAITING = {

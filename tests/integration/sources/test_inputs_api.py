@@ -93,7 +93,11 @@ async def test_streams_and_metrics_show_each_input_with_its_state(tmp_path, nude
             assert attempts and int(attempts.group(1)) >= 2
             one = await (await http.get(f"{base}/api/v1/streams/door")).json()
             assert [i["roles"] for i in one["inputs"]] == [["detect"], ["record"]]
-            texts = [str(answer), metrics, str(one), await (await http.get(f"{base}/api/v1/config")).text()]
+            ready = await (await http.get(f"{base}/readyz")).json()  # the record input is shown, detection decides
+            door_check = ready["checks"]["sources"]["door"]
+            assert door_check["ok"] and door_check["record"]["state"] == "reconnecting", door_check
+            assert "cannot open" in door_check["record"]["reason"] and ready["ready"], ready
+            texts = [str(answer), metrics, str(one), str(ready), await (await http.get(f"{base}/api/v1/config")).text()]
             assert not any(SECRET in text for text in texts)
             await added_over_the_api(http, base, tmp_path)
     finally:
