@@ -11,6 +11,8 @@ Modes (the detect input; clips always come from the main stream):
   scaled  detect on the main stream, scaled by the decoder (`decode_size: model`)
   sub     detect on the substream, the main stream only demuxed for clips
           (`inputs: [{url: sub, roles: [detect]}, {url: main, roles: [record]}]`)
+  subonly (`--breakdown`, model off) the substream alone, its own packets for the clips: sub
+          minus subonly is what demuxing the main stream costs (`record_input_cpu_per_camera_pct`)
 each with `decoder: pyav` and `decoder: gstreamer`, the model off and then on:
   off     a YOLO-shaped ONNX graph with a 320x320 input and a single strided convolution
           (tests/model_packages.py; confidence 1.0 so nothing is kept): the frames are taken,
@@ -95,7 +97,9 @@ def camera_config(i: int, cams: Cameras, mode: str, decoder: str, gate: bool, wo
         "open_timeout_s": 30,
         "stall_timeout_s": 30,
     }
-    if mode == "sub":
+    if mode == "subonly":
+        source["url"] = cams.sub_url(i)  # the substream alone, its own packets for the clips
+    elif mode == "sub":
         source["inputs"] = [{"url": cams.sub_url(i), "roles": ["detect"]}, {"url": cams.main_url(i), "roles": ["record"]}]
     else:
         source["url"] = cams.main_url(i)
@@ -187,6 +191,17 @@ def figures(window: Any, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def record_input_cost(runs: list[dict[str, Any]]) -> dict[str, float] | None:
+    """What demuxing the main stream for clips adds per camera: sub minus subonly (model off), by decoder."""
+    cpu = {(r["mode"], r["decoder"]): r.get("cpu_per_camera_pct") for r in runs if r["model"] == "off" and not r["gate"]}
+    out = {
+        d: round(cpu[("sub", d)] - cpu[("subonly", d)], 2)
+        for d in DECODERS
+        if cpu.get(("sub", d)) is not None and cpu.get(("subonly", d)) is not None
+    }
+    return out or None
+
+
 def plan(args: argparse.Namespace) -> list[dict[str, Any]]:
     runs = [
         {"label": f"{mode}/{decoder}/model {model}", "mode": mode, "decoder": decoder, "model": model, "gate": False}
@@ -194,6 +209,11 @@ def plan(args: argparse.Namespace) -> list[dict[str, Any]]:
         for mode in args.modes
         for decoder in args.decoders
     ]
+    if args.breakdown:
+        runs += [
+            {"label": f"subonly/{decoder}/model off", "mode": "subonly", "decoder": decoder, "model": "off", "gate": False}
+            for decoder in args.decoders
+        ]
     if args.gate_runs and "sub" in args.modes:
         runs += [
             {"label": f"sub+gate/{decoder}/model off", "mode": "sub", "decoder": decoder, "model": "off", "gate": True}
@@ -213,6 +233,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--modes", type=_names(MODES), default=MODES, help=f"Comma-separated, of {','.join(MODES)}.")
     p.add_argument("--decoders", type=_names(DECODERS), default=DECODERS, help=f"Of {','.join(DECODERS)}.")
     p.add_argument("--models", type=_names(MODELS), default=MODELS, help="off (decoding alone), on (YOLOv8n 320).")
+    p.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="Also detect on the substream alone, no record input (model off): what demuxing the main stream costs.",
+    )
     p.add_argument("--no-gate-runs", dest="gate_runs", action="store_false", help="Leave out the P6 runs (gate on).")
     p.add_argument("--start-timeout", type=float, default=120.0, help="Longest wait for every camera to stream.")
     p.add_argument("--cache", default=str(Path.home() / ".cache" / "vigil-bench" / "decode"), help="Where clips are kept.")
@@ -276,6 +301,7 @@ def main(argv: list[str] | None = None) -> int:
         "clips_made_s": made_s,
         "runs": runs,
         "goals": goals(runs, args.cameras),
+        "record_input_cpu_per_camera_pct": record_input_cost(runs),
         "load_average": [round(v, 2) for v in os.getloadavg()],
     }
     text = json.dumps(report, indent=2)

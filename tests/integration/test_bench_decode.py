@@ -15,7 +15,7 @@ import pytest
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 DECODE = BENCH / "decode.py"
-PICTURES = {"main": [1920, 1080], "scaled": [320, 180], "sub": [640, 360]}  # scaled: 'model', a 320 input
+PICTURES = {"main": [1920, 1080], "scaled": [320, 180], "sub": [640, 360], "subonly": [640, 360]}  # scaled: 'model', a 320 input
 
 
 def _bench(name: str):
@@ -30,7 +30,17 @@ def _bench(name: str):
 def test_the_short_form_measures_every_mode_or_says_why_not(tmp_path):
     out = tmp_path / "decode.json"
     cmd = [sys.executable, str(DECODE), "--cameras", "2", "--seconds", "5", "--warmup", "2", "--clip-s", "4"]
-    cmd += ["--models", "off", "--cache", str(tmp_path / "cache"), "--workdir", str(tmp_path / "runs"), "--out", str(out)]
+    cmd += [
+        "--models",
+        "off",
+        "--breakdown",
+        "--cache",
+        str(tmp_path / "cache"),
+        "--workdir",
+        str(tmp_path / "runs"),
+        "--out",
+        str(out),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=15 * 60)
     assert proc.returncode == 0 and out.exists(), f"exit {proc.returncode}:\n{proc.stderr[-4000:]}"
     report = json.loads(out.read_text())
@@ -38,7 +48,8 @@ def test_the_short_form_measures_every_mode_or_says_why_not(tmp_path):
     assert report["cameras"] == 2 and report["window_s"] == 5 and report["rtsp_servers"] >= 1
     labels = [run["label"] for run in report["runs"]]
     expected = [f"{m}/{d}/model off" for m in ("main", "scaled", "sub") for d in ("pyav", "gstreamer")]
-    assert labels == [*expected, "sub+gate/pyav/model off", "sub+gate/gstreamer/model off"]
+    breakdown = ["subonly/pyav/model off", "subonly/gstreamer/model off"]
+    assert labels == [*expected, *breakdown, "sub+gate/pyav/model off", "sub+gate/gstreamer/model off"]
     by_label = {run["label"]: run for run in report["runs"]}
     assert by_label["main/pyav/model off"]["available"], "today's mode (detect on main, PyAV) must always run"
     for run in report["runs"]:
@@ -54,6 +65,8 @@ def test_the_short_form_measures_every_mode_or_says_why_not(tmp_path):
     for verdict in off.values():
         assert ("ratio" in verdict and verdict["ratio"] > 0 and isinstance(verdict["pass"], bool)) or verdict["status"], verdict
     assert all("not measured" in v["status"] for v in report["goals"]["model on"].values())
+    if by_label["sub/pyav/model off"]["available"]:  # sub minus subonly: the record input's demuxing
+        assert isinstance(report["record_input_cpu_per_camera_pct"]["pyav"], float)
 
 
 def run(mode: str, decoder: str, cpu: float, *, kept_up: bool = True, gate: bool = False, model: str = "off") -> dict:
