@@ -297,3 +297,12 @@ def test_closing_leaves_no_pipeline_or_thread_behind(clip):
     while threads() > before + 2:  # GStreamer's pooled threads end when idle
         assert time.monotonic() < deadline, f"{threads()} threads, {before} before"
         time.sleep(0.1)
+
+
+def test_a_missing_parser_fails_the_open_with_its_name(clip, monkeypatch):
+    """Elements made in a streaming thread (a stream's parser) fail the open, not a traceback."""
+    from vigil.sources.decode import _gst_demux
+
+    monkeypatch.setitem(_gst_demux._PARSERS, "video/x-h264", ("h264parse-missing", "video/x-h264"))
+    with pytest.raises(OpenFailed, match=r"^GStreamer element 'h264parse-missing' is not installed$"):
+        GStreamerDecoder().open(InputSpec("file", str(clip)))

@@ -53,6 +53,7 @@ class Demuxer:
         self.kinds: set[str] = set()  # what the input holds: video, audio ...
         self.video: Any = None  # the pad that feeds the appsink, once linked
         self.no_more = False  # the source said every stream is known
+        self.failed: str | None = None  # what went wrong in a streaming thread's callback
         self.wallclock_origin: float | None = None
         self._ntp = Gst.Caps.from_string("timestamp/x-ntp")
         try:
@@ -71,7 +72,7 @@ class Demuxer:
                 source.set_property("timeout", int(spec.read_timeout_s * 1e6))  # UDP: no packet for that long
             set_properties(source, dict(spec.extra))
             self.pipeline.add(source)
-            source.connect("pad-added", self._on_rtp_pad)
+            source.connect("pad-added", self._guarded(self._on_rtp_pad))
             source.connect("no-more-pads", self._on_no_more_pads)
             return
         if spec.kind == "file":
@@ -79,7 +80,7 @@ class Demuxer:
         else:
             chain = self._device(spec)
         parser = make("parsebin")
-        parser.connect("pad-added", self._on_stream)
+        parser.connect("pad-added", self._guarded(self._on_stream))
         parser.connect("no-more-pads", self._on_no_more_pads)
         set_properties(chain[0], dict(spec.extra))
         for element in (*chain, parser):
@@ -104,6 +105,18 @@ class Demuxer:
         wanted = Gst.Caps.from_string(",".join([caps, *fields]))
         return [make("v4l2src", device=spec.location), make("capsfilter", caps=wanted)]
 
+    def _guarded(self, callback: Any) -> Any:
+        """`callback` for a signal of a streaming thread: a missing element becomes `failed`,
+        which `open` reports, instead of a traceback on stderr."""
+
+        def guarded(element: Any, pad: Any) -> None:
+            try:
+                callback(element, pad)
+            except LookupError as exc:
+                self.failed = str(exc)
+
+        return guarded
+
     def _on_rtp_pad(self, source: Any, pad: Any) -> None:
         structure = (pad.get_current_caps() or pad.query_caps(None)).get_structure(0)
         media = structure.get_string("media") or "unknown"
@@ -112,7 +125,7 @@ class Demuxer:
             self._discard(pad)
             return
         parser = make("parsebin")
-        parser.connect("pad-added", self._on_stream)
+        parser.connect("pad-added", self._guarded(self._on_stream))
         self._add_linked(pad, [parser])
         pad.add_probe(Gst.PadProbeType.BUFFER, self._camera_clock)
 
@@ -172,7 +185,9 @@ class Demuxer:
                 return caps
             message = bus.timed_pop_filtered(50 * Gst.MSECOND, Gst.MessageType.ERROR | Gst.MessageType.EOS)
             if message is not None and message.type == Gst.MessageType.ERROR:
-                raise OpenFailed(bus_error(message))
+                raise OpenFailed(self.failed or bus_error(message))
+            if self.failed:
+                raise OpenFailed(self.failed)
             ended = message is not None or self.no_more
             if ended and self.video is None and "video" not in self.kinds:
                 raise NoVideoStream(", ".join(sorted(self.kinds)) or "no streams")
