@@ -303,6 +303,6 @@ def test_a_missing_parser_fails_the_open_with_its_name(clip, monkeypatch):
     """Elements made in a streaming thread (a stream's parser) fail the open, not a traceback."""
     from vigil.sources.decode import _gst_demux
 
-    monkeypatch.setitem(_gst_demux._PARSERS, "video/x-h264", ("h264parse-missing", "video/x-h264"))
+    monkeypatch.setitem(_gst_demux._PARSERS, "video/x-h264", ("h264parse-missing", "video/x-h264,stream-format=byte-stream"))
     with pytest.raises(OpenFailed, match=r"^GStreamer element 'h264parse-missing' is not installed$"):
         GStreamerDecoder().open(InputSpec("file", str(clip)))

@@ -138,9 +138,10 @@ class Demuxer:
             self._discard(pad)
             return
         chain = []
-        if name in _PARSERS:
+        if name in _PARSERS:  # unless parsebin's own parser gave that form already (an MP4's)
             element, wanted = _PARSERS[name]
-            chain = [make(element), make("capsfilter", caps=Gst.Caps.from_string(wanted))]
+            form = Gst.Caps.from_string(wanted)
+            chain = [] if caps.is_fixed() and caps.is_subset(form) else [make(element), make("capsfilter", caps=form)]
         self._add_linked(pad, [*chain, self.sink])
         self.video = self.sink.get_static_pad("sink")
 
