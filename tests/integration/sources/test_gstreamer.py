@@ -101,6 +101,35 @@ def test_frames_are_scaled_to_output_size_like_pyavs(clip, size):
     assert all(psnr(g[2], w[2]) > psnr(g[2], n[2]) + 3 for g, w, n in zip(got, want, want[1:]))
 
 
+def encode_hevc(path: Path, frames: int = 60) -> Path:
+    """H.265 in MP4 (hvc1), B-frames, a key frame every 12: a bar moving across a grey picture."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx265", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        stream.options = {"x265-params": "log-level=error:keyint=12:bframes=2", "preset": "veryfast"}
+        stream.codec_context.codec_tag = "hvc1"
+        for i in range(frames):
+            image = np.full((240, 320, 3), 60, np.uint8)
+            image[:, (i * 5) % 280 : (i * 5) % 280 + 40] = (200, 120, 40)
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")))
+        container.mux(stream.encode())
+    return path
+
+
+async def test_hevc_decodes_as_pyav_does_feeds_clips_and_skips_non_reference_pictures(tmp_path):
+    path = encode_hevc(tmp_path / "h265.mp4")
+    got, packets, opened = decode(GStreamerDecoder(), InputSpec("file", str(path)))
+    want, _, _ = decode(PyAVDecoder(), InputSpec("file", str(path)))
+    assert opened.decoder_element == "avdec_h265" and opened.info.codec == "hevc"
+    assert len(got) == len(want) == 60 and all(np.array_equal(g[3], w[3]) for g, w in zip(got, want))
+    assert opened.stream_params().extradata[0] == 1  # hvcC
+    played, _, _ = decode(PyAVDecoder(), InputSpec("file", str(write_clip(tmp_path / "c.mp4", opened, packets))))
+    assert len(played) == 60 and all(np.array_equal(a[2], b[2]) for a, b in zip(played, want))
+    source = FileSource("h265", path, decoder="gstreamer", max_fps=5.0)
+    frames = await collect(source)
+    assert source.stats.skipped["non_ref"] > 0 and source.stats.decoded < 60 and 9 <= len(frames) <= 11
+
+
 def write_clip(path: Path, opened, packets: list) -> Path:
     clip_file = ClipFile(path, StreamTemplate(opened.stream_params()))
     for packet in packets:
