@@ -1,7 +1,7 @@
 """The decoding pipeline of the `gstreamer` decoder: the packets the source's plan takes, pushed
 into an appsrc, decoded to I420, pulled from an appsink:
 
-    appsrc ! [parser] ! decoder ! [nvvidconv] ! videoconvertscale ! video/x-raw,format=I420[,width,height] ! appsink
+    appsrc ! [parser] ! decoder ! [nvvidconv ! video/x-raw,format=I420,width,height] ! videoconvert ! video/x-raw,format=I420 ! appsink
 
 A picture is scaled to `InputSpec.output_size` and converted to BGR when the source asks for it
 (`GstPicture`), as PyAV's are: the frames the sampler drops and the frame gates turn away are
@@ -70,7 +70,8 @@ class DecodeBranch:
         self.decoder = make(self.element) if self.element else None
         in_pipeline = self.element in _DEVICE_MEMORY  # scaled in hardware on the way out of device memory
         self.output_size = None if in_pipeline else output_size  # scaled by each picture, when asked
-        chain = [self.src, *self._decoding(caps, threads), *_converters(output_size if in_pipeline else None), self.sink]
+        decoding = self._decoding(caps, threads, output_size if in_pipeline else None)
+        chain = [self.src, *decoding, *_converters(), self.sink]
         for element in chain:
             self.pipeline.add(element)
         for upstream, downstream in zip(chain, chain[1:]):
@@ -79,7 +80,7 @@ class DecodeBranch:
         self._keys: dict[int, None] = {}  # the times of the key packets fed, oldest first
         self.pipeline.set_state(Gst.State.PLAYING)
 
-    def _decoding(self, caps: Any, threads: int) -> list[Any]:
+    def _decoding(self, caps: Any, threads: int, output_size: tuple[int, int] | None) -> list[Any]:
         decoder = self.decoder
         if decoder is None:
             return []
@@ -89,8 +90,8 @@ class DecodeBranch:
         parser = _PARSERS.get(caps.get_structure(0).get_name())
         if parser and not decoder.get_factory().can_sink_all_caps(caps):
             chain.insert(0, make(parser))
-        if self.element in _DEVICE_MEMORY:
-            chain.append(make(_DEVICE_MEMORY[self.element]))
+        if self.element in _DEVICE_MEMORY:  # out of device memory, scaled on the way (in hardware)
+            chain += [make(_DEVICE_MEMORY[self.element]), make("capsfilter", caps=_i420(output_size))]
         return chain
 
     def set_caps(self, caps: Any) -> None:
@@ -169,18 +170,13 @@ class DecodeBranch:
         self.pipeline.set_state(Gst.State.NULL)
 
 
-def _converters(output_size: tuple[int, int] | None) -> list[Any]:
-    """Scaling and conversion to I420 in one step (videoconvertscale, GStreamer 1.22; else
-    videoconvert ! videoscale), at `output_size` (stretched, no borders); passthrough for a
-    software decoder's I420 at the stream's size."""
-    caps = "video/x-raw,format=I420" + (f",width={output_size[0]},height={output_size[1]}" if output_size else "")
-    if Gst.ElementFactory.find("videoconvertscale") is not None:
-        steps = [make("videoconvertscale", add_borders=False)]
-    else:
-        steps = [make("videoconvert"), make("videoscale", add_borders=False)]
-    # Multi-tap bilinear: its filter widens when it shrinks, as swscale's bilinear (PyAV's) does.
-    Gst.util_set_object_arg(steps[-1], "method", "bilinear2")
-    return [*steps, make("capsfilter", caps=Gst.Caps.from_string(caps))]
+def _i420(size: tuple[int, int] | None) -> Any:
+    return Gst.Caps.from_string("video/x-raw,format=I420" + (f",width={size[0]},height={size[1]}" if size else ""))
+
+
+def _converters() -> list[Any]:
+    """To I420 at the size it comes (videoconvert; passthrough for a software decoder's I420)."""
+    return [make("videoconvert"), make("capsfilter", caps=_i420(None))]
 
 
 def _name(element: Any) -> str:
