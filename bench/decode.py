@@ -30,6 +30,10 @@ not keep up: its mode's CPU is then a floor (`kept_up: false`). A mode whose fea
 vigil yet (its config is refused, or the decoder cannot be loaded) is reported
 "not available (reason)"; a run that fails says why, and the others go on.
 
+`pyav_decode_floor_pct`: camera 0's main and sub files decoded with PyAV in this process, in
+percent of a core at the stream's real-time rate (every 5th picture made BGR): what decoding
+alone costs, under which no mode's CPU per camera can go.
+
 Goals (ratios of runs measured in the same invocation, model off): sub >= 4x less CPU per camera
 than main; scaled >= 1.5x less than main; gstreamer within 1.2x of pyav (each mode); P6: 16
 cameras on substreams decode and gate in <= 1 core. The same ratios with the model on are shown
@@ -56,7 +60,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))  # tests.support: the scenes and the tiny model
 
-from _decode_clips import ClipSettings, camera_clips  # noqa: E402
+from _decode_clips import ClipSettings, camera_clips, decode_floor  # noqa: E402
 from _decode_report import goals, summary_table  # noqa: E402
 from _decode_run import Cameras, Vigil, free_port  # noqa: E402
 
@@ -272,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.prepare:
         print(json.dumps({"clips": [str(c) for pair in clips for c in pair], "made_s": made_s}, indent=2))
         return 0
+    keep = max(1, round(args.fps / DETECT_FPS))
+    floor = {"main": decode_floor(clips[0][0], keep), "sub": decode_floor(clips[0][1], keep)}
     cams = Cameras(clips, args.servers)
     cams.start()
     runs: list[dict[str, Any]] = []
@@ -299,6 +305,7 @@ def main(argv: list[str] | None = None) -> int:
         "window_s": args.seconds,
         "rtsp_servers": len(cams.ports),
         "clips_made_s": made_s,
+        "pyav_decode_floor_pct": floor,
         "runs": runs,
         "goals": goals(runs, args.cameras),
         "record_input_cpu_per_camera_pct": record_input_cost(runs),
