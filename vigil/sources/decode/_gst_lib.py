@@ -7,6 +7,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from vigil.sources.decode.base import DecodeFailed
+
 try:
     import gi
 
@@ -15,12 +17,12 @@ try:
 except (ImportError, ValueError) as exc:  # ValueError: PyGObject is there, GStreamer's typelib is not
     raise ImportError(
         f"the gstreamer decoder needs PyGObject and GStreamer's introspection data ({exc}); install the "
-        "'gstreamer' extra (pip install 'vigil[gstreamer]', after apt-get install libgirepository1.0-dev "
+        "'gstreamer' extra (pip install 'vigil-analytics[gstreamer]', after apt-get install libgirepository1.0-dev "
         "libcairo2-dev gir1.2-gstreamer-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good "
         "gstreamer1.0-plugins-bad gstreamer1.0-libav on Debian)"
     ) from exc
 
-__all__ = ["Gst", "bus_error", "init", "make", "set_properties"]
+__all__ = ["Gst", "bus_error", "copy_out", "init", "make", "set_properties"]
 
 _started = threading.Lock()
 
@@ -66,3 +68,14 @@ def bus_error(message: Any) -> str:
     if detail.lower().startswith(reason.rstrip(".").lower()):
         return detail
     return f"{reason} {detail}"
+
+
+def copy_out(buffer: Any) -> bytes:
+    """A buffer's bytes, copied once (by mapping it: `extract_dup` copies twice)."""
+    found, mapped = buffer.map(Gst.MapFlags.READ)
+    if not found:
+        raise DecodeFailed("GStreamer could not map a buffer's memory")
+    try:
+        return bytes(mapped.data)
+    finally:
+        buffer.unmap(mapped)

@@ -16,6 +16,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from vigil.sources.decode._gst_lib import copy_out
 from vigil.sources.decode.base import DecodeFailed
 
 __all__ = ["GstPicture", "i420", "planes"]
@@ -35,7 +36,7 @@ class GstPicture:
 
     def _bytes(self) -> bytes:
         if not self._data:
-            self._data = self._buffer.extract_dup(0, self._buffer.get_size())
+            self._data = copy_out(self._buffer)
             self._buffer = None  # GStreamer may reuse its memory now
         return self._data
 

@@ -21,7 +21,7 @@ from vigil.packet import Packet, StreamParams
 from vigil.sources.decode._gst_caps import nal_length_size, non_reference, stream_info, stream_params
 from vigil.sources.decode._gst_decode import DecodeBranch, GstPicture
 from vigil.sources.decode._gst_demux import Demuxer, stream_seconds
-from vigil.sources.decode._gst_lib import Gst, init
+from vigil.sources.decode._gst_lib import Gst, copy_out, init
 from vigil.sources.decode.base import DecodePlan, InputSpec, OpenFailed, PacketSink, StreamInfo
 
 __all__ = ["DecodingTimes", "GStreamerDecoder", "GStreamerInput"]
@@ -77,14 +77,14 @@ class GStreamerInput:
             taken = plan.take(key, pts, size)
             data = b""
             if packets is not None and pts is not None and size:
-                data = buffer.extract_dup(0, size)
+                data = copy_out(buffer)
                 dts = stream_seconds(buffer.dts, segment) if buffer.dts != Gst.CLOCK_TIME_NONE else self._dts(pts)
                 duration = buffer.duration / Gst.SECOND if buffer.duration != Gst.CLOCK_TIME_NONE else 0.0
                 packets(Packet(data, pts + pts_offset, dts + pts_offset, key, duration))
             if not taken:
                 continue
             if plan.skip_nonref and not key and self._length_size:  # as FFmpeg's skip_frame NONREF
-                if non_reference(data or buffer.extract_dup(0, size), self.info.codec, self._length_size):
+                if non_reference(data or copy_out(buffer), self.info.codec, self._length_size):
                     plan.decoded(size, 0, branch.in_flight)
                     continue
             branch.offset_ns = segment.time - segment.start
