@@ -4,11 +4,13 @@ Two pipelines per input, both driven by the decode thread, so the protocol's sam
 with PyAV: the demuxing one (`_gst_demux`: filesrc, rtspsrc or v4l2src, parsed into access units
 in an appsink) gives every packet, which goes to the clips as a neutral `Packet`; the packets the
 source's plan takes are pushed into the decoding one (`_gst_decode`: appsrc, the decoder element,
-scaling to `InputSpec.output_size`, an appsink of I420 pictures, converted to BGR on demand). `elements` names
-the decoder element per codec (FFmpeg's codec names: {"h264": "nvv4l2decoder"}); a codec not in
-it gets GStreamer's highest-ranked decoder (gst-libav's `avdec_h264` on Debian: FFmpeg's own
-decoder). Capture times: rtspsrc's NTP time from the camera's RTCP sender reports.
-`close` sets both pipelines to NULL: no streaming thread outlives the input.
+an appsink of I420 pictures), and a picture is scaled to `InputSpec.output_size` and converted to
+BGR when the source keeps it (`_gst_picture`). `elements` names the decoder element per codec
+(FFmpeg's codec names: {"h264": "nvv4l2decoder"}); a codec not in it gets GStreamer's
+highest-ranked decoder (gst-libav's `avdec_h264` on Debian: FFmpeg's own decoder). Non-reference
+pictures are left undecoded when the plan says so, read from each packet's first slice header.
+Capture times: rtspsrc's NTP time from the camera's RTCP sender reports. `close` sets both
+pipelines to NULL: no streaming thread outlives the input.
 """
 
 from __future__ import annotations
