@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import threading
 import time
 from abc import abstractmethod
@@ -28,16 +29,19 @@ from vigil.sources._handoff import Handoff, Stopped
 from vigil.sources._sampling import Plan, Sampler
 from vigil.sources._scaling import DecodeSize, Scaling
 from vigil.sources.base import Source, SourceState
-from vigil.sources.decode.auto import choose
+from vigil.sources.decode.auto import choose, fallback
 from vigil.sources.decode.base import DecodeFailed, Decoder, DecoderInput, InputKind, InputSpec, PacketSink
 from vigil.sources.gate import DecodedFrame, FrameGate, GateChain
 
 if TYPE_CHECKING:
     from vigil.clips import ClipRecorder
 
-__all__ = ["DecodingSource"]
+__all__ = ["FALLBACK_AFTER", "DecodingSource"]
+
+log = logging.getLogger(__name__)
 
 _END = object()
+FALLBACK_AFTER = 3  # connections in a row without a picture before a hardware decoder gives way to PyAV
 
 
 class DecodingSource(Source):
@@ -67,6 +71,8 @@ class DecodingSource(Source):
         self.feeds_clips = clips is not None  # False: another input (a camera's record input) feeds them
         self.decoder_choice = choose(decoder, input_kind=self.input_kind)  # which decoder, and why
         self.decoder = self.decoder_choice.decoder
+        self._plan: Plan | None = None  # the latest pass's sampling (what it demuxed)
+        self.hardware_failures = 0  # connections in a row that a hardware decoder gave no picture (see _decoded_nothing)
         self.decoding: tuple[str, str | None] | None = None  # the opened stream's codec and GStreamer element
         self.scaling = Scaling(source_id, decode_size)  # the size pictures are decoded at: open with self.scaling.open
         self._handoff: Handoff | None = None
@@ -90,6 +96,24 @@ class DecodingSource(Source):
             self._read(opened, seq=0, pts_offset=0.0)
         finally:
             self._clips_ended()
+
+    def _decoded_nothing(self, reason: str) -> None:
+        """A connection opened and failed before its first picture. With a hardware decoder that
+        `auto` chose, `FALLBACK_AFTER` of these in a row switch the camera to PyAV for good (its
+        `decoder_choice` says so): a stream the element cannot decode (a profile it lacks) would
+        otherwise be retried with it forever. Only passes that demuxed a key frame count (a camera
+        that sends nothing, rebooting, is no reason to leave the hardware). A picture decoded
+        resets the count."""
+        if not self.decoder_choice.hardware or self._plan is None or not self._plan.key_pts:
+            return  # not a hardware decoder's, or no key frame came at all: not the decoder's fault
+        self.hardware_failures += 1
+        if self.hardware_failures < FALLBACK_AFTER:
+            return
+        element = (self.decoding or (None, None))[1] or "the hardware decoder"
+        why = f"{element} failed {self.hardware_failures} times in a row on this camera ({reason})"
+        self.decoder_choice = fallback(self.decoder_choice, why)
+        self.decoder = self.decoder_choice.decoder
+        log.warning("source '%s': %s", self.source_id, self.decoder_choice.reason)
 
     def _clips_opened(self, opened: DecoderInput) -> None:
         """A new stream begins (a file opened, a camera connected): the clip recorder copies its
@@ -171,7 +195,7 @@ class DecodingSource(Source):
         `from_key`: skip packets until the first key frame (a live stream joined mid-GOP)."""
         self.decoding = (opened.info.codec, getattr(opened, "decoder_element", None))
         rate = opened.info.fps
-        plan = Plan(self.stats, self.max_fps, rate, self._stopping, from_key=from_key)
+        plan = self._plan = Plan(self.stats, self.max_fps, rate, self._stopping, from_key=from_key)
         sampler = Sampler(self.max_fps)
         fallback_rate = rate or 30.0
         pts: float | None = None

@@ -171,8 +171,13 @@ class RTSPSource(DecodingSource):
                     self._clips_ended()
                 if seq > before:
                     attempt = 0  # frames flowed: the next failure starts the backoff afresh
+                    self.hardware_failures = 0
+                else:
+                    self._decoded_nothing("the stream ended or stalled before its first picture")
                 self._retry_later(f"source '{self.source_id}': stream ended or stalled", attempt)
             except SourceDecodeError as exc:
+                if seq == before:
+                    self._decoded_nothing(str(exc))
                 self._retry_later(str(exc), attempt)
             finally:
                 opened.close()

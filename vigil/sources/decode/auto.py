@@ -26,7 +26,7 @@ from vigil.errors import ConfigError, MissingDependencyError
 from vigil.sources.decode._hardware import hardware
 from vigil.sources.decode.base import Decoder, InputKind
 
-__all__ = ["AUTO", "DECODERS", "Choice", "choose", "probe_hardware"]
+__all__ = ["AUTO", "DECODERS", "Choice", "choose", "fallback", "probe_hardware"]
 
 AUTO = "auto"
 # name -> "module:class", imported when chosen (vigil.config.decoding.DECODER_NAMES lists the same)
@@ -44,6 +44,7 @@ class Choice:
     decoder: Decoder
     name: str
     reason: str
+    hardware: bool = False  # auto chose a hardware decoder: a camera it cannot decode falls back to PyAV
 
 
 def choose(name: str | Decoder = AUTO, *, input_kind: InputKind | None = None) -> Choice:
@@ -80,7 +81,12 @@ def _auto(input_kind: InputKind | None) -> Choice:
     except MissingDependencyError as exc:
         why = exc.__cause__ or exc
         return Choice(_load("pyav"), "pyav", f"auto: {found.reason}, but the GStreamer decoder cannot be loaded ({why}); PyAV")
-    return Choice(decoder, _HARDWARE_DECODER, f"auto: {found.reason}")
+    return Choice(decoder, _HARDWARE_DECODER, f"auto: {found.reason}", hardware=True)
+
+
+def fallback(choice: Choice, why: str) -> Choice:
+    """PyAV, for a camera that the hardware decoder `auto` chose for it could not decode (`why`)."""
+    return Choice(_load("pyav"), "pyav", f"auto: {why}; fell back to PyAV (was: {choice.reason})")
 
 
 def _load(name: str, **options: Any) -> Decoder:
