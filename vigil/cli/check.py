@@ -61,6 +61,7 @@ def check_config(path: Path, environ: Mapping[str, str] | None = None, *, decode
             *(f"  search: {line}" for line in search_lines),
             *_spool_lines(config, os.environ if environ is None else environ),
             *decoder_lines,
+            *_picture_lines(config),
             *(f"  {failure}" for failure in CATALOG.failures),
             f"  not checked: {', '.join(unchecked + _unchecked_parts(config))}",
         ]
@@ -162,6 +163,22 @@ def _decoders(config: DaemonConfig) -> tuple[list[Problem], list[str]]:
             continue
         lines.append(f"  decoder of source '{source.name}': {choice.name} ({choice.reason})")
     return problems, lines
+
+
+def _picture_lines(config: DaemonConfig) -> list[str]:
+    """What each camera reads beyond one URL: its inputs with their roles (URLs masked), and the
+    size its pictures are decoded at when not the camera's own."""
+    lines: list[str] = []
+    for source in config.sources:
+        inputs = getattr(source, "inputs", None) or []
+        if inputs:
+            listed = ", ".join(f"{i} {'+'.join(item.roles)} {mask_url(item.url)}" for i, item in enumerate(inputs))
+            lines.append(f"  inputs of source '{source.name}': {listed}")
+        size = source.decode_size
+        if size is not None:
+            said = "the largest inside the model's input (model)" if isinstance(size, str) else f"{size[0]}x{size[1]}"
+            lines.append(f"  decode size of source '{source.name}': {said}; boxes, zones and snapshots are in its pixels")
+    return lines
 
 
 def _spool_lines(config: DaemonConfig, environ: Mapping[str, str]) -> list[str]:

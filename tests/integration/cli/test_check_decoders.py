@@ -87,3 +87,22 @@ def test_check_refuses_gstreamer_without_pygobject_at_its_key(tmp_path, nudenet_
         f"vigil: error: config {path}: line 6: sources[0].decoder: decoder 'gstreamer' cannot be loaded ("
     )
     assert "gstreamer' extra" in result.stderr and result.stderr.rstrip().endswith("or choose decoder 'auto'")
+
+
+def test_check_shows_a_cameras_inputs_masked_and_its_decode_size(tmp_path, nudenet_path):
+    sources = (
+        "  - name: door\n    clips:\n      directory: clips\n    decode_size: [640, 360]\n    inputs:\n"
+        "      - url: rtsp://admin:hunter2@door.lan/sub\n        roles: [detect]\n"
+        "      - url: rtsp://admin:hunter2@door.lan/main\n        roles: [record]\n"
+        "  - name: yard\n    url: rtsp://cam.lan/stream1\n    decode_size: model\n"
+    )
+    result = vigil("check", str(write_config(tmp_path, nudenet_path, sources)))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert (
+        "  inputs of source 'door': 0 detect rtsp://admin:***@door.lan/sub, 1 record rtsp://admin:***@door.lan/main" in lines
+    ), lines
+    assert "  decode size of source 'door': 640x360; boxes, zones and snapshots are in its pixels" in lines
+    assert any(line.startswith("  decode size of source 'yard': the largest inside the model's input") for line in lines)
+    assert not any("inputs of source 'yard'" in line for line in lines)
+    assert "hunter2" not in result.stdout + result.stderr
