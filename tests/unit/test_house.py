@@ -28,6 +28,7 @@ LAYERS: list[set[str]] = [
     {"clips"},
     {"pipeline"},
     {"store"},
+    {"fleet"},  # the fleet's buckets and its reconciler, beside the daemon (which runs it; the API reads it)
     {"api"},  # the app over a `Control`; the daemon serves it (`vigil.daemon.service` imports it)
     {"daemon"},
     {"cli", "__main__"},

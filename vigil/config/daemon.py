@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationError, ValidatorFunctionWrapHandler, model_validator
+from pydantic_core import PydanticCustomError
 
 from vigil.config._section import Section
 from vigil.config.api import ApiConfig
+from vigil.config.fleet import FleetConfig
 from vigil.config.pipeline import PipelineConfig
 from vigil.config.search import SearchConfig
+from vigil.config.sources import SourceConfig
 
 __all__ = ["DaemonConfig", "LoggingConfig"]
 
@@ -32,3 +35,28 @@ class DaemonConfig(PipelineConfig):
     shutdown_timeout_s: float = Field(
         30.0, gt=0.0, le=3600.0, description="On SIGTERM/SIGINT, how long the drain may take before in-flight work is cancelled."
     )
+    fleet: FleetConfig | None = Field(None, description="Share the cameras of a NATS bucket with other boxes (vigil/fleet).")
+    sources: list[SourceConfig] = Field(
+        default_factory=list, description="Where frames come from (at least one, unless fleet: brings the cameras)."
+    )
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _cameras_somewhere(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        """Without a fleet the YAML names at least one source (as PipelineConfig requires), an
+        error reported beside the others."""
+        if not isinstance(data, dict) or data.get("fleet") is not None or data.get("sources"):
+            return handler(data)
+        ctx = {"field_type": "List", "min_length": 1, "actual_length": 0}
+        own: Any = {"type": "too_short", "loc": ("sources",), "input": [], "ctx": ctx}
+        if "sources" not in data:
+            own = {"type": "missing", "loc": ("sources",), "input": data}
+        others: list[Any] = []
+        try:
+            handler(data)
+        except ValidationError as exc:
+            others = [
+                {"type": PydanticCustomError(e["type"], "{message}", {"message": e["msg"]}), "loc": e["loc"], "input": None}
+                for e in exc.errors()
+            ]
+        raise ValidationError.from_exception_data(cls.__name__, [own, *others])

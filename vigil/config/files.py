@@ -139,7 +139,13 @@ def secret_reader(secret: SecretFile) -> Callable[[str], object]:
 
 # How each `*_file` key of the sections that are not kinds is read (the kinds' keys are their
 # catalog entries' `secret_files`): a new one must be added here or to WRITTEN_FILES (a test checks).
-READERS: dict[str, Callable[[str], object]] = {"token_file": read_token_file}
+READERS: dict[str, Callable[[str], object]] = {
+    "token_file": read_token_file,
+    # fleet: (vigil/config/fleet.py): its NATS credentials, as the nats sink's
+    "password_file": lambda path: read_password_file(path, "the NATS password"),
+    "credentials_file": lambda path: read_secret(path, "the NATS credentials (a .creds file)"),
+    "ca_file": lambda path: read_secret(path, "the CA certificates (PEM)"),
+}
 # Files vigil writes (they may not exist yet): not read at load.
 WRITTEN_FILES = frozenset({"state_file"})
 # The lists whose entries are kinds, and the catalog section that declares them.
