@@ -43,6 +43,7 @@ from vigil.daemon.reload import ReloadOnSighup, apply_models, apply_sinks, lane_
 from vigil.daemon.signals import Interrupted, StopSignals
 from vigil.daemon.systemd import Notifier, Watchdog
 from vigil.errors import ConfigError, VigilError
+from vigil.fleet.agent import FleetAgent
 from vigil.pipeline.observer import Observers, PipelineObserver
 from vigil.pipeline.runner import Pipeline, PipelineReport
 from vigil.redact import mask_url
@@ -79,6 +80,7 @@ class Daemon:
         self._own_store: Store | None = None  # the store run() opened
         self.models = LoadedModels()  # the cascades' secondaries live here; the frame models in the pipeline
         self.live: LiveView | None = None  # the console's live views (api.console), made by run()
+        self.fleet: FleetAgent | None = None  # the fleet's reconciler (fleet:), started by run()
 
     @classmethod
     async def for_file(cls, path: Path, config: DaemonConfig, environ: Mapping[str, str]) -> Daemon:
@@ -133,6 +135,10 @@ class Daemon:
                 pipeline.request_stop()
             else:
                 self.notifier.ready()
+            if self.config.fleet is not None and not self._stop_asked:  # cameras shared with other boxes
+                self.fleet = FleetAgent(self.config.fleet, self, local=self._own_streams, api_url=self._api_url)
+                self.fleet.start()
+                stack.push_async_callback(self.fleet.leave)
             status = asyncio.create_task(self._report_status(), name="systemd-status")
             stack.callback(status.cancel)
             interval = self.notifier.watchdog_interval()
@@ -193,8 +199,19 @@ class Daemon:
     def stop(self) -> None:
         self._stop_asked = True
         self.notifier.stopping()
-        if self.pipeline is not None:
+        if self.pipeline is not None and self.fleet is not None:  # the fleet's cameras handed over first
+            pipeline = self.pipeline
+            leaving = asyncio.ensure_future(self.fleet.leave(min(10.0, self.config.shutdown_timeout_s)))
+            leaving.add_done_callback(lambda _: pipeline.request_stop())
+        elif self.pipeline is not None:
             self.pipeline.request_stop()
+
+    def _own_streams(self) -> set[str]:
+        """The streams of this box alone (the YAML's, the API's): the fleet leaves their names alone."""
+        return set(self._configs) - set(self.fleet.held if self.fleet else ())
+
+    def _api_url(self) -> str | None:
+        return f"http://{self.api.host}:{self.api_port}" if self.api_port else None
 
     def _making_progress(self) -> bool:
         """For the watchdog: a batch finished lately, or nothing is waiting to be inferred."""

@@ -1,0 +1,172 @@
+"""FleetAgent against a real nats-server, with a recording stand-in for the daemon's streams:
+cameras spread evenly, a stalled renewal stops the camera before its lease expires, a box
+leaving hands its cameras over at once, a camera deleted from the bucket stops, and no camera
+ever runs on two boxes at once."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.nats_server import NatsServer, wait_for_jetstream
+from vigil.config import SourceConfig
+from vigil.config.fleet import FleetConfig
+from vigil.fleet.agent import FleetAgent
+from vigil.fleet.store import FleetStore
+
+pytestmark = pytest.mark.serial
+
+
+class Streams:
+    """The boxes' running cameras, shared: a camera started while another box runs it is a double run."""
+
+    def __init__(self) -> None:
+        self.running: dict[str, str] = {}  # camera -> box
+        self.double: list[str] = []
+        self.stopped_at: dict[str, float] = {}
+
+    def box(self, name: str) -> BoxStreams:
+        return BoxStreams(self, name)
+
+
+class BoxStreams:
+    def __init__(self, shared: Streams, box: str) -> None:
+        self.shared, self.box = shared, box
+
+    async def add_stream(self, config: SourceConfig, *, tell: bool = True) -> object:
+        if config.name in self.shared.running:
+            self.shared.double.append(f"{config.name} on {self.box} and {self.shared.running[config.name]}")
+        self.shared.running[config.name] = self.box
+        return None
+
+    async def remove_stream(self, name: str, *, tell: bool = True) -> None:
+        if self.shared.running.get(name) == self.box:
+            del self.shared.running[name]
+            self.shared.stopped_at[name] = time.monotonic()
+
+    def mine(self) -> set[str]:
+        return {camera for camera, box in self.shared.running.items() if box == self.box}
+
+
+@pytest.fixture
+def server(tmp_path: Path):
+    node = NatsServer(tmp_path / "nats").start()
+    asyncio.run(wait_for_jetstream([node.url]))
+    yield node
+    node.stop()
+
+
+def config(url: str, box: str, **extra: Any) -> FleetConfig:
+    return FleetConfig.model_validate({"servers": [url], "box": box, "lease_ttl_s": 3, "member_ttl_s": 3, **extra})
+
+
+async def until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)
+
+
+async def fill(url: str, count: int) -> FleetStore:
+    store = await FleetStore.connect(config(url, "admin"))
+    for i in range(count):
+        await store.put_camera(f"cam{i}", {"url": f"rtsp://127.0.0.1:1/cam{i}", "max_fps": 5})
+    return store
+
+
+def loads(streams: Streams, boxes: list[str]) -> list[int]:
+    return sorted(list(streams.running.values()).count(box) for box in boxes)
+
+
+async def test_three_boxes_share_six_cameras_and_one_leaving_hands_over(server: NatsServer) -> None:
+    admin = await fill(server.url, 6)
+    streams = Streams()
+    agents = {b: FleetAgent(config(server.url, b), streams.box(b)) for b in ("a", "b", "c")}
+    try:
+        for agent in agents.values():
+            agent.start()
+        await until(lambda: loads(streams, ["a", "b", "c"]) == [2, 2, 2])
+        before = dict(streams.running)
+        leaving = [c for c, b in before.items() if b == "a"]
+        await agents["a"].leave()
+        left_at = time.monotonic()
+        await until(lambda: loads(streams, ["b", "c"]) == [3, 3], timeout=20)
+        # handed over, not left to expire: the others run them well before the lease TTL
+        assert max(streams.stopped_at[c] for c in leaving) <= left_at
+        assert time.monotonic() - left_at < 3.0 + 2.0  # generous on a loaded machine
+        moves = await admin.moves()
+        assert {m.camera for m in moves if m.reason == "sigterm"} == set(leaving)
+        assert streams.double == []
+        assert agents["b"].stats().members_alive == 2
+    finally:
+        for agent in agents.values():
+            await agent.leave()
+        await admin.close()
+
+
+async def test_a_stalled_renewal_stops_the_camera_before_the_lease_expires(server: NatsServer) -> None:
+    admin = await fill(server.url, 2)
+    streams = Streams()
+    a = FleetAgent(config(server.url, "a"), streams.box("a"))
+    b = FleetAgent(config(server.url, "b", capacity={"cameras": 0}), streams.box("b"))  # takes nothing while a lives
+    try:
+        a.start()
+        b.start()
+        await until(lambda: len(streams.box("a").mine()) == 2)
+        assert a.store is not None
+
+        async def stalled(*_: object, **__: object) -> None:
+            await asyncio.sleep(3600)
+
+        a.store.renew = stalled  # type: ignore[method-assign]  # NATS stops answering a's renewals
+        a.store.heartbeat = stalled  # type: ignore[method-assign]
+        stalled_at = time.monotonic()
+        await until(lambda: not streams.box("a").mine(), timeout=10)
+        stopped = time.monotonic() - stalled_at
+        assert stopped < 3.0  # the lease TTL: stopped a third of it before expiry (at most one renewal period earlier)
+        assert a.stats().leases_lost == 2
+        leases = await admin.leases()
+        assert {lease.box for lease in leases.values()} <= {"a"}  # nobody else has it yet: a stopped first
+        assert streams.double == []
+    finally:
+        await a.close()
+        await b.close()
+        await admin.close()
+
+
+async def test_cameras_deleted_or_changed_in_the_bucket(server: NatsServer) -> None:
+    admin = await fill(server.url, 2)
+    streams = Streams()
+    a = FleetAgent(config(server.url, "a"), streams.box("a"))
+    try:
+        a.start()
+        await until(lambda: len(streams.box("a").mine()) == 2)
+        await admin.delete_camera("cam0")
+        await until(lambda: streams.box("a").mine() == {"cam1"}, timeout=10)
+        await admin.put_camera("cam1", {"url": "rtsp://127.0.0.1:1/other", "max_fps": 2})
+        await until(lambda: a.held["cam1"].entry["max_fps"] == 2, timeout=10)
+        assert streams.running == {"cam1": "a"}
+        assert "cam0" not in await admin.leases()
+    finally:
+        await a.leave()
+        await admin.close()
+
+
+async def test_a_boxs_own_sources_keep_their_names(server: NatsServer) -> None:
+    admin = await fill(server.url, 2)
+    streams = Streams()
+    a = FleetAgent(config(server.url, "a"), streams.box("a"), local=lambda: {"cam0"})
+    try:
+        a.start()
+        await until(lambda: streams.box("a").mine() == {"cam1"})
+        await asyncio.sleep(1.5)  # a few rounds: cam0 stays the YAML's
+        assert streams.box("a").mine() == {"cam1"} and "cam0" not in await admin.leases()
+        assert a.stats().unassigned == 1
+    finally:
+        await a.leave()
+        await admin.close()
