@@ -26,6 +26,8 @@ and the web console.
     GET    /api/v1/config             the effective configuration (YAML + API changes), secrets masked
     POST   /api/v1/session            sign in with the token: an HttpOnly cookie for the console
     GET    /api/v1/openapi.json       this API as an OpenAPI 3.1 document
+    GET    /api/v1/fleet              a box with fleet: the boxes, cameras, who runs each, the moves;
+                                      its POST/PUT/DELETE of streams edit the fleet's bucket (`vigil.api.fleet`)
 
 Readiness (`vigil.daemon.readiness`): not ready while the model loads, when no source is
 streaming (every camera down; a file that ended normally counts as fine) or when a sink is
@@ -66,8 +68,9 @@ from vigil.api.answers import answer, refuse
 from vigil.api.auth import AUTH_KEY, SESSION_PATH, Auth
 from vigil.api.config import ConfigControl, add_config_routes
 from vigil.api.console.pages import add_page_routes
+from vigil.api.fleet import FleetApi, add_fleet_routes
 from vigil.api.guard import Every
-from vigil.api.input import bounded_body, json_body
+from vigil.api.input import bounded_body, json_body, source_from
 from vigil.api.media import StreamPolicy
 from vigil.api.models import (
     EventList,
@@ -85,8 +88,6 @@ from vigil.api.models import (
 from vigil.api.openapi import EVENT_FILES, openapi_document
 from vigil.config import SourceConfig
 from vigil.config.api import ApiConfig
-from vigil.config.inputs import input_files
-from vigil.config.sources import source_fields
 from vigil.errors import PipelineError, SourceOpenError, VigilError
 from vigil.store.base import EventFile, EventQuery, FoundEvent, LoggedEvent, SearchQuery, Store
 from vigil.store.log import EventLog
@@ -126,6 +127,7 @@ def make_app(
     store: Store | None = None,
     live: LiveView | None = None,
     api: ApiConfig | None = None,
+    fleet: FleetApi | None = None,
 ) -> web.Application:
     """The API over the events of `store` (an empty `EventLog` when None), the console's pages (`vigil.api.console.pages`) and, given `live`, the cameras' live
     views (`vigil.api.console.live`), behind the token, Host and write rules of `vigil.api.auth`
@@ -136,7 +138,8 @@ def make_app(
     app = web.Application(middlewares=[_errors, auth.middleware(), body])
     auth.add_routes(app)
     _add_core_routes(app, control)
-    _add_stream_routes(app, control, StreamPolicy.of(api))
+    _add_stream_routes(app, control, StreamPolicy.of(api), fleet)
+    add_fleet_routes(app, fleet, StreamPolicy.of(api))  # GET /api/v1/fleet; PUT of a fleet camera
     events: Store = store if store is not None else EventLog()
     _add_search_route(app, events)  # before /api/v1/events/{id}, which would take "search" for an id
     _add_event_routes(app, events)
@@ -181,7 +184,7 @@ def _add_core_routes(app: web.Application, control: Control) -> None:
     app.add_routes(routes)
 
 
-def _add_stream_routes(app: web.Application, control: Control, policy: StreamPolicy) -> None:
+def _add_stream_routes(app: web.Application, control: Control, policy: StreamPolicy, fleet: FleetApi | None) -> None:
     routes = web.RouteTableDef()
     adding = asyncio.Lock()  # one stream added at a time: api.max_streams holds under concurrent requests
 
@@ -192,7 +195,9 @@ def _add_stream_routes(app: web.Application, control: Control, policy: StreamPol
     @routes.post("/api/v1/streams")
     async def add_stream(request: web.Request) -> web.Response:
         body = await _json_body(request, "the body must be a JSON object describing a source")
-        config = await asyncio.to_thread(_source_from, body, policy)  # validation and paths: off the loop
+        config = await asyncio.to_thread(source_from, body, policy)  # validation and paths: off the loop
+        if fleet is not None and not fleet.local(config.name):  # a fleet camera: to the bucket (vigil.api.fleet)
+            return answer(await fleet.put(config, replace=False), status=201)
         async with adding:
             streams = control.streams().streams
             if any(s.name == config.name for s in streams):
@@ -217,6 +222,8 @@ def _add_stream_routes(app: web.Application, control: Control, policy: StreamPol
 
     @routes.delete("/api/v1/streams/{name}")
     async def delete_stream(request: web.Request) -> web.Response:
+        if fleet is not None and (removed := await fleet.remove(request.match_info["name"])) is not None:
+            return answer(removed)  # a fleet camera, out of the bucket: the box running it stops it
         name = _find(control, request.match_info["name"]).name
         return answer(await control.remove_stream(name))
 
@@ -225,30 +232,6 @@ def _add_stream_routes(app: web.Application, control: Control, policy: StreamPol
 
 async def _json_body(request: web.Request, what: str) -> dict[str, Any]:
     return await json_body(request, what)  # JSON nested at most api_input.MAX_DEPTH deep, else a 400
-
-
-def _source_from(body: dict[str, Any], policy: StreamPolicy) -> SourceConfig:
-    """A stream added through the API: a `sources` entry, without what would make the server read
-    or write files a request names: a network camera, or media `policy` allows (`api_media`)."""
-    named_files = sorted(key for key in body if key in source_fields() and key.endswith("_file")) + input_files(body)
-    if named_files:  # the server would read a file of the caller's choosing and send it to the caller's host
-        raise _error(
-            422,
-            f"{', '.join(named_files)}: the API never reads files on the server; put the credentials in the "
-            "request (rtsp://user:password@host/...) or add the stream to the YAML configuration",
-        )
-    if "clips" in body:  # the server would write files into a folder of the caller's choosing
-        raise _error(
-            422, "clips: the API never writes files where a request says; give the stream its clips in the YAML configuration"
-        )
-    try:
-        config = SourceConfig.model_validate(body)
-    except ValidationError as exc:
-        raise _error(422, "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None
-    admitted = policy.admit(config)
-    if admitted is None:
-        raise _error(422, policy.refusal())
-    return admitted
 
 
 _FILES = EVENT_FILES

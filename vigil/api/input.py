@@ -14,11 +14,16 @@ import json
 from typing import Any
 
 from aiohttp import web
+from pydantic import ValidationError
 
 from vigil.api.answers import refuse
 from vigil.api.guard import WRITES
+from vigil.api.media import StreamPolicy
+from vigil.config import SourceConfig
+from vigil.config.inputs import input_files
+from vigil.config.sources import source_fields
 
-__all__ = ["MAX_DEPTH", "bounded_body", "json_body", "parse_json"]
+__all__ = ["MAX_DEPTH", "bounded_body", "json_body", "parse_json", "source_from"]
 
 MAX_DEPTH = 32
 
@@ -83,3 +88,30 @@ def _depth(value: Any) -> int:
             deepest = max(deepest, depth)
             todo.extend((child, depth + 1) for child in item)
     return deepest
+
+
+def source_from(body: dict[str, Any], policy: StreamPolicy) -> SourceConfig:
+    """A stream added through the API: a `sources` entry, without what would make the server read
+    or write files a request names: a network camera, or media `policy` allows (`api_media`)."""
+    named_files = sorted(key for key in body if key in source_fields() and key.endswith("_file")) + input_files(body)
+    if named_files:  # the server would read a file of the caller's choosing and send it to the caller's host
+        raise refuse(
+            web.HTTPUnprocessableEntity,
+            f"{', '.join(named_files)}: the API never reads files on the server; put the credentials in the "
+            "request (rtsp://user:password@host/...) or add the stream to the YAML configuration",
+        )
+    if "clips" in body:  # the server would write files into a folder of the caller's choosing
+        raise refuse(
+            web.HTTPUnprocessableEntity,
+            "clips: the API never writes files where a request says; give the stream its clips in the YAML configuration",
+        )
+    try:
+        config = SourceConfig.model_validate(body)
+    except ValidationError as exc:
+        raise refuse(
+            web.HTTPUnprocessableEntity, "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        ) from None
+    admitted = policy.admit(config)
+    if admitted is None:
+        raise refuse(web.HTTPUnprocessableEntity, policy.refusal())
+    return admitted

@@ -8,6 +8,7 @@
     vigil config schema            the configuration's JSON Schema
     vigil demo                     the pipeline on built-in material
     vigil models ...               resolve, pull, list, verify, remove, import models; build-engine (TensorRT)
+    vigil fleet apply|list|remove  the cameras a fleet of boxes shares (docs/SCALING.md; exit 3: NATS unreachable)
 
 Exit codes: 0 every source ran to its end (or the daemon was stopped); 1 at least one source or
 batch failed (the other results are written), or `models resolve` found no package that can
@@ -32,6 +33,7 @@ from pydantic import ValidationError
 
 import vigil
 from vigil.cli import _loop
+from vigil.cli import fleet as cli_fleet
 from vigil.cli import models as cli_models
 from vigil.cli.check import check_config
 from vigil.cli.progress import Progress, progress_wanted
@@ -129,6 +131,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--serve", action="store_true", help="keep the console up: the sources loop until Ctrl-C / SIGTERM")
     demo.add_argument("--port", type=int, default=0, help="the console's port on 127.0.0.1 (default 0: a free one, printed)")
     cli_models.add_parser(sub)
+    cli_fleet.add_parser(sub)
     return parser
 
 
@@ -329,6 +332,9 @@ def main(argv: list[str] | None = None) -> int:
         and (args.webhook_secret_file or args.spool_dir or args.spool_max_mb is not None)
     ):
         parser.error("vigil run: --webhook-secret-file, --spool-dir and --spool-max-mb go with --webhook URL")
+    if args.command == "fleet":
+        configure_logging(args.log_level or "WARNING", args.log_format or "auto")
+        return cli_fleet.run(args)
     configure_logging(args.log_level or "INFO", args.log_format or "auto")
     if args.command == "models":
         try:

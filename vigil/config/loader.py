@@ -21,17 +21,19 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from vigil.config.daemon import DaemonConfig
 from vigil.config.files import Location, Problem, file_problems
 from vigil.config.sink_list import legacy_positions
 from vigil.errors import ConfigError
 
-__all__ = ["LoadedConfig", "load_config", "parse_config", "read_config"]
+__all__ = ["LoadedConfig", "load_config", "parse_config", "read_config", "read_document"]
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -75,6 +77,25 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> DaemonC
 
 def read_config(path: Path, environ: Mapping[str, str] | None = None) -> LoadedConfig:
     """Read and validate `path`; the files it refers to are not read."""
+    return _parse(_read_text(path), str(path), os.environ if environ is None else environ)
+
+
+def read_document(path: Path, model: type[ModelT], environ: Mapping[str, str] | None = None) -> ModelT:
+    """`path` validated as `model`, a file that is not a whole configuration (`vigil fleet apply`'s
+    cameras), read as a configuration is: `${VAR}`, the same bounds, errors naming key and line."""
+    name = str(path)
+    root = _compose(_read_text(path), name)
+    if root is None:
+        raise ConfigError(f"{name}: the file is empty")
+    builder = _Builder(name, os.environ if environ is None else environ)
+    data = builder.build(root, ())
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc, name, builder.lines, {})) from None
+
+
+def _read_text(path: Path) -> str:
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -86,7 +107,7 @@ def read_config(path: Path, environ: Mapping[str, str] | None = None) -> LoadedC
         raise ConfigError(
             f"config {path} line {line}: not UTF-8 text (byte 0x{raw[exc.start]:02x}); save the file as UTF-8"
         ) from None
-    return _parse(text, str(path), os.environ if environ is None else environ)
+    return text
 
 
 def parse_config(text: str, name: str, environ: Mapping[str, str]) -> DaemonConfig:

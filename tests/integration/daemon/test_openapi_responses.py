@@ -173,6 +173,8 @@ async def health_and_streams(call: Checked, daemon: Daemon) -> None:
     await call("POST", "/api/v1/streams", 400, data=b"{not json", headers={**WRITE, "Content-Type": "application/json"})
     assert await call("DELETE", "/api/v1/streams/porch", 200) == {"removed": "porch"}
     await call("DELETE", "/api/v1/streams/porch", 404)
+    await call("GET", "/api/v1/fleet", 404)  # no fleet: here (a fleet box: tests/integration/fleet/test_fleet_api.py)
+    await call("PUT", "/api/v1/streams/porch", 404, json=porch)
     models = (await call("GET", "/api/v1/models", 200))["models"]
     assert models and (await call("GET", "/api/v1/model", 200))["name"] == models[0]["name"]
 
