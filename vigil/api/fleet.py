@@ -122,12 +122,22 @@ def entry_of(config: SourceConfig) -> dict[str, Any]:
 
 
 class FleetApi:
-    """The fleet as this box's API edits it: `store` (the agent's), this box's name and which
-    names are this box's own (`local(name)`: its YAML's cameras)."""
+    """The fleet as this box's API edits it: `buckets()` (the agent's store, None until it has
+    connected), this box's name, which names are this box's own (`local(name)`: its YAML's
+    cameras, and streams added here before it had `fleet:`) and the servers (for messages)."""
 
-    def __init__(self, store: FleetBuckets, box: str, local: Callable[[str], bool], servers: list[str]) -> None:
-        self.store, self.box, self.local = store, box, local
+    def __init__(
+        self, buckets: Callable[[], FleetBuckets | None], box: str, local: Callable[[str], bool], servers: list[str]
+    ) -> None:
+        self.buckets, self.box, self.local = buckets, box, local
         self.servers = servers
+
+    @property
+    def store(self) -> FleetBuckets:
+        store = self.buckets()
+        if store is None:
+            raise self.unreachable(ConnectionError("not connected yet"))
+        return store
 
     def unreachable(self, exc: BaseException) -> web.HTTPException:
         where = ", ".join(mask_url(s) for s in self.servers)
@@ -139,7 +149,7 @@ class FleetApi:
     async def view(self) -> FleetView:
         try:
             return await read_view(self.store, self.box)
-        except VigilError:
+        except (web.HTTPException, VigilError):
             raise
         except Exception as exc:  # noqa: BLE001 - nats-py's timeouts and connection errors
             raise self.unreachable(exc) from None
@@ -178,6 +188,8 @@ class FleetApi:
             return None
         try:
             removed = await self.store.delete_camera(name)
+        except web.HTTPException:
+            raise
         except Exception as exc:  # noqa: BLE001
             raise self.unreachable(exc) from None
         return Removed(removed=name) if removed else None

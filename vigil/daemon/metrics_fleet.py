@@ -41,15 +41,22 @@ class FleetFigures(Protocol):
     def held(self) -> int:
         """Fleet cameras this box runs now."""
 
+    @property
+    def connected(self) -> bool:
+        """Connected to the fleet's NATS servers now."""
+
 
 class FleetCollector(Collector):
-    """`vigil_fleet_*` from `stats()`, called at each scrape (cheap: the agent's counters)."""
+    """`vigil_fleet_*` from `stats()`, called at each scrape (cheap: the agent's counters; None:
+    no agent yet, no series)."""
 
-    def __init__(self, stats: Callable[[], FleetFigures]) -> None:
+    def __init__(self, stats: Callable[[], FleetFigures | None]) -> None:
         self._stats = stats
 
     def collect(self) -> Iterator[Any]:
         figures = self._stats()
+        if figures is None:
+            return
         moves = CounterMetricFamily("vigil_fleet_moves", "Fleet cameras this box took or gave up, by reason.", labels=["reason"])
         for reason, count in sorted(figures.moves.items()):
             moves.add_metric([reason], count)
@@ -71,3 +78,6 @@ class FleetCollector(Collector):
             "vigil_fleet_members_alive", "Boxes heartbeating now, this one included.", value=figures.members_alive
         )
         yield GaugeMetricFamily("vigil_fleet_cameras_held", "Fleet cameras this box runs now.", value=figures.held)
+        yield GaugeMetricFamily(
+            "vigil_fleet_connected", "1 while connected to the fleet's NATS servers, else 0.", value=int(figures.connected)
+        )

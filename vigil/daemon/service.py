@@ -36,6 +36,7 @@ from vigil.daemon.assemble import LoadedModels, load_models, make_camera, make_s
 from vigil.daemon.decoders import describe_decoder, look_for_decoders
 from vigil.daemon.describe import describe_models
 from vigil.daemon.engine_build import run_build_steps
+from vigil.daemon.fleet_surfaces import fleet_surfaces
 from vigil.daemon.inputs import InputsCollector, describe_inputs
 from vigil.daemon.latency import StreamMetrics
 from vigil.daemon.readiness import readiness
@@ -391,7 +392,7 @@ class Daemon:
         """The API behind its connection cap and timeouts (`vigil.api.server`)."""
         control = self.api_control()
         token = await asyncio.to_thread(self.api.read_token)
-        server = ApiServer(make_app(control, token, self.store, self.live, api=self.api), self.api)
+        server = ApiServer(make_app(control, token, self.store, self.live, api=self.api, fleet=fleet_surfaces(self)), self.api)
         await server.start()
         self.api_port = server.port  # the port chosen for port 0
         log.info("management API on http://%s:%d (at most %d connections)", self.api.host, self.api_port, server.limit)
