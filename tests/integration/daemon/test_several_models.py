@@ -175,6 +175,7 @@ async def test_each_camera_gets_results_from_its_own_model_only(tmp_path, nudene
         assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
 
 
+@pytest.mark.serial  # it compares the other lane's pace before and during the reload: alone on the machine
 async def test_reloading_one_changed_model_leaves_the_other_lane_running_untouched(
     tmp_path, nudenet_path, classifier, camera_clip, caplog
 ):
