@@ -53,7 +53,8 @@ class FleetMove(_Closed):
     from_: str | None = Field(alias="from", description="The box that ran it before (null: none, a new camera).")
     to: str | None = Field(description="The box that runs it now (null: none took it, or it was removed).")
     reason: str = Field(
-        description="Why: joined, left (a box's heartbeat expired), handover, sigterm, lease_lost, added, removed ..."
+        description="Why: new (a camera no box ran), failover (its box is gone), handover (to a box whose share it is now), "
+        "sigterm (its box stopped), lease_lost (its box could not renew in time), removed, no_capacity."
     )
 
 

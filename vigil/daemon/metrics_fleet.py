@@ -19,7 +19,7 @@ class FleetFigures(Protocol):
 
     @property
     def moves(self) -> Mapping[str, int]:
-        """Cameras this box took or gave up, by reason (joined, left, handover, sigterm, lease_lost ...)."""
+        """Cameras this box took or gave up, by reason (new, failover, taken, handover, sigterm, lease_lost, removed, no_capacity)."""
 
     @property
     def renewals_late(self) -> int:
