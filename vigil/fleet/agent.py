@@ -12,8 +12,9 @@ Three tasks over one `FleetStore`:
   takes the ones that are its own and free (the lease created by compare-and-set, then the
   camera started through the daemon's `add_stream`).
 
-`leave()` (the daemon's SIGTERM): the member entry is deleted first (the others stop counting
-this box), then every camera is stopped and its lease deleted, so the others take them at once.
+`leave()` (the daemon's SIGTERM): the member entry says `leaving` first (the others stop
+assigning this box anything), then every camera is stopped and its lease deleted, so the others
+take them at once, and the member entry is deleted last.
 Cameras named like one of the box's own YAML `sources:` are left to the YAML.
 """
 
@@ -25,12 +26,13 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Collection, Mapping
+from dataclasses import replace
 from typing import Any
 
 from vigil.config.fleet import FleetConfig, box_name
 from vigil.errors import VigilError
 from vigil.fleet.assign import assign, weight
-from vigil.fleet.holding import FleetStats, Held, StreamControl, capacity_of, fps_of
+from vigil.fleet.holding import FleetStats, Held, StreamControl, capacity_of, fps_of, held_fps, member_of
 from vigil.fleet.store import FleetStore, Lease, LeaseLost, Member, camera_config
 
 __all__ = ["FleetAgent", "FleetStats", "StreamControl"]
@@ -83,11 +85,25 @@ class FleetAgent:
         await self.close()
 
     async def _hand_all_over(self, store: FleetStore | None) -> None:
+        """Say `leaving`, stop every camera (all before any lease could expire), then delete the
+        leases and the member entry."""
         if store is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(store.leave(self.box), self._op_timeout)
-        for camera in list(self.held):
-            await self._give_up(camera, "sigterm", None)
+                await asyncio.wait_for(store.heartbeat(replace(self._member(), leaving=True)), self._op_timeout)
+        async with self._lock:
+            held, self.held = self.held, {}
+            for camera in held:
+                with contextlib.suppress(Exception):
+                    await self.control.remove_stream(camera)
+                self._moves["sigterm"] += 1
+        log.info("fleet: box '%s' stopped its %d camera(s) and leaves the fleet", self.box, len(held))
+        if store is None:
+            return
+        releases = [asyncio.wait_for(store.release(h.lease), self._op_timeout) for h in held.values()]
+        await asyncio.gather(*releases, return_exceptions=True)
+        await asyncio.gather(*(self._record(camera, self.box, None, "sigterm") for camera in held), return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(store.leave(self.box), self._op_timeout)
 
     async def close(self) -> None:
         """Stop the tasks and the connection (the cameras are left to the daemon's shutdown)."""
@@ -116,7 +132,12 @@ class FleetAgent:
         wait = 0.5
         while self.store is None:
             try:
-                self.store = await FleetStore.connect(self.config, reconnected_cb=self._on_reconnected)
+                self.store = await FleetStore.connect(
+                    self.config,
+                    reconnected_cb=self._on_reconnected,
+                    disconnected_cb=self._on_disconnected,
+                    error_cb=self._on_error,
+                )
             except Exception as exc:  # noqa: BLE001 - any refusal (no server, no JetStream yet): try again
                 log.warning("fleet: cannot reach NATS %s (%s); trying again in %.0fs", ", ".join(self.config.servers), exc, wait)
                 await asyncio.sleep(wait)
@@ -128,6 +149,13 @@ class FleetAgent:
         ]
         self._start_watch()
         await self._reconciler()
+
+    async def _on_disconnected(self) -> None:
+        if not self._leaving:
+            log.warning("fleet: disconnected from NATS; cameras whose leases cannot be renewed stop in time")
+
+    async def _on_error(self, exc: Exception) -> None:
+        log.debug("fleet: NATS client: %s: %s", type(exc).__name__, exc)
 
     async def _on_reconnected(self) -> None:
         log.info("fleet: reconnected to NATS")
@@ -201,16 +229,12 @@ class FleetAgent:
                 ok = False
                 continue
             if self.held.get(camera) is held:
-                self._late += self.due(held, sent) > self._tick
+                self._late += sent - held.renewed_at > 2 * self._tick  # a third of the TTL past its time
                 held.lease, held.renewed_at = lease, sent
             else:  # stopped by the guard meanwhile: not ours to keep
                 with contextlib.suppress(Exception):
                     await store.release(lease)
         return ok
-
-    def due(self, held: Held, now: float) -> float:
-        """How late the next renewal of `held` is (negative: early)."""
-        return now - held.renewed_at - self._tick
 
     async def _guard(self) -> None:
         """Stop a camera before its lease can expire when its renewals fail."""
@@ -238,8 +262,9 @@ class FleetAgent:
         self._members_alive = len(members)
         local = set(self._local())
         fleet = {name: entry for name, entry in cameras.items() if name not in local}
-        wanted = assign({n: fps_of(e) for n, e in fleet.items()}, {b: capacity_of(m) for b, m in members.items()})
-        await self._let_go(fleet, wanted, members)
+        staying = {b: capacity_of(m) for b, m in members.items() if not m.leaving}
+        wanted = assign({n: fps_of(e) for n, e in fleet.items()}, staying)
+        await self._let_go(fleet, wanted, {b: m for b, m in members.items() if not m.leaving})
         if not self._leaving:
             await self._take(fleet, wanted, members, leases)
         now = time.monotonic()
@@ -282,10 +307,12 @@ class FleetAgent:
         rendezvous order take it, one after another, a lease TTL apart."""
         if assigned is None:
             return False
-        order = sorted((b for b in members if b != assigned), key=lambda b: weight(camera, b), reverse=True)
+        order = sorted(
+            (b for b, m in members.items() if b != assigned and not m.leaving), key=lambda b: weight(camera, b), reverse=True
+        )
         if self.box not in order:
             return False
-        mine = self.heldfps_of() + fps_of(entry)
+        mine = held_fps(self.held) + fps_of(entry)
         cap = self.config.capacity
         if (cap.cameras is not None and len(self.held) >= cap.cameras) or (cap.fps is not None and mine > cap.fps):
             return False
@@ -366,18 +393,5 @@ class FleetAgent:
         except Exception:  # the move happened; only its record is missing
             log.debug("fleet: recording the move of '%s' failed", camera, exc_info=True)
 
-    # -- this box ---------------------------------------------------------------------------
-
-    def heldfps_of(self) -> float:
-        return sum(fps_of(held.entry) for held in self.held.values())
-
     def _member(self) -> Member:
-        cap = self.config.capacity
-        return Member(
-            box=self.box,
-            capacity={"cameras": cap.cameras, "fps": cap.fps},
-            load={"cameras": len(self.held), "fps": self.heldfps_of()},
-            cameras=sorted(self.held),
-            api=self._api_url(),
-            started_at=self.started_at,
-        )
+        return member_of(self.box, self.config.capacity, self.held, self._api_url(), self.started_at)

@@ -7,11 +7,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from vigil.config.fleet import FleetCapacity
 from vigil.config.sources import SourceConfig
 from vigil.fleet.assign import UNKNOWN_FPS, Capacity
 from vigil.fleet.store import Lease, Member
 
-__all__ = ["FleetStats", "Held", "StreamControl", "capacity_of", "fps_of"]
+__all__ = ["FleetStats", "Held", "StreamControl", "capacity_of", "fps_of", "held_fps", "member_of"]
 
 
 class StreamControl(Protocol):
@@ -53,3 +54,19 @@ def fps_of(entry: Mapping[str, Any] | None) -> float:
 def capacity_of(member: Member) -> Capacity:
     cameras, fps = member.capacity.get("cameras"), member.capacity.get("fps")
     return Capacity(None if cameras is None else int(cameras), None if fps is None else float(fps))
+
+
+def held_fps(held: Mapping[str, Held]) -> float:
+    return sum(fps_of(h.entry) for h in held.values())
+
+
+def member_of(box: str, capacity: FleetCapacity, held: Mapping[str, Held], api: str | None, started_at: float) -> Member:
+    """This box's heartbeat: its capacity, and its load from the cameras it runs."""
+    return Member(
+        box=box,
+        capacity={"cameras": capacity.cameras, "fps": capacity.fps},
+        load={"cameras": len(held), "fps": held_fps(held)},
+        cameras=sorted(held),
+        api=api,
+        started_at=started_at,
+    )

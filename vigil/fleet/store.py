@@ -1,7 +1,7 @@
 """The fleet's state in four NATS JetStream key-value buckets (`PREFIX` is `fleet.bucket_prefix`):
 
     PREFIX_cameras   camera name -> its `sources` entry (JSON), validated like the YAML's; kept
-    PREFIX_members   box -> {box, capacity, load, cameras, api, started_at, version}; expires
+    PREFIX_members   box -> {box, capacity, load, cameras, api, started_at, version, leaving}; expires
                      member_ttl_s after the box's last heartbeat
     PREFIX_leases    camera -> {box, since}; expires lease_ttl_s after its last renewal; taken with
                      a compare-and-set on absence (`create`), renewed with one on its revision
@@ -9,9 +9,10 @@
                      from, to, reason}; kept a day
 
 nats-server before 2.11 has no per-message TTL, so the expiry of leases and members is the whole
-bucket's `max_age`. Bucket creation is idempotent (an existing bucket is used as it is); the
-buckets get min(3, nodes) replicas, the nodes counted from the server's INFO (the client URLs
-the cluster advertises, `connect_urls`; no cluster: 1), fewer when the servers refuse as many.
+bucket's `max_age`. Bucket creation is idempotent (an existing bucket is used as it is); a
+bucket is created with 3 replicas, else 2, else 1: the first the servers accept (JetStream
+refuses more replicas than the cluster has nodes, and more than 1 outside a cluster), so a
+3-node cluster keeps the fleet's state through the loss of any one node.
 The client library (nats-py, the `nats` extra) is imported on `connect`.
 """
 
@@ -60,6 +61,7 @@ class Member:
     api: str | None = None
     started_at: float = 0.0
     version: str = __version__
+    leaving: bool = False  # handing its cameras over before it exits: no longer assigned any
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -74,6 +76,7 @@ class Member:
             api=data.get("api"),
             started_at=float(data.get("started_at") or 0.0),
             version=str(data.get("version") or ""),
+            leaving=bool(data.get("leaving", False)),
         )
 
 
@@ -333,15 +336,6 @@ def _connect_options(config: FleetConfig) -> dict[str, Any]:
     return options
 
 
-def cluster_size(nc: Client) -> int:
-    """The nodes of the server's cluster as its INFO tells: the client URLs it advertises (itself
-    included), 1 without a cluster."""
-    info = getattr(nc, "_server_info", None) or {}
-    if not info.get("cluster"):
-        return 1
-    return max(1, len(set(info.get("connect_urls") or [])))
-
-
 async def _open_buckets(nc: Client, config: FleetConfig) -> dict[str, KeyValue]:
     from nats.js.api import KeyValueConfig, StorageType
     from nats.js.errors import BucketNotFoundError
@@ -356,17 +350,18 @@ async def _open_buckets(nc: Client, config: FleetConfig) -> dict[str, KeyValue]:
             continue
         except BucketNotFoundError:
             pass
-        out[kind] = await _create_bucket(js, KeyValueConfig(bucket=name, history=1, ttl=ttls[kind], storage=StorageType.FILE), nc)
+        out[kind] = await _create_bucket(js, KeyValueConfig(bucket=name, history=1, ttl=ttls[kind], storage=StorageType.FILE))
     return out
 
 
-async def _create_bucket(js: Any, kv_config: Any, nc: Client) -> KeyValue:
-    """Create a bucket with as many replicas as the cluster holds (3 at most), fewer when refused;
-    one made meanwhile by another box is used as it is."""
+async def _create_bucket(js: Any, kv_config: Any) -> KeyValue:
+    """Create a bucket with 3 replicas, or as many as the servers accept (a server outside a
+    cluster refuses more than 1, a cluster of 2 more than 2); one made meanwhile by another box
+    is used as it is."""
     from nats.js.errors import APIError
 
     last: Exception | None = None
-    for replicas in range(min(3, cluster_size(nc)), 0, -1):
+    for replicas in (3, 2, 1):
         try:
             kv = await js.create_key_value(kv_config, replicas=replicas)
             log.info("fleet: bucket %s created with %d replica(s)", kv_config.bucket, replicas)

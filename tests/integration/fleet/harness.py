@@ -51,9 +51,9 @@ class Box:
     def __post_init__(self) -> None:
         self.out = self.directory / "results.jsonl"
 
-    def log(self) -> str:
+    def log(self, tail: int = 4000) -> str:
         path = self.directory / "stderr.log"
-        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+        return path.read_text(errors="replace")[-tail:] if path.exists() else ""
 
 
 class Fleet:
@@ -91,6 +91,9 @@ class Fleet:
         try:
             for camera in self.cameras:
                 await store.put_camera(camera, {"url": f"rtsp://127.0.0.1:{self.rtsp_port}/{camera}", "max_fps": 5})
+            for kind in ("cameras", "members", "leases", "moves"):  # the loss of one node changes nothing
+                info = await store.nc.jetstream().stream_info(f"KV_vigil_fleet_{kind}")
+                assert info.config.num_replicas == 3, (kind, info.config.num_replicas)
         finally:
             await store.close()
 

@@ -43,7 +43,7 @@ def spread(fleet: Fleet, boxes: tuple[str, ...], since: float) -> Counter[str]:
 
 def even(fleet: Fleet, boxes: tuple[str, ...], since: float) -> bool:
     running = fleet.running(since)
-    if set(running) != set(fleet.cameras) or any(len(on) != 1 for on in running.values()):
+    if set(running) != set(fleet.cameras) or any(len(on) != 1 or not on <= set(boxes) for on in running.values()):
         return False
     counts = spread(fleet, boxes, since)
     return set(counts) <= set(boxes) and max(counts.values()) - min(counts[b] for b in boxes) <= 1
@@ -105,9 +105,16 @@ def test_a_box_cut_off_from_nats_stops_its_cameras_first(fleet: Fleet) -> None:
     fleet.add_box("b", [n.url for n in fleet.cluster.nodes[:2]])
     fleet.add_box("c", [node.url])  # c talks to node 3 alone
     until(lambda: even(fleet, BOXES, started), "6 cameras evenly on 3 boxes", fleet, timeout=120)
+    theirs = sorted(c for c, on in fleet.running(started).items() if on == {"c"})
     cut = time.time()
     node.kill()
     until(lambda: even(fleet, ("a", "b"), cut + 1), "c's cameras on a and b", fleet, timeout=60)
+    records = fleet.records()
+    stopped = {camera: max(records[camera]["c"]) - cut for camera in theirs}
+    taken = {camera: (first_after(records, camera, cut, {"a", "b"}) or 0) - cut for camera in theirs}
+    print("cut off: c's last record, s after the cut:", stopped, "the others' first:", taken)
+    assert max(stopped.values()) < fleet.lease_ttl_s <= min(taken.values()), (stopped, taken)
+    assert "before it expires" in fleet.boxes["c"].log(tail=10**7)
     node.start()  # c comes back: it rejoins and takes its share by hand-over
     back = time.time()
     until(lambda: even(fleet, BOXES, back + 1), "6 cameras evenly on 3 boxes again", fleet, timeout=90)
