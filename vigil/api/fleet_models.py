@@ -61,7 +61,7 @@ class FleetMove(_Closed):
 class FleetView(_Closed):
     """`GET /api/v1/fleet`: what the fleet's buckets say now, read from NATS by the box asked."""
 
-    box: str = Field(description="The box that answered.")
+    box: str = Field(description="The box that answered (`-` in `vigil fleet list --json`, which no box answers).")
     boxes: list[FleetBox] = Field(description="Alive boxes first, then by name.")
     cameras: list[FleetCamera] = Field(description="Every camera of the fleet's bucket, by name.")
     unassigned: list[str] = Field(description="Cameras no box holds a lease on right now.")
