@@ -294,11 +294,12 @@ class FleetAgent:
     ) -> None:
         now = time.monotonic()
         for camera in sorted(fleet):
-            if camera in self.held or camera in leases or self._failed.get(camera, 0.0) > now:
+            orphan = leases.get(camera)  # this box's from before a restart or a lost acknowledgement
+            if camera in self.held or (orphan and orphan.box != self.box) or self._failed.get(camera, 0.0) > now:
                 continue
             if wanted.get(camera) != self.box and not self._fallback(camera, fleet[camera], wanted.get(camera), members, now):
                 continue
-            await self._start(camera, fleet[camera], members)
+            await self._start(camera, fleet[camera], members, orphan)
 
     def _fallback(
         self, camera: str, entry: Mapping[str, Any], assigned: str | None, members: Mapping[str, Member], now: float
@@ -319,7 +320,7 @@ class FleetAgent:
         waited = now - self._unleased.get(camera, now)
         return waited > (order.index(self.box) + 2) * self.config.lease_ttl_s
 
-    async def _start(self, camera: str, entry: dict[str, Any], members: Mapping[str, Member]) -> None:
+    async def _start(self, camera: str, entry: dict[str, Any], members: Mapping[str, Member], orphan: Lease | None) -> None:
         store = self.store
         assert store is not None
         try:
@@ -329,7 +330,7 @@ class FleetAgent:
             self._failed[camera] = time.monotonic() + 60
             return
         sent = time.monotonic()
-        lease = await store.take(camera, self.box)
+        lease = await (store.adopt(orphan) if orphan else store.take(camera, self.box))
         if lease is None:
             return
         async with self._lock:

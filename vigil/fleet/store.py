@@ -37,7 +37,6 @@ if TYPE_CHECKING:
     from nats.js.kv import KeyValue
 
 __all__ = ["MOVES_KEPT_S", "FleetStore", "Lease", "LeaseLost", "Member", "Move", "camera_config", "valid_key"]
-
 log = logging.getLogger(__name__)
 
 MOVES_KEPT_S = 86_400.0
@@ -244,7 +243,31 @@ class FleetStore:
         try:
             revision = await self._kv["leases"].update(lease.camera, json.dumps(lease.to_json()).encode(), last=lease.revision)
         except KeyWrongLastSequenceError:
-            raise LeaseLost(lease.camera) from None
+            mine = await self.adopt(lease)  # a renewal stored whose acknowledgement was lost?
+            if mine is None:
+                raise LeaseLost(lease.camera) from None
+            return mine
+        return Lease(lease.camera, lease.box, lease.since, revision)
+
+    async def adopt(self, lease: Lease) -> Lease | None:
+        """The lease of `lease.camera` renewed when the bucket holds `lease` (same box, same
+        `since`) at another revision: a write of this holder whose acknowledgement was lost, or
+        one of this box before it restarted (box names are unique). None: not this holder's."""
+        from nats.js.errors import KeyWrongLastSequenceError, NotFoundError
+
+        bucket = f"{self.config.bucket_prefix}_leases"
+        js = self.nc.jetstream(timeout=_OP_TIMEOUT_S)
+        try:  # from the stream's leader (a direct get may answer from a replica behind it)
+            msg = await js.get_last_msg(f"KV_{bucket}", f"$KV.{bucket}.{lease.camera}")
+            current = json.loads(msg.data or b"{}")
+        except (NotFoundError, ValueError):
+            return None
+        if (msg.headers or {}).get("KV-Operation") or current.get("box") != lease.box or current.get("since") != lease.since:
+            return None
+        try:
+            revision = await self._kv["leases"].update(lease.camera, msg.data or b"", last=msg.seq)
+        except KeyWrongLastSequenceError:
+            return None
         return Lease(lease.camera, lease.box, lease.since, revision)
 
     async def release(self, lease: Lease) -> None:
@@ -269,12 +292,9 @@ class FleetStore:
 
     async def moves(self, limit: int = 50) -> list[Move]:
         """The last `limit` moves of the day, newest first."""
-        from nats.js.errors import KeyNotFoundError, NoKeysError
+        from nats.js.errors import KeyNotFoundError
 
-        try:
-            keys = sorted(await self._kv["moves"].keys(), reverse=True)[: max(0, limit)]
-        except NoKeysError:
-            return []
+        keys = sorted(await self._keys("moves"), reverse=True)[: max(0, limit)]
         out = []
         for key in keys:
             try:
@@ -288,15 +308,21 @@ class FleetStore:
 
     # -- reading a bucket -------------------------------------------------------------------
 
+    async def _keys(self, kind: str) -> list[str]:
+        """The keys of a bucket (deleted ones too: their reads fail), from the stream's info: one
+        request its leader answers. (nats-py's `keys()` makes a consumer, which times out now and
+        then while a node of the cluster is down.)"""
+        bucket = f"{self.config.bucket_prefix}_{kind}"
+        prefix = f"$KV.{bucket}."
+        info = await self.nc.jetstream(timeout=_OP_TIMEOUT_S).stream_info(f"KV_{bucket}", subjects_filter=f"{prefix}>")
+        return sorted(subject[len(prefix) :] for subject in info.state.subjects or {})
+
     async def _read(self, kind: str) -> dict[str, tuple[Any, int]]:
         """Every live key of a bucket: (decoded JSON value, revision); unreadable values skipped."""
-        from nats.js.errors import KeyNotFoundError, NoKeysError
+        from nats.js.errors import KeyNotFoundError
 
         kv = self._kv[kind]
-        try:
-            keys = await kv.keys()
-        except NoKeysError:
-            return {}
+        keys = await self._keys(kind)
         out: dict[str, tuple[Any, int]] = {}
         for key in keys:
             try:
