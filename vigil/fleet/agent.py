@@ -63,6 +63,7 @@ class FleetAgent:
         self._leaving = False
         self._holders: dict[str, str] = {}  # camera -> the box last seen holding it
         self._unleased: dict[str, float] = {}  # camera -> since when nobody holds it
+        self._handing_over = False  # a camera of this box's is still another's: read the buckets often
         self._failed: dict[str, float] = {}  # camera -> until when this box does not try it again
         self._moves: Counter[str] = Counter()
         self._late = self._lost = self._unassigned = 0
@@ -178,7 +179,7 @@ class FleetAgent:
             except Exception as exc:  # noqa: BLE001 - NATS unreachable, a slow answer: the next round tries again
                 log.info("fleet: could not read the fleet's buckets (%s: %s); trying again", type(exc).__name__, exc)
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._tick)
+                await asyncio.wait_for(self._wake.wait(), min(self._tick, 0.25) if self._handing_over else self._tick)
             await asyncio.sleep(0.05)  # a burst of changes is one round
 
     async def _watch(self) -> None:
@@ -293,6 +294,7 @@ class FleetAgent:
         leases: Mapping[str, Lease],
     ) -> None:
         now = time.monotonic()
+        self._handing_over = any(wanted.get(c) == self.box and leases[c].box != self.box for c in leases if c in fleet)
         for camera in sorted(fleet):
             orphan = leases.get(camera)  # this box's from before a restart or a lost acknowledgement
             if camera in self.held or (orphan and orphan.box != self.box) or self._failed.get(camera, 0.0) > now:

@@ -150,8 +150,10 @@ class Fleet:
 
     # -- what they did ----------------------------------------------------------------------
 
-    def records(self) -> dict[str, dict[str, list[float]]]:
-        """camera -> box -> the capture times (unix seconds) of its records, sorted."""
+    def records(self, made: bool = False) -> dict[str, dict[str, list[float]]]:
+        """camera -> box -> the capture times (unix seconds) of its records, sorted; `made`: when
+        each result was ready instead (capture_time + since_capture: this host's clock on every
+        box, where capture_time turns to the camera's RTCP clock, ~1 s earlier here, once known)."""
         out: dict[str, dict[str, list[float]]] = {}
         for name, box in self.boxes.items():
             if not box.out.exists():
@@ -160,6 +162,7 @@ class Fleet:
                 try:
                     record = json.loads(line)
                     at = datetime.fromisoformat(record["capture_time"].replace("Z", "+00:00")).timestamp()
+                    at += record["timing_ms"]["since_capture"] / 1000 if made else 0.0
                 except (ValueError, KeyError):
                     continue  # a line being written
                 out.setdefault(record["source"], {}).setdefault(name, []).append(at)
