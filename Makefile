@@ -56,8 +56,8 @@ lint: $(STAMP)
 
 test: $(STAMP) services lint
 	$(PY) -m mypy vigil
-	$(PY) -m pytest -q -ra $(PARALLEL); parallel=$$?; \
-	$(PY) -m pytest -q -ra -m serial; serial=$$?; \
+	$(PY) -m pytest -q -ra --durations=25 $(PARALLEL); parallel=$$?; \
+	$(PY) -m pytest -q -ra --durations=25 -m serial; serial=$$?; \
 	echo "make test: parallel run exit $$parallel, serial run exit $$serial"; \
 	[ $$parallel -eq 0 ] && { [ $$serial -eq 0 ] || [ $$serial -eq 5 ]; }
 
