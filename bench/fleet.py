@@ -6,7 +6,8 @@ test RTSP server (tests/support/rtsp_server.py, the astronaut clip at 10 fps, `m
 tracked in a zone over the whole picture, so they make events), and boxes a, b, c: real `vigil run` processes with a
 `fleet:` section, the YOLOv8n 320 of the nudenet wheel, a JSONL sink of results and events, and a
 NATS sink of events into stream VIGIL (3 replicas). Who ran which camera when is read back from
-the boxes' JSONL (capture_time of every record; tests/integration/fleet/harness.py).
+the boxes' JSONL (tests/integration/fleet/harness.py): times and gaps on this host's clock (when
+each result was made), double runs on the frames' capture times (the camera's clock).
 
     kill     SIGKILL box a: the time until each of its cameras is recorded by another box
     cutoff   box c connects to node 3 alone; node 3 killed: the time until each of c's cameras is
@@ -64,7 +65,6 @@ class BenchFleet(Fleet):
     async def _declare(self) -> None:
         from vigil.fleet.store import FleetStore
 
-        await self._buckets_on_every_node()
         store = await FleetStore.connect(self.fleet_config("admin", self.cluster.urls))
         try:
             for camera in self.cameras:
@@ -72,26 +72,6 @@ class BenchFleet(Fleet):
                 await store.put_camera(camera, {"url": url, "max_fps": 5, "tracking": TRACKING, "zones": [WHOLE]})
         finally:
             await store.close()
-
-    async def _buckets_on_every_node(self) -> None:
-        """The four buckets made first with 3 replicas: the harness's nodes do not advertise each
-        other (so a box on node 3 alone is cut off when it dies), and a store that counts the
-        cluster from the advertised URLs would make them with one replica, perhaps on node 3."""
-        import nats
-        from nats.js.api import KeyValueConfig, StorageType
-
-        from vigil.fleet.store import MOVES_KEPT_S
-
-        config = self.fleet_config("admin", self.cluster.urls)
-        ttls = {"cameras": None, "members": config.member_ttl_s, "leases": config.lease_ttl_s, "moves": MOVES_KEPT_S}
-        nc = await nats.connect(servers=self.cluster.urls, connect_timeout=5)
-        try:
-            js = nc.jetstream(timeout=10)
-            for kind, ttl in ttls.items():
-                bucket = f"{config.bucket_prefix}_{kind}"
-                await js.create_key_value(KeyValueConfig(bucket=bucket, history=1, ttl=ttl, storage=StorageType.FILE, replicas=3))
-        finally:
-            await nc.close()
 
     def add_box(self, name: str, servers: list[str] | None = None) -> Box:
         """The harness's box (started again under the same name: the same folder), with our YAML."""
@@ -158,7 +138,7 @@ def kill(fleet: Fleet, started: float) -> dict[str, Any]:
     victims = on_box(fleet, "a", started)
     at = fleet.signal("a", signal.SIGKILL)
     wait(lambda: even(fleet, ("b", "c"), at + 1), "a's cameras on b and c", fleet, 90)
-    records = fleet.records()
+    records = fleet.records(made=True)
     return {"times": [first_after(records, c, at, {"b", "c"}) - at for c in victims if first_after(records, c, at, {"b", "c"})]}
 
 
@@ -168,7 +148,7 @@ def cutoff(fleet: Fleet, started: float) -> dict[str, Any]:
     at = time.time()
     node.kill()
     wait(lambda: even(fleet, ("a", "b"), at + 1), "c's cameras on a and b", fleet, 90)
-    records = fleet.records()
+    records = fleet.records(made=True)
     times = [first_after(records, c, at, {"a", "b"}) - at for c in victims if first_after(records, c, at, {"a", "b"})]
     node.start()
     back = time.time()
@@ -181,7 +161,7 @@ def join(fleet: Fleet, started: float) -> dict[str, Any]:
     fleet.add_box("d")
     wait(lambda: even(fleet, (*BOXES, "d"), at + 1), "the cameras on 4 boxes", fleet, 150)
     time.sleep(1.0)
-    records = fleet.records()
+    records = fleet.records(made=True)
     moved = [c for c in fleet.cameras if records.get(c, {}).get("d")]
     return {"times": [gaps(records, c, at) for c in moved]}
 
@@ -196,7 +176,7 @@ def rolling(fleet: Fleet, started: float) -> dict[str, Any]:
         box.proc.wait(60)
         others = tuple(b for b in BOXES if b != name)
         wait(lambda: even(fleet, others, at + 1), f"{name}'s cameras on the others", fleet, 90)
-        records = fleet.records()
+        records = fleet.records(made=True)
         times += [gaps(records, c, at - 1) for c in leaving]
         back = time.time()
         fleet.add_box(name)
@@ -268,12 +248,12 @@ def one(scenario: str, args: argparse.Namespace, work: Path, model: Path, clip: 
         for box in fleet.boxes.values():
             if box.proc is not None:
                 box.proc.wait(60)
-        records = fleet.records()
+        made, captured = fleet.records(made=True), fleet.records()
         return {
             "times": [round(t, 3) for t in measured["times"]],
-            "dark_camera_s": round(dark_seconds(records, started + 5, args.dark_gap_s), 2),
-            "double_run_s": round(double_seconds(records), 3),
-            "double_runs": double_runs(records)[:5],
+            "dark_camera_s": round(dark_seconds(made, started + 5, args.dark_gap_s), 2),
+            "double_run_s": round(double_seconds(captured), 3),
+            "double_runs": double_runs(captured)[:5],
             **events(fleet),
         }
     finally:
