@@ -34,6 +34,7 @@ from vigil.errors import VigilError
 from vigil.fleet.assign import assign, weight
 from vigil.fleet.holding import FleetStats, Held, StreamControl, capacity_of, fps_of, held_fps, member_of
 from vigil.fleet.store import FleetStore, Lease, LeaseLost, Member, camera_config
+from vigil.fleet.watch import watch_buckets
 
 __all__ = ["FleetAgent", "FleetStats", "StreamControl"]
 
@@ -168,7 +169,8 @@ class FleetAgent:
         """(Again, after a reconnection: the old watch may have lost its consumer.)"""
         if self._watcher is not None:
             self._watcher.cancel()
-        self._watcher = asyncio.create_task(self._watch(), name="fleet-watch")
+        assert self.store is not None
+        self._watcher = asyncio.create_task(watch_buckets(self.store, self._wake), name="fleet-watch")
         self._tasks.append(self._watcher)
 
     async def _reconciler(self) -> None:
@@ -181,28 +183,6 @@ class FleetAgent:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), min(self._tick, 0.25) if self._handing_over else self._tick)
             await asyncio.sleep(0.05)  # a burst of changes is one round
-
-    async def _watch(self) -> None:
-        """Wake the reconciler on any change of the cameras, members or leases."""
-        assert self.store is not None
-        watchers = []
-        try:
-            for kind in ("cameras", "members", "leases"):
-                watchers.append(await self.store.bucket(kind).watchall())
-            queues = [asyncio.ensure_future(w.updates(timeout=3600)) for w in watchers]
-            while not self._leaving:
-                done, _ = await asyncio.wait(queues, return_when=asyncio.FIRST_COMPLETED)
-                for future in done:
-                    index = queues.index(future)
-                    future.result()
-                    queues[index] = asyncio.ensure_future(watchers[index].updates(timeout=3600))
-                self._wake.set()
-        except Exception as exc:  # noqa: BLE001 - the periodic rounds go on without it
-            log.debug("fleet: watch ended (%s); reads every %.1fs go on", exc, self._tick)
-        finally:
-            for watcher in watchers:
-                with contextlib.suppress(Exception):
-                    await watcher.stop()
 
     async def _renewer(self) -> None:
         while not self._leaving:

@@ -6,6 +6,7 @@ ever runs on two boxes at once."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +21,8 @@ from vigil.fleet.agent import FleetAgent
 from vigil.fleet.store import FleetStore
 
 pytestmark = pytest.mark.serial
+
+CAMERA_ENTRY = {"url": "rtsp://127.0.0.1:1/cam", "max_fps": 5}
 
 
 class Streams:
@@ -178,3 +181,25 @@ async def test_a_boxs_own_sources_keep_their_names(server: NatsServer) -> None:
     finally:
         await a.leave()
         await admin.close()
+
+
+async def test_a_change_in_a_bucket_wakes_the_watch(server: NatsServer) -> None:
+    from vigil.fleet.watch import watch_buckets
+
+    store = await FleetStore.connect(config(server.url, "a"))
+    wake = asyncio.Event()
+    task = asyncio.create_task(watch_buckets(store, wake))
+    try:
+        for step in range(3):
+            await asyncio.sleep(0.5)  # the watches are made (their first marker may wake it too)
+            wake.clear()
+            await store.put_camera(f"cam{step}", CAMERA_ENTRY)
+            await asyncio.wait_for(wake.wait(), 10)
+        wake.clear()
+        assert await store.take("cam0", "a") is not None  # a lease too
+        await asyncio.wait_for(wake.wait(), 10)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await store.close()
