@@ -97,6 +97,38 @@ class Fleet:
         finally:
             await store.close()
 
+    def follower(self) -> NatsServer:
+        """A node that leads none of the fleet's streams (their leaders stepped down from it when
+        needed, as an operator moves them before taking a node down). Killing a leader stalls its
+        stream until the cluster elects another, 4 to 9 s with nats-server 2.9 and more on a
+        loaded machine: longer than two thirds of a 6 s lease, so the boxes rightly stop their
+        cameras meanwhile (docs/SCALING.md)."""
+        return asyncio.run(self._follower())
+
+    async def _follower(self) -> NatsServer:
+        node = self.cluster.nodes[-1]
+        store = await FleetStore.connect(self.fleet_config("admin", self.cluster.urls))
+        try:
+            js = store.nc.jetstream(timeout=5)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                led = []
+                for kind in ("cameras", "members", "leases", "moves"):
+                    info = await js.stream_info(f"KV_vigil_fleet_{kind}")
+                    if info.cluster is not None and info.cluster.leader == node.name:
+                        led.append(f"KV_vigil_fleet_{kind}")
+                if not led:
+                    return node
+                for stream in led:
+                    try:
+                        await store.nc.request(f"$JS.API.STREAM.LEADER.STEPDOWN.{stream}", b"", timeout=5)
+                    except Exception:  # noqa: BLE001 - asked again on the next pass
+                        pass
+                await asyncio.sleep(1.0)
+            raise AssertionError(f"{node.name} still leads some of the fleet's streams")
+        finally:
+            await store.close()
+
     def fleet_config(self, box: str, servers: list[str]) -> FleetConfig:
         return FleetConfig.model_validate(
             {"servers": servers, "box": box, "lease_ttl_s": self.lease_ttl_s, "member_ttl_s": self.lease_ttl_s}

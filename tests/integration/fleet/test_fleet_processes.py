@@ -124,7 +124,7 @@ def test_a_box_cut_off_from_nats_stops_its_cameras_first(fleet: Fleet) -> None:
 
 def test_rolling_restart_with_a_nats_node_restarted_meanwhile(fleet: Fleet) -> None:
     started = start_three(fleet)
-    node = fleet.cluster.nodes[0]
+    node = fleet.follower()
     node.kill()  # one NATS node down for the first restarts: the buckets keep their quorum
     for i, name in enumerate(BOXES):
         stopped = fleet.signal(name, signal.SIGTERM)
