@@ -8,13 +8,10 @@
     PREFIX_moves     a sortable id (milliseconds since the epoch, a random suffix) -> {at, camera,
                      from, to, reason}; kept a day
 
-nats-server before 2.11 has no per-message TTL, so the expiry of leases and members is the whole
-bucket's `max_age`. Bucket creation is idempotent (an existing bucket is used as it is); a
-bucket is created with 3 replicas, else 2, else 1: the first the servers accept (JetStream
-refuses more replicas than the cluster has nodes, and more than 1 outside a cluster), so a
-3-node cluster keeps the fleet's state through the loss of any one node.
-The client library (nats-py, the `nats` extra) is imported on `connect`.
-"""
+nats-server before 2.11 has no per-message TTL: leases and members expire by their bucket's
+`max_age`. An existing bucket is used as it is; a new one gets 3 replicas (else what the
+servers accept), so a 3-node cluster keeps the fleet's state through the loss of any one node.
+nats-py (the `nats` extra) is imported on `connect`."""
 
 from __future__ import annotations
 
@@ -43,6 +40,7 @@ MOVES_KEPT_S = 86_400.0
 _KINDS = ("cameras", "members", "leases", "moves")
 _WRONG_LAST = (10071, 10164)  # JetStream's "wrong last sequence"
 _OP_TIMEOUT_S = 2.0  # one KV operation; a renewal that takes longer has failed
+_PLACEMENT_WAIT_S = 10.0
 
 
 class LeaseLost(Exception):
@@ -162,9 +160,7 @@ class FleetStore:
             except Exception:  # a broken connection is gone either way
                 log.debug("fleet: closing the NATS connection failed", exc_info=True)
 
-    @property
-    def connected(self) -> bool:
-        return bool(self.nc.is_connected)
+    connected = property(lambda self: bool(self.nc.is_connected))
 
     def bucket(self, kind: str) -> KeyValue:
         return self._kv[kind]
@@ -381,20 +377,23 @@ async def _open_buckets(nc: Client, config: FleetConfig) -> dict[str, KeyValue]:
 
 
 async def _create_bucket(js: Any, kv_config: Any) -> KeyValue:
-    """Create a bucket with 3 replicas, or as many as the servers accept (a server outside a
-    cluster refuses more than 1, a cluster of 2 more than 2); one made meanwhile by another box
-    is used as it is."""
+    """Create a bucket with 3 replicas, else 2, else 1: a server outside a cluster refuses more
+    than 1 at once (10074); a cluster short of peers (one just started, or of 2 nodes) is asked
+    again for up to `_PLACEMENT_WAIT_S` before fewer. One made meanwhile is used as it is."""
     from nats.js.errors import APIError
 
-    last: Exception | None = None
     for replicas in (3, 2, 1):
-        try:
-            kv = await js.create_key_value(kv_config, replicas=replicas)
-            log.info("fleet: bucket %s created with %d replica(s)", kv_config.bucket, replicas)
-            return kv
-        except APIError as exc:
-            last = exc
-            if "already in use" in str(exc.description or "").lower():
-                return await js.key_value(kv_config.bucket)
-    assert last is not None
+        deadline = time.monotonic() + _PLACEMENT_WAIT_S
+        while True:
+            try:
+                kv = await js.create_key_value(kv_config, replicas=replicas)
+                log.info("fleet: bucket %s created with %d replica(s)", kv_config.bucket, replicas)
+                return kv
+            except APIError as exc:
+                if "already in use" in str(exc.description or "").lower():
+                    return await js.key_value(kv_config.bucket)
+                if replicas == 1 or exc.err_code == 10074 or time.monotonic() > deadline:
+                    last = exc
+                    break
+                await asyncio.sleep(0.5)
     raise last
