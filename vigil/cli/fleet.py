@@ -23,14 +23,13 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import ValidationError
 
-from vigil.config._section import Section
 from vigil.config.fleet import FleetConfig
+from vigil.config.fleet_cameras import CameraFile
 from vigil.config.loader import read_config, read_document
-from vigil.config.sources import SourceConfig
 from vigil.errors import ConfigError, VigilError
-from vigil.fleet.store import FleetStore, valid_key
+from vigil.fleet.store import FleetStore
 from vigil.redact import mask_text, mask_url
 
 if TYPE_CHECKING:
@@ -50,24 +49,6 @@ _FLAGS = {  # flag dest -> fleet: key
     "bucket_prefix": "bucket_prefix",
     "connect_timeout_s": "connect_timeout_s",
 }
-
-
-class CameraFile(Section):
-    """`vigil fleet apply`'s file: a `sources:` list, each entry as a configuration's."""
-
-    sources: list[SourceConfig] = Field(description="The fleet's cameras, each a sources entry.")
-
-    @field_validator("sources")
-    @classmethod
-    def _names(cls, sources: list[SourceConfig]) -> list[SourceConfig]:
-        names = [s.name for s in sources]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"source names must be unique; repeated: {', '.join(dupes)}")
-        bad = [n for n in names if not valid_key(n)]
-        if bad:
-            raise ValueError(f"a fleet camera's name neither starts nor ends with '.' nor holds '..': {', '.join(bad)}")
-        return sources
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

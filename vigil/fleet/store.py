@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from vigil import __version__
 from vigil.config.fleet import FleetConfig
+from vigil.config.fleet_cameras import valid_key
 from vigil.config.sources import SourceConfig
 from vigil.errors import ConfigError, MissingDependencyError
 
@@ -103,11 +104,6 @@ class Move:
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "at": self.at, "camera": self.camera, "from": self.from_, "to": self.to, "reason": self.reason}
-
-
-def valid_key(name: str) -> bool:
-    """A name usable as a KV key as it is (camera names: letters, digits, '_', '-', '.' inside)."""
-    return bool(name) and not name.startswith(".") and not name.endswith(".") and ".." not in name
 
 
 def camera_config(name: str, entry: Mapping[str, Any]) -> SourceConfig:
