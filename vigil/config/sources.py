@@ -158,8 +158,8 @@ class SourceConfig(Section):
 
     @field_validator("url")
     @classmethod
-    def _usable_url(cls, url: str) -> str:
-        problem = url_problem(url)
+    def _usable_url(cls, url: str | None) -> str | None:
+        problem = url_problem(url) if url is not None else None  # no url: check_inputs says what is missing
         if problem:
             raise ValueError(problem)  # never the URL itself: it may hold a password
         return url
