@@ -6,9 +6,10 @@ from __future__ import annotations
 import re
 import socket
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field
 
 from vigil.config._section import Section
+from vigil.config.nats import NatsConnection
 
 __all__ = ["BOX_PATTERN", "FleetCapacity", "FleetConfig", "box_name"]
 
@@ -25,23 +26,9 @@ class FleetCapacity(Section):
     )
 
 
-class FleetConfig(Section):
+class FleetConfig(NatsConnection):
     """The NATS servers of the fleet's buckets, this box's name and capacity, and the lease timings."""
 
-    servers: list[str] = Field(
-        min_length=1,
-        max_length=64,
-        description="NATS server URLs, nats://HOST:PORT or tls://HOST:PORT (a leaf node, or the nodes of a cluster); "
-        "credentials go in user + password_file, token_file or credentials_file, never in the URL.",
-    )
-    user: str | None = Field(None, min_length=1, max_length=1024, description="User name given to the server.")
-    password_file: str | None = Field(None, min_length=1, description="File holding the password of `user`.")
-    token_file: str | None = Field(None, min_length=1, description="File holding the server's authentication token.")
-    credentials_file: str | None = Field(
-        None, min_length=1, description="A NATS .creds file (user JWT and NKey seed), for decentralized auth."
-    )
-    tls: bool = Field(False, description="Connect with TLS (also implied by tls:// URLs), checking the server's certificate.")
-    ca_file: str | None = Field(None, min_length=1, description="With tls, a PEM file of the CA(s) to check the server against.")
     box: str | None = Field(
         None, pattern=BOX_PATTERN, description="This box's name in the fleet, unique per box (null: the host name)."
     )
@@ -58,33 +45,6 @@ class FleetConfig(Section):
         6.0, ge=1.0, le=3600.0, description="A box not heard of for this long has left (it heartbeats every third of it)."
     )
     connect_timeout_s: float = Field(3.0, gt=0, le=600, description="Longest wait for a server to accept a connection.")
-
-    @field_validator("servers")
-    @classmethod
-    def _urls(cls, servers: list[str]) -> list[str]:
-        for url in servers:
-            if not re.fullmatch(r"(nats|tls)://[^\s/@]+(:\d{1,5})?/?", url):
-                if "@" in url:
-                    raise ValueError(
-                        "a server URL holds credentials; give them as user + password_file, token_file or credentials_file"
-                    )
-                raise ValueError("each server is nats://HOST[:PORT] or tls://HOST[:PORT]")
-        return servers
-
-    @model_validator(mode="after")
-    def _consistent(self) -> FleetConfig:
-        if (self.password_file is None) != (self.user is None):
-            raise ValueError("user and password_file go together; give both or neither")
-        ways = [name for name in ("user", "token_file", "credentials_file") if getattr(self, name) is not None]
-        if len(ways) > 1:
-            raise ValueError(f"{' and '.join(ways)} are given; authenticate one way only")
-        if self.ca_file is not None and not (self.tls or any(url.startswith("tls://") for url in self.servers)):
-            raise ValueError("ca_file is given without tls: true or tls:// servers; turn tls on or drop ca_file")
-        return self
-
-    @property
-    def uses_tls(self) -> bool:
-        return self.tls or any(url.startswith("tls://") for url in self.servers)
 
 
 def box_name(config: FleetConfig) -> str:

@@ -15,6 +15,7 @@ from typing_extensions import Self
 from vigil.catalog import CATALOG
 from vigil.config._section import Section
 from vigil.config.files import state_directory
+from vigil.config.nats import NatsConnection
 
 __all__ = [
     "DeliverySettings",
@@ -234,16 +235,10 @@ class MqttSinkConfig(DeliverySettings):
         return self
 
 
-class NatsSinkConfig(DeliverySettings):
+class NatsSinkConfig(DeliverySettings, NatsConnection):
     """`kind: nats`: events (and results) to a NATS JetStream stream, for fleets of boxes
     (docs/OUTPUT.md, "NATS JetStream"; docs/SCALING.md)."""
 
-    servers: list[str] = Field(
-        min_length=1,
-        max_length=64,
-        description="NATS server URLs, nats://HOST:PORT or tls://HOST:PORT (a leaf node, or the nodes of a cluster); "
-        "credentials go in user + password_file, token_file or credentials_file, never in the URL.",
-    )
     subject_prefix: str = Field(
         "vigil",
         min_length=1,
@@ -277,20 +272,6 @@ class NatsSinkConfig(DeliverySettings):
         description="The stream it creates drops a message whose Nats-Msg-Id it stored within this many seconds "
         "(a record resent after a crash or a lost acknowledgement is stored once).",
     )
-    user: str | None = Field(None, min_length=1, max_length=1024, description="User name given to the server.")
-    password_file: str | None = Field(None, min_length=1, description="File holding the password of `user`.")
-    token_file: str | None = Field(None, min_length=1, description="File holding the server's authentication token.")
-    credentials_file: str | None = Field(
-        None,
-        min_length=1,
-        description="A NATS .creds file (user JWT and NKey seed), for decentralized auth.",
-    )
-    tls: bool = Field(False, description="Connect with TLS (also implied by tls:// URLs), checking the server's certificate.")
-    ca_file: str | None = Field(
-        None,
-        min_length=1,
-        description="With tls, a PEM file of the CA(s) the server's certificate is checked against (absent: the system's CAs).",
-    )
     connect_timeout_s: float = Field(5.0, gt=0, le=600, description="Longest wait for a server to accept a connection.")
     publish_timeout_s: float = Field(
         5.0,
@@ -298,26 +279,3 @@ class NatsSinkConfig(DeliverySettings):
         le=600,
         description="A message JetStream has not acknowledged by then is sent again (same Nats-Msg-Id).",
     )
-
-    @field_validator("servers")
-    @classmethod
-    def _urls(cls, servers: list[str]) -> list[str]:
-        for url in servers:
-            if not re.fullmatch(r"(nats|tls)://[^\s/@]+(:\d{1,5})?/?", url):
-                if "@" in url:
-                    raise ValueError(
-                        "a server URL holds credentials; give them as user + password_file, token_file or credentials_file"
-                    )
-                raise ValueError("each server is nats://HOST[:PORT] or tls://HOST[:PORT]")
-        return servers
-
-    @model_validator(mode="after")
-    def _consistent(self) -> NatsSinkConfig:
-        if (self.password_file is None) != (self.user is None):
-            raise ValueError("user and password_file go together; give both or neither")
-        ways = [name for name in ("user", "token_file", "credentials_file") if getattr(self, name) is not None]
-        if len(ways) > 1:
-            raise ValueError(f"{' and '.join(ways)} are given; authenticate one way only")
-        if self.ca_file is not None and not (self.tls or any(url.startswith("tls://") for url in self.servers)):
-            raise ValueError("ca_file is given without tls: true or tls:// servers; turn tls on or drop ca_file")
-        return self
