@@ -20,10 +20,13 @@ pytestmark = pytest.mark.serial
 BOXES = ("a", "b", "c")
 
 
-# A camera moved by hand-over is dark for a second or two (1.0-2.2 s measured here); waiting out
-# a 6 s lease instead would leave it dark 7 s or more. The bound tells the two apart on a loaded
-# machine (a 4.6 s hand-over was seen under load); the 3 s goal is bench/fleet.py's to measure.
-HANDOVER_S = 5.0
+# A camera moved by hand-over is dark for a second or two (1.0-2.2 s measured here, 5.1 s seen
+# once on a loaded CI machine while a NATS node rejoined); waiting out a lease instead leaves it
+# dark for 2/3 of the lease or more. The hand-over tests run on 15 s leases (hand-overs do not
+# wait for leases) so that the bound, half a lease, tells the two apart with a wide margin on a
+# loaded machine; the 3 s goal is bench/fleet.py's to measure, on a quiet one.
+RIDING_LEASE_S = 15.0
+HANDOVER_S = RIDING_LEASE_S / 2
 
 
 @pytest.fixture
@@ -76,7 +79,8 @@ def test_sigkill_one_box_its_cameras_run_elsewhere_within_10s(fleet: Fleet) -> N
     assert double_runs(records) == []
 
 
-def test_sigterm_hands_the_cameras_over(fleet: Fleet) -> None:
+def test_sigterm_hands_the_cameras_over(riding_fleet: Fleet) -> None:
+    fleet = riding_fleet
     started = start_three(fleet)
     leaving = sorted(c for c, on in fleet.running(started).items() if on == {"a"})
     stopped = fleet.signal("a", signal.SIGTERM)
@@ -90,7 +94,8 @@ def test_sigterm_hands_the_cameras_over(fleet: Fleet) -> None:
     assert double_runs(records) == []
 
 
-def test_a_fourth_box_takes_its_share_by_hand_over(fleet: Fleet) -> None:
+def test_a_fourth_box_takes_its_share_by_hand_over(riding_fleet: Fleet) -> None:
+    fleet = riding_fleet
     started = start_three(fleet)
     joined = time.time()
     fleet.add_box("d")
@@ -133,7 +138,7 @@ def riding_fleet(tmp_path: Path, nudenet_path: Path, clips: dict[str, Path]):
     """Leases of 15 s, as docs/SCALING.md advises for riding through a NATS election: a box
     stops its cameras only after 10 s without a renewal. Hand-overs (SIGTERM) do not wait for
     leases to expire, so they are as quick as with 6 s leases."""
-    running = Fleet(tmp_path, nudenet_path, clips["coffee"], lease_ttl_s=15.0).start()
+    running = Fleet(tmp_path, nudenet_path, clips["coffee"], lease_ttl_s=RIDING_LEASE_S).start()
     yield running
     running.stop()
 
