@@ -249,6 +249,7 @@ KINDS: list[Kind | EventTypeKind] = [
             ("clip", "embed", _HF + "clip:CLIPEmbeddingHF"),
             ("owlv2", "zero-shot-detect", _HF + "owlv2:Owlv2ZeroShotHF"),
             ("owlv2", "detect", _HF + "owlv2:Owlv2DetectorHF"),
+            ("hf-detector", "detect", _HF + "detector:ObjectDetectorHF"),
             ("dpt", "depth", _HF + "dpt:DPTDepthHF"),
             ("depth-anything", "depth", _HF + "dpt:DPTDepthHF"),
             ("blip", "vlm", _HF + "blip:BlipVQAHF"),

@@ -3,6 +3,11 @@
 transformers and torch are imported only when an `hf` package loads (`import_hf`). A plain
 `save_pretrained` folder (config.json + model.safetensors + the processor's files, no
 model.json) is wrapped as a one-package model from its own config, like a bare `.onnx` export.
+
+Besides the named families, any `...ForObjectDetection` that transformers'
+`AutoModelForObjectDetection` loads (DETR, Conditional/Deformable DETR, YOLOS, RT-DETR, RT-DETRv2,
+D-FINE, ...) is one family, `hf-detector`: they share one interface (the model's outputs and the
+processor's `post_process_object_detection`), so vigil runs them all the same way.
 """
 
 from __future__ import annotations
@@ -23,7 +28,17 @@ from vigil.engine._private.providers import ModelListing
 from vigil.engine.options import BackendOptions
 from vigil.errors import MissingDependencyError, ModelLoadError
 
-__all__ = ["HF_FAMILIES", "HFLoaded", "describe_hf_folder", "import_hf", "load_hf", "rgb_images"]
+__all__ = [
+    "DETECTOR",
+    "HF_FAMILIES",
+    "HFLoaded",
+    "check_detector",
+    "describe_hf_folder",
+    "detector_class_names",
+    "import_hf",
+    "load_hf",
+    "rgb_images",
+]
 
 INSTALL_HINT = "pip install 'vigil-analytics[hf]'"
 CONFIG_FILE = "config.json"
@@ -58,10 +73,18 @@ HF_FAMILIES: dict[str, HFFamily] = {
     "BlipForQuestionAnswering": HFFamily("blip", "vlm", "BlipForQuestionAnswering", "BlipProcessor", True),
     "BlipForConditionalGeneration": HFFamily("blip-caption", "vlm", "BlipForConditionalGeneration", "BlipProcessor", True),
 }
+# Any other `...ForObjectDetection`: loaded through the Auto classes, checked at load against
+# transformers' object-detection mapping (`check_detector`).
+DETECTOR = HFFamily("hf-detector", "detect", "AutoModelForObjectDetection", "AutoImageProcessor", False)
+DETECTOR_SUFFIX = "ForObjectDetection"
+# Zero-shot detectors share the suffix but need text prompts; of those vigil runs OWLv2 only.
+_MAX_CLASS_ID = 100_000
+_ZERO_SHOT = ("OwlViTForObjectDetection", "GroundingDinoForObjectDetection", "MMGroundingDinoForObjectDetection")
 
 
 def _runs() -> str:
-    return ", ".join(f"{name} ({f.architecture}/{f.task})" for name, f in HF_FAMILIES.items())
+    named = ", ".join(f"{name} ({f.architecture}/{f.task})" for name, f in HF_FAMILIES.items())
+    return f"{named}, and any ...{DETECTOR_SUFFIX} that transformers' AutoModelForObjectDetection loads (hf-detector/detect)"
 
 
 def import_hf() -> tuple[Any, Any]:
@@ -91,10 +114,19 @@ def read_config(folder: Path, what: str) -> dict[str, Any]:
 
 def family_of(config: dict[str, Any], folder: Path, what: str) -> HFFamily:
     names = config.get("architectures") or []
-    for name in names if isinstance(names, list) else []:
+    names = [name for name in names if isinstance(name, str)] if isinstance(names, list) else []
+    for name in names:
         if name in HF_FAMILIES:
             return HF_FAMILIES[name]
-    found = ", ".join(map(str, names)) if isinstance(names, list) and names else f"model_type {config.get('model_type')!r}"
+    for name in names:
+        if name in _ZERO_SHOT:
+            raise ModelLoadError(
+                f"{what}: {folder / CONFIG_FILE} describes {name}, a zero-shot detector that needs text prompts; "
+                "of those vigil runs OWLv2 (Owlv2ForObjectDetection); save an Owlv2 model instead"
+            )
+        if name.endswith(DETECTOR_SUFFIX):
+            return DETECTOR
+    found = ", ".join(names) if names else f"model_type {config.get('model_type')!r}"
     raise ModelLoadError(
         f"{what}: {folder / CONFIG_FILE} describes {found}, which vigil does not run as an hf package; vigil runs: {_runs()}"
     )
@@ -122,7 +154,8 @@ def check_files(folder: Path, family: HFFamily, what: str) -> None:
 def describe_hf_folder(path: Path) -> ModelListing:
     """A plain save_pretrained folder as a one-package model (package `hf`)."""
     what = f"model '{path}'"
-    family = family_of(read_config(path, what), path, what)
+    config = read_config(path, what)
+    family = family_of(config, path, what)
     check_files(path, family, what)
     files = [
         {"name": p.name, "sha256": sha256_of(p), "size": p.stat().st_size}
@@ -135,7 +168,7 @@ def describe_hf_folder(path: Path) -> ModelListing:
             "model_id": model_id,
             "architecture": family.architecture,
             "task": family.task,
-            "class_names": [],
+            "class_names": detector_class_names(config) if family is DETECTOR else [],
             # Informative only: an hf package's processor decides the input.
             "input": {"size": [224, 224], "resize": "stretch"},
         },
@@ -166,7 +199,8 @@ def load_hf(model: ModelMetadata, package: PackageMetadata, folder: Path, backen
             'means nothing; give batch {"min": 1, "max": N} in package.json'
         )
     torch, transformers = import_hf()
-    family = family_of(read_config(folder, what), folder, what)
+    config = read_config(folder, what)
+    family = family_of(config, folder, what)
     if (family.architecture, family.task) != (model.architecture, _family_task(model.task, family)):
         raise ModelLoadError(
             f"{what}: model.json says architecture '{model.architecture}', but {folder / CONFIG_FILE} is "
@@ -176,6 +210,8 @@ def load_hf(model: ModelMetadata, package: PackageMetadata, folder: Path, backen
     missing = [name for name in family.needs_modules if importlib.util.find_spec(name) is None]
     if missing:
         raise MissingDependencyError(f"{what}: {family.processor_class} needs {', '.join(missing)}: {INSTALL_HINT}")
+    if family is DETECTOR:
+        check_detector(config, folder, what)
     if backend.intra_op_threads:
         torch.set_num_threads(backend.intra_op_threads)  # process-wide: torch has one intra-op pool
     net = _load_weights(transformers, family, folder, what)
@@ -183,6 +219,11 @@ def load_hf(model: ModelMetadata, package: PackageMetadata, folder: Path, backen
         processor = getattr(transformers, family.processor_class).from_pretrained(folder)
     except (OSError, ValueError, TypeError, KeyError) as exc:
         raise ModelLoadError(f"{what}: {family.processor_class} could not load from {folder} ({str(exc)[:300]})") from exc
+    if family is DETECTOR and not callable(getattr(processor, "post_process_object_detection", None)):
+        raise ModelLoadError(
+            f"{what}: the image processor in {folder} ({type(processor).__name__}) has no post_process_object_detection, "
+            "so vigil cannot turn the model's outputs into boxes; save the detector's own image processor there"
+        )
     # As for torchscript packages: CUDA when torch sees one, unless the execution providers asked
     # for leave it out. Untested here (no GPU).
     wants_gpu = backend.execution_providers is None or "CUDAExecutionProvider" in backend.execution_providers
@@ -196,6 +237,9 @@ def _load_weights(transformers: Any, family: HFFamily, folder: Path, what: str) 
         net, info = getattr(transformers, family.model_class).from_pretrained(
             folder, output_loading_info=True, ignore_mismatched_sizes=True
         )
+    except ImportError as exc:  # a module the config's classes need (e.g. a timm backbone)
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        raise MissingDependencyError(f"{what}: {config} needs a module that is not installed: {first}") from exc
     except (RuntimeError, ValueError, OSError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
         raise ModelLoadError(f"{what}: {weights} could not be loaded with {config} ({first}); {_RESAVE}") from exc
@@ -209,6 +253,44 @@ def _load_weights(transformers: Any, family: HFFamily, folder: Path, what: str) 
             f"({'; '.join(problems[:3])}); {_RESAVE}"
         )
     return net
+
+
+def check_detector(config: dict[str, Any], folder: Path, what: str) -> None:
+    """The config is one AutoModelForObjectDetection loads, with what its backbone needs installed."""
+    from transformers.models.auto import modeling_auto
+
+    model_type = config.get("model_type")
+    detectors = modeling_auto.MODEL_FOR_OBJECT_DETECTION_MAPPING_NAMES
+    if model_type not in detectors:
+        if model_type in modeling_auto.MODEL_FOR_ZERO_SHOT_OBJECT_DETECTION_MAPPING_NAMES:
+            kind = "a zero-shot detector that needs text prompts (of those vigil runs OWLv2)"
+        else:
+            kind = "not an object detector transformers' AutoModelForObjectDetection loads"
+        raise ModelLoadError(
+            f"{what}: {folder / CONFIG_FILE} has model_type {model_type!r}, {kind}; "
+            f"the model types it loads: {', '.join(sorted(detectors))}"
+        )
+    backbone = config.get("backbone_config")
+    timm = config.get("use_timm_backbone") or (isinstance(backbone, dict) and backbone.get("model_type") == "timm_backbone")
+    if timm and importlib.util.find_spec("timm") is None:
+        raise MissingDependencyError(
+            f"{what}: {folder / CONFIG_FILE} builds its backbone ({config.get('backbone') or 'a timm model'}) with timm, "
+            "which is not installed: pip install timm"
+        )
+
+
+def detector_class_names(config: dict[str, Any]) -> list[str]:
+    """The config's `id2label` as a list indexed by class id (a missing id is named by its number)."""
+    labels = config.get("id2label")
+    if not isinstance(labels, dict) or not labels:
+        return []
+    try:
+        by_id = {int(key): str(value) for key, value in labels.items()}
+    except (TypeError, ValueError):
+        return []
+    if min(by_id) < 0 or max(by_id) > _MAX_CLASS_ID:
+        return []
+    return [by_id.get(i, str(i)) for i in range(max(by_id) + 1)]
 
 
 def _family_task(task: str, family: HFFamily) -> str:
