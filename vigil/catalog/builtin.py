@@ -36,6 +36,7 @@ _CHECKS = "vigil.engine.backends:"
 _CA = SecretFile("ca_file", "the CA certificates (PEM)")
 _FIRST_SEEN = EventField("first_seen", "ISO 8601 UTC", "When the track was first seen.")
 _ZONE = EventField("zone", "string", "The zone's name.")
+_SPEED = EventField("speed_kmh", "number", "The object's smoothed ground speed (km/h); on a camera with `speed:`, once known.")
 
 KINDS: list[Kind | EventTypeKind] = [
     # event types (docs/OUTPUT.md, "Events"): what `Event.type` may say, in the order of OUTPUT.md's
@@ -52,6 +53,8 @@ KINDS: list[Kind | EventTypeKind] = [
             EventField("last_seen", "ISO 8601 UTC", "When the track was last seen."),
             EventField("duration_s", "number", "Seconds from `first_seen` to `last_seen`."),
             EventField("best", "object", "The most confident sighting, `{seq, capture_time, confidence}`: the frame of `box`."),
+            EventField("speed_kmh_max", "number", "The highest of its smoothed speeds (km/h; with `speed:`, once measured)."),
+            EventField("speed_kmh_mean", "number", "The mean of its smoothed speeds over the frames that had one (km/h)."),
         ),
         rule="lifecycle",
         order=50,
@@ -61,7 +64,7 @@ KINDS: list[Kind | EventTypeKind] = [
         "zone_enter",
         "the anchor has been inside the zone for `min_seen_s`",
         "first frame inside",
-        (_ZONE,),
+        (_ZONE, _SPEED),
         rule="zones",
         order=30,
         occupancy="enter",
@@ -71,7 +74,7 @@ KINDS: list[Kind | EventTypeKind] = [
         "zone_exit",
         "the anchor has been outside for `min_seen_s`, or the track ended",
         "first frame outside; last seen when the track ended",
-        (_ZONE,),
+        (_ZONE, _SPEED),
         rule="zones",
         order=10,
         occupancy="exit",
@@ -85,6 +88,7 @@ KINDS: list[Kind | EventTypeKind] = [
             _ZONE,
             EventField("dwell_s", "number", "Seconds the object had been inside at this frame."),
             EventField("entered_at", "ISO 8601 UTC", "The first frame of the stay."),
+            _SPEED,
         ),
         rule="dwell",
         order=40,
@@ -97,11 +101,23 @@ KINDS: list[Kind | EventTypeKind] = [
         (
             EventField("line", "string", "The line's name."),
             EventField("direction", "`in` / `out`", "The way it was crossed."),
+            EventField("relinked", "bool", "The crossing was begun by a lost track and finished by this one (`relinked_from`)."),
+            EventField("relinked_from", "int", "When `relinked`: the lost track's `tracker_id`."),
+            _SPEED,
         ),
         rule="lines",
         order=20,
         area="line",
         direction="direction",
+    ),
+    EventTypeKind(
+        "speeding",
+        "inside the zone faster than its `speed_limit_kmh` (once per stay)",
+        "the first frame over the limit",
+        (_ZONE, _SPEED, EventField("speed_limit_kmh", "number", "The zone's limit (km/h).")),
+        rule="speeding",
+        order=42,
+        area="zone",
     ),
     # sources: `kind:` may be left out; the URL then says which (the file kind takes the rest).
     SourceKind(

@@ -37,6 +37,7 @@ from vigil.config.motion import MotionConfig
 from vigil.config.stages import StageSpec
 from vigil.config.tracking import TrackingSettings
 from vigil.config.urls import kind_of_url, url_problem
+from vigil.config.speed import SpeedConfig, limit_problem
 from vigil.config.zones import MAX_LINES, MAX_ZONES, LineConfig, ZoneConfig, repeated_name
 from vigil.errors import ConfigError
 
@@ -99,6 +100,11 @@ class SourceConfig(Section):
         max_length=MAX_LINES,
         description=f"Lines of this camera ({{name, start, end, classes, normalized}}), at most {MAX_LINES}: a zones "
         "stage, after tracking.",
+    )
+    speed: SpeedConfig | None = Field(
+        None,
+        description="Speed calibration ({image: [4 points], world: [4 points in metres], window_s, normalized}): "
+        "speed_kmh in records and events, speeding in zones with speed_limit_kmh; a zones stage, after tracking.",
     )
     tracking: TrackingSettings | None = Field(
         None,
@@ -167,7 +173,7 @@ class SourceConfig(Section):
     @model_validator(mode="after")
     def _unique_names(self) -> SourceConfig:
         check_inputs(self)  # url, or a camera's inputs (vigil.config.inputs)
-        problem = repeated_name(self.zones, self.lines)
+        problem = repeated_name(self.zones, self.lines) or limit_problem(list(self.zones), self.speed)
         if problem:
             raise ValueError(problem)
         repeated = repeated_cascade(self.cascades)
@@ -184,7 +190,7 @@ class SourceConfig(Section):
         return (
             self.tracking is not None
             or any(spec.kind == "tracking" for spec in self.stages)
-            or bool(self.zones or self.lines)
+            or bool(self.zones or self.lines or self.speed)
             or self.clips is not None
             or any(cascade.per_track for cascade in self.cascades)
         )
@@ -195,12 +201,12 @@ class SourceConfig(Section):
         implies it."""
         implied: dict[str, str] = {}
         if self.needs_tracking and not any(spec.kind == "tracking" for spec in self.stages):
-            keys = ("tracking", "zones", "lines", "clips", "cascades")
+            keys = ("tracking", "zones", "lines", "speed", "clips", "cascades")
             implied["tracking"] = next(key for key in keys if getattr(self, key))
         if self.cascades:
             implied["cascade"] = "cascades"
-        if self.zones or self.lines or (self.clips is not None and not any(s.kind == "zones" for s in self.stages)):
-            implied["zones"] = "zones" if self.zones else "lines" if self.lines else "clips"
+        if self.zones or self.lines or self.speed or (self.clips is not None and not any(s.kind == "zones" for s in self.stages)):
+            implied["zones"] = "zones" if self.zones else "lines" if self.lines else "speed" if self.speed else "clips"
         return implied
 
     @model_validator(mode="wrap")

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, model_validator
 
 from vigil.config._section import Section
+from vigil.config.speed import SpeedConfig, limit_problem
 
 __all__ = [
     "ANCHORS",
@@ -70,6 +71,9 @@ class ZoneConfig(_Shape):
     dwell_s: float | None = Field(
         None, gt=0, le=86_400, description="A `dwell` event when an object stays longer (null: the stage's dwell_s)."
     )
+    speed_limit_kmh: float | None = Field(
+        None, gt=0, le=10_000, description="A `speeding` event when an object inside goes faster (needs the camera's speed:)."
+    )
 
     @model_validator(mode="after")
     def _a_simple_polygon(self) -> ZoneConfig:
@@ -92,6 +96,27 @@ class LineConfig(_Shape):
 
     start: Point = Field(description="One end of the line.")
     end: Point = Field(description="The other end; the direction start -> end decides which crossing is `in`.")
+    hysteresis_px: float | None = Field(
+        None,
+        ge=0,
+        le=10_000,
+        description="A crossing counts once the anchor has also been this far past the line (pixels; null: a tenth of "
+        "the object's box height), so an object standing or jittering on the line is not counted again and again.",
+    )
+    relink_s: float = Field(
+        1.5,
+        ge=0,
+        le=60,
+        description="A track lost at most this long before a new one appears where it was heading continues its "
+        "crossing (an id switch, an occlusion; 0: off).",
+    )
+    relink_px: float | None = Field(
+        None,
+        gt=0,
+        le=10_000,
+        description="How far from the lost track's predicted position the new one may appear (pixels; null: the lost "
+        "box's larger side).",
+    )
 
     @model_validator(mode="after")
     def _a_line(self) -> LineConfig:
@@ -117,10 +142,11 @@ class ZonesStageConfig(Section):
     )
     lost_s: float = Field(2.0, gt=0, le=86_400, description="object_end once a track is unseen this long (capture time).")
     dwell_s: float | None = Field(None, gt=0, le=86_400, description="Default dwell time of the zones (null: no dwell).")
+    speed: SpeedConfig | None = Field(None, description="Speed calibration (the camera's speed:): speed_kmh, speeding.")
 
     @model_validator(mode="after")
     def _unique_names(self) -> ZonesStageConfig:
-        problem = repeated_name(self.zones, self.lines)
+        problem = repeated_name(self.zones, self.lines) or limit_problem(list(self.zones), self.speed)
         if problem:
             raise ValueError(problem)
         return self

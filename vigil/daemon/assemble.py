@@ -254,9 +254,9 @@ def zones_spec(specs: Sequence[StageSpec], config: SourceConfig) -> StageSpec | 
     `clips:` and no zones stage in `specs` gets without zones (its objects' starts and ends
     delimit the clips); None when neither."""
     clips_only = config.clips is not None and not any(spec.kind == "zones" for spec in specs)
-    if not (config.zones or config.lines or clips_only):
+    if not (config.zones or config.lines or config.speed or clips_only):
         return None
-    return StageSpec("zones", ZonesStageConfig(zones=config.zones, lines=config.lines))
+    return StageSpec("zones", ZonesStageConfig(zones=config.zones, lines=config.lines, speed=config.speed))
 
 
 def with_zones(specs: list[StageSpec], config: SourceConfig) -> list[StageSpec]:

@@ -62,6 +62,7 @@ def detections_to_json(dets: Predictions) -> list[dict[str, Any]]:
         return []  # no objects: the record's `classification` holds it
     names = dets.class_name
     extras = attached(dets) if "attached" in dets.data else None
+    speeds = dets.data.get("speed_kmh")
     out = []
     for i in range(len(dets)):
         item: dict[str, Any] = {
@@ -72,6 +73,8 @@ def detections_to_json(dets: Predictions) -> list[dict[str, Any]]:
         }
         if dets.tracker_id is not None:
             item["tracker_id"] = int(dets.tracker_id[i])
+        if speeds is not None and np.isfinite(speeds[i]):
+            item["speed_kmh"] = round(float(speeds[i]), 2)  # on a camera with speed: (vigil.stages._speed)
         if dets.keypoints is not None and dets.keypoint_confidence is not None:
             item["keypoints"] = [
                 [round(float(x), 3), round(float(y), 3), round(float(c), 6)]

@@ -35,6 +35,7 @@ from vigil.errors import MissingDependencyError
 from vigil.events import Event
 from vigil.result import InferenceResult, Overlay
 from vigil.stages._geometry import FrameGeometry, Shapes
+from vigil.stages._speed import SpeedMeter
 from vigil.stages.base import Stage, StageContext, StageOutput
 from vigil.stages.rules import EventRule, FrameView, Moment, RuleContext, TrackedObject, make_rules
 
@@ -56,6 +57,7 @@ class ZoneStage(Stage):
         self.clips = context.clips  # event clips: opened at object_start, closed at its end
         self.rules: list[tuple[str, EventRule]] = make_rules(RuleContext(config, context.source, context.clips))
         self.tracks: dict[int, TrackedObject] = {}
+        self.speed = SpeedMeter(config.speed) if config.speed is not None else None  # speed_kmh (vigil.stages._speed)
         self._pending: dict[int, list[Event]] = {}  # the events of objects not started yet
         self._warned_no_ids = False
         self._gated_s = 0.0  # time a gate skipped, so far
@@ -79,7 +81,11 @@ class ZoneStage(Stage):
         if ids is not None and isinstance(dets, Detections) and len(dets):
             tracked = np.flatnonzero(ids >= 0)
             if len(tracked):
-                self._observe(self._view(dets, ids[tracked], tracked, now, shapes), events)
+                view = self._view(dets, ids[tracked], tracked, now, shapes)
+                if self.speed is not None:
+                    self.speed.measure(view)
+                    result = replace(result, detections=_with_speeds(dets, tracked, view))
+                self._observe(view, events)
         self._end_lost(now, events)
         _sort(events)
         return StageOutput(replace(result, overlays=self._overlays(shapes, events)), tuple(events))
@@ -159,10 +165,19 @@ class ZoneStage(Stage):
 
     def _end(self, tracker_id: int, events: list[Event]) -> None:
         obj = self.tracks.pop(tracker_id)
+        if self.speed is not None:
+            self.speed.forget(tracker_id)
         self._pending.pop(tracker_id, None)  # flicker: an object never started leaves no trace
         ended = [event for _, rule in self.rules for event in rule.end(obj)]
         if obj.started:
             events.extend(ended)
+
+
+def _with_speeds(dets: Detections, rows: np.ndarray, view: FrameView) -> Detections:
+    """`dets` with `data["speed_kmh"]`: each tracked object's speed (NaN: none yet, or not tracked)."""
+    speeds = np.full(len(dets), np.nan)
+    speeds[rows] = [np.nan if obj.speed.kmh is None else obj.speed.kmh for obj in view.objects]
+    return replace(dets, data={**dets.data, "speed_kmh": speeds})
 
 
 def _sort(events: list[Event]) -> None:

@@ -157,7 +157,8 @@ def test_normalized_zones_scale_with_the_frame_and_pixel_zones_are_clipped_to_it
 def test_line_crossings_agree_with_supervision_linezone_on_the_same_tracks():
     sv = pytest.importorskip("supervision")
     rng = np.random.default_rng(7)
-    line = {"name": "diag", "start": [100, 50], "end": [500, 420]}
+    # no hysteresis and no re-linking: LineZone's counting exactly (the defaults differ on purpose: tests/unit/stages/test_line_counts.py)
+    line = {"name": "diag", "start": [100, 50], "end": [500, 420], "hysteresis_px": 0, "relink_s": 0}
     stage = ZoneStage(ZonesStageConfig.model_validate({"lines": [line], "min_seen_s": 0, "lost_s": 100}), StageContext("cam"))
     reference = sv.LineZone(sv.Point(100, 50), sv.Point(500, 420), triggering_anchors=[sv.Position.BOTTOM_CENTER])
     positions = rng.uniform([150, 100], [450, 400], size=(6, 2))

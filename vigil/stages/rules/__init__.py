@@ -6,6 +6,7 @@ makes it for a stage's config or answers None when that config does not ask for 
     zones       zone_enter, zone_exit                               when there are zones
     lines       line_cross                                          when there are lines
     dwell       dwell                                               when a zone has a dwell time
+    speeding    speeding                                            when a zone has a speed limit
 
 A new rule is a module with an `EventRule` and one entry in `_BUILTIN` (or, from another
 package, a `register_rule` call), plus the event types it makes, declared in the catalog
@@ -47,6 +48,7 @@ _BUILTIN: dict[str, str] = {
     "zones": "vigil.stages.rules.zones:ZoneRule",
     "lines": "vigil.stages.rules.lines:LineRule",
     "dwell": "vigil.stages.rules.dwell:DwellRule",
+    "speeding": "vigil.stages.rules.speed:SpeedingRule",
 }
 _registered: dict[str, RuleFactory] = {}
 _lock = threading.Lock()

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from vigil.catalog import CATALOG
 from vigil.events import Event
 from vigil.result import Overlay
 from vigil.stages._geometry import PixelLine, PixelZone, Shapes, line_sides
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
     from vigil.clips import ClipRecorder
     from vigil.config.zones import ZonesStageConfig
 
-__all__ = ["Debounced", "EventRule", "FrameView", "Moment", "RuleContext", "TrackedObject", "iso"]
+__all__ = ["Debounced", "EventRule", "FrameView", "Moment", "RuleContext", "Speed", "TrackedObject", "iso"]
 
 
 @dataclass(slots=True)
@@ -83,6 +84,24 @@ class Debounced:
 
 
 @dataclass(slots=True)
+class Speed:
+    """An object's speed on the ground (km/h, vigil.stages._speed): the latest smoothed value (None
+    until its positions span enough of the window), and the highest and the mean of those so far."""
+
+    kmh: float | None = None
+    max_kmh: float = 0.0
+    total_kmh: float = 0.0
+    measured: int = 0  # frames with a value
+
+    def add(self, kmh: float | None) -> None:
+        self.kmh = kmh
+        if kmh is not None:
+            self.max_kmh = max(self.max_kmh, kmh)
+            self.total_kmh += kmh
+            self.measured += 1
+
+
+@dataclass(slots=True)
 class TrackedObject:
     """What the stage knows of one track: shared by every rule, changed only by the stage (and
     `started` / `clip` by the lifecycle rule)."""
@@ -97,6 +116,7 @@ class TrackedObject:
     started: bool = False
     clip: str | None = None  # the path of its clip, when the source records them
     attached: dict[str, Any] = field(default_factory=dict)  # the latest cascade outputs (vigil.stages.cascade)
+    speed: Speed = field(default_factory=Speed)  # measured when the source has a speed calibration
 
     @property
     def class_id(self) -> int:
@@ -132,10 +152,14 @@ class FrameView:
         """Per object: (between the line's ends, on its `in` side), as supervision's `LineZone` decides."""
         found = self._sides.get(line.name)
         if found is None:
-            if self._anchors is None:
-                self._anchors = self.shapes.anchors(self.boxes)
-            found = self._sides[line.name] = line_sides(line, self._anchors)
+            found = self._sides[line.name] = line_sides(line, self.anchors())
         return found
+
+    def anchors(self) -> np.ndarray:
+        """Per object: its anchor point (x, y) in pixels, as zones and lines test it."""
+        if self._anchors is None:
+            self._anchors = self.shapes.anchors(self.boxes)
+        return self._anchors
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,8 +181,11 @@ class RuleContext:
         direction: Any = None,
         **extra: Any,
     ) -> Event:
-        """An event of `obj` at the sighting `at` (its frame, seq, capture time and box)."""
+        """An event of `obj` at the sighting `at` (its frame, seq, capture time and box); with the
+        object's `speed_kmh` when it has one and the type declares that field."""
         class_id = obj.class_id
+        if obj.speed.kmh is not None and "speed_kmh" in CATALOG.event_types.get(type_).field_names:
+            extra = {"speed_kmh": round(obj.speed.kmh, 2), **extra}
         return Event(
             type=type_,
             source=self.source,

@@ -59,6 +59,7 @@ class LifecycleRule(EventRule):
             duration_s=round(obj.last.t - obj.first.t, 3),
             best={"seq": best.seq, "capture_time": iso(best), "confidence": round(obj.best_confidence, 4)},
             **_clip_input(clips, obj),
+            **_speeds(obj),
         )
         return [replace(end, frame=best.frame, box=best.box)]
 
@@ -72,3 +73,11 @@ def _clip_input(clips: Any, obj: TrackedObject) -> dict[str, Any]:
     """`clip_input`: which input of the camera the object's clip is cut from (`inputs:`), when it has one."""
     origin = getattr(clips, "origin", None)
     return {"clip_input": dict(origin)} if obj.clip and origin else {}
+
+
+def _speeds(obj: TrackedObject) -> dict[str, Any]:
+    """`speed_kmh_max`, `speed_kmh_mean`: of its smoothed speeds, when any was measured."""
+    speed = obj.speed
+    if not speed.measured:
+        return {}
+    return {"speed_kmh_max": round(speed.max_kmh, 2), "speed_kmh_mean": round(speed.total_kmh / speed.measured, 2)}
