@@ -45,6 +45,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _fleet_breakdown import hand_overs, summary  # noqa: E402
+
 from tests.conftest import encode_clip, photo  # noqa: E402
 from tests.integration.fleet.harness import Box, Fleet, double_runs, first_after, gaps, runs  # noqa: E402
 from tests.support.nats_server import read_stream  # noqa: E402
@@ -249,8 +251,10 @@ def one(scenario: str, args: argparse.Namespace, work: Path, model: Path, clip: 
             if box.proc is not None:
                 box.proc.wait(60)
         made, captured = fleet.records(made=True), fleet.records()
+        parts = hand_overs({name: box.directory / "stderr.log" for name, box in fleet.boxes.items()}, made)
         return {
             "times": [round(t, 3) for t in measured["times"]],
+            "hand_overs": [{k: round(v, 3) for k, v in h.items()} for h in parts],
             "dark_camera_s": round(dark_seconds(made, started + 5, args.dark_gap_s), 2),
             "double_run_s": round(double_seconds(captured), 3),
             "double_runs": double_runs(captured)[:5],
@@ -279,6 +283,7 @@ def report(results: dict[str, list[dict[str, Any]]], args: argparse.Namespace) -
             "events": sum(r["events"] for r in rounds),
             "events_lost": sum(r["events_lost"] for r in rounds),
             "events_stored_twice": sum(r["events_stored_twice"] for r in rounds),
+            "hand_over_parts_s": summary([h for r in rounds for h in r["hand_overs"]]),
             "rounds": rounds,
         }
         goal = 10.0 if scenario in ("kill", "cutoff") else 3.0
@@ -321,7 +326,8 @@ def main(argv: list[str] | None = None) -> int:
             for n in range(args.rounds):
                 print(f"{scenario} round {n + 1}/{args.rounds} ...", file=sys.stderr, flush=True)
                 figures = one(scenario, args, work / f"{scenario}-{n}", model, clip)
-                print(f"  {json.dumps({k: v for k, v in figures.items() if k != 'double_runs'})}", file=sys.stderr, flush=True)
+                shown = {k: v for k, v in figures.items() if k not in ("double_runs", "hand_overs")}
+                print(f"  {json.dumps(shown)}", file=sys.stderr, flush=True)
                 results.setdefault(scenario, []).append(figures)
     text = json.dumps(report(results, args), indent=2)
     if args.out:

@@ -31,9 +31,11 @@ from typing import Any
 
 from vigil.config.fleet import FleetConfig, box_name
 from vigil.errors import VigilError
-from vigil.fleet.assign import assign, weight
-from vigil.fleet.holding import FleetStats, Held, StreamControl, capacity_of, fps_of, held_fps, member_of
+from vigil.fleet.assign import assign
+from vigil.fleet.holding import FleetStats, Held, StreamControl, capacity_of, fallback_due, fps_of, member_of
+from vigil.fleet.journal import log_started, log_stopped
 from vigil.fleet.store import FleetStore, Lease, LeaseLost, Member, camera_config
+from vigil.fleet.warm import warm_up, what_to_warm
 from vigil.fleet.watch import watch_buckets
 
 __all__ = ["FleetAgent", "FleetStats", "StreamControl"]
@@ -92,20 +94,28 @@ class FleetAgent:
         if store is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(store.heartbeat(replace(self._member(), leaving=True)), self._op_timeout)
+        releases: list[asyncio.Task[None]] = []
         async with self._lock:
             held, self.held = self.held, {}
-            for camera in held:
+            for camera, one in held.items():
+                began = time.monotonic()
                 with contextlib.suppress(Exception):
                     await self.control.remove_stream(camera)
                 self._moves["sigterm"] += 1
+                if store is not None:  # this camera stopped: the others may take it while the next stops
+                    releases.append(asyncio.create_task(self._release(store, camera, one.lease, time.monotonic() - began)))
         log.info("fleet: box '%s' stopped its %d camera(s) and leaves the fleet", self.box, len(held))
         if store is None:
             return
-        releases = [asyncio.wait_for(store.release(h.lease), self._op_timeout) for h in held.values()]
         await asyncio.gather(*releases, return_exceptions=True)
         await asyncio.gather(*(self._record(camera, self.box, None, "sigterm") for camera in held), return_exceptions=True)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(store.leave(self.box), self._op_timeout)
+
+    async def _release(self, store: FleetStore, camera: str, lease: Lease, stop_s: float) -> None:
+        began = time.monotonic()
+        await asyncio.wait_for(store.release(lease), self._op_timeout)
+        log_stopped(camera, "sigterm", None, stop_s, time.monotonic() - began)
 
     async def close(self) -> None:
         """Stop the tasks and the connection (the cameras are left to the daemon's shutdown)."""
@@ -144,6 +154,7 @@ class FleetAgent:
                 log.warning("fleet: cannot reach NATS %s (%s); trying again in %.0fs", ", ".join(self.config.servers), exc, wait)
                 await asyncio.sleep(wait)
                 wait = min(wait * 2, 5.0)
+        await self._warm_up()
         log.info("fleet: box '%s' joined (buckets %s_*)", self.box, self.config.bucket_prefix)
         self._tasks += [
             asyncio.create_task(self._renewer(), name="fleet-renew"),
@@ -151,6 +162,17 @@ class FleetAgent:
         ]
         self._start_watch()
         await self._reconciler()
+
+    async def _warm_up(self) -> None:
+        """What the cameras' first start does the first time, off the event loop, before this box
+        heartbeats: the others hand it nothing meanwhile (vigil.fleet.warm)."""
+        assert self.store is not None
+        try:
+            cameras = await asyncio.wait_for(self.store.cameras(), 4 * self._op_timeout)
+            done = await asyncio.to_thread(warm_up, what_to_warm(cameras))
+            log.debug("fleet: warmed up (%s)", ", ".join(done) or "nothing to import")
+        except Exception as exc:  # noqa: BLE001 - a camera's first start does it on the loop instead
+            log.info("fleet: could not warm up before joining (%s: %s)", type(exc).__name__, exc)
 
     async def _on_disconnected(self) -> None:
         if not self._leaving:
@@ -287,20 +309,9 @@ class FleetAgent:
         self, camera: str, entry: Mapping[str, Any], assigned: str | None, members: Mapping[str, Member], now: float
     ) -> bool:
         """A camera its box has not taken for long (it cannot run it): the next boxes in its
-        rendezvous order take it, one after another, a lease TTL apart."""
-        if assigned is None:
-            return False
-        order = sorted(
-            (b for b, m in members.items() if b != assigned and not m.leaving), key=lambda b: weight(camera, b), reverse=True
-        )
-        if self.box not in order:
-            return False
-        mine = held_fps(self.held) + fps_of(entry)
-        cap = self.config.capacity
-        if (cap.cameras is not None and len(self.held) >= cap.cameras) or (cap.fps is not None and mine > cap.fps):
-            return False
+        rendezvous order take it, one after another, a lease TTL apart (`fallback_due`)."""
         waited = now - self._unleased.get(camera, now)
-        return waited > (order.index(self.box) + 2) * self.config.lease_ttl_s
+        return fallback_due(camera, fps_of(entry), assigned, members, self.box, self.held, self.config, waited)
 
     async def _start(self, camera: str, entry: dict[str, Any], members: Mapping[str, Member], orphan: Lease | None) -> None:
         store = self.store
@@ -315,6 +326,7 @@ class FleetAgent:
         lease = await (store.adopt(orphan) if orphan else store.take(camera, self.box))
         if lease is None:
             return
+        leased = time.monotonic()
         async with self._lock:
             try:
                 await self.control.add_stream(config)
@@ -326,12 +338,13 @@ class FleetAgent:
                 await store.release(lease)
                 return
             self.held[camera] = Held(lease, dict(entry), sent)
+            started = time.monotonic()
         before = self._holders.get(camera)
         reason = "new" if before is None else "failover" if before not in members else "taken"
         self._moves[reason] += 1
         if reason != "taken":  # a hand-over is recorded by the box that gave it
             await self._record(camera, before, self.box, reason)
-        log.info("fleet: camera '%s' now runs here (%s%s)", camera, reason, f" from '{before}'" if before else "")
+        log_started(camera, reason, before, leased - sent, started - leased)
 
     async def _restart(self, camera: str, entry: dict[str, Any]) -> None:
         try:
@@ -348,6 +361,7 @@ class FleetAgent:
 
     async def _give_up(self, camera: str, reason: str, to: str | None, *, release: bool = True, record: bool = True) -> None:
         """Stop `camera` first, then delete its lease (`release`) and record the move."""
+        began = time.monotonic()
         async with self._lock:
             held = self.held.pop(camera, None)
             if held is None:
@@ -357,15 +371,16 @@ class FleetAgent:
             except Exception:  # gone already (the pipeline is stopping)
                 log.debug("fleet: removing '%s' failed", camera, exc_info=True)
         self._moves[reason] += 1
-        log.info("fleet: camera '%s' stopped here (%s%s)", camera, reason, f", to '{to}'" if to else "")
+        stopped = time.monotonic()
         store = self.store
-        if store is None:
-            return
         try:
-            if release:
+            if release and store is not None:
                 await asyncio.wait_for(store.release(held.lease), self._op_timeout)
         except Exception:  # it expires by itself
             log.debug("fleet: releasing '%s' failed", camera, exc_info=True)
+        log_stopped(camera, reason, to, stopped - began, time.monotonic() - stopped)
+        if store is None:
+            return
         if record:
             await self._record(camera, self.box, to, reason)
 

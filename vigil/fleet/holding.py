@@ -7,12 +7,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from vigil.config.fleet import FleetCapacity
+from vigil.config.fleet import FleetCapacity, FleetConfig
 from vigil.config.sources import SourceConfig
-from vigil.fleet.assign import UNKNOWN_FPS, Capacity
+from vigil.fleet.assign import UNKNOWN_FPS, Capacity, weight
 from vigil.fleet.store import Lease, Member
 
-__all__ = ["FleetStats", "Held", "StreamControl", "capacity_of", "fps_of", "held_fps", "member_of"]
+__all__ = [
+    "FleetStats",
+    "Held",
+    "StreamControl",
+    "capacity_of",
+    "fallback_due",
+    "fps_of",
+    "held_fps",
+    "member_of",
+]
 
 
 class StreamControl(Protocol):
@@ -58,6 +67,32 @@ def capacity_of(member: Member) -> Capacity:
 
 def held_fps(held: Mapping[str, Held]) -> float:
     return sum(fps_of(h.entry) for h in held.values())
+
+
+def fallback_due(
+    camera: str,
+    fps: float,
+    assigned: str | None,
+    members: Mapping[str, Member],
+    box: str,
+    held: Mapping[str, Held],
+    config: FleetConfig,
+    waited: float,
+) -> bool:
+    """Whether `box` takes `camera` (of `fps`) that its box `assigned` has not taken for `waited`
+    seconds: the next boxes in its rendezvous order do, one after another, a lease TTL apart, each
+    within its capacity."""
+    if assigned is None:
+        return False
+    order = sorted(
+        (b for b, m in members.items() if b != assigned and not m.leaving), key=lambda b: weight(camera, b), reverse=True
+    )
+    if box not in order:
+        return False
+    cap = config.capacity
+    if (cap.cameras is not None and len(held) >= cap.cameras) or (cap.fps is not None and held_fps(held) + fps > cap.fps):
+        return False
+    return waited > (order.index(box) + 2) * config.lease_ttl_s
 
 
 def member_of(box: str, capacity: FleetCapacity, held: Mapping[str, Held], api: str | None, started_at: float) -> Member:

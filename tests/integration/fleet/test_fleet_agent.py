@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +20,7 @@ from vigil.config import SourceConfig
 from vigil.config.fleet import FleetConfig
 from vigil.fleet.agent import FleetAgent
 from vigil.fleet.store import FleetStore
+from vigil.fleet.warm import Warmth
 
 pytestmark = pytest.mark.serial
 
@@ -203,3 +205,67 @@ async def test_a_change_in_a_bucket_wakes_the_watch(server: NatsServer) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await task
         await store.close()
+
+
+async def test_a_box_leaving_frees_each_camera_as_soon_as_it_stops(server: NatsServer) -> None:
+    # A leaving box deletes a camera's lease the moment that camera stops, not after all of its
+    # cameras stopped: the others take the first while the second is still stopping.
+    slow = {"lease_ttl_s": 30, "member_ttl_s": 30}  # the buckets made with 30 s entries: no lease expires meanwhile
+    admin = await FleetStore.connect(config(server.url, "admin", **slow))
+    for camera in ("cam0", "cam1"):
+        await admin.put_camera(camera, CAMERA_ENTRY)
+    streams = Streams()
+    box = streams.box("a")
+    order: list[str] = []
+    free_before_next: list[bool] = []
+
+    async def remove(name: str, *, tell: bool = True) -> None:
+        if order:  # the first camera's lease gone before the second stops?
+            deadline = time.monotonic() + 10
+            while order[0] in await admin.leases() and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            free_before_next.append(order[0] not in await admin.leases())
+        order.append(name)
+        await BoxStreams._remove(box, name, tell=tell)
+
+    box.remove_stream = remove  # type: ignore[method-assign]
+    a = FleetAgent(config(server.url, "a", **slow), box)
+    try:
+        a.start()
+        await until(lambda: len(box.mine()) == 2)
+        await a.leave(timeout=30)
+        assert len(order) == 2 and free_before_next == [True], (order, free_before_next)
+        assert box.mine() == set() and await admin.leases() == {}
+    finally:
+        await a.close()
+        await admin.close()
+
+
+async def test_a_box_joins_only_once_warm(server: NatsServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Its cameras' libraries imported off the event loop before it heartbeats: nobody hands it a
+    # camera to start cold meanwhile.
+    admin = await fill(server.url, 1)
+    warm = threading.Event()
+    asked: list[Warmth] = []
+
+    def slow_warm_up(warmth: Warmth) -> list[str]:
+        asked.append(warmth)
+        warm.wait(30)
+        return []
+
+    monkeypatch.setattr("vigil.fleet.agent.warm_up", slow_warm_up)
+    streams = Streams()
+    a = FleetAgent(config(server.url, "a"), streams.box("a"))
+    try:
+        a.start()
+        await until(lambda: bool(asked))
+        await asyncio.sleep(1.0)
+        assert await admin.members() == {} and streams.running == {}
+        warm.set()
+        await until(lambda: streams.box("a").mine() == {"cam0"})
+        assert "a" in await admin.members()
+        assert asked == [Warmth(("av",), probe=True)]
+    finally:
+        warm.set()
+        await a.leave()
+        await admin.close()

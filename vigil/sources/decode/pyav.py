@@ -62,7 +62,9 @@ def _open_arguments(spec: InputSpec) -> dict[str, Any]:
         return {"mode": "r", "options": {"format_whitelist": FILE_FORMATS, "protocol_whitelist": FILE_PROTOCOLS, **spec.extra}}
     if spec.kind == "rtsp":
         # The RTSP demuxer only, opening only network protocols beneath it: never a file.
-        options = {"rtsp_transport": spec.transport, "protocol_whitelist": RTSP_PROTOCOLS, **spec.extra}
+        # fpsprobesize 0: opening does not wait for ~20 frames to guess the frame rate (2.4 s of a
+        # 10 fps camera, 1 s of a 30 fps one; 0.3-0.4 s without), the rate read all the same.
+        options = {"rtsp_transport": spec.transport, "protocol_whitelist": RTSP_PROTOCOLS, "fpsprobesize": "0", **spec.extra}
         return {"format": "rtsp", "options": options, "timeout": (spec.open_timeout_s, spec.read_timeout_s)}
     driver = spec.driver or "video4linux2"
     options = {}
