@@ -232,6 +232,8 @@ def load_hf(model: ModelMetadata, package: PackageMetadata, folder: Path, backen
 
 
 def _load_weights(transformers: Any, family: HFFamily, folder: Path, what: str) -> Any:
+    from safetensors import SafetensorError  # installed with transformers
+
     weights, config = folder / WEIGHTS_FILES[0], folder / CONFIG_FILE
     try:  # mismatched sizes are loaded (and reported below) rather than raised, to name them
         net, info = getattr(transformers, family.model_class).from_pretrained(
@@ -240,7 +242,7 @@ def _load_weights(transformers: Any, family: HFFamily, folder: Path, what: str) 
     except ImportError as exc:  # a module the config's classes need (e.g. a timm backbone)
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
         raise MissingDependencyError(f"{what}: {config} needs a module that is not installed: {first}") from exc
-    except (RuntimeError, ValueError, OSError) as exc:
+    except (RuntimeError, ValueError, OSError, SafetensorError) as exc:  # a truncated file: SafetensorError
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
         raise ModelLoadError(f"{what}: {weights} could not be loaded with {config} ({first}); {_RESAVE}") from exc
     problems = [f"{name} missing" for name in sorted(info.get("missing_keys") or [])]
