@@ -23,6 +23,8 @@ and the web console.
     GET    /api/v1/streams/{name}/live.mjpeg, frame.jpg   the camera's annotated live view
                                       (`vigil.api.console.live`; encoded only while someone watches)
     GET    /api/v1/streams/{name}/zones   its zones and lines; PUT replaces them, applied at once
+    GET    /api/v1/counts             line and zone counts per interval (JSON or CSV; `vigil.api.counts`)
+    GET    /api/v1/streams/{name}/heatmap.png   where its objects were, over its latest frame
     GET    /api/v1/config             the effective configuration (YAML + API changes), secrets masked
     POST   /api/v1/session            sign in with the token: an HttpOnly cookie for the console
     GET    /api/v1/openapi.json       this API as an OpenAPI 3.1 document
@@ -68,6 +70,7 @@ from vigil.api.answers import answer, refuse
 from vigil.api.auth import AUTH_KEY, SESSION_PATH, Auth
 from vigil.api.config import ConfigControl, add_config_routes
 from vigil.api.console.pages import add_page_routes
+from vigil.api.counts import add_analytics_routes
 from vigil.api.fleet import FleetApi, add_fleet_routes
 from vigil.api.guard import Every
 from vigil.api.input import bounded_body, json_body, source_from
@@ -89,6 +92,7 @@ from vigil.api.openapi import EVENT_FILES, openapi_document
 from vigil.config import SourceConfig
 from vigil.config.api import ApiConfig
 from vigil.errors import PipelineError, SourceOpenError, VigilError
+from vigil.store.analytics import analytics_of
 from vigil.store.base import EventFile, EventQuery, FoundEvent, LoggedEvent, SearchQuery, Store
 from vigil.store.log import EventLog
 
@@ -144,6 +148,10 @@ def make_app(
     _add_search_route(app, events)  # before /api/v1/events/{id}, which would take "search" for an id
     _add_event_routes(app, events)
     add_config_routes(app, control, _error)
+    # GET /api/v1/counts, GET /api/v1/streams/{name}/heatmap.png (vigil.api.counts): 404 while off
+    analytics = analytics_of(events)
+    counts, heatmaps = (analytics.counts, analytics.heatmaps) if analytics is not None else (None, None)
+    add_analytics_routes(app, counts, heatmaps, lambda name: control.source_config(name) is not None)
     add_page_routes(app, lambda request: request.get(AUTH_KEY) is not None)
     if live is not None:
         from vigil.api.console.live_routes import add_live_routes

@@ -20,6 +20,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from vigil.api import models as m
 from vigil.api._openapi_parts import WRITES, answer, json_op, path_param, query_param, ref, refusals
+from vigil.api.analytics_openapi import ANALYTICS_RESPONSES, add_analytics_paths
 from vigil.api.fleet_openapi import FLEET_RESPONSES, add_fleet_paths
 from vigil.api.models import EVENT_FILES
 from vigil.catalog import CATALOG
@@ -45,6 +46,7 @@ _RESPONSES: tuple[type[BaseModel], ...] = (
     m.EffectiveConfig,
     m.SessionInfo,
     *FLEET_RESPONSES,
+    *ANALYTICS_RESPONSES,
 )
 _REQUESTS: tuple[type[BaseModel], ...] = (SourceConfig, m.ZonesBody, m.SignIn)
 _AUTH_NOTE = (
@@ -78,8 +80,17 @@ def openapi_document() -> dict[str, Any]:
         "security": [{"bearer": []}, {"session": []}],
         "paths": _with_common_refusals(
             refs,
-            add_fleet_paths(
-                {**_core_paths(refs), **_stream_paths(refs), **_event_paths(refs), **_live_paths(refs), **_console_paths(refs)},
+            add_analytics_paths(
+                add_fleet_paths(
+                    {
+                        **_core_paths(refs),
+                        **_stream_paths(refs),
+                        **_event_paths(refs),
+                        **_live_paths(refs),
+                        **_console_paths(refs),
+                    },
+                    refs,
+                ),
                 refs,
             ),
         ),

@@ -8,6 +8,7 @@ from pydantic import Field, ValidationError, ValidatorFunctionWrapHandler, model
 from pydantic_core import PydanticCustomError
 
 from vigil.config._section import Section
+from vigil.config.analytics import CountsConfig, HeatmapConfig
 from vigil.config.api import ApiConfig
 from vigil.config.fleet import FleetConfig
 from vigil.config.pipeline import PipelineConfig
@@ -36,6 +37,8 @@ class DaemonConfig(PipelineConfig):
         30.0, gt=0.0, le=3600.0, description="On SIGTERM/SIGINT, how long the drain may take before in-flight work is cancelled."
     )
     fleet: FleetConfig | None = Field(None, description="Share the cameras of a NATS bucket with other boxes (vigil/fleet).")
+    counts: CountsConfig = Field(default_factory=CountsConfig, description="Line and zone counts per minute, for reports.")
+    heatmap: HeatmapConfig = Field(default_factory=HeatmapConfig, description="Where each camera's objects were.")
     sources: list[SourceConfig] = Field(
         default_factory=list, description="Where frames come from (at least one, unless fleet: brings the cameras)."
     )

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from vigil.catalog import CATALOG
 from vigil.pipeline import PipelineObserver
+from vigil.result import InferenceResult
+from vigil.store.analytics import analytics_of
 
 if TYPE_CHECKING:
     from vigil.events import Event
@@ -149,13 +151,21 @@ class Store(Protocol):
 
 
 class StoreFeed(PipelineObserver):
-    """Hands the stages' events to a store."""
+    """Hands the stages' events to a store, and to its counts and heatmaps when it keeps them
+    (`vigil.store.analytics`: events to the counts, published results to the heatmaps)."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        self.analytics = analytics_of(store)
 
     def events(self, events: Sequence[Event]) -> None:
         self.store.append(events)
+        if self.analytics is not None:
+            self.analytics.events(events)
+
+    def published(self, result: InferenceResult) -> None:
+        if self.analytics is not None:
+            self.analytics.published(result)
 
 
 def _instant(params: Mapping[str, str], key: str) -> datetime | None:

@@ -26,12 +26,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vigil.pipeline import PipelineObserver
+from vigil.store.analytics import open_analytics
 from vigil.store.base import EventFile, EventQuery, FoundEvent, LoggedEvent, SearchQuery
 
 if TYPE_CHECKING:
     from vigil.config.daemon import DaemonConfig
     from vigil.config.search import SearchConfig
     from vigil.events import Event
+    from vigil.store.analytics import Analytics
     from vigil.store.search import EventSearch
 
 __all__ = ["EventLog", "open_store", "snapshot_event_dirs"]
@@ -45,10 +47,15 @@ class EventLog(PipelineObserver):
     them); `search`, when given, embeds every event appended and answers `search()`."""
 
     def __init__(
-        self, kept: int = 1000, snapshot_dirs: Callable[[], Sequence[Path]] = tuple, search: EventSearch | None = None
+        self,
+        kept: int = 1000,
+        snapshot_dirs: Callable[[], Sequence[Path]] = tuple,
+        search: EventSearch | None = None,
+        analytics: Analytics | None = None,
     ) -> None:
         self.kept = kept
         self.search_index = search
+        self.analytics = analytics  # counts over time and heatmaps (`vigil.store.analytics`), fed by StoreFeed
         self._snapshot_dirs = snapshot_dirs
         self._events: OrderedDict[str, LoggedEvent] = OrderedDict()  # by id, oldest first
 
@@ -101,6 +108,8 @@ class EventLog(PipelineObserver):
     async def close(self) -> None:
         if self.search_index is not None:
             await self.search_index.close()
+        if self.analytics is not None:
+            await self.analytics.close()
 
     def files(self, logged: LoggedEvent) -> dict[EventFile, Path]:
         """The event's snapshot, crop and clip files that exist now. Touches the disk: call it
@@ -135,13 +144,19 @@ def snapshot_event_dirs(config: DaemonConfig) -> list[Path]:
 async def open_store(
     config: DaemonConfig, kept: int, snapshot_dirs: Callable[[], Sequence[Path]], state_dir: Path | None
 ) -> EventLog:
-    """The daemon's store: the last `kept` events in memory and, with `config.search`, search
-    (its model loaded off the loop, its SQLite file in `state_dir` unless it names one; its
-    worker started: call on the event loop)."""
+    """The daemon's store: the last `kept` events in memory, with `config.search` search (its
+    model loaded off the loop, its SQLite file in `state_dir` unless it names one; its worker
+    started: call on the event loop), and the counts and heatmaps of `counts:` and `heatmap:`."""
     search = await _load_search(config.search, state_dir) if config.search is not None else None
     if search is not None:
         search.start()
-    return EventLog(kept, snapshot_dirs, search)
+    try:
+        analytics = await open_analytics(config, state_dir)
+    except BaseException:
+        if search is not None:
+            await search.close()
+        raise
+    return EventLog(kept, snapshot_dirs, search, analytics)
 
 
 async def _load_search(config: SearchConfig, state_dir: Path | None) -> EventSearch:
