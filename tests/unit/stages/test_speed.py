@@ -6,6 +6,9 @@ errors name what is wrong."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 from pydantic import ValidationError
@@ -150,3 +153,19 @@ def test_speed_alone_makes_a_tracked_camera_with_a_zones_stage():
     source = parse_config(camera(CALIBRATED), "t.yaml", {}).sources[0]
     assert source.needs_tracking and source.implied_stages() == {"tracking": "speed", "zones": "speed"}
     assert not parse_config(camera(), "t.yaml", {}).sources[0].needs_tracking
+
+
+def test_the_documented_speed_examples_are_valid_configurations():
+    root = Path(__file__).resolve().parents[3]
+    blocks = [
+        block
+        for doc in ("README.md", "docs/OUTPUT.md")
+        for block in re.findall(r"```yaml\n(.*?)```", (root / doc).read_text(encoding="utf-8"), re.S)
+        if "speed:" in block
+    ]
+    assert len(blocks) == 2
+    for block in blocks:
+        [source] = parse_config(
+            f"model:\n  path: m.onnx\n{block}sinks: [{{kind: jsonl, path: r.jsonl}}]\n", "doc.yaml", {}
+        ).sources
+        assert source.speed is not None and any(zone.speed_limit_kmh for zone in source.zones)
