@@ -272,3 +272,27 @@ def test_the_models_page_lists_the_model_its_package_cameras_and_timings(vigil: 
     browser.shot("models")
     assert "door" in text and "yard" in text, text
     assert re.search(r"(^|\s)\d+\.\d(\s|$)", text), f"no mean time per batch (ms) in the row: {text!r}"
+
+
+def test_the_camera_page_charts_the_counts_of_its_line_and_shows_its_heatmap(vigil: Vigil, browser: Browser) -> None:
+    def counted() -> int:
+        status, body = vigil.request("/api/v1/counts?source=yard&line=path&interval=1h")
+        return sum((row["in"] or 0) + (row["out"] or 0) for row in body["rows"]) if status == 200 else 0
+
+    vigil.wait_for(counted, "a crossing of line 'path' on 'yard' in GET /api/v1/counts", timeout=90)
+    browser.driver.get(vigil.base + "/#/camera/yard")
+    chart = 'svg.chart[data-series="line:path"]'
+    browser.until("the counts chart of line 'path'", lambda d: d.find_elements(By.CSS_SELECTOR, chart))
+    bars = f"return [...document.querySelectorAll('{chart} rect.bar')].map(b => Number(b.dataset.count))"
+    browser.until("a bar of line 'path' above zero", lambda _: sum(browser.script(bars)) > 0)
+    counts = browser.script(bars)
+    assert len(counts) in (2 * 24, 2 * 25), counts  # in and out per hour of the last 24 (the first and last hours whole)
+    caption = browser.script(f"return document.querySelector('{chart}').parentNode.querySelector('figcaption').textContent")
+    assert caption.startswith("line path:") and " in, " in caption, caption
+    csv = browser.script("return document.querySelector('a.csv').getAttribute('href')")
+    assert csv.startswith("/api/v1/counts?source=yard&interval=1h&since=") and csv.endswith("&format=csv"), csv
+    browser.until("the heatmap image of 'yard'", lambda _: browser.image_width("img.heatmap") > 0)
+    browser.script("document.querySelector('section.counts').scrollIntoView()")
+    browser.shot("counts")
+    heat = vigil.request("/api/v1/streams/yard/heatmap.png")
+    assert heat[0] == 200

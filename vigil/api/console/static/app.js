@@ -245,6 +245,7 @@
       aside.replaceChildren(cameraFacts(stream), el("h2", {text: "Models"}),
         el("ul", {class: "plain models"}, ...(stream.models || []).map((model) => el("li", {text: model}))));
     });
+    if (Vigil.cameraAnalytics) Vigil.cameraAnalytics(page, root, name); // counts.js: counts and heatmap
     const list = Vigil.eventList(events, "No events from this camera yet.");
     page.every(5000, async () => {
       const answer = await page.fetch(`/api/v1/events?source=${enc(name)}&limit=20`);
