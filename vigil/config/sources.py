@@ -34,10 +34,10 @@ from vigil.config.decoding import DecoderName, decoder_field
 from vigil.config.inputs import MAX_INPUTS, InputConfig, check_inputs, input_url
 from vigil.config.model import MODEL_NAME
 from vigil.config.motion import MotionConfig
+from vigil.config.speed import SpeedConfig, limit_problem
 from vigil.config.stages import StageSpec
 from vigil.config.tracking import TrackingSettings
 from vigil.config.urls import kind_of_url, url_problem
-from vigil.config.speed import SpeedConfig, limit_problem
 from vigil.config.zones import MAX_LINES, MAX_ZONES, LineConfig, ZoneConfig, repeated_name
 from vigil.errors import ConfigError
 
