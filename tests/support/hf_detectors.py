@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import transformers
 
@@ -197,3 +198,22 @@ def detector_folder(family: str, tmp_path_factory: Any, seed: int = 0) -> Path:
     if key not in _BUILT:
         _BUILT[key] = BUILDERS[family](tmp_path_factory.mktemp(f"hf-{family}") / f"tiny-{family}", seed)
     return _BUILT[key]
+
+
+def assert_same_detections(
+    got: tuple[Any, Any, Any], want: tuple[Any, Any, Any], box_atol: float, score_atol: float, where: str = ""
+) -> None:
+    """`got` and `want` ((xyxy, scores, class ids) each) hold the same detections in any order:
+    near-equal scores may swap places between a batched and a single forward."""
+    boxes, scores, labels = (np.asarray(a) for a in got)
+    assert len(scores) == len(want[1]), f"{where}: {len(scores)} detections, expected {len(want[1])}"
+    unused = set(range(len(scores)))
+    for box, score, label in zip(*want):
+        candidates = [j for j in unused if labels[j] == label]
+        assert candidates, f"{where}: no detection of class {label} left for the expected box {box}"
+        errors = [max(np.abs(boxes[j] - box).max() / box_atol, abs(scores[j] - score) / score_atol) for j in candidates]
+        best = int(np.argmin(errors))
+        assert errors[best] <= 1.0, (
+            f"{where}: expected box {box} ({score}) is not within tolerance of the nearest {boxes[candidates[best]]} ({scores[candidates[best]]})"
+        )
+        unused.discard(candidates[best])

@@ -13,7 +13,7 @@ import torch
 import transformers
 
 from tests.conftest import photo
-from tests.support.hf_detectors import FAMILIES, LABELS, detector_folder
+from tests.support.hf_detectors import FAMILIES, LABELS, assert_same_detections, detector_folder
 from tests.support.tiny_hf import as_model_dir
 from vigil.engine import AutoModel, Detections, ObjectDetectionModel
 
@@ -60,19 +60,10 @@ def threshold_between_scores(refs: list[dict[str, Any]]) -> float:
 
 
 def assert_matches(dets: Detections, ref: dict[str, Any], image: np.ndarray) -> None:
-    """The same boxes, scores and classes, in any order (near-equal scores may swap places
-    between a batched and a single forward)."""
-    scale = max(image.shape[:2])
-    assert len(dets) == len(ref["scores"])
+    """The same boxes (within 1e-5 of the image's size), scores (1e-5) and classes, in any order."""
     assert list(dets.data["class_name"]) == [LABELS[int(i)] for i in dets.class_id]
-    unused = set(range(len(dets)))
-    for box, score, label in zip(ref["boxes"], ref["scores"], ref["labels"]):
-        candidates = [j for j in unused if dets.class_id[j] == label]
-        assert candidates, f"no detection of class {label} left for the reference's box {box}"
-        errors = [max(np.abs(dets.xyxy[j] - box).max() / scale, abs(dets.confidence[j] - score)) for j in candidates]
-        best = int(np.argmin(errors))
-        assert errors[best] <= TOLERANCE, f"reference box {box} ({score}) is {errors[best]} from vigil's nearest"
-        unused.discard(candidates[best])
+    got = (dets.xyxy, dets.confidence, dets.class_id)
+    assert_same_detections(got, (ref["boxes"], ref["scores"], ref["labels"]), TOLERANCE * max(image.shape[:2]), TOLERANCE)
 
 
 @pytest.mark.parametrize("family", FAMILIES)
