@@ -33,6 +33,16 @@ _YOLO = "vigil.engine.models.yolo."
 _HF = "vigil.engine.models.hf."
 _LOAD = "vigil.engine.backends:load_package"  # makes the class `models` names for the package
 _CHECKS = "vigil.engine.backends:"
+# What the onnx and openvino backends run: the same classes (an OpenVINO package opens an
+# onnxruntime-shaped session over its IR, vigil.engine._private.openvino_runtime).
+_ONNX_MODELS = (
+    ("yolo", "detect", _YOLO + "yolo_detection_onnx:YOLODetectionONNX"),
+    ("yolo", "segment", _YOLO + "yolo_segmentation_onnx:YOLOSegmentationONNX"),
+    ("yolo", "pose", _YOLO + "yolo_pose_onnx:YOLOPoseONNX"),
+    ("yolo", "classify", _YOLO + "yolo_classification_onnx:YOLOClassificationONNX"),
+    ("ppocr", "ocr", "vigil.engine.models.ppocr.ppocr_onnx:PPOCRONNX"),
+    ("ppocr", "detect", "vigil.engine.models.ppocr.ppocr_text_detection_onnx:PPOCRTextDetectionONNX"),
+)
 _CA = SecretFile("ca_file", "the CA certificates (PEM)")
 _FIRST_SEEN = EventField("first_seen", "ISO 8601 UTC", "When the track was first seen.")
 _ZONE = EventField("zone", "string", "The zone's name.")
@@ -222,18 +232,29 @@ KINDS: list[Kind | EventTypeKind] = [
         checks=(_CHECKS + "trt_version", _CHECKS + "trt_hardware"),
     ),
     BackendKind(
+        "openvino",
+        "vigil.config.model:OpenVINOConfig",
+        _LOAD,
+        label="OpenVINO",
+        models=_ONNX_MODELS,
+        extras=(Extra("openvino", "openvino", "OpenVINO", "pip install 'vigil-analytics[openvino]' (openvino; nncf for int8)"),),
+        distributions=("openvino",),
+        devices=("cpu", "gpu", "npu"),
+        rank=25,
+        # bench/backends.py, nudenet's YOLOv8n, 2 threads of this AMD EPYC: ORT fp32 is faster than OV fp32
+        rank_why="measured slower than ONNX Runtime on this machine's CPU (fp32 and int8); "
+        "ask for it with backend: openvino, e.g. for an Intel iGPU or NPU",
+        files=(".xml",),
+        # `model.openvino.convert: auto`: the daemon converts the ONNX package at start.
+        build_step=BuildStep("vigil.engine.backends:convert_openvino", "OpenVINO package", settings="openvino", switch="convert"),
+        checks=(_CHECKS + "openvino_device",),
+    ),
+    BackendKind(
         "onnx",
         "vigil.config.model:OnnxRuntimeConfig",
         _LOAD,
         label="ONNX Runtime",
-        models=(
-            ("yolo", "detect", _YOLO + "yolo_detection_onnx:YOLODetectionONNX"),
-            ("yolo", "segment", _YOLO + "yolo_segmentation_onnx:YOLOSegmentationONNX"),
-            ("yolo", "pose", _YOLO + "yolo_pose_onnx:YOLOPoseONNX"),
-            ("yolo", "classify", _YOLO + "yolo_classification_onnx:YOLOClassificationONNX"),
-            ("ppocr", "ocr", "vigil.engine.models.ppocr.ppocr_onnx:PPOCRONNX"),
-            ("ppocr", "detect", "vigil.engine.models.ppocr.ppocr_text_detection_onnx:PPOCRTextDetectionONNX"),
-        ),
+        models=_ONNX_MODELS,
         extras=(Extra("onnx", "onnxruntime", "onnxruntime", "pip install onnxruntime (onnxruntime-gpu for CUDA)"),),
         distributions=("onnxruntime", "onnxruntime-gpu", "onnxruntime-openvino", "onnxruntime-directml"),
         devices=("cpu", "gpu"),

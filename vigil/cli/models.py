@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 
 from vigil.catalog import CATALOG
+from vigil.cli.models_convert import add_convert, run_convert
 from vigil.engine import Quantization
 from vigil.engine.developer_tools import (
     MIN_CALIBRATION_IMAGES,
@@ -53,6 +54,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     _add_build_engine(actions)
     _add_quantize(actions)
     _add_import(actions)
+    add_convert(actions)
 
 
 def _add_build_engine(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -141,6 +143,7 @@ def _preferences() -> argparse.ArgumentParser:
     parent.add_argument("--quantization", action="append", choices=[q.value for q in Quantization])
     parent.add_argument("--device", default="auto", choices=["auto", "cpu", "gpu"])
     parent.add_argument("--package", help="only this package id")
+    parent.add_argument("--openvino-device", choices=["AUTO", "CPU", "GPU", "NPU"], help="an openvino package's device")
     parent.add_argument("--allow-untrusted", action="store_true", help="accept packages that carry executable code")
     return parent
 
@@ -166,6 +169,7 @@ def _request(args: argparse.Namespace) -> ResolutionRequest:
         device=args.device,
         package_id=args.package,
         allow_untrusted=args.allow_untrusted,
+        openvino_device=args.openvino_device,
     )
 
 
@@ -185,6 +189,8 @@ def run(args: argparse.Namespace) -> int:
         return _build_engine(args)
     if command == "quantize":
         return _quantize(args)
+    if command == "convert":
+        return run_convert(args)
     return _rm(args)
 
 

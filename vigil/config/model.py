@@ -19,6 +19,7 @@ __all__ = [
     "ModelConfig",
     "ModelEntry",
     "OnnxRuntimeConfig",
+    "OpenVINOConfig",
     "TensorRTConfig",
 ]
 
@@ -47,6 +48,22 @@ class OnnxRuntimeConfig(Section):
         False,
         description="Let onnxruntime's threads busy-wait between ops: a few % faster inference when nothing else "
         "needs the cores, slower pipelines when decoding or post-processing does (measured in bench/pipeline.py).",
+    )
+
+
+class OpenVINOConfig(Section):
+    """`model.openvino`: settings only an OpenVINO package uses (docs/MODEL_PACKAGES.md, "OpenVINO")."""
+
+    device: Literal["AUTO", "CPU", "GPU", "NPU"] = Field(
+        "CPU",
+        description="Where OpenVINO runs the model: CPU (the default: f32, the same results as the ONNX package), "
+        "GPU (an Intel iGPU/dGPU, f16 by OpenVINO's default), NPU (Core Ultra), or AUTO (OpenVINO picks, GPU first). "
+        "A device OpenVINO does not see here is refused with the devices it does see.",
+    )
+    convert: Literal["never", "auto"] = Field(
+        "never",
+        description="auto: with OpenVINO installed, convert the model directory's ONNX package into an openvino package "
+        "at start-up when no usable one exists (seconds; cached in the model directory, hash-verified).",
     )
 
 
@@ -119,6 +136,9 @@ class ModelConfig(Section):
     )
     onnxruntime: OnnxRuntimeConfig = Field(
         default_factory=OnnxRuntimeConfig, description="What only an ONNX package (onnxruntime) uses."
+    )
+    openvino: OpenVINOConfig = Field(
+        default_factory=OpenVINOConfig, description="What only an OpenVINO package uses: its device, converting it here."
     )
 
     @model_validator(mode="before")

@@ -310,6 +310,7 @@ async def load_model(config: PipelineConfig, name: str | None = None, *, frame: 
             batch_size=config.batch_for(name).max_batch,
             intra_op_threads=m.onnxruntime.intra_op_threads,
             allow_spinning=m.onnxruntime.allow_spinning,
+            openvino_device=m.openvino.device,
         )
     )
     if m.prompts and not isinstance(model, PromptedDetector):

@@ -78,7 +78,7 @@ class AutoModel:
         first on a CPU with VNNI; a given `quantization` overrides it).
         Detection options (`confidence`, `iou`, `max_det`, `image_size`) come as a
         `DetectionOptions` or by keyword; backend options (`intra_op_threads`,
-        `inter_op_threads`, `execution_providers`, `allow_spinning`) by keyword. A model from a remote provider
+        `inter_op_threads`, `execution_providers`, `allow_spinning`, `openvino_device`) by keyword. A model from a remote provider
         that resolved here less than `resolution_cache_ttl_s` ago loads from the cache without
         contacting the provider (0 disables that). `task` loads the package as another task than
         its model.json says, where vigil implements one: `task="detect"` on a PP-OCR model gives
@@ -101,6 +101,7 @@ class AutoModel:
             package_id=package_id,
             allow_untrusted=allow_untrusted,
             min_int8_agreement=min_int8_agreement,
+            openvino_device=backend_options.openvino_device,
         )
         return load_model(ref, request, options, backend_options, environment, cache_ttl_s=resolution_cache_ttl_s, task=task)
 
@@ -122,6 +123,7 @@ def _split_options(
             inter_op_threads=values.get("inter_op_threads"),
             execution_providers=tuple(providers) if providers else None,
             allow_spinning=bool(values.get("allow_spinning", False)),
+            openvino_device=str(values.get("openvino_device", "CPU")),
         )
     except ValueError as exc:
         raise ModelLoadError(f"model '{ref}': bad option: {exc}") from exc

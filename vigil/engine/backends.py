@@ -19,16 +19,20 @@ from typing import Any
 from vigil.engine._private.backend_checks import onnx_gpu, onnx_opset, onnx_providers, torch_gpu, trt_hardware, trt_version
 from vigil.engine._private.environment import RuntimeEnvironment
 from vigil.engine._private.loader import load_package
+from vigil.engine._private.openvino_convert import ConvertRequest, choose_source_package, convert_package
+from vigil.engine._private.openvino_runtime import openvino_device
 from vigil.engine._private.providers import ModelListing
 from vigil.engine._private.trt_build import BuildRequest, build_engine_package, choose_onnx_package
 
 __all__ = [
     "BuildJob",
     "build_trt_engine",
+    "convert_openvino",
     "load_package",
     "onnx_gpu",
     "onnx_opset",
     "onnx_providers",
+    "openvino_device",
     "torch_gpu",
     "trt_hardware",
     "trt_version",
@@ -63,3 +67,12 @@ def build_trt_engine(job: BuildJob) -> str:
         job.listing.model, onnx_package, folder, job.model_dir, request, job.environment, progress=job.progress
     )
     return built.package.package_id
+
+
+def convert_openvino(job: BuildJob) -> str:
+    """The OpenVINO backend's build step: an fp32 `openvino` package converted from the model
+    directory's fp32 ONNX package (same batch range). Returns the id of the package written."""
+    source = choose_source_package(job.listing.packages)
+    folder = job.listing.fetch(source)
+    made = convert_package(job.listing.model, source, folder, job.model_dir, ConvertRequest(), progress=job.progress)
+    return made.package.package_id

@@ -23,6 +23,7 @@ from vigil.engine._private.environment import GpuInfo, RuntimeEnvironment, curre
 from vigil.engine._private.importers import import_rapidocr, import_ultralytics_onnx, import_ultralytics_torchscript
 from vigil.engine._private.loader import list_model, resolve_listing
 from vigil.engine._private.onnx_runtime import create_session as create_onnx_session
+from vigil.engine._private.openvino_convert import ConvertedPackage, ConvertRequest, choose_source_package, convert_package
 from vigil.engine._private.package_format import (
     BatchRange,
     InputSpec,
@@ -118,6 +119,11 @@ __all__ = [
     "detection_agreement",
     "quantize_package",
     "read_calibration_images",
+    # OpenVINO packages converted here
+    "ConvertRequest",
+    "ConvertedPackage",
+    "choose_source_package",
+    "convert_package",
 ]
 
 

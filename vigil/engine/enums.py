@@ -16,6 +16,7 @@ class BackendType(str, Enum):
     ONNX = "onnx"
     TORCHSCRIPT = "torchscript"
     HF = "hf"
+    OPENVINO = "openvino"
 
 
 class Quantization(str, Enum):

@@ -47,10 +47,12 @@ class BackendOptions:
     thread pools (None: its defaults, one intra-op thread per physical core);
     `execution_providers` is the onnxruntime provider order (None: CUDA when present, then CPU);
     `allow_spinning`: let onnxruntime's pool threads busy-wait between ops (its default; off
-    here, see `create_session`).
+    here, see `create_session`). `openvino_device`: where an `openvino` package runs (AUTO,
+    CPU, GPU, NPU; `model.openvino.device`).
     """
 
     intra_op_threads: int | None = None
     inter_op_threads: int | None = None
     execution_providers: tuple[str, ...] | None = None
     allow_spinning: bool = False
+    openvino_device: str = "CPU"

@@ -173,6 +173,16 @@ class TorchDetails(_Strict):
     )
 
 
+
+class OpenVINODetails(_Strict):
+    """What an `openvino` package was made from (`vigil models convert --to openvino`)."""
+
+    version: str = Field(description="OpenVINO version that converted it, e.g. '2026.4.1'.")
+    source: str = Field(description="package_id of the ONNX package it was converted from.")
+    source_sha256: str = Field(
+        pattern=r"^[0-9a-f]{64}$", description="sha256 over that package's files (name and sha256 of each, sorted)."
+    )
+
 class Int8Details(_Strict):
     """What `vigil models quantize` measured for an int8 package it made from a float one."""
 
@@ -184,7 +194,7 @@ class Int8Details(_Strict):
     )
     speedup: float = Field(gt=0.0, description="Reference inference time / this package's, same batch and threads.")
     reference: str = Field(description="package_id of the float package it was made from and compared with.")
-    format: Literal["qdq", "qoperator"] = "qdq"
+    format: Literal["qdq", "qoperator", "fakequantize"] = "qdq"  # fakequantize: NNCF's, in an openvino package
     kept_float: tuple[str, ...] = Field(
         (), description="Conv nodes left in float (the class-score branch when quantizing it lost agreement)."
     )
@@ -216,6 +226,7 @@ class PackageMetadata(_Strict):
     onnx: OnnxDetails | None = None
     trt: TrtDetails | None = None
     torch: TorchDetails | None = None
+    openvino: OpenVINODetails | None = None
     int8: Int8Details | None = Field(None, description="Measurements of an int8 package made by `vigil models quantize`.")
     trusted: bool = Field(True, description="False when the package carries code to execute (custom model.py).")
     entrypoint: str | None = Field(

@@ -46,6 +46,7 @@ class ResolutionRequest:
     package_id: str | None = None
     allow_untrusted: bool = False
     min_int8_agreement: float = DEFAULT_MIN_INT8_AGREEMENT
+    openvino_device: str | None = None  # an `openvino` package's device (AUTO, CPU, GPU, NPU); None: CPU
 
     def __post_init__(self) -> None:
         if self.backends is not None:  # names, whether given as strings or as `BackendType` members

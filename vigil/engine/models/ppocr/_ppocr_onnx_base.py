@@ -19,13 +19,19 @@ from vigil.errors import ModelLoadError
 
 
 def open_sessions(package: PackageMetadata, folder: Path, backend: BackendOptions, roles: Sequence[str]) -> dict[str, Any]:
-    """One onnxruntime session per role (`det`, `cls`, `rec`: the package's `<role>.onnx`)."""
+    """One onnxruntime session per role (`det`, `cls`, `rec`: the package's `<role>.onnx`), or
+    for an `openvino` package one OpenVINO session per role (`<role>.xml`)."""
     names = {entry.name for entry in package.files}
-    wanted = [f"{role}.onnx" for role in roles]
+    openvino = package.backend == "openvino"
+    wanted = [f"{role}.{'xml' if openvino else 'onnx'}" for role in roles]
     missing = [name for name in wanted if name not in names]
     if missing:
         needs = " and ".join(filter(None, (", ".join(wanted[:-1]), wanted[-1])))
         raise ModelLoadError(f"package '{package.package_id}': this PP-OCR model needs {needs}; missing {', '.join(missing)}")
+    if openvino:
+        from vigil.engine._private.openvino_runtime import open_session
+
+        return {role: open_session(folder / f"{role}.xml", backend) for role in roles}
     excluded = package.onnx.incompatible_providers if package.onnx else ()
     return {role: create_session(folder / f"{role}.onnx", backend, excluded) for role in roles}
 

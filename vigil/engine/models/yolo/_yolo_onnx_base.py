@@ -86,7 +86,13 @@ class YOLOOnnxBase:
     ) -> tuple[Path, Any]:
         """The graph file and an object with onnxruntime's session surface (`get_inputs`,
         `get_outputs`, `get_modelmeta`, `run`); the TensorRT runners return a `TrtSession`, the
-        torch ones a `TorchSession` (which takes its input shape from `model`)."""
+        torch ones a `TorchSession` (which takes its input shape from `model`); an `openvino`
+        package gets an `OpenVINOSession` over its IR."""
+        if package.backend == "openvino":
+            from vigil.engine._private.openvino_runtime import open_session
+
+            path = folder / package.main_file((".xml",)).name
+            return path, open_session(path, backend)
         path = folder / package.main_file((".onnx",)).name
         excluded = package.onnx.incompatible_providers if package.onnx else ()
         return path, create_session(path, backend, excluded)
