@@ -29,9 +29,10 @@ from vigil.engine import Detections
 from vigil.pipeline.observer import PipelineObserver
 from vigil.result import InferenceResult
 
-__all__ = ["ALL_CLASSES", "HeatmapView", "render_png"]
+__all__ = ["ALL_CLASSES", "MAX_CAMERAS", "HeatmapView", "render_png"]
 
 ALL_CLASSES = ""  # the total of every class
+MAX_CAMERAS = 1024  # cameras kept (a removed camera's map stays until this many others have come)
 _MAX_WIDTH = 1280
 _REBASE = 40.0  # half-lives after t0 at which the grids are rescaled (2^40: far from float32's limits)
 
@@ -43,6 +44,7 @@ class _Camera:
     t0: float
     grids: dict[str, np.ndarray] = field(default_factory=dict)  # class -> rows x columns, in units of 2^(t - t0)
     image: np.ndarray | None = None  # the latest frame (a reference: frames are never changed)
+    seen: float = 0.0  # when its latest frame came
 
 
 class HeatmapView(PipelineObserver):
@@ -60,7 +62,10 @@ class HeatmapView(PipelineObserver):
         camera = self._cameras.get(frame.source_id)
         now = self.clock()
         if camera is None or camera.size != (w, h):  # a new camera, or its picture changed size: start afresh
+            if camera is None and len(self._cameras) >= MAX_CAMERAS:  # cameras removed long ago go first
+                self._cameras.pop(min(self._cameras, key=lambda name: self._cameras[name].seen))
             camera = self._cameras[frame.source_id] = _Camera((w, h), _cells(w, h, self.grid), now)
+        camera.seen = now
         camera.image = frame.image
         dets = result.detections
         if not isinstance(dets, Detections) or not len(dets):
