@@ -25,7 +25,9 @@ from typing import Any
 
 PARTS = ("decide", "stop", "release", "react", "start", "first", "dark")
 _STOPPED = re.compile(r"fleet: camera '(?P<camera>[^']+)' stopped here \((?P<reason>handover|sigterm)")
-_TAKEN = re.compile(r"fleet: camera '(?P<camera>[^']+)' now runs here \(taken from '(?P<before>[^']+)'")
+# "failover" too: a box that left (SIGTERM) may have deleted its member entry before the taker
+# started the camera; a box that died (SIGKILL) logged no stop to match.
+_TAKEN = re.compile(r"fleet: camera '(?P<camera>[^']+)' now runs here \((taken|failover) from '(?P<before>[^']+)'")
 
 
 def _when(text: str) -> float:
@@ -59,15 +61,15 @@ def hand_overs(logs: dict[str, Path], made: dict[str, dict[str, list[float]]]) -
                 takes.append((box, m["camera"], m["before"], at - float(entry["start_s"]), at))
     out = []
     for box, camera, before, leased, started in sorted(takes, key=lambda t: t[3]):
-        gave = [s for s in stops if s[0] == before and s[1] == camera and s[4] <= leased + 0.05]
+        gave = [s for s in stops if s[0] == before and s[1] == camera and leased - 10 < s[4] <= leased + 0.05]
         if not gave:
             continue
         _, _, decided, stopped, released = max(gave, key=lambda s: s[4])
-        old = [t for t in made.get(camera, {}).get(before, []) if t <= released + 5]
         new = [t for t in made.get(camera, {}).get(box, []) if t >= leased]
+        old = [t for t in made.get(camera, {}).get(before, []) if decided - 10 < t <= released + 2 and new and t < new[0]]
         if not old or not new:
-            continue
-        last, first = max(t for t in old if t < new[0]) if any(t < new[0] for t in old) else old[-1], new[0]
+            continue  # the old holder had made no result yet (a box starting), or no such stop
+        last, first = old[-1], new[0]
         out.append(
             {
                 "decide": decided - last,

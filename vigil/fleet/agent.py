@@ -6,15 +6,16 @@ Three tasks over one `FleetStore`:
 - the guard stops a camera whose lease was not renewed in time: at its last successful renewal
   (the moment the request was sent, never later than the server's) plus two thirds of the TTL,
   so the camera is stopped a third of the TTL before the lease can expire and another box take it;
-- the reconciler reads the buckets (on every change it watches, and at least every third of the
-  TTL), computes the assignment (`vigil.fleet.assign`), hands over the cameras that are now
-  another live box's (stops them, then deletes their leases: the old holder stops first) and
-  takes the ones that are its own and free (the lease created by compare-and-set, then the
-  camera started through the daemon's `add_stream`).
+- the reconciler reads the buckets (on every change it watches, and at least every
+  `READ_EVERY_S`: a watch lost while a NATS node is down delays a hand-over that much at most),
+  computes the assignment (`vigil.fleet.assign`), hands over the cameras that are now another
+  live box's (stops them, then deletes their leases: the old holder stops first) and takes the
+  ones that are its own and free (the lease created by compare-and-set, then the camera started
+  through the daemon's `add_stream`). The box joins (heartbeats) once warm (`vigil.fleet.warm`).
 
 `leave()` (the daemon's SIGTERM): the member entry says `leaving` first (the others stop
-assigning this box anything), then every camera is stopped and its lease deleted, so the others
-take them at once, and the member entry is deleted last.
+assigning this box anything), then each camera is stopped and its lease deleted as soon as it
+stopped, so the others take it at once, and the member entry is deleted last.
 Cameras named like one of the box's own YAML `sources:` are left to the YAML.
 """
 
@@ -41,6 +42,8 @@ from vigil.fleet.watch import watch_buckets
 __all__ = ["FleetAgent", "FleetStats", "StreamControl"]
 
 log = logging.getLogger(__name__)
+
+READ_EVERY_S = 1.0  # (and every third of the TTL, if less)
 
 
 class FleetAgent:
@@ -203,7 +206,7 @@ class FleetAgent:
             except Exception as exc:  # noqa: BLE001 - NATS unreachable, a slow answer: the next round tries again
                 log.info("fleet: could not read the fleet's buckets (%s: %s); trying again", type(exc).__name__, exc)
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), min(self._tick, 0.25) if self._handing_over else self._tick)
+                await asyncio.wait_for(self._wake.wait(), min(self._tick, 0.25 if self._handing_over else READ_EVERY_S))
             await asyncio.sleep(0.05)  # a burst of changes is one round
 
     async def _renewer(self) -> None:

@@ -246,7 +246,7 @@ def first_after(records: dict[str, dict[str, list[float]]], camera: str, at: flo
     return min(times) if times else None
 
 
-def gaps(records: dict[str, dict[str, list[float]]], camera: str, after: float) -> float:
-    """The longest time without a record of `camera` (any box) after `after`."""
-    times = sorted(t for box_times in records.get(camera, {}).values() for t in box_times if t > after)
+def gaps(records: dict[str, dict[str, list[float]]], camera: str, after: float, before: float = float("inf")) -> float:
+    """The longest time without a record of `camera` (any box) between `after` and `before`."""
+    times = sorted(t for box_times in records.get(camera, {}).values() for t in box_times if after < t < before)
     return max((b - a for a, b in zip(times, times[1:])), default=0.0)

@@ -20,13 +20,15 @@ pytestmark = pytest.mark.serial
 BOXES = ("a", "b", "c")
 
 
-# A camera moved by hand-over is dark for a second or two (1.0-2.2 s measured here, 5.1 s seen
-# once on a loaded CI machine while a NATS node rejoined); waiting out a lease instead leaves it
-# dark for 2/3 of the lease or more. The hand-over tests run on 15 s leases (hand-overs do not
-# wait for leases) so that the bound, half a lease, tells the two apart with a wide margin on a
-# loaded machine; the 3 s goal is bench/fleet.py's to measure, on a quiet one.
+# A camera moved by hand-over is dark for under a second (0.79 s median, 1.37 s at most over 42
+# hand-overs measured by bench/fleet.py on this 2-core machine under a load of 11-15): each dark
+# must stay within the issue's 3 s. Waiting out a lease instead leaves a camera dark for 2/3 of
+# the lease or more. The hand-over tests run on 15 s leases, which ride through a NATS election:
+# a node that returns to the cluster may set one off, and no write lands meanwhile (4-9 s), so
+# the restarts around its return are held to half a lease (7.5 s), still short of a lease waited out.
 RIDING_LEASE_S = 15.0
-HANDOVER_S = RIDING_LEASE_S / 2
+HANDOVER_S = 3.0
+ELECTION_S = RIDING_LEASE_S / 2
 
 
 @pytest.fixture
@@ -56,6 +58,14 @@ def even(fleet: Fleet, boxes: tuple[str, ...], since: float) -> bool:
         return False
     counts = spread(fleet, boxes, since)
     return set(counts) <= set(boxes) and max(counts.values()) - min(counts[b] for b in boxes) <= 1
+
+
+def reconnected(fleet: Fleet) -> bool:
+    """Every box that lost its NATS connection has it again (from their logs; a second's wait
+    first, for the losses to be seen)."""
+    time.sleep(1.0)
+    logs = [box.log(tail=10**7) for box in fleet.boxes.values()]
+    return all(log.count("fleet: disconnected from NATS") <= log.count("fleet: reconnected to NATS") for log in logs)
 
 
 def start_three(fleet: Fleet) -> float:
@@ -88,7 +98,7 @@ def test_sigterm_hands_the_cameras_over(riding_fleet: Fleet) -> None:
     assert box.proc is not None and box.proc.wait(60) == 0, box.log()
     until(lambda: even(fleet, ("b", "c"), stopped + 1), "the cameras on b and c, evenly", fleet, timeout=60)
     records, made = fleet.records(), fleet.records(made=True)
-    dark = {camera: round(gaps(made, camera, started + 1), 2) for camera in leaving}
+    dark = {camera: round(gaps(made, camera, stopped - 1), 2) for camera in leaving}
     print("dark on SIGTERM hand-over, s per camera:", dark)
     assert max(dark.values()) <= HANDOVER_S, dark
     assert double_runs(records) == []
@@ -96,14 +106,14 @@ def test_sigterm_hands_the_cameras_over(riding_fleet: Fleet) -> None:
 
 def test_a_fourth_box_takes_its_share_by_hand_over(riding_fleet: Fleet) -> None:
     fleet = riding_fleet
-    started = start_three(fleet)
+    start_three(fleet)
     joined = time.time()
     fleet.add_box("d")
     until(lambda: even(fleet, (*BOXES, "d"), joined + 1), "6 cameras evenly on 4 boxes", fleet, timeout=120)
     time.sleep(1.0)
     records, made = fleet.records(), fleet.records(made=True)
     moved = sorted(c for c in fleet.cameras if records.get(c, {}).get("d"))
-    dark = {camera: round(gaps(made, camera, started + 1), 2) for camera in moved}
+    dark = {camera: round(gaps(made, camera, joined - 1), 2) for camera in moved}
     print("dark on hand-over to a joining box, s per camera:", dark)
     assert len(moved) >= 1 and max(dark.values()) <= HANDOVER_S, dark
     assert double_runs(records) == []
@@ -150,6 +160,8 @@ def test_rolling_restart_with_a_nats_node_restarted_meanwhile(riding_fleet: Flee
     started = start_three(fleet)
     node = fleet.follower()
     node.kill()  # one NATS node down for the first restarts: the buckets keep their quorum
+    until(lambda: reconnected(fleet), "the boxes that were on the node reconnected", fleet, timeout=30)
+    steady: dict[str, float] = {}  # camera -> its longest dark in the restarts before the node returns
     for i, name in enumerate(BOXES):
         stopped = fleet.signal(name, signal.SIGTERM)
         box = fleet.boxes[name]
@@ -159,11 +171,16 @@ def test_rolling_restart_with_a_nats_node_restarted_meanwhile(riding_fleet: Flee
         fleet.add_box(name)
         back = time.time()
         until(lambda: even(fleet, BOXES, back + 1), f"{name} back with its share", fleet, timeout=120)
+        if i < 2:  # a restart made with the node down: 2 of 3 nodes, steady
+            made = fleet.records(made=True)
+            for camera in fleet.cameras:
+                steady[camera] = max(steady.get(camera, 0.0), round(gaps(made, camera, stopped - 1, time.time()), 2))
         if i == 1:
             node.start()
     time.sleep(1.0)
     records, made = fleet.records(), fleet.records(made=True)
     dark = {camera: round(gaps(made, camera, started + 1), 2) for camera in fleet.cameras}
-    print("rolling restart: longest dark, s per camera:", dark)
-    assert max(dark.values()) <= HANDOVER_S, dark
+    print("rolling restart: longest dark, s per camera, with the node down:", steady, "over all:", dark)
+    assert max(steady.values()) <= HANDOVER_S, steady
+    assert max(dark.values()) <= ELECTION_S, dark
     assert double_runs(records) == []
