@@ -27,10 +27,10 @@ def images() -> list[np.ndarray]:
 
 
 def reference(folder: Path, images: list[np.ndarray], threshold: float) -> list[dict[str, Any]]:
-    """transformers alone: each image through the processor, the model and the processor's
-    post-processing at its own size (boxes clipped to the image, as vigil does)."""
+    """transformers alone: each image through the processor, the model (in float32) and the
+    processor's post-processing at its own size (boxes clipped to the image, as vigil does)."""
     processor = transformers.AutoImageProcessor.from_pretrained(folder)
-    model = transformers.AutoModelForObjectDetection.from_pretrained(folder).eval()
+    model = transformers.AutoModelForObjectDetection.from_pretrained(folder, dtype=torch.float32).eval()
     out = []
     for image in images:
         inputs = processor(images=[np.ascontiguousarray(image[:, :, ::-1])], return_tensors="pt")
@@ -123,3 +123,18 @@ def test_a_model_directory_package_runs_the_same(
     assert packaged.class_names == plain.class_names == tuple(LABELS.values())
     for a, b, image in zip(packaged(images), plain(images), images):
         assert_matches(a, {"boxes": b.xyxy, "scores": b.confidence, "labels": b.class_id}, image)
+
+
+def test_a_bfloat16_save_runs_in_float32_on_the_cpu(
+    images: list[np.ndarray], tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    """transformers 5 loads weights in the dtype they were saved in; float32 pixels into a
+    bfloat16 network would fail in the first convolution."""
+    folder = detector_folder("rt-detr", tmp_path_factory)
+    half = tmp_path / "rt-detr-bf16"
+    transformers.AutoModelForObjectDetection.from_pretrained(folder).to(torch.bfloat16).save_pretrained(half)
+    transformers.AutoImageProcessor.from_pretrained(folder).save_pretrained(half)
+    model = AutoModel.from_pretrained(half, confidence=0.0)
+    assert model.net.dtype == torch.float32
+    for dets, ref, image in zip(model(images), reference(half, images, 0.0), images):
+        assert_matches(dets, ref, image)

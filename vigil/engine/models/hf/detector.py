@@ -34,6 +34,9 @@ class ObjectDetectorHF(HFModelBase, ObjectDetectionModel):
         super().__init__(*args)
         labels = {int(key): str(value) for key, value in (self.net.config.id2label or {}).items()}
         self.class_names = tuple(detector_class_names({"id2label": labels}))
+        if self.device.type == "cpu" and self.net.dtype != self.torch.float32:
+            # A half or bfloat16 save: CPUs run float32 (faster on most, and some ops have no half kernel)
+            self.net = self.net.float()
         accepted = inspect.signature(self.net.forward).parameters
         self._inputs = tuple(name for name in _INPUTS if name in accepted)  # YOLOS takes no pixel_mask
 
@@ -53,7 +56,13 @@ class ObjectDetectorHF(HFModelBase, ObjectDetectionModel):
 
     def forward(self, batch: PreparedBatch) -> Any:
         with self.torch.inference_mode():
-            return [(indices, self.net(**self._to_device(inputs))) for indices, inputs in batch.tensor]
+            return [(indices, self.net(**self._inputs_of(inputs))) for indices, inputs in batch.tensor]
+
+    def _inputs_of(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        """On the device, the pixels in the model's dtype (a half-precision model on a GPU)."""
+        moved = self._to_device(inputs)
+        moved["pixel_values"] = moved["pixel_values"].to(self.net.dtype)
+        return moved
 
     def post_process(self, raw: Any, batch: PreparedBatch) -> list[Detections]:
         sizes = batch.meta
