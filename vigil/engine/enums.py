@@ -14,9 +14,9 @@ class BackendType(str, Enum):
 
     TRT = "trt"
     ONNX = "onnx"
+    OPENVINO = "openvino"
     TORCHSCRIPT = "torchscript"
     HF = "hf"
-    OPENVINO = "openvino"
 
 
 class Quantization(str, Enum):
