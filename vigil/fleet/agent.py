@@ -117,7 +117,8 @@ class FleetAgent:
 
     async def _release(self, store: FleetStore, camera: str, lease: Lease, stop_s: float) -> None:
         began = time.monotonic()
-        await asyncio.wait_for(store.release(lease), self._op_timeout)
+        with contextlib.suppress(Exception):  # it expires by itself
+            await asyncio.wait_for(store.release(lease), self._op_timeout)
         log_stopped(camera, "sigterm", None, stop_s, time.monotonic() - began)
 
     async def close(self) -> None:
