@@ -37,11 +37,9 @@ def add_analytics_paths(paths: dict[str, Any], refs: dict[str, str]) -> dict[str
             ],
             "responses": {
                 "200": {
-                    "description": f"every interval of every line and zone asked, zeros included (at most {MAX_ROWS} rows)",
-                    "content": {
-                        "application/json": {"schema": ref(refs, Counts)},
-                        "text/csv": {"schema": {"type": "string", "description": f"columns: {', '.join(COLUMNS)}"}},
-                    },
+                    "description": f"every interval of every line and zone asked, zeros included (at most {MAX_ROWS} rows); "
+                    f"as CSV, a header line then one line per row: {', '.join(COLUMNS)}",
+                    "content": {"application/json": {"schema": ref(refs, Counts)}, "text/csv": {}},
                 },
                 **refusals(
                     refs,

@@ -143,6 +143,7 @@ async def test_every_route_answers_as_the_openapi_document_says(tmp_path, nudene
             await call("GET", "/api/v1/openapi.json", 200)
             await health_and_streams(call, daemon)
             await events_and_search(call, daemon)
+            await counts_and_heatmap(call)
             await zones_config_and_live(call)
             await session(call)
             await readiness_when_every_camera_is_down(call)
@@ -204,6 +205,24 @@ async def events_and_search(call: Checked, daemon: Daemon) -> None:
     assert like[0]["id"] == found[0]["id"]
     await call("GET", "/api/v1/events/search", 400)
     await call("GET", "/api/v1/events/search", 404, params={"like": "nope"})
+
+
+async def counts_and_heatmap(call: Checked) -> None:
+    entered = {"source": "door", "type": "zone_enter"}
+    await until(lambda: answered_events(call, entered), "a zone_enter on door")
+    rows = (await call("GET", "/api/v1/counts", 200, params={"source": "door", "zone": "porch"}))["rows"]
+    assert sum(row["entries"] for row in rows) >= 1 and all(row["line"] is None for row in rows)
+    csv = await call("GET", "/api/v1/counts", 200, params={"source": "door", "format": "csv"})
+    assert csv.startswith(b"start,end,source,line,zone,in,out,")
+    await call("GET", "/api/v1/counts", 400, params={"interval": "2d"})
+    await call("GET", "/api/v1/counts", 404, params={"line": "nowhere"})
+    assert (await call("GET", "/api/v1/streams/door/heatmap.png", 200, params={"class": "FACE_FEMALE"}))[:4] == b"\x89PNG"
+    await call("GET", "/api/v1/streams/gate/heatmap.png", 503)  # the camera that is down: no frame yet
+    await call("GET", "/api/v1/streams/nope/heatmap.png", 404)
+
+
+async def answered_events(call: Checked, params: dict[str, str]) -> list[Any]:
+    return list((await call("GET", "/api/v1/events", 200, params=params))["events"])
 
 
 async def zones_config_and_live(call: Checked) -> None:
