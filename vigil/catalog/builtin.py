@@ -31,6 +31,7 @@ _TRACKING = Extra(
 )
 _YOLO = "vigil.engine.models.yolo."
 _HF = "vigil.engine.models.hf."
+_DETR = "vigil.engine.models.detr.detr_detection_onnx:DetrDetectionONNX"
 _LOAD = "vigil.engine.backends:load_package"  # makes the class `models` names for the package
 _CHECKS = "vigil.engine.backends:"
 # What the onnx and openvino backends run: the same classes (an OpenVINO package opens an
@@ -42,6 +43,10 @@ _ONNX_MODELS = (
     ("yolo", "classify", _YOLO + "yolo_classification_onnx:YOLOClassificationONNX"),
     ("ppocr", "ocr", "vigil.engine.models.ppocr.ppocr_onnx:PPOCRONNX"),
     ("ppocr", "detect", "vigil.engine.models.ppocr.ppocr_text_detection_onnx:PPOCRTextDetectionONNX"),
+    # transformers detectors exported by `vigil models export --to onnx` (RT-DETR and RT-DETRv2 are `rt-detr`)
+    ("rt-detr", "detect", _DETR),
+    ("d-fine", "detect", _DETR),
+    ("detr", "detect", _DETR),
 )
 _CA = SecretFile("ca_file", "the CA certificates (PEM)")
 _FIRST_SEEN = EventField("first_seen", "ISO 8601 UTC", "When the track was first seen.")

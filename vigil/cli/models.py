@@ -10,6 +10,7 @@ from pathlib import Path
 
 from vigil.catalog import CATALOG
 from vigil.cli.models_convert import add_convert, run_convert
+from vigil.cli.models_export import add_export, run_export
 from vigil.engine import Quantization
 from vigil.engine.developer_tools import (
     MIN_CALIBRATION_IMAGES,
@@ -55,6 +56,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     _add_quantize(actions)
     _add_import(actions)
     add_convert(actions)
+    add_export(actions)
 
 
 def _add_build_engine(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -191,6 +193,8 @@ def run(args: argparse.Namespace) -> int:
         return _quantize(args)
     if command == "convert":
         return run_convert(args)
+    if command == "export":
+        return run_export(args)
     return _rm(args)
 
 

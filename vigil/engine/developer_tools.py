@@ -20,6 +20,7 @@ from vigil.engine._private.cache_admin import CachedModel, cached_models, verify
 from vigil.engine._private.cache_admin import remove as remove_cached_model
 from vigil.engine._private.download import vigil_home
 from vigil.engine._private.environment import GpuInfo, RuntimeEnvironment, current_environment
+from vigil.engine._private.hf_export import ExportedModel, ExportRequest, export_onnx
 from vigil.engine._private.importers import import_rapidocr, import_ultralytics_onnx, import_ultralytics_torchscript
 from vigil.engine._private.loader import list_model, resolve_listing
 from vigil.engine._private.onnx_runtime import create_session as create_onnx_session
@@ -124,6 +125,10 @@ __all__ = [
     "ConvertedPackage",
     "choose_source_package",
     "convert_package",
+    # transformers detectors exported to onnx packages
+    "ExportRequest",
+    "ExportedModel",
+    "export_onnx",
 ]
 
 
