@@ -95,7 +95,21 @@ def test_without_torch_and_transformers_the_hf_extra_is_named(tmp_path: Path, tm
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert done.returncode == 2, done.stderr
-    assert "need transformers and torch" in done.stderr and "pip install 'vigil-analytics[hf]'" in done.stderr
+    assert "need transformers and torch" in done.stderr and "pip install 'vigil-analytics[export]'" in done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "o").exists()
+
+
+def test_without_onnx_the_export_extra_is_named(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    folder = detector_folder("detr", tmp_path_factory)
+    script = (
+        "import sys\n"
+        "sys.modules['onnx'] = None\n"
+        "from vigil.cli.main import main\n"
+        f"sys.exit(main(['models', 'export', {str(folder)!r}, '--to', 'onnx', '--out', {str(tmp_path / 'o')!r}]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 2, done.stderr
+    assert "writes the graph with onnx, which is not installed: pip install 'vigil-analytics[export]'" in done.stderr
     assert "Traceback" not in done.stderr and not (tmp_path / "o").exists()
 
 

@@ -18,6 +18,7 @@ error, not a package.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import shutil
@@ -34,7 +35,7 @@ from vigil.engine._private.hf_runtime import import_hf
 from vigil.engine._private.importers import _write_model, _write_package
 from vigil.engine._private.onnx_runtime import import_onnxruntime
 from vigil.engine.models.detr._detr_ops import Recipe, ScoreRule
-from vigil.errors import ConfigError, ModelLoadError
+from vigil.errors import ConfigError, MissingDependencyError, ModelLoadError
 
 __all__ = ["EXPORTABLE", "TOLERANCE", "ExportRequest", "ExportedModel", "export_onnx", "query_set_difference"]
 
@@ -48,6 +49,7 @@ EXPORTABLE: dict[str, tuple[str, str]] = {
 TOLERANCE = 1e-4
 MIN_OPSET = 16  # grid_sample (RT-DETR's and D-FINE's deformable attention)
 PACKAGE_ID = "onnx"
+INSTALL_HINT = "pip install 'vigil-analytics[export]'"
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,7 @@ def export_onnx(folder: Path, request: ExportRequest, progress: Callable[[str], 
         raise ConfigError(f"--opset {request.opset}: the DETR family needs opset {MIN_OPSET} or newer (grid_sample)")
     if request.out.exists() and (not request.out.is_dir() or any(request.out.iterdir())):
         raise ConfigError(f"{request.out} exists and is not empty; choose a new folder with --out")
-    torch, transformers = import_hf()
+    torch, transformers = _import_exporters()
     architecture, scores = EXPORTABLE[source]
     say(f"loading {source} from {folder}")
     net, processor = _load(torch, transformers, source, folder, what)
@@ -107,6 +109,17 @@ def export_onnx(folder: Path, request: ExportRequest, progress: Callable[[str], 
         for item in staging.iterdir():
             shutil.move(str(item), request.out / item.name)
     return ExportedModel(request.out, architecture, source, difference, request.opset)
+
+
+def _import_exporters() -> tuple[Any, Any]:
+    """(torch, transformers), and onnx present, or a MissingDependencyError naming the extra."""
+    try:
+        torch, transformers = import_hf()
+    except MissingDependencyError as exc:
+        raise MissingDependencyError(f"{exc}; for `vigil models export`: {INSTALL_HINT}") from exc
+    if importlib.util.find_spec("onnx") is None:
+        raise MissingDependencyError(f"`vigil models export` writes the graph with onnx, which is not installed: {INSTALL_HINT}")
+    return torch, transformers
 
 
 def _architecture(folder: Path, what: str) -> str:
