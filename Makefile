@@ -17,7 +17,7 @@ TORCH = torch==2.13.0
 OCR_REFERENCE = OPENCV_VERSION=$$($(PY) -c "import importlib.metadata as m; print(m.version('opencv-python-headless'))") \
 	$(PIP) install ./packaging/opencv-alias rapidocr-onnxruntime==1.4.4 '$(TRACKING)'
 
-.PHONY: demo test unit lint install bench clean services
+.PHONY: demo test unit lint install bench clean services image deb
 
 $(DEMO_STAMP): pyproject.toml packaging/opencv-alias/setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -69,5 +69,14 @@ unit: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/pipeline.py
 
+# The container image (packaging/Containerfile) and the Debian package, both built with podman
+# (PODMAN_ARGS: global podman options, e.g. `--runtime runc --cgroup-manager cgroupfs` where crun
+# cannot manage this machine's cgroups). README "In a container" and "As a Debian package".
+image:
+	bash packaging/build-image.sh
+
+deb:
+	bash packaging/deb/build.sh
+
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache

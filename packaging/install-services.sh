@@ -4,12 +4,15 @@
 # browser tests (tests/browser: Selenium drives /usr/bin/chromium through /usr/bin/chromedriver, no
 # browser download); GStreamer and PyGObject's build dependencies for the gstreamer decoder. `make
 # test` and .ci/run call it (the Makefile before it installs the venv); the broker and browser tests
-# fail, never skip, when one is still missing.
+# fail, never skip, when one is still missing. podman, runc and debootstrap for the packaging tests.
 set -euo pipefail
 missing=()
 command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
 command -v nats-server >/dev/null || [ -x /usr/sbin/nats-server ] || missing+=(nats-server)
 { [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; } || missing+=(chromium chromium-driver)
+# The packaging tests (tests/packaging): podman builds and runs the image (with runc: crun refuses
+# some machines' cgroups), debootstrap makes its base when no registry answers, dpkg-deb the .deb.
+for tool in podman runc debootstrap; do command -v "$tool" >/dev/null || [ -x "/usr/sbin/$tool" ] || missing+=("$tool"); done
 # The gstreamer decoder: GStreamer's plugins (gst-libav: FFmpeg's decoders) and introspection data,
 # and what PyGObject (the `gstreamer` extra) builds against in the venv.
 gstreamer=(gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-libav

@@ -67,9 +67,11 @@ def _demo_photo() -> np.ndarray:
         import skimage.data
 
         return np.ascontiguousarray(skimage.data.astronaut()[:, :, ::-1])
-    except ImportError:
-        y, x = np.mgrid[0:512, 0:512]
-        return np.dstack([x % 256, y % 256, (x + y) % 256]).astype(np.uint8)
+    except ImportError:  # the same NASA photo (public domain), kept in vigil for images without scikit-image
+        photo = cv2.imread(str(importlib.resources.files("vigil.cli") / "data" / "astronaut.jpg"), cv2.IMREAD_COLOR)
+        if photo is None:
+            raise MissingDependencyError("the demo's photo is missing from this installation: reinstall vigil") from None
+        return np.ascontiguousarray(photo)
 
 
 SIGNS = ("GATE 7", "VIGIL DEMO")  # drawn on every frame; OCR must read them back
