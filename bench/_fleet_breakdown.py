@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 PARTS = ("decide", "stop", "release", "react", "start", "first", "dark")
-_STOPPED = re.compile(r"fleet: camera '(?P<camera>[^']+)' stopped here \((?P<reason>handover|sigterm)")
+_STOPPED = re.compile(r"fleet: camera '(?P<camera>[^']+)' stopped here \((?P<reason>[a-z_]+)")
+_HANDED = ("handover", "sigterm")  # stops that hand a camera over (not lease_lost, removed, ...)
 # "failover" too: a box that left (SIGTERM) may have deleted its member entry before the taker
 # started the camera; a box that died (SIGKILL) logged no stop to match.
 _TAKEN = re.compile(r"fleet: camera '(?P<camera>[^']+)' now runs here \((taken|failover) from '(?P<before>[^']+)'")
@@ -48,24 +49,27 @@ def _lines(log: Path) -> list[dict[str, Any]]:
 
 def hand_overs(logs: dict[str, Path], made: dict[str, dict[str, list[float]]]) -> list[dict[str, float]]:
     """Each hand-over's parts, in seconds (see the module's doc), in the order they happened."""
-    stops: list[tuple[str, str, float, float, float]] = []  # box, camera, decided, stopped, released
+    stops: list[tuple[str, str, float, float, float, bool]] = []  # box, camera, decided, stopped, released, handed over
     takes: list[tuple[str, str, str, float, float]] = []  # box, camera, from, leased, started
     for box, log in logs.items():
         for entry in _lines(log):
             at, message = _when(entry["time"]), entry["message"]
             if (m := _STOPPED.match(message)) and "stop_s" in entry:
-                released = at
+                released = at  # the lease deleted (or, when "released" is false, left to expire)
                 stopped = released - float(entry["release_s"])
-                stops.append((box, m["camera"], stopped - float(entry["stop_s"]), stopped, released))
+                handed = m["reason"] in _HANDED and entry.get("released", True)
+                stops.append((box, m["camera"], stopped - float(entry["stop_s"]), stopped, released, handed))
             elif (m := _TAKEN.match(message)) and "start_s" in entry:
                 takes.append((box, m["camera"], m["before"], at - float(entry["start_s"]), at))
     out = []
     for box, camera, before, leased, started in sorted(takes, key=lambda t: t[3]):
         gave = [s for s in stops if s[0] == before and s[1] == camera and leased - 10 < s[4] <= leased + 0.05]
-        if not gave:
-            continue
-        _, _, decided, stopped, released = max(gave, key=lambda s: s[4])
-        new = [t for t in made.get(camera, {}).get(box, []) if t >= leased]
+        if not gave or not max(gave, key=lambda s: s[4])[5]:
+            continue  # the old holder's last stop handed nothing over (its lease lost, left to expire)
+        _, _, decided, stopped, released, _ = max(gave, key=lambda s: s[4])
+        # the taker's results until it gives the camera up in turn (a box starting hands it on at once)
+        until = min((s[4] for s in stops if s[0] == box and s[1] == camera and s[2] >= leased), default=float("inf"))
+        new = [t for t in made.get(camera, {}).get(box, []) if leased <= t <= until + 1]
         old = [t for t in made.get(camera, {}).get(before, []) if decided - 10 < t <= released + 2 and new and t < new[0]]
         if not old or not new:
             continue  # the old holder had made no result yet (a box starting), or no such stop

@@ -105,8 +105,10 @@ class FleetAgent:
                 with contextlib.suppress(Exception):
                     await self.control.remove_stream(camera)
                 self._moves["sigterm"] += 1
-                if store is not None:  # this camera stopped: the others may take it while the next stops
-                    releases.append(asyncio.create_task(self._release(store, camera, one.lease, time.monotonic() - began)))
+                # this camera stopped: the others may take it while the next one stops
+                releases.append(
+                    asyncio.create_task(self._release(camera, one.lease, ("sigterm", None), time.monotonic() - began))
+                )
         log.info("fleet: box '%s' stopped its %d camera(s) and leaves the fleet", self.box, len(held))
         if store is None:
             return
@@ -115,11 +117,16 @@ class FleetAgent:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(store.leave(self.box), self._op_timeout)
 
-    async def _release(self, store: FleetStore, camera: str, lease: Lease, stop_s: float) -> None:
-        began = time.monotonic()
-        with contextlib.suppress(Exception):  # it expires by itself
-            await asyncio.wait_for(store.release(lease), self._op_timeout)
-        log_stopped(camera, "sigterm", None, stop_s, time.monotonic() - began)
+    async def _release(self, camera: str, lease: Lease | None, why: tuple[str, str | None], stop_s: float) -> None:
+        """Delete the lease of `camera`, stopped in `stop_s` (None: leave it) and log the stop."""
+        began, released, store = time.monotonic(), False, self.store
+        try:
+            if store is not None and lease is not None:
+                await asyncio.wait_for(store.release(lease), self._op_timeout)
+                released = True
+        except Exception:  # it expires by itself
+            log.debug("fleet: releasing '%s' failed", camera, exc_info=True)
+        log_stopped(camera, *why, stop_s, time.monotonic() - began, released)
 
     async def close(self) -> None:
         """Stop the tasks and the connection (the cameras are left to the daemon's shutdown)."""
@@ -375,17 +382,8 @@ class FleetAgent:
             except Exception:  # gone already (the pipeline is stopping)
                 log.debug("fleet: removing '%s' failed", camera, exc_info=True)
         self._moves[reason] += 1
-        stopped = time.monotonic()
-        store = self.store
-        try:
-            if release and store is not None:
-                await asyncio.wait_for(store.release(held.lease), self._op_timeout)
-        except Exception:  # it expires by itself
-            log.debug("fleet: releasing '%s' failed", camera, exc_info=True)
-        log_stopped(camera, reason, to, stopped - began, time.monotonic() - stopped)
-        if store is None:
-            return
-        if record:
+        await self._release(camera, held.lease if release else None, (reason, to), time.monotonic() - began)
+        if record and self.store is not None:
             await self._record(camera, self.box, to, reason)
 
     async def _record(self, camera: str, from_: str | None, to: str | None, reason: str) -> None:

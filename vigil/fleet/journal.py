@@ -10,12 +10,13 @@ __all__ = ["log_started", "log_stopped"]
 log = logging.getLogger("vigil.fleet.agent")
 
 
-def log_stopped(camera: str, reason: str, to: str | None, stop_s: float, release_s: float) -> None:
-    """`camera` stopped here in `stop_s` (remove_stream), its lease deleted `release_s` later."""
+def log_stopped(camera: str, reason: str, to: str | None, stop_s: float, release_s: float, released: bool) -> None:
+    """`camera` stopped here in `stop_s` (remove_stream), then its lease deleted in `release_s`
+    (`released`), or left to expire (not ours any more, or the deletion failed after `release_s`)."""
     log.info(
-        "fleet: camera '%s' stopped here (%s%s) in %.2fs, its lease released %.2fs later",
-        *(camera, reason, f", to '{to}'" if to else "", stop_s, release_s),
-        extra={"camera": camera, "stop_s": round(stop_s, 3), "release_s": round(release_s, 3)},
+        "fleet: camera '%s' stopped here (%s%s) in %.2fs, its lease %s %.2fs later",
+        *(camera, reason, f", to '{to}'" if to else "", stop_s, "released" if released else "left to expire", release_s),
+        extra={"camera": camera, "stop_s": round(stop_s, 3), "release_s": round(release_s, 3), "released": released},
     )
 
 
