@@ -146,11 +146,20 @@ class ClipsCheck(_Closed):
     reason: str | SkipJsonSchema[None] = _absent("Why not ok.")
 
 
+class CountsCheck(_Closed):
+    ok: bool = Field(
+        description="False while the counts over time cannot be written (a full disk ...); they are kept and retried."
+    )
+    failed_writes: int = Field(ge=0, description="Writes of the counts' file that failed since the start.")
+    reason: str | SkipJsonSchema[None] = _absent("Why not ok.")
+
+
 class ReadinessChecks(_Closed):
     model: ModelCheck
     sources: dict[str, SourceCheck] = Field(description="By stream name.")
     sinks: dict[str, SinkCheck] = Field(description="By the sink's configured name.")
     clips: dict[str, ClipsCheck] = Field(default_factory=dict, description="Event clips, by stream name.")
+    counts: CountsCheck | SkipJsonSchema[None] = _absent("The counts over time (`counts:`), when they are kept in a file.")
 
 
 class Readiness(_Closed):

@@ -14,7 +14,7 @@ from typing import Annotated
 
 from pydantic import Field, model_validator
 
-from vigil.config._homography import problem
+from vigil.config.homography import problem
 from vigil.config._section import Section
 
 __all__ = ["SpeedConfig", "limit_problem"]

@@ -10,24 +10,28 @@ The rule, checked in this order and all reported:
   `unhealthy_after_s` with results waiting, or whose spool is near its cap; a sink whose writes
   fail, a full disk say, while it retries);
 - **clips**: every source's event clips are being written (not while they fail, until one is
-  written again).
+  written again);
+- **counts**: the counts over time are being written to their file (not while a write fails, a
+  full disk say: the sums are kept in memory and the write retried until one works).
 
 Every reason has its credentials masked.
 """
 
 from __future__ import annotations
 
-from vigil.api.models import ClipsCheck, ModelCheck, Readiness, ReadinessChecks, RecordCheck, SinkCheck, SourceCheck
+from vigil.api.models import ClipsCheck, CountsCheck, ModelCheck, Readiness, ReadinessChecks, RecordCheck, SinkCheck, SourceCheck
 from vigil.pipeline.runner import Pipeline
 from vigil.redact import mask_url
 from vigil.sinks.base import Sink
 from vigil.sources.base import Source, SourceState
+from vigil.store.analytics import analytics_of
 
 __all__ = ["readiness"]
 
 
-def readiness(pipeline: Pipeline | None) -> Readiness:
-    """Ready, the reasons why not, and each check (`GET /readyz`)."""
+def readiness(pipeline: Pipeline | None, store: object = None) -> Readiness:
+    """Ready, the reasons why not, and each check (`GET /readyz`); `store`: the event store, whose
+    counts over time are checked when it keeps them."""
     if pipeline is None:
         loading = ModelCheck(ok=False, reason="the model is loading")
         return Readiness(
@@ -42,8 +46,11 @@ def readiness(pipeline: Pipeline | None) -> Readiness:
         reasons.append(f"no source is streaming: {down}" if down else "no source is configured")
     reasons += [f"sink '{key}': {check.reason or 'unhealthy'}" for key, check in sinks.items() if not check.ok]
     reasons += [f"clips of '{key}': {check.reason or 'failing'}" for key, check in clips.items() if not check.ok]
+    counts = _counts_check(store)
+    if counts is not None and not counts.ok:
+        reasons.append(f"counts: {counts.reason}")
     model = ModelCheck(ok=True, model_id=pipeline.model.model_id)
-    checks = ReadinessChecks(model=model, sources=sources, sinks=sinks, clips=clips)
+    checks = ReadinessChecks(model=model, sources=sources, sinks=sinks, clips=clips, counts=counts)
     return Readiness(ready=not reasons, reasons=reasons, checks=checks)
 
 
@@ -112,3 +119,11 @@ def _clips_checks(sources: list[Source]) -> dict[str, ClipsCheck]:
             reason=mask_url(health.reason) if health.reason else None,
         )
     return checks
+
+
+def _counts_check(store: object) -> CountsCheck | None:
+    analytics = analytics_of(store)
+    if analytics is None or analytics.counts is None:
+        return None
+    problem = analytics.problem()
+    return CountsCheck(ok=problem is None, failed_writes=analytics.counts.flushes_failed, reason=problem)

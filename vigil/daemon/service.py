@@ -281,7 +281,7 @@ class Daemon:
 
     def readiness(self) -> Readiness:
         """Ready, and the model, sources and sinks checked (the rule: vigil.daemon.readiness)."""
-        return readiness(self.pipeline)
+        return readiness(self.pipeline, self.store)
 
     def streams(self) -> list[Stream]:
         if self.pipeline is None:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from vigil.config._homography import homography, to_plane
+from vigil.config.homography import homography, to_plane
 from vigil.config.speed import SpeedConfig
 from vigil.stages.rules.base import FrameView
 

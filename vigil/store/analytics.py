@@ -43,6 +43,10 @@ class Analytics(PipelineObserver):
         if self.heatmaps is not None:
             self.heatmaps.published(result)
 
+    def problem(self) -> str | None:
+        """Why the counts are not being written now (a full disk...), else None."""
+        return None if self.counts is None else self.counts.last_error
+
     async def close(self) -> None:
         if self.counts is not None:
             await self.counts.stop()

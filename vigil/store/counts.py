@@ -82,6 +82,7 @@ class CountStore(PipelineObserver):
     def __init__(self, path: str, retention_days: int = 31, clock: Callable[[], float] = time.time) -> None:
         self.path, self.retention_s, self.clock = path, retention_days * 86400, clock
         self.flushes_failed = 0
+        self.last_error: str | None = None  # the failing flush's error until a flush works again (/readyz)
         self._lock = threading.Lock()  # the pending sums and the zones: the loop writes, a thread flushes
         self._db_lock = threading.Lock()
         self._pending: dict[tuple[Series, int], Minute] = {}
@@ -172,9 +173,11 @@ class CountStore(PipelineObserver):
                     )
                     self._pruned_at = now
                 self._db.commit()
+                self.last_error = None
             except sqlite3.Error as exc:
                 self._db.rollback()
                 self.flushes_failed += 1
+                self.last_error = f"cannot write {self.path} ({exc}); the sums wait in memory and are retried every few seconds"
                 with self._lock:  # kept for the next flush: nothing counted is lost to a full disk
                     for (series, minute_no), minute in pending.items():
                         self._pending.setdefault((series, minute_no), Minute()).add(minute)

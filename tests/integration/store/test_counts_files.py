@@ -5,11 +5,14 @@ the same), and once the space is back the next flush writes them all."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from tests.support.tmpfs import fill, free, tmpfs
 from tests.unit.store.test_counts import NOW, SCRIPT, crossing, lines, query, zones
 from vigil.config.daemon import DaemonConfig
+from vigil.daemon.readiness import _counts_check
 from vigil.store import StoreFeed
-from vigil.store.analytics import analytics_of
+from vigil.store.analytics import Analytics, analytics_of
 from vigil.store.counts import CountStore
 from vigil.store.log import open_store
 
@@ -54,12 +57,17 @@ def test_a_full_disk_fails_a_flush_counted_and_the_sums_wait_for_the_space_to_co
         counts.events([crossing(16, "in"), crossing(31, "out")] + [crossing(40 + k, "in", line=f"l{k}") for k in range(200)])
         counts.flush()
         assert counts.flushes_failed == 1
+        check = _counts_check(SimpleNamespace(analytics=Analytics(counts)))  # what /readyz says of them
+        assert check is not None and not check.ok and check.failed_writes == 1, check
+        assert "cannot write" in (check.reason or "") and "retried" in (check.reason or ""), check
         asked = query(line="door", since="2026-12-01T06:00:00Z", until="2026-12-01T06:45:00Z")
         assert lines(counts.report(asked)) == [("06:00", 2, 0), ("06:15", 1, 1), ("06:30", 0, 1)]  # from memory
         assert counts.flushes_failed == 2  # the report's own flush failed too
         free(disk)
         counts.flush()
         assert counts.flushes_failed == 2
+        recovered = _counts_check(SimpleNamespace(analytics=Analytics(counts)))
+        assert recovered is not None and recovered.ok and recovered.reason is None, recovered  # ready again by itself
         counts.close()
         reopened = CountStore(str(disk / "counts.sqlite"), clock=lambda: NOW)
         assert lines(reopened.report(asked)) == [("06:00", 2, 0), ("06:15", 1, 1), ("06:30", 0, 1)]

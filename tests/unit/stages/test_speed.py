@@ -14,7 +14,7 @@ import pytest
 from pydantic import ValidationError
 
 from tests.unit.stages.line_script import LINE, run, zone_stage
-from vigil.config._homography import homography, to_plane
+from vigil.config.homography import homography, to_plane
 from vigil.config.loader import parse_config
 from vigil.config.speed import SpeedConfig
 from vigil.config.zones import ZonesStageConfig
