@@ -141,6 +141,21 @@ def test_image_size_sets_the_fixed_input_of_rt_detr(
     assert len(model(photo("coffee"))[0]) > 0
 
 
+def test_image_size_other_than_the_configs_anchor_size(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A config with `anchor_image_size` (anchors precomputed for 64x64) exported at 96x96 makes
+    its anchors from the feature maps instead, and still equals transformers at that size."""
+    folder = tmp_path / "anchored"
+    net = transformers.AutoModelForObjectDetection.from_pretrained(spread_folder("rt-detr", tmp_path_factory))
+    net.config.anchor_image_size = [64, 64]
+    net.save_pretrained(folder)
+    transformers.AutoImageProcessor.from_pretrained(spread_folder("rt-detr", tmp_path_factory)).save_pretrained(folder)
+    code, err = export(capfd, str(folder), "--to", "onnx", "--out", str(tmp_path / "o"), "--image-size", "96")
+    assert code == 0, err
+    assert ort.InferenceSession(str(tmp_path / "o" / "onnx" / "model.onnx")).get_inputs()[0].shape[2:] == [96, 96]
+
+
 def test_image_size_sets_detrs_shortest_and_longest_edge(
     tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, capfd: pytest.CaptureFixture[str]
 ) -> None:

@@ -87,6 +87,11 @@ def export_onnx(folder: Path, request: ExportRequest, progress: Callable[[str], 
     net, processor = _load(torch, transformers, source, folder, what)
     recipe, spec = _recipe(processor, scores, request.image_size, what)
     class_names = _class_names(net.config)
+    anchors = getattr(net.config, "anchor_image_size", None)
+    if anchors and recipe.size is not None and tuple(anchors) != recipe.size:
+        # RT-DETR / D-FINE precompute their anchors for this size; at another they are made from
+        # the feature maps' shapes, as in training (the same function)
+        net.config.anchor_image_size = None
     wrapper = _outputs_module(torch, net).eval()
     request.out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".vigil-export-", dir=request.out.parent) as tmp:
@@ -276,7 +281,9 @@ def _export(torch: Any, wrapper: Any, example: Any, graph: Path, opset: int, dyn
             )
         except Exception as exc:  # torch raises many kinds (UnsupportedOperatorError, RuntimeError ...)
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-            raise ModelLoadError(f"torch.onnx.export failed at opset {opset} ({first}); try another --opset") from exc
+            raise ModelLoadError(
+                f"torch.onnx.export failed at opset {opset} ({first}); when it names an operator, try another --opset"
+            ) from exc
 
 
 def _check(torch: Any, wrapper: Any, graph: Path, recipe: Recipe, what: str) -> float:
