@@ -15,7 +15,8 @@ machine's drift lands on all of them:
   the whole `model([image])` (pre-processing + forward + post-processing);
 - throughput at batch 4: images/s of `forward` on four letterboxed images (median batch time);
 - with `--pipeline`: the whole pipeline's frames/s over `--clips` copies of a 640x480 H.264 clip
-  (batches of up to 4, as the daemon runs them), each package in turn.
+  (batches of up to 4, as the daemon runs them), each package in turn, then again in reverse
+  order, averaged.
 
 A Hugging Face (`hf`) package cannot hold the same network (transformers has no YOLOv8), so
 there is no same-model figure for it; the script says so rather than compare different models.
@@ -139,7 +140,8 @@ def measure(args: argparse.Namespace, root: Path) -> dict[str, dict[str, float]]
 
 
 def pipeline_fps(args: argparse.Namespace, root: Path, workdir: Path) -> dict[str, float]:
-    """Frames/s of the whole pipeline over `args.clips` copies of one clip, each package in turn."""
+    """Frames/s of the whole pipeline over `args.clips` copies of one clip: each package once in
+    order, then once in reverse order (so that a shared machine's drift lands on all), averaged."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from pipeline import Figures, make_clip  # bench/pipeline.py, beside this file
 
@@ -148,17 +150,18 @@ def pipeline_fps(args: argparse.Namespace, root: Path, workdir: Path) -> dict[st
     from vigil.sources import FileSource
 
     clip = make_clip(workdir / "clip.mp4", args.frames)
-    fps = {}
-    for package in args.packages:
-        model = load(args, root, package)
-        sources = [FileSource(f"cam{i}", clip) for i in range(args.clips)]
-        options = PipelineOptions(max_batch=4, max_delay_ms=10.0, worker_threads=2)
-        pipeline = Pipeline(model, sources, [JsonlSink(workdir / f"{package}.jsonl")], options, Figures())
-        report = asyncio.run(pipeline.run())
-        model.close()
-        assert not report.failed_sources, report.failed_sources
-        fps[package] = report.results / report.elapsed_s
-    return fps
+    runs: dict[str, list[float]] = {p: [] for p in args.packages}
+    for order in (args.packages, args.packages[::-1]):
+        for package in order:
+            model = load(args, root, package)
+            sources = [FileSource(f"cam{i}", clip) for i in range(args.clips)]
+            options = PipelineOptions(max_batch=4, max_delay_ms=10.0, worker_threads=2)
+            pipeline = Pipeline(model, sources, [JsonlSink(workdir / f"{package}.jsonl")], options, Figures())
+            report = asyncio.run(pipeline.run())
+            model.close()
+            assert not report.failed_sources, report.failed_sources
+            runs[package].append(report.results / report.elapsed_s)
+    return {p: statistics.mean(fps) for p, fps in runs.items()}
 
 
 def main() -> None:

@@ -237,6 +237,24 @@ KINDS: list[Kind | EventTypeKind] = [
         checks=(_CHECKS + "trt_version", _CHECKS + "trt_hardware"),
     ),
     BackendKind(
+        "openvino",
+        "vigil.config.model:OpenVINOConfig",
+        _LOAD,
+        label="OpenVINO",
+        models=_ONNX_MODELS,
+        extras=(Extra("openvino", "openvino", "OpenVINO", "pip install 'vigil-analytics[openvino]' (openvino; nncf for int8)"),),
+        distributions=("openvino",),
+        devices=("cpu", "gpu", "npu"),
+        rank=15,
+        # bench/backends.py, nudenet's YOLOv8n at 320 and 640, 2 threads of this AMD EPYC (docs/MODEL_PACKAGES.md)
+        rank_why="measured on this CPU: as fast as ONNX Runtime in fp32 (pipeline x1.06 to x1.09), "
+        "its NNCF int8 1.5x to 2x ONNX Runtime's int8 at a higher agreement",
+        files=(".xml",),
+        # `model.openvino.convert: auto`: the daemon converts the ONNX package at start.
+        build_step=BuildStep("vigil.engine.backends:convert_openvino", "OpenVINO package", settings="openvino", switch="convert"),
+        checks=(_CHECKS + "openvino_device",),
+    ),
+    BackendKind(
         "onnx",
         "vigil.config.model:OnnxRuntimeConfig",
         _LOAD,
@@ -249,24 +267,6 @@ KINDS: list[Kind | EventTypeKind] = [
         rank_why="runs everywhere (a core dependency), on the GPU through its CUDA provider; int8 on VNNI CPUs",
         files=(".onnx",),
         checks=(_CHECKS + "onnx_gpu", _CHECKS + "onnx_opset", _CHECKS + "onnx_providers"),
-    ),
-    BackendKind(
-        "openvino",
-        "vigil.config.model:OpenVINOConfig",
-        _LOAD,
-        label="OpenVINO",
-        models=_ONNX_MODELS,
-        extras=(Extra("openvino", "openvino", "OpenVINO", "pip install 'vigil-analytics[openvino]' (openvino; nncf for int8)"),),
-        distributions=("openvino",),
-        devices=("cpu", "gpu", "npu"),
-        rank=25,
-        # bench/backends.py, nudenet's YOLOv8n, 2 threads of this AMD EPYC: ORT fp32 is faster than OV fp32
-        rank_why="measured slower than ONNX Runtime on this machine's CPU (fp32 and int8); "
-        "ask for it with backend: openvino, e.g. for an Intel iGPU or NPU",
-        files=(".xml",),
-        # `model.openvino.convert: auto`: the daemon converts the ONNX package at start.
-        build_step=BuildStep("vigil.engine.backends:convert_openvino", "OpenVINO package", settings="openvino", switch="convert"),
-        checks=(_CHECKS + "openvino_device",),
     ),
     BackendKind(
         "torchscript",

@@ -96,8 +96,8 @@ class ModelConfig(Section):
     backend: list[Annotated[str, AfterValidator(check_backend)]] | None = Field(
         None,
         description="Package backends allowed, best first (a single value or a list; the backends the catalog declares: "
-        "trt, onnx, openvino, torchscript, hf, a plugin's); default: every installed one, "
-        "TensorRT > ONNX > OpenVINO > TorchScript > HF (docs/MODEL_PACKAGES.md, 'Which backend first').",
+        "trt, openvino, onnx, torchscript, hf, a plugin's); default: every installed one, "
+        "TensorRT > OpenVINO > ONNX > TorchScript > HF (docs/MODEL_PACKAGES.md, 'Which backend first').",
     )
     quantization: list[Literal["fp32", "fp16", "bf16", "int8"]] | None = Field(
         None, description="Package precisions allowed, best first (a single value or a list); default: the resolver's order."

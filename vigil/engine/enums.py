@@ -13,8 +13,8 @@ class BackendType(str, Enum):
     catalog (`vigil.catalog.builtin`, `BackendKind`); a plugin's backend has a name outside this enum."""
 
     TRT = "trt"
-    ONNX = "onnx"
     OPENVINO = "openvino"
+    ONNX = "onnx"
     TORCHSCRIPT = "torchscript"
     HF = "hf"
 

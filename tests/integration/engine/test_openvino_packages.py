@@ -65,15 +65,19 @@ def test_convert_writes_a_hash_verified_package_that_keeps_the_batch_range(conve
         assert sha256_of(root / "openvino-fp32" / entry.name) == entry.sha256
     body = json.loads((root / "openvino-fp32" / "package.json").read_text())
     assert body["openvino"]["version"].count(".") == 2
-    model = AutoModel.from_pretrained(root, backend="openvino")
+    model = AutoModel.from_pretrained(root, backend="openvino", intra_op_threads=2)
     assert model.batch.static is False and model([photo("astronaut")] * 3)  # any batch size: the axis stayed dynamic
+    compiled = model._session._compiled  # f32 (not the CPU plugin's bf16), the caller's threads, not pinned
+    assert str(compiled.get_property("INFERENCE_PRECISION_HINT")) in ("<Type: 'float32'>", "f32")
+    assert compiled.get_property("INFERENCE_NUM_THREADS") == 2 and compiled.get_property("ENABLE_CPU_PINNING") is False
 
 
-def test_resolve_ranks_onnx_first_and_says_why_npu_is_refused(converted) -> None:
+def test_resolve_ranks_openvino_first_and_says_why_npu_is_refused(converted) -> None:
     root, _ = converted
     run = vigil("models", "resolve", str(root))
     assert run.returncode == 0, run.stderr
-    assert run.stdout.index("onnx") < run.stdout.index("openvino-fp32")
+    rows = {line.split()[0]: line for line in run.stdout.splitlines()[2:]}
+    assert "rank 1" in rows["openvino-fp32"] and "rank 2" in rows["onnx"]
     npu = vigil("models", "resolve", str(root), "--openvino-device", "NPU")
     assert "OpenVINO device 'NPU' is not on this machine (OpenVINO sees: CPU)" in npu.stdout + npu.stderr
 
@@ -94,7 +98,7 @@ def test_a_corrupt_cached_file_is_a_clear_error_and_onnx_runs_instead(model_dir:
     with pytest.raises(ModelLoadError, match=rf"file '{name}' has sha256 .* the file is corrupt or was replaced"):
         AutoModel.from_pretrained(model_dir, backend="openvino", resolution_cache_ttl_s=0)
     with caplog.at_level(logging.WARNING):
-        model = AutoModel.from_pretrained(model_dir, backend=["openvino", "onnx"], resolution_cache_ttl_s=0)
+        model = AutoModel.from_pretrained(model_dir, resolution_cache_ttl_s=0)  # openvino first, as ranked
     assert model.backend == "onnx" and "package 'openvino-fp32' failed to load" in caplog.text
     run = vigil("models", "convert", str(model_dir), "--to", "openvino")  # converting again repairs it
     assert run.returncode == 0, run.stderr

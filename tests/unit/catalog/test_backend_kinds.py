@@ -77,7 +77,7 @@ def package(package_id: str, backend: str, **meta: Any) -> PackageMetadata:
 
 def test_the_built_in_backends_are_declared_once_in_rank_order_with_their_facts() -> None:
     assert CATALOG.backends.names() == [b.value for b in BackendType]
-    assert default_backend_order() == ("trt", "onnx", "openvino", "torchscript", "hf")
+    assert default_backend_order() == ("trt", "openvino", "onnx", "torchscript", "hf")
     assert all(kind.rank_why and kind.files and kind.models and kind.distributions for kind in CATALOG.backends)
     assert [kind.name for kind in CATALOG.backends if kind.build_step] == ["trt", "openvino"]
     assert CATALOG.backends.get("hf").requires == ("torchscript",)
@@ -131,16 +131,16 @@ def test_the_probe_asks_each_declared_backend_for_its_distributions_and_requirem
 
 def test_package_json_and_model_backend_take_the_declared_names_and_list_them_when_wrong(declare: Any) -> None:
     with pytest.raises(
-        ModelLoadError, match=r"backend: .*unknown backend kind 'gpu_fake' \(known: trt, onnx, openvino, torchscript, hf\)"
+        ModelLoadError, match=r"backend: .*unknown backend kind 'gpu_fake' \(known: trt, openvino, onnx, torchscript, hf\)"
     ):
         package("fake", "gpu_fake")
-    with pytest.raises(ValidationError, match=r"Input should be 'trt', 'onnx', 'openvino', 'torchscript' or 'hf'"):
+    with pytest.raises(ValidationError, match=r"Input should be 'trt', 'openvino', 'onnx', 'torchscript' or 'hf'"):
         ModelConfig(path="m", backend="gpu_fake")
     declare()
     assert package("fake", "gpu_fake").backend.value == "gpu_fake"
     assert package("fake", "gpu_fake").main_file().name == "m.fake"  # the backend's declared files
     assert ModelConfig(path="m", backend=["gpu_fake", "onnx"]).backend == ["gpu_fake", "onnx"]
-    with pytest.raises(ValidationError, match=r"Input should be 'trt', 'onnx', 'openvino', 'torchscript', 'hf' or 'gpu_fake'"):
+    with pytest.raises(ValidationError, match=r"Input should be 'trt', 'openvino', 'onnx', 'torchscript', 'hf' or 'gpu_fake'"):
         ModelConfig(path="m", backend="coreml")
 
 

@@ -133,7 +133,7 @@ def test_model_preferences_take_one_value_or_a_list_and_sinks_take_filters():
     assert jsonl is not None and jsonl.filter is not None
     assert jsonl.filter.classes == frozenset({0, "FACE_FEMALE"}) and jsonl.filter.only_with_detections
     with pytest.raises(
-        ConfigError, match=r"line 3: model.backend\[0\]: Input should be 'trt', 'onnx', 'openvino', 'torchscript' or 'hf'"
+        ConfigError, match=r"line 3: model.backend\[0\]: Input should be 'trt', 'openvino', 'onnx', 'torchscript' or 'hf'"
     ):
         parse_config(MINIMAL.replace("  path: m.onnx\n", "  path: m.onnx\n  backend: tflite\n"), "t.yaml", {})
     with pytest.raises(ConfigError, match=r"line 9: jsonl.filter.cooldown: Extra inputs are not permitted"):

@@ -1,4 +1,4 @@
-"""The resolver and `openvino` packages: the order measured here (ONNX Runtime first), `backend:`
+"""The resolver and `openvino` packages: the order measured here (OpenVINO first), `backend:`
 overriding it, refusals with reasons (not installed, a device OpenVINO does not see, a device
 that disagrees with `model.device`), and int8 packages held to the recorded agreement."""
 
@@ -56,16 +56,16 @@ def reasons(request: ResolutionRequest, package_id: str, env: RuntimeEnvironment
     return refused[package_id]
 
 
-def test_onnx_runtime_ranks_before_openvino_as_measured_here() -> None:
+def test_openvino_ranks_before_onnx_runtime_as_measured_here() -> None:
     kind = CATALOG.backends.get("openvino")
-    assert CATALOG.backends.get("onnx").rank < kind.rank < CATALOG.backends.get("torchscript").rank
+    assert CATALOG.backends.get("trt").rank < kind.rank < CATALOG.backends.get("onnx").rank
     assert "measured" in kind.rank_why
-    assert ids(ResolutionRequest()) == ["onnx", "openvino-fp32"]
+    assert ids(ResolutionRequest()) == ["openvino-fp32", "onnx"]
 
 
 def test_backend_overrides_the_order() -> None:
-    assert ids(ResolutionRequest(backends=("openvino", "onnx"))) == ["openvino-fp32", "onnx"]
-    assert ids(ResolutionRequest(backends=("openvino",))) == ["openvino-fp32"]
+    assert ids(ResolutionRequest(backends=("onnx", "openvino"))) == ["onnx", "openvino-fp32"]
+    assert ids(ResolutionRequest(backends=("onnx",))) == ["onnx"]
 
 
 def test_not_installed_is_refused_with_the_install_hint() -> None:
@@ -78,7 +78,7 @@ def test_a_device_openvino_does_not_see_is_refused_naming_the_ones_it_sees() -> 
     text = reasons(ResolutionRequest(openvino_device="NPU"), "openvino-fp32")
     assert "OpenVINO device 'NPU' is not on this machine" in text
     assert "OpenVINO sees: CPU" in text  # this machine: `ov.Core().available_devices` is ['CPU']
-    assert ids(ResolutionRequest(openvino_device="AUTO")) == ["onnx", "openvino-fp32"]
+    assert ids(ResolutionRequest(openvino_device="AUTO")) == ["openvino-fp32", "onnx"]
 
 
 def test_model_device_and_openvino_device_must_agree() -> None:

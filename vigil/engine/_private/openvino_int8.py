@@ -20,6 +20,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -139,13 +140,21 @@ def quantize_openvino(
     return ConvertedPackage(folder, package, seconds)
 
 
+@dataclass(frozen=True)
 class _Job:
-    """One NNCF quantization in progress: what its attempts share."""
+    """One NNCF quantization in progress: what its attempts share (`reference`: the fp32 ONNX
+    package loaded, `ov_fp32`: its OpenVINO conversion loaded, `scratch`: where attempts go)."""
 
-    def __init__(self, nncf: Any, ov: Any, model: ModelMetadata, source: PackageMetadata, request: ConvertRequest,
-                 progress: Progress, started: float, reference: Any, ov_fp32: Any, scratch: Path) -> None:  # fmt: skip
-        self.nncf, self.ov, self.model, self.source, self.request = nncf, ov, model, source, request
-        self.progress, self.started, self.reference, self.ov_fp32, self.scratch = progress, started, reference, ov_fp32, scratch
+    nncf: Any
+    ov: Any
+    model: ModelMetadata
+    source: PackageMetadata
+    request: ConvertRequest
+    progress: Progress
+    started: float
+    reference: Any
+    ov_fp32: Any
+    scratch: Path
 
     def best(self, graph: Any, calibration: list[np.ndarray], held_out: list[np.ndarray]) -> tuple[Any, dict[str, Any]]:
         """Every layer but the head's decoding in int8 first; below the target agreement, again
