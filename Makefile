@@ -11,11 +11,13 @@ PIP := $(PY) -m pip --quiet --disable-pip-version-check
 # cv2). packaging/opencv-alias tells pip that the headless wheel provides it, so they install with
 # their dependencies and `pip check` is clean.
 TRACKING = trackers>=2.6,<3
+# trackeval (the `eval` extra: `vigil eval`'s HOTA/IDF1, the MOTChallenge kit) asks for opencv-python too.
+TRACKEVAL = trackeval>=1.3
 # The torch and hf backends' tests need torch: this release is a local CPU wheel on our machines
 # (any other can pull a CUDA build of several GB), installed before the extras that ask for torch.
 TORCH = torch==2.13.0
 OCR_REFERENCE = OPENCV_VERSION=$$($(PY) -c "import importlib.metadata as m; print(m.version('opencv-python-headless'))") \
-	$(PIP) install ./packaging/opencv-alias rapidocr-onnxruntime==1.4.4 '$(TRACKING)'
+	$(PIP) install ./packaging/opencv-alias rapidocr-onnxruntime==1.4.4 '$(TRACKING)' '$(TRACKEVAL)'
 
 .PHONY: demo test unit lint install bench clean services image deb
 

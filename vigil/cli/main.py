@@ -33,6 +33,7 @@ from pydantic import ValidationError
 
 import vigil
 from vigil.cli import _loop
+from vigil.cli import eval as cli_eval
 from vigil.cli import fleet as cli_fleet
 from vigil.cli import models as cli_models
 from vigil.cli.check import check_config
@@ -132,6 +133,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=0, help="the console's port on 127.0.0.1 (default 0: a free one, printed)")
     cli_models.add_parser(sub)
     cli_fleet.add_parser(sub)
+    cli_eval.add_parser(sub)
     return parser
 
 
@@ -335,6 +337,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "fleet":
         configure_logging(args.log_level or "WARNING", args.log_format or "auto")
         return cli_fleet.run(args)
+    if args.command == "eval":
+        configure_logging(args.log_level or "WARNING", args.log_format or "auto")
+        return cli_eval.run(args)
     configure_logging(args.log_level or "INFO", args.log_format or "auto")
     if args.command == "models":
         try:
