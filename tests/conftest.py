@@ -41,6 +41,8 @@ LONG_FIRST = (
     "test_daemon_cli.py",
     "test_api_connections.py",
     "test_quantize.py",
+    "test_openvino_parity.py",
+    "test_openvino_int8.py",
 )
 
 
