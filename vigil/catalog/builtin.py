@@ -47,6 +47,7 @@ _ONNX_MODELS = (
     ("rt-detr", "detect", _DETR),
     ("d-fine", "detect", _DETR),
     ("detr", "detect", _DETR),
+    ("conditional-detr", "detect", _DETR),
 )
 _CA = SecretFile("ca_file", "the CA certificates (PEM)")
 _FIRST_SEEN = EventField("first_seen", "ISO 8601 UTC", "When the track was first seen.")

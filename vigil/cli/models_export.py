@@ -1,5 +1,5 @@
 """`vigil models export DIR --to onnx [--out OUT] [--opset N] [--image-size ...]`: a transformers
-DETR-family detector (RT-DETR, RT-DETRv2, D-FINE, DETR) as a model directory with an `onnx`
+DETR-family detector (RT-DETR, RT-DETRv2, D-FINE, DETR, Conditional DETR) as a model directory with an `onnx`
 package that runs without transformers or torch."""
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ __all__ = ["add_export", "run_export"]
 def add_export(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     export = actions.add_parser(
         "export",
-        help="export a transformers object detector folder (RT-DETR, RT-DETRv2, D-FINE, DETR) into a model directory "
+        help="export a transformers object detector folder (RT-DETR, RT-DETRv2, D-FINE, DETR, Conditional DETR) into a "
+        "model directory "
         "with an onnx package (needs the hf extra)",
     )
     export.add_argument(
@@ -30,7 +31,7 @@ def add_export(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     export.add_argument(
         "--image-size",
         metavar="N|A,B",
-        help="RT-DETR / D-FINE: the fixed input (N or HEIGHT,WIDTH); DETR: the shortest edge (N) or SHORTEST,LONGEST "
+        help="RT-DETR / D-FINE: the fixed input (N or HEIGHT,WIDTH); (Conditional) DETR: the shortest edge (N) or SHORTEST,LONGEST "
         "(default: the image processor's)",
     )
 

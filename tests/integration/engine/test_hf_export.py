@@ -1,6 +1,6 @@
 """`vigil models export DIR --to onnx`: a DETR-family detector's ONNX package equals transformers.
 
-For RT-DETR, RT-DETRv2, D-FINE and DETR (tiny random-weight folders from
+For RT-DETR, RT-DETRv2, D-FINE, DETR and Conditional DETR (tiny random-weight folders from
 tests/support/hf_detectors.py): the graph's raw outputs equal the torch model's on the same pixel
 tensor, and vigil's detections (its own numpy pre- and post-processing, no transformers) equal
 the processor + `post_process_object_detection`, within 1e-4, at batch 1 and 3, on photos of
@@ -11,7 +11,8 @@ on the image, so its top-k of queries is a matter of 1e-7 that onnxruntime and t
 differently. The RT-DETR-style models here therefore take every encoder position as a query
 (64x64 input: 8x8 + 4x4 + 2x2 = 84), so no query is in or out by a tie, and their outputs are
 compared query by query after matching (the decoder treats its queries alike whatever their order:
-`query_set_difference`). DETR has no top-k and is compared in order.
+`query_set_difference`). DETR and Conditional DETR have no top-k in the graph and are compared
+in order.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ from vigil.engine import AutoModel, ObjectDetectionModel
 from vigil.engine._private.hf_export import query_set_difference
 from vigil.engine.developer_tools import read_model_dir
 
-FAMILIES = ("rt-detr", "rt-detr-v2", "d-fine", "detr")
+FAMILIES = ("rt-detr", "rt-detr-v2", "d-fine", "detr", "conditional-detr")
+KEEP_ASPECT = ("detr", "conditional-detr")  # dynamic height and width, no top-k inside the graph
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")  # 512x512, 400x600, 300x451, 427x640
 TOLERANCE = 1e-4
 ALL_POSITIONS = 84
@@ -53,7 +55,7 @@ def spread_folder(family: str, tmp_path_factory: pytest.TempPathFactory) -> Path
     the class heads without bias and, for the RT-DETR-style models, every encoder position a query."""
     source = detector_folder(family, tmp_path_factory)
     folder = tmp_path_factory.mktemp(f"export-{family}") / "hf"
-    overrides: dict[str, Any] = {} if family == "detr" else {"num_queries": ALL_POSITIONS}
+    overrides: dict[str, Any] = {} if family in KEEP_ASPECT else {"num_queries": ALL_POSITIONS}
     net = transformers.AutoModelForObjectDetection.from_pretrained(source, **overrides).eval()
     generator = torch.Generator().manual_seed(1)
     with torch.no_grad():
@@ -139,6 +141,7 @@ def test_the_package_is_an_onnx_model_directory_with_a_dynamic_batch(exported: t
     family, folder, out = exported
     model, packages = read_model_dir(out)
     assert model.architecture == {"rt-detr-v2": "rt-detr"}.get(family, family) and model.task == "detect"
+    assert model.parameters.get("top_k") == (100 if family == "conditional-detr" else None)
     assert model.class_names == tuple(LABELS.values())
     (package,) = packages
     assert (package.package_id, package.backend, package.batch.describe()) == ("onnx", "onnx", "1..any")
@@ -146,7 +149,7 @@ def test_the_package_is_an_onnx_model_directory_with_a_dynamic_batch(exported: t
     session = ort.InferenceSession(str(out / "onnx" / "model.onnx"))
     shape = session.get_inputs()[0].shape
     assert isinstance(shape[0], str)  # the batch axis is symbolic
-    assert all(isinstance(d, str) for d in shape[2:]) == (family == "detr")  # DETR: any height and width
+    assert all(isinstance(d, str) for d in shape[2:]) == (family in KEEP_ASPECT)  # DETR: any height and width
     saved = json.loads((folder / "config.json").read_text())["architectures"][0]
     assert model.parameters["exported_from"] == saved
 
@@ -158,13 +161,13 @@ def test_raw_outputs_equal_transformers_on_the_same_pixels(
     family, folder, out = exported
     session = ort.InferenceSession(str(out / "onnx" / "model.onnx"))
     # DETR keeps the aspect ratio: a batch of one photo (the processor would pad different ones)
-    chosen = images[:batch] if family != "detr" else [images[1]] * batch
+    chosen = images[:batch] if family not in KEEP_ASPECT else [images[1]] * batch
     pixels = processed(folder, chosen)
     want = torch_outputs(folder, pixels)
     have = session.run(None, {"pixel_values": pixels.numpy()})
     assert [a.shape for a in have] == [a.shape for a in want]
     for image in range(batch):
-        if family == "detr":
+        if family in KEEP_ASPECT:
             assert max(float(np.abs(w[image] - h[image]).max()) for w, h in zip(want, have)) <= TOLERANCE
         else:
             assert query_set_difference(want, have, image) <= TOLERANCE
@@ -203,7 +206,7 @@ def test_a_mixed_batch_runs_one_forward_per_shape(exported: tuple[str, Path, Pat
     model = AutoModel.from_pretrained(out, confidence=0.0)
     batch = [images[0], images[1], images[0], images[3]]
     prepared = model.pre_process(batch)
-    assert len(prepared.meta[1]) == (3 if family == "detr" else 1)
+    assert len(prepared.meta[1]) == (3 if family in KEEP_ASPECT else 1)
     together = model.post_process(model.forward(prepared), prepared)
     for dets, image in zip(together, batch):
         alone = model(image)[0]

@@ -50,6 +50,10 @@ def test_a_detector_vigil_does_not_export_names_the_ones_it_does(
     assert code == 2 and "YolosForObjectDetection, an object detector vigil cannot export yet" in err
     assert "RTDetrForObjectDetection" in err and "DetrForObjectDetection" in err and "hf package" in err
     assert not (tmp_path / "o").exists()
+    code, err = export(
+        capfd, str(detector_folder("deformable-detr", tmp_path_factory)), "--to", "onnx", "--out", str(tmp_path / "o")
+    )
+    assert code == 2 and "DeformableDetrForObjectDetection, an object detector vigil cannot export yet" in err
 
 
 def test_a_model_that_is_no_detector(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:

@@ -1,6 +1,6 @@
 """`vigil models export DIR --to onnx`: a transformers DETR-family detector as an `onnx` package.
 
-The folder's model (RT-DETR, RT-DETRv2, D-FINE or DETR) is exported with its weights, and the
+The folder's model (RT-DETR, RT-DETRv2, D-FINE, DETR or Conditional DETR) is exported with its weights, and the
 image processor's recipe goes into model.json's `parameters`, which vigil's own numpy pre- and
 post-processing (`vigil.engine.models.detr`) read at load: no transformers or torch is needed to
 run the package, only to make it.
@@ -18,6 +18,7 @@ error, not a package.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import re
@@ -39,13 +40,17 @@ from vigil.errors import ConfigError, MissingDependencyError, ModelLoadError
 
 __all__ = ["EXPORTABLE", "TOLERANCE", "ExportRequest", "ExportedModel", "export_onnx", "query_set_difference"]
 
-# config.json "architectures"[0] -> (vigil architecture, how its scores are read)
-EXPORTABLE: dict[str, tuple[str, str]] = {
-    "RTDetrForObjectDetection": ("rt-detr", "sigmoid-top-k"),
-    "RTDetrV2ForObjectDetection": ("rt-detr", "sigmoid-top-k"),
-    "DFineForObjectDetection": ("d-fine", "sigmoid-top-k"),
-    "DetrForObjectDetection": ("detr", "softmax"),
+# config.json "architectures"[0] -> (vigil architecture, how its scores are read, pairs read by
+# a sigmoid top-k: None for as many as queries, else the processor's default `top_k`)
+EXPORTABLE: dict[str, tuple[str, str, int | None]] = {
+    "RTDetrForObjectDetection": ("rt-detr", "sigmoid-top-k", None),
+    "RTDetrV2ForObjectDetection": ("rt-detr", "sigmoid-top-k", None),
+    "DFineForObjectDetection": ("d-fine", "sigmoid-top-k", None),
+    "DetrForObjectDetection": ("detr", "softmax", None),
+    "ConditionalDetrForObjectDetection": ("conditional-detr", "sigmoid-top-k", 100),
 }
+# Not DeformableDetrForObjectDetection: its traced graph keeps the example's feature-map sizes
+# (Python ints in its deformable attention), so it is wrong at any other image shape.
 TOLERANCE = 1e-4
 MIN_OPSET = 16  # grid_sample (RT-DETR's and D-FINE's deformable attention)
 PACKAGE_ID = "onnx"
@@ -82,10 +87,11 @@ def export_onnx(folder: Path, request: ExportRequest, progress: Callable[[str], 
     if request.out.exists() and (not request.out.is_dir() or any(request.out.iterdir())):
         raise ConfigError(f"{request.out} exists and is not empty; choose a new folder with --out")
     torch, transformers = _import_exporters()
-    architecture, scores = EXPORTABLE[source]
+    architecture, scores, top_k = EXPORTABLE[source]
     say(f"loading {source} from {folder}")
     net, processor = _load(torch, transformers, source, folder, what)
     recipe, spec = _recipe(processor, scores, request.image_size, what)
+    recipe = dataclasses.replace(recipe, top_k=top_k)
     class_names = _class_names(net.config)
     anchors = getattr(net.config, "anchor_image_size", None)
     if anchors and recipe.size is not None and tuple(anchors) != recipe.size:

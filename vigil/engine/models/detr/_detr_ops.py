@@ -33,6 +33,7 @@ class Recipe:
     size: tuple[int, int] | None = None  # (height, width): a fixed size
     shortest_edge: int | None = None  # or the aspect-keeping rule
     longest_edge: int | None = None
+    top_k: int | None = None  # sigmoid-top-k: pairs read (None: as many as queries; Conditional/Deformable DETR: 100)
 
     @classmethod
     def from_parameters(cls, parameters: dict[str, Any], what: str) -> Recipe:
@@ -44,6 +45,7 @@ class Recipe:
                 size=(int(resize["height"]), int(resize["width"])) if "height" in resize else None,
                 shortest_edge=int(resize["shortest_edge"]) if "shortest_edge" in resize else None,
                 longest_edge=int(resize["longest_edge"]) if resize.get("longest_edge") is not None else None,
+                top_k=int(parameters["top_k"]) if parameters.get("top_k") is not None else None,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelLoadError(
@@ -70,7 +72,8 @@ class Recipe:
             resize: dict[str, int | None] = {"height": self.size[0], "width": self.size[1]}
         else:
             resize = {"shortest_edge": self.shortest_edge, "longest_edge": self.longest_edge}
-        return {"resize": resize, "resample": self.resample, "scores": self.scores}
+        extra = {"top_k": self.top_k} if self.top_k is not None else {}
+        return {"resize": resize, "resample": self.resample, "scores": self.scores, **extra}
 
     def target_size(self, height: int, width: int) -> tuple[int, int]:
         if self.size is not None:
@@ -113,12 +116,13 @@ def to_pixels(cxcywh: np.ndarray, height: int, width: int) -> np.ndarray:
     return np.clip(xyxy, 0.0, np.array([width, height, width, height], dtype=np.float32)).astype(np.float32)
 
 
-def sigmoid_top_k(logits: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(query index, class, score) of the `queries` best (query, class) pairs above `threshold`,
-    best first: RT-DETR's and D-FINE's focal-loss reading (a query may give several classes)."""
+def sigmoid_top_k(logits: np.ndarray, threshold: float, top_k: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(query index, class, score) of the `top_k` (default: as many as queries) best (query,
+    class) pairs above `threshold`, best first: the focal-loss reading of RT-DETR, D-FINE and
+    Conditional / Deformable DETR (a query may give several classes)."""
     queries, classes = logits.shape
     scores = 1.0 / (1.0 + np.exp(-logits.astype(np.float32).ravel()))
-    best = np.argsort(-scores, kind="stable")[:queries]
+    best = np.argsort(-scores, kind="stable")[: top_k or queries]
     best = best[scores[best] > threshold]
     return best // classes, best % classes, scores[best]
 

@@ -8,7 +8,8 @@ clipped to the image (as the hf package does) and the `max_det` best kept; there
 
 - RT-DETR, RT-DETRv2 and D-FINE: every image is resized to the one size the graph was exported
   at; scores are a sigmoid and the best `queries` (query, class) pairs are read.
-- DETR: the graph takes any height and width, since DETR's processor keeps the aspect ratio.
+- DETR and Conditional DETR: the graph takes any height and width, since their processors keep
+  the aspect ratio (scores: DETR's softmax; Conditional DETR's sigmoid and its best 100 pairs).
   Images are not padded to each other (that would change their boxes): a batch runs one forward
   per distinct resized shape, so frames of one camera still run together.
 
@@ -37,7 +38,7 @@ __all__ = ["DetrDetectionONNX"]
 
 
 class DetrDetectionONNX(YOLOOnnxBase, ObjectDetectionModel):
-    """Detections from an exported DETR, RT-DETR, RT-DETRv2 or D-FINE graph."""
+    """Detections from an exported DETR, Conditional DETR, RT-DETR, RT-DETRv2 or D-FINE graph."""
 
     resize_mode = "stretch"
 
@@ -121,7 +122,13 @@ class DetrDetectionONNX(YOLOOnnxBase, ObjectDetectionModel):
     def post_process(self, raw: list[tuple[list[int], list[np.ndarray]]], batch: PreparedBatch) -> list[Detections]:
         sizes = batch.meta[0]
         names = np.asarray(self.class_names)
-        read = ops.sigmoid_top_k if self.recipe.scores == "sigmoid-top-k" else ops.softmax_scores
+        top_k = self.recipe.top_k
+
+        def read(logits: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            if self.recipe.scores == "sigmoid-top-k":
+                return ops.sigmoid_top_k(logits, threshold, top_k)
+            return ops.softmax_scores(logits, threshold)
+
         out: list[Detections] = [Detections.empty()] * len(sizes)
         for indices, (logits, boxes) in raw:
             for row, index in enumerate(indices):
