@@ -110,9 +110,9 @@ def matches(truth: Frames, found: Frames) -> dict[tuple[int, int], int]:
     return out
 
 
-def speed_errors(
+def relative_errors(
     true_kmh: dict[tuple[int, int], float], found_kmh: dict[tuple[int, int], float], paired: dict[tuple[int, int], int]
-) -> dict[str, Any]:
+) -> list[float]:
     """Relative errors (%) of the measured speeds of detections matched to a labelled box with a true speed."""
     errors = []
     for (frame, found_id), kmh in found_kmh.items():
@@ -120,6 +120,11 @@ def speed_errors(
         true = true_kmh.get((frame, true_id)) if true_id is not None else None
         if true is not None and true >= MIN_TRUE_KMH:
             errors.append(100.0 * abs(kmh - true) / true)
+    return errors
+
+
+def error_summary(errors: list[float]) -> dict[str, Any]:
+    """How many, their median and 95th percentile (%)."""
     if not errors:
         return {"measured": 0, "median_percent": None, "p95_percent": None}
     return {
@@ -127,3 +132,10 @@ def speed_errors(
         "median_percent": round(float(np.median(errors)), 3),
         "p95_percent": round(float(np.percentile(errors, 95)), 3),
     }
+
+
+def speed_errors(
+    true_kmh: dict[tuple[int, int], float], found_kmh: dict[tuple[int, int], float], paired: dict[tuple[int, int], int]
+) -> dict[str, Any]:
+    """The summary of `relative_errors`."""
+    return error_summary(relative_errors(true_kmh, found_kmh, paired))
