@@ -14,8 +14,8 @@ from typing import Annotated
 
 from pydantic import Field, model_validator
 
-from vigil.config.homography import problem
 from vigil.config._section import Section
+from vigil.config.homography import problem
 
 __all__ = ["SpeedConfig", "limit_problem"]
 
