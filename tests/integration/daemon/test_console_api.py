@@ -150,7 +150,7 @@ async def test_a_zone_saved_through_the_api_makes_events_at_once_lasts_a_restart
                         "polygon": [[float(x), float(y)] for x, y in EMPTY_ZONE],
                         "classes": None,
                         "dwell_s": None,
-                            "speed_limit_kmh": None,
+                        "speed_limit_kmh": None,
                         "normalized": False,
                     }
                 ],
