@@ -63,7 +63,14 @@ def test_the_table_check_sees_a_missing_field_and_a_missing_type():
 
 def test_the_builtin_types_are_declared_with_their_fields_and_rules():
     assert TYPES.names()[:6] == ("object_start", "object_end", "zone_enter", "zone_exit", "dwell", "line_cross")
-    assert TYPES.get("object_end").field_names == ("first_seen", "last_seen", "duration_s", "best", "speed_kmh_max", "speed_kmh_mean")
+    assert TYPES.get("object_end").field_names == (
+        "first_seen",
+        "last_seen",
+        "duration_s",
+        "best",
+        "speed_kmh_max",
+        "speed_kmh_mean",
+    )
     assert TYPES.get("line_cross").field_names == ("line", "direction", "relinked", "relinked_from", "speed_kmh")
     assert {kind.name: kind.rule for kind in builtin()} == {
         "object_start": "lifecycle",

@@ -173,7 +173,6 @@ class TorchDetails(_Strict):
     )
 
 
-
 class OpenVINODetails(_Strict):
     """What an `openvino` package was made from (`vigil models convert --to openvino`)."""
 
@@ -182,6 +181,7 @@ class OpenVINODetails(_Strict):
     source_sha256: str = Field(
         pattern=r"^[0-9a-f]{64}$", description="sha256 over that package's files (name and sha256 of each, sorted)."
     )
+
 
 class Int8Details(_Strict):
     """What `vigil models quantize` measured for an int8 package it made from a float one."""
