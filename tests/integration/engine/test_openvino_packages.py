@@ -170,3 +170,18 @@ async def test_the_daemon_converts_at_start_when_asked_and_only_once(nudenet_pat
     assert package.stat().st_mtime_ns == written
     model = AutoModel.from_pretrained(root, backend="openvino")
     assert model.backend == "openvino" and model.package_id == "openvino-fp32"
+
+
+def test_a_package_converted_from_an_onnx_package_since_replaced_is_refused(model_dir: Path, tmp_path: Path, caplog) -> None:
+    import onnx
+
+    graph = onnx.load(str(model_dir / "onnx" / "model.onnx"))
+    graph.doc_string = "the same weights, exported again"
+    onnx.save(graph, str(tmp_path / "again.onnx"))
+    import_ultralytics_onnx(tmp_path / "again.onnx", model_dir)  # a new export into the same directory
+    with pytest.raises(ModelLoadError, match=r"converted from package 'onnx' as it was before: .* convert it again"):
+        AutoModel.from_pretrained(model_dir, backend="openvino", resolution_cache_ttl_s=0)
+    with caplog.at_level(logging.WARNING):
+        assert AutoModel.from_pretrained(model_dir, resolution_cache_ttl_s=0).backend == "onnx"
+    assert vigil("models", "convert", str(model_dir), "--to", "openvino").returncode == 0
+    assert AutoModel.from_pretrained(model_dir, resolution_cache_ttl_s=0).backend == "openvino"

@@ -11,6 +11,7 @@ made from. An int8 package's quantized layers stay int8 under that hint.
 from __future__ import annotations
 
 import functools
+import json
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -186,3 +187,25 @@ def openvino_device(p: Any, r: Any, env: Any) -> str | None:
     except (RuntimeError, OSError) as exc:  # a broken install: say so rather than fail the whole resolution
         return f"OpenVINO cannot list its devices ({type(exc).__name__}: {str(exc)[:200]}); {INSTALL_HINT}"
     return device_refusal(device, devices)
+
+
+def verify_source(package: Any, folder: Path) -> None:
+    """Refuse an `openvino` package whose source ONNX package (beside it in the model directory)
+    has changed since it was converted: it would run the old weights. A model directory fetched
+    without its source package (a provider's cache) is not checked."""
+    from vigil.engine._private.openvino_convert import source_digest
+    from vigil.engine._private.package_format import PACKAGE_FILE, parse_package
+
+    details = package.openvino
+    source_file = folder.parent / (details.source if details else "") / PACKAGE_FILE
+    if details is None or not source_file.is_file():
+        return
+    try:
+        source = parse_package(json.loads(source_file.read_text(encoding="utf-8")), f"package '{source_file}'")
+    except (OSError, ValueError, ModelLoadError):
+        return  # a broken source package is refused on its own; this one's files are verified
+    if source_digest(source) != details.source_sha256:
+        raise ModelLoadError(
+            f"package '{package.package_id}' was converted from package '{details.source}' as it was before: that "
+            f"package's files have changed since; convert it again (vigil models convert {folder.parent} --to openvino)"
+        )

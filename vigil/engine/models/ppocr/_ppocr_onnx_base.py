@@ -29,8 +29,9 @@ def open_sessions(package: PackageMetadata, folder: Path, backend: BackendOption
         needs = " and ".join(filter(None, (", ".join(wanted[:-1]), wanted[-1])))
         raise ModelLoadError(f"package '{package.package_id}': this PP-OCR model needs {needs}; missing {', '.join(missing)}")
     if openvino:
-        from vigil.engine._private.openvino_runtime import open_session
+        from vigil.engine._private.openvino_runtime import open_session, verify_source
 
+        verify_source(package, folder)
         return {role: open_session(folder / f"{role}.xml", backend) for role in roles}
     excluded = package.onnx.incompatible_providers if package.onnx else ()
     return {role: create_session(folder / f"{role}.onnx", backend, excluded) for role in roles}

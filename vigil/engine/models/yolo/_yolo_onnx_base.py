@@ -89,8 +89,9 @@ class YOLOOnnxBase:
         torch ones a `TorchSession` (which takes its input shape from `model`); an `openvino`
         package gets an `OpenVINOSession` over its IR."""
         if package.backend == "openvino":
-            from vigil.engine._private.openvino_runtime import open_session
+            from vigil.engine._private.openvino_runtime import open_session, verify_source
 
+            verify_source(package, folder)
             path = folder / package.main_file((".xml",)).name
             return path, open_session(path, backend)
         path = folder / package.main_file((".onnx",)).name
