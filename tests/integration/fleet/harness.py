@@ -225,8 +225,17 @@ def runs(times: list[float]) -> list[tuple[float, float]]:
     return out
 
 
-def double_runs(records: dict[str, dict[str, list[float]]]) -> list[str]:
-    """Every camera record made by one box inside a run of the same camera on another box."""
+def double_runs(records: dict[str, dict[str, list[float]]], since: float = 0.0) -> list[str]:
+    """Every camera record made by one box inside a run of the same camera on another box (of
+    the records captured after `since`).
+
+    Capture times compare across boxes once each box has the camera's clock (RTCP sender reports:
+    the test server's first comes ~2.5 s into a connection). Before, they are this host's arrival
+    times, late by as much as the box is behind in reading them: a box that starts a camera and
+    hands it on within a second or two (the fleet's first shuffle, while the boxes start one after
+    another) may stamp its few results later than the next holder's first ones. `since`: when
+    the fleet settled, to leave that shuffle out."""
+    records = {c: {b: [t for t in ts if t > since] for b, ts in boxes.items()} for c, boxes in records.items()}
     found = []
     for camera, boxes in records.items():
         for box, times in boxes.items():
