@@ -9,6 +9,7 @@
     vigil demo                     the pipeline on built-in material
     vigil models ...               resolve, pull, list, verify, remove, import models; build-engine (TensorRT)
     vigil fleet apply|list|remove  the cameras a fleet of boxes shares (docs/SCALING.md; exit 3: NATS unreachable)
+    vigil eval CLIP --truth GT.txt   score vigil on a labelled clip: HOTA, IDF1, ID switches, counts, speeds (docs/EVAL.md)
 
 Exit codes: 0 every source ran to its end (or the daemon was stopped); 1 at least one source or
 batch failed (the other results are written), or `models resolve` found no package that can

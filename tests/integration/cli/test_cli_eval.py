@@ -122,3 +122,43 @@ def test_a_clip_that_cannot_be_read_is_named(scored, nudenet_path, tmp_path):
 def test_config_or_model_is_required(scored, tmp_path):
     done = vigil("eval", str(scored["clip"]), "--truth", str(script_truth(tmp_path / "gt.txt")))
     assert done.returncode == 2 and "give --config YAML or --model PATH" in done.stderr
+
+
+def test_a_config_files_model_and_source_settings_are_used(scored, nudenet_path, tmp_path):
+    config = tmp_path / "vigil.yaml"
+    config.write_text(
+        f"""model: {{path: {nudenet_path}}}
+sources:
+  - name: other
+    url: rtsp://camera.invalid/stream
+  - name: hall
+    url: /nowhere/camera.mp4
+    tracking: {{classes: [FACE_FEMALE, FACE_MALE]}}
+    lines: [{{name: hallway, start: [320, 480], end: [320, 0]}}]
+sinks: [{{kind: jsonl, path: {tmp_path / "unused.jsonl"}}}]
+"""
+    )
+    gt = str(script_truth(tmp_path / "gt.txt"))
+    out = tmp_path / "report.json"
+    done = vigil("eval", str(scored["clip"]), "--truth", gt, "--config", str(config), "--source", "hall", "--json", str(out))
+    assert done.returncode == 0, done.stderr
+    report = json.loads(out.read_text())
+    assert report["counts"]["lines"]["hallway"] == {"true": {"in": 1, "out": 1}, "found": {"in": 1, "out": 1}, "error": 0}
+    assert "speed" not in report and not (tmp_path / "unused.jsonl").exists()
+    missing = vigil("eval", str(scored["clip"]), "--truth", gt, "--config", str(config), "--source", "yard")
+    assert missing.returncode == 2 and "--source yard: no such source" in missing.stderr and "other, hall" in missing.stderr
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--lines", "door=1,2,3"], "--lines 'door=1,2,3': expected NAME=X1,Y1,X2,Y2"),
+        (["--speed", "{image: [[0, 0]], world: [[0, 0]]}"], "sources.0.speed"),
+        (["--speed", "{image: [[0, 0]"], "--speed: not YAML"),
+    ],
+)
+def test_bad_flags_are_refused_with_what_to_give(scored, nudenet_path, tmp_path, flags, message):
+    gt = str(script_truth(tmp_path / "gt.txt"))
+    done = vigil("eval", str(scored["clip"]), "--truth", gt, "--model", str(nudenet_path), *flags)
+    assert done.returncode == 2 and message in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
