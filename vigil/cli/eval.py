@@ -160,14 +160,25 @@ async def _pipeline(config: PipelineConfig) -> bool:
     return bool(report.failed_batches)
 
 
-def records_to_frames(records: list[dict[str, Any]]) -> tuple[Frames, dict[tuple[int, int], float]]:
-    """The tracked detections of result records by MOTChallenge frame (seq + 1), and their `speed_kmh` by (frame, id)."""
+def frame_numbers(records: list[dict[str, Any]], fps: float | None) -> dict[int, int]:
+    """{seq: MOTChallenge frame} of the result records: by PTS from the first (a `max_fps` source's
+    seq counts only the frames it ran on), or seq + 1 without a rate."""
+    results = [r for r in records if "record" not in r]
+    if fps is None or not results or any(r.get("pts") is None for r in results):
+        return {r["seq"]: r["seq"] + 1 for r in results}
+    start = min(r["pts"] for r in results)
+    return {r["seq"]: round((r["pts"] - start) * fps) + 1 for r in results}
+
+
+def records_to_frames(records: list[dict[str, Any]], fps: float | None = None) -> tuple[Frames, dict[tuple[int, int], float]]:
+    """The tracked detections of result records by MOTChallenge frame, and their `speed_kmh` by (frame, id)."""
+    numbers = frame_numbers(records, fps)
     frames: Frames = {}
     speeds: dict[tuple[int, int], float] = {}
     for record in records:
         if "record" in record:
             continue
-        frame = record["seq"] + 1
+        frame = numbers[record["seq"]]
         tracked = [d for d in record.get("detections", []) if d.get("tracker_id", -1) >= 0]
         if tracked:
             frames[frame] = [(d["tracker_id"], tuple(d["xyxy"])) for d in tracked]
@@ -177,9 +188,17 @@ def records_to_frames(records: list[dict[str, Any]]) -> tuple[Frames, dict[tuple
 
 def score(truth: Frames, records: list[dict[str, Any]], source: Any, fps: float, size: tuple[int, int]) -> dict[str, Any]:
     """The report: tracking scores, line counts against the crossings of the truth, speeds against its speeds."""
-    boxes, measured = records_to_frames(records)
+    boxes, measured = records_to_frames(records, fps)
     events = [r for r in records if r.get("record") == "event"]
-    report: dict[str, Any] = {"frames": max([*truth, *boxes, 0]), "fps": round(fps, 3), "tracking": tracking_scores(truth, boxes)}
+    # frames vigil did not run on (sampled away by max_fps) are not its misses
+    processed = set(frame_numbers(records, fps).values())
+    scored = {f: rows for f, rows in truth.items() if f in processed}
+    report: dict[str, Any] = {
+        "frames": max([*truth, *boxes, 0]),
+        "frames_scored": len(processed),
+        "fps": round(fps, 3),
+        "tracking": tracking_scores(scored, boxes),
+    }
     lines = {line.name: _segment(line, size) for line in source.lines}
     if lines:
         counted = {name: {"in": 0, "out": 0} for name in lines}
@@ -203,7 +222,7 @@ def _segment(line: Any, size: tuple[int, int]) -> Segment:
 def report_text(report: dict[str, Any]) -> str:
     t = report["tracking"]
     out = [
-        f"{report['frames']} frames at {report['fps']:g} fps",
+        f"{report['frames']} frames at {report['fps']:g} fps, {report['frames_scored']} run and scored",
         f"tracking: HOTA {t['hota']:.3f} (DetA {t['deta']:.3f}, AssA {t['assa']:.3f})  IDF1 {t['idf1']:.3f}  "
         f"ID switches {t['id_switches']}  MOTA {t['mota']:.3f}",
     ]

@@ -162,3 +162,22 @@ def test_bad_flags_are_refused_with_what_to_give(scored, nudenet_path, tmp_path,
     done = vigil("eval", str(scored["clip"]), "--truth", gt, "--model", str(nudenet_path), *flags)
     assert done.returncode == 2 and message in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_frames_sampled_away_by_max_fps_are_not_counted_as_misses(scored, nudenet_path, tmp_path):
+    config = tmp_path / "vigil.yaml"
+    config.write_text(
+        f"""model: {{path: {nudenet_path}}}
+sources:
+  - {{name: cam, url: /nowhere.mp4, max_fps: 5, tracking: {{classes: [FACE_FEMALE, FACE_MALE]}}}}
+sinks: [{{kind: jsonl, path: {tmp_path / "unused.jsonl"}}}]
+"""
+    )
+    out = tmp_path / "report.json"
+    gt = records_truth(scored["records"], tmp_path / "own.txt")  # every frame's boxes, at 15 fps
+    done = vigil("eval", str(scored["clip"]), "--truth", str(gt), "--config", str(config), "--json", str(out))
+    assert done.returncode == 0, done.stderr
+    report = json.loads(out.read_text())
+    assert report["frames"] == SCENE.frames and abs(report["frames_scored"] - SCENE.frames / 3) <= 2, report
+    assert report["tracking"]["deta"] > 0.9 and report["tracking"]["id_switches"] == 0, report["tracking"]
+    assert f"{SCENE.frames} frames at 15 fps, {report['frames_scored']} run and scored" in done.stdout
