@@ -61,7 +61,7 @@ def tracking_scores(truth: Frames, found: Frames) -> dict[str, float]:
         from trackeval.metrics import CLEAR, HOTA, Identity
     except ImportError as exc:
         raise MissingExtra(
-            f"vigil eval needs TrackEval for HOTA/IDF1/ID switches ({exc.name} is not installed): pip install 'vigil[eval]'"
+            f"vigil eval needs TrackEval for HOTA/IDF1/ID switches ({exc.name} is not installed): pip install 'vigil-analytics[eval]'"
         ) from exc
     frames = max([*truth, *found, 1])
     data = _sequence(truth, found, frames)
@@ -97,7 +97,7 @@ def matches(truth: Frames, found: Frames) -> dict[tuple[int, int], int]:
     try:
         from scipy.optimize import linear_sum_assignment
     except ImportError as exc:
-        raise MissingExtra(f"vigil eval needs SciPy ({exc.name} is not installed): pip install 'vigil[eval]'") from exc
+        raise MissingExtra(f"vigil eval needs SciPy ({exc.name} is not installed): pip install 'vigil-analytics[eval]'") from exc
     out: dict[tuple[int, int], int] = {}
     for frame, rows in found.items():
         gt = truth.get(frame, [])

@@ -97,8 +97,9 @@ def test_a_plugins_event_type_is_made_counted_offered_and_listed_with_no_edit(pl
     proc = run(plugins, "-c", textwrap.dedent(PROBE))
     assert proc.returncode == 0, proc.stderr
     found = json.loads(proc.stdout)
-    assert found["types"][:6] == ["object_start", "object_end", "zone_enter", "zone_exit", "dwell", "line_cross"]
-    assert found["types"][6:] == ["lane_change"] and found["origin"] == "vigil-lanes 0.1"
+    builtin = ["object_start", "object_end", "zone_enter", "zone_exit", "dwell", "line_cross", "speeding"]
+    assert found["types"][: len(builtin)] == builtin
+    assert found["types"][len(builtin) :] == ["lane_change"] and found["origin"] == "vigil-lanes 0.1"
     assert found["record"] == "lane_change"
     assert (found["counted"], found["inside"], found["occupancy"]) == (1.0, 1.0, [["road", "fast", "car"]])
     assert found["options"] == found["types"] and found["openapi"] == found["types"]

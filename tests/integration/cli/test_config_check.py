@@ -97,8 +97,8 @@ def test_check_reports_every_problem_of_the_example_at_once():
     refused(
         result,
         "line 4: model.path: model '/var/lib/vigil/models/yolov8n.onnx' not found",
-        "line 14: sources[0].password_file: /etc/vigil/front-door.password: no such file",
-        "line 40: sinks[1].secret_file: /etc/vigil/webhook.secret: no such file",
+        "line 15: sources[0].password_file: /etc/vigil/front-door.password: no such file",
+        "line 41: sinks[1].secret_file: /etc/vigil/webhook.secret: no such file",
     )
 
 

@@ -143,8 +143,8 @@ def test_model_preferences_take_one_value_or_a_list_and_sinks_take_filters():
 def test_loading_the_example_reads_the_files_it_names():
     with pytest.raises(ConfigError) as info:
         load_config(EXAMPLE, environ={})
-    assert "line 14: sources[0].password_file: /etc/vigil/front-door.password: no such file" in str(info.value)
-    assert "line 40: sinks[1].secret_file: /etc/vigil/webhook.secret: no such file" in str(info.value)
+    assert "line 15: sources[0].password_file: /etc/vigil/front-door.password: no such file" in str(info.value)
+    assert "line 41: sinks[1].secret_file: /etc/vigil/webhook.secret: no such file" in str(info.value)
 
 
 BILLION_LAUGHS = "".join(f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9) if i else ', '.join(['lol'] * 9)}]\n" for i in range(9))
