@@ -71,7 +71,7 @@ def test_the_builtin_types_are_declared_with_their_fields_and_rules():
         "speed_kmh_max",
         "speed_kmh_mean",
     )
-    assert TYPES.get("line_cross").field_names == ("line", "direction", "relinked", "relinked_from", "speed_kmh")
+    assert TYPES.get("line_cross").field_names == ("line", "direction", "relinked", "relinked_from", "relinked_by", "speed_kmh")
     assert {kind.name: kind.rule for kind in builtin()} == {
         "object_start": "lifecycle",
         "object_end": "lifecycle",

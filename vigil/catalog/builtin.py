@@ -119,6 +119,11 @@ KINDS: list[Kind | EventTypeKind] = [
             EventField("direction", "`in` / `out`", "The way it was crossed."),
             EventField("relinked", "bool", "The crossing was begun by a lost track and finished by this one (`relinked_from`)."),
             EventField("relinked_from", "int", "When `relinked`: the lost track's `tracker_id`."),
+            EventField(
+                "relinked_by",
+                "`motion` / `appearance`",
+                "When `relinked`: what matched the tracks (`lines[].relink_appearance`).",
+            ),
             _SPEED,
         ),
         rule="lines",

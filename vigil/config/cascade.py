@@ -1,8 +1,10 @@
 """`sources[].cascades`: a secondary model run on crops of a camera's detections (a classifier on
-faces, a plate reader on cars), its output attached to the detection the crop came from.
+faces, a plate reader on cars, an embedding model for re-linking tracks by appearance), its
+output attached to the detection the crop came from.
 
     cascades:
       - {model: plates, classes: [car], min_size: 32, every: 2.5}   # a car's plate read every 2.5 s
+      - {model: clip, every: 0.5}   # each track's appearance, for lines[].relink_appearance
 
 Which models exist is known only to the whole configuration, so `PipelineConfig` checks the names
 (`PipelineConfig.source_model_problems`); this module checks what one entry can check alone.
@@ -70,9 +72,9 @@ class CascadeConfig(Section):
     )
     vote: bool = Field(
         True,
-        description="Per track, keep the label seen most often (weighted by confidence) across its runs, and give it "
-        "to the track's detections and events; on an untracked camera (every: detection without tracking) each "
-        "detection keeps its own output.",
+        description="Per track, keep the label seen most often (weighted by confidence) across its runs (an "
+        "embedding model's: the mean of the track's embeddings), and give it to the track's detections and events; "
+        "on an untracked camera (every: detection without tracking) each detection keeps its own output.",
     )
 
     @model_validator(mode="before")

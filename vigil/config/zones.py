@@ -117,6 +117,16 @@ class LineConfig(_Shape):
         description="How far from the lost track's predicted position the new one may appear (pixels; null: the lost "
         "box's larger side).",
     )
+    relink_appearance: float | None = Field(
+        None,
+        ge=-1,
+        le=1,
+        description="Re-link by appearance too: the least cosine similarity between the lost and the new track's "
+        "embeddings (a cascade of an embedding model on this camera, e.g. {model: clip, every: 0.5}). Tracks whose "
+        "embeddings are this alike may be re-linked up to 3x relink_px from the predicted position and are paired "
+        "most alike first; tracks less alike are never re-linked; a track without an embedding is re-linked by "
+        "position and motion alone. null: position and motion alone.",
+    )
 
     @model_validator(mode="after")
     def _a_line(self) -> LineConfig:

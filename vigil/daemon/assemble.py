@@ -96,7 +96,7 @@ class LoadedModels:
 async def load_models(config: PipelineConfig) -> LoadedModels:
     """Every configured model, loaded once: the ones no camera runs on crops as frame models
     (unused ones too, for cameras added later), the cascades' secondaries as shared steps (a
-    classifier or an OCR model; a detector is refused). One that fails closes the others."""
+    classifier, an OCR model or an embedding model; a detector is refused). One that fails closes the others."""
     loaded = LoadedModels()
     secondary = set(config.cascade_models())
     primary = set(config.primary_models())
@@ -134,7 +134,7 @@ def _same_weights(config: PipelineConfig, name: str, prompted: Mapping[str, Prom
 
 
 def _check_secondary(config: PipelineConfig, name: str, model: Model[Any]) -> None:
-    """A cascade's secondary must be a classifier or an OCR model; the error names the cascades
+    """A cascade's secondary must be a classifier, an OCR model or an embedding model; the error names the cascades
     that use it (and the model is closed)."""
     users = [f"source '{s.name}' cascade '{c.name}'" for s in config.sources for c in s.cascades if c.model == name]
     try:

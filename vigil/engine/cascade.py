@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
@@ -27,6 +27,7 @@ import numpy as np
 
 from vigil.engine.auto_model import AutoModel
 from vigil.engine.base import ClassificationModel, Model, ObjectDetectionModel, TextRecognitionModel, as_bgr8
+from vigil.engine.behaviours import EmbeddingModel
 from vigil.engine.classification import ClassificationPrediction
 from vigil.engine.detections import Detections
 from vigil.engine.text import TextDetections
@@ -41,20 +42,21 @@ __all__ = [
     "attached",
     "check_secondary",
     "crop",
+    "embedding",
     "min_crop_size",
     "run_secondary",
     "select",
     "validate_rule",
 ]
 
-AttachedKind = Literal["classification", "text"]
+AttachedKind = Literal["classification", "text", "embedding"]
 
 # The smallest crop side (pixels) a secondary of each kind makes sense of. A YOLO classifier
 # resizes any crop to its input size, but below ~8 px there is nothing left to classify. PP-OCR
 # has no hard limit (a side under 30 px is grown to 30, then the detector's input is resized
 # to multiples of its stride, 32), yet on rendered text it read a word from 14-16 px crops and
-# nothing from 12 px ones.
-MIN_CROP_PX: Mapping[str, int] = MappingProxyType({"classification": 8, "text": 16})
+# nothing from 12 px ones. An embedding model (CLIP) resizes to 224: below 16 px it sees blur.
+MIN_CROP_PX: Mapping[str, int] = MappingProxyType({"classification": 8, "text": 16, "embedding": 16})
 
 _COLUMN = "attached"
 
@@ -66,9 +68,11 @@ class Attached:
     Classification: `label` is the top class name, `confidence` its score, `top_k` the best
     `(class_id, class_name, score)`, best first. Text: `label` is the crop's lines joined by a
     space in reading order, `confidence` their mean score (0.0 without text), `lines` each
-    line and its score. A tracked cascade votes over a track's runs: `runs` the secondary made
-    on the track, `votes` the runs that gave this label, `fresh` whether it ran on this very
-    crop (one run on this crop: 1, 1, True).
+    line and its score. Embedding: `vector` is the crop's L2-normalised (D,) float32 embedding
+    (a tracked cascade's: the normalised mean of the track's runs), `label` is empty and
+    `confidence` 1.0; re-linking a line's lost tracks by appearance compares them. A tracked
+    cascade votes over a track's runs: `runs` the secondary made on the track, `votes` the runs
+    that gave this label, `fresh` whether it ran on this very crop (one run on this crop: 1, 1, True).
     """
 
     model: str
@@ -80,6 +84,7 @@ class Attached:
     votes: int = 1
     runs: int = 1
     fresh: bool = True
+    vector: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         """The documented JSON (docs/OUTPUT.md, `detections[].attached`)."""
@@ -91,7 +96,9 @@ class Attached:
             "runs": self.runs,
             "fresh": self.fresh,
         }
-        if self.kind == "classification":
+        if self.kind == "embedding":  # the vector stays in the process: 512 floats a detection would swamp the records
+            out["dimension"] = 0 if self.vector is None else int(self.vector.shape[0])
+        elif self.kind == "classification":
             out["top_k"] = [
                 {"class_id": class_id, "class_name": name, "confidence": round(score, 6)} for class_id, name, score in self.top_k
             ]
@@ -205,10 +212,12 @@ def check_secondary(model: Model[Any], name: str) -> AttachedKind:
         return "classification"
     if isinstance(model, TextRecognitionModel):
         return "text"
+    if isinstance(model, EmbeddingModel):
+        return "embedding"
     raise ModelLoadError(
         f"cascade '{name}': model '{getattr(model, 'model_id', type(model).__name__)}' is a "
-        f"{type(model).__name__}, but a cascade's secondary must be a classifier or an OCR model; "
-        "pick a classification or PP-OCR model for it"
+        f"{type(model).__name__}, but a cascade's secondary must be a classifier, an OCR model or an "
+        "embedding model; pick a classification, PP-OCR or CLIP model for it"
     )
 
 
@@ -245,9 +254,18 @@ def run_secondary(
         for result in model.post_process(model.forward(prepared), prepared):
             if kind == "classification":
                 out.append(_classification(name, result, model.class_names, top_k))
+            elif kind == "embedding":
+                out.append(embedding(name, result))
             else:
                 out.append(_text(name, result))
     return out
+
+
+def embedding(name: str, vector: np.ndarray) -> Attached:
+    """An embedding model's output for one crop: its vector, L2-normalised (a zero vector stays zero)."""
+    row = np.asarray(vector, np.float32).reshape(-1)
+    norm = float(np.linalg.norm(row))
+    return Attached(model=name, kind="embedding", label="", confidence=1.0, vector=row / norm if norm > 0 else row)
 
 
 def _classification(name: str, pred: ClassificationPrediction, class_names: Sequence[str], k: int) -> Attached:

@@ -71,18 +71,26 @@ class _TrackVotes:
     latest: dict[str, Attached] = field(default_factory=dict)  # label -> its latest output
     seen_at: float = 0.0
 
+    vectors: np.ndarray | None = None  # an embedding model's: the sum of the track's (normalised) embeddings
+
     def add(self, output: Attached, t: float) -> None:
         self.runs += 1
         self.last_run = t
         self.weight[output.label] = self.weight.get(output.label, 0.0) + output.confidence
         self.count[output.label] = self.count.get(output.label, 0) + 1
         self.latest[output.label] = output
+        if output.vector is not None:
+            self.vectors = output.vector.copy() if self.vectors is None else self.vectors + output.vector
 
     def voted(self, fresh: bool) -> Attached:
         label = max(self.weight, key=lambda name: (self.weight[name], self.count[name]))
         best = self.latest[label]
         mean = self.weight[label] / self.count[label]
-        return replace(best, confidence=mean, votes=self.count[label], runs=self.runs, fresh=fresh)
+        voted = replace(best, confidence=mean, votes=self.count[label], runs=self.runs, fresh=fresh)
+        if self.vectors is not None:  # the track's appearance: the mean of its embeddings, normalised
+            norm = float(np.linalg.norm(self.vectors))
+            voted = replace(voted, vector=self.vectors / norm if norm > 0 else self.vectors)
+        return voted
 
 
 class CascadeStage(BatchedStage):

@@ -452,7 +452,7 @@ sinks:
             models.close()
     message = str(info.value)
     assert "face_kind" in message, message
-    assert "must be a classifier or an OCR model" in message, message
+    assert "must be a classifier, an OCR model or an embedding model" in message, message
 
 
 async def test_min_size_below_what_a_classifier_can_use_is_refused_naming_the_cascade_and_the_minimum(

@@ -248,7 +248,9 @@ def test_a_rule_with_a_bad_value_is_refused_naming_the_cascade(values: dict[str,
 
 
 def test_a_detector_as_secondary_is_refused(detector: Any) -> None:
-    expected = "cascade 'face': model '320n' is a .* but a cascade's secondary must be a classifier or an OCR model"
+    expected = (
+        "cascade 'face': model '320n' is a .* but a cascade's secondary must be a classifier, an OCR model or an embedding model"
+    )
     with pytest.raises(ModelLoadError, match=expected):
         check_secondary(detector, "face")
     with pytest.raises(ModelLoadError, match=expected):

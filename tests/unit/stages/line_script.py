@@ -1,10 +1,11 @@
 """Scripted tracks for line counting and speed tests: frames at 10 fps of boxes whose bottom
 centre is a given point (40 px wide, 80 px tall unless said), through the real `zones` stage,
-optionally behind the real `tracking` stage (ByteTrack) fed the same boxes without ids."""
+optionally behind the real `tracking` stage (ByteTrack) fed the same boxes without ids; `looks`
+gives tracks an embedding, as a cascade of an embedding model attaches one (`look`)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -12,7 +13,8 @@ import numpy as np
 
 from vigil import Frame
 from vigil.config.zones import ZonesStageConfig
-from vigil.engine import Detections
+from vigil.engine import Detections, attach
+from vigil.engine.cascade import embedding
 from vigil.events import Event
 from vigil.result import InferenceResult, Timings
 from vigil.stages.base import StageContext
@@ -26,18 +28,24 @@ LINE = {"name": "door", "start": [320, 0], "end": [320, 480]}  # left to right i
 Obj = tuple[Any, ...]
 
 
-def detections(objects: Sequence[Obj], tracked: bool = True, width: float = 40.0) -> Detections:
+def detections(
+    objects: Sequence[Obj], tracked: bool = True, width: float = 40.0, looks: Mapping[int, Sequence[float]] | None = None
+) -> Detections:
     boxes = []
     for _, (x, y), *rest in objects:
         height = rest[0] if rest else 80.0
         boxes.append([x - width / 2, y - height, x + width / 2, y])
-    return Detections(
+    dets = Detections(
         xyxy=np.array(boxes, np.float32).reshape(len(objects), 4),
         confidence=np.full(len(objects), 0.9, np.float32),
         class_id=np.zeros(len(objects), np.int64),
         data={"class_name": np.array(["person"] * len(objects), dtype=str)},
         tracker_id=np.array([o[0] for o in objects], np.int64) if tracked else None,
     )
+    seen = [k for k, o in enumerate(objects) if looks and o[0] in looks]
+    if looks and seen:
+        attach(dets, "look", seen, [embedding("look", np.asarray(looks[objects[k][0]], np.float32)) for k in seen])
+    return dets
 
 
 def result(seq: int, dets: Detections, fps: float = FPS) -> InferenceResult:
@@ -49,12 +57,15 @@ def zone_stage(**config: Any) -> ZoneStage:
     return ZoneStage(ZonesStageConfig.model_validate(config), StageContext("cam"))
 
 
-def run(stage: ZoneStage, frames: Sequence[Sequence[Obj]], fps: float = FPS) -> tuple[list[Event], list[InferenceResult]]:
-    """The events of `frames` (and of the stage's close), and the results it passed on."""
+def run(
+    stage: ZoneStage, frames: Sequence[Sequence[Obj]], fps: float = FPS, looks: Mapping[int, Sequence[float]] | None = None
+) -> tuple[list[Event], list[InferenceResult]]:
+    """The events of `frames` (and of the stage's close), and the results it passed on; `looks`:
+    an embedding per tracker id, attached to that track's detections."""
     events: list[Event] = []
     results = []
     for seq, objects in enumerate(frames):
-        out = stage.process(result(seq, detections(objects), fps))
+        out = stage.process(result(seq, detections(objects, looks=looks), fps))
         events += [e for e in out.records if isinstance(e, Event)]
         results.append(out.result)
     events += [e for e in stage.close() if isinstance(e, Event)]

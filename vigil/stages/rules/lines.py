@@ -4,8 +4,10 @@ and, at some frame of that, at least `hysteresis_px` past the line (null: a tent
 height): an object standing or jittering on the line is not counted again and again. A track
 lost for at most `relink_s` whose predicted position a new track appears at (vigil.stages._relink)
 hands that track its side of the line: a crossing begun under one tracker id and finished under
-another counts once, `relinked: true` with the lost id in `relinked_from`. Draws the lines, with
-the crossings in and out so far."""
+another counts once, `relinked: true` with the lost id in `relinked_from`. With
+`relink_appearance`, tracks that both carry an embedding (a cascade of an embedding model) are
+re-linked by how alike they look as well (`relinked_by: appearance`). Draws the lines, with the
+crossings in and out so far."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ import numpy as np
 from vigil.events import Event
 from vigil.result import Overlay
 from vigil.stages._geometry import PixelLine, Shapes
-from vigil.stages._relink import Trail, pairs
+from vigil.stages._relink import New, Trail, pairs
 from vigil.stages.rules.base import EventRule, FrameView, Moment, RuleContext, TrackedObject
 
 __all__ = ["LineRule", "LineSide"]
@@ -37,6 +39,7 @@ class LineSide:
     candidate_since: Moment | None = None  # the first frame of the other side, while not yet confirmed
     beyond: bool = False  # the other side has been reached past the band
     relinked_from: int | None = None
+    relinked_by: str = "motion"
 
     def observe(self, side_in: bool, distance: float, band: float, now: Moment, hold_s: float) -> Moment | None:
         """The first frame on the new side, when `side_in` has just been confirmed as the new side."""
@@ -66,6 +69,7 @@ class LineRule(EventRule):
         self.trails: dict[int, Trail] = {}  # by tracker id: its recent anchors
         self.ended: dict[int, tuple[Trail, dict[str, LineSide]]] = {}  # ended tracks, while they may be re-linked
         self.relink_s = max((line.relink_s for line in context.config.lines), default=0.0)
+        self.appearance = any(line.relink_appearance is not None for line in context.config.lines)
         self.crossed: dict[str, Counter[str]] = {line.name: Counter() for line in context.config.lines}  # in/out, sent
         self._outlines: dict[int, tuple[Overlay, ...]] = {}  # per Shapes (one per frame size)
 
@@ -83,6 +87,7 @@ class LineRule(EventRule):
             trail = self.trails.setdefault(obj.tracker_id, Trail(obj.class_id))
             trail.class_id = obj.class_id
             trail.add(now.t, float(anchors[k][0]), float(anchors[k][1]), max(x2 - x1, y2 - y1))
+            trail.appearance = _appearance(obj) if self.appearance else None
         events = []
         for line in view.shapes.lines:
             in_limits, side = view.sides(line)
@@ -104,7 +109,7 @@ class LineRule(EventRule):
         state.relinked_from = None
         relinked: dict[str, Any] = {"relinked": relinked_from is not None}
         if relinked_from is not None:
-            relinked["relinked_from"] = relinked_from
+            relinked.update(relinked_from=relinked_from, relinked_by=state.relinked_by)
         direction = "in" if side_in else "out"
         return [self.context.event("line_cross", obj, changed, line=line.name, direction=direction, **relinked)]
 
@@ -119,13 +124,14 @@ class LineRule(EventRule):
                 continue
             trails = {tid: trail for tid, (trail, sides) in lost.items() if line.name in sides}
             fresh = [
-                (k, (float(anchors[k][0]), float(anchors[k][1])), view.objects[k].class_id)
+                New(k, (float(anchors[k][0]), float(anchors[k][1])), view.objects[k].class_id, _appearance(view.objects[k]))
                 for k in new
                 if view.objects[k].wanted(config.classes)
             ]
-            for k, lost_id in pairs(fresh, trails, view.now.t, config.relink_s, config.relink_px):
+            found = pairs(fresh, trails, view.now.t, config.relink_s, config.relink_px, config.relink_appearance)
+            for k, lost_id, by in found:
                 side = lost[lost_id][1].pop(line.name)
-                side.relinked_from = lost_id
+                side.relinked_from, side.relinked_by = lost_id, by
                 self.states.setdefault(view.objects[k].tracker_id, {})[line.name] = side
 
     def end(self, obj: TrackedObject) -> list[Event]:
@@ -145,6 +151,15 @@ class LineRule(EventRule):
                 Overlay(ln.name, "line", (tuple(ln.start.tolist()), tuple(ln.end.tolist()))) for ln in shapes.lines
             )
         return tuple(replace(o, text=f"in {self.crossed[o.name]['in']} out {self.crossed[o.name]['out']}") for o in outlines)
+
+
+def _appearance(obj: TrackedObject) -> np.ndarray | None:
+    """The track's embedding from a cascade of an embedding model (the first such cascade by name)."""
+    for name in sorted(obj.attached):
+        vector = getattr(obj.attached[name], "vector", None)
+        if vector is not None:
+            return np.asarray(vector)
+    return None
 
 
 def _distances(line: PixelLine, anchors: np.ndarray) -> np.ndarray:
