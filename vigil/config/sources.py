@@ -180,6 +180,13 @@ class SourceConfig(Section):
         if repeated:
             index, message = repeated
             raise _located_error(("cascades", index, "name"), message)
+        for i, line in enumerate(self.lines):
+            if line.relink_appearance is not None and not self.cascades:
+                raise _located_error(
+                    ("lines", i, "relink_appearance"),
+                    "re-linking by appearance needs an embedding model (a CLIP hf package) as a cascade on this "
+                    "camera: add cascades: [{model: NAME}], or set relink_appearance: null",
+                )
         return self
 
     @property

@@ -220,6 +220,7 @@ def make_cascades(config: SourceConfig, steps: Mapping[str, CascadeStep]) -> lis
     """One source's cascade stages, in order, each on its secondary's shared step (made by the
     `cascade` stage kind's factory)."""
     stages: list[Stage] = []
+    kinds = set()
     for cascade in config.cascades:
         step = steps.get(cascade.model)
         if step is None:
@@ -227,7 +228,13 @@ def make_cascades(config: SourceConfig, steps: Mapping[str, CascadeStep]) -> lis
                 f"source '{config.name}' cascade '{cascade.name}': model '{cascade.model}' is not loaded "
                 f"(loaded secondaries: {', '.join(steps) or 'none'})"
             )
+        kinds.add(check_secondary(step.model, cascade.name))
         stages.append(CATALOG.stages.make("cascade", cascade, step, source=config.name))
+    for line in (ln for ln in config.lines if ln.relink_appearance is not None and "embedding" not in kinds):
+        raise ConfigError(
+            f"source '{config.name}' line '{line.name}': relink_appearance needs an embedding model (a CLIP hf "
+            "package) among the camera's cascades, which run none; add one or set relink_appearance: null"
+        )
     return stages
 
 

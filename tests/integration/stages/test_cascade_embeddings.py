@@ -2,7 +2,8 @@
 CLIP `hf` package on the face crops of a real clip, through the YAML, the real pipeline and the
 real detector. Each tracked detection carries its track's appearance: the normalised mean of
 what CLIP gives on the crops the cascade ran on so far, equal to the model run directly on the
-same crops of the same decoded frames; records give the dimension, not the vector."""
+same crops of the same decoded frames; records give the dimension, not the vector. A line's
+relink_appearance without an embedding cascade is refused, at its line or at load."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ import pytest
 from tests.integration.stages.test_cascades import FACES, TRACKING, cascade_of, decoded, run_config, selected
 from tests.integration.stages.test_tracking import face_clip
 from tests.support.tiny_hf import build_clip
+from vigil.config.loader import parse_config
 from vigil.engine import AutoModel, Detections, EmbeddingModel, attached, check_secondary, crop, run_secondary
+from vigil.errors import ConfigError
 
 TOL = 1e-4
 
@@ -97,3 +100,18 @@ def test_run_secondary_gives_the_models_normalised_embedding_per_crop(clip_dir):
         assert outputs[0].to_json()["dimension"] == model.dimension
     finally:
         model.close()
+
+
+def test_relink_appearance_without_a_cascade_is_refused_at_its_line(nudenet_path, faces, tmp_path):
+    text = config(nudenet_path, Path("unused"), faces, tmp_path / "out.jsonl")
+    text = text.replace("    cascades:\n      - {model: look, classes: [FACE_FEMALE, FACE_MALE], every: detection}\n", "")
+    text = text.replace("  look: {path: unused}\n", "")
+    with pytest.raises(ConfigError, match=r"line 9: sources\[0\]\.lines\[0\]\.relink_appearance: re-linking by appearance"):
+        parse_config(text, "cam.yaml", {})
+
+
+async def test_relink_appearance_with_no_embedding_cascade_is_refused_at_load(nudenet_path, faces, golden_dir, tmp_path):
+    classifier = golden_dir / "models" / "yolov8n-cls.onnx"
+    text = config(nudenet_path, classifier, faces, tmp_path / "out.jsonl")
+    with pytest.raises(ConfigError, match="source 'cam' line 'door': relink_appearance needs an embedding model"):
+        await run_config(text)
