@@ -47,7 +47,7 @@ def test_a_track_that_breaks_in_two_is_one_switch_and_misses_are_counted():
 def test_without_trackeval_the_message_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "trackeval", None)
     monkeypatch.setitem(sys.modules, "trackeval.metrics", None)
-    with pytest.raises(MissingExtra, match=r"pip install 'vigil\[eval\]'"):
+    with pytest.raises(MissingExtra, match=r"pip install 'vigil-analytics\[eval\]'"):
         tracking_scores(TRUTH, TRUTH)
 
 
