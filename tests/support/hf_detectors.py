@@ -129,15 +129,20 @@ def _rt_detr_sizes() -> dict[str, Any]:
     )
 
 
-def build_rt_detr(folder: Path, seed: int = 0) -> Path:
-    torch.manual_seed(seed)
-    backbone = transformers.RTDetrResNetConfig(
+def _tiny_resnet() -> transformers.RTDetrResNetConfig:
+    """RT-DETR's (and RT-DETRv2's) ResNet backbone, tiny: basic blocks, three feature maps."""
+    return transformers.RTDetrResNetConfig(
         embedding_size=8,
         hidden_sizes=[8, 16, 16, 32],
         depths=[1, 1, 1, 1],
         layer_type="basic",
         out_features=["stage2", "stage3", "stage4"],
     )
+
+
+def build_rt_detr(folder: Path, seed: int = 0) -> Path:
+    torch.manual_seed(seed)
+    backbone = _tiny_resnet()
     config = transformers.RTDetrConfig(backbone_config=backbone, **_rt_detr_sizes())
     model = transformers.RTDetrForObjectDetection(config)
     return _save(model, transformers.RTDetrImageProcessor(size=_FIXED), folder)
@@ -145,13 +150,7 @@ def build_rt_detr(folder: Path, seed: int = 0) -> Path:
 
 def build_rt_detr_v2(folder: Path, seed: int = 0) -> Path:
     torch.manual_seed(seed)
-    backbone = transformers.RTDetrResNetConfig(
-        embedding_size=8,
-        hidden_sizes=[8, 16, 16, 32],
-        depths=[1, 1, 1, 1],
-        layer_type="basic",
-        out_features=["stage2", "stage3", "stage4"],
-    )
+    backbone = _tiny_resnet()
     config = transformers.RTDetrV2Config(backbone_config=backbone, **_rt_detr_sizes())
     model = transformers.RTDetrV2ForObjectDetection(config)
     return _save(model, transformers.RTDetrImageProcessor(size=_FIXED), folder)

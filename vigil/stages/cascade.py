@@ -72,6 +72,7 @@ class _TrackVotes:
     seen_at: float = 0.0
 
     vectors: np.ndarray | None = None  # an embedding model's: the sum of the track's (normalised) embeddings
+    appearance: np.ndarray | None = None  # that sum normalised: the track's appearance
 
     def add(self, output: Attached, t: float) -> None:
         self.runs += 1
@@ -81,15 +82,16 @@ class _TrackVotes:
         self.latest[output.label] = output
         if output.vector is not None:
             self.vectors = output.vector.copy() if self.vectors is None else self.vectors + output.vector
+            norm = float(np.linalg.norm(self.vectors))
+            self.appearance = self.vectors / norm if norm > 0 else self.vectors
 
     def voted(self, fresh: bool) -> Attached:
         label = max(self.weight, key=lambda name: (self.weight[name], self.count[name]))
         best = self.latest[label]
         mean = self.weight[label] / self.count[label]
         voted = replace(best, confidence=mean, votes=self.count[label], runs=self.runs, fresh=fresh)
-        if self.vectors is not None:  # the track's appearance: the mean of its embeddings, normalised
-            norm = float(np.linalg.norm(self.vectors))
-            voted = replace(voted, vector=self.vectors / norm if norm > 0 else self.vectors)
+        if self.appearance is not None:  # the mean of its embeddings, normalised once per run, not per frame
+            voted = replace(voted, vector=self.appearance)
         return voted
 
 
